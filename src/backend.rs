@@ -1,0 +1,237 @@
+//! Where tensors live: burn's WebGPU runtime in the browser, its `flex` CPU
+//! backend natively and as the browser's fallback.
+//!
+//! A page may create the WebGPU device only once (a second registration fails
+//! with "A server is still registered for device"), so the web layer keeps the
+//! [`Backend`] this returns for the life of the page.
+
+use std::fmt;
+
+use burn::tensor::{Device, Tensor, TensorData};
+use serde::Serialize;
+
+/// Which compute path a [`Backend`] drives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendKind {
+    /// burn's wgpu runtime on the browser's WebGPU (or native wgpu).
+    Webgpu,
+    /// burn's `flex` CPU backend.
+    Cpu,
+}
+
+/// What the adapter says about itself, and the limits that decide what fits.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AdapterInfo {
+    pub name: String,
+    pub vendor: String,
+    pub architecture: String,
+    pub description: String,
+    pub backend: String,
+    pub max_buffer_size: u64,
+    pub max_storage_buffer_binding_size: u64,
+    pub shader_f16: bool,
+}
+
+/// An initialised compute device and what is known about it.
+#[derive(Debug, Clone)]
+pub struct Backend {
+    pub device: Device,
+    pub kind: BackendKind,
+    /// `None` on the CPU backend.
+    pub adapter: Option<AdapterInfo>,
+}
+
+/// Why a backend could not be used.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BackendError {
+    /// The browser or driver offers no WebGPU adapter.
+    NoAdapter { detail: String },
+    /// An adapter exists but refused to give a device, or burn rejected it.
+    Init { detail: String },
+    /// Reading a result back from the device failed.
+    Readback { detail: String },
+}
+
+impl fmt::Display for BackendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BackendError::NoAdapter { detail } => write!(
+                f,
+                "No WebGPU adapter is available ({detail}). Use a browser with WebGPU enabled \
+                 (Chrome/Edge 113+, or start Chromium with --enable-unsafe-webgpu), or use the CPU backend."
+            ),
+            BackendError::Init { detail } => {
+                write!(f, "The WebGPU device could not be initialised: {detail}")
+            }
+            BackendError::Readback { detail } => {
+                write!(f, "Reading a result back from the device failed: {detail}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for BackendError {}
+
+impl Backend {
+    /// burn's pure-Rust CPU backend. Always available.
+    pub fn cpu() -> Backend {
+        Backend { device: Device::flex(), kind: BackendKind::Cpu, adapter: None }
+    }
+
+    /// Acquires the WebGPU adapter and device through burn, asynchronously (the
+    /// only way on wasm). Call once per page.
+    #[cfg(target_arch = "wasm32")]
+    pub async fn webgpu() -> Result<Backend, BackendError> {
+        use burn::tensor::wgpu::WgpuInitError;
+
+        let (device, setup) = Device::wgpu_options()
+            .init_with_setup_async()
+            .await
+            .map_err(|e| match e {
+                WgpuInitError::AdapterUnavailable { message, .. } => {
+                    BackendError::NoAdapter { detail: message }
+                }
+                other => BackendError::Init { detail: other.to_string() },
+            })?;
+        let info = setup.adapter.get_info();
+        let limits = setup.device.limits();
+        let features = setup.device.features();
+        let adapter = AdapterInfo {
+            name: info.name,
+            vendor: info.vendor.to_string(),
+            architecture: String::new(),
+            description: info.driver_info,
+            backend: format!("{:?}", setup.backend),
+            max_buffer_size: limits.max_buffer_size,
+            max_storage_buffer_binding_size: u64::from(limits.max_storage_buffer_binding_size),
+            shader_f16: features.contains(burn::tensor::wgpu::wgpu::Features::SHADER_F16),
+        };
+        Ok(Backend { device, kind: BackendKind::Webgpu, adapter: Some(adapter) })
+    }
+}
+
+/// The outcome of [`matmul_check`]: how far the device's product is from an f64
+/// reference computed on the CPU in plain Rust.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MatmulCheck {
+    pub m: usize,
+    pub k: usize,
+    pub n: usize,
+    pub max_abs_error: f64,
+    /// ‖device − reference‖₂ / ‖reference‖₂.
+    pub rel_l2_error: f64,
+}
+
+impl MatmulCheck {
+    /// f32 accumulation over `k` terms of magnitude ≤ 1 stays far below this.
+    pub const TOLERANCE: f64 = 1e-4;
+
+    pub fn passed(&self) -> bool {
+        self.rel_l2_error.is_finite() && self.rel_l2_error < Self::TOLERANCE
+    }
+}
+
+/// Deterministic inputs in [-1, 1) from a 64-bit LCG (Knuth's MMIX constants), so
+/// the same check can be replayed anywhere without a random-number crate.
+pub fn lcg_values(seed: u64, len: usize) -> Vec<f32> {
+    let mut state = seed;
+    (0..len)
+        .map(|_| {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            ((state >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        })
+        .collect()
+}
+
+/// `a (m×k) · b (k×n)` in f64, row-major.
+pub fn reference_matmul(a: &[f32], b: &[f32], m: usize, k: usize, n: usize) -> Vec<f64> {
+    let mut out = vec![0.0f64; m * n];
+    for i in 0..m {
+        for p in 0..k {
+            let aip = f64::from(a[i * k + p]);
+            for j in 0..n {
+                out[i * n + j] += aip * f64::from(b[p * n + j]);
+            }
+        }
+    }
+    out
+}
+
+/// Runs `a · b` on `device` through burn, reads it back asynchronously and
+/// compares it with [`reference_matmul`].
+pub async fn matmul_check(
+    device: &Device,
+    m: usize,
+    k: usize,
+    n: usize,
+    seed: u64,
+) -> Result<MatmulCheck, BackendError> {
+    let a = lcg_values(seed, m * k);
+    let b = lcg_values(seed ^ 0x9E37_79B9_7F4A_7C15, k * n);
+    let expected = reference_matmul(&a, &b, m, k, n);
+    let ta = Tensor::<2>::from_data(TensorData::new(a, [m, k]), device);
+    let tb = Tensor::<2>::from_data(TensorData::new(b, [k, n]), device);
+    let data = ta
+        .matmul(tb)
+        .into_data_async()
+        .await
+        .map_err(|e| BackendError::Readback { detail: format!("{e:?}") })?;
+    let got: Vec<f32> =
+        data.try_to_vec().map_err(|e| BackendError::Readback { detail: format!("{e:?}") })?;
+    if got.len() != expected.len() {
+        return Err(BackendError::Readback {
+            detail: format!("expected {} values, got {}", expected.len(), got.len()),
+        });
+    }
+    let (mut max_abs, mut diff2, mut ref2) = (0.0f64, 0.0f64, 0.0f64);
+    for (g, e) in got.iter().zip(&expected) {
+        let d = f64::from(*g) - e;
+        max_abs = max_abs.max(d.abs());
+        diff2 += d * d;
+        ref2 += e * e;
+    }
+    let rel_l2_error = if ref2 > 0.0 { (diff2 / ref2).sqrt() } else { diff2.sqrt() };
+    // NaN anywhere must fail the check, and `max` would swallow it.
+    let max_abs_error = if got.iter().any(|v| !v.is_finite()) { f64::NAN } else { max_abs };
+    Ok(MatmulCheck { m, k, n, max_abs_error, rel_l2_error: if max_abs_error.is_nan() { f64::NAN } else { rel_l2_error } })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lcg_is_deterministic_and_in_range() {
+        let a = lcg_values(7, 1000);
+        assert_eq!(a, lcg_values(7, 1000));
+        assert_ne!(a, lcg_values(8, 1000));
+        assert!(a.iter().all(|v| (-1.0..1.0).contains(v)));
+        let mean = a.iter().map(|v| f64::from(*v)).sum::<f64>() / 1000.0;
+        assert!(mean.abs() < 0.1, "roughly centred: {mean}");
+    }
+
+    #[test]
+    fn reference_matmul_is_right_on_a_known_product() {
+        // [1 2; 3 4] · [5 6; 7 8] = [19 22; 43 50]
+        let got = reference_matmul(&[1., 2., 3., 4.], &[5., 6., 7., 8.], 2, 2, 2);
+        assert_eq!(got, vec![19., 22., 43., 50.]);
+    }
+
+    #[test]
+    fn burn_cpu_matmul_matches_the_reference() {
+        let cpu = Backend::cpu();
+        let check = futures::executor::block_on(matmul_check(&cpu.device, 33, 70, 17, 1)).unwrap();
+        assert!(check.passed(), "{check:?}");
+    }
+
+    #[test]
+    fn a_wrong_product_fails_the_check() {
+        let check = MatmulCheck { m: 1, k: 1, n: 1, max_abs_error: 1.0, rel_l2_error: 0.5 };
+        assert!(!check.passed());
+        let nan = MatmulCheck { rel_l2_error: f64::NAN, ..check };
+        assert!(!nan.passed());
+    }
+}

@@ -1,0 +1,32 @@
+//! # Hearth
+//!
+//! Quantized GGUF language models in the browser, on WebGPU through burn, managed
+//! the way a web app needs: what fits on this GPU and why not, loading and
+//! switching models, a generation queue, and a status stream that tells the UI
+//! every step.
+//!
+//! ## Layout
+//! - [`status`] — the status stream: typed, numbered events, a bounded replay
+//!   buffer, SSE framing. Plain Rust; the browser sink lives in `web`.
+//! - [`backend`] — burn devices: WebGPU in the browser, the `flex` CPU backend
+//!   natively and as the fallback; a matmul self-check against the CPU.
+//! - `web` (wasm32 only) — the one thin `#[wasm_bindgen]` layer: JS classes,
+//!   typed `.d.ts`, and the conversion of every error into a JS `Error` subclass.
+//!
+//! The core compiles and is tested natively (`cargo test`); the web layer is
+//! tested in headless Chromium on a real WebGPU adapter (`wasm-pack test`). See
+//! `docs/ARCHITECTURE.md` for the path from file bytes to tokens and events.
+//!
+//! ## Not goals
+//! - Training or fine-tuning; only inference.
+//! - Model formats other than GGUF; architectures other than those listed by the
+//!   loader.
+//! - Multi-GPU or multi-tab coordination: one page owns one WebGPU device.
+//! - Exact GPU memory readings: no browser API reports them; Hearth estimates a
+//!   budget and measures what its own allocator holds.
+
+pub mod backend;
+pub mod status;
+
+#[cfg(target_arch = "wasm32")]
+pub mod web;

@@ -1,0 +1,161 @@
+//! The page's one compute device.
+//!
+//! WebGPU can be registered with burn once per page, so the first successful
+//! `initDevice` is kept and every later call (and every concurrent one) gets the
+//! same device. A failed WebGPU attempt is not kept: the next call tries again.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use futures::FutureExt;
+use serde::Serialize;
+use futures::future::{LocalBoxFuture, Shared};
+use wasm_bindgen::prelude::*;
+
+use super::error::JsError;
+use super::streamer::SseStreamer;
+use crate::backend::{Backend, BackendError, BackendKind, MatmulCheck, matmul_check};
+use crate::status::{ErrorInfo, StatusStream};
+
+type PendingWebGpu = Shared<LocalBoxFuture<'static, Result<Rc<Backend>, BackendError>>>;
+
+thread_local! {
+    static WEBGPU: RefCell<Option<PendingWebGpu>> = const { RefCell::new(None) };
+}
+
+/// The shared WebGPU initialisation, started on first use.
+fn webgpu() -> PendingWebGpu {
+    WEBGPU.with(|cell| {
+        cell.borrow_mut()
+            .get_or_insert_with(|| {
+                async {
+                    let result = Backend::webgpu().await.map(Rc::new);
+                    if result.is_err() {
+                        WEBGPU.with(|cell| cell.borrow_mut().take());
+                    }
+                    result
+                }
+                .boxed_local()
+                .shared()
+            })
+            .clone()
+    })
+}
+
+/// Which backend `initDevice` may pick.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Preference {
+    /// WebGPU, else the CPU (and the status stream says so).
+    Auto,
+    /// WebGPU or an error.
+    Webgpu,
+    Cpu,
+}
+
+impl Preference {
+    fn parse(value: Option<String>) -> Result<Preference, JsError> {
+        match value.as_deref() {
+            None | Some("auto") => Ok(Preference::Auto),
+            Some("webgpu") => Ok(Preference::Webgpu),
+            Some("cpu") => Ok(Preference::Cpu),
+            Some(other) => Err(JsError::invalid_input(
+                "INVALID_ARGUMENT",
+                format!("Unknown backend {other:?}; expected 'auto', 'webgpu' or 'cpu'."),
+            )),
+        }
+    }
+}
+
+/// Resolves the device for `preference`, narrating on `status` when given.
+pub async fn acquire(
+    preference: Preference,
+    status: Option<Rc<StatusStream>>,
+) -> Result<Rc<Backend>, JsError> {
+    let say = |message: String| {
+        if let Some(s) = &status {
+            s.info(message, None);
+        }
+    };
+    if preference == Preference::Cpu {
+        say("Using the CPU backend.".to_owned());
+        return Ok(Rc::new(Backend::cpu()));
+    }
+    say("Requesting a WebGPU adapter...".to_owned());
+    match webgpu().await {
+        Ok(backend) => {
+            if let Some(a) = &backend.adapter {
+                say(format!(
+                    "WebGPU ready: {} ({}), max storage binding {} MiB.",
+                    if a.name.is_empty() { "unnamed adapter" } else { &a.name },
+                    a.backend,
+                    a.max_storage_buffer_binding_size >> 20
+                ));
+            }
+            Ok(backend)
+        }
+        Err(e @ BackendError::NoAdapter { .. }) if preference == Preference::Auto => {
+            say(format!("WebGPU is unavailable ({e}); falling back to the CPU backend, which is much slower."));
+            Ok(Rc::new(Backend::cpu()))
+        }
+        Err(e) => {
+            let error = JsError::from(e);
+            if let Some(s) = &status {
+                let mut info = ErrorInfo::new(error.class_name(), error.message());
+                info.code = Some(error.code().to_owned());
+                s.error(info, None);
+            }
+            Err(error)
+        }
+    }
+}
+
+fn describe(backend: &Backend) -> JsValue {
+    #[derive(serde::Serialize)]
+    struct DeviceInfo<'a> {
+        kind: BackendKind,
+        adapter: &'a Option<crate::backend::AdapterInfo>,
+    }
+    let info = DeviceInfo { kind: backend.kind, adapter: &backend.adapter };
+    info.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).unwrap_or(JsValue::NULL)
+}
+
+/// Initialises the page's compute device: `'auto'` (default) takes WebGPU and
+/// falls back to the CPU, `'webgpu'` rejects with `GpuUnavailableError` when there
+/// is no adapter, `'cpu'` skips WebGPU. Progress and failures go to `streamer`.
+#[wasm_bindgen(js_name = initDevice, unchecked_return_type = "Promise<DeviceInfo>")]
+pub fn init_device(
+    streamer: Option<&SseStreamer>,
+    #[wasm_bindgen(unchecked_param_type = "BackendPreference")] backend: Option<String>,
+) -> js_sys::Promise {
+    let status = streamer.map(SseStreamer::stream);
+    wasm_bindgen_futures::future_to_promise(async move {
+        let preference = Preference::parse(backend)?;
+        let backend = acquire(preference, status).await?;
+        Ok(describe(&backend))
+    })
+}
+
+/// Multiplies two deterministic `m×k` and `k×n` matrices on the page's device
+/// through burn and compares the result with an f64 CPU reference.
+#[wasm_bindgen(js_name = checkDevice, unchecked_return_type = "Promise<MatmulCheck>")]
+pub fn check_device(
+    #[wasm_bindgen(unchecked_param_type = "BackendPreference")] backend: Option<String>,
+    m: Option<u32>,
+    k: Option<u32>,
+    n: Option<u32>,
+) -> js_sys::Promise {
+    wasm_bindgen_futures::future_to_promise(async move {
+        let preference = Preference::parse(backend)?;
+        let (m, k, n) = (m.unwrap_or(64) as usize, k.unwrap_or(256) as usize, n.unwrap_or(48) as usize);
+        if m == 0 || k == 0 || n == 0 || m * k > 1 << 24 || k * n > 1 << 24 {
+            return Err(JsError::invalid_input(
+                "INVALID_ARGUMENT",
+                "checkDevice: m, k and n must be positive and each matrix at most 16M elements.",
+            )
+            .into());
+        }
+        let backend = acquire(preference, None).await?;
+        let check: MatmulCheck = matmul_check(&backend.device, m, k, n, 42).await.map_err(JsError::from)?;
+        Ok(check.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).unwrap_or(JsValue::NULL))
+    })
+}

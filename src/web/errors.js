@@ -1,0 +1,58 @@
+// Hearth's JS error classes. Every failure that reaches JS is one of these, so a
+// caller can write `catch (e) { if (e instanceof ModelLoadError) ... }` and read
+// `e.code` and the structured fields (`requiredBytes`, `suggestions`, ...) that
+// the Rust side attached.
+//
+// wasm-bindgen cannot export a Rust type that `extends Error`, so the classes
+// live here; `tools/finish-pkg.mjs` re-exports them from the package's entry
+// module after `wasm-pack build`.
+
+export class HearthError extends Error {
+  constructor(message, details) {
+    super(message, details && details.cause !== undefined ? { cause: details.cause } : undefined);
+    this.name = new.target.name;
+    this.code = 'HEARTH_ERROR';
+    if (details && typeof details === 'object') {
+      for (const [key, value] of Object.entries(details)) {
+        if (key !== 'cause' && key !== 'name' && key !== 'message' && key !== 'stack') this[key] = value;
+      }
+    }
+  }
+}
+
+/** A caller passed something Hearth cannot use (wrong type, out of range). */
+export class InvalidInputError extends HearthError {}
+/** No WebGPU adapter or device could be had. */
+export class GpuUnavailableError extends HearthError {}
+/** A model could not be loaded (memory, format, download); carries `reason`, `requiredBytes`, `availableBytes`, `suggestions`. */
+export class ModelLoadError extends HearthError {}
+/** The GPU has no room for what was asked. */
+export class OutOfMemoryError extends HearthError {}
+/** A model file could not be fetched; carries `url` and `status`. */
+export class DownloadError extends HearthError {}
+/** The GPU device was lost; everything on it is gone. */
+export class DeviceLostError extends HearthError {}
+/** The operation was cancelled through its `AbortSignal` or `cancel()`. */
+export class CancelledError extends HearthError {}
+/** A model file is malformed or unsupported; names the field or tensor. */
+export class ModelFormatError extends HearthError {}
+
+const classes = {
+  HearthError,
+  InvalidInputError,
+  GpuUnavailableError,
+  ModelLoadError,
+  OutOfMemoryError,
+  DownloadError,
+  DeviceLostError,
+  CancelledError,
+  ModelFormatError,
+};
+
+/** Called from Rust: builds an error of the named class with a stable `code`. */
+export function makeError(className, code, message, details) {
+  const Class = classes[className] || HearthError;
+  const error = new Class(message, details);
+  error.code = code;
+  return error;
+}

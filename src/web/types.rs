@@ -1,0 +1,156 @@
+//! TypeScript declarations for everything the exported functions take and
+//! return as plain objects, so the generated `.d.ts` has no `any`.
+
+use wasm_bindgen::prelude::*;
+
+#[wasm_bindgen(typescript_custom_section)]
+const TYPES: &str = r#"
+/** The kinds of status event; also the DOM event types and SSE `event:` names. */
+export type HearthEventType = 'info' | 'error' | 'progress' | 'metrics' | 'token' | 'done';
+
+/** Which stage of getting a model onto the GPU a progress event is about. */
+export type LoadPhase = 'download' | 'cache' | 'upload' | 'ready';
+
+export interface ErrorData {
+  /** The JS error class name, e.g. `ModelLoadError`. */
+  name: string;
+  message: string;
+  stack?: string;
+  /** Hearth's stable error code, e.g. `NO_ADAPTER`. */
+  code?: string;
+}
+
+export interface ProgressData {
+  phase: LoadPhase;
+  /** Bytes done in this phase. */
+  loaded: number;
+  /** Bytes in this phase, when known. */
+  total?: number;
+  /** `loaded / total` in percent (0-100), when the total is known. */
+  percent?: number;
+}
+
+export interface ProgressInput {
+  phase: LoadPhase;
+  loaded: number;
+  total?: number | null;
+}
+
+export interface MetricsData {
+  usedBytes: number;
+  reservedBytes?: number;
+  budgetBytes?: number;
+  availableBytes?: number;
+  usagePercent?: number;
+  loadedModels?: number;
+}
+
+export interface TokenData {
+  /** Decoded text of the token; complete UTF-8 only, so possibly empty. */
+  text: string;
+  tokenId: number;
+  /** Position of the token in the answer, from 0. */
+  index: number;
+}
+
+export type StopReason = 'eos' | 'stopString' | 'maxTokens' | 'cancelled' | 'error';
+
+export interface DoneData {
+  text: string;
+  promptTokens: number;
+  generatedTokens: number;
+  ttftMs: number;
+  prefillTokensPerSecond: number;
+  decodeTokensPerSecond: number;
+  stopReason: StopReason;
+}
+
+interface HearthEventBase {
+  /** Strictly increasing per streamer, from 1. */
+  id: number;
+  /** Milliseconds since the Unix epoch. */
+  timestamp: number;
+  modelKey?: string;
+}
+
+/** One status event: the `detail` of DOM events, the argument of `subscribe` callbacks, and the SSE `data:`. */
+export type HearthEvent =
+  | (HearthEventBase & { type: 'info'; data: string })
+  | (HearthEventBase & { type: 'error'; data: ErrorData })
+  | (HearthEventBase & { type: 'progress'; data: ProgressData })
+  | (HearthEventBase & { type: 'metrics'; data: MetricsData })
+  | (HearthEventBase & { type: 'token'; data: TokenData })
+  | (HearthEventBase & { type: 'done'; data: DoneData });
+
+export type HearthEventListener = (event: CustomEvent<HearthEvent>) => void;
+
+export interface SseStreamerOptions {
+  /** How many past events `replay` keeps (default 256, at most 65536). */
+  bufferSize?: number;
+}
+
+export interface ReplayOptions {
+  /** Deliver the last `replay` buffered events first. */
+  replay?: number;
+  /** Deliver the buffered events after this id first (like SSE's `Last-Event-ID`). */
+  lastEventId?: number;
+}
+
+export interface SseFrame {
+  data: string;
+  event?: string;
+  id?: string;
+  retry?: number;
+}
+
+export type BackendPreference = 'auto' | 'webgpu' | 'cpu';
+
+export interface AdapterInfo {
+  name: string;
+  vendor: string;
+  architecture: string;
+  description: string;
+  backend: string;
+  maxBufferSize: number;
+  maxStorageBufferBindingSize: number;
+  shaderF16: boolean;
+}
+
+export interface DeviceInfo {
+  kind: 'webgpu' | 'cpu';
+  adapter: AdapterInfo | null;
+}
+
+export interface MatmulCheck {
+  m: number;
+  k: number;
+  n: number;
+  maxAbsError: number;
+  relL2Error: number;
+}
+
+/** Base class of every error Hearth throws or rejects with. */
+export class HearthError extends Error {
+  /** A stable, machine-readable code such as `INVALID_EVENT_DATA` or `NO_ADAPTER`. */
+  code: string;
+}
+/** A caller passed something Hearth cannot use. */
+export class InvalidInputError extends HearthError {}
+/** No WebGPU adapter or device could be had. */
+export class GpuUnavailableError extends HearthError {}
+/** A model could not be loaded. */
+export class ModelLoadError extends HearthError {
+  reason?: string;
+  requiredBytes?: number;
+  availableBytes?: number;
+  suggestions?: string[];
+}
+export class OutOfMemoryError extends HearthError {}
+export class DownloadError extends HearthError {
+  url?: string;
+  status?: number;
+}
+export class DeviceLostError extends HearthError {}
+export class CancelledError extends HearthError {}
+export class ModelFormatError extends HearthError {}
+"#;

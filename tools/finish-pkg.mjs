@@ -1,0 +1,43 @@
+// Runs after `wasm-pack build`: re-exports the JS error classes from the package
+// entry (wasm-bindgen cannot export a class that extends Error, so they live in
+// a snippet), and makes sure package.json ships the snippets and names its types.
+import { readFileSync, writeFileSync, readdirSync, existsSync } from 'node:fs';
+import { join, relative } from 'node:path';
+
+const pkg = process.argv[2] || 'pkg';
+const entry = join(pkg, 'hearth.js');
+
+function find(dir, name) {
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) {
+      const hit = find(p, name);
+      if (hit) return hit;
+    } else if (p.endsWith(name)) return p;
+  }
+  return null;
+}
+
+const snippets = join(pkg, 'snippets');
+const errors = existsSync(snippets) ? find(snippets, join('src', 'web', 'errors.js')) : null;
+if (!errors) throw new Error(`finish-pkg: no errors.js snippet under ${snippets}; did wasm-pack build run?`);
+
+const classes = ['HearthError', 'InvalidInputError', 'GpuUnavailableError', 'ModelLoadError', 'OutOfMemoryError',
+  'DownloadError', 'DeviceLostError', 'CancelledError', 'ModelFormatError'];
+const marker = '// hearth: error classes';
+let js = readFileSync(entry, 'utf8');
+if (!js.includes(marker)) {
+  js += `\n${marker}\nexport { ${classes.join(', ')} } from './${relative(pkg, errors).split('\\').join('/')}';\n`;
+  writeFileSync(entry, js);
+}
+
+const manifestPath = join(pkg, 'package.json');
+const manifest = JSON.parse(readFileSync(manifestPath, 'utf8'));
+manifest.type = 'module';
+manifest.main = 'hearth.js';
+manifest.module = 'hearth.js';
+manifest.types = 'hearth.d.ts';
+manifest.files = Array.from(new Set([...(manifest.files || []), 'hearth_bg.wasm', 'hearth.js', 'hearth.d.ts', 'hearth_bg.wasm.d.ts', 'snippets']));
+manifest.sideEffects = ['./snippets/*'];
+writeFileSync(manifestPath, JSON.stringify(manifest, null, 2) + '\n');
+console.log(`finish-pkg: ${manifest.name}@${manifest.version}, error classes re-exported from ${relative(pkg, errors)}`);
