@@ -1,0 +1,94 @@
+// Compiled with `tsc --strict` against pkg/hearth.d.ts by `./run test`. It never
+// runs: it proves that a TypeScript user gets precise types, and the
+// `@ts-expect-error` lines prove misuse is rejected (they fail if a type is `any`).
+import init, {
+  SseStreamer,
+  initDevice,
+  checkDevice,
+  version,
+  HearthError,
+  InvalidInputError,
+  ModelLoadError,
+  type HearthEvent,
+  type DeviceInfo,
+  type MatmulCheck,
+  type ProgressData,
+} from 'hearth';
+
+export async function main(): Promise<void> {
+  await init();
+  const v: string = version();
+  const streamer = new SseStreamer({ bufferSize: 128 });
+
+  // The seed's UI pattern.
+  const statusBar = { text: v };
+  const unsubscribe: () => void = streamer.subscribe((e) => {
+    if (e.type === 'info') statusBar.text = e.data; // narrowed to string
+    if (e.type === 'progress') {
+      const p: ProgressData = e.data;
+      const pct: number | undefined = p.percent;
+      statusBar.text = `${p.phase} ${p.loaded}/${p.total ?? '?'} ${pct ?? ''}`;
+    }
+    if (e.type === 'error') statusBar.text = `${e.data.name}: ${e.data.message}`;
+    if (e.type === 'done') statusBar.text = `${e.data.decodeTokensPerSecond} tok/s (${e.data.stopReason})`;
+    const id: number = e.id;
+    const key: string | undefined = e.modelKey;
+    void id; void key;
+  }, { replay: 10 });
+  unsubscribe();
+
+  streamer.addEventListener('metrics', (ev: CustomEvent<HearthEvent>) => {
+    if (ev.detail.type === 'metrics') statusBar.text = String(ev.detail.data.usedBytes);
+  });
+  const target: EventTarget = streamer.events;
+  void target;
+
+  const id: number = streamer.streamInfo('Checking memory for gemma-3-270m...', 'gemma-3-270m');
+  streamer.streamProgress({ phase: 'download', loaded: 10, total: 100 });
+  streamer.streamMetrics({ usedBytes: 1, budgetBytes: 2 });
+  streamer.streamToken({ text: 'a', tokenId: 1, index: 0 });
+  streamer.streamDone({ text: 'a', promptTokens: 1, generatedTokens: 1, ttftMs: 1, prefillTokensPerSecond: 1, decodeTokensPerSecond: 1, stopReason: 'eos' });
+  streamer.streamError(new Error('x'));
+  const events: HearthEvent[] = streamer.replay(5);
+  const later: HearthEvent[] = streamer.since(id);
+  const stream: ReadableStream<Uint8Array> = streamer.eventStream({ lastEventId: id });
+  const frame: string = SseStreamer.encodeFrame({ event: 'info', data: 'a\nb' });
+  const frame2: string = SseStreamer.toSseFrame(events[0]);
+  void later; void stream; void frame; void frame2;
+
+  const info: DeviceInfo = await initDevice(streamer, 'auto');
+  if (info.adapter) {
+    const limit: number = info.adapter.maxStorageBufferBindingSize;
+    void limit;
+  }
+  const check: MatmulCheck = await checkDevice('webgpu', 8, 8, 8);
+  void check.relL2Error;
+
+  try {
+    new SseStreamer({ bufferSize: 0 });
+  } catch (e) {
+    if (e instanceof InvalidInputError) {
+      const code: string = e.code;
+      void code;
+    }
+    if (e instanceof ModelLoadError) {
+      const s: string[] | undefined = e.suggestions;
+      void s;
+    }
+    const base: boolean = e instanceof HearthError && e instanceof Error;
+    void base;
+  }
+
+  // @ts-expect-error: 'teleport' is not a load phase
+  streamer.streamProgress({ phase: 'teleport', loaded: 1 });
+  // @ts-expect-error: loaded is required
+  streamer.streamProgress({ phase: 'upload' });
+  // @ts-expect-error: not an event type
+  streamer.addEventListener('nope', () => {});
+  // @ts-expect-error: not a backend
+  await initDevice(streamer, 'cuda');
+  streamer.subscribe((e) => {
+    // @ts-expect-error: an info event's data is a string, not an object
+    void e.data.message;
+  });
+}
