@@ -8,6 +8,10 @@
 //! ## Layout
 //! - [`status`] — the status stream: typed, numbered events, a bounded replay
 //!   buffer, SSE framing. Plain Rust; the browser sink lives in `web`.
+//! - [`gguf`] — the GGUF reader (header first, then tensors by byte range) and
+//!   the block decoders that are the reference for the GPU kernels.
+//! - [`tokenizer`] — SentencePiece and byte-level BPE tokenizers built from GGUF
+//!   metadata alone, matching llama.cpp; streaming detokenisation; chat templates.
 //! - [`backend`] — burn devices: WebGPU in the browser, the `flex` CPU backend
 //!   natively and as the fallback; a matmul self-check against the CPU.
 //! - `web` (wasm32 only) — the one thin `#[wasm_bindgen]` layer: JS classes,
@@ -26,7 +30,9 @@
 //!   budget and measures what its own allocator holds.
 
 pub mod backend;
+pub mod gguf;
 pub mod status;
+pub mod tokenizer;
 
 #[cfg(target_arch = "wasm32")]
 pub mod web;

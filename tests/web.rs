@@ -49,7 +49,7 @@ fn error_name(e: &JsValue) -> String {
 
 #[wasm_bindgen_test]
 async fn webgpu_adapter_exists_and_burn_matmul_matches_the_cpu() {
-    let info = JsFuture::from(init_device(None, Some("webgpu".into())))
+    let info = JsFuture::from(init_device(&streamer(), Some("webgpu".into())))
         .await
         .expect("a WebGPU adapter is required: is --enable-unsafe-webgpu in webdriver.json?");
     assert_eq!(get(&info, "kind").as_string().as_deref(), Some("webgpu"));
@@ -84,8 +84,8 @@ async fn init_device_narrates_on_the_stream_and_reuses_the_device() {
     let s = streamer();
     let (cb, seen) = recorder();
     let _unsub = s.subscribe(cb, JsValue::UNDEFINED).map_err(JsValue::from).unwrap();
-    JsFuture::from(init_device(Some(&s), None)).await.unwrap();
-    JsFuture::from(init_device(Some(&s), None)).await.unwrap(); // a second init must not fail
+    JsFuture::from(init_device(&s, None)).await.unwrap();
+    JsFuture::from(init_device(&s, None)).await.unwrap(); // a second init must not fail
     let infos: Vec<String> = seen
         .borrow()
         .iter()
@@ -99,7 +99,7 @@ async fn init_device_narrates_on_the_stream_and_reuses_the_device() {
 
 #[wasm_bindgen_test]
 async fn bad_backend_names_are_typed_errors() {
-    let err = JsFuture::from(init_device(None, Some("cuda".into()))).await.unwrap_err();
+    let err = JsFuture::from(init_device(&streamer(), Some("cuda".into()))).await.unwrap_err();
     assert!(err.is_instance_of::<js_sys::Error>());
     assert_eq!(error_name(&err), "InvalidInputError");
     assert_eq!(get(&err, "code").as_string().as_deref(), Some("INVALID_ARGUMENT"));
@@ -109,7 +109,7 @@ async fn bad_backend_names_are_typed_errors() {
 
 #[wasm_bindgen_test]
 async fn cpu_backend_works_in_the_browser() {
-    let info = JsFuture::from(init_device(None, Some("cpu".into()))).await.unwrap();
+    let info = JsFuture::from(init_device(&streamer(), Some("cpu".into()))).await.unwrap();
     assert_eq!(get(&info, "kind").as_string().as_deref(), Some("cpu"));
     let check = JsFuture::from(check_device(Some("cpu".into()), Some(16), Some(64), Some(8))).await.unwrap();
     assert!(get(&check, "relL2Error").as_f64().unwrap() < 1e-4);

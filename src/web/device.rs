@@ -121,13 +121,13 @@ fn describe(backend: &Backend) -> JsValue {
 
 /// Initialises the page's compute device: `'auto'` (default) takes WebGPU and
 /// falls back to the CPU, `'webgpu'` rejects with `GpuUnavailableError` when there
-/// is no adapter, `'cpu'` skips WebGPU. Progress and failures go to `streamer`.
+/// is no adapter, `'cpu'` skips WebGPU. Each step and any failure is told on `streamer`.
 #[wasm_bindgen(js_name = initDevice, unchecked_return_type = "Promise<DeviceInfo>")]
 pub fn init_device(
-    streamer: Option<&SseStreamer>,
+    streamer: &SseStreamer,
     #[wasm_bindgen(unchecked_param_type = "BackendPreference")] backend: Option<String>,
 ) -> js_sys::Promise {
-    let status = streamer.map(SseStreamer::stream);
+    let status = Some(streamer.stream());
     wasm_bindgen_futures::future_to_promise(async move {
         let preference = Preference::parse(backend)?;
         let backend = acquire(preference, status).await?;

@@ -198,12 +198,12 @@ fn read<T: for<'de> Deserialize<'de>>(value: &JsValue, what: &str, shape: &str) 
 }
 
 /// A byte count from JS: a finite, non-negative integer within the safe range.
-fn byte_count(value: f64, field: &str) -> Result<u64, JsError> {
+fn byte_count(value: f64, what: &str, field: &str) -> Result<u64, JsError> {
     const MAX_SAFE: f64 = 9_007_199_254_740_991.0;
     if !(value.is_finite() && value >= 0.0 && value.fract() == 0.0 && value <= MAX_SAFE) {
         return Err(JsError::invalid_input(
             "INVALID_EVENT_DATA",
-            format!("`{field}` must be a non-negative integer number of bytes, got {value}."),
+            format!("Invalid {what}: `{field}` must be a non-negative integer, got {value}."),
         ));
     }
     Ok(value as u64)
@@ -349,8 +349,8 @@ impl SseStreamer {
             "progress",
             "{ phase: 'download' | 'cache' | 'upload' | 'ready', loaded: number, total?: number }",
         )?;
-        let loaded = byte_count(input.loaded, "loaded")?;
-        let total = input.total.map(|t| byte_count(t, "total")).transpose()?;
+        let loaded = byte_count(input.loaded, "progress", "loaded")?;
+        let total = input.total.map(|t| byte_count(t, "progress", "total")).transpose()?;
         let id = self.stream.progress(Progress::new(input.phase, loaded, total), Self::model_key(model_key).as_deref());
         Ok(id as f64)
     }
@@ -547,7 +547,7 @@ impl SseStreamer {
         #[wasm_bindgen(unchecked_param_type = "SseFrame")] frame: JsValue,
     ) -> Result<String, JsError> {
         let input: FrameInput = read(&frame, "SSE frame", "{ data: string, event?: string, id?: string, retry?: number }")?;
-        let retry = input.retry.map(|r| byte_count(r, "retry")).transpose()?;
+        let retry = input.retry.map(|r| byte_count(r, "SSE frame", "retry")).transpose()?;
         sse::encode(&Frame { event: input.event, id: input.id, data: input.data, retry })
             .map_err(|e| JsError::invalid_input("INVALID_SSE_FRAME", format!("{e}.")))
     }

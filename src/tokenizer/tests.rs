@@ -1,0 +1,206 @@
+//! Unit tests on tiny hand-made vocabularies; parity with llama.cpp on real
+//! vocabularies is checked by `tests/tokenizer_vectors.rs`.
+
+use super::*;
+
+fn spm_spec() -> VocabSpec {
+    let mut tokens: Vec<String> = vec!["<unk>".into(), "<s>".into(), "</s>".into()];
+    let mut types = vec![2, 3, 3];
+    for b in 0..=255u8 {
+        tokens.push(format!("<0x{b:02X}>"));
+        types.push(6);
+    }
+    let normal = [
+        "▁", "h", "i", "▁h", "▁hi", "e", "l", "o", "▁hello", "ll", "he", "hell", "▁he", "▁hell",
+    ];
+    for t in normal {
+        tokens.push(t.into());
+        types.push(1);
+    }
+    let n = tokens.len();
+    // later tokens score higher so "▁hello" wins
+    let scores = (0..n).map(|i| i as f32).collect();
+    VocabSpec {
+        model: "llama".into(),
+        tokens,
+        scores: Some(scores),
+        token_types: Some(types),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn spm_encode_decode() {
+    let tok = Tokenizer::from_spec(spm_spec()).unwrap();
+    let id = |t: &str| tok.token_id(t).unwrap();
+    assert_eq!(tok.encode("hello", false, false), vec![id("▁hello")]);
+    assert_eq!(tok.encode("hello", true, false), vec![1, id("▁hello")]);
+    // unknown characters fall back to bytes
+    let ids = tok.encode("hi\n", false, false);
+    assert_eq!(ids, vec![id("▁hi"), id("<0x0A>")]);
+    assert_eq!(tok.decode(&ids), "hi\n");
+    assert_eq!(tok.token_to_piece(id("<0x0A>")), b"\n");
+    assert_eq!(tok.token_to_piece(id("▁hello")), b" hello");
+    // control tokens are parsed only with parse_special and rendered only with special
+    let ids = tok.encode("hi</s>", false, true);
+    assert_eq!(ids, vec![id("▁hi"), 2]);
+    assert_eq!(tok.decode(&ids), "hi");
+    assert_eq!(tok.detokenize(&ids, false, true), b"hi</s>");
+    assert!(tok.is_eog(2));
+    assert_eq!(tok.encode("", true, false), vec![1]);
+}
+
+fn bpe_spec(pre: &str) -> VocabSpec {
+    let table = unicode::byte_to_char_table();
+    let mut tokens: Vec<String> = (0..=255u8).map(|b| table[b as usize].to_string()).collect();
+    for t in [
+        "Ġh",
+        "Ġhe",
+        "Ġhel",
+        "Ġhell",
+        "Ġhello",
+        "he",
+        "hel",
+        "hell",
+        "hello",
+        "<|im_end|>",
+    ] {
+        tokens.push(t.into());
+    }
+    let mut types = vec![1; tokens.len()];
+    *types.last_mut().unwrap() = 3;
+    let merges = [
+        "Ġ h", "Ġh e", "Ġhe l", "Ġhel l", "Ġhell o", "h e", "he l", "hel l", "hell o",
+    ];
+    VocabSpec {
+        model: "gpt2".into(),
+        pre: Some(pre.into()),
+        tokens,
+        token_types: Some(types),
+        merges: Some(merges.iter().map(|s| s.to_string()).collect()),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn bpe_encode_decode() {
+    let tok = Tokenizer::from_spec(bpe_spec("qwen2")).unwrap();
+    let id = |t: &str| tok.token_id(t).unwrap();
+    assert_eq!(
+        tok.encode("hello hello", false, false),
+        vec![id("hello"), id("Ġhello")]
+    );
+    let text = "hello, wörld 🦙\n";
+    let ids = tok.encode(text, false, false);
+    assert_eq!(tok.decode(&ids), text);
+    let ids = tok.encode("hello<|im_end|>", false, true);
+    assert_eq!(ids, vec![id("hello"), id("<|im_end|>")]);
+    assert_eq!(
+        tok.encode("<|im_end|>", false, false).len(),
+        "<|im_end|>".len()
+    );
+    assert!(tok.is_eog(id("<|im_end|>")));
+    assert_eq!(tok.eot(), Some(id("<|im_end|>")));
+}
+
+#[test]
+fn stream_decoder_over_byte_tokens() {
+    let tok = Tokenizer::from_spec(bpe_spec("gpt-2")).unwrap();
+    let ids = tok.encode("a🦙", false, false);
+    assert_eq!(ids.len(), 5);
+    let mut d = StreamDecoder::new();
+    let mut text = String::new();
+    for (i, &id) in ids.iter().enumerate() {
+        let out = d.push(&tok, id);
+        if (1..4).contains(&i) {
+            assert_eq!(out, "");
+        }
+        text.push_str(&out);
+    }
+    text.push_str(&d.finish());
+    assert_eq!(text, "a🦙");
+}
+
+#[test]
+fn clean_spaces_matches_llama_cpp() {
+    let mut t = b"Hello , world ! it 's a ' b ' c 're".to_vec();
+    clean_up_spaces(&mut t);
+    assert_eq!(String::from_utf8(t).unwrap(), "Hello, world! it's a'b'c're");
+}
+
+#[test]
+fn rejects_bad_metadata() {
+    let err = |spec: VocabSpec| Tokenizer::from_spec(spec).unwrap_err();
+    assert!(matches!(
+        err(VocabSpec {
+            model: "t5".into(),
+            ..spm_spec()
+        }),
+        TokenizerError::UnknownModel { .. }
+    ));
+    let e = err(bpe_spec("no-such-pre"));
+    assert!(matches!(e, TokenizerError::UnsupportedPreTokenizer { .. }));
+    assert!(e.to_string().contains("smollm"));
+    assert!(matches!(
+        err(VocabSpec {
+            merges: None,
+            ..bpe_spec("gpt-2")
+        }),
+        TokenizerError::MissingMerges
+    ));
+    assert!(matches!(
+        err(VocabSpec {
+            bos: Some(100_000),
+            ..spm_spec()
+        }),
+        TokenizerError::TokenIdOutOfRange { .. }
+    ));
+    assert!(matches!(
+        err(VocabSpec {
+            scores: Some(vec![0.0]),
+            ..spm_spec()
+        }),
+        TokenizerError::ArrayTooShort { .. }
+    ));
+    assert!(matches!(
+        err(VocabSpec {
+            tokens: vec![],
+            ..spm_spec()
+        }),
+        TokenizerError::EmptyVocab
+    ));
+    let mut dup = spm_spec();
+    dup.tokens[5] = "h".into();
+    assert!(matches!(err(dup), TokenizerError::DuplicateToken { .. }));
+    let no_bos = VocabSpec {
+        tokens: vec!["a".into()],
+        scores: None,
+        token_types: None,
+        ..spm_spec()
+    };
+    assert!(matches!(
+        err(no_bos),
+        TokenizerError::MissingSpecialToken { .. }
+    ));
+}
+
+#[test]
+fn never_panics_on_odd_input() {
+    let tok = Tokenizer::from_spec(spm_spec()).unwrap();
+    assert_eq!(tok.decode(&[u32::MAX, 100_000]), "");
+    assert!(tok.token_to_piece(u32::MAX).is_empty());
+    let bpe = Tokenizer::from_spec(bpe_spec("default")).unwrap();
+    for text in [
+        "",
+        " ",
+        "\u{0}",
+        "''",
+        "' ",
+        "\r\n\r\n",
+        "１２３４",
+        "a\u{301}",
+    ] {
+        let ids = bpe.encode(text, true, true);
+        let _ = bpe.decode(&ids);
+    }
+}
