@@ -100,7 +100,8 @@ impl Backend {
         let features = setup.device.features();
         let adapter = AdapterInfo {
             name: info.name,
-            vendor: info.vendor.to_string(),
+            // A PCI vendor id natively; 0 (unknown) on the web, where the web layer fills it in.
+            vendor: if info.vendor == 0 { String::new() } else { format!("0x{:04x}", info.vendor) },
             architecture: String::new(),
             description: info.driver_info,
             backend: format!("{:?}", setup.backend),

@@ -37,8 +37,12 @@ fn recorder() -> (Function, Rc<RefCell<Vec<JsValue>>>) {
     (f.into_js_value().unchecked_into(), seen)
 }
 
+fn backend(name: &str) -> Option<hearth::web::BackendArg> {
+    Some(JsValue::from_str(name).unchecked_into())
+}
+
 fn streamer() -> SseStreamer {
-    SseStreamer::new(JsValue::UNDEFINED).map_err(JsValue::from).unwrap()
+    SseStreamer::new(None).map_err(JsValue::from).unwrap()
 }
 
 fn error_name(e: &JsValue) -> String {
@@ -49,7 +53,7 @@ fn error_name(e: &JsValue) -> String {
 
 #[wasm_bindgen_test]
 async fn webgpu_adapter_exists_and_burn_matmul_matches_the_cpu() {
-    let info = JsFuture::from(init_device(&streamer(), Some("webgpu".into())))
+    let info = JsFuture::from(init_device(&streamer(), backend("webgpu")))
         .await
         .expect("a WebGPU adapter is required: is --enable-unsafe-webgpu in webdriver.json?");
     assert_eq!(get(&info, "kind").as_string().as_deref(), Some("webgpu"));
@@ -72,7 +76,7 @@ async fn webgpu_adapter_exists_and_burn_matmul_matches_the_cpu() {
     }
 
     // The library's own self-check, through its JS entry point.
-    let check = JsFuture::from(check_device(Some("webgpu".into()), Some(64), Some(512), Some(40))).await.unwrap();
+    let check = JsFuture::from(check_device(backend("webgpu"), Some(64), Some(512), Some(40))).await.unwrap();
     let rel = get(&check, "relL2Error").as_f64().unwrap();
     assert!(rel < 1e-4, "relative L2 error {rel}");
     let direct = matmul_check(&gpu.device, 8, 8, 8, 1).await.unwrap();
@@ -83,7 +87,7 @@ async fn webgpu_adapter_exists_and_burn_matmul_matches_the_cpu() {
 async fn init_device_narrates_on_the_stream_and_reuses_the_device() {
     let s = streamer();
     let (cb, seen) = recorder();
-    let _unsub = s.subscribe(cb, JsValue::UNDEFINED).map_err(JsValue::from).unwrap();
+    let _unsub = s.subscribe(cb, None).map_err(JsValue::from).unwrap();
     JsFuture::from(init_device(&s, None)).await.unwrap();
     JsFuture::from(init_device(&s, None)).await.unwrap(); // a second init must not fail
     let infos: Vec<String> = seen
@@ -99,7 +103,7 @@ async fn init_device_narrates_on_the_stream_and_reuses_the_device() {
 
 #[wasm_bindgen_test]
 async fn bad_backend_names_are_typed_errors() {
-    let err = JsFuture::from(init_device(&streamer(), Some("cuda".into()))).await.unwrap_err();
+    let err = JsFuture::from(init_device(&streamer(), backend("cuda"))).await.unwrap_err();
     assert!(err.is_instance_of::<js_sys::Error>());
     assert_eq!(error_name(&err), "InvalidInputError");
     assert_eq!(get(&err, "code").as_string().as_deref(), Some("INVALID_ARGUMENT"));
@@ -109,9 +113,9 @@ async fn bad_backend_names_are_typed_errors() {
 
 #[wasm_bindgen_test]
 async fn cpu_backend_works_in_the_browser() {
-    let info = JsFuture::from(init_device(&streamer(), Some("cpu".into()))).await.unwrap();
+    let info = JsFuture::from(init_device(&streamer(), backend("cpu"))).await.unwrap();
     assert_eq!(get(&info, "kind").as_string().as_deref(), Some("cpu"));
-    let check = JsFuture::from(check_device(Some("cpu".into()), Some(16), Some(64), Some(8))).await.unwrap();
+    let check = JsFuture::from(check_device(backend("cpu"), Some(16), Some(64), Some(8))).await.unwrap();
     assert!(get(&check, "relL2Error").as_f64().unwrap() < 1e-4);
 }
 
@@ -121,7 +125,7 @@ async fn cpu_backend_works_in_the_browser() {
 fn events_arrive_in_order_with_typed_details() {
     let s = streamer();
     let (cb, seen) = recorder();
-    let _unsub = s.subscribe(cb, JsValue::UNDEFINED).map_err(JsValue::from).unwrap();
+    let _unsub = s.subscribe(cb, None).map_err(JsValue::from).unwrap();
     let key = Some("gemma-3-270m".to_owned());
     s.stream_info("Checking memory for gemma-3-270m...".into(), key.clone());
     s.stream_progress(obj(&[("phase", "download".into()), ("loaded", 512.into()), ("total", 2048.into())]), key.clone())
@@ -164,7 +168,7 @@ fn events_arrive_in_order_with_typed_details() {
 fn unsubscribe_stops_delivery_and_is_idempotent() {
     let s = streamer();
     let (cb, seen) = recorder();
-    let unsub = s.subscribe(cb, JsValue::UNDEFINED).map_err(JsValue::from).unwrap();
+    let unsub = s.subscribe(cb, None).map_err(JsValue::from).unwrap();
     s.stream_info("one".into(), None);
     unsub.call0(&JsValue::UNDEFINED).unwrap();
     unsub.call0(&JsValue::UNDEFINED).unwrap();
@@ -213,9 +217,9 @@ fn a_throwing_listener_breaks_nothing() {
     Reflect::set(&global, &"reportError".into(), report.as_ref()).unwrap();
 
     let thrower = Function::new_with_args("e", "throw new Error('listener failed')");
-    let _a = s.subscribe(thrower.clone(), JsValue::UNDEFINED).map_err(JsValue::from).unwrap();
+    let _a = s.subscribe(thrower.clone(), None).map_err(JsValue::from).unwrap();
     let (cb, seen) = recorder();
-    let _b = s.subscribe(cb, JsValue::UNDEFINED).map_err(JsValue::from).unwrap();
+    let _b = s.subscribe(cb, None).map_err(JsValue::from).unwrap();
     let id1 = s.stream_info("first".into(), None);
     let id2 = s.stream_info("second".into(), None);
 
@@ -227,7 +231,7 @@ fn a_throwing_listener_breaks_nothing() {
 
 #[wasm_bindgen_test]
 fn replay_serves_late_subscribers_from_a_bounded_buffer() {
-    let s = SseStreamer::new(obj(&[("bufferSize", 3.into())])).map_err(JsValue::from).unwrap();
+    let s = SseStreamer::new(Some(obj(&[("bufferSize", 3.into())]).unchecked_into())).map_err(JsValue::from).unwrap();
     for i in 0..5 {
         s.stream_info(format!("m{i}").into(), None);
     }
@@ -236,12 +240,12 @@ fn replay_serves_late_subscribers_from_a_bounded_buffer() {
     assert_eq!(ids(&s.replay(None).map_err(JsValue::from).unwrap()), [3.0, 4.0, 5.0]);
     assert_eq!(ids(&s.since(3.0).map_err(JsValue::from).unwrap()), [4.0, 5.0]);
     let (cb, seen) = recorder();
-    let _u = s.subscribe(cb, obj(&[("lastEventId", 4.into())])).map_err(JsValue::from).unwrap();
+    let _u = s.subscribe(cb, Some(obj(&[("lastEventId", 4.into())]).unchecked_into())).map_err(JsValue::from).unwrap();
     s.stream_info("m5".into(), None);
     let got: Vec<f64> = seen.borrow().iter().map(|e| get(e, "id").as_f64().unwrap()).collect();
     assert_eq!(got, [5.0, 6.0], "replayed 5, then live 6");
     assert!(s.replay(Some(-1.0)).is_err());
-    let err = SseStreamer::new(obj(&[("bufferSize", 0.into())])).map_err(JsValue::from).err().unwrap();
+    let err = SseStreamer::new(Some(obj(&[("bufferSize", 0.into())]).unchecked_into())).map_err(JsValue::from).err().unwrap();
     assert_eq!(error_name(&err), "InvalidInputError");
 }
 
@@ -249,7 +253,7 @@ fn replay_serves_late_subscribers_from_a_bounded_buffer() {
 fn stream_error_keeps_name_message_and_stack() {
     let s = streamer();
     let (cb, seen) = recorder();
-    let _u = s.subscribe(cb, JsValue::UNDEFINED).map_err(JsValue::from).unwrap();
+    let _u = s.subscribe(cb, None).map_err(JsValue::from).unwrap();
     let make = Function::new_no_args(
         "class ModelLoadError extends Error { constructor(m) { super(m); this.name = 'ModelLoadError'; this.code = 'NO_MEMORY'; } }
          return new ModelLoadError('Not enough VRAM (available: 500 MB, required: 2 GB)');",
@@ -305,12 +309,14 @@ fn bad_event_data_is_a_typed_error_and_changes_nothing() {
     let cyclic = obj(&[("usedBytes", 1.into())]);
     Reflect::set(&cyclic, &"self".into(), &cyclic).unwrap();
     s.stream_metrics(cyclic, None).map_err(JsValue::from).unwrap();
+    // A BigInt byte count is a fine byte count; a string is not.
     let bigint = obj(&[("usedBytes", js_sys::BigInt::from(5u32).into())]);
-    assert!(s.stream_metrics(bigint, None).is_err());
+    s.stream_metrics(bigint, None).map_err(JsValue::from).unwrap();
+    assert!(s.stream_metrics(obj(&[("usedBytes", "5 MB".into())]), None).is_err());
     assert!(s.stream_token(JsValue::from_f64(1.0), None).is_err());
     // Non-string info is rendered, not rejected.
     s.stream_info(JsValue::from_f64(7.0), None);
-    assert_eq!(s.last_event_id(), before + 2.0, "only the two valid events were emitted");
+    assert_eq!(s.last_event_id(), before + 3.0, "only the three valid events were emitted");
 }
 
 /// Reads everything currently queued in an SSE `ReadableStream`.
@@ -340,7 +346,7 @@ async fn event_stream_yields_spec_conformant_frames() {
     let s = streamer();
     s.stream_info("before the stream".into(), None);
     s.stream_info("also before".into(), None);
-    let stream = s.event_stream(obj(&[("lastEventId", 1.into())])).map_err(JsValue::from).unwrap();
+    let stream = s.event_stream(Some(obj(&[("lastEventId", 1.into())]).unchecked_into())).map_err(JsValue::from).unwrap();
     s.stream_info("line one\nline two\r\nline three".into(), Some("k".into()));
     s.stream_error("bad".into(), None);
     let reader: web_sys::ReadableStreamDefaultReader = stream.get_reader().unchecked_into();

@@ -53,8 +53,8 @@ pub struct StatusEvent {
     #[serde(flatten)]
     pub payload: Payload,
     pub id: u64,
-    /// Milliseconds since the Unix epoch (`Date.now()` in the browser).
-    pub timestamp: f64,
+    /// Whole milliseconds since the Unix epoch (`Date.now()` in the browser).
+    pub timestamp: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model_key: Option<String>,
 }

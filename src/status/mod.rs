@@ -69,8 +69,8 @@ impl StatusStream {
         let event = Rc::new(StatusEvent {
             payload,
             id,
-            // Whole milliseconds, like `Date.now()`: they survive any JSON round trip.
-            timestamp: (self.clock)().floor(),
+            // Whole milliseconds, like `Date.now()`; a clock before 1970 reads 0.
+            timestamp: (self.clock)().max(0.0) as u64,
             model_key: model_key.map(str::to_owned),
         });
         {

@@ -44,7 +44,7 @@ fn detail_json_has_the_documented_shape() {
     assert_eq!(json["data"]["loaded"], 1);
     assert_eq!(json["data"]["total"], 4);
     assert_eq!(json["data"]["percent"], 25.0);
-    assert!(json["timestamp"].as_f64().unwrap() > 1.6e12, "epoch milliseconds");
+    assert!(json["timestamp"].as_u64().unwrap() > 1_600_000_000_000, "epoch milliseconds");
     // And it reads back into the same event.
     let back: StatusEvent = serde_json::from_value(json).unwrap();
     assert_eq!(back, *rec.events()[0]);

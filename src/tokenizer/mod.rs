@@ -8,6 +8,7 @@
 
 mod bpe;
 pub mod chat;
+mod gguf;
 mod pretokenize;
 mod spm;
 mod stream;
@@ -96,6 +97,10 @@ pub enum TokenizerError {
         role: String,
         template: &'static str,
     },
+    /// A required `tokenizer.*` GGUF metadata key is absent.
+    MissingKey { key: &'static str },
+    /// A `tokenizer.*` GGUF metadata key holds the wrong type or an out-of-range value.
+    InvalidMetadata { key: &'static str, reason: String },
 }
 
 const SUPPORTED_MODELS: &[&str] = &["llama", "gpt2"];
@@ -151,6 +156,12 @@ impl fmt::Display for TokenizerError {
                     f,
                     "role {role:?} cannot be rendered by the {template} chat template"
                 )
+            }
+            Self::MissingKey { key } => {
+                write!(f, "GGUF metadata key `{key}` is required by the tokenizer but missing")
+            }
+            Self::InvalidMetadata { key, reason } => {
+                write!(f, "GGUF metadata key `{key}` is unusable: {reason}")
             }
         }
     }

@@ -13,8 +13,9 @@ use futures::future::{LocalBoxFuture, Shared};
 use wasm_bindgen::prelude::*;
 
 use super::error::JsError;
+use super::types::BackendArg;
 use super::streamer::SseStreamer;
-use crate::backend::{Backend, BackendError, BackendKind, MatmulCheck, matmul_check};
+use crate::backend::{AdapterInfo, Backend, BackendError, BackendKind, MatmulCheck, matmul_check};
 use crate::status::{ErrorInfo, StatusStream};
 
 type PendingWebGpu = Shared<LocalBoxFuture<'static, Result<Rc<Backend>, BackendError>>>;
@@ -29,7 +30,15 @@ fn webgpu() -> PendingWebGpu {
         cell.borrow_mut()
             .get_or_insert_with(|| {
                 async {
-                    let result = Backend::webgpu().await.map(Rc::new);
+                    let result = match Backend::webgpu().await {
+                        Ok(mut backend) => {
+                            if let Some(adapter) = &mut backend.adapter {
+                                describe_adapter_from_js(adapter).await;
+                            }
+                            Ok(Rc::new(backend))
+                        }
+                        Err(e) => Err(e),
+                    };
                     if result.is_err() {
                         WEBGPU.with(|cell| cell.borrow_mut().take());
                     }
@@ -40,6 +49,33 @@ fn webgpu() -> PendingWebGpu {
             })
             .clone()
     })
+}
+
+/// wgpu's WebGPU backend reports no adapter identity, so ask the browser's own
+/// `GPUAdapter.info` (vendor, architecture, device, description). Best effort: a
+/// browser without it leaves the fields as they were.
+async fn describe_adapter_from_js(adapter: &mut AdapterInfo) {
+    use js_sys::{Promise, Reflect};
+    let get = |v: &JsValue, k: &str| Reflect::get(v, &JsValue::from_str(k)).unwrap_or(JsValue::UNDEFINED);
+    let gpu = get(&get(&js_sys::global(), "navigator"), "gpu");
+    let Ok(request) = Reflect::get(&gpu, &JsValue::from_str("requestAdapter")) else { return };
+    let Some(request) = request.dyn_ref::<js_sys::Function>() else { return };
+    let Ok(promise) = request.call0(&gpu) else { return };
+    let Ok(js_adapter) = wasm_bindgen_futures::JsFuture::from(Promise::resolve(&promise)).await else { return };
+    let info = get(&js_adapter, "info");
+    let text = |k: &str| get(&info, k).as_string().filter(|s| !s.is_empty());
+    if let Some(vendor) = text("vendor") {
+        adapter.vendor = vendor;
+    }
+    if let Some(architecture) = text("architecture") {
+        adapter.architecture = architecture;
+    }
+    if let Some(description) = text("description") {
+        adapter.description = description;
+    }
+    if let Some(name) = text("device").or_else(|| text("description")) {
+        adapter.name = name;
+    }
 }
 
 /// Which backend `initDevice` may pick.
@@ -53,8 +89,12 @@ pub enum Preference {
 }
 
 impl Preference {
-    fn parse(value: Option<String>) -> Result<Preference, JsError> {
-        match value.as_deref() {
+    fn parse(value: Option<BackendArg>) -> Result<Preference, JsError> {
+        let value = value.map(JsValue::from).filter(|v| !v.is_undefined() && !v.is_null());
+        if value.as_ref().is_some_and(|v| v.as_string().is_none()) {
+            return Err(JsError::invalid_input("INVALID_ARGUMENT", "The backend must be 'auto', 'webgpu' or 'cpu'."));
+        }
+        match value.and_then(|v| v.as_string()).as_deref() {
             None | Some("auto") => Ok(Preference::Auto),
             Some("webgpu") => Ok(Preference::Webgpu),
             Some("cpu") => Ok(Preference::Cpu),
@@ -125,7 +165,7 @@ fn describe(backend: &Backend) -> JsValue {
 #[wasm_bindgen(js_name = initDevice, unchecked_return_type = "Promise<DeviceInfo>")]
 pub fn init_device(
     streamer: &SseStreamer,
-    #[wasm_bindgen(unchecked_param_type = "BackendPreference")] backend: Option<String>,
+    backend: Option<BackendArg>,
 ) -> js_sys::Promise {
     let status = Some(streamer.stream());
     wasm_bindgen_futures::future_to_promise(async move {
@@ -139,7 +179,7 @@ pub fn init_device(
 /// through burn and compares the result with an f64 CPU reference.
 #[wasm_bindgen(js_name = checkDevice, unchecked_return_type = "Promise<MatmulCheck>")]
 pub fn check_device(
-    #[wasm_bindgen(unchecked_param_type = "BackendPreference")] backend: Option<String>,
+    backend: Option<BackendArg>,
     m: Option<u32>,
     k: Option<u32>,
     n: Option<u32>,

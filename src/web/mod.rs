@@ -10,6 +10,7 @@ mod types;
 pub use device::{Preference, acquire, check_device, init_device};
 pub use error::{ErrorClass, JsError};
 pub use streamer::SseStreamer;
+pub use types::{BackendArg, ReplayOptionsArg, StreamerOptionsArg};
 
 use wasm_bindgen::prelude::*;
 

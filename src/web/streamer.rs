@@ -19,6 +19,7 @@ use wasm_bindgen::prelude::*;
 use web_sys::{CustomEvent, CustomEventInit, EventTarget, ReadableStream, ReadableStreamDefaultController};
 
 use super::error::JsError;
+use super::types::{ReplayOptionsArg, StreamerOptionsArg};
 use crate::status::sse::{self, Frame};
 use crate::status::{
     DEFAULT_REPLAY_CAPACITY, DoneStats, ErrorInfo, EventKind, MAX_REPLAY_CAPACITY, Metrics, Phase, Progress, StatusEvent, StatusSink, StatusStream, TokenEvent,
@@ -181,12 +182,12 @@ struct FrameInput {
 
 /// Reads an optional options object: `undefined`/`null` mean defaults.
 fn read_options<T: for<'de> Deserialize<'de> + Default>(
-    value: &JsValue,
+    value: Option<impl Into<JsValue>>,
     what: &str,
 ) -> Result<T, JsError> {
-    if value.is_undefined() || value.is_null() {
+    let Some(value) = value.map(Into::into).filter(|v| !v.is_undefined() && !v.is_null()) else {
         return Ok(T::default());
-    }
+    };
     serde_wasm_bindgen::from_value(value.clone())
         .map_err(|e| JsError::invalid_input("INVALID_OPTIONS", format!("Invalid {what}: {e}.")))
 }
@@ -285,9 +286,9 @@ impl SseStreamer {
     /// past events `replay` can return.
     #[wasm_bindgen(constructor)]
     pub fn new(
-        #[wasm_bindgen(unchecked_param_type = "SseStreamerOptions")] options: JsValue,
+        options: Option<StreamerOptionsArg>,
     ) -> Result<SseStreamer, JsError> {
-        let options: StreamerOptions = read_options(&options, "SseStreamer options")?;
+        let options: StreamerOptions = read_options(options, "SseStreamer options")?;
         let capacity = match options.buffer_size {
             None => DEFAULT_REPLAY_CAPACITY,
             Some(n) if n.is_finite() && n >= 1.0 && n <= MAX_REPLAY_CAPACITY as f64 => n as usize,
@@ -391,12 +392,13 @@ impl SseStreamer {
     /// Calls `callback` with every event from now on (after first replaying the
     /// last `options.replay` events, or those after `options.lastEventId`).
     /// Returns the function that unsubscribes; calling it twice is harmless.
+    #[wasm_bindgen(unchecked_return_type = "() => void")]
     pub fn subscribe(
         &self,
         #[wasm_bindgen(unchecked_param_type = "(event: HearthEvent) => void")] callback: Function,
-        #[wasm_bindgen(unchecked_param_type = "ReplayOptions")] options: JsValue,
+        options: Option<ReplayOptionsArg>,
     ) -> Result<Function, JsError> {
-        let options: ReplayOptions = read_options(&options, "subscribe options")?;
+        let options: ReplayOptions = read_options(options, "subscribe options")?;
         for detail in self.replayed(&options)?.iter() {
             if let Err(e) = callback.call1(&JsValue::UNDEFINED, &detail) {
                 report_listener_error(&e);
@@ -426,7 +428,7 @@ impl SseStreamer {
     #[wasm_bindgen(js_name = addEventListener)]
     pub fn add_event_listener(
         &self,
-        #[wasm_bindgen(unchecked_param_type = "HearthEventType")] event_type: String,
+        #[wasm_bindgen(js_name = "type", unchecked_param_type = "HearthEventType")] event_type: String,
         #[wasm_bindgen(unchecked_param_type = "HearthEventListener")] listener: Function,
     ) -> Result<(), JsError> {
         let kind = Self::kind(&event_type)?;
@@ -445,7 +447,7 @@ impl SseStreamer {
     #[wasm_bindgen(js_name = removeEventListener)]
     pub fn remove_event_listener(
         &self,
-        #[wasm_bindgen(unchecked_param_type = "HearthEventType")] event_type: String,
+        #[wasm_bindgen(js_name = "type", unchecked_param_type = "HearthEventType")] event_type: String,
         #[wasm_bindgen(unchecked_param_type = "HearthEventListener")] listener: Function,
     ) -> Result<(), JsError> {
         let kind = Self::kind(&event_type)?;
@@ -508,9 +510,9 @@ impl SseStreamer {
     #[wasm_bindgen(js_name = eventStream, unchecked_return_type = "ReadableStream<Uint8Array>")]
     pub fn event_stream(
         &self,
-        #[wasm_bindgen(unchecked_param_type = "ReplayOptions")] options: JsValue,
+        options: Option<ReplayOptionsArg>,
     ) -> Result<ReadableStream, JsError> {
-        let options: ReplayOptions = read_options(&options, "eventStream options")?;
+        let options: ReplayOptions = read_options(options, "eventStream options")?;
         let backlog = match (options.last_event_id, options.replay) {
             (Some(last), _) => self.stream.since(count(last, "lastEventId")?),
             (None, Some(n)) => self.stream.replay(count(n, "replay")? as usize),

@@ -154,3 +154,15 @@ export class DeviceLostError extends HearthError {}
 export class CancelledError extends HearthError {}
 export class ModelFormatError extends HearthError {}
 "#;
+
+// Named TypeScript types for optional parameters: `unchecked_param_type` drops the
+// `?` of an `Option`, an imported type with `typescript_type` keeps it.
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(typescript_type = "ReplayOptions")]
+    pub type ReplayOptionsArg;
+    #[wasm_bindgen(typescript_type = "SseStreamerOptions")]
+    pub type StreamerOptionsArg;
+    #[wasm_bindgen(typescript_type = "BackendPreference")]
+    pub type BackendArg;
+}
