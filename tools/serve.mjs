@@ -3,11 +3,17 @@
 // application/wasm for streaming compilation), and HTTP Range requests for model
 // files. No dependencies.
 //
-//   node tools/serve.mjs --root www --port 8080 [--relay]
+//   node tools/serve.mjs --root www --port 8080 [--mount /models=models] [--test-routes]
 //
-// `--relay` adds POST/GET /__relay/<name>: a POSTed body is served back as
-// `text/event-stream`, so tests can feed Hearth's SSE bytes to a real EventSource
-// (the shape of a server relay).
+// `--mount URL=DIR` serves another folder under a URL prefix (the models).
+// `--test-routes` adds what the page tests need, never used by the demo:
+//   POST/GET /__relay/<name>   a POSTed body served back as text/event-stream, so a real
+//                              EventSource can read Hearth's SSE bytes (a server relay)
+//   /__test/status/<code>      answers with that HTTP status
+//   /__test/norange/<path>     the file at <path>, ignoring Range (a server without it)
+//   /__test/truncate/<path>    announces the full length, sends half, cuts the connection
+//   /__test/slow/<path>        the file in 64 KiB chunks, 20 ms apart, ignoring Range
+//   /__test/stats              bytes sent per path since start (JSON)
 import { createServer } from 'node:http';
 import { createReadStream, promises as fs } from 'node:fs';
 import { extname, join, resolve, sep } from 'node:path';
@@ -28,23 +34,61 @@ const MIME = {
   '.gguf': 'application/octet-stream',
 };
 
-export function startServer({ root, port = 8080, host = '127.0.0.1', relay = false }) {
+export function startServer({ root, port = 8080, host = '127.0.0.1', mounts = {}, testRoutes = false, cors = false }) {
   const base = resolve(root);
+  const mounted = Object.entries(mounts).map(([prefix, dir]) => [prefix.replace(/\/$/, ''), resolve(dir)]);
   const relays = new Map();
+  const sent = new Map();
+  const count = (path, n) => sent.set(path, (sent.get(path) || 0) + n);
 
   const server = createServer(async (req, res) => {
     res.setHeader('Cross-Origin-Opener-Policy', 'same-origin');
     res.setHeader('Cross-Origin-Embedder-Policy', 'require-corp');
-    res.setHeader('Cross-Origin-Resource-Policy', 'same-origin');
+    res.setHeader('Cross-Origin-Resource-Policy', cors ? 'cross-origin' : 'same-origin');
+    if (cors) {
+      res.setHeader('Access-Control-Allow-Origin', '*');
+      res.setHeader('Access-Control-Expose-Headers', 'Content-Range, Content-Length, Accept-Ranges');
+    }
     try {
       const url = new URL(req.url, 'http://localhost');
-      if (relay && url.pathname.startsWith('/__relay/')) return handleRelay(req, res, url, relays);
+      let pathname = decodeURIComponent(url.pathname);
+      let mode = 'normal';
+      if (testRoutes) {
+        if (pathname.startsWith('/__relay/')) return handleRelay(req, res, url, relays);
+        if (pathname === '/__test/stats') {
+          res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify(Object.fromEntries(sent)));
+          return;
+        }
+        const status = /^\/__test\/status\/(\d{3})$/.exec(pathname);
+        if (status) {
+          res.writeHead(Number(status[1]), { 'Content-Type': 'text/plain' }).end(`status ${status[1]}`);
+          return;
+        }
+        const special = /^\/__test\/(norange|truncate|slow)(\/.*)$/.exec(pathname);
+        if (special) {
+          mode = special[1];
+          pathname = special[2];
+        }
+      }
+      if (req.method === 'OPTIONS' && cors) {
+        res.writeHead(204, { 'Access-Control-Allow-Headers': 'Range', 'Access-Control-Allow-Methods': 'GET, HEAD' }).end();
+        return;
+      }
       if (req.method !== 'GET' && req.method !== 'HEAD') {
         res.writeHead(405, { Allow: 'GET, HEAD' }).end();
         return;
       }
-      let path = resolve(join(base, decodeURIComponent(url.pathname)));
-      if (path !== base && !path.startsWith(base + sep)) {
+      let dir = base;
+      let rel = pathname;
+      for (const [prefix, target] of mounted) {
+        if (pathname === prefix || pathname.startsWith(prefix + '/')) {
+          dir = target;
+          rel = pathname.slice(prefix.length) || '/';
+          break;
+        }
+      }
+      let path = resolve(join(dir, rel));
+      if (path !== dir && !path.startsWith(dir + sep)) {
         res.writeHead(403).end('forbidden');
         return;
       }
@@ -64,7 +108,29 @@ export function startServer({ root, port = 8080, host = '127.0.0.1', relay = fal
         'Cache-Control': 'no-cache',
         'Last-Modified': stat.mtime.toUTCString(),
       };
-      const range = req.headers.range && parseRange(req.headers.range, stat.size);
+      if (mode === 'truncate') {
+        res.writeHead(200, { ...headers, 'Content-Length': stat.size });
+        const half = Math.floor(stat.size / 2);
+        const stream = createReadStream(path, { start: 0, end: half - 1 });
+        stream.on('data', (c) => count(pathname, c.length));
+        stream.on('end', () => res.destroy());
+        stream.pipe(res, { end: false });
+        return;
+      }
+      if (mode === 'slow') {
+        res.writeHead(200, { ...headers, 'Content-Length': stat.size });
+        const stream = createReadStream(path, { highWaterMark: 65536 });
+        stream.on('data', (c) => {
+          count(pathname, c.length);
+          stream.pause();
+          res.write(c);
+          setTimeout(() => stream.resume(), 20);
+        });
+        stream.on('end', () => res.end());
+        res.on('close', () => stream.destroy());
+        return;
+      }
+      const range = mode === 'norange' ? null : req.headers.range && parseRange(req.headers.range, stat.size);
       if (range === 'unsatisfiable') {
         res.writeHead(416, { ...headers, 'Content-Range': `bytes */${stat.size}` }).end();
         return;
@@ -73,11 +139,13 @@ export function startServer({ root, port = 8080, host = '127.0.0.1', relay = fal
         const [start, end] = range;
         res.writeHead(206, { ...headers, 'Content-Length': end - start + 1, 'Content-Range': `bytes ${start}-${end}/${stat.size}` });
         if (req.method === 'HEAD') return res.end();
+        count(pathname, end - start + 1);
         createReadStream(path, { start, end }).pipe(res);
         return;
       }
       res.writeHead(200, { ...headers, 'Content-Length': stat.size });
       if (req.method === 'HEAD') return res.end();
+      count(pathname, stat.size);
       createReadStream(path).pipe(res);
     } catch (e) {
       if (!res.headersSent) res.writeHead(500, { 'Content-Type': 'text/plain' });
@@ -137,6 +205,13 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   };
   const port = Number(opt('port', 8080));
   const root = opt('root', 'www');
-  await startServer({ root, port, relay: args.includes('--relay') });
+  const mounts = {};
+  args.forEach((a, i) => {
+    if (a === '--mount') {
+      const [prefix, dir] = args[i + 1].split('=');
+      mounts[prefix] = dir;
+    }
+  });
+  await startServer({ root, port, mounts, testRoutes: args.includes('--test-routes') });
   console.log(`Hearth demo: http://127.0.0.1:${port}/  (serving ${resolve(root)}; Ctrl-C to stop)`);
 }

@@ -38,6 +38,8 @@
 //! assert!(header.is_err()); // `fetch` here returns nothing
 //! ```
 
+#[doc(hidden)]
+pub mod corpus;
 mod dequant;
 mod error;
 mod header;

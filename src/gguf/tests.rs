@@ -5,156 +5,12 @@
 use super::*;
 
 // ---------------------------------------------------------------------------------------------
-// A small GGUF writer for hand-made headers.
+// Hand-made headers come from the shared writer in `corpus.rs`.
 
-const T_U8: u32 = 0;
-const T_I8: u32 = 1;
-const T_U16: u32 = 2;
-const T_I16: u32 = 3;
-const T_U32: u32 = 4;
-const T_I32: u32 = 5;
-const T_F32: u32 = 6;
-const T_BOOL: u32 = 7;
-const T_STRING: u32 = 8;
-const T_ARRAY: u32 = 9;
-const T_U64: u32 = 10;
-const T_I64: u32 = 11;
-const T_F64: u32 = 12;
-
-fn gguf_str(s: &[u8]) -> Vec<u8> {
-    let mut out = (s.len() as u64).to_le_bytes().to_vec();
-    out.extend_from_slice(s);
-    out
-}
-
-fn array_header(elem_type: u32, len: u64) -> Vec<u8> {
-    let mut out = elem_type.to_le_bytes().to_vec();
-    out.extend_from_slice(&len.to_le_bytes());
-    out
-}
-
-#[derive(Clone)]
-struct Builder {
-    magic: [u8; 4],
-    version: u32,
-    n_tensors: Option<u64>,
-    n_kv: Option<u64>,
-    kv: Vec<u8>,
-    kv_count: u64,
-    tensors: Vec<u8>,
-    tensor_count: u64,
-    alignment: u64,
-    data_len: u64,
-}
-
-impl Builder {
-    fn new() -> Self {
-        Builder {
-            magic: *b"GGUF",
-            version: 3,
-            n_tensors: None,
-            n_kv: None,
-            kv: Vec::new(),
-            kv_count: 0,
-            tensors: Vec::new(),
-            tensor_count: 0,
-            alignment: 32,
-            data_len: 0,
-        }
-    }
-
-    fn version(mut self, v: u32) -> Self {
-        self.version = v;
-        self
-    }
-
-    /// Overrides the tensor and kv counts written in the fixed header.
-    fn counts(mut self, n_tensors: u64, n_kv: u64) -> Self {
-        self.n_tensors = Some(n_tensors);
-        self.n_kv = Some(n_kv);
-        self
-    }
-
-    /// A metadata entry with a raw key and raw value bytes.
-    fn kv_raw(mut self, key: &[u8], type_id: u32, value: &[u8]) -> Self {
-        self.kv.extend(gguf_str(key));
-        self.kv.extend(type_id.to_le_bytes());
-        self.kv.extend_from_slice(value);
-        self.kv_count += 1;
-        self
-    }
-
-    fn kv(self, key: &str, type_id: u32, value: &[u8]) -> Self {
-        self.kv_raw(key.as_bytes(), type_id, value)
-    }
-
-    fn kv_u32(self, key: &str, v: u32) -> Self {
-        self.kv(key, T_U32, &v.to_le_bytes())
-    }
-
-    fn kv_str(self, key: &str, v: &str) -> Self {
-        self.kv(key, T_STRING, &gguf_str(v.as_bytes()))
-    }
-
-    /// Sets `general.alignment` and pads the data section to it.
-    fn alignment(mut self, a: u32) -> Self {
-        self.alignment = u64::from(a).max(1);
-        self.kv_u32("general.alignment", a)
-    }
-
-    fn tensor_raw(mut self, name: &[u8], dims: &[u64], type_id: u32, offset: u64) -> Self {
-        self.tensors.extend(gguf_str(name));
-        self.tensors.extend((dims.len() as u32).to_le_bytes());
-        for d in dims {
-            self.tensors.extend(d.to_le_bytes());
-        }
-        self.tensors.extend(type_id.to_le_bytes());
-        self.tensors.extend(offset.to_le_bytes());
-        self.tensor_count += 1;
-        self
-    }
-
-    fn tensor(self, name: &str, dims: &[u64], ty: GgmlType, offset: u64) -> Self {
-        self.tensor_raw(name.as_bytes(), dims, ty.id(), offset)
-    }
-
-    /// Bytes of tensor data after the aligned data offset.
-    fn data(mut self, n: u64) -> Self {
-        self.data_len = n;
-        self
-    }
-
-    fn header(&self) -> Vec<u8> {
-        let mut out = self.magic.to_vec();
-        out.extend(self.version.to_le_bytes());
-        out.extend(self.n_tensors.unwrap_or(self.tensor_count).to_le_bytes());
-        out.extend(self.n_kv.unwrap_or(self.kv_count).to_le_bytes());
-        out.extend_from_slice(&self.kv);
-        out.extend_from_slice(&self.tensors);
-        out
-    }
-
-    fn build(&self) -> Vec<u8> {
-        let mut out = self.header();
-        if self.data_len > 0 {
-            let padded = (out.len() as u64).next_multiple_of(self.alignment);
-            out.resize(padded as usize, 0);
-            // Recognisable bytes so slicing mistakes show up.
-            out.extend((0..self.data_len).map(|i| (i % 251) as u8));
-        }
-        out
-    }
-}
-
-/// A valid v3 file with one of everything: two tensors (F32 and Q4_K) and a few keys.
-fn sample() -> Builder {
-    Builder::new()
-        .kv_str("general.architecture", "llama")
-        .kv_u32("llama.context_length", 2048)
-        .tensor("a", &[8], GgmlType::F32, 0)
-        .tensor("b", &[256, 2], GgmlType::Q4_K, 32)
-        .data(32 + 2 * 144)
-}
+use super::corpus::{
+    Builder, T_ARRAY, T_BOOL, T_F32, T_F64, T_I8, T_I16, T_I32, T_I64, T_STRING, T_U8, T_U16,
+    T_U32, T_U64, array_header, gguf_str, sample,
+};
 
 /// Asserts that the complete file is rejected with an error matching `$pat`, and that prefix
 /// parsing of the same bytes does not panic.
@@ -476,8 +332,7 @@ fn known_length_shorter_than_header_is_truncated() {
 
 #[test]
 fn rejects_bad_magic() {
-    let mut b = sample();
-    b.magic = *b"GGML";
+    let b = sample().magic(*b"GGML");
     assert_rejects!(b.build(), GgufError::BadMagic { found } if found == b"GGML");
 }
 
@@ -885,6 +740,86 @@ fn known_length_checks_bounds_even_from_a_prefix() {
         GgufHeader::parse_with_len(prefix, Some(bytes.len() as u64 - 1)),
         Err(GgufError::TensorOutOfBounds { .. })
     ));
+}
+
+/// The shared corpus (also run in the browser by tests/web.rs): every case rejected with its
+/// kind, names unique, and every kind the header parser can produce covered.
+#[test]
+fn corrupt_corpus_is_rejected_with_the_expected_kinds() {
+    let cases = corpus::corrupt_cases();
+    assert!(cases.len() >= 30, "only {} cases", cases.len());
+    let failures: Vec<String> = cases
+        .iter()
+        .filter_map(|c| corpus::check(c).err())
+        .collect();
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+
+    let mut names: Vec<&str> = cases.iter().map(|c| c.name).collect();
+    names.sort_unstable();
+    names.dedup();
+    assert_eq!(names.len(), cases.len(), "duplicate case names");
+
+    let covered: std::collections::BTreeSet<&str> = cases.iter().map(|c| c.expected_kind).collect();
+    for kind in [
+        "truncated",
+        "bad_magic",
+        "unsupported_version",
+        "big_endian",
+        "too_large",
+        "invalid_utf8",
+        "unknown_value_type",
+        "nesting_too_deep",
+        "invalid_bool",
+        "unknown_tensor_type",
+        "duplicate_key",
+        "duplicate_tensor",
+        "bad_rank",
+        "zero_dimension",
+        "dimension_overflow",
+        "row_not_block_multiple",
+        "misaligned",
+        "overlapping_tensors",
+        "tensor_out_of_bounds",
+        "bad_alignment",
+        "wrong_type",
+    ] {
+        assert!(covered.contains(kind), "no corpus case for {kind}");
+    }
+    // Parsing any prefix of a corrupt file, without its length, never panics.
+    for case in &cases {
+        for n in 0..=case.bytes.len().min(256) {
+            let _ = GgufHeader::parse(&case.bytes[..n]);
+        }
+    }
+}
+
+#[test]
+fn corpus_check_reports_mismatches() {
+    let mut case = corpus::corrupt_cases().remove(0);
+    case.expected_kind = "bad_magic";
+    assert!(
+        corpus::check(&case)
+            .unwrap_err()
+            .contains("expected bad_magic")
+    );
+    case.bytes = sample().build();
+    case.file_len = None;
+    assert!(corpus::check(&case).unwrap_err().contains("accepted"));
+    case.bytes.truncate(10);
+    assert!(corpus::check(&case).unwrap_err().contains("more bytes"));
+}
+
+#[test]
+fn valid_samples_parse() {
+    for (name, bytes) in corpus::valid_samples() {
+        let h = GgufHeader::parse_complete(&bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
+        for t in h.tensors() {
+            if t.ggml_type.is_supported_for_decode() {
+                let v = h.dequantize_tensor(&bytes, &t.name).unwrap();
+                assert_eq!(v.len() as u64, t.n_elements, "{name}/{}", t.name);
+            }
+        }
+    }
 }
 
 /// Flipping bytes of a valid file must give errors or (rarely) another valid header, never a

@@ -158,7 +158,10 @@ impl fmt::Display for TokenizerError {
                 )
             }
             Self::MissingKey { key } => {
-                write!(f, "GGUF metadata key `{key}` is required by the tokenizer but missing")
+                write!(
+                    f,
+                    "GGUF metadata key `{key}` is required by the tokenizer but missing"
+                )
             }
             Self::InvalidMetadata { key, reason } => {
                 write!(f, "GGUF metadata key `{key}` is unusable: {reason}")

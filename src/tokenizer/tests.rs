@@ -204,3 +204,163 @@ fn never_panics_on_odd_input() {
         let _ = bpe.decode(&ids);
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Reading the spec from GGUF metadata (src/tokenizer/gguf.rs).
+
+mod from_gguf {
+    use super::*;
+    use crate::gguf::GgufHeader;
+    use crate::gguf::corpus::{Builder, T_ARRAY, T_BOOL, T_F32, T_I32, T_U8, array_header};
+
+    fn f32s(v: &[f32]) -> Vec<u8> {
+        let mut out = array_header(T_F32, v.len() as u64);
+        v.iter().for_each(|x| out.extend(x.to_le_bytes()));
+        out
+    }
+
+    fn i32s(v: &[i32]) -> Vec<u8> {
+        let mut out = array_header(T_I32, v.len() as u64);
+        v.iter().for_each(|x| out.extend(x.to_le_bytes()));
+        out
+    }
+
+    fn minimal() -> Builder {
+        Builder::new()
+            .kv_str("tokenizer.ggml.model", "llama")
+            .kv_str_array("tokenizer.ggml.tokens", &["<unk>", "<s>", "</s>", "▁hi"])
+    }
+
+    fn spec(b: Builder) -> Result<VocabSpec, TokenizerError> {
+        let bytes = b.build();
+        VocabSpec::from_metadata(GgufHeader::parse_complete(&bytes).unwrap().metadata())
+    }
+
+    #[test]
+    fn reads_every_key() {
+        let s = spec(
+            minimal()
+                .kv_str("tokenizer.ggml.pre", "default")
+                .kv(
+                    "tokenizer.ggml.scores",
+                    T_ARRAY,
+                    &f32s(&[0.0, 0.0, 0.0, -1.5]),
+                )
+                .kv("tokenizer.ggml.token_type", T_ARRAY, &i32s(&[2, 3, 3, 1]))
+                .kv_str_array("tokenizer.ggml.merges", &["▁ h"])
+                .kv_u32("tokenizer.ggml.bos_token_id", 1)
+                .kv_u32("tokenizer.ggml.eos_token_id", 2)
+                .kv_u32("tokenizer.ggml.eot_token_id", 2)
+                .kv_u32("tokenizer.ggml.unknown_token_id", 0)
+                // any integer type that fits (some converters write i32 or u8)
+                .kv("tokenizer.ggml.padding_token_id", T_U8, &[3])
+                .kv("tokenizer.ggml.add_bos_token", T_BOOL, &[1])
+                .kv("tokenizer.ggml.add_eos_token", T_BOOL, &[0])
+                .kv("tokenizer.ggml.add_space_prefix", T_BOOL, &[1])
+                .kv_str("tokenizer.chat_template", "{{ x }}"),
+        )
+        .unwrap();
+        assert_eq!(
+            s,
+            VocabSpec {
+                model: "llama".into(),
+                pre: Some("default".into()),
+                tokens: ["<unk>", "<s>", "</s>", "▁hi"].map(String::from).to_vec(),
+                scores: Some(vec![0.0, 0.0, 0.0, -1.5]),
+                token_types: Some(vec![2, 3, 3, 1]),
+                merges: Some(vec!["▁ h".into()]),
+                bos: Some(1),
+                eos: Some(2),
+                eot: Some(2),
+                unk: Some(0),
+                pad: Some(3),
+                add_bos: Some(true),
+                add_eos: Some(false),
+                add_space_prefix: Some(true),
+                chat_template: Some("{{ x }}".into()),
+            }
+        );
+        let bytes = minimal().build();
+        let tok = Tokenizer::from_gguf(&GgufHeader::parse_complete(&bytes).unwrap()).unwrap();
+        assert_eq!(tok.n_tokens(), 4);
+        assert_eq!(tok.token_id("▁hi"), Some(3));
+        // SentencePiece defaults apply when the keys are absent
+        assert_eq!((tok.bos(), tok.add_bos()), (Some(1), true));
+    }
+
+    #[test]
+    fn optional_keys_may_be_absent() {
+        let s = spec(minimal()).unwrap();
+        assert_eq!(
+            (s.pre, s.scores, s.bos, s.add_bos),
+            (None, None, None, None)
+        );
+    }
+
+    #[test]
+    fn missing_required_keys_are_named() {
+        let only_tokens = Builder::new().kv_str_array("tokenizer.ggml.tokens", &["a"]);
+        assert_eq!(
+            spec(only_tokens),
+            Err(TokenizerError::MissingKey {
+                key: "tokenizer.ggml.model"
+            })
+        );
+        let err = spec(Builder::new().kv_str("tokenizer.ggml.model", "gpt2")).unwrap_err();
+        assert_eq!(
+            err,
+            TokenizerError::MissingKey {
+                key: "tokenizer.ggml.tokens"
+            }
+        );
+        assert!(err.to_string().contains("`tokenizer.ggml.tokens`"));
+    }
+
+    #[test]
+    fn wrong_types_are_errors_naming_the_key() {
+        let cases: [(Builder, &str); 6] = [
+            (
+                minimal().kv_u32("tokenizer.ggml.pre", 1),
+                "tokenizer.ggml.pre",
+            ),
+            (
+                minimal().kv("tokenizer.ggml.scores", T_ARRAY, &i32s(&[0; 4])),
+                "tokenizer.ggml.scores",
+            ),
+            (
+                minimal().kv("tokenizer.ggml.token_type", T_ARRAY, &f32s(&[0.0; 4])),
+                "tokenizer.ggml.token_type",
+            ),
+            (
+                minimal().kv_str("tokenizer.ggml.bos_token_id", "1"),
+                "tokenizer.ggml.bos_token_id",
+            ),
+            (
+                minimal().kv_u32("tokenizer.ggml.add_bos_token", 1),
+                "tokenizer.ggml.add_bos_token",
+            ),
+            (
+                minimal().kv("tokenizer.ggml.eos_token_id", T_I32, &(-1i32).to_le_bytes()),
+                "tokenizer.ggml.eos_token_id",
+            ),
+        ];
+        for (b, key) in cases {
+            match spec(b) {
+                Err(e @ TokenizerError::InvalidMetadata { key: k, .. }) if k == key => {
+                    assert!(e.to_string().contains(key), "{e}");
+                }
+                other => panic!("{key}: {other:?}"),
+            }
+        }
+        let tokens_as_string = Builder::new()
+            .kv_str("tokenizer.ggml.model", "llama")
+            .kv_str("tokenizer.ggml.tokens", "abc");
+        assert!(matches!(
+            spec(tokens_as_string),
+            Err(TokenizerError::InvalidMetadata {
+                key: "tokenizer.ggml.tokens",
+                ..
+            })
+        ));
+    }
+}

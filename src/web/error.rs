@@ -4,6 +4,8 @@
 //! `errors.js`, a stable `code`, an actionable message and, where useful,
 //! structured fields a UI can read without parsing the message.
 
+use std::borrow::Cow;
+
 use js_sys::{Object, Reflect};
 use wasm_bindgen::prelude::*;
 
@@ -20,6 +22,9 @@ extern "C" {
 pub enum ErrorClass {
     InvalidInput,
     GpuUnavailable,
+    Download,
+    Cancelled,
+    ModelFormat,
 }
 
 impl ErrorClass {
@@ -27,6 +32,9 @@ impl ErrorClass {
         match self {
             ErrorClass::InvalidInput => "InvalidInputError",
             ErrorClass::GpuUnavailable => "GpuUnavailableError",
+            ErrorClass::Download => "DownloadError",
+            ErrorClass::Cancelled => "CancelledError",
+            ErrorClass::ModelFormat => "ModelFormatError",
         }
     }
 }
@@ -35,14 +43,14 @@ impl ErrorClass {
 #[derive(Debug)]
 pub struct JsError {
     class: ErrorClass,
-    code: &'static str,
+    code: Cow<'static, str>,
     message: String,
     details: Vec<(&'static str, JsValue)>,
 }
 
 impl JsError {
-    pub fn new(class: ErrorClass, code: &'static str, message: impl Into<String>) -> Self {
-        JsError { class, code, message: message.into(), details: Vec::new() }
+    pub fn new(class: ErrorClass, code: impl Into<Cow<'static, str>>, message: impl Into<String>) -> Self {
+        JsError { class, code: code.into(), message: message.into(), details: Vec::new() }
     }
 
     pub fn invalid_input(code: &'static str, message: impl Into<String>) -> Self {
@@ -58,8 +66,8 @@ impl JsError {
         self.class.js_name()
     }
 
-    pub fn code(&self) -> &'static str {
-        self.code
+    pub fn code(&self) -> &str {
+        &self.code
     }
 
     pub fn message(&self) -> &str {
@@ -74,7 +82,7 @@ impl From<JsError> for JsValue {
             // Setting a property on a fresh plain object cannot fail.
             let _ = Reflect::set(&details, &JsValue::from_str(key), value);
         }
-        make_error(e.class.js_name(), e.code, &e.message, &details)
+        make_error(e.class.js_name(), &e.code, &e.message, &details)
     }
 }
 

@@ -4,11 +4,14 @@
 
 mod device;
 mod error;
+mod gguf;
+mod source;
 mod streamer;
 mod types;
 
 pub use device::{Preference, acquire, check_device, init_device};
 pub use error::{ErrorClass, JsError};
+pub use gguf::{GgufFile, Tokenizer};
 pub use streamer::SseStreamer;
 pub use types::{BackendArg, ReplayOptionsArg, StreamerOptionsArg};
 

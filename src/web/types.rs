@@ -129,6 +129,41 @@ export interface MatmulCheck {
   relL2Error: number;
 }
 
+export interface OpenOptions {
+  /** Aborting rejects with `CancelledError` and stops the download. */
+  signal?: AbortSignal;
+  /** Byte progress while downloading, at most once per percent. */
+  onProgress?: (progress: ProgressData) => void;
+}
+
+export type ReadOptions = OpenOptions;
+
+export interface EncodeOptions {
+  /** Add BOS/EOS as the model's metadata asks (default true). */
+  addSpecial?: boolean;
+  /** Turn special-token text such as `<|im_start|>` into its token (default false). */
+  parseSpecial?: boolean;
+}
+
+export interface TensorInfo {
+  name: string;
+  /** The ggml block type, e.g. `Q4_K`, `Q8_0`, `F32`. */
+  type: string;
+  /** Dimensions in ggml order (the contiguous one first). */
+  dims: number[];
+  /** Absolute byte offset in the file. */
+  offset: number;
+  /** Bytes of block data. */
+  size: number;
+}
+
+export type MetadataValue = number | bigint | string | boolean | MetadataValue[];
+
+export interface ChatMessage {
+  role: 'system' | 'user' | 'assistant' | (string & {});
+  content: string;
+}
+
 /** Base class of every error Hearth throws or rejects with. */
 export class HearthError extends Error {
   /** A stable, machine-readable code such as `INVALID_EVENT_DATA` or `NO_ADAPTER`. */

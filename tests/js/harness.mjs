@@ -20,7 +20,14 @@ export const CHROMIUM_ARGS = [
 ];
 
 export async function openHarness(path = '/harness/') {
-  const server = await startServer({ root: join(ROOT, 'www'), port: 0, relay: true });
+  const server = await startServer({
+    root: join(ROOT, 'www'),
+    port: 0,
+    mounts: { '/models': process.env.HEARTH_MODELS_DIR || join(ROOT, 'models'), '/golden': join(ROOT, 'tests', 'golden') },
+    testRoutes: true,
+  });
+  // A second origin without CORS headers, for the cross-origin failure test.
+  const foreign = await startServer({ root: join(ROOT, 'www'), port: 0 });
   const origin = `http://127.0.0.1:${server.address().port}`;
   const browser = await chromium.launch({
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
@@ -37,6 +44,7 @@ export async function openHarness(path = '/harness/') {
   await page.waitForFunction(() => document.body && document.body.dataset.ready === 'true', null, { timeout: 120_000 });
   return {
     origin,
+    foreignOrigin: `http://127.0.0.1:${foreign.address().port}`,
     page,
     pageErrors,
     async screenshot(name) {
@@ -45,7 +53,10 @@ export async function openHarness(path = '/harness/') {
     },
     async close() {
       await browser.close();
+      server.closeAllConnections();
+      foreign.closeAllConnections();
       await new Promise((ok) => server.close(ok));
+      await new Promise((ok) => foreign.close(ok));
     },
   };
 }

@@ -1,0 +1,431 @@
+//! `GgufFile` and `Tokenizer` for JS: inspect a model before downloading it,
+//! read tensors by name, and tokenize with the model's own vocabulary.
+
+use std::rc::Rc;
+
+use js_sys::{Array, Float32Array, Function, Reflect, Uint8Array, Uint32Array};
+use serde::Serialize;
+use wasm_bindgen::JsCast;
+use wasm_bindgen::prelude::*;
+use web_sys::{AbortSignal, Blob};
+
+use super::error::{ErrorClass, JsError};
+use super::source::{ProgressReporter, Source, format_error, open_url, parse_growing};
+use crate::gguf::{GgufHeader, MetadataArray, MetadataValue, dequantize_to_vec};
+use crate::tokenizer::{ChatMessage, ChatTemplate, Tokenizer as CoreTokenizer, TokenizerError};
+
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(typescript_type = "OpenOptions")]
+    pub type OpenOptionsArg;
+    #[wasm_bindgen(typescript_type = "ReadOptions")]
+    pub type ReadOptionsArg;
+    #[wasm_bindgen(typescript_type = "EncodeOptions")]
+    pub type EncodeOptionsArg;
+    #[wasm_bindgen(typescript_type = "ArrayBuffer | Uint8Array")]
+    pub type BytesArg;
+}
+
+/// `signal` and `onProgress` from an options object.
+struct Options {
+    signal: Option<AbortSignal>,
+    on_progress: Option<Function>,
+}
+
+fn read_options(options: Option<JsValue>) -> Result<Options, JsError> {
+    let mut out = Options { signal: None, on_progress: None };
+    let Some(o) = options.filter(|o| !o.is_undefined() && !o.is_null()) else { return Ok(out) };
+    if !o.is_object() {
+        return Err(JsError::invalid_input("INVALID_OPTIONS", "Options must be an object."));
+    }
+    let signal = Reflect::get(&o, &JsValue::from_str("signal")).unwrap_or(JsValue::UNDEFINED);
+    if !signal.is_undefined() && !signal.is_null() {
+        out.signal = Some(signal.dyn_into().map_err(|_| {
+            JsError::invalid_input("INVALID_OPTIONS", "`signal` must be an AbortSignal.")
+        })?);
+    }
+    let progress = Reflect::get(&o, &JsValue::from_str("onProgress")).unwrap_or(JsValue::UNDEFINED);
+    if !progress.is_undefined() && !progress.is_null() {
+        out.on_progress = Some(progress.dyn_into().map_err(|_| {
+            JsError::invalid_input("INVALID_OPTIONS", "`onProgress` must be a function.")
+        })?);
+    }
+    Ok(out)
+}
+
+fn cancelled_if_aborted(signal: Option<&AbortSignal>) -> Result<(), JsError> {
+    if signal.is_some_and(AbortSignal::aborted) {
+        return Err(JsError::new(ErrorClass::Cancelled, "ABORTED", "The operation was cancelled."));
+    }
+    Ok(())
+}
+
+struct Inner {
+    header: GgufHeader,
+    source: Source,
+}
+
+/// A GGUF model file: its header parsed, its tensors readable by name.
+#[wasm_bindgen]
+pub struct GgufFile {
+    inner: Rc<Inner>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct TensorJs<'a> {
+    name: &'a str,
+    #[serde(rename = "type")]
+    ggml_type: &'static str,
+    dims: &'a [u64],
+    offset: u64,
+    size: u64,
+}
+
+fn metadata_to_js(value: &MetadataValue) -> JsValue {
+    match value {
+        MetadataValue::U8(v) => (*v).into(),
+        MetadataValue::I8(v) => (*v).into(),
+        MetadataValue::U16(v) => (*v).into(),
+        MetadataValue::I16(v) => (*v).into(),
+        MetadataValue::U32(v) => (*v).into(),
+        MetadataValue::I32(v) => (*v).into(),
+        MetadataValue::F32(v) => (*v).into(),
+        MetadataValue::Bool(v) => (*v).into(),
+        MetadataValue::String(v) => v.into(),
+        MetadataValue::U64(v) => big(*v as f64, || js_sys::BigInt::from(*v).into()),
+        MetadataValue::I64(v) => big(*v as f64, || js_sys::BigInt::from(*v).into()),
+        MetadataValue::F64(v) => (*v).into(),
+        MetadataValue::Array(a) => array_to_js(a),
+    }
+}
+
+/// A 64-bit integer as a number when exact, else a BigInt.
+fn big(as_f64: f64, bigint: impl FnOnce() -> JsValue) -> JsValue {
+    if as_f64.abs() <= 9_007_199_254_740_991.0 { as_f64.into() } else { bigint() }
+}
+
+fn array_to_js(array: &MetadataArray) -> JsValue {
+    fn collect<T>(items: &[T], f: impl Fn(&T) -> JsValue) -> JsValue {
+        items.iter().map(f).collect::<Array>().into()
+    }
+    match array {
+        MetadataArray::U8(v) => collect(v, |x| (*x).into()),
+        MetadataArray::I8(v) => collect(v, |x| (*x).into()),
+        MetadataArray::U16(v) => collect(v, |x| (*x).into()),
+        MetadataArray::I16(v) => collect(v, |x| (*x).into()),
+        MetadataArray::U32(v) => collect(v, |x| (*x).into()),
+        MetadataArray::I32(v) => collect(v, |x| (*x).into()),
+        MetadataArray::F32(v) => collect(v, |x| (*x).into()),
+        MetadataArray::Bool(v) => collect(v, |x| (*x).into()),
+        MetadataArray::String(v) => collect(v, |x| x.into()),
+        MetadataArray::U64(v) => collect(v, |x| big(*x as f64, || js_sys::BigInt::from(*x).into())),
+        MetadataArray::I64(v) => collect(v, |x| big(*x as f64, || js_sys::BigInt::from(*x).into())),
+        MetadataArray::F64(v) => collect(v, |x| (*x).into()),
+        MetadataArray::Array(v) => collect(v, array_to_js),
+    }
+}
+
+impl GgufFile {
+    pub fn header(&self) -> &GgufHeader {
+        &self.inner.header
+    }
+
+    fn missing_tensor(&self, name: &str) -> JsError {
+        format_error(crate::gguf::GgufError::MissingTensor(name.to_owned()))
+    }
+}
+
+#[wasm_bindgen]
+impl GgufFile {
+    /// Parses a GGUF file the page holds. Throws `ModelFormatError` naming the
+    /// field or tensor that is wrong.
+    #[wasm_bindgen(js_name = fromBytes)]
+    pub fn from_bytes(bytes: BytesArg) -> Result<GgufFile, JsError> {
+        let value: JsValue = bytes.into();
+        let view = if let Some(u8) = value.dyn_ref::<Uint8Array>() {
+            u8.clone()
+        } else if value.is_instance_of::<js_sys::ArrayBuffer>() {
+            Uint8Array::new(&value)
+        } else {
+            return Err(JsError::invalid_input("INVALID_ARGUMENT", "fromBytes takes an ArrayBuffer or a Uint8Array."));
+        };
+        let len = u64::from(view.length());
+        let header = parse_growing(|r| view.subarray(r.start as u32, r.end as u32).to_vec(), len)?;
+        Ok(GgufFile { inner: Rc::new(Inner { header, source: Source::Bytes(view) }) })
+    }
+
+    /// Parses the header of a `Blob` or `File`, reading only the bytes it needs.
+    #[wasm_bindgen(js_name = fromBlob)]
+    pub async fn from_blob(blob: Blob) -> Result<GgufFile, JsError> {
+        let source = Source::Blob(blob);
+        let len = source.len().unwrap_or(0);
+        let mut want = (1u64 << 20).min(len);
+        let header = loop {
+            let prefix = source.read(0..want, None).await?;
+            match GgufHeader::parse_with_len(&prefix, Some(len)) {
+                Err(crate::gguf::GgufError::NeedMoreBytes { needed_at_least }) if want < len => {
+                    want = needed_at_least.max(want * 2).min(len);
+                }
+                Err(e) => return Err(format_error(e)),
+                Ok(h) => break h,
+            }
+        };
+        Ok(GgufFile { inner: Rc::new(Inner { header, source }) })
+    }
+
+    /// Fetches the header of a model at `url` with HTTP Range requests (the
+    /// weights are not downloaded), or, when the server ignores Range, streams the
+    /// whole file once with `onProgress`. Rejects with `DownloadError` (`url`,
+    /// `status`), `CancelledError` or `ModelFormatError`.
+    #[wasm_bindgen(js_name = fromUrl)]
+    pub async fn from_url(url: String, options: Option<OpenOptionsArg>) -> Result<GgufFile, JsError> {
+        let options = read_options(options.map(Into::into))?;
+        cancelled_if_aborted(options.signal.as_ref())?;
+        let reporter = ProgressReporter::new(options.on_progress);
+        let (source, header) = open_url(&url, options.signal.as_ref(), Some(&reporter)).await?;
+        Ok(GgufFile { inner: Rc::new(Inner { header, source: Source::Url(source) }) })
+    }
+
+    /// Downloads all tensor data now (one streamed range), reporting progress;
+    /// later reads come from memory. Resolves at once for in-memory sources.
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn download(&self, options: Option<ReadOptionsArg>) -> js_sys::Promise {
+        let inner = Rc::clone(&self.inner);
+        let options = read_options(options.map(Into::into));
+        wasm_bindgen_futures::future_to_promise(async move {
+            let options = options?;
+            cancelled_if_aborted(options.signal.as_ref())?;
+            if let Source::Url(u) = &inner.source {
+                let reporter = ProgressReporter::new(options.on_progress);
+                u.download_from(inner.header.data_offset(), options.signal.as_ref(), Some(&reporter))
+                    .await
+                    .map_err(JsError::from)?;
+            }
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    /// The raw bytes of one tensor, in its block format.
+    #[wasm_bindgen(js_name = readTensor, unchecked_return_type = "Promise<Uint8Array>")]
+    pub fn read_tensor(&self, name: String, options: Option<ReadOptionsArg>) -> js_sys::Promise {
+        let inner = Rc::clone(&self.inner);
+        let range = inner.header.tensor_range(&name).map_err(|_| self.missing_tensor(&name));
+        let options = read_options(options.map(Into::into));
+        wasm_bindgen_futures::future_to_promise(async move {
+            let (range, options) = (range?, options?);
+            let bytes = inner.source.read(range, options.signal.as_ref()).await.map_err(JsError::from)?;
+            Ok(Uint8Array::from(&bytes[..]).into())
+        })
+    }
+
+    /// One tensor decoded to f32 (the CPU reference decoders; the GPU reads the
+    /// blocks directly). Rejects with `ModelFormatError` for formats Hearth
+    /// cannot decode.
+    #[wasm_bindgen(unchecked_return_type = "Promise<Float32Array>")]
+    pub fn dequantize(&self, name: String, options: Option<ReadOptionsArg>) -> js_sys::Promise {
+        let inner = Rc::clone(&self.inner);
+        let info = inner.header.tensor(&name).cloned().ok_or_else(|| self.missing_tensor(&name));
+        let options = read_options(options.map(Into::into));
+        wasm_bindgen_futures::future_to_promise(async move {
+            let (info, options) = (info?, options?);
+            let range = inner.header.tensor_range(&info.name).map_err(format_error)?;
+            let bytes = inner.source.read(range, options.signal.as_ref()).await.map_err(JsError::from)?;
+            let values = dequantize_to_vec(info.ggml_type, &bytes, info.n_elements as usize).map_err(format_error)?;
+            Ok(Float32Array::from(&values[..]).into())
+        })
+    }
+
+    /// Every tensor: name, block type, dimensions (ggml order, fastest first),
+    /// absolute byte offset and size.
+    #[wasm_bindgen(unchecked_return_type = "TensorInfo[]")]
+    pub fn tensors(&self) -> Array {
+        let data = self.inner.header.data_offset();
+        self.inner
+            .header
+            .tensors()
+            .iter()
+            .map(|t| {
+                let js = TensorJs {
+                    name: &t.name,
+                    ggml_type: t.ggml_type.name(),
+                    dims: &t.dims,
+                    offset: data + t.offset,
+                    size: t.size_bytes,
+                };
+                js.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).unwrap_or(JsValue::NULL)
+            })
+            .collect()
+    }
+
+    /// A metadata value (`general.architecture`, `tokenizer.ggml.tokens`, ...);
+    /// 64-bit integers beyond 2^53 come back as BigInt.
+    #[wasm_bindgen(unchecked_return_type = "MetadataValue | undefined")]
+    pub fn metadata(&self, key: &str) -> JsValue {
+        self.inner.header.metadata().get(key).map_or(JsValue::UNDEFINED, metadata_to_js)
+    }
+
+    /// All metadata keys, in file order.
+    #[wasm_bindgen(js_name = metadataKeys, unchecked_return_type = "string[]")]
+    pub fn metadata_keys(&self) -> Array {
+        self.inner.header.metadata().iter().map(|(k, _)| JsValue::from_str(k)).collect()
+    }
+
+    #[wasm_bindgen(getter)]
+    pub fn version(&self) -> u32 {
+        self.inner.header.version()
+    }
+
+    /// `general.architecture`, when present.
+    #[wasm_bindgen(getter)]
+    pub fn architecture(&self) -> Option<String> {
+        self.inner.header.architecture().ok().map(str::to_owned)
+    }
+
+    #[wasm_bindgen(getter, js_name = tensorCount)]
+    pub fn tensor_count(&self) -> u32 {
+        self.inner.header.tensors().len() as u32
+    }
+
+    /// The bytes of the whole file as the header describes it.
+    #[wasm_bindgen(getter, js_name = fileBytes)]
+    pub fn file_bytes(&self) -> f64 {
+        self.inner.header.total_file_bytes() as f64
+    }
+
+    /// The bytes of all tensor data.
+    #[wasm_bindgen(getter, js_name = tensorBytes)]
+    pub fn tensor_bytes(&self) -> f64 {
+        self.inner.header.tensor_bytes_total() as f64
+    }
+
+    /// Where tensor data starts.
+    #[wasm_bindgen(getter, js_name = dataOffset)]
+    pub fn data_offset(&self) -> f64 {
+        self.inner.header.data_offset() as f64
+    }
+
+    /// `'bytes'`, `'blob'` or `'url'`.
+    #[wasm_bindgen(getter, unchecked_return_type = "'bytes' | 'blob' | 'url'")]
+    pub fn source(&self) -> String {
+        self.inner.source.kind().to_owned()
+    }
+
+    /// For a URL: whether the server honours Range requests.
+    #[wasm_bindgen(getter, js_name = supportsRange)]
+    pub fn supports_range(&self) -> bool {
+        match &self.inner.source {
+            Source::Url(u) => u.ranges,
+            _ => true,
+        }
+    }
+}
+
+fn tokenizer_error(e: TokenizerError) -> JsError {
+    JsError::new(ErrorClass::ModelFormat, "TOKENIZER", format!("{e}"))
+}
+
+/// A model's tokenizer, built from its GGUF metadata alone; matches llama.cpp.
+#[wasm_bindgen]
+pub struct Tokenizer {
+    core: CoreTokenizer,
+    template: Result<ChatTemplate, String>,
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct EncodeOptions {
+    add_special: Option<bool>,
+    parse_special: Option<bool>,
+}
+
+#[derive(serde::Deserialize)]
+struct MessageIn {
+    role: String,
+    content: String,
+}
+
+#[wasm_bindgen]
+impl Tokenizer {
+    /// Throws `ModelFormatError` when the vocabulary is missing, inconsistent or
+    /// of a kind Hearth does not implement (the message lists the supported ones).
+    #[wasm_bindgen(js_name = fromGguf)]
+    pub fn from_gguf(file: &GgufFile) -> Result<Tokenizer, JsError> {
+        let header = file.header();
+        let core = CoreTokenizer::from_gguf(header).map_err(tokenizer_error)?;
+        let template = ChatTemplate::detect(core.chat_template(), header.architecture().ok()).map_err(|e| e.to_string());
+        Ok(Tokenizer { core, template })
+    }
+
+    /// Token ids for `text`. `addSpecial` (default true) adds BOS/EOS as the model
+    /// asks; `parseSpecial` (default false) turns special-token text into tokens.
+    #[wasm_bindgen]
+    pub fn encode(&self, text: &str, options: Option<EncodeOptionsArg>) -> Result<Uint32Array, JsError> {
+        let value: Option<JsValue> = options.map(Into::into).filter(|v: &JsValue| !v.is_undefined() && !v.is_null());
+        let options: EncodeOptions = match value {
+            Some(v) => serde_wasm_bindgen::from_value(v)
+                .map_err(|e| JsError::invalid_input("INVALID_OPTIONS", format!("Invalid encode options: {e}.")))?,
+            None => EncodeOptions::default(),
+        };
+        let ids = self.core.encode(text, options.add_special.unwrap_or(true), options.parse_special.unwrap_or(false));
+        Ok(Uint32Array::from(&ids[..]))
+    }
+
+    /// Text for `ids`, without control tokens. Unknown ids are an error.
+    #[wasm_bindgen]
+    pub fn decode(&self, ids: &[u32]) -> Result<String, JsError> {
+        self.check_ids(ids)?;
+        Ok(self.core.decode(ids))
+    }
+
+    fn check_ids(&self, ids: &[u32]) -> Result<(), JsError> {
+        let n = self.core.n_tokens();
+        match ids.iter().find(|&&id| id as usize >= n) {
+            Some(id) => Err(JsError::invalid_input(
+                "INVALID_TOKEN_ID",
+                format!("Token id {id} is outside the vocabulary of {n} tokens."),
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// The prompt text for a chat, in the model family's own template.
+    #[wasm_bindgen(js_name = applyChatTemplate)]
+    pub fn apply_chat_template(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "ChatMessage[]")] messages: JsValue,
+        #[wasm_bindgen(js_name = addGenerationPrompt)] add_generation_prompt: Option<bool>,
+    ) -> Result<String, JsError> {
+        let template = self.template.as_ref().map_err(|e| {
+            JsError::new(ErrorClass::ModelFormat, "UNSUPPORTED_CHAT_TEMPLATE", e.clone())
+        })?;
+        let messages: Vec<MessageIn> = serde_wasm_bindgen::from_value(messages).map_err(|e| {
+            JsError::invalid_input("INVALID_MESSAGES", format!("Invalid messages: {e}. Expected [{{ role, content }}]."))
+        })?;
+        let messages: Vec<ChatMessage> = messages.into_iter().map(|m| ChatMessage::new(m.role, m.content)).collect();
+        template
+            .render(&messages, add_generation_prompt.unwrap_or(true))
+            .map_err(|e| JsError::invalid_input("INVALID_MESSAGES", e.to_string()))
+    }
+
+    /// Whether generation stops at this token (EOS, EOT, end of turn).
+    #[wasm_bindgen(js_name = isEndOfGeneration)]
+    pub fn is_end_of_generation(&self, id: u32) -> bool {
+        self.core.is_eog(id)
+    }
+
+    #[wasm_bindgen(getter, js_name = vocabSize)]
+    pub fn vocab_size(&self) -> u32 {
+        self.core.n_tokens() as u32
+    }
+
+    #[wasm_bindgen(getter, js_name = bosTokenId)]
+    pub fn bos_token_id(&self) -> Option<u32> {
+        self.core.bos()
+    }
+
+    #[wasm_bindgen(getter, js_name = eosTokenId)]
+    pub fn eos_token_id(&self) -> Option<u32> {
+        self.core.eos()
+    }
+}

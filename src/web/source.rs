@@ -1,0 +1,441 @@
+//! Where GGUF bytes come from in the browser: a buffer the page already has, a
+//! `Blob`/`File` the user picked, or a URL read with `fetch`.
+//!
+//! A URL is opened header first: a `Range` request for the first bytes, more
+//! ranges while the header asks for them, and later one range per read. When the
+//! server ignores `Range` (answers 200), the body is streamed once into a single
+//! JS buffer of the announced size, with progress, and every read is served from
+//! it — the file is never held twice.
+
+use std::cell::RefCell;
+use std::fmt;
+use std::ops::Range;
+
+use js_sys::{Function, Promise, Reflect, Uint8Array};
+use wasm_bindgen::JsCast;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{AbortSignal, Blob, ReadableStreamDefaultReader, RequestInit, Response};
+
+use super::error::{ErrorClass, JsError};
+use crate::gguf::{GgufError, GgufHeader};
+use crate::status::{Phase, Progress};
+
+/// The first request asks for this much; most headers (not Gemma's 262k-token
+/// vocabulary) fit.
+const HEADER_PROBE: u64 = 1 << 20;
+
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_name = fetch)]
+    fn global_fetch(input: &str, init: &RequestInit) -> Promise;
+}
+
+/// Why bytes could not be had.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SourceError {
+    /// The server answered with an error status.
+    Http { url: String, status: u16, status_text: String },
+    /// `fetch` itself failed: offline, DNS, or a cross-origin response without CORS
+    /// headers (browsers do not say which).
+    Network { url: String, detail: String },
+    /// The body ended before the announced length.
+    Truncated { url: String, expected: u64, received: u64 },
+    /// The caller's `AbortSignal` fired.
+    Aborted { url: String },
+    /// A `Blob` or buffer read failed, or a read fell outside the source.
+    Read { detail: String },
+}
+
+impl fmt::Display for SourceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SourceError::Http { url, status, status_text } => write!(
+                f,
+                "Downloading {url} failed: HTTP {status}{}{}. Check the URL and that the server serves the file.",
+                if status_text.is_empty() { "" } else { " " },
+                status_text
+            ),
+            SourceError::Network { url, detail } => write!(
+                f,
+                "Downloading {url} failed before any response ({detail}). The network may be down, or the \
+                 server is on another origin and does not send Access-Control-Allow-Origin (CORS)."
+            ),
+            SourceError::Truncated { url, expected, received } => write!(
+                f,
+                "Downloading {url} stopped after {received} of {expected} bytes. The connection was cut \
+                 or the server sent less than it announced; try again."
+            ),
+            SourceError::Aborted { url } => write!(f, "Downloading {url} was cancelled."),
+            SourceError::Read { detail } => write!(f, "Reading the model bytes failed: {detail}"),
+        }
+    }
+}
+
+impl From<SourceError> for JsError {
+    fn from(e: SourceError) -> JsError {
+        let message = e.to_string();
+        match e {
+            SourceError::Http { url, status, .. } => {
+                JsError::new(ErrorClass::Download, "HTTP_STATUS", message).with("url", url).with("status", status)
+            }
+            SourceError::Network { url, .. } => {
+                JsError::new(ErrorClass::Download, "NETWORK_ERROR", message).with("url", url).with("status", 0)
+            }
+            SourceError::Truncated { url, expected, received } => {
+                JsError::new(ErrorClass::Download, "TRUNCATED_BODY", message)
+                    .with("url", url)
+                    .with("expectedBytes", expected as f64)
+                    .with("receivedBytes", received as f64)
+            }
+            SourceError::Aborted { url } => {
+                JsError::new(ErrorClass::Cancelled, "ABORTED", message).with("url", url)
+            }
+            SourceError::Read { .. } => JsError::new(ErrorClass::Download, "READ_FAILED", message),
+        }
+    }
+}
+
+/// Reports byte progress to a JS callback at most once per percent (or per MiB
+/// when the total is unknown), plus the first and the last.
+pub struct ProgressReporter {
+    callback: Option<Function>,
+    last_step: RefCell<Option<u64>>,
+}
+
+impl ProgressReporter {
+    pub fn new(callback: Option<Function>) -> Self {
+        ProgressReporter { callback, last_step: RefCell::new(None) }
+    }
+
+    pub fn report(&self, loaded: u64, total: Option<u64>) {
+        let Some(callback) = &self.callback else { return };
+        let step = match total {
+            Some(t) if t > 0 => loaded.saturating_mul(100) / t,
+            _ => loaded >> 20,
+        };
+        let done = total.is_some_and(|t| loaded >= t);
+        {
+            let mut last = self.last_step.borrow_mut();
+            if *last == Some(step) && !done {
+                return;
+            }
+            if done && *last == Some(u64::MAX) {
+                return;
+            }
+            *last = Some(if done { u64::MAX } else { step });
+        }
+        let progress = Progress::new(Phase::Download, loaded, total);
+        if let Ok(value) = serde_wasm_bindgen::to_value(&progress)
+            && let Err(e) = callback.call1(&JsValue::UNDEFINED, &value)
+        {
+            web_sys::console::error_2(&JsValue::from_str("Hearth: onProgress threw:"), &e);
+        }
+    }
+}
+
+/// A byte source for a GGUF file.
+pub enum Source {
+    /// Bytes the page already holds (an `ArrayBuffer` or a view on one).
+    Bytes(Uint8Array),
+    /// A `Blob` or `File`; read slice by slice.
+    Blob(Blob),
+    Url(UrlSource),
+}
+
+pub struct UrlSource {
+    pub url: String,
+    pub total: Option<u64>,
+    pub ranges: bool,
+    /// Bytes already downloaded, and the file offset they start at.
+    body: RefCell<Option<(u64, Uint8Array)>>,
+}
+
+impl Source {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Source::Bytes(_) => "bytes",
+            Source::Blob(_) => "blob",
+            Source::Url(_) => "url",
+        }
+    }
+
+    pub fn len(&self) -> Option<u64> {
+        match self {
+            Source::Bytes(b) => Some(u64::from(b.length())),
+            Source::Blob(b) => Some(b.size() as u64),
+            Source::Url(u) => u.total,
+        }
+    }
+
+    /// Reads `range` (clamped to nothing: out-of-range is an error).
+    pub async fn read(&self, range: Range<u64>, signal: Option<&AbortSignal>) -> Result<Vec<u8>, SourceError> {
+        if let Some(len) = self.len()
+            && (range.end > len || range.start > range.end)
+        {
+            return Err(SourceError::Read {
+                detail: format!("bytes {}..{} are outside the {len}-byte file", range.start, range.end),
+            });
+        }
+        match self {
+            Source::Bytes(b) => Ok(b.subarray(range.start as u32, range.end as u32).to_vec()),
+            Source::Blob(b) => {
+                let slice = b
+                    .slice_with_f64_and_f64(range.start as f64, range.end as f64)
+                    .map_err(|e| SourceError::Read { detail: js_message(&e) })?;
+                let buffer = JsFuture::from(slice.array_buffer())
+                    .await
+                    .map_err(|e| SourceError::Read { detail: js_message(&e) })?;
+                Ok(Uint8Array::new(&buffer).to_vec())
+            }
+            Source::Url(u) => {
+                if let Some((start, body)) = &*u.body.borrow()
+                    && range.start >= *start
+                    && range.end <= start + u64::from(body.length())
+                {
+                    return Ok(body.subarray((range.start - start) as u32, (range.end - start) as u32).to_vec());
+                }
+                let (_, bytes) = u.fetch_range(range, signal, None).await?;
+                Ok(bytes.to_vec())
+            }
+        }
+    }
+}
+
+fn js_message(e: &JsValue) -> String {
+    Reflect::get(e, &JsValue::from_str("message"))
+        .ok()
+        .and_then(|m| m.as_string())
+        .or_else(|| e.as_string())
+        .unwrap_or_else(|| format!("{e:?}"))
+}
+
+fn is_abort(e: &JsValue, signal: Option<&AbortSignal>) -> bool {
+    signal.is_some_and(AbortSignal::aborted)
+        || Reflect::get(e, &JsValue::from_str("name")).ok().and_then(|n| n.as_string()).as_deref() == Some("AbortError")
+}
+
+/// `fetch(url, { headers: { Range }, signal })`.
+async fn fetch(url: &str, range: Option<Range<u64>>, signal: Option<&AbortSignal>) -> Result<Response, SourceError> {
+    let init = RequestInit::new();
+    if let Some(r) = &range {
+        let headers = js_sys::Object::new();
+        // An HTTP byte range is inclusive at both ends.
+        let value = format!("bytes={}-{}", r.start, r.end.saturating_sub(1));
+        let _ = Reflect::set(&headers, &JsValue::from_str("Range"), &JsValue::from_str(&value));
+        init.set_headers(&headers);
+    }
+    if let Some(s) = signal {
+        init.set_signal(Some(s));
+    }
+    let response = JsFuture::from(global_fetch(url, &init)).await.map_err(|e| {
+        if is_abort(&e, signal) {
+            SourceError::Aborted { url: url.to_owned() }
+        } else {
+            SourceError::Network { url: url.to_owned(), detail: js_message(&e) }
+        }
+    })?;
+    let response: Response = response.unchecked_into();
+    let status = response.status();
+    if !(200..300).contains(&status) {
+        return Err(SourceError::Http { url: url.to_owned(), status, status_text: response.status_text() });
+    }
+    Ok(response)
+}
+
+fn header(response: &Response, name: &str) -> Option<String> {
+    response.headers().get(name).ok().flatten()
+}
+
+/// The total from `Content-Range: bytes a-b/total` (`*` means unknown).
+fn content_range_total(value: &str) -> Option<u64> {
+    value.rsplit('/').next()?.trim().parse().ok()
+}
+
+/// Reads a response body chunk by chunk into `out` (when the size is known) and
+/// reports progress. Returns the bytes received.
+async fn read_body(
+    url: &str,
+    response: &Response,
+    expected: Option<u64>,
+    signal: Option<&AbortSignal>,
+    progress: Option<&ProgressReporter>,
+    progress_base: u64,
+    progress_total: Option<u64>,
+) -> Result<Uint8Array, SourceError> {
+    let Some(body) = response.body() else {
+        return Ok(Uint8Array::new_with_length(0));
+    };
+    let reader: ReadableStreamDefaultReader = body.get_reader().unchecked_into();
+    let fixed = expected.map(|n| Uint8Array::new_with_length(n as u32));
+    let mut chunks: Vec<Uint8Array> = Vec::new();
+    let mut received: u64 = 0;
+    loop {
+        let step = JsFuture::from(reader.read()).await.map_err(|e| {
+            if is_abort(&e, signal) {
+                SourceError::Aborted { url: url.to_owned() }
+            } else {
+                SourceError::Truncated { url: url.to_owned(), expected: expected.unwrap_or(0), received }
+            }
+        })?;
+        let done = Reflect::get(&step, &JsValue::from_str("done")).ok().and_then(|d| d.as_bool()).unwrap_or(true);
+        if done {
+            break;
+        }
+        let chunk: Uint8Array = Reflect::get(&step, &JsValue::from_str("value"))
+            .map_err(|e| SourceError::Read { detail: js_message(&e) })?
+            .unchecked_into();
+        let n = u64::from(chunk.length());
+        match &fixed {
+            Some(buffer) => {
+                if received + n > u64::from(buffer.length()) {
+                    let _ = reader.cancel();
+                    return Err(SourceError::Read {
+                        detail: format!("{url} sent more than the {} bytes it announced", buffer.length()),
+                    });
+                }
+                buffer.set(&chunk, received as u32);
+            }
+            None => chunks.push(chunk),
+        }
+        received += n;
+        if let Some(p) = progress {
+            p.report(progress_base + received, progress_total);
+        }
+    }
+    if let Some(n) = expected
+        && received != n
+    {
+        return Err(SourceError::Truncated { url: url.to_owned(), expected: n, received });
+    }
+    Ok(match fixed {
+        Some(buffer) => buffer,
+        None => {
+            // Length unknown: join the chunks once at the end.
+            let joined = Uint8Array::new_with_length(received as u32);
+            let mut at = 0;
+            for c in chunks {
+                joined.set(&c, at);
+                at += c.length();
+            }
+            joined
+        }
+    })
+}
+
+impl UrlSource {
+    /// Fetches `range` and checks the server honoured it.
+    async fn fetch_range(
+        &self,
+        range: Range<u64>,
+        signal: Option<&AbortSignal>,
+        progress: Option<&ProgressReporter>,
+    ) -> Result<(Response, Uint8Array), SourceError> {
+        if !self.ranges {
+            return Err(SourceError::Read { detail: format!("{} does not support range requests", self.url) });
+        }
+        let response = fetch(&self.url, Some(range.clone()), signal).await?;
+        if response.status() != 206 {
+            return Err(SourceError::Read {
+                detail: format!("{} stopped honouring range requests (HTTP {})", self.url, response.status()),
+            });
+        }
+        let want = range.end - range.start;
+        let bytes = read_body(&self.url, &response, Some(want), signal, progress, range.start, self.total).await?;
+        Ok((response, bytes))
+    }
+
+    /// Downloads every byte from `start` to the end, once, with progress; later
+    /// reads in that span are served from memory.
+    pub async fn download_from(
+        &self,
+        start: u64,
+        signal: Option<&AbortSignal>,
+        progress: Option<&ProgressReporter>,
+    ) -> Result<(), SourceError> {
+        if self.body.borrow().as_ref().is_some_and(|(s, _)| *s <= start) {
+            if let Some(p) = progress {
+                p.report(self.total.unwrap_or(0), self.total);
+            }
+            return Ok(());
+        }
+        let total = self.total.ok_or_else(|| SourceError::Read { detail: "unknown file size".into() })?;
+        let (_, bytes) = self.fetch_range(start..total, signal, progress).await?;
+        *self.body.borrow_mut() = Some((start, bytes));
+        Ok(())
+    }
+}
+
+/// Opens a URL and parses its GGUF header: ranges when the server supports
+/// them, else the whole body streamed once (with progress).
+pub async fn open_url(
+    url: &str,
+    signal: Option<&AbortSignal>,
+    progress: Option<&ProgressReporter>,
+) -> Result<(UrlSource, GgufHeader), JsError> {
+    let probe = 0..HEADER_PROBE;
+    let response = fetch(url, Some(probe.clone()), signal).await?;
+    if response.status() == 206 {
+        let total = header(&response, "Content-Range").as_deref().and_then(content_range_total);
+        let want = total.map_or(HEADER_PROBE, |t| t.min(HEADER_PROBE));
+        let first = read_body(url, &response, Some(want), signal, None, 0, total).await?;
+        let source = UrlSource { url: url.to_owned(), total, ranges: true, body: RefCell::new(None) };
+        let mut prefix = first.to_vec();
+        loop {
+            match GgufHeader::parse_with_len(&prefix, total) {
+                Err(GgufError::NeedMoreBytes { needed_at_least }) => {
+                    let start = prefix.len() as u64;
+                    let mut end = needed_at_least.max(start * 2);
+                    if let Some(t) = total {
+                        end = end.min(t);
+                    }
+                    if end <= start {
+                        return Err(format_error(GgufError::Truncated {
+                            what: "header".into(),
+                            offset: start,
+                            needed: needed_at_least - start,
+                            available: 0,
+                        }));
+                    }
+                    let (_, more) = source.fetch_range(start..end, signal, None).await?;
+                    prefix.extend_from_slice(&more.to_vec());
+                    if let Some(p) = progress {
+                        p.report(prefix.len() as u64, total);
+                    }
+                }
+                Err(e) => return Err(format_error(e)),
+                Ok(header) => return Ok((source, header)),
+            }
+        }
+    }
+    // A 200: the server ignored Range and sends the whole file.
+    let total = header(&response, "Content-Length").and_then(|v| v.trim().parse::<u64>().ok());
+    let body = read_body(url, &response, total, signal, progress, 0, total).await?;
+    let len = u64::from(body.length());
+    let header = parse_growing(|r| body.subarray(r.start as u32, r.end as u32).to_vec(), len)?;
+    let source = UrlSource { url: url.to_owned(), total: Some(len), ranges: false, body: RefCell::new(Some((0, body))) };
+    Ok((source, header))
+}
+
+/// Parses a header from a source fully in memory (or synchronously readable),
+/// copying into wasm only as much as the header needs.
+pub fn parse_growing(read: impl Fn(Range<u64>) -> Vec<u8>, len: u64) -> Result<GgufHeader, JsError> {
+    let mut want = HEADER_PROBE.min(len);
+    loop {
+        let prefix = read(0..want);
+        match GgufHeader::parse_with_len(&prefix, Some(len)) {
+            Err(GgufError::NeedMoreBytes { needed_at_least }) if want < len => {
+                want = needed_at_least.max(want * 2).min(len);
+            }
+            Err(e) => return Err(format_error(e)),
+            Ok(h) => return Ok(h),
+        }
+    }
+}
+
+/// A GGUF problem as the `ModelFormatError` users see: the reader's message
+/// names the field or tensor; the code is `GGUF_` and the variant (`GGUF_BAD_MAGIC`).
+pub fn format_error(e: GgufError) -> JsError {
+    let code = format!("GGUF_{}", e.kind().to_ascii_uppercase());
+    JsError::new(ErrorClass::ModelFormat, code, format!("Not a valid GGUF model file: {e}."))
+}
