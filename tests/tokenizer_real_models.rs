@@ -2,7 +2,8 @@
 //! Tokenizers of the real models in `models/` (fetched by
 //! tools/fetch_models.sh): round trips, chat-template detection, and parity
 //! with llama.cpp's ids written by tools/tokenizer_golden.mjs (node-llama-cpp)
-//! into `.cache/golden/tokenizer/`. Missing files fail the test unless
+//! into `.cache/golden/tokenizer/` (committed copies in `tests/golden/tokenizer/`
+//! are used first). Missing files fail the test unless
 //! `HEARTH_SKIP_REAL_MODELS=1`.
 
 use std::fs::File;
@@ -170,9 +171,14 @@ fn matches_llama_cpp_golden_ids() {
         let Some(path) = model_path(stem) else {
             continue;
         };
-        let golden_path = root()
-            .join(".cache/golden/tokenizer")
-            .join(format!("{stem}.json"));
+        // The committed copy first, then a freshly generated one.
+        let name = format!("{stem}.json");
+        let committed = root().join("tests/golden/tokenizer").join(&name);
+        let golden_path = if committed.is_file() {
+            committed
+        } else {
+            root().join(".cache/golden/tokenizer").join(&name)
+        };
         if !golden_path.is_file() {
             if skip_allowed(&golden_path) {
                 continue;

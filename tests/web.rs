@@ -374,3 +374,36 @@ async fn event_stream_yields_spec_conformant_frames() {
     JsFuture::from(reader.cancel()).await.unwrap();
     s.stream_info("after cancel".into(), None);
 }
+
+// ---------------------------------------------------------------- GGUF
+
+#[wasm_bindgen_test]
+fn every_corrupt_gguf_is_rejected_with_a_typed_error_in_the_browser() {
+    let cases = hearth::gguf::corpus::corrupt_cases();
+    assert!(cases.len() >= 30, "{} cases", cases.len());
+    let mut through_js = 0;
+    for case in &cases {
+        // The core parser, compiled to wasm32, gives the same verdicts as natively.
+        hearth::gguf::corpus::check(case).unwrap_or_else(|e| panic!("{}: {e}", case.name));
+        // And through the JS entry point: a ModelFormatError naming the problem.
+        if case.file_len.is_none_or(|n| n == case.bytes.len() as u64) {
+            let bytes = Uint8Array::from(&case.bytes[..]);
+            let err = hearth::web::GgufFile::from_bytes(bytes.unchecked_into())
+                .map(|_| ())
+                .map_err(JsValue::from)
+                .expect_err(case.name);
+            assert!(err.is_instance_of::<js_sys::Error>(), "{}", case.name);
+            assert_eq!(error_name(&err), "ModelFormatError", "{}", case.name);
+            let code = get(&err, "code").as_string().unwrap();
+            assert!(code.starts_with("GGUF_"), "{}: {code}", case.name);
+            through_js += 1;
+        }
+    }
+    assert!(through_js >= 20, "{through_js} cases went through GgufFile.fromBytes");
+    // The instance is still healthy after all those rejections.
+    let valid = hearth::gguf::corpus::valid_samples();
+    let file = hearth::web::GgufFile::from_bytes(Uint8Array::from(&valid[0].1[..]).unchecked_into())
+        .map_err(JsValue::from)
+        .unwrap();
+    assert!(file.tensor_count() > 0);
+}

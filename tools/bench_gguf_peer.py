@@ -12,7 +12,8 @@ Headers: median seconds to construct gguf.GGUFReader(path) (it mmaps the file an
 whole header: metadata, tensor infos). Cases: the bytes are read into a numpy uint8 array first
 (not timed), reshaped into rows as llama.cpp's tools do, and gguf.quants.dequantize(rows, type)
 is timed: median of `runs` after one warm-up. Output: {"python", "numpy", "gguf", "headers":
-[{"path", "median_s"}], "cases": [{"label", "median_s"}]}.
+[{"path", "median_s"}], "cases": [{"label", "median_s", "view"}]} where `view` says the
+result shares memory with the input (F32: nothing decoded).
 """
 
 import gc
@@ -59,7 +60,9 @@ def main() -> None:
         raw = np.fromfile(case["path"], dtype=np.uint8, count=case["n_bytes"], offset=case["offset"])
         rows = raw.reshape((-1, case["row_len"] // block_size * type_size))
         secs = median_time(plan["runs"], lambda: gguf.quants.dequantize(rows, qtype))
-        out["cases"].append({"label": case["label"], "median_s": secs})
+        # F32 comes back as a view of the input: no work was done.
+        view = bool(np.shares_memory(gguf.quants.dequantize(rows, qtype), rows))
+        out["cases"].append({"label": case["label"], "median_s": secs, "view": view})
     json.dump(out, sys.stdout)
     print()
 
