@@ -111,6 +111,8 @@ pub async fn acquire(
     preference: Preference,
     status: Option<Rc<StatusStream>>,
 ) -> Result<Rc<Backend>, JsError> {
+    // A test harness may not run the module's start function; burn needs them.
+    super::ensure_static_constructors();
     let say = |message: String| {
         if let Some(s) = &status {
             s.info(message, None);
