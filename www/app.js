@@ -86,4 +86,7 @@ async function start(backend) {
 
 $('init-webgpu').onclick = () => start('auto');
 $('init-cpu').onclick = () => start('cpu');
+// The buttons come alive only once the module is ready.
+for (const b of ['init-webgpu', 'init-cpu']) $(b).disabled = false;
+document.body.dataset.ready = 'true';
 streamer.streamInfo('Hearth loaded. Initialise a device to begin.');

@@ -73,7 +73,10 @@ async fn describe_adapter_from_js(adapter: &mut AdapterInfo) {
     if let Some(description) = text("description") {
         adapter.description = description;
     }
-    if let Some(name) = text("device").or_else(|| text("description")) {
+    // Browsers often hide `device` and `description` for privacy; vendor and
+    // architecture (e.g. "google swiftshader") still tell a person what this is.
+    let fallback = [text("vendor"), text("architecture")].into_iter().flatten().collect::<Vec<_>>().join(" ");
+    if let Some(name) = text("device").or_else(|| text("description")).or(Some(fallback).filter(|f| !f.is_empty())) {
         adapter.name = name;
     }
 }

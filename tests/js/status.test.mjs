@@ -116,6 +116,7 @@ test('the device initialises on WebGPU and the self-check passes', async () => {
 
 test('the demo page shows the live status stream', async () => {
   await h.page.goto(`${h.origin}/`);
+  await h.page.waitForFunction(() => document.body.dataset.ready === 'true');
   await h.page.click('#init-webgpu');
   await h.page.waitForSelector('#log li.t-info >> text=/WebGPU ready/', { timeout: 120_000 });
   await h.page.click('#check');
