@@ -1,6 +1,7 @@
 //! `GgufFile` and `Tokenizer` for JS: inspect a model before downloading it,
 //! read tensors by name, and tokenize with the model's own vocabulary.
 
+use std::ops::Range;
 use std::rc::Rc;
 
 use js_sys::{Array, Float32Array, Function, Reflect, Uint8Array, Uint32Array};
@@ -10,7 +11,7 @@ use wasm_bindgen::prelude::*;
 use web_sys::{AbortSignal, Blob};
 
 use super::error::{ErrorClass, JsError};
-use super::source::{ProgressReporter, Source, format_error, open_url, parse_growing};
+use super::source::{ProgressReporter, Source, format_error, open_url, read_header, read_header_in_memory};
 use crate::gguf::{GgufHeader, MetadataArray, MetadataValue, dequantize_to_vec};
 use crate::tokenizer::{ChatMessage, ChatTemplate, Tokenizer as CoreTokenizer, TokenizerError};
 
@@ -150,8 +151,7 @@ impl GgufFile {
         } else {
             return Err(JsError::invalid_input("INVALID_ARGUMENT", "fromBytes takes an ArrayBuffer or a Uint8Array."));
         };
-        let len = u64::from(view.length());
-        let header = parse_growing(|r| view.subarray(r.start as u32, r.end as u32).to_vec(), len)?;
+        let header = read_header_in_memory(&view)?;
         Ok(GgufFile { inner: Rc::new(Inner { header, source: Source::Bytes(view) }) })
     }
 
@@ -159,18 +159,8 @@ impl GgufFile {
     #[wasm_bindgen(js_name = fromBlob)]
     pub async fn from_blob(blob: Blob) -> Result<GgufFile, JsError> {
         let source = Source::Blob(blob);
-        let len = source.len().unwrap_or(0);
-        let mut want = (1u64 << 20).min(len);
-        let header = loop {
-            let prefix = source.read(0..want, None).await?;
-            match GgufHeader::parse_with_len(&prefix, Some(len)) {
-                Err(crate::gguf::GgufError::NeedMoreBytes { needed_at_least }) if want < len => {
-                    want = needed_at_least.max(want * 2).min(len);
-                }
-                Err(e) => return Err(format_error(e)),
-                Ok(h) => break h,
-            }
-        };
+        let len = source.len();
+        let header = read_header(Vec::new(), len, async |r: Range<u64>| Ok(source.read(r, None).await?)).await?;
         Ok(GgufFile { inner: Rc::new(Inner { header, source }) })
     }
 

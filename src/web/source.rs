@@ -373,64 +373,67 @@ pub async fn open_url(
     signal: Option<&AbortSignal>,
     progress: Option<&ProgressReporter>,
 ) -> Result<(UrlSource, GgufHeader), JsError> {
-    let probe = 0..HEADER_PROBE;
-    let response = fetch(url, Some(probe.clone()), signal).await?;
+    let response = fetch(url, Some(0..HEADER_PROBE), signal).await?;
     if response.status() == 206 {
         let total = header(&response, "Content-Range").as_deref().and_then(content_range_total);
         let want = total.map_or(HEADER_PROBE, |t| t.min(HEADER_PROBE));
-        let first = read_body(url, &response, Some(want), signal, None, 0, total).await?;
+        let first = read_body(url, &response, Some(want), signal, None, 0, total).await?.to_vec();
         let source = UrlSource { url: url.to_owned(), total, ranges: true, body: RefCell::new(None) };
-        let mut prefix = first.to_vec();
-        loop {
-            match GgufHeader::parse_with_len(&prefix, total) {
-                Err(GgufError::NeedMoreBytes { needed_at_least }) => {
-                    let start = prefix.len() as u64;
-                    let mut end = needed_at_least.max(start * 2);
-                    if let Some(t) = total {
-                        end = end.min(t);
-                    }
-                    if end <= start {
-                        return Err(format_error(GgufError::Truncated {
-                            what: "header".into(),
-                            offset: start,
-                            needed: needed_at_least - start,
-                            available: 0,
-                        }));
-                    }
-                    let (_, more) = source.fetch_range(start..end, signal, None).await?;
-                    prefix.extend_from_slice(&more.to_vec());
-                    if let Some(p) = progress {
-                        p.report(prefix.len() as u64, total);
-                    }
-                }
-                Err(e) => return Err(format_error(e)),
-                Ok(header) => return Ok((source, header)),
+        let header = read_header(first, total, async |range: Range<u64>| {
+            let (_, more) = source.fetch_range(range.clone(), signal, None).await?;
+            if let Some(p) = progress {
+                p.report(range.end, total);
             }
-        }
+            Ok(more.to_vec())
+        })
+        .await?;
+        return Ok((source, header));
     }
     // A 200: the server ignored Range and sends the whole file.
     let total = header(&response, "Content-Length").and_then(|v| v.trim().parse::<u64>().ok());
     let body = read_body(url, &response, total, signal, progress, 0, total).await?;
     let len = u64::from(body.length());
-    let header = parse_growing(|r| body.subarray(r.start as u32, r.end as u32).to_vec(), len)?;
+    let header = read_header_in_memory(&body)?;
     let source = UrlSource { url: url.to_owned(), total: Some(len), ranges: false, body: RefCell::new(Some((0, body))) };
     Ok((source, header))
 }
 
-/// Parses a header from a source fully in memory (or synchronously readable),
-/// copying into wasm only as much as the header needs.
-pub fn parse_growing(read: impl Fn(Range<u64>) -> Vec<u8>, len: u64) -> Result<GgufHeader, JsError> {
-    let mut want = HEADER_PROBE.min(len);
+/// Parses a GGUF header from `prefix`, reading more with `more(range)` for as
+/// long as the reader asks (`NeedMoreBytes`), at least doubling each time so a
+/// large header costs few reads. `len` is the file's length when known.
+pub async fn read_header(
+    mut prefix: Vec<u8>,
+    len: Option<u64>,
+    mut more: impl AsyncFnMut(Range<u64>) -> Result<Vec<u8>, JsError>,
+) -> Result<GgufHeader, JsError> {
     loop {
-        let prefix = read(0..want);
-        match GgufHeader::parse_with_len(&prefix, Some(len)) {
-            Err(GgufError::NeedMoreBytes { needed_at_least }) if want < len => {
-                want = needed_at_least.max(want * 2).min(len);
+        match GgufHeader::parse_with_len(&prefix, len) {
+            Err(GgufError::NeedMoreBytes { needed_at_least }) => {
+                let start = prefix.len() as u64;
+                let end = needed_at_least.max(start * 2).max(HEADER_PROBE);
+                let end = len.map_or(end, |l| end.min(l));
+                if end <= start {
+                    return Err(format_error(GgufError::Truncated {
+                        what: "header".into(),
+                        offset: start,
+                        needed: needed_at_least.saturating_sub(start),
+                        available: 0,
+                    }));
+                }
+                prefix.extend_from_slice(&more(start..end).await?);
             }
             Err(e) => return Err(format_error(e)),
-            Ok(h) => return Ok(h),
+            Ok(header) => return Ok(header),
         }
     }
+}
+
+/// [`read_header`] over bytes already in JS memory, copying into wasm only the
+/// header (the future is ready at once, so it is driven here).
+pub fn read_header_in_memory(bytes: &Uint8Array) -> Result<GgufHeader, JsError> {
+    let len = u64::from(bytes.length());
+    let slice = |r: Range<u64>| bytes.subarray(r.start as u32, r.end as u32).to_vec();
+    futures::executor::block_on(read_header(Vec::new(), Some(len), async |r: Range<u64>| Ok(slice(r))))
 }
 
 /// A GGUF problem as the `ModelFormatError` users see: the reader's message
