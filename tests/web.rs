@@ -410,3 +410,51 @@ fn every_corrupt_gguf_is_rejected_with_a_typed_error_in_the_browser() {
     }
     assert!(tensors > 0);
 }
+
+// ---------------------------------------------------------------- tokenizer
+
+#[wasm_bindgen_test]
+fn streaming_detokenisation_never_emits_half_a_character_in_wasm() {
+    use hearth::tokenizer::{StreamDecoder, Tokenizer, VocabSpec};
+    // A SentencePiece vocabulary with byte fallback: every non-ASCII character
+    // becomes several byte tokens, the case that tempts a decoder to emit halves.
+    let mut tokens = vec!["<unk>".to_owned(), "<s>".to_owned(), "</s>".to_owned()];
+    let mut types = vec![2, 3, 3];
+    for b in 0..=255u8 {
+        tokens.push(format!("<0x{b:02X}>"));
+        types.push(6);
+    }
+    for word in ["▁h", "▁he", "l", "o", "▁hello"] {
+        tokens.push(word.to_owned());
+        types.push(1);
+    }
+    let n = tokens.len();
+    let spec = VocabSpec {
+        model: "llama".into(),
+        scores: Some((0..n).map(|i| i as f32).collect()),
+        token_types: Some(types),
+        tokens,
+        unk: Some(0),
+        bos: Some(1),
+        eos: Some(2),
+        add_bos: Some(true),
+        ..VocabSpec::default()
+    };
+    let tok = Tokenizer::from_spec(spec).unwrap();
+    let text = "hello héllo 🦀 日本";
+    let ids = tok.encode(text, false, false);
+    assert!(ids.len() > 12, "multi-byte characters went through byte tokens: {ids:?}");
+    let mut stream = StreamDecoder::new();
+    let mut out = String::new();
+    for id in &ids {
+        let piece = stream.push(&tok, *id);
+        // `String` cannot hold half a character; what matters is that nothing was
+        // replaced by U+FFFD along the way.
+        assert!(!piece.contains('\u{FFFD}'), "{piece:?}");
+        out.push_str(&piece);
+    }
+    out.push_str(&stream.finish());
+    assert_eq!(out, tok.decode(&ids));
+    assert_eq!(out.trim_start(), text);
+    assert_eq!(tok.encode(text, true, false)[0], 1, "BOS added when asked");
+}
