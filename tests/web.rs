@@ -424,7 +424,7 @@ fn streaming_detokenisation_never_emits_half_a_character_in_wasm() {
         tokens.push(format!("<0x{b:02X}>"));
         types.push(6);
     }
-    for word in ["▁h", "▁he", "l", "o", "▁hello"] {
+    for word in ["▁", "▁h", "▁he", "l", "o", "▁hello"] {
         tokens.push(word.to_owned());
         types.push(1);
     }
@@ -454,7 +454,9 @@ fn streaming_detokenisation_never_emits_half_a_character_in_wasm() {
         out.push_str(&piece);
     }
     out.push_str(&stream.finish());
-    assert_eq!(out, tok.decode(&ids));
-    assert_eq!(out.trim_start(), text);
+    // Pieces keep SentencePiece's leading space (mid-answer it matters);
+    // `decode` of a whole text drops it at the start, as llama.cpp does.
+    assert_eq!(out.trim_start(), tok.decode(&ids));
+    assert_eq!(tok.decode(&ids), text);
     assert_eq!(tok.encode(text, true, false)[0], 1, "BOS added when asked");
 }
