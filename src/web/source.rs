@@ -266,6 +266,15 @@ async fn read_body(
     let Some(body) = response.body() else {
         return Ok(Uint8Array::new_with_length(0));
     };
+    // One JS buffer holds the body; browsers cap an ArrayBuffer below 4 GiB.
+    if let Some(n) = expected.filter(|&n| n > u64::from(u32::MAX)) {
+        let _ = body.cancel();
+        return Err(SourceError::Read {
+            detail: format!(
+                "{url} is {n} bytes, too large to hold in one browser buffer; serve it with HTTP Range support"
+            ),
+        });
+    }
     let reader: ReadableStreamDefaultReader = body.get_reader().unchecked_into();
     let fixed = expected.map(|n| Uint8Array::new_with_length(n as u32));
     let mut chunks: Vec<Uint8Array> = Vec::new();
@@ -299,6 +308,12 @@ async fn read_body(
             None => chunks.push(chunk),
         }
         received += n;
+        if received > u64::from(u32::MAX) {
+            let _ = reader.cancel();
+            return Err(SourceError::Read {
+                detail: format!("{url} is larger than one browser buffer can hold; serve it with HTTP Range support"),
+            });
+        }
         if let Some(p) = progress {
             p.report(progress_base + received, progress_total);
         }
