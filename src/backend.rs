@@ -106,7 +106,7 @@ impl Backend {
             description: info.driver_info,
             backend: format!("{:?}", setup.backend),
             max_buffer_size: limits.max_buffer_size,
-            max_storage_buffer_binding_size: u64::from(limits.max_storage_buffer_binding_size),
+            max_storage_buffer_binding_size: limits.max_storage_buffer_binding_size,
             shader_f16: features.contains(burn::tensor::wgpu::wgpu::Features::SHADER_F16),
         };
         Ok(Backend { device, kind: BackendKind::Webgpu, adapter: Some(adapter) })

@@ -127,7 +127,7 @@ impl Hub {
                          and was disconnected; read it continuously or cancel it."
                     ),
                 );
-                let _ = controller.error_with_e(&error.into());
+                controller.error_with_e(&error.into());
                 self.remove_stream(handle);
                 continue;
             }
