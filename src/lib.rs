@@ -10,6 +10,8 @@
 //!   buffer, SSE framing. Plain Rust; the browser sink lives in `web`.
 //! - [`gguf`] — the GGUF reader (header first, then tensors by byte range) and
 //!   the block decoders that are the reference for the GPU kernels.
+//! - [`model`] — what a GGUF describes: the architecture's hyperparameters from
+//!   metadata alone (llama, qwen2, gemma3) and a check of every tensor's shape.
 //! - [`tokenizer`] — SentencePiece and byte-level BPE tokenizers built from GGUF
 //!   metadata alone, matching llama.cpp; streaming detokenisation; chat templates.
 //! - [`backend`] — burn devices: WebGPU in the browser, the `flex` CPU backend
@@ -31,6 +33,7 @@
 
 pub mod backend;
 pub mod gguf;
+pub mod model;
 pub mod status;
 pub mod tokenizer;
 
