@@ -33,7 +33,7 @@ struct Options {
     on_progress: Option<Function>,
 }
 
-fn read_options(options: Option<JsValue>) -> Result<Options, JsError> {
+fn read_io_options(options: Option<JsValue>) -> Result<Options, JsError> {
     let mut out = Options { signal: None, on_progress: None };
     let Some(o) = options.filter(|o| !o.is_undefined() && !o.is_null()) else { return Ok(out) };
     if !o.is_object() {
@@ -170,7 +170,7 @@ impl GgufFile {
     /// `status`), `CancelledError` or `ModelFormatError`.
     #[wasm_bindgen(js_name = fromUrl)]
     pub async fn from_url(url: String, options: Option<OpenOptionsArg>) -> Result<GgufFile, JsError> {
-        let options = read_options(options.map(Into::into))?;
+        let options = read_io_options(options.map(Into::into))?;
         cancelled_if_aborted(options.signal.as_ref())?;
         let reporter = ProgressReporter::new(options.on_progress);
         let (source, header) = open_url(&url, options.signal.as_ref(), Some(&reporter)).await?;
@@ -182,7 +182,7 @@ impl GgufFile {
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn download(&self, options: Option<ReadOptionsArg>) -> js_sys::Promise {
         let inner = Rc::clone(&self.inner);
-        let options = read_options(options.map(Into::into));
+        let options = read_io_options(options.map(Into::into));
         wasm_bindgen_futures::future_to_promise(async move {
             let options = options?;
             cancelled_if_aborted(options.signal.as_ref())?;
@@ -201,7 +201,7 @@ impl GgufFile {
     pub fn read_tensor(&self, name: String, options: Option<ReadOptionsArg>) -> js_sys::Promise {
         let inner = Rc::clone(&self.inner);
         let range = inner.header.tensor_range(&name).map_err(|_| self.missing_tensor(&name));
-        let options = read_options(options.map(Into::into));
+        let options = read_io_options(options.map(Into::into));
         wasm_bindgen_futures::future_to_promise(async move {
             let (range, options) = (range?, options?);
             let bytes = inner.source.read(range, options.signal.as_ref()).await.map_err(JsError::from)?;
@@ -216,7 +216,7 @@ impl GgufFile {
     pub fn dequantize(&self, name: String, options: Option<ReadOptionsArg>) -> js_sys::Promise {
         let inner = Rc::clone(&self.inner);
         let info = inner.header.tensor(&name).cloned().ok_or_else(|| self.missing_tensor(&name));
-        let options = read_options(options.map(Into::into));
+        let options = read_io_options(options.map(Into::into));
         wasm_bindgen_futures::future_to_promise(async move {
             let (info, options) = (info?, options?);
             let range = inner.header.tensor_range(&info.name).map_err(format_error)?;
@@ -351,12 +351,7 @@ impl Tokenizer {
     /// asks; `parseSpecial` (default false) turns special-token text into tokens.
     #[wasm_bindgen]
     pub fn encode(&self, text: &str, options: Option<EncodeOptionsArg>) -> Result<Uint32Array, JsError> {
-        let value: Option<JsValue> = options.map(Into::into).filter(|v: &JsValue| !v.is_undefined() && !v.is_null());
-        let options: EncodeOptions = match value {
-            Some(v) => serde_wasm_bindgen::from_value(v)
-                .map_err(|e| JsError::invalid_input("INVALID_OPTIONS", format!("Invalid encode options: {e}.")))?,
-            None => EncodeOptions::default(),
-        };
+        let options: EncodeOptions = super::streamer::read_options(options, "encode options")?;
         let ids = self.core.encode(text, options.add_special.unwrap_or(true), options.parse_special.unwrap_or(false));
         Ok(Uint32Array::from(&ids[..]))
     }

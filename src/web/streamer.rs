@@ -181,7 +181,7 @@ struct FrameInput {
 }
 
 /// Reads an optional options object: `undefined`/`null` mean defaults.
-fn read_options<T: for<'de> Deserialize<'de> + Default>(
+pub(super) fn read_options<T: for<'de> Deserialize<'de> + Default>(
     value: Option<impl Into<JsValue>>,
     what: &str,
 ) -> Result<T, JsError> {
@@ -399,7 +399,7 @@ impl SseStreamer {
         options: Option<ReplayOptionsArg>,
     ) -> Result<Function, JsError> {
         let options: ReplayOptions = read_options(options, "subscribe options")?;
-        for detail in self.replayed(&options)?.iter() {
+        for detail in self.details(self.backlog(&options)?)?.iter() {
             if let Err(e) = callback.call1(&JsValue::UNDEFINED, &detail) {
                 report_listener_error(&e);
             }
@@ -415,13 +415,14 @@ impl SseStreamer {
         Ok(unsubscribe.into_js_value().unchecked_into())
     }
 
-    fn replayed(&self, options: &ReplayOptions) -> Result<Array, JsError> {
-        let events = match (options.last_event_id, options.replay) {
+    /// The buffered events `options` asks to see first: those after
+    /// `lastEventId`, else the last `replay`, else none.
+    fn backlog(&self, options: &ReplayOptions) -> Result<Vec<Rc<StatusEvent>>, JsError> {
+        Ok(match (options.last_event_id, options.replay) {
             (Some(last), _) => self.stream.since(count(last, "lastEventId")?),
             (None, Some(n)) => self.stream.replay(count(n, "replay")? as usize),
             (None, None) => Vec::new(),
-        };
-        self.details(events)
+        })
     }
 
     /// DOM-style: `listener` receives a `CustomEvent` whose `detail` is the event.
@@ -513,11 +514,7 @@ impl SseStreamer {
         options: Option<ReplayOptionsArg>,
     ) -> Result<ReadableStream, JsError> {
         let options: ReplayOptions = read_options(options, "eventStream options")?;
-        let backlog = match (options.last_event_id, options.replay) {
-            (Some(last), _) => self.stream.since(count(last, "lastEventId")?),
-            (None, Some(n)) => self.stream.replay(count(n, "replay")? as usize),
-            (None, None) => Vec::new(),
-        };
+        let backlog = self.backlog(&options)?;
         let handle = self.hub.handle();
         let hub = Rc::downgrade(&self.hub);
         let start = Closure::once_into_js(move |controller: ReadableStreamDefaultController| {
