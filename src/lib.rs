@@ -33,6 +33,7 @@
 
 pub mod backend;
 pub mod gguf;
+pub mod infer;
 pub mod model;
 pub mod status;
 pub mod tokenizer;

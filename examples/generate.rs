@@ -1,0 +1,129 @@
+//! Generate text from a GGUF file natively, on the CPU backend or on native wgpu.
+//!
+//! ```text
+//! cargo run --example generate -- --model models/smollm2-135m-instruct-q4_1.gguf \
+//!     --prompt "The capital of France is" --max-tokens 32 --temperature 0 [--backend cpu|wgpu] [--chat]
+//! ```
+//! Tokens stream to stderr; the last line on stdout is one JSON object: text, prompt_ids,
+//! generated_ids, ttft_ms, prefill and decode tok/s, backend. Errors exit with status 1 and the
+//! error's message.
+
+use std::process::ExitCode;
+use std::time::Instant;
+
+use futures::executor::block_on;
+use hearth::gguf::GgufHeader;
+use hearth::infer::{Compute, Cpu, GenerateParams, Model, SamplerParams, Shape, generate, load_weights};
+use hearth::model::ModelConfig;
+use hearth::tokenizer::{ChatMessage, ChatTemplate, Tokenizer};
+
+struct Args {
+    model: String,
+    prompt: String,
+    max_tokens: usize,
+    temperature: f32,
+    seed: Option<u64>,
+    backend: String,
+    chat: bool,
+    context: usize,
+}
+
+fn parse() -> Result<Args, String> {
+    let mut a = Args {
+        model: String::new(),
+        prompt: String::new(),
+        max_tokens: 32,
+        temperature: 0.0,
+        seed: None,
+        backend: "cpu".into(),
+        chat: false,
+        context: 1024,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut val = || it.next().ok_or(format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--model" => a.model = val()?,
+            "--prompt" => a.prompt = val()?,
+            "--max-tokens" => a.max_tokens = val()?.parse().map_err(|e| format!("--max-tokens: {e}"))?,
+            "--temperature" => a.temperature = val()?.parse().map_err(|e| format!("--temperature: {e}"))?,
+            "--seed" => a.seed = Some(val()?.parse().map_err(|e| format!("--seed: {e}"))?),
+            "--backend" => a.backend = val()?,
+            "--context" => a.context = val()?.parse().map_err(|e| format!("--context: {e}"))?,
+            "--chat" => a.chat = true,
+            other => return Err(format!("unknown flag {other}")),
+        }
+    }
+    if a.model.is_empty() {
+        return Err("--model FILE is required".into());
+    }
+    Ok(a)
+}
+
+fn run<C: Compute>(compute: C, a: &Args) -> Result<String, String> {
+    let file = std::fs::read(&a.model).map_err(|e| format!("{}: {e}", a.model))?;
+    let header = GgufHeader::parse_complete(&file).map_err(|e| e.to_string())?;
+    let cfg = ModelConfig::from_gguf(&header).map_err(|e| e.to_string())?;
+    let tok = Tokenizer::from_gguf(&header).map_err(|e| e.to_string())?;
+    let backend = compute.describe();
+    let t0 = Instant::now();
+    let weights = load_weights(&compute, &cfg, &header, &file).map_err(|e| e.to_string())?;
+    let arch = cfg.arch.name();
+    let mut model = Model::new(compute, cfg, weights, Shape::for_context(a.context)).map_err(|e| e.to_string())?;
+    let load_ms = t0.elapsed().as_secs_f64() * 1000.0;
+    let text = if a.chat {
+        let t = ChatTemplate::detect(tok.chat_template(), Some(arch)).map_err(|e| e.to_string())?;
+        t.render(&[ChatMessage::new("user", a.prompt.clone())], true).map_err(|e| e.to_string())?
+    } else {
+        a.prompt.clone()
+    };
+    let ids = tok.encode(&text, true, true);
+    let params = GenerateParams {
+        max_tokens: a.max_tokens,
+        sampler: SamplerParams { temperature: a.temperature, seed: a.seed, ..SamplerParams::default() },
+        ..GenerateParams::default()
+    };
+    let start = Instant::now();
+    let now = move || start.elapsed().as_secs_f64() * 1000.0;
+    let mut on_token = |t: &hearth::infer::TokenEvent<'_>| {
+        eprint!("{}", t.text);
+        true
+    };
+    let g = block_on(generate(&mut model, &tok, &ids, &params, &now, &mut on_token)).map_err(|e| e.to_string())?;
+    eprintln!();
+    Ok(serde_json::json!({
+        "text": g.text,
+        "prompt_ids": g.prompt_ids,
+        "generated_ids": g.generated_ids,
+        "stop_reason": g.stop_reason.as_str(),
+        "load_ms": load_ms,
+        "ttft_ms": g.timings.ttft_ms,
+        "prefill_tok_s": g.timings.prefill_tok_s(),
+        "decode_tok_s": g.timings.decode_tok_s(),
+        "backend": backend,
+        "weight_bytes": model.weight_bytes(),
+    })
+    .to_string())
+}
+
+fn main() -> ExitCode {
+    let result = parse().and_then(|a| match a.backend.as_str() {
+        "cpu" => run(Cpu::new(), &a),
+        "wgpu" => {
+            let device = burn::tensor::Device::wgpu_options().init().map_err(|e| format!("no wgpu adapter: {e}"))?;
+            let gpu = hearth::infer::gpu::Gpu::new(device).map_err(|e| e.to_string())?;
+            run(gpu, &a)
+        }
+        other => Err(format!("--backend {other}: expected cpu or wgpu")),
+    });
+    match result {
+        Ok(json) => {
+            println!("{json}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

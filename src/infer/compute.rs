@@ -1,0 +1,140 @@
+//! [`Compute`]: the operations a transformer forward pass needs, implemented once per backend.
+//!
+//! The model code in [`super::transformer`] is written against this trait only, so the same
+//! forward pass runs on the CPU ([`super::cpu::Cpu`], plain Rust over the GGUF blocks, the native
+//! test backend and the browser fallback) and on WebGPU / native wgpu ([`super::gpu::Gpu`], our
+//! WGSL kernels launched through burn's cubecl runtime on burn's device).
+//!
+//! # Conventions
+//! - Activations are `f32`, row-major. "`n` rows of `dim`" means element `[i, j]` is at
+//!   `i * dim + j`. Buffers are allocated once (for the largest batch) and reused; an op touches
+//!   only the prefix it is told about.
+//! - Weights stay in their GGUF block format ([`Compute::upload_weight`]); a weight has `rows`
+//!   output features (ggml `ne[1]`) of `cols` input features (ggml `ne[0]`, contiguous).
+//! - Ops enqueue work and return at once; only [`Compute::read`] and [`Compute::read_ids`] wait
+//!   (asynchronously: the browser cannot block). Ops must be correct when many forward steps are
+//!   enqueued with no readback between them.
+//! - Ops never allocate device memory after the buffers are created (nothing per token).
+
+use crate::gguf::GgmlType;
+
+use super::InferError;
+
+/// The gated activation of the feed-forward block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Activation {
+    /// `x * sigmoid(x)` (llama, qwen2).
+    Silu,
+    /// `0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))` (gemma3).
+    GeluTanh,
+}
+
+/// How RoPE pairs the dimensions of a head (see [`crate::model::RopeStyle`]).
+pub use crate::model::RopeStyle;
+
+/// Rotary embedding parameters for one call.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rope {
+    /// Heads in the buffer; each row holds `n_heads * head_dim` values.
+    pub n_heads: u32,
+    pub head_dim: u32,
+    /// Dimensions rotated per head (the first `n_rot`); the rest pass through.
+    pub n_rot: u32,
+    /// Position of row 0; row `i` is at `pos0 + i`.
+    pub pos0: u32,
+    /// `theta_k = pos * freq_scale * base^(-2k / n_rot)` for `k < n_rot / 2`.
+    pub base: f32,
+    pub freq_scale: f32,
+    /// `Normal` rotates `(x[2k], x[2k+1])`; `Neox` rotates `(x[k], x[k + n_rot/2])`.
+    pub style: RopeStyle,
+}
+
+/// Causal attention parameters for one call.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Attention {
+    pub n_head: u32,
+    pub n_head_kv: u32,
+    pub head_dim: u32,
+    /// Position of query row 0 (row `i` is at `p = pos0 + i`); keys `0..=p` are in the cache.
+    pub pos0: u32,
+    /// Multiplies `q . k` before the softmax.
+    pub scale: f32,
+    /// Sliding window: `0` for none, else a query at `p` sees keys at `t` with `p - t < window`.
+    pub window: u32,
+}
+
+/// A backend that can run the forward pass.
+///
+/// `Buf` is an `f32` device buffer, `Ids` a `u32` device buffer, `Weight` a quantized matrix.
+/// Handles are cheap to clone and share the same storage.
+#[allow(async_fn_in_trait)] // the futures are awaited where they are made; no Send needed on wasm
+pub trait Compute {
+    type Buf: Clone;
+    type Ids: Clone;
+    type Weight;
+
+    /// A short description for status messages and reports (`"cpu"`, `"webgpu: SwiftShader"`).
+    fn describe(&self) -> String;
+
+    /// The largest single buffer binding the backend accepts, in bytes (`u64::MAX` on the CPU).
+    /// Weights larger than this are split by rows inside the backend, never rejected for size.
+    fn max_binding_bytes(&self) -> u64;
+
+    /// A zero-filled `f32` buffer of `len` elements.
+    fn alloc(&self, len: usize) -> Result<Self::Buf, InferError>;
+    /// A zero-filled `u32` buffer of `len` elements.
+    fn alloc_ids(&self, len: usize) -> Result<Self::Ids, InferError>;
+    /// An `f32` buffer holding `data` (norm weights, biases).
+    fn upload_f32(&self, data: &[f32]) -> Result<Self::Buf, InferError>;
+    /// A `rows x cols` matrix in GGUF format `ty`; `bytes` is exactly the tensor's GGUF data.
+    /// [`InferError::UnsupportedType`] for a format the backend cannot multiply.
+    fn upload_weight(
+        &self,
+        name: &str,
+        ty: GgmlType,
+        rows: usize,
+        cols: usize,
+        bytes: &[u8],
+    ) -> Result<Self::Weight, InferError>;
+    /// Bytes the weight occupies on the device (after any re-layout or padding).
+    fn weight_bytes(&self, w: &Self::Weight) -> u64;
+    /// Overwrite the first `data.len()` ids (token ids for the next step).
+    fn write_ids(&self, ids: &Self::Ids, data: &[u32]) -> Result<(), InferError>;
+
+    /// `out[i, :] = scale * table[ids[i], :]` (dequantized) for `i < n`; `out` has `table.cols`
+    /// columns. Ids `>= table.rows` are the caller's bug and are checked before the call.
+    fn embed(&self, table: &Self::Weight, ids: &Self::Ids, n: usize, scale: f32, out: &Self::Buf);
+    /// `out[i, j] = x[i, j] / sqrt(mean_j(x[i, :]^2) + eps) * w[j]` for `rows` rows of `dim`.
+    fn rms_norm(&self, x: &Self::Buf, w: &Self::Buf, rows: usize, dim: usize, eps: f32, out: &Self::Buf);
+    /// `out[i, r] = sum_c x[i, c] * W[r, c]` for `i < n`: `x` is `n x w.cols`, `out` `n x w.rows`.
+    fn matmul(&self, x: &Self::Buf, w: &Self::Weight, n: usize, out: &Self::Buf);
+    /// `x[i, j] += b[j]` for `n` rows of `dim`.
+    fn add_bias(&self, x: &Self::Buf, b: &Self::Buf, n: usize, dim: usize);
+    /// Rotate `n` rows in place (see [`Rope`]).
+    fn rope(&self, x: &Self::Buf, n: usize, rope: Rope);
+    /// `cache[(pos0 + i) * width + j] = src[i * width + j]` for `i < n`.
+    fn store_rows(&self, src: &Self::Buf, n: usize, width: usize, pos0: usize, cache: &Self::Buf);
+    /// Causal attention of `n` query rows against the cached keys and values:
+    /// `q` is `n x (n_head * head_dim)`, the caches `ctx x (n_head_kv * head_dim)`, `out` like `q`.
+    /// Query head `h` reads KV head `h / (n_head / n_head_kv)`.
+    fn attention(&self, q: &Self::Buf, k: &Self::Buf, v: &Self::Buf, n: usize, a: Attention, out: &Self::Buf);
+    /// `out[e] = act(gate[e]) * up[e]` for `e < len`.
+    fn glu(&self, gate: &Self::Buf, up: &Self::Buf, len: usize, act: Activation, out: &Self::Buf);
+    /// `dst[e] += src[e]` for `e < len`.
+    fn add(&self, dst: &Self::Buf, src: &Self::Buf, len: usize);
+    /// `dst[dst_row * width ..][..rows * width] = src[src_row * width ..][..rows * width]`.
+    fn copy_rows(&self, src: &Self::Buf, src_row: usize, dst: &Self::Buf, dst_row: usize, rows: usize, width: usize);
+    /// `x[e] = cap * tanh(x[e] / cap)` for `e < len`.
+    fn softcap(&self, x: &Self::Buf, len: usize, cap: f32);
+    /// `ids[slot] = argmax_j x[row * width + j]` over `j < width` (lowest index on ties).
+    fn argmax(&self, x: &Self::Buf, row: usize, width: usize, ids: &Self::Ids, slot: usize);
+
+    /// Wait for the queued work and read `len` values from element `offset`.
+    async fn read(&self, x: &Self::Buf, offset: usize, len: usize) -> Result<Vec<f32>, InferError>;
+    /// Wait for the queued work and read the first `len` ids.
+    async fn read_ids(&self, ids: &Self::Ids, len: usize) -> Result<Vec<u32>, InferError>;
+
+    /// Device bytes this backend holds now (buffers it allocated, measured where the allocator
+    /// reports it).
+    fn resident_bytes(&self) -> u64;
+}

@@ -1,0 +1,364 @@
+//! [`Cpu`]: the [`Compute`] ops in plain Rust, reading weights in their GGUF blocks.
+//!
+//! This is the native test backend and the browser's fallback when no WebGPU adapter exists.
+//! Weights are kept as their GGUF bytes and decoded one row at a time inside the product (the
+//! decoders are [`crate::gguf::dequantize`], bit-exact with gguf-py), so memory stays at the
+//! file's size. Natively the matrix products are split over the machine's cores; on wasm32 they
+//! run on the calling thread.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use crate::gguf::{GgmlType, dequantize};
+
+use super::compute::{Activation, Attention, Compute, Rope, RopeStyle};
+use super::InferError;
+
+/// An `f32` buffer on the CPU.
+pub type CpuBuf = Rc<RefCell<Vec<f32>>>;
+/// A `u32` buffer on the CPU.
+pub type CpuIds = Rc<RefCell<Vec<u32>>>;
+
+/// A matrix kept in its GGUF encoding.
+#[derive(Debug)]
+pub struct CpuWeight {
+    ty: GgmlType,
+    rows: usize,
+    cols: usize,
+    row_bytes: usize,
+    bytes: Vec<u8>,
+}
+
+impl CpuWeight {
+    fn row(&self, r: usize, out: &mut [f32]) {
+        let b = &self.bytes[r * self.row_bytes..(r + 1) * self.row_bytes];
+        // The size was checked at upload, so the decoder cannot fail here.
+        let _ = dequantize(self.ty, b, self.cols, out);
+    }
+}
+
+/// The CPU backend.
+#[derive(Debug, Default)]
+pub struct Cpu {
+    /// Bytes of weights and buffers handed out (what a memory report shows for this backend).
+    resident: std::cell::Cell<u64>,
+}
+
+impl Cpu {
+    pub fn new() -> Cpu {
+        Cpu::default()
+    }
+
+    fn count(&self, bytes: usize) {
+        self.resident.set(self.resident.get() + bytes as u64);
+    }
+}
+
+/// The types [`Cpu::upload_weight`] accepts: everything the decoders handle.
+fn supported(ty: GgmlType) -> bool {
+    ty.is_supported_for_decode()
+}
+
+/// Threads for a product of `work` multiply-adds: one below ~256k, the machine's cores above.
+#[cfg(not(target_arch = "wasm32"))]
+fn threads_for(work: usize) -> usize {
+    if work < (1 << 18) {
+        return 1;
+    }
+    std::thread::available_parallelism().map_or(1, |n| n.get()).min(8)
+}
+
+#[inline]
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    // Eight independent accumulators let the compiler vectorise without reassociating.
+    let mut acc = [0f32; 8];
+    let chunks = a.len() / 8;
+    for c in 0..chunks {
+        for l in 0..8 {
+            acc[l] += a[c * 8 + l] * b[c * 8 + l];
+        }
+    }
+    let mut s = (acc[0] + acc[4]) + (acc[1] + acc[5]) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    for i in chunks * 8..a.len() {
+        s += a[i] * b[i];
+    }
+    s
+}
+
+/// `out[i * rows + r] = x[i, :] . W[r, :]` for the rows `r0..r1`, written into `out_rows`
+/// (`n x (r1 - r0)`, row-major by output row then token).
+fn matmul_rows(w: &CpuWeight, x: &[f32], n: usize, r0: usize, r1: usize, out: &mut [f32]) {
+    let mut row = vec![0f32; w.cols];
+    for r in r0..r1 {
+        w.row(r, &mut row);
+        for i in 0..n {
+            out[(r - r0) * n + i] = dot(&x[i * w.cols..(i + 1) * w.cols], &row);
+        }
+    }
+}
+
+fn gelu_tanh(x: f32) -> f32 {
+    const SQRT_2_OVER_PI: f32 = 0.797_884_6;
+    0.5 * x * (1.0 + (SQRT_2_OVER_PI * x * (1.0 + 0.044_715 * x * x)).tanh())
+}
+
+fn silu(x: f32) -> f32 {
+    x / (1.0 + (-x).exp())
+}
+
+
+impl Compute for Cpu {
+    type Buf = CpuBuf;
+    type Ids = CpuIds;
+    type Weight = CpuWeight;
+
+    fn describe(&self) -> String {
+        "cpu".to_owned()
+    }
+
+    fn max_binding_bytes(&self) -> u64 {
+        u64::MAX
+    }
+
+    fn alloc(&self, len: usize) -> Result<CpuBuf, InferError> {
+        self.count(len * 4);
+        Ok(Rc::new(RefCell::new(vec![0.0; len])))
+    }
+
+    fn alloc_ids(&self, len: usize) -> Result<CpuIds, InferError> {
+        self.count(len * 4);
+        Ok(Rc::new(RefCell::new(vec![0; len])))
+    }
+
+    fn upload_f32(&self, data: &[f32]) -> Result<CpuBuf, InferError> {
+        self.count(data.len() * 4);
+        Ok(Rc::new(RefCell::new(data.to_vec())))
+    }
+
+    fn upload_weight(
+        &self,
+        name: &str,
+        ty: GgmlType,
+        rows: usize,
+        cols: usize,
+        bytes: &[u8],
+    ) -> Result<CpuWeight, InferError> {
+        if !supported(ty) || cols % ty.block_size() != 0 {
+            return Err(InferError::UnsupportedType { tensor: name.to_owned(), ty });
+        }
+        let row_bytes = cols / ty.block_size() * ty.type_size();
+        if bytes.len() != row_bytes * rows {
+            return Err(InferError::Device(format!(
+                "tensor {name}: {} bytes given for {rows} x {cols} {} ({} expected)",
+                bytes.len(),
+                ty.name(),
+                row_bytes * rows
+            )));
+        }
+        self.count(bytes.len());
+        Ok(CpuWeight { ty, rows, cols, row_bytes, bytes: bytes.to_vec() })
+    }
+
+    fn weight_bytes(&self, w: &CpuWeight) -> u64 {
+        w.bytes.len() as u64
+    }
+
+    fn write_ids(&self, ids: &CpuIds, data: &[u32]) -> Result<(), InferError> {
+        ids.borrow_mut()[..data.len()].copy_from_slice(data);
+        Ok(())
+    }
+
+    fn embed(&self, table: &CpuWeight, ids: &CpuIds, n: usize, scale: f32, out: &CpuBuf) {
+        let ids = ids.borrow();
+        let mut out = out.borrow_mut();
+        for (i, &id) in ids[..n].iter().enumerate() {
+            let row = &mut out[i * table.cols..(i + 1) * table.cols];
+            table.row(id as usize, row);
+            if scale != 1.0 {
+                row.iter_mut().for_each(|v| *v *= scale);
+            }
+        }
+    }
+
+    fn rms_norm(&self, x: &CpuBuf, w: &CpuBuf, rows: usize, dim: usize, eps: f32, out: &CpuBuf) {
+        let (x, w) = (x.borrow(), w.borrow());
+        let mut out = out.borrow_mut();
+        for i in 0..rows {
+            let xi = &x[i * dim..(i + 1) * dim];
+            let ss: f32 = xi.iter().map(|v| v * v).sum::<f32>() / dim as f32;
+            let inv = 1.0 / (ss + eps).sqrt();
+            for j in 0..dim {
+                out[i * dim + j] = xi[j] * inv * w[j];
+            }
+        }
+    }
+
+    fn matmul(&self, x: &CpuBuf, w: &CpuWeight, n: usize, out: &CpuBuf) {
+        let x = x.borrow();
+        let x = &x[..n * w.cols];
+        // Products land as [row][token]; transposed into out[token][row] afterwards.
+        let mut tmp = vec![0f32; n * w.rows];
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            let t = threads_for(n * w.rows * w.cols);
+            if t > 1 {
+                let per = w.rows.div_ceil(t);
+                std::thread::scope(|s| {
+                    for (k, chunk) in tmp.chunks_mut(per * n).enumerate() {
+                        let r0 = k * per;
+                        let r1 = (r0 + per).min(w.rows);
+                        s.spawn(move || matmul_rows(w, x, n, r0, r1, chunk));
+                    }
+                });
+            } else {
+                matmul_rows(w, x, n, 0, w.rows, &mut tmp);
+            }
+        }
+        #[cfg(target_arch = "wasm32")]
+        matmul_rows(w, x, n, 0, w.rows, &mut tmp);
+        let mut out = out.borrow_mut();
+        for r in 0..w.rows {
+            for i in 0..n {
+                out[i * w.rows + r] = tmp[r * n + i];
+            }
+        }
+    }
+
+    fn add_bias(&self, x: &CpuBuf, b: &CpuBuf, n: usize, dim: usize) {
+        let b = b.borrow();
+        let mut x = x.borrow_mut();
+        for i in 0..n {
+            for j in 0..dim {
+                x[i * dim + j] += b[j];
+            }
+        }
+    }
+
+    fn rope(&self, x: &CpuBuf, n: usize, r: Rope) {
+        let mut x = x.borrow_mut();
+        let (hd, half) = (r.head_dim as usize, (r.n_rot / 2) as usize);
+        let width = r.n_heads as usize * hd;
+        for i in 0..n {
+            let pos = (r.pos0 as usize + i) as f32;
+            for k in 0..half {
+                let inv = r.base.powf(-2.0 * k as f32 / r.n_rot as f32);
+                let theta = pos * r.freq_scale * inv;
+                let (sin, cos) = theta.sin_cos();
+                for h in 0..r.n_heads as usize {
+                    let base = i * width + h * hd;
+                    let (a, b) = match r.style {
+                        RopeStyle::Normal => (base + 2 * k, base + 2 * k + 1),
+                        RopeStyle::Neox => (base + k, base + k + half),
+                    };
+                    let (x0, x1) = (x[a], x[b]);
+                    x[a] = x0 * cos - x1 * sin;
+                    x[b] = x0 * sin + x1 * cos;
+                }
+            }
+        }
+    }
+
+    fn store_rows(&self, src: &CpuBuf, n: usize, width: usize, pos0: usize, cache: &CpuBuf) {
+        let src = src.borrow();
+        cache.borrow_mut()[pos0 * width..(pos0 + n) * width].copy_from_slice(&src[..n * width]);
+    }
+
+    fn attention(&self, q: &CpuBuf, k: &CpuBuf, v: &CpuBuf, n: usize, a: Attention, out: &CpuBuf) {
+        let (q, k, v) = (q.borrow(), k.borrow(), v.borrow());
+        let mut out = out.borrow_mut();
+        let hd = a.head_dim as usize;
+        let (qw, kvw) = (a.n_head as usize * hd, a.n_head_kv as usize * hd);
+        let group = (a.n_head / a.n_head_kv) as usize;
+        let mut scores = Vec::new();
+        for i in 0..n {
+            let p = a.pos0 as usize + i;
+            let t0 = if a.window > 0 { (p + 1).saturating_sub(a.window as usize) } else { 0 };
+            for h in 0..a.n_head as usize {
+                let g = h / group;
+                let qh = &q[i * qw + h * hd..i * qw + (h + 1) * hd];
+                scores.clear();
+                let mut max = f32::NEG_INFINITY;
+                for t in t0..=p {
+                    let s = dot(qh, &k[t * kvw + g * hd..t * kvw + (g + 1) * hd]) * a.scale;
+                    max = max.max(s);
+                    scores.push(s);
+                }
+                let mut sum = 0f32;
+                for s in scores.iter_mut() {
+                    *s = (*s - max).exp();
+                    sum += *s;
+                }
+                let o = &mut out[i * qw + h * hd..i * qw + (h + 1) * hd];
+                o.fill(0.0);
+                for (j, t) in (t0..=p).enumerate() {
+                    let wgt = scores[j] / sum;
+                    let vt = &v[t * kvw + g * hd..t * kvw + (g + 1) * hd];
+                    for d in 0..hd {
+                        o[d] += wgt * vt[d];
+                    }
+                }
+            }
+        }
+    }
+
+    fn glu(&self, gate: &CpuBuf, up: &CpuBuf, len: usize, act: Activation, out: &CpuBuf) {
+        let (gate, up) = (gate.borrow(), up.borrow());
+        let mut out = out.borrow_mut();
+        for e in 0..len {
+            let g = match act {
+                Activation::Silu => silu(gate[e]),
+                Activation::GeluTanh => gelu_tanh(gate[e]),
+            };
+            out[e] = g * up[e];
+        }
+    }
+
+    fn add(&self, dst: &CpuBuf, src: &CpuBuf, len: usize) {
+        let src = src.borrow();
+        let mut dst = dst.borrow_mut();
+        for e in 0..len {
+            dst[e] += src[e];
+        }
+    }
+
+    fn copy_rows(&self, src: &CpuBuf, src_row: usize, dst: &CpuBuf, dst_row: usize, rows: usize, width: usize) {
+        if Rc::ptr_eq(src, dst) {
+            dst.borrow_mut()
+                .copy_within(src_row * width..(src_row + rows) * width, dst_row * width);
+            return;
+        }
+        let src = src.borrow();
+        dst.borrow_mut()[dst_row * width..(dst_row + rows) * width]
+            .copy_from_slice(&src[src_row * width..(src_row + rows) * width]);
+    }
+
+    fn softcap(&self, x: &CpuBuf, len: usize, cap: f32) {
+        for v in x.borrow_mut()[..len].iter_mut() {
+            *v = cap * (*v / cap).tanh();
+        }
+    }
+
+    fn argmax(&self, x: &CpuBuf, row: usize, width: usize, ids: &CpuIds, slot: usize) {
+        let x = x.borrow();
+        let xs = &x[row * width..(row + 1) * width];
+        let mut best = 0usize;
+        for (j, &v) in xs.iter().enumerate() {
+            if v > xs[best] || xs[best].is_nan() {
+                best = j;
+            }
+        }
+        ids.borrow_mut()[slot] = best as u32;
+    }
+
+    async fn read(&self, x: &CpuBuf, offset: usize, len: usize) -> Result<Vec<f32>, InferError> {
+        Ok(x.borrow()[offset..offset + len].to_vec())
+    }
+
+    async fn read_ids(&self, ids: &CpuIds, len: usize) -> Result<Vec<u32>, InferError> {
+        Ok(ids.borrow()[..len].to_vec())
+    }
+
+    fn resident_bytes(&self) -> u64 {
+        self.resident.get()
+    }
+}

@@ -1,0 +1,187 @@
+//! Generation: prefill the prompt in batched steps, then decode one token per step until an
+//! end-of-generation token, a stop string, the token limit, or the caller says stop.
+//!
+//! Greedy decoding reads back one token id per step (the argmax runs on the device). Sampling
+//! with a temperature reads back the last row of logits (`n_vocab` floats) and samples on the
+//! CPU with [`Sampler`]; a device-side top-k is future work.
+
+use crate::tokenizer::{StreamDecoder, Tokenizer};
+
+use super::sampler::{Sampler, SamplerParams, StopMatcher};
+use super::transformer::Model;
+use super::{Compute, InferError};
+
+/// What to generate.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GenerateParams {
+    /// Most tokens to generate.
+    pub max_tokens: usize,
+    pub sampler: SamplerParams,
+    /// Strings that end generation; they are not part of the returned text.
+    pub stop: Vec<String>,
+    /// Keep going past end-of-generation tokens (benchmarks).
+    pub ignore_eog: bool,
+}
+
+impl Default for GenerateParams {
+    fn default() -> Self {
+        GenerateParams { max_tokens: 256, sampler: SamplerParams::greedy(), stop: Vec::new(), ignore_eog: false }
+    }
+}
+
+/// Why generation ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    /// The model produced an end-of-generation token (EOS, EOT, `<end_of_turn>`...).
+    EndOfGeneration,
+    /// A stop string appeared in the text.
+    StopString,
+    /// `max_tokens` were generated.
+    MaxTokens,
+    /// The token callback asked to stop (cancellation).
+    Cancelled,
+}
+
+impl StopReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StopReason::EndOfGeneration => "eog",
+            StopReason::StopString => "stop",
+            StopReason::MaxTokens => "length",
+            StopReason::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// One generated token as it is streamed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenEvent<'a> {
+    /// 0 for the first generated token.
+    pub index: usize,
+    /// `None` for the final flush of held-back text (an incomplete character or a partial stop
+    /// string that never completed).
+    pub id: Option<u32>,
+    /// The text this token completes (may be empty: part of a UTF-8 character, or held back
+    /// because it may begin a stop string).
+    pub text: &'a str,
+}
+
+/// Timings in milliseconds, from the clock the caller passes.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Timings {
+    /// From the start to the first generated token (prefill + one sampling).
+    pub ttft_ms: f64,
+    pub prefill_ms: f64,
+    pub decode_ms: f64,
+    pub prefill_tokens: usize,
+    /// Tokens produced by decode steps (all generated tokens but the first).
+    pub decode_tokens: usize,
+}
+
+impl Timings {
+    pub fn prefill_tok_s(&self) -> f64 {
+        rate(self.prefill_tokens, self.prefill_ms)
+    }
+    pub fn decode_tok_s(&self) -> f64 {
+        rate(self.decode_tokens, self.decode_ms)
+    }
+}
+
+fn rate(n: usize, ms: f64) -> f64 {
+    if ms > 0.0 { n as f64 * 1000.0 / ms } else { 0.0 }
+}
+
+/// The result of [`generate`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Generation {
+    pub text: String,
+    pub prompt_ids: Vec<u32>,
+    pub generated_ids: Vec<u32>,
+    pub stop_reason: StopReason,
+    pub timings: Timings,
+}
+
+/// Generates from `prompt_ids` (the cache is reset first). `on_token` sees every token as it
+/// is produced and returns `false` to stop (cancellation between tokens). `now_ms` is the clock.
+///
+/// # Errors
+/// [`InferError::ContextOverflow`] before any work when the prompt plus `max_tokens` does not fit
+/// the model's context; invalid sampler settings; device errors.
+pub async fn generate<C: Compute>(
+    model: &mut Model<C>,
+    tokenizer: &Tokenizer,
+    prompt_ids: &[u32],
+    params: &GenerateParams,
+    now_ms: &dyn Fn() -> f64,
+    on_token: &mut dyn FnMut(&TokenEvent<'_>) -> bool,
+) -> Result<Generation, InferError> {
+    params.sampler.validate().map_err(InferError::InvalidParams)?;
+    if prompt_ids.is_empty() {
+        return Err(InferError::InvalidParams("the prompt has no tokens".into()));
+    }
+    let context = model.shape().context;
+    let needed = prompt_ids.len() + params.max_tokens;
+    if needed > context {
+        return Err(InferError::ContextOverflow { needed, context });
+    }
+    model.reset();
+    let greedy = params.sampler.is_greedy() && params.sampler.repetition_penalty == 1.0;
+    let mut sampler = Sampler::new(params.sampler.clone());
+    let mut stops = StopMatcher::new(params.stop.clone());
+    let mut decoder = StreamDecoder::new();
+    let mut history: Vec<u32> = prompt_ids.to_vec();
+    let mut generated = Vec::new();
+    let mut text = String::new();
+    let mut timings = Timings { prefill_tokens: prompt_ids.len(), ..Timings::default() };
+    let start = now_ms();
+    let mut decode_start = start;
+    let mut input: Vec<u32> = prompt_ids.to_vec();
+    let mut reason = StopReason::MaxTokens;
+    for index in 0..params.max_tokens {
+        let id = if greedy {
+            model.next_greedy(&input).await?
+        } else {
+            let logits = model.next_logits(&input).await?;
+            sampler.sample(&logits, &history)
+        };
+        if index == 0 {
+            let t = now_ms();
+            timings.ttft_ms = t - start;
+            timings.prefill_ms = t - start;
+            decode_start = t;
+        }
+        generated.push(id);
+        history.push(id);
+        input.clear();
+        input.push(id);
+        if !params.ignore_eog && tokenizer.is_eog(id) {
+            let _ = on_token(&TokenEvent { index, id: Some(id), text: "" });
+            reason = StopReason::EndOfGeneration;
+            break;
+        }
+        let piece = decoder.push(tokenizer, id);
+        let out = stops.push(&piece);
+        text.push_str(&out.emit);
+        let go_on = on_token(&TokenEvent { index, id: Some(id), text: &out.emit });
+        if out.stop.is_some() {
+            reason = StopReason::StopString;
+            break;
+        }
+        if !go_on {
+            reason = StopReason::Cancelled;
+            break;
+        }
+    }
+    timings.decode_tokens = generated.len().saturating_sub(1);
+    timings.decode_ms = now_ms() - decode_start;
+    if reason != StopReason::StopString {
+        let tail = decoder.finish();
+        let mut rest = stops.push(&tail).emit;
+        rest.push_str(&stops.finish());
+        if !rest.is_empty() {
+            text.push_str(&rest);
+            let _ = on_token(&TokenEvent { index: generated.len(), id: None, text: &rest });
+        }
+    }
+    Ok(Generation { text, prompt_ids: prompt_ids.to_vec(), generated_ids: generated, stop_reason: reason, timings })
+}

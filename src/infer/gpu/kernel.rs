@@ -1,0 +1,241 @@
+//! Hand-written WGSL kernels as cubecl kernels: a [`Spec`] names a kernel variant, and
+//! [`WgslKernel`] hands its text to cubecl as a precompiled source.
+//!
+//! cubecl caches compiled pipelines by [`KernelId`], never by text, so the id carries the whole
+//! variant: the [`Spec`] (kernel, weight format, ragged rows, head size) and the aliasing
+//! pattern of the buffers (see [`WgslKernel::new`]). The text is built only on a cache miss.
+
+use burn::cubecl::ir::metadata::Info;
+use burn::cubecl::ir::settings::Dim3;
+use burn::cubecl::ir::{ElemType, UIntKind};
+use burn::cubecl::prelude::{
+    AddressType, CubeKernel, ExecutionMode, KernelDefinition, KernelId, KernelMetadata,
+    KernelSettings, PrecompiledSource, Scope,
+};
+
+use super::layout::Fmt;
+use super::wgsl;
+
+/// A kernel variant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Spec {
+    /// Zero a buffer.
+    Fill,
+    /// `n == 1` matmul.
+    Matvec { fmt: Fmt, ragged: bool },
+    /// `n > 1` matmul.
+    Tiled { fmt: Fmt, ragged: bool },
+    /// Dequantize table rows.
+    Embed { fmt: Fmt, ragged: bool },
+    RmsNorm,
+    AddBias,
+    Rope,
+    Copy,
+    /// `dpt`: output dims per thread, `ceil(head_dim / 128)`.
+    Attention { dpt: u32 },
+    Glu,
+    Add,
+    Softcap,
+    Argmax,
+}
+
+/// Words of parameters a kernel reads (`P` is `array<vec4<u32>, WORDS / 4>`).
+pub const PARAM_WORDS: usize = 16;
+/// [`Spec::Rope`] also carries one frequency per rotated pair.
+pub const ROPE_PARAM_WORDS: usize = PARAM_WORDS + ROPE_TABLE;
+/// Pairs whose frequencies fit in [`Spec::Rope`]'s parameters.
+pub const ROPE_TABLE: usize = 128;
+
+impl Spec {
+    /// The storage buffers, in binding order: (name in the WGSL, element type).
+    pub fn buffers(self) -> &'static [(&'static str, &'static str)] {
+        const ACT4: &str = "vec4<f32>";
+        match self {
+            Spec::Fill => &[("O", "u32")],
+            Spec::Matvec { ragged: false, .. } | Spec::Tiled { ragged: false, .. } => {
+                &[("W", "u32"), ("X", ACT4), ("O", "f32")]
+            }
+            Spec::Matvec { ragged: true, .. } | Spec::Tiled { ragged: true, .. } => {
+                &[("W", "u32"), ("X", "f32"), ("O", "f32")]
+            }
+            Spec::Embed { ragged: false, .. } => &[("W", "u32"), ("IDS", "u32"), ("O", ACT4)],
+            Spec::Embed { ragged: true, .. } => &[("W", "u32"), ("IDS", "u32"), ("O", "f32")],
+            Spec::RmsNorm => &[("X", "f32"), ("G", "f32"), ("O", "f32")],
+            Spec::AddBias => &[("X", "f32"), ("B", "f32")],
+            Spec::Rope | Spec::Softcap => &[("X", "f32")],
+            Spec::Copy => &[("S", "f32"), ("D", "f32")],
+            Spec::Attention { .. } => &[("Q", "f32"), ("K", "f32"), ("V", "f32"), ("O", "f32")],
+            Spec::Glu => &[("G", "f32"), ("U", "f32"), ("O", "f32")],
+            Spec::Add => &[("D", "f32"), ("S", "f32")],
+            Spec::Argmax => &[("X", "f32"), ("I", "u32")],
+        }
+    }
+
+    /// Threads per workgroup.
+    pub fn workgroup(self) -> u32 {
+        match self {
+            Spec::Embed { .. } => 64,
+            Spec::Attention { .. } => 128,
+            _ => 256,
+        }
+    }
+
+    /// Parameter words the kernel declares.
+    pub fn param_words(self) -> usize {
+        match self {
+            Spec::Rope => ROPE_PARAM_WORDS,
+            _ => PARAM_WORDS,
+        }
+    }
+
+    /// Everything after the binding declarations.
+    fn body(self) -> String {
+        let mut s = String::from(wgsl::COMMON);
+        match self {
+            Spec::Matvec { fmt, ragged } => {
+                s += &wgsl::decoder(fmt, ragged);
+                s += wgsl::act_io(ragged, true);
+                s += wgsl::MATVEC;
+            }
+            Spec::Tiled { fmt, ragged } => {
+                s += &wgsl::decoder(fmt, ragged);
+                s += wgsl::act_io(ragged, true);
+                s += wgsl::TILED;
+            }
+            Spec::Embed { fmt, ragged } => {
+                s += &wgsl::decoder(fmt, ragged);
+                s += wgsl::act_io(ragged, false);
+                s += wgsl::EMBED;
+            }
+            Spec::Fill => s += &wgsl::elementwise(wgsl::FILL),
+            Spec::AddBias => s += &wgsl::elementwise(wgsl::ADD_BIAS),
+            Spec::Add => s += &wgsl::elementwise(wgsl::ADD),
+            Spec::Softcap => s += &wgsl::elementwise(wgsl::SOFTCAP),
+            Spec::Copy => s += &wgsl::elementwise(wgsl::COPY),
+            Spec::Glu => s += &wgsl::elementwise(wgsl::GLU),
+            Spec::Rope => s += &wgsl::elementwise(wgsl::ROPE),
+            Spec::RmsNorm => s += wgsl::RMS_NORM,
+            Spec::Attention { dpt } => {
+                s += &format!("const DPT: u32 = {dpt}u;\nconst QN: u32 = {}u;\n", 128 * dpt);
+                s += wgsl::ATTENTION;
+            }
+            Spec::Argmax => s += wgsl::ARGMAX,
+        }
+        s
+    }
+
+    /// The complete WGSL for this variant, where buffer `i` is bound as buffer `alias[i]`
+    /// (`alias[i] == i` for a buffer bound on its own; `alias[i] < i` for one that is the same
+    /// buffer as an earlier one, which is then declared once and named by the earlier name).
+    pub fn source(self, alias: &[u8]) -> String {
+        let bufs = self.buffers();
+        let mut head = String::new();
+        let mut body = self.body();
+        let mut binding = 0;
+        for (i, &(name, ty)) in bufs.iter().enumerate() {
+            let a = alias.get(i).map_or(i, |&a| a as usize);
+            if a == i {
+                head += &format!(
+                    "@group(0) @binding({binding}) var<storage, read_write> {name}: array<{ty}>;\n"
+                );
+                binding += 1;
+            } else {
+                body = replace_ident(&body, name, bufs[a].0);
+            }
+        }
+        head += &format!(
+            "@group(0) @binding({binding}) var<uniform> P: array<vec4<u32>, {}>;\n",
+            self.param_words() / 4
+        );
+        head + &body
+    }
+}
+
+/// `src` with every whole-identifier occurrence of `from` replaced by `to`.
+fn replace_ident(src: &str, from: &str, to: &str) -> String {
+    let is_ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let mut out = String::with_capacity(src.len());
+    let mut rest = src;
+    while let Some(pos) = rest.find(from) {
+        let before = rest[..pos].chars().next_back();
+        let after = rest[pos + from.len()..].chars().next();
+        out += &rest[..pos];
+        if before.is_some_and(is_ident) || after.is_some_and(is_ident) {
+            out += from;
+        } else {
+            out += to;
+        }
+        rest = &rest[pos + from.len()..];
+    }
+    out + rest
+}
+
+/// Most storage buffers a kernel binds.
+pub const MAX_BUFFERS: usize = 4;
+
+/// A [`Spec`] launched through cubecl with its own WGSL.
+#[derive(Debug)]
+pub struct WgslKernel {
+    spec: Spec,
+    alias: [u8; MAX_BUFFERS],
+}
+
+impl WgslKernel {
+    /// The kernel for `spec` with buffer `i` bound as buffer `alias[i]`.
+    pub fn new(spec: Spec, alias: [u8; MAX_BUFFERS]) -> WgslKernel {
+        WgslKernel { spec, alias }
+    }
+
+    fn settings(&self) -> KernelSettings {
+        KernelSettings::new(
+            Dim3::new_1d(self.spec.workgroup()),
+            ExecutionMode::Checked,
+            AddressType::U32,
+        )
+    }
+}
+
+impl KernelMetadata for WgslKernel {
+    fn id(&self) -> KernelId {
+        KernelId::new::<Self>()
+            .info((self.spec, self.alias))
+            .cube_dim(Dim3::new_1d(self.spec.workgroup()))
+    }
+
+    fn address_type(&self) -> ElemType {
+        ElemType::UInt(UIntKind::U32)
+    }
+}
+
+impl CubeKernel for WgslKernel {
+    fn define(&self) -> KernelDefinition {
+        let settings = self.settings();
+        KernelDefinition { body: Scope::root(settings.clone()), settings, info: Info::default() }
+    }
+
+    fn source(&self) -> Option<PrecompiledSource> {
+        Some(PrecompiledSource {
+            source: self.spec.source(&self.alias),
+            entrypoint_name: "k_main".to_string(),
+            lang: "wgsl",
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identifiers_are_replaced_whole() {
+        assert_eq!(replace_ident("O[i] = X[i] + OX + O_ + mO;", "O", "X"), "X[i] = X[i] + OX + O_ + mO;");
+    }
+
+    #[test]
+    fn an_aliased_buffer_is_declared_once() {
+        let src = Spec::RmsNorm.source(&[0, 1, 0, 3]);
+        assert_eq!(src.matches("var<storage").count(), 2);
+        assert!(src.contains("@binding(2) var<uniform> P"));
+        assert!(!src.contains("O[off"));
+    }
+}

@@ -1,0 +1,538 @@
+//! The GPU backend: [`Compute`] as hand-written WGSL kernels, launched through burn's cubecl
+//! runtime on burn's wgpu device (WebGPU in the browser, Vulkan/Metal/DX12 natively).
+//!
+//! # Kernels
+//! - Weights stay in their GGUF block formats, re-laid out losslessly into `u32` words at upload
+//!   ([`layout`]: the lone `f16` scale of Q4_0/Q5_0/Q8_0/Q6_K blocks moves to an array in front,
+//!   so every payload is word-aligned; device bytes are the GGUF bytes plus at most 2 per part).
+//!   A weight larger than the binding limit is split by row ranges into several buffers; ops
+//!   launch once per part.
+//! - Every weight format has one WGSL decoder, `unit(row, u)`: eight weights of a row (two runs
+//!   of four columns) as two `vec4<f32>`, plus the columns they multiply. `matmul` with `n == 1`
+//!   is a matrix-vector product (8 rows per workgroup, 32 lanes per row striding over units, a
+//!   shared-memory tree reduction); with `n > 1` a tiled product (32 x 64 output tiles, each
+//!   weight unit dequantized once into shared memory per tile and reused by 32 rows of `x`).
+//!   `embed` decodes the selected rows with the same decoder.
+//! - `attention` is one workgroup per (query row, head) with an online softmax over tiles of 128
+//!   keys, so the context length is bounded only by the cache. Row-wise ops (`rms_norm`,
+//!   `argmax`) are one workgroup per row with shared-memory reductions; the rest are
+//!   element-wise. No subgroups, no `f16` arithmetic: scales are decoded from their bits.
+//!
+//! # Parameters
+//! Scalars (sizes, offsets, positions, `eps`, ...) travel in cubecl's own per-launch info
+//! binding ([`MetadataBindingInfo::custom`]): cubecl stages them into a uniform slice taken from
+//! its uniform pool (reused by content, recycled after the submission that used it), and binds
+//! it after the storage buffers, where our WGSL declares `P`. Each launch therefore owns its
+//! parameters: two launches queued back to back with no readback in between see their own
+//! values, unlike a shared parameter buffer rewritten between launches (a queue write lands
+//! before the whole submission). No device buffer is created per op in steady state.
+//!
+//! # Aliasing
+//! WebGPU rejects a dispatch that binds overlapping ranges of one buffer writable twice, so a
+//! call that passes the same [`GpuBuf`] twice (an in-place `rms_norm`, say) binds it once and
+//! the kernel variant names both parameters by the one binding.
+
+mod kernel;
+mod layout;
+mod wgsl;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use burn::backend::{CubeDevice, DispatchDevice};
+use burn::cubecl::bytes::Bytes;
+use burn::cubecl::client::Client;
+use burn::cubecl::prelude::CubeCount;
+use burn::cubecl::server::{Handle, KernelArguments, MetadataBindingInfo};
+use burn::cubecl::MemoryScope;
+use burn::tensor::Device;
+
+use crate::gguf::GgmlType;
+
+use super::compute::{Activation, Attention, Compute, Rope, RopeStyle};
+use super::InferError;
+use kernel::{MAX_BUFFERS, Spec, WgslKernel};
+use layout::Fmt;
+
+/// An `f32` buffer on the GPU. Clones share the storage.
+#[derive(Debug, Clone)]
+pub struct GpuBuf {
+    handle: Handle,
+    len: usize,
+    id: u64,
+}
+
+impl GpuBuf {
+    /// Elements the buffer holds.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the buffer holds no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+/// A `u32` buffer on the GPU (token ids). Clones share the storage.
+#[derive(Debug, Clone)]
+pub struct GpuIds {
+    handle: Handle,
+    len: usize,
+    id: u64,
+}
+
+/// One row range of a weight, in its own buffer.
+#[derive(Debug, Clone)]
+struct Part {
+    handle: Handle,
+    id: u64,
+    row0: u32,
+    rows: u32,
+    qoff: u32,
+    bytes: u64,
+}
+
+/// A quantized `rows x cols` matrix on the GPU, in one or more row-range parts.
+#[derive(Debug, Clone)]
+pub struct GpuWeight {
+    parts: Vec<Part>,
+    fmt: Fmt,
+    ty: GgmlType,
+    rows: usize,
+    cols: usize,
+}
+
+impl GpuWeight {
+    /// Output features.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Input features.
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+
+    /// The GGUF format the weight came in.
+    pub fn ggml_type(&self) -> GgmlType {
+        self.ty
+    }
+
+    /// Buffers the weight is split into.
+    pub fn parts(&self) -> usize {
+        self.parts.len()
+    }
+
+    /// Units (of 8 weights) per row, blocks per row, and whether rows end mid-unit.
+    fn geometry(&self) -> (u32, u32, bool) {
+        let ragged = self.fmt.is_plain() && !self.cols.is_multiple_of(8);
+        let upr = self.cols.div_ceil(8) as u32;
+        let bpr = (self.cols / self.fmt.block_elems()) as u32;
+        (upr, bpr, ragged)
+    }
+}
+
+/// The GPU backend (see the module docs).
+pub struct Gpu {
+    client: Client,
+    name: String,
+    max_binding: u64,
+    max_groups: u32,
+}
+
+/// Identities of buffers, unique across every [`Gpu`] of the process (two backends may share a
+/// device, and so a launch may mix their buffers).
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+impl std::fmt::Debug for Gpu {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gpu").field("name", &self.name).field("max_binding", &self.max_binding).finish()
+    }
+}
+
+/// Workgroups per dispatch dimension every WebGPU device supports.
+const MAX_GROUPS_PER_DIM: u32 = 65535;
+
+impl Gpu {
+    /// The backend on `device`, which must be an initialised burn wgpu device (see
+    /// [`crate::backend::Backend`]).
+    pub fn new(device: Device) -> Result<Gpu, InferError> {
+        Gpu::with_max_binding(device, u64::MAX)
+    }
+
+    /// Like [`Gpu::new`], but splits weights at `max_binding` bytes per buffer when that is below
+    /// the device's own limit (to exercise splitting on a device with a generous limit).
+    pub fn with_max_binding(device: Device, max_binding: u64) -> Result<Gpu, InferError> {
+        let client = match device.as_dispatch() {
+            DispatchDevice::Cube(cube @ CubeDevice::Wgpu(_)) => cube.client(),
+            _ => {
+                return Err(InferError::Device(format!(
+                    "the GPU backend needs a burn wgpu device, not {device:?}"
+                )));
+            }
+        };
+        let props = client.properties();
+        let name = props.identity.name.clone();
+        // Keep u32 word indices in range whatever the device allows.
+        let device_limit = props.memory.max_page_size.min(1 << 31);
+        let max_groups = props.hardware.max_cube_count.0.clamp(1, MAX_GROUPS_PER_DIM);
+        Ok(Gpu {
+            client,
+            name,
+            max_binding: device_limit.min(max_binding).max(4),
+            max_groups,
+        })
+    }
+
+    fn id(&self) -> u64 {
+        NEXT_ID.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// A device allocation of `bytes` (rounded up to 16), from the persistent pool: exact-fit
+    /// and never handed to anything else while alive.
+    fn empty(&self, bytes: usize) -> Handle {
+        let size = bytes.next_multiple_of(16).max(16);
+        self.client.memory_persistent_allocation(size, |size| self.client.empty(size))
+    }
+
+    fn create(&self, bytes: &[u8]) -> Handle {
+        self.client.memory_persistent_allocation(bytes, |bytes| self.client.create_from_slice(bytes))
+    }
+
+    /// Launches `spec` over `groups` workgroups with `bufs` bound in order and `params` in `P`.
+    fn launch(&self, spec: Spec, bufs: &[(&Handle, u64)], params: &[u32], groups: u32) {
+        if groups == 0 {
+            return;
+        }
+        debug_assert_eq!(bufs.len(), spec.buffers().len());
+        let mut alias = [0u8; MAX_BUFFERS];
+        let mut args = KernelArguments::new();
+        for (i, (handle, id)) in bufs.iter().enumerate() {
+            let first = bufs[..i].iter().position(|(_, other)| other == id);
+            match first {
+                Some(j) => {
+                    assert_eq!(
+                        spec.buffers()[i].1,
+                        spec.buffers()[j].1,
+                        "{spec:?}: buffers {j} and {i} are the same buffer with different views"
+                    );
+                    alias[i] = alias[j];
+                }
+                None => {
+                    alias[i] = i as u8;
+                    args = args.with_buffer((*handle).clone().binding());
+                }
+            }
+        }
+        let mut words = params.to_vec();
+        words.resize(spec.param_words(), 0);
+        args.info = MetadataBindingInfo::custom(
+            words.chunks_exact(2).map(|w| u64::from(w[0]) | (u64::from(w[1]) << 32)).collect(),
+        );
+        let x = groups.min(self.max_groups);
+        let y = groups.div_ceil(x);
+        self.client.launch(
+            Box::new(WgslKernel::new(spec, alias)),
+            CubeCount::Static(x, y, 1),
+            args,
+        );
+    }
+
+    fn fill_zero(&self, handle: &Handle, id: u64, words: usize) {
+        self.launch(Spec::Fill, &[(handle, id)], &[u32_of(words)], groups(words, 256));
+    }
+
+    async fn read_words(&self, handle: &Handle, offset: usize, len: usize) -> Result<Bytes, InferError> {
+        // Handles come with offsets of their own (their place in the allocation); ours add to them.
+        let start = offset as u64 * 4;
+        let end = handle.size_in_used() - start - len as u64 * 4;
+        let view = handle.clone().offset_start(start).offset_end(end);
+        let mut bytes = self
+            .client
+            .read_async(vec![view])
+            .await
+            .map_err(|e| InferError::Device(format!("reading a buffer back failed: {e:?}")))?;
+        Ok(bytes.remove(0))
+    }
+}
+
+fn u32_of(v: usize) -> u32 {
+    u32::try_from(v).expect("size fits in u32")
+}
+
+fn groups(items: usize, per_group: usize) -> u32 {
+    u32_of(items.div_ceil(per_group))
+}
+
+fn words_to_f32(bytes: &[u8]) -> Vec<f32> {
+    bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
+}
+
+impl Compute for Gpu {
+    type Buf = GpuBuf;
+    type Ids = GpuIds;
+    type Weight = GpuWeight;
+
+    fn describe(&self) -> String {
+        format!("webgpu: {}", self.name)
+    }
+
+    fn max_binding_bytes(&self) -> u64 {
+        self.max_binding
+    }
+
+    fn alloc(&self, len: usize) -> Result<GpuBuf, InferError> {
+        let handle = self.empty(len * 4);
+        let id = self.id();
+        self.fill_zero(&handle, id, (handle.size_in_used() / 4) as usize);
+        Ok(GpuBuf { handle, len, id })
+    }
+
+    fn alloc_ids(&self, len: usize) -> Result<GpuIds, InferError> {
+        let handle = self.empty(len * 4);
+        let id = self.id();
+        self.fill_zero(&handle, id, (handle.size_in_used() / 4) as usize);
+        Ok(GpuIds { handle, len, id })
+    }
+
+    fn upload_f32(&self, data: &[f32]) -> Result<GpuBuf, InferError> {
+        let mut bytes: Vec<u8> = data.iter().flat_map(|v| v.to_le_bytes()).collect();
+        bytes.resize((data.len() * 4).next_multiple_of(16).max(16), 0);
+        Ok(GpuBuf { handle: self.create(&bytes), len: data.len(), id: self.id() })
+    }
+
+    fn upload_weight(
+        &self,
+        name: &str,
+        ty: GgmlType,
+        rows: usize,
+        cols: usize,
+        bytes: &[u8],
+    ) -> Result<GpuWeight, InferError> {
+        let unsupported = || InferError::UnsupportedType { tensor: name.to_string(), ty };
+        let fmt = Fmt::of(ty).ok_or_else(unsupported)?;
+        if !cols.is_multiple_of(fmt.block_elems()) || rows == 0 || cols == 0 {
+            return Err(InferError::Device(format!(
+                "tensor {name}: {rows} x {cols} is not a whole number of {ty} blocks per row"
+            )));
+        }
+        let expected = ty.byte_size((rows * cols) as u64);
+        if expected != Some(bytes.len() as u64) {
+            return Err(InferError::Device(format!(
+                "tensor {name}: {} bytes for {rows} x {cols} {ty}, expected {expected:?}",
+                bytes.len()
+            )));
+        }
+        let ranges = layout::split_rows(fmt, rows, cols, self.max_binding).ok_or_else(|| {
+            InferError::Device(format!(
+                "tensor {name}: one row of {cols} {ty} values exceeds the binding limit of {} bytes",
+                self.max_binding
+            ))
+        })?;
+        let row_bytes = bytes.len() / rows;
+        let mut parts = Vec::with_capacity(ranges.len());
+        for (r0, n) in ranges {
+            let dev = layout::relayout(fmt, &bytes[r0 * row_bytes..(r0 + n) * row_bytes]);
+            parts.push(Part {
+                handle: self.create(&dev.bytes),
+                id: self.id(),
+                row0: u32_of(r0),
+                rows: u32_of(n),
+                qoff: dev.qoff,
+                bytes: dev.bytes.len() as u64,
+            });
+        }
+        Ok(GpuWeight { parts, fmt, ty, rows, cols })
+    }
+
+    fn weight_bytes(&self, w: &GpuWeight) -> u64 {
+        w.parts.iter().map(|p| p.bytes).sum()
+    }
+
+    fn write_ids(&self, ids: &GpuIds, data: &[u32]) -> Result<(), InferError> {
+        if data.len() > ids.len {
+            return Err(InferError::Device(format!(
+                "writing {} ids into a buffer of {}",
+                data.len(),
+                ids.len
+            )));
+        }
+        if data.is_empty() {
+            return Ok(());
+        }
+        let bytes: Vec<u8> = data.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let start = 0;
+        let end = ids.handle.size_in_used() - bytes.len() as u64;
+        let view = ids.handle.clone().offset_start(start).offset_end(end);
+        self.client.write(&view, Bytes::from_bytes_vec(bytes));
+        Ok(())
+    }
+
+    fn embed(&self, table: &GpuWeight, ids: &GpuIds, n: usize, scale: f32, out: &GpuBuf) {
+        let (upr, bpr, ragged) = table.geometry();
+        for p in &table.parts {
+            let params =
+                [u32_of(n), p.rows, u32_of(table.cols), upr, bpr, p.qoff, p.row0, scale.to_bits()];
+            self.launch(
+                Spec::Embed { fmt: table.fmt, ragged },
+                &[(&p.handle, p.id), (&ids.handle, ids.id), (&out.handle, out.id)],
+                &params,
+                u32_of(n),
+            );
+        }
+    }
+
+    fn rms_norm(&self, x: &GpuBuf, w: &GpuBuf, rows: usize, dim: usize, eps: f32, out: &GpuBuf) {
+        self.launch(
+            Spec::RmsNorm,
+            &[(&x.handle, x.id), (&w.handle, w.id), (&out.handle, out.id)],
+            &[u32_of(rows), u32_of(dim), eps.to_bits()],
+            u32_of(rows),
+        );
+    }
+
+    fn matmul(&self, x: &GpuBuf, w: &GpuWeight, n: usize, out: &GpuBuf) {
+        let (upr, bpr, ragged) = w.geometry();
+        for p in &w.parts {
+            let params = [
+                u32_of(n),
+                p.rows,
+                u32_of(w.cols),
+                upr,
+                bpr,
+                p.qoff,
+                p.row0,
+                u32_of(w.rows),
+            ];
+            let bufs = [(&p.handle, p.id), (&x.handle, x.id), (&out.handle, out.id)];
+            if n == 1 {
+                let spec = Spec::Matvec { fmt: w.fmt, ragged };
+                self.launch(spec, &bufs, &params, p.rows.div_ceil(8));
+            } else {
+                let spec = Spec::Tiled { fmt: w.fmt, ragged };
+                let tiles = p.rows.div_ceil(64) * u32_of(n.div_ceil(32));
+                self.launch(spec, &bufs, &params, tiles);
+            }
+        }
+    }
+
+    fn add_bias(&self, x: &GpuBuf, b: &GpuBuf, n: usize, dim: usize) {
+        self.launch(
+            Spec::AddBias,
+            &[(&x.handle, x.id), (&b.handle, b.id)],
+            &[u32_of(n * dim), u32_of(dim)],
+            groups(n * dim, 256),
+        );
+    }
+
+    fn rope(&self, x: &GpuBuf, n: usize, rope: Rope) {
+        let half = (rope.n_rot / 2) as usize;
+        let mut params = vec![0u32; kernel::ROPE_PARAM_WORDS];
+        let log2_scale = -2.0 * f64::from(rope.base).log2() / f64::from(rope.n_rot);
+        params[..9].copy_from_slice(&[
+            u32_of(n),
+            rope.n_heads,
+            rope.head_dim,
+            rope.n_rot,
+            rope.pos0,
+            rope.freq_scale.to_bits(),
+            u32::from(rope.style == RopeStyle::Neox),
+            (log2_scale as f32).to_bits(),
+            u32::from(half <= kernel::ROPE_TABLE),
+        ]);
+        if half <= kernel::ROPE_TABLE {
+            for k in 0..half {
+                let f = f64::from(rope.freq_scale) * (log2_scale * k as f64).exp2();
+                params[kernel::PARAM_WORDS + k] = (f as f32).to_bits();
+            }
+        }
+        let pairs = n * rope.n_heads as usize * half;
+        self.launch(Spec::Rope, &[(&x.handle, x.id)], &params, groups(pairs, 256));
+    }
+
+    fn store_rows(&self, src: &GpuBuf, n: usize, width: usize, pos0: usize, cache: &GpuBuf) {
+        self.copy_rows(src, 0, cache, pos0, n, width);
+    }
+
+    fn attention(&self, q: &GpuBuf, k: &GpuBuf, v: &GpuBuf, n: usize, a: Attention, out: &GpuBuf) {
+        let dpt = a.head_dim.div_ceil(128).max(1);
+        self.launch(
+            Spec::Attention { dpt },
+            &[(&q.handle, q.id), (&k.handle, k.id), (&v.handle, v.id), (&out.handle, out.id)],
+            &[u32_of(n), a.n_head, a.n_head_kv, a.head_dim, a.pos0, a.scale.to_bits(), a.window],
+            u32_of(n) * a.n_head,
+        );
+    }
+
+    fn glu(&self, gate: &GpuBuf, up: &GpuBuf, len: usize, act: Activation, out: &GpuBuf) {
+        let act = match act {
+            Activation::Silu => 0,
+            Activation::GeluTanh => 1,
+        };
+        self.launch(
+            Spec::Glu,
+            &[(&gate.handle, gate.id), (&up.handle, up.id), (&out.handle, out.id)],
+            &[u32_of(len), act],
+            groups(len, 256),
+        );
+    }
+
+    fn add(&self, dst: &GpuBuf, src: &GpuBuf, len: usize) {
+        self.launch(
+            Spec::Add,
+            &[(&dst.handle, dst.id), (&src.handle, src.id)],
+            &[u32_of(len)],
+            groups(len, 256),
+        );
+    }
+
+    fn copy_rows(&self, src: &GpuBuf, src_row: usize, dst: &GpuBuf, dst_row: usize, rows: usize, width: usize) {
+        self.launch(
+            Spec::Copy,
+            &[(&src.handle, src.id), (&dst.handle, dst.id)],
+            &[u32_of(rows * width), u32_of(src_row * width), u32_of(dst_row * width)],
+            groups(rows * width, 256),
+        );
+    }
+
+    fn softcap(&self, x: &GpuBuf, len: usize, cap: f32) {
+        self.launch(Spec::Softcap, &[(&x.handle, x.id)], &[u32_of(len), cap.to_bits()], groups(len, 256));
+    }
+
+    fn argmax(&self, x: &GpuBuf, row: usize, width: usize, ids: &GpuIds, slot: usize) {
+        self.launch(
+            Spec::Argmax,
+            &[(&x.handle, x.id), (&ids.handle, ids.id)],
+            &[u32_of(row * width), u32_of(width), u32_of(slot)],
+            1,
+        );
+    }
+
+    async fn read(&self, x: &GpuBuf, offset: usize, len: usize) -> Result<Vec<f32>, InferError> {
+        if offset + len > x.len {
+            return Err(InferError::Device(format!(
+                "reading {len} values at {offset} from a buffer of {}",
+                x.len
+            )));
+        }
+        if len == 0 {
+            return Ok(Vec::new());
+        }
+        Ok(words_to_f32(&self.read_words(&x.handle, offset, len).await?))
+    }
+
+    async fn read_ids(&self, ids: &GpuIds, len: usize) -> Result<Vec<u32>, InferError> {
+        if len > ids.len {
+            return Err(InferError::Device(format!("reading {len} ids from a buffer of {}", ids.len)));
+        }
+        if len == 0 {
+            return Ok(Vec::new());
+        }
+        let bytes = self.read_words(&ids.handle, 0, len).await?;
+        Ok(bytes.chunks_exact(4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
+    }
+
+    fn resident_bytes(&self) -> u64 {
+        self.client.memory_report(MemoryScope::Device).usage().bytes_reserved
+    }
+}

@@ -1,0 +1,108 @@
+//! Inference: the transformer forward pass for every supported architecture, written once against
+//! [`Compute`], a CPU backend and a GPU backend for it, and generation (sampling, stopping,
+//! streaming).
+//!
+//! - [`compute`] — the op set a forward pass needs; the contract both backends meet.
+//! - [`cpu`] — plain Rust over the GGUF blocks: native tests, and the browser's fallback.
+//! - [`gpu`] — WGSL kernels over quantized blocks, launched through burn's cubecl runtime.
+//! - [`transformer`] — weights by name from a GGUF, the KV cache, and the forward pass.
+//! - [`sampler`] — greedy, temperature, top-k/top-p/min-p, repetition penalty, seeds.
+//! - [`generate`] — prefill, decode, stop conditions, streamed tokens.
+
+use std::fmt;
+
+use crate::gguf::{GgmlType, GgufError};
+use crate::model::ModelError;
+
+pub mod compute;
+pub mod cpu;
+pub mod generate;
+pub mod gpu;
+pub mod sampler;
+pub mod transformer;
+
+pub use compute::{Activation, Attention, Compute, Rope};
+pub use cpu::Cpu;
+pub use generate::{GenerateParams, Generation, StopReason, Timings, TokenEvent, generate};
+pub use sampler::SamplerParams;
+pub use transformer::{Model, Shape, Weights, WeightsBuilder, load_weights};
+
+/// Everything that can go wrong between a parsed GGUF and generated tokens.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum InferError {
+    /// The file is not a model Hearth can run (architecture, missing or misshapen tensors).
+    Model(ModelError),
+    /// The GGUF container is broken.
+    Gguf(GgufError),
+    /// A weight is stored in a format the backend has no kernel for.
+    UnsupportedType { tensor: String, ty: GgmlType },
+    /// The device refused an allocation or a launch; the message is the device's.
+    Device(String),
+    /// The prompt plus the requested tokens do not fit the context the model was loaded with.
+    ContextOverflow { needed: usize, context: usize },
+    /// A token id outside the vocabulary.
+    BadToken { id: u32, n_vocab: u32 },
+    /// Generation was cancelled by the caller.
+    Cancelled,
+    /// A model feature Hearth does not implement; the message names it.
+    Unsupported(String),
+    /// Generation settings out of range; the message names the field.
+    InvalidParams(String),
+}
+
+impl InferError {
+    /// A stable code for JS (`error.code`).
+    pub fn code(&self) -> &'static str {
+        match self {
+            InferError::Model(e) => e.kind(),
+            InferError::Gguf(_) => "GGUF",
+            InferError::UnsupportedType { .. } => "UNSUPPORTED_TENSOR_TYPE",
+            InferError::Device(_) => "DEVICE",
+            InferError::ContextOverflow { .. } => "CONTEXT_OVERFLOW",
+            InferError::BadToken { .. } => "BAD_TOKEN",
+            InferError::Cancelled => "CANCELLED",
+            InferError::Unsupported(_) => "UNSUPPORTED",
+            InferError::InvalidParams(_) => "INVALID_PARAMS",
+        }
+    }
+}
+
+impl fmt::Display for InferError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            InferError::Model(e) => write!(f, "{e}"),
+            InferError::Gguf(e) => write!(f, "{e}"),
+            InferError::UnsupportedType { tensor, ty } => write!(
+                f,
+                "tensor {tensor} is stored as {}, which Hearth cannot compute with (supported: F32, F16, Q4_0, Q4_1, Q5_0, Q8_0, Q4_K, Q6_K)",
+                ty.name()
+            ),
+            InferError::Device(m) => write!(f, "the compute device failed: {m}"),
+            InferError::ContextOverflow { needed, context } => write!(
+                f,
+                "the prompt and the requested tokens need {needed} positions but the model was loaded with a context of {context}; shorten the prompt, lower maxTokens, or load with a larger context"
+            ),
+            InferError::BadToken { id, n_vocab } => {
+                write!(f, "token id {id} is outside the vocabulary (n_vocab = {n_vocab})")
+            }
+            InferError::Cancelled => f.write_str("generation was cancelled"),
+            InferError::Unsupported(m) => write!(f, "this model uses {m}"),
+            InferError::InvalidParams(m) => write!(f, "invalid generation settings: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for InferError {}
+
+impl From<ModelError> for InferError {
+    fn from(e: ModelError) -> Self {
+        InferError::Model(e)
+    }
+}
+
+impl From<GgufError> for InferError {
+    fn from(e: GgufError) -> Self {
+        InferError::Gguf(e)
+    }
+}

@@ -1,0 +1,639 @@
+//! Token sampling (llama.cpp's default chain: penalties -> top-k -> top-p -> min-p ->
+//! temperature -> dist) and stop-string matching on streamed text.
+//!
+//! Determinism: the random generator (xoshiro256** seeded by splitmix64) and the exponential
+//! ([`exp_det`], built from IEEE-exact `+ - * /` only) are defined here, so the same seed, settings
+//! and logits pick the same token on every platform (wasm32 and x86_64 alike). Sums are in f64 and
+//! in a canonical order (vocabulary order, or descending logit with ties by lower id).
+
+use std::cmp::Ordering;
+
+/// Seed used when [`SamplerParams::seed`] is `None`: fixed, so such runs repeat exactly. Callers
+/// wanting varied output (the web layer) pass a random seed.
+pub const DEFAULT_SEED: u64 = 0x5EED_5EED_5EED_5EED;
+
+/// Sampling settings. `Default` is llama.cpp's (temperature 0.8, top-k 40, top-p 0.95, min-p 0.05,
+/// no repetition penalty, window 64); `temperature == 0` or `top_k == 1` means greedy (argmax).
+#[derive(Debug, Clone, PartialEq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct SamplerParams {
+    /// 0 = greedy; otherwise logits are divided by it before the final draw.
+    pub temperature: f32,
+    /// Keep the `top_k` most likely tokens; 0 = disabled.
+    pub top_k: u32,
+    /// Nucleus: keep the smallest most-likely prefix whose probability mass is >= `top_p`; 1 = off.
+    pub top_p: f32,
+    /// Keep tokens with p >= `min_p` * p_max; 0 = off.
+    pub min_p: f32,
+    /// llama.cpp `repeat_penalty`: seen tokens get logit/penalty if positive, logit*penalty if not.
+    pub repetition_penalty: f32,
+    /// How many of the last history tokens the penalty looks at; 0 = off, `u32::MAX` = all.
+    pub repeat_last_n: u32,
+    /// `None` = [`DEFAULT_SEED`].
+    pub seed: Option<u64>,
+}
+
+impl Default for SamplerParams {
+    fn default() -> Self {
+        SamplerParams {
+            temperature: 0.8,
+            top_k: 40,
+            top_p: 0.95,
+            min_p: 0.05,
+            repetition_penalty: 1.0,
+            repeat_last_n: 64,
+            seed: None,
+        }
+    }
+}
+
+impl SamplerParams {
+    /// Settings that always take the argmax.
+    pub fn greedy() -> Self {
+        SamplerParams {
+            temperature: 0.0,
+            ..Self::default()
+        }
+    }
+
+    /// True when sampling reduces to argmax (after the repetition penalty).
+    pub fn is_greedy(&self) -> bool {
+        self.temperature.is_nan() || self.temperature <= 0.0 || self.top_k == 1
+    }
+
+    /// Checks every field's range; the message names the field, the allowed range and the value.
+    pub fn validate(&self) -> Result<(), String> {
+        let bad =
+            |name: &str, range: &str, v: f32| Err(format!("{name} must be {range} (got {v})"));
+        let (t, p, m, r) = (
+            self.temperature,
+            self.top_p,
+            self.min_p,
+            self.repetition_penalty,
+        );
+        if !(t.is_finite() && t >= 0.0) {
+            return bad("temperature", "a finite number >= 0", t);
+        }
+        if !(p > 0.0 && p <= 1.0) {
+            return bad("topP", "in (0, 1]", p);
+        }
+        if !(0.0..=1.0).contains(&m) {
+            return bad("minP", "in [0, 1]", m);
+        }
+        if !(r.is_finite() && r > 0.0) {
+            return bad("repetitionPenalty", "a finite number > 0", r);
+        }
+        Ok(())
+    }
+}
+
+/// Index of the largest value (lowest index on ties); NaN never wins. 0 for an empty or all-NaN slice.
+pub fn argmax(logits: &[f32]) -> u32 {
+    let mut best: Option<(usize, f32)> = None;
+    for (i, &l) in logits.iter().enumerate() {
+        if !l.is_nan() && best.is_none_or(|(_, b)| l > b) {
+            best = Some((i, l));
+        }
+    }
+    best.map_or(0, |(i, _)| i as u32)
+}
+
+/// `e^x` from IEEE-exact operations only, so it is bit-identical on every platform
+/// (relative error ~1e-16). Used for every probability in the decision path.
+pub fn exp_det(x: f64) -> f64 {
+    const LN2_HI: f64 = f64::from_bits(0x3FE6_2E42_FEE0_0000); // ln 2, high bits: k * LN2_HI exact
+    const LN2_LO: f64 = f64::from_bits(0x3DEA_39EF_3579_3C76); // ln 2 - LN2_HI
+    const SHIFT: f64 = 6_755_399_441_055_744.0; // 1.5 * 2^52
+    if x.is_nan() {
+        return x;
+    }
+    if x < -745.2 {
+        return 0.0;
+    }
+    if x > 709.78 {
+        return f64::INFINITY;
+    }
+    // Round to nearest by the 1.5 * 2^52 trick: exact IEEE adds, no libm `floor` call.
+    let k = (x * std::f64::consts::LOG2_E + SHIFT) - SHIFT;
+    let r = (x - k * LN2_HI) - k * LN2_LO; // |r| <= ~0.347
+    let mut p = 1.0; // Horner form of the degree-13 Taylor series (error < 5e-18 on |r|)
+    for i in (1..=13).rev() {
+        p = 1.0 + p * r * (1.0 / i as f64); // 1/i folds to a constant
+    }
+    let k = k as i64;
+    let (k1, k2) = (k / 2, k - k / 2); // two steps keep each power of two a normal number
+    let pow2 = |e: i64| f64::from_bits(((e + 1023) as u64) << 52);
+    p * pow2(k1) * pow2(k2)
+}
+
+/// xoshiro256** seeded through splitmix64.
+#[derive(Debug, Clone)]
+struct Rng([u64; 4]);
+
+impl Rng {
+    fn new(seed: u64) -> Rng {
+        let mut x = seed;
+        let mut next = || {
+            x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = x;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^ (z >> 31)
+        };
+        Rng([next(), next(), next(), next()])
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        let s = &mut self.0;
+        let out = s[1].wrapping_mul(5).rotate_left(7).wrapping_mul(9);
+        let t = s[1] << 17;
+        s[2] ^= s[0];
+        s[3] ^= s[1];
+        s[1] ^= s[2];
+        s[0] ^= s[3];
+        s[2] ^= t;
+        s[3] = s[3].rotate_left(45);
+        out
+    }
+
+    /// Uniform in [0, 1).
+    fn next_f64(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Cand {
+    id: u32,
+    logit: f32,
+    w: f64, // unnormalised probability
+}
+
+/// Descending logit, ties by lower id: a total order, so filtered sets and orders are unique.
+fn by_desc(a: &Cand, b: &Cand) -> Ordering {
+    b.logit.total_cmp(&a.logit).then(a.id.cmp(&b.id))
+}
+
+/// Stateful sampler: owns the RNG stream and scratch buffers reused across calls.
+#[derive(Debug, Clone)]
+pub struct Sampler {
+    params: SamplerParams,
+    rng: Rng,
+    work: Vec<f32>,
+    cand: Vec<Cand>,
+    seen: Vec<u32>,
+}
+
+impl Sampler {
+    /// Out-of-range settings are not rejected here (call [`SamplerParams::validate`] first); they
+    /// degrade safely: NaN temperature = greedy, top-p outside (0, 1) and min-p <= 0 = off.
+    pub fn new(params: SamplerParams) -> Sampler {
+        let rng = Rng::new(params.seed.unwrap_or(DEFAULT_SEED));
+        Sampler {
+            params,
+            rng,
+            work: Vec::new(),
+            cand: Vec::new(),
+            seen: Vec::new(),
+        }
+    }
+
+    pub fn params(&self) -> &SamplerParams {
+        &self.params
+    }
+
+    /// Picks the next token from `logits` (one per vocabulary entry). `history` is every id seen so
+    /// far (prompt + generated), used by the repetition penalty; ids outside the vocabulary are
+    /// ignored. NaN logits are never picked unless all are NaN (then 0). The input is not modified.
+    pub fn sample(&mut self, logits: &[f32], history: &[u32]) -> u32 {
+        self.work.clear();
+        self.work.extend(
+            logits
+                .iter()
+                .map(|&l| if l.is_nan() { f32::NEG_INFINITY } else { l }),
+        );
+        self.apply_penalties(history);
+        if self.params.is_greedy() {
+            return argmax(&self.work);
+        }
+        let max = self.work.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        if !max.is_finite() {
+            return argmax(&self.work); // +inf dominates; all -inf leaves no distribution
+        }
+        let p = self.params.clone(); // plain Copy fields: no allocation
+        let max = max as f64;
+        self.cand.clear();
+        let live = self
+            .work
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| **l > f32::NEG_INFINITY);
+        self.cand.extend(live.map(|(i, &logit)| Cand {
+            id: i as u32,
+            logit,
+            w: 0.0,
+        }));
+
+        let mut sorted = false;
+        let k = p.top_k as usize;
+        if k > 0 && k < self.cand.len() {
+            self.cand.select_nth_unstable_by(k - 1, by_desc);
+            self.cand.truncate(k);
+            self.cand.sort_unstable_by(by_desc);
+            sorted = true;
+        }
+        // top-p and min-p see the temperature-1 distribution, as in llama.cpp.
+        let use_top_p = p.top_p > 0.0 && p.top_p < 1.0;
+        let filter = use_top_p || p.min_p > 0.0;
+        let t = p.temperature as f64;
+        let mut total = 0.0;
+        if filter {
+            for c in &mut self.cand {
+                c.w = exp_det(c.logit as f64 - max);
+                total += c.w;
+            }
+            // min-p before top-p gives the same set (both keep a most-likely prefix; min-p is
+            // relative to p_max, top-p uses the full mass) and shrinks what top-p has to sort.
+            if p.min_p > 0.0 {
+                let thr = (p.min_p as f64).min(1.0);
+                self.cand.retain(|c| c.w >= thr);
+            }
+            if use_top_p {
+                self.top_p(p.top_p as f64 * total, sorted);
+            }
+        }
+        if !filter || t != 1.0 {
+            total = 0.0;
+            for c in &mut self.cand {
+                c.w = exp_det((c.logit as f64 - max) / t);
+                total += c.w;
+            }
+        } else {
+            total = self.cand.iter().map(|c| c.w).sum();
+        }
+        let r = self.rng.next_f64() * total;
+        let mut cum = 0.0;
+        for c in &self.cand {
+            cum += c.w;
+            if r < cum {
+                return c.id;
+            }
+        }
+        // Rounding (or every weight underflowing): the most likely survivor.
+        self.cand
+            .iter()
+            .min_by(|a, b| by_desc(a, b))
+            .map_or(0, |c| c.id)
+    }
+
+    fn apply_penalties(&mut self, history: &[u32]) {
+        let pen = self.params.repetition_penalty;
+        let n = self.params.repeat_last_n as usize;
+        if pen == 1.0 || pen.is_nan() || pen <= 0.0 || n == 0 {
+            return;
+        }
+        self.seen.clear();
+        self.seen
+            .extend_from_slice(&history[history.len().saturating_sub(n)..]);
+        self.seen.sort_unstable();
+        self.seen.dedup();
+        for &t in &self.seen {
+            if let Some(l) = self.work.get_mut(t as usize) {
+                *l = if *l > 0.0 { *l / pen } else { *l * pen };
+            }
+        }
+    }
+
+    /// Keeps the smallest most-likely prefix whose weight reaches `target` (at least one token).
+    /// Unsorted candidates are sorted only as far as needed: top 64, then 256, ...
+    fn top_p(&mut self, target: f64, sorted: bool) {
+        let n = self.cand.len();
+        let mut m = if sorted { n } else { n.min(64) };
+        loop {
+            if !sorted {
+                if m < n {
+                    self.cand.select_nth_unstable_by(m - 1, by_desc);
+                    self.cand[..m].sort_unstable_by(by_desc);
+                } else {
+                    self.cand.sort_unstable_by(by_desc);
+                }
+            }
+            let mut cum = 0.0;
+            if let Some(i) = self.cand[..m].iter().position(|c| {
+                cum += c.w;
+                cum >= target
+            }) {
+                self.cand.truncate(i + 1);
+                return;
+            }
+            if m == n {
+                return;
+            }
+            m = (m * 4).min(n);
+        }
+    }
+}
+
+/// Result of [`StopMatcher::push`].
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct StopOutcome {
+    /// Text safe to show now. When `stop` is set, this is the (rest of the) text before the stop.
+    pub emit: String,
+    /// Index (into the list given to [`StopMatcher::new`]) of the stop string that completed.
+    pub stop: Option<usize>,
+}
+
+/// Finds stop strings in streamed text, holding back only the longest tail that could still
+/// begin a stop string. The earliest-starting stop wins (as llama.cpp's server picks it).
+#[derive(Debug, Clone)]
+pub struct StopMatcher {
+    stops: Vec<String>,
+    held: String,
+    done: bool,
+}
+
+impl StopMatcher {
+    /// Empty stop strings are ignored (for matching; indices still refer to `stops` as given).
+    pub fn new(stops: Vec<String>) -> StopMatcher {
+        StopMatcher {
+            stops,
+            held: String::new(),
+            done: false,
+        }
+    }
+
+    /// True once a stop string has completed; later pushes emit nothing.
+    pub fn is_done(&self) -> bool {
+        self.done
+    }
+
+    pub fn push(&mut self, piece: &str) -> StopOutcome {
+        if self.done {
+            return StopOutcome::default();
+        }
+        self.held.push_str(piece);
+        let live = || self.stops.iter().enumerate().filter(|(_, s)| !s.is_empty());
+        // Earliest start; on a tie the shorter stop (it completes first).
+        let hit = live()
+            .filter_map(|(i, s)| self.held.find(s.as_str()).map(|pos| (pos, s.len(), i)))
+            .min();
+        if let Some((pos, _, i)) = hit {
+            self.held.truncate(pos);
+            self.done = true;
+            return StopOutcome {
+                emit: std::mem::take(&mut self.held),
+                stop: Some(i),
+            };
+        }
+        let longest = live().map(|(_, s)| s.len()).max().unwrap_or(0);
+        let from = self.held.len().saturating_sub(longest.saturating_sub(1));
+        let split = self
+            .held
+            .char_indices()
+            .map(|(j, _)| j)
+            .filter(|&j| j >= from)
+            .find(|&j| live().any(|(_, s)| s.starts_with(&self.held[j..])))
+            .unwrap_or(self.held.len());
+        let rest = self.held.split_off(split);
+        StopOutcome {
+            emit: std::mem::replace(&mut self.held, rest),
+            stop: None,
+        }
+    }
+
+    /// Flushes the held-back text at the end of generation (empty after a stop).
+    pub fn finish(&mut self) -> String {
+        std::mem::take(&mut self.held)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(temperature: f32, top_k: u32, top_p: f32, min_p: f32) -> SamplerParams {
+        let seed = Some(42);
+        SamplerParams {
+            temperature,
+            top_k,
+            top_p,
+            min_p,
+            seed,
+            ..SamplerParams::default()
+        }
+    }
+
+    #[test]
+    fn argmax_ties_nan_empty() {
+        assert_eq!(argmax(&[0.1, 3.0, -2.0, 3.0]), 1);
+        assert_eq!(argmax(&[f32::NAN, 1.0, f32::NAN, 0.5]), 1);
+        assert_eq!(argmax(&[f32::NAN, f32::NAN]), 0);
+        assert_eq!(argmax(&[f32::NEG_INFINITY, f32::NEG_INFINITY, -1.0]), 2);
+        assert_eq!(argmax(&[]), 0);
+    }
+
+    #[test]
+    fn greedy_is_argmax() {
+        let logits = [0.5, 2.0, f32::NAN, 2.0, -1.0];
+        for p in [SamplerParams::greedy(), params(1.0, 1, 1.0, 0.0)] {
+            assert!(p.is_greedy());
+            let mut s = Sampler::new(p);
+            assert_eq!(s.sample(&logits, &[]), 1);
+        }
+        assert!(!SamplerParams::default().is_greedy());
+    }
+
+    #[test]
+    fn exp_det_matches_std() {
+        for i in -7000..=7000 {
+            let x = i as f64 * 0.1;
+            let (a, b) = (exp_det(x), x.exp());
+            assert!((a - b).abs() <= 4e-16 * b, "x={x} {a} {b}");
+        }
+        assert_eq!(exp_det(0.0), 1.0);
+        assert_eq!(exp_det(f64::NEG_INFINITY), 0.0);
+    }
+
+    fn draws(seed: u64, n: usize) -> Vec<u32> {
+        let logits = [0.0, 0.3, -0.2, 0.1, 0.0, 0.2, -0.1, 0.05];
+        let mut s = Sampler::new(SamplerParams {
+            seed: Some(seed),
+            ..params(1.0, 0, 1.0, 0.0)
+        });
+        (0..n).map(|_| s.sample(&logits, &[])).collect()
+    }
+
+    #[test]
+    fn seeds_repeat_and_differ() {
+        assert_eq!(draws(7, 100), draws(7, 100));
+        assert_ne!(draws(7, 100), draws(8, 100));
+        let none = |s: &mut Sampler| {
+            (0..50)
+                .map(|_| s.sample(&[0.0; 8], &[]))
+                .collect::<Vec<_>>()
+        };
+        let p = SamplerParams {
+            seed: None,
+            ..params(1.0, 0, 1.0, 0.0)
+        };
+        assert_eq!(
+            none(&mut Sampler::new(p.clone())),
+            none(&mut Sampler::new(p))
+        );
+    }
+
+    #[test]
+    fn temperature_frequencies_match_softmax() {
+        let logits = [1.0f32, 2.0, 0.5, -1.0];
+        for temp in [1.0f32, 0.5] {
+            let mut s = Sampler::new(params(temp, 0, 1.0, 0.0));
+            let n = 20_000;
+            let mut counts = [0usize; 4];
+            for _ in 0..n {
+                counts[s.sample(&logits, &[]) as usize] += 1;
+            }
+            let w: Vec<f64> = logits.iter().map(|&l| ((l / temp) as f64).exp()).collect();
+            let z: f64 = w.iter().sum();
+            let chi2: f64 = (0..4)
+                .map(|i| {
+                    let e = n as f64 * w[i] / z;
+                    (counts[i] as f64 - e).powi(2) / e
+                })
+                .sum();
+            assert!(chi2 < 25.0, "temp {temp}: chi2 {chi2}, counts {counts:?}");
+        }
+    }
+
+    #[test]
+    fn top_k_top_p_min_p_filter() {
+        let logits = [1.0f32, 3.0, 2.9, 0.0, 2.8, -5.0];
+        let kept = |p: SamplerParams| {
+            let mut s = Sampler::new(p);
+            let mut seen = [false; 6];
+            for _ in 0..2000 {
+                seen[s.sample(&logits, &[]) as usize] = true;
+            }
+            (0..6).filter(|&i| seen[i]).collect::<Vec<_>>()
+        };
+        // top_k = 2 keeps ids 1 and 2 only.
+        assert_eq!(kept(params(5.0, 2, 1.0, 0.0)), [1, 2]);
+        // A tiny top_p keeps only the argmax, even at a high temperature.
+        assert_eq!(kept(params(5.0, 0, 1e-6, 0.0)), [1]);
+        // min_p 0.5: exp(-0.1), exp(-0.2) >= 0.5 > exp(-2); the rest dropped.
+        assert_eq!(kept(params(5.0, 0, 1.0, 0.5)), [1, 2, 4]);
+        // top_p 0.5 on p ~ [.05,.36,.33,.02,.30,0]: ids 1 and 2 reach it.
+        assert_eq!(kept(params(5.0, 0, 0.5, 0.0)), [1, 2]);
+        // Both together keep the smaller set: top_p's [1, 2] within min_p 0.5's [1, 2, 4], and
+        // min_p 0.95's [1] within top_p's [1, 2].
+        assert_eq!(kept(params(5.0, 0, 0.5, 0.5)), [1, 2]);
+        assert_eq!(kept(params(5.0, 0, 0.5, 0.95)), [1]);
+        // With nothing filtered everything shows up at a high temperature.
+        assert_eq!(kept(params(50.0, 0, 1.0, 0.0)), [0, 1, 2, 3, 4, 5]);
+        // Large vocabulary through the incremental top-p path.
+        let big: Vec<f32> = (0..100_000)
+            .map(|i| ((i * 7919) % 1000) as f32 * 0.01)
+            .collect();
+        let mut s = Sampler::new(params(1.0, 0, 0.9, 0.0));
+        for _ in 0..20 {
+            assert!(big[s.sample(&big, &[]) as usize] >= 7.5);
+        }
+    }
+
+    #[test]
+    fn repetition_penalty_direction() {
+        let mut p = SamplerParams {
+            repetition_penalty: 2.0,
+            ..SamplerParams::greedy()
+        };
+        let mut s = Sampler::new(p.clone());
+        // Positive: 4.0 / 2 = 2.0 < 3.0, so the repeated id 0 loses to id 1.
+        assert_eq!(s.sample(&[4.0, 3.0], &[]), 0);
+        assert_eq!(s.sample(&[4.0, 3.0], &[0, 0, 9999]), 1);
+        // Negative: -1.0 * 2 = -2.0 < -1.5, so the repeated id 0 loses to id 1.
+        assert_eq!(s.sample(&[-1.0, -1.5], &[0]), 1);
+        // Outside the window (last 2) no penalty applies.
+        p.repeat_last_n = 2;
+        let mut s = Sampler::new(p);
+        assert_eq!(s.sample(&[4.0, 3.0], &[0, 1, 1]), 0);
+    }
+
+    #[test]
+    fn validate_messages() {
+        assert!(SamplerParams::default().validate().is_ok());
+        assert!(SamplerParams::greedy().validate().is_ok());
+        let bad = |f: fn(&mut SamplerParams)| {
+            let mut p = SamplerParams::default();
+            f(&mut p);
+            p.validate().unwrap_err()
+        };
+        assert!(bad(|p| p.temperature = -0.1).contains("temperature must be a finite number >= 0"));
+        assert!(bad(|p| p.temperature = f32::NAN).contains("temperature"));
+        assert!(bad(|p| p.top_p = 0.0).contains("topP must be in (0, 1]"));
+        assert!(bad(|p| p.top_p = 1.5).contains("topP"));
+        assert!(bad(|p| p.min_p = -0.5).contains("minP must be in [0, 1]"));
+        assert!(bad(|p| p.repetition_penalty = 0.0).contains("repetitionPenalty must be"));
+    }
+
+    #[test]
+    fn serde_camel_case_with_defaults() {
+        let p: SamplerParams = serde_json::from_str(r#"{"topK": 5, "repeatLastN": 8}"#).unwrap();
+        let want = SamplerParams {
+            top_k: 5,
+            repeat_last_n: 8,
+            ..SamplerParams::default()
+        };
+        assert_eq!(p, want);
+        let json = serde_json::to_string(&SamplerParams::greedy()).unwrap();
+        assert!(json.contains("\"repetitionPenalty\":1.0") && json.contains("\"seed\":null"));
+    }
+
+    fn feed(stops: &[&str], pieces: &[&str]) -> (String, Option<usize>, Vec<String>) {
+        let mut m = StopMatcher::new(stops.iter().map(|s| s.to_string()).collect());
+        let (mut out, mut emits) = (String::new(), Vec::new());
+        for p in pieces {
+            let o = m.push(p);
+            out.push_str(&o.emit);
+            emits.push(o.emit);
+            if o.stop.is_some() {
+                return (out, o.stop, emits);
+            }
+        }
+        out.push_str(&m.finish());
+        (out, None, emits)
+    }
+
+    #[test]
+    fn stop_matcher() {
+        // Split across pieces; the held "</" is released only as far as it is safe.
+        let (out, stop, emits) = feed(&["</s>"], &["hello <", "/", "s> tail"]);
+        assert_eq!((out.as_str(), stop), ("hello ", Some(0)));
+        assert_eq!(emits, ["hello ", "", ""]);
+        // No false hold-back: "<" followed by something else is released at once.
+        let (out, stop, emits) = feed(&["</s>"], &["a<", "b", "c"]);
+        assert_eq!(
+            (out.as_str(), stop, emits[1].as_str()),
+            ("a<bc", None, "<b")
+        );
+        // Multiple stops: the earliest wins; indices refer to the given list.
+        let (out, stop, _) = feed(&["", "END", "\n\n"], &["x\n\ny END"]);
+        assert_eq!((out.as_str(), stop), ("x", Some(2)));
+        // Stop at the very start.
+        assert_eq!(feed(&["###"], &["###", "more"]).0, "");
+        // Overlapping prefix: "aba" must be held for "abab".
+        let (out, stop, emits) = feed(&["abab"], &["xaba", "b!"]);
+        assert_eq!((out.as_str(), stop, emits[0].as_str()), ("x", Some(0), "x"));
+        // finish() flushes a partial stop that never completed.
+        let (out, stop, _) = feed(&["STOP"], &["go ST", "O"]);
+        assert_eq!((out.as_str(), stop), ("go STO", None));
+        // Multibyte: holding back lands on char boundaries.
+        let (out, stop, emits) = feed(&["é终"], &["caf", "é", "!é", "终x"]);
+        assert_eq!((out.as_str(), stop), ("café!", Some(0)));
+        assert_eq!(emits, ["caf", "", "é!", ""]);
+        let (out, _, _) = feed(&["日本"], &["x日", "日本"]);
+        assert_eq!(out, "x日");
+        // After a stop, nothing more comes out.
+        let mut m = StopMatcher::new(vec!["z".into()]);
+        assert_eq!(m.push("az").stop, Some(0));
+        assert!(m.is_done() && m.push("b").emit.is_empty() && m.finish().is_empty());
+    }
+}

@@ -1,0 +1,505 @@
+//! The decoder-only transformer of llama, qwen2 and gemma3, written once against [`Compute`].
+//!
+//! Weights arrive tensor by tensor ([`WeightsBuilder::add`]) so the browser can stream each
+//! tensor's byte range with progress and drop it once uploaded; [`Model::new`] then allocates the
+//! KV cache for the chosen context and every activation buffer once. A forward step only
+//! enqueues ops on those buffers.
+//!
+//! The block follows llama.cpp (`llm_build_llama`, `llm_build_qwen2`, `llm_build_gemma3` in
+//! `src/llama-model.cpp`), and `tools/reference_forward.py` spells it out in numpy:
+//!
+//! ```text
+//! x = embed(ids) * (gemma3: sqrt(n_embd))
+//! per layer:  h = attn(norm(x))            q,k,v = W x (+ bias: qwen2); gemma3: per-head q/k norm
+//!             gemma3: h = norm(h)          RoPE (NORM: llama; NEOX: qwen2, gemma3)
+//!             x = x + h                    softmax(q.k * scale) v over the causal (sliding) window
+//!             h = ffn(norm(x))             down(act(gate x) * up x), act = SiLU | GELU-tanh
+//!             gemma3: h = norm(h)
+//!             x = x + h
+//! logits = W_out norm(x)   (W_out = token_embd when tied; gemma3: optional softcap)
+//! ```
+
+use std::collections::HashMap;
+
+use crate::gguf::{GgufHeader, TensorInfo, dequantize_to_vec};
+use crate::model::{Architecture, ModelConfig, ModelError};
+
+use super::compute::{Activation, Attention, Compute, Rope};
+use super::InferError;
+
+/// A weight matrix with what the forward pass needs to know about it.
+pub struct Mat<C: Compute> {
+    w: C::Weight,
+    /// Input features (ggml `ne[0]`).
+    cols: usize,
+}
+
+/// One transformer block's weights.
+pub struct Layer<C: Compute> {
+    attn_norm: C::Buf,
+    wq: Mat<C>,
+    wk: Mat<C>,
+    wv: Mat<C>,
+    wo: Mat<C>,
+    bq: Option<C::Buf>,
+    bk: Option<C::Buf>,
+    bv: Option<C::Buf>,
+    q_norm: Option<C::Buf>,
+    k_norm: Option<C::Buf>,
+    post_attn_norm: Option<C::Buf>,
+    ffn_norm: C::Buf,
+    gate: Mat<C>,
+    up: Mat<C>,
+    down: Mat<C>,
+    post_ffn_norm: Option<C::Buf>,
+}
+
+/// All weights of a model, on the device.
+pub struct Weights<C: Compute> {
+    embd: Mat<C>,
+    /// `None` when the output projection is tied to the embedding.
+    output: Option<Mat<C>>,
+    output_norm: C::Buf,
+    layers: Vec<Layer<C>>,
+    /// Device bytes of all weights.
+    bytes: u64,
+}
+
+enum Slot<C: Compute> {
+    Vector(C::Buf),
+    Matrix(Mat<C>),
+}
+
+/// Collects uploaded tensors by name until all the model needs are there.
+pub struct WeightsBuilder<C: Compute> {
+    cfg: ModelConfig,
+    needed: Vec<TensorInfo>,
+    slots: HashMap<String, Slot<C>>,
+    bytes: u64,
+}
+
+impl<C: Compute> WeightsBuilder<C> {
+    /// Checks the header's tensors against the configuration and lists what will be read, in
+    /// file order (so a streamed download reads the file front to back).
+    pub fn new(cfg: &ModelConfig, header: &GgufHeader) -> Result<WeightsBuilder<C>, InferError> {
+        cfg.validate_tensors(header)?;
+        if header.tensor("rope_freqs.weight").is_some() {
+            return Err(InferError::Unsupported(
+                "rope_freqs.weight (Llama 3.1 RoPE frequency factors) is not implemented yet".into(),
+            ));
+        }
+        let wanted: std::collections::HashSet<String> =
+            cfg.expected_tensors().into_iter().map(|(name, _, _)| name).collect();
+        let mut needed: Vec<TensorInfo> = header
+            .tensors()
+            .iter()
+            .filter(|t| wanted.contains(&t.name))
+            .cloned()
+            .collect();
+        needed.sort_by_key(|t| t.offset);
+        Ok(WeightsBuilder { cfg: cfg.clone(), needed, slots: HashMap::new(), bytes: 0 })
+    }
+
+    /// The tensors to read, in file order.
+    pub fn needed(&self) -> &[TensorInfo] {
+        &self.needed
+    }
+
+    /// Total GGUF bytes of the tensors to read.
+    pub fn needed_bytes(&self) -> u64 {
+        self.needed.iter().map(|t| t.size_bytes).sum()
+    }
+
+    /// Uploads one tensor (`bytes` is exactly its GGUF data). Vectors (norms, biases) are
+    /// decoded to f32; matrices stay in their block format.
+    pub fn add(&mut self, compute: &C, info: &TensorInfo, bytes: &[u8]) -> Result<(), InferError> {
+        let dims: Vec<u64> = {
+            let n = info.dims.iter().rposition(|&d| d != 1).map_or(1, |i| i + 1);
+            info.dims[..n].to_vec()
+        };
+        let slot = if dims.len() == 1 {
+            let n = dims[0] as usize;
+            let data = dequantize_to_vec(info.ggml_type, bytes, n)?;
+            self.bytes += n as u64 * 4;
+            Slot::Vector(compute.upload_f32(&data)?)
+        } else {
+            let (cols, rows) = (dims[0] as usize, dims[1..].iter().product::<u64>() as usize);
+            let w = compute.upload_weight(&info.name, info.ggml_type, rows, cols, bytes)?;
+            self.bytes += compute.weight_bytes(&w);
+            Slot::Matrix(Mat { w, cols })
+        };
+        self.slots.insert(info.name.clone(), slot);
+        Ok(())
+    }
+
+    /// The assembled weights; every tensor from [`Self::needed`] must have been added.
+    pub fn finish(mut self) -> Result<Weights<C>, InferError> {
+        let cfg = self.cfg.clone();
+        let mut matrix = |name: &str| match self.slots.remove(name) {
+            Some(Slot::Matrix(w)) => Ok(w),
+            _ => Err(InferError::Model(ModelError::MissingTensor { name: name.to_owned() })),
+        };
+        let embd = matrix("token_embd.weight")?;
+        let output = if cfg.tied_output { None } else { Some(matrix("output.weight")?) };
+        let mut layer_mats = Vec::with_capacity(cfg.n_layer as usize);
+        for il in 0..cfg.n_layer {
+            let p = |s: &str| format!("blk.{il}.{s}");
+            layer_mats.push([
+                matrix(&p("attn_q.weight"))?,
+                matrix(&p("attn_k.weight"))?,
+                matrix(&p("attn_v.weight"))?,
+                matrix(&p("attn_output.weight"))?,
+                matrix(&p("ffn_gate.weight"))?,
+                matrix(&p("ffn_up.weight"))?,
+                matrix(&p("ffn_down.weight"))?,
+            ]);
+        }
+        let mut vector = |name: &str| match self.slots.remove(name) {
+            Some(Slot::Vector(b)) => Some(b),
+            _ => None,
+        };
+        let need = |v: Option<C::Buf>, name: String| {
+            v.ok_or(InferError::Model(ModelError::MissingTensor { name }))
+        };
+        let output_norm = need(vector("output_norm.weight"), "output_norm.weight".into())?;
+        let mut layers = Vec::with_capacity(cfg.n_layer as usize);
+        for (il, [wq, wk, wv, wo, gate, up, down]) in layer_mats.into_iter().enumerate() {
+            let p = |s: &str| format!("blk.{il}.{s}");
+            layers.push(Layer {
+                attn_norm: need(vector(&p("attn_norm.weight")), p("attn_norm.weight"))?,
+                wq,
+                wk,
+                wv,
+                wo,
+                bq: vector(&p("attn_q.bias")),
+                bk: vector(&p("attn_k.bias")),
+                bv: vector(&p("attn_v.bias")),
+                q_norm: vector(&p("attn_q_norm.weight")),
+                k_norm: vector(&p("attn_k_norm.weight")),
+                post_attn_norm: vector(&p("post_attention_norm.weight")),
+                ffn_norm: need(vector(&p("ffn_norm.weight")), p("ffn_norm.weight"))?,
+                gate,
+                up,
+                down,
+                post_ffn_norm: vector(&p("post_ffw_norm.weight")),
+            });
+        }
+        Ok(Weights { embd, output, output_norm, layers, bytes: self.bytes })
+    }
+}
+
+/// Uploads every tensor of an in-memory GGUF file (native tools and tests).
+pub fn load_weights<C: Compute>(
+    compute: &C,
+    cfg: &ModelConfig,
+    header: &GgufHeader,
+    file: &[u8],
+) -> Result<Weights<C>, InferError> {
+    let mut builder = WeightsBuilder::new(cfg, header)?;
+    for info in builder.needed().to_vec() {
+        let bytes = header.tensor_bytes(file, &info.name)?;
+        builder.add(compute, &info, bytes)?;
+    }
+    builder.finish()
+}
+
+/// Sizes fixed when the model is created.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shape {
+    /// Positions the KV cache holds.
+    pub context: usize,
+    /// Most tokens one forward step takes (longer prompts are cut into steps).
+    pub batch: usize,
+    /// Rows of logits one step can produce (1 for generation; the batch for full-logit tests).
+    pub logit_rows: usize,
+}
+
+impl Shape {
+    /// Generation defaults: a 64-token prefill step and logits for the last token only.
+    pub fn for_context(context: usize) -> Shape {
+        Shape { context, batch: 64, logit_rows: 1 }
+    }
+
+    /// Activation and cache bytes (f32) for this shape: the figure the memory planner uses.
+    pub fn buffer_bytes(&self, cfg: &ModelConfig) -> u64 {
+        let b = self.batch as u64;
+        let (embd, q, kv, ff) = (u64::from(cfg.n_embd), cfg.q_dim(), cfg.kv_dim(), u64::from(cfg.n_ff));
+        let acts = b * (3 * embd + 2 * q + 4 * kv + 3 * ff + q.max(embd));
+        let logits = self.logit_rows as u64 * u64::from(cfg.n_vocab);
+        let cache = cfg.kv_cache_bytes(self.context as u32, 4);
+        4 * (acts + logits + 2 * b) + cache
+    }
+}
+
+struct Buffers<C: Compute> {
+    x: C::Buf,
+    xn: C::Buf,
+    h: C::Buf,
+    q: C::Buf,
+    k: C::Buf,
+    v: C::Buf,
+    qn: C::Buf,
+    kn: C::Buf,
+    att: C::Buf,
+    gate: C::Buf,
+    up: C::Buf,
+    act: C::Buf,
+    logits: C::Buf,
+    ids: C::Ids,
+    next: C::Ids,
+}
+
+/// A loaded model with its KV cache: feed tokens, get logits or the greedy next token.
+pub struct Model<C: Compute> {
+    compute: C,
+    cfg: ModelConfig,
+    weights: Weights<C>,
+    shape: Shape,
+    k_cache: Vec<C::Buf>,
+    v_cache: Vec<C::Buf>,
+    buf: Buffers<C>,
+    /// Tokens in the cache.
+    pos: usize,
+}
+
+/// Which logits a step computes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Logits {
+    /// An inner prefill step: no logits.
+    None,
+    Last,
+    All,
+}
+
+impl<C: Compute> Model<C> {
+    /// Allocates the KV cache and the activation buffers for `shape`.
+    pub fn new(compute: C, cfg: ModelConfig, weights: Weights<C>, shape: Shape) -> Result<Model<C>, InferError> {
+        let b = shape.batch.max(1);
+        let shape = Shape { batch: b, logit_rows: shape.logit_rows.clamp(1, b), ..shape };
+        let (embd, q, kv, ff) = (
+            cfg.n_embd as usize,
+            cfg.q_dim() as usize,
+            cfg.kv_dim() as usize,
+            cfg.n_ff as usize,
+        );
+        let c = &compute;
+        let buf = Buffers {
+            x: c.alloc(b * embd)?,
+            xn: c.alloc(b * embd)?,
+            h: c.alloc(b * q.max(embd))?,
+            q: c.alloc(b * q)?,
+            k: c.alloc(b * kv)?,
+            v: c.alloc(b * kv)?,
+            qn: c.alloc(b * q)?,
+            kn: c.alloc(b * kv)?,
+            att: c.alloc(b * q)?,
+            gate: c.alloc(b * ff)?,
+            up: c.alloc(b * ff)?,
+            act: c.alloc(b * ff)?,
+            logits: c.alloc(shape.logit_rows * cfg.n_vocab as usize)?,
+            ids: c.alloc_ids(b)?,
+            next: c.alloc_ids(1)?,
+        };
+        let mut k_cache = Vec::with_capacity(cfg.n_layer as usize);
+        let mut v_cache = Vec::with_capacity(cfg.n_layer as usize);
+        for _ in 0..cfg.n_layer {
+            k_cache.push(c.alloc(shape.context * kv)?);
+            v_cache.push(c.alloc(shape.context * kv)?);
+        }
+        Ok(Model { compute, cfg, weights, shape, k_cache, v_cache, buf, pos: 0 })
+    }
+
+    pub fn config(&self) -> &ModelConfig {
+        &self.cfg
+    }
+
+    pub fn compute(&self) -> &C {
+        &self.compute
+    }
+
+    pub fn shape(&self) -> Shape {
+        self.shape
+    }
+
+    /// Tokens currently in the KV cache.
+    pub fn position(&self) -> usize {
+        self.pos
+    }
+
+    /// Device bytes of the weights.
+    pub fn weight_bytes(&self) -> u64 {
+        self.weights.bytes
+    }
+
+    /// Forget the cached tokens (the buffers stay allocated).
+    pub fn reset(&mut self) {
+        self.pos = 0;
+    }
+
+    /// Rewind the cache to `pos` tokens (to reuse a shared prompt prefix).
+    pub fn truncate(&mut self, pos: usize) {
+        self.pos = self.pos.min(pos);
+    }
+
+    fn check(&self, ids: &[u32]) -> Result<(), InferError> {
+        if ids.is_empty() {
+            return Err(InferError::Device("a forward step needs at least one token".into()));
+        }
+        if let Some(&id) = ids.iter().find(|&&id| id >= self.cfg.n_vocab) {
+            return Err(InferError::BadToken { id, n_vocab: self.cfg.n_vocab });
+        }
+        let needed = self.pos + ids.len();
+        if needed > self.shape.context {
+            return Err(InferError::ContextOverflow { needed, context: self.shape.context });
+        }
+        Ok(())
+    }
+
+    /// Appends `ids` to the cache and returns the greedy next token (one id read back).
+    pub async fn next_greedy(&mut self, ids: &[u32]) -> Result<u32, InferError> {
+        self.check(ids)?;
+        self.feed(ids, Logits::Last);
+        let c = &self.compute;
+        c.argmax(&self.buf.logits, 0, self.cfg.n_vocab as usize, &self.buf.next, 0);
+        Ok(c.read_ids(&self.buf.next, 1).await?[0])
+    }
+
+    /// Appends `ids` to the cache and returns the logits after the last one.
+    pub async fn next_logits(&mut self, ids: &[u32]) -> Result<Vec<f32>, InferError> {
+        self.check(ids)?;
+        self.feed(ids, Logits::Last);
+        self.compute.read(&self.buf.logits, 0, self.cfg.n_vocab as usize).await
+    }
+
+    /// Appends `ids` and returns the logits at every one of their positions
+    /// (`ids.len() x n_vocab`): what the golden tests compare.
+    pub async fn all_logits(&mut self, ids: &[u32]) -> Result<Vec<f32>, InferError> {
+        self.check(ids)?;
+        let nv = self.cfg.n_vocab as usize;
+        let mut out = Vec::with_capacity(ids.len() * nv);
+        for chunk in ids.chunks(self.shape.logit_rows) {
+            self.step(chunk, Logits::All);
+            out.extend(self.compute.read(&self.buf.logits, 0, chunk.len() * nv).await?);
+        }
+        Ok(out)
+    }
+
+    /// Enqueues the steps for `ids` (already checked), logits for the last token only.
+    fn feed(&mut self, ids: &[u32], logits: Logits) {
+        let chunks: Vec<&[u32]> = ids.chunks(self.shape.batch).collect();
+        let last = chunks.len() - 1;
+        for (i, chunk) in chunks.into_iter().enumerate() {
+            self.step(chunk, if i == last { logits } else { Logits::None });
+        }
+    }
+
+    /// One forward step over `ids` (at most `batch`; `All` at most `logit_rows`).
+    fn step(&mut self, ids: &[u32], logits: Logits) {
+        let (c, cfg, w, b) = (&self.compute, &self.cfg, &self.weights, &self.buf);
+        let n = ids.len();
+        let pos0 = self.pos;
+        let (embd, hd) = (cfg.n_embd as usize, cfg.head_dim as usize);
+        let (qd, kvd, ff) = (cfg.q_dim() as usize, cfg.kv_dim() as usize, cfg.n_ff as usize);
+        let eps = cfg.rms_eps;
+        let act = match cfg.arch {
+            Architecture::Gemma3 => Activation::GeluTanh,
+            Architecture::Llama | Architecture::Qwen2 => Activation::Silu,
+        };
+        let mm = |x: &C::Buf, m: &Mat<C>, n: usize, out: &C::Buf| c.matmul(x, &m.w, n, out);
+        // Writing ids can fail only if the device is lost; the next readback reports that.
+        let _ = c.write_ids(&b.ids, ids);
+        c.embed(&w.embd.w, &b.ids, n, cfg.embedding_scale.unwrap_or(1.0), &b.x);
+        for (il, l) in w.layers.iter().enumerate() {
+            // Attention.
+            c.rms_norm(&b.x, &l.attn_norm, n, embd, eps, &b.xn);
+            mm(&b.xn, &l.wq, n, &b.q);
+            mm(&b.xn, &l.wk, n, &b.k);
+            mm(&b.xn, &l.wv, n, &b.v);
+            if let Some(bias) = &l.bq {
+                c.add_bias(&b.q, bias, n, qd);
+            }
+            if let Some(bias) = &l.bk {
+                c.add_bias(&b.k, bias, n, kvd);
+            }
+            if let Some(bias) = &l.bv {
+                c.add_bias(&b.v, bias, n, kvd);
+            }
+            let (q, k) = match (&l.q_norm, &l.k_norm) {
+                (Some(qn), Some(kn)) => {
+                    c.rms_norm(&b.q, qn, n * cfg.n_head as usize, hd, eps, &b.qn);
+                    c.rms_norm(&b.k, kn, n * cfg.n_head_kv as usize, hd, eps, &b.kn);
+                    (&b.qn, &b.kn)
+                }
+                _ => (&b.q, &b.k),
+            };
+            let (base, freq_scale) = cfg.rope_for_layer(il as u32);
+            let rope = |heads: u32| Rope {
+                n_heads: heads,
+                head_dim: cfg.head_dim,
+                n_rot: cfg.n_rot,
+                pos0: pos0 as u32,
+                base,
+                freq_scale,
+                style: cfg.rope,
+            };
+            c.rope(q, n, rope(cfg.n_head));
+            c.rope(k, n, rope(cfg.n_head_kv));
+            c.store_rows(k, n, kvd, pos0, &self.k_cache[il]);
+            c.store_rows(&b.v, n, kvd, pos0, &self.v_cache[il]);
+            let window = if cfg.is_local_layer(il as u32) { cfg.sliding_window.unwrap_or(0) } else { 0 };
+            let a = Attention {
+                n_head: cfg.n_head,
+                n_head_kv: cfg.n_head_kv,
+                head_dim: cfg.head_dim,
+                pos0: pos0 as u32,
+                scale: cfg.attention_scale,
+                window,
+            };
+            c.attention(q, &self.k_cache[il], &self.v_cache[il], n, a, &b.att);
+            mm(&b.att, &l.wo, n, &b.h);
+            self.residual(&l.post_attn_norm, n);
+            // Feed-forward.
+            let (c, b) = (&self.compute, &self.buf);
+            c.rms_norm(&b.x, &l.ffn_norm, n, embd, eps, &b.xn);
+            mm(&b.xn, &l.gate, n, &b.gate);
+            mm(&b.xn, &l.up, n, &b.up);
+            c.glu(&b.gate, &b.up, n * ff, act, &b.act);
+            mm(&b.act, &l.down, n, &b.h);
+            self.residual(&l.post_ffn_norm, n);
+        }
+        let (c, cfg, w, b) = (&self.compute, &self.cfg, &self.weights, &self.buf);
+        let out_w = w.output.as_ref().unwrap_or(&w.embd);
+        let nv = cfg.n_vocab as usize;
+        match logits {
+            Logits::None => {}
+            Logits::Last => {
+                c.copy_rows(&b.x, n - 1, &b.h, 0, 1, embd);
+                c.rms_norm(&b.h, &w.output_norm, 1, embd, eps, &b.xn);
+                mm(&b.xn, out_w, 1, &b.logits);
+                if let Some(cap) = cfg.final_logit_softcapping {
+                    c.softcap(&b.logits, nv, cap);
+                }
+            }
+            Logits::All => {
+                c.rms_norm(&b.x, &w.output_norm, n, embd, eps, &b.xn);
+                mm(&b.xn, out_w, n, &b.logits);
+                if let Some(cap) = cfg.final_logit_softcapping {
+                    c.softcap(&b.logits, n * nv, cap);
+                }
+            }
+        }
+        self.pos += n;
+    }
+
+    /// `x += norm(h)` with the post-norm (gemma3) or `x += h`.
+    fn residual(&self, post_norm: &Option<C::Buf>, n: usize) {
+        let (c, b, embd) = (&self.compute, &self.buf, self.cfg.n_embd as usize);
+        match post_norm {
+            Some(w) => {
+                c.rms_norm(&b.h, w, n, embd, self.cfg.rms_eps, &b.xn);
+                c.add(&b.x, &b.xn, n * embd);
+            }
+            None => c.add(&b.x, &b.h, n * embd),
+        }
+    }
+}
