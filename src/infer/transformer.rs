@@ -30,8 +30,6 @@ use super::InferError;
 /// A weight matrix with what the forward pass needs to know about it.
 pub struct Mat<C: Compute> {
     w: C::Weight,
-    /// Input features (ggml `ne[0]`).
-    cols: usize,
 }
 
 /// One transformer block's weights.
@@ -126,7 +124,7 @@ impl<C: Compute> WeightsBuilder<C> {
             let (cols, rows) = (dims[0] as usize, dims[1..].iter().product::<u64>() as usize);
             let w = compute.upload_weight(&info.name, info.ggml_type, rows, cols, bytes)?;
             self.bytes += compute.weight_bytes(&w);
-            Slot::Matrix(Mat { w, cols })
+            Slot::Matrix(Mat { w })
         };
         self.slots.insert(info.name.clone(), slot);
         Ok(())

@@ -92,7 +92,7 @@ pub enum Preference {
 }
 
 impl Preference {
-    fn parse(value: Option<BackendArg>) -> Result<Preference, JsError> {
+    pub fn parse(value: Option<BackendArg>) -> Result<Preference, JsError> {
         let value = value.map(JsValue::from).filter(|v| !v.is_undefined() && !v.is_null());
         if value.as_ref().is_some_and(|v| v.as_string().is_none()) {
             return Err(JsError::invalid_input("INVALID_ARGUMENT", "The backend must be 'auto', 'webgpu' or 'cpu'."));

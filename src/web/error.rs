@@ -25,6 +25,7 @@ pub enum ErrorClass {
     Download,
     Cancelled,
     ModelFormat,
+    ModelLoad,
 }
 
 impl ErrorClass {
@@ -35,6 +36,7 @@ impl ErrorClass {
             ErrorClass::Download => "DownloadError",
             ErrorClass::Cancelled => "CancelledError",
             ErrorClass::ModelFormat => "ModelFormatError",
+            ErrorClass::ModelLoad => "ModelLoadError",
         }
     }
 }

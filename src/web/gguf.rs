@@ -132,6 +132,20 @@ impl GgufFile {
         &self.inner.header
     }
 
+    /// Another handle on the same file (shares the source and what it downloaded).
+    pub fn share(&self) -> GgufFile {
+        GgufFile { inner: Rc::clone(&self.inner) }
+    }
+
+    /// The bytes of `range` from the file's source.
+    pub async fn read_range(
+        &self,
+        range: std::ops::Range<u64>,
+        signal: Option<&AbortSignal>,
+    ) -> Result<Vec<u8>, JsError> {
+        self.inner.source.read(range, signal).await.map_err(JsError::from)
+    }
+
     fn missing_tensor(&self, name: &str) -> JsError {
         format_error(crate::gguf::GgufError::MissingTensor(name.to_owned()))
     }

@@ -5,6 +5,7 @@
 mod device;
 mod error;
 mod gguf;
+mod model;
 mod source;
 mod streamer;
 mod types;
@@ -12,6 +13,7 @@ mod types;
 pub use device::{Preference, acquire, check_device, init_device};
 pub use error::{ErrorClass, JsError};
 pub use gguf::{GgufFile, Tokenizer};
+pub use model::LanguageModel;
 pub use streamer::SseStreamer;
 pub use types::{BackendArg, ReplayOptionsArg, StreamerOptionsArg};
 

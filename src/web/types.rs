@@ -159,6 +159,81 @@ export interface TensorInfo {
 
 export type MetadataValue = number | bigint | string | boolean | MetadataValue[];
 
+export interface LoadProgress {
+  phase: LoadPhase;
+  loaded: number;
+  total: number;
+  percent: number;
+}
+
+export interface LoadOptions {
+  /** 'auto' (default: WebGPU, else the CPU, said on the status stream), 'webgpu' or 'cpu'. */
+  backend?: BackendPreference;
+  /** Positions the KV cache holds (default min(2048, the model's training context)). */
+  contextLength?: number;
+  /** The model's name in status events (default: the architecture). */
+  key?: string;
+  signal?: AbortSignal;
+  onProgress?: (progress: LoadProgress) => void;
+}
+
+export interface ModelInfo {
+  key: string;
+  architecture: string;
+  /** 'cpu' or 'webgpu: <adapter>'. */
+  backend: string;
+  adapter: string | null;
+  contextLength: number;
+  nVocab: number;
+  nLayer: number;
+  /** Device bytes of the weights, as laid out for the kernels. */
+  weightBytes: number;
+  /** Device bytes the model's backend holds (weights, KV cache, buffers). */
+  residentBytes: number;
+  fileBytes: number;
+}
+
+export interface GeneratedToken {
+  text: string;
+  /** null for the final flush of held-back text. */
+  tokenId: number | null;
+  index: number;
+}
+
+export interface GenerateOptions {
+  /** Default 256. */
+  maxTokens?: number;
+  /** 0 (default) is greedy. */
+  temperature?: number;
+  topK?: number;
+  topP?: number;
+  minP?: number;
+  repetitionPenalty?: number;
+  repeatLastN?: number;
+  /** Same seed and settings, same text. Random when absent. */
+  seed?: number;
+  stop?: string[];
+  /** Treat a string input as one user message in the model's chat template. */
+  chat?: boolean;
+  ignoreEos?: boolean;
+  signal?: AbortSignal;
+  /** Return false to stop after this token. */
+  onToken?: (token: GeneratedToken) => boolean | void;
+}
+
+export interface GenerationResult {
+  text: string;
+  promptIds: number[];
+  generatedIds: number[];
+  promptTokens: number;
+  generatedTokens: number;
+  stopReason: 'eog' | 'stop' | 'length' | 'cancelled';
+  ttftMs: number;
+  prefillTokensPerSecond: number;
+  decodeTokensPerSecond: number;
+  backend: string;
+}
+
 export interface ChatMessage {
   role: 'system' | 'user' | 'assistant' | (string & {});
   content: string;
@@ -200,4 +275,8 @@ extern "C" {
     pub type StreamerOptionsArg;
     #[wasm_bindgen(typescript_type = "BackendPreference")]
     pub type BackendArg;
+    #[wasm_bindgen(typescript_type = "LoadOptions")]
+    pub type LoadOptionsArg;
+    #[wasm_bindgen(typescript_type = "GenerateOptions")]
+    pub type GenerateOptionsArg;
 }

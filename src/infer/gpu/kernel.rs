@@ -21,18 +21,35 @@ use super::wgsl;
 pub enum Spec {
     /// Zero a buffer.
     Fill,
-    /// `n == 1` matmul.
-    Matvec { fmt: Fmt, ragged: bool },
+    /// `n == 1` matmul; `tpr` lanes per row.
+    Matvec {
+        fmt: Fmt,
+        ragged: bool,
+        tpr: u32,
+    },
     /// `n > 1` matmul.
-    Tiled { fmt: Fmt, ragged: bool },
+    Tiled {
+        fmt: Fmt,
+        ragged: bool,
+    },
     /// Dequantize table rows.
-    Embed { fmt: Fmt, ragged: bool },
+    Embed {
+        fmt: Fmt,
+        ragged: bool,
+    },
     RmsNorm,
     AddBias,
     Rope,
     Copy,
-    /// `dpt`: output dims per thread, `ceil(head_dim / 128)`.
-    Attention { dpt: u32 },
+    /// Head sizes that are a multiple of 4, up to 512: `tpv` lanes per key row (a power of two,
+    /// at least `head_dim / 4`).
+    Attention {
+        tpv: u32,
+    },
+    /// Any head size: `dpt` output dims per thread, `ceil(head_dim / 128)`.
+    AttentionScalar {
+        dpt: u32,
+    },
     Glu,
     Add,
     Softcap,
@@ -64,7 +81,10 @@ impl Spec {
             Spec::AddBias => &[("X", "f32"), ("B", "f32")],
             Spec::Rope | Spec::Softcap => &[("X", "f32")],
             Spec::Copy => &[("S", "f32"), ("D", "f32")],
-            Spec::Attention { .. } => &[("Q", "f32"), ("K", "f32"), ("V", "f32"), ("O", "f32")],
+            Spec::Attention { .. } => &[("Q", ACT4), ("K", ACT4), ("V", ACT4), ("O", ACT4)],
+            Spec::AttentionScalar { .. } => {
+                &[("Q", "f32"), ("K", "f32"), ("V", "f32"), ("O", "f32")]
+            }
             Spec::Glu => &[("G", "f32"), ("U", "f32"), ("O", "f32")],
             Spec::Add => &[("D", "f32"), ("S", "f32")],
             Spec::Argmax => &[("X", "f32"), ("I", "u32")],
@@ -75,7 +95,7 @@ impl Spec {
     pub fn workgroup(self) -> u32 {
         match self {
             Spec::Embed { .. } => 64,
-            Spec::Attention { .. } => 128,
+            Spec::Attention { .. } | Spec::AttentionScalar { .. } => 128,
             _ => 256,
         }
     }
@@ -92,7 +112,8 @@ impl Spec {
     fn body(self) -> String {
         let mut s = String::from(wgsl::COMMON);
         match self {
-            Spec::Matvec { fmt, ragged } => {
+            Spec::Matvec { fmt, ragged, tpr } => {
+                s += &format!("const TPR: u32 = {tpr}u;\n");
                 s += &wgsl::decoder(fmt, ragged);
                 s += wgsl::act_io(ragged, true);
                 s += wgsl::MATVEC;
@@ -115,9 +136,19 @@ impl Spec {
             Spec::Glu => s += &wgsl::elementwise(wgsl::GLU),
             Spec::Rope => s += &wgsl::elementwise(wgsl::ROPE),
             Spec::RmsNorm => s += wgsl::RMS_NORM,
-            Spec::Attention { dpt } => {
-                s += &format!("const DPT: u32 = {dpt}u;\nconst QN: u32 = {}u;\n", 128 * dpt);
+            Spec::Attention { tpv } => {
+                s += &format!(
+                    "const TPV: u32 = {tpv}u;\nconst KG: u32 = {}u;\n",
+                    128 / tpv
+                );
                 s += wgsl::ATTENTION;
+            }
+            Spec::AttentionScalar { dpt } => {
+                s += &format!(
+                    "const DPT: u32 = {dpt}u;\nconst QN: u32 = {}u;\n",
+                    128 * dpt
+                );
+                s += wgsl::ATTENTION_SCALAR;
             }
             Spec::Argmax => s += wgsl::ARGMAX,
         }
@@ -210,7 +241,11 @@ impl KernelMetadata for WgslKernel {
 impl CubeKernel for WgslKernel {
     fn define(&self) -> KernelDefinition {
         let settings = self.settings();
-        KernelDefinition { body: Scope::root(settings.clone()), settings, info: Info::default() }
+        KernelDefinition {
+            body: Scope::root(settings.clone()),
+            settings,
+            info: Info::default(),
+        }
     }
 
     fn source(&self) -> Option<PrecompiledSource> {
@@ -228,7 +263,10 @@ mod tests {
 
     #[test]
     fn identifiers_are_replaced_whole() {
-        assert_eq!(replace_ident("O[i] = X[i] + OX + O_ + mO;", "O", "X"), "X[i] = X[i] + OX + O_ + mO;");
+        assert_eq!(
+            replace_ident("O[i] = X[i] + OX + O_ + mO;", "O", "X"),
+            "X[i] = X[i] + OX + O_ + mO;"
+        );
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //!
 //! # Kernels
 //! - Weights stay in their GGUF block formats, re-laid out losslessly into `u32` words at upload
-//!   ([`layout`]: the lone `f16` scale of Q4_0/Q5_0/Q8_0/Q6_K blocks moves to an array in front,
+//!   (module `layout`: the lone `f16` scale of Q4_0/Q5_0/Q8_0/Q6_K blocks moves to an array in front,
 //!   so every payload is word-aligned; device bytes are the GGUF bytes plus at most 2 per part).
 //!   A weight larger than the binding limit is split by row ranges into several buffers; ops
 //!   launch once per part.
@@ -39,17 +39,17 @@ mod wgsl;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use burn::backend::{CubeDevice, DispatchDevice};
+use burn::cubecl::MemoryScope;
 use burn::cubecl::bytes::Bytes;
 use burn::cubecl::client::Client;
 use burn::cubecl::prelude::CubeCount;
 use burn::cubecl::server::{Handle, KernelArguments, MetadataBindingInfo};
-use burn::cubecl::MemoryScope;
 use burn::tensor::Device;
 
 use crate::gguf::GgmlType;
 
-use super::compute::{Activation, Attention, Compute, Rope, RopeStyle};
 use super::InferError;
+use super::compute::{Activation, Attention, Compute, Rope, RopeStyle};
 use kernel::{MAX_BUFFERS, Spec, WgslKernel};
 use layout::Fmt;
 
@@ -146,7 +146,10 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 impl std::fmt::Debug for Gpu {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Gpu").field("name", &self.name).field("max_binding", &self.max_binding).finish()
+        f.debug_struct("Gpu")
+            .field("name", &self.name)
+            .field("max_binding", &self.max_binding)
+            .finish()
     }
 }
 
@@ -188,15 +191,19 @@ impl Gpu {
         NEXT_ID.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// A device allocation of `bytes` (rounded up to 16), from the persistent pool: exact-fit
-    /// and never handed to anything else while alive.
+    /// A device allocation of `bytes` (rounded up to 16) of its own, outside cubecl's pools:
+    /// exact-sized, and returned to the driver soon after its last handle is dropped (so a model
+    /// that is unloaded gives its memory back without an explicit cleanup).
     fn empty(&self, bytes: usize) -> Handle {
         let size = bytes.next_multiple_of(16).max(16);
-        self.client.memory_persistent_allocation(size, |size| self.client.empty(size))
+        self.client
+            .memory_dedicated_allocation(size, |size| self.client.empty(size))
     }
 
+    /// Like [`Gpu::empty`], holding `bytes`.
     fn create(&self, bytes: &[u8]) -> Handle {
-        self.client.memory_persistent_allocation(bytes, |bytes| self.client.create_from_slice(bytes))
+        self.client
+            .memory_dedicated_allocation(bytes, |bytes| self.client.create_from_slice(bytes))
     }
 
     /// Launches `spec` over `groups` workgroups with `bufs` bound in order and `params` in `P`.
@@ -227,7 +234,10 @@ impl Gpu {
         let mut words = params.to_vec();
         words.resize(spec.param_words(), 0);
         args.info = MetadataBindingInfo::custom(
-            words.chunks_exact(2).map(|w| u64::from(w[0]) | (u64::from(w[1]) << 32)).collect(),
+            words
+                .chunks_exact(2)
+                .map(|w| u64::from(w[0]) | (u64::from(w[1]) << 32))
+                .collect(),
         );
         let x = groups.min(self.max_groups);
         let y = groups.div_ceil(x);
@@ -239,10 +249,20 @@ impl Gpu {
     }
 
     fn fill_zero(&self, handle: &Handle, id: u64, words: usize) {
-        self.launch(Spec::Fill, &[(handle, id)], &[u32_of(words)], groups(words, 256));
+        self.launch(
+            Spec::Fill,
+            &[(handle, id)],
+            &[u32_of(words)],
+            groups(words, 256),
+        );
     }
 
-    async fn read_words(&self, handle: &Handle, offset: usize, len: usize) -> Result<Bytes, InferError> {
+    async fn read_words(
+        &self,
+        handle: &Handle,
+        offset: usize,
+        len: usize,
+    ) -> Result<Bytes, InferError> {
         // Handles come with offsets of their own (their place in the allocation); ours add to them.
         let start = offset as u64 * 4;
         let end = handle.size_in_used() - start - len as u64 * 4;
@@ -265,7 +285,10 @@ fn groups(items: usize, per_group: usize) -> u32 {
 }
 
 fn words_to_f32(bytes: &[u8]) -> Vec<f32> {
-    bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
+    bytes
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect()
 }
 
 impl Compute for Gpu {
@@ -298,7 +321,11 @@ impl Compute for Gpu {
     fn upload_f32(&self, data: &[f32]) -> Result<GpuBuf, InferError> {
         let mut bytes: Vec<u8> = data.iter().flat_map(|v| v.to_le_bytes()).collect();
         bytes.resize((data.len() * 4).next_multiple_of(16).max(16), 0);
-        Ok(GpuBuf { handle: self.create(&bytes), len: data.len(), id: self.id() })
+        Ok(GpuBuf {
+            handle: self.create(&bytes),
+            len: data.len(),
+            id: self.id(),
+        })
     }
 
     fn upload_weight(
@@ -309,7 +336,10 @@ impl Compute for Gpu {
         cols: usize,
         bytes: &[u8],
     ) -> Result<GpuWeight, InferError> {
-        let unsupported = || InferError::UnsupportedType { tensor: name.to_string(), ty };
+        let unsupported = || InferError::UnsupportedType {
+            tensor: name.to_string(),
+            ty,
+        };
         let fmt = Fmt::of(ty).ok_or_else(unsupported)?;
         if !cols.is_multiple_of(fmt.block_elems()) || rows == 0 || cols == 0 {
             return Err(InferError::Device(format!(
@@ -342,7 +372,13 @@ impl Compute for Gpu {
                 bytes: dev.bytes.len() as u64,
             });
         }
-        Ok(GpuWeight { parts, fmt, ty, rows, cols })
+        Ok(GpuWeight {
+            parts,
+            fmt,
+            ty,
+            rows,
+            cols,
+        })
     }
 
     fn weight_bytes(&self, w: &GpuWeight) -> u64 {
@@ -371,11 +407,26 @@ impl Compute for Gpu {
     fn embed(&self, table: &GpuWeight, ids: &GpuIds, n: usize, scale: f32, out: &GpuBuf) {
         let (upr, bpr, ragged) = table.geometry();
         for p in &table.parts {
-            let params =
-                [u32_of(n), p.rows, u32_of(table.cols), upr, bpr, p.qoff, p.row0, scale.to_bits()];
+            let params = [
+                u32_of(n),
+                p.rows,
+                u32_of(table.cols),
+                upr,
+                bpr,
+                p.qoff,
+                p.row0,
+                scale.to_bits(),
+            ];
             self.launch(
-                Spec::Embed { fmt: table.fmt, ragged },
-                &[(&p.handle, p.id), (&ids.handle, ids.id), (&out.handle, out.id)],
+                Spec::Embed {
+                    fmt: table.fmt,
+                    ragged,
+                },
+                &[
+                    (&p.handle, p.id),
+                    (&ids.handle, ids.id),
+                    (&out.handle, out.id),
+                ],
                 &params,
                 u32_of(n),
             );
@@ -406,8 +457,15 @@ impl Compute for Gpu {
             ];
             let bufs = [(&p.handle, p.id), (&x.handle, x.id), (&out.handle, out.id)];
             if n == 1 {
-                let spec = Spec::Matvec { fmt: w.fmt, ragged };
-                self.launch(spec, &bufs, &params, p.rows.div_ceil(8));
+                // At least ~4 units (32 weights) per lane, 4 to 32 lanes per row.
+                let want = (upr / 4).clamp(4, 32);
+                let tpr = 1 << want.ilog2();
+                let spec = Spec::Matvec {
+                    fmt: w.fmt,
+                    ragged,
+                    tpr,
+                };
+                self.launch(spec, &bufs, &params, p.rows.div_ceil(256 / tpr));
             } else {
                 let spec = Spec::Tiled { fmt: w.fmt, ragged };
                 let tiles = p.rows.div_ceil(64) * u32_of(n.div_ceil(32));
@@ -447,7 +505,12 @@ impl Compute for Gpu {
             }
         }
         let pairs = n * rope.n_heads as usize * half;
-        self.launch(Spec::Rope, &[(&x.handle, x.id)], &params, groups(pairs, 256));
+        self.launch(
+            Spec::Rope,
+            &[(&x.handle, x.id)],
+            &params,
+            groups(pairs, 256),
+        );
     }
 
     fn store_rows(&self, src: &GpuBuf, n: usize, width: usize, pos0: usize, cache: &GpuBuf) {
@@ -455,11 +518,32 @@ impl Compute for Gpu {
     }
 
     fn attention(&self, q: &GpuBuf, k: &GpuBuf, v: &GpuBuf, n: usize, a: Attention, out: &GpuBuf) {
-        let dpt = a.head_dim.div_ceil(128).max(1);
+        let spec = if a.head_dim.is_multiple_of(4) && a.head_dim <= 512 {
+            Spec::Attention {
+                tpv: (a.head_dim / 4).next_power_of_two(),
+            }
+        } else {
+            Spec::AttentionScalar {
+                dpt: a.head_dim.div_ceil(128).max(1),
+            }
+        };
         self.launch(
-            Spec::Attention { dpt },
-            &[(&q.handle, q.id), (&k.handle, k.id), (&v.handle, v.id), (&out.handle, out.id)],
-            &[u32_of(n), a.n_head, a.n_head_kv, a.head_dim, a.pos0, a.scale.to_bits(), a.window],
+            spec,
+            &[
+                (&q.handle, q.id),
+                (&k.handle, k.id),
+                (&v.handle, v.id),
+                (&out.handle, out.id),
+            ],
+            &[
+                u32_of(n),
+                a.n_head,
+                a.n_head_kv,
+                a.head_dim,
+                a.pos0,
+                a.scale.to_bits(),
+                a.window,
+            ],
             u32_of(n) * a.n_head,
         );
     }
@@ -471,7 +555,11 @@ impl Compute for Gpu {
         };
         self.launch(
             Spec::Glu,
-            &[(&gate.handle, gate.id), (&up.handle, up.id), (&out.handle, out.id)],
+            &[
+                (&gate.handle, gate.id),
+                (&up.handle, up.id),
+                (&out.handle, out.id),
+            ],
             &[u32_of(len), act],
             groups(len, 256),
         );
@@ -486,17 +574,34 @@ impl Compute for Gpu {
         );
     }
 
-    fn copy_rows(&self, src: &GpuBuf, src_row: usize, dst: &GpuBuf, dst_row: usize, rows: usize, width: usize) {
+    fn copy_rows(
+        &self,
+        src: &GpuBuf,
+        src_row: usize,
+        dst: &GpuBuf,
+        dst_row: usize,
+        rows: usize,
+        width: usize,
+    ) {
         self.launch(
             Spec::Copy,
             &[(&src.handle, src.id), (&dst.handle, dst.id)],
-            &[u32_of(rows * width), u32_of(src_row * width), u32_of(dst_row * width)],
+            &[
+                u32_of(rows * width),
+                u32_of(src_row * width),
+                u32_of(dst_row * width),
+            ],
             groups(rows * width, 256),
         );
     }
 
     fn softcap(&self, x: &GpuBuf, len: usize, cap: f32) {
-        self.launch(Spec::Softcap, &[(&x.handle, x.id)], &[u32_of(len), cap.to_bits()], groups(len, 256));
+        self.launch(
+            Spec::Softcap,
+            &[(&x.handle, x.id)],
+            &[u32_of(len), cap.to_bits()],
+            groups(len, 256),
+        );
     }
 
     fn argmax(&self, x: &GpuBuf, row: usize, width: usize, ids: &GpuIds, slot: usize) {
@@ -518,21 +623,32 @@ impl Compute for Gpu {
         if len == 0 {
             return Ok(Vec::new());
         }
-        Ok(words_to_f32(&self.read_words(&x.handle, offset, len).await?))
+        Ok(words_to_f32(
+            &self.read_words(&x.handle, offset, len).await?,
+        ))
     }
 
     async fn read_ids(&self, ids: &GpuIds, len: usize) -> Result<Vec<u32>, InferError> {
         if len > ids.len {
-            return Err(InferError::Device(format!("reading {len} ids from a buffer of {}", ids.len)));
+            return Err(InferError::Device(format!(
+                "reading {len} ids from a buffer of {}",
+                ids.len
+            )));
         }
         if len == 0 {
             return Ok(Vec::new());
         }
         let bytes = self.read_words(&ids.handle, 0, len).await?;
-        Ok(bytes.chunks_exact(4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
+        Ok(bytes
+            .chunks_exact(4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect())
     }
 
     fn resident_bytes(&self) -> u64 {
-        self.client.memory_report(MemoryScope::Device).usage().bytes_reserved
+        self.client
+            .memory_report(MemoryScope::Device)
+            .usage()
+            .bytes_reserved
     }
 }

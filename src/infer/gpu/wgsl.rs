@@ -253,28 +253,30 @@ fn ostore(off: u32, c: u32, v: vec4<f32>) {
     }
 }
 
-/// Matrix-vector product (n == 1): 8 rows per workgroup, 32 lanes per row striding over the
+/// Matrix-vector product (n == 1): `TPR` lanes per row (a power of two, fewer for short rows so
+/// that every lane has a few units), `256 / TPR` rows per workgroup; the lanes stride over the
 /// row's units, then a shared-memory tree reduction per row.
 pub const MATVEC: &str = r#"
+const RPW: u32 = 256u / TPR;
 var<workgroup> red: array<f32, 256>;
 @compute @workgroup_size(256)
 fn k_main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
           @builtin(local_invocation_index) li: u32) {
     let wg = wid.x + wid.y * nwg.x;
-    let lane = li & 31u;
-    let rl = wg * 8u + (li >> 5u);
+    let lane = li % TPR;
+    let rl = wg * RPW + li / TPR;
     let rows = prm(1);
     let upr = prm(3);
     var acc = 0.0;
     if (rl < rows) {
-        for (var u = lane; u < upr; u += 32u) {
+        for (var u = lane; u < upr; u += TPR) {
             let w = unit(rl, u);
             acc += dot(w.lo, xload(0u, w.e0)) + dot(w.hi, xload(0u, w.e1));
         }
     }
     red[li] = acc;
     workgroupBarrier();
-    for (var s = 16u; s > 0u; s >>= 1u) {
+    for (var s = TPR / 2u; s > 0u; s >>= 1u) {
         if (lane < s) { red[li] += red[li + s]; }
         workgroupBarrier();
     }
@@ -468,14 +470,94 @@ fn k_main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
 }
 "#;
 
-/// Causal attention, one workgroup (128 threads) per (query row, head), online softmax over
-/// tiles of 128 keys: thread j scores key t0 + j into `sc`, every thread takes the tile max,
-/// thread j writes its probability into `pr`, and thread j accumulates output dims j, j + 128,
-/// ... over the tile. Two barriers per tile: `sc` is only read before the second, `pr` only
-/// after it and before the next tile's first. `DPT` (dims per thread) is set per head size.
-/// `prm(0)` n, `prm(1)` n_head, `prm(2)` n_head_kv, `prm(3)` head_dim, `prm(4)` pos0,
-/// `prm(5)` scale, `prm(6)` window.
+/// Causal attention, one workgroup (128 threads) per (query row, head), for head sizes that
+/// are a multiple of 4 (up to 512): rows are read as `vec4`s. Keys come in tiles of 128: thread
+/// j scores key t0 + j into `sc`, then the threads work as `KG` key groups of `TPV` lanes (one
+/// lane per `vec4` of the head), group g folding keys g, g + KG, ... of every tile into its own
+/// online softmax (running max `m`, sum `l`, output `acc`). The groups are merged at the end,
+/// each rescaled to the common max. Two barriers per tile: `sc` is written before the first and
+/// read only between the two. `TPV` (a power of two >= head_dim / 4) and `KG = 128 / TPV` are
+/// set per head size. `prm(0)` n, `prm(1)` n_head, `prm(2)` n_head_kv, `prm(3)` head_dim,
+/// `prm(4)` pos0, `prm(5)` scale, `prm(6)` window.
 pub const ATTENTION: &str = r#"
+var<workgroup> qs: array<vec4<f32>, TPV>;
+var<workgroup> sc: array<f32, 128>;
+var<workgroup> ro: array<vec4<f32>, 128>;
+var<workgroup> rl: array<f32, 128>;
+var<workgroup> rm: array<f32, 128>;
+@compute @workgroup_size(128)
+fn k_main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+          @builtin(local_invocation_index) li: u32) {
+    let wg = wid.x + wid.y * nwg.x;
+    let nh = prm(1);
+    if (wg < prm(0) * nh) {
+        let h = wg % nh;
+        let i = wg / nh;
+        let v4 = prm(3) / 4u;
+        let kvw = prm(2) * v4;
+        let kvoff = (h / (nh / prm(2))) * v4;
+        let p = prm(4) + i;
+        let win = prm(6);
+        let t_lo = select(0u, p + 1u - win, win > 0u && p + 1u > win);
+        let qoff = (i * nh + h) * v4;
+        let scale = prmf(5);
+        if (li < v4) { qs[li] = Q[qoff + li]; }
+        workgroupBarrier();
+        let dv = li % TPV;
+        let kg = li / TPV;
+        var m = -3.0e38;
+        var l = 0.0;
+        var acc = vec4<f32>(0.0);
+        for (var t0 = t_lo; t0 <= p; t0 += 128u) {
+            let cnt = min(128u, p + 1u - t0);
+            var s = -3.0e38;
+            if (li < cnt) {
+                let ko = (t0 + li) * kvw + kvoff;
+                var dt = vec4<f32>(0.0);
+                for (var d = 0u; d < v4; d++) { dt += qs[d] * K[ko + d]; }
+                s = (dt.x + dt.y + dt.z + dt.w) * scale;
+            }
+            sc[li] = s;
+            workgroupBarrier();
+            if (dv < v4) {
+                for (var j = kg; j < cnt; j += KG) {
+                    let sj = sc[j];
+                    if (sj > m) {
+                        let c = exp(m - sj);
+                        acc *= c;
+                        l *= c;
+                        m = sj;
+                    }
+                    let pj = exp(sj - m);
+                    l += pj;
+                    acc += pj * V[(t0 + j) * kvw + kvoff + dv];
+                }
+            }
+            workgroupBarrier();
+        }
+        ro[li] = acc;
+        rl[li] = l;
+        rm[li] = m;
+        workgroupBarrier();
+        if (kg == 0u && dv < v4) {
+            var mx = m;
+            for (var g = 1u; g < KG; g++) { mx = max(mx, rm[g * TPV + dv]); }
+            var a = vec4<f32>(0.0);
+            var ls = 0.0;
+            for (var g = 0u; g < KG; g++) {
+                let c = exp(rm[g * TPV + dv] - mx);
+                a += c * ro[g * TPV + dv];
+                ls += c * rl[g * TPV + dv];
+            }
+            O[qoff + dv] = a / ls;
+        }
+    }
+}
+"#;
+
+/// [`ATTENTION`] for any head size, one `f32` at a time: thread j accumulates output dims
+/// j, j + 128, ... (`DPT` of them).
+pub const ATTENTION_SCALAR: &str = r#"
 var<workgroup> qs: array<f32, QN>;
 var<workgroup> sc: array<f32, 128>;
 var<workgroup> pr: array<f32, 128>;

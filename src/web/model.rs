@@ -1,0 +1,446 @@
+//! `LanguageModel`: a GGUF model loaded onto the page's device, generating text.
+//!
+//! Loading streams each tensor's byte range from the [`GgufFile`]'s source (URL ranges, a Blob
+//! or bytes in memory), uploads it in its block format and drops the bytes, narrating progress on
+//! the status stream; generation streams tokens to a callback and as `token` events, then a
+//! `done` event with the timings.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+use js_sys::{Function, Promise, Reflect};
+use serde::{Deserialize, Serialize};
+use wasm_bindgen::prelude::*;
+use web_sys::AbortSignal;
+
+use crate::backend::BackendKind;
+use crate::infer::gpu::Gpu;
+use crate::infer::{
+    Compute, Cpu, GenerateParams, Generation, InferError, Model, SamplerParams, Shape, StopReason, TokenEvent,
+    WeightsBuilder, generate,
+};
+use crate::model::ModelConfig;
+use crate::status::{self, DoneStats, Phase, Progress, StatusStream};
+use crate::tokenizer::{ChatMessage, ChatTemplate, Tokenizer};
+
+use super::device::{Preference, acquire};
+use super::error::{ErrorClass, JsError};
+use super::gguf::GgufFile;
+use super::streamer::SseStreamer;
+use super::types::{BackendArg, GenerateOptionsArg, LoadOptionsArg};
+
+enum Engine {
+    Cpu(Model<Cpu>),
+    Gpu(Model<Gpu>),
+}
+
+#[derive(Serialize, Clone)]
+#[serde(rename_all = "camelCase")]
+struct ModelInfo {
+    key: String,
+    architecture: String,
+    backend: String,
+    adapter: Option<String>,
+    context_length: u32,
+    n_vocab: u32,
+    n_layer: u32,
+    weight_bytes: f64,
+    resident_bytes: f64,
+    file_bytes: f64,
+}
+
+struct Inner {
+    engine: RefCell<Option<Engine>>,
+    tokenizer: Tokenizer,
+    template: Option<ChatTemplate>,
+    info: RefCell<ModelInfo>,
+    busy: Cell<bool>,
+    status: Option<Rc<StatusStream>>,
+}
+
+/// A model on the page's device. Create with `LanguageModel.load(file, options)`.
+#[wasm_bindgen]
+pub struct LanguageModel {
+    inner: Rc<Inner>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+struct LoadOptions {
+    context_length: Option<u32>,
+    key: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+struct GenerateOptions {
+    max_tokens: Option<u32>,
+    temperature: Option<f32>,
+    top_k: Option<u32>,
+    top_p: Option<f32>,
+    min_p: Option<f32>,
+    repetition_penalty: Option<f32>,
+    repeat_last_n: Option<u32>,
+    seed: Option<f64>,
+    stop: Vec<String>,
+    chat: Option<bool>,
+    ignore_eos: bool,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct GenerationOut {
+    text: String,
+    prompt_ids: Vec<u32>,
+    generated_ids: Vec<u32>,
+    prompt_tokens: u32,
+    generated_tokens: u32,
+    stop_reason: &'static str,
+    ttft_ms: f64,
+    prefill_tokens_per_second: f64,
+    decode_tokens_per_second: f64,
+    backend: String,
+}
+
+/// Reads a non-serde field (a function, a signal, an object) from an options bag.
+fn field(options: &JsValue, name: &str) -> Option<JsValue> {
+    if !options.is_object() {
+        return None;
+    }
+    Reflect::get(options, &JsValue::from_str(name)).ok().filter(|v| !v.is_undefined() && !v.is_null())
+}
+
+fn infer_error(e: InferError) -> JsError {
+    let class = match &e {
+        InferError::Cancelled => ErrorClass::Cancelled,
+        InferError::ContextOverflow { .. } | InferError::BadToken { .. } | InferError::InvalidParams(_) => {
+            ErrorClass::InvalidInput
+        }
+        InferError::Device(_) => ErrorClass::ModelLoad,
+        _ => ErrorClass::ModelFormat,
+    };
+    let mut err = JsError::new(class, e.code(), e.to_string());
+    if let InferError::ContextOverflow { needed, context } = e {
+        err = err.with("needed", needed as f64).with("contextLength", context as f64);
+    }
+    err
+}
+
+/// `performance.now()` (monotonic, sub-millisecond), in a window or a worker.
+fn now_ms() -> f64 {
+    let global = js_sys::global();
+    Reflect::get(&global, &"performance".into())
+        .ok()
+        .and_then(|p| p.dyn_into::<web_sys::Performance>().ok())
+        .map_or_else(js_sys::Date::now, |p| p.now())
+}
+
+fn cancelled(signal: Option<&AbortSignal>) -> bool {
+    signal.is_some_and(AbortSignal::aborted)
+}
+
+async fn upload<C: Compute>(
+    compute: &C,
+    file: &GgufFile,
+    builder: &mut WeightsBuilder<C>,
+    signal: Option<&AbortSignal>,
+    status: Option<&StatusStream>,
+    on_progress: Option<&Function>,
+    key: &str,
+) -> Result<(), JsError> {
+    let total = builder.needed_bytes();
+    let mut done = 0u64;
+    let mut last_percent = -1.0f64;
+    let report = |done: u64| {
+        let p = Progress::new(Phase::Upload, done, Some(total));
+        if let Some(f) = on_progress {
+            let o = js_sys::Object::new();
+            let _ = Reflect::set(&o, &"phase".into(), &"upload".into());
+            let _ = Reflect::set(&o, &"loaded".into(), &(done as f64).into());
+            let _ = Reflect::set(&o, &"total".into(), &(total as f64).into());
+            let _ = Reflect::set(&o, &"percent".into(), &p.percent.unwrap_or(0.0).into());
+            let _ = f.call1(&JsValue::NULL, &o);
+        }
+        if let Some(s) = status {
+            s.progress(p, Some(key));
+        }
+    };
+    report(0);
+    for info in builder.needed().to_vec() {
+        if cancelled(signal) {
+            return Err(JsError::new(ErrorClass::Cancelled, "ABORTED", format!("Loading {key} was cancelled.")));
+        }
+        let range = file.header().tensor_range(&info.name).map_err(super::source::format_error)?;
+        let bytes = file.read_range(range, signal).await?;
+        builder.add(compute, &info, &bytes).map_err(infer_error)?;
+        done += info.size_bytes;
+        let percent = done as f64 * 100.0 / total.max(1) as f64;
+        if percent - last_percent >= 1.0 || done == total {
+            last_percent = percent;
+            report(done);
+        }
+    }
+    Ok(())
+}
+
+async fn load_on<C: Compute>(
+    compute: C,
+    file: &GgufFile,
+    cfg: &ModelConfig,
+    shape: Shape,
+    signal: Option<&AbortSignal>,
+    status: Option<&StatusStream>,
+    on_progress: Option<&Function>,
+    key: &str,
+) -> Result<Model<C>, JsError> {
+    let mut builder = WeightsBuilder::new(cfg, file.header()).map_err(infer_error)?;
+    upload(&compute, file, &mut builder, signal, status, on_progress, key).await?;
+    let weights = builder.finish().map_err(infer_error)?;
+    Model::new(compute, cfg.clone(), weights, shape).map_err(infer_error)
+}
+
+#[wasm_bindgen]
+impl LanguageModel {
+    /// Loads `file`'s weights onto the device, narrating every step on `streamer`.
+    /// Options: `backend` ('auto' | 'webgpu' | 'cpu'), `contextLength` (default min(2048, the model's)), `key` (the name in status
+    /// events), `signal`, `onProgress({ phase, loaded, total, percent })`.
+    /// Rejects with `ModelFormatError` (unsupported architecture, missing or misshapen tensors,
+    /// a tensor type without a kernel), `DownloadError`, `CancelledError`, `GpuUnavailableError`.
+    #[wasm_bindgen(unchecked_return_type = "Promise<LanguageModel>")]
+    pub fn load(file: &GgufFile, streamer: &SseStreamer, options: Option<LoadOptionsArg>) -> Promise {
+        let file = file.share();
+        let status: Option<Rc<StatusStream>> = Some(streamer.stream());
+        wasm_bindgen_futures::future_to_promise(async move {
+            let opts_js: JsValue = options.map(Into::into).unwrap_or(JsValue::UNDEFINED);
+            let opts: LoadOptions = super::streamer::read_options(Some(opts_js.clone()), "load options")?;
+            let signal: Option<AbortSignal> = field(&opts_js, "signal").map(|v| v.unchecked_into());
+            let on_progress: Option<Function> = field(&opts_js, "onProgress").and_then(|v| v.dyn_into().ok());
+            let header = file.header();
+            let cfg = ModelConfig::from_gguf(header).map_err(|e| infer_error(e.into()))?;
+            let tokenizer = Tokenizer::from_gguf(header)
+                .map_err(|e| JsError::new(ErrorClass::ModelFormat, "TOKENIZER", e.to_string()))?;
+            let template = ChatTemplate::detect(tokenizer.chat_template(), Some(cfg.arch.name())).ok();
+            let key = opts.key.clone().unwrap_or_else(|| cfg.arch.name().to_owned());
+            let context = opts.context_length.unwrap_or(2048).min(cfg.context_length).max(1);
+            let shape = Shape::for_context(context as usize);
+            let preference = Preference::parse(field(&opts_js, "backend").map(|v| v.unchecked_into::<BackendArg>()))?;
+            let device = acquire(preference, status.clone()).await?;
+            if let Some(s) = &status {
+                s.info(format!("Loading model {key}..."), Some(&key));
+            }
+            let sref = status.as_deref();
+            let engine = match device.kind {
+                BackendKind::Cpu => Engine::Cpu(
+                    load_on(Cpu::new(), &file, &cfg, shape, signal.as_ref(), sref, on_progress.as_ref(), &key).await?,
+                ),
+                _ => {
+                    let gpu = Gpu::new(device.device.clone()).map_err(infer_error)?;
+                    Engine::Gpu(load_on(gpu, &file, &cfg, shape, signal.as_ref(), sref, on_progress.as_ref(), &key).await?)
+                }
+            };
+            let (backend_name, weight_bytes, resident) = match &engine {
+                Engine::Cpu(m) => (m.compute().describe(), m.weight_bytes(), m.compute().resident_bytes()),
+                Engine::Gpu(m) => (m.compute().describe(), m.weight_bytes(), m.compute().resident_bytes()),
+            };
+            let backend_name = match (&engine, device.adapter.as_ref()) {
+                (Engine::Gpu(_), Some(a)) => format!("webgpu: {}", if a.name.is_empty() { &a.description } else { &a.name }),
+                _ => backend_name,
+            };
+            let info = ModelInfo {
+                key: key.clone(),
+                architecture: cfg.arch.name().to_owned(),
+                backend: backend_name,
+                adapter: device.adapter.as_ref().map(|a| a.name.clone()),
+                context_length: context,
+                n_vocab: cfg.n_vocab,
+                n_layer: cfg.n_layer,
+                weight_bytes: weight_bytes as f64,
+                resident_bytes: resident as f64,
+                file_bytes: header.total_file_bytes() as f64,
+            };
+            if let Some(s) = &status {
+                s.progress(Progress::new(Phase::Ready, weight_bytes, Some(weight_bytes)), Some(&key));
+                s.info(format!("Model {key} loaded successfully."), Some(&key));
+            }
+            let inner = Inner {
+                engine: RefCell::new(Some(engine)),
+                tokenizer,
+                template,
+                info: RefCell::new(info),
+                busy: Cell::new(false),
+                status,
+            };
+            Ok(LanguageModel { inner: Rc::new(inner) }.into())
+        })
+    }
+
+    /// What was loaded: architecture, backend, adapter, context, weight and resident bytes.
+    #[wasm_bindgen(getter, unchecked_return_type = "ModelInfo")]
+    pub fn info(&self) -> JsValue {
+        self.inner.info.borrow().serialize(&serde_wasm_bindgen::Serializer::json_compatible()).unwrap_or(JsValue::NULL)
+    }
+
+    /// Generates a continuation of `input` (a prompt string, or chat messages rendered with the
+    /// model's template; a string with `chat: true` becomes one user message). Tokens go to
+    /// `onToken({ text, tokenId, index })` (return `false` to stop) and, on the streamer given
+    /// to `load`, out
+    /// as `token` events and a final `done` event. `signal` cancels between tokens.
+    /// Rejects with `InvalidInputError` (bad settings, context overflow), `CancelledError`,
+    /// or `HearthError` when the model is busy or disposed.
+    #[wasm_bindgen(unchecked_return_type = "Promise<GenerationResult>")]
+    pub fn generate(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string | ChatMessage[]")] input: JsValue,
+        options: Option<GenerateOptionsArg>,
+    ) -> Promise {
+        let inner = self.inner.clone();
+        wasm_bindgen_futures::future_to_promise(async move {
+            if inner.busy.get() {
+                return Err(JsError::invalid_input(
+                    "MODEL_BUSY",
+                    "This model is already generating; await the previous generate() (or queue it with a TaskExecutor).",
+                )
+                .into());
+            }
+            let opts_js: JsValue = options.map(Into::into).unwrap_or(JsValue::UNDEFINED);
+            let opts: GenerateOptions = super::streamer::read_options(Some(opts_js.clone()), "generate options")?;
+            let signal: Option<AbortSignal> = field(&opts_js, "signal").map(|v| v.unchecked_into());
+            let on_token: Option<Function> = field(&opts_js, "onToken").and_then(|v| v.dyn_into().ok());
+            let status: Option<Rc<StatusStream>> = inner.status.clone();
+            let text = prompt_text(&inner, &input, opts.chat.unwrap_or(false))?;
+            let ids = inner.tokenizer.encode(&text, true, true);
+            let defaults = SamplerParams::greedy();
+            let params = GenerateParams {
+                max_tokens: opts.max_tokens.unwrap_or(256) as usize,
+                sampler: SamplerParams {
+                    temperature: opts.temperature.unwrap_or(0.0),
+                    top_k: opts.top_k.unwrap_or(defaults.top_k),
+                    top_p: opts.top_p.unwrap_or(defaults.top_p),
+                    min_p: opts.min_p.unwrap_or(defaults.min_p),
+                    repetition_penalty: opts.repetition_penalty.unwrap_or(1.0),
+                    repeat_last_n: opts.repeat_last_n.unwrap_or(defaults.repeat_last_n),
+                    seed: Some(opts.seed.map_or_else(|| (js_sys::Math::random() * 9.0e15) as u64, |s| s as u64)),
+                },
+                stop: opts.stop.clone(),
+                ignore_eog: opts.ignore_eos,
+            };
+            let key = inner.info.borrow().key.clone();
+            inner.busy.set(true);
+            let mut engine = inner.engine.borrow_mut().take();
+            let result = {
+                let mut cb = |t: &TokenEvent<'_>| -> bool {
+                    if let Some(s) = &status
+                        && let Some(id) = t.id
+                    {
+                        s.token(
+                            status::TokenEvent { text: t.text.to_owned(), token_id: id, index: t.index as u32 },
+                            Some(&key),
+                        );
+                    }
+                    let mut go_on = !cancelled(signal.as_ref());
+                    if let Some(f) = &on_token {
+                        let o = js_sys::Object::new();
+                        let _ = Reflect::set(&o, &"text".into(), &t.text.into());
+                        let _ = Reflect::set(&o, &"tokenId".into(), &t.id.map_or(JsValue::NULL, JsValue::from));
+                        let _ = Reflect::set(&o, &"index".into(), &(t.index as u32).into());
+                        if let Ok(v) = f.call1(&JsValue::NULL, &o)
+                            && v == JsValue::FALSE
+                        {
+                            go_on = false;
+                        }
+                    }
+                    go_on
+                };
+                match engine.as_mut() {
+                    None => Err(InferError::Unsupported("a disposed model (load it again)".into())),
+                    Some(Engine::Cpu(m)) => generate(m, &inner.tokenizer, &ids, &params, &now_ms, &mut cb).await,
+                    Some(Engine::Gpu(m)) => generate(m, &inner.tokenizer, &ids, &params, &now_ms, &mut cb).await,
+                }
+            };
+            *inner.engine.borrow_mut() = engine;
+            inner.busy.set(false);
+            let g: Generation = result.map_err(infer_error)?;
+            if g.stop_reason == StopReason::Cancelled && cancelled(signal.as_ref()) {
+                if let Some(s) = &status {
+                    s.done(done_stats(&g, status::StopReason::Cancelled), Some(&key));
+                }
+                return Err(JsError::new(ErrorClass::Cancelled, "ABORTED", "Generation was cancelled.")
+                    .with("text", g.text.clone())
+                    .into());
+            }
+            let reason = match g.stop_reason {
+                StopReason::EndOfGeneration => status::StopReason::Eos,
+                StopReason::StopString => status::StopReason::StopString,
+                StopReason::MaxTokens => status::StopReason::MaxTokens,
+                StopReason::Cancelled => status::StopReason::Cancelled,
+            };
+            if let Some(s) = &status {
+                s.done(done_stats(&g, reason), Some(&key));
+            }
+            let out = GenerationOut {
+                text: g.text.clone(),
+                prompt_ids: g.prompt_ids.clone(),
+                generated_ids: g.generated_ids.clone(),
+                prompt_tokens: g.prompt_ids.len() as u32,
+                generated_tokens: g.generated_ids.len() as u32,
+                stop_reason: g.stop_reason.as_str(),
+                ttft_ms: g.timings.ttft_ms,
+                prefill_tokens_per_second: g.timings.prefill_tok_s(),
+                decode_tokens_per_second: g.timings.decode_tok_s(),
+                backend: inner.info.borrow().backend.clone(),
+            };
+            Ok(out.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).unwrap_or(JsValue::NULL))
+        })
+    }
+
+    /// Frees the weights, the KV cache and every buffer (the device memory is returned to the
+    /// allocator). The model cannot generate afterwards.
+    pub fn dispose(&self) {
+        self.inner.engine.borrow_mut().take();
+    }
+
+    /// Whether `dispose()` was called.
+    #[wasm_bindgen(getter)]
+    pub fn disposed(&self) -> bool {
+        self.inner.engine.borrow().is_none() && !self.inner.busy.get()
+    }
+}
+
+fn done_stats(g: &Generation, reason: status::StopReason) -> DoneStats {
+    DoneStats {
+        text: g.text.clone(),
+        prompt_tokens: g.prompt_ids.len() as u32,
+        generated_tokens: g.generated_ids.len() as u32,
+        ttft_ms: g.timings.ttft_ms,
+        prefill_tokens_per_second: g.timings.prefill_tok_s(),
+        decode_tokens_per_second: g.timings.decode_tok_s(),
+        stop_reason: reason,
+    }
+}
+
+#[derive(Deserialize)]
+struct MessageIn {
+    role: String,
+    content: String,
+}
+
+fn prompt_text(inner: &Inner, input: &JsValue, chat: bool) -> Result<String, JsError> {
+    let messages: Vec<ChatMessage> = if let Some(s) = input.as_string() {
+        if !chat {
+            return Ok(s);
+        }
+        vec![ChatMessage::new("user", s)]
+    } else {
+        let m: Vec<MessageIn> = serde_wasm_bindgen::from_value(input.clone()).map_err(|e| {
+            JsError::invalid_input(
+                "INVALID_PROMPT",
+                format!("The input must be a string or [{{ role, content }}] messages: {e}."),
+            )
+        })?;
+        m.into_iter().map(|m| ChatMessage::new(m.role, m.content)).collect()
+    };
+    let template = inner.template.ok_or_else(|| {
+        JsError::new(ErrorClass::ModelFormat, "UNSUPPORTED_CHAT_TEMPLATE", "This model has no chat template Hearth knows; pass a prompt string.")
+    })?;
+    template.render(&messages, true).map_err(|e| JsError::invalid_input("INVALID_MESSAGES", e.to_string()))
+}

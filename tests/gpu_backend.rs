@@ -1,0 +1,811 @@
+#![cfg(not(target_arch = "wasm32"))] // native wgpu; the browser tier runs the same kernels on WebGPU
+//! The GPU backend ([`hearth::infer::gpu::Gpu`]) against naive f64 references, op by op, on the
+//! native wgpu adapter (Mesa lavapipe in CI: a CPU Vulkan driver).
+//!
+//! Weights are random but valid GGUF blocks, decoded for the reference with
+//! [`hearth::gguf::dequantize_to_vec`] (bit-exact with gguf-py). No adapter fails every test
+//! unless `HEARTH_SKIP_GPU=1`, which skips them with a message instead.
+//!
+//! burn initialises one wgpu device per process, so every test shares [`device`], one test at
+//! a time ([`serial`]).
+
+use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::time::Instant;
+
+use burn::tensor::Device;
+use futures::executor::block_on;
+use hearth::gguf::{GgmlType, dequantize_to_vec};
+use hearth::infer::gpu::Gpu;
+use hearth::infer::{Activation, Attention, Compute, InferError, Rope};
+use hearth::model::RopeStyle;
+
+static DEVICE: OnceLock<Result<Device, String>> = OnceLock::new();
+
+/// The shared wgpu device, or `None` (after a message) when there is none and
+/// `HEARTH_SKIP_GPU=1`.
+fn device() -> Option<Device> {
+    let device = DEVICE.get_or_init(|| {
+        if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
+            let dir = std::env::temp_dir().join("hearth-xdg");
+            let _ = std::fs::create_dir_all(&dir);
+            // SAFETY: set once, before the driver (the only reader) is loaded.
+            unsafe { std::env::set_var("XDG_RUNTIME_DIR", dir) };
+        }
+        Device::wgpu_options().init().map_err(|e| e.to_string())
+    });
+    match device {
+        Ok(d) => Some(d.clone()),
+        Err(e) if std::env::var("HEARTH_SKIP_GPU").as_deref() == Ok("1") => {
+            eprintln!("SKIPPED GPU backend test: no wgpu adapter ({e}); HEARTH_SKIP_GPU=1");
+            None
+        }
+        Err(e) => panic!("no wgpu adapter: {e} (set HEARTH_SKIP_GPU=1 to skip the GPU tests)"),
+    }
+}
+
+/// One test at a time on the device: `resident_bytes` is device-wide, and lavapipe has only
+/// the machine's cores to share anyway.
+fn serial() -> MutexGuard<'static, ()> {
+    static SERIAL: Mutex<()> = Mutex::new(());
+    SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The backend on the shared device, holding the [`serial`] lock.
+struct TestGpu {
+    gpu: Gpu,
+    _serial: MutexGuard<'static, ()>,
+}
+
+impl std::ops::Deref for TestGpu {
+    type Target = Gpu;
+    fn deref(&self) -> &Gpu {
+        &self.gpu
+    }
+}
+
+fn gpu() -> Option<TestGpu> {
+    let serial = serial();
+    device().map(|d| TestGpu {
+        gpu: Gpu::new(d).expect("a wgpu device"),
+        _serial: serial,
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Random data
+
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        // xorshift64*
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn byte(&mut self) -> u8 {
+        (self.next() >> 56) as u8
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+    /// Uniform in [-1, 1).
+    fn f(&mut self) -> f32 {
+        ((self.next() >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+    }
+    fn vec(&mut self, n: usize) -> Vec<f32> {
+        (0..n).map(|_| self.f()).collect()
+    }
+    /// f16 bits of magnitude 2^(lo-15)..2^(hi-15), random sign; now and then a subnormal.
+    fn half(&mut self, lo: u16, hi: u16, signed: bool) -> [u8; 2] {
+        let sign = if signed && self.byte() & 1 == 1 {
+            0x8000
+        } else {
+            0
+        };
+        let man = (self.next() >> 54) as u16 & 0x3ff;
+        let exp = if self.below(20) == 0 {
+            0
+        } else {
+            lo + self.below(usize::from(hi - lo)) as u16
+        };
+        (sign | (exp << 10) | man).to_le_bytes()
+    }
+}
+
+/// `rows * cols` values of `ty` as valid random GGUF bytes.
+fn random_weight(rng: &mut Rng, ty: GgmlType, rows: usize, cols: usize) -> Vec<u8> {
+    let blocks = rows * cols / ty.block_size();
+    let mut out = Vec::with_capacity(blocks * ty.type_size());
+    for _ in 0..blocks {
+        match ty {
+            GgmlType::F32 => out.extend_from_slice(&rng.f().to_le_bytes()),
+            GgmlType::F16 => out.extend_from_slice(&rng.half(10, 16, true)),
+            GgmlType::Q4_0 => {
+                out.extend_from_slice(&rng.half(5, 12, true));
+                (0..16).for_each(|_| out.push(rng.byte()));
+            }
+            GgmlType::Q4_1 => {
+                out.extend_from_slice(&rng.half(5, 12, true));
+                out.extend_from_slice(&rng.half(5, 12, true));
+                (0..16).for_each(|_| out.push(rng.byte()));
+            }
+            GgmlType::Q5_0 => {
+                out.extend_from_slice(&rng.half(5, 12, true));
+                (0..20).for_each(|_| out.push(rng.byte()));
+            }
+            GgmlType::Q8_0 => {
+                out.extend_from_slice(&rng.half(3, 10, true));
+                (0..32).for_each(|_| out.push(rng.byte()));
+            }
+            GgmlType::Q4_K => {
+                out.extend_from_slice(&rng.half(3, 9, false));
+                out.extend_from_slice(&rng.half(3, 9, false));
+                (0..12 + 128).for_each(|_| out.push(rng.byte()));
+            }
+            GgmlType::Q6_K => {
+                (0..128 + 64 + 16).for_each(|_| out.push(rng.byte()));
+                out.extend_from_slice(&rng.half(1, 7, true));
+            }
+            other => panic!("no generator for {other}"),
+        }
+    }
+    out
+}
+
+const FORMATS: [GgmlType; 8] = [
+    GgmlType::F32,
+    GgmlType::F16,
+    GgmlType::Q4_0,
+    GgmlType::Q4_1,
+    GgmlType::Q5_0,
+    GgmlType::Q8_0,
+    GgmlType::Q4_K,
+    GgmlType::Q6_K,
+];
+
+// ---------------------------------------------------------------------------------------------
+// Comparison
+
+/// Fails unless every `got[i]` is within `tol * (|want[i]| + rms(want))` of `want[i]`.
+#[track_caller]
+fn assert_close(what: &str, got: &[f32], want: &[f64], tol: f64) {
+    assert_eq!(got.len(), want.len(), "{what}: length");
+    let rms = (want.iter().map(|w| w * w).sum::<f64>() / want.len().max(1) as f64).sqrt();
+    let mut worst = (0.0f64, 0usize);
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        let err = (f64::from(*g) - w).abs() / (w.abs() + rms + 1e-30);
+        if err.is_nan() || err > worst.0 {
+            worst = (if err.is_nan() { f64::INFINITY } else { err }, i);
+        }
+    }
+    assert!(
+        worst.0 <= tol,
+        "{what}: element {} is {} but should be {} (relative error {:.3e} > {tol:e})",
+        worst.1,
+        got[worst.1],
+        want[worst.1],
+        worst.0
+    );
+}
+
+fn read(g: &Gpu, b: &<Gpu as Compute>::Buf, off: usize, len: usize) -> Vec<f32> {
+    block_on(g.read(b, off, len)).expect("read")
+}
+
+fn upload(g: &Gpu, data: &[f32]) -> <Gpu as Compute>::Buf {
+    g.upload_f32(data).unwrap()
+}
+
+fn ref_matmul(x: &[f32], w: &[f32], n: usize, rows: usize, cols: usize) -> Vec<f64> {
+    let mut out = vec![0.0; n * rows];
+    for i in 0..n {
+        for r in 0..rows {
+            out[i * rows + r] = (0..cols)
+                .map(|c| f64::from(x[i * cols + c]) * f64::from(w[r * cols + c]))
+                .sum();
+        }
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tests
+
+#[test]
+fn construction_needs_a_wgpu_device() {
+    let err = Gpu::new(Device::flex()).unwrap_err();
+    assert!(matches!(err, InferError::Device(_)), "{err:?}");
+    let Some(g) = gpu() else { return };
+    eprintln!(
+        "{} (max binding {} bytes)",
+        g.describe(),
+        g.max_binding_bytes()
+    );
+    assert!(g.max_binding_bytes() >= 1 << 20);
+}
+
+#[test]
+fn unsupported_types_are_refused() {
+    let Some(g) = gpu() else { return };
+    for ty in [
+        GgmlType::Q5_1,
+        GgmlType::Q2_K,
+        GgmlType::BF16,
+        GgmlType::Q5_K,
+    ] {
+        let bytes = vec![0u8; ty.byte_size(256 * 2).unwrap() as usize];
+        let err = g.upload_weight("blk.0.w", ty, 2, 256, &bytes).unwrap_err();
+        assert_eq!(
+            err,
+            InferError::UnsupportedType {
+                tensor: "blk.0.w".into(),
+                ty
+            }
+        );
+    }
+    // A wrong byte count is an error, not a panic.
+    assert!(
+        g.upload_weight("w", GgmlType::Q8_0, 2, 64, &[0; 10])
+            .is_err()
+    );
+}
+
+#[test]
+fn matmul_every_format_and_shape() {
+    let Some(g) = gpu() else { return };
+    let mut rng = Rng(0x1234_5678_9abc_def1);
+    let mut ratios = Vec::new();
+    for ty in FORMATS {
+        let shapes: &[(usize, usize)] = match ty.block_size() {
+            256 => &[(70, 256), (129, 768), (33, 1024)],
+            32 => &[(70, 96), (131, 320), (40, 1280)],
+            // Plain types: rows that end mid-unit (cols % 8 != 0) as well.
+            _ => &[(70, 96), (33, 37), (65, 100)],
+        };
+        for &(rows, cols) in shapes {
+            let bytes = random_weight(&mut rng, ty, rows, cols);
+            let wf = dequantize_to_vec(ty, &bytes, rows * cols).unwrap();
+            let w = g.upload_weight("w", ty, rows, cols, &bytes).unwrap();
+            ratios.push((ty, g.weight_bytes(&w) as f64 / bytes.len() as f64));
+            assert!(g.weight_bytes(&w) as f64 <= 1.25 * bytes.len() as f64 + 4.0);
+            for n in [1, 3, 17, 70] {
+                let x = rng.vec(n * cols);
+                let xb = upload(&g, &x);
+                let out = g.alloc(n * rows).unwrap();
+                g.matmul(&xb, &w, n, &out);
+                let got = read(&g, &out, 0, n * rows);
+                let want = ref_matmul(&x, &wf, n, rows, cols);
+                assert_close(&format!("{ty} {rows}x{cols} n={n}"), &got, &want, 1e-4);
+            }
+        }
+    }
+    for (ty, r) in ratios {
+        eprintln!("device/GGUF bytes {ty}: {r:.4}");
+    }
+}
+
+#[test]
+fn embed_every_format() {
+    let Some(g) = gpu() else { return };
+    let mut rng = Rng(77);
+    for ty in FORMATS {
+        let (rows, cols) = match ty.block_size() {
+            256 => (37, 512),
+            32 => (37, 96),
+            _ => (37, 44),
+        };
+        let bytes = random_weight(&mut rng, ty, rows, cols);
+        let wf = dequantize_to_vec(ty, &bytes, rows * cols).unwrap();
+        let w = g.upload_weight("tok", ty, rows, cols, &bytes).unwrap();
+        let ids: Vec<u32> = vec![3, 0, 36, 3, 17];
+        let idb = g.alloc_ids(8).unwrap();
+        g.write_ids(&idb, &ids).unwrap();
+        let out = g.alloc(ids.len() * cols).unwrap();
+        g.embed(&w, &idb, ids.len(), 1.5, &out);
+        let got = read(&g, &out, 0, ids.len() * cols);
+        let want: Vec<f64> = ids
+            .iter()
+            .flat_map(|&id| {
+                wf[id as usize * cols..][..cols]
+                    .iter()
+                    .map(|v| f64::from(1.5 * v))
+            })
+            .collect();
+        assert_close(&format!("embed {ty}"), &got, &want, 1e-6);
+    }
+}
+
+#[test]
+fn split_weights_match_unsplit() {
+    let _serial = serial();
+    let Some(dev) = device() else { return };
+    let whole = Gpu::new(dev.clone()).unwrap();
+    let mut rng = Rng(99);
+    for (ty, rows, cols) in [
+        (GgmlType::Q8_0, 300, 64),
+        (GgmlType::Q6_K, 77, 512),
+        (GgmlType::F16, 51, 36),
+    ] {
+        let bytes = random_weight(&mut rng, ty, rows, cols);
+        let limit = bytes.len() as u64 / 5;
+        let split = Gpu::with_max_binding(dev.clone(), limit).unwrap();
+        assert_eq!(split.max_binding_bytes(), limit);
+        let a = whole.upload_weight("w", ty, rows, cols, &bytes).unwrap();
+        let b = split.upload_weight("w", ty, rows, cols, &bytes).unwrap();
+        assert_eq!(a.parts(), 1);
+        assert!(b.parts() >= 5, "{ty}: {} parts", b.parts());
+        for n in [1, 5, 40] {
+            let x = rng.vec(n * cols);
+            let xb = upload(&whole, &x);
+            let (oa, ob) = (
+                whole.alloc(n * rows).unwrap(),
+                whole.alloc(n * rows).unwrap(),
+            );
+            whole.matmul(&xb, &a, n, &oa);
+            split.matmul(&xb, &b, n, &ob);
+            assert_eq!(
+                read(&whole, &oa, 0, n * rows),
+                read(&whole, &ob, 0, n * rows),
+                "{ty} n={n}"
+            );
+        }
+        let ids = whole.alloc_ids(4).unwrap();
+        whole
+            .write_ids(&ids, &[0, rows as u32 - 1, rows as u32 / 2, 1])
+            .unwrap();
+        let (ea, eb) = (
+            whole.alloc(4 * cols).unwrap(),
+            whole.alloc(4 * cols).unwrap(),
+        );
+        whole.embed(&a, &ids, 4, 1.0, &ea);
+        split.embed(&b, &ids, 4, 1.0, &eb);
+        assert_eq!(
+            read(&whole, &ea, 0, 4 * cols),
+            read(&whole, &eb, 0, 4 * cols),
+            "embed {ty}"
+        );
+    }
+}
+
+#[test]
+fn rms_norm_also_in_place() {
+    let Some(g) = gpu() else { return };
+    let mut rng = Rng(5);
+    for (rows, dim) in [(1, 640), (7, 1000), (3, 33)] {
+        let x = rng.vec(rows * dim);
+        let w = rng.vec(dim);
+        let want: Vec<f64> = (0..rows)
+            .flat_map(|i| {
+                let row = &x[i * dim..][..dim];
+                let ms = row.iter().map(|v| f64::from(*v).powi(2)).sum::<f64>() / dim as f64;
+                let inv = 1.0 / (ms + 1e-6).sqrt();
+                row.iter()
+                    .zip(&w)
+                    .map(move |(v, w)| f64::from(*v) * inv * f64::from(*w))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let (xb, wb, out) = (upload(&g, &x), upload(&g, &w), g.alloc(rows * dim).unwrap());
+        g.rms_norm(&xb, &wb, rows, dim, 1e-6, &out);
+        assert_close("rms_norm", &read(&g, &out, 0, rows * dim), &want, 1e-5);
+        g.rms_norm(&xb, &wb, rows, dim, 1e-6, &xb);
+        assert_close(
+            "rms_norm in place",
+            &read(&g, &xb, 0, rows * dim),
+            &want,
+            1e-5,
+        );
+    }
+}
+
+#[test]
+fn elementwise_ops() {
+    let Some(g) = gpu() else { return };
+    let mut rng = Rng(11);
+    let (n, dim) = (5, 301);
+    let len = n * dim;
+    let x: Vec<f32> = rng.vec(len).iter().map(|v| v * 8.0).collect();
+    let y = rng.vec(len);
+    let b = rng.vec(dim);
+
+    let xb = upload(&g, &x);
+    g.add_bias(&xb, &upload(&g, &b), n, dim);
+    let want: Vec<f64> = (0..len)
+        .map(|e| f64::from(x[e]) + f64::from(b[e % dim]))
+        .collect();
+    assert_close("add_bias", &read(&g, &xb, 0, len), &want, 1e-6);
+
+    let xb = upload(&g, &x);
+    g.add(&xb, &upload(&g, &y), len - 3);
+    let mut want: Vec<f64> = x
+        .iter()
+        .zip(&y)
+        .map(|(a, b)| f64::from(*a) + f64::from(*b))
+        .collect();
+    (len - 3..len).for_each(|e| want[e] = f64::from(x[e]));
+    assert_close("add (prefix)", &read(&g, &xb, 0, len), &want, 1e-6);
+
+    let xb = upload(&g, &x);
+    g.softcap(&xb, len, 3.0);
+    let want: Vec<f64> = x
+        .iter()
+        .map(|v| 3.0 * (f64::from(*v) / 3.0).tanh())
+        .collect();
+    assert_close("softcap", &read(&g, &xb, 0, len), &want, 1e-5);
+
+    for act in [Activation::Silu, Activation::GeluTanh] {
+        let out = g.alloc(len).unwrap();
+        g.glu(&upload(&g, &x), &upload(&g, &y), len, act, &out);
+        let want: Vec<f64> = x
+            .iter()
+            .zip(&y)
+            .map(|(gt, u)| {
+                let gt = f64::from(*gt);
+                let a = match act {
+                    Activation::Silu => gt / (1.0 + (-gt).exp()),
+                    Activation::GeluTanh => {
+                        0.5 * gt
+                            * (1.0
+                                + ((2.0 / std::f64::consts::PI).sqrt()
+                                    * (gt + 0.044715 * gt.powi(3)))
+                                .tanh())
+                    }
+                };
+                a * f64::from(*u)
+            })
+            .collect();
+        assert_close(
+            &format!("glu {act:?}"),
+            &read(&g, &out, 0, len),
+            &want,
+            1e-5,
+        );
+    }
+
+    // copy_rows / store_rows
+    let src = upload(&g, &x);
+    let cache = g.alloc(20 * dim).unwrap();
+    g.store_rows(&src, 3, dim, 7, &cache);
+    g.copy_rows(&src, 4, &cache, 15, 1, dim);
+    let got = read(&g, &cache, 0, 20 * dim);
+    let mut want = vec![0.0f64; 20 * dim];
+    (0..3 * dim).for_each(|e| want[7 * dim + e] = f64::from(x[e]));
+    (0..dim).for_each(|e| want[15 * dim + e] = f64::from(x[4 * dim + e]));
+    assert_close("store_rows/copy_rows", &got, &want, 0.0);
+}
+
+fn ref_rope(x: &[f32], n: usize, r: Rope) -> Vec<f64> {
+    let mut out: Vec<f64> = x.iter().map(|v| f64::from(*v)).collect();
+    let (hd, half) = (r.head_dim as usize, r.n_rot as usize / 2);
+    for i in 0..n {
+        let pos = f64::from(r.pos0) + i as f64;
+        for h in 0..r.n_heads as usize {
+            let base = (i * r.n_heads as usize + h) * hd;
+            for k in 0..half {
+                let theta = pos
+                    * f64::from(r.freq_scale)
+                    * f64::from(r.base).powf(-2.0 * k as f64 / f64::from(r.n_rot));
+                let (i0, i1) = match r.style {
+                    RopeStyle::Normal => (base + 2 * k, base + 2 * k + 1),
+                    RopeStyle::Neox => (base + k, base + k + half),
+                };
+                let (x0, x1) = (f64::from(x[i0]), f64::from(x[i1]));
+                out[i0] = x0 * theta.cos() - x1 * theta.sin();
+                out[i1] = x0 * theta.sin() + x1 * theta.cos();
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn rope_normal_and_neox() {
+    let Some(g) = gpu() else { return };
+    let mut rng = Rng(21);
+    for style in [RopeStyle::Normal, RopeStyle::Neox] {
+        for (n_rot, head_dim, pos0, freq_scale) in
+            [(64, 64, 0, 1.0), (32, 64, 37, 0.5), (128, 128, 90, 1.0)]
+        {
+            let (n, n_heads) = (6, 3);
+            let r = Rope {
+                n_heads,
+                head_dim,
+                n_rot,
+                pos0,
+                base: 10000.0,
+                freq_scale,
+                style,
+            };
+            let x = rng.vec(n * (n_heads * head_dim) as usize);
+            let xb = upload(&g, &x);
+            g.rope(&xb, n, r);
+            assert_close(
+                &format!("rope {r:?}"),
+                &read(&g, &xb, 0, x.len()),
+                &ref_rope(&x, n, r),
+                1e-4,
+            );
+        }
+    }
+}
+
+fn ref_attention(q: &[f32], k: &[f32], v: &[f32], n: usize, a: Attention) -> Vec<f64> {
+    let (nh, hd) = (a.n_head as usize, a.head_dim as usize);
+    let kvw = a.n_head_kv as usize * hd;
+    let mut out = vec![0.0; n * nh * hd];
+    for i in 0..n {
+        let p = a.pos0 as usize + i;
+        let lo = if a.window > 0 {
+            (p + 1).saturating_sub(a.window as usize)
+        } else {
+            0
+        };
+        for h in 0..nh {
+            let kvh = h / (nh / a.n_head_kv as usize);
+            let qv = &q[(i * nh + h) * hd..][..hd];
+            let scores: Vec<f64> = (lo..=p)
+                .map(|t| {
+                    let kr = &k[t * kvw + kvh * hd..][..hd];
+                    qv.iter()
+                        .zip(kr)
+                        .map(|(a, b)| f64::from(*a) * f64::from(*b))
+                        .sum::<f64>()
+                        * f64::from(a.scale)
+                })
+                .collect();
+            let m = scores.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+            let e: Vec<f64> = scores.iter().map(|s| (s - m).exp()).collect();
+            let sum: f64 = e.iter().sum();
+            for d in 0..hd {
+                out[(i * nh + h) * hd + d] = (lo..=p)
+                    .zip(&e)
+                    .map(|(t, w)| w * f64::from(v[t * kvw + kvh * hd + d]))
+                    .sum::<f64>()
+                    / sum;
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn attention_gqa_window_and_long_context() {
+    let Some(g) = gpu() else { return };
+    let mut rng = Rng(31);
+    let cases = [
+        // (n, n_head, n_head_kv, head_dim, pos0, window)
+        (5, 8, 2, 64, 0, 0),
+        (4, 4, 4, 32, 9, 0),
+        (6, 8, 4, 64, 300, 0),
+        (3, 6, 2, 256, 150, 0),
+        (7, 4, 1, 80, 200, 16),
+        (3, 4, 2, 18, 140, 0),
+        (2, 2, 1, 4, 5, 3),
+        (1, 8, 2, 128, 1000, 0),
+        (1, 8, 2, 128, 1000, 512),
+    ];
+    for (n, n_head, n_head_kv, head_dim, pos0, window) in cases {
+        let ctx = pos0 as usize + n;
+        let a = Attention {
+            n_head,
+            n_head_kv,
+            head_dim,
+            pos0,
+            scale: 1.0 / (head_dim as f32).sqrt(),
+            window,
+        };
+        let q: Vec<f32> = rng
+            .vec(n * (n_head * head_dim) as usize)
+            .iter()
+            .map(|v| v * 3.0)
+            .collect();
+        let k = rng.vec(ctx * (n_head_kv * head_dim) as usize);
+        let v = rng.vec(ctx * (n_head_kv * head_dim) as usize);
+        let out = g.alloc(q.len()).unwrap();
+        g.attention(
+            &upload(&g, &q),
+            &upload(&g, &k),
+            &upload(&g, &v),
+            n,
+            a,
+            &out,
+        );
+        let want = ref_attention(&q, &k, &v, n, a);
+        assert_close(
+            &format!("attention {a:?} n={n}"),
+            &read(&g, &out, 0, q.len()),
+            &want,
+            1e-4,
+        );
+    }
+}
+
+#[test]
+fn argmax_takes_the_lowest_index_on_ties() {
+    let Some(g) = gpu() else { return };
+    let mut rng = Rng(41);
+    let width = 1003;
+    let mut x = rng.vec(3 * width);
+    x[width + 700] = 5.0;
+    x[width + 5] = 5.0;
+    x[width + 999] = 5.0;
+    x[2 * width + 1002] = 2.0;
+    let xb = upload(&g, &x);
+    let ids = g.alloc_ids(4).unwrap();
+    g.argmax(&xb, 1, width, &ids, 2);
+    g.argmax(&xb, 2, width, &ids, 0);
+    assert_eq!(block_on(g.read_ids(&ids, 4)).unwrap(), vec![1002, 0, 5, 0]);
+    let all_equal = upload(&g, &[1.0; 300]);
+    g.argmax(&all_equal, 0, 300, &ids, 3);
+    assert_eq!(block_on(g.read_ids(&ids, 4)).unwrap()[3], 0);
+}
+
+#[test]
+fn queued_steps_see_their_own_parameters() {
+    let Some(g) = gpu() else { return };
+    let mut rng = Rng(51);
+    // Two rope calls with different positions and two embeds of different ids, queued back to
+    // back on the same buffers with a single readback at the end.
+    let r = Rope {
+        n_heads: 2,
+        head_dim: 16,
+        n_rot: 16,
+        pos0: 3,
+        base: 10000.0,
+        freq_scale: 1.0,
+        style: RopeStyle::Neox,
+    };
+    let x = rng.vec(32);
+    let xb = upload(&g, &x);
+    g.rope(&xb, 1, r);
+    g.rope(&xb, 1, Rope { pos0: 11, ..r });
+    let want = ref_rope(
+        &ref_rope(&x, 1, r)
+            .iter()
+            .map(|v| *v as f32)
+            .collect::<Vec<_>>(),
+        1,
+        Rope { pos0: 11, ..r },
+    );
+
+    let (rows, cols) = (10, 64);
+    let bytes = random_weight(&mut rng, GgmlType::Q8_0, rows, cols);
+    let wf = dequantize_to_vec(GgmlType::Q8_0, &bytes, rows * cols).unwrap();
+    let w = g
+        .upload_weight("tok", GgmlType::Q8_0, rows, cols, &bytes)
+        .unwrap();
+    let ids = g.alloc_ids(1).unwrap();
+    let out = g.alloc(2 * cols).unwrap();
+    let step = g.alloc(cols).unwrap();
+    for (slot, id) in [(0usize, 7u32), (1, 2)] {
+        g.write_ids(&ids, &[id]).unwrap();
+        g.embed(&w, &ids, 1, 1.0, &step);
+        g.copy_rows(&step, 0, &out, slot, 1, cols);
+    }
+    let got_embed = read(&g, &out, 0, 2 * cols);
+    let got_rope = read(&g, &xb, 0, 32);
+    assert_close("two queued ropes", &got_rope, &want, 1e-4);
+    let want: Vec<f64> = [7, 2]
+        .iter()
+        .flat_map(|&id| wf[id * cols..][..cols].iter().map(|v| f64::from(*v)))
+        .collect();
+    assert_close("two queued embeds", &got_embed, &want, 0.0);
+}
+
+#[test]
+fn ids_are_written_and_read_in_part() {
+    let Some(g) = gpu() else { return };
+    let ids = g.alloc_ids(10).unwrap();
+    g.write_ids(&ids, &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10]).unwrap();
+    g.write_ids(&ids, &[42, 43, 44]).unwrap();
+    assert_eq!(
+        block_on(g.read_ids(&ids, 10)).unwrap(),
+        vec![42, 43, 44, 4, 5, 6, 7, 8, 9, 10]
+    );
+    let x = upload(&g, &[0.5, 1.5, 2.5, 3.5, 4.5]);
+    assert_eq!(read(&g, &x, 1, 3), vec![1.5, 2.5, 3.5]);
+    assert!(g.write_ids(&ids, &[0; 11]).is_err());
+    assert!(block_on(g.read(&x, 3, 3)).is_err());
+}
+
+#[test]
+fn resident_bytes_count_uploads_and_frees() {
+    let Some(g) = gpu() else { return };
+    let bytes = 34 * 32 * 1024;
+    let before = g.resident_bytes();
+    let w = g
+        .upload_weight("w", GgmlType::Q8_0, 1024, 1024, &vec![0; bytes])
+        .unwrap();
+    assert_eq!(g.weight_bytes(&w), bytes as u64);
+    let loaded = g.resident_bytes();
+    assert!(loaded >= before + bytes as u64, "{before} -> {loaded}");
+    drop(w);
+    // Freed memory goes back to the driver at the next allocation (which, with its readback,
+    // may grow cubecl's own staging and uniform pools a little).
+    let small = g.alloc(4).unwrap();
+    read(&g, &small, 0, 1);
+    let after = g.resident_bytes();
+    assert!(
+        after <= before + (64 << 10),
+        "{before} -> {loaded} -> {after}"
+    );
+}
+
+/// Seconds per call of `op`: the best of `rounds` rounds of `reps` calls, each round ended by
+/// `sync` (after a warm-up round).
+fn best_of(rounds: usize, reps: u32, op: impl Fn(), sync: impl Fn()) -> f64 {
+    op();
+    sync();
+    (0..rounds)
+        .map(|_| {
+            let t = Instant::now();
+            (0..reps).for_each(|_| op());
+            sync();
+            t.elapsed().as_secs_f64() / f64::from(reps)
+        })
+        .fold(f64::INFINITY, f64::min)
+}
+
+/// Timings on this machine's adapter; `cargo test --release --test gpu_backend -- --ignored`.
+#[test]
+#[ignore]
+fn timings() {
+    let Some(g) = gpu() else { return };
+    let mut rng = Rng(61);
+    for (ty, rows, cols, n, reps) in [
+        (GgmlType::Q4_1, 1536, 576, 1, 20),
+        (GgmlType::Q4_1, 576, 1536, 1, 20),
+        (GgmlType::Q4_K, 2048, 2048, 1, 10),
+        (GgmlType::Q6_K, 2048, 2048, 1, 10),
+        (GgmlType::Q4_1, 1536, 576, 64, 5),
+        (GgmlType::Q8_0, 262144, 640, 1, 3),
+    ] {
+        let bytes = random_weight(&mut rng, ty, rows, cols);
+        let w = g.upload_weight("w", ty, rows, cols, &bytes).unwrap();
+        let x = upload(&g, &rng.vec(n * cols));
+        let out = g.alloc(n * rows).unwrap();
+        let dt = best_of(
+            3,
+            reps,
+            || g.matmul(&x, &w, n, &out),
+            || drop(read(&g, &out, 0, 1)),
+        );
+        eprintln!(
+            "matmul {ty} {rows}x{cols} n={n}: {:.3} ms ({:.2} GB/s of weights, {} parts)",
+            dt * 1e3,
+            bytes.len() as f64 / dt / 1e9,
+            w.parts()
+        );
+    }
+    let len = 1 << 22;
+    let (a, b) = (g.alloc(len).unwrap(), g.alloc(len).unwrap());
+    let dt = best_of(3, 10, || g.add(&a, &b, len), || drop(read(&g, &a, 0, 1)));
+    eprintln!("add of {len}: {:.3} ms", dt * 1e3);
+    for (n, ctx) in [(1usize, 1024usize), (64, 1024)] {
+        let at = Attention {
+            n_head: 9,
+            n_head_kv: 3,
+            head_dim: 64,
+            pos0: (ctx - n) as u32,
+            scale: 0.125,
+            window: 0,
+        };
+        let q = upload(&g, &rng.vec(n * 9 * 64));
+        let kv = upload(&g, &rng.vec(ctx * 3 * 64));
+        let out = g.alloc(n * 9 * 64).unwrap();
+        let dt = best_of(
+            3,
+            5,
+            || g.attention(&q, &kv, &kv, n, at, &out),
+            || drop(read(&g, &out, 0, 1)),
+        );
+        eprintln!(
+            "attention n={n} ctx={ctx} 9/3 heads of 64: {:.3} ms",
+            dt * 1e3
+        );
+    }
+}

@@ -1,0 +1,113 @@
+// Real inference in the browser: the npm-style package loads a real GGUF over HTTP onto
+// WebGPU (SwiftShader here) and generates. Greedy tokens are compared with llama.cpp's
+// (tests/golden/generate, from tools/llamacpp_generate.mjs) up to the first step where
+// llama.cpp itself had a near tie (top-2 within 0.35 nats or 3% probability): past such a step
+// any two correct implementations may part ways (see tests/infer_real_models.rs).
+// `HEARTH_FULL=1` (./run test --full) adds gemma-3-270m and Qwen2.5-0.5B.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { openHarness, ROOT } from './harness.mjs';
+
+const MODELS = ['smollm2-135m-instruct-q4_1'];
+if (process.env.HEARTH_FULL === '1') MODELS.push('gemma-3-270m-q4_k_m', 'qwen2.5-coder-0.5b-instruct');
+
+/** Steps before llama.cpp's first near tie. */
+function decisiveSteps(c) {
+  for (let s = 0; s < c.top5.length; s++) {
+    const [a, b] = c.top5[s];
+    if (a[1] - b[1] < 0.35 || Math.exp(a[1]) - Math.exp(b[1]) < 0.03) return s;
+  }
+  return c.generated_ids.length;
+}
+
+let h;
+before(async () => { h = await openHarness(); });
+after(async () => { await h?.close(); });
+
+for (const stem of MODELS) {
+  test(`${stem}: greedy tokens on WebGPU equal llama.cpp's up to its first near tie`, async () => {
+    const golden = JSON.parse(readFileSync(join(ROOT, 'tests/golden/generate', `${stem}.json`), 'utf8'));
+    const cases = golden.cases.slice(0, process.env.HEARTH_FULL === '1' ? 4 : 2);
+    const out = await h.page.evaluate(async ({ url, cases }) => {
+      const { GgufFile, LanguageModel, SseStreamer, Tokenizer } = window.hearth;
+      const streamer = new SseStreamer();
+      const events = [];
+      streamer.subscribe((e) => events.push({ type: e.type, data: e.data }));
+      const file = await GgufFile.fromUrl(url);
+      const model = await LanguageModel.load(file, streamer, { backend: 'webgpu', contextLength: 256, key: 'm' });
+      const tok = Tokenizer.fromGguf(file);
+      const results = [];
+      for (const c of cases) {
+        // The golden's prompt ids are llama.cpp's tokenization of the prompt text; ours must agree.
+        const ids = Array.from(tok.encode(c.prompt, { addSpecial: true, parseSpecial: true }));
+        const streamed = [];
+        const r = await model.generate(c.prompt, {
+          maxTokens: c.generated_ids.length, onToken: (t) => { streamed.push(t.tokenId); },
+        });
+        results.push({ ids, r, streamed });
+      }
+      const info = model.info;
+      model.dispose();
+      return { results, info, events };
+    }, { url: `/models/${stem}.gguf`, cases });
+    assert.match(out.info.backend, /^webgpu/, 'ran on WebGPU');
+    assert.ok(out.info.weightBytes <= 1.25 * out.info.fileBytes, `weights on the GPU ${out.info.weightBytes} B vs file ${out.info.fileBytes} B`);
+    cases.forEach((c, i) => {
+      const { ids, r, streamed } = out.results[i];
+      assert.deepEqual(ids, c.prompt_ids, `${stem} case ${i}: prompt tokens`);
+      const n = decisiveSteps(c);
+      assert.deepEqual(r.generatedIds.slice(0, n), c.generated_ids.slice(0, n),
+        `${stem} case ${i}: the first ${n} greedy tokens (text so far: ${JSON.stringify(r.text)})`);
+      assert.deepEqual(streamed.filter((x) => x !== null), r.generatedIds, 'every token was streamed');
+      assert.ok(r.decodeTokensPerSecond > 0 && r.ttftMs > 0);
+      console.log(`${stem} case ${i}: ${n} decisive steps equal; ttft ${r.ttftMs.toFixed(0)} ms, prefill ${r.prefillTokensPerSecond.toFixed(1)} tok/s, decode ${r.decodeTokensPerSecond.toFixed(2)} tok/s`);
+    });
+    const infos = out.events.filter((e) => e.type === 'info').map((e) => e.data);
+    assert.ok(infos.includes('Loading model m...'), infos.join(' | '));
+    assert.ok(infos.includes('Model m loaded successfully.'));
+    const progress = out.events.filter((e) => e.type === 'progress' && e.data.phase === 'upload');
+    assert.ok(progress.length >= 50, `upload progress at least every ~2% (${progress.length} events)`);
+    assert.equal(progress.at(-1).data.percent, 100);
+    assert.ok(out.events.some((e) => e.type === 'token'));
+    assert.ok(out.events.some((e) => e.type === 'done' && e.data.generatedTokens === cases.at(-1).generated_ids.length));
+  });
+}
+
+test('the CPU fallback generates the same greedy tokens as WebGPU (SmolLM2, 6 tokens)', async () => {
+  const out = await h.page.evaluate(async () => {
+    const { GgufFile, LanguageModel, SseStreamer } = window.hearth;
+    const file = await GgufFile.fromUrl('/models/smollm2-135m-instruct-q4_1.gguf');
+    const run = async (backend) => {
+      const m = await LanguageModel.load(file, new SseStreamer(), { backend, contextLength: 64 });
+      const r = await m.generate('The capital of France is', { maxTokens: 6 });
+      const b = m.info.backend;
+      m.dispose();
+      return { ids: r.generatedIds, backend: b };
+    };
+    return { cpu: await run('cpu'), gpu: await run('webgpu') };
+  });
+  assert.equal(out.cpu.backend, 'cpu');
+  assert.deepEqual(out.cpu.ids, out.gpu.ids);
+});
+
+test('bad input: unsupported architecture, context overflow and bad settings are typed errors', async () => {
+  const out = await h.page.evaluate(async () => {
+    const { GgufFile, LanguageModel, SseStreamer } = window.hearth;
+    const grab = async (f) => { try { await f(); return null; } catch (e) { return { name: e.name, code: e.code, message: e.message }; } };
+    const file = await GgufFile.fromUrl('/models/smollm2-135m-instruct-q4_1.gguf');
+    const m = await LanguageModel.load(file, new SseStreamer(), { backend: 'cpu', contextLength: 16 });
+    const overflow = await grab(() => m.generate('The capital of France is', { maxTokens: 64 }));
+    const badTemp = await grab(() => m.generate('Hi', { maxTokens: 2, temperature: -1 }));
+    const after = await m.generate('The capital of France is', { maxTokens: 2 });
+    m.dispose();
+    return { overflow, badTemp, after: after.generatedIds.length };
+  });
+  assert.equal(out.overflow.name, 'InvalidInputError');
+  assert.equal(out.overflow.code, 'CONTEXT_OVERFLOW');
+  assert.match(out.overflow.message, /context of 16/);
+  assert.equal(out.badTemp.name, 'InvalidInputError');
+  assert.match(out.badTemp.message, /temperature/);
+  assert.equal(out.after, 2, 'the model still works after the errors');
+});
