@@ -3,21 +3,24 @@
 //!
 //! # Kernels
 //! - Weights stay in their GGUF block formats, re-laid out losslessly into `u32` words at upload
-//!   (module `layout`: the lone `f16` scale of Q4_0/Q5_0/Q8_0/Q6_K blocks moves to an array in front,
-//!   so every payload is word-aligned; device bytes are the GGUF bytes plus at most 2 per part).
-//!   A weight larger than the binding limit is split by row ranges into several buffers; ops
-//!   launch once per part.
+//!   (module `layout`: the lone `f16` scale of Q4_0/Q5_0/Q8_0/Q6_K blocks moves to an array in
+//!   front, so every payload is word-aligned; device bytes are the GGUF bytes plus at most 2 per
+//!   part). A weight larger than the binding limit is split by row ranges into several buffers;
+//!   `matmul` and `embed` launch once per part.
 //! - Every weight format has one WGSL decoder, `unit(row, u)`: eight weights of a row (two runs
 //!   of four columns) as two `vec4<f32>`, plus the columns they multiply. `matmul` with `n == 1`
-//!   is a matrix-vector product (8 rows per workgroup, 32 lanes per row striding over units, a
-//!   shared-memory tree reduction); with `n > 1` a tiled product (32 x 64 output tiles, each
-//!   weight unit dequantized once into shared memory per tile and reused by 32 rows of `x`).
-//!   `embed` decodes the selected rows with the same decoder.
-//! - `attention` is one workgroup per (query row, head) with an online softmax over tiles of 128
-//!   keys, so the context length is bounded only by the cache. Row-wise ops (`rms_norm`,
-//!   `argmax`) are one workgroup per row with shared-memory reductions; the rest are
-//!   element-wise. No subgroups, no `f16` arithmetic: scales are decoded from their bits.
-//!
+//!   is a matrix-vector product (4 to 32 lanes per row, so that each lane gets a few units,
+//!   striding over the row; 256 threads per workgroup; a shared-memory tree reduction per row);
+//!   with `n > 1` a tiled product (32 x 64 output tiles: each weight unit is dequantized once per
+//!   tile into shared memory and reused by 32 rows of `x`). `embed` uses the same decoders.
+//! - `attention` is one workgroup per (query row, head), online softmax over tiles of 128 keys
+//!   (split among key groups that each keep their own running max, merged at the end), so the
+//!   context is bounded only by the cache and no scratch buffer is needed. Row-wise ops
+//!   (`rms_norm`, `argmax`) are one workgroup per row with shared-memory reductions; the rest are
+//!   element-wise. No subgroups and no `f16` arithmetic: `f16` scales are decoded from their bits.
+//! - Every buffer is its own device allocation (cubecl's "dedicated" allocations): exact-sized,
+//!   and handed back to the driver soon after its last handle is dropped.
+
 //! # Parameters
 //! Scalars (sizes, offsets, positions, `eps`, ...) travel in cubecl's own per-launch info
 //! binding ([`MetadataBindingInfo::custom`]): cubecl stages them into a uniform slice taken from
