@@ -109,4 +109,22 @@ fn gpu_backend_runs_real_models_and_returns_its_memory() {
     let mut model = Model::new(small, cfg.clone(), w, Shape::for_context(64)).unwrap();
     let (split_ids, _) = greedy(&mut model, &prompt, 8);
     assert_eq!(split_ids, cpu_ids, "weights split at 8 MiB give the same tokens");
+    drop(model);
+
+    // A load that fails half-way (one row of ffn_down, 960 bytes, over a 700-byte binding
+    // limit, after the 28 MB embedding went up) is a typed error and gives its memory back.
+    let tight = Gpu::with_max_binding(device.clone(), 700).unwrap();
+    let probe = tight.alloc(1).unwrap();
+    block_on(tight.read(&probe, 0, 1)).unwrap(); // lets the dropped model's buffers go
+    let before = tight.resident_bytes();
+    let err = match load_weights(&tight, &cfg, &header, &bytes) {
+        Err(e) => e,
+        Ok(_) => panic!("a 960-byte row cannot fit a 700-byte binding"),
+    };
+    assert!(err.to_string().contains("ffn_down.weight"), "{err}");
+    assert!(err.to_string().contains("binding limit"), "{err}");
+    block_on(tight.read(&probe, 0, 1)).unwrap();
+    let after = tight.resident_bytes();
+    eprintln!("failed load: {err}; resident before {before} B, after {after} B");
+    assert!(after <= before + (1 << 20), "a failed load kept {} B", after.saturating_sub(before));
 }

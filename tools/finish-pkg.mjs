@@ -27,7 +27,11 @@ const classes = ['HearthError', 'InvalidInputError', 'GpuUnavailableError', 'Mod
 const marker = '// hearth: error classes';
 let js = readFileSync(entry, 'utf8');
 if (!js.includes(marker)) {
-  js += `\n${marker}\nexport { ${classes.join(', ')} } from './${relative(pkg, errors).split('\\').join('/')}';\n`;
+  const from = `./${relative(pkg, errors).split('\\').join('/')}`;
+  js += `\n${marker}\nexport { ${classes.join(', ')} } from '${from}';\n`;
+  // model.stream(): generate() as an async iterator (a wasm-bindgen class cannot define one).
+  js += `import { streamGenerate as __hearthStream } from '${from}';\n`;
+  js += `LanguageModel.prototype.stream = function stream(input, options) { return __hearthStream(this, input, options); };\n`;
   writeFileSync(entry, js);
 }
 

@@ -56,3 +56,45 @@ export function makeError(className, code, message, details) {
   error.code = code;
   return error;
 }
+
+/**
+ * `model.stream(input, options)`: the tokens of `model.generate` as an async iterator, with
+ * the final result on `.result`. Breaking out of the loop stops generation after the current
+ * token; a failure rejects `.result` and is thrown by the loop.
+ */
+export function streamGenerate(model, input, options = {}) {
+  const queue = [];
+  let wake = null;
+  let finished = false;
+  let failure = null;
+  let stopped = false;
+  const notify = () => { const w = wake; wake = null; if (w) w(); };
+  const userOnToken = options.onToken;
+  const result = model.generate(input, {
+    ...options,
+    onToken: (t) => {
+      queue.push(t);
+      notify();
+      const keepGoing = userOnToken ? userOnToken(t) : undefined;
+      return stopped ? false : keepGoing;
+    },
+  }).then(
+    (r) => { finished = true; notify(); return r; },
+    (e) => { finished = true; failure = e; notify(); throw e; },
+  );
+  result.catch(() => {}); // also surfaced by the iterator
+  return {
+    result,
+    async *[Symbol.asyncIterator]() {
+      try {
+        for (;;) {
+          if (queue.length) { yield queue.shift(); continue; }
+          if (finished) { if (failure) throw failure; return; }
+          await new Promise((r) => { wake = r; });
+        }
+      } finally {
+        stopped = true;
+      }
+    },
+  };
+}

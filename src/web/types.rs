@@ -234,6 +234,17 @@ export interface GenerationResult {
   backend: string;
 }
 
+/** What `LanguageModel.stream` returns: `for await (const t of model.stream(p)) ...`. */
+export interface TokenStream extends AsyncIterable<GeneratedToken> {
+  /** The whole generation's result (rejects like `generate`). */
+  result: Promise<GenerationResult>;
+}
+
+export interface LanguageModel {
+  /** `generate` as an async iterator of tokens; leaving the loop early stops generation. */
+  stream(input: string | ChatMessage[], options?: GenerateOptions): TokenStream;
+}
+
 export interface ChatMessage {
   role: 'system' | 'user' | 'assistant' | (string & {});
   content: string;

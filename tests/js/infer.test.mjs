@@ -86,10 +86,20 @@ test('the CPU fallback generates the same greedy tokens as WebGPU (SmolLM2, 6 to
       m.dispose();
       return { ids: r.generatedIds, backend: b };
     };
-    return { cpu: await run('cpu'), gpu: await run('webgpu') };
+    // model.stream(): an async iterator; leaving the loop stops generation.
+    const m = await LanguageModel.load(file, new SseStreamer(), { backend: 'cpu', contextLength: 64 });
+    const seen = [];
+    const s = m.stream('The capital of France is', { maxTokens: 20 });
+    for await (const t of s) { seen.push(t.tokenId); if (seen.length === 3) break; }
+    const streamed = await s.result;
+    m.dispose();
+    return { cpu: await run('cpu'), gpu: await run('webgpu'), seen, streamed };
   });
   assert.equal(out.cpu.backend, 'cpu');
   assert.deepEqual(out.cpu.ids, out.gpu.ids);
+  assert.deepEqual(out.seen, out.cpu.ids.slice(0, 3), 'the iterator yields the greedy tokens');
+  assert.equal(out.streamed.stopReason, 'cancelled');
+  assert.ok(out.streamed.generatedIds.length <= 4, `stopped after the loop ended (${out.streamed.generatedIds.length} tokens)`);
 });
 
 test('bad input: unsupported architecture, context overflow and bad settings are typed errors', async () => {
