@@ -1,6 +1,6 @@
 // The demo imports Hearth exactly as an npm user would: `import ... from 'hearth'`
 // resolves (through the import map) to the package installed in node_modules.
-import init, { SseStreamer, initDevice, checkDevice, version, HearthError } from 'hearth';
+import init, { SseStreamer, initDevice, checkDevice, version, HearthError, GgufFile, LanguageModel, CancelledError } from 'hearth';
 
 const $ = (id) => document.getElementById(id);
 
@@ -83,6 +83,102 @@ async function start(backend) {
     for (const b of ['init-webgpu', 'init-cpu']) $(b).disabled = false;
   }
 }
+
+// --- Model and chat -------------------------------------------------------------------
+// The models `./run` fetched into models/, served under /models. gemma-3-270m is the default.
+const MODELS = {
+  'gemma-3-270m': { url: '/models/gemma-3-270m-q4_k_m.gguf', label: 'Gemma 3 270M (Q4_K_M, 253 MB)' },
+  'smollm2-135m': { url: '/models/smollm2-135m-instruct-q4_1.gguf', label: 'SmolLM2 135M Instruct (Q4_1, 98 MB)' },
+  'qwen2.5-0.5b': { url: '/models/qwen2.5-coder-0.5b-instruct.gguf', label: 'Qwen2.5 Coder 0.5B Instruct (Q5_0/Q8_0, 489 MB)' },
+};
+for (const [key, m] of Object.entries(MODELS)) {
+  const o = document.createElement('option');
+  o.value = key; o.textContent = m.label;
+  $('model-key').append(o);
+}
+let model = null;
+const history = [];
+let abort = null;
+
+function showError(where, err) {
+  $(where).hidden = false;
+  $(where).textContent = err instanceof HearthError ? `${err.name}: ${err.message}` : String(err);
+}
+
+$('load').onclick = async () => {
+  const key = $('model-key').value;
+  $('model-error').hidden = true;
+  $('load').disabled = true;
+  model?.dispose();
+  model = null;
+  const bar = $('load-progress');
+  bar.hidden = false; bar.value = 0;
+  try {
+    streamer.streamInfo(`Checking ${key}...`, key);
+    const file = await GgufFile.fromUrl(MODELS[key].url);
+    model = await LanguageModel.load(file, streamer, {
+      key, backend: $('model-backend').value, contextLength: 2048,
+      onProgress: (p) => { bar.value = p.percent; $('load-status').textContent = `${p.phase}: ${mb(p.loaded)} of ${mb(p.total)} (${p.percent.toFixed(0)}%)`; },
+    });
+    const i = model.info;
+    $('load-status').textContent = `${key} on ${i.backend}: ${mb(i.weightBytes)} of weights, context ${i.contextLength}.`;
+    history.length = 0;
+    $('chat').replaceChildren();
+    for (const id of ['prompt', 'send']) $(id).disabled = false;
+    $('unload').disabled = false;
+  } catch (err) {
+    showError('model-error', err);
+  } finally {
+    $('load').disabled = false;
+    bar.hidden = true;
+  }
+};
+
+$('unload').onclick = () => {
+  model?.dispose();
+  model = null;
+  streamer.streamInfo('Model unloaded; its memory is returned.');
+  for (const id of ['prompt', 'send', 'unload']) $(id).disabled = true;
+};
+
+function bubble(role, text) {
+  const div = document.createElement('div');
+  div.className = `msg ${role}`;
+  div.textContent = text; // model output is text, never HTML
+  $('chat').append(div);
+  return div;
+}
+
+$('send').onclick = async () => {
+  const text = $('prompt').value.trim();
+  if (!text || !model) return;
+  $('prompt').value = '';
+  bubble('user', text);
+  history.push({ role: 'user', content: text });
+  const out = bubble('assistant', '');
+  abort = new AbortController();
+  $('send').disabled = true; $('stop').disabled = false;
+  try {
+    const r = await model.generate(history, {
+      maxTokens: Number($('max-tokens').value), temperature: Number($('temperature').value),
+      topP: Number($('top-p').value), signal: abort.signal,
+      onToken: (t) => { out.textContent += t.text; },
+    });
+    history.push({ role: 'assistant', content: r.text });
+    $('chat-stats').textContent = `${r.generatedTokens} tokens · TTFT ${(r.ttftMs / 1000).toFixed(2)} s · ${r.decodeTokensPerSecond.toFixed(2)} tok/s · ${r.backend}`;
+  } catch (err) {
+    if (err instanceof CancelledError) {
+      history.push({ role: 'assistant', content: out.textContent });
+      $('chat-stats').textContent = 'Stopped.';
+    } else {
+      showError('model-error', err);
+    }
+  } finally {
+    $('send').disabled = false; $('stop').disabled = true;
+  }
+};
+$('stop').onclick = () => abort?.abort();
+$('load').disabled = false;
 
 $('init-webgpu').onclick = () => start('auto');
 $('init-cpu').onclick = () => start('cpu');
