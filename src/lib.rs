@@ -34,6 +34,7 @@
 pub mod backend;
 pub mod gguf;
 pub mod infer;
+pub mod memory;
 pub mod model;
 pub mod status;
 pub mod tokenizer;
