@@ -5,6 +5,7 @@
 mod device;
 mod error;
 mod gguf;
+mod memory;
 mod model;
 mod source;
 mod streamer;
@@ -13,6 +14,7 @@ mod types;
 pub use device::{Preference, acquire, check_device, init_device};
 pub use error::{ErrorClass, JsError};
 pub use gguf::{GgufFile, Tokenizer};
+pub use memory::MemoryManager;
 pub use model::LanguageModel;
 pub use streamer::SseStreamer;
 pub use types::{BackendArg, ReplayOptionsArg, StreamerOptionsArg};

@@ -291,3 +291,141 @@ extern "C" {
     #[wasm_bindgen(typescript_type = "GenerateOptions")]
     pub type GenerateOptionsArg;
 }
+
+#[wasm_bindgen(typescript_custom_section)]
+const MEMORY_TYPES: &str = r#"
+export interface MemoryManagerOptions {
+  /** 'auto' (default), 'webgpu' or 'cpu': the page's device, shared with `LanguageModel.load`. */
+  backend?: BackendPreference;
+  /** A bounded allocation probe. Not implemented yet: anything but `false` rejects with `InvalidInputError`. */
+  probe?: boolean | { capBytes: number };
+  /** System memory in GB, instead of `navigator.deviceMemory`. */
+  deviceMemoryGb?: number;
+}
+
+export interface RequirementForOptions {
+  /** Positions the KV cache holds (default 2048, clamped to the model's training context). */
+  contextLength?: number;
+}
+
+/** What the browser says about the adapter, as the budget estimate reads it. */
+export interface AdapterFacts {
+  vendor: string;
+  architecture: string;
+  device: string;
+  description: string;
+  isFallbackAdapter: boolean;
+  /** 0 on the CPU backend (no limit). */
+  maxBufferSize: number;
+  maxStorageBufferBindingSize: number;
+  deviceMemoryGb: number | null;
+  probe: { allocatedBytes: number; hitOutOfMemory: boolean } | null;
+}
+
+export interface DeviceLimits {
+  maxBufferSize: number;
+  maxStorageBufferBindingSize: number;
+}
+
+/** Where a budget figure came from. */
+export type EstimatedFrom =
+  | { source: 'override' }
+  | { source: 'probe' }
+  | { source: 'tierTable'; tier: string }
+  | { source: 'deviceMemory' }
+  | { source: 'default' };
+
+export type AdapterClass = 'cpu' | 'integrated' | 'discrete' | 'unknown';
+
+export interface MemoryBudget {
+  /** The usable budget: `rawBytes` less the safety margin. */
+  bytes: number;
+  rawBytes: number;
+  estimatedFrom: EstimatedFrom;
+  safetyMargin: number;
+  adapterClass: AdapterClass;
+  /** How the figure was reached, in one sentence. */
+  explanation: string;
+}
+
+/** Which limit keeps a model off the device. */
+export type LimitKind =
+  | { kind: 'totalBudget' }
+  | { kind: 'tensorOverBindingLimit'; name: string; neededBytes: number; limitBytes: number }
+  | { kind: 'bufferSize'; name: string; neededBytes: number; limitBytes: number }
+  | { kind: 'missingFeature'; feature: string; tensor: string | null };
+
+export interface LimitProblem {
+  limit: LimitKind;
+  message: string;
+}
+
+/** What a model will occupy on the device. */
+export interface Requirement {
+  /** True when computed from the GGUF header. */
+  exact: boolean;
+  context: number;
+  batch: number;
+  weightBytes: number;
+  kvCacheBytes: number;
+  activationBytes: number;
+  totalBytes: number;
+  largestTensor: { name: string; bytes: number } | null;
+  /** Reasons the model cannot be loaded on this device at any budget. */
+  problems: LimitProblem[];
+}
+
+export interface Evictable {
+  key: string;
+  bytes: number;
+  /** What unloading it and every model before it frees. */
+  cumulativeBytes: number;
+}
+
+export interface CanLoadResult {
+  can: boolean;
+  /** e.g. "Not enough VRAM (available: 500 MB, required: 2.0 GB)". */
+  reason: string;
+  requiredBytes: number;
+  availableBytes: number;
+  budgetBytes: number;
+  /** Unpinned resident models, least recently used first. */
+  evictable: Evictable[];
+  fitsAfterEviction: boolean;
+  limit: LimitKind | null;
+  simulated: boolean;
+}
+
+export interface LoadedModelEntry {
+  key: string;
+  bytes: number;
+  /** `Date.now()` at the last use. */
+  lastUsed: number | null;
+  useOrder: number;
+  pinned: boolean;
+}
+
+export interface MemoryStats {
+  budgetBytes: number;
+  estimatedFrom: EstimatedFrom;
+  explanation: string;
+  simulated: boolean;
+  /** Measured from the allocator on WebGPU; the registered sum on the CPU. */
+  usedBytes: number;
+  reservedBytes: number;
+  measured: boolean;
+  registeredBytes: number;
+  availableBytes: number;
+  usagePercent: number;
+  /** Least recently used first. */
+  loaded: LoadedModelEntry[];
+}
+"#;
+
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(typescript_type = "MemoryManagerOptions")]
+    pub type MemoryManagerOptionsArg;
+    #[wasm_bindgen(typescript_type = "RequirementForOptions")]
+    pub type RequirementForOptionsArg;
+}
