@@ -165,7 +165,19 @@ async fn upload<C: Compute>(
             s.progress(p, Some(key));
         }
     };
+    // Resident bytes as the allocator reports them, at least every 5% of the upload.
+    let mut last_metrics = -5.0f64;
+    let mut metrics = |done: u64| {
+        let percent = done as f64 * 100.0 / total.max(1) as f64;
+        if let Some(s) = status
+            && (percent - last_metrics >= 5.0 || done == total)
+        {
+            last_metrics = percent;
+            s.metrics(status::Metrics { used_bytes: compute.resident_bytes(), ..Default::default() }, Some(key));
+        }
+    };
     report(0);
+    metrics(0);
     for info in builder.needed().to_vec() {
         if cancelled(signal) {
             return Err(JsError::new(ErrorClass::Cancelled, "ABORTED", format!("Loading {key} was cancelled.")));
@@ -179,6 +191,7 @@ async fn upload<C: Compute>(
             last_percent = percent;
             report(done);
         }
+        metrics(done);
     }
     Ok(())
 }
