@@ -275,11 +275,18 @@ fn matmul_every_format_and_shape() {
             for n in [1, 3, 17, 70] {
                 let x = rng.vec(n * cols);
                 let xb = upload(&g, &x);
-                let out = g.alloc(n * rows).unwrap();
-                g.matmul(&xb, &w, n, &out);
-                let got = read(&g, &out, 0, n * rows);
                 let want = ref_matmul(&x, &wf, n, rows, cols);
-                assert_close(&format!("{ty} {rows}x{cols} n={n}"), &got, &want, 1e-4);
+                // Both kernel families: barrier-free rows (CPU adapters) and shared memory (GPUs).
+                let default = g.row_kernels();
+                for rows_k in [false, true] {
+                    g.use_row_kernels(rows_k);
+                    let out = g.alloc(n * rows).unwrap();
+                    g.matmul(&xb, &w, n, &out);
+                    let got = read(&g, &out, 0, n * rows);
+                    let name = format!("{ty} {rows}x{cols} n={n} row kernels {rows_k}");
+                    assert_close(&name, &got, &want, 1e-4);
+                }
+                g.use_row_kernels(default);
             }
         }
     }
@@ -808,4 +815,192 @@ fn timings() {
             dt * 1e3
         );
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sampling ops: the GPU against the CPU backend (itself checked against a full sort)
+
+/// `rows` rows of `width`, the `row`th from `fill`, the others 1e30 (a top-k of the wrong row
+/// shows at once).
+fn rows_around(row: usize, rows: usize, width: usize, fill: &[f32]) -> Vec<f32> {
+    let mut x = vec![1e30; rows * width];
+    x[row * width..][..width].copy_from_slice(fill);
+    x
+}
+
+/// Coarse random values (many ties), with a sprinkling of NaN, infinities and signed zeros.
+fn tricky_row(rng: &mut Rng, width: usize) -> Vec<f32> {
+    let mut x: Vec<f32> = (0..width)
+        .map(|_| (rng.below(4000) as f32 - 2000.0) * 0.01)
+        .collect();
+    for _ in 0..width / 50 + 3 {
+        let i = rng.below(width);
+        x[i] = [f32::NAN, -f32::NAN, f32::NEG_INFINITY, -0.0, 0.0, 19.99][rng.below(6)];
+    }
+    x
+}
+
+fn gpu_top_k(g: &Gpu, x: &<Gpu as Compute>::Buf, row: usize, width: usize, k: usize) -> Vec<(u32, f32)> {
+    let (vals, ids) = (g.alloc(k).unwrap(), g.alloc_ids(k).unwrap());
+    g.top_k(x, row, width, k, &vals, &ids);
+    let ids = block_on(g.read_ids(&ids, k)).unwrap();
+    ids.into_iter().zip(read(g, &vals, 0, k)).collect()
+}
+
+fn cpu_top_k(row: &[f32], k: usize) -> Vec<(u32, f32)> {
+    let cpu = hearth::infer::Cpu::new();
+    let x = cpu.upload_f32(row).unwrap();
+    let (vals, ids) = (cpu.alloc(k).unwrap(), cpu.alloc_ids(k).unwrap());
+    cpu.top_k(&x, 0, row.len(), k, &vals, &ids);
+    let ids = block_on(cpu.read_ids(&ids, k)).unwrap();
+    ids.into_iter().zip(block_on(cpu.read(&vals, 0, k)).unwrap()).collect()
+}
+
+/// Bit-exact pairs (so `-0.0` vs `+0.0` and `-inf` count).
+#[track_caller]
+fn assert_same_candidates(what: &str, got: &[(u32, f32)], want: &[(u32, f32)]) {
+    let bits = |c: &[(u32, f32)]| c.iter().map(|&(i, v)| (i, v.to_bits())).collect::<Vec<_>>();
+    assert_eq!(bits(got), bits(want), "{what}:\n got {got:?}\nwant {want:?}");
+}
+
+#[test]
+fn top_k_matches_the_cpu_on_every_width() {
+    let Some(g) = gpu() else { return };
+    let mut rng = Rng(71);
+    // One pass (<= 2048), two passes with ranges of every size, and Gemma's vocabulary.
+    for (width, row) in [(100, 0), (2048, 1), (2049, 2), (32000, 1), (151_936, 2), (262_144, 1)] {
+        let fill = tricky_row(&mut rng, width);
+        let x = upload(&g, &rows_around(row, 3, width, &fill));
+        for k in [1, 40, 64] {
+            let got = gpu_top_k(&g, &x, row, width, k);
+            assert_same_candidates(&format!("width {width} k {k}"), &got, &cpu_top_k(&fill, k));
+        }
+    }
+}
+
+#[test]
+fn top_k_ties_nan_and_degenerate_rows() {
+    let Some(g) = gpu() else { return };
+    let width = 5000;
+    // All equal: the lowest indices, in order, from every range.
+    let x = upload(&g, &rows_around(1, 2, width, &vec![0.25; width]));
+    let got = gpu_top_k(&g, &x, 1, width, 64);
+    assert_eq!(got.iter().map(|c| c.0).collect::<Vec<_>>(), (0..64).collect::<Vec<_>>());
+    // Only 10 numbers among NaNs: the numbers, then NaNs (lowest index first) reported as -inf.
+    let mut fill = vec![f32::NAN; width];
+    for (i, j) in (0..10).map(|i| (i, 4990 - 499 * i)) {
+        fill[j] = i as f32 - 5.0;
+    }
+    fill[3] = f32::NEG_INFINITY;
+    let x = upload(&g, &rows_around(0, 2, width, &fill));
+    let got = gpu_top_k(&g, &x, 0, width, 40);
+    assert_same_candidates("nan row", &got, &cpu_top_k(&fill, 40));
+    assert_eq!(got[10], (3, f32::NEG_INFINITY));
+    assert_eq!(got[11], (0, f32::NEG_INFINITY));
+    assert!(got.iter().all(|c| !c.1.is_nan()));
+    // Exact ties at the boundary of k in separate ranges, and one huge NaN-free spread.
+    let mut fill = vec![-1.0f32; 300_000];
+    for j in (7..300_000).step_by(4999) {
+        fill[j] = 2.0;
+    }
+    fill[299_999] = 3.0;
+    let x = upload(&g, &fill);
+    for k in [1, 40, 64] {
+        assert_same_candidates("spread ties", &gpu_top_k(&g, &x, 0, 300_000, k), &cpu_top_k(&fill, k));
+    }
+}
+
+#[test]
+fn queued_top_k_calls_share_the_scratch_safely() {
+    let Some(g) = gpu() else { return };
+    let mut rng = Rng(73);
+    let width = 40_000;
+    let rows: Vec<Vec<f32>> = (0..3).map(|_| rng.vec(width)).collect();
+    let x = upload(&g, &rows.concat());
+    let outs: Vec<_> = (0..3).map(|_| (g.alloc(40).unwrap(), g.alloc_ids(40).unwrap())).collect();
+    for (r, (vals, ids)) in outs.iter().enumerate() {
+        g.top_k(&x, r, width, 40, vals, ids);
+    }
+    for (r, (vals, ids)) in outs.iter().enumerate() {
+        let got: Vec<(u32, f32)> = block_on(g.read_ids(ids, 40)).unwrap().into_iter().zip(read(&g, vals, 0, 40)).collect();
+        assert_same_candidates(&format!("row {r}"), &got, &cpu_top_k(&rows[r], 40));
+    }
+}
+
+#[test]
+fn penalize_matches_the_cpu() {
+    let Some(g) = gpu() else { return };
+    let cpu = hearth::infer::Cpu::new();
+    let mut rng = Rng(79);
+    for (width, row, n_ids) in [(1000, 1, 1), (32000, 2, 300), (262_144, 1, 4096)] {
+        let mut fill = tricky_row(&mut rng, width);
+        fill[5] = 0.0;
+        fill[6] = -0.0;
+        let mut ids: Vec<u32> = (0..n_ids).map(|_| rng.below(width) as u32).collect();
+        ids.extend([5, 6, width as u32 + 3]); // zeros stay zero; an id past the row is ignored
+        ids.sort_unstable();
+        ids.dedup();
+        let all = rows_around(row, 3, width, &fill);
+        let (xg, xc) = (upload(&g, &all), cpu.upload_f32(&all).unwrap());
+        let idg = g.alloc_ids(ids.len() + 5).unwrap();
+        let idc = cpu.alloc_ids(ids.len()).unwrap();
+        g.write_ids(&idg, &ids).unwrap();
+        cpu.write_ids(&idc, &ids).unwrap();
+        g.penalize(&xg, row, width, &idg, ids.len(), 1.3);
+        cpu.penalize(&xc, row, width, &idc, ids.len(), 1.3);
+        // A second penalty queued behind the first, on a subset.
+        let half = ids.len() / 2;
+        g.penalize(&xg, row, width, &idg, half, 0.7);
+        cpu.penalize(&xc, row, width, &idc, half, 0.7);
+        let got = read(&g, &xg, 0, 3 * width);
+        let want = block_on(cpu.read(&xc, 0, 3 * width)).unwrap();
+        for (e, (a, b)) in got.iter().zip(&want).enumerate() {
+            // Products are exact; WGSL allows quotients 2.5 ulp off.
+            let ok = a.to_bits() == b.to_bits() || (a - b).abs() <= 3.0 * f32::EPSILON * b.abs();
+            assert!(ok, "width {width}: element {e} is {a}, CPU {b}");
+        }
+        // Zeros, infinities and NaNs stay as they are; everything else penalized changes.
+        let changed = |v: &[f32]| v.iter().zip(&all).filter(|(a, b)| a.to_bits() != b.to_bits()).count();
+        assert_eq!(changed(&got), changed(&want), "width {width}");
+        assert!(changed(&got) * 10 >= (ids.len() - 3) * 9, "width {width}: {}", changed(&got));
+    }
+}
+
+/// `top_k` (plus its two small readbacks) against reading the whole row back, on Gemma's
+/// vocabulary; `cargo test --release --test gpu_backend -- --ignored top_k_timing --nocapture`.
+#[test]
+#[ignore]
+fn top_k_timing() {
+    let Some(g) = gpu() else { return };
+    let mut rng = Rng(83);
+    let width = 262_144;
+    let x = upload(&g, &rng.vec(width));
+    let (vals, ids) = (g.alloc(64).unwrap(), g.alloc_ids(64).unwrap());
+    for k in [1usize, 40, 64] {
+        let dt = best_of(
+            5,
+            10,
+            || {
+                g.top_k(&x, 0, width, k, &vals, &ids);
+                drop(block_on(g.read_ids(&ids, k)).unwrap());
+                drop(read(&g, &vals, 0, k));
+            },
+            || {},
+        );
+        eprintln!("top_k width {width} k {k} + read back {k} pairs: {:.3} ms", dt * 1e3);
+    }
+    let dt = best_of(
+        5,
+        10,
+        || {
+            drop(block_on(g.read_ids(&ids, 40)).unwrap());
+            drop(read(&g, &vals, 0, 40));
+        },
+        || {},
+    );
+    eprintln!("the two readbacks of 40 alone: {:.3} ms", dt * 1e3);
+    let dt = best_of(5, 10, || g.argmax(&x, 0, width, &ids, 0), || drop(block_on(g.read_ids(&ids, 1))));
+    eprintln!("argmax width {width} + read back 1 id: {:.3} ms", dt * 1e3);
+    let dt = best_of(5, 10, || drop(read(&g, &x, 0, width)), || {});
+    eprintln!("read back the row of {width}: {:.3} ms", dt * 1e3);
 }

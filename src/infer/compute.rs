@@ -20,6 +20,37 @@ use crate::gguf::GgmlType;
 
 use super::InferError;
 
+/// The largest `k` [`Compute::top_k`] accepts.
+pub const MAX_TOP_K: usize = 64;
+
+/// The key that orders `f32`s as [`Compute::top_k`] does: larger key, larger value; `-0.0` and
+/// `+0.0` share a key (`==` as numbers, as in argmax); every NaN maps to 0, below `-inf`
+/// (`0x007f_ffff`). Both backends rank by it.
+pub fn order_key(v: f32) -> u32 {
+    let b = v.to_bits();
+    if b == 0x8000_0000 {
+        0x8000_0000
+    } else if b & 0x7fff_ffff > 0x7f80_0000 {
+        0
+    } else if b & 0x8000_0000 != 0 {
+        !b
+    } else {
+        b | 0x8000_0000
+    }
+}
+
+/// The value [`Compute::top_k`] reports for a key of [`order_key`]: the value itself (`+0.0`
+/// for `-0.0`), `-inf` for a NaN (key 0).
+pub fn order_value(key: u32) -> f32 {
+    if key == 0 {
+        f32::NEG_INFINITY
+    } else if key & 0x8000_0000 != 0 {
+        f32::from_bits(key & 0x7fff_ffff)
+    } else {
+        f32::from_bits(!key)
+    }
+}
+
 /// The gated activation of the feed-forward block.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Activation {
@@ -128,6 +159,20 @@ pub trait Compute {
     fn softcap(&self, x: &Self::Buf, len: usize, cap: f32);
     /// `ids[slot] = argmax_j x[row * width + j]` over `j < width` (lowest index on ties).
     fn argmax(&self, x: &Self::Buf, row: usize, width: usize, ids: &Self::Ids, slot: usize);
+    /// llama.cpp's repetition penalty, in place on one row: for each of the first `n_ids` ids,
+    /// `v = x[row * width + id]` becomes `v / penalty` if `v > 0`, else `v * penalty` (a NaN
+    /// stays NaN). The ids must be distinct (the caller dedupes; a repeated id would be penalized
+    /// twice, or racily on the GPU); ids `>= width` are ignored.
+    fn penalize(&self, x: &Self::Buf, row: usize, width: usize, ids: &Self::Ids, n_ids: usize, penalty: f32);
+    /// The `k` largest values of row `row` (`x[row * width ..][..width]`), in descending order,
+    /// into `vals[0..k]` with their column indices in `ids[0..k]`.
+    ///
+    /// The order is total: by value, ties (`-0.0 == +0.0` included) by lower index, and a NaN
+    /// ranks below every number (`-inf` included): see [`order_key`]. So a NaN is never selected
+    /// while the row holds `k` numbers; if it is (a row with fewer than `k` numbers), its value
+    /// is reported as `-inf`. `vals` never holds a NaN (nor `-0.0`: [`order_value`]). Requires `1 <= k <= min(width, MAX_TOP_K)` (the caller checks;
+    /// the backends may panic otherwise).
+    fn top_k(&self, x: &Self::Buf, row: usize, width: usize, k: usize, vals: &Self::Buf, ids: &Self::Ids);
 
     /// Wait for the queued work and read `len` values from element `offset`.
     async fn read(&self, x: &Self::Buf, offset: usize, len: usize) -> Result<Vec<f32>, InferError>;

@@ -2,11 +2,16 @@
 //! end-of-generation token, a stop string, the token limit, or the caller says stop.
 //!
 //! Greedy decoding reads back one token id per step (the argmax runs on the device). Sampling
-//! with a temperature reads back the last row of logits (`n_vocab` floats) and samples on the
-//! CPU with [`Sampler`]; a device-side top-k is future work.
+//! with a temperature and `0 < top_k <= MAX_TOP_K` (64) reads back only the `top_k` candidates:
+//! the device applies the repetition penalty and the top-k ([`Model::next_candidates`]) and
+//! [`Sampler::sample_candidates`] runs the rest of the chain on the CPU, picking exactly the
+//! token the full row would give. Greedy decoding with a repetition penalty takes the same path
+//! with one candidate. Sampling with top-k off (0) or above 64 reads back the whole last row of
+//! logits (`n_vocab` floats) and samples it with [`Sampler::sample`].
 
 use crate::tokenizer::{StreamDecoder, Tokenizer};
 
+use super::compute::MAX_TOP_K;
 use super::sampler::{Sampler, SamplerParams, StopMatcher};
 use super::transformer::Model;
 use super::{Compute, InferError};
@@ -125,7 +130,12 @@ pub async fn generate<C: Compute>(
         return Err(InferError::ContextOverflow { needed, context });
     }
     model.reset();
-    let greedy = params.sampler.is_greedy() && params.sampler.repetition_penalty == 1.0;
+    let sp = &params.sampler;
+    let penalized = sp.repetition_penalty != 1.0 && sp.repeat_last_n > 0;
+    let greedy = sp.is_greedy() && !penalized;
+    // Candidates read back per step, or 0 for the whole row.
+    let k = if sp.is_greedy() { 1 } else { sp.top_k as usize };
+    let k = if k <= MAX_TOP_K.min(model.config().n_vocab as usize) { k } else { 0 };
     let mut sampler = Sampler::new(params.sampler.clone());
     let mut stops = StopMatcher::new(params.stop.clone());
     let mut decoder = StreamDecoder::new();
@@ -140,6 +150,11 @@ pub async fn generate<C: Compute>(
     for index in 0..params.max_tokens {
         let id = if greedy {
             model.next_greedy(&input).await?
+        } else if k > 0 {
+            let window = history.len().saturating_sub(sp.repeat_last_n as usize);
+            let penalty = penalized.then(|| (&history[window..], sp.repetition_penalty));
+            let cands = model.next_candidates(&input, penalty, k).await?;
+            sampler.sample_candidates(&cands)
         } else {
             let logits = model.next_logits(&input).await?;
             sampler.sample(&logits, &history)

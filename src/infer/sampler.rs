@@ -169,9 +169,11 @@ struct Cand {
     w: f64, // unnormalised probability
 }
 
-/// Descending logit, ties by lower id: a total order, so filtered sets and orders are unique.
+/// Descending logit, ties (`-0.0 == +0.0` included, as in [`argmax`] and the device's top-k)
+/// by lower id: a total order, so filtered sets and orders are unique.
 fn by_desc(a: &Cand, b: &Cand) -> Ordering {
-    b.logit.total_cmp(&a.logit).then(a.id.cmp(&b.id))
+    // `+ 0.0` turns -0.0 into +0.0 and leaves every other value as it is.
+    (b.logit + 0.0).total_cmp(&(a.logit + 0.0)).then(a.id.cmp(&b.id))
 }
 
 /// Stateful sampler: owns the RNG stream and scratch buffers reused across calls.
@@ -220,8 +222,6 @@ impl Sampler {
         if !max.is_finite() {
             return argmax(&self.work); // +inf dominates; all -inf leaves no distribution
         }
-        let p = self.params.clone(); // plain Copy fields: no allocation
-        let max = max as f64;
         self.cand.clear();
         let live = self
             .work
@@ -233,15 +233,58 @@ impl Sampler {
             logit,
             w: 0.0,
         }));
+        let sorted = self.top_k();
+        self.draw(max as f64, sorted)
+    }
 
-        let mut sorted = false;
-        let k = p.top_k as usize;
-        if k > 0 && k < self.cand.len() {
+    /// Picks the next token from candidates the device already penalized and cut to the top
+    /// (see [`crate::infer::Model::next_candidates`]): (id, logit) pairs, in any order. The rest
+    /// of the chain (top-k again, top-p, min-p, temperature, draw) runs exactly as in
+    /// [`Sampler::sample`], with the same random draws: when the candidates are the `k >= top_k`
+    /// best of the penalized row (ties by lower id, as [`crate::infer::Compute::top_k`] gives
+    /// them), the token is the one `sample(row, history)` picks, and the two calls can be mixed
+    /// in one stream. With `top_k == 0` (no top-k) the candidates stand in for the whole row, so
+    /// the result matches only if they hold every finite logit. NaN logits count as `-inf`, which
+    /// is never drawn. An empty list gives 0.
+    pub fn sample_candidates(&mut self, cands: &[(u32, f32)]) -> u32 {
+        self.cand.clear();
+        self.cand.extend(cands.iter().map(|&(id, logit)| Cand {
+            id,
+            logit: if logit.is_nan() { f32::NEG_INFINITY } else { logit },
+            w: 0.0,
+        }));
+        // The best candidate is the row's maximum: what `argmax` and the max of `sample` give.
+        let Some(best) = self.cand.iter().copied().min_by(by_desc) else {
+            return 0;
+        };
+        if self.params.is_greedy() || !best.logit.is_finite() {
+            return best.id;
+        }
+        self.cand.retain(|c| c.logit > f32::NEG_INFINITY);
+        let sorted = self.top_k();
+        self.draw(best.logit as f64, sorted)
+    }
+
+    /// Cuts the candidates to the `top_k` best, sorted best first (also when there are no more
+    /// than `top_k`, so that a row and its top-k candidates leave the same list); returns whether
+    /// they are sorted (false with top-k off: vocabulary order).
+    fn top_k(&mut self) -> bool {
+        let k = self.params.top_k as usize;
+        if k == 0 {
+            return false;
+        }
+        if k < self.cand.len() {
             self.cand.select_nth_unstable_by(k - 1, by_desc);
             self.cand.truncate(k);
-            self.cand.sort_unstable_by(by_desc);
-            sorted = true;
         }
+        self.cand.sort_unstable_by(by_desc);
+        true
+    }
+
+    /// The chain after top-k over the live candidates (`max` is the largest logit of the row):
+    /// min-p, top-p, temperature, and the draw.
+    fn draw(&mut self, max: f64, sorted: bool) -> u32 {
+        let p = self.params.clone(); // plain Copy fields: no allocation
         // top-p and min-p see the temperature-1 distribution, as in llama.cpp.
         let use_top_p = p.top_p > 0.0 && p.top_p < 1.0;
         let filter = use_top_p || p.min_p > 0.0;
@@ -555,6 +598,67 @@ mod tests {
         p.repeat_last_n = 2;
         let mut s = Sampler::new(p);
         assert_eq!(s.sample(&[4.0, 3.0], &[0, 1, 1]), 0);
+    }
+
+    /// The device's candidates for a row: llama.cpp's penalty on the distinct ids of `seen`,
+    /// then the `k` best by [`crate::infer::compute::order_key`] (ties by lower id), as values.
+    fn device_candidates(logits: &[f32], seen: &[u32], pen: f32, k: usize) -> Vec<(u32, f32)> {
+        use crate::infer::compute::{order_key, order_value};
+        let mut row = logits.to_vec();
+        let mut seen = seen.to_vec();
+        seen.sort_unstable();
+        seen.dedup();
+        for &t in &seen {
+            let v = &mut row[t as usize];
+            *v = if *v > 0.0 { *v / pen } else { *v * pen };
+        }
+        let mut idx: Vec<u32> = (0..row.len() as u32).collect();
+        idx.sort_by_key(|&i| (std::cmp::Reverse(order_key(row[i as usize])), i));
+        idx.truncate(k);
+        idx.iter().map(|&i| (i, order_value(order_key(row[i as usize])))).collect()
+    }
+
+    #[test]
+    fn candidates_pick_what_the_full_row_picks() {
+        let mut r = Rng::new(99);
+        let mut draws = 0usize;
+        for case in 0..300u64 {
+            let n = 50 + r.next_u64() as usize % 400;
+            // Coarse values make ties; a few NaN, infinities and signed zeros.
+            let mut logits: Vec<f32> =
+                (0..n).map(|_| ((r.next_f64() * 40.0).floor() as f32 - 20.0) * 0.25).collect();
+            for _ in 0..3 {
+                let i = r.next_u64() as usize % n;
+                logits[i] = [f32::NAN, f32::NEG_INFINITY, -0.0, 0.0][r.next_u64() as usize % 4];
+            }
+            if case % 50 == 7 {
+                logits[r.next_u64() as usize % n] = f32::INFINITY;
+            }
+            let top_k = [1u32, 2, 5, 40, 64][case as usize % 5];
+            let p = SamplerParams {
+                temperature: [0.8f32, 1.0, 0.3, 2.0, 0.0][(case / 5) as usize % 5],
+                top_k,
+                top_p: [0.95f32, 1.0, 0.5][(case / 25) as usize % 3],
+                min_p: [0.05f32, 0.0, 0.2][(case / 75) as usize % 3],
+                repetition_penalty: [1.0f32, 1.3, 0.8][case as usize % 3],
+                repeat_last_n: [64u32, 3, u32::MAX][(case / 3) as usize % 3],
+                seed: Some(case),
+            };
+            let (mut full, mut cands) = (Sampler::new(p.clone()), Sampler::new(p.clone()));
+            let mut history: Vec<u32> = (0..8).map(|_| r.next_u64() as u32 % n as u32).collect();
+            // More candidates than top_k when the device fetches a fixed number.
+            let k = if case % 2 == 0 { top_k as usize } else { 64 };
+            for _ in 0..20 {
+                let window = &history[history.len().saturating_sub(p.repeat_last_n as usize)..];
+                let c = device_candidates(&logits, window, p.repetition_penalty, k);
+                let want = full.sample(&logits, &history);
+                assert_eq!(cands.sample_candidates(&c), want, "case {case}: {p:?}");
+                draws += 1;
+                history.push(want);
+                logits.rotate_left(1 + want as usize % 7);
+            }
+        }
+        assert_eq!(draws, 6000);
     }
 
     #[test]

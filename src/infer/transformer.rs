@@ -24,7 +24,7 @@ use std::collections::HashMap;
 use crate::gguf::{GgufHeader, TensorInfo, dequantize_to_vec};
 use crate::model::{Architecture, ModelConfig, ModelError};
 
-use super::compute::{Activation, Attention, Compute, Rope};
+use super::compute::{Activation, Attention, Compute, MAX_TOP_K, Rope};
 use super::InferError;
 
 /// A weight matrix with what the forward pass needs to know about it.
@@ -245,6 +245,12 @@ struct Buffers<C: Compute> {
     logits: C::Buf,
     ids: C::Ids,
     next: C::Ids,
+    /// Distinct token ids the repetition penalty applies to (`min(context, n_vocab)`: a window
+    /// of the history holds no more).
+    penalty_ids: C::Ids,
+    /// The candidates of [`Model::next_candidates`].
+    cand_vals: C::Buf,
+    cand_ids: C::Ids,
 }
 
 /// A loaded model with its KV cache: feed tokens, get logits or the greedy next token.
@@ -297,6 +303,9 @@ impl<C: Compute> Model<C> {
             logits: c.alloc(shape.logit_rows * cfg.n_vocab as usize)?,
             ids: c.alloc_ids(b)?,
             next: c.alloc_ids(1)?,
+            penalty_ids: c.alloc_ids(shape.context.min(cfg.n_vocab as usize).max(1))?,
+            cand_vals: c.alloc(MAX_TOP_K)?,
+            cand_ids: c.alloc_ids(MAX_TOP_K)?,
         };
         let mut k_cache = Vec::with_capacity(cfg.n_layer as usize);
         let mut v_cache = Vec::with_capacity(cfg.n_layer as usize);
@@ -367,6 +376,59 @@ impl<C: Compute> Model<C> {
         self.check(ids)?;
         self.feed(ids, Logits::Last);
         self.compute.read(&self.buf.logits, 0, self.cfg.n_vocab as usize).await
+    }
+
+    /// Appends `ids` to the cache and returns the `k` most likely next tokens as (id, logit),
+    /// best first (ties by lower id), after llama.cpp's repetition penalty on the device when
+    /// `penalty` is `Some((seen, p))` with `p != 1`: every distinct id of `seen` inside the
+    /// vocabulary gets `logit / p` if positive, `logit * p` if not (`seen` may repeat ids; pass the
+    /// window of history the penalty covers). Only `2k` words are read back, not the row.
+    ///
+    /// The candidates follow [`Compute::top_k`]: a NaN logit ranks below every number and is
+    /// reported as `-inf`. `k` must be in `1..=min(MAX_TOP_K, n_vocab)`.
+    ///
+    /// # Errors
+    /// [`InferError::InvalidParams`] for `k` out of range or more distinct penalized ids than
+    /// the context holds; the errors of a forward step.
+    pub async fn next_candidates(
+        &mut self,
+        ids: &[u32],
+        penalty: Option<(&[u32], f32)>,
+        k: usize,
+    ) -> Result<Vec<(u32, f32)>, InferError> {
+        let nv = self.cfg.n_vocab as usize;
+        if !(1..=MAX_TOP_K.min(nv)).contains(&k) {
+            return Err(InferError::InvalidParams(format!(
+                "candidates: k must be in 1..={} (got {k})",
+                MAX_TOP_K.min(nv)
+            )));
+        }
+        self.check(ids)?;
+        // The sampler skips the same penalties (see `Sampler::sample`).
+        let penalty = penalty.filter(|&(_, p)| p != 1.0 && p > 0.0);
+        let mut seen = Vec::new();
+        if let Some((history, _)) = penalty {
+            seen.extend(history.iter().copied().filter(|&id| (id as usize) < nv));
+            seen.sort_unstable();
+            seen.dedup();
+            if seen.len() > self.shape.context.min(nv) {
+                return Err(InferError::InvalidParams(format!(
+                    "candidates: {} distinct penalized ids, more than the context of {}",
+                    seen.len(),
+                    self.shape.context
+                )));
+            }
+        }
+        self.feed(ids, Logits::Last);
+        let (c, b) = (&self.compute, &self.buf);
+        if let (Some((_, p)), false) = (penalty, seen.is_empty()) {
+            c.write_ids(&b.penalty_ids, &seen)?;
+            c.penalize(&b.logits, 0, nv, &b.penalty_ids, seen.len(), p);
+        }
+        c.top_k(&b.logits, 0, nv, k, &b.cand_vals, &b.cand_ids);
+        let vals = c.read(&b.cand_vals, 0, k).await?;
+        let ids = c.read_ids(&b.cand_ids, k).await?;
+        Ok(ids.into_iter().zip(vals).collect())
     }
 
     /// Appends `ids` and returns the logits at every one of their positions

@@ -32,6 +32,14 @@ pub enum Spec {
         fmt: Fmt,
         ragged: bool,
     },
+    /// Matmul without shared memory: each invocation computes `rb` weight rows by `xb` rows
+    /// of `x`, looping over the whole row (for CPU-emulated adapters; see the module docs).
+    Rows {
+        fmt: Fmt,
+        ragged: bool,
+        rb: u32,
+        xb: u32,
+    },
     /// Dequantize table rows.
     Embed {
         fmt: Fmt,
@@ -54,6 +62,19 @@ pub enum Spec {
     Add,
     Softcap,
     Argmax,
+    /// Repetition penalty on one row.
+    Penalize,
+    /// One pass of the top-k (see [`TopKPass`]).
+    TopK(TopKPass),
+}
+
+/// The two passes of a top-k (see `wgsl::top_k_select`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TopKPass {
+    /// The maximum of every chunk of the row, into the scratch buffer.
+    Chunks,
+    /// The best chunks, then the best elements in them, sorted into the values and ids.
+    Select,
 }
 
 /// Words of parameters a kernel reads (`P` is `array<vec4<u32>, WORDS / 4>`).
@@ -69,10 +90,12 @@ impl Spec {
         const ACT4: &str = "vec4<f32>";
         match self {
             Spec::Fill => &[("O", "u32")],
-            Spec::Matvec { ragged: false, .. } | Spec::Tiled { ragged: false, .. } => {
-                &[("W", "u32"), ("X", ACT4), ("O", "f32")]
-            }
-            Spec::Matvec { ragged: true, .. } | Spec::Tiled { ragged: true, .. } => {
+            Spec::Matvec { ragged: false, .. }
+            | Spec::Tiled { ragged: false, .. }
+            | Spec::Rows { ragged: false, .. } => &[("W", "u32"), ("X", ACT4), ("O", "f32")],
+            Spec::Matvec { ragged: true, .. }
+            | Spec::Tiled { ragged: true, .. }
+            | Spec::Rows { ragged: true, .. } => {
                 &[("W", "u32"), ("X", "f32"), ("O", "f32")]
             }
             Spec::Embed { ragged: false, .. } => &[("W", "u32"), ("IDS", "u32"), ("O", ACT4)],
@@ -87,14 +110,16 @@ impl Spec {
             }
             Spec::Glu => &[("G", "f32"), ("U", "f32"), ("O", "f32")],
             Spec::Add => &[("D", "f32"), ("S", "f32")],
-            Spec::Argmax => &[("X", "f32"), ("I", "u32")],
+            Spec::Argmax | Spec::Penalize => &[("X", "f32"), ("I", "u32")],
+            Spec::TopK(TopKPass::Chunks) => &[("X", "f32"), ("M", "u32")],
+            Spec::TopK(TopKPass::Select) => &[("X", "f32"), ("M", "u32"), ("V", "f32"), ("O", "u32")],
         }
     }
 
     /// Threads per workgroup.
     pub fn workgroup(self) -> u32 {
         match self {
-            Spec::Embed { .. } => 64,
+            Spec::Embed { .. } | Spec::Rows { .. } | Spec::RmsNorm => 64,
             Spec::Attention { .. } | Spec::AttentionScalar { .. } => 128,
             _ => 256,
         }
@@ -122,6 +147,11 @@ impl Spec {
                 s += &wgsl::decoder(fmt, ragged);
                 s += wgsl::act_io(ragged, true);
                 s += wgsl::TILED;
+            }
+            Spec::Rows { fmt, ragged, rb, xb } => {
+                s += &wgsl::decoder(fmt, ragged);
+                s += wgsl::act_io(ragged, true);
+                s += &wgsl::rows(rb, xb);
             }
             Spec::Embed { fmt, ragged } => {
                 s += &wgsl::decoder(fmt, ragged);
@@ -151,6 +181,14 @@ impl Spec {
                 s += wgsl::ATTENTION_SCALAR;
             }
             Spec::Argmax => s += wgsl::ARGMAX,
+            Spec::Penalize => s += &wgsl::elementwise(wgsl::PENALIZE),
+            Spec::TopK(TopKPass::Chunks) => s += &wgsl::top_k_chunks(),
+            Spec::TopK(TopKPass::Select) => {
+                match std::env::var("HEARTH_TOPK_WGSL") { // TEMP experiment hook
+                    Ok(path) => s += &std::fs::read_to_string(path).unwrap(),
+                    Err(_) => s += &wgsl::top_k_select(),
+                }
+            }
         }
         s
     }

@@ -13,11 +13,33 @@
 //!   striding over the row; 256 threads per workgroup; a shared-memory tree reduction per row);
 //!   with `n > 1` a tiled product (32 x 64 output tiles: each weight unit is dequantized once per
 //!   tile into shared memory and reused by 32 rows of `x`). `embed` uses the same decoders.
+//!   Those two are the choice on a real GPU (coalesced loads, many lanes per row).
+//! - On a CPU adapter (SwiftShader in the browser, llvmpipe/lavapipe natively: no card behind
+//!   it, or a name that says so; [`Gpu::use_row_kernels`] overrides) `matmul` uses `Rows`
+//!   instead, for every `n`: no shared memory and no barrier; each invocation loops over whole
+//!   rows, `rb` weight rows by `xb` rows of `x` in registers (8 x 1 for `n == 1`, else 4 x
+//!   min(n, 4)), 64 invocations per workgroup. These adapters run a workgroup's invocations as
+//!   SIMD loops (8 lanes on llvmpipe, 4 on SwiftShader) and every `workgroupBarrier` switches
+//!   between all of them, so barriers and shared memory cost far more than the arithmetic; and
+//!   an `x` load shared by `rb` rows saves gathers (lanes read different rows). Measured on
+//!   lavapipe (2 shared cores, `examples/gpu_profile.rs`, SmolLM2-135M Q4_1; noisy to ~1.5x):
+//!   Q4_1 1536x576 `n == 1` 2.9 -> 0.7 ms, 576x1536 2.4 -> 0.8 ms, the Q8_0 49152x576 lm_head
+//!   81 -> 32 ms; `n == 5` 40 -> 1.8 ms and 1590 -> 114 ms (the tile does 64 rows x 32 lanes
+//!   of shared-memory work and 2 barriers per 32 columns for 5 real rows); `n == 64` 79 ->
+//!   19 ms. A whole decode step 777 -> 285 ms, a 5-token prefill 5.7 -> 1.0 s.
 //! - `attention` is one workgroup per (query row, head), online softmax over tiles of 128 keys
 //!   (split among key groups that each keep their own running max, merged at the end), so the
 //!   context is bounded only by the cache and no scratch buffer is needed. Row-wise ops
-//!   (`rms_norm`, `argmax`) are one workgroup per row with shared-memory reductions; the rest are
-//!   element-wise. No subgroups and no `f16` arithmetic: `f16` scales are decoded from their bits.
+//!   (`rms_norm`: 64 threads, `argmax`: 256) are one workgroup per row: strided partial results,
+//!   one barrier, then a serial pass over the partials (a tree reduction costs a barrier per
+//!   level, which CPU adapters pay dearly and GPUs do not need for 64 or 256 values); the rest
+//!   are element-wise. No subgroups and no `f16` arithmetic: `f16` scales are decoded from their
+//!   bits.
+//! - `top_k` (sampling reads back `k` candidates, not the vocabulary) is a radix select on the
+//!   values' order keys, one workgroup per range of the row: up to 64 workgroups each write the
+//!   top `k` of their range to a scratch buffer the [`Gpu`] holds (64 x 64 pairs), and one more
+//!   workgroup selects and sorts the final `k` from those. Each pass reads its range 3 to 4 times
+//!   (cache-resident on a CPU-emulated adapter) and does O(1) work per element and round.
 //! - Every buffer is its own device allocation (cubecl's "dedicated" allocations): exact-sized,
 //!   and handed back to the driver soon after its last handle is dropped.
 
@@ -39,7 +61,7 @@ mod kernel;
 mod layout;
 mod wgsl;
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use burn::backend::{CubeDevice, DispatchDevice};
 use burn::cubecl::MemoryScope;
@@ -53,7 +75,8 @@ use crate::gguf::GgmlType;
 
 use super::InferError;
 use super::compute::{Activation, Attention, Compute, Rope, RopeStyle};
-use kernel::{MAX_BUFFERS, Spec, WgslKernel};
+use super::compute::MAX_TOP_K;
+use kernel::{MAX_BUFFERS, Spec, TopKPass, WgslKernel};
 use layout::Fmt;
 
 /// An `f32` buffer on the GPU. Clones share the storage.
@@ -141,6 +164,11 @@ pub struct Gpu {
     name: String,
     max_binding: u64,
     max_groups: u32,
+    /// `matmul` with [`Spec::Rows`] (a CPU adapter; see [`Gpu::use_row_kernels`]).
+    row_kernels: AtomicBool,
+    /// The chunk maxima of [`Compute::top_k`] (`TOP_K_CHUNKS` order keys). Calls queued back to
+    /// back reuse it safely: dispatches run in queue order.
+    topk_chunks: GpuIds,
 }
 
 /// Identities of buffers, unique across every [`Gpu`] of the process (two backends may share a
@@ -152,12 +180,18 @@ impl std::fmt::Debug for Gpu {
         f.debug_struct("Gpu")
             .field("name", &self.name)
             .field("max_binding", &self.max_binding)
+            .field("row_kernels", &self.row_kernels())
             .finish()
     }
 }
 
 /// Workgroups per dispatch dimension every WebGPU device supports.
 const MAX_GROUPS_PER_DIM: u32 = 65535;
+
+/// Most chunks a top-k splits a row into (the size of its scratch buffer).
+const TOP_K_CHUNKS: usize = 4096;
+/// log2 of the smallest chunk of a top-k: the second pass reads `k` chunks of the row.
+const TOP_K_MIN_LOG2_CHUNK: u32 = 6;
 
 impl Gpu {
     /// The backend on `device`, which must be an initialised burn wgpu device (see
@@ -179,14 +213,24 @@ impl Gpu {
         };
         let props = client.properties();
         let name = props.identity.name.clone();
+        let cpu = cpu_adapter(props.identity.physical.is_none(), &name);
         // Keep u32 word indices in range whatever the device allows.
         let device_limit = props.memory.max_page_size.min(1 << 31);
         let max_groups = props.hardware.max_cube_count.0.clamp(1, MAX_GROUPS_PER_DIM);
+        // Never read before a partial pass writes it, so not zeroed.
+        let scratch = |len: usize| GpuIds {
+            handle: client.memory_dedicated_allocation(len * 4, |size| client.empty(size)),
+            len,
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+        };
+        let topk_chunks = scratch(TOP_K_CHUNKS);
         Ok(Gpu {
             client,
             name,
             max_binding: device_limit.min(max_binding).max(4),
             max_groups,
+            row_kernels: AtomicBool::new(cpu),
+            topk_chunks,
         })
     }
 
@@ -251,6 +295,30 @@ impl Gpu {
         );
     }
 
+    /// The blocking `(rb, xb)` of [`Spec::Rows`] for a matmul of `n` rows, or `None` for the
+    /// shared-memory kernels (see the module docs).
+    fn rows_blocking(&self, n: usize) -> Option<(u32, u32)> {
+        if !self.row_kernels.load(Ordering::Relaxed) {
+            None
+        } else if n == 1 {
+            Some((8, 1))
+        } else {
+            Some((4, u32_of(n.min(4))))
+        }
+    }
+
+    /// Whether `matmul` uses the barrier-free [`Spec::Rows`] kernel (the default on CPU
+    /// adapters) rather than the shared-memory ones (the default on GPUs). For tests and
+    /// profiling: both are correct everywhere.
+    pub fn use_row_kernels(&self, on: bool) {
+        self.row_kernels.store(on, Ordering::Relaxed);
+    }
+
+    /// Whether `matmul` uses the barrier-free kernel (see [`Gpu::use_row_kernels`]).
+    pub fn row_kernels(&self) -> bool {
+        self.row_kernels.load(Ordering::Relaxed)
+    }
+
     fn fill_zero(&self, handle: &Handle, id: u64, words: usize) {
         self.launch(
             Spec::Fill,
@@ -277,6 +345,17 @@ impl Gpu {
             .map_err(|e| InferError::Device(format!("reading a buffer back failed: {e:?}")))?;
         Ok(bytes.remove(0))
     }
+}
+
+/// Whether the adapter runs shaders on the CPU (SwiftShader, llvmpipe/lavapipe, WARP): no card
+/// behind it (natively; and in the browser when it says it is a fallback adapter), or a name that
+/// says so.
+fn cpu_adapter(no_card: bool, name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    no_card
+        || ["swiftshader", "llvmpipe", "lavapipe", "softpipe", "software", "basic render"]
+            .iter()
+            .any(|s| name.contains(s))
 }
 
 fn u32_of(v: usize) -> u32 {
@@ -459,7 +538,11 @@ impl Compute for Gpu {
                 u32_of(w.rows),
             ];
             let bufs = [(&p.handle, p.id), (&x.handle, x.id), (&out.handle, out.id)];
-            if n == 1 {
+            if let Some((rb, xb)) = self.rows_blocking(n) {
+                let spec = Spec::Rows { fmt: w.fmt, ragged, rb, xb };
+                let inv = p.rows.div_ceil(rb) * u32_of(n).div_ceil(xb);
+                self.launch(spec, &bufs, &params, inv.div_ceil(64));
+            } else if n == 1 {
                 // At least ~4 units (32 weights) per lane, 4 to 32 lanes per row.
                 let want = (upr / 4).clamp(4, 32);
                 let tpr = 1 << want.ilog2();
@@ -612,6 +695,51 @@ impl Compute for Gpu {
             Spec::Argmax,
             &[(&x.handle, x.id), (&ids.handle, ids.id)],
             &[u32_of(row * width), u32_of(width), u32_of(slot)],
+            1,
+        );
+    }
+
+    fn penalize(&self, x: &GpuBuf, row: usize, width: usize, ids: &GpuIds, n_ids: usize, penalty: f32) {
+        self.launch(
+            Spec::Penalize,
+            &[(&x.handle, x.id), (&ids.handle, ids.id)],
+            &[
+                u32_of(row * width),
+                u32_of(width),
+                u32_of(n_ids),
+                penalty.to_bits(),
+            ],
+            groups(n_ids, 256),
+        );
+    }
+
+    fn top_k(&self, x: &GpuBuf, row: usize, width: usize, k: usize, vals: &GpuBuf, ids: &GpuIds) {
+        assert!(
+            (1..=MAX_TOP_K.min(width)).contains(&k) && vals.len >= k && ids.len >= k,
+            "top_k: k = {k} outside 1..={} or outputs shorter than k",
+            MAX_TOP_K.min(width)
+        );
+        // Chunks of 2^log2 elements, at least 64, at most TOP_K_CHUNKS of them.
+        let envg = |n: &str, d: u32| std::env::var(n).ok().and_then(|v| v.parse().ok()).unwrap_or(d); // TEMP
+        let log2 = width.div_ceil(TOP_K_CHUNKS).next_power_of_two().ilog2().max(envg("HEARTH_TOPK_LOG2C", TOP_K_MIN_LOG2_CHUNK));
+        let chunks = width.div_ceil(1 << log2);
+        let params = [u32_of(row * width), u32_of(width), u32_of(k), log2, u32_of(chunks)];
+        let m = &self.topk_chunks;
+        self.launch(
+            Spec::TopK(TopKPass::Chunks),
+            &[(&x.handle, x.id), (&m.handle, m.id)],
+            &params,
+            groups(chunks, 64),
+        );
+        self.launch(
+            Spec::TopK(TopKPass::Select),
+            &[
+                (&x.handle, x.id),
+                (&m.handle, m.id),
+                (&vals.handle, vals.id),
+                (&ids.handle, ids.id),
+            ],
+            &params,
             1,
         );
     }

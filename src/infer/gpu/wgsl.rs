@@ -253,6 +253,59 @@ fn ostore(off: u32, c: u32, v: vec4<f32>) {
     }
 }
 
+/// Matmul without shared memory or barriers (for CPU-emulated adapters): invocation `g`
+/// computes `rb` consecutive weight rows for `xb` consecutive rows of `x`, looping over every
+/// unit of the row; the accumulators are `vec4`s in registers (the text is unrolled here, so no
+/// private arrays). Rows past the end are clamped for the loads and skipped for the stores, so
+/// the loop has no divergent branch. Same parameters as [`TILED`]; 64 invocations per workgroup.
+pub fn rows(rb: u32, xb: u32) -> String {
+    use std::fmt::Write;
+    let mut s = String::from(
+        r#"
+@compute @workgroup_size(64)
+fn k_main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+          @builtin(local_invocation_index) li: u32) {
+    let g = (wid.x + wid.y * nwg.x) * 64u + li;
+    let n = prm(0);
+    let rows = prm(1);
+    let cols = prm(2);
+    let upr = prm(3);
+"#,
+    );
+    let _ = writeln!(s, "    let rt = (rows + {}u) / {rb}u;", rb - 1);
+    let _ = writeln!(s, "    if (g >= rt * ((n + {}u) / {xb}u)) {{ return; }}", xb - 1);
+    let _ = writeln!(s, "    let r0 = (g % rt) * {rb}u;\n    let i0 = (g / rt) * {xb}u;");
+    for r in 0..rb {
+        let _ = writeln!(s, "    let rr{r} = min(r0 + {r}u, rows - 1u);");
+        for i in 0..xb {
+            let _ = writeln!(s, "    var a{r}_{i} = vec4<f32>(0.0);");
+        }
+    }
+    for i in 0..xb {
+        let _ = writeln!(s, "    let xo{i} = min(i0 + {i}u, n - 1u) * cols;");
+    }
+    s += "    for (var u = 0u; u < upr; u++) {\n        let p = unit_pos(u);\n";
+    for i in 0..xb {
+        let _ = writeln!(s, "        let xl{i} = xload(xo{i}, p.x);\n        let xh{i} = xload(xo{i}, p.y);");
+    }
+    for r in 0..rb {
+        let _ = writeln!(s, "        let w{r} = unit(rr{r}, u);");
+        for i in 0..xb {
+            let _ = writeln!(s, "        a{r}_{i} += w{r}.lo * xl{i} + w{r}.hi * xh{i};");
+        }
+    }
+    s += "    }\n";
+    for r in 0..rb {
+        for i in 0..xb {
+            let _ = writeln!(
+                s,
+                "    if (r0 + {r}u < rows && i0 + {i}u < n) {{ O[(i0 + {i}u) * prm(7) + prm(6) + r0 + {r}u] = dot(a{r}_{i}, vec4<f32>(1.0)); }}"
+            );
+        }
+    }
+    s + "}\n"
+}
+
 /// Matrix-vector product (n == 1): `TPR` lanes per row (a power of two, fewer for short rows so
 /// that every lane has a few units), `256 / TPR` rows per workgroup; the lanes stride over the
 /// row's units, then a shared-memory tree reduction per row.
@@ -446,10 +499,13 @@ pub const ROPE: &str = r#"
     }
 "#;
 
-/// RMS norm, one workgroup per row. `prm(0)` rows, `prm(1)` dim, `prm(2)` eps.
+/// RMS norm, one workgroup of 64 per row: strided sums of squares, one barrier, then every
+/// thread adds the 64 partial sums itself (a serial pass instead of a barrier per tree level:
+/// on CPU-emulated adapters every barrier switches between all the invocations). In place when
+/// `O` is `X`: each thread rewrites only what it read. `prm(0)` rows, `prm(1)` dim, `prm(2)` eps.
 pub const RMS_NORM: &str = r#"
-var<workgroup> red: array<f32, 256>;
-@compute @workgroup_size(256)
+var<workgroup> red: array<f32, 64>;
+@compute @workgroup_size(64)
 fn k_main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
           @builtin(local_invocation_index) li: u32) {
     let row = wid.x + wid.y * nwg.x;
@@ -457,15 +513,13 @@ fn k_main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
         let dim = prm(1);
         let off = row * dim;
         var s = 0.0;
-        for (var j = li; j < dim; j += 256u) { let v = X[off + j]; s += v * v; }
+        for (var j = li; j < dim; j += 64u) { let v = X[off + j]; s += v * v; }
         red[li] = s;
         workgroupBarrier();
-        for (var k = 128u; k > 0u; k >>= 1u) {
-            if (li < k) { red[li] += red[li + k]; }
-            workgroupBarrier();
-        }
-        let inv = 1.0 / sqrt(red[0] / f32(dim) + prmf(2));
-        for (var j = li; j < dim; j += 256u) { O[off + j] = X[off + j] * inv * G[j]; }
+        var t = 0.0;
+        for (var k = 0u; k < 64u; k++) { t += red[k]; }
+        let inv = 1.0 / sqrt(t / f32(dim) + prmf(2));
+        for (var j = li; j < dim; j += 64u) { O[off + j] = X[off + j] * inv * G[j]; }
     }
 }
 "#;
@@ -619,7 +673,8 @@ fn k_main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
 }
 "#;
 
-/// Argmax of one row, lowest index on ties: strided scans, then a tree reduction.
+/// Argmax of one row, lowest index on ties: strided scans, one barrier, then thread 0 merges
+/// the 256 partial results serially (no barrier per tree level; see [`RMS_NORM`]).
 /// `prm(0)` offset of the row, `prm(1)` width, `prm(2)` slot.
 pub const ARGMAX: &str = r#"
 var<workgroup> bv: array<f32, 256>;
@@ -637,19 +692,203 @@ fn k_main(@builtin(local_invocation_index) li: u32) {
     bv[li] = best;
     bi[li] = idx;
     workgroupBarrier();
-    for (var s = 128u; s > 0u; s >>= 1u) {
-        if (li < s) {
-            let ob = bv[li + s];
-            let oi = bi[li + s];
-            let mb = bv[li];
-            let mi = bi[li];
-            if (oi != 0xffffffffu && (mi == 0xffffffffu || ob > mb || (ob == mb && oi < mi))) {
-                bv[li] = ob;
-                bi[li] = oi;
+    if (li == 0u) {
+        for (var s = 1u; s < 256u; s++) {
+            let ob = bv[s];
+            let oi = bi[s];
+            if (oi != 0xffffffffu && (idx == 0xffffffffu || ob > best || (ob == best && oi < idx))) {
+                best = ob;
+                idx = oi;
+            }
+        }
+        I[prm(2)] = idx;
+    }
+}
+"#;
+
+/// Repetition penalty, one invocation per id. `prm(0)` offset of the row, `prm(1)` width,
+/// `prm(2)` ids, `prm(3)` penalty. Ids are distinct, so no two invocations touch one value.
+pub const PENALIZE: &str = r#"
+    if (g < prm(2)) {
+        let id = I[g];
+        if (id < prm(1)) {
+            let e = prm(0) + id;
+            let v = X[e];
+            let p = prmf(3);
+            X[e] = select(v * p, v / p, v > 0.0);
+        }
+    }
+"#;
+
+/// The order key of row element `e` (`X[prm(0) + e]`): larger key, larger value; `-0.0` as
+/// `+0.0`; every NaN 0, below `-inf` (`crate::infer::compute::order_key`). Branch-free.
+const ORDER_KEY: &str = r#"
+fn okey(e: u32) -> u32 {
+    var b = bitcast<u32>(X[prm(0) + e]);
+    b = select(b, 0u, b == 0x80000000u);
+    let key = select(b | 0x80000000u, ~b, (b & 0x80000000u) != 0u);
+    return select(key, 0u, (b & 0x7fffffffu) > 0x7f800000u);
+}
+"#;
+
+/// First pass of a top-k: the order key of the maximum of every chunk of `2^prm(3)` elements
+/// of the row (`prm(0)` offset, `prm(1)` width) into `M`, one invocation per chunk (`prm(4)`
+/// chunks). A streaming pass: no shared memory, no barriers.
+pub fn top_k_chunks() -> String {
+    format!(
+        "{ORDER_KEY}{}",
+        r#"
+@compute @workgroup_size(64)
+fn k_main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+          @builtin(local_invocation_index) li: u32) {
+    let t = (wid.x + wid.y * nwg.x) * 64u + li;
+    if (t < prm(4)) {
+        let lo = t << prm(3);
+        let hi = min(lo + (1u << prm(3)), prm(1));
+        var mx = 0u;
+        for (var e = lo; e < hi; e++) { mx = max(mx, okey(e)); }
+        M[t] = mx;
+    }
+}
+"#
+    )
+}
+
+/// Second pass of a top-k, one workgroup: the `k = prm(2)` best chunks by (maximum, lower
+/// index), then the `k` best elements of those chunks, sorted into `V` (values, `-inf` for a
+/// NaN) and `O` (ids). The `k` best elements lie in those chunks: the `k`-th best chunk maximum
+/// `T` is at most the `k`-th best element, so every one of the `k` best elements is `>= T` and
+/// sits in a chunk whose maximum is `>= T`; chunks tied at `T` are taken lowest index first,
+/// and chunks are contiguous, so the lowest-index elements tied at the boundary are in them too.
+///
+/// Both selections are a radix select over 64-bit composites (order key, !id), a total order
+/// with the lower id first on equal keys: each round histograms the next 8 bits of the elements
+/// sharing the prefix found so far (shared-memory atomics; two histograms, so one is cleared
+/// while the other is read: two barriers a round), then one thread walks the bins from the top
+/// to the one holding the `need`-th element, takes the bins above it whole and appends the bin
+/// to the prefix. It stops once that bin holds exactly the elements still needed (2 or 3
+/// rounds for real logits; the id rounds only run for exact ties at the boundary), and the
+/// selection is "prefix of the composite >= the prefix found", gathered in one more pass. No
+/// thread does O(k) work per element. Parameters: `prm(0)` offset of the row, `prm(1)` width,
+/// `prm(2)` k, `prm(3)` log2 of the chunk size, `prm(4)` chunks.
+pub fn top_k_select() -> String {
+    format!("{ORDER_KEY}{TOP_K_SELECT}")
+}
+
+const TOP_K_SELECT: &str = r#"
+const W: u32 = 256u;
+var<workgroup> hist: array<atomic<u32>, 512>;
+// 0: prefix of the key, 1: prefix of !id, 2 and 3: their masks, 4: still needed.
+var<workgroup> st: array<u32, 5>;
+var<workgroup> done: u32;
+var<workgroup> nsel: u32;
+var<workgroup> cnt: atomic<u32>;
+var<workgroup> sk: array<u32, 64>;
+var<workgroup> si: array<u32, 64>;
+var<workgroup> chunk: array<u32, 64>;
+
+// Element j of the chunk maxima (m == 0) or of the elements of the chosen chunks (m == 1; past
+// the row: (0, 0xffffffff), below every element).
+fn elem(j: u32, m: u32) -> vec2<u32> {
+    if (m == 0u) { return vec2<u32>(M[j], j); }
+    let e = (chunk[j >> prm(3)] << prm(3)) | (j & ((1u << prm(3)) - 1u));
+    if (e >= prm(1)) { return vec2<u32>(0u, 0xffffffffu); }
+    return vec2<u32>(okey(e), e);
+}
+
+// Finds the prefix of the k-th best of elements 0..n into `st`; resets `cnt`.
+fn radix(n: u32, k: u32, m: u32, li: u32) {
+    workgroupBarrier();
+    if (li == 0u) {
+        st = array<u32, 5>(0u, 0u, 0u, 0u, k);
+        done = select(0u, 1u, n <= k);
+        atomicStore(&cnt, 0u);
+    }
+    for (var b = li; b < 256u; b += W) { atomicStore(&hist[b], 0u); }
+    for (var r = 0u; r < 8u; r++) {
+        if (workgroupUniformLoad(&done) != 0u) { break; }
+        let hb = (r & 1u) * 256u;
+        let ph = st[0];
+        let pl = st[1];
+        let mh = st[2];
+        let ml = st[3];
+        let sh = 24u - 8u * (r & 3u);
+        for (var j = li; j < n; j += W) {
+            let e = elem(j, m);
+            let el = ~e.y;
+            if ((e.x & mh) == ph && (el & ml) == pl) {
+                atomicAdd(&hist[hb + ((select(el, e.x, r < 4u) >> sh) & 255u)], 1u);
             }
         }
         workgroupBarrier();
+        for (var b = li; b < 256u; b += W) { atomicStore(&hist[256u - hb + b], 0u); }
+        if (li == 0u) {
+            var need = st[4];
+            var b = 255u;
+            loop {
+                let h = atomicLoad(&hist[hb + b]);
+                if (h >= need || b == 0u) { break; }
+                need -= h;
+                b -= 1u;
+            }
+            if (r < 4u) {
+                st[0] = ph | (b << sh);
+                st[2] = mh | (255u << sh);
+            } else {
+                st[1] = pl | (b << sh);
+                st[3] = ml | (255u << sh);
+            }
+            st[4] = need;
+            if (atomicLoad(&hist[hb + b]) == need) { done = 1u; }
+        }
     }
-    if (li == 0u) { I[prm(2)] = bi[0]; }
+    workgroupBarrier();
+}
+
+// The elements whose composite prefix is >= the one found (exactly min(n, k)) into sk/si.
+fn gather(n: u32, m: u32, li: u32) {
+    let ph = st[0];
+    let pl = st[1];
+    let mh = st[2];
+    let ml = st[3];
+    for (var j = li; j < n; j += W) {
+        let e = elem(j, m);
+        let eh = e.x & mh;
+        let el = ~e.y & ml;
+        if (eh > ph || (eh == ph && el >= pl)) {
+            let s = atomicAdd(&cnt, 1u);
+            if (s < 64u) {
+                sk[s] = e.x;
+                si[s] = e.y;
+            }
+        }
+    }
+    workgroupBarrier();
+}
+
+@compute @workgroup_size(W)
+fn k_main(@builtin(local_invocation_index) li: u32) {
+    let k = prm(2);
+    radix(prm(4), k, 0u, li);
+    gather(prm(4), 0u, li);
+    for (var s = li; s < 64u; s += W) { chunk[s] = si[s]; }
+    if (li == 0u) { nsel = min(atomicLoad(&cnt), k); }
+    let n = workgroupUniformLoad(&nsel) << prm(3);
+    radix(n, k, 1u, li);
+    gather(n, 1u, li);
+    let ns = min(atomicLoad(&cnt), k);
+    for (var s = li; s < ns; s += W) {
+        let key = sk[s];
+        let id = si[s];
+        var rank = 0u;
+        for (var j = 0u; j < ns; j++) {
+            let kj = sk[j];
+            if (kj > key || (kj == key && si[j] < id)) { rank += 1u; }
+        }
+        var v = 0xff800000u;
+        if ((key & 0x80000000u) != 0u) { v = key & 0x7fffffffu; } else if (key != 0u) { v = ~key; }
+        V[rank] = bitcast<f32>(v);
+        O[rank] = id;
+    }
 }
 "#;
