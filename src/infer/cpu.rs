@@ -102,6 +102,25 @@ fn gelu_tanh(x: f32) -> f32 {
     0.5 * x * (1.0 + (SQRT_2_OVER_PI * x * (1.0 + 0.044_715 * x * x)).tanh())
 }
 
+/// Lets the browser run between tokens: without it a CPU generation is one long task (no
+/// paint, no streamed tokens reaching an async iterator, no abort) until the last token.
+#[cfg(target_arch = "wasm32")]
+async fn yield_to_browser() {
+    use wasm_bindgen::{JsCast, JsValue};
+    let promise = js_sys::Promise::new(&mut |resolve, _| {
+        let global = js_sys::global();
+        match js_sys::Reflect::get(&global, &JsValue::from_str("setTimeout")).map(|f| f.dyn_into::<js_sys::Function>()) {
+            Ok(Ok(set_timeout)) => {
+                let _ = set_timeout.call2(&global, &resolve, &JsValue::from(0));
+            }
+            _ => {
+                let _ = resolve.call0(&JsValue::NULL);
+            }
+        }
+    });
+    let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
+}
+
 fn silu(x: f32) -> f32 {
     x / (1.0 + (-x).exp())
 }
@@ -388,10 +407,14 @@ impl Compute for Cpu {
     }
 
     async fn read(&self, x: &CpuBuf, offset: usize, len: usize) -> Result<Vec<f32>, InferError> {
+        #[cfg(target_arch = "wasm32")]
+        yield_to_browser().await;
         Ok(x.borrow()[offset..offset + len].to_vec())
     }
 
     async fn read_ids(&self, ids: &CpuIds, len: usize) -> Result<Vec<u32>, InferError> {
+        #[cfg(target_arch = "wasm32")]
+        yield_to_browser().await;
         Ok(ids.borrow()[..len].to_vec())
     }
 
