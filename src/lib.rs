@@ -12,6 +12,10 @@
 //!   the block decoders that are the reference for the GPU kernels.
 //! - [`model`] — what a GGUF describes: the architecture's hyperparameters from
 //!   metadata alone (llama, qwen2, gemma3) and a check of every tensor's shape.
+//! - [`infer`] — the forward pass for those architectures, written once against a
+//!   `Compute` trait with a CPU backend and a WebGPU/wgpu backend (our WGSL kernels on
+//!   burn's runtime); sampling, stopping and streamed generation.
+//! - [`memory`] — what this adapter can hold and what a model needs, before download.
 //! - [`tokenizer`] — SentencePiece and byte-level BPE tokenizers built from GGUF
 //!   metadata alone, matching llama.cpp; streaming detokenisation; chat templates.
 //! - [`backend`] — burn devices: WebGPU in the browser, the `flex` CPU backend
