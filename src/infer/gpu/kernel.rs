@@ -183,12 +183,7 @@ impl Spec {
             Spec::Argmax => s += wgsl::ARGMAX,
             Spec::Penalize => s += &wgsl::elementwise(wgsl::PENALIZE),
             Spec::TopK(TopKPass::Chunks) => s += &wgsl::top_k_chunks(),
-            Spec::TopK(TopKPass::Select) => {
-                match std::env::var("HEARTH_TOPK_WGSL") { // TEMP experiment hook
-                    Ok(path) => s += &std::fs::read_to_string(path).unwrap(),
-                    Err(_) => s += &wgsl::top_k_select(),
-                }
-            }
+            Spec::TopK(TopKPass::Select) => s += &wgsl::top_k_select(),
         }
         s
     }

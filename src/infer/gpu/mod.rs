@@ -720,8 +720,7 @@ impl Compute for Gpu {
             MAX_TOP_K.min(width)
         );
         // Chunks of 2^log2 elements, at least 64, at most TOP_K_CHUNKS of them.
-        let envg = |n: &str, d: u32| std::env::var(n).ok().and_then(|v| v.parse().ok()).unwrap_or(d); // TEMP
-        let log2 = width.div_ceil(TOP_K_CHUNKS).next_power_of_two().ilog2().max(envg("HEARTH_TOPK_LOG2C", TOP_K_MIN_LOG2_CHUNK));
+        let log2 = width.div_ceil(TOP_K_CHUNKS).next_power_of_two().ilog2().max(TOP_K_MIN_LOG2_CHUNK);
         let chunks = width.div_ceil(1 << log2);
         let params = [u32_of(row * width), u32_of(width), u32_of(k), log2, u32_of(chunks)];
         let m = &self.topk_chunks;
