@@ -38,6 +38,7 @@
 pub mod backend;
 pub mod gguf;
 pub mod infer;
+pub mod manager;
 pub mod memory;
 pub mod model;
 pub mod status;

@@ -32,6 +32,8 @@ if (!js.includes(marker)) {
   // model.stream(): generate() as an async iterator (a wasm-bindgen class cannot define one).
   js += `import { streamGenerate as __hearthStream } from '${from}';\n`;
   js += `LanguageModel.prototype.stream = function stream(input, options) { return __hearthStream(this, input, options); };\n`;
+  // A task handle is its own async iterator (next/return are Rust methods).
+  js += `TaskHandle.prototype[Symbol.asyncIterator] = function () { return this; };\n`;
   writeFileSync(entry, js);
 }
 

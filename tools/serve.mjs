@@ -13,6 +13,7 @@
 //   /__test/norange/<path>     the file at <path>, ignoring Range (a server without it)
 //   /__test/truncate/<path>    announces the full length, sends half, cuts the connection
 //   /__test/slow/<path>        the file in 64 KiB chunks, 20 ms apart, ignoring Range
+//   /__test/slowrange/<path>   Range honoured, each range in 64 KiB chunks, 20 ms apart
 //   /__test/stats              bytes sent per path since start (JSON)
 import { createServer } from 'node:http';
 import { createReadStream, promises as fs } from 'node:fs';
@@ -64,7 +65,7 @@ export function startServer({ root, port = 8080, host = '127.0.0.1', mounts = {}
           res.writeHead(Number(status[1]), { 'Content-Type': 'text/plain' }).end(`status ${status[1]}`);
           return;
         }
-        const special = /^\/__test\/(norange|truncate|slow)(\/.*)$/.exec(pathname);
+        const special = /^\/__test\/(norange|truncate|slowrange|slow)(\/.*)$/.exec(pathname);
         if (special) {
           mode = special[1];
           pathname = special[2];
@@ -140,7 +141,18 @@ export function startServer({ root, port = 8080, host = '127.0.0.1', mounts = {}
         res.writeHead(206, { ...headers, 'Content-Length': end - start + 1, 'Content-Range': `bytes ${start}-${end}/${stat.size}` });
         if (req.method === 'HEAD') return res.end();
         count(pathname, end - start + 1);
-        createReadStream(path, { start, end }).pipe(res);
+        const stream = createReadStream(path, { start, end, highWaterMark: 65536 });
+        if (mode === 'slowrange') {
+          stream.on('data', (c) => {
+            stream.pause();
+            res.write(c);
+            setTimeout(() => stream.resume(), 20);
+          });
+          stream.on('end', () => res.end());
+          res.on('close', () => stream.destroy());
+          return;
+        }
+        stream.pipe(res);
         return;
       }
       res.writeHead(200, { ...headers, 'Content-Length': stat.size });

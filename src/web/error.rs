@@ -64,6 +64,10 @@ impl JsError {
         self
     }
 
+    pub fn class(&self) -> ErrorClass {
+        self.class
+    }
+
     pub fn class_name(&self) -> &'static str {
         self.class.js_name()
     }

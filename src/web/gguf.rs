@@ -128,6 +128,18 @@ fn array_to_js(array: &MetadataArray) -> JsValue {
 }
 
 impl GgufFile {
+    /// `GgufFile.fromUrl` for Rust callers: the header by Range requests.
+    /// `progress`: reported while a server that ignores Range sends the whole file.
+    pub async fn open_url(
+        url: &str,
+        signal: Option<&AbortSignal>,
+        progress: Option<&ProgressReporter>,
+    ) -> Result<GgufFile, JsError> {
+        cancelled_if_aborted(signal)?;
+        let (source, header) = super::source::open_url(url, signal, progress).await?;
+        Ok(GgufFile { inner: Rc::new(Inner { header, source: Source::Url(source) }) })
+    }
+
     pub fn header(&self) -> &GgufHeader {
         &self.inner.header
     }
@@ -144,6 +156,16 @@ impl GgufFile {
         signal: Option<&AbortSignal>,
     ) -> Result<Vec<u8>, JsError> {
         self.inner.source.read(range, signal).await.map_err(JsError::from)
+    }
+
+    /// [`Self::read_range`], calling `progress` with the absolute offset reached per chunk.
+    pub async fn read_range_with_progress(
+        &self,
+        range: std::ops::Range<u64>,
+        signal: Option<&AbortSignal>,
+        progress: &ProgressReporter,
+    ) -> Result<Vec<u8>, JsError> {
+        self.inner.source.read_with_progress(range, signal, Some(progress)).await.map_err(JsError::from)
     }
 
     fn missing_tensor(&self, name: &str) -> JsError {

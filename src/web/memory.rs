@@ -120,7 +120,7 @@ impl From<LimitIn> for LimitKind {
 }
 
 /// A byte count from JS: a finite, non-negative integer within the safe range.
-fn bytes_arg(value: f64, what: &str) -> Result<u64, JsError> {
+pub(super) fn bytes_arg(value: f64, what: &str) -> Result<u64, JsError> {
     if !(value.is_finite() && value >= 0.0 && value.fract() == 0.0 && value <= MAX_SAFE) {
         return Err(JsError::invalid_input(
             "INVALID_ARGUMENT",
@@ -131,14 +131,14 @@ fn bytes_arg(value: f64, what: &str) -> Result<u64, JsError> {
 }
 
 /// A model key from JS: a non-empty string.
-fn key_arg(value: &JsValue, what: &str) -> Result<String, JsError> {
+pub(super) fn key_arg(value: &JsValue, what: &str) -> Result<String, JsError> {
     match value.as_string() {
         Some(s) if !s.is_empty() => Ok(s),
         _ => Err(JsError::invalid_input("INVALID_ARGUMENT", format!("{what}: the model key must be a non-empty string."))),
     }
 }
 
-fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsError> {
+pub(super) fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsError> {
     value
         .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
         .map_err(|e| JsError::new(ErrorClass::InvalidInput, "SERIALIZE", format!("Could not convert a result for JS: {e}.")))
@@ -149,7 +149,7 @@ fn model_error(e: ModelError) -> JsError {
 }
 
 /// `Date.now()`, reported back as `lastUsed`.
-fn now_ms() -> Option<f64> {
+pub(super) fn now_ms() -> Option<f64> {
     Some(js_sys::Date::now())
 }
 
@@ -166,7 +166,7 @@ fn navigator_device_memory() -> Option<f64> {
 }
 
 /// Reads a non-serde field from an options bag.
-fn field(options: &JsValue, name: &str) -> Option<JsValue> {
+pub(super) fn field(options: &JsValue, name: &str) -> Option<JsValue> {
     if !options.is_object() {
         return None;
     }
@@ -277,8 +277,21 @@ impl MemoryManager {
                 return Err(JsError::invalid_input("INVALID_OPTIONS", "deviceMemoryGb must be a positive number.").into());
             }
             let preference = Preference::parse(field(&opts_js, "backend").map(|v| v.unchecked_into::<BackendArg>()))?;
+            Ok(MemoryManager::create_with(status, preference, opts.device_memory_gb).await?.into())
+        })
+    }
+}
+
+impl MemoryManager {
+    /// `MemoryManager.create` for Rust callers (the `ModelManager`).
+    pub(super) async fn create_with(
+        status: Rc<StatusStream>,
+        preference: Preference,
+        device_memory_gb: Option<f64>,
+    ) -> Result<MemoryManager, JsError> {
+        {
             let backend = acquire(preference, Some(status.clone())).await?;
-            let device_memory_gb = opts.device_memory_gb.or_else(navigator_device_memory);
+            let device_memory_gb = device_memory_gb.or_else(navigator_device_memory);
             let (facts, limits) = match &backend.adapter {
                 Some(a) => {
                     let facts = AdapterFacts {
@@ -324,8 +337,59 @@ impl MemoryManager {
                 None,
             );
             inner.emit_metrics(None);
-            Ok(MemoryManager { inner: Rc::new(inner) }.into())
-        })
+            Ok(MemoryManager { inner: Rc::new(inner) })
+        }
+    }
+
+    /// Another handle on the same account.
+    pub(super) fn share(&self) -> MemoryManager {
+        MemoryManager { inner: self.inner.clone() }
+    }
+
+    /// The Rust side of a JS `MemoryManager` object, without taking it from JS (wasm-bindgen's
+    /// conversion consumes the object it converts, so it converts a fresh handle instead).
+    pub(super) fn from_js(value: &JsValue) -> Option<MemoryManager> {
+        use wasm_bindgen::convert::TryFromJsValue;
+        let share = Reflect::get(value, &"__share".into()).ok()?.dyn_into::<js_sys::Function>().ok()?;
+        MemoryManager::try_from_js_value(share.call0(value).ok()?).ok()
+    }
+
+    pub(super) fn core(&self) -> &memory::MemoryManager {
+        &self.inner.core
+    }
+
+    pub(super) fn is_cpu(&self) -> bool {
+        self.inner.backend.kind == BackendKind::Cpu
+    }
+
+    /// Records `key` as resident (and just used) and emits `metrics`.
+    pub(super) fn loaded(&self, key: &str, bytes: u64) {
+        self.inner.core.register_loaded(key, bytes, now_ms());
+        self.inner.emit_metrics(Some(key));
+    }
+
+    /// Forgets `key` and emits `metrics`; once the device's queue is flushed (the model's
+    /// buffers handed back), a second `metrics` reports the measured bytes.
+    pub(super) fn unloaded(&self, key: &str) -> bool {
+        let was = self.inner.core.register_unloaded(key).is_some();
+        self.inner.emit_metrics(Some(key));
+        let inner = self.inner.clone();
+        let key = key.to_owned();
+        wasm_bindgen_futures::spawn_local(async move {
+            // A failed readback leaves the measurement as it is; the event still goes out.
+            let _ = inner.flush().await;
+            inner.emit_metrics(Some(&key));
+        });
+        was
+    }
+}
+
+#[wasm_bindgen]
+impl MemoryManager {
+    /// Internal: a second JS handle on this account (see `from_js`).
+    #[wasm_bindgen(js_name = "__share", skip_typescript)]
+    pub fn share_js(&self) -> MemoryManager {
+        self.share()
     }
 
     /// What the browser said about the adapter, as the budget estimate used it.
@@ -440,8 +504,7 @@ impl MemoryManager {
     ) -> Result<(), JsError> {
         let key = key_arg(&key, "registerLoaded")?;
         let bytes = bytes_arg(bytes, "registerLoaded: bytes")?;
-        self.inner.core.register_loaded(&key, bytes, now_ms());
-        self.inner.emit_metrics(Some(&key));
+        self.loaded(&key, bytes);
         Ok(())
     }
 
@@ -454,15 +517,7 @@ impl MemoryManager {
         #[wasm_bindgen(unchecked_param_type = "string")] key: JsValue,
     ) -> Result<bool, JsError> {
         let key = key_arg(&key, "registerUnloaded")?;
-        let was = self.inner.core.register_unloaded(&key).is_some();
-        self.inner.emit_metrics(Some(&key));
-        let inner = self.inner.clone();
-        wasm_bindgen_futures::spawn_local(async move {
-            // A failed readback leaves the measurement as it is; the event still goes out.
-            let _ = inner.flush().await;
-            inner.emit_metrics(Some(&key));
-        });
-        Ok(was)
+        Ok(self.unloaded(&key))
     }
 
     /// Marks `key` as just used (LRU); `false` if it is not registered.
@@ -490,7 +545,7 @@ impl MemoryManager {
         Ok(())
     }
 
-    /// Pretends the device has 64 MB (unless a simulated budget is set): changes what
+    /// Pretends the device has 256 MB (unless a simulated budget is set): changes what
     /// `canLoadModel` answers, not the real limits.
     #[wasm_bindgen(js_name = setSimulationLowVRAM)]
     pub fn set_simulation_low_vram(&self, on: bool) {

@@ -4,7 +4,9 @@
 
 mod device;
 mod error;
+mod executor;
 mod gguf;
+mod manager;
 mod memory;
 mod model;
 mod source;
@@ -14,6 +16,8 @@ mod types;
 pub use device::{Preference, acquire, check_device, init_device};
 pub use error::{ErrorClass, JsError};
 pub use gguf::{GgufFile, Tokenizer};
+pub use executor::{TaskExecutor, TaskHandle};
+pub use manager::ModelManager;
 pub use memory::MemoryManager;
 pub use model::LanguageModel;
 pub use streamer::SseStreamer;

@@ -55,6 +55,8 @@ struct Inner {
     template: Option<ChatTemplate>,
     info: RefCell<ModelInfo>,
     busy: Cell<bool>,
+    /// `dispose()` was called (the engine may be out of its cell, generating, at the time).
+    disposed: Cell<bool>,
     status: Option<Rc<StatusStream>>,
 }
 
@@ -139,59 +141,105 @@ fn cancelled(signal: Option<&AbortSignal>) -> bool {
     signal.is_some_and(AbortSignal::aborted)
 }
 
+/// Upload progress: `progress` events (and `onProgress`) at least every 1% of the bytes, also
+/// within a large tensor while its range downloads. Bytes arrive in indivisible pieces of up to
+/// [`PIECE_PERCENT`], so a report goes out once half a percent has passed: then no two reports
+/// are more than 1% apart.
+/// The largest read while uploading, as a percentage of the upload.
+const PIECE_PERCENT: f64 = 0.5;
+
+struct UploadProgress {
+    total: u64,
+    key: String,
+    status: Option<Rc<StatusStream>>,
+    on_progress: Option<Function>,
+    last_percent: Cell<f64>,
+    /// Resident bytes as the allocator last reported them (updated after each tensor).
+    resident: Cell<u64>,
+    last_metrics: Cell<f64>,
+}
+
+impl UploadProgress {
+    fn report(&self, done: u64) {
+        let percent = done as f64 * 100.0 / self.total.max(1) as f64;
+        // Resident bytes at least every 5% of the upload (the same figure while a large tensor
+        // is still arriving).
+        if let Some(s) = &self.status
+            && (percent - self.last_metrics.get() >= 2.5 || done == self.total || done == 0)
+        {
+            self.last_metrics.set(percent);
+            s.metrics(status::Metrics { used_bytes: self.resident.get(), ..Default::default() }, Some(&self.key));
+        }
+        if percent - self.last_percent.get() < 0.5 && done != self.total && done != 0 {
+            return;
+        }
+        self.last_percent.set(percent);
+        let p = Progress::new(Phase::Upload, done, Some(self.total));
+        if let Some(f) = &self.on_progress {
+            let o = js_sys::Object::new();
+            let _ = Reflect::set(&o, &"phase".into(), &"upload".into());
+            let _ = Reflect::set(&o, &"loaded".into(), &(done as f64).into());
+            let _ = Reflect::set(&o, &"total".into(), &(self.total as f64).into());
+            let _ = Reflect::set(&o, &"percent".into(), &p.percent.unwrap_or(0.0).into());
+            let _ = f.call1(&JsValue::NULL, &o);
+        }
+        if let Some(s) = &self.status {
+            s.progress(p, Some(&self.key));
+        }
+    }
+}
+
 async fn upload<C: Compute>(
     compute: &C,
     file: &GgufFile,
     builder: &mut WeightsBuilder<C>,
     signal: Option<&AbortSignal>,
-    status: Option<&StatusStream>,
+    status: Option<&Rc<StatusStream>>,
     on_progress: Option<&Function>,
     key: &str,
 ) -> Result<(), JsError> {
     let total = builder.needed_bytes();
     let mut done = 0u64;
-    let mut last_percent = -1.0f64;
-    let report = |done: u64| {
-        let p = Progress::new(Phase::Upload, done, Some(total));
-        if let Some(f) = on_progress {
-            let o = js_sys::Object::new();
-            let _ = Reflect::set(&o, &"phase".into(), &"upload".into());
-            let _ = Reflect::set(&o, &"loaded".into(), &(done as f64).into());
-            let _ = Reflect::set(&o, &"total".into(), &(total as f64).into());
-            let _ = Reflect::set(&o, &"percent".into(), &p.percent.unwrap_or(0.0).into());
-            let _ = f.call1(&JsValue::NULL, &o);
-        }
-        if let Some(s) = status {
-            s.progress(p, Some(key));
-        }
-    };
-    // Resident bytes as the allocator reports them, at least every 5% of the upload.
-    let mut last_metrics = -5.0f64;
-    let mut metrics = |done: u64| {
-        let percent = done as f64 * 100.0 / total.max(1) as f64;
-        if let Some(s) = status
-            && (percent - last_metrics >= 5.0 || done == total)
-        {
-            last_metrics = percent;
-            s.metrics(status::Metrics { used_bytes: compute.resident_bytes(), ..Default::default() }, Some(key));
-        }
-    };
-    report(0);
-    metrics(0);
+    let progress = Rc::new(UploadProgress {
+        total,
+        key: key.to_owned(),
+        status: status.cloned(),
+        on_progress: on_progress.cloned(),
+        last_percent: Cell::new(-1.0),
+        resident: Cell::new(compute.resident_bytes()),
+        last_metrics: Cell::new(-5.0),
+    });
+    progress.report(0);
     for info in builder.needed().to_vec() {
         if cancelled(signal) {
             return Err(JsError::new(ErrorClass::Cancelled, "ABORTED", format!("Loading {key} was cancelled.")));
         }
         let range = file.header().tensor_range(&info.name).map_err(super::source::format_error)?;
-        let bytes = file.read_range(range, signal).await?;
+        // A large tensor is read in pieces of at most half a percent of the upload (one Range
+        // request each), so progress moves at least every 1% even when a network chunk is
+        // bigger.
+        let piece = ((total as f64 * PIECE_PERCENT / 100.0) as u64).max(64 << 10);
+        let mut bytes = Vec::with_capacity((range.end - range.start) as usize);
+        let mut at = range.start;
+        while at < range.end {
+            let end = range.end.min(at + piece);
+            // Bytes received so far count as they arrive, within a piece too.
+            let (start, before, p) = (range.start, done, progress.clone());
+            let partial = super::source::ProgressReporter::raw(move |offset, _| {
+                p.report(before + offset.saturating_sub(start));
+            });
+            if bytes.is_empty() && end == range.end {
+                bytes = file.read_range_with_progress(at..end, signal, &partial).await?;
+            } else {
+                bytes.extend_from_slice(&file.read_range_with_progress(at..end, signal, &partial).await?);
+            }
+            progress.report(done + (end - range.start));
+            at = end;
+        }
         builder.add(compute, &info, &bytes).map_err(infer_error)?;
         done += info.size_bytes;
-        let percent = done as f64 * 100.0 / total.max(1) as f64;
-        if percent - last_percent >= 1.0 || done == total {
-            last_percent = percent;
-            report(done);
-        }
-        metrics(done);
+        progress.resident.set(compute.resident_bytes());
+        progress.report(done);
     }
     Ok(())
 }
@@ -202,7 +250,7 @@ async fn load_on<C: Compute>(
     cfg: &ModelConfig,
     shape: Shape,
     signal: Option<&AbortSignal>,
-    status: Option<&StatusStream>,
+    status: Option<&Rc<StatusStream>>,
     on_progress: Option<&Function>,
     key: &str,
 ) -> Result<Model<C>, JsError> {
@@ -226,18 +274,75 @@ impl LanguageModel {
         wasm_bindgen_futures::future_to_promise(async move {
             let opts_js: JsValue = options.map(Into::into).unwrap_or(JsValue::UNDEFINED);
             let opts: LoadOptions = super::streamer::read_options(Some(opts_js.clone()), "load options")?;
-            let signal: Option<AbortSignal> = field(&opts_js, "signal").map(|v| v.unchecked_into());
-            let on_progress: Option<Function> = field(&opts_js, "onProgress").and_then(|v| v.dyn_into().ok());
+            let request = LoadRequest {
+                preference: Preference::parse(field(&opts_js, "backend").map(|v| v.unchecked_into::<BackendArg>()))?,
+                context_length: opts.context_length,
+                key: opts.key,
+                signal: field(&opts_js, "signal").map(|v| v.unchecked_into()),
+                on_progress: field(&opts_js, "onProgress").and_then(|v| v.dyn_into().ok()),
+                announce: true,
+            };
+            Ok(LanguageModel::load_with(&file, status, request).await?.into())
+        })
+    }
+}
+
+/// What [`LanguageModel::load_with`] needs besides the file: `LanguageModel.load`'s options,
+/// already read, or the `ModelManager`'s.
+pub(super) struct LoadRequest {
+    pub preference: Preference,
+    pub context_length: Option<u32>,
+    pub key: Option<String>,
+    pub signal: Option<AbortSignal>,
+    pub on_progress: Option<Function>,
+    /// Whether to say "Model <key> loaded successfully." (the `ModelManager` says it itself,
+    /// after registering the model with the memory manager, as the seed does).
+    pub announce: bool,
+}
+
+impl LanguageModel {
+    /// Another handle on the same model (JS gets its own object; disposing either disposes it).
+    pub(super) fn handle(&self) -> LanguageModel {
+        LanguageModel { inner: self.inner.clone() }
+    }
+
+    /// Device (or, on the CPU backend, host) bytes the model holds, measured at load.
+    pub(super) fn resident_bytes(&self) -> u64 {
+        self.inner.info.borrow().resident_bytes as u64
+    }
+
+    /// Whether it is generating now.
+    pub(super) fn is_busy(&self) -> bool {
+        self.inner.busy.get()
+    }
+
+    pub(super) fn is_disposed(&self) -> bool {
+        self.inner.disposed.get()
+    }
+
+    /// `generate(input, options)` as a Rust future (the `TaskExecutor` runs tasks with it).
+    pub(super) async fn generate_with(&self, input: JsValue, options: JsValue) -> Result<JsValue, JsValue> {
+        generate_on(self.inner.clone(), input, options).await
+    }
+
+    /// [`LanguageModel.load`], for Rust callers.
+    pub(super) async fn load_with(
+        file: &GgufFile,
+        status: Option<Rc<StatusStream>>,
+        request: LoadRequest,
+    ) -> Result<LanguageModel, JsError> {
+        let LoadRequest { preference, context_length, key, signal, on_progress, announce } = request;
+        {
             let header = file.header();
             let cfg = ModelConfig::from_gguf(header).map_err(|e| infer_error(e.into()))?;
             let tokenizer = Tokenizer::from_gguf(header)
                 .map_err(|e| JsError::new(ErrorClass::ModelFormat, "TOKENIZER", e.to_string()))?;
             let template = ChatTemplate::detect(tokenizer.chat_template(), Some(cfg.arch.name())).ok();
-            let key = opts.key.clone().unwrap_or_else(|| cfg.arch.name().to_owned());
-            let context = opts.context_length.unwrap_or(2048).min(cfg.context_length).max(1);
+            let key = key.unwrap_or_else(|| cfg.arch.name().to_owned());
+            let context = context_length.unwrap_or(2048).min(cfg.context_length).max(1);
             let shape = Shape::for_context(context as usize);
-            let preference = Preference::parse(field(&opts_js, "backend").map(|v| v.unchecked_into::<BackendArg>()))?;
-            let mut device = acquire(preference, status.clone()).await?;
+            // The ModelManager told the device steps once, at create.
+            let mut device = acquire(preference, if announce { status.clone() } else { None }).await?;
             // A software WebGPU adapter (SwiftShader, llvmpipe) is the CPU running a GPU emulator:
             // our wasm CPU backend is ~30x faster there (measured on SmolLM2), so 'auto' takes it.
             if preference == Preference::Auto
@@ -257,14 +362,14 @@ impl LanguageModel {
             if let Some(s) = &status {
                 s.info(format!("Loading model {key}..."), Some(&key));
             }
-            let sref = status.as_deref();
+            let sref = status.as_ref();
             let engine = match device.kind {
                 BackendKind::Cpu => Engine::Cpu(
-                    load_on(Cpu::new(), &file, &cfg, shape, signal.as_ref(), sref, on_progress.as_ref(), &key).await?,
+                    load_on(Cpu::new(), file, &cfg, shape, signal.as_ref(), sref, on_progress.as_ref(), &key).await?,
                 ),
                 _ => {
                     let gpu = Gpu::new(device.device.clone()).map_err(infer_error)?;
-                    Engine::Gpu(load_on(gpu, &file, &cfg, shape, signal.as_ref(), sref, on_progress.as_ref(), &key).await?)
+                    Engine::Gpu(load_on(gpu, file, &cfg, shape, signal.as_ref(), sref, on_progress.as_ref(), &key).await?)
                 }
             };
             let (backend_name, weight_bytes, resident) = match &engine {
@@ -289,7 +394,9 @@ impl LanguageModel {
             };
             if let Some(s) = &status {
                 s.progress(Progress::new(Phase::Ready, weight_bytes, Some(weight_bytes)), Some(&key));
-                s.info(format!("Model {key} loaded successfully."), Some(&key));
+                if announce {
+                    s.info(format!("Model {key} loaded successfully."), Some(&key));
+                }
             }
             let inner = Inner {
                 engine: RefCell::new(Some(engine)),
@@ -297,11 +404,16 @@ impl LanguageModel {
                 template,
                 info: RefCell::new(info),
                 busy: Cell::new(false),
+                disposed: Cell::new(false),
                 status,
             };
-            Ok(LanguageModel { inner: Rc::new(inner) }.into())
-        })
+            Ok(LanguageModel { inner: Rc::new(inner) })
+        }
     }
+}
+
+#[wasm_bindgen]
+impl LanguageModel {
 
     /// What was loaded: architecture, backend, adapter, context, weight and resident bytes.
     #[wasm_bindgen(getter, unchecked_return_type = "ModelInfo")]
@@ -323,120 +435,26 @@ impl LanguageModel {
         options: Option<GenerateOptionsArg>,
     ) -> Promise {
         let inner = self.inner.clone();
-        wasm_bindgen_futures::future_to_promise(async move {
-            if inner.busy.get() {
-                return Err(JsError::invalid_input(
-                    "MODEL_BUSY",
-                    "This model is already generating; await the previous generate() (or queue it with a TaskExecutor).",
-                )
-                .into());
-            }
-            let opts_js: JsValue = options.map(Into::into).unwrap_or(JsValue::UNDEFINED);
-            let opts: GenerateOptions = super::streamer::read_options(Some(opts_js.clone()), "generate options")?;
-            let signal: Option<AbortSignal> = field(&opts_js, "signal").map(|v| v.unchecked_into());
-            let on_token: Option<Function> = field(&opts_js, "onToken").and_then(|v| v.dyn_into().ok());
-            let status: Option<Rc<StatusStream>> = inner.status.clone();
-            let text = prompt_text(&inner, &input, opts.chat.unwrap_or(false))?;
-            let ids = inner.tokenizer.encode(&text, true, true);
-            let defaults = SamplerParams::greedy();
-            let params = GenerateParams {
-                max_tokens: opts.max_tokens.unwrap_or(256) as usize,
-                sampler: SamplerParams {
-                    temperature: opts.temperature.unwrap_or(0.0),
-                    top_k: opts.top_k.unwrap_or(defaults.top_k),
-                    top_p: opts.top_p.unwrap_or(defaults.top_p),
-                    min_p: opts.min_p.unwrap_or(defaults.min_p),
-                    repetition_penalty: opts.repetition_penalty.unwrap_or(1.0),
-                    repeat_last_n: opts.repeat_last_n.unwrap_or(defaults.repeat_last_n),
-                    seed: Some(opts.seed.map_or_else(|| (js_sys::Math::random() * 9.0e15) as u64, |s| s as u64)),
-                },
-                stop: opts.stop.clone(),
-                ignore_eog: opts.ignore_eos,
-            };
-            let key = inner.info.borrow().key.clone();
-            inner.busy.set(true);
-            let mut engine = inner.engine.borrow_mut().take();
-            let result = {
-                let mut cb = |t: &TokenEvent<'_>| -> bool {
-                    if let Some(s) = &status
-                        && let Some(id) = t.id
-                    {
-                        s.token(
-                            status::TokenEvent { text: t.text.to_owned(), token_id: id, index: t.index as u32 },
-                            Some(&key),
-                        );
-                    }
-                    let mut go_on = !cancelled(signal.as_ref());
-                    if let Some(f) = &on_token {
-                        let o = js_sys::Object::new();
-                        let _ = Reflect::set(&o, &"text".into(), &t.text.into());
-                        let _ = Reflect::set(&o, &"tokenId".into(), &t.id.map_or(JsValue::NULL, JsValue::from));
-                        let _ = Reflect::set(&o, &"index".into(), &(t.index as u32).into());
-                        if let Ok(v) = f.call1(&JsValue::NULL, &o)
-                            && v == JsValue::FALSE
-                        {
-                            go_on = false;
-                        }
-                    }
-                    go_on
-                };
-                match engine.as_mut() {
-                    None => Err(InferError::Unsupported("a disposed model (load it again)".into())),
-                    Some(Engine::Cpu(m)) => generate(m, &inner.tokenizer, &ids, &params, &now_ms, &mut cb).await,
-                    Some(Engine::Gpu(m)) => generate(m, &inner.tokenizer, &ids, &params, &now_ms, &mut cb).await,
-                }
-            };
-            *inner.engine.borrow_mut() = engine;
-            inner.busy.set(false);
-            let g: Generation = result.map_err(infer_error)?;
-            if g.stop_reason == StopReason::Cancelled && cancelled(signal.as_ref()) {
-                if let Some(s) = &status {
-                    s.done(done_stats(&g, status::StopReason::Cancelled), Some(&key));
-                }
-                return Err(JsError::new(ErrorClass::Cancelled, "ABORTED", "Generation was cancelled.")
-                    .with("text", g.text.clone())
-                    .into());
-            }
-            let reason = match g.stop_reason {
-                StopReason::EndOfGeneration => status::StopReason::Eos,
-                StopReason::StopString => status::StopReason::StopString,
-                StopReason::MaxTokens => status::StopReason::MaxTokens,
-                StopReason::Cancelled => status::StopReason::Cancelled,
-            };
-            if let Some(s) = &status {
-                s.done(done_stats(&g, reason), Some(&key));
-            }
-            let out = GenerationOut {
-                text: g.text.clone(),
-                prompt_ids: g.prompt_ids.clone(),
-                generated_ids: g.generated_ids.clone(),
-                prompt_tokens: g.prompt_ids.len() as u32,
-                generated_tokens: g.generated_ids.len() as u32,
-                stop_reason: g.stop_reason.as_str(),
-                ttft_ms: g.timings.ttft_ms,
-                prefill_tokens_per_second: g.timings.prefill_tok_s(),
-                decode_tokens_per_second: g.timings.decode_tok_s(),
-                backend: inner.info.borrow().backend.clone(),
-            };
-            Ok(out.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).unwrap_or(JsValue::NULL))
-        })
+        let options: JsValue = options.map(Into::into).unwrap_or(JsValue::UNDEFINED);
+        wasm_bindgen_futures::future_to_promise(generate_on(inner, input, options))
     }
 
     /// Frees the weights, the KV cache and every buffer (the device memory is returned to the
     /// allocator). The model cannot generate afterwards.
     pub fn dispose(&self) {
+        self.inner.disposed.set(true);
         self.inner.engine.borrow_mut().take();
     }
 
     /// Whether `dispose()` was called.
     #[wasm_bindgen(getter)]
     pub fn disposed(&self) -> bool {
-        self.inner.engine.borrow().is_none() && !self.inner.busy.get()
+        self.inner.disposed.get()
     }
 }
 
 /// SwiftShader, llvmpipe/lavapipe, WARP: WebGPU implemented on the CPU.
-fn is_software_adapter(a: &crate::backend::AdapterInfo) -> bool {
+pub(super) fn is_software_adapter(a: &crate::backend::AdapterInfo) -> bool {
     let text = format!("{} {} {} {}", a.name, a.description, a.vendor, a.architecture).to_lowercase();
     ["swiftshader", "llvmpipe", "lavapipe", "software", "microsoft basic render"].iter().any(|p| text.contains(p))
 }
@@ -478,4 +496,103 @@ fn prompt_text(inner: &Inner, input: &JsValue, chat: bool) -> Result<String, JsE
         JsError::new(ErrorClass::ModelFormat, "UNSUPPORTED_CHAT_TEMPLATE", "This model has no chat template Hearth knows; pass a prompt string.")
     })?;
     template.render(&messages, true).map_err(|e| JsError::invalid_input("INVALID_MESSAGES", e.to_string()))
+}
+
+/// The body of `generate`; see there.
+async fn generate_on(inner: Rc<Inner>, input: JsValue, options: JsValue) -> Result<JsValue, JsValue> {
+    if inner.busy.get() {
+        return Err(JsError::invalid_input(
+            "MODEL_BUSY",
+            "This model is already generating; await the previous generate() (or queue it with a TaskExecutor).",
+        )
+        .into());
+    }
+    let opts_js: JsValue = options;
+    let opts: GenerateOptions = super::streamer::read_options(Some(opts_js.clone()), "generate options")?;
+    let signal: Option<AbortSignal> = field(&opts_js, "signal").map(|v| v.unchecked_into());
+    let on_token: Option<Function> = field(&opts_js, "onToken").and_then(|v| v.dyn_into().ok());
+    let status: Option<Rc<StatusStream>> = inner.status.clone();
+    let text = prompt_text(&inner, &input, opts.chat.unwrap_or(false))?;
+    let ids = inner.tokenizer.encode(&text, true, true);
+    let defaults = SamplerParams::greedy();
+    let params = GenerateParams {
+        max_tokens: opts.max_tokens.unwrap_or(256) as usize,
+        sampler: SamplerParams {
+            temperature: opts.temperature.unwrap_or(0.0),
+            top_k: opts.top_k.unwrap_or(defaults.top_k),
+            top_p: opts.top_p.unwrap_or(defaults.top_p),
+            min_p: opts.min_p.unwrap_or(defaults.min_p),
+            repetition_penalty: opts.repetition_penalty.unwrap_or(1.0),
+            repeat_last_n: opts.repeat_last_n.unwrap_or(defaults.repeat_last_n),
+            seed: Some(opts.seed.map_or_else(|| (js_sys::Math::random() * 9.0e15) as u64, |s| s as u64)),
+        },
+        stop: opts.stop.clone(),
+        ignore_eog: opts.ignore_eos,
+    };
+    let key = inner.info.borrow().key.clone();
+    inner.busy.set(true);
+    let mut engine = inner.engine.borrow_mut().take();
+    let result = {
+        let mut cb = |t: &TokenEvent<'_>| -> bool {
+            if let Some(s) = &status
+                && let Some(id) = t.id
+            {
+                s.token(
+                    status::TokenEvent { text: t.text.to_owned(), token_id: id, index: t.index as u32 },
+                    Some(&key),
+                );
+            }
+            let mut go_on = !cancelled(signal.as_ref());
+            if let Some(f) = &on_token {
+                let o = js_sys::Object::new();
+                let _ = Reflect::set(&o, &"text".into(), &t.text.into());
+                let _ = Reflect::set(&o, &"tokenId".into(), &t.id.map_or(JsValue::NULL, JsValue::from));
+                let _ = Reflect::set(&o, &"index".into(), &(t.index as u32).into());
+                if let Ok(v) = f.call1(&JsValue::NULL, &o)
+                    && v == JsValue::FALSE
+                {
+                    go_on = false;
+                }
+            }
+            go_on
+        };
+        match engine.as_mut() {
+            None => Err(InferError::Unsupported("a disposed model (load it again)".into())),
+            Some(Engine::Cpu(m)) => generate(m, &inner.tokenizer, &ids, &params, &now_ms, &mut cb).await,
+            Some(Engine::Gpu(m)) => generate(m, &inner.tokenizer, &ids, &params, &now_ms, &mut cb).await,
+        }
+    };
+    *inner.engine.borrow_mut() = engine;
+    inner.busy.set(false);
+    let g: Generation = result.map_err(infer_error)?;
+    if g.stop_reason == StopReason::Cancelled && cancelled(signal.as_ref()) {
+        if let Some(s) = &status {
+            s.done(done_stats(&g, status::StopReason::Cancelled), Some(&key));
+        }
+        return Err(JsError::new(ErrorClass::Cancelled, "ABORTED", "Generation was cancelled.")
+            .with("text", g.text.clone())
+            .into());
+    }
+    let reason = match g.stop_reason {
+        StopReason::EndOfGeneration => status::StopReason::Eos,
+        StopReason::StopString => status::StopReason::StopString,
+        StopReason::MaxTokens => status::StopReason::MaxTokens,
+        StopReason::Cancelled => status::StopReason::Cancelled,
+    };
+    if let Some(s) = &status {
+        s.done(done_stats(&g, reason), Some(&key));
+    }
+    let out = GenerationOut {
+        text: g.text.clone(),
+        prompt_ids: g.prompt_ids.clone(),
+        generated_ids: g.generated_ids.clone(),
+        prompt_tokens: g.prompt_ids.len() as u32,
+        generated_tokens: g.generated_ids.len() as u32,
+        stop_reason: g.stop_reason.as_str(),
+        ttft_ms: g.timings.ttft_ms,
+        prefill_tokens_per_second: g.timings.prefill_tok_s(),
+        decode_tokens_per_second: g.timings.decode_tok_s(),
+        backend: inner.info.borrow().backend.clone(),
+    };
+    Ok(out.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).unwrap_or(JsValue::NULL))
 }

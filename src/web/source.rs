@@ -19,7 +19,8 @@ use web_sys::{AbortSignal, Blob, ReadableStreamDefaultReader, RequestInit, Respo
 
 use super::error::{ErrorClass, JsError};
 use crate::gguf::{GgufError, GgufHeader};
-use crate::status::{Phase, Progress};
+use crate::status::{Phase, Progress, StatusStream};
+use std::rc::Rc;
 
 /// The first request asks for this much; most headers (not Gemma's 262k-token
 /// vocabulary) fit.
@@ -100,16 +101,37 @@ impl From<SourceError> for JsError {
 /// when the total is unknown), plus the first and the last.
 pub struct ProgressReporter {
     callback: Option<Function>,
+    /// Also (or instead) `progress` events on a status stream, tagged with a model key.
+    status: Option<(Rc<StatusStream>, String)>,
+    /// Instead of all that: every chunk's `(loaded, total)`, unthrottled.
+    raw: Option<Box<dyn Fn(u64, Option<u64>)>>,
     last_step: RefCell<Option<u64>>,
 }
 
 impl ProgressReporter {
     pub fn new(callback: Option<Function>) -> Self {
-        ProgressReporter { callback, last_step: RefCell::new(None) }
+        ProgressReporter { callback, status: None, raw: None, last_step: RefCell::new(None) }
+    }
+
+    /// Calls `f(loaded, total)` for every chunk received (the loader turns it into its own
+    /// upload progress).
+    pub fn raw(f: impl Fn(u64, Option<u64>) + 'static) -> Self {
+        ProgressReporter { callback: None, status: None, raw: Some(Box::new(f)), last_step: RefCell::new(None) }
+    }
+
+    /// Reports as `progress` events (phase `download`) on `status`, for `key`.
+    pub fn to_status(status: Rc<StatusStream>, key: &str) -> Self {
+        ProgressReporter { callback: None, status: Some((status, key.to_owned())), raw: None, last_step: RefCell::new(None) }
     }
 
     pub fn report(&self, loaded: u64, total: Option<u64>) {
-        let Some(callback) = &self.callback else { return };
+        if let Some(raw) = &self.raw {
+            raw(loaded, total);
+            return;
+        }
+        if self.callback.is_none() && self.status.is_none() {
+            return;
+        }
         let step = match total {
             Some(t) if t > 0 => loaded.saturating_mul(100) / t,
             _ => loaded >> 20,
@@ -126,6 +148,10 @@ impl ProgressReporter {
             *last = Some(if done { u64::MAX } else { step });
         }
         let progress = Progress::new(Phase::Download, loaded, total);
+        if let Some((status, key)) = &self.status {
+            status.progress(progress.clone(), Some(key));
+        }
+        let Some(callback) = &self.callback else { return };
         if let Ok(value) = serde_wasm_bindgen::to_value(&progress)
             && let Err(e) = callback.call1(&JsValue::UNDEFINED, &value)
         {
@@ -170,6 +196,16 @@ impl Source {
 
     /// Reads `range` (clamped to nothing: out-of-range is an error).
     pub async fn read(&self, range: Range<u64>, signal: Option<&AbortSignal>) -> Result<Vec<u8>, SourceError> {
+        self.read_with_progress(range, signal, None).await
+    }
+
+    /// [`Self::read`], reporting the absolute file offset reached as chunks arrive (URL sources).
+    pub async fn read_with_progress(
+        &self,
+        range: Range<u64>,
+        signal: Option<&AbortSignal>,
+        progress: Option<&ProgressReporter>,
+    ) -> Result<Vec<u8>, SourceError> {
         if let Some(len) = self.len()
             && (range.end > len || range.start > range.end)
         {
@@ -195,7 +231,7 @@ impl Source {
                 {
                     return Ok(body.subarray((range.start - start) as u32, (range.end - start) as u32).to_vec());
                 }
-                let (_, bytes) = u.fetch_range(range, signal, None).await?;
+                let (_, bytes) = u.fetch_range(range, signal, progress).await?;
                 Ok(bytes.to_vec())
             }
         }

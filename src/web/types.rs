@@ -429,3 +429,109 @@ extern "C" {
     #[wasm_bindgen(typescript_type = "RequirementForOptions")]
     pub type RequirementForOptionsArg;
 }
+
+#[wasm_bindgen(typescript_custom_section)]
+const MANAGER_TYPES: &str = r#"
+/** A model an app offers (`ModelManager` catalogs; JSON with these fields). */
+export interface CatalogEntry {
+  /** Letters, digits, '.', '_', '-'; the name status events use, e.g. 'gemma-3-270m'. */
+  key: string;
+  /** The GGUF file: absolute or relative to the page (Range requests are used when served). */
+  url: string;
+  sha256?: string;
+  /** GGUF `general.architecture`: 'llama' | 'qwen2' | 'gemma3'. */
+  arch: string;
+  /** llama.cpp's name for the quantization, e.g. 'Q4_K_M'. */
+  quant: string;
+  fileBytes: number;
+  contextLength: number;
+  description?: string;
+  /** Device bytes at context 2048 from `requirementFor`; else estimated until the header is read. */
+  requiredBytes?: number;
+}
+
+/** `registerModel`'s argument: an entry whose `url` may be replaced by a user-picked `file`. */
+export type CatalogEntryInput = (CatalogEntry | (Omit<CatalogEntry, 'url' | 'fileBytes'> & { url?: string; fileBytes?: number })) & { file?: Blob };
+
+/** A catalog model that fits where another did not; best (largest) first. */
+export interface Suggestion {
+  key: string;
+  requiredBytes: number;
+  fileBytes: number;
+  description: string;
+}
+
+/** `ModelManager.catalog()`: an entry and what `canLoadModel` says about it now. */
+export type CatalogRow = CatalogEntry & { loaded: boolean; exact: boolean; fit: CanLoadResult };
+
+export interface ModelManagerOptions {
+  /** The status stream every step is told on (a new one by default: `manager.sseStreamer`). */
+  streamer?: SseStreamer;
+  /** The memory account (created on the page's device by default: `manager.memoryManager`). */
+  memoryManager?: MemoryManager;
+  /** 'auto' (default): WebGPU unless the adapter is a software emulation; or 'webgpu' | 'cpu'. */
+  backend?: BackendPreference;
+  /** Entries added to the built-in catalog (same keys replace built-in entries). */
+  catalog?: CatalogEntry[] | { models: CatalogEntry[] };
+  /** The KV-cache length models are loaded with (default 2048, clamped to each model's). */
+  contextLength?: number;
+  /** When a model cannot be loaded, load the best suggestion instead and say so (default false). */
+  autoFallback?: boolean;
+  /** Unload least-recently-used unpinned models to make room (default true). */
+  evict?: boolean;
+  /** Instead of `navigator.deviceMemory`, for the budget estimate. */
+  deviceMemoryGb?: number;
+}
+
+export interface SwitchOptions {
+  /** Aborting stops the download, frees what was uploaded, and keeps the previous model current. */
+  signal?: AbortSignal;
+}
+
+/** `ModelManager.loadedModels()`: resident models, least recently used first. */
+export interface LoadedModelInfo {
+  key: string;
+  bytes: number;
+  current: boolean;
+  pinned: boolean;
+  lastUsed?: number;
+  backend: string;
+}
+
+export interface TaskOptions {
+  /** The catalog model to run on (default: the current model); switched to before the task runs. */
+  modelKey?: string;
+  prompt?: string;
+  /** Chat messages, rendered with the model's template. */
+  messages?: ChatMessage[];
+  /** `generate` options: maxTokens, temperature, topK, topP, minP, repetitionPenalty, seed, stop, onToken. */
+  params?: GenerateOptions;
+  /** Higher runs first (default 0); first in, first out within a priority. */
+  priority?: number;
+  /** Aborting cancels the task (waiting: it leaves the queue; running: it stops between tokens). */
+  signal?: AbortSignal;
+}
+
+export interface PendingTask {
+  id: number;
+  modelKey: string;
+  priority: number;
+}
+
+/** A task's result: the generation plus which task and model produced it. */
+export type TaskResult = GenerationResult & { taskId: number; modelKey: string };
+
+export interface TaskHandle {
+  [Symbol.asyncIterator](): AsyncIterator<TokenData>;
+}
+"#;
+
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(typescript_type = "ModelManagerOptions")]
+    pub type ModelManagerOptionsArg;
+    #[wasm_bindgen(typescript_type = "SwitchOptions")]
+    pub type SwitchOptionsArg;
+    #[wasm_bindgen(typescript_type = "TaskOptions")]
+    pub type TaskOptionsArg;
+}

@@ -23,7 +23,12 @@ export async function openHarness(path = '/harness/') {
   const server = await startServer({
     root: join(ROOT, 'www'),
     port: 0,
-    mounts: { '/models': process.env.HEARTH_MODELS_DIR || join(ROOT, 'models'), '/golden': join(ROOT, 'tests', 'golden') },
+    mounts: {
+      '/models': process.env.HEARTH_MODELS_DIR || join(ROOT, 'models'),
+      '/golden': join(ROOT, 'tests', 'golden'),
+      // Tiny random-weight models (tools/make_fixtures.py, written by `./run test`).
+      '/fixtures': join(ROOT, '.cache', 'fixtures'),
+    },
     testRoutes: true,
   });
   // A second origin without CORS headers, for the cross-origin failure test.

@@ -55,15 +55,18 @@ test('canLoadModel: low-VRAM and simulated budgets, LRU evictable order, pins, t
     const file = await GgufFile.fromUrl('/models/smollm2-135m-instruct-q4_1.gguf');
     const req = mm.requirementFor(file, { contextLength: 2048 });
     const real = mm.canLoadModel('smol', req);
+    // Low VRAM (256 MB) refuses the seed's default model (Gemma 3 270M, 311 MB) and takes SmolLM2.
+    const gemma = mm.requirementFor(await GgufFile.fromUrl('/models/gemma-3-270m-q4_k_m.gguf'), { contextLength: 2048 });
     mm.setSimulationLowVRAM(true);
-    const low = mm.canLoadModel('smol', req);
+    const low = mm.canLoadModel('gemma', gemma);
+    const lowSmol = mm.canLoadModel('smol', req);
     const lowStats = mm.getStats();
     mm.setSimulatedBudget(req.totalBytes + 1000);
     const simFits = mm.canLoadModel('smol', req);
     mm.setSimulatedBudget(req.totalBytes - 1);
     const simShort = mm.canLoadModel('smol', req.totalBytes);
     mm.setSimulatedBudget(null);
-    const stillLow = mm.canLoadModel('smol', req);
+    const stillLow = mm.canLoadModel('gemma', gemma);
     mm.setSimulationLowVRAM(false);
     const back = mm.canLoadModel('smol', req);
 
@@ -98,7 +101,7 @@ test('canLoadModel: low-VRAM and simulated budgets, LRU evictable order, pins, t
     }
     const bad = await MemoryManager.create(streamer, { backend: 'gpu' }).then(() => null, (e) => e.name);
     const metrics = events.filter((e) => e.type === 'metrics');
-    return { req, real, low, lowStats, simFits, simShort, stillLow, back, touched, lru, pinned, withPin, tooBig,
+    return { req, gemma, lowSmol, real, low, lowStats, simFits, simShort, stillLow, back, touched, lru, pinned, withPin, tooBig,
       overrideStats, unknown, afterOverride, errors, bad, metrics };
   });
   console.log(`SmolLM2 requirement at 2048: ${out.req.totalBytes} B (weights ${out.req.weightBytes}, KV ${out.req.kvCacheBytes}, activations ${out.req.activationBytes})`);
@@ -109,12 +112,13 @@ test('canLoadModel: low-VRAM and simulated budgets, LRU evictable order, pins, t
   assert.match(out.real.reason, /^Fits \(available: .+, required: .+\)$/);
   assert.equal(out.low.can, false);
   assert.equal(out.low.simulated, true);
-  assert.equal(out.low.budgetBytes, 64 * 2 ** 20);
-  assert.match(out.low.reason, /^Not enough VRAM \(available: 64 MB, required: \d+ MB\)$/);
+  assert.equal(out.low.budgetBytes, 256 * 2 ** 20);
+  assert.equal(out.low.reason, 'Not enough VRAM (available: 256 MB, required: 311 MB)');
   assert.deepEqual(out.low.limit, { kind: 'totalBudget' });
-  assert.equal(out.low.requiredBytes, out.req.totalBytes);
+  assert.equal(out.low.requiredBytes, out.gemma.totalBytes);
+  assert.equal(out.lowSmol.can, true, out.lowSmol.reason);
   assert.equal(out.lowStats.simulated, true);
-  assert.equal(out.lowStats.budgetBytes, 64 * 2 ** 20);
+  assert.equal(out.lowStats.budgetBytes, 256 * 2 ** 20);
   assert.equal(out.simFits.can, true, out.simFits.reason);
   assert.equal(out.simShort.can, false, 'a byte count works as the requirement');
   assert.equal(out.simShort.requiredBytes, out.req.totalBytes);

@@ -1,0 +1,155 @@
+use super::catalog::CATALOG_CONTEXT;
+use super::*;
+
+fn entry(key: &str, file_bytes: u64, required: Option<u64>) -> CatalogEntry {
+    CatalogEntry {
+        key: key.to_owned(),
+        url: format!("/models/{key}.gguf"),
+        sha256: None,
+        arch: "llama".to_owned(),
+        quant: "Q4_0".to_owned(),
+        file_bytes,
+        context_length: 4096,
+        description: String::new(),
+        required_bytes: required,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Catalog
+
+#[test]
+fn builtin_catalog_has_the_seed_default_and_the_larger_public_models() {
+    let c = Catalog::builtin();
+    let keys = c.keys();
+    assert_eq!(keys[0], DEFAULT_MODEL_KEY);
+    for k in ["gemma-3-270m", "smollm2-135m", "qwen2.5-0.5b", "gemma-3-1b", "llama-3.2-1b", "qwen2.5-1.5b"] {
+        let e = c.lookup(k).unwrap();
+        assert!(e.url.starts_with("https://huggingface.co/"), "{k}: {}", e.url);
+        assert!(e.url.ends_with(".gguf"), "{k}");
+        assert_eq!(e.sha256.as_deref().map(str::len), Some(64), "{k}");
+        e.validate(true).unwrap();
+    }
+}
+
+#[test]
+fn catalog_json_accepts_a_list_or_an_object_and_round_trips() {
+    let list = r#"[{"key":"a","url":"/a.gguf","arch":"llama","quant":"Q4_0","fileBytes":10,"contextLength":8}]"#;
+    let c = Catalog::from_json(list).unwrap();
+    assert_eq!(c.keys(), ["a"]);
+    let obj = format!(r#"{{"models":{list}}}"#);
+    assert_eq!(Catalog::from_json(&obj).unwrap(), c);
+    let again = serde_json::to_string(c.entries()).unwrap();
+    assert_eq!(Catalog::from_json(&again).unwrap(), c);
+}
+
+#[test]
+fn catalog_rejects_bad_entries_naming_the_field() {
+    let cases = [
+        (r#"{"key":"","url":"/a","arch":"llama","quant":"Q","fileBytes":1,"contextLength":1}"#, "key"),
+        (r#"{"key":"a b","url":"/a","arch":"llama","quant":"Q","fileBytes":1,"contextLength":1}"#, "key"),
+        (r#"{"key":"a","url":" ","arch":"llama","quant":"Q","fileBytes":1,"contextLength":1}"#, "url"),
+        (r#"{"key":"a","url":"/a","arch":"","quant":"Q","fileBytes":1,"contextLength":1}"#, "arch"),
+        (r#"{"key":"a","url":"/a","arch":"llama","quant":"Q","fileBytes":0,"contextLength":1}"#, "fileBytes"),
+        (r#"{"key":"a","url":"/a","arch":"llama","quant":"Q","fileBytes":1,"contextLength":0}"#, "contextLength"),
+        (r#"{"key":"a","url":"/a","arch":"llama","quant":"Q","fileBytes":1,"contextLength":1,"sha256":"XYZ"}"#, "sha256"),
+        (r#"{"key":"a","url":"/a","arch":"llama","quant":"Q","fileBytes":1,"contextLength":1,"requiredBytes":0}"#, "requiredBytes"),
+    ];
+    for (json, field) in cases {
+        match Catalog::from_json(&format!("[{json}]")) {
+            Err(CatalogError::Invalid { field: f, .. }) => assert_eq!(f, field, "{json}"),
+            other => panic!("{json}: {other:?}"),
+        }
+    }
+    let dup = r#"[{"key":"a","url":"/a","arch":"llama","quant":"Q","fileBytes":1,"contextLength":1},
+                  {"key":"a","url":"/b","arch":"llama","quant":"Q","fileBytes":1,"contextLength":1}]"#;
+    assert!(matches!(Catalog::from_json(dup), Err(CatalogError::Invalid { field: "key", .. })));
+    let e = Catalog::from_json("{").unwrap_err();
+    assert_eq!(e.code(), "INVALID_CATALOG");
+    assert!(e.to_string().contains("fileBytes"), "{e}");
+    // A missing field is named by serde.
+    let e = Catalog::from_json(r#"[{"key":"a"}]"#).unwrap_err();
+    assert!(e.to_string().contains("missing field"), "{e}");
+}
+
+#[test]
+fn register_adds_or_replaces_and_lookup_lists_known_keys() {
+    let mut c = Catalog::default();
+    assert_eq!(c.register(entry("a", 10, None), true).unwrap(), None);
+    assert_eq!(c.register(entry("b", 20, None), true).unwrap(), None);
+    let old = c.register(entry("a", 30, None), true).unwrap().unwrap();
+    assert_eq!(old.file_bytes, 10);
+    assert_eq!(c.get("a").unwrap().file_bytes, 30);
+    assert_eq!(c.keys(), ["a", "b"]);
+    let mut no_url = entry("c", 5, None);
+    no_url.url.clear();
+    assert!(matches!(c.register(no_url.clone(), true), Err(CatalogError::Invalid { field: "url", .. })));
+    c.register(no_url, false).unwrap();
+    let e = c.lookup("zzz").unwrap_err();
+    assert_eq!(e.code(), "UNKNOWN_MODEL");
+    assert_eq!(e.to_string(), "No model \"zzz\" in the catalog; known: a, b, c. Add it with registerModel().");
+    let mut other = Catalog::default();
+    other.register(entry("b", 99, None), true).unwrap();
+    other.register(entry("d", 1, None), true).unwrap();
+    c.merge(other);
+    assert_eq!(c.keys(), ["a", "b", "c", "d"]);
+    assert_eq!(c.get("b").unwrap().file_bytes, 99);
+}
+
+#[test]
+fn requirement_uses_the_precomputed_figure_only_at_its_context() {
+    let e = entry("a", 100 << 20, Some(150 << 20));
+    assert_eq!(e.requirement(CATALOG_CONTEXT).total_bytes, 150 << 20);
+    let other = e.requirement(4096);
+    assert!(!other.exact);
+    assert_eq!(other.total_bytes, crate::memory::Requirement::estimate_from_catalog(100 << 20, 4096).total_bytes);
+    let none = entry("b", 100 << 20, None).requirement(CATALOG_CONTEXT);
+    assert_eq!(none.total_bytes, crate::memory::Requirement::estimate_from_catalog(100 << 20, 2048).total_bytes);
+}
+
+#[test]
+fn suggestions_are_the_models_that_fit_largest_first_without_the_failed_one() {
+    let mut c = Catalog::default();
+    for (k, b) in [("big", 900), ("mid", 400), ("small", 100), ("mid2", 400), ("tiny", 50)] {
+        c.register(entry(k, b, Some(b)), true).unwrap();
+    }
+    let fits = |e: &CatalogEntry| (e.file_bytes <= 400).then_some(e.file_bytes);
+    let s = c.suggestions("mid", fits);
+    let keys: Vec<&str> = s.iter().map(|s| s.key.as_str()).collect();
+    assert_eq!(keys, ["mid2", "small", "tiny"]);
+    assert_eq!(s[0].required_bytes, 400);
+    assert!(c.suggestions("big", |_| None).is_empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Task queue
+
+#[test]
+fn queue_runs_higher_priority_first_and_fifo_within_a_priority() {
+    let mut q = TaskQueue::new();
+    let a = q.push(0, "a");
+    let b = q.push(5, "b");
+    let c = q.push(0, "c");
+    let d = q.push(5, "d");
+    let e = q.push(-1, "e");
+    let f = q.push(10, "f");
+    assert_eq!((a, b, c, d, e, f), (1, 2, 3, 4, 5, 6));
+    let order: Vec<&str> = q.pending().map(|t| t.item).collect();
+    assert_eq!(order, ["f", "b", "d", "a", "c", "e"]);
+    assert_eq!(q.len(), 6);
+    assert_eq!(q.remove(d).unwrap().item, "d");
+    assert!(q.remove(d).is_none());
+    let mut out = Vec::new();
+    while let Some(t) = q.pop() {
+        out.push((t.id, t.item));
+        if t.item == "b" {
+            // Enqueued while others wait: after every task of its priority or higher.
+            q.push(5, "g");
+            q.push(6, "h");
+        }
+    }
+    let items: Vec<&str> = out.iter().map(|t| t.1).collect();
+    assert_eq!(items, ["f", "b", "h", "g", "a", "c", "e"]);
+    assert!(q.is_empty());
+    assert!(q.pop().is_none());
+}
