@@ -399,7 +399,7 @@ impl Inner {
         if let Some(best) = suggestions.first() {
             let names: Vec<&str> = suggestions.iter().map(|s| s.key.as_str()).collect();
             message.push_str(&format!(
-                " Models that fit: {}.{}",
+                ". Models that fit: {}.{}",
                 names.join(", "),
                 if self.auto_fallback && fallback { format!(" Loading {} instead.", best.key) } else { String::new() }
             ));

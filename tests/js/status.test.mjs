@@ -115,9 +115,8 @@ test('the device initialises on WebGPU and the self-check passes', async () => {
 });
 
 test('the demo page shows the live status stream', async () => {
-  await h.page.goto(`${h.origin}/`);
+  await h.page.goto(`${h.origin}/?backend=webgpu`);
   await h.page.waitForFunction(() => document.body.dataset.ready === 'true');
-  await h.page.click('#init-webgpu');
   await h.page.waitForSelector('#log li.t-info >> text=/WebGPU ready/', { timeout: 120_000 });
   await h.page.click('#check');
   await h.page.waitForSelector('#log li >> text=/self-check on webgpu.*pass/', { timeout: 120_000 });
