@@ -1,9 +1,10 @@
 //! Where tensors live: burn's WebGPU runtime in the browser, its `flex` CPU
 //! backend natively and as the browser's fallback.
 //!
-//! A page may create the WebGPU device only once (a second registration fails
-//! with "A server is still registered for device"), so the web layer keeps the
-//! [`Backend`] this returns for the life of the page.
+//! A page may create the WebGPU device only once per burn device kind (a second
+//! registration fails with "A server is still registered for device"), so the web
+//! layer keeps the [`Backend`] this returns until the device is lost; after a loss,
+//! the next one is registered under a new kind ([`Backend::generation`]).
 
 use std::fmt;
 
@@ -41,6 +42,11 @@ pub struct Backend {
     pub kind: BackendKind,
     /// `None` on the CPU backend.
     pub adapter: Option<AdapterInfo>,
+    /// The wgpu device behind `device` (WebGPU only): for its lost callback and `destroy()`.
+    pub wgpu: Option<burn::tensor::wgpu::wgpu::Device>,
+    /// Which WebGPU device of the page this is: 0 for the first, one more after each loss
+    /// (each is a separate burn runtime).
+    pub generation: u32,
 }
 
 /// Why a backend could not be used.
@@ -77,16 +83,25 @@ impl std::error::Error for BackendError {}
 impl Backend {
     /// burn's pure-Rust CPU backend. Always available.
     pub fn cpu() -> Backend {
-        Backend { device: Device::flex(), kind: BackendKind::Cpu, adapter: None }
+        Backend { device: Device::flex(), kind: BackendKind::Cpu, adapter: None, wgpu: None, generation: 0 }
     }
 
     /// Acquires the WebGPU adapter and device through burn, asynchronously (the
-    /// only way on wasm). Call once per page.
+    /// only way on wasm). `generation` 0 is the page's first device; after a loss, the
+    /// next generation registers a new burn runtime (burn keeps one per device kind, so
+    /// the lost one cannot be initialised again). `on_lost(message)` runs when the
+    /// browser reports the device lost.
     #[cfg(target_arch = "wasm32")]
-    pub async fn webgpu() -> Result<Backend, BackendError> {
+    pub async fn webgpu(generation: u32, on_lost: impl Fn(String) + Send + 'static) -> Result<Backend, BackendError> {
         use burn::tensor::wgpu::WgpuInitError;
 
-        let (device, setup) = Device::wgpu_options()
+        let mut options = Device::wgpu_options();
+        if generation > 0 {
+            // Browsers ignore the index (there is no adapter enumeration on the web): it only
+            // names a fresh runtime.
+            options = options.device_kind(burn::tensor::DeviceKind::DiscreteGpu(generation as usize));
+        }
+        let (device, setup) = options
             .init_with_setup_async()
             .await
             .map_err(|e| match e {
@@ -109,7 +124,10 @@ impl Backend {
             max_storage_buffer_binding_size: limits.max_storage_buffer_binding_size,
             shader_f16: features.contains(burn::tensor::wgpu::wgpu::Features::SHADER_F16),
         };
-        Ok(Backend { device, kind: BackendKind::Webgpu, adapter: Some(adapter) })
+        setup.device.set_device_lost_callback(move |reason, message| {
+            on_lost(format!("{reason:?}: {message}"));
+        });
+        Ok(Backend { device, kind: BackendKind::Webgpu, adapter: Some(adapter), wgpu: Some(setup.device.clone()), generation })
     }
 }
 

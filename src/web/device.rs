@@ -1,10 +1,15 @@
 //! The page's one compute device.
 //!
-//! WebGPU can be registered with burn once per page, so the first successful
-//! `initDevice` is kept and every later call (and every concurrent one) gets the
-//! same device. A failed WebGPU attempt is not kept: the next call tries again.
+//! WebGPU can be registered with burn once per page (per device kind), so the first
+//! successful `initDevice` is kept and every later call (and every concurrent one) gets
+//! the same device. A failed WebGPU attempt is not kept: the next call tries again.
+//!
+//! When the browser reports the device lost (a driver reset, the GPU process crashing,
+//! `destroyDevice()`), the kept device is forgotten, the listeners registered with
+//! [`on_device_lost`] are told (the `ModelManager` unloads its models), and the next call
+//! creates a new device as the next *generation* (a new burn runtime).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use futures::FutureExt;
@@ -20,8 +25,54 @@ use crate::status::{ErrorInfo, StatusStream};
 
 type PendingWebGpu = Shared<LocalBoxFuture<'static, Result<Rc<Backend>, BackendError>>>;
 
+type LostListener = Rc<dyn Fn(u32, &str)>;
+
 thread_local! {
     static WEBGPU: RefCell<Option<PendingWebGpu>> = const { RefCell::new(None) };
+    /// The generation the next WebGPU initialisation gets (the current one's, until a loss).
+    static GENERATION: Cell<u32> = const { Cell::new(0) };
+    static LOST_LISTENERS: RefCell<Vec<LostListener>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The generation of the page's WebGPU device now (0, then one more after each loss).
+pub fn generation() -> u32 {
+    GENERATION.with(Cell::get)
+}
+
+/// Calls `listener(generation, message)` whenever a WebGPU device of the page is lost.
+pub fn on_device_lost(listener: LostListener) {
+    LOST_LISTENERS.with(|l| l.borrow_mut().push(listener));
+}
+
+/// The browser said device `lost` is gone: forget it (once) and tell the listeners.
+fn device_lost(lost: u32, message: String) {
+    if GENERATION.with(Cell::get) == lost {
+        GENERATION.with(|g| g.set(lost + 1));
+        WEBGPU.with(|cell| cell.borrow_mut().take());
+    }
+    let listeners: Vec<LostListener> = LOST_LISTENERS.with(|l| l.borrow().clone());
+    for listener in listeners {
+        listener(lost, &message);
+    }
+}
+
+/// Destroys the page's WebGPU device (`GPUDevice.destroy()`), as a driver reset or a crashed
+/// GPU process would: every model on it is lost, a `ModelManager` says so on its status
+/// stream and re-creates the device on its next load. For testing an app's recovery.
+/// Returns `false` when no WebGPU device exists.
+#[wasm_bindgen(js_name = destroyDevice)]
+pub fn destroy_device() -> bool {
+    let current = WEBGPU.with(|cell| cell.borrow().as_ref().and_then(|p| p.peek().cloned()));
+    match current {
+        Some(Ok(backend)) => match &backend.wgpu {
+            Some(device) => {
+                device.destroy();
+                true
+            }
+            None => false,
+        },
+        _ => false,
+    }
 }
 
 /// The shared WebGPU initialisation, started on first use.
@@ -29,8 +80,10 @@ fn webgpu() -> PendingWebGpu {
     WEBGPU.with(|cell| {
         cell.borrow_mut()
             .get_or_insert_with(|| {
-                async {
-                    let result = match Backend::webgpu().await {
+                let generation = GENERATION.with(Cell::get);
+                async move {
+                    let on_lost = move |message: String| device_lost(generation, message);
+                    let result = match Backend::webgpu(generation, on_lost).await {
                         Ok(mut backend) => {
                             if let Some(adapter) = &mut backend.adapter {
                                 describe_adapter_from_js(adapter).await;

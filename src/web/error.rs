@@ -26,6 +26,7 @@ pub enum ErrorClass {
     Cancelled,
     ModelFormat,
     ModelLoad,
+    DeviceLost,
 }
 
 impl ErrorClass {
@@ -37,6 +38,7 @@ impl ErrorClass {
             ErrorClass::Cancelled => "CancelledError",
             ErrorClass::ModelFormat => "ModelFormatError",
             ErrorClass::ModelLoad => "ModelLoadError",
+            ErrorClass::DeviceLost => "DeviceLostError",
         }
     }
 }

@@ -156,6 +156,15 @@ impl ExecInner {
         let _ = Reflect::set(&options, &"signal".into(), &signal);
         let result = model.generate_with(task.input.clone(), options.into()).await;
         drop(on_token);
+        if result.is_err() && self.manager.is_lost() {
+            return Err(JsError::new(
+                ErrorClass::DeviceLost,
+                "DEVICE_LOST",
+                format!("The GPU device was lost while task {id} ran on {}; enqueue it again (the model is reloaded on a new device).", task.model_key),
+            )
+            .with("taskId", id as f64)
+            .into());
+        }
         let result = result?;
         let _ = Reflect::set(&result, &"taskId".into(), &(id as f64).into());
         let _ = Reflect::set(&result, &"modelKey".into(), &task.model_key.as_str().into());

@@ -77,6 +77,10 @@ pub(super) struct Inner {
     /// for none.
     generating: Cell<u32>,
     idle_waiters: RefCell<Vec<oneshot::Sender<()>>>,
+    /// The WebGPU device generation the models live on (see `device::generation`).
+    generation: Cell<u32>,
+    /// The device was lost; the next operation re-creates it.
+    lost: Cell<bool>,
 }
 
 /// Loads, switches, preloads and unloads catalog models, narrating each step on the status
@@ -176,6 +180,52 @@ impl Inner {
         self.models.borrow().get(key).is_some_and(|m| !m.is_disposed())
     }
 
+    /// The browser lost the device the models live on: every model is gone with it. Says so
+    /// (a `DeviceLostError` event), forgets them all and returns their accounting; the next
+    /// operation re-creates the device.
+    fn device_lost(&self, generation: u32, message: &str) {
+        if generation != self.generation.get() || self.lost.replace(true) {
+            return;
+        }
+        self.memory.device_lost();
+        let models: Vec<(String, LanguageModel)> = std::mem::take(&mut *self.models.borrow_mut()).into_iter().collect();
+        for (key, model) in &models {
+            model.dispose();
+            self.memory.core().register_unloaded(key);
+        }
+        *self.current.borrow_mut() = None;
+        let names: Vec<&str> = models.iter().map(|(k, _)| k.as_str()).collect();
+        let error = JsError::new(
+            ErrorClass::DeviceLost,
+            "DEVICE_LOST",
+            format!(
+                "The GPU device was lost ({message}). {} The next load re-creates the device.",
+                if names.is_empty() {
+                    "No model was loaded.".to_owned()
+                } else {
+                    format!("Every model on it was unloaded: {}.", names.join(", "))
+                }
+            ),
+        );
+        let mut info = ErrorInfo::new(error.class_name(), error.message());
+        info.code = Some(error.code().to_owned());
+        self.status.error(info, None);
+        self.memory.metrics(None);
+    }
+
+    /// After a loss: a new device (the next generation), and the memory account moved to it.
+    async fn recover(&self) -> Result<(), JsError> {
+        let backend = acquire(Preference::Webgpu, Some(self.status.clone())).await?;
+        self.memory.rebind(backend.clone())?;
+        self.generation.set(backend.generation);
+        self.lost.set(false);
+        self.status.info(
+            format!("Re-created the WebGPU device after the loss (generation {}).", backend.generation),
+            None,
+        );
+        Ok(())
+    }
+
     /// Forgets a model disposed from JS behind the manager's back.
     fn prune_disposed(&self) {
         let gone: Vec<String> =
@@ -244,6 +294,11 @@ impl Inner {
         self.catalog.borrow().lookup(key).map(|_| ()).map_err(catalog_error)
     }
 
+    /// Whether the device was lost (and not re-created yet).
+    pub(super) fn is_lost(&self) -> bool {
+        self.lost.get()
+    }
+
     pub(super) fn status(&self) -> &Rc<StatusStream> {
         &self.status
     }
@@ -276,6 +331,9 @@ impl Inner {
             self.prune_disposed();
             if cancelled(signal.as_ref()) {
                 return Err(self.cancelled_error(&key, "before it started"));
+            }
+            if self.lost.get() {
+                self.recover().await?;
             }
             if self.is_loaded(&key) {
                 self.memory.core().touch(&key, super::memory::now_ms());
@@ -313,12 +371,23 @@ impl Inner {
                 on_progress: None,
                 announce: false,
             };
+            let generation = self.generation.get();
             let loaded = LanguageModel::load_with(&file, Some(self.status.clone()), request).await;
             *self.loading.borrow_mut() = None;
             let model = match loaded {
                 Ok(model) => model,
                 Err(e) => return self.failed(&key, e, signal.as_ref(), make_current, fallback).await,
             };
+            if self.lost.get() || self.generation.get() != generation {
+                // The device went away during the upload: what was uploaded went with it.
+                model.dispose();
+                let e = JsError::new(
+                    ErrorClass::DeviceLost,
+                    "DEVICE_LOST",
+                    format!("The GPU device was lost while {key} was loading; load it again to use a new device."),
+                );
+                return self.failed(&key, e, signal.as_ref(), make_current, false).await;
+            }
             let bytes = model.resident_bytes();
             self.models.borrow_mut().insert(key.clone(), model);
             self.memory.loaded(&key, bytes);
@@ -533,8 +602,19 @@ impl ModelManager {
                 tail: RefCell::default(),
                 generating: Cell::new(0),
                 idle_waiters: RefCell::default(),
+                generation: Cell::new(super::device::generation()),
+                lost: Cell::new(false),
             };
-            Ok(ModelManager { inner: Rc::new(inner) }.into())
+            let inner = Rc::new(inner);
+            if preference == Preference::Webgpu {
+                let weak = Rc::downgrade(&inner);
+                super::device::on_device_lost(Rc::new(move |generation, message| {
+                    if let Some(inner) = weak.upgrade() {
+                        inner.device_lost(generation, message);
+                    }
+                }));
+            }
+            Ok(ModelManager { inner }.into())
         })
     }
 

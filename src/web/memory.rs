@@ -10,6 +10,7 @@
 //! overlapping JS calls never meet wasm-bindgen's "recursive use of an object" error, and every
 //! failure is a typed `JsError`.
 
+use std::cell::RefCell;
 use std::rc::Rc;
 
 use burn::backend::{CubeDevice, DispatchDevice};
@@ -39,13 +40,14 @@ const MAX_SAFE: f64 = 9_007_199_254_740_991.0;
 
 struct Inner {
     core: memory::MemoryManager,
-    backend: Rc<Backend>,
+    /// Replaced when the device is lost and re-created (`rebind`).
+    backend: RefCell<Rc<Backend>>,
     facts: AdapterFacts,
     status: Rc<StatusStream>,
     /// A GPU backend kept for flushing the queue (one tiny buffer plus its scratch), so that
     /// buffers dropped by a disposed model are handed back before a measurement. `None` on the
     /// CPU backend.
-    flusher: Option<Rc<Gpu>>,
+    flusher: RefCell<Option<Rc<Gpu>>>,
 }
 
 /// What fits on this device, and why not; what is resident, measured. Create with
@@ -212,7 +214,7 @@ fn source_text(from: &EstimatedFrom) -> String {
 
 impl Inner {
     fn stats(&self) -> memory::Stats {
-        let measured = allocator_usage(&self.backend);
+        let measured = allocator_usage(&self.backend.borrow());
         self.core.stats(measured.map(|m| m.0), measured.map(|m| m.1))
     }
 
@@ -237,13 +239,13 @@ impl Inner {
     /// before the next measurement.
     async fn flush(&self) -> Result<(), JsError> {
         // An `Rc`, not a `RefCell` borrow: overlapping flushes each wait on the queue.
-        let Some(gpu) = self.flusher.clone() else { return Ok(()) };
+        let Some(gpu) = self.flusher.borrow().clone() else { return Ok(()) };
         let result = async {
             let probe = gpu.alloc(1)?;
             gpu.read(&probe, 0, 1).await.map(|_| ())
         }
         .await;
-        allocator_cleanup(&self.backend);
+        allocator_cleanup(&self.backend.borrow());
         result.map_err(|e| JsError::new(ErrorClass::ModelLoad, "DEVICE_READ_FAILED", e.to_string()))
     }
 }
@@ -325,7 +327,7 @@ impl MemoryManager {
                         .map_err(|e| JsError::new(ErrorClass::GpuUnavailable, "DEVICE_INIT_FAILED", e.to_string()))?,
                 )),
             };
-            let inner = Inner { core, backend, facts, status, flusher };
+            let inner = Inner { core, backend: RefCell::new(backend), facts, status, flusher: RefCell::new(flusher) };
             let budget = inner.core.budget();
             inner.status.info(
                 format!(
@@ -359,7 +361,31 @@ impl MemoryManager {
     }
 
     pub(super) fn is_cpu(&self) -> bool {
-        self.inner.backend.kind == BackendKind::Cpu
+        self.inner.backend.borrow().kind == BackendKind::Cpu
+    }
+
+    /// Emits a `metrics` event tagged with `key`.
+    pub(super) fn metrics(&self, key: Option<&str>) -> memory::Stats {
+        self.inner.emit_metrics(key)
+    }
+
+    /// The device was lost: no more flushes on it (every read would fail).
+    pub(super) fn device_lost(&self) {
+        self.inner.flusher.borrow_mut().take();
+    }
+
+    /// Accounts for `backend` from now on (the device re-created after a loss).
+    pub(super) fn rebind(&self, backend: Rc<Backend>) -> Result<(), JsError> {
+        let flusher = match backend.kind {
+            BackendKind::Cpu => None,
+            _ => Some(Rc::new(
+                Gpu::new(backend.device.clone())
+                    .map_err(|e| JsError::new(ErrorClass::GpuUnavailable, "DEVICE_INIT_FAILED", e.to_string()))?,
+            )),
+        };
+        *self.inner.flusher.borrow_mut() = flusher;
+        *self.inner.backend.borrow_mut() = backend;
+        Ok(())
     }
 
     /// Records `key` as resident (and just used) and emits `metrics`.
@@ -407,7 +433,7 @@ impl MemoryManager {
     /// 'webgpu' or 'cpu': the backend whose memory this manager accounts for.
     #[wasm_bindgen(getter, unchecked_return_type = "'webgpu' | 'cpu'")]
     pub fn backend(&self) -> String {
-        match self.inner.backend.kind {
+        match self.inner.backend.borrow().kind {
             BackendKind::Cpu => "cpu".to_owned(),
             _ => "webgpu".to_owned(),
         }

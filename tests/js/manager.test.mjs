@@ -400,3 +400,44 @@ test('bad input: unknown keys, bad catalog entries and bad tasks are typed error
   assert.deepEqual(out.loaded, []);
   assert.deepEqual(out.pending, []);
 });
+
+// Last in this file: it destroys the page's WebGPU device.
+test('device loss (GPUDevice.destroy()): an error event, every model unloaded, the device re-created on the next call', async () => {
+  const out = await h.page.evaluate(async () => {
+    const { TaskExecutor, destroyDevice, DeviceLostError } = window.hearth;
+    const { manager, events } = await window.setup();
+    await manager.switchModel('fx-llama');
+    await manager.preload('fx-qwen');
+    const ex = new TaskExecutor(manager);
+    const task = { modelKey: 'fx-llama', prompt: 'Hello', params: { maxTokens: 6, ignoreEos: true } };
+    const before = await ex.enqueue(task).result;
+    const mark = events.length;
+    const destroyed = destroyDevice();
+    // The browser reports the loss asynchronously.
+    for (let i = 0; i < 100 && !events.slice(mark).some((e) => e.type === 'error'); i++) await new Promise((r) => setTimeout(r, 20));
+    const lost = events.slice(mark);
+    const state = { current: manager.currentModel, loaded: manager.loadedModels(), llama: manager.isModelLoaded('fx-llama'), ready: manager.isReady, registered: manager.memoryManager.getStats().registeredBytes };
+    const mark2 = events.length;
+    const info = await manager.switchModel('fx-llama');
+    const recovered = window.infos(events.slice(mark2));
+    const after = await ex.enqueue(task).result;
+    return { destroyed, lost: lost.map((e) => [e.type, e.type === 'error' ? e.data.name : e.data, e.type === 'error' ? e.data.message : '']), state, info, recovered, before: before.text, after: after.text, loaded: manager.loadedModels().map((m) => m.key) };
+  });
+  assert.equal(out.destroyed, true);
+  const errors = out.lost.filter((e) => e[0] === 'error');
+  assert.equal(errors.length, 1, JSON.stringify(out.lost));
+  assert.equal(errors[0][1], 'DeviceLostError');
+  assert.match(errors[0][2], /^The GPU device was lost \(Destroyed: .*\)\. Every model on it was unloaded: fx-llama, fx-qwen\. The next load re-creates the device\.$/);
+  assert.deepEqual(out.state, { current: undefined, loaded: [], llama: false, ready: false, registered: 0 });
+  assert.equal(out.info.key, 'fx-llama');
+  assert.deepEqual(out.recovered.filter((m) => !m.startsWith('WebGPU ready')), [
+    'Requesting a WebGPU adapter...',
+    'Re-created the WebGPU device after the loss (generation 1).',
+    'Checking memory for fx-llama...',
+    'Loading model fx-llama...',
+    'Model fx-llama loaded successfully.',
+  ]);
+  // The same greedy tokens on the new device.
+  assert.equal(out.after, out.before);
+  assert.deepEqual(out.loaded, ['fx-llama']);
+});
