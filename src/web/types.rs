@@ -252,8 +252,14 @@ export interface ChatMessage {
 
 /** Base class of every error Hearth throws or rejects with. */
 export class HearthError extends Error {
-  /** A stable, machine-readable code such as `INVALID_EVENT_DATA` or `NO_ADAPTER`. */
-  code: string;
+    /** A stable, machine-readable code such as `INVALID_EVENT_DATA` or `NO_ADAPTER`. */
+    code: string;
+    /** The catalog model the failure concerns (`ModelManager`, `TaskExecutor`). */
+    modelKey?: string;
+    /** On a failed load: catalog models that fit now, best (largest) first. */
+    suggestions?: Suggestion[];
+    /** The `TaskExecutor` task that failed. */
+    taskId?: number;
 }
 /** A caller passed something Hearth cannot use. */
 export class InvalidInputError extends HearthError {}
@@ -261,10 +267,10 @@ export class InvalidInputError extends HearthError {}
 export class GpuUnavailableError extends HearthError {}
 /** A model could not be loaded. */
 export class ModelLoadError extends HearthError {
+  /** \"Not enough VRAM (available: …, required: …)\", or the limit that bites. */
   reason?: string;
   requiredBytes?: number;
   availableBytes?: number;
-  suggestions?: string[];
 }
 export class OutOfMemoryError extends HearthError {}
 export class DownloadError extends HearthError {

@@ -13,7 +13,58 @@ import init, {
   type DeviceInfo,
   type MatmulCheck,
   type ProgressData,
+  ModelManager,
+  TaskExecutor,
+  CancelledError,
+  DeviceLostError,
+  destroyDevice,
+  type Suggestion,
+  type CatalogRow,
+  type LoadedModelInfo,
+  type PendingTask,
+  type TaskResult,
+  type ModelInfo,
+  type TokenData,
 } from 'hearth';
+
+// The ModelManager / TaskExecutor surface, as the seed's app uses it.
+export async function managed(): Promise<void> {
+  const manager: ModelManager = await ModelManager.create({ backend: 'auto', contextLength: 1024, autoFallback: true });
+  manager.sseStreamer.subscribe((e) => { if (e.type === 'progress') void e.data.percent; });
+  const ready: ModelInfo = await manager.init('gemma-3-270m');
+  const ac = new AbortController();
+  await manager.switchModel('smollm2-135m', { signal: ac.signal });
+  await manager.preload('qwen2.5-0.5b');
+  const unloaded: boolean = await manager.unload('qwen2.5-0.5b');
+  const current: string | undefined = manager.currentModel;
+  const isReady: boolean = manager.isReady;
+  const rows: CatalogRow[] = manager.catalog();
+  const fits: boolean = rows[0].fit.can;
+  const loaded: LoadedModelInfo[] = manager.loadedModels();
+  manager.registerModel({ key: 'mine', url: '/m.gguf', arch: 'llama', quant: 'Q4_0', fileBytes: 1, contextLength: 2048 });
+  const can = manager.canLoadModel('mine');
+  const sug: Suggestion[] = can.suggestions;
+  manager.memoryManager.setSimulationLowVRAM(true);
+  // @ts-expect-error a key is a string
+  manager.switchModel(42);
+
+  const executor = new TaskExecutor(manager);
+  const handle = executor.enqueue({ modelKey: 'smollm2-135m', messages: [{ role: 'user', content: 'Hi' }], params: { maxTokens: 8 }, priority: 1 });
+  for await (const t of handle) {
+    const tok: TokenData = t;
+    void tok.text;
+  }
+  try {
+    const r: TaskResult = await handle.result;
+    void r.taskId; void r.decodeTokensPerSecond;
+  } catch (e) {
+    if (e instanceof CancelledError || e instanceof DeviceLostError) void e.taskId;
+  }
+  const waiting: PendingTask[] = executor.pending();
+  const cancelled: boolean = executor.cancel(handle.id);
+  const gone: boolean = destroyDevice();
+  void ready; void unloaded; void current; void isReady; void fits; void loaded; void sug; void waiting; void cancelled; void gone;
+}
 
 export async function main(): Promise<void> {
   await init();
@@ -72,8 +123,10 @@ export async function main(): Promise<void> {
       void code;
     }
     if (e instanceof ModelLoadError) {
-      const s: string[] | undefined = e.suggestions;
-      void s;
+      const s: Suggestion[] | undefined = e.suggestions;
+      const first: string | undefined = s?.[0]?.key;
+      const need: number | undefined = e.requiredBytes;
+      void first; void need;
     }
     const base: boolean = e instanceof HearthError && e instanceof Error;
     void base;
