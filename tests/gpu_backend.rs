@@ -485,7 +485,7 @@ fn elementwise_ops() {
     assert_close("store_rows/copy_rows", &got, &want, 0.0);
 }
 
-fn ref_rope(x: &[f32], n: usize, r: Rope) -> Vec<f64> {
+fn ref_rope(x: &[f32], n: usize, r: Rope<'_>) -> Vec<f64> {
     let mut out: Vec<f64> = x.iter().map(|v| f64::from(*v)).collect();
     let (hd, half) = (r.head_dim as usize, r.n_rot as usize / 2);
     for i in 0..n {
@@ -495,7 +495,8 @@ fn ref_rope(x: &[f32], n: usize, r: Rope) -> Vec<f64> {
             for k in 0..half {
                 let theta = pos
                     * f64::from(r.freq_scale)
-                    * f64::from(r.base).powf(-2.0 * k as f64 / f64::from(r.n_rot));
+                    * f64::from(r.base).powf(-2.0 * k as f64 / f64::from(r.n_rot))
+                    / r.factors.map_or(1.0, |f| f64::from(f[k]));
                 let (i0, i1) = match r.style {
                     RopeStyle::Normal => (base + 2 * k, base + 2 * k + 1),
                     RopeStyle::Neox => (base + k, base + k + half),
@@ -507,6 +508,32 @@ fn ref_rope(x: &[f32], n: usize, r: Rope) -> Vec<f64> {
         }
     }
     out
+}
+
+/// Llama 3.1+ frequency factors (`rope_freqs.weight`): each pair's angle divided by its factor.
+#[test]
+fn rope_with_frequency_factors() {
+    let Some(g) = gpu() else { return };
+    let mut rng = Rng(23);
+    // What convert_hf_to_gguf.py writes for Llama 3.2 (head_dim 64, base 5e5): 1, blends, 32.
+    let factors: Vec<f32> = (0..32).map(|k| if k < 12 { 1.0 } else if k < 20 { 1.0 + 3.9 * (k - 11) as f32 } else { 32.0 }).collect();
+    for style in [RopeStyle::Normal, RopeStyle::Neox] {
+        let (n, n_heads, head_dim) = (5, 2, 64);
+        let r = Rope { n_heads, head_dim, n_rot: 64, pos0: 1000, base: 500_000.0, freq_scale: 1.0, style, factors: Some(&factors) };
+        let x = rng.vec(n * (n_heads * head_dim) as usize);
+        let xb = upload(&g, &x);
+        g.rope(&xb, n, r);
+        let got = read(&g, &xb, 0, x.len());
+        assert_close(&format!("rope with factors {style:?}"), &got, &ref_rope(&x, n, r), 1e-4);
+        // The CPU backend agrees too, and the factors matter.
+        let cpu = hearth::infer::Cpu::new();
+        let cb = cpu.upload_f32(&x).unwrap();
+        cpu.rope(&cb, n, r);
+        let cpu_out = block_on(cpu.read(&cb, 0, x.len())).unwrap();
+        assert_close("cpu rope with factors", &cpu_out, &ref_rope(&x, n, r), 1e-4);
+        let plain = ref_rope(&x, n, Rope { factors: None, ..r });
+        assert!(plain.iter().zip(&got).any(|(a, b)| (a - f64::from(*b)).abs() > 1e-2), "factors changed nothing");
+    }
 }
 
 #[test]
@@ -526,6 +553,7 @@ fn rope_normal_and_neox() {
                 base: 10000.0,
                 freq_scale,
                 style,
+                factors: None,
             };
             let x = rng.vec(n * (n_heads * head_dim) as usize);
             let xb = upload(&g, &x);
@@ -665,6 +693,7 @@ fn queued_steps_see_their_own_parameters() {
         base: 10000.0,
         freq_scale: 1.0,
         style: RopeStyle::Neox,
+        factors: None,
     };
     let x = rng.vec(32);
     let xb = upload(&g, &x);

@@ -15,6 +15,8 @@ The vocabulary is kept whole, so the token embedding (vocab x 64) is most of eac
 What each fixture exercises, beyond the shared llama-style block:
   llama   separate `output.weight` (not tied), NORM RoPE, GQA 4 query heads over 2 KV heads
   qwen2   `attn_{q,k,v}.bias`, NEOX RoPE, output tied to `token_embd` (no `output.weight`)
+  llama3  the llama architecture with `rope_freqs.weight` (Llama 3.1+ RoPE frequency factors,
+          computed as convert_hf_to_gguf.py does), Q8_0 only
   gemma3  6 layers so layer 5 is global and 0-4 use a sliding window of 4 tokens (local RoPE base
           10,000, global 1e6); head_dim 32 != n_embd / n_head; one KV head; QK-norm;
           post-attention and post-FFN norms; embeddings scaled by sqrt(n_embd); tied output.
@@ -77,6 +79,11 @@ class Arch:
     qkv_bias: bool = False
     gemma: bool = False
     sliding_window: int = 0
+    # Llama 3.1+ RoPE frequency factors (`rope_freqs.weight`); `gguf_arch` names the GGUF
+    # architecture when the fixture's name differs from it.
+    rope_freqs: bool = False
+    gguf_arch: str = ""
+    formats: tuple = ()
 
 
 ARCHS = {
@@ -89,6 +96,10 @@ ARCHS = {
     "gemma3": Arch("gemma3", "gemma-3-270m-q4_k_m.gguf", n_layer=6, n_embd=64, n_ff=128,
                    n_head=4, n_head_kv=1, head_dim=32, rms_eps=1e-6, rope_base=1000000.0,
                    tied=True, gemma=True, sliding_window=4),
+    # Llama 3.x: the llama architecture with rope_freqs.weight, in one format.
+    "llama3": Arch("llama3", "smollm2-135m-instruct-q4_1.gguf", n_layer=2, n_embd=64, n_ff=128,
+                   n_head=4, n_head_kv=2, head_dim=16, rms_eps=1e-5, rope_base=500000.0,
+                   tied=False, rope_freqs=True, gguf_arch="llama", formats=("q8_0",)),
 }
 CONTEXT_LENGTH = 128
 
@@ -167,10 +178,32 @@ def make_weights(a: Arch, n_vocab: int) -> dict[str, np.ndarray]:
         w[p + "ffn_down.weight"] = linear(a.n_embd, a.n_ff)
         if a.gemma:
             w[p + "post_ffw_norm.weight"] = norm(a.n_embd)
+    if a.rope_freqs:
+        w["rope_freqs.weight"] = llama3_rope_factors(a.head_dim, a.rope_base)
     w["output_norm.weight"] = norm(a.n_embd)
     if not a.tied:
         w["output.weight"] = normal((n_vocab, a.n_embd), 2.0 / np.sqrt(a.n_embd))
     return w
+
+
+def llama3_rope_factors(head_dim: int, base: float, factor: float = 32.0, low: float = 1.0,
+                        high: float = 4.0, original_context: int = 8192) -> np.ndarray:
+    """`rope_freqs.weight` as convert_hf_to_gguf.py writes it for Llama 3.1+ (rope_type "llama3"):
+    one divisor per rotated pair; long wavelengths are slowed by `factor`, short ones kept, and
+    those between blended. With head_dim 16 and base 5e5 every kind occurs."""
+    freqs = 1.0 / (base ** (np.arange(0, head_dim, 2, dtype=np.float64) / head_dim))
+    low_wavelen, high_wavelen = original_context / low, original_context / high
+    out = []
+    for f in freqs:
+        wavelen = 2 * np.pi / f
+        if wavelen < high_wavelen:
+            out.append(1.0)
+        elif wavelen > low_wavelen:
+            out.append(factor)
+        else:
+            smooth = (original_context / wavelen - low) / (high - low)
+            out.append(1.0 / ((1 - smooth) / factor + smooth))
+    return np.array(out, dtype=np.float32)
 
 
 def write_fixture(a: Arch, fmt: str, weights: dict[str, np.ndarray], source: Path,
@@ -178,7 +211,7 @@ def write_fixture(a: Arch, fmt: str, weights: dict[str, np.ndarray], source: Pat
     qtype, ftype = FORMATS[fmt]
     path = out / f"{a.name}-{fmt}.gguf"
     tmp = path.with_suffix(".gguf.tmp")
-    writer = gguf.GGUFWriter(tmp, a.name)
+    writer = gguf.GGUFWriter(tmp, a.gguf_arch or a.name)
     writer.add_name(f"hearth-fixture-{a.name}-{fmt}")
     writer.add_description(f"Random weights (seed {SEED}) for tests; tokenizer copied from "
                            f"{source.name}. Written by tools/make_fixtures.py.")
@@ -234,6 +267,8 @@ def main() -> None:
             sys.exit(f"{source}: missing (tools/fetch_models.sh fetches it)")
         weights = make_weights(a, vocab_size(source))
         for fmt in args.format:
+            if a.formats and fmt not in a.formats:
+                continue
             path = write_fixture(a, fmt, weights, source, args.out)
             size = path.stat().st_size
             total += size

@@ -65,7 +65,7 @@ pub use crate::model::RopeStyle;
 
 /// Rotary embedding parameters for one call.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Rope {
+pub struct Rope<'a> {
     /// Heads in the buffer; each row holds `n_heads * head_dim` values.
     pub n_heads: u32,
     pub head_dim: u32,
@@ -78,6 +78,9 @@ pub struct Rope {
     pub freq_scale: f32,
     /// `Normal` rotates `(x[2k], x[2k+1])`; `Neox` rotates `(x[k], x[k + n_rot/2])`.
     pub style: RopeStyle,
+    /// Llama 3.1+ frequency factors (`rope_freqs.weight`), one per rotated pair: `theta_k` is
+    /// divided by `factors[k]` (llama.cpp's `freq_factors` in `ggml_rope_ext`).
+    pub factors: Option<&'a [f32]>,
 }
 
 /// Causal attention parameters for one call.
@@ -142,7 +145,7 @@ pub trait Compute {
     /// `x[i, j] += b[j]` for `n` rows of `dim`.
     fn add_bias(&self, x: &Self::Buf, b: &Self::Buf, n: usize, dim: usize);
     /// Rotate `n` rows in place (see [`Rope`]).
-    fn rope(&self, x: &Self::Buf, n: usize, rope: Rope);
+    fn rope(&self, x: &Self::Buf, n: usize, rope: Rope<'_>);
     /// `cache[(pos0 + i) * width + j] = src[i * width + j]` for `i < n`.
     fn store_rows(&self, src: &Self::Buf, n: usize, width: usize, pos0: usize, cache: &Self::Buf);
     /// Causal attention of `n` query rows against the cached keys and values:
@@ -182,4 +185,9 @@ pub trait Compute {
     /// Device bytes this backend holds now (buffers it allocated, measured where the allocator
     /// reports it).
     fn resident_bytes(&self) -> u64;
+
+    /// Bytes of the buffers this backend allocated (rounded as allocated), whether or not other
+    /// backends share the device: what one model holds, since a model's buffers live as long
+    /// as it does.
+    fn allocated_bytes(&self) -> u64;
 }

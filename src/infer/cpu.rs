@@ -253,14 +253,17 @@ impl Compute for Cpu {
         }
     }
 
-    fn rope(&self, x: &CpuBuf, n: usize, r: Rope) {
+    fn rope(&self, x: &CpuBuf, n: usize, r: Rope<'_>) {
         let mut x = x.borrow_mut();
         let (hd, half) = (r.head_dim as usize, (r.n_rot / 2) as usize);
         let width = r.n_heads as usize * hd;
         for i in 0..n {
             let pos = (r.pos0 as usize + i) as f32;
             for k in 0..half {
-                let inv = r.base.powf(-2.0 * k as f32 / r.n_rot as f32);
+                let mut inv = r.base.powf(-2.0 * k as f32 / r.n_rot as f32);
+                if let Some(f) = r.factors {
+                    inv /= f[k];
+                }
                 let theta = pos * r.freq_scale * inv;
                 let (sin, cos) = theta.sin_cos();
                 for h in 0..r.n_heads as usize {
@@ -419,6 +422,10 @@ impl Compute for Cpu {
     }
 
     fn resident_bytes(&self) -> u64 {
+        self.resident.get()
+    }
+
+    fn allocated_bytes(&self) -> u64 {
         self.resident.get()
     }
 }

@@ -61,6 +61,8 @@ pub struct Weights<C: Compute> {
     layers: Vec<Layer<C>>,
     /// Device bytes of all weights.
     bytes: u64,
+    /// `rope_freqs.weight`: divisors of each rotated pair's frequency, all layers.
+    rope_factors: Option<Vec<f32>>,
 }
 
 enum Slot<C: Compute> {
@@ -74,17 +76,26 @@ pub struct WeightsBuilder<C: Compute> {
     needed: Vec<TensorInfo>,
     slots: HashMap<String, Slot<C>>,
     bytes: u64,
+    /// `rope_freqs.weight`, kept on the host.
+    rope_factors: Option<Vec<f32>>,
 }
+
+/// Llama 3.1+ RoPE frequency factors.
+const ROPE_FREQS: &str = "rope_freqs.weight";
+/// Rotated pairs the GPU RoPE's per-pair table holds (`gpu::kernel::ROPE_TABLE`): enough for
+/// head_dim 256.
+const ROPE_FACTOR_PAIRS_MAX: u32 = 128;
 
 impl<C: Compute> WeightsBuilder<C> {
     /// Checks the header's tensors against the configuration and lists what will be read, in
     /// file order (so a streamed download reads the file front to back).
     pub fn new(cfg: &ModelConfig, header: &GgufHeader) -> Result<WeightsBuilder<C>, InferError> {
         cfg.validate_tensors(header)?;
-        if header.tensor("rope_freqs.weight").is_some() {
-            return Err(InferError::Unsupported(
-                "rope_freqs.weight (Llama 3.1 RoPE frequency factors) is not implemented yet".into(),
-            ));
+        if header.tensor("rope_freqs.weight").is_some() && cfg.n_rot / 2 > ROPE_FACTOR_PAIRS_MAX {
+            return Err(InferError::Unsupported(format!(
+                "rope_freqs.weight with {} rotated pairs (at most {ROPE_FACTOR_PAIRS_MAX})",
+                cfg.n_rot / 2
+            )));
         }
         let wanted: std::collections::HashSet<String> =
             cfg.expected_tensors().into_iter().map(|(name, _, _)| name).collect();
@@ -95,7 +106,7 @@ impl<C: Compute> WeightsBuilder<C> {
             .cloned()
             .collect();
         needed.sort_by_key(|t| t.offset);
-        Ok(WeightsBuilder { cfg: cfg.clone(), needed, slots: HashMap::new(), bytes: 0 })
+        Ok(WeightsBuilder { cfg: cfg.clone(), needed, slots: HashMap::new(), bytes: 0, rope_factors: None })
     }
 
     /// The tensors to read, in file order.
@@ -115,6 +126,18 @@ impl<C: Compute> WeightsBuilder<C> {
             let n = info.dims.iter().rposition(|&d| d != 1).map_or(1, |i| i + 1);
             info.dims[..n].to_vec()
         };
+        if info.name == ROPE_FREQS {
+            // A handful of f32 divisors, applied on the host side of the RoPE launch.
+            let n = dims[0] as usize;
+            let factors = dequantize_to_vec(info.ggml_type, bytes, n)?;
+            if let Some(bad) = factors.iter().find(|f| !(f.is_finite() && **f > 0.0)) {
+                return Err(InferError::Model(ModelError::Inconsistent {
+                    what: format!("{ROPE_FREQS} holds {bad}; frequency factors must be positive"),
+                }));
+            }
+            self.rope_factors = Some(factors);
+            return Ok(());
+        }
         let slot = if dims.len() == 1 {
             let n = dims[0] as usize;
             let data = dequantize_to_vec(info.ggml_type, bytes, n)?;
@@ -182,7 +205,7 @@ impl<C: Compute> WeightsBuilder<C> {
                 post_ffn_norm: vector(&p("post_ffw_norm.weight")),
             });
         }
-        Ok(Weights { embd, output, output_norm, layers, bytes: self.bytes })
+        Ok(Weights { embd, output, output_norm, layers, bytes: self.bytes, rope_factors: self.rope_factors })
     }
 }
 
@@ -501,6 +524,7 @@ impl<C: Compute> Model<C> {
                 base,
                 freq_scale,
                 style: cfg.rope,
+                factors: w.rope_factors.as_deref(),
             };
             c.rope(q, n, rope(cfg.n_head));
             c.rope(k, n, rope(cfg.n_head_kv));

@@ -128,6 +128,7 @@ pub struct MemoryManager {
     clock: Cell<u64>,
     low_vram: Cell<bool>,
     simulated_budget: Cell<Option<u64>>,
+    simulated_limits: Cell<Option<DeviceLimits>>,
 }
 
 impl MemoryManager {
@@ -153,6 +154,7 @@ impl MemoryManager {
             clock: Cell::new(0),
             low_vram: Cell::new(false),
             simulated_budget: Cell::new(None),
+            simulated_limits: Cell::new(None),
         }
     }
 
@@ -175,9 +177,16 @@ impl MemoryManager {
         }
     }
 
-    /// The limits requirements are checked against.
+    /// The limits requirements are checked against: the simulated ones, else the adapter's.
     pub fn limits(&self) -> DeviceLimits {
-        self.limits.get()
+        self.simulated_limits.get().unwrap_or_else(|| self.limits.get())
+    }
+
+    /// Pretends the adapter has `limits` (`None` ends it): requirements computed from now on
+    /// are checked against them, as [`Self::set_simulated_budget`] does for the budget. The
+    /// per-tensor check can then be exercised on a small model without a gigabyte-wide row.
+    pub fn set_simulated_limits(&self, limits: Option<DeviceLimits>) {
+        self.simulated_limits.set(limits);
     }
 
     /// Sets the real budget to exactly `bytes` ([`EstimatedFrom::Override`], no margin).

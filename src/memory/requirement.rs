@@ -305,16 +305,6 @@ impl Requirement {
         limits: &DeviceLimits,
     ) -> Requirement {
         let mut problems = Vec::new();
-        if header.tensor("rope_freqs.weight").is_some() {
-            // `WeightsBuilder::new` refuses these files; say so before the download.
-            problems.push(missing(
-                "Llama 3.1 RoPE frequency factors (rope_freqs.weight)".to_owned(),
-                Some("rope_freqs.weight".to_owned()),
-                "The model uses Llama 3.1 RoPE frequency factors (rope_freqs.weight), which \
-                 Hearth does not implement yet"
-                    .to_owned(),
-            ));
-        }
 
         // The tensors `WeightsBuilder::new` lists: those of the configuration present in the file.
         let mut weight_bytes = 0u64;
@@ -324,6 +314,7 @@ impl Requirement {
                 continue;
             };
             if name == "rope_freqs.weight" {
+                // A few divisors kept on the host (the RoPE launch's parameters), not a buffer.
                 continue;
             }
             let (bytes, problem) = tensor_device_bytes(info, limits);

@@ -140,6 +140,11 @@ impl GgufFile {
         Ok(GgufFile { inner: Rc::new(Inner { header, source: Source::Url(source) }) })
     }
 
+    /// The file's length as its source knows it (a URL's `Content-Range` total).
+    pub fn source_len(&self) -> Option<u64> {
+        self.inner.source.len()
+    }
+
     pub fn header(&self) -> &GgufHeader {
         &self.inner.header
     }

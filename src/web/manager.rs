@@ -37,10 +37,11 @@ use crate::manager::{Catalog, CatalogEntry, CatalogError, DEFAULT_MODEL_KEY, Sug
 use crate::memory::{CanLoad, Requirement, RequirementOptions, format_bytes};
 use crate::infer::Shape;
 use crate::model::ModelConfig;
-use crate::status::{ErrorInfo, StatusStream};
+use crate::status::{ErrorInfo, Phase, Progress, StatusStream};
 
 use super::device::{Preference, acquire};
 use super::error::{ErrorClass, JsError};
+use super::cache::{ModelCache, key_of};
 use super::gguf::GgufFile;
 use super::source::ProgressReporter;
 use super::memory::{MemoryManager, field, key_arg, to_js};
@@ -60,6 +61,12 @@ pub(super) struct Inner {
     context_length: Option<u32>,
     auto_fallback: bool,
     evict: bool,
+    /// Whether model files go through the browser's model cache (OPFS).
+    use_cache: bool,
+    /// The cache, once opened (`Some(None)`: the browser has none).
+    cache: RefCell<Option<Option<Rc<ModelCache>>>>,
+    /// Keys whose file in `files` is the cached copy.
+    cached: RefCell<std::collections::HashSet<String>>,
     catalog: RefCell<Catalog>,
     /// Files the app supplied for catalog keys (`registerModel({ ..., file })`).
     blobs: RefCell<HashMap<String, Blob>>,
@@ -96,6 +103,7 @@ struct CreateOptions {
     context_length: Option<u32>,
     auto_fallback: bool,
     evict: Option<bool>,
+    cache: Option<bool>,
     device_memory_gb: Option<f64>,
 }
 
@@ -363,6 +371,14 @@ impl Inner {
                 }
             }
             *self.loading.borrow_mut() = Some(key.clone());
+            self.info(format!("Loading model {key}..."), &key);
+            let file = match self.through_cache(&entry, file, signal.as_ref()).await {
+                Ok(file) => file,
+                Err(e) => {
+                    *self.loading.borrow_mut() = None;
+                    return self.failed(&key, e, signal.as_ref(), make_current, fallback).await;
+                }
+            };
             let request = LoadRequest {
                 preference: self.preference,
                 context_length: Some(requirement.context),
@@ -406,7 +422,16 @@ impl Inner {
             return Ok(file.share());
         }
         let blob = self.blobs.borrow().get(&entry.key).cloned();
-        let file = match blob {
+        // A cached copy needs no network at all.
+        let cached = match (&blob, entry.url.is_empty()) {
+            (None, false) => match self.model_cache().await {
+                Some(cache) => cache.get(entry, None).await,
+                None => None,
+            },
+            _ => None,
+        };
+        let from_cache = cached.is_some();
+        let file = match blob.or(cached) {
             Some(blob) => GgufFile::from_blob(blob).await?,
             None if entry.url.is_empty() => {
                 return Err(JsError::invalid_input(
@@ -429,7 +454,54 @@ impl Inner {
             ));
         }
         self.files.borrow_mut().insert(entry.key.clone(), file.share());
+        if from_cache {
+            self.cached.borrow_mut().insert(entry.key.clone());
+        }
         Ok(file)
+    }
+
+    /// The browser's model cache, opened on first use; `None` when off or unavailable.
+    async fn model_cache(&self) -> Option<Rc<ModelCache>> {
+        if !self.use_cache {
+            return None;
+        }
+        if let Some(cache) = self.cache.borrow().clone() {
+            return cache;
+        }
+        let cache = ModelCache::open().await.map(Rc::new);
+        *self.cache.borrow_mut() = Some(cache.clone());
+        cache
+    }
+
+    /// The file to load `entry` from: the cached copy (a `cache` progress event), else the
+    /// URL downloaded into the cache first (`download` progress), else `file` as it is (a
+    /// user's File, a server without Range support, no cache).
+    async fn through_cache(&self, entry: &CatalogEntry, file: GgufFile, signal: Option<&AbortSignal>) -> Result<GgufFile, JsError> {
+        if self.cached.borrow().contains(&entry.key) {
+            let size = file.source_len().unwrap_or_default();
+            self.status.progress(Progress::new(Phase::Cache, size, Some(size)), Some(&entry.key));
+            return Ok(file);
+        }
+        let from_url = !entry.url.is_empty() && !self.blobs.borrow().contains_key(&entry.key);
+        if !from_url || !file.supports_range() {
+            return Ok(file);
+        }
+        let Some(cache) = self.model_cache().await else { return Ok(file) };
+        let progress = ProgressReporter::to_status(self.status.clone(), &entry.key);
+        match cache.store(entry, &entry.url, signal, &progress).await {
+            Ok(blob) => {
+                let cached = GgufFile::from_blob(blob).await?;
+                // Later loads of this key start from the cached copy.
+                self.files.borrow_mut().insert(entry.key.clone(), cached.share());
+                self.cached.borrow_mut().insert(entry.key.clone());
+                Ok(cached)
+            }
+            Err(e) if e.code() == "CACHE_WRITE_FAILED" => {
+                self.info(format!("{} Loading {} from the network instead.", e.message(), entry.key), &entry.key);
+                Ok(file)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Unpinned, idle models to unload, least recently used first, until `fit` is met; `None`
@@ -592,6 +664,9 @@ impl ModelManager {
                 context_length: opts.context_length,
                 auto_fallback: opts.auto_fallback,
                 evict: opts.evict.unwrap_or(true),
+                use_cache: opts.cache.unwrap_or(true),
+                cache: RefCell::new(None),
+                cached: RefCell::default(),
                 catalog: RefCell::new(catalog),
                 blobs: RefCell::default(),
                 files: RefCell::default(),
@@ -815,6 +890,7 @@ impl ModelManager {
         self.inner.catalog.borrow_mut().register(parsed, blob.is_none()).map_err(catalog_error)?;
         // A new source: its header is read again on the next load.
         self.inner.files.borrow_mut().remove(&key);
+        self.inner.cached.borrow_mut().remove(&key);
         match blob {
             Some(b) => self.inner.blobs.borrow_mut().insert(key, b),
             None => self.inner.blobs.borrow_mut().remove(&key),
@@ -835,6 +911,54 @@ impl ModelManager {
         let _ = Reflect::set(&out, &"suggestions".into(), &to_js(&suggestions)?);
         let _ = Reflect::set(&out, &"exact".into(), &exact.into());
         Ok(out)
+    }
+
+    /// The models in the browser's model cache: `{ key, file, bytes }` (empty when the cache
+    /// is off or the browser has none).
+    #[wasm_bindgen(js_name = cachedModels, unchecked_return_type = "Promise<CachedModel[]>")]
+    pub fn cached_models(&self) -> Promise {
+        let inner = self.inner.clone();
+        wasm_bindgen_futures::future_to_promise(async move {
+            #[derive(Serialize)]
+            struct Cached {
+                key: String,
+                file: String,
+                bytes: u64,
+            }
+            let list = match inner.model_cache().await {
+                Some(cache) => cache.list().await,
+                None => Vec::new(),
+            };
+            let out: Vec<Cached> =
+                list.into_iter().map(|(file, bytes)| Cached { key: key_of(&file).to_owned(), file, bytes }).collect();
+            Ok(to_js(&out)?)
+        })
+    }
+
+    /// Deletes `key`'s files from the browser's model cache (every model's when omitted);
+    /// resolves with how many files went. Loaded models stay loaded.
+    #[wasm_bindgen(js_name = clearCache, unchecked_return_type = "Promise<number>")]
+    pub fn clear_cache(&self, key: Option<String>) -> Promise {
+        let inner = self.inner.clone();
+        wasm_bindgen_futures::future_to_promise(async move {
+            let removed = match inner.model_cache().await {
+                Some(cache) => cache.remove(key.as_deref()).await,
+                None => 0,
+            };
+            // Headers read from the removed files are read again (from the network) next time.
+            let gone: Vec<String> = inner
+                .cached
+                .borrow()
+                .iter()
+                .filter(|k| key.as_deref().is_none_or(|want| want == k.as_str()))
+                .cloned()
+                .collect();
+            for k in gone {
+                inner.cached.borrow_mut().remove(&k);
+                inner.files.borrow_mut().remove(&k);
+            }
+            Ok(JsValue::from(removed))
+        })
     }
 
     /// Reads `key`'s header (Range requests; no weights) so that `canLoadModel` and the

@@ -255,33 +255,74 @@ impl MemoryManager {
     /// Acquires the page's device (shared with `initDevice` and `LanguageModel.load`), estimates
     /// the memory budget from the adapter and says how on `streamer` (an `info` event), then emits
     /// a first `metrics` event. Options: `backend` ('auto' | 'webgpu' | 'cpu'), `deviceMemoryGb`
-    /// (instead of `navigator.deviceMemory`), `probe` (an allocation probe: not implemented yet,
-    /// rejects with `InvalidInputError`).
+    /// (instead of `navigator.deviceMemory`), `probe` (`true` or `{ capBytes }`: allocate buffers
+    /// inside an out-of-memory error scope up to the cap (default 2 GiB), release them at once,
+    /// and let what was allocated inform the budget; off by default).
     #[wasm_bindgen(unchecked_return_type = "Promise<MemoryManager>")]
     pub fn create(streamer: &SseStreamer, options: Option<MemoryManagerOptionsArg>) -> Promise {
         let status = streamer.stream();
         wasm_bindgen_futures::future_to_promise(async move {
             let opts_js: JsValue = options.map(Into::into).unwrap_or(JsValue::UNDEFINED);
             let opts: CreateOptions = super::streamer::read_options(Some(opts_js.clone()), "MemoryManager options")?;
-            if let Some(probe) = field(&opts_js, "probe")
-                && probe != JsValue::FALSE
-            {
-                return Err(JsError::invalid_input(
-                    "PROBE_NOT_IMPLEMENTED",
-                    "The allocation probe is not implemented yet: it needs the browser's GPUDevice behind burn's, \
-                     which Hearth cannot reach safely. Leave `probe` out, or set the budget with setBudgetBytes().",
-                )
-                .into());
-            }
+            let probe_cap = match field(&opts_js, "probe") {
+                None => None,
+                Some(v) if v == JsValue::FALSE => None,
+                Some(v) if v == JsValue::TRUE => Some(DEFAULT_PROBE_CAP),
+                Some(v) => {
+                    let cap = field(&v, "capBytes").and_then(|c| c.as_f64()).ok_or_else(|| {
+                        JsError::invalid_input("INVALID_OPTIONS", "probe must be true, false or { capBytes }.")
+                    })?;
+                    Some(bytes_arg(cap, "probe.capBytes")?.clamp(1, MAX_PROBE_CAP))
+                }
+            };
             if let Some(gb) = opts.device_memory_gb
                 && !(gb.is_finite() && gb > 0.0)
             {
                 return Err(JsError::invalid_input("INVALID_OPTIONS", "deviceMemoryGb must be a positive number.").into());
             }
             let preference = Preference::parse(field(&opts_js, "backend").map(|v| v.unchecked_into::<BackendArg>()))?;
-            Ok(MemoryManager::create_with(status, preference, opts.device_memory_gb).await?.into())
+            Ok(MemoryManager::create_probed(status, preference, opts.device_memory_gb, probe_cap).await?.into())
         })
     }
+}
+
+/// The allocation probe's cap when `probe: true`: enough to tell a small integrated GPU from a
+/// discrete one, small enough that a healthy device never nears exhaustion because of it.
+const DEFAULT_PROBE_CAP: u64 = 2 << 30;
+/// The largest cap accepted.
+const MAX_PROBE_CAP: u64 = 16 << 30;
+
+/// Allocates buffers of `chunk` bytes inside `pushErrorScope('out-of-memory')` until one fails
+/// or `cap` is reached, then destroys them all at once. Out-of-memory on `createBuffer` is a
+/// recoverable WebGPU error (the allocation fails, the device lives), which is why the probe
+/// only allocates and never writes or binds.
+async fn probe_allocation(device: &burn::tensor::wgpu::wgpu::Device, cap: u64, chunk: u64) -> memory::Probe {
+    use burn::tensor::wgpu::wgpu;
+    let mut buffers = Vec::new();
+    let mut allocated = 0u64;
+    let mut hit_out_of_memory = false;
+    while allocated < cap {
+        let size = chunk.min(cap - allocated).max(4) & !3;
+        let scope = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let buffer = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("hearth allocation probe"),
+            size,
+            usage: wgpu::BufferUsages::STORAGE,
+            mapped_at_creation: false,
+        });
+        let failed = scope.pop().await.is_some();
+        if failed {
+            buffer.destroy();
+            hit_out_of_memory = true;
+            break;
+        }
+        buffers.push(buffer);
+        allocated += size;
+    }
+    for buffer in buffers {
+        buffer.destroy();
+    }
+    memory::Probe { allocated_bytes: allocated, hit_out_of_memory }
 }
 
 impl MemoryManager {
@@ -290,6 +331,16 @@ impl MemoryManager {
         status: Rc<StatusStream>,
         preference: Preference,
         device_memory_gb: Option<f64>,
+    ) -> Result<MemoryManager, JsError> {
+        MemoryManager::create_probed(status, preference, device_memory_gb, None).await
+    }
+
+    /// `create_with`, running the allocation probe up to `probe_cap` bytes first when given.
+    async fn create_probed(
+        status: Rc<StatusStream>,
+        preference: Preference,
+        device_memory_gb: Option<f64>,
+        probe_cap: Option<u64>,
     ) -> Result<MemoryManager, JsError> {
         {
             let backend = acquire(preference, Some(status.clone())).await?;
@@ -305,7 +356,22 @@ impl MemoryManager {
                         max_buffer_size: a.max_buffer_size,
                         max_storage_buffer_binding_size: a.max_storage_buffer_binding_size,
                         device_memory_gb,
-                        probe: None,
+                        probe: match (probe_cap, &backend.wgpu) {
+                            (Some(cap), Some(device)) => {
+                                let chunk = a.max_buffer_size.min(256 << 20).max(1 << 20);
+                                let probe = probe_allocation(device, cap, chunk).await;
+                                status.info(
+                                    format!(
+                                        "Allocation probe: {} allocated and released{}.",
+                                        format_bytes(probe.allocated_bytes),
+                                        if probe.hit_out_of_memory { ", then out of memory" } else { " (its cap)" }
+                                    ),
+                                    None,
+                                );
+                                Some(probe)
+                            }
+                            _ => None,
+                        },
                     };
                     let limits = DeviceLimits {
                         max_buffer_size: a.max_buffer_size,
@@ -583,6 +649,34 @@ impl MemoryManager {
     pub fn set_simulated_budget(&self, bytes: Option<f64>) -> Result<(), JsError> {
         let bytes = bytes.map(|b| bytes_arg(b, "setSimulatedBudget")).transpose()?;
         self.inner.core.set_simulated_budget(bytes);
+        Ok(())
+    }
+
+    /// Pretends the adapter's single-buffer limits are `{ maxStorageBufferBindingSize,
+    /// maxBufferSize? }` (`null` ends it): `requirementFor` and the `ModelManager` check every
+    /// tensor against them. Changes no real limit.
+    #[wasm_bindgen(js_name = setSimulatedLimits)]
+    pub fn set_simulated_limits(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "{ maxStorageBufferBindingSize: number; maxBufferSize?: number } | null")]
+        limits: JsValue,
+    ) -> Result<(), JsError> {
+        if limits.is_null() || limits.is_undefined() {
+            self.inner.core.set_simulated_limits(None);
+            return Ok(());
+        }
+        let binding = field(&limits, "maxStorageBufferBindingSize").and_then(|v| v.as_f64()).ok_or_else(|| {
+            JsError::invalid_input("INVALID_ARGUMENT", "setSimulatedLimits: give { maxStorageBufferBindingSize, maxBufferSize? } or null.")
+        })?;
+        let binding = bytes_arg(binding, "setSimulatedLimits: maxStorageBufferBindingSize")?;
+        let buffer = match field(&limits, "maxBufferSize").and_then(|v| v.as_f64()) {
+            Some(b) => bytes_arg(b, "setSimulatedLimits: maxBufferSize")?,
+            None => binding,
+        };
+        if binding == 0 || buffer == 0 {
+            return Err(JsError::invalid_input("INVALID_ARGUMENT", "setSimulatedLimits: limits must be at least 1 byte."));
+        }
+        self.inner.core.set_simulated_limits(Some(DeviceLimits { max_buffer_size: buffer, max_storage_buffer_binding_size: binding }));
         Ok(())
     }
 

@@ -2,6 +2,7 @@
 //! values into core types, core errors into JS `Error` subclasses (`error`), and
 //! implements the status sink with a DOM `EventTarget` (`streamer`).
 
+mod cache;
 mod device;
 mod error;
 mod executor;

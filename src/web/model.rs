@@ -206,7 +206,7 @@ async fn upload<C: Compute>(
         status: status.cloned(),
         on_progress: on_progress.cloned(),
         last_percent: Cell::new(-1.0),
-        resident: Cell::new(compute.resident_bytes()),
+        resident: Cell::new(compute.allocated_bytes()),
         last_metrics: Cell::new(-5.0),
     });
     progress.report(0);
@@ -222,6 +222,9 @@ async fn upload<C: Compute>(
         let mut bytes = Vec::with_capacity((range.end - range.start) as usize);
         let mut at = range.start;
         while at < range.end {
+            if cancelled(signal) {
+                return Err(JsError::new(ErrorClass::Cancelled, "ABORTED", format!("Loading {key} was cancelled.")));
+            }
             let end = range.end.min(at + piece);
             // Bytes received so far count as they arrive, within a piece too.
             let (start, before, p) = (range.start, done, progress.clone());
@@ -238,7 +241,7 @@ async fn upload<C: Compute>(
         }
         builder.add(compute, &info, &bytes).map_err(infer_error)?;
         done += info.size_bytes;
-        progress.resident.set(compute.resident_bytes());
+        progress.resident.set(compute.allocated_bytes());
         progress.report(done);
     }
     Ok(())
@@ -295,8 +298,9 @@ pub(super) struct LoadRequest {
     pub key: Option<String>,
     pub signal: Option<AbortSignal>,
     pub on_progress: Option<Function>,
-    /// Whether to say "Model <key> loaded successfully." (the `ModelManager` says it itself,
-    /// after registering the model with the memory manager, as the seed does).
+    /// Whether to say "Loading model <key>..." and "Model <key> loaded successfully." (the
+    /// `ModelManager` says them itself: the first before its download, the second after
+    /// registering the model with the memory manager, as the seed does).
     pub announce: bool,
 }
 
@@ -359,7 +363,9 @@ impl LanguageModel {
                 }
                 device = acquire(Preference::Cpu, None).await?;
             }
-            if let Some(s) = &status {
+            if let Some(s) = &status
+                && announce
+            {
                 s.info(format!("Loading model {key}..."), Some(&key));
             }
             let sref = status.as_ref();
@@ -373,8 +379,8 @@ impl LanguageModel {
                 }
             };
             let (backend_name, weight_bytes, resident) = match &engine {
-                Engine::Cpu(m) => (m.compute().describe(), m.weight_bytes(), m.compute().resident_bytes()),
-                Engine::Gpu(m) => (m.compute().describe(), m.weight_bytes(), m.compute().resident_bytes()),
+                Engine::Cpu(m) => (m.compute().describe(), m.weight_bytes(), m.compute().allocated_bytes()),
+                Engine::Gpu(m) => (m.compute().describe(), m.weight_bytes(), m.compute().allocated_bytes()),
             };
             let backend_name = match (&engine, device.adapter.as_ref()) {
                 (Engine::Gpu(_), Some(a)) => format!("webgpu: {}", if a.name.is_empty() { &a.description } else { &a.name }),

@@ -279,6 +279,14 @@ async fn fetch(url: &str, range: Option<Range<u64>>, signal: Option<&AbortSignal
     Ok(response)
 }
 
+/// `fetch(url)` for the whole body (no Range), with its `Content-Length` when the server sends
+/// one: the model cache streams it to disk.
+pub async fn fetch_whole(url: &str, signal: Option<&AbortSignal>) -> Result<(Response, Option<u64>), SourceError> {
+    let response = fetch(url, None, signal).await?;
+    let total = header(&response, "Content-Length").and_then(|v| v.trim().parse::<u64>().ok());
+    Ok((response, total))
+}
+
 fn header(response: &Response, name: &str) -> Option<String> {
     response.headers().get(name).ok().flatten()
 }

@@ -303,7 +303,7 @@ const MEMORY_TYPES: &str = r#"
 export interface MemoryManagerOptions {
   /** 'auto' (default), 'webgpu' or 'cpu': the page's device, shared with `LanguageModel.load`. */
   backend?: BackendPreference;
-  /** A bounded allocation probe. Not implemented yet: anything but `false` rejects with `InvalidInputError`. */
+  /** A bounded allocation probe (off by default): buffers are allocated inside an out-of-memory error scope up to `capBytes` (default 2 GiB), then released; the result informs the budget. */
   probe?: boolean | { capBytes: number };
   /** System memory in GB, instead of `navigator.deviceMemory`. */
   deviceMemoryGb?: number;
@@ -485,8 +485,17 @@ export interface ModelManagerOptions {
   autoFallback?: boolean;
   /** Unload least-recently-used unpinned models to make room (default true). */
   evict?: boolean;
+  /** Keep downloaded model files in the browser's model cache (OPFS) and load from it next time (default true). */
+  cache?: boolean;
   /** Instead of `navigator.deviceMemory`, for the budget estimate. */
   deviceMemoryGb?: number;
+}
+
+/** A model file in the browser's model cache (`ModelManager.cachedModels()`). */
+export interface CachedModel {
+  key: string;
+  file: string;
+  bytes: number;
 }
 
 export interface SwitchOptions {

@@ -158,17 +158,23 @@ test('eviction: a model that does not fit unloads the least recently used one, a
     const { manager, events } = await window.setup();
     const need = {};
     for (const k of ['fx-llama', 'fx-qwen', 'fx-gemma']) need[k] = (await manager.checkModel(k)).requiredBytes;
-    const margin = 256 * 1024;
+    const margin = 2 ** 20;
     const budget = need['fx-llama'] + Math.max(need['fx-qwen'], need['fx-gemma']) + margin;
     manager.memoryManager.setSimulatedBudget(budget);
+    const start = events.length;
     await manager.switchModel('fx-llama');
+    const qwenFit = manager.canLoadModel('fx-qwen');
     await manager.switchModel('fx-qwen');
     await manager.switchModel('fx-llama'); // touched: fx-qwen is now the least recently used
+    const before = window.infos(events.slice(start));
+    const resident = Object.fromEntries(manager.loadedModels().map((m) => [m.key, m.bytes]));
     const mark = events.length;
     await manager.switchModel('fx-gemma');
-    return { need, budget, events: window.infos(events.slice(mark)), loaded: manager.loadedModels().map((m) => m.key), current: manager.currentModel };
+    return { need, budget, before, resident, qwenFit: { ...qwenFit, evictable: undefined }, events: window.infos(events.slice(mark)), loaded: manager.loadedModels().map((m) => m.key), current: manager.currentModel };
   });
-  assert.ok(out.need['fx-gemma'] > out.need['fx-qwen'], JSON.stringify(out.need));
+  assert.ok(out.need['fx-gemma'] > out.need['fx-qwen'] + 2 ** 20, JSON.stringify(out.need));
+  // Both fit side by side: nothing was unloaded before fx-gemma.
+  assert.ok(!out.before.some((m) => m.startsWith('Unloading')), JSON.stringify({ before: out.before, resident: out.resident, need: out.need, qwenFit: out.qwenFit }));
   assert.deepEqual(out.events, [
     'Checking memory for fx-gemma...',
     'Unloading fx-qwen to make room for fx-gemma.',
@@ -226,7 +232,7 @@ test('cancellation mid-download and mid-upload: the previous model stays current
     const { CancelledError } = window.hearth;
     const { manager, events } = await window.setup();
     manager.registerModel({ key: 'fx-slow', url: '/__test/slow/fixtures/llama-q4_1.gguf', arch: 'llama', quant: 'Q4_1', fileBytes: 5750112, contextLength: 128 });
-    manager.registerModel({ key: 'fx-slowrange', url: '/__test/slowrange/fixtures/qwen2-q4_1.gguf', arch: 'qwen2', quant: 'Q4_1', fileBytes: 12058560, contextLength: 128 });
+    manager.registerModel({ key: 'fx-slowrange', url: '/__test/slowrange/fixtures/llama-q4_1.gguf', arch: 'llama', quant: 'Q4_1', fileBytes: 5750112, contextLength: 128 });
     await manager.switchModel('fx-llama');
     const baseline = await manager.memoryManager.refresh();
     const abortWhen = (key, phase, percent) => {
@@ -237,7 +243,7 @@ test('cancellation mid-download and mid-upload: the previous model stays current
       return ac.signal;
     };
     const r = {};
-    for (const [key, phase, percent] of [['fx-slow', 'download', 10], ['fx-slowrange', 'upload', 30]]) {
+    for (const [key, phase, percent] of [['fx-slow', 'download', 10], ['fx-slowrange', 'upload', 60]]) {
       const mark = events.length;
       const error = await manager.switchModel(key, { signal: abortWhen(key, phase, percent) }).then(() => null, (e) => e);
       const after = await manager.memoryManager.refresh();
@@ -259,13 +265,15 @@ test('cancellation mid-download and mid-upload: the previous model stays current
     assert.deepEqual(r.errorEvents, [['CancelledError', r.error.message]]);
     assert.equal(r.current, 'fx-llama');
     assert.deepEqual(r.loaded, ['fx-llama']);
-    // Memory back to the baseline (measured by the allocator), within 2%.
-    assert.ok(Math.abs(r.usedAfter - r.usedBefore) <= 0.02 * r.usedBefore, `${key}: ${r.usedBefore} -> ${r.usedAfter}`);
+    // Memory back to the baseline (measured by the allocator for the whole device): no more than
+    // before, within 2% (less when the garbage collector freed an earlier test's models meanwhile).
+    assert.ok(r.usedAfter <= r.usedBefore * 1.02, `${key}: ${r.usedBefore} -> ${r.usedAfter}`);
   }
   assert.equal(out['fx-slow'].maxUploadPercent, 0, 'aborted during the download, before the upload');
   const up = out['fx-slowrange'];
-  assert.ok(up.maxUploadPercent >= 30 && up.maxUploadPercent < 100, `aborted mid-upload at ${up.maxUploadPercent}%`);
-  assert.ok(up.maxUsed > 2e6, `bytes were resident before the abort: ${up.maxUsed}`);
+  // At 60% the token embedding (the first half of the upload) is on the device.
+  assert.ok(up.maxUploadPercent >= 60 && up.maxUploadPercent < 100, `aborted mid-upload at ${up.maxUploadPercent}%`);
+  assert.ok(up.maxUsed > 1.5e6, `bytes were resident before the abort: ${up.maxUsed}`);
 });
 
 test('TaskExecutor: priorities across two models, "Loading model" before tokens, a failing task does not stall the queue', async () => {
@@ -399,6 +407,79 @@ test('bad input: unknown keys, bad catalog entries and bad tasks are typed error
   assert.ok(!out.keys.includes('x y') && !out.keys.includes('x'));
   assert.deepEqual(out.loaded, []);
   assert.deepEqual(out.pending, []);
+});
+
+test('registerModel with a user-supplied File: loads from the Blob, fileBytes from its size', async () => {
+  const out = await h.page.evaluate(async () => {
+    const { manager, events } = await window.setup();
+    const bytes = await fetch('/fixtures/gemma3-q4_0.gguf').then((r) => r.arrayBuffer());
+    const file = new File([bytes], 'my-model.gguf');
+    manager.registerModel({ key: 'my-file', file, arch: 'gemma3', quant: 'Q4_0', contextLength: 128, description: 'picked by the user' });
+    const row = manager.catalog().find((r) => r.key === 'my-file');
+    const info = await manager.switchModel('my-file');
+    return { row, info, infos: window.infos(events, 'my-file'), size: bytes.byteLength };
+  });
+  assert.equal(out.row.fileBytes, out.size);
+  assert.equal(out.row.url, '');
+  assert.equal(out.info.key, 'my-file');
+  assert.equal(out.info.architecture, 'gemma3');
+  assert.deepEqual(out.infos, ['Checking memory for my-file...', 'Loading model my-file...', 'Model my-file loaded successfully.']);
+});
+
+test('model cache: the first load downloads into the browser cache (OPFS), the next reads it without the network', async () => {
+  const out = await h.page.evaluate(async () => {
+    const entry = { key: 'fx-cached', url: '/fixtures/qwen2-q4_0.gguf', arch: 'qwen2', quant: 'Q4_0', fileBytes: 11446208, contextLength: 128 };
+    const sent = async () => (await fetch('/__test/stats').then((r) => r.json()))[entry.url] || 0;
+    const first = await window.setup();
+    await first.manager.clearCache();
+    first.manager.registerModel(entry);
+    const s0 = await sent();
+    let mark = first.events.length;
+    await first.manager.switchModel('fx-cached');
+    const firstEvents = first.events.slice(mark);
+    const s1 = await sent();
+    const listed = await first.manager.cachedModels();
+    // A second manager (a page reload, as far as loading goes): nothing resident, the file cached.
+    const second = await window.setup();
+    second.manager.registerModel(entry);
+    mark = second.events.length;
+    const info = await second.manager.switchModel('fx-cached');
+    const secondEvents = second.events.slice(mark);
+    const s2 = await sent();
+    const removed = await second.manager.clearCache('fx-cached');
+    const after = await second.manager.cachedModels();
+    const off = await window.setup({ cache: false });
+    off.manager.registerModel(entry);
+    mark = off.events.length;
+    await off.manager.switchModel('fx-cached');
+    const offEvents = off.events.slice(mark).filter((e) => e.type === 'progress');
+    const offPhases = [...new Set(offEvents.map((e) => e.data.phase))];
+    const offDownloaded = Math.max(0, ...offEvents.filter((e) => e.data.phase === 'download').map((e) => e.data.loaded));
+    const phases = (ev) => [...new Set(ev.filter((e) => e.type === 'progress').map((e) => e.data.phase))];
+    return {
+      firstPhases: phases(firstEvents), secondPhases: phases(secondEvents), offPhases, offDownloaded,
+      firstInfos: window.infos(firstEvents), secondInfos: window.infos(secondEvents),
+      lastDownload: firstEvents.filter((e) => e.type === 'progress' && e.data.phase === 'download').at(-1)?.data,
+      cacheEvent: secondEvents.find((e) => e.type === 'progress' && e.data.phase === 'cache')?.data,
+      firstBytes: s1 - s0, secondBytes: s2 - s1, listed, removed, after, info,
+    };
+  });
+  const size = 11446208;
+  assert.deepEqual(out.firstPhases, ['download', 'upload', 'ready']);
+  assert.deepEqual(out.lastDownload, { phase: 'download', loaded: size, total: size, percent: 100 });
+  assert.ok(out.firstBytes >= size, `the first load fetched ${out.firstBytes} bytes`);
+  assert.deepEqual(out.firstInfos, ['Checking memory for fx-cached...', 'Loading model fx-cached...', 'Model fx-cached loaded successfully.']);
+  assert.deepEqual(out.listed.filter((c) => c.key === 'fx-cached').map((c) => c.bytes), [size]);
+  assert.deepEqual(out.secondPhases, ['cache', 'upload', 'ready']);
+  assert.deepEqual(out.cacheEvent, { phase: 'cache', loaded: size, total: size, percent: 100 });
+  assert.equal(out.secondBytes, 0, 'the second load used no network');
+  assert.deepEqual(out.secondInfos, out.firstInfos);
+  assert.equal(out.info.key, 'fx-cached');
+  assert.equal(out.removed, 1);
+  assert.ok(!out.after.some((c) => c.key === 'fx-cached'));
+  // cache: false reads the header (a `download` of its bytes), then streams the tensors.
+  assert.deepEqual(out.offPhases, ['download', 'upload', 'ready']);
+  assert.ok(out.offDownloaded < size, `only the header (8 MB of tokenizer here) is downloaded first: ${out.offDownloaded}`);
 });
 
 // Last in this file: it destroys the page's WebGPU device.

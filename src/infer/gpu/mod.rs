@@ -169,6 +169,8 @@ pub struct Gpu {
     /// The chunk maxima of [`Compute::top_k`] (`TOP_K_CHUNKS` order keys). Calls queued back to
     /// back reuse it safely: dispatches run in queue order.
     topk_chunks: GpuIds,
+    /// Bytes of every buffer allocated through this backend ([`Compute::allocated_bytes`]).
+    allocated: AtomicU64,
 }
 
 /// Identities of buffers, unique across every [`Gpu`] of the process (two backends may share a
@@ -231,6 +233,7 @@ impl Gpu {
             max_groups,
             row_kernels: AtomicBool::new(cpu),
             topk_chunks,
+            allocated: AtomicU64::new((TOP_K_CHUNKS * 4).next_multiple_of(16) as u64),
         })
     }
 
@@ -243,12 +246,14 @@ impl Gpu {
     /// that is unloaded gives its memory back without an explicit cleanup).
     fn empty(&self, bytes: usize) -> Handle {
         let size = bytes.next_multiple_of(16).max(16);
+        self.allocated.fetch_add(size as u64, Ordering::Relaxed);
         self.client
             .memory_dedicated_allocation(size, |size| self.client.empty(size))
     }
 
     /// Like [`Gpu::empty`], holding `bytes`.
     fn create(&self, bytes: &[u8]) -> Handle {
+        self.allocated.fetch_add(bytes.len().next_multiple_of(16) as u64, Ordering::Relaxed);
         self.client
             .memory_dedicated_allocation(bytes, |bytes| self.client.create_from_slice(bytes))
     }
@@ -569,8 +574,11 @@ impl Compute for Gpu {
         );
     }
 
-    fn rope(&self, x: &GpuBuf, n: usize, rope: Rope) {
+    fn rope(&self, x: &GpuBuf, n: usize, rope: Rope<'_>) {
         let half = (rope.n_rot / 2) as usize;
+        // Frequency factors need the per-pair table (the loader refuses more than
+        // `ROPE_TABLE` pairs with factors).
+        assert!(rope.factors.is_none() || half <= kernel::ROPE_TABLE, "rope: factors for {half} pairs");
         let mut params = vec![0u32; kernel::ROPE_PARAM_WORDS];
         let log2_scale = -2.0 * f64::from(rope.base).log2() / f64::from(rope.n_rot);
         params[..9].copy_from_slice(&[
@@ -586,7 +594,10 @@ impl Compute for Gpu {
         ]);
         if half <= kernel::ROPE_TABLE {
             for k in 0..half {
-                let f = f64::from(rope.freq_scale) * (log2_scale * k as f64).exp2();
+                let mut f = f64::from(rope.freq_scale) * (log2_scale * k as f64).exp2();
+                if let Some(factors) = rope.factors {
+                    f /= f64::from(factors[k]);
+                }
                 params[kernel::PARAM_WORDS + k] = (f as f32).to_bits();
             }
         }
@@ -773,6 +784,10 @@ impl Compute for Gpu {
             .chunks_exact(4)
             .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
             .collect())
+    }
+
+    fn allocated_bytes(&self) -> u64 {
+        self.allocated.load(Ordering::Relaxed)
     }
 
     fn resident_bytes(&self) -> u64 {
