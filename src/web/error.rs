@@ -27,6 +27,7 @@ pub enum ErrorClass {
     ModelFormat,
     ModelLoad,
     DeviceLost,
+    OutOfMemory,
 }
 
 impl ErrorClass {
@@ -39,6 +40,7 @@ impl ErrorClass {
             ErrorClass::ModelFormat => "ModelFormatError",
             ErrorClass::ModelLoad => "ModelLoadError",
             ErrorClass::DeviceLost => "DeviceLostError",
+            ErrorClass::OutOfMemory => "OutOfMemoryError",
         }
     }
 }

@@ -375,7 +375,29 @@ impl LanguageModel {
                 ),
                 _ => {
                     let gpu = Gpu::new(device.device.clone()).map_err(infer_error)?;
-                    Engine::Gpu(load_on(gpu, file, &cfg, shape, signal.as_ref(), sref, on_progress.as_ref(), &key).await?)
+                    // Out-of-memory on buffer creation is a recoverable WebGPU error: caught in
+                    // this scope it fails the load (and frees what was uploaded) instead of
+                    // reaching cubecl's uncaptured-error handler, which panics.
+                    let scope = device
+                        .wgpu
+                        .as_ref()
+                        .map(|d| d.push_error_scope(burn::tensor::wgpu::wgpu::ErrorFilter::OutOfMemory));
+                    let loaded = load_on(gpu, file, &cfg, shape, signal.as_ref(), sref, on_progress.as_ref(), &key).await;
+                    let oom = match scope {
+                        Some(scope) => scope.pop().await,
+                        None => None,
+                    };
+                    if let Some(error) = oom {
+                        drop(loaded);
+                        return Err(JsError::new(
+                            ErrorClass::OutOfMemory,
+                            "OUT_OF_MEMORY",
+                            format!(
+                                "The GPU ran out of memory loading {key} ({error}); what was uploaded is freed. Unload a model, use a shorter contextLength, or pick a smaller model."
+                            ),
+                        ));
+                    }
+                    Engine::Gpu(loaded?)
                 }
             };
             let (backend_name, weight_bytes, resident) = match &engine {
