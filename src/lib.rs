@@ -16,6 +16,8 @@
 //!   `Compute` trait with a CPU backend and a WebGPU/wgpu backend (our WGSL kernels on
 //!   burn's runtime); sampling, stopping and streamed generation.
 //! - [`memory`] — what this adapter can hold and what a model needs, before download.
+//! - [`manager`] — the model catalog (suggestions of models that fit) and the priority
+//!   queue of generation tasks; the web layer's `ModelManager` and `TaskExecutor` drive them.
 //! - [`tokenizer`] — SentencePiece and byte-level BPE tokenizers built from GGUF
 //!   metadata alone, matching llama.cpp; streaming detokenisation; chat templates.
 //! - [`backend`] — burn devices: WebGPU in the browser, the `flex` CPU backend
