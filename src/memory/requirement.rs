@@ -4,8 +4,7 @@
 //! The arithmetic is the loader's, not a second guess:
 //! - **Weights** — the tensors [`crate::infer::WeightsBuilder`] reads (every tensor of
 //!   [`ModelConfig::expected_tensors`] present in the file). Matrices are laid out by the GPU
-//!   backend's own `layout` module, which this module compiles from the same source file
-//!   (`src/infer/gpu/layout.rs`, included with `#[path]`, as the backend keeps it private): GGUF
+//!   backend's own `layout` module (`src/infer/gpu/layout.rs`, used here directly): GGUF
 //!   block bytes kept, the lone `f16` scale of Q4_0/Q5_0/Q8_0/Q6_K blocks moved to a word-aligned
 //!   array (at most 2 bytes of padding per part), split into row ranges at the binding limit.
 //!   1-D tensors (norms, biases) are decoded to f32: `4 * n` bytes. These are the bytes
@@ -33,14 +32,8 @@ use crate::model::{ModelConfig, ModelError};
 
 use super::format_bytes;
 
-/// The GPU backend's weight layout, compiled from the backend's own source so the two cannot
-/// drift apart (the module is private to `infer::gpu`; only `Fmt`, `part_bytes` and
-/// `split_rows` are used here).
-#[allow(dead_code)]
-#[path = "../infer/gpu/layout.rs"]
-mod layout;
-
-use layout::{Fmt, part_bytes, split_rows};
+// The GPU backend's own weight layout, so the requirement and the loader cannot drift apart.
+use crate::infer::gpu::layout::{Fmt, part_bytes, split_rows};
 
 /// The GPU backend's own cap on one binding, whatever the device allows (`Gpu::with_max_binding`:
 /// `u32` word indices must stay in range).

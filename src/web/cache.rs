@@ -151,7 +151,7 @@ impl ModelCache {
     pub async fn list(&self) -> Vec<(String, u64)> {
         let mut out = Vec::new();
         let Ok(iter) = Reflect::get(&self.dir, &js_sys::Symbol::async_iterator()).and_then(|f| {
-            f.dyn_into::<Function>().map_err(JsValue::from).and_then(|f| f.call0(&self.dir))
+            f.dyn_into::<Function>().and_then(|f| f.call0(&self.dir))
         }) else {
             return out;
         };

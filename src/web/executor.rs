@@ -277,7 +277,7 @@ impl TaskExecutor {
         // A failure is also thrown by the iterator; an app that only iterates must not see an
         // "unhandled rejection" for the result it never awaited.
         let noop = Closure::once_into_js(|_: JsValue| {});
-        if let Ok(catch) = Reflect::get(&result, &"catch".into()).and_then(|c| c.dyn_into::<Function>().map_err(JsValue::from)) {
+        if let Ok(catch) = Reflect::get(&result, &"catch".into()).and_then(|c| c.dyn_into::<Function>()) {
             let _ = catch.call1(&result, &noop);
         }
         let item = Task {

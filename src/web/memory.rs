@@ -358,7 +358,7 @@ impl MemoryManager {
                         device_memory_gb,
                         probe: match (probe_cap, &backend.wgpu) {
                             (Some(cap), Some(device)) => {
-                                let chunk = a.max_buffer_size.min(256 << 20).max(1 << 20);
+                                let chunk = a.max_buffer_size.clamp(1 << 20, 256 << 20);
                                 let probe = probe_allocation(device, cap, chunk).await;
                                 status.info(
                                     format!(

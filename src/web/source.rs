@@ -99,12 +99,15 @@ impl From<SourceError> for JsError {
 
 /// Reports byte progress to a JS callback at most once per percent (or per MiB
 /// when the total is unknown), plus the first and the last.
+/// A callback given `(loaded, total)` for every chunk.
+type RawProgress = Box<dyn Fn(u64, Option<u64>)>;
+
 pub struct ProgressReporter {
     callback: Option<Function>,
     /// Also (or instead) `progress` events on a status stream, tagged with a model key.
     status: Option<(Rc<StatusStream>, String)>,
     /// Instead of all that: every chunk's `(loaded, total)`, unthrottled.
-    raw: Option<Box<dyn Fn(u64, Option<u64>)>>,
+    raw: Option<RawProgress>,
     last_step: RefCell<Option<u64>>,
 }
 

@@ -58,7 +58,7 @@
 //! the kernel variant names both parameters by the one binding.
 
 mod kernel;
-mod layout;
+pub(crate) mod layout;
 mod wgsl;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
