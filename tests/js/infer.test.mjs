@@ -63,8 +63,10 @@ for (const stem of MODELS) {
       assert.deepEqual(r.generatedIds.slice(0, n), c.generated_ids.slice(0, n),
         `${stem} case ${i}: the first ${n} greedy tokens (text so far: ${JSON.stringify(r.text)})`);
       assert.deepEqual(streamed.filter((x) => x !== null), r.generatedIds, 'every token was streamed');
-      assert.ok(r.decodeTokensPerSecond > 0 && r.ttftMs > 0);
-      console.log(`${stem} case ${i}: ${n} decisive steps equal; ttft ${r.ttftMs.toFixed(0)} ms, prefill ${r.prefillTokensPerSecond.toFixed(1)} tok/s, decode ${r.decodeTokensPerSecond.toFixed(2)} tok/s`);
+      assert.ok(r.ttftMs > 0);
+      // A case whose first token is already past a near tie generates one token: no decode step.
+      if (r.generatedIds.length > 1) assert.ok(r.decodeTokensPerSecond > 0);
+      console.log(`${stem} case ${i}: ${n} decisive steps equal (${r.generatedIds.length} generated); ttft ${r.ttftMs.toFixed(0)} ms, prefill ${r.prefillTokensPerSecond.toFixed(1)} tok/s, decode ${r.decodeTokensPerSecond.toFixed(2)} tok/s`);
     });
     const infos = out.events.filter((e) => e.type === 'info').map((e) => e.data);
     assert.ok(infos.includes('Loading model m...'), infos.join(' | '));
