@@ -35,6 +35,18 @@ const MIME = {
   '.gguf': 'application/octet-stream',
 };
 
+/** Sends `stream` to `res` one chunk every 20 ms (the slow test routes); `sent(n)` per chunk. */
+function trickle(stream, res, sent = () => {}) {
+  stream.on('data', (c) => {
+    sent(c.length);
+    stream.pause();
+    res.write(c);
+    setTimeout(() => stream.resume(), 20);
+  });
+  stream.on('end', () => res.end());
+  res.on('close', () => stream.destroy());
+}
+
 export function startServer({ root, port = 8080, host = '127.0.0.1', mounts = {}, testRoutes = false, cors = false }) {
   const base = resolve(root);
   const mounted = Object.entries(mounts).map(([prefix, dir]) => [prefix.replace(/\/$/, ''), resolve(dir)]);
@@ -120,15 +132,7 @@ export function startServer({ root, port = 8080, host = '127.0.0.1', mounts = {}
       }
       if (mode === 'slow') {
         res.writeHead(200, { ...headers, 'Content-Length': stat.size });
-        const stream = createReadStream(path, { highWaterMark: 65536 });
-        stream.on('data', (c) => {
-          count(pathname, c.length);
-          stream.pause();
-          res.write(c);
-          setTimeout(() => stream.resume(), 20);
-        });
-        stream.on('end', () => res.end());
-        res.on('close', () => stream.destroy());
+        trickle(createReadStream(path, { highWaterMark: 65536 }), res, (n) => count(pathname, n));
         return;
       }
       const range = mode === 'norange' ? null : req.headers.range && parseRange(req.headers.range, stat.size);
@@ -142,16 +146,7 @@ export function startServer({ root, port = 8080, host = '127.0.0.1', mounts = {}
         if (req.method === 'HEAD') return res.end();
         count(pathname, end - start + 1);
         const stream = createReadStream(path, { start, end, highWaterMark: 65536 });
-        if (mode === 'slowrange') {
-          stream.on('data', (c) => {
-            stream.pause();
-            res.write(c);
-            setTimeout(() => stream.resume(), 20);
-          });
-          stream.on('end', () => res.end());
-          res.on('close', () => stream.destroy());
-          return;
-        }
+        if (mode === 'slowrange') return trickle(stream, res);
         stream.pipe(res);
         return;
       }
