@@ -287,6 +287,8 @@ pub struct Model<C: Compute> {
     buf: Buffers<C>,
     /// Tokens in the cache.
     pos: usize,
+    /// The distinct penalized ids of a sampling step, kept so that no step allocates.
+    seen: Vec<u32>,
 }
 
 /// Which logits a step computes.
@@ -336,7 +338,8 @@ impl<C: Compute> Model<C> {
             k_cache.push(c.alloc(shape.context * kv)?);
             v_cache.push(c.alloc(shape.context * kv)?);
         }
-        Ok(Model { compute, cfg, weights, shape, k_cache, v_cache, buf, pos: 0 })
+        let seen = Vec::with_capacity(shape.context.min(cfg.n_vocab as usize));
+        Ok(Model { compute, cfg, weights, shape, k_cache, v_cache, buf, pos: 0, seen })
     }
 
     pub fn config(&self) -> &ModelConfig {
@@ -429,15 +432,17 @@ impl<C: Compute> Model<C> {
         self.check(ids)?;
         // The sampler skips the same penalties (see `Sampler::sample`).
         let penalty = penalty.filter(|&(_, p)| p != 1.0 && p > 0.0);
-        let mut seen = Vec::new();
+        let mut seen = std::mem::take(&mut self.seen);
+        seen.clear();
         if let Some((history, _)) = penalty {
             seen.extend(history.iter().copied().filter(|&id| (id as usize) < nv));
             seen.sort_unstable();
             seen.dedup();
             if seen.len() > self.shape.context.min(nv) {
+                let n = seen.len();
+                self.seen = seen;
                 return Err(InferError::InvalidParams(format!(
-                    "candidates: {} distinct penalized ids, more than the context of {}",
-                    seen.len(),
+                    "candidates: {n} distinct penalized ids, more than the context of {}",
                     self.shape.context
                 )));
             }
@@ -449,9 +454,10 @@ impl<C: Compute> Model<C> {
             c.penalize(&b.logits, 0, nv, &b.penalty_ids, seen.len(), p);
         }
         c.top_k(&b.logits, 0, nv, k, &b.cand_vals, &b.cand_ids);
-        let vals = c.read(&b.cand_vals, 0, k).await?;
-        let ids = c.read_ids(&b.cand_ids, k).await?;
-        Ok(ids.into_iter().zip(vals).collect())
+        // Both readbacks in flight at once: one wait on the queue, not two.
+        let (vals, ids) = futures::join!(c.read(&b.cand_vals, 0, k), c.read_ids(&b.cand_ids, k));
+        self.seen = seen;
+        Ok(ids?.into_iter().zip(vals?).collect())
     }
 
     /// Appends `ids` and returns the logits at every one of their positions

@@ -383,6 +383,12 @@ impl MemoryManager {
     /// `Some(vec![])` if they fit already, `None` if they do not fit even with every unpinned
     /// model unloaded.
     pub fn plan_eviction(&self, required: u64) -> Option<Vec<String>> {
+        self.plan_eviction_sparing(required, |_| false)
+    }
+
+    /// As [`Self::plan_eviction`], never choosing a model `spare` keeps (one that is
+    /// generating, for the web layer).
+    pub fn plan_eviction_sparing(&self, required: u64, spare: impl Fn(&str) -> bool) -> Option<Vec<String>> {
         let available = self
             .effective_budget_bytes()
             .saturating_sub(self.registered_bytes());
@@ -390,9 +396,14 @@ impl MemoryManager {
             return Some(Vec::new());
         }
         let mut plan = Vec::new();
+        let mut freed = 0u64;
         for e in self.evictable(None) {
+            if spare(&e.key) {
+                continue;
+            }
+            freed += e.bytes;
             plan.push(e.key);
-            if required <= available.saturating_add(e.cumulative_bytes) {
+            if required <= available.saturating_add(freed) {
                 return Some(plan);
             }
         }

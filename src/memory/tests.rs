@@ -939,6 +939,12 @@ fn eviction_plans_take_the_least_recently_used_unpinned_models_just_enough() {
         m.plan_eviction(350 * MIB),
         Some(vec!["b".to_owned(), "c".to_owned()])
     );
+    // A model the caller spares (one that is generating) is skipped too.
+    assert_eq!(
+        m.plan_eviction_sparing(250 * MIB, |k| k == "b"),
+        Some(vec!["c".to_owned()])
+    );
+    assert_eq!(m.plan_eviction_sparing(601 * MIB, |k| k != "a"), None);
     // Pinned models are skipped.
     m.pin("c");
     assert_eq!(

@@ -22,11 +22,11 @@ use wasm_bindgen::prelude::*;
 use web_sys::{AbortController, AbortSignal};
 
 use crate::manager::TaskQueue;
-use crate::status::ErrorInfo;
 
 use super::error::{ErrorClass, JsError};
 use super::manager::{Inner as Manager, ModelManager};
-use super::memory::{field, to_js};
+use super::memory::to_js;
+use super::streamer::{error_info, field};
 use super::types::TaskOptionsArg;
 
 /// What a task's iterator and result are fed from.
@@ -51,8 +51,8 @@ struct Task {
 struct ExecInner {
     manager: Rc<Manager>,
     queue: RefCell<TaskQueue<Task>>,
-    /// The running task: its id, key and controller.
-    running: RefCell<Option<(u64, String, AbortController)>>,
+    /// The running task: its id and controller.
+    running: RefCell<Option<(u64, AbortController)>>,
     pumping: Cell<bool>,
 }
 
@@ -96,6 +96,14 @@ fn cancelled_error(id: u64, key: &str, when: &str) -> JsValue {
         .into()
 }
 
+impl Task {
+    /// Rejects the result with `error`, which the iterator throws after the tokens before it.
+    fn fail(&self, error: &JsValue) {
+        *self.channel.failure.borrow_mut() = Some(error.clone());
+        let _ = self.reject.call1(&JsValue::NULL, error);
+    }
+}
+
 impl ExecInner {
     fn start(self: &Rc<Self>) {
         if self.pumping.replace(true) {
@@ -107,7 +115,7 @@ impl ExecInner {
                 let next = this.queue.borrow_mut().pop();
                 let Some(queued) = next else { break };
                 let (id, task) = (queued.id, queued.item);
-                *this.running.borrow_mut() = Some((id, task.model_key.clone(), task.controller.clone()));
+                *this.running.borrow_mut() = Some((id, task.controller.clone()));
                 this.manager.task_started();
                 let outcome = this.run(id, &task).await;
                 this.manager.task_finished();
@@ -118,8 +126,7 @@ impl ExecInner {
                     }
                     Err(error) => {
                         this.report_failure(id, &task.model_key, &error);
-                        *task.channel.failure.borrow_mut() = Some(error.clone());
-                        let _ = task.reject.call1(&JsValue::NULL, &error);
+                        task.fail(&error);
                     }
                 }
                 // Dropping the sender ends the iterator.
@@ -174,14 +181,12 @@ impl ExecInner {
     /// An `error` event for a failed task (not for a cancelled one: its `done` event, or the
     /// manager's cancelled load, already told it).
     fn report_failure(&self, id: u64, key: &str, error: &JsValue) {
-        let get = |k: &str| Reflect::get(error, &k.into()).ok().and_then(|v| v.as_string());
-        let name = get("name").unwrap_or_else(|| "Error".to_owned());
-        if name == "CancelledError" {
+        let mut info = error_info(error);
+        if info.name == "CancelledError" {
             return;
         }
-        let message = get("message").unwrap_or_default();
-        let mut info = ErrorInfo::new(name, format!("Task {id} ({key}) failed: {message}"));
-        info.code = get("code");
+        info.message = format!("Task {id} ({key}) failed: {}", info.message);
+        info.stack = None;
         self.manager.status().error(info, Some(key));
     }
 
@@ -192,14 +197,12 @@ impl ExecInner {
         if let Some(queued) = removed {
             let task = queued.item;
             task.controller.abort();
-            let error = cancelled_error(id, &task.model_key, "before it started");
-            *task.channel.failure.borrow_mut() = Some(error.clone());
-            let _ = task.reject.call1(&JsValue::NULL, &error);
+            task.fail(&cancelled_error(id, &task.model_key, "before it started"));
             self.manager.status().info(format!("Task {id} ({}) cancelled before it started.", task.model_key), Some(&task.model_key));
             return true;
         }
         match &*self.running.borrow() {
-            Some((running, _, controller)) if *running == id => {
+            Some((running, controller)) if *running == id => {
                 controller.abort();
                 true
             }
@@ -233,7 +236,7 @@ impl TaskExecutor {
         let opts: TaskOptions = super::streamer::read_options(Some(task.clone()), "task")?;
         let model_key = opts
             .model_key
-            .or_else(|| ModelManager::current_of(&self.inner.manager))
+            .or_else(|| self.inner.manager.current_key())
             .ok_or_else(|| JsError::invalid_input("NO_MODEL", "enqueue: give `modelKey` (no model is current)."))?;
         self.inner.manager.check_key(&model_key)?;
         let input = match (field(&task, "prompt"), field(&task, "messages")) {

@@ -44,8 +44,9 @@ use super::error::{ErrorClass, JsError};
 use super::cache::{ModelCache, key_of};
 use super::gguf::GgufFile;
 use super::source::ProgressReporter;
-use super::memory::{MemoryManager, field, key_arg, to_js};
-use super::model::{LanguageModel, LoadRequest, is_software_adapter};
+use super::memory::{MemoryManager, key_arg, to_js};
+use super::streamer::field;
+use super::model::{LanguageModel, LoadRequest, cancelled, runs_on_cpu_instead};
 use super::streamer::SseStreamer;
 use super::types::{BackendArg, ModelManagerOptionsArg, SwitchOptionsArg};
 
@@ -135,19 +136,15 @@ fn catalog_error(e: CatalogError) -> JsError {
     JsError::invalid_input(e.code(), e.to_string())
 }
 
-fn cancelled(signal: Option<&AbortSignal>) -> bool {
-    signal.is_some_and(AbortSignal::aborted)
-}
-
 impl Inner {
     fn info(&self, message: String, key: &str) {
         self.status.info(message, Some(key));
     }
 
-    fn error_event(&self, error: &JsError, key: &str) {
+    fn error_event(&self, error: &JsError, key: Option<&str>) {
         let mut info = ErrorInfo::new(error.class_name(), error.message());
         info.code = Some(error.code().to_owned());
-        self.status.error(info, Some(key));
+        self.status.error(info, key);
     }
 
     fn context(&self) -> u32 {
@@ -164,8 +161,8 @@ impl Inner {
             // The loader clamps the context to the model's own; so does the requirement.
             let context = context.min(cfg.context_length).max(1);
             let options = RequirementOptions { context, batch: Shape::for_context(context as usize).batch as u32 };
-            if let Ok(r) = Requirement::from_header(file.header(), options, &self.memory.core().limits()) {
-                return (r, true);
+            if cfg.validate_tensors(file.header()).is_ok() {
+                return (Requirement::for_config(&cfg, file.header(), options, &self.memory.core().limits()), true);
             }
         }
         (entry.requirement(context), false)
@@ -215,9 +212,7 @@ impl Inner {
                 }
             ),
         );
-        let mut info = ErrorInfo::new(error.class_name(), error.message());
-        info.code = Some(error.code().to_owned());
-        self.status.error(info, None);
+        self.error_event(&error, None);
         self.memory.metrics(None);
     }
 
@@ -239,12 +234,18 @@ impl Inner {
         let gone: Vec<String> =
             self.models.borrow().iter().filter(|(_, m)| m.is_disposed()).map(|(k, _)| k.clone()).collect();
         for key in gone {
-            self.models.borrow_mut().remove(&key);
-            self.memory.unloaded(&key);
-            if self.current.borrow().as_deref() == Some(key.as_str()) {
-                *self.current.borrow_mut() = None;
-            }
+            self.forget(&key);
         }
+    }
+
+    /// Takes `key` out of the resident models and the memory account (no longer current).
+    fn forget(&self, key: &str) -> Option<LanguageModel> {
+        let model = self.models.borrow_mut().remove(key)?;
+        self.memory.unloaded(key);
+        if self.current.borrow().as_deref() == Some(key) {
+            *self.current.borrow_mut() = None;
+        }
+        Some(model)
     }
 
     /// Runs `work` after every operation queued before it; a second call for `key` while one
@@ -297,6 +298,11 @@ impl Inner {
         }
     }
 
+    /// The current model's key.
+    pub(super) fn current_key(&self) -> Option<String> {
+        self.current.borrow().clone()
+    }
+
     /// An error unless `key` is in the catalog.
     pub(super) fn check_key(&self, key: &str) -> Result<(), JsError> {
         self.catalog.borrow().lookup(key).map(|_| ()).map_err(catalog_error)
@@ -320,9 +326,7 @@ impl Inner {
     /// its turn behind (or joins) the app's own calls.
     pub(super) async fn switch_for_task(self: &Rc<Self>, key: &str, signal: Option<AbortSignal>) -> Result<(), JsValue> {
         let key_owned = key.to_owned();
-        let promise = self.enqueue(key, move |inner| {
-            async move { inner.switch_now(key_owned, signal, true, true).await }.boxed_local()
-        });
+        let promise = self.enqueue(key, move |inner| inner.switch_now(key_owned, signal, true, true));
         wasm_bindgen_futures::JsFuture::from(promise).await.map(|_| ())
     }
 
@@ -423,12 +427,10 @@ impl Inner {
         }
         let blob = self.blobs.borrow().get(&entry.key).cloned();
         // A cached copy needs no network at all.
-        let cached = match (&blob, entry.url.is_empty()) {
-            (None, false) => match self.model_cache().await {
-                Some(cache) => cache.get(entry, None).await,
-                None => None,
-            },
-            _ => None,
+        let cache = if self.uses_url(entry) { self.model_cache().await } else { None };
+        let cached = match cache {
+            Some(cache) => cache.get(entry, None).await,
+            None => None,
         };
         let from_cache = cached.is_some();
         let file = match blob.or(cached) {
@@ -460,6 +462,11 @@ impl Inner {
         Ok(file)
     }
 
+    /// Whether `entry`'s file comes from its URL (not a File the app supplied).
+    fn uses_url(&self, entry: &CatalogEntry) -> bool {
+        !entry.url.is_empty() && !self.blobs.borrow().contains_key(&entry.key)
+    }
+
     /// The browser's model cache, opened on first use; `None` when off or unavailable.
     async fn model_cache(&self) -> Option<Rc<ModelCache>> {
         if !self.use_cache {
@@ -482,8 +489,7 @@ impl Inner {
             self.status.progress(Progress::new(Phase::Cache, size, Some(size)), Some(&entry.key));
             return Ok(file);
         }
-        let from_url = !entry.url.is_empty() && !self.blobs.borrow().contains_key(&entry.key);
-        if !from_url || !file.supports_range() {
+        if !self.uses_url(entry) || !file.supports_range() {
             return Ok(file);
         }
         let Some(cache) = self.model_cache().await else { return Ok(file) };
@@ -510,19 +516,10 @@ impl Inner {
         if !self.evict || !fit.fits_after_eviction {
             return None;
         }
-        let mut plan = Vec::new();
-        let mut freed = 0u64;
-        for e in &fit.evictable {
-            if self.models.borrow().get(&e.key).is_some_and(LanguageModel::is_busy) {
-                continue;
-            }
-            plan.push(e.key.clone());
-            freed += e.bytes;
-            if fit.available_bytes.saturating_add(freed) >= fit.required_bytes {
-                return Some(plan);
-            }
-        }
-        None
+        let models = self.models.borrow();
+        self.memory
+            .core()
+            .plan_eviction_sparing(fit.required_bytes, |key| models.get(key).is_some_and(LanguageModel::is_busy))
     }
 
     /// The seed's refusal: an `error` event and a `ModelLoadError` with the figures and
@@ -551,7 +548,7 @@ impl Inner {
             .with("requiredBytes", fit.required_bytes as f64)
             .with("availableBytes", fit.available_bytes as f64)
             .with("suggestions", to_js(&suggestions).unwrap_or(JsValue::NULL));
-        self.error_event(&error, key);
+        self.error_event(&error, Some(key));
         if self.auto_fallback && fallback && let Some(best) = suggestions.first() {
             self.info(format!("Falling back to {} (fits: {}).", best.key, format_bytes(best.required_bytes)), &best.key);
             return self.clone().switch_now(best.key.clone(), signal, make_current, false).await;
@@ -575,7 +572,7 @@ impl Inner {
         let suggestions = self.suggestions(key);
         let error = error.with("modelKey", key).with("suggestions", to_js(&suggestions).unwrap_or(JsValue::NULL));
         let shown = JsError::new(error.class(), error.code().to_owned(), format!("Failed to load {key}: {}", error.message()));
-        self.error_event(&shown, key);
+        self.error_event(&shown, Some(key));
         if self.auto_fallback && fallback && error.class() != ErrorClass::InvalidInput && let Some(best) = suggestions.first() {
             self.info(format!("Falling back to {}.", best.key), &best.key);
             return self.clone().switch_now(best.key.clone(), signal.cloned(), make_current, false).await;
@@ -590,18 +587,14 @@ impl Inner {
             None => format!("Loading {key} was cancelled {when}."),
         };
         let error = JsError::new(ErrorClass::Cancelled, "ABORTED", message).with("modelKey", key);
-        self.error_event(&error, key);
+        self.error_event(&error, Some(key));
         error
     }
 
     /// Unloads `key` now: disposes it, returns its memory, forgets it. `false` if not resident.
     fn unload_now(&self, key: &str) -> bool {
-        let Some(model) = self.models.borrow_mut().remove(key) else { return false };
+        let Some(model) = self.forget(key) else { return false };
         model.dispose();
-        self.memory.unloaded(key);
-        if self.current.borrow().as_deref() == Some(key) {
-            *self.current.borrow_mut() = None;
-        }
         self.info(format!("Model {key} unloaded."), key);
         true
     }
@@ -653,7 +646,7 @@ impl ModelManager {
                     let asked =
                         Preference::parse(field(&opts_js, "backend").map(|v| v.unchecked_into::<BackendArg>()))?;
                     let preference = resolve(asked, &status).await?;
-                    (MemoryManager::create_with(status.clone(), preference, opts.device_memory_gb).await?, preference)
+                    (MemoryManager::create_with(status.clone(), preference, opts.device_memory_gb, None).await?, preference)
                 }
             };
             let inner = Inner {
@@ -982,10 +975,6 @@ impl ModelManager {
         self.inner.clone()
     }
 
-    /// The current model's key of the manager behind `inner`.
-    pub(super) fn current_of(inner: &Inner) -> Option<String> {
-        inner.current.borrow().clone()
-    }
 
     fn enqueue_load(&self, key: JsValue, options: Option<SwitchOptionsArg>, make_current: bool, what: &str) -> Promise {
         let key = match key_arg(&key, what) {
@@ -1016,19 +1005,9 @@ async fn resolve(asked: Preference, status: &Rc<StatusStream>) -> Result<Prefere
         return Ok(asked);
     }
     let device = acquire(Preference::Auto, Some(status.clone())).await?;
-    match device.adapter.as_ref() {
-        None => Ok(Preference::Cpu),
-        Some(a) if is_software_adapter(a) => {
-            status.info(
-                format!(
-                    "The WebGPU adapter ({}) is a software emulation; the CPU backend is faster here, so models run on the CPU. Pass backend: 'webgpu' to use WebGPU anyway.",
-                    if a.name.is_empty() { &a.description } else { &a.name }
-                ),
-                None,
-            );
-            Ok(Preference::Cpu)
-        }
-        Some(_) => Ok(Preference::Webgpu),
+    if device.adapter.is_none() || runs_on_cpu_instead(&device, Some(status), "models run", None) {
+        return Ok(Preference::Cpu);
     }
+    Ok(Preference::Webgpu)
 }
 

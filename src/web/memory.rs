@@ -32,7 +32,7 @@ use crate::status::{Metrics, StatusStream};
 use super::device::{Preference, acquire};
 use super::error::{ErrorClass, JsError};
 use super::gguf::GgufFile;
-use super::streamer::SseStreamer;
+use super::streamer::{SseStreamer, field};
 use super::types::{BackendArg, MemoryManagerOptionsArg, RequirementForOptionsArg};
 
 /// The largest integer a JS number holds exactly.
@@ -167,14 +167,6 @@ fn navigator_device_memory() -> Option<f64> {
         .filter(|gb| gb.is_finite() && *gb > 0.0)
 }
 
-/// Reads a non-serde field from an options bag.
-pub(super) fn field(options: &JsValue, name: &str) -> Option<JsValue> {
-    if !options.is_object() {
-        return None;
-    }
-    Reflect::get(options, &JsValue::from_str(name)).ok().filter(|v| !v.is_undefined() && !v.is_null())
-}
-
 /// cubecl's allocator report for the whole device: (bytes in use, bytes reserved). `None` on
 /// the CPU backend.
 fn allocator_usage(backend: &Backend) -> Option<(u64, u64)> {
@@ -281,8 +273,18 @@ impl MemoryManager {
                 return Err(JsError::invalid_input("INVALID_OPTIONS", "deviceMemoryGb must be a positive number.").into());
             }
             let preference = Preference::parse(field(&opts_js, "backend").map(|v| v.unchecked_into::<BackendArg>()))?;
-            Ok(MemoryManager::create_probed(status, preference, opts.device_memory_gb, probe_cap).await?.into())
+            Ok(MemoryManager::create_with(status, preference, opts.device_memory_gb, probe_cap).await?.into())
         })
+    }
+}
+
+/// The GPU backend `Inner::flush` waits on (`None` on the CPU backend).
+fn flusher_for(backend: &Backend) -> Result<Option<Rc<Gpu>>, JsError> {
+    match backend.kind {
+        BackendKind::Cpu => Ok(None),
+        _ => Gpu::new(backend.device.clone())
+            .map(|gpu| Some(Rc::new(gpu)))
+            .map_err(|e| JsError::new(ErrorClass::GpuUnavailable, "DEVICE_INIT_FAILED", e.to_string())),
     }
 }
 
@@ -326,87 +328,71 @@ async fn probe_allocation(device: &burn::tensor::wgpu::wgpu::Device, cap: u64, c
 }
 
 impl MemoryManager {
-    /// `MemoryManager.create` for Rust callers (the `ModelManager`).
+    /// `MemoryManager.create` for Rust callers (the `ModelManager`): the allocation probe runs
+    /// up to `probe_cap` bytes first when given.
     pub(super) async fn create_with(
-        status: Rc<StatusStream>,
-        preference: Preference,
-        device_memory_gb: Option<f64>,
-    ) -> Result<MemoryManager, JsError> {
-        MemoryManager::create_probed(status, preference, device_memory_gb, None).await
-    }
-
-    /// `create_with`, running the allocation probe up to `probe_cap` bytes first when given.
-    async fn create_probed(
         status: Rc<StatusStream>,
         preference: Preference,
         device_memory_gb: Option<f64>,
         probe_cap: Option<u64>,
     ) -> Result<MemoryManager, JsError> {
-        {
-            let backend = acquire(preference, Some(status.clone())).await?;
-            let device_memory_gb = device_memory_gb.or_else(navigator_device_memory);
-            let (facts, limits) = match &backend.adapter {
-                Some(a) => {
-                    let facts = AdapterFacts {
-                        vendor: a.vendor.clone(),
-                        architecture: a.architecture.clone(),
-                        device: a.name.clone(),
-                        description: a.description.clone(),
-                        is_fallback_adapter: false,
-                        max_buffer_size: a.max_buffer_size,
-                        max_storage_buffer_binding_size: a.max_storage_buffer_binding_size,
-                        device_memory_gb,
-                        probe: match (probe_cap, &backend.wgpu) {
-                            (Some(cap), Some(device)) => {
-                                let chunk = a.max_buffer_size.clamp(1 << 20, 256 << 20);
-                                let probe = probe_allocation(device, cap, chunk).await;
-                                status.info(
-                                    format!(
-                                        "Allocation probe: {} allocated and released{}.",
-                                        format_bytes(probe.allocated_bytes),
-                                        if probe.hit_out_of_memory { ", then out of memory" } else { " (its cap)" }
-                                    ),
-                                    None,
-                                );
-                                Some(probe)
-                            }
-                            _ => None,
-                        },
-                    };
-                    let limits = DeviceLimits {
-                        max_buffer_size: a.max_buffer_size,
-                        max_storage_buffer_binding_size: a.max_storage_buffer_binding_size,
-                    };
-                    (facts, limits)
-                }
-                // The CPU backend: system memory, no buffer limits.
-                None => (
-                    AdapterFacts { vendor: "cpu".to_owned(), device_memory_gb, ..AdapterFacts::default() },
-                    DeviceLimits::UNLIMITED,
-                ),
-            };
-            let core = memory::MemoryManager::with_budget(Budget::estimate(&facts), limits);
-            let flusher = match backend.kind {
-                BackendKind::Cpu => None,
-                _ => Some(Rc::new(
-                    Gpu::new(backend.device.clone())
-                        .map_err(|e| JsError::new(ErrorClass::GpuUnavailable, "DEVICE_INIT_FAILED", e.to_string()))?,
-                )),
-            };
-            let inner = Inner { core, backend: RefCell::new(backend), facts, status, flusher: RefCell::new(flusher) };
-            let budget = inner.core.budget();
-            inner.status.info(
-                format!(
-                    "GPU memory budget: {} ({}: {})",
-                    format_bytes(budget.bytes),
-                    source_text(&budget.estimated_from),
-                    budget.explanation
-                ),
-                None,
-            );
-            inner.emit_metrics(None);
-            Ok(MemoryManager { inner: Rc::new(inner) })
-        }
+        let backend = acquire(preference, Some(status.clone())).await?;
+        let device_memory_gb = device_memory_gb.or_else(navigator_device_memory);
+        let (facts, limits) = match &backend.adapter {
+            Some(a) => {
+                let facts = AdapterFacts {
+                    vendor: a.vendor.clone(),
+                    architecture: a.architecture.clone(),
+                    device: a.name.clone(),
+                    description: a.description.clone(),
+                    is_fallback_adapter: false,
+                    max_buffer_size: a.max_buffer_size,
+                    max_storage_buffer_binding_size: a.max_storage_buffer_binding_size,
+                    device_memory_gb,
+                    probe: match (probe_cap, &backend.wgpu) {
+                        (Some(cap), Some(device)) => {
+                            let chunk = a.max_buffer_size.clamp(1 << 20, 256 << 20);
+                            let probe = probe_allocation(device, cap, chunk).await;
+                            status.info(
+                                format!(
+                                    "Allocation probe: {} allocated and released{}.",
+                                    format_bytes(probe.allocated_bytes),
+                                    if probe.hit_out_of_memory { ", then out of memory" } else { " (its cap)" }
+                                ),
+                                None,
+                            );
+                            Some(probe)
+                        }
+                        _ => None,
+                    },
+                };
+                let limits = DeviceLimits {
+                    max_buffer_size: a.max_buffer_size,
+                    max_storage_buffer_binding_size: a.max_storage_buffer_binding_size,
+                };
+                (facts, limits)
+            }
+            // The CPU backend: system memory, no buffer limits.
+            None => (
+                AdapterFacts { vendor: "cpu".to_owned(), device_memory_gb, ..AdapterFacts::default() },
+                DeviceLimits::UNLIMITED,
+            ),
+        };
+        let core = memory::MemoryManager::with_budget(Budget::estimate(&facts), limits);
+        let flusher = flusher_for(&backend)?;
+        let inner = Inner { core, backend: RefCell::new(backend), facts, status, flusher: RefCell::new(flusher) };
+        let budget = inner.core.budget();
+        inner.status.info(
+            format!(
+                "GPU memory budget: {} ({}: {})",
+                format_bytes(budget.bytes),
+                source_text(&budget.estimated_from),
+                budget.explanation
+            ),
+            None,
+        );
+        inner.emit_metrics(None);
+        Ok(MemoryManager { inner: Rc::new(inner) })
     }
 
     /// Another handle on the same account.
@@ -442,14 +428,7 @@ impl MemoryManager {
 
     /// Accounts for `backend` from now on (the device re-created after a loss).
     pub(super) fn rebind(&self, backend: Rc<Backend>) -> Result<(), JsError> {
-        let flusher = match backend.kind {
-            BackendKind::Cpu => None,
-            _ => Some(Rc::new(
-                Gpu::new(backend.device.clone())
-                    .map_err(|e| JsError::new(ErrorClass::GpuUnavailable, "DEVICE_INIT_FAILED", e.to_string()))?,
-            )),
-        };
-        *self.inner.flusher.borrow_mut() = flusher;
+        *self.inner.flusher.borrow_mut() = flusher_for(&backend)?;
         *self.inner.backend.borrow_mut() = backend;
         Ok(())
     }

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
 use web_sys::AbortSignal;
 
-use crate::backend::BackendKind;
+use crate::backend::{Backend, BackendKind};
 use crate::infer::gpu::Gpu;
 use crate::infer::{
     Compute, Cpu, GenerateParams, Generation, InferError, Model, SamplerParams, Shape, StopReason, TokenEvent,
@@ -26,7 +26,7 @@ use crate::tokenizer::{ChatMessage, ChatTemplate, Tokenizer};
 use super::device::{Preference, acquire};
 use super::error::{ErrorClass, JsError};
 use super::gguf::GgufFile;
-use super::streamer::SseStreamer;
+use super::streamer::{SseStreamer, field};
 use super::types::{BackendArg, GenerateOptionsArg, LoadOptionsArg};
 
 enum Engine {
@@ -104,14 +104,6 @@ struct GenerationOut {
     backend: String,
 }
 
-/// Reads a non-serde field (a function, a signal, an object) from an options bag.
-fn field(options: &JsValue, name: &str) -> Option<JsValue> {
-    if !options.is_object() {
-        return None;
-    }
-    Reflect::get(options, &JsValue::from_str(name)).ok().filter(|v| !v.is_undefined() && !v.is_null())
-}
-
 fn infer_error(e: InferError) -> JsError {
     let class = match &e {
         InferError::Cancelled => ErrorClass::Cancelled,
@@ -137,17 +129,17 @@ fn now_ms() -> f64 {
         .map_or_else(js_sys::Date::now, |p| p.now())
 }
 
-fn cancelled(signal: Option<&AbortSignal>) -> bool {
+pub(super) fn cancelled(signal: Option<&AbortSignal>) -> bool {
     signal.is_some_and(AbortSignal::aborted)
 }
+
+/// The largest read while uploading, as a percentage of the upload.
+const PIECE_PERCENT: f64 = 0.5;
 
 /// Upload progress: `progress` events (and `onProgress`) at least every 1% of the bytes, also
 /// within a large tensor while its range downloads. Bytes arrive in indivisible pieces of up to
 /// [`PIECE_PERCENT`], so a report goes out once half a percent has passed: then no two reports
 /// are more than 1% apart.
-/// The largest read while uploading, as a percentage of the upload.
-const PIECE_PERCENT: f64 = 0.5;
-
 struct UploadProgress {
     total: u64,
     key: String,
@@ -336,107 +328,92 @@ impl LanguageModel {
         request: LoadRequest,
     ) -> Result<LanguageModel, JsError> {
         let LoadRequest { preference, context_length, key, signal, on_progress, announce } = request;
-        {
-            let header = file.header();
-            let cfg = ModelConfig::from_gguf(header).map_err(|e| infer_error(e.into()))?;
-            let tokenizer = Tokenizer::from_gguf(header)
-                .map_err(|e| JsError::new(ErrorClass::ModelFormat, "TOKENIZER", e.to_string()))?;
-            let template = ChatTemplate::detect(tokenizer.chat_template(), Some(cfg.arch.name())).ok();
-            let key = key.unwrap_or_else(|| cfg.arch.name().to_owned());
-            let context = context_length.unwrap_or(2048).min(cfg.context_length).max(1);
-            let shape = Shape::for_context(context as usize);
-            // The ModelManager told the device steps once, at create.
-            let mut device = acquire(preference, if announce { status.clone() } else { None }).await?;
-            // A software WebGPU adapter (SwiftShader, llvmpipe) is the CPU running a GPU emulator:
-            // our wasm CPU backend is ~30x faster there (measured on SmolLM2), so 'auto' takes it.
-            if preference == Preference::Auto
-                && let Some(a) = device.adapter.as_ref().filter(|a| is_software_adapter(a))
-            {
-                if let Some(s) = &status {
-                    s.info(
-                        format!(
-                            "The WebGPU adapter ({}) is a software emulation; the CPU backend is faster here, so {key} runs on the CPU. Pass backend: 'webgpu' to use WebGPU anyway.",
-                            if a.name.is_empty() { &a.description } else { &a.name }
-                        ),
-                        Some(&key),
-                    );
-                }
-                device = acquire(Preference::Cpu, None).await?;
-            }
-            if let Some(s) = &status
-                && announce
-            {
-                s.info(format!("Loading model {key}..."), Some(&key));
-            }
-            let sref = status.as_ref();
-            let engine = match device.kind {
-                BackendKind::Cpu => Engine::Cpu(
-                    load_on(Cpu::new(), file, &cfg, shape, signal.as_ref(), sref, on_progress.as_ref(), &key).await?,
-                ),
-                _ => {
-                    let gpu = Gpu::new(device.device.clone()).map_err(infer_error)?;
-                    // Out-of-memory on buffer creation is a recoverable WebGPU error: caught in
-                    // this scope it fails the load (and frees what was uploaded) instead of
-                    // reaching cubecl's uncaptured-error handler, which panics.
-                    let scope = device
-                        .wgpu
-                        .as_ref()
-                        .map(|d| d.push_error_scope(burn::tensor::wgpu::wgpu::ErrorFilter::OutOfMemory));
-                    let loaded = load_on(gpu, file, &cfg, shape, signal.as_ref(), sref, on_progress.as_ref(), &key).await;
-                    let oom = match scope {
-                        Some(scope) => scope.pop().await,
-                        None => None,
-                    };
-                    if let Some(error) = oom {
-                        drop(loaded);
-                        return Err(JsError::new(
-                            ErrorClass::OutOfMemory,
-                            "OUT_OF_MEMORY",
-                            format!(
-                                "The GPU ran out of memory loading {key} ({error}); what was uploaded is freed. Unload a model, use a shorter contextLength, or pick a smaller model."
-                            ),
-                        ));
-                    }
-                    Engine::Gpu(loaded?)
-                }
-            };
-            let (backend_name, weight_bytes, resident) = match &engine {
-                Engine::Cpu(m) => (m.compute().describe(), m.weight_bytes(), m.compute().allocated_bytes()),
-                Engine::Gpu(m) => (m.compute().describe(), m.weight_bytes(), m.compute().allocated_bytes()),
-            };
-            let backend_name = match (&engine, device.adapter.as_ref()) {
-                (Engine::Gpu(_), Some(a)) => format!("webgpu: {}", if a.name.is_empty() { &a.description } else { &a.name }),
-                _ => backend_name,
-            };
-            let info = ModelInfo {
-                key: key.clone(),
-                architecture: cfg.arch.name().to_owned(),
-                backend: backend_name,
-                adapter: device.adapter.as_ref().map(|a| a.name.clone()),
-                context_length: context,
-                n_vocab: cfg.n_vocab,
-                n_layer: cfg.n_layer,
-                weight_bytes: weight_bytes as f64,
-                resident_bytes: resident as f64,
-                file_bytes: header.total_file_bytes() as f64,
-            };
-            if let Some(s) = &status {
-                s.progress(Progress::new(Phase::Ready, weight_bytes, Some(weight_bytes)), Some(&key));
-                if announce {
-                    s.info(format!("Model {key} loaded successfully."), Some(&key));
-                }
-            }
-            let inner = Inner {
-                engine: RefCell::new(Some(engine)),
-                tokenizer,
-                template,
-                info: RefCell::new(info),
-                busy: Cell::new(false),
-                disposed: Cell::new(false),
-                status,
-            };
-            Ok(LanguageModel { inner: Rc::new(inner) })
+        let header = file.header();
+        let cfg = ModelConfig::from_gguf(header).map_err(|e| infer_error(e.into()))?;
+        let tokenizer = Tokenizer::from_gguf(header)
+            .map_err(|e| JsError::new(ErrorClass::ModelFormat, "TOKENIZER", e.to_string()))?;
+        let template = ChatTemplate::detect(tokenizer.chat_template(), Some(cfg.arch.name())).ok();
+        let key = key.unwrap_or_else(|| cfg.arch.name().to_owned());
+        let context = context_length.unwrap_or(2048).min(cfg.context_length).max(1);
+        let shape = Shape::for_context(context as usize);
+        // The ModelManager told the device steps once, at create.
+        let mut device = acquire(preference, if announce { status.clone() } else { None }).await?;
+        if preference == Preference::Auto && runs_on_cpu_instead(&device, status.as_deref(), &format!("{key} runs"), Some(&key)) {
+            device = acquire(Preference::Cpu, None).await?;
         }
+        if let Some(s) = &status
+            && announce
+        {
+            s.info(format!("Loading model {key}..."), Some(&key));
+        }
+        let sref = status.as_ref();
+        let engine = match device.kind {
+            BackendKind::Cpu => Engine::Cpu(
+                load_on(Cpu::new(), file, &cfg, shape, signal.as_ref(), sref, on_progress.as_ref(), &key).await?,
+            ),
+            _ => {
+                let gpu = Gpu::new(device.device.clone()).map_err(infer_error)?;
+                // Out-of-memory on buffer creation is a recoverable WebGPU error: caught in
+                // this scope it fails the load (and frees what was uploaded) instead of
+                // reaching cubecl's uncaptured-error handler, which panics.
+                let scope = device
+                    .wgpu
+                    .as_ref()
+                    .map(|d| d.push_error_scope(burn::tensor::wgpu::wgpu::ErrorFilter::OutOfMemory));
+                let loaded = load_on(gpu, file, &cfg, shape, signal.as_ref(), sref, on_progress.as_ref(), &key).await;
+                let oom = match scope {
+                    Some(scope) => scope.pop().await,
+                    None => None,
+                };
+                if let Some(error) = oom {
+                    drop(loaded);
+                    return Err(JsError::new(
+                        ErrorClass::OutOfMemory,
+                        "OUT_OF_MEMORY",
+                        format!(
+                            "The GPU ran out of memory loading {key} ({error}); what was uploaded is freed. Unload a model, use a shorter contextLength, or pick a smaller model."
+                        ),
+                    ));
+                }
+                Engine::Gpu(loaded?)
+            }
+        };
+        let (backend_name, weight_bytes, resident) = match &engine {
+            Engine::Cpu(m) => (m.compute().describe(), m.weight_bytes(), m.compute().allocated_bytes()),
+            Engine::Gpu(m) => (m.compute().describe(), m.weight_bytes(), m.compute().allocated_bytes()),
+        };
+        let backend_name = match (&engine, device.adapter.as_ref()) {
+            (Engine::Gpu(_), Some(a)) => format!("webgpu: {}", if a.name.is_empty() { &a.description } else { &a.name }),
+            _ => backend_name,
+        };
+        let info = ModelInfo {
+            key: key.clone(),
+            architecture: cfg.arch.name().to_owned(),
+            backend: backend_name,
+            adapter: device.adapter.as_ref().map(|a| a.name.clone()),
+            context_length: context,
+            n_vocab: cfg.n_vocab,
+            n_layer: cfg.n_layer,
+            weight_bytes: weight_bytes as f64,
+            resident_bytes: resident as f64,
+            file_bytes: header.total_file_bytes() as f64,
+        };
+        if let Some(s) = &status {
+            s.progress(Progress::new(Phase::Ready, weight_bytes, Some(weight_bytes)), Some(&key));
+            if announce {
+                s.info(format!("Model {key} loaded successfully."), Some(&key));
+            }
+        }
+        let inner = Inner {
+            engine: RefCell::new(Some(engine)),
+            tokenizer,
+            template,
+            info: RefCell::new(info),
+            busy: Cell::new(false),
+            disposed: Cell::new(false),
+            status,
+        };
+        Ok(LanguageModel { inner: Rc::new(inner) })
     }
 }
 
@@ -481,8 +458,25 @@ impl LanguageModel {
     }
 }
 
+/// Whether 'auto' should leave `device` for the CPU backend: a software WebGPU adapter
+/// (SwiftShader, llvmpipe) is the CPU running a GPU emulator, and our wasm CPU backend is ~30x
+/// faster there (measured on SmolLM2). Says so on `status` ("... so {subject} on the CPU").
+pub(super) fn runs_on_cpu_instead(device: &Backend, status: Option<&StatusStream>, subject: &str, key: Option<&str>) -> bool {
+    let Some(a) = device.adapter.as_ref().filter(|a| is_software_adapter(a)) else { return false };
+    if let Some(s) = status {
+        s.info(
+            format!(
+                "The WebGPU adapter ({}) is a software emulation; the CPU backend is faster here, so {subject} on the CPU. Pass backend: 'webgpu' to use WebGPU anyway.",
+                if a.name.is_empty() { &a.description } else { &a.name }
+            ),
+            key,
+        );
+    }
+    true
+}
+
 /// SwiftShader, llvmpipe/lavapipe, WARP: WebGPU implemented on the CPU.
-pub(super) fn is_software_adapter(a: &crate::backend::AdapterInfo) -> bool {
+fn is_software_adapter(a: &crate::backend::AdapterInfo) -> bool {
     let text = format!("{} {} {} {}", a.name, a.description, a.vendor, a.architecture).to_lowercase();
     ["swiftshader", "llvmpipe", "lavapipe", "software", "microsoft basic render"].iter().any(|p| text.contains(p))
 }

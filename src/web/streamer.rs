@@ -180,6 +180,14 @@ struct FrameInput {
     retry: Option<f64>,
 }
 
+/// Reads a non-serde field (a function, a signal, an object) from an options bag.
+pub(super) fn field(options: &JsValue, name: &str) -> Option<JsValue> {
+    if !options.is_object() {
+        return None;
+    }
+    Reflect::get(options, &JsValue::from_str(name)).ok().filter(|v| !v.is_undefined() && !v.is_null())
+}
+
 /// Reads an optional options object: `undefined`/`null` mean defaults.
 pub(super) fn read_options<T: for<'de> Deserialize<'de> + Default>(
     value: Option<impl Into<JsValue>>,
@@ -223,7 +231,7 @@ fn count(value: f64, field: &str) -> Result<u64, JsError> {
 }
 
 /// Renders any thrown value as the error the UI shows.
-fn error_info(value: &JsValue) -> ErrorInfo {
+pub(super) fn error_info(value: &JsValue) -> ErrorInfo {
     let string_prop = |key: &str| {
         Reflect::get(value, &JsValue::from_str(key)).ok().and_then(|v| v.as_string())
     };
