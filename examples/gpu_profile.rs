@@ -64,9 +64,7 @@ fn main() {
         // SAFETY: set before the driver (the only reader) is loaded, single-threaded here.
         unsafe { std::env::set_var("XDG_RUNTIME_DIR", dir) };
     }
-    let path = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "models/smollm2-135m-instruct-q4_1.gguf".into());
+    let path = std::env::args().nth(1).unwrap_or_else(|| "models/smollm2-135m-instruct-q4_1.gguf".into());
     let only_ops = std::env::var("ONLY_OPS").is_ok();
     let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     let header = GgufHeader::parse_complete(&bytes).unwrap();

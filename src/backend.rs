@@ -101,15 +101,10 @@ impl Backend {
             // names a fresh runtime.
             options = options.device_kind(burn::tensor::DeviceKind::DiscreteGpu(generation as usize));
         }
-        let (device, setup) = options
-            .init_with_setup_async()
-            .await
-            .map_err(|e| match e {
-                WgpuInitError::AdapterUnavailable { message, .. } => {
-                    BackendError::NoAdapter { detail: message }
-                }
-                other => BackendError::Init { detail: other.to_string() },
-            })?;
+        let (device, setup) = options.init_with_setup_async().await.map_err(|e| match e {
+            WgpuInitError::AdapterUnavailable { message, .. } => BackendError::NoAdapter { detail: message },
+            other => BackendError::Init { detail: other.to_string() },
+        })?;
         let info = setup.adapter.get_info();
         let limits = setup.device.limits();
         let features = setup.device.features();
@@ -127,7 +122,13 @@ impl Backend {
         setup.device.set_device_lost_callback(move |reason, message| {
             on_lost(format!("{reason:?}: {message}"));
         });
-        Ok(Backend { device, kind: BackendKind::Webgpu, adapter: Some(adapter), wgpu: Some(setup.device.clone()), generation })
+        Ok(Backend {
+            device,
+            kind: BackendKind::Webgpu,
+            adapter: Some(adapter),
+            wgpu: Some(setup.device.clone()),
+            generation,
+        })
     }
 }
 
@@ -193,13 +194,9 @@ pub async fn matmul_check(
     let expected = reference_matmul(&a, &b, m, k, n);
     let ta = Tensor::<2>::from_data(TensorData::new(a, [m, k]), device);
     let tb = Tensor::<2>::from_data(TensorData::new(b, [k, n]), device);
-    let data = ta
-        .matmul(tb)
-        .into_data_async()
-        .await
-        .map_err(|e| BackendError::Readback { detail: format!("{e:?}") })?;
-    let got: Vec<f32> =
-        data.try_to_vec().map_err(|e| BackendError::Readback { detail: format!("{e:?}") })?;
+    let data =
+        ta.matmul(tb).into_data_async().await.map_err(|e| BackendError::Readback { detail: format!("{e:?}") })?;
+    let got: Vec<f32> = data.try_to_vec().map_err(|e| BackendError::Readback { detail: format!("{e:?}") })?;
     if got.len() != expected.len() {
         return Err(BackendError::Readback {
             detail: format!("expected {} values, got {}", expected.len(), got.len()),

@@ -29,16 +29,16 @@ const FIXTURES: [(&str, &str); 3] = [
 const FORMATS: [(&str, &str); 4] = [("f32", "F32"), ("q8_0", "Q8_0"), ("q4_0", "Q4_0"), ("q4_1", "Q4_1")];
 
 fn header_of(path: &PathBuf) -> (Vec<u8>, GgufHeader) {
-    let bytes = fs::read(path).unwrap_or_else(|e| {
-        panic!("{}: {e} (run `python3 tools/make_fixtures.py`, or ./run test)", path.display())
-    });
+    let bytes = fs::read(path)
+        .unwrap_or_else(|e| panic!("{}: {e} (run `python3 tools/make_fixtures.py`, or ./run test)", path.display()));
     let header = GgufHeader::parse_complete(&bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     (bytes, header)
 }
 
 #[test]
 fn every_fixture_is_a_whole_model_with_the_real_tokenizer() {
-    let (Some(fixtures), Some(models)) = (dir("HEARTH_FIXTURES_DIR", ".cache/fixtures"), dir("HEARTH_MODELS_DIR", "models"))
+    let (Some(fixtures), Some(models)) =
+        (dir("HEARTH_FIXTURES_DIR", ".cache/fixtures"), dir("HEARTH_MODELS_DIR", "models"))
     else {
         return;
     };

@@ -39,35 +39,24 @@ fn models_dir() -> Option<PathBuf> {
 }
 
 fn read_tsv(path: &Path) -> Vec<Vec<String>> {
-    let text = fs::read_to_string(path)
-        .unwrap_or_else(|e| panic!("{}: {e} (run tools/gguf_golden.py)", path.display()));
-    text.lines()
-        .filter(|l| !l.is_empty())
-        .map(|l| l.split('\t').map(str::to_owned).collect())
-        .collect()
+    let text =
+        fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e} (run tools/gguf_golden.py)", path.display()));
+    text.lines().filter(|l| !l.is_empty()).map(|l| l.split('\t').map(str::to_owned).collect()).collect()
 }
 
 fn read_f32s(path: &Path) -> Vec<f32> {
     let bytes = fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     assert_eq!(bytes.len() % 4, 0, "{}", path.display());
-    bytes
-        .chunks_exact(4)
-        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect()
+    bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
 }
 
 fn unhex(s: &str) -> String {
-    let bytes: Vec<u8> = (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex"))
-        .collect();
+    let bytes: Vec<u8> = (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex")).collect();
     String::from_utf8(bytes).expect("utf-8")
 }
 
 fn type_by_name(name: &str) -> GgmlType {
-    GgmlType::all()
-        .find(|t| t.name() == name)
-        .unwrap_or_else(|| panic!("unknown type {name}"))
+    GgmlType::all().find(|t| t.name() == name).unwrap_or_else(|| panic!("unknown type {name}"))
 }
 
 /// Asserts bit equality and reports the first differing element.
@@ -107,11 +96,7 @@ fn parse_by_prefixes(file: &mut File, file_len: u64) -> (GgufHeader, usize) {
 }
 
 fn check_model(dir: &Path, gguf_path: &Path) -> usize {
-    let stem = gguf_path
-        .file_stem()
-        .unwrap()
-        .to_string_lossy()
-        .into_owned();
+    let stem = gguf_path.file_stem().unwrap().to_string_lossy().into_owned();
     let golden = dir.join("golden").join(&stem);
     let mut file = File::open(gguf_path).unwrap();
     let file_len = file.metadata().unwrap().len();
@@ -130,18 +115,12 @@ fn check_model(dir: &Path, gguf_path: &Path) -> usize {
             "tensor_count" => assert_eq!(h.tensors().len() as u64, num(), "{stem}: tensor count"),
             "architecture" => assert_eq!(h.architecture().unwrap(), unhex(value)),
             "vocab_size" => {
-                let n = h
-                    .get_str_array("tokenizer.ggml.tokens")
-                    .map_or(0, |t| t.len());
+                let n = h.get_str_array("tokenizer.ggml.tokens").map_or(0, |t| t.len());
                 assert_eq!(n as u64, num(), "{stem}: vocabulary size");
             }
             "first_token" | "last_token" => {
                 let tokens = h.get_str_array("tokenizer.ggml.tokens").unwrap();
-                let t = if key == "first_token" {
-                    tokens.first()
-                } else {
-                    tokens.last()
-                };
+                let t = if key == "first_token" { tokens.first() } else { tokens.last() };
                 assert_eq!(t.unwrap(), &unhex(value), "{stem}: {key}");
             }
             _ => {}
@@ -153,34 +132,16 @@ fn check_model(dir: &Path, gguf_path: &Path) -> usize {
     assert_eq!(rows.len(), h.tensors().len());
     for (row, info) in rows.iter().zip(h.tensors()) {
         assert_eq!(info.name, row[0], "{stem}: tensor order");
-        assert_eq!(
-            info.ggml_type.id().to_string(),
-            row[1],
-            "{stem}: {} type",
-            info.name
-        );
-        assert_eq!(
-            info.ggml_type.name(),
-            row[2],
-            "{stem}: {} type name",
-            info.name
-        );
+        assert_eq!(info.ggml_type.id().to_string(), row[1], "{stem}: {} type", info.name);
+        assert_eq!(info.ggml_type.name(), row[2], "{stem}: {} type name", info.name);
         let dims: Vec<u64> = row[3].split(',').map(|d| d.parse().unwrap()).collect();
         assert_eq!(info.dims, dims, "{stem}: {} dims", info.name);
         let start: u64 = row[4].parse().unwrap();
         let len: u64 = row[5].parse().unwrap();
-        assert_eq!(
-            h.tensor_range(&info.name).unwrap(),
-            start..start + len,
-            "{stem}: {} range",
-            info.name
-        );
+        assert_eq!(h.tensor_range(&info.name).unwrap(), start..start + len, "{stem}: {} range", info.name);
     }
     assert!(h.total_file_bytes() <= file_len);
-    assert!(
-        file_len - h.total_file_bytes() < h.alignment(),
-        "{stem}: unexplained trailing bytes"
-    );
+    assert!(file_len - h.total_file_bytes() < h.alignment(), "{stem}: unexplained trailing bytes");
 
     // Decoded slices against gguf.quants.dequantize, bit for bit.
     let mut types = Vec::new();
@@ -190,22 +151,15 @@ fn check_model(dir: &Path, gguf_path: &Path) -> usize {
         let start: u64 = row[2].parse().unwrap();
         let n_bytes: usize = row[3].parse().unwrap();
         let n_elements: usize = row[4].parse().unwrap();
-        let info = h
-            .tensor(name)
-            .unwrap_or_else(|| panic!("{stem}: no tensor {name}"));
+        let info = h.tensor(name).unwrap_or_else(|| panic!("{stem}: no tensor {name}"));
         assert_eq!(info.ggml_type, ty);
         assert_eq!(h.tensor_range(name).unwrap().start, start);
 
         let mut buf = vec![0u8; n_bytes];
         file.seek(SeekFrom::Start(start)).unwrap();
         file.read_exact(&mut buf).unwrap();
-        let ours = dequantize_to_vec(ty, &buf, n_elements)
-            .unwrap_or_else(|e| panic!("{stem}: {name}: {e}"));
-        assert_bits_eq(
-            &format!("{stem}: {name} ({ty})"),
-            &ours,
-            &read_f32s(&golden.join(&row[6])),
-        );
+        let ours = dequantize_to_vec(ty, &buf, n_elements).unwrap_or_else(|e| panic!("{stem}: {name}: {e}"));
+        assert_bits_eq(&format!("{stem}: {name} ({ty})"), &ours, &read_f32s(&golden.join(&row[6])));
         types.push(ty.name());
     }
     types.dedup();
@@ -228,11 +182,7 @@ fn real_models_match_gguf_py() {
         .filter(|p| p.extension().is_some_and(|e| e == "gguf"))
         .collect();
     models.sort();
-    assert!(
-        !models.is_empty(),
-        "no .gguf files in {} (run tools/fetch_models.sh)",
-        dir.display()
-    );
+    assert!(!models.is_empty(), "no .gguf files in {} (run tools/fetch_models.sh)", dir.display());
     let checked: usize = models.iter().map(|m| check_model(&dir, m)).sum();
     assert!(checked > 0);
 }
@@ -248,11 +198,7 @@ fn synthetic_blocks_match_gguf_py() {
         let n: usize = row[1].parse().unwrap();
         let raw = fs::read(golden.join(&row[2])).unwrap();
         let ours = dequantize_to_vec(ty, &raw, n).unwrap_or_else(|e| panic!("{ty}: {e}"));
-        assert_bits_eq(
-            &format!("synthetic {ty}"),
-            &ours,
-            &read_f32s(&golden.join(&row[3])),
-        );
+        assert_bits_eq(&format!("synthetic {ty}"), &ours, &read_f32s(&golden.join(&row[3])));
         seen.push(ty);
     }
     // Every format the decoder claims must have been checked against the reference.

@@ -47,9 +47,7 @@ fn device() -> Option<Device> {
 /// the machine's cores to share anyway.
 fn serial() -> MutexGuard<'static, ()> {
     static SERIAL: Mutex<()> = Mutex::new(());
-    SERIAL
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+    SERIAL.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// The backend on the shared device, holding the [`serial`] lock.
@@ -67,10 +65,7 @@ impl std::ops::Deref for TestGpu {
 
 fn gpu() -> Option<TestGpu> {
     let serial = serial();
-    device().map(|d| TestGpu {
-        gpu: Gpu::new(d).expect("a wgpu device"),
-        _serial: serial,
-    })
+    device().map(|d| TestGpu { gpu: Gpu::new(d).expect("a wgpu device"), _serial: serial })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -101,17 +96,9 @@ impl Rng {
     }
     /// f16 bits of magnitude 2^(lo-15)..2^(hi-15), random sign; now and then a subnormal.
     fn half(&mut self, lo: u16, hi: u16, signed: bool) -> [u8; 2] {
-        let sign = if signed && self.byte() & 1 == 1 {
-            0x8000
-        } else {
-            0
-        };
+        let sign = if signed && self.byte() & 1 == 1 { 0x8000 } else { 0 };
         let man = (self.next() >> 54) as u16 & 0x3ff;
-        let exp = if self.below(20) == 0 {
-            0
-        } else {
-            lo + self.below(usize::from(hi - lo)) as u16
-        };
+        let exp = if self.below(20) == 0 { 0 } else { lo + self.below(usize::from(hi - lo)) as u16 };
         (sign | (exp << 10) | man).to_le_bytes()
     }
 }
@@ -204,9 +191,7 @@ fn ref_matmul(x: &[f32], w: &[f32], n: usize, rows: usize, cols: usize) -> Vec<f
     let mut out = vec![0.0; n * rows];
     for i in 0..n {
         for r in 0..rows {
-            out[i * rows + r] = (0..cols)
-                .map(|c| f64::from(x[i * cols + c]) * f64::from(w[r * cols + c]))
-                .sum();
+            out[i * rows + r] = (0..cols).map(|c| f64::from(x[i * cols + c]) * f64::from(w[r * cols + c])).sum();
         }
     }
     out
@@ -220,38 +205,20 @@ fn construction_needs_a_wgpu_device() {
     let err = Gpu::new(Device::flex()).unwrap_err();
     assert!(matches!(err, InferError::Device(_)), "{err:?}");
     let Some(g) = gpu() else { return };
-    eprintln!(
-        "{} (max binding {} bytes)",
-        g.describe(),
-        g.max_binding_bytes()
-    );
+    eprintln!("{} (max binding {} bytes)", g.describe(), g.max_binding_bytes());
     assert!(g.max_binding_bytes() >= 1 << 20);
 }
 
 #[test]
 fn unsupported_types_are_refused() {
     let Some(g) = gpu() else { return };
-    for ty in [
-        GgmlType::Q5_1,
-        GgmlType::Q2_K,
-        GgmlType::BF16,
-        GgmlType::Q5_K,
-    ] {
+    for ty in [GgmlType::Q5_1, GgmlType::Q2_K, GgmlType::BF16, GgmlType::Q5_K] {
         let bytes = vec![0u8; ty.byte_size(256 * 2).unwrap() as usize];
         let err = g.upload_weight("blk.0.w", ty, 2, 256, &bytes).unwrap_err();
-        assert_eq!(
-            err,
-            InferError::UnsupportedType {
-                tensor: "blk.0.w".into(),
-                ty
-            }
-        );
+        assert_eq!(err, InferError::UnsupportedType { tensor: "blk.0.w".into(), ty });
     }
     // A wrong byte count is an error, not a panic.
-    assert!(
-        g.upload_weight("w", GgmlType::Q8_0, 2, 64, &[0; 10])
-            .is_err()
-    );
+    assert!(g.upload_weight("w", GgmlType::Q8_0, 2, 64, &[0; 10]).is_err());
 }
 
 #[test]
@@ -314,14 +281,8 @@ fn embed_every_format() {
         let out = g.alloc(ids.len() * cols).unwrap();
         g.embed(&w, &idb, ids.len(), 1.5, &out);
         let got = read(&g, &out, 0, ids.len() * cols);
-        let want: Vec<f64> = ids
-            .iter()
-            .flat_map(|&id| {
-                wf[id as usize * cols..][..cols]
-                    .iter()
-                    .map(|v| f64::from(1.5 * v))
-            })
-            .collect();
+        let want: Vec<f64> =
+            ids.iter().flat_map(|&id| wf[id as usize * cols..][..cols].iter().map(|v| f64::from(1.5 * v))).collect();
         assert_close(&format!("embed {ty}"), &got, &want, 1e-6);
     }
 }
@@ -332,11 +293,7 @@ fn split_weights_match_unsplit() {
     let Some(dev) = device() else { return };
     let whole = Gpu::new(dev.clone()).unwrap();
     let mut rng = Rng(99);
-    for (ty, rows, cols) in [
-        (GgmlType::Q8_0, 300, 64),
-        (GgmlType::Q6_K, 77, 512),
-        (GgmlType::F16, 51, 36),
-    ] {
+    for (ty, rows, cols) in [(GgmlType::Q8_0, 300, 64), (GgmlType::Q6_K, 77, 512), (GgmlType::F16, 51, 36)] {
         let bytes = random_weight(&mut rng, ty, rows, cols);
         let limit = bytes.len() as u64 / 5;
         let split = Gpu::with_max_binding(dev.clone(), limit).unwrap();
@@ -348,33 +305,17 @@ fn split_weights_match_unsplit() {
         for n in [1, 5, 40] {
             let x = rng.vec(n * cols);
             let xb = upload(&whole, &x);
-            let (oa, ob) = (
-                whole.alloc(n * rows).unwrap(),
-                whole.alloc(n * rows).unwrap(),
-            );
+            let (oa, ob) = (whole.alloc(n * rows).unwrap(), whole.alloc(n * rows).unwrap());
             whole.matmul(&xb, &a, n, &oa);
             split.matmul(&xb, &b, n, &ob);
-            assert_eq!(
-                read(&whole, &oa, 0, n * rows),
-                read(&whole, &ob, 0, n * rows),
-                "{ty} n={n}"
-            );
+            assert_eq!(read(&whole, &oa, 0, n * rows), read(&whole, &ob, 0, n * rows), "{ty} n={n}");
         }
         let ids = whole.alloc_ids(4).unwrap();
-        whole
-            .write_ids(&ids, &[0, rows as u32 - 1, rows as u32 / 2, 1])
-            .unwrap();
-        let (ea, eb) = (
-            whole.alloc(4 * cols).unwrap(),
-            whole.alloc(4 * cols).unwrap(),
-        );
+        whole.write_ids(&ids, &[0, rows as u32 - 1, rows as u32 / 2, 1]).unwrap();
+        let (ea, eb) = (whole.alloc(4 * cols).unwrap(), whole.alloc(4 * cols).unwrap());
         whole.embed(&a, &ids, 4, 1.0, &ea);
         split.embed(&b, &ids, 4, 1.0, &eb);
-        assert_eq!(
-            read(&whole, &ea, 0, 4 * cols),
-            read(&whole, &eb, 0, 4 * cols),
-            "embed {ty}"
-        );
+        assert_eq!(read(&whole, &ea, 0, 4 * cols), read(&whole, &eb, 0, 4 * cols), "embed {ty}");
     }
 }
 
@@ -390,22 +331,14 @@ fn rms_norm_also_in_place() {
                 let row = &x[i * dim..][..dim];
                 let ms = row.iter().map(|v| f64::from(*v).powi(2)).sum::<f64>() / dim as f64;
                 let inv = 1.0 / (ms + 1e-6).sqrt();
-                row.iter()
-                    .zip(&w)
-                    .map(move |(v, w)| f64::from(*v) * inv * f64::from(*w))
-                    .collect::<Vec<_>>()
+                row.iter().zip(&w).map(move |(v, w)| f64::from(*v) * inv * f64::from(*w)).collect::<Vec<_>>()
             })
             .collect();
         let (xb, wb, out) = (upload(&g, &x), upload(&g, &w), g.alloc(rows * dim).unwrap());
         g.rms_norm(&xb, &wb, rows, dim, 1e-6, &out);
         assert_close("rms_norm", &read(&g, &out, 0, rows * dim), &want, 1e-5);
         g.rms_norm(&xb, &wb, rows, dim, 1e-6, &xb);
-        assert_close(
-            "rms_norm in place",
-            &read(&g, &xb, 0, rows * dim),
-            &want,
-            1e-5,
-        );
+        assert_close("rms_norm in place", &read(&g, &xb, 0, rows * dim), &want, 1e-5);
     }
 }
 
@@ -421,27 +354,18 @@ fn elementwise_ops() {
 
     let xb = upload(&g, &x);
     g.add_bias(&xb, &upload(&g, &b), n, dim);
-    let want: Vec<f64> = (0..len)
-        .map(|e| f64::from(x[e]) + f64::from(b[e % dim]))
-        .collect();
+    let want: Vec<f64> = (0..len).map(|e| f64::from(x[e]) + f64::from(b[e % dim])).collect();
     assert_close("add_bias", &read(&g, &xb, 0, len), &want, 1e-6);
 
     let xb = upload(&g, &x);
     g.add(&xb, &upload(&g, &y), len - 3);
-    let mut want: Vec<f64> = x
-        .iter()
-        .zip(&y)
-        .map(|(a, b)| f64::from(*a) + f64::from(*b))
-        .collect();
+    let mut want: Vec<f64> = x.iter().zip(&y).map(|(a, b)| f64::from(*a) + f64::from(*b)).collect();
     (len - 3..len).for_each(|e| want[e] = f64::from(x[e]));
     assert_close("add (prefix)", &read(&g, &xb, 0, len), &want, 1e-6);
 
     let xb = upload(&g, &x);
     g.softcap(&xb, len, 3.0);
-    let want: Vec<f64> = x
-        .iter()
-        .map(|v| 3.0 * (f64::from(*v) / 3.0).tanh())
-        .collect();
+    let want: Vec<f64> = x.iter().map(|v| 3.0 * (f64::from(*v) / 3.0).tanh()).collect();
     assert_close("softcap", &read(&g, &xb, 0, len), &want, 1e-5);
 
     for act in [Activation::Silu, Activation::GeluTanh] {
@@ -455,22 +379,13 @@ fn elementwise_ops() {
                 let a = match act {
                     Activation::Silu => gt / (1.0 + (-gt).exp()),
                     Activation::GeluTanh => {
-                        0.5 * gt
-                            * (1.0
-                                + ((2.0 / std::f64::consts::PI).sqrt()
-                                    * (gt + 0.044715 * gt.powi(3)))
-                                .tanh())
+                        0.5 * gt * (1.0 + ((2.0 / std::f64::consts::PI).sqrt() * (gt + 0.044715 * gt.powi(3))).tanh())
                     }
                 };
                 a * f64::from(*u)
             })
             .collect();
-        assert_close(
-            &format!("glu {act:?}"),
-            &read(&g, &out, 0, len),
-            &want,
-            1e-5,
-        );
+        assert_close(&format!("glu {act:?}"), &read(&g, &out, 0, len), &want, 1e-5);
     }
 
     // copy_rows / store_rows
@@ -493,10 +408,9 @@ fn ref_rope(x: &[f32], n: usize, r: Rope<'_>) -> Vec<f64> {
         for h in 0..r.n_heads as usize {
             let base = (i * r.n_heads as usize + h) * hd;
             for k in 0..half {
-                let theta = pos
-                    * f64::from(r.freq_scale)
-                    * f64::from(r.base).powf(-2.0 * k as f64 / f64::from(r.n_rot))
-                    / r.factors.map_or(1.0, |f| f64::from(f[k]));
+                let theta =
+                    pos * f64::from(r.freq_scale) * f64::from(r.base).powf(-2.0 * k as f64 / f64::from(r.n_rot))
+                        / r.factors.map_or(1.0, |f| f64::from(f[k]));
                 let (i0, i1) = match r.style {
                     RopeStyle::Normal => (base + 2 * k, base + 2 * k + 1),
                     RopeStyle::Neox => (base + k, base + k + half),
@@ -516,10 +430,29 @@ fn rope_with_frequency_factors() {
     let Some(g) = gpu() else { return };
     let mut rng = Rng(23);
     // What convert_hf_to_gguf.py writes for Llama 3.2 (head_dim 64, base 5e5): 1, blends, 32.
-    let factors: Vec<f32> = (0..32).map(|k| if k < 12 { 1.0 } else if k < 20 { 1.0 + 3.9 * (k - 11) as f32 } else { 32.0 }).collect();
+    let factors: Vec<f32> = (0..32)
+        .map(|k| {
+            if k < 12 {
+                1.0
+            } else if k < 20 {
+                1.0 + 3.9 * (k - 11) as f32
+            } else {
+                32.0
+            }
+        })
+        .collect();
     for style in [RopeStyle::Normal, RopeStyle::Neox] {
         let (n, n_heads, head_dim) = (5, 2, 64);
-        let r = Rope { n_heads, head_dim, n_rot: 64, pos0: 1000, base: 500_000.0, freq_scale: 1.0, style, factors: Some(&factors) };
+        let r = Rope {
+            n_heads,
+            head_dim,
+            n_rot: 64,
+            pos0: 1000,
+            base: 500_000.0,
+            freq_scale: 1.0,
+            style,
+            factors: Some(&factors),
+        };
         let x = rng.vec(n * (n_heads * head_dim) as usize);
         let xb = upload(&g, &x);
         g.rope(&xb, n, r);
@@ -541,29 +474,13 @@ fn rope_normal_and_neox() {
     let Some(g) = gpu() else { return };
     let mut rng = Rng(21);
     for style in [RopeStyle::Normal, RopeStyle::Neox] {
-        for (n_rot, head_dim, pos0, freq_scale) in
-            [(64, 64, 0, 1.0), (32, 64, 37, 0.5), (128, 128, 90, 1.0)]
-        {
+        for (n_rot, head_dim, pos0, freq_scale) in [(64, 64, 0, 1.0), (32, 64, 37, 0.5), (128, 128, 90, 1.0)] {
             let (n, n_heads) = (6, 3);
-            let r = Rope {
-                n_heads,
-                head_dim,
-                n_rot,
-                pos0,
-                base: 10000.0,
-                freq_scale,
-                style,
-                factors: None,
-            };
+            let r = Rope { n_heads, head_dim, n_rot, pos0, base: 10000.0, freq_scale, style, factors: None };
             let x = rng.vec(n * (n_heads * head_dim) as usize);
             let xb = upload(&g, &x);
             g.rope(&xb, n, r);
-            assert_close(
-                &format!("rope {r:?}"),
-                &read(&g, &xb, 0, x.len()),
-                &ref_rope(&x, n, r),
-                1e-4,
-            );
+            assert_close(&format!("rope {r:?}"), &read(&g, &xb, 0, x.len()), &ref_rope(&x, n, r), 1e-4);
         }
     }
 }
@@ -574,33 +491,22 @@ fn ref_attention(q: &[f32], k: &[f32], v: &[f32], n: usize, a: Attention) -> Vec
     let mut out = vec![0.0; n * nh * hd];
     for i in 0..n {
         let p = a.pos0 as usize + i;
-        let lo = if a.window > 0 {
-            (p + 1).saturating_sub(a.window as usize)
-        } else {
-            0
-        };
+        let lo = if a.window > 0 { (p + 1).saturating_sub(a.window as usize) } else { 0 };
         for h in 0..nh {
             let kvh = h / (nh / a.n_head_kv as usize);
             let qv = &q[(i * nh + h) * hd..][..hd];
             let scores: Vec<f64> = (lo..=p)
                 .map(|t| {
                     let kr = &k[t * kvw + kvh * hd..][..hd];
-                    qv.iter()
-                        .zip(kr)
-                        .map(|(a, b)| f64::from(*a) * f64::from(*b))
-                        .sum::<f64>()
-                        * f64::from(a.scale)
+                    qv.iter().zip(kr).map(|(a, b)| f64::from(*a) * f64::from(*b)).sum::<f64>() * f64::from(a.scale)
                 })
                 .collect();
             let m = scores.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
             let e: Vec<f64> = scores.iter().map(|s| (s - m).exp()).collect();
             let sum: f64 = e.iter().sum();
             for d in 0..hd {
-                out[(i * nh + h) * hd + d] = (lo..=p)
-                    .zip(&e)
-                    .map(|(t, w)| w * f64::from(v[t * kvw + kvh * hd + d]))
-                    .sum::<f64>()
-                    / sum;
+                out[(i * nh + h) * hd + d] =
+                    (lo..=p).zip(&e).map(|(t, w)| w * f64::from(v[t * kvw + kvh * hd + d])).sum::<f64>() / sum;
             }
         }
     }
@@ -625,37 +531,14 @@ fn attention_gqa_window_and_long_context() {
     ];
     for (n, n_head, n_head_kv, head_dim, pos0, window) in cases {
         let ctx = pos0 as usize + n;
-        let a = Attention {
-            n_head,
-            n_head_kv,
-            head_dim,
-            pos0,
-            scale: 1.0 / (head_dim as f32).sqrt(),
-            window,
-        };
-        let q: Vec<f32> = rng
-            .vec(n * (n_head * head_dim) as usize)
-            .iter()
-            .map(|v| v * 3.0)
-            .collect();
+        let a = Attention { n_head, n_head_kv, head_dim, pos0, scale: 1.0 / (head_dim as f32).sqrt(), window };
+        let q: Vec<f32> = rng.vec(n * (n_head * head_dim) as usize).iter().map(|v| v * 3.0).collect();
         let k = rng.vec(ctx * (n_head_kv * head_dim) as usize);
         let v = rng.vec(ctx * (n_head_kv * head_dim) as usize);
         let out = g.alloc(q.len()).unwrap();
-        g.attention(
-            &upload(&g, &q),
-            &upload(&g, &k),
-            &upload(&g, &v),
-            n,
-            a,
-            &out,
-        );
+        g.attention(&upload(&g, &q), &upload(&g, &k), &upload(&g, &v), n, a, &out);
         let want = ref_attention(&q, &k, &v, n, a);
-        assert_close(
-            &format!("attention {a:?} n={n}"),
-            &read(&g, &out, 0, q.len()),
-            &want,
-            1e-4,
-        );
+        assert_close(&format!("attention {a:?} n={n}"), &read(&g, &out, 0, q.len()), &want, 1e-4);
     }
 }
 
@@ -699,21 +582,12 @@ fn queued_steps_see_their_own_parameters() {
     let xb = upload(&g, &x);
     g.rope(&xb, 1, r);
     g.rope(&xb, 1, Rope { pos0: 11, ..r });
-    let want = ref_rope(
-        &ref_rope(&x, 1, r)
-            .iter()
-            .map(|v| *v as f32)
-            .collect::<Vec<_>>(),
-        1,
-        Rope { pos0: 11, ..r },
-    );
+    let want = ref_rope(&ref_rope(&x, 1, r).iter().map(|v| *v as f32).collect::<Vec<_>>(), 1, Rope { pos0: 11, ..r });
 
     let (rows, cols) = (10, 64);
     let bytes = random_weight(&mut rng, GgmlType::Q8_0, rows, cols);
     let wf = dequantize_to_vec(GgmlType::Q8_0, &bytes, rows * cols).unwrap();
-    let w = g
-        .upload_weight("tok", GgmlType::Q8_0, rows, cols, &bytes)
-        .unwrap();
+    let w = g.upload_weight("tok", GgmlType::Q8_0, rows, cols, &bytes).unwrap();
     let ids = g.alloc_ids(1).unwrap();
     let out = g.alloc(2 * cols).unwrap();
     let step = g.alloc(cols).unwrap();
@@ -725,10 +599,7 @@ fn queued_steps_see_their_own_parameters() {
     let got_embed = read(&g, &out, 0, 2 * cols);
     let got_rope = read(&g, &xb, 0, 32);
     assert_close("two queued ropes", &got_rope, &want, 1e-4);
-    let want: Vec<f64> = [7, 2]
-        .iter()
-        .flat_map(|&id| wf[id * cols..][..cols].iter().map(|v| f64::from(*v)))
-        .collect();
+    let want: Vec<f64> = [7, 2].iter().flat_map(|&id| wf[id * cols..][..cols].iter().map(|v| f64::from(*v))).collect();
     assert_close("two queued embeds", &got_embed, &want, 0.0);
 }
 
@@ -738,10 +609,7 @@ fn ids_are_written_and_read_in_part() {
     let ids = g.alloc_ids(10).unwrap();
     g.write_ids(&ids, &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10]).unwrap();
     g.write_ids(&ids, &[42, 43, 44]).unwrap();
-    assert_eq!(
-        block_on(g.read_ids(&ids, 10)).unwrap(),
-        vec![42, 43, 44, 4, 5, 6, 7, 8, 9, 10]
-    );
+    assert_eq!(block_on(g.read_ids(&ids, 10)).unwrap(), vec![42, 43, 44, 4, 5, 6, 7, 8, 9, 10]);
     let x = upload(&g, &[0.5, 1.5, 2.5, 3.5, 4.5]);
     assert_eq!(read(&g, &x, 1, 3), vec![1.5, 2.5, 3.5]);
     assert!(g.write_ids(&ids, &[0; 11]).is_err());
@@ -753,9 +621,7 @@ fn resident_bytes_count_uploads_and_frees() {
     let Some(g) = gpu() else { return };
     let bytes = 34 * 32 * 1024;
     let before = g.resident_bytes();
-    let w = g
-        .upload_weight("w", GgmlType::Q8_0, 1024, 1024, &vec![0; bytes])
-        .unwrap();
+    let w = g.upload_weight("w", GgmlType::Q8_0, 1024, 1024, &vec![0; bytes]).unwrap();
     assert_eq!(g.weight_bytes(&w), bytes as u64);
     let loaded = g.resident_bytes();
     assert!(loaded >= before + bytes as u64, "{before} -> {loaded}");
@@ -765,10 +631,7 @@ fn resident_bytes_count_uploads_and_frees() {
     let small = g.alloc(4).unwrap();
     read(&g, &small, 0, 1);
     let after = g.resident_bytes();
-    assert!(
-        after <= before + (64 << 10),
-        "{before} -> {loaded} -> {after}"
-    );
+    assert!(after <= before + (64 << 10), "{before} -> {loaded} -> {after}");
 }
 
 /// Seconds per call of `op`: the best of `rounds` rounds of `reps` calls, each round ended by
@@ -804,12 +667,7 @@ fn timings() {
         let w = g.upload_weight("w", ty, rows, cols, &bytes).unwrap();
         let x = upload(&g, &rng.vec(n * cols));
         let out = g.alloc(n * rows).unwrap();
-        let dt = best_of(
-            3,
-            reps,
-            || g.matmul(&x, &w, n, &out),
-            || drop(read(&g, &out, 0, 1)),
-        );
+        let dt = best_of(3, reps, || g.matmul(&x, &w, n, &out), || drop(read(&g, &out, 0, 1)));
         eprintln!(
             "matmul {ty} {rows}x{cols} n={n}: {:.3} ms ({:.2} GB/s of weights, {} parts)",
             dt * 1e3,
@@ -822,27 +680,12 @@ fn timings() {
     let dt = best_of(3, 10, || g.add(&a, &b, len), || drop(read(&g, &a, 0, 1)));
     eprintln!("add of {len}: {:.3} ms", dt * 1e3);
     for (n, ctx) in [(1usize, 1024usize), (64, 1024)] {
-        let at = Attention {
-            n_head: 9,
-            n_head_kv: 3,
-            head_dim: 64,
-            pos0: (ctx - n) as u32,
-            scale: 0.125,
-            window: 0,
-        };
+        let at = Attention { n_head: 9, n_head_kv: 3, head_dim: 64, pos0: (ctx - n) as u32, scale: 0.125, window: 0 };
         let q = upload(&g, &rng.vec(n * 9 * 64));
         let kv = upload(&g, &rng.vec(ctx * 3 * 64));
         let out = g.alloc(n * 9 * 64).unwrap();
-        let dt = best_of(
-            3,
-            5,
-            || g.attention(&q, &kv, &kv, n, at, &out),
-            || drop(read(&g, &out, 0, 1)),
-        );
-        eprintln!(
-            "attention n={n} ctx={ctx} 9/3 heads of 64: {:.3} ms",
-            dt * 1e3
-        );
+        let dt = best_of(3, 5, || g.attention(&q, &kv, &kv, n, at, &out), || drop(read(&g, &out, 0, 1)));
+        eprintln!("attention n={n} ctx={ctx} 9/3 heads of 64: {:.3} ms", dt * 1e3);
     }
 }
 
@@ -859,9 +702,7 @@ fn rows_around(row: usize, rows: usize, width: usize, fill: &[f32]) -> Vec<f32> 
 
 /// Coarse random values (many ties), with a sprinkling of NaN, infinities and signed zeros.
 fn tricky_row(rng: &mut Rng, width: usize) -> Vec<f32> {
-    let mut x: Vec<f32> = (0..width)
-        .map(|_| (rng.below(4000) as f32 - 2000.0) * 0.01)
-        .collect();
+    let mut x: Vec<f32> = (0..width).map(|_| (rng.below(4000) as f32 - 2000.0) * 0.01).collect();
     for _ in 0..width / 50 + 3 {
         let i = rng.below(width);
         x[i] = [f32::NAN, -f32::NAN, f32::NEG_INFINITY, -0.0, 0.0, 19.99][rng.below(6)];
@@ -951,7 +792,8 @@ fn queued_top_k_calls_share_the_scratch_safely() {
         g.top_k(&x, r, width, 40, vals, ids);
     }
     for (r, (vals, ids)) in outs.iter().enumerate() {
-        let got: Vec<(u32, f32)> = block_on(g.read_ids(ids, 40)).unwrap().into_iter().zip(read(&g, vals, 0, 40)).collect();
+        let got: Vec<(u32, f32)> =
+            block_on(g.read_ids(ids, 40)).unwrap().into_iter().zip(read(&g, vals, 0, 40)).collect();
         assert_same_candidates(&format!("row {r}"), &got, &cpu_top_k(&rows[r], 40));
     }
 }

@@ -40,10 +40,9 @@ fn read_f32(path: &PathBuf) -> Vec<f32> {
 
 #[test]
 fn cpu_logits_match_the_float64_reference_on_every_fixture() {
-    let (Some(golden), Some(fixtures)) = (
-        dir("HEARTH_FORWARD_GOLDEN_DIR", ".cache/golden/forward"),
-        dir("HEARTH_FIXTURES_DIR", ".cache/fixtures"),
-    ) else {
+    let (Some(golden), Some(fixtures)) =
+        (dir("HEARTH_FORWARD_GOLDEN_DIR", ".cache/golden/forward"), dir("HEARTH_FIXTURES_DIR", ".cache/fixtures"))
+    else {
         return;
     };
     let manifest: serde_json::Value = serde_json::from_slice(

@@ -100,7 +100,10 @@ fn gpu_backend_runs_real_models_and_returns_its_memory() {
         eprintln!("resident: baseline {baseline} B, loaded {loaded} B, after drop {after} B");
         // What stays is cubecl's small pools (kernel parameters), not the model: within 2%.
         let held = loaded - baseline;
-        assert!(after <= baseline + held / 50, "memory did not come back: {after} B after, {loaded} B loaded, {baseline} B before");
+        assert!(
+            after <= baseline + held / 50,
+            "memory did not come back: {after} B after, {loaded} B loaded, {baseline} B before"
+        );
     }
 
     // A binding limit below the 28 MB embedding: the weights are split by rows, same tokens.

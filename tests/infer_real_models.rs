@@ -112,13 +112,18 @@ fn check_model(stem: &str) {
                 if margin.is_some_and(|m| m < TIE_NATS) || dp.is_some_and(|d| d < TIE_PROB) {
                     eprintln!(
                         "{stem} {}: near tie at step {step} ({:.3} nats in llama.cpp): {next} here, {} there",
-                        case["kind"], margin.unwrap(), want[step]
+                        case["kind"],
+                        margin.unwrap(),
+                        want[step]
                     );
                     break;
                 }
                 problems.push(format!(
                     "{stem} {:?} step {step}: greedy {next} here, {} in llama.cpp (ours {:?}, theirs {:?})",
-                    case["kind"], want[step], &ours[..3], &theirs[..3]
+                    case["kind"],
+                    want[step],
+                    &ours[..3],
+                    &theirs[..3]
                 ));
                 break;
             }

@@ -20,11 +20,7 @@ fn dir(var: &str, default: &str) -> Option<PathBuf> {
         return None;
     }
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    Some(
-        std::env::var_os(var)
-            .map(PathBuf::from)
-            .unwrap_or_else(|| root.join(default)),
-    )
+    Some(std::env::var_os(var).map(PathBuf::from).unwrap_or_else(|| root.join(default)))
 }
 
 /// Parses the header from a growing prefix of the file, as the browser does with Range requests.
@@ -49,9 +45,7 @@ fn read_header(path: &Path) -> GgufHeader {
         }
         match GgufHeader::parse_with_len(&prefix, Some(file_len)) {
             Ok(h) => return h,
-            Err(GgufError::NeedMoreBytes { needed_at_least })
-                if (prefix.len() as u64) < file_len =>
-            {
+            Err(GgufError::NeedMoreBytes { needed_at_least }) if (prefix.len() as u64) < file_len => {
                 want = needed_at_least.max(2 * want).min(file_len);
             }
             Err(e) => panic!("{}: {e}", path.display()),
@@ -61,11 +55,8 @@ fn read_header(path: &Path) -> GgufHeader {
 
 fn config_of(path: &Path) -> (GgufHeader, ModelConfig) {
     let header = read_header(path);
-    let config =
-        ModelConfig::from_gguf(&header).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    config
-        .validate_tensors(&header)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let config = ModelConfig::from_gguf(&header).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    config.validate_tensors(&header).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     (header, config)
 }
 
@@ -90,65 +81,24 @@ fn check(path: &Path, e: &Expected) -> ModelConfig {
     let (_, c) = config_of(path);
     assert_eq!(c.arch, e.arch, "{name}");
     assert_eq!(
-        (
-            c.n_layer,
-            c.n_embd,
-            c.n_head,
-            c.n_head_kv,
-            c.head_dim,
-            c.n_ff
-        ),
-        (
-            e.n_layer,
-            e.n_embd,
-            e.n_head,
-            e.n_head_kv,
-            e.head_dim,
-            e.n_ff
-        ),
+        (c.n_layer, c.n_embd, c.n_head, c.n_head_kv, c.head_dim, c.n_ff),
+        (e.n_layer, e.n_embd, e.n_head, e.n_head_kv, e.head_dim, e.n_ff),
         "{name}: n_layer, n_embd, n_head, n_head_kv, head_dim, n_ff"
     );
-    assert_eq!(
-        (c.n_vocab, c.context_length),
-        (e.n_vocab, e.context_length),
-        "{name}"
-    );
+    assert_eq!((c.n_vocab, c.context_length), (e.n_vocab, e.context_length), "{name}");
     assert_eq!(c.rope_base, e.rope_base, "{name}");
     assert_eq!(c.tied_output, e.tied, "{name}: tied output");
     assert_eq!(c.sliding_window, e.sliding_window, "{name}");
-    assert_eq!(
-        c.n_rot, c.head_dim,
-        "{name}: these models rotate whole heads"
-    );
+    assert_eq!(c.n_rot, c.head_dim, "{name}: these models rotate whole heads");
     assert_eq!(c.rope_freq_scale, 1.0, "{name}");
     let gemma = e.arch == Architecture::Gemma3;
     assert_eq!(c.qkv_bias, e.arch == Architecture::Qwen2, "{name}");
     assert_eq!((c.qk_norm, c.post_norms), (gemma, gemma), "{name}");
-    assert_eq!(
-        c.embedding_scale,
-        gemma.then(|| (e.n_embd as f32).sqrt()),
-        "{name}"
-    );
+    assert_eq!(c.embedding_scale, gemma.then(|| (e.n_embd as f32).sqrt()), "{name}");
     assert_eq!(c.swa_pattern, e.sliding_window.map(|_| 6), "{name}");
-    assert_eq!(
-        c.rope_base_local,
-        e.sliding_window.map(|_| 10_000.0),
-        "{name}"
-    );
-    assert_eq!(
-        c.rope,
-        if e.arch == Architecture::Llama {
-            RopeStyle::Normal
-        } else {
-            RopeStyle::Neox
-        },
-        "{name}"
-    );
-    assert_eq!(
-        c.attention_scale,
-        1.0 / (e.head_dim as f32).sqrt(),
-        "{name}"
-    );
+    assert_eq!(c.rope_base_local, e.sliding_window.map(|_| 10_000.0), "{name}");
+    assert_eq!(c.rope, if e.arch == Architecture::Llama { RopeStyle::Normal } else { RopeStyle::Neox }, "{name}");
+    assert_eq!(c.attention_scale, 1.0 / (e.head_dim as f32).sqrt(), "{name}");
     c
 }
 
@@ -224,34 +174,24 @@ fn fixtures_have_the_hyperparameters_make_fixtures_wrote() {
     let Some(fixtures) = dir("HEARTH_FIXTURES_DIR", ".cache/fixtures") else {
         return;
     };
-    let tiny =
-        |arch, n_layer, n_head_kv, head_dim, n_vocab, tied, rope_base, sliding_window| Expected {
-            arch,
-            n_layer,
-            n_embd: 64,
-            n_head: 4,
-            n_head_kv,
-            head_dim,
-            n_ff: 128,
-            n_vocab,
-            context_length: 128,
-            rope_base,
-            tied,
-            sliding_window,
-        };
+    let tiny = |arch, n_layer, n_head_kv, head_dim, n_vocab, tied, rope_base, sliding_window| Expected {
+        arch,
+        n_layer,
+        n_embd: 64,
+        n_head: 4,
+        n_head_kv,
+        head_dim,
+        n_ff: 128,
+        n_vocab,
+        context_length: 128,
+        rope_base,
+        tied,
+        sliding_window,
+    };
     let cases = [
-        (
-            "llama",
-            tiny(Architecture::Llama, 2, 2, 16, 49152, false, 10_000.0, None),
-        ),
-        (
-            "qwen2",
-            tiny(Architecture::Qwen2, 2, 2, 16, 151936, true, 1e6, None),
-        ),
-        (
-            "gemma3",
-            tiny(Architecture::Gemma3, 6, 1, 32, 262144, true, 1e6, Some(4)),
-        ),
+        ("llama", tiny(Architecture::Llama, 2, 2, 16, 49152, false, 10_000.0, None)),
+        ("qwen2", tiny(Architecture::Qwen2, 2, 2, 16, 151936, true, 1e6, None)),
+        ("gemma3", tiny(Architecture::Gemma3, 6, 1, 32, 262144, true, 1e6, Some(4))),
     ];
     let mut n = 0;
     for (arch, expected) in &cases {
@@ -270,10 +210,7 @@ fn a_config_that_disagrees_with_the_tensors_names_the_tensor() {
     };
     let (header, config) = config_of(&models.join("smollm2-135m-instruct-q4_1.gguf"));
 
-    let wrong_ff = ModelConfig {
-        n_ff: config.n_ff + 32,
-        ..config.clone()
-    };
+    let wrong_ff = ModelConfig { n_ff: config.n_ff + 32, ..config.clone() };
     assert_eq!(
         wrong_ff.validate_tensors(&header).unwrap_err(),
         ModelError::TensorShape {
@@ -283,21 +220,13 @@ fn a_config_that_disagrees_with_the_tensors_names_the_tensor() {
         }
     );
 
-    let untied = ModelConfig {
-        tied_output: false,
-        ..config.clone()
-    };
+    let untied = ModelConfig { tied_output: false, ..config.clone() };
     assert_eq!(
         untied.validate_tensors(&header).unwrap_err(),
-        ModelError::MissingTensor {
-            name: "output.weight".into()
-        }
+        ModelError::MissingTensor { name: "output.weight".into() }
     );
 
-    let qwen_like = ModelConfig {
-        qkv_bias: true,
-        ..config
-    };
+    let qwen_like = ModelConfig { qkv_bias: true, ..config };
     let err = qwen_like.validate_tensors(&header).unwrap_err();
     assert_eq!(err.kind(), "missing_tensor");
     assert!(err.to_string().contains("blk.0.attn_q.bias"), "{err}");

@@ -28,9 +28,8 @@ fn fixture(name: &str) -> Option<(Vec<u8>, GgufHeader)> {
         return None;
     }
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let dir = std::env::var_os("HEARTH_FIXTURES_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join(".cache/fixtures"));
+    let dir =
+        std::env::var_os("HEARTH_FIXTURES_DIR").map(PathBuf::from).unwrap_or_else(|| root.join(".cache/fixtures"));
     let path = dir.join(name);
     let bytes = fs::read(&path).unwrap_or_else(|e| panic!("{}: {e} (./run test writes it)", path.display()));
     let header = GgufHeader::parse_complete(&bytes).unwrap();
@@ -71,7 +70,13 @@ fn full_row<C: Compute>(model: &mut Model<C>, prompt: &[u32], p: &SamplerParams,
 }
 
 /// `n` tokens through [`generate`] (the candidates path for these settings).
-fn generated<C: Compute>(model: &mut Model<C>, tok: &Tokenizer, prompt: &[u32], p: &SamplerParams, n: usize) -> Vec<u32> {
+fn generated<C: Compute>(
+    model: &mut Model<C>,
+    tok: &Tokenizer,
+    prompt: &[u32],
+    p: &SamplerParams,
+    n: usize,
+) -> Vec<u32> {
     let params = GenerateParams { max_tokens: n, sampler: p.clone(), stop: Vec::new(), ignore_eog: true };
     block_on(generate(model, tok, prompt, &params, &|| 0.0, &mut |_| true)).unwrap().generated_ids
 }
@@ -82,7 +87,8 @@ fn first_candidates_match<C: Compute>(model: &mut Model<C>, prompt: &[u32], what
     let row = block_on(model.next_logits(prompt)).unwrap();
     let mut idx: Vec<u32> = (0..row.len() as u32).collect();
     idx.sort_by_key(|&i| (std::cmp::Reverse(order_key(row[i as usize])), i));
-    let want: Vec<(u32, f32)> = idx[..MAX_TOP_K].iter().map(|&i| (i, order_value(order_key(row[i as usize])))).collect();
+    let want: Vec<(u32, f32)> =
+        idx[..MAX_TOP_K].iter().map(|&i| (i, order_value(order_key(row[i as usize])))).collect();
     model.reset();
     let got = block_on(model.next_candidates(prompt, None, MAX_TOP_K)).unwrap();
     assert_eq!(got, want, "{what}: first-step candidates");

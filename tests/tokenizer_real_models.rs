@@ -35,10 +35,7 @@ const TEXTS: &[&str] = &[
 
 fn skip_allowed(what: &Path) -> bool {
     if std::env::var("HEARTH_SKIP_REAL_MODELS").as_deref() == Ok("1") {
-        eprintln!(
-            "skipping: {} missing and HEARTH_SKIP_REAL_MODELS=1",
-            what.display()
-        );
+        eprintln!("skipping: {} missing and HEARTH_SKIP_REAL_MODELS=1", what.display());
         return true;
     }
     false
@@ -49,9 +46,7 @@ fn root() -> PathBuf {
 }
 
 fn model_path(stem: &str) -> Option<PathBuf> {
-    let dir = std::env::var_os("HEARTH_MODELS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("models"));
+    let dir = std::env::var_os("HEARTH_MODELS_DIR").map(PathBuf::from).unwrap_or_else(|| root().join("models"));
     let path = dir.join(format!("{stem}.gguf"));
     if path.is_file() {
         return Some(path);
@@ -59,10 +54,7 @@ fn model_path(stem: &str) -> Option<PathBuf> {
     if skip_allowed(&path) {
         return None;
     }
-    panic!(
-        "model {} not found: run tools/fetch_models.sh (or set HEARTH_SKIP_REAL_MODELS=1)",
-        path.display()
-    );
+    panic!("model {} not found: run tools/fetch_models.sh (or set HEARTH_SKIP_REAL_MODELS=1)", path.display());
 }
 
 /// The header of a model file, read the way the browser does: a prefix of the file, grown
@@ -75,14 +67,9 @@ fn read_header(path: &Path) -> GgufHeader {
     let mut want = 8u64 << 20;
     loop {
         let have = prefix.len() as u64;
-        (&mut file)
-            .take(want.min(file_len).saturating_sub(have))
-            .read_to_end(&mut prefix)
-            .unwrap();
+        (&mut file).take(want.min(file_len).saturating_sub(have)).read_to_end(&mut prefix).unwrap();
         match GgufHeader::parse_with_len(&prefix, Some(file_len)) {
-            Err(GgufError::NeedMoreBytes { needed_at_least })
-                if (prefix.len() as u64) < file_len =>
-            {
+            Err(GgufError::NeedMoreBytes { needed_at_least }) if (prefix.len() as u64) < file_len => {
                 want = needed_at_least.max(2 * want);
             }
             other => {
@@ -93,8 +80,7 @@ fn read_header(path: &Path) -> GgufHeader {
 }
 
 fn load(path: &Path) -> Tokenizer {
-    Tokenizer::from_gguf(&read_header(path))
-        .unwrap_or_else(|e| panic!("building tokenizer of {}: {e}", path.display()))
+    Tokenizer::from_gguf(&read_header(path)).unwrap_or_else(|e| panic!("building tokenizer of {}: {e}", path.display()))
 }
 
 #[test]
@@ -120,10 +106,7 @@ fn round_trips_and_streaming() {
 
 #[test]
 fn chat_templates_are_detected_and_tokenized() {
-    let messages = [
-        ChatMessage::new("system", "Be brief."),
-        ChatMessage::new("user", "Hi!"),
-    ];
+    let messages = [ChatMessage::new("system", "Be brief."), ChatMessage::new("user", "Hi!")];
     for (stem, family) in MODELS {
         let Some(path) = model_path(stem) else {
             continue;
@@ -142,25 +125,15 @@ fn chat_templates_are_detected_and_tokenized() {
             ChatTemplate::Llama3 => "<|start_header_id|>",
         };
         let marker_id = tok.token_id(marker).expect("turn marker in vocabulary");
-        assert!(
-            ids.contains(&marker_id),
-            "{stem}: {marker} not parsed as a special token"
-        );
+        assert!(ids.contains(&marker_id), "{stem}: {marker} not parsed as a special token");
         let end = match template {
             ChatTemplate::Gemma => "<end_of_turn>",
             ChatTemplate::ChatMl => "<|im_end|>",
             ChatTemplate::Llama3 => "<|eot_id|>",
         };
-        assert!(
-            tok.is_eog(tok.token_id(end).unwrap()),
-            "{stem}: {end} must end generation"
-        );
+        assert!(tok.is_eog(tok.token_id(end).unwrap()), "{stem}: {end} must end generation");
         if tok.add_bos() {
-            assert_eq!(
-                ids.first().copied(),
-                tok.bos(),
-                "{stem}: BOS expected first"
-            );
+            assert_eq!(ids.first().copied(), tok.bos(), "{stem}: BOS expected first");
         }
     }
 }
@@ -174,11 +147,8 @@ fn matches_llama_cpp_golden_ids() {
         // The committed copy first, then a freshly generated one.
         let name = format!("{stem}.json");
         let committed = root().join("tests/golden/tokenizer").join(&name);
-        let golden_path = if committed.is_file() {
-            committed
-        } else {
-            root().join(".cache/golden/tokenizer").join(&name)
-        };
+        let golden_path =
+            if committed.is_file() { committed } else { root().join(".cache/golden/tokenizer").join(&name) };
         if !golden_path.is_file() {
             if skip_allowed(&golden_path) {
                 continue;
@@ -189,8 +159,7 @@ fn matches_llama_cpp_golden_ids() {
                 golden_path.display()
             );
         }
-        let golden: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(&golden_path).unwrap()).unwrap();
+        let golden: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&golden_path).unwrap()).unwrap();
         let tok = load(&path);
         let cases = golden["cases"].as_array().expect("cases");
         assert!(!cases.is_empty());
@@ -198,29 +167,20 @@ fn matches_llama_cpp_golden_ids() {
         for case in cases {
             let text = case["text"].as_str().unwrap();
             let special = case["parse_special"].as_bool().unwrap();
-            let expected: Vec<u32> = case["ids"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|v| v.as_u64().unwrap() as u32)
-                .collect();
+            let expected: Vec<u32> =
+                case["ids"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u32).collect();
             let got = tok.encode(text, false, special);
             if got != expected {
-                failures.push(format!("{stem} (parse_special={special}) {text:?}\n  llama.cpp {expected:?}\n  ours      {got:?}"));
+                failures.push(format!(
+                    "{stem} (parse_special={special}) {text:?}\n  llama.cpp {expected:?}\n  ours      {got:?}"
+                ));
             }
             let decoded = tok.decode(&expected);
             if decoded != case["decoded"].as_str().unwrap() {
-                failures.push(format!(
-                    "{stem}: decode {expected:?} = {decoded:?}, llama.cpp {:?}",
-                    case["decoded"]
-                ));
+                failures.push(format!("{stem}: decode {expected:?} = {decoded:?}, llama.cpp {:?}", case["decoded"]));
             }
         }
-        eprintln!(
-            "{stem}: {} golden cases (ids and decoded text), {} mismatches",
-            cases.len(),
-            failures.len()
-        );
+        eprintln!("{stem}: {} golden cases (ids and decoded text), {} mismatches", cases.len(), failures.len());
         assert!(failures.is_empty(), "{}", failures.join("\n"));
     }
 }

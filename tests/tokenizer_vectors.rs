@@ -39,10 +39,7 @@ fn vocab_dir() -> Option<PathBuf> {
         return Some(dir);
     }
     if std::env::var("HEARTH_SKIP_REAL_MODELS").as_deref() == Ok("1") {
-        eprintln!(
-            "skipping: {} missing and HEARTH_SKIP_REAL_MODELS=1",
-            dir.display()
-        );
+        eprintln!("skipping: {} missing and HEARTH_SKIP_REAL_MODELS=1", dir.display());
         return None;
     }
     panic!(
@@ -57,41 +54,26 @@ fn vocab_dir() -> Option<PathBuf> {
 fn try_load(dir: &Path, name: &str) -> Result<Result<Tokenizer, TokenizerError>, String> {
     let path = dir.join(format!("ggml-vocab-{name}.gguf"));
     let bytes = std::fs::read(&path).map_err(|e| format!("reading {}: {e}", path.display()))?;
-    let header = GgufHeader::parse_complete(&bytes)
-        .map_err(|e| format!("parsing {}: {e}", path.display()))?;
+    let header = GgufHeader::parse_complete(&bytes).map_err(|e| format!("parsing {}: {e}", path.display()))?;
     Ok(Tokenizer::from_gguf(&header))
 }
 
 fn load(dir: &Path, name: &str) -> Tokenizer {
-    try_load(dir, name)
-        .unwrap_or_else(|e| panic!("{e}"))
-        .unwrap_or_else(|e| panic!("building {name}: {e}"))
+    try_load(dir, name).unwrap_or_else(|e| panic!("{e}")).unwrap_or_else(|e| panic!("building {name}: {e}"))
 }
 
 /// `read_tests` of test-tokenizer-0.cpp.
 fn read_tests(dir: &Path, name: &str) -> Vec<(String, Vec<u32>)> {
-    let inp = std::fs::read_to_string(dir.join(format!("ggml-vocab-{name}.gguf.inp")))
-        .expect("reading .inp");
-    let out = std::fs::read_to_string(dir.join(format!("ggml-vocab-{name}.gguf.out")))
-        .expect("reading .out");
+    let inp = std::fs::read_to_string(dir.join(format!("ggml-vocab-{name}.gguf.inp"))).expect("reading .inp");
+    let out = std::fs::read_to_string(dir.join(format!("ggml-vocab-{name}.gguf.out"))).expect("reading .out");
     let inputs: Vec<&str> = inp.split("\n__ggml_vocab_test__\n").collect();
     let inputs = match inputs.last() {
         Some(&"") => &inputs[..inputs.len() - 1],
         _ => &inputs[..],
     };
-    let outputs: Vec<Vec<u32>> = out
-        .lines()
-        .map(|l| {
-            l.split_whitespace()
-                .map(|t| t.parse().expect("token id"))
-                .collect()
-        })
-        .collect();
-    assert_eq!(
-        inputs.len(),
-        outputs.len(),
-        "{name}: .inp and .out disagree on the number of tests"
-    );
+    let outputs: Vec<Vec<u32>> =
+        out.lines().map(|l| l.split_whitespace().map(|t| t.parse().expect("token id")).collect()).collect();
+    assert_eq!(inputs.len(), outputs.len(), "{name}: .inp and .out disagree on the number of tests");
     inputs.iter().map(|s| s.to_string()).zip(outputs).collect()
 }
 
@@ -109,19 +91,12 @@ fn llama_cpp_vectors() {
             if &got == expected {
                 passed += 1;
             } else {
-                failures.push(format!(
-                    "{name}: {text:?}\n  expected {expected:?}\n  got      {got:?}"
-                ));
+                failures.push(format!("{name}: {text:?}\n  expected {expected:?}\n  got      {got:?}"));
             }
         }
         eprintln!("{name}: {passed}/{} vectors match llama.cpp", tests.len());
     }
-    assert!(
-        failures.is_empty(),
-        "{} mismatches:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "{} mismatches:\n{}", failures.len(), failures.join("\n"));
 }
 
 /// decode(encode(x)) == x for every test input, for the vocabularies where
@@ -131,14 +106,7 @@ fn llama_cpp_vectors() {
 fn vectors_round_trip() {
     let Some(dir) = vocab_dir() else { return };
     let mut failures = Vec::new();
-    for name in [
-        "llama-spm",
-        "qwen2",
-        "qwen35",
-        "command-r",
-        "deepseek-coder",
-        "deepseek-llm",
-    ] {
+    for name in ["llama-spm", "qwen2", "qwen35", "command-r", "deepseek-coder", "deepseek-llm"] {
         let tok = load(&dir, name);
         for (text, _) in read_tests(&dir, name) {
             let decoded = tok.decode(&tok.encode(&text, false, false));
@@ -147,12 +115,7 @@ fn vectors_round_trip() {
             }
         }
     }
-    assert!(
-        failures.is_empty(),
-        "{} round-trip failures:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "{} round-trip failures:\n{}", failures.len(), failures.join("\n"));
 }
 
 /// test-tokenizer-1-spm: every codepoint survives tokenize + detokenize

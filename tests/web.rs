@@ -128,9 +128,12 @@ fn events_arrive_in_order_with_typed_details() {
     let _unsub = s.subscribe(cb, None).map_err(JsValue::from).unwrap();
     let key = Some("gemma-3-270m".to_owned());
     s.stream_info("Checking memory for gemma-3-270m...".into(), key.clone());
-    s.stream_progress(obj(&[("phase", "download".into()), ("loaded", 512.into()), ("total", 2048.into())]), key.clone())
-        .map_err(JsValue::from)
-        .unwrap();
+    s.stream_progress(
+        obj(&[("phase", "download".into()), ("loaded", 512.into()), ("total", 2048.into())]),
+        key.clone(),
+    )
+    .map_err(JsValue::from)
+    .unwrap();
     s.stream_metrics(obj(&[("usedBytes", 1024.into()), ("budgetBytes", 4096.into())]), None)
         .map_err(JsValue::from)
         .unwrap();
@@ -245,7 +248,8 @@ fn replay_serves_late_subscribers_from_a_bounded_buffer() {
     let got: Vec<f64> = seen.borrow().iter().map(|e| get(e, "id").as_f64().unwrap()).collect();
     assert_eq!(got, [5.0, 6.0], "replayed 5, then live 6");
     assert!(s.replay(Some(-1.0)).is_err());
-    let err = SseStreamer::new(Some(obj(&[("bufferSize", 0.into())]).unchecked_into())).map_err(JsValue::from).err().unwrap();
+    let err =
+        SseStreamer::new(Some(obj(&[("bufferSize", 0.into())]).unchecked_into())).map_err(JsValue::from).err().unwrap();
     assert_eq!(error_name(&err), "InvalidInputError");
 }
 
@@ -320,7 +324,10 @@ fn bad_event_data_is_a_typed_error_and_changes_nothing() {
 }
 
 /// Reads everything currently queued in an SSE `ReadableStream`.
-async fn drain(reader: &web_sys::ReadableStreamDefaultReader, parser: &mut Parser) -> Vec<hearth::status::sse::ParsedEvent> {
+async fn drain(
+    reader: &web_sys::ReadableStreamDefaultReader,
+    parser: &mut Parser,
+) -> Vec<hearth::status::sse::ParsedEvent> {
     let mut out = Vec::new();
     loop {
         // A read on an empty queue would wait forever; race it against a microtask.
@@ -346,7 +353,8 @@ async fn event_stream_yields_spec_conformant_frames() {
     let s = streamer();
     s.stream_info("before the stream".into(), None);
     s.stream_info("also before".into(), None);
-    let stream = s.event_stream(Some(obj(&[("lastEventId", 1.into())]).unchecked_into())).map_err(JsValue::from).unwrap();
+    let stream =
+        s.event_stream(Some(obj(&[("lastEventId", 1.into())]).unchecked_into())).map_err(JsValue::from).unwrap();
     s.stream_info("line one\nline two\r\nline three".into(), Some("k".into()));
     s.stream_error("bad".into(), None);
     let reader: web_sys::ReadableStreamDefaultReader = stream.get_reader().unchecked_into();
@@ -361,13 +369,19 @@ async fn event_stream_yields_spec_conformant_frames() {
     assert_eq!(events[2].event, "error");
 
     // Multi-line data through the JS-facing encoder, parsed back.
-    let frame = SseStreamer::encode_frame(obj(&[("event", "info".into()), ("id", "9".into()), ("data", "a\nb\r\nc\rd".into())]))
-        .map_err(JsValue::from)
-        .unwrap();
+    let frame = SseStreamer::encode_frame(obj(&[
+        ("event", "info".into()),
+        ("id", "9".into()),
+        ("data", "a\nb\r\nc\rd".into()),
+    ]))
+    .map_err(JsValue::from)
+    .unwrap();
     assert_eq!(frame, "event: info\nid: 9\ndata: a\ndata: b\ndata: c\ndata: d\n\n");
     let parsed = Parser::new().feed(frame.as_bytes());
     assert_eq!(parsed[0].data, "a\nb\nc\nd");
-    let err = SseStreamer::encode_frame(obj(&[("id", "1\n2".into()), ("data", "x".into())])).map_err(JsValue::from).unwrap_err();
+    let err = SseStreamer::encode_frame(obj(&[("id", "1\n2".into()), ("data", "x".into())]))
+        .map_err(JsValue::from)
+        .unwrap_err();
     assert_eq!(error_name(&err), "InvalidInputError");
 
     // Cancelling the stream unregisters it: later events are not queued.

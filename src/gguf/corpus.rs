@@ -268,23 +268,13 @@ pub struct CorruptCase {
 
 /// A complete file.
 fn complete(name: &'static str, bytes: Vec<u8>, expected_kind: &'static str) -> CorruptCase {
-    CorruptCase {
-        name,
-        file_len: Some(bytes.len() as u64),
-        bytes,
-        expected_kind,
-    }
+    CorruptCase { name, file_len: Some(bytes.len() as u64), bytes, expected_kind }
 }
 
 /// A prefix of a file whose length is unknown (how the browser parses the first Range request):
 /// only errors visible in the bytes themselves can be reported.
 fn prefix(name: &'static str, bytes: Vec<u8>, expected_kind: &'static str) -> CorruptCase {
-    CorruptCase {
-        name,
-        bytes,
-        file_len: None,
-        expected_kind,
-    }
+    CorruptCase { name, bytes, file_len: None, expected_kind }
 }
 
 fn cut(mut bytes: Vec<u8>, len: usize) -> Vec<u8> {
@@ -301,9 +291,7 @@ pub fn corrupt_cases() -> Vec<CorruptCase> {
     use GgmlType::*;
     let good = sample().build();
     let header_len = sample().header().len();
-    let one_tensor = |dims: &[u64], ty: GgmlType, data: u64| {
-        Builder::new().tensor("t", dims, ty, 0).data(data).build()
-    };
+    let one_tensor = |dims: &[u64], ty: GgmlType, data: u64| Builder::new().tensor("t", dims, ty, 0).data(data).build();
     let mut deep = Vec::new();
     for _ in 0..MAX_ARRAY_DEPTH {
         deep.extend(array_header(T_ARRAY, 1));
@@ -314,55 +302,19 @@ pub fn corrupt_cases() -> Vec<CorruptCase> {
         // Fixed header.
         complete("empty_file", Vec::new(), "truncated"),
         complete("bad_magic", sample().magic(*b"GGML").build(), "bad_magic"),
-        prefix(
-            "bad_magic_prefix",
-            sample().magic(*b"\0\0\0\0").build(),
-            "bad_magic",
-        ),
-        complete(
-            "version_0",
-            sample().version(0).build(),
-            "unsupported_version",
-        ),
-        complete(
-            "version_1",
-            sample().version(1).build(),
-            "unsupported_version",
-        ),
-        complete(
-            "version_4",
-            sample().version(4).build(),
-            "unsupported_version",
-        ),
-        prefix(
-            "version_huge_prefix",
-            sample().version(0xdead_beef).build(),
-            "unsupported_version",
-        ),
-        complete(
-            "big_endian",
-            sample().version(3u32.swap_bytes()).build(),
-            "big_endian",
-        ),
+        prefix("bad_magic_prefix", sample().magic(*b"\0\0\0\0").build(), "bad_magic"),
+        complete("version_0", sample().version(0).build(), "unsupported_version"),
+        complete("version_1", sample().version(1).build(), "unsupported_version"),
+        complete("version_4", sample().version(4).build(), "unsupported_version"),
+        prefix("version_huge_prefix", sample().version(0xdead_beef).build(), "unsupported_version"),
+        complete("big_endian", sample().version(3u32.swap_bytes()).build(), "big_endian"),
         // Truncated headers, at several points.
         complete("truncated_in_magic", cut(good.clone(), 2), "truncated"),
         complete("truncated_in_version", cut(good.clone(), 6), "truncated"),
         complete("truncated_in_counts", cut(good.clone(), 20), "truncated"),
-        complete(
-            "truncated_in_key",
-            cut(good.clone(), IN_FIRST_KEY),
-            "truncated",
-        ),
-        complete(
-            "truncated_in_string_value",
-            cut(good.clone(), 24 + 8 + 20 + 4 + 8 + 2),
-            "truncated",
-        ),
-        complete(
-            "truncated_in_tensor_info",
-            cut(good.clone(), header_len - 5),
-            "truncated",
-        ),
+        complete("truncated_in_key", cut(good.clone(), IN_FIRST_KEY), "truncated"),
+        complete("truncated_in_string_value", cut(good.clone(), 24 + 8 + 20 + 4 + 8 + 2), "truncated"),
+        complete("truncated_in_tensor_info", cut(good.clone(), header_len - 5), "truncated"),
         CorruptCase {
             name: "file_len_shorter_than_header",
             bytes: good.clone(),
@@ -370,11 +322,7 @@ pub fn corrupt_cases() -> Vec<CorruptCase> {
             expected_kind: "truncated",
         },
         // Truncated tensor data: the header is whole, the last tensor is cut.
-        complete(
-            "truncated_tensor_data",
-            cut(good.clone(), good.len() - 1),
-            "tensor_out_of_bounds",
-        ),
+        complete("truncated_tensor_data", cut(good.clone(), good.len() - 1), "tensor_out_of_bounds"),
         CorruptCase {
             name: "header_prefix_of_short_file",
             bytes: cut(good.clone(), header_len),
@@ -382,40 +330,16 @@ pub fn corrupt_cases() -> Vec<CorruptCase> {
             expected_kind: "tensor_out_of_bounds",
         },
         // Absurd counts and lengths.
-        complete(
-            "tensor_count_over_cap",
-            Builder::new().counts(MAX_TENSORS + 1, 0).build(),
-            "too_large",
-        ),
-        prefix(
-            "tensor_count_u64_max_prefix",
-            Builder::new().counts(u64::MAX, 0).build(),
-            "too_large",
-        ),
-        complete(
-            "kv_count_u64_max",
-            Builder::new().counts(0, u64::MAX).build(),
-            "too_large",
-        ),
-        complete(
-            "kv_count_over_cap",
-            Builder::new().counts(0, MAX_KV + 1).build(),
-            "too_large",
-        ),
+        complete("tensor_count_over_cap", Builder::new().counts(MAX_TENSORS + 1, 0).build(), "too_large"),
+        prefix("tensor_count_u64_max_prefix", Builder::new().counts(u64::MAX, 0).build(), "too_large"),
+        complete("kv_count_u64_max", Builder::new().counts(0, u64::MAX).build(), "too_large"),
+        complete("kv_count_over_cap", Builder::new().counts(0, MAX_KV + 1).build(), "too_large"),
         complete(
             "kv_count_past_end_of_file",
-            Builder::new()
-                .kv_u32("a", 1)
-                .kv_u32("b", 2)
-                .counts(0, 1000)
-                .build(),
+            Builder::new().kv_u32("a", 1).kv_u32("b", 2).counts(0, 1000).build(),
             "truncated",
         ),
-        complete(
-            "tensor_count_past_end_of_file",
-            sample().data(0).counts(3, 2).build(),
-            "truncated",
-        ),
+        complete("tensor_count_past_end_of_file", sample().data(0).counts(3, 2).build(), "truncated"),
         complete(
             "key_length_u64_max",
             {
@@ -427,9 +351,7 @@ pub fn corrupt_cases() -> Vec<CorruptCase> {
         ),
         complete(
             "key_length_over_cap",
-            Builder::new()
-                .kv_raw(&vec![b'k'; MAX_NAME_LEN as usize + 1], T_U8, &[0])
-                .build(),
+            Builder::new().kv_raw(&vec![b'k'; MAX_NAME_LEN as usize + 1], T_U8, &[0]).build(),
             "too_large",
         ),
         complete(
@@ -456,16 +378,12 @@ pub fn corrupt_cases() -> Vec<CorruptCase> {
         ),
         complete(
             "array_length_over_cap",
-            Builder::new()
-                .kv("k", T_ARRAY, &array_header(T_U32, MAX_ARRAY_LEN + 1))
-                .build(),
+            Builder::new().kv("k", T_ARRAY, &array_header(T_U32, MAX_ARRAY_LEN + 1)).build(),
             "too_large",
         ),
         complete(
             "string_array_length_u64_max",
-            Builder::new()
-                .kv("k", T_ARRAY, &array_header(T_STRING, u64::MAX))
-                .build(),
+            Builder::new().kv("k", T_ARRAY, &array_header(T_STRING, u64::MAX)).build(),
             "too_large",
         ),
         complete(
@@ -490,29 +408,15 @@ pub fn corrupt_cases() -> Vec<CorruptCase> {
                 .build(),
             "truncated",
         ),
-        complete(
-            "arrays_nested_too_deep",
-            Builder::new().kv("deep", T_ARRAY, &deep).build(),
-            "nesting_too_deep",
-        ),
+        complete("arrays_nested_too_deep", Builder::new().kv("deep", T_ARRAY, &deep).build(), "nesting_too_deep"),
         // Metadata values.
-        complete(
-            "unknown_value_type",
-            Builder::new().kv("k", 13, &[0; 8]).build(),
-            "unknown_value_type",
-        ),
+        complete("unknown_value_type", Builder::new().kv("k", 13, &[0; 8]).build(), "unknown_value_type"),
         complete(
             "unknown_array_element_type",
-            Builder::new()
-                .kv("k", T_ARRAY, &array_header(99, 1))
-                .build(),
+            Builder::new().kv("k", T_ARRAY, &array_header(99, 1)).build(),
             "unknown_value_type",
         ),
-        complete(
-            "invalid_bool",
-            Builder::new().kv("flag", T_BOOL, &[2]).build(),
-            "invalid_bool",
-        ),
+        complete("invalid_bool", Builder::new().kv("flag", T_BOOL, &[2]).build(), "invalid_bool"),
         complete(
             "invalid_bool_in_array",
             Builder::new()
@@ -524,16 +428,10 @@ pub fn corrupt_cases() -> Vec<CorruptCase> {
                 .build(),
             "invalid_bool",
         ),
-        complete(
-            "non_utf8_key",
-            Builder::new().kv_raw(b"bad\xff", T_U8, &[1]).build(),
-            "invalid_utf8",
-        ),
+        complete("non_utf8_key", Builder::new().kv_raw(b"bad\xff", T_U8, &[1]).build(), "invalid_utf8"),
         complete(
             "non_utf8_string_value",
-            Builder::new()
-                .kv("k", T_STRING, &gguf_str(b"\xc3\x28"))
-                .build(),
+            Builder::new().kv("k", T_STRING, &gguf_str(b"\xc3\x28")).build(),
             "invalid_utf8",
         ),
         complete(
@@ -550,47 +448,22 @@ pub fn corrupt_cases() -> Vec<CorruptCase> {
         ),
         complete(
             "non_utf8_tensor_name",
-            Builder::new()
-                .tensor_raw(b"w\xfe", &[4], F32.id(), 0)
-                .data(16)
-                .build(),
+            Builder::new().tensor_raw(b"w\xfe", &[4], F32.id(), 0).data(16).build(),
             "invalid_utf8",
         ),
-        complete(
-            "duplicate_key",
-            Builder::new().kv_u32("dup", 1).kv_u32("dup", 2).build(),
-            "duplicate_key",
-        ),
-        complete(
-            "alignment_0",
-            Builder::new().alignment(0).build(),
-            "bad_alignment",
-        ),
-        complete(
-            "alignment_3",
-            Builder::new().alignment(3).build(),
-            "bad_alignment",
-        ),
-        complete(
-            "alignment_96",
-            Builder::new().alignment(96).build(),
-            "bad_alignment",
-        ),
+        complete("duplicate_key", Builder::new().kv_u32("dup", 1).kv_u32("dup", 2).build(), "duplicate_key"),
+        complete("alignment_0", Builder::new().alignment(0).build(), "bad_alignment"),
+        complete("alignment_3", Builder::new().alignment(3).build(), "bad_alignment"),
+        complete("alignment_96", Builder::new().alignment(96).build(), "bad_alignment"),
         complete(
             "alignment_u64",
-            Builder::new()
-                .kv("general.alignment", T_U64, &32u64.to_le_bytes())
-                .build(),
+            Builder::new().kv("general.alignment", T_U64, &32u64.to_le_bytes()).build(),
             "wrong_type",
         ),
         // Tensor infos.
         complete(
             "duplicate_tensor",
-            Builder::new()
-                .tensor("w", &[8], F32, 0)
-                .tensor("w", &[8], F32, 32)
-                .data(64)
-                .build(),
+            Builder::new().tensor("w", &[8], F32, 0).tensor("w", &[8], F32, 32).data(64).build(),
             "duplicate_tensor",
         ),
         complete("rank_0", one_tensor(&[], F32, 32), "bad_rank"),
@@ -605,47 +478,16 @@ pub fn corrupt_cases() -> Vec<CorruptCase> {
             },
             "bad_rank",
         ),
-        complete(
-            "zero_dimension",
-            one_tensor(&[4, 0], F32, 32),
-            "zero_dimension",
-        ),
-        complete(
-            "element_count_overflows_u64",
-            one_tensor(&[1 << 32, 1 << 32], F32, 0),
-            "dimension_overflow",
-        ),
-        complete(
-            "element_count_over_i64",
-            one_tensor(&[1 << 32, 1 << 31], I8, 0),
-            "dimension_overflow",
-        ),
-        complete(
-            "byte_size_over_i64",
-            one_tensor(&[1 << 31, 1 << 30], F64, 0),
-            "dimension_overflow",
-        ),
-        complete(
-            "offset_overflow",
-            Builder::new().tensor("f", &[8], F32, u64::MAX - 31).build(),
-            "dimension_overflow",
-        ),
-        complete(
-            "row_not_block_multiple_q4_0",
-            one_tensor(&[16, 2], Q4_0, 64),
-            "row_not_block_multiple",
-        ),
-        complete(
-            "row_not_block_multiple_q6_k",
-            one_tensor(&[128], Q6_K, 256),
-            "row_not_block_multiple",
-        ),
+        complete("zero_dimension", one_tensor(&[4, 0], F32, 32), "zero_dimension"),
+        complete("element_count_overflows_u64", one_tensor(&[1 << 32, 1 << 32], F32, 0), "dimension_overflow"),
+        complete("element_count_over_i64", one_tensor(&[1 << 32, 1 << 31], I8, 0), "dimension_overflow"),
+        complete("byte_size_over_i64", one_tensor(&[1 << 31, 1 << 30], F64, 0), "dimension_overflow"),
+        complete("offset_overflow", Builder::new().tensor("f", &[8], F32, u64::MAX - 31).build(), "dimension_overflow"),
+        complete("row_not_block_multiple_q4_0", one_tensor(&[16, 2], Q4_0, 64), "row_not_block_multiple"),
+        complete("row_not_block_multiple_q6_k", one_tensor(&[128], Q6_K, 256), "row_not_block_multiple"),
         complete(
             "unknown_tensor_type",
-            Builder::new()
-                .tensor_raw(b"t", &[32], 99, 0)
-                .data(256)
-                .build(),
+            Builder::new().tensor_raw(b"t", &[32], 99, 0).data(256).build(),
             "unknown_tensor_type",
         ),
         prefix(
@@ -655,54 +497,32 @@ pub fn corrupt_cases() -> Vec<CorruptCase> {
         ),
         complete(
             "misaligned_offset",
-            Builder::new()
-                .tensor("a", &[4], F32, 0)
-                .tensor("b", &[4], F32, 16)
-                .data(64)
-                .build(),
+            Builder::new().tensor("a", &[4], F32, 0).tensor("b", &[4], F32, 16).data(64).build(),
             "misaligned",
         ),
         complete(
             "misaligned_custom_alignment",
-            Builder::new()
-                .alignment(64)
-                .tensor("a", &[4], F32, 32)
-                .data(64)
-                .build(),
+            Builder::new().alignment(64).tensor("a", &[4], F32, 32).data(64).build(),
             "misaligned",
         ),
         complete(
             "overlapping_tensors",
-            Builder::new()
-                .tensor("a", &[16], F32, 0)
-                .tensor("b", &[8], F32, 32)
-                .data(96)
-                .build(),
+            Builder::new().tensor("a", &[16], F32, 0).tensor("b", &[8], F32, 32).data(96).build(),
             "overlapping_tensors",
         ),
         prefix(
             "overlapping_same_offset_prefix",
-            Builder::new()
-                .tensor("x", &[8], F32, 64)
-                .tensor("y", &[4], F32, 64)
-                .build(),
+            Builder::new().tensor("x", &[8], F32, 64).tensor("y", &[4], F32, 64).build(),
             "overlapping_tensors",
         ),
         complete(
             "tensor_past_end_of_file",
-            Builder::new()
-                .tensor("far", &[8], F32, 1 << 20)
-                .data(32)
-                .build(),
+            Builder::new().tensor("far", &[8], F32, 1 << 20).data(32).build(),
             "tensor_out_of_bounds",
         ),
     ];
     // A download that stopped in the middle of a quantised block.
-    cases.push(complete(
-        "tensor_data_cut_mid_block",
-        cut(good.clone(), good.len() - 100),
-        "tensor_out_of_bounds",
-    ));
+    cases.push(complete("tensor_data_cut_mid_block", cut(good.clone(), good.len() - 100), "tensor_out_of_bounds"));
     cases
 }
 
@@ -718,12 +538,10 @@ pub fn check(case: &CorruptCase) -> Result<(), String> {
             h.tensors().len(),
             h.metadata().len()
         )),
-        Err(e @ GgufError::NeedMoreBytes { .. }) => Err(format!(
-            "{name}: asked for more bytes ({e}) instead of the hard error {want}"
-        )),
-        Err(e) if e.kind() != want => {
-            Err(format!("{name}: got {} ({e}), expected {want}", e.kind()))
+        Err(e @ GgufError::NeedMoreBytes { .. }) => {
+            Err(format!("{name}: asked for more bytes ({e}) instead of the hard error {want}"))
         }
+        Err(e) if e.kind() != want => Err(format!("{name}: got {} ({e}), expected {want}", e.kind())),
         Err(e) if e.to_string().is_empty() => Err(format!("{name}: empty error message")),
         Err(_) => Ok(()),
     }

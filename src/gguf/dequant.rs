@@ -82,13 +82,9 @@ pub fn dequantize(ty: GgmlType, bytes: &[u8], n_elements: usize, out: &mut [f32]
     let ts = ty.type_size();
     let blocks = bytes.chunks_exact(ts).zip(out.chunks_exact_mut(block));
     match ty {
-        GgmlType::F32 => {
-            blocks.for_each(|(b, o)| o[0] = f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        }
+        GgmlType::F32 => blocks.for_each(|(b, o)| o[0] = f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
         GgmlType::F16 => blocks.for_each(|(b, o)| o[0] = f16_at(b, 0)),
-        GgmlType::BF16 => {
-            blocks.for_each(|(b, o)| o[0] = bf16_to_f32(u16::from_le_bytes([b[0], b[1]])))
-        }
+        GgmlType::BF16 => blocks.for_each(|(b, o)| o[0] = bf16_to_f32(u16::from_le_bytes([b[0], b[1]]))),
         GgmlType::Q4_0 => blocks.for_each(|(b, o)| q4_0(b, o)),
         GgmlType::Q4_1 => blocks.for_each(|(b, o)| q4_1(b, o)),
         GgmlType::Q5_0 => blocks.for_each(|(b, o)| q5_0(b, o)),
@@ -239,10 +235,7 @@ fn scale_min_k4(j: usize, s: &[u8]) -> (u8, u8) {
     if j < 4 {
         (s[j] & 0x3f, s[j + 4] & 0x3f)
     } else {
-        (
-            (s[j + 4] & 0x0f) | ((s[j - 4] >> 2) & 0x30),
-            (s[j + 4] >> 4) | ((s[j] >> 2) & 0x30),
-        )
+        ((s[j + 4] & 0x0f) | ((s[j - 4] >> 2) & 0x30), (s[j + 4] >> 4) | ((s[j] >> 2) & 0x30))
     }
 }
 

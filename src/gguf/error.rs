@@ -16,12 +16,7 @@ pub enum GgufError {
     /// file: fetch at least `needed_at_least` bytes from the start of the file and parse again.
     NeedMoreBytes { needed_at_least: u64 },
     /// The complete file ends before `what` (at `offset`, `needed` bytes long) does.
-    Truncated {
-        what: String,
-        offset: u64,
-        needed: u64,
-        available: u64,
-    },
+    Truncated { what: String, offset: u64, needed: u64, available: u64 },
     /// The file does not start with `GGUF`.
     BadMagic { found: [u8; 4] },
     /// A GGUF version other than 2 or 3 (version 1 used 32-bit lengths and is long obsolete).
@@ -34,11 +29,7 @@ pub enum GgufError {
     /// A key, string value or tensor name is not UTF-8.
     InvalidUtf8 { what: String, offset: u64 },
     /// A metadata value type id outside 0..=12.
-    UnknownValueType {
-        key: String,
-        type_id: u32,
-        offset: u64,
-    },
+    UnknownValueType { key: String, type_id: u32, offset: u64 },
     /// Arrays nested deeper than the cap.
     NestingTooDeep { key: String, cap: usize },
     /// A bool metadata byte other than 0 or 1.
@@ -56,52 +47,27 @@ pub enum GgufError {
     /// The element count or byte size of a tensor does not fit in 63 bits.
     DimensionOverflow { tensor: String, dims: Vec<u64> },
     /// A quantised tensor whose rows (`ne[0]`) are not a whole number of blocks.
-    RowNotBlockMultiple {
-        tensor: String,
-        ggml_type: GgmlType,
-        ne0: u64,
-        block_size: u64,
-    },
+    RowNotBlockMultiple { tensor: String, ggml_type: GgmlType, ne0: u64, block_size: u64 },
     /// A tensor offset (relative to the data section) that is not a multiple of the alignment.
-    Misaligned {
-        tensor: String,
-        offset: u64,
-        alignment: u64,
-    },
+    Misaligned { tensor: String, offset: u64, alignment: u64 },
     /// Two tensors whose byte ranges intersect.
     OverlappingTensors { a: String, b: String },
     /// A tensor whose data ends (absolute offset `end`) past the end of the file or buffer.
-    TensorOutOfBounds {
-        tensor: String,
-        end: u64,
-        file_len: u64,
-    },
+    TensorOutOfBounds { tensor: String, end: u64, file_len: u64 },
     /// `general.alignment` is zero or not a power of two.
     BadAlignment(u64),
     /// A required metadata key is absent.
     MissingKey(String),
     /// A metadata key holds a different type than the caller asked for.
-    WrongType {
-        key: String,
-        expected: &'static str,
-        found: &'static str,
-    },
+    WrongType { key: String, expected: &'static str, found: &'static str },
     /// An integer metadata value does not fit the requested type.
-    ValueOutOfRange {
-        key: String,
-        value: String,
-        target: &'static str,
-    },
+    ValueOutOfRange { key: String, value: String, target: &'static str },
     /// No tensor of that name in the header.
     MissingTensor(String),
     /// A tensor type this crate can size but not decode.
     UnsupportedBlockFormat(GgmlType),
     /// A buffer handed to a decoder has the wrong length.
-    SizeMismatch {
-        what: String,
-        expected: u64,
-        found: u64,
-    },
+    SizeMismatch { what: String, expected: u64, found: u64 },
 }
 
 /// Shorthand used throughout the GGUF layer.
@@ -153,16 +119,10 @@ impl fmt::Display for GgufError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         use GgufError::*;
         match self {
-            NeedMoreBytes { needed_at_least } => write!(
-                f,
-                "GGUF header continues past the bytes given; fetch at least {needed_at_least} bytes"
-            ),
-            Truncated {
-                what,
-                offset,
-                needed,
-                available,
-            } => write!(
+            NeedMoreBytes { needed_at_least } => {
+                write!(f, "GGUF header continues past the bytes given; fetch at least {needed_at_least} bytes")
+            }
+            Truncated { what, offset, needed, available } => write!(
                 f,
                 "GGUF file truncated: {what} at offset {offset} needs {needed} bytes, \
                  only {available} left"
@@ -184,100 +144,56 @@ impl fmt::Display for GgufError {
                 write!(f, "{what} is {value}, above the limit of {cap}")
             }
             InvalidUtf8 { what, offset } => write!(f, "{what} at offset {offset} is not UTF-8"),
-            UnknownValueType {
-                key,
-                type_id,
-                offset,
-            } => write!(
-                f,
-                "metadata key `{key}` has unknown value type {type_id} at offset {offset}"
-            ),
-            NestingTooDeep { key, cap } => {
-                write!(
-                    f,
-                    "metadata key `{key}` nests arrays deeper than {cap} levels"
-                )
+            UnknownValueType { key, type_id, offset } => {
+                write!(f, "metadata key `{key}` has unknown value type {type_id} at offset {offset}")
             }
-            InvalidBool { key, offset, value } => write!(
-                f,
-                "metadata key `{key}` has bool byte {value} at offset {offset} (expected 0 or 1)"
-            ),
+            NestingTooDeep { key, cap } => {
+                write!(f, "metadata key `{key}` nests arrays deeper than {cap} levels")
+            }
+            InvalidBool { key, offset, value } => {
+                write!(f, "metadata key `{key}` has bool byte {value} at offset {offset} (expected 0 or 1)")
+            }
             UnknownTensorType { tensor, type_id } => {
                 write!(f, "tensor `{tensor}` has unknown ggml type id {type_id}")
             }
             DuplicateKey { key } => write!(f, "duplicate metadata key `{key}`"),
             DuplicateTensor { tensor } => write!(f, "duplicate tensor name `{tensor}`"),
             BadRank { tensor, n_dims } => {
-                write!(
-                    f,
-                    "tensor `{tensor}` has {n_dims} dimensions (expected 1 to 4)"
-                )
+                write!(f, "tensor `{tensor}` has {n_dims} dimensions (expected 1 to 4)")
             }
             ZeroDimension { tensor, axis } => {
                 write!(f, "tensor `{tensor}` has size 0 along dimension {axis}")
             }
             DimensionOverflow { tensor, dims } => {
-                write!(
-                    f,
-                    "tensor `{tensor}` with dimensions {dims:?} is too large to address"
-                )
+                write!(f, "tensor `{tensor}` with dimensions {dims:?} is too large to address")
             }
-            RowNotBlockMultiple {
-                tensor,
-                ggml_type,
-                ne0,
-                block_size,
-            } => write!(
+            RowNotBlockMultiple { tensor, ggml_type, ne0, block_size } => write!(
                 f,
                 "tensor `{tensor}` of type {ggml_type} has rows of {ne0} elements, \
                  not a multiple of the block size {block_size}"
             ),
-            Misaligned {
-                tensor,
-                offset,
-                alignment,
-            } => write!(
-                f,
-                "tensor `{tensor}` data offset {offset} is not a multiple of the alignment {alignment}"
-            ),
+            Misaligned { tensor, offset, alignment } => {
+                write!(f, "tensor `{tensor}` data offset {offset} is not a multiple of the alignment {alignment}")
+            }
             OverlappingTensors { a, b } => write!(f, "tensors `{a}` and `{b}` overlap"),
-            TensorOutOfBounds {
-                tensor,
-                end,
-                file_len,
-            } => write!(
-                f,
-                "tensor `{tensor}` data ends at byte {end}, past the end of the data ({file_len} bytes)"
-            ),
+            TensorOutOfBounds { tensor, end, file_len } => {
+                write!(f, "tensor `{tensor}` data ends at byte {end}, past the end of the data ({file_len} bytes)")
+            }
             BadAlignment(a) => {
-                write!(
-                    f,
-                    "general.alignment is {a}; it must be a non-zero power of two"
-                )
+                write!(f, "general.alignment is {a}; it must be a non-zero power of two")
             }
             MissingKey(key) => write!(f, "required metadata key `{key}` is missing"),
-            WrongType {
-                key,
-                expected,
-                found,
-            } => {
+            WrongType { key, expected, found } => {
                 write!(f, "metadata key `{key}` is {found}, expected {expected}")
             }
             ValueOutOfRange { key, value, target } => {
-                write!(
-                    f,
-                    "metadata key `{key}` value {value} does not fit in {target}"
-                )
+                write!(f, "metadata key `{key}` value {value} does not fit in {target}")
             }
             MissingTensor(name) => write!(f, "no tensor named `{name}`"),
             UnsupportedBlockFormat(ty) => {
                 write!(f, "decoding ggml type {ty} to f32 is not supported")
             }
-            SizeMismatch {
-                what,
-                expected,
-                found,
-            } => {
+            SizeMismatch { what, expected, found } => {
                 write!(f, "{what}: expected {expected}, found {found}")
             }
         }

@@ -118,11 +118,7 @@ impl GgufHeader {
             Some(len) if (prefix.len() as u64) > len => &prefix[..len as usize],
             _ => prefix,
         };
-        let mut r = Reader {
-            bytes,
-            pos: 0,
-            file_len,
-        };
+        let mut r = Reader { bytes, pos: 0, file_len };
 
         let magic = r.array::<4>(|| "magic".into())?;
         if magic != GGUF_MAGIC {
@@ -132,9 +128,7 @@ impl GgufHeader {
         match version {
             2 | 3 => {}
             v if matches!(v.swap_bytes(), 2 | 3) => {
-                return Err(GgufError::BigEndian {
-                    version: v.swap_bytes(),
-                });
+                return Err(GgufError::BigEndian { version: v.swap_bytes() });
             }
             v => return Err(GgufError::UnsupportedVersion(v)),
         }
@@ -177,11 +171,7 @@ impl GgufHeader {
                 return Err(GgufError::DuplicateTensor { tensor: info.name });
             }
             if !info.offset.is_multiple_of(alignment) {
-                return Err(GgufError::Misaligned {
-                    tensor: info.name,
-                    offset: info.offset,
-                    alignment,
-                });
+                return Err(GgufError::Misaligned { tensor: info.name, offset: info.offset, alignment });
             }
             tensor_index.insert(info.name.clone(), tensors.len());
             tensors.push(info);
@@ -191,16 +181,7 @@ impl GgufHeader {
         let data_offset = header_len.next_multiple_of(alignment);
         let data_len = check_layout(&tensors, data_offset, file_len)?;
 
-        Ok(GgufHeader {
-            version,
-            metadata,
-            tensors,
-            tensor_index,
-            alignment,
-            header_len,
-            data_offset,
-            data_len,
-        })
+        Ok(GgufHeader { version, metadata, tensors, tensor_index, alignment, header_len, data_offset, data_len })
     }
 
     /// GGUF version (2 or 3).
@@ -246,18 +227,12 @@ impl GgufHeader {
     /// The exact number of file bytes needed to read every tensor: the data section offset plus
     /// the end of the furthest tensor, or just the header for a file without tensors.
     pub fn total_file_bytes(&self) -> u64 {
-        if self.tensors.is_empty() {
-            self.header_len
-        } else {
-            self.data_offset + self.data_len
-        }
+        if self.tensors.is_empty() { self.header_len } else { self.data_offset + self.data_len }
     }
 
     /// Absolute byte range of tensor `name` in the file (for an HTTP Range request).
     pub fn tensor_range(&self, name: &str) -> Result<Range<u64>> {
-        let info = self
-            .tensor(name)
-            .ok_or_else(|| GgufError::MissingTensor(name.into()))?;
+        let info = self.tensor(name).ok_or_else(|| GgufError::MissingTensor(name.into()))?;
         let rel = info.relative_range();
         Ok(self.data_offset + rel.start..self.data_offset + rel.end)
     }
@@ -269,20 +244,11 @@ impl GgufHeader {
 
     /// Phase 2 for ranged downloads: the data of tensor `name` from `buf`, which holds the file
     /// bytes starting at absolute offset `buf_offset`.
-    pub fn tensor_bytes_at<'a>(
-        &self,
-        buf: &'a [u8],
-        buf_offset: u64,
-        name: &str,
-    ) -> Result<&'a [u8]> {
+    pub fn tensor_bytes_at<'a>(&self, buf: &'a [u8], buf_offset: u64, name: &str) -> Result<&'a [u8]> {
         let range = self.tensor_range(name)?;
         let buf_end = buf_offset.saturating_add(buf.len() as u64);
         if range.start < buf_offset || range.end > buf_end {
-            return Err(GgufError::TensorOutOfBounds {
-                tensor: name.into(),
-                end: range.end,
-                file_len: buf_end,
-            });
+            return Err(GgufError::TensorOutOfBounds { tensor: name.into(), end: range.end, file_len: buf_end });
         }
         // Both ends lie within `buf`, whose length is a usize, so the casts are lossless.
         let start = (range.start - buf_offset) as usize;
@@ -293,13 +259,9 @@ impl GgufHeader {
     /// Decodes tensor `name` from the whole `file` to f32 (see [`super::dequantize`]).
     pub fn dequantize_tensor(&self, file: &[u8], name: &str) -> Result<Vec<f32>> {
         let bytes = self.tensor_bytes(file, name)?;
-        let info = self
-            .tensor(name)
-            .ok_or_else(|| GgufError::MissingTensor(name.into()))?;
-        let n = usize::try_from(info.n_elements).map_err(|_| GgufError::DimensionOverflow {
-            tensor: name.into(),
-            dims: info.dims.clone(),
-        })?;
+        let info = self.tensor(name).ok_or_else(|| GgufError::MissingTensor(name.into()))?;
+        let n = usize::try_from(info.n_elements)
+            .map_err(|_| GgufError::DimensionOverflow { tensor: name.into(), dims: info.dims.clone() })?;
         super::dequant::dequantize_to_vec(info.ggml_type, bytes, n)
     }
 
@@ -351,11 +313,7 @@ impl GgufHeader {
 
 fn check_cap(what: &str, value: u64, cap: u64) -> Result<()> {
     if value > cap {
-        return Err(GgufError::TooLarge {
-            what: what.into(),
-            value,
-            cap,
-        });
+        return Err(GgufError::TooLarge { what: what.into(), value, cap });
     }
     Ok(())
 }
@@ -372,29 +330,18 @@ fn check_layout(tensors: &[TensorInfo], data_offset: u64, file_len: Option<u64>)
         if let Some(p) = prev
             && t.offset < p.offset + p.size_bytes
         {
-            return Err(GgufError::OverlappingTensors {
-                a: p.name.clone(),
-                b: t.name.clone(),
-            });
+            return Err(GgufError::OverlappingTensors { a: p.name.clone(), b: t.name.clone() });
         }
         prev = Some(t);
     }
-    let data_len = tensors
-        .iter()
-        .map(|t| t.offset + t.size_bytes)
-        .max()
-        .unwrap_or(0);
+    let data_len = tensors.iter().map(|t| t.offset + t.size_bytes).max().unwrap_or(0);
     if let Some(len) = file_len {
         for t in tensors {
             // offset and size are each below 2^63 (checked on read), data_offset is below the
             // prefix length: no overflow.
             let end = data_offset + t.offset + t.size_bytes;
             if end > len {
-                return Err(GgufError::TensorOutOfBounds {
-                    tensor: t.name.clone(),
-                    end,
-                    file_len: len,
-                });
+                return Err(GgufError::TensorOutOfBounds { tensor: t.name.clone(), end, file_len: len });
             }
         }
     }
@@ -405,10 +352,7 @@ fn read_tensor_info(r: &mut Reader<'_>, index: u64) -> Result<TensorInfo> {
     let name = r.string(MAX_NAME_LEN, || format!("name of tensor {index}"))?;
     let n_dims = r.u32(|| format!("rank of tensor `{name}`"))?;
     if n_dims == 0 || n_dims > MAX_DIMS {
-        return Err(GgufError::BadRank {
-            tensor: name,
-            n_dims,
-        });
+        return Err(GgufError::BadRank { tensor: name, n_dims });
     }
     let mut dims = Vec::with_capacity(n_dims as usize);
     for axis in 0..n_dims as usize {
@@ -419,29 +363,21 @@ fn read_tensor_info(r: &mut Reader<'_>, index: u64) -> Result<TensorInfo> {
         dims.push(d);
     }
     let type_id = r.u32(|| format!("type of tensor `{name}`"))?;
-    let ggml_type = GgmlType::from_id(type_id).ok_or_else(|| GgufError::UnknownTensorType {
-        tensor: name.clone(),
-        type_id,
-    })?;
+    let ggml_type =
+        GgmlType::from_id(type_id).ok_or_else(|| GgufError::UnknownTensorType { tensor: name.clone(), type_id })?;
     let offset = r.u64(|| format!("data offset of tensor `{name}`"))?;
 
     // ggml stores ne as int64_t: element count and byte size must fit in 63 bits
     // (llama.cpp gguf.cpp checks `INT64_MAX/ne[1] <= ne[0]` and friends).
     const LIMIT: u64 = i64::MAX as u64;
-    let overflow =
-        |name: String, dims: Vec<u64>| GgufError::DimensionOverflow { tensor: name, dims };
+    let overflow = |name: String, dims: Vec<u64>| GgufError::DimensionOverflow { tensor: name, dims };
     let n_elements = match dims.iter().try_fold(1u64, |acc, &d| acc.checked_mul(d)) {
         Some(n) if n <= LIMIT => n,
         _ => return Err(overflow(name, dims)),
     };
     let block_size = ggml_type.block_size() as u64;
     if dims[0] % block_size != 0 {
-        return Err(GgufError::RowNotBlockMultiple {
-            tensor: name,
-            ggml_type,
-            ne0: dims[0],
-            block_size,
-        });
+        return Err(GgufError::RowNotBlockMultiple { tensor: name, ggml_type, ne0: dims[0], block_size });
     }
     let size_bytes = match ggml_type.byte_size(n_elements) {
         Some(s) if s <= LIMIT => s,
@@ -450,14 +386,7 @@ fn read_tensor_info(r: &mut Reader<'_>, index: u64) -> Result<TensorInfo> {
     if offset > LIMIT || offset + size_bytes > LIMIT {
         return Err(overflow(name, dims));
     }
-    Ok(TensorInfo {
-        name,
-        dims,
-        ggml_type,
-        offset,
-        size_bytes,
-        n_elements,
-    })
+    Ok(TensorInfo { name, dims, ggml_type, offset, size_bytes, n_elements })
 }
 
 /// Byte size of a fixed-size metadata value type, `None` for string (8), array (9) and unknown.
@@ -474,12 +403,7 @@ fn scalar_size(type_id: u32) -> Option<u64> {
 const TYPE_STRING: u32 = 8;
 const TYPE_ARRAY: u32 = 9;
 
-fn read_value(
-    r: &mut Reader<'_>,
-    key: &str,
-    type_id: u32,
-    type_offset: u64,
-) -> Result<MetadataValue> {
+fn read_value(r: &mut Reader<'_>, key: &str, type_id: u32, type_offset: u64) -> Result<MetadataValue> {
     let offset = r.pos;
     let what = || format!("value of metadata key `{key}`");
     Ok(match type_id {
@@ -491,19 +415,15 @@ fn read_value(
         5 => MetadataValue::I32(i32::from_le_bytes(r.array(what)?)),
         6 => MetadataValue::F32(f32::from_le_bytes(r.array(what)?)),
         7 => MetadataValue::Bool(decode_bool(r.array::<1>(what)?[0], key, offset)?),
-        TYPE_STRING => MetadataValue::String(r.string(MAX_STRING_LEN, || {
-            format!("string value of metadata key `{key}`")
-        })?),
+        TYPE_STRING => {
+            MetadataValue::String(r.string(MAX_STRING_LEN, || format!("string value of metadata key `{key}`"))?)
+        }
         TYPE_ARRAY => MetadataValue::Array(read_array(r, key, 1)?),
         10 => MetadataValue::U64(u64::from_le_bytes(r.array(what)?)),
         11 => MetadataValue::I64(i64::from_le_bytes(r.array(what)?)),
         12 => MetadataValue::F64(f64::from_le_bytes(r.array(what)?)),
         _ => {
-            return Err(GgufError::UnknownValueType {
-                key: key.into(),
-                type_id,
-                offset: type_offset,
-            });
+            return Err(GgufError::UnknownValueType { key: key.into(), type_id, offset: type_offset });
         }
     })
 }
@@ -514,11 +434,7 @@ fn decode_bool(byte: u8, key: &str, offset: u64) -> Result<bool> {
     match byte {
         0 => Ok(false),
         1 => Ok(true),
-        value => Err(GgufError::InvalidBool {
-            key: key.into(),
-            offset,
-            value,
-        }),
+        value => Err(GgufError::InvalidBool { key: key.into(), offset, value }),
     }
 }
 
@@ -533,12 +449,7 @@ fn read_array(r: &mut Reader<'_>, key: &str, depth: usize) -> Result<MetadataArr
         // len <= 2^24 and size <= 8: no overflow. `take` checks the bytes exist before we
         // allocate, so a corrupt length cannot cause a large allocation.
         let b = r.take(len * size, || format!("values of array `{key}`"))?;
-        return ScalarDecoder {
-            key,
-            offset,
-            bytes: b,
-        }
-        .decode(elem_type, len as usize);
+        return ScalarDecoder { key, offset, bytes: b }.decode(elem_type, len as usize);
     }
     // Each element needs at least 8 bytes (a string length) or 12 (nested array header), so the
     // bytes present bound the capacity even before the elements are read.
@@ -553,10 +464,7 @@ fn read_array(r: &mut Reader<'_>, key: &str, depth: usize) -> Result<MetadataArr
         }
         TYPE_ARRAY => {
             if depth >= MAX_ARRAY_DEPTH {
-                return Err(GgufError::NestingTooDeep {
-                    key: key.into(),
-                    cap: MAX_ARRAY_DEPTH,
-                });
+                return Err(GgufError::NestingTooDeep { key: key.into(), cap: MAX_ARRAY_DEPTH });
             }
             let mut out = Vec::with_capacity(capacity);
             for _ in 0..len {
@@ -564,11 +472,7 @@ fn read_array(r: &mut Reader<'_>, key: &str, depth: usize) -> Result<MetadataArr
             }
             Ok(MetadataArray::Array(out))
         }
-        _ => Err(GgufError::UnknownValueType {
-            key: key.into(),
-            type_id: elem_type,
-            offset: type_offset,
-        }),
+        _ => Err(GgufError::UnknownValueType { key: key.into(), type_id: elem_type, offset: type_offset }),
     }
 }
 
@@ -591,10 +495,7 @@ impl ScalarDecoder<'_, '_> {
                 )
             };
         }
-        debug_assert_eq!(
-            Some(self.bytes.len() as u64),
-            scalar_size(type_id).map(|s| s * n as u64)
-        );
+        debug_assert_eq!(Some(self.bytes.len() as u64), scalar_size(type_id).map(|s| s * n as u64));
         Ok(match type_id {
             0 => MetadataArray::U8(self.bytes.to_vec()),
             1 => le!(i8, I8),
@@ -615,11 +516,7 @@ impl ScalarDecoder<'_, '_> {
             12 => le!(f64, F64),
             // Callers only pass ids that have a scalar size.
             _ => {
-                return Err(GgufError::UnknownValueType {
-                    key: self.key.into(),
-                    type_id,
-                    offset: self.offset,
-                });
+                return Err(GgufError::UnknownValueType { key: self.key.into(), type_id, offset: self.offset });
             }
         })
     }
@@ -656,9 +553,7 @@ impl<'a> Reader<'a> {
                     needed: n,
                     available: len.saturating_sub(start),
                 }),
-                _ => Err(GgufError::NeedMoreBytes {
-                    needed_at_least: end.unwrap_or(u64::MAX),
-                }),
+                _ => Err(GgufError::NeedMoreBytes { needed_at_least: end.unwrap_or(u64::MAX) }),
             },
         }
     }
@@ -680,17 +575,10 @@ impl<'a> Reader<'a> {
     fn string(&mut self, cap: u64, what: impl Fn() -> String) -> Result<String> {
         let len = self.u64(|| format!("length of {}", what()))?;
         if len > cap {
-            return Err(GgufError::TooLarge {
-                what: format!("length of {}", what()),
-                value: len,
-                cap,
-            });
+            return Err(GgufError::TooLarge { what: format!("length of {}", what()), value: len, cap });
         }
         let offset = self.pos;
         let b = self.take(len, &what)?;
-        String::from_utf8(b.to_vec()).map_err(|_| GgufError::InvalidUtf8 {
-            what: what(),
-            offset,
-        })
+        String::from_utf8(b.to_vec()).map_err(|_| GgufError::InvalidUtf8 { what: what(), offset })
     }
 }

@@ -164,24 +164,17 @@ impl Metadata {
     }
 
     fn require(&self, key: &str) -> Result<&MetadataValue> {
-        self.get(key)
-            .ok_or_else(|| GgufError::MissingKey(key.to_owned()))
+        self.get(key).ok_or_else(|| GgufError::MissingKey(key.to_owned()))
     }
 
     fn wrong(key: &str, expected: &'static str, found: &MetadataValue) -> GgufError {
-        GgufError::WrongType {
-            key: key.to_owned(),
-            expected,
-            found: found.type_name(),
-        }
+        GgufError::WrongType { key: key.to_owned(), expected, found: found.type_name() }
     }
 
     /// Any integer value that fits in a `u32` (converters disagree on u32 vs u64 for counts).
     pub fn get_u32(&self, key: &str) -> Result<u32> {
         let value = self.require(key)?;
-        let int = value
-            .as_integer()
-            .ok_or_else(|| Self::wrong(key, "an integer", value))?;
+        let int = value.as_integer().ok_or_else(|| Self::wrong(key, "an integer", value))?;
         u32::try_from(int).map_err(|_| GgufError::ValueOutOfRange {
             key: key.to_owned(),
             value: int.to_string(),
@@ -192,9 +185,7 @@ impl Metadata {
     /// Any non-negative integer value, widened to `u64`.
     pub fn get_u64_like(&self, key: &str) -> Result<u64> {
         let value = self.require(key)?;
-        let int = value
-            .as_integer()
-            .ok_or_else(|| Self::wrong(key, "an integer", value))?;
+        let int = value.as_integer().ok_or_else(|| Self::wrong(key, "an integer", value))?;
         u64::try_from(int).map_err(|_| GgufError::ValueOutOfRange {
             key: key.to_owned(),
             value: int.to_string(),

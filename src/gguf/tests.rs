@@ -8,8 +8,8 @@ use super::*;
 // Hand-made headers come from the shared writer in `corpus.rs`.
 
 use super::corpus::{
-    Builder, T_ARRAY, T_BOOL, T_F32, T_F64, T_I8, T_I16, T_I32, T_I64, T_STRING, T_U8, T_U16,
-    T_U32, T_U64, array_header, gguf_str, sample,
+    Builder, T_ARRAY, T_BOOL, T_F32, T_F64, T_I8, T_I16, T_I32, T_I64, T_STRING, T_U8, T_U16, T_U32, T_U64,
+    array_header, gguf_str, sample,
 };
 
 /// Asserts that the complete file is rejected with an error matching `$pat`, and that prefix
@@ -46,29 +46,14 @@ fn accepts_valid_v3_and_computes_layout() {
     assert_eq!(h.alignment(), 32);
 
     let a = h.tensor("a").unwrap();
-    assert_eq!(
-        (a.ggml_type, a.n_elements, a.size_bytes),
-        (GgmlType::F32, 8, 32)
-    );
+    assert_eq!((a.ggml_type, a.n_elements, a.size_bytes), (GgmlType::F32, 8, 32));
     let t = h.tensor("b").unwrap();
     assert_eq!(t.dims, vec![256, 2]);
-    assert_eq!(
-        (t.ggml_type, t.n_elements, t.size_bytes),
-        (GgmlType::Q4_K, 512, 288)
-    );
-    assert_eq!(
-        h.tensor_range("b").unwrap(),
-        h.data_offset() + 32..h.data_offset() + 320
-    );
+    assert_eq!((t.ggml_type, t.n_elements, t.size_bytes), (GgmlType::Q4_K, 512, 288));
+    assert_eq!(h.tensor_range("b").unwrap(), h.data_offset() + 32..h.data_offset() + 320);
     assert_eq!(h.tensor_bytes_total(), 320);
     assert_eq!(h.total_file_bytes(), bytes.len() as u64);
-    assert_eq!(
-        h.tensors()
-            .iter()
-            .map(|t| t.name.as_str())
-            .collect::<Vec<_>>(),
-        ["a", "b"]
-    );
+    assert_eq!(h.tensors().iter().map(|t| t.name.as_str()).collect::<Vec<_>>(), ["a", "b"]);
     assert!(h.tensor("c").is_none());
 }
 
@@ -147,16 +132,10 @@ fn reads_every_value_type() {
     assert_eq!(h.get_str_array("strs").unwrap(), ["hello", "wörld"]);
     assert_eq!(h.get_f32_array("f32s").unwrap(), [1.5, -2.0]);
     assert_eq!(h.get_i32_array("i32s").unwrap(), [1, -1, 3]);
-    assert_eq!(
-        m.get_array("bools").unwrap(),
-        &MetadataArray::Bool(vec![true, false])
-    );
+    assert_eq!(m.get_array("bools").unwrap(), &MetadataArray::Bool(vec![true, false]));
     assert_eq!(
         m.get_array("nested").unwrap(),
-        &MetadataArray::Array(vec![
-            MetadataArray::U8(vec![7, 8]),
-            MetadataArray::String(vec!["x".into()])
-        ])
+        &MetadataArray::Array(vec![MetadataArray::U8(vec![7, 8]), MetadataArray::String(vec!["x".into()])])
     );
     // File order is kept.
     assert_eq!(m.iter().next().map(|(k, _)| k), Some("u8"));
@@ -171,37 +150,12 @@ fn getters_name_the_key_in_errors() {
         .build();
     let h = GgufHeader::parse_complete(&bytes).unwrap();
     assert_eq!(h.get_u32("nope"), Err(GgufError::MissingKey("nope".into())));
-    assert!(
-        h.get_u32("nope")
-            .unwrap_err()
-            .to_string()
-            .contains("`nope`")
-    );
-    assert_eq!(
-        h.get_u32("s"),
-        Err(GgufError::WrongType {
-            key: "s".into(),
-            expected: "an integer",
-            found: "string"
-        })
-    );
-    assert!(
-        matches!(h.get_u32("big"), Err(GgufError::ValueOutOfRange { key, .. }) if key == "big")
-    );
-    assert!(matches!(
-        h.get_u64_like("neg"),
-        Err(GgufError::ValueOutOfRange { .. })
-    ));
-    assert!(matches!(
-        h.get_f32_array("s"),
-        Err(GgufError::WrongType {
-            found: "string",
-            ..
-        })
-    ));
-    assert!(
-        matches!(h.architecture(), Err(GgufError::MissingKey(k)) if k == "general.architecture")
-    );
+    assert!(h.get_u32("nope").unwrap_err().to_string().contains("`nope`"));
+    assert_eq!(h.get_u32("s"), Err(GgufError::WrongType { key: "s".into(), expected: "an integer", found: "string" }));
+    assert!(matches!(h.get_u32("big"), Err(GgufError::ValueOutOfRange { key, .. }) if key == "big"));
+    assert!(matches!(h.get_u64_like("neg"), Err(GgufError::ValueOutOfRange { .. })));
+    assert!(matches!(h.get_f32_array("s"), Err(GgufError::WrongType { found: "string", .. })));
+    assert!(matches!(h.architecture(), Err(GgufError::MissingKey(k)) if k == "general.architecture"));
 }
 
 #[test]
@@ -226,10 +180,7 @@ fn tensor_bytes_slices_whole_file_and_ranged_buffers() {
     let (s, e) = (range.start as usize, range.end as usize);
     assert_eq!(h.tensor_bytes(&bytes, "b").unwrap(), &bytes[s..e]);
     // A ranged download holding exactly the tensor.
-    assert_eq!(
-        h.tensor_bytes_at(&bytes[s..e], range.start, "b").unwrap(),
-        &bytes[s..e]
-    );
+    assert_eq!(h.tensor_bytes_at(&bytes[s..e], range.start, "b").unwrap(), &bytes[s..e]);
     // A buffer that starts too late or ends too early.
     assert!(matches!(
         h.tensor_bytes_at(&bytes[s + 1..e], range.start + 1, "b"),
@@ -239,10 +190,7 @@ fn tensor_bytes_slices_whole_file_and_ranged_buffers() {
         h.tensor_bytes(&bytes[..e - 1], "b"),
         Err(GgufError::TensorOutOfBounds { end, .. }) if end == range.end
     ));
-    assert_eq!(
-        h.tensor_bytes(&bytes, "zzz"),
-        Err(GgufError::MissingTensor("zzz".into()))
-    );
+    assert_eq!(h.tensor_bytes(&bytes, "zzz"), Err(GgufError::MissingTensor("zzz".into())));
     // F32 tensor "a" decodes to its raw bytes.
     let a = h.dequantize_tensor(&bytes, "a").unwrap();
     let raw = h.tensor_bytes(&bytes, "a").unwrap();
@@ -260,14 +208,8 @@ fn every_short_prefix_needs_more_bytes() {
     for n in 0..header_len {
         match GgufHeader::parse(&bytes[..n]) {
             Err(GgufError::NeedMoreBytes { needed_at_least }) => {
-                assert!(
-                    needed_at_least > n as u64,
-                    "prefix {n}: asked for {needed_at_least}"
-                );
-                assert!(
-                    needed_at_least <= header_len as u64,
-                    "prefix {n}: overshoot"
-                );
+                assert!(needed_at_least > n as u64, "prefix {n}: asked for {needed_at_least}");
+                assert!(needed_at_least <= header_len as u64, "prefix {n}: overshoot");
             }
             other => panic!("prefix of {n} bytes: {other:?}"),
         }
@@ -300,19 +242,8 @@ fn every_truncation_of_a_complete_file_is_truncated() {
 #[test]
 fn truncated_error_names_the_field_and_offset() {
     let bytes = Builder::new().kv_str("general.name", "hello").build();
-    let err = assert_rejects!(
-        bytes[..bytes.len() - 2].to_vec(),
-        GgufError::Truncated { .. }
-    );
-    let GgufError::Truncated {
-        what,
-        offset,
-        needed,
-        available,
-    } = err
-    else {
-        unreachable!()
-    };
+    let err = assert_rejects!(bytes[..bytes.len() - 2].to_vec(), GgufError::Truncated { .. });
+    let GgufError::Truncated { what, offset, needed, available } = err else { unreachable!() };
     assert!(what.contains("general.name"), "{what}");
     assert_eq!((offset, needed, available), (bytes.len() as u64 - 5, 5, 3));
 }
@@ -321,10 +252,7 @@ fn truncated_error_names_the_field_and_offset() {
 fn known_length_shorter_than_header_is_truncated() {
     let bytes = sample().build();
     // The caller says the file is 30 bytes long; the prefix has more than that.
-    assert!(matches!(
-        GgufHeader::parse_with_len(&bytes, Some(30)),
-        Err(GgufError::Truncated { .. })
-    ));
+    assert!(matches!(GgufHeader::parse_with_len(&bytes, Some(30)), Err(GgufError::Truncated { .. })));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -343,22 +271,13 @@ fn rejects_empty_input() {
 
 #[test]
 fn rejects_version_1() {
-    assert_rejects!(
-        sample().version(1).build(),
-        GgufError::UnsupportedVersion(1)
-    );
+    assert_rejects!(sample().version(1).build(), GgufError::UnsupportedVersion(1));
 }
 
 #[test]
 fn rejects_unknown_versions() {
-    assert_rejects!(
-        sample().version(0).build(),
-        GgufError::UnsupportedVersion(0)
-    );
-    assert_rejects!(
-        sample().version(4).build(),
-        GgufError::UnsupportedVersion(4)
-    );
+    assert_rejects!(sample().version(0).build(), GgufError::UnsupportedVersion(0));
+    assert_rejects!(sample().version(4).build(), GgufError::UnsupportedVersion(4));
 }
 
 #[test]
@@ -383,11 +302,7 @@ fn rejects_absurd_kv_count() {
 
 #[test]
 fn rejects_counts_larger_than_the_file() {
-    let bytes = Builder::new()
-        .kv_u32("a", 1)
-        .kv_u32("b", 2)
-        .counts(0, 1000)
-        .build();
+    let bytes = Builder::new().kv_u32("a", 1).kv_u32("b", 2).counts(0, 1000).build();
     assert_rejects!(bytes, GgufError::Truncated { what, .. } if what.contains("entry 2"));
     let bytes = sample().data(0).counts(3, 2).build();
     assert_rejects!(bytes, GgufError::Truncated { what, .. } if what.contains("tensor 2"));
@@ -413,25 +328,14 @@ fn rejects_string_past_end_of_file() {
     let mut value = 1000u64.to_le_bytes().to_vec();
     value.extend(b"abc");
     let bytes = Builder::new().kv("k", T_STRING, &value).build();
-    assert_rejects!(
-        bytes,
-        GgufError::Truncated {
-            needed: 1000,
-            available: 3,
-            ..
-        }
-    );
+    assert_rejects!(bytes, GgufError::Truncated { needed: 1000, available: 3, .. });
 }
 
 #[test]
 fn rejects_absurd_array_length() {
-    let bytes = Builder::new()
-        .kv("k", T_ARRAY, &array_header(T_U32, MAX_ARRAY_LEN + 1))
-        .build();
+    let bytes = Builder::new().kv("k", T_ARRAY, &array_header(T_U32, MAX_ARRAY_LEN + 1)).build();
     assert_rejects!(bytes, GgufError::TooLarge { .. });
-    let bytes = Builder::new()
-        .kv("k", T_ARRAY, &array_header(T_STRING, u64::MAX))
-        .build();
+    let bytes = Builder::new().kv("k", T_ARRAY, &array_header(T_STRING, u64::MAX)).build();
     assert_rejects!(bytes, GgufError::TooLarge { .. });
 }
 
@@ -471,9 +375,7 @@ fn rejects_unknown_value_type() {
 
 #[test]
 fn rejects_unknown_array_element_type() {
-    let bytes = Builder::new()
-        .kv("k", T_ARRAY, &array_header(99, 1))
-        .build();
+    let bytes = Builder::new().kv("k", T_ARRAY, &array_header(99, 1)).build();
     assert_rejects!(bytes, GgufError::UnknownValueType { type_id: 99, .. });
 }
 
@@ -495,9 +397,7 @@ fn rejects_non_utf8_key() {
 
 #[test]
 fn rejects_non_utf8_string_value() {
-    let bytes = Builder::new()
-        .kv("k", T_STRING, &gguf_str(b"\xc3\x28"))
-        .build();
+    let bytes = Builder::new().kv("k", T_STRING, &gguf_str(b"\xc3\x28")).build();
     assert_rejects!(bytes, GgufError::InvalidUtf8 { what, .. } if what.contains("`k`"));
 }
 
@@ -512,10 +412,7 @@ fn rejects_non_utf8_string_in_array() {
 
 #[test]
 fn rejects_non_utf8_tensor_name() {
-    let bytes = Builder::new()
-        .tensor_raw(b"w\xfe", &[4], 0, 0)
-        .data(16)
-        .build();
+    let bytes = Builder::new().tensor_raw(b"w\xfe", &[4], 0, 0).data(16).build();
     assert_rejects!(bytes, GgufError::InvalidUtf8 { what, .. } if what.contains("tensor 0"));
 }
 
@@ -527,60 +424,33 @@ fn rejects_duplicate_key() {
 
 #[test]
 fn rejects_duplicate_tensor() {
-    let bytes = Builder::new()
-        .tensor("w", &[8], GgmlType::F32, 0)
-        .tensor("w", &[8], GgmlType::F32, 32)
-        .data(64)
-        .build();
+    let bytes =
+        Builder::new().tensor("w", &[8], GgmlType::F32, 0).tensor("w", &[8], GgmlType::F32, 32).data(64).build();
     assert_rejects!(bytes, GgufError::DuplicateTensor { tensor } if tensor == "w");
 }
 
 #[test]
 fn rejects_bad_alignment() {
-    assert_rejects!(
-        Builder::new().alignment(0).build(),
-        GgufError::BadAlignment(0)
-    );
-    assert_rejects!(
-        Builder::new().alignment(3).build(),
-        GgufError::BadAlignment(3)
-    );
-    assert_rejects!(
-        Builder::new().alignment(96).build(),
-        GgufError::BadAlignment(96)
-    );
+    assert_rejects!(Builder::new().alignment(0).build(), GgufError::BadAlignment(0));
+    assert_rejects!(Builder::new().alignment(3).build(), GgufError::BadAlignment(3));
+    assert_rejects!(Builder::new().alignment(96).build(), GgufError::BadAlignment(96));
 }
 
 #[test]
 fn rejects_alignment_of_wrong_type() {
-    let bytes = Builder::new()
-        .kv("general.alignment", T_U64, &32u64.to_le_bytes())
-        .build();
-    assert_rejects!(
-        bytes,
-        GgufError::WrongType {
-            expected: "u32",
-            found: "u64",
-            ..
-        }
-    );
+    let bytes = Builder::new().kv("general.alignment", T_U64, &32u64.to_le_bytes()).build();
+    assert_rejects!(bytes, GgufError::WrongType { expected: "u32", found: "u64", .. });
 }
 
 #[test]
 fn rejects_rank_zero() {
-    let bytes = Builder::new()
-        .tensor("s", &[], GgmlType::F32, 0)
-        .data(32)
-        .build();
+    let bytes = Builder::new().tensor("s", &[], GgmlType::F32, 0).data(32).build();
     assert_rejects!(bytes, GgufError::BadRank { n_dims: 0, .. });
 }
 
 #[test]
 fn rejects_rank_above_four() {
-    let bytes = Builder::new()
-        .tensor("t", &[1, 1, 1, 1, 1], GgmlType::F32, 0)
-        .data(32)
-        .build();
+    let bytes = Builder::new().tensor("t", &[1, 1, 1, 1, 1], GgmlType::F32, 0).data(32).build();
     assert_rejects!(bytes, GgufError::BadRank { n_dims: 5, .. });
     // A huge rank must not be trusted for allocation either.
     let mut bytes = Builder::new().counts(1, 0).build();
@@ -591,77 +461,43 @@ fn rejects_rank_above_four() {
 
 #[test]
 fn rejects_zero_dimension() {
-    let bytes = Builder::new()
-        .tensor("z", &[4, 0], GgmlType::F32, 0)
-        .data(32)
-        .build();
+    let bytes = Builder::new().tensor("z", &[4, 0], GgmlType::F32, 0).data(32).build();
     assert_rejects!(bytes, GgufError::ZeroDimension { axis: 1, .. });
 }
 
 #[test]
 fn rejects_dimension_product_overflow() {
-    let bytes = Builder::new()
-        .tensor("o", &[1 << 32, 1 << 32], GgmlType::F32, 0)
-        .build();
+    let bytes = Builder::new().tensor("o", &[1 << 32, 1 << 32], GgmlType::F32, 0).build();
     assert_rejects!(bytes, GgufError::DimensionOverflow { tensor, .. } if tensor == "o");
     // Fits in u64 but not in ggml's int64_t.
-    let bytes = Builder::new()
-        .tensor("o", &[1 << 32, 1 << 31], GgmlType::I8, 0)
-        .build();
+    let bytes = Builder::new().tensor("o", &[1 << 32, 1 << 31], GgmlType::I8, 0).build();
     assert_rejects!(bytes, GgufError::DimensionOverflow { .. });
 }
 
 #[test]
 fn rejects_byte_size_overflow() {
     // 2^61 elements fit in int64_t, but 8 bytes each do not.
-    let bytes = Builder::new()
-        .tensor("f", &[1 << 31, 1 << 30], GgmlType::F64, 0)
-        .build();
+    let bytes = Builder::new().tensor("f", &[1 << 31, 1 << 30], GgmlType::F64, 0).build();
     assert_rejects!(bytes, GgufError::DimensionOverflow { .. });
 }
 
 #[test]
 fn rejects_offset_overflow() {
-    let bytes = Builder::new()
-        .tensor("f", &[8], GgmlType::F32, u64::MAX - 31)
-        .build();
+    let bytes = Builder::new().tensor("f", &[8], GgmlType::F32, u64::MAX - 31).build();
     assert_rejects!(bytes, GgufError::DimensionOverflow { .. });
 }
 
 #[test]
 fn rejects_row_not_multiple_of_block() {
-    let bytes = Builder::new()
-        .tensor("q", &[16, 2], GgmlType::Q4_0, 0)
-        .data(64)
-        .build();
-    assert_rejects!(
-        bytes,
-        GgufError::RowNotBlockMultiple {
-            ne0: 16,
-            block_size: 32,
-            ggml_type: GgmlType::Q4_0,
-            ..
-        }
-    );
-    let bytes = Builder::new()
-        .tensor("k", &[128], GgmlType::Q6_K, 0)
-        .data(256)
-        .build();
-    assert_rejects!(
-        bytes,
-        GgufError::RowNotBlockMultiple {
-            block_size: 256,
-            ..
-        }
-    );
+    let bytes = Builder::new().tensor("q", &[16, 2], GgmlType::Q4_0, 0).data(64).build();
+    assert_rejects!(bytes, GgufError::RowNotBlockMultiple { ne0: 16, block_size: 32, ggml_type: GgmlType::Q4_0, .. });
+    let bytes = Builder::new().tensor("k", &[128], GgmlType::Q6_K, 0).data(256).build();
+    assert_rejects!(bytes, GgufError::RowNotBlockMultiple { block_size: 256, .. });
 }
 
 #[test]
 fn rejects_unknown_tensor_type() {
-    let bytes = Builder::new()
-        .tensor_raw(b"t", &[32], 99, 0)
-        .data(256)
-        .build();
+    let bytes = Builder::new().tensor_raw(b"t", &[32], 99, 0).data(256).build();
     assert_rejects!(bytes, GgufError::UnknownTensorType { type_id: 99, tensor } if tensor == "t");
 }
 
@@ -669,64 +505,37 @@ fn rejects_unknown_tensor_type() {
 fn rejects_retired_tensor_types() {
     // Q4_2 (4) and Q4_0_4_4 (31) were removed from ggml; their size is undefined.
     for id in [4, 5, 31, 32, 33, 36, 37, 38, 42, u32::MAX] {
-        let bytes = Builder::new()
-            .tensor_raw(b"t", &[32], id, 0)
-            .data(256)
-            .build();
+        let bytes = Builder::new().tensor_raw(b"t", &[32], id, 0).data(256).build();
         assert_rejects!(bytes, GgufError::UnknownTensorType { .. });
     }
 }
 
 #[test]
 fn rejects_misaligned_offset() {
-    let bytes = Builder::new()
-        .tensor("a", &[4], GgmlType::F32, 0)
-        .tensor("b", &[4], GgmlType::F32, 16)
-        .data(64)
-        .build();
-    assert_rejects!(
-        bytes,
-        GgufError::Misaligned {
-            offset: 16,
-            alignment: 32,
-            ..
-        }
-    );
+    let bytes =
+        Builder::new().tensor("a", &[4], GgmlType::F32, 0).tensor("b", &[4], GgmlType::F32, 16).data(64).build();
+    assert_rejects!(bytes, GgufError::Misaligned { offset: 16, alignment: 32, .. });
     // Aligned to the default 32 but not to a custom 64.
-    let bytes = Builder::new()
-        .alignment(64)
-        .tensor("a", &[4], GgmlType::F32, 32)
-        .data(64)
-        .build();
+    let bytes = Builder::new().alignment(64).tensor("a", &[4], GgmlType::F32, 32).data(64).build();
     assert_rejects!(bytes, GgufError::Misaligned { alignment: 64, .. });
 }
 
 #[test]
 fn rejects_overlapping_tensors() {
     // "a" is 64 bytes at 0, "b" starts at 32.
-    let bytes = Builder::new()
-        .tensor("a", &[16], GgmlType::F32, 0)
-        .tensor("b", &[8], GgmlType::F32, 32)
-        .data(96)
-        .build();
+    let bytes =
+        Builder::new().tensor("a", &[16], GgmlType::F32, 0).tensor("b", &[8], GgmlType::F32, 32).data(96).build();
     assert_rejects!(bytes, GgufError::OverlappingTensors { a, b } if a == "a" && b == "b");
     // Same offset, listed in the other order.
-    let bytes = Builder::new()
-        .tensor("x", &[8], GgmlType::F32, 64)
-        .tensor("y", &[4], GgmlType::F32, 64)
-        .data(96)
-        .build();
+    let bytes =
+        Builder::new().tensor("x", &[8], GgmlType::F32, 64).tensor("y", &[4], GgmlType::F32, 64).data(96).build();
     assert_rejects!(bytes, GgufError::OverlappingTensors { .. });
 }
 
 #[test]
 fn rejects_tensor_past_end_of_file() {
-    let bytes = Builder::new()
-        .tensor("far", &[8], GgmlType::F32, 1 << 20)
-        .data(32)
-        .build();
-    let err =
-        assert_rejects!(bytes, GgufError::TensorOutOfBounds { tensor, .. } if tensor == "far");
+    let bytes = Builder::new().tensor("far", &[8], GgmlType::F32, 1 << 20).data(32).build();
+    let err = assert_rejects!(bytes, GgufError::TensorOutOfBounds { tensor, .. } if tensor == "far");
     assert!(err.to_string().contains("far"));
 }
 
@@ -748,10 +557,7 @@ fn known_length_checks_bounds_even_from_a_prefix() {
 fn corrupt_corpus_is_rejected_with_the_expected_kinds() {
     let cases = corpus::corrupt_cases();
     assert!(cases.len() >= 30, "only {} cases", cases.len());
-    let failures: Vec<String> = cases
-        .iter()
-        .filter_map(|c| corpus::check(c).err())
-        .collect();
+    let failures: Vec<String> = cases.iter().filter_map(|c| corpus::check(c).err()).collect();
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 
     let mut names: Vec<&str> = cases.iter().map(|c| c.name).collect();
@@ -797,11 +603,7 @@ fn corrupt_corpus_is_rejected_with_the_expected_kinds() {
 fn corpus_check_reports_mismatches() {
     let mut case = corpus::corrupt_cases().remove(0);
     case.expected_kind = "bad_magic";
-    assert!(
-        corpus::check(&case)
-            .unwrap_err()
-            .contains("expected bad_magic")
-    );
+    assert!(corpus::check(&case).unwrap_err().contains("expected bad_magic"));
     case.bytes = sample().build();
     case.file_len = None;
     assert!(corpus::check(&case).unwrap_err().contains("accepted"));
@@ -826,9 +628,7 @@ fn valid_samples_parse() {
 /// panic or a huge allocation.
 #[test]
 fn mutations_never_panic() {
-    let base = sample()
-        .kv_str("tokenizer.chat_template", "{{ x }}")
-        .build();
+    let base = sample().kv_str("tokenizer.chat_template", "{{ x }}").build();
     let mut rng = 0x9e37_79b9_7f4a_7c15u64;
     let mut next = move || {
         rng ^= rng << 13;
@@ -886,11 +686,7 @@ fn type_table_matches_ggml() {
         (GgmlType::MXFP4, 39, 32, 17),
     ];
     for (ty, id, bs, ts) in expect {
-        assert_eq!(
-            (ty.id(), ty.block_size(), ty.type_size()),
-            (id, bs, ts),
-            "{ty}"
-        );
+        assert_eq!((ty.id(), ty.block_size(), ty.type_size()), (id, bs, ts), "{ty}");
     }
     assert_eq!(GgmlType::Q4_K.to_string(), "Q4_K");
     assert_eq!(GgmlType::Q6_K.byte_size(512), Some(420));
@@ -904,16 +700,10 @@ fn type_table_matches_ggml() {
 
 #[test]
 fn sizes_known_for_undecodable_types() {
-    let bytes = Builder::new()
-        .tensor("iq", &[512, 3], GgmlType::IQ2_XXS, 0)
-        .data(6 * 66)
-        .build();
+    let bytes = Builder::new().tensor("iq", &[512, 3], GgmlType::IQ2_XXS, 0).data(6 * 66).build();
     let h = GgufHeader::parse_complete(&bytes).unwrap();
     assert_eq!(h.tensor("iq").unwrap().size_bytes, 6 * 66);
-    assert_eq!(
-        h.dequantize_tensor(&bytes, "iq"),
-        Err(GgufError::UnsupportedBlockFormat(GgmlType::IQ2_XXS))
-    );
+    assert_eq!(h.dequantize_tensor(&bytes, "iq"), Err(GgufError::UnsupportedBlockFormat(GgmlType::IQ2_XXS)));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -945,11 +735,7 @@ fn f16_conversion_is_exact() {
             continue;
         }
         let man = f64::from(h & 0x3ff);
-        let mag = if exp == 0 {
-            man * 2f64.powi(-24)
-        } else {
-            (1.0 + man / 1024.0) * 2f64.powi(exp - 15)
-        };
+        let mag = if exp == 0 { man * 2f64.powi(-24) } else { (1.0 + man / 1024.0) * 2f64.powi(exp - 15) };
         let v = if h & 0x8000 != 0 { -mag } else { mag };
         assert_eq!(f16_to_f32(h).to_bits(), (v as f32).to_bits(), "{h:#06x}");
     }
@@ -964,24 +750,12 @@ fn bf16_conversion() {
 
 #[test]
 fn decodes_f32_f16_bf16() {
-    let bytes: Vec<u8> = [1.5f32, -0.0, 3.25]
-        .iter()
-        .flat_map(|v| v.to_le_bytes())
-        .collect();
-    assert_eq!(
-        dequantize_to_vec(GgmlType::F32, &bytes, 3).unwrap(),
-        [1.5, -0.0, 3.25]
-    );
+    let bytes: Vec<u8> = [1.5f32, -0.0, 3.25].iter().flat_map(|v| v.to_le_bytes()).collect();
+    assert_eq!(dequantize_to_vec(GgmlType::F32, &bytes, 3).unwrap(), [1.5, -0.0, 3.25]);
     let bytes = [F16_ONE, F16_MINUS_ONE].concat();
-    assert_eq!(
-        dequantize_to_vec(GgmlType::F16, &bytes, 2).unwrap(),
-        [1.0, -1.0]
-    );
+    assert_eq!(dequantize_to_vec(GgmlType::F16, &bytes, 2).unwrap(), [1.0, -1.0]);
     let bytes = [0x80, 0x3f, 0x40, 0xc0];
-    assert_eq!(
-        dequantize_to_vec(GgmlType::BF16, &bytes, 2).unwrap(),
-        [1.0, -3.0]
-    );
+    assert_eq!(dequantize_to_vec(GgmlType::BF16, &bytes, 2).unwrap(), [1.0, -3.0]);
 }
 
 #[test]
@@ -1060,10 +834,7 @@ fn decodes_q4_k_by_hand() {
     for j in 0..8 {
         let q = if j % 2 == 0 { 3.0 } else { 12.0 };
         let want = (j as f32 + 1.0) * q - 0.5 * j as f32;
-        assert!(
-            out[j * 32..j * 32 + 32].iter().all(|&x| x == want),
-            "sub-block {j}"
-        );
+        assert!(out[j * 32..j * 32 + 32].iter().all(|&x| x == want), "sub-block {j}");
     }
 }
 
@@ -1092,24 +863,11 @@ fn rejects_bad_decode_sizes() {
     assert!(dequantize(GgmlType::Q8_0, &block, 32, &mut out).is_ok());
     assert!(matches!(
         dequantize(GgmlType::Q8_0, &block[..33], 32, &mut out),
-        Err(GgufError::SizeMismatch {
-            expected: 34,
-            found: 33,
-            ..
-        })
+        Err(GgufError::SizeMismatch { expected: 34, found: 33, .. })
     ));
-    assert!(matches!(
-        dequantize(GgmlType::Q8_0, &block, 16, &mut out),
-        Err(GgufError::SizeMismatch { .. })
-    ));
-    assert!(matches!(
-        dequantize(GgmlType::Q8_0, &block, 32, &mut out[..31]),
-        Err(GgufError::SizeMismatch { .. })
-    ));
-    assert!(matches!(
-        dequantize_to_vec(GgmlType::Q8_0, &block, usize::MAX - 31),
-        Err(GgufError::SizeMismatch { .. })
-    ));
+    assert!(matches!(dequantize(GgmlType::Q8_0, &block, 16, &mut out), Err(GgufError::SizeMismatch { .. })));
+    assert!(matches!(dequantize(GgmlType::Q8_0, &block, 32, &mut out[..31]), Err(GgufError::SizeMismatch { .. })));
+    assert!(matches!(dequantize_to_vec(GgmlType::Q8_0, &block, usize::MAX - 31), Err(GgufError::SizeMismatch { .. })));
     assert_eq!(
         dequantize_to_vec(GgmlType::IQ4_NL, &block[..18], 32),
         Err(GgufError::UnsupportedBlockFormat(GgmlType::IQ4_NL))
@@ -1144,18 +902,12 @@ fn ggml_scale_min_k4(j: usize, q: &[u8]) -> (u8, u8) {
     if j < 4 {
         (q[j] & 63, q[j + 4] & 63)
     } else {
-        (
-            (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4),
-            (q[j + 4] >> 4) | ((q[j] >> 6) << 4),
-        )
+        ((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4), (q[j + 4] >> 4) | ((q[j] >> 6) << 4))
     }
 }
 
 fn ggml_q4_k(b: &[u8]) -> Vec<f32> {
-    let (d, min) = (
-        f16_to_f32(u16::from_le_bytes([b[0], b[1]])),
-        f16_to_f32(u16::from_le_bytes([b[2], b[3]])),
-    );
+    let (d, min) = (f16_to_f32(u16::from_le_bytes([b[0], b[1]])), f16_to_f32(u16::from_le_bytes([b[2], b[3]])));
     let scales = &b[4..16];
     let mut q = &b[16..];
     let mut y = Vec::new();
@@ -1174,10 +926,7 @@ fn ggml_q4_k(b: &[u8]) -> Vec<f32> {
 }
 
 fn ggml_q5_k(b: &[u8]) -> Vec<f32> {
-    let (d, min) = (
-        f16_to_f32(u16::from_le_bytes([b[0], b[1]])),
-        f16_to_f32(u16::from_le_bytes([b[2], b[3]])),
-    );
+    let (d, min) = (f16_to_f32(u16::from_le_bytes([b[0], b[1]])), f16_to_f32(u16::from_le_bytes([b[2], b[3]])));
     let scales = &b[4..16];
     let qh = &b[16..48];
     let mut ql = &b[48..];
@@ -1188,13 +937,8 @@ fn ggml_q5_k(b: &[u8]) -> Vec<f32> {
         let (d1, m1) = (d * sc as f32, min * m as f32);
         let (sc, m) = ggml_scale_min_k4(is + 1, scales);
         let (d2, m2) = (d * sc as f32, min * m as f32);
-        y.extend(
-            (0..32)
-                .map(|l| d1 * ((ql[l] & 0xF) + if qh[l] & u1 != 0 { 16 } else { 0 }) as f32 - m1),
-        );
-        y.extend(
-            (0..32).map(|l| d2 * ((ql[l] >> 4) + if qh[l] & u2 != 0 { 16 } else { 0 }) as f32 - m2),
-        );
+        y.extend((0..32).map(|l| d1 * ((ql[l] & 0xF) + if qh[l] & u1 != 0 { 16 } else { 0 }) as f32 - m1));
+        y.extend((0..32).map(|l| d2 * ((ql[l] >> 4) + if qh[l] & u2 != 0 { 16 } else { 0 }) as f32 - m2));
         ql = &ql[32..];
         is += 2;
         u1 = u1.wrapping_shl(2);
@@ -1262,10 +1006,7 @@ fn k_quants_match_ggml_reference_loops() {
         for (ty, block, reference) in cases {
             let ours = dequantize_to_vec(ty, &block, QK_K).unwrap();
             let theirs = reference(&block);
-            let same = ours
-                .iter()
-                .zip(&theirs)
-                .all(|(a, b)| a.to_bits() == b.to_bits());
+            let same = ours.iter().zip(&theirs).all(|(a, b)| a.to_bits() == b.to_bits());
             assert!(same, "{ty} differs on block {block:02x?}");
         }
     }

@@ -82,13 +82,7 @@ const TABLE: [Row; 34] = {
         (IQ3_XXS, 18, "IQ3_XXS", QK_K, 2 + QK_K / 4 + QK_K / 8),
         (IQ1_S, 19, "IQ1_S", QK_K, 2 + QK_K / 8 + QK_K / 16),
         (IQ4_NL, 20, "IQ4_NL", 32, 2 + 16),
-        (
-            IQ3_S,
-            21,
-            "IQ3_S",
-            QK_K,
-            2 + QK_K / 4 + QK_K / 8 + QK_K / 32 + 4,
-        ),
+        (IQ3_S, 21, "IQ3_S", QK_K, 2 + QK_K / 4 + QK_K / 8 + QK_K / 32 + 4),
         (IQ2_S, 22, "IQ2_S", QK_K, 2 + QK_K / 4 + QK_K / 16),
         (IQ4_XS, 23, "IQ4_XS", QK_K, 2 + 2 + QK_K / 2 + QK_K / 64),
         (I8, 24, "I8", 1, 1),
@@ -146,10 +140,7 @@ impl GgmlType {
     /// Whether [`crate::gguf::dequantize`] can decode this type to f32.
     pub fn is_supported_for_decode(self) -> bool {
         use GgmlType::*;
-        matches!(
-            self,
-            F32 | F16 | BF16 | Q4_0 | Q4_1 | Q5_0 | Q5_1 | Q8_0 | Q2_K | Q3_K | Q4_K | Q5_K | Q6_K
-        )
+        matches!(self, F32 | F16 | BF16 | Q4_0 | Q4_1 | Q5_0 | Q5_1 | Q8_0 | Q2_K | Q3_K | Q4_K | Q5_K | Q6_K)
     }
 
     /// Exact byte size of `n_elements` elements, or `None` when `n_elements` is not a whole

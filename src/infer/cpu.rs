@@ -11,8 +11,8 @@ use std::rc::Rc;
 
 use crate::gguf::{GgmlType, dequantize};
 
-use super::compute::{Activation, Attention, Compute, MAX_TOP_K, Rope, RopeStyle, order_key, order_value};
 use super::InferError;
+use super::compute::{Activation, Attention, Compute, MAX_TOP_K, Rope, RopeStyle, order_key, order_value};
 
 /// An `f32` buffer on the CPU.
 pub type CpuBuf = Rc<RefCell<Vec<f32>>>;
@@ -109,7 +109,8 @@ async fn yield_to_browser() {
     use wasm_bindgen::{JsCast, JsValue};
     let promise = js_sys::Promise::new(&mut |resolve, _| {
         let global = js_sys::global();
-        match js_sys::Reflect::get(&global, &JsValue::from_str("setTimeout")).map(|f| f.dyn_into::<js_sys::Function>()) {
+        match js_sys::Reflect::get(&global, &JsValue::from_str("setTimeout")).map(|f| f.dyn_into::<js_sys::Function>())
+        {
             Ok(Ok(set_timeout)) => {
                 let _ = set_timeout.call2(&global, &resolve, &JsValue::from(0));
             }
@@ -124,7 +125,6 @@ async fn yield_to_browser() {
 fn silu(x: f32) -> f32 {
     x / (1.0 + (-x).exp())
 }
-
 
 impl Compute for Cpu {
     type Buf = CpuBuf;
@@ -345,8 +345,7 @@ impl Compute for Cpu {
 
     fn copy_rows(&self, src: &CpuBuf, src_row: usize, dst: &CpuBuf, dst_row: usize, rows: usize, width: usize) {
         if Rc::ptr_eq(src, dst) {
-            dst.borrow_mut()
-                .copy_within(src_row * width..(src_row + rows) * width, dst_row * width);
+            dst.borrow_mut().copy_within(src_row * width..(src_row + rows) * width, dst_row * width);
             return;
         }
         let src = src.borrow();
@@ -384,11 +383,7 @@ impl Compute for Cpu {
     }
 
     fn top_k(&self, x: &CpuBuf, row: usize, width: usize, k: usize, vals: &CpuBuf, ids: &CpuIds) {
-        assert!(
-            (1..=MAX_TOP_K.min(width)).contains(&k),
-            "top_k: k = {k} outside 1..={}",
-            MAX_TOP_K.min(width)
-        );
+        assert!((1..=MAX_TOP_K.min(width)).contains(&k), "top_k: k = {k} outside 1..={}", MAX_TOP_K.min(width));
         let x = x.borrow();
         // One pass keeping the best k (key, index) in descending order: an element enters only
         // if its key beats the k-th (a later equal key loses the tie), so insertions are rare.
@@ -466,18 +461,8 @@ mod tests {
             ids.borrow()[..k].iter().copied().zip(vals.borrow()[..k].iter().copied()).collect()
         };
         let got = pairs(10);
-        let want = [
-            (7, inf),
-            (2, 3.0),
-            (4, 3.0),
-            (0, 1.0),
-            (3, 0.0),
-            (6, 0.0),
-            (9, -2.0),
-            (5, -inf),
-            (1, -inf),
-            (8, -inf),
-        ];
+        let want =
+            [(7, inf), (2, 3.0), (4, 3.0), (0, 1.0), (3, 0.0), (6, 0.0), (9, -2.0), (5, -inf), (1, -inf), (8, -inf)];
         assert_eq!(got, want);
         assert!(got.iter().all(|(_, v)| v.to_bits() != (-0.0f32).to_bits()));
         cpu.top_k(&xb, 1, width, 3, &vals, &ids);
@@ -489,9 +474,7 @@ mod tests {
         let cpu = Cpu::new();
         let mut state = 5u64;
         let mut next = move || {
-            state = state
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
+            state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
             (state >> 33) as u32
         };
         for width in [64usize, 1000, 32000] {

@@ -50,10 +50,7 @@ impl Default for SamplerParams {
 impl SamplerParams {
     /// Settings that always take the argmax.
     pub fn greedy() -> Self {
-        SamplerParams {
-            temperature: 0.0,
-            ..Self::default()
-        }
+        SamplerParams { temperature: 0.0, ..Self::default() }
     }
 
     /// True when sampling reduces to argmax (after the repetition penalty).
@@ -63,14 +60,8 @@ impl SamplerParams {
 
     /// Checks every field's range; the message names the field, the allowed range and the value.
     pub fn validate(&self) -> Result<(), String> {
-        let bad =
-            |name: &str, range: &str, v: f32| Err(format!("{name} must be {range} (got {v})"));
-        let (t, p, m, r) = (
-            self.temperature,
-            self.top_p,
-            self.min_p,
-            self.repetition_penalty,
-        );
+        let bad = |name: &str, range: &str, v: f32| Err(format!("{name} must be {range} (got {v})"));
+        let (t, p, m, r) = (self.temperature, self.top_p, self.min_p, self.repetition_penalty);
         if !(t.is_finite() && t >= 0.0) {
             return bad("temperature", "a finite number >= 0", t);
         }
@@ -191,13 +182,7 @@ impl Sampler {
     /// degrade safely: NaN temperature = greedy, top-p outside (0, 1) and min-p <= 0 = off.
     pub fn new(params: SamplerParams) -> Sampler {
         let rng = Rng::new(params.seed.unwrap_or(DEFAULT_SEED));
-        Sampler {
-            params,
-            rng,
-            work: Vec::new(),
-            cand: Vec::new(),
-            seen: Vec::new(),
-        }
+        Sampler { params, rng, work: Vec::new(), cand: Vec::new(), seen: Vec::new() }
     }
 
     pub fn params(&self) -> &SamplerParams {
@@ -209,11 +194,7 @@ impl Sampler {
     /// ignored. NaN logits are never picked unless all are NaN (then 0). The input is not modified.
     pub fn sample(&mut self, logits: &[f32], history: &[u32]) -> u32 {
         self.work.clear();
-        self.work.extend(
-            logits
-                .iter()
-                .map(|&l| if l.is_nan() { f32::NEG_INFINITY } else { l }),
-        );
+        self.work.extend(logits.iter().map(|&l| if l.is_nan() { f32::NEG_INFINITY } else { l }));
         self.apply_penalties(history);
         if self.params.is_greedy() {
             return argmax(&self.work);
@@ -223,16 +204,8 @@ impl Sampler {
             return argmax(&self.work); // +inf dominates; all -inf leaves no distribution
         }
         self.cand.clear();
-        let live = self
-            .work
-            .iter()
-            .enumerate()
-            .filter(|(_, l)| **l > f32::NEG_INFINITY);
-        self.cand.extend(live.map(|(i, &logit)| Cand {
-            id: i as u32,
-            logit,
-            w: 0.0,
-        }));
+        let live = self.work.iter().enumerate().filter(|(_, l)| **l > f32::NEG_INFINITY);
+        self.cand.extend(live.map(|(i, &logit)| Cand { id: i as u32, logit, w: 0.0 }));
         let sorted = self.top_k();
         self.draw(max as f64, sorted)
     }
@@ -323,10 +296,7 @@ impl Sampler {
             }
         }
         // Rounding (or every weight underflowing): the most likely survivor.
-        self.cand
-            .iter()
-            .min_by(|a, b| by_desc(a, b))
-            .map_or(0, |c| c.id)
+        self.cand.iter().min_by(|a, b| by_desc(a, b)).map_or(0, |c| c.id)
     }
 
     fn apply_penalties(&mut self, history: &[u32]) {
@@ -336,8 +306,7 @@ impl Sampler {
             return;
         }
         self.seen.clear();
-        self.seen
-            .extend_from_slice(&history[history.len().saturating_sub(n)..]);
+        self.seen.extend_from_slice(&history[history.len().saturating_sub(n)..]);
         self.seen.sort_unstable();
         self.seen.dedup();
         for &t in &self.seen {
@@ -398,11 +367,7 @@ pub struct StopMatcher {
 impl StopMatcher {
     /// Empty stop strings are ignored (for matching; indices still refer to `stops` as given).
     pub fn new(stops: Vec<String>) -> StopMatcher {
-        StopMatcher {
-            stops,
-            held: String::new(),
-            done: false,
-        }
+        StopMatcher { stops, held: String::new(), done: false }
     }
 
     /// True once a stop string has completed; later pushes emit nothing.
@@ -417,16 +382,11 @@ impl StopMatcher {
         self.held.push_str(piece);
         let live = || self.stops.iter().enumerate().filter(|(_, s)| !s.is_empty());
         // Earliest start; on a tie the shorter stop (it completes first).
-        let hit = live()
-            .filter_map(|(i, s)| self.held.find(s.as_str()).map(|pos| (pos, s.len(), i)))
-            .min();
+        let hit = live().filter_map(|(i, s)| self.held.find(s.as_str()).map(|pos| (pos, s.len(), i))).min();
         if let Some((pos, _, i)) = hit {
             self.held.truncate(pos);
             self.done = true;
-            return StopOutcome {
-                emit: std::mem::take(&mut self.held),
-                stop: Some(i),
-            };
+            return StopOutcome { emit: std::mem::take(&mut self.held), stop: Some(i) };
         }
         let longest = live().map(|(_, s)| s.len()).max().unwrap_or(0);
         let from = self.held.len().saturating_sub(longest.saturating_sub(1));
@@ -438,10 +398,7 @@ impl StopMatcher {
             .find(|&j| live().any(|(_, s)| s.starts_with(&self.held[j..])))
             .unwrap_or(self.held.len());
         let rest = self.held.split_off(split);
-        StopOutcome {
-            emit: std::mem::replace(&mut self.held, rest),
-            stop: None,
-        }
+        StopOutcome { emit: std::mem::replace(&mut self.held, rest), stop: None }
     }
 
     /// Flushes the held-back text at the end of generation (empty after a stop).
@@ -456,14 +413,7 @@ mod tests {
 
     fn params(temperature: f32, top_k: u32, top_p: f32, min_p: f32) -> SamplerParams {
         let seed = Some(42);
-        SamplerParams {
-            temperature,
-            top_k,
-            top_p,
-            min_p,
-            seed,
-            ..SamplerParams::default()
-        }
+        SamplerParams { temperature, top_k, top_p, min_p, seed, ..SamplerParams::default() }
     }
 
     #[test]
@@ -499,10 +449,7 @@ mod tests {
 
     fn draws(seed: u64, n: usize) -> Vec<u32> {
         let logits = [0.0, 0.3, -0.2, 0.1, 0.0, 0.2, -0.1, 0.05];
-        let mut s = Sampler::new(SamplerParams {
-            seed: Some(seed),
-            ..params(1.0, 0, 1.0, 0.0)
-        });
+        let mut s = Sampler::new(SamplerParams { seed: Some(seed), ..params(1.0, 0, 1.0, 0.0) });
         (0..n).map(|_| s.sample(&logits, &[])).collect()
     }
 
@@ -510,19 +457,9 @@ mod tests {
     fn seeds_repeat_and_differ() {
         assert_eq!(draws(7, 100), draws(7, 100));
         assert_ne!(draws(7, 100), draws(8, 100));
-        let none = |s: &mut Sampler| {
-            (0..50)
-                .map(|_| s.sample(&[0.0; 8], &[]))
-                .collect::<Vec<_>>()
-        };
-        let p = SamplerParams {
-            seed: None,
-            ..params(1.0, 0, 1.0, 0.0)
-        };
-        assert_eq!(
-            none(&mut Sampler::new(p.clone())),
-            none(&mut Sampler::new(p))
-        );
+        let none = |s: &mut Sampler| (0..50).map(|_| s.sample(&[0.0; 8], &[])).collect::<Vec<_>>();
+        let p = SamplerParams { seed: None, ..params(1.0, 0, 1.0, 0.0) };
+        assert_eq!(none(&mut Sampler::new(p.clone())), none(&mut Sampler::new(p)));
     }
 
     #[test]
@@ -573,9 +510,7 @@ mod tests {
         // With nothing filtered everything shows up at a high temperature.
         assert_eq!(kept(params(50.0, 0, 1.0, 0.0)), [0, 1, 2, 3, 4, 5]);
         // Large vocabulary through the incremental top-p path.
-        let big: Vec<f32> = (0..100_000)
-            .map(|i| ((i * 7919) % 1000) as f32 * 0.01)
-            .collect();
+        let big: Vec<f32> = (0..100_000).map(|i| ((i * 7919) % 1000) as f32 * 0.01).collect();
         let mut s = Sampler::new(params(1.0, 0, 0.9, 0.0));
         for _ in 0..20 {
             assert!(big[s.sample(&big, &[]) as usize] >= 7.5);
@@ -584,10 +519,7 @@ mod tests {
 
     #[test]
     fn repetition_penalty_direction() {
-        let mut p = SamplerParams {
-            repetition_penalty: 2.0,
-            ..SamplerParams::greedy()
-        };
+        let mut p = SamplerParams { repetition_penalty: 2.0, ..SamplerParams::greedy() };
         let mut s = Sampler::new(p.clone());
         // Positive: 4.0 / 2 = 2.0 < 3.0, so the repeated id 0 loses to id 1.
         assert_eq!(s.sample(&[4.0, 3.0], &[]), 0);
@@ -625,8 +557,7 @@ mod tests {
         for case in 0..300u64 {
             let n = 50 + r.next_u64() as usize % 400;
             // Coarse values make ties; a few NaN, infinities and signed zeros.
-            let mut logits: Vec<f32> =
-                (0..n).map(|_| ((r.next_f64() * 40.0).floor() as f32 - 20.0) * 0.25).collect();
+            let mut logits: Vec<f32> = (0..n).map(|_| ((r.next_f64() * 40.0).floor() as f32 - 20.0) * 0.25).collect();
             for _ in 0..3 {
                 let i = r.next_u64() as usize % n;
                 logits[i] = [f32::NAN, f32::NEG_INFINITY, -0.0, 0.0][r.next_u64() as usize % 4];
@@ -681,11 +612,7 @@ mod tests {
     #[test]
     fn serde_camel_case_with_defaults() {
         let p: SamplerParams = serde_json::from_str(r#"{"topK": 5, "repeatLastN": 8}"#).unwrap();
-        let want = SamplerParams {
-            top_k: 5,
-            repeat_last_n: 8,
-            ..SamplerParams::default()
-        };
+        let want = SamplerParams { top_k: 5, repeat_last_n: 8, ..SamplerParams::default() };
         assert_eq!(p, want);
         let json = serde_json::to_string(&SamplerParams::greedy()).unwrap();
         assert!(json.contains("\"repetitionPenalty\":1.0") && json.contains("\"seed\":null"));
@@ -714,10 +641,7 @@ mod tests {
         assert_eq!(emits, ["hello ", "", ""]);
         // No false hold-back: "<" followed by something else is released at once.
         let (out, stop, emits) = feed(&["</s>"], &["a<", "b", "c"]);
-        assert_eq!(
-            (out.as_str(), stop, emits[1].as_str()),
-            ("a<bc", None, "<b")
-        );
+        assert_eq!((out.as_str(), stop, emits[1].as_str()), ("a<bc", None, "<b"));
         // Multiple stops: the earliest wins; indices refer to the given list.
         let (out, stop, _) = feed(&["", "END", "\n\n"], &["x\n\ny END"]);
         assert_eq!((out.as_str(), stop), ("x", Some(2)));

@@ -24,8 +24,8 @@ use std::collections::HashMap;
 use crate::gguf::{GgufHeader, TensorInfo, dequantize_to_vec};
 use crate::model::{Architecture, ModelConfig, ModelError};
 
-use super::compute::{Activation, Attention, Compute, MAX_TOP_K, Rope};
 use super::InferError;
+use super::compute::{Activation, Attention, Compute, MAX_TOP_K, Rope};
 
 /// A weight matrix with what the forward pass needs to know about it.
 pub struct Mat<C: Compute> {
@@ -99,12 +99,8 @@ impl<C: Compute> WeightsBuilder<C> {
         }
         let wanted: std::collections::HashSet<String> =
             cfg.expected_tensors().into_iter().map(|(name, _, _)| name).collect();
-        let mut needed: Vec<TensorInfo> = header
-            .tensors()
-            .iter()
-            .filter(|t| wanted.contains(&t.name))
-            .cloned()
-            .collect();
+        let mut needed: Vec<TensorInfo> =
+            header.tensors().iter().filter(|t| wanted.contains(&t.name)).cloned().collect();
         needed.sort_by_key(|t| t.offset);
         Ok(WeightsBuilder { cfg: cfg.clone(), needed, slots: HashMap::new(), bytes: 0, rope_factors: None })
     }
@@ -179,9 +175,7 @@ impl<C: Compute> WeightsBuilder<C> {
             Some(Slot::Vector(b)) => Some(b),
             _ => None,
         };
-        let need = |v: Option<C::Buf>, name: String| {
-            v.ok_or(InferError::Model(ModelError::MissingTensor { name }))
-        };
+        let need = |v: Option<C::Buf>, name: String| v.ok_or(InferError::Model(ModelError::MissingTensor { name }));
         let output_norm = need(vector("output_norm.weight"), "output_norm.weight".into())?;
         let mut layers = Vec::with_capacity(cfg.n_layer as usize);
         for (il, [wq, wk, wv, wo, gate, up, down]) in layer_mats.into_iter().enumerate() {
@@ -305,12 +299,7 @@ impl<C: Compute> Model<C> {
     pub fn new(compute: C, cfg: ModelConfig, weights: Weights<C>, shape: Shape) -> Result<Model<C>, InferError> {
         let b = shape.batch.max(1);
         let shape = Shape { batch: b, logit_rows: shape.logit_rows.clamp(1, b), ..shape };
-        let (embd, q, kv, ff) = (
-            cfg.n_embd as usize,
-            cfg.q_dim() as usize,
-            cfg.kv_dim() as usize,
-            cfg.n_ff as usize,
-        );
+        let (embd, q, kv, ff) = (cfg.n_embd as usize, cfg.q_dim() as usize, cfg.kv_dim() as usize, cfg.n_ff as usize);
         let c = &compute;
         let buf = Buffers {
             x: c.alloc(b * embd)?,

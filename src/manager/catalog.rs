@@ -162,8 +162,8 @@ impl Catalog {
         let mut catalog = Catalog::default();
         for (i, value) in list.into_iter().enumerate() {
             let key = value.get("key").and_then(|k| k.as_str()).unwrap_or_default().to_owned();
-            let entry: CatalogEntry = serde_json::from_value(value)
-                .map_err(|e| CatalogError::Json(format!("entry {i} ({key:?}): {e}")))?;
+            let entry: CatalogEntry =
+                serde_json::from_value(value).map_err(|e| CatalogError::Json(format!("entry {i} ({key:?}): {e}")))?;
             if catalog.get(&entry.key).is_some() {
                 return Err(CatalogError::Invalid {
                     key: entry.key,

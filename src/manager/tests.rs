@@ -52,8 +52,14 @@ fn catalog_rejects_bad_entries_naming_the_field() {
         (r#"{"key":"a","url":"/a","arch":"","quant":"Q","fileBytes":1,"contextLength":1}"#, "arch"),
         (r#"{"key":"a","url":"/a","arch":"llama","quant":"Q","fileBytes":0,"contextLength":1}"#, "fileBytes"),
         (r#"{"key":"a","url":"/a","arch":"llama","quant":"Q","fileBytes":1,"contextLength":0}"#, "contextLength"),
-        (r#"{"key":"a","url":"/a","arch":"llama","quant":"Q","fileBytes":1,"contextLength":1,"sha256":"XYZ"}"#, "sha256"),
-        (r#"{"key":"a","url":"/a","arch":"llama","quant":"Q","fileBytes":1,"contextLength":1,"requiredBytes":0}"#, "requiredBytes"),
+        (
+            r#"{"key":"a","url":"/a","arch":"llama","quant":"Q","fileBytes":1,"contextLength":1,"sha256":"XYZ"}"#,
+            "sha256",
+        ),
+        (
+            r#"{"key":"a","url":"/a","arch":"llama","quant":"Q","fileBytes":1,"contextLength":1,"requiredBytes":0}"#,
+            "requiredBytes",
+        ),
     ];
     for (json, field) in cases {
         match Catalog::from_json(&format!("[{json}]")) {

@@ -177,20 +177,8 @@ pub struct Tier {
     pub rule: Rule,
 }
 
-const fn vram(
-    name: &'static str,
-    label: &'static str,
-    patterns: &'static [&'static str],
-    gib: f64,
-) -> Tier {
-    Tier {
-        name,
-        label,
-        class: AdapterClass::Discrete,
-        patterns,
-        vendors: &[],
-        rule: Rule::Vram(gib),
-    }
+const fn vram(name: &'static str, label: &'static str, patterns: &'static [&'static str], gib: f64) -> Tier {
+    Tier { name, label, class: AdapterClass::Discrete, patterns, vendors: &[], rule: Rule::Vram(gib) }
 }
 
 /// Unified memory: [`UNIFIED_SHARE`] of system memory, as the drivers themselves allow. Windows
@@ -216,13 +204,7 @@ pub const TIERS: &[Tier] = &[
         name: "cpu-software",
         label: "software (CPU) adapter",
         class: AdapterClass::Cpu,
-        patterns: &[
-            "swiftshader",
-            "lavapipe",
-            "llvmpipe",
-            "softpipe",
-            "microsoft basic render",
-        ],
+        patterns: &["swiftshader", "lavapipe", "llvmpipe", "softpipe", "microsoft basic render"],
         // Vulkan's VK_VENDOR_ID_MESA (lavapipe/llvmpipe) and Google's id (SwiftShader).
         vendors: &["mesa", "0x10005", "google", "0x1ae0"],
         rule: Rule::SystemShare(CPU_SHARE),
@@ -247,29 +229,14 @@ pub const TIERS: &[Tier] = &[
     vram("amd-rx-7900", "AMD Radeon RX 7900", &["rx 7900"], 16.0),    // GRE 16, XT 20, XTX 24
     vram("amd-rx-7800", "AMD Radeon RX 7800", &["rx 7800"], 16.0),    // 16
     vram("amd-rx-7xxx", "AMD Radeon RX 7000 series", &["rx 7"], 8.0), // 7700 XT 12, 7600 8, 7700S 8
-    vram(
-        "amd-rx-68xx-69xx",
-        "AMD Radeon RX 6800/6900",
-        &["rx 68", "rx 69"],
-        12.0,
-    ), // 6800M 12
+    vram("amd-rx-68xx-69xx", "AMD Radeon RX 6800/6900", &["rx 68", "rx 69"], 12.0), // 6800M 12
     vram("amd-rx-6xxx", "AMD Radeon RX 6000 series", &["rx 6"], 4.0), // 6700 10 … 6500 XT 4
     // "rx 5" is both Polaris (RX 550/560/570/580: 2 to 8) and RDNA 1 (RX 5500/5700: 4 to 8).
-    vram(
-        "amd-rx-5xx-5xxx",
-        "AMD Radeon RX 500/5000 series",
-        &["rx 5"],
-        2.0,
-    ),
+    vram("amd-rx-5xx-5xxx", "AMD Radeon RX 500/5000 series", &["rx 5"], 2.0),
     // Intel Arc discrete. "Intel Arc Graphics" without a model number is Meteor Lake's
     // integrated GPU and falls through to `intel-integrated`.
-    vram(
-        "intel-arc-b",
-        "Intel Arc B series",
-        &["arc b5", "arc b7"],
-        10.0,
-    ), // B570 10, B580 12
-    vram("intel-arc-a7", "Intel Arc A7 series", &["arc a7"], 8.0), // A750 8, A770 8/16
+    vram("intel-arc-b", "Intel Arc B series", &["arc b5", "arc b7"], 10.0), // B570 10, B580 12
+    vram("intel-arc-a7", "Intel Arc A7 series", &["arc a7"], 8.0),          // A750 8, A770 8/16
     vram(
         "intel-arc-discrete",
         "Intel Arc discrete",
@@ -307,16 +274,7 @@ pub const TIERS: &[Tier] = &[
         label: "mobile GPU (unified memory)",
         class: AdapterClass::Integrated,
         patterns: &["mali", "immortalis", "adreno", "powervr", "xclipse"],
-        vendors: &[
-            "arm",
-            "qualcomm",
-            "imagination",
-            "samsung",
-            "0x13b5",
-            "0x5143",
-            "0x1010",
-            "0x144d",
-        ],
+        vendors: &["arm", "qualcomm", "imagination", "samsung", "0x13b5", "0x5143", "0x1010", "0x144d"],
         rule: Rule::SystemShare(MOBILE_SHARE),
     },
     Tier {
@@ -336,18 +294,13 @@ impl AdapterFacts {
     /// Vendor, architecture, device and description, lowercased, with `(r)`/`(tm)`/`®`/`™`
     /// removed and whitespace collapsed: the text the tier patterns match.
     pub fn normalized_text(&self) -> String {
-        let joined = [
-            &self.vendor,
-            &self.architecture,
-            &self.device,
-            &self.description,
-        ]
-        .map(|s| s.as_str())
-        .join(" ")
-        .to_lowercase()
-        .replace("(r)", " ")
-        .replace("(tm)", " ")
-        .replace(['®', '™'], " ");
+        let joined = [&self.vendor, &self.architecture, &self.device, &self.description]
+            .map(|s| s.as_str())
+            .join(" ")
+            .to_lowercase()
+            .replace("(r)", " ")
+            .replace("(tm)", " ")
+            .replace(['®', '™'], " ");
         joined.split_whitespace().collect::<Vec<_>>().join(" ")
     }
 
@@ -358,10 +311,7 @@ impl AdapterFacts {
             return Some(&TIERS[0]);
         }
         let text = self.normalized_text();
-        if let Some(t) = TIERS
-            .iter()
-            .find(|t| t.patterns.iter().any(|p| text.contains(p)))
-        {
+        if let Some(t) = TIERS.iter().find(|t| t.patterns.iter().any(|p| text.contains(p))) {
             return Some(t);
         }
         let vendor = self.vendor.trim().to_lowercase();
@@ -408,22 +358,13 @@ impl Budget {
                 probe.allocated_bytes,
                 EstimatedFrom::Probe,
                 class,
-                format!(
-                    "An allocation probe ran out of memory after {}",
-                    format_bytes(probe.allocated_bytes)
-                ),
+                format!("An allocation probe ran out of memory after {}", format_bytes(probe.allocated_bytes)),
             );
         }
         let (raw, from, why) = match facts.tier() {
             Some(tier) => {
                 let (raw, why) = tier_estimate(tier, facts.device_memory_gb);
-                (
-                    raw,
-                    EstimatedFrom::TierTable {
-                        tier: tier.name.to_owned(),
-                    },
-                    why,
-                )
+                (raw, EstimatedFrom::TierTable { tier: tier.name.to_owned() }, why)
             }
             None => match facts.device_memory_gb {
                 Some(gb) => (
@@ -511,20 +452,12 @@ fn tier_estimate(tier: &Tier, device_memory_gb: Option<f64>) -> (u64, String) {
                 Some(gb) => (gb, format!("navigator.deviceMemory {}", gb_text(gb))),
                 None => (
                     ASSUMED_SYSTEM_GB,
-                    format!(
-                        "an assumed {} (no navigator.deviceMemory)",
-                        gb_text(ASSUMED_SYSTEM_GB)
-                    ),
+                    format!("an assumed {} (no navigator.deviceMemory)", gb_text(ASSUMED_SYSTEM_GB)),
                 ),
             };
             (
                 share_of(gb_bytes(gb), share),
-                format!(
-                    "{} (tier {}) shares system memory: {} of {said}",
-                    tier.label,
-                    tier.name,
-                    percent(share)
-                ),
+                format!("{} (tier {}) shares system memory: {} of {said}", tier.label, tier.name, percent(share)),
             )
         }
     }

@@ -213,15 +213,12 @@ impl MemoryManager {
 
     /// The simulated budget in force, if any.
     pub fn simulated_budget(&self) -> Option<u64> {
-        self.simulated_budget
-            .get()
-            .or_else(|| self.low_vram.get().then_some(LOW_VRAM_SIMULATED_BYTES))
+        self.simulated_budget.get().or_else(|| self.low_vram.get().then_some(LOW_VRAM_SIMULATED_BYTES))
     }
 
     /// The budget [`Self::can_load`] answers against: the simulated one, else the real one.
     pub fn effective_budget_bytes(&self) -> u64 {
-        self.simulated_budget()
-            .unwrap_or_else(|| self.budget().bytes)
+        self.simulated_budget().unwrap_or_else(|| self.budget().bytes)
     }
 
     fn tick(&self) -> u64 {
@@ -241,13 +238,7 @@ impl MemoryManager {
                 e.tick = tick;
                 e.last_used_ms = now_ms.or(e.last_used_ms);
             }
-            None => models.push(Entry {
-                key: key.to_owned(),
-                bytes,
-                tick,
-                last_used_ms: now_ms,
-                pinned: false,
-            }),
+            None => models.push(Entry { key: key.to_owned(), bytes, tick, last_used_ms: now_ms, pinned: false }),
         }
     }
 
@@ -306,24 +297,15 @@ impl MemoryManager {
     /// Unpinned resident models other than `except`, least recently used first, with
     /// cumulative bytes.
     pub fn evictable(&self, except: Option<&str>) -> Vec<Evictable> {
-        let mut entries: Vec<Entry> = self
-            .models
-            .borrow()
-            .iter()
-            .filter(|e| !e.pinned && Some(e.key.as_str()) != except)
-            .cloned()
-            .collect();
+        let mut entries: Vec<Entry> =
+            self.models.borrow().iter().filter(|e| !e.pinned && Some(e.key.as_str()) != except).cloned().collect();
         entries.sort_by_key(|e| e.tick);
         let mut cumulative = 0;
         entries
             .into_iter()
             .map(|e| {
                 cumulative += e.bytes;
-                Evictable {
-                    key: e.key,
-                    bytes: e.bytes,
-                    cumulative_bytes: cumulative,
-                }
+                Evictable { key: e.key, bytes: e.bytes, cumulative_bytes: cumulative }
             })
             .collect()
     }
@@ -335,13 +317,7 @@ impl MemoryManager {
     /// it). A [`Requirement::problems`] entry wins over the budget: no eviction helps it.
     pub fn can_load(&self, key: &str, requirement: &Requirement) -> CanLoad {
         let budget = self.effective_budget_bytes();
-        let others: u64 = self
-            .models
-            .borrow()
-            .iter()
-            .filter(|e| e.key != key)
-            .map(|e| e.bytes)
-            .sum();
+        let others: u64 = self.models.borrow().iter().filter(|e| e.key != key).map(|e| e.bytes).sum();
         let available = budget.saturating_sub(others);
         let required = requirement.total_bytes;
         let evictable = self.evictable(Some(key));
@@ -362,11 +338,8 @@ impl MemoryManager {
             answer.limit = Some(problem.limit.clone());
         } else if required <= available {
             answer.can = true;
-            answer.reason = format!(
-                "Fits (available: {}, required: {})",
-                format_bytes(available),
-                format_bytes(required)
-            );
+            answer.reason =
+                format!("Fits (available: {}, required: {})", format_bytes(available), format_bytes(required));
         } else {
             answer.reason = format!(
                 "Not enough VRAM (available: {}, required: {})",
@@ -389,9 +362,7 @@ impl MemoryManager {
     /// As [`Self::plan_eviction`], never choosing a model `spare` keeps (one that is
     /// generating, for the web layer).
     pub fn plan_eviction_sparing(&self, required: u64, spare: impl Fn(&str) -> bool) -> Option<Vec<String>> {
-        let available = self
-            .effective_budget_bytes()
-            .saturating_sub(self.registered_bytes());
+        let available = self.effective_budget_bytes().saturating_sub(self.registered_bytes());
         if required <= available {
             return Some(Vec::new());
         }

@@ -46,12 +46,8 @@ pub mod manager;
 pub mod requirement;
 
 pub use budget::{AdapterClass, AdapterFacts, Budget, EstimatedFrom, Probe, SAFETY_MARGIN};
-pub use manager::{
-    CanLoad, Evictable, LOW_VRAM_SIMULATED_BYTES, LoadedModel, MemoryManager, Stats,
-};
-pub use requirement::{
-    DeviceLimits, LimitKind, LimitProblem, Requirement, RequirementOptions, TensorBytes,
-};
+pub use manager::{CanLoad, Evictable, LOW_VRAM_SIMULATED_BYTES, LoadedModel, MemoryManager, Stats};
+pub use requirement::{DeviceLimits, LimitKind, LimitProblem, Requirement, RequirementOptions, TensorBytes};
 
 /// Bytes in a KiB.
 pub const KIB: u64 = 1 << 10;
@@ -73,11 +69,7 @@ pub fn format_bytes(bytes: u64) -> String {
     };
     // Round first, so 9.96 shows as "10 MB" rather than "10.0 MB".
     let tenths = (value * 10.0).round() / 10.0;
-    if tenths < 10.0 {
-        format!("{tenths:.1} {unit}")
-    } else {
-        format!("{value:.0} {unit}")
-    }
+    if tenths < 10.0 { format!("{tenths:.1} {unit}") } else { format!("{value:.0} {unit}") }
 }
 
 #[cfg(test)]

@@ -52,52 +52,32 @@ pub struct DeviceLimits {
 impl DeviceLimits {
     /// WebGPU's defaults, what a device gets unless it asks for more: 256 MiB buffers, 128 MiB
     /// storage bindings.
-    pub const WEBGPU_DEFAULT: DeviceLimits = DeviceLimits {
-        max_buffer_size: 256 << 20,
-        max_storage_buffer_binding_size: 128 << 20,
-    };
+    pub const WEBGPU_DEFAULT: DeviceLimits =
+        DeviceLimits { max_buffer_size: 256 << 20, max_storage_buffer_binding_size: 128 << 20 };
 
     /// No limit (the CPU backend).
-    pub const UNLIMITED: DeviceLimits = DeviceLimits {
-        max_buffer_size: u64::MAX,
-        max_storage_buffer_binding_size: u64::MAX,
-    };
+    pub const UNLIMITED: DeviceLimits =
+        DeviceLimits { max_buffer_size: u64::MAX, max_storage_buffer_binding_size: u64::MAX };
 
     /// The largest buffer the GPU backend binds: `min(binding, buffer, 2 GiB)`, at least 4.
     pub fn binding_limit(&self) -> u64 {
-        self.max_storage_buffer_binding_size
-            .min(self.max_buffer_size)
-            .clamp(4, BACKEND_MAX_BINDING)
+        self.max_storage_buffer_binding_size.min(self.max_buffer_size).clamp(4, BACKEND_MAX_BINDING)
     }
 
     /// Which limit [`Self::binding_limit`] comes from: `maxBufferSize` when that is the smaller.
     fn limit_kind(&self, name: String, needed_bytes: u64) -> LimitKind {
         let limit_bytes = self.binding_limit();
-        if self.max_buffer_size < self.max_storage_buffer_binding_size
-            && self.max_buffer_size <= BACKEND_MAX_BINDING
-        {
-            LimitKind::BufferSize {
-                name,
-                needed_bytes,
-                limit_bytes,
-            }
+        if self.max_buffer_size < self.max_storage_buffer_binding_size && self.max_buffer_size <= BACKEND_MAX_BINDING {
+            LimitKind::BufferSize { name, needed_bytes, limit_bytes }
         } else {
-            LimitKind::TensorOverBindingLimit {
-                name,
-                needed_bytes,
-                limit_bytes,
-            }
+            LimitKind::TensorOverBindingLimit { name, needed_bytes, limit_bytes }
         }
     }
 }
 
 /// Which limit keeps a model off the device.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(
-    tag = "kind",
-    rename_all = "camelCase",
-    rename_all_fields = "camelCase"
-)]
+#[serde(tag = "kind", rename_all = "camelCase", rename_all_fields = "camelCase")]
 pub enum LimitKind {
     /// The model does not fit in the memory budget.
     TotalBudget,
@@ -112,11 +92,7 @@ pub enum LimitKind {
         limit_bytes: u64,
     },
     /// As [`LimitKind::TensorOverBindingLimit`], where `maxBufferSize` is the smaller limit.
-    BufferSize {
-        name: String,
-        needed_bytes: u64,
-        limit_bytes: u64,
-    },
+    BufferSize { name: String, needed_bytes: u64, limit_bytes: u64 },
     /// Something the model needs that this device or Hearth does not have: a GPU kernel for a
     /// tensor type, or a model feature the loader refuses.
     MissingFeature {
@@ -158,10 +134,7 @@ pub struct RequirementOptions {
 impl Default for RequirementOptions {
     /// The web loader's defaults: a 2048-position context and [`Shape::for_context`]'s batch.
     fn default() -> Self {
-        RequirementOptions {
-            context: 2048,
-            batch: Shape::for_context(2048).batch as u32,
-        }
+        RequirementOptions { context: 2048, batch: Shape::for_context(2048).batch as u32 }
     }
 }
 
@@ -214,24 +187,14 @@ fn over_limit(limits: &DeviceLimits, what: String, name: String, needed: u64) ->
 }
 
 fn missing(feature: String, tensor: Option<String>, message: String) -> LimitProblem {
-    LimitProblem {
-        limit: LimitKind::MissingFeature { feature, tensor },
-        message,
-    }
+    LimitProblem { limit: LimitKind::MissingFeature { feature, tensor }, message }
 }
 
 /// Device bytes of one weight tensor, and any problem with it.
 fn tensor_device_bytes(info: &TensorInfo, limits: &DeviceLimits) -> (u64, Option<LimitProblem>) {
     let limit = limits.binding_limit();
     let dims = trimmed_dims(info);
-    let problem = |needed| {
-        over_limit(
-            limits,
-            format!("Tensor {}", info.name),
-            info.name.clone(),
-            needed,
-        )
-    };
+    let problem = |needed| over_limit(limits, format!("Tensor {}", info.name), info.name.clone(), needed);
     if dims.len() <= 1 {
         let bytes = info.n_elements.saturating_mul(4);
         return (bytes, (bytes > limit).then(|| problem(bytes)));
@@ -261,14 +224,8 @@ fn tensor_device_bytes(info: &TensorInfo, limits: &DeviceLimits) -> (u64, Option
         return (info.size_bytes, Some(problem(info.size_bytes)));
     };
     match split_rows(fmt, rows, cols, limit) {
-        Some(parts) => (
-            parts.iter().map(|&(_, n)| part_bytes(fmt, n, cols)).sum(),
-            None,
-        ),
-        None => (
-            part_bytes(fmt, rows, cols),
-            Some(problem(part_bytes(fmt, 1, cols))),
-        ),
+        Some(parts) => (parts.iter().map(|&(_, n)| part_bytes(fmt, n, cols)).sum(), None),
+        None => (part_bytes(fmt, rows, cols), Some(problem(part_bytes(fmt, 1, cols)))),
     }
 }
 
@@ -321,40 +278,19 @@ impl Requirement {
         let context = options.context.min(cfg.context_length).max(1);
         let batch = options.batch.max(1);
         // As `Model::new` sizes its buffers.
-        let shape = Shape {
-            context: context as usize,
-            batch: batch as usize,
-            logit_rows: 1,
-        };
+        let shape = Shape { context: context as usize, batch: batch as usize, logit_rows: 1 };
         let kv_cache_bytes = cfg.kv_cache_bytes(context, 4);
         let activation_bytes = shape.buffer_bytes(cfg) - kv_cache_bytes;
 
         // Buffers bound whole: one layer's K (or V) cache, and the largest activation buffers.
         let limit = limits.binding_limit();
-        let (b, embd, q, kv, ff) = (
-            u64::from(batch),
-            u64::from(cfg.n_embd),
-            cfg.q_dim(),
-            cfg.kv_dim(),
-            u64::from(cfg.n_ff),
-        );
+        let (b, embd, q, kv, ff) =
+            (u64::from(batch), u64::from(cfg.n_embd), cfg.q_dim(), cfg.kv_dim(), u64::from(cfg.n_ff));
         let whole = [
-            (
-                "The KV cache of one layer",
-                "kv_cache.layer",
-                u64::from(context) * kv * 4,
-            ),
+            ("The KV cache of one layer", "kv_cache.layer", u64::from(context) * kv * 4),
             ("The logits buffer", "logits", u64::from(cfg.n_vocab) * 4),
-            (
-                "The feed-forward activation buffer",
-                "activations.ffn",
-                b * ff * 4,
-            ),
-            (
-                "The attention activation buffer",
-                "activations.attention",
-                b * q.max(embd) * 4,
-            ),
+            ("The feed-forward activation buffer", "activations.ffn", b * ff * 4),
+            ("The attention activation buffer", "activations.attention", b * q.max(embd) * 4),
         ];
         for (what, name, bytes) in whole {
             if bytes > limit {
@@ -383,8 +319,7 @@ impl Requirement {
     ///
     /// Replace it with [`Self::from_header`] once the header is known.
     pub fn estimate_from_catalog(file_bytes: u64, context: u32) -> Requirement {
-        let overhead_2048 =
-            ((file_bytes as f64 * CATALOG_OVERHEAD_SHARE) as u64).max(CATALOG_OVERHEAD_MIN);
+        let overhead_2048 = ((file_bytes as f64 * CATALOG_OVERHEAD_SHARE) as u64).max(CATALOG_OVERHEAD_MIN);
         let overhead = (overhead_2048 as f64 * f64::from(context.max(1)) / 2048.0) as u64;
         Requirement {
             exact: false,

@@ -34,12 +34,7 @@ fn bytes_are_formatted_for_people() {
 // ---------------------------------------------------------------------------------------------
 // Budget
 
-fn facts(
-    vendor: &str,
-    architecture: &str,
-    description: &str,
-    device_memory_gb: Option<f64>,
-) -> AdapterFacts {
+fn facts(vendor: &str, architecture: &str, description: &str, device_memory_gb: Option<f64>) -> AdapterFacts {
     AdapterFacts {
         vendor: vendor.into(),
         architecture: architecture.into(),
@@ -65,52 +60,20 @@ fn tier_of(b: &Budget) -> &str {
 /// Every estimate keeps back exactly the margin.
 fn assert_margin(b: &Budget) {
     assert_eq!(b.safety_margin, SAFETY_MARGIN);
-    assert_eq!(
-        b.bytes,
-        (b.raw_bytes as f64 * (1.0 - SAFETY_MARGIN)) as u64,
-        "{b:?}"
-    );
+    assert_eq!(b.bytes, (b.raw_bytes as f64 * (1.0 - SAFETY_MARGIN)) as u64, "{b:?}");
 }
 
 #[test]
 fn integrated_gpus_get_half_of_device_memory() {
     let cases = [
-        (
-            facts("intel", "gen-12lp", "", Some(8.0)),
-            "intel-integrated",
-            4.0,
-        ),
-        (
-            facts("intel", "xe-lpg", "Intel(R) Arc(TM) Graphics", Some(8.0)),
-            "intel-integrated",
-            4.0,
-        ),
-        (
-            facts("", "", "Intel(R) UHD Graphics 620", Some(4.0)),
-            "intel-integrated",
-            2.0,
-        ),
-        (
-            facts("apple", "metal-3", "", Some(8.0)),
-            "apple-unified",
-            4.0,
-        ),
-        (
-            facts("", "", "Apple M2 Pro", Some(2.0)),
-            "apple-unified",
-            1.0,
-        ),
-        (
-            facts("amd", "rdna-3", "AMD Radeon(TM) Graphics", Some(8.0)),
-            "amd-integrated-or-unknown",
-            4.0,
-        ),
+        (facts("intel", "gen-12lp", "", Some(8.0)), "intel-integrated", 4.0),
+        (facts("intel", "xe-lpg", "Intel(R) Arc(TM) Graphics", Some(8.0)), "intel-integrated", 4.0),
+        (facts("", "", "Intel(R) UHD Graphics 620", Some(4.0)), "intel-integrated", 2.0),
+        (facts("apple", "metal-3", "", Some(8.0)), "apple-unified", 4.0),
+        (facts("", "", "Apple M2 Pro", Some(2.0)), "apple-unified", 1.0),
+        (facts("amd", "rdna-3", "AMD Radeon(TM) Graphics", Some(8.0)), "amd-integrated-or-unknown", 4.0),
         // A bare `amd` + architecture may be an APU: planned as one.
-        (
-            facts("amd", "rdna-3", "", Some(8.0)),
-            "amd-integrated-or-unknown",
-            4.0,
-        ),
+        (facts("amd", "rdna-3", "", Some(8.0)), "amd-integrated-or-unknown", 4.0),
     ];
     for (f, tier, raw_gb) in cases {
         let b = Budget::estimate(&f);
@@ -132,12 +95,7 @@ fn integrated_without_device_memory_assumes_a_small_machine() {
     // Safari and Firefox do not implement navigator.deviceMemory.
     let b = Budget::estimate(&facts("apple", "metal-3", "", None));
     assert_eq!(b.raw_bytes, gb(ASSUMED_SYSTEM_GB * 0.5));
-    assert!(
-        b.explanation
-            .contains("an assumed 4.0 GB (no navigator.deviceMemory)"),
-        "{}",
-        b.explanation
-    );
+    assert!(b.explanation.contains("an assumed 4.0 GB (no navigator.deviceMemory)"), "{}", b.explanation);
     assert_margin(&b);
 }
 
@@ -176,11 +134,7 @@ fn discrete_gpus_get_a_conservative_vram_figure() {
             let b = Budget::estimate(&facts("", "", description, dm));
             assert_eq!(tier_of(&b), tier, "{description}");
             assert_eq!(b.adapter_class, AdapterClass::Discrete);
-            assert_eq!(
-                b.raw_bytes,
-                (gb(vram_gb) as f64 * DISCRETE_SHARE) as u64,
-                "{description}"
-            );
+            assert_eq!(b.raw_bytes, (gb(vram_gb) as f64 * DISCRETE_SHARE) as u64, "{description}");
             assert_margin(&b);
         }
     }
@@ -194,14 +148,8 @@ fn discrete_gpus_get_a_conservative_vram_figure() {
          which 80% is planned on = 3.2 GB, less a 10% safety margin: 2.9 GB"
     );
     // Native wgpu reports PCI vendor ids.
-    assert_eq!(
-        tier_of(&Budget::estimate(&facts("0x10de", "", "", None))),
-        "nvidia-unknown-model"
-    );
-    assert_eq!(
-        tier_of(&Budget::estimate(&facts("0x8086", "", "", None))),
-        "intel-integrated"
-    );
+    assert_eq!(tier_of(&Budget::estimate(&facts("0x10de", "", "", None))), "nvidia-unknown-model");
+    assert_eq!(tier_of(&Budget::estimate(&facts("0x8086", "", "", None))), "intel-integrated");
 }
 
 #[test]
@@ -220,16 +168,8 @@ fn software_adapters_are_cpu_and_get_a_quarter_of_device_memory() {
         ..AdapterFacts::default()
     };
     // `isFallbackAdapter` alone is enough, whatever the strings say.
-    let fallback = AdapterFacts {
-        is_fallback_adapter: true,
-        vendor: "nvidia".into(),
-        ..AdapterFacts::default()
-    };
-    for (f, raw) in [
-        (swiftshader, gb(2.0)),
-        (lavapipe, gb(1.0)),
-        (fallback, gb(1.0)),
-    ] {
+    let fallback = AdapterFacts { is_fallback_adapter: true, vendor: "nvidia".into(), ..AdapterFacts::default() };
+    for (f, raw) in [(swiftshader, gb(2.0)), (lavapipe, gb(1.0)), (fallback, gb(1.0))] {
         assert!(f.is_cpu(), "{f:?}");
         let b = Budget::estimate(&f);
         assert_eq!(tier_of(&b), "cpu-software");
@@ -252,12 +192,7 @@ fn unknown_adapters_get_the_default_or_a_quarter_of_device_memory() {
          10% safety margin: 1.8 GB"
     );
 
-    for (dm, raw) in [
-        (8.0, gb(2.0)),
-        (4.0, gb(1.0)),
-        (2.0, gb(0.5)),
-        (0.25, gb(0.0625)),
-    ] {
+    for (dm, raw) in [(8.0, gb(2.0)), (4.0, gb(1.0)), (2.0, gb(0.5)), (0.25, gb(0.0625))] {
         let b = Budget::estimate(&facts("someone", "new-arch", "", Some(dm)));
         assert_eq!(b.estimated_from, EstimatedFrom::DeviceMemory);
         assert_eq!(b.raw_bytes, raw);
@@ -273,10 +208,7 @@ fn unknown_adapters_get_the_default_or_a_quarter_of_device_memory() {
 #[test]
 fn a_probe_that_ran_out_of_memory_wins_and_a_capped_one_only_raises() {
     let mut f = facts("intel", "gen-12lp", "", Some(8.0));
-    f.probe = Some(Probe {
-        allocated_bytes: gb(2.0),
-        hit_out_of_memory: true,
-    });
+    f.probe = Some(Probe { allocated_bytes: gb(2.0), hit_out_of_memory: true });
     let b = Budget::estimate(&f);
     assert_eq!(b.estimated_from, EstimatedFrom::Probe);
     assert_eq!(b.raw_bytes, gb(2.0));
@@ -287,19 +219,13 @@ fn a_probe_that_ran_out_of_memory_wins_and_a_capped_one_only_raises() {
     );
 
     // Stopped at a 1 GB cap: below the tier's 4 GB, so the tier stands.
-    f.probe = Some(Probe {
-        allocated_bytes: gb(1.0),
-        hit_out_of_memory: false,
-    });
+    f.probe = Some(Probe { allocated_bytes: gb(1.0), hit_out_of_memory: false });
     let b = Budget::estimate(&f);
     assert_eq!(tier_of(&b), "intel-integrated");
     assert_eq!(b.raw_bytes, gb(4.0));
 
     // Stopped at a 6 GB cap: more than the tier says, so the probe stands.
-    f.probe = Some(Probe {
-        allocated_bytes: gb(6.0),
-        hit_out_of_memory: false,
-    });
+    f.probe = Some(Probe { allocated_bytes: gb(6.0), hit_out_of_memory: false });
     let b = Budget::estimate(&f);
     assert_eq!(b.estimated_from, EstimatedFrom::Probe);
     assert_eq!(b.raw_bytes, gb(6.0));
@@ -312,10 +238,7 @@ fn an_override_is_exact_and_can_be_cleared() {
     let estimated = m.budget();
     m.set_budget_bytes(3 * GIB);
     let b = m.budget();
-    assert_eq!(
-        (b.bytes, b.raw_bytes, b.safety_margin),
-        (3 * GIB, 3 * GIB, 0.0)
-    );
+    assert_eq!((b.bytes, b.raw_bytes, b.safety_margin), (3 * GIB, 3 * GIB, 0.0));
     assert_eq!(b.estimated_from, EstimatedFrom::Override);
     assert_eq!(b.adapter_class, AdapterClass::Integrated);
     assert_eq!(b.explanation, "Set by the application to 3.0 GB");
@@ -328,10 +251,7 @@ fn an_override_is_exact_and_can_be_cleared() {
 fn budgets_serialise_camel_case_with_a_tagged_source() {
     let b = Budget::estimate(&facts("intel", "gen-12lp", "", Some(8.0)));
     let v = serde_json::to_value(&b).unwrap();
-    assert_eq!(
-        v["estimatedFrom"],
-        serde_json::json!({"source": "tierTable", "tier": "intel-integrated"})
-    );
+    assert_eq!(v["estimatedFrom"], serde_json::json!({"source": "tierTable", "tier": "intel-integrated"}));
     assert_eq!(v["adapterClass"], "integrated");
     assert_eq!(v["safetyMargin"], 0.1);
     assert!(v["rawBytes"].is_u64());
@@ -379,10 +299,7 @@ impl Mini {
 
     fn tensors(&self) -> Vec<(String, Vec<u64>, GgmlType)> {
         let (e, ff, v) = (self.n_embd, self.n_ff, self.n_vocab);
-        let (q, kv) = (
-            self.n_head * self.head_dim(),
-            self.n_head_kv * self.head_dim(),
-        );
+        let (q, kv) = (self.n_head * self.head_dim(), self.n_head_kv * self.head_dim());
         let m = self.matrix;
         let f = GgmlType::F32;
         let mut t = vec![("token_embd.weight".to_owned(), vec![e, v], m)];
@@ -413,11 +330,7 @@ impl Mini {
             .kv_u32("llama.feed_forward_length", self.n_ff as u32)
             .kv_u32("llama.attention.head_count", self.n_head as u32)
             .kv_u32("llama.attention.head_count_kv", self.n_head_kv as u32)
-            .kv(
-                "llama.attention.layer_norm_rms_epsilon",
-                T_F32,
-                &1e-5f32.to_le_bytes(),
-            );
+            .kv("llama.attention.layer_norm_rms_epsilon", T_F32, &1e-5f32.to_le_bytes());
         let mut offset = 0u64;
         for (name, dims, ty) in self.tensors() {
             b = b.tensor(&name, &dims, ty, offset);
@@ -433,12 +346,7 @@ impl Mini {
     }
 
     fn requirement_with(&self, context: u32, batch: u32, limits: &DeviceLimits) -> Requirement {
-        Requirement::from_header(
-            &self.header(),
-            RequirementOptions { context, batch },
-            limits,
-        )
-        .unwrap()
+        Requirement::from_header(&self.header(), RequirementOptions { context, batch }, limits).unwrap()
     }
 }
 
@@ -455,23 +363,14 @@ fn requirement_adds_weights_as_laid_out_kv_cache_and_activations() {
     let r = mini.requirement(128, &DeviceLimits::UNLIMITED);
     let (e, ff, v, l) = (64, 128, 96, 2);
     let (q, kv) = (64, 32);
-    let layer =
-        q8_0_part(q, e) + 2 * q8_0_part(kv, e) + q8_0_part(e, q) + 3 * q8_0_part(ff, e) + 2 * e * 4;
+    let layer = q8_0_part(q, e) + 2 * q8_0_part(kv, e) + q8_0_part(e, q) + 3 * q8_0_part(ff, e) + 2 * e * 4;
     let weights = 2 * q8_0_part(v, e) + l * layer + e * 4;
     assert_eq!(r.weight_bytes, weights);
     // Within 2 bytes per matrix of the GGUF data, vectors as f32 (they are f32 already here).
     let header = mini.header();
     let gguf: u64 = header.tensors().iter().map(|t| t.size_bytes).sum();
-    let matrices = header
-        .tensors()
-        .iter()
-        .filter(|t| t.dims.len() == 2)
-        .count() as u64;
-    assert!(
-        r.weight_bytes >= gguf && r.weight_bytes <= gguf + 2 * matrices,
-        "{} vs {gguf}",
-        r.weight_bytes
-    );
+    let matrices = header.tensors().iter().filter(|t| t.dims.len() == 2).count() as u64;
+    assert!(r.weight_bytes >= gguf && r.weight_bytes <= gguf + 2 * matrices, "{} vs {gguf}", r.weight_bytes);
 
     // K and V, every layer, f32.
     assert_eq!(r.kv_cache_bytes, 2 * l * 128 * kv * 4);
@@ -480,31 +379,15 @@ fn requirement_adds_weights_as_laid_out_kv_cache_and_activations() {
     let b = 64;
     assert!(r.activation_bytes >= 4 * (v + 3 * b * ff), "{}", r.activation_bytes);
     let cfg = ModelConfig::from_gguf(&header).unwrap();
-    let shape = Shape {
-        context: 128,
-        batch: 64,
-        logit_rows: 1,
-    };
-    assert_eq!(
-        r.kv_cache_bytes + r.activation_bytes,
-        shape.buffer_bytes(&cfg)
-    );
+    let shape = Shape { context: 128, batch: 64, logit_rows: 1 };
+    assert_eq!(r.kv_cache_bytes + r.activation_bytes, shape.buffer_bytes(&cfg));
 
-    assert_eq!(
-        r.total_bytes,
-        r.weight_bytes + r.kv_cache_bytes + r.activation_bytes
-    );
+    assert_eq!(r.total_bytes, r.weight_bytes + r.kv_cache_bytes + r.activation_bytes);
     assert!(r.exact && r.problems.is_empty());
     assert_eq!((r.context, r.batch), (128, 64));
     // The feed-forward matrices are the largest (n_ff x n_embd); the first in table order is
     // reported.
-    assert_eq!(
-        r.largest_tensor,
-        Some(TensorBytes {
-            name: "blk.0.ffn_gate.weight".into(),
-            bytes: q8_0_part(ff, e)
-        })
-    );
+    assert_eq!(r.largest_tensor, Some(TensorBytes { name: "blk.0.ffn_gate.weight".into(), bytes: q8_0_part(ff, e) }));
 }
 
 #[test]
@@ -523,22 +406,13 @@ fn splitting_at_the_binding_limit_costs_at_most_a_few_bytes_per_part() {
     // 4 KB bindings: the embedding (6.4 KB), the query and feed-forward matrices are split into
     // row ranges (a Q8_0 row of 64 columns is 68 bytes on the device); vectors (256 B), one
     // layer's cache (2 KB) and the buffers of a 1-token batch fit whole.
-    let limits = DeviceLimits {
-        max_buffer_size: 1 << 20,
-        max_storage_buffer_binding_size: 4096,
-    };
+    let limits = DeviceLimits { max_buffer_size: 1 << 20, max_storage_buffer_binding_size: 4096 };
     assert_eq!(limits.binding_limit(), 4096);
     let split = mini.requirement_with(16, 1, &limits);
     assert!(split.problems.is_empty(), "{:?}", split.problems);
     assert!(split.weight_bytes >= whole.weight_bytes);
     // At most 2 bytes of scale padding per part; a tensor of r rows has at most r parts.
-    let rows: u64 = mini
-        .header()
-        .tensors()
-        .iter()
-        .filter(|t| t.dims.len() == 2)
-        .map(|t| t.dims[1])
-        .sum();
+    let rows: u64 = mini.header().tensors().iter().filter(|t| t.dims.len() == 2).map(|t| t.dims[1]).sum();
     assert!(split.weight_bytes - whole.weight_bytes <= 2 * rows);
     assert_eq!(split.kv_cache_bytes, whole.kv_cache_bytes);
 }
@@ -547,10 +421,7 @@ fn splitting_at_the_binding_limit_costs_at_most_a_few_bytes_per_part() {
 fn a_row_over_the_binding_limit_is_named_with_both_sizes() {
     // 1-D vectors are 256 B; a Q8_0 row of 64 columns needs 68 B; n_ff rows (128 columns) 136 B.
     let mini = Mini::new();
-    let limits = DeviceLimits {
-        max_buffer_size: 1 << 20,
-        max_storage_buffer_binding_size: 100,
-    };
+    let limits = DeviceLimits { max_buffer_size: 1 << 20, max_storage_buffer_binding_size: 100 };
     let r = mini.requirement(16, &limits);
     let names: Vec<&str> = r
         .problems
@@ -561,21 +432,11 @@ fn a_row_over_the_binding_limit_is_named_with_both_sizes() {
         })
         .collect();
     // Vectors and the down projection (rows of n_ff) fail; the n_embd-column matrices split.
-    assert_eq!(
-        &names[..3],
-        [
-            "blk.0.attn_norm.weight",
-            "blk.0.ffn_norm.weight",
-            "blk.0.ffn_down.weight"
-        ]
-    );
+    assert_eq!(&names[..3], ["blk.0.attn_norm.weight", "blk.0.ffn_norm.weight", "blk.0.ffn_down.weight"]);
     assert!(names.contains(&"output_norm.weight"));
     assert!(!names.contains(&"token_embd.weight"));
     assert!(names.contains(&"kv_cache.layer") && names.contains(&"logits"));
-    assert_eq!(
-        r.problems[0].message,
-        "Tensor blk.0.attn_norm.weight needs a 256 B binding but this GPU allows 100 B"
-    );
+    assert_eq!(r.problems[0].message, "Tensor blk.0.attn_norm.weight needs a 256 B binding but this GPU allows 100 B");
     assert_eq!(
         r.problems[0].limit,
         LimitKind::TensorOverBindingLimit {
@@ -584,19 +445,9 @@ fn a_row_over_the_binding_limit_is_named_with_both_sizes() {
             limit_bytes: 100
         }
     );
-    assert_eq!(
-        r.problems[2].message,
-        "Tensor blk.0.ffn_down.weight needs a 136 B binding but this GPU allows 100 B"
-    );
-    let kv = r
-        .problems
-        .iter()
-        .find(|p| p.message.starts_with("The KV cache"))
-        .unwrap();
-    assert_eq!(
-        kv.message,
-        "The KV cache of one layer needs a 2.0 KB binding but this GPU allows 100 B"
-    );
+    assert_eq!(r.problems[2].message, "Tensor blk.0.ffn_down.weight needs a 136 B binding but this GPU allows 100 B");
+    let kv = r.problems.iter().find(|p| p.message.starts_with("The KV cache")).unwrap();
+    assert_eq!(kv.message, "The KV cache of one layer needs a 2.0 KB binding but this GPU allows 100 B");
 }
 
 #[test]
@@ -614,38 +465,21 @@ fn a_tensor_over_a_real_binding_limit_reads_like_the_issue() {
         matrix: GgmlType::F32,
         extra: Vec::new(),
     };
-    let limits = DeviceLimits {
-        max_buffer_size: 2 * GIB,
-        max_storage_buffer_binding_size: GIB,
-    };
+    let limits = DeviceLimits { max_buffer_size: 2 * GIB, max_storage_buffer_binding_size: GIB };
     let r = mini.requirement(16, &limits);
-    assert_eq!(
-        r.problems[0].message,
-        "Tensor token_embd.weight needs a 1.2 GB binding but this GPU allows 1.0 GB"
-    );
+    assert_eq!(r.problems[0].message, "Tensor token_embd.weight needs a 1.2 GB binding but this GPU allows 1.0 GB");
 
     // With maxBufferSize the smaller limit, the problem says so.
-    let limits = DeviceLimits {
-        max_buffer_size: GIB,
-        max_storage_buffer_binding_size: 2 * GIB,
-    };
+    let limits = DeviceLimits { max_buffer_size: GIB, max_storage_buffer_binding_size: 2 * GIB };
     let r = mini.requirement(16, &limits);
-    assert_eq!(
-        r.problems[0].message,
-        "Tensor token_embd.weight needs a 1.2 GB buffer but this GPU allows 1.0 GB"
-    );
-    assert!(
-        matches!(&r.problems[0].limit, LimitKind::BufferSize { name, .. } if name == "token_embd.weight")
-    );
+    assert_eq!(r.problems[0].message, "Tensor token_embd.weight needs a 1.2 GB buffer but this GPU allows 1.0 GB");
+    assert!(matches!(&r.problems[0].limit, LimitKind::BufferSize { name, .. } if name == "token_embd.weight"));
 
     // And in a manager, the limit wins over the budget.
     let m = manager_with(100 * GIB);
     let answer = m.can_load("huge", &r);
     assert!(!answer.can && !answer.fits_after_eviction);
-    assert_eq!(
-        answer.reason,
-        "Tensor token_embd.weight needs a 1.2 GB buffer but this GPU allows 1.0 GB"
-    );
+    assert_eq!(answer.reason, "Tensor token_embd.weight needs a 1.2 GB buffer but this GPU allows 1.0 GB");
     assert!(matches!(answer.limit, Some(LimitKind::BufferSize { .. })));
 }
 
@@ -680,10 +514,7 @@ fn types_without_a_gpu_kernel_are_missing_features_and_rope_factors_take_no_buff
     let r = mini.requirement(16, &DeviceLimits::UNLIMITED);
     assert_eq!(
         r.problems[0].limit,
-        LimitKind::MissingFeature {
-            feature: "a GPU kernel for Q5_K".into(),
-            tensor: Some("token_embd.weight".into())
-        }
+        LimitKind::MissingFeature { feature: "a GPU kernel for Q5_K".into(), tensor: Some("token_embd.weight".into()) }
     );
     assert_eq!(
         r.problems[0].message,
@@ -695,41 +526,21 @@ fn types_without_a_gpu_kernel_are_missing_features_and_rope_factors_take_no_buff
     assert_eq!(r.weight_bytes, gguf);
 
     let mut mini = Mini::new();
-    mini.extra
-        .push(("rope_freqs.weight".into(), vec![8], GgmlType::F32));
+    mini.extra.push(("rope_freqs.weight".into(), vec![8], GgmlType::F32));
     let r = mini.requirement(16, &DeviceLimits::UNLIMITED);
     assert!(r.problems.is_empty(), "{:?}", r.problems);
-    assert_eq!(
-        r.weight_bytes,
-        Mini::new()
-            .requirement(16, &DeviceLimits::UNLIMITED)
-            .weight_bytes
-    );
+    assert_eq!(r.weight_bytes, Mini::new().requirement(16, &DeviceLimits::UNLIMITED).weight_bytes);
 }
 
 #[test]
 fn a_header_the_loader_would_refuse_is_an_error() {
     let mut mini = Mini::new();
     mini.n_head_kv = 3; // 4 query heads over 3 KV heads
-    let err = Requirement::from_header(
-        &mini.header(),
-        RequirementOptions::default(),
-        &DeviceLimits::UNLIMITED,
-    )
-    .unwrap_err();
+    let err =
+        Requirement::from_header(&mini.header(), RequirementOptions::default(), &DeviceLimits::UNLIMITED).unwrap_err();
     assert_eq!(err.kind(), "inconsistent");
-    let header = GgufHeader::parse(
-        &Builder::new()
-            .kv_str("general.architecture", "mamba")
-            .header(),
-    )
-    .unwrap();
-    let err = Requirement::from_header(
-        &header,
-        RequirementOptions::default(),
-        &DeviceLimits::UNLIMITED,
-    )
-    .unwrap_err();
+    let header = GgufHeader::parse(&Builder::new().kv_str("general.architecture", "mamba").header()).unwrap();
+    let err = Requirement::from_header(&header, RequirementOptions::default(), &DeviceLimits::UNLIMITED).unwrap_err();
     assert_eq!(err.kind(), "unsupported_architecture");
 }
 
@@ -737,15 +548,9 @@ fn a_header_the_loader_would_refuse_is_an_error() {
 fn binding_limit_follows_the_gpu_backend() {
     assert_eq!(DeviceLimits::WEBGPU_DEFAULT.binding_limit(), 128 * MIB);
     assert_eq!(DeviceLimits::UNLIMITED.binding_limit(), 1 << 31);
-    let l = DeviceLimits {
-        max_buffer_size: 64 * MIB,
-        max_storage_buffer_binding_size: 128 * MIB,
-    };
+    let l = DeviceLimits { max_buffer_size: 64 * MIB, max_storage_buffer_binding_size: 128 * MIB };
     assert_eq!(l.binding_limit(), 64 * MIB);
-    let l = DeviceLimits {
-        max_buffer_size: 0,
-        max_storage_buffer_binding_size: 0,
-    };
+    let l = DeviceLimits { max_buffer_size: 0, max_storage_buffer_binding_size: 0 };
     assert_eq!(l.binding_limit(), 4);
 }
 
@@ -756,10 +561,7 @@ fn catalog_estimates_are_rough_and_marked_so() {
     assert_eq!(r.weight_bytes, 100 * MIB);
     assert_eq!(r.total_bytes, 100 * MIB + requirement::CATALOG_OVERHEAD_MIN);
     let r = Requirement::estimate_from_catalog(GIB, 4096);
-    assert_eq!(
-        r.total_bytes,
-        GIB + 2 * (GIB as f64 * requirement::CATALOG_OVERHEAD_SHARE) as u64
-    );
+    assert_eq!(r.total_bytes, GIB + 2 * (GIB as f64 * requirement::CATALOG_OVERHEAD_SHARE) as u64);
     let r = Requirement::precomputed(300 * MIB, 2048);
     assert_eq!((r.total_bytes, r.exact), (300 * MIB, false));
 }
@@ -773,11 +575,7 @@ fn real_models_dir() -> Option<std::path::PathBuf> {
         return None;
     }
     let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    Some(
-        std::env::var_os("HEARTH_MODELS_DIR")
-            .map(std::path::PathBuf::from)
-            .unwrap_or_else(|| root.join("models")),
-    )
+    Some(std::env::var_os("HEARTH_MODELS_DIR").map(std::path::PathBuf::from).unwrap_or_else(|| root.join("models")))
 }
 
 /// The header of a file on disk, reading only as much of it as the header needs.
@@ -785,10 +583,7 @@ fn read_header(path: &std::path::Path) -> GgufHeader {
     use std::io::Read;
     let open = || {
         std::fs::File::open(path).unwrap_or_else(|e| {
-            panic!(
-                "{}: {e} (./run test downloads it, or set HEARTH_SKIP_REAL_MODELS=1)",
-                path.display()
-            )
+            panic!("{}: {e} (./run test downloads it, or set HEARTH_SKIP_REAL_MODELS=1)", path.display())
         })
     };
     let len = open().metadata().unwrap().len();
@@ -797,9 +592,7 @@ fn read_header(path: &std::path::Path) -> GgufHeader {
         let mut prefix = Vec::new();
         open().take(want).read_to_end(&mut prefix).unwrap();
         match GgufHeader::parse_with_len(&prefix, Some(len)) {
-            Err(GgufError::NeedMoreBytes { needed_at_least }) => {
-                want = needed_at_least.max(2 * want)
-            }
+            Err(GgufError::NeedMoreBytes { needed_at_least }) => want = needed_at_least.max(2 * want),
             other => return other.unwrap_or_else(|e| panic!("{}: {e}", path.display())),
         }
     }
@@ -808,21 +601,13 @@ fn read_header(path: &std::path::Path) -> GgufHeader {
 #[test]
 fn real_models_requirements_at_context_2048() {
     let Some(dir) = real_models_dir() else { return };
-    let models = [
-        "smollm2-135m-instruct-q4_1.gguf",
-        "gemma-3-270m-q4_k_m.gguf",
-        "qwen2.5-coder-0.5b-instruct.gguf",
-    ];
+    let models = ["smollm2-135m-instruct-q4_1.gguf", "gemma-3-270m-q4_k_m.gguf", "qwen2.5-coder-0.5b-instruct.gguf"];
     for file in models {
         let path = dir.join(file);
         let header = read_header(&path);
         let file_bytes = std::fs::metadata(&path).unwrap().len();
-        let r = Requirement::from_header(
-            &header,
-            RequirementOptions::default(),
-            &DeviceLimits::WEBGPU_DEFAULT,
-        )
-        .unwrap_or_else(|e| panic!("{file}: {e}"));
+        let r = Requirement::from_header(&header, RequirementOptions::default(), &DeviceLimits::WEBGPU_DEFAULT)
+            .unwrap_or_else(|e| panic!("{file}: {e}"));
         let m = MIB as f64;
         eprintln!(
             "{file}: file {} B; weights {} B ({:.1} MiB), KV {} B ({:.1} MiB, context {}), \
@@ -844,10 +629,7 @@ fn real_models_requirements_at_context_2048() {
         // Every real model fits WebGPU's default limits (the embedding is split by rows).
         assert!(r.problems.is_empty(), "{file}: {:?}", r.problems);
         // Weights on the device are within 25% of the file (vectors as f32; header excluded).
-        assert!(
-            r.weight_bytes <= file_bytes * 5 / 4 && r.weight_bytes >= file_bytes / 2,
-            "{file}"
-        );
+        assert!(r.weight_bytes <= file_bytes * 5 / 4 && r.weight_bytes >= file_bytes / 2, "{file}");
         // The low-VRAM simulation refuses Gemma and Qwen, and takes SmolLM2, from the exact
         // figure and from the catalog estimate alike.
         let fits = file.starts_with("smollm2");
@@ -855,19 +637,10 @@ fn real_models_requirements_at_context_2048() {
         let m = manager_with(8 * GIB);
         m.set_simulation_low_vram(true);
         assert_eq!(m.can_load(file, &r).can, fits, "{file}");
-        assert_eq!(
-            m.can_load(file, &Requirement::estimate_from_catalog(file_bytes, 2048)).can,
-            fits,
-            "{file}"
-        );
+        assert_eq!(m.can_load(file, &Requirement::estimate_from_catalog(file_bytes, 2048)).can, fits, "{file}");
         // The catalog estimate errs high, never low.
         let rough = Requirement::estimate_from_catalog(file_bytes, 2048);
-        assert!(
-            rough.total_bytes >= r.total_bytes,
-            "{file}: rough {} < exact {}",
-            rough.total_bytes,
-            r.total_bytes
-        );
+        assert!(rough.total_bytes >= r.total_bytes, "{file}: rough {} < exact {}", rough.total_bytes, r.total_bytes);
     }
 }
 
@@ -904,15 +677,9 @@ fn lru_order_follows_registration_and_touch() {
     let s = m.stats(None, None);
     assert_eq!(keys(&s), ["c", "a", "b"]);
     let b = &s.loaded[2];
-    assert_eq!(
-        (b.bytes, b.pinned, b.last_used),
-        (250 * MIB, true, Some(2000.0))
-    );
+    assert_eq!((b.bytes, b.pinned, b.last_used), (250 * MIB, true, Some(2000.0)));
     assert_eq!(s.loaded[1].last_used, Some(5000.0));
-    assert!(
-        s.loaded[0].use_order < s.loaded[1].use_order
-            && s.loaded[1].use_order < s.loaded[2].use_order
-    );
+    assert!(s.loaded[0].use_order < s.loaded[1].use_order && s.loaded[1].use_order < s.loaded[2].use_order);
     assert_eq!(m.register_unloaded("c"), Some(300 * MIB));
     assert_eq!(m.register_unloaded("c"), None);
     assert_eq!(keys(&m.stats(None, None)), ["a", "b"]);
@@ -929,39 +696,21 @@ fn eviction_plans_take_the_least_recently_used_unpinned_models_just_enough() {
     // 100 MB free.
     assert_eq!(m.plan_eviction(100 * MIB), Some(vec![]));
     assert_eq!(m.plan_eviction(350 * MIB), Some(vec!["a".to_owned()]));
-    assert_eq!(
-        m.plan_eviction(500 * MIB),
-        Some(vec!["a".to_owned(), "b".to_owned()])
-    );
+    assert_eq!(m.plan_eviction(500 * MIB), Some(vec!["a".to_owned(), "b".to_owned()]));
     m.touch("a", None); // now b, c, a
     assert_eq!(m.plan_eviction(250 * MIB), Some(vec!["b".to_owned()]));
-    assert_eq!(
-        m.plan_eviction(350 * MIB),
-        Some(vec!["b".to_owned(), "c".to_owned()])
-    );
+    assert_eq!(m.plan_eviction(350 * MIB), Some(vec!["b".to_owned(), "c".to_owned()]));
     // A model the caller spares (one that is generating) is skipped too.
-    assert_eq!(
-        m.plan_eviction_sparing(250 * MIB, |k| k == "b"),
-        Some(vec!["c".to_owned()])
-    );
+    assert_eq!(m.plan_eviction_sparing(250 * MIB, |k| k == "b"), Some(vec!["c".to_owned()]));
     assert_eq!(m.plan_eviction_sparing(601 * MIB, |k| k != "a"), None);
     // Pinned models are skipped.
     m.pin("c");
-    assert_eq!(
-        m.plan_eviction(350 * MIB),
-        Some(vec!["b".to_owned(), "a".to_owned()])
-    );
-    assert_eq!(
-        m.plan_eviction(600 * MIB),
-        Some(vec!["b".to_owned(), "a".to_owned()])
-    );
+    assert_eq!(m.plan_eviction(350 * MIB), Some(vec!["b".to_owned(), "a".to_owned()]));
+    assert_eq!(m.plan_eviction(600 * MIB), Some(vec!["b".to_owned(), "a".to_owned()]));
     // Not enough even with every unpinned model gone: 100 + 200 + 300 free at most.
     assert_eq!(m.plan_eviction(601 * MIB), None);
     m.unpin("c");
-    assert_eq!(
-        m.plan_eviction(1000 * MIB),
-        Some(vec!["b".to_owned(), "c".to_owned(), "a".to_owned()])
-    );
+    assert_eq!(m.plan_eviction(1000 * MIB), Some(vec!["b".to_owned(), "c".to_owned(), "a".to_owned()]));
     assert_eq!(m.plan_eviction(1001 * MIB), None);
 }
 
@@ -975,42 +724,21 @@ fn can_load_answers_with_the_seed_reason_and_what_eviction_frees() {
     // 2048 - 1748 = 300 MB available.
     let answer = m.can_load("big", &need(2 * GIB));
     assert!(!answer.can);
-    assert_eq!(
-        answer.reason,
-        "Not enough VRAM (available: 300 MB, required: 2.0 GB)"
-    );
-    assert_eq!(
-        (
-            answer.required_bytes,
-            answer.available_bytes,
-            answer.budget_bytes
-        ),
-        (2 * GIB, 300 * MIB, 2 * GIB)
-    );
+    assert_eq!(answer.reason, "Not enough VRAM (available: 300 MB, required: 2.0 GB)");
+    assert_eq!((answer.required_bytes, answer.available_bytes, answer.budget_bytes), (2 * GIB, 300 * MIB, 2 * GIB));
     assert_eq!(answer.limit, Some(LimitKind::TotalBudget));
     assert!(!answer.fits_after_eviction); // 300 + 1024 + 200 < 2048
     assert_eq!(
         answer.evictable,
         [
-            Evictable {
-                key: "old".into(),
-                bytes: 1024 * MIB,
-                cumulative_bytes: 1024 * MIB
-            },
-            Evictable {
-                key: "recent".into(),
-                bytes: 200 * MIB,
-                cumulative_bytes: 1224 * MIB
-            },
+            Evictable { key: "old".into(), bytes: 1024 * MIB, cumulative_bytes: 1024 * MIB },
+            Evictable { key: "recent".into(), bytes: 200 * MIB, cumulative_bytes: 1224 * MIB },
         ]
     );
 
     let answer = m.can_load("mid", &need(GIB + 500 * MIB));
     assert!(!answer.can && answer.fits_after_eviction);
-    assert_eq!(
-        answer.reason,
-        "Not enough VRAM (available: 300 MB, required: 1.5 GB)"
-    );
+    assert_eq!(answer.reason, "Not enough VRAM (available: 300 MB, required: 1.5 GB)");
 
     let answer = m.can_load("small", &need(100 * MIB));
     assert!(answer.can && answer.limit.is_none());
@@ -1020,14 +748,7 @@ fn can_load_answers_with_the_seed_reason_and_what_eviction_frees() {
     let answer = m.can_load("old", &need(1300 * MIB));
     assert!(answer.can, "{}", answer.reason);
     assert_eq!(answer.available_bytes, 1324 * MIB);
-    assert_eq!(
-        answer
-            .evictable
-            .iter()
-            .map(|e| e.key.as_str())
-            .collect::<Vec<_>>(),
-        ["recent"]
-    );
+    assert_eq!(answer.evictable.iter().map(|e| e.key.as_str()).collect::<Vec<_>>(), ["recent"]);
 
     let v = serde_json::to_value(m.can_load("big", &need(2 * GIB))).unwrap();
     assert_eq!(v["limit"], serde_json::json!({"kind": "totalBudget"}));
@@ -1044,10 +765,7 @@ fn simulation_changes_the_answer_not_the_real_budget() {
     m.set_simulation_low_vram(true);
     let answer = m.can_load("gemma-3-270m", &r);
     assert!(!answer.can && answer.simulated);
-    assert_eq!(
-        answer.reason,
-        "Not enough VRAM (available: 256 MB, required: 311 MB)"
-    );
+    assert_eq!(answer.reason, "Not enough VRAM (available: 256 MB, required: 311 MB)");
     assert!(m.can_load("smollm2-135m", &need(184 * MIB)).can);
     assert_eq!(m.budget().bytes, 8 * GIB);
     assert_eq!(m.plan_eviction(311 * MIB), None);
@@ -1077,10 +795,7 @@ fn stats_prefer_measured_bytes() {
 
     let s = m.stats(None, None);
     assert!(!s.measured);
-    assert_eq!(
-        (s.used_bytes, s.reserved_bytes, s.registered_bytes),
-        (500 * MIB, 500 * MIB, 500 * MIB)
-    );
+    assert_eq!((s.used_bytes, s.reserved_bytes, s.registered_bytes), (500 * MIB, 500 * MIB, 500 * MIB));
     assert_eq!(s.available_bytes, 500 * MIB);
     assert_eq!(s.usage_percent, 50.0);
     assert_eq!(s.estimated_from, EstimatedFrom::Override);
@@ -1089,10 +804,7 @@ fn stats_prefer_measured_bytes() {
     // The allocator says 480 MB live in 600 MB of pages.
     let s = m.stats(Some(480 * MIB), Some(600 * MIB));
     assert!(s.measured);
-    assert_eq!(
-        (s.used_bytes, s.reserved_bytes, s.registered_bytes),
-        (480 * MIB, 600 * MIB, 500 * MIB)
-    );
+    assert_eq!((s.used_bytes, s.reserved_bytes, s.registered_bytes), (480 * MIB, 600 * MIB, 500 * MIB));
     assert_eq!(s.available_bytes, 400 * MIB);
     assert_eq!(s.usage_percent, 60.0);
     // Reserved is never below used.
@@ -1103,15 +815,9 @@ fn stats_prefer_measured_bytes() {
     assert_eq!((s.available_bytes, s.usage_percent), (0, 110.0));
 
     let v = serde_json::to_value(m.stats(None, None)).unwrap();
-    for key in [
-        "budgetBytes",
-        "estimatedFrom",
-        "usedBytes",
-        "reservedBytes",
-        "availableBytes",
-        "usagePercent",
-        "loaded",
-    ] {
+    for key in
+        ["budgetBytes", "estimatedFrom", "usedBytes", "reservedBytes", "availableBytes", "usagePercent", "loaded"]
+    {
         assert!(v.get(key).is_some(), "{key} missing from {v}");
     }
     assert_eq!(

@@ -75,20 +75,13 @@ pub enum RopeStyle {
 #[non_exhaustive]
 pub enum ModelError {
     /// `general.architecture` names a family Hearth does not implement.
-    UnsupportedArchitecture {
-        arch: String,
-        supported: &'static [&'static str],
-    },
+    UnsupportedArchitecture { arch: String, supported: &'static [&'static str] },
     /// A metadata key is missing, mistyped or out of range (the error names the key).
     Metadata(GgufError),
     /// A tensor the architecture needs is not in the file.
     MissingTensor { name: String },
     /// A tensor's dimensions (ggml order, `ne[0]` first) are not what the hyperparameters imply.
-    TensorShape {
-        name: String,
-        expected: Vec<u64>,
-        found: Vec<u64>,
-    },
+    TensorShape { name: String, expected: Vec<u64>, found: Vec<u64> },
     /// Hyperparameters that contradict each other or cannot be run.
     Inconsistent { what: String },
 }
@@ -113,21 +106,14 @@ impl ModelError {
 impl fmt::Display for ModelError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ModelError::UnsupportedArchitecture { arch, supported } => write!(
-                f,
-                "unsupported model architecture {arch:?}: Hearth supports {}",
-                supported.join(", ")
-            ),
+            ModelError::UnsupportedArchitecture { arch, supported } => {
+                write!(f, "unsupported model architecture {arch:?}: Hearth supports {}", supported.join(", "))
+            }
             ModelError::Metadata(e) => write!(f, "model metadata: {e}"),
             ModelError::MissingTensor { name } => write!(f, "the model has no tensor {name}"),
-            ModelError::TensorShape {
-                name,
-                expected,
-                found,
-            } => write!(
-                f,
-                "tensor {name} has shape {found:?}, expected {expected:?} (ggml order, ne[0] first)"
-            ),
+            ModelError::TensorShape { name, expected, found } => {
+                write!(f, "tensor {name} has shape {found:?}, expected {expected:?} (ggml order, ne[0] first)")
+            }
             ModelError::Inconsistent { what } => write!(f, "inconsistent model: {what}"),
         }
     }
@@ -223,11 +209,9 @@ impl ModelConfig {
     pub fn from_gguf(header: &GgufHeader) -> Result<ModelConfig, ModelError> {
         let md = header.metadata();
         let arch_name = md.get_str("general.architecture")?;
-        let arch = Architecture::from_name(arch_name).ok_or_else(|| {
-            ModelError::UnsupportedArchitecture {
-                arch: arch_name.to_owned(),
-                supported: Architecture::SUPPORTED,
-            }
+        let arch = Architecture::from_name(arch_name).ok_or_else(|| ModelError::UnsupportedArchitecture {
+            arch: arch_name.to_owned(),
+            supported: Architecture::SUPPORTED,
         })?;
         let key = |k: &str| format!("{arch_name}.{k}");
         let opt_u32 = |k: &str| -> Result<Option<u32>, ModelError> {
@@ -245,28 +229,15 @@ impl ModelConfig {
             }
         };
         let positive = |k: &str, v: u32| -> Result<u32, ModelError> {
-            if v == 0 {
-                Err(ModelError::inconsistent(format!("{arch_name}.{k} is 0")))
-            } else {
-                Ok(v)
-            }
+            if v == 0 { Err(ModelError::inconsistent(format!("{arch_name}.{k} is 0"))) } else { Ok(v) }
         };
 
         let n_embd = positive("embedding_length", md.get_u32(&key("embedding_length"))?)?;
         let n_layer = positive("block_count", md.get_u32(&key("block_count"))?)?;
-        let n_ff = positive(
-            "feed_forward_length",
-            md.get_u32(&key("feed_forward_length"))?,
-        )?;
+        let n_ff = positive("feed_forward_length", md.get_u32(&key("feed_forward_length"))?)?;
         let context_length = positive("context_length", md.get_u32(&key("context_length"))?)?;
-        let n_head = positive(
-            "attention.head_count",
-            md.get_u32(&key("attention.head_count"))?,
-        )?;
-        let n_head_kv = positive(
-            "attention.head_count_kv",
-            opt_u32("attention.head_count_kv")?.unwrap_or(n_head),
-        )?;
+        let n_head = positive("attention.head_count", md.get_u32(&key("attention.head_count"))?)?;
+        let n_head_kv = positive("attention.head_count_kv", opt_u32("attention.head_count_kv")?.unwrap_or(n_head))?;
         if n_head % n_head_kv != 0 {
             return Err(ModelError::inconsistent(format!(
                 "{n_head} query heads ({arch_name}.attention.head_count) are not a multiple of \
@@ -335,12 +306,9 @@ impl ModelConfig {
             },
         };
 
-        let token_embd =
-            header
-                .tensor("token_embd.weight")
-                .ok_or_else(|| ModelError::MissingTensor {
-                    name: "token_embd.weight".to_owned(),
-                })?;
+        let token_embd = header
+            .tensor("token_embd.weight")
+            .ok_or_else(|| ModelError::MissingTensor { name: "token_embd.weight".to_owned() })?;
         if token_embd.dims.len() != 2 {
             return Err(ModelError::TensorShape {
                 name: "token_embd.weight".to_owned(),
@@ -373,16 +341,9 @@ impl ModelConfig {
         }
 
         let gemma = arch == Architecture::Gemma3;
-        let sliding_window = if gemma {
-            opt_u32("attention.sliding_window")?.filter(|&w| w > 0)
-        } else {
-            None
-        };
-        let final_logit_softcapping = if gemma {
-            opt_f32("final_logit_softcapping")?.filter(|&c| c > 0.0)
-        } else {
-            None
-        };
+        let sliding_window = if gemma { opt_u32("attention.sliding_window")?.filter(|&w| w > 0) } else { None };
+        let final_logit_softcapping =
+            if gemma { opt_f32("final_logit_softcapping")?.filter(|&c| c > 0.0) } else { None };
         let attention_scale = if gemma && n_layer == 62 {
             // Gemma 3 27B: query_pre_attn_scalar = n_embd / n_head (llama.cpp LLM_TYPE_27B).
             1.0 / ((n_embd as f32) / (n_head as f32)).sqrt()
@@ -451,11 +412,7 @@ impl ModelConfig {
         let ff = u64::from(self.n_ff);
         let hd = u64::from(self.head_dim);
         let (q, kv) = (self.q_dim(), self.kv_dim());
-        let mut out = vec![(
-            "token_embd.weight".to_owned(),
-            vec![embd, u64::from(self.n_vocab)],
-            true,
-        )];
+        let mut out = vec![("token_embd.weight".to_owned(), vec![embd, u64::from(self.n_vocab)], true)];
         for il in 0..self.n_layer {
             let p = |s: &str| format!("blk.{il}.{s}");
             out.push((p("attn_norm.weight"), vec![embd], true));
@@ -481,17 +438,9 @@ impl ModelConfig {
             out.push((p("ffn_down.weight"), vec![ff, embd], true));
         }
         out.push(("output_norm.weight".to_owned(), vec![embd], true));
-        out.push((
-            "output.weight".to_owned(),
-            vec![embd, u64::from(self.n_vocab)],
-            !self.tied_output,
-        ));
+        out.push(("output.weight".to_owned(), vec![embd, u64::from(self.n_vocab)], !self.tied_output));
         // Llama 3.1+ frequency factors: one per rotated pair.
-        out.push((
-            "rope_freqs.weight".to_owned(),
-            vec![u64::from(self.n_rot / 2)],
-            false,
-        ));
+        out.push(("rope_freqs.weight".to_owned(), vec![u64::from(self.n_rot / 2)], false));
         out
     }
 
@@ -510,11 +459,7 @@ impl ModelConfig {
                 continue;
             };
             if !same_shape(&info.dims, &expected) {
-                return Err(ModelError::TensorShape {
-                    name,
-                    expected,
-                    found: info.dims.clone(),
-                });
+                return Err(ModelError::TensorShape { name, expected, found: info.dims.clone() });
             }
         }
         Ok(())
@@ -525,10 +470,7 @@ impl ModelConfig {
     /// head_dim * bytes_per_element`. Gemma 3's local layers are counted at full length, as a
     /// cache that does not evict would hold them.
     pub fn kv_cache_bytes(&self, context: u32, bytes_per_element: u32) -> u64 {
-        2 * u64::from(self.n_layer)
-            * u64::from(context)
-            * self.kv_dim()
-            * u64::from(bytes_per_element)
+        2 * u64::from(self.n_layer) * u64::from(context) * self.kv_dim() * u64::from(bytes_per_element)
     }
 }
 

@@ -21,11 +21,7 @@ enum Kv {
 
 impl Tiny {
     fn new(arch: &'static str) -> Tiny {
-        let mut t = Tiny {
-            arch,
-            kv: Vec::new(),
-            tensors: Vec::new(),
-        };
+        let mut t = Tiny { arch, kv: Vec::new(), tensors: Vec::new() };
         t.set("general.architecture", Kv::Str(arch.into()));
         for (k, v) in [
             ("context_length", 64),
@@ -37,15 +33,9 @@ impl Tiny {
         ] {
             t.set(&format!("{arch}.{k}"), Kv::U32(v));
         }
-        t.set(
-            &format!("{arch}.attention.layer_norm_rms_epsilon"),
-            Kv::F32(1e-6),
-        );
+        t.set(&format!("{arch}.attention.layer_norm_rms_epsilon"), Kv::F32(1e-6));
         t.set(&format!("{arch}.rope.freq_base"), Kv::F32(1e6));
-        t.set(
-            "tokenizer.ggml.tokens",
-            Kv::Strs(["a", "b", "c", "d"].map(String::from).to_vec()),
-        );
+        t.set("tokenizer.ggml.tokens", Kv::Strs(["a", "b", "c", "d"].map(String::from).to_vec()));
         let (e, q, kv, ff, v) = (8, 8, 4, 16, 4);
         t.tensor("token_embd.weight", &[e, v]);
         for il in 0..2 {
@@ -140,8 +130,7 @@ fn tiny_models_of_every_architecture_load_and_validate() {
         let t = Tiny::new(arch);
         let header = t.header();
         let c = ModelConfig::from_gguf(&header).unwrap_or_else(|e| panic!("{arch}: {e}"));
-        c.validate_tensors(&header)
-            .unwrap_or_else(|e| panic!("{arch}: {e}"));
+        c.validate_tensors(&header).unwrap_or_else(|e| panic!("{arch}: {e}"));
         assert_eq!(c.arch.name(), *arch);
         assert_eq!((c.n_vocab, c.n_embd, c.n_layer, c.n_ff), (4, 8, 2, 16));
         assert_eq!((c.n_head, c.n_head_kv, c.head_dim, c.n_rot), (2, 1, 4, 4));
@@ -178,10 +167,7 @@ fn unknown_architecture_is_rejected_with_the_supported_list() {
     let err = t.config().unwrap_err();
     assert_eq!(
         err,
-        ModelError::UnsupportedArchitecture {
-            arch: "mamba".into(),
-            supported: &["llama", "qwen2", "gemma3"],
-        }
+        ModelError::UnsupportedArchitecture { arch: "mamba".into(), supported: &["llama", "qwen2", "gemma3"] }
     );
     let msg = err.to_string();
     for name in ["mamba", "llama", "qwen2", "gemma3"] {
@@ -204,17 +190,12 @@ fn a_missing_key_is_named() {
         let mut t = Tiny::new("llama");
         t.unset(key);
         let err = t.config().unwrap_err();
-        assert_eq!(
-            err,
-            ModelError::Metadata(GgufError::MissingKey(key.into())),
-            "{key}"
-        );
+        assert_eq!(err, ModelError::Metadata(GgufError::MissingKey(key.into())), "{key}");
         assert!(err.to_string().contains(key), "{err}");
     }
     // Optional keys take llama.cpp's defaults.
     let mut t = Tiny::new("llama");
-    t.unset("llama.attention.head_count_kv")
-        .unset("llama.rope.freq_base");
+    t.unset("llama.attention.head_count_kv").unset("llama.rope.freq_base");
     let c = t.config().unwrap();
     assert_eq!((c.n_head_kv, c.rope_base), (2, 10_000.0));
 }
@@ -236,14 +217,10 @@ fn inconsistent_heads_are_rejected() {
     let mut t = Tiny::new("llama");
     t.set("llama.attention.head_count_kv", Kv::U32(3));
     let err = t.config().unwrap_err();
-    assert!(
-        matches!(&err, ModelError::Inconsistent { what } if what.contains("head_count_kv")),
-        "{err}"
-    );
+    assert!(matches!(&err, ModelError::Inconsistent { what } if what.contains("head_count_kv")), "{err}");
 
     let mut t = Tiny::new("llama");
-    t.set("llama.attention.head_count", Kv::U32(3))
-        .set("llama.attention.head_count_kv", Kv::U32(3));
+    t.set("llama.attention.head_count", Kv::U32(3)).set("llama.attention.head_count_kv", Kv::U32(3));
     let err = t.config().unwrap_err();
     assert!(
         matches!(&err, ModelError::Inconsistent { what } if what.contains("not divisible")),
@@ -268,10 +245,7 @@ fn vocabulary_sizes_must_agree() {
     let mut t = Tiny::new("llama");
     t.set("tokenizer.ggml.tokens", Kv::Strs(vec!["a".into(); 5]));
     let err = t.config().unwrap_err();
-    assert!(
-        matches!(&err, ModelError::Inconsistent { what } if what.contains("tokenizer")),
-        "{err}"
-    );
+    assert!(matches!(&err, ModelError::Inconsistent { what } if what.contains("tokenizer")), "{err}");
 
     let mut t = Tiny::new("llama");
     t.set("llama.vocab_size", Kv::U32(5));
@@ -279,12 +253,7 @@ fn vocabulary_sizes_must_agree() {
 
     let mut t = Tiny::new("llama");
     t.drop_tensor("token_embd.weight");
-    assert_eq!(
-        t.config().unwrap_err(),
-        ModelError::MissingTensor {
-            name: "token_embd.weight".into()
-        }
-    );
+    assert_eq!(t.config().unwrap_err(), ModelError::MissingTensor { name: "token_embd.weight".into() });
 }
 
 #[test]
@@ -306,64 +275,34 @@ fn validate_tensors_names_the_missing_or_misshapen_tensor() {
     t.drop_tensor("blk.1.attn_k.bias");
     let h = t.header();
     let c = ModelConfig::from_gguf(&h).unwrap();
-    assert_eq!(
-        c.validate_tensors(&h).unwrap_err(),
-        ModelError::MissingTensor {
-            name: "blk.1.attn_k.bias".into()
-        }
-    );
+    assert_eq!(c.validate_tensors(&h).unwrap_err(), ModelError::MissingTensor { name: "blk.1.attn_k.bias".into() });
 
     let mut t = Tiny::new("gemma3");
     t.tensor("blk.0.attn_q_norm.weight", &[8]);
     let h = t.header();
-    let err = ModelConfig::from_gguf(&h)
-        .unwrap()
-        .validate_tensors(&h)
-        .unwrap_err();
+    let err = ModelConfig::from_gguf(&h).unwrap().validate_tensors(&h).unwrap_err();
     assert_eq!(
         err,
-        ModelError::TensorShape {
-            name: "blk.0.attn_q_norm.weight".into(),
-            expected: vec![4],
-            found: vec![8],
-        }
+        ModelError::TensorShape { name: "blk.0.attn_q_norm.weight".into(), expected: vec![4], found: vec![8] }
     );
-    assert!(
-        err.to_string().contains("blk.0.attn_q_norm.weight"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("blk.0.attn_q_norm.weight"), "{err}");
 
     // Transposed: GGUF order puts the input features first.
     let mut t = Tiny::new("llama");
     t.tensor("blk.0.ffn_down.weight", &[8, 16]);
     let h = t.header();
-    let err = ModelConfig::from_gguf(&h)
-        .unwrap()
-        .validate_tensors(&h)
-        .unwrap_err();
-    assert!(
-        matches!(&err, ModelError::TensorShape { name, .. } if name == "blk.0.ffn_down.weight"),
-        "{err}"
-    );
+    let err = ModelConfig::from_gguf(&h).unwrap().validate_tensors(&h).unwrap_err();
+    assert!(matches!(&err, ModelError::TensorShape { name, .. } if name == "blk.0.ffn_down.weight"), "{err}");
 
     // An optional bias that is present must have the right shape; trailing 1s are ignored.
     let mut t = Tiny::new("llama");
     t.tensor("blk.0.attn_q.bias", &[8, 1]);
     let h = t.header();
-    ModelConfig::from_gguf(&h)
-        .unwrap()
-        .validate_tensors(&h)
-        .unwrap();
+    ModelConfig::from_gguf(&h).unwrap().validate_tensors(&h).unwrap();
     t.tensor("blk.0.attn_q.bias", &[4]);
     let h = t.header();
-    let err = ModelConfig::from_gguf(&h)
-        .unwrap()
-        .validate_tensors(&h)
-        .unwrap_err();
-    assert!(
-        matches!(&err, ModelError::TensorShape { name, .. } if name == "blk.0.attn_q.bias"),
-        "{err}"
-    );
+    let err = ModelConfig::from_gguf(&h).unwrap().validate_tensors(&h).unwrap_err();
+    assert!(matches!(&err, ModelError::TensorShape { name, .. } if name == "blk.0.attn_q.bias"), "{err}");
 
     // Llama without output.weight is tied, and then validates.
     let mut t = Tiny::new("llama");
@@ -379,20 +318,15 @@ fn gemma3_without_a_sliding_window_has_no_local_layers() {
     let mut t = Tiny::new("gemma3");
     t.unset("gemma3.attention.sliding_window");
     let c = t.config().unwrap();
-    assert_eq!(
-        (c.sliding_window, c.swa_pattern, c.rope_base_local),
-        (None, None, None)
-    );
+    assert_eq!((c.sliding_window, c.swa_pattern, c.rope_base_local), (None, None, None));
     assert!(!(0..6).any(|il| c.is_local_layer(il)));
 }
 
 #[test]
 fn gemma3_27b_scales_queries_by_the_model_width() {
     let mut t = Tiny::new("gemma3");
-    t.set("gemma3.block_count", Kv::U32(62))
-        .set("gemma3.attention.key_length", Kv::U32(4));
-    t.set("gemma3.attention.head_count", Kv::U32(2))
-        .set("gemma3.embedding_length", Kv::U32(18));
+    t.set("gemma3.block_count", Kv::U32(62)).set("gemma3.attention.key_length", Kv::U32(4));
+    t.set("gemma3.attention.head_count", Kv::U32(2)).set("gemma3.embedding_length", Kv::U32(18));
     let c = t.config().unwrap();
     assert_eq!(c.attention_scale, 1.0 / 9f32.sqrt());
 }

@@ -21,14 +21,8 @@ pub enum EventKind {
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 6] = [
-        EventKind::Info,
-        EventKind::Error,
-        EventKind::Progress,
-        EventKind::Metrics,
-        EventKind::Token,
-        EventKind::Done,
-    ];
+    pub const ALL: [EventKind; 6] =
+        [EventKind::Info, EventKind::Error, EventKind::Progress, EventKind::Metrics, EventKind::Token, EventKind::Done];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -136,9 +130,7 @@ impl Progress {
     /// Builds a progress record, computing the percentage (capped at 100: a server
     /// may send more bytes than it announced).
     pub fn new(phase: Phase, loaded: u64, total: Option<u64>) -> Self {
-        let percent = total.map(|t| {
-            if t == 0 { 100.0 } else { ((loaded as f64 / t as f64) * 100.0).min(100.0) }
-        });
+        let percent = total.map(|t| if t == 0 { 100.0 } else { ((loaded as f64 / t as f64) * 100.0).min(100.0) });
         Progress { phase, loaded, total, percent }
     }
 }

@@ -10,8 +10,7 @@ mod event;
 pub mod sse;
 
 pub use event::{
-    DoneStats, ErrorInfo, EventKind, Metrics, Payload, Phase, Progress, StatusEvent, StopReason,
-    TokenEvent,
+    DoneStats, ErrorInfo, EventKind, Metrics, Payload, Phase, Progress, StatusEvent, StopReason, TokenEvent,
 };
 
 use std::cell::{Cell, RefCell};

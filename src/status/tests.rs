@@ -173,7 +173,10 @@ fn parser_follows_the_spec_on_hand_written_streams() {
     assert_eq!(parsed[2].last_event_id, "7", "an id with NUL is ignored; the last id persists");
     // An event with no data is not dispatched, but its event type is reset.
     let parsed = parse_all(b"event: x\n\ndata: y\n\n");
-    assert_eq!(parsed, vec![sse::ParsedEvent { event: "message".into(), data: "y".into(), last_event_id: String::new() }]);
+    assert_eq!(
+        parsed,
+        vec![sse::ParsedEvent { event: "message".into(), data: "y".into(), last_event_id: String::new() }]
+    );
     let mut p = Parser::new();
     p.feed(b"retry: 1500\nretry: 1x\n\n");
     assert_eq!(p.retry(), Some(1500));

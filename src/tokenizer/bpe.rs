@@ -38,17 +38,7 @@ enum Regexes {
 const PRE_TOKENIZERS: &[(&[&str], Regexes, bool, bool, bool)] = &[
     (&["default"], Regexes::Default, true, false, false),
     (
-        &[
-            "llama3",
-            "llama-v3",
-            "llama-bpe",
-            "falcon3",
-            "falcon-h1",
-            "pixtral",
-            "midm-2.0",
-            "lfm2",
-            "jina-v5-nano",
-        ],
+        &["llama3", "llama-v3", "llama-bpe", "falcon3", "falcon-h1", "pixtral", "midm-2.0", "lfm2", "jina-v5-nano"],
         Regexes::Llama3,
         true,
         true,
@@ -56,13 +46,7 @@ const PRE_TOKENIZERS: &[(&[&str], Regexes, bool, bool, bool)] = &[
     ),
     (&["dbrx", "smaug-bpe"], Regexes::Llama3, true, false, false),
     (&["deepseek-llm"], Regexes::DeepseekLlm, false, false, false),
-    (
-        &["deepseek-coder"],
-        Regexes::DeepseekCoder,
-        false,
-        false,
-        false,
-    ),
+    (&["deepseek-coder"], Regexes::DeepseekCoder, false, false, false),
     (&["falcon"], Regexes::Falcon, true, false, false),
     (
         &[
@@ -82,53 +66,13 @@ const PRE_TOKENIZERS: &[(&[&str], Regexes, bool, bool, bool)] = &[
         false,
         false,
     ),
-    (
-        &["mpt", "olmo", "jais", "exaone4"],
-        Regexes::Gpt2,
-        true,
-        false,
-        false,
-    ),
-    (
-        &["trillion", "granite-docling"],
-        Regexes::Gpt2,
-        false,
-        false,
-        false,
-    ),
-    (
-        &[
-            "starcoder",
-            "refact",
-            "codeshell",
-            "exaone",
-            "minerva-7b",
-            "mellum2",
-        ],
-        Regexes::Starcoder,
-        true,
-        false,
-        false,
-    ),
+    (&["mpt", "olmo", "jais", "exaone4"], Regexes::Gpt2, true, false, false),
+    (&["trillion", "granite-docling"], Regexes::Gpt2, false, false, false),
+    (&["starcoder", "refact", "codeshell", "exaone", "minerva-7b", "mellum2"], Regexes::Starcoder, true, false, false),
     // SmolLM / SmolLM2 (`LLAMA_VOCAB_PRE_TYPE_SMOLLM`): the starcoder regexes.
+    (&["command-r", "smollm"], Regexes::Starcoder, false, false, false),
     (
-        &["command-r", "smollm"],
-        Regexes::Starcoder,
-        false,
-        false,
-        false,
-    ),
-    (
-        &[
-            "qwen2",
-            "deepseek-r1-qwen",
-            "kormo",
-            "f2llmv2",
-            "megrez",
-            "hunyuan",
-            "solar-open",
-            "grok-2",
-        ],
+        &["qwen2", "deepseek-r1-qwen", "kormo", "f2llmv2", "megrez", "hunyuan", "solar-open", "grok-2"],
         Regexes::Qwen2,
         false,
         false,
@@ -140,19 +84,15 @@ const PRE_TOKENIZERS: &[(&[&str], Regexes, bool, bool, bool)] = &[
 
 /// Every `tokenizer.ggml.pre` value [`PreTokenizer::from_name`] accepts.
 pub(crate) fn supported_pre_tokenizers() -> Vec<&'static str> {
-    PRE_TOKENIZERS
-        .iter()
-        .flat_map(|(names, ..)| names.iter().copied())
-        .collect()
+    PRE_TOKENIZERS.iter().flat_map(|(names, ..)| names.iter().copied()).collect()
 }
 
 impl PreTokenizer {
     /// `None` (no `tokenizer.ggml.pre`) means `default`, as in llama.cpp.
     pub fn from_name(pre: Option<&str>) -> Option<PreTokenizer> {
         let name = pre.filter(|p| !p.is_empty()).unwrap_or("default");
-        let &(_, regexes, clean_spaces, ignore_merges, add_bos) = PRE_TOKENIZERS
-            .iter()
-            .find(|(names, ..)| names.contains(&name))?;
+        let &(_, regexes, clean_spaces, ignore_merges, add_bos) =
+            PRE_TOKENIZERS.iter().find(|(names, ..)| names.contains(&name))?;
         let gpt2_like_default = |extra: Class| vec![Step::Regex(Pattern::Run(extra)), Step::Gpt2];
         let mut extra_ranges = Vec::new();
         let steps = match regexes {
@@ -164,18 +104,9 @@ impl PreTokenizer {
                 s
             }
             Regexes::Gpt2 => vec![Step::Gpt2],
-            Regexes::Llama3 => vec![Step::Llama3Family {
-                max_digits: 3,
-                marks: false,
-            }],
-            Regexes::Qwen2 => vec![Step::Llama3Family {
-                max_digits: 1,
-                marks: false,
-            }],
-            Regexes::Qwen35 => vec![Step::Llama3Family {
-                max_digits: 1,
-                marks: true,
-            }],
+            Regexes::Llama3 => vec![Step::Llama3Family { max_digits: 3, marks: false }],
+            Regexes::Qwen2 => vec![Step::Llama3Family { max_digits: 1, marks: false }],
+            Regexes::Qwen35 => vec![Step::Llama3Family { max_digits: 1, marks: true }],
             // "\p{N}", gpt2
             Regexes::Starcoder => vec![Step::Regex(Pattern::Each(Class::Number)), Step::Gpt2],
             // "[\p{P}\$\+<=>\^~\|`]+", gpt2, "[0-9][0-9][0-9]"
@@ -199,22 +130,14 @@ impl PreTokenizer {
                 vec![
                     Step::Regex(Pattern::Each(Class::CrLf)),
                     Step::Regex(Pattern::OptSpaceRun(Class::Ranges(&[]))),
-                    Step::Regex(Pattern::OptSpaceRun(Class::Ranges(
-                        pretokenize::DEEPSEEK_LLM_PUNCT,
-                    ))),
+                    Step::Regex(Pattern::OptSpaceRun(Class::Ranges(pretokenize::DEEPSEEK_LLM_PUNCT))),
                     Step::Regex(Pattern::TrailingSpace),
                     Step::Regex(Pattern::Run(Class::Ranges(pretokenize::DEEPSEEK_CJK))),
                     Step::Regex(Pattern::Run(Class::Number)),
                 ]
             }
         };
-        Some(PreTokenizer {
-            steps,
-            extra_ranges,
-            clean_spaces,
-            ignore_merges,
-            add_bos,
-        })
+        Some(PreTokenizer { steps, extra_ranges, clean_spaces, ignore_merges, add_bos })
     }
 }
 
@@ -289,12 +212,7 @@ pub(crate) fn tokenize(
         symbols.clear();
         queue.clear();
         if pre.ignore_merges && vocab.token_id(word).is_some() {
-            symbols.push(Symbol {
-                prev: None,
-                next: None,
-                start: 0,
-                len: word.len(),
-            });
+            symbols.push(Symbol { prev: None, next: None, start: 0, len: word.len() });
         } else {
             let mut chars = word.char_indices().peekable();
             while let Some((start, c)) = chars.next() {
@@ -309,18 +227,16 @@ pub(crate) fn tokenize(
         }
 
         let text_of = |s: &Symbol| &word[s.start..s.start + s.len];
-        let mut add_bigram = |symbols: &[Symbol],
-                              queue: &mut BinaryHeap<_>,
-                              left: Option<usize>,
-                              right: Option<usize>| {
-            let (Some(l), Some(r)) = (left, right) else {
-                return;
+        let mut add_bigram =
+            |symbols: &[Symbol], queue: &mut BinaryHeap<_>, left: Option<usize>, right: Option<usize>| {
+                let (Some(l), Some(r)) = (left, right) else {
+                    return;
+                };
+                let (ls, rs) = (&symbols[l], &symbols[r]);
+                if let Some(rank) = ranks.rank(text_of(ls), text_of(rs), &mut key) {
+                    queue.push(Reverse((rank, l, r, ls.len, rs.len)));
+                }
             };
-            let (ls, rs) = (&symbols[l], &symbols[r]);
-            if let Some(rank) = ranks.rank(text_of(ls), text_of(rs), &mut key) {
-                queue.push(Reverse((rank, l, r, ls.len, rs.len)));
-            }
-        };
 
         for i in 1..symbols.len() {
             add_bigram(&symbols, &mut queue, Some(i - 1), Some(i));

@@ -14,10 +14,7 @@ pub struct ChatMessage {
 
 impl ChatMessage {
     pub fn new(role: impl Into<String>, content: impl Into<String>) -> ChatMessage {
-        ChatMessage {
-            role: role.into(),
-            content: content.into(),
-        }
+        ChatMessage { role: role.into(), content: content.into() }
     }
 }
 
@@ -98,10 +95,7 @@ impl ChatTemplate {
     /// Without a template llama.cpp falls back to ChatML; here the
     /// architecture (`general.architecture`) is consulted first so that a
     /// Gemma file stripped of its template still gets Gemma turns.
-    pub fn detect(
-        template_source: Option<&str>,
-        arch_hint: Option<&str>,
-    ) -> Result<ChatTemplate, TokenizerError> {
+    pub fn detect(template_source: Option<&str>, arch_hint: Option<&str>) -> Result<ChatTemplate, TokenizerError> {
         let Some(tmpl) = template_source else {
             return Ok(match arch_hint {
                 Some(arch) if arch.starts_with("gemma") => ChatTemplate::Gemma,
@@ -118,8 +112,7 @@ impl ChatTemplate {
             return Err(TokenizerError::UnsupportedChatTemplate { family: name });
         }
         let has = |s: &str| tmpl.contains(s);
-        let unsupported =
-            |family: &'static str| Err(TokenizerError::UnsupportedChatTemplate { family });
+        let unsupported = |family: &'static str| Err(TokenizerError::UnsupportedChatTemplate { family });
         if has("<|im_start|>") {
             return if has("<|im_sep|>") {
                 unsupported("phi4")
@@ -199,25 +192,15 @@ impl ChatTemplate {
     /// The prompt text for `messages` (`llm_chat_apply_template`); with
     /// `add_generation_prompt` the assistant turn is opened. No BOS is written:
     /// the tokenizer adds it (`encode(.., add_special = true, parse_special = true)`).
-    pub fn render(
-        self,
-        messages: &[ChatMessage],
-        add_generation_prompt: bool,
-    ) -> Result<String, TokenizerError> {
+    pub fn render(self, messages: &[ChatMessage], add_generation_prompt: bool) -> Result<String, TokenizerError> {
         if let Some(m) = messages.iter().find(|m| !self.accepts_role(&m.role)) {
-            return Err(TokenizerError::UnknownRole {
-                role: m.role.clone(),
-                template: self.name(),
-            });
+            return Err(TokenizerError::UnknownRole { role: m.role.clone(), template: self.name() });
         }
         let mut out = String::new();
         match self {
             ChatTemplate::ChatMl => {
                 for m in messages {
-                    out.push_str(&format!(
-                        "<|im_start|>{}\n{}<|im_end|>\n",
-                        m.role, m.content
-                    ));
+                    out.push_str(&format!("<|im_start|>{}\n{}<|im_end|>\n", m.role, m.content));
                 }
                 if add_generation_prompt {
                     out.push_str("<|im_start|>assistant\n");
@@ -231,11 +214,7 @@ impl ChatTemplate {
                         system_prompt.push_str(trim(&m.content));
                         continue;
                     }
-                    let role = if m.role == "assistant" {
-                        "model"
-                    } else {
-                        m.role.as_str()
-                    };
+                    let role = if m.role == "assistant" { "model" } else { m.role.as_str() };
                     out.push_str(&format!("<start_of_turn>{role}\n"));
                     if !system_prompt.is_empty() && role != "model" {
                         out.push_str(&system_prompt);
@@ -286,31 +265,19 @@ mod tests {
 
     #[test]
     fn detects_families() {
-        assert_eq!(
-            ChatTemplate::detect(Some("{{ '<start_of_turn>' + role }}"), None),
-            Ok(ChatTemplate::Gemma)
-        );
-        assert_eq!(
-            ChatTemplate::detect(Some("{{'<|im_start|>' + message['role']}}"), None),
-            Ok(ChatTemplate::ChatMl)
-        );
+        assert_eq!(ChatTemplate::detect(Some("{{ '<start_of_turn>' + role }}"), None), Ok(ChatTemplate::Gemma));
+        assert_eq!(ChatTemplate::detect(Some("{{'<|im_start|>' + message['role']}}"), None), Ok(ChatTemplate::ChatMl));
         assert_eq!(
             ChatTemplate::detect(Some("<|start_header_id|>{{ role }}<|end_header_id|>"), None),
             Ok(ChatTemplate::Llama3)
         );
-        assert_eq!(
-            ChatTemplate::detect(None, Some("gemma3")),
-            Ok(ChatTemplate::Gemma)
-        );
+        assert_eq!(ChatTemplate::detect(None, Some("gemma3")), Ok(ChatTemplate::Gemma));
         assert_eq!(ChatTemplate::detect(None, None), Ok(ChatTemplate::ChatMl));
         assert!(matches!(
             ChatTemplate::detect(Some("[INST] {{ x }}"), None),
             Err(TokenizerError::UnsupportedChatTemplate { .. })
         ));
-        assert!(matches!(
-            ChatTemplate::detect(Some("plain"), None),
-            Err(TokenizerError::UnknownChatTemplate { .. })
-        ));
+        assert!(matches!(ChatTemplate::detect(Some("plain"), None), Err(TokenizerError::UnknownChatTemplate { .. })));
     }
 
     #[test]

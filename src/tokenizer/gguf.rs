@@ -33,18 +33,12 @@ mod key {
 fn metadata_error(key: &'static str, err: GgufError) -> TokenizerError {
     match err {
         GgufError::MissingKey(_) => TokenizerError::MissingKey { key },
-        other => TokenizerError::InvalidMetadata {
-            key,
-            reason: other.to_string(),
-        },
+        other => TokenizerError::InvalidMetadata { key, reason: other.to_string() },
     }
 }
 
 /// A required key.
-fn required<T>(
-    key: &'static str,
-    get: impl FnOnce(&'static str) -> Result<T, GgufError>,
-) -> Result<T, TokenizerError> {
+fn required<T>(key: &'static str, get: impl FnOnce(&'static str) -> Result<T, GgufError>) -> Result<T, TokenizerError> {
     get(key).map_err(|e| metadata_error(key, e))
 }
 
@@ -77,9 +71,7 @@ impl VocabSpec {
             pre: optional(m, key::PRE, string)?,
             tokens: required(key::TOKENS, strings)?,
             scores: optional(m, key::SCORES, |k| m.get_f32_array(k).map(<[f32]>::to_vec))?,
-            token_types: optional(m, key::TOKEN_TYPE, |k| {
-                m.get_i32_array(k).map(<[i32]>::to_vec)
-            })?,
+            token_types: optional(m, key::TOKEN_TYPE, |k| m.get_i32_array(k).map(<[i32]>::to_vec))?,
             merges: optional(m, key::MERGES, strings)?,
             bos: optional(m, key::BOS, |k| m.get_u32(k))?,
             eos: optional(m, key::EOS, |k| m.get_u32(k))?,

@@ -52,39 +52,21 @@ pub struct VocabSpec {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TokenizerError {
     /// `tokenizer.ggml.model` is not one this crate implements.
-    UnknownModel {
-        model: String,
-        supported: &'static [&'static str],
-    },
+    UnknownModel { model: String, supported: &'static [&'static str] },
     /// `tokenizer.ggml.pre` is not one this crate implements.
-    UnsupportedPreTokenizer {
-        pre: String,
-        supported: Vec<&'static str>,
-    },
+    UnsupportedPreTokenizer { pre: String, supported: Vec<&'static str> },
     /// `tokenizer.ggml.tokens` is empty.
     EmptyVocab,
     /// More tokens than token ids can address.
     TooManyTokens { n_tokens: usize },
     /// A per-token array is shorter than the token list.
-    ArrayTooShort {
-        key: &'static str,
-        len: usize,
-        n_tokens: usize,
-    },
+    ArrayTooShort { key: &'static str, len: usize, n_tokens: usize },
     /// The same token text appears twice (llama.cpp aborts on this too).
-    DuplicateToken {
-        text: String,
-        first: u32,
-        second: u32,
-    },
+    DuplicateToken { text: String, first: u32, second: u32 },
     /// A BPE vocabulary without `tokenizer.ggml.merges`.
     MissingMerges,
     /// A special-token id from the metadata is not in the vocabulary.
-    TokenIdOutOfRange {
-        key: &'static str,
-        id: u32,
-        n_tokens: usize,
-    },
+    TokenIdOutOfRange { key: &'static str, id: u32, n_tokens: usize },
     /// `add_bos`/`add_eos` is requested but the token is not defined.
     MissingSpecialToken { key: &'static str },
     /// No chat template family could be recognised.
@@ -93,10 +75,7 @@ pub enum TokenizerError {
     /// family is not implemented here.
     UnsupportedChatTemplate { family: &'static str },
     /// A chat message role the template cannot render.
-    UnknownRole {
-        role: String,
-        template: &'static str,
-    },
+    UnknownRole { role: String, template: &'static str },
     /// A required `tokenizer.*` GGUF metadata key is absent.
     MissingKey { key: &'static str },
     /// A `tokenizer.*` GGUF metadata key holds the wrong type or an out-of-range value.
@@ -113,55 +92,33 @@ impl fmt::Display for TokenizerError {
                 "unknown tokenizer model {model:?} (tokenizer.ggml.model); supported: {}",
                 supported.join(", ")
             ),
-            Self::UnsupportedPreTokenizer { pre, supported } => write!(
-                f,
-                "unsupported pre-tokenizer {pre:?} (tokenizer.ggml.pre); supported: {}",
-                supported.join(", ")
-            ),
+            Self::UnsupportedPreTokenizer { pre, supported } => {
+                write!(f, "unsupported pre-tokenizer {pre:?} (tokenizer.ggml.pre); supported: {}", supported.join(", "))
+            }
             Self::EmptyVocab => write!(f, "tokenizer.ggml.tokens is empty"),
-            Self::TooManyTokens { n_tokens } => write!(
-                f,
-                "vocabulary has {n_tokens} tokens, more than u32 ids allow"
-            ),
+            Self::TooManyTokens { n_tokens } => write!(f, "vocabulary has {n_tokens} tokens, more than u32 ids allow"),
             Self::ArrayTooShort { key, len, n_tokens } => {
                 write!(f, "{key} has {len} entries but there are {n_tokens} tokens")
             }
-            Self::DuplicateToken {
-                text,
-                first,
-                second,
-            } => {
-                write!(
-                    f,
-                    "token text {text:?} appears twice (ids {first} and {second})"
-                )
+            Self::DuplicateToken { text, first, second } => {
+                write!(f, "token text {text:?} appears twice (ids {first} and {second})")
             }
             Self::MissingMerges => write!(f, "BPE vocabulary has no tokenizer.ggml.merges"),
             Self::TokenIdOutOfRange { key, id, n_tokens } => {
-                write!(
-                    f,
-                    "{key} = {id} is out of range for a vocabulary of {n_tokens} tokens"
-                )
+                write!(f, "{key} = {id} is out of range for a vocabulary of {n_tokens} tokens")
             }
             Self::MissingSpecialToken { key } => {
                 write!(f, "{key} is required by the metadata but not defined")
             }
             Self::UnknownChatTemplate { reason } => write!(f, "unknown chat template: {reason}"),
-            Self::UnsupportedChatTemplate { family } => write!(
-                f,
-                "chat template family {family:?} is not supported (supported: gemma, chatml, llama3)"
-            ),
+            Self::UnsupportedChatTemplate { family } => {
+                write!(f, "chat template family {family:?} is not supported (supported: gemma, chatml, llama3)")
+            }
             Self::UnknownRole { role, template } => {
-                write!(
-                    f,
-                    "role {role:?} cannot be rendered by the {template} chat template"
-                )
+                write!(f, "role {role:?} cannot be rendered by the {template} chat template")
             }
             Self::MissingKey { key } => {
-                write!(
-                    f,
-                    "GGUF metadata key `{key}` is required by the tokenizer but missing"
-                )
+                write!(f, "GGUF metadata key `{key}` is required by the tokenizer but missing")
             }
             Self::InvalidMetadata { key, reason } => {
                 write!(f, "GGUF metadata key `{key}` is unusable: {reason}")
@@ -215,13 +172,8 @@ impl Vocab {
 
     /// `llama_vocab::byte_to_token` for SPM: `<0xXX>`, else the raw byte.
     fn spm_byte_to_token(&self, b: u8) -> Option<u32> {
-        self.token_id(&format!("<0x{b:02X}>")).or_else(|| {
-            if b.is_ascii() {
-                self.token_id(char::from(b).encode_utf8(&mut [0; 4]))
-            } else {
-                None
-            }
-        })
+        self.token_id(&format!("<0x{b:02X}>"))
+            .or_else(|| if b.is_ascii() { self.token_id(char::from(b).encode_utf8(&mut [0; 4])) } else { None })
     }
 }
 
@@ -349,30 +301,19 @@ impl Tokenizer {
                 )
             }
             _ => {
-                return Err(TokenizerError::UnknownModel {
-                    model,
-                    supported: SUPPORTED_MODELS,
-                });
+                return Err(TokenizerError::UnknownModel { model, supported: SUPPORTED_MODELS });
             }
         };
 
         if let Some(s) = &scores
             && s.len() < n_tokens
         {
-            return Err(TokenizerError::ArrayTooShort {
-                key: "tokenizer.ggml.scores",
-                len: s.len(),
-                n_tokens,
-            });
+            return Err(TokenizerError::ArrayTooShort { key: "tokenizer.ggml.scores", len: s.len(), n_tokens });
         }
         if let Some(t) = &token_types
             && t.len() < n_tokens
         {
-            return Err(TokenizerError::ArrayTooShort {
-                key: "tokenizer.ggml.token_type",
-                len: t.len(),
-                n_tokens,
-            });
+            return Err(TokenizerError::ArrayTooShort { key: "tokenizer.ggml.token_type", len: t.len(), n_tokens });
         }
 
         let mut texts = Vec::with_capacity(n_tokens);
@@ -383,11 +324,7 @@ impl Tokenizer {
                 text = format!("[EMPTY_{i}]");
             }
             if let Some(first) = token_to_id.insert(text.clone(), id) {
-                return Err(TokenizerError::DuplicateToken {
-                    text,
-                    first,
-                    second: id,
-                });
+                return Err(TokenizerError::DuplicateToken { text, first, second: id });
             }
             texts.push(text);
         }
@@ -430,25 +367,16 @@ impl Tokenizer {
         let add_eos = add_eos.unwrap_or(false);
         let add_space_prefix = add_space_prefix.unwrap_or(defaults.add_space_prefix);
         if add_bos && bos.is_none() {
-            return Err(TokenizerError::MissingSpecialToken {
-                key: "tokenizer.ggml.bos_token_id",
-            });
+            return Err(TokenizerError::MissingSpecialToken { key: "tokenizer.ggml.bos_token_id" });
         }
         if add_eos && eos.is_none() {
-            return Err(TokenizerError::MissingSpecialToken {
-                key: "tokenizer.ggml.eos_token_id",
-            });
+            return Err(TokenizerError::MissingSpecialToken { key: "tokenizer.ggml.eos_token_id" });
         }
 
         // Auto-detection by text, as llama.cpp does for files that lack the ids.
         // llama.cpp walks a hash map, so which of several candidates wins is
         // unspecified there; the lowest id wins here.
-        let find = |names: &[&str]| -> Option<u32> {
-            names
-                .iter()
-                .filter_map(|n| token_to_id.get(*n).copied())
-                .min()
-        };
+        let find = |names: &[&str]| -> Option<u32> { names.iter().filter_map(|n| token_to_id.get(*n).copied()).min() };
         let mut mark_control = |id: u32| {
             if let Some(a) = attrs.get_mut(id as usize) {
                 *a |= attr::CONTROL;
@@ -473,13 +401,7 @@ impl Tokenizer {
         let eom = find(&["<|eom_id|>"]);
         eom.into_iter().for_each(&mut mark_control);
         let fim_pad = find(&["<|fim_pad|>", "<fim-pad>", "<fim_pad>", "<PAD>", "[PAD]"]);
-        let fim_rep = find(&[
-            "<|fim_repo|>",
-            "<|repo_name|>",
-            "<fim-repo>",
-            "<REPO>",
-            "<reponame>",
-        ]);
+        let fim_rep = find(&["<|fim_repo|>", "<|repo_name|>", "<fim-repo>", "<REPO>", "<reponame>"]);
         let fim_sep = find(&["<|file_sep|>"]);
         for id in [fim_pad, fim_rep, fim_sep].into_iter().flatten() {
             mark_control(id);
@@ -542,11 +464,8 @@ impl Tokenizer {
         // o200k_harmony / solar-open: "<|end|>" is not an end of generation there
         let has = |eog: &BTreeSet<u32>, t: &str| eog.iter().any(|&id| text_of(id) == t);
         if let Some(end_id) = eog.iter().copied().find(|&id| text_of(id) == "<|end|>") {
-            let (ret, call, flush) = (
-                has(&eog, "<|return|>"),
-                has(&eog, "<|call|>") || has(&eog, "<|calls|>"),
-                has(&eog, "<|flush|>"),
-            );
+            let (ret, call, flush) =
+                (has(&eog, "<|return|>"), has(&eog, "<|call|>") || has(&eog, "<|calls|>"), has(&eog, "<|flush|>"));
             if call && (ret || flush) {
                 eog.remove(&end_id);
                 attrs[end_id as usize] = attr::USER_DEFINED;
@@ -561,21 +480,13 @@ impl Tokenizer {
         }
 
         let mut special_tokens: Vec<u32> = (0..n_tokens as u32)
-            .filter(|&id| {
-                attrs[id as usize] & (attr::CONTROL | attr::USER_DEFINED | attr::UNKNOWN) != 0
-            })
+            .filter(|&id| attrs[id as usize] & (attr::CONTROL | attr::USER_DEFINED | attr::UNKNOWN) != 0)
             .collect();
         // stable: ties keep id order (llama.cpp's std::sort leaves them unspecified)
         special_tokens.sort_by_key(|&id| std::cmp::Reverse(texts[id as usize].len()));
 
         Ok(Tokenizer {
-            vocab: Vocab {
-                texts,
-                scores,
-                attrs,
-                token_to_id,
-                unk,
-            },
+            vocab: Vocab { texts, scores, attrs, token_to_id, unk },
             algorithm,
             pre_name: pre,
             bos,
@@ -653,11 +564,7 @@ impl Tokenizer {
     /// `parse_special` control tokens written in the text are recognised
     /// (user-defined tokens always are).
     pub fn encode(&self, text: &str, add_special: bool, parse_special: bool) -> Vec<u32> {
-        let fragments = if text.is_empty() {
-            Vec::new()
-        } else {
-            self.partition(text, parse_special)
-        };
+        let fragments = if text.is_empty() { Vec::new() } else { self.partition(text, parse_special) };
         let mut out = Vec::new();
         if add_special && self.add_bos {
             out.extend(self.bos);
@@ -687,22 +594,12 @@ impl Tokenizer {
                     }
                 }
             }
-            Algorithm::Bpe {
-                ranks,
-                pre,
-                byte_to_char,
-                ..
-            } => {
+            Algorithm::Bpe { ranks, pre, byte_to_char, .. } => {
                 for fragment in fragments {
                     match fragment {
-                        Fragment::Text { start, end } => bpe::tokenize(
-                            &self.vocab,
-                            ranks,
-                            pre,
-                            byte_to_char,
-                            &text[start..end],
-                            &mut out,
-                        ),
+                        Fragment::Text { start, end } => {
+                            bpe::tokenize(&self.vocab, ranks, pre, byte_to_char, &text[start..end], &mut out)
+                        }
                         Fragment::Token(id) => out.push(id),
                     }
                 }
@@ -717,10 +614,7 @@ impl Tokenizer {
     /// `tokenizer_st_partition`: splits the text around special tokens,
     /// longest token first.
     fn partition(&self, text: &str, parse_special: bool) -> Vec<Fragment> {
-        let mut fragments = vec![Fragment::Text {
-            start: 0,
-            end: text.len(),
-        }];
+        let mut fragments = vec![Fragment::Text { start: 0, end: text.len() }];
         let mut next = Vec::new();
         for &id in &self.special_tokens {
             // control and unknown tokens only match with parse_special;
@@ -729,7 +623,10 @@ impl Tokenizer {
                 continue;
             }
             let needle = self.vocab.texts[id as usize].as_str();
-            if !fragments.iter().any(|f| matches!(f, Fragment::Text { start, end } if text[*start..*end].contains(needle))) {
+            if !fragments
+                .iter()
+                .any(|f| matches!(f, Fragment::Text { start, end } if text[*start..*end].contains(needle)))
+            {
                 continue;
             }
             next.clear();

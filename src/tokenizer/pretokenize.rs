@@ -64,18 +64,11 @@ pub(crate) enum Class {
 }
 
 /// `[一-龥ࠀ-一가-퟿]` from the deepseek pre-tokenizers.
-pub(crate) const DEEPSEEK_CJK: &[(u32, u32)] =
-    &[(0x4E00, 0x9FA5), (0x0800, 0x4E00), (0xAC00, 0xD7FF)];
+pub(crate) const DEEPSEEK_CJK: &[(u32, u32)] = &[(0x4E00, 0x9FA5), (0x0800, 0x4E00), (0xAC00, 0xD7FF)];
 
 /// `[!-/:-~！-／：-～‘-‟　-。]` from deepseek-llm.
-pub(crate) const DEEPSEEK_LLM_PUNCT: &[(u32, u32)] = &[
-    (0x21, 0x2F),
-    (0x3A, 0x7E),
-    (0xFF01, 0xFF0F),
-    (0xFF1A, 0xFF5E),
-    (0x2018, 0x201F),
-    (0x3000, 0x3002),
-];
+pub(crate) const DEEPSEEK_LLM_PUNCT: &[(u32, u32)] =
+    &[(0x21, 0x2F), (0x3A, 0x7E), (0xFF01, 0xFF0F), (0xFF1A, 0xFF5E), (0x2018, 0x201F), (0x3000, 0x3002)];
 
 /// The letter class of deepseek-llm's second regex, copied verbatim from
 /// llama.cpp (`LLAMA_VOCAB_PRE_TYPE_DEEPSEEK_LLM`) and parsed at build time by
@@ -139,14 +132,10 @@ impl Class {
             Class::Letter => c == 0xD2 || (0x41..=0x5A).contains(&c) || (0x61..=0x7A).contains(&c),
             Class::Punctuation => c == 0xD3 || is_ascii_punct(c),
             Class::DefaultPunct => {
-                c == 0xD3
-                    || is_ascii_punct(c)
-                    || matches!(c, 0x24 | 0x2B | 0x3C..=0x3E | 0x5E | 0x7E | 0x7C)
+                c == 0xD3 || is_ascii_punct(c) || matches!(c, 0x24 | 0x2B | 0x3C..=0x3E | 0x5E | 0x7E | 0x7C)
             }
             Class::FalconPunct => {
-                c == 0xD3
-                    || is_ascii_punct(c)
-                    || matches!(c, 0x24 | 0x2B | 0x3C..=0x3E | 0x5E | 0x7E | 0x7C | 0x60)
+                c == 0xD3 || is_ascii_punct(c) || matches!(c, 0x24 | 0x2B | 0x3C..=0x3E | 0x5E | 0x7E | 0x7C | 0x60)
             }
             Class::CrLf => mapped == 0x0D || mapped == 0x0A,
             Class::Ranges(ranges) => {
@@ -161,18 +150,10 @@ impl Class {
 /// Splits `text` into the words llama.cpp's `unicode_regex_split` produces
 /// (before byte encoding). `extra_ranges` backs `Class::Ranges(&[])` (and
 /// only it), used for classes built at run time (deepseek-llm's letters).
-pub(crate) fn split<'t>(
-    text: &'t str,
-    steps: &[Step],
-    extra_ranges: &[(u32, u32)],
-) -> Vec<&'t str> {
+pub(crate) fn split<'t>(text: &'t str, steps: &[Step], extra_ranges: &[(u32, u32)]) -> Vec<&'t str> {
     let cpts: Vec<u32> = text.chars().map(u32::from).collect();
     let flags: Vec<Flags> = cpts.iter().map(|&c| Flags::of(c)).collect();
-    let sp = Splitter {
-        cpts: &cpts,
-        flags: &flags,
-        extra: extra_ranges,
-    };
+    let sp = Splitter { cpts: &cpts, flags: &flags, extra: extra_ranges };
 
     // lengths in codepoints, like llama.cpp's `bpe_offsets`
     let mut offsets = vec![cpts.len()];
@@ -184,9 +165,7 @@ pub(crate) fn split<'t>(
             start = end;
             match *step {
                 Step::Gpt2 => sp.gpt2(ini, end, &mut next),
-                Step::Llama3Family { max_digits, marks } => {
-                    sp.llama3(ini, end, max_digits, marks, &mut next)
-                }
+                Step::Llama3Family { max_digits, marks } => sp.llama3(ini, end, max_digits, marks, &mut next),
                 Step::Regex(p) => sp.regex(ini, end, p, &mut next),
             }
         }
@@ -321,18 +300,10 @@ impl Splitter<'_> {
     /// `unicode_regex_split_custom_gpt2`.
     fn gpt2(&self, ini: usize, end: usize, out: &mut Vec<usize>) {
         let get_cpt = |p: usize| {
-            if (ini..end).contains(&p) {
-                self.cpts[p]
-            } else {
-                OUT_OF_RANGE
-            }
+            if (ini..end).contains(&p) { self.cpts[p] } else { OUT_OF_RANGE }
         };
         let get_flags = |p: usize| {
-            if (ini..end).contains(&p) {
-                self.flags[p]
-            } else {
-                Flags::default()
-            }
+            if (ini..end).contains(&p) { self.flags[p] } else { Flags::default() }
         };
         let mut em = Emitter { prev_end: ini, out };
         let apos = u32::from('\'');
@@ -363,11 +334,7 @@ impl Splitter<'_> {
                 }
             }
 
-            let mut flags2 = if cpt == space {
-                get_flags(pos + 1)
-            } else {
-                flags
-            };
+            let mut flags2 = if cpt == space { get_flags(pos + 1) } else { flags };
             let skip_space = usize::from(cpt == space);
             // regex: <space>?\p{L}+
             if flags2.is_letter() {
@@ -428,18 +395,10 @@ impl Splitter<'_> {
     /// `unicode_regex_split_custom_qwen35` (`max_digits == 1`, `marks`).
     fn llama3(&self, ini: usize, end: usize, max_digits: usize, marks: bool, out: &mut Vec<usize>) {
         let get_cpt = |p: usize| {
-            if (ini..end).contains(&p) {
-                self.cpts[p]
-            } else {
-                OUT_OF_RANGE
-            }
+            if (ini..end).contains(&p) { self.cpts[p] } else { OUT_OF_RANGE }
         };
         let get_flags = |p: usize| {
-            if (ini..end).contains(&p) {
-                self.flags[p]
-            } else {
-                Flags::default()
-            }
+            if (ini..end).contains(&p) { self.flags[p] } else { Flags::default() }
         };
         let mut em = Emitter { prev_end: ini, out };
         let ch = |c: char| u32::from(c);
@@ -471,9 +430,7 @@ impl Splitter<'_> {
             }
 
             // regex: [^\r\n\p{L}\p{N}]?\p{L}+   (qwen35: [\p{L}\p{M}]+)
-            if !(is_cr_lf(cpt) || flags.is_number())
-                && (letterish(flags) || letterish(get_flags(pos + 1)))
-            {
+            if !(is_cr_lf(cpt) || flags.is_number()) && (letterish(flags) || letterish(get_flags(pos + 1))) {
                 pos += 1;
                 while letterish(get_flags(pos)) {
                     pos += 1;
@@ -503,11 +460,7 @@ impl Splitter<'_> {
 
             // regex: <space>?[^\s\p{L}\p{N}]+[\r\n]*   (qwen35: also excludes \p{M})
             let other = |f: Flags| !(f.whitespace || letterish(f) || f.is_number());
-            let mut flags2 = if cpt == ch(' ') {
-                get_flags(pos + 1)
-            } else {
-                flags
-            };
+            let mut flags2 = if cpt == ch(' ') { get_flags(pos + 1) } else { flags };
             if other(flags2) && flags.is_some() {
                 pos += usize::from(cpt == ch(' '));
                 while other(flags2) && flags2.is_some() {
@@ -561,17 +514,11 @@ mod tests {
     use super::*;
 
     const GPT2: &[Step] = &[Step::Gpt2];
-    const LLAMA3: &[Step] = &[Step::Llama3Family {
-        max_digits: 3,
-        marks: false,
-    }];
+    const LLAMA3: &[Step] = &[Step::Llama3Family { max_digits: 3, marks: false }];
 
     #[test]
     fn gpt2_split() {
-        assert_eq!(
-            split("Hello world's  end\n", GPT2, &[]),
-            ["Hello", " world", "'s", " ", " end", "\n"]
-        );
+        assert_eq!(split("Hello world's  end\n", GPT2, &[]), ["Hello", " world", "'s", " ", " end", "\n"]);
         assert_eq!(split("  Hello", GPT2, &[]), [" ", " Hello"]);
         assert_eq!(split("", GPT2, &[]), Vec::<&str>::new());
     }
@@ -579,10 +526,7 @@ mod tests {
     #[test]
     fn llama3_split() {
         assert_eq!(split("3333333", LLAMA3, &[]), ["333", "333", "3"]);
-        assert_eq!(
-            split("Hello, y'LL!\n\n ok", LLAMA3, &[]),
-            ["Hello", ",", " y", "'LL", "!\n\n", " ok"]
-        );
+        assert_eq!(split("Hello, y'LL!\n\n ok", LLAMA3, &[]), ["Hello", ",", " y", "'LL", "!\n\n", " ok"]);
         assert_eq!(split("y'ALL", LLAMA3, &[]), ["y", "'ALL"]);
     }
 

@@ -28,9 +28,7 @@ impl Ord for Bigram {
     fn cmp(&self, other: &Self) -> Ordering {
         // `total_cmp` keeps the heap well-formed even for NaN scores from
         // untrusted metadata.
-        self.score
-            .total_cmp(&other.score)
-            .then_with(|| other.left.cmp(&self.left))
+        self.score.total_cmp(&other.score).then_with(|| other.left.cmp(&self.left))
     }
 }
 impl PartialOrd for Bigram {
@@ -65,24 +63,17 @@ pub(crate) fn tokenize(vocab: &Vocab, text: &str, out: &mut Vec<u32>) {
     }
 
     let mut queue = BinaryHeap::new();
-    let try_add_bigram = |symbols: &[Symbol],
-                          queue: &mut BinaryHeap<Bigram>,
-                          left: Option<usize>,
-                          right: Option<usize>| {
-        let (Some(left), Some(right)) = (left, right) else {
-            return;
+    let try_add_bigram =
+        |symbols: &[Symbol], queue: &mut BinaryHeap<Bigram>, left: Option<usize>, right: Option<usize>| {
+            let (Some(left), Some(right)) = (left, right) else {
+                return;
+            };
+            let (l, r) = (symbols[left], symbols[right]);
+            let piece = &text[l.start..r.start + r.len];
+            if let Some(id) = vocab.token_id(piece) {
+                queue.push(Bigram { left, right, score: vocab.score(id), size: piece.len() });
+            }
         };
-        let (l, r) = (symbols[left], symbols[right]);
-        let piece = &text[l.start..r.start + r.len];
-        if let Some(id) = vocab.token_id(piece) {
-            queue.push(Bigram {
-                left,
-                right,
-                score: vocab.score(id),
-                size: piece.len(),
-            });
-        }
-    };
 
     // seed the work queue with all possible 2-character tokens
     for i in 1..symbols.len() {
@@ -103,18 +94,8 @@ pub(crate) fn tokenize(vocab: &Vocab, text: &str, out: &mut Vec<u32>) {
         if let Some(n) = r.next {
             symbols[n].prev = Some(bigram.left);
         }
-        try_add_bigram(
-            &symbols,
-            &mut queue,
-            symbols[bigram.left].prev,
-            Some(bigram.left),
-        );
-        try_add_bigram(
-            &symbols,
-            &mut queue,
-            Some(bigram.left),
-            symbols[bigram.left].next,
-        );
+        try_add_bigram(&symbols, &mut queue, symbols[bigram.left].prev, Some(bigram.left));
+        try_add_bigram(&symbols, &mut queue, Some(bigram.left), symbols[bigram.left].next);
     }
 
     let mut i = Some(0);

@@ -28,10 +28,7 @@ impl StreamDecoder {
 
     /// A decoder that renders control tokens as their text.
     pub fn with_special_tokens() -> StreamDecoder {
-        StreamDecoder {
-            pending: Vec::new(),
-            render_special: true,
-        }
+        StreamDecoder { pending: Vec::new(), render_special: true }
     }
 
     /// Adds one token; returns the text that is now complete (maybe empty).
@@ -55,9 +52,7 @@ impl StreamDecoder {
                 Err(e) => {
                     let valid = e.valid_up_to();
                     // `valid` bytes were just checked to be UTF-8
-                    out.push_str(&String::from_utf8_lossy(
-                        &self.pending[consumed..consumed + valid],
-                    ));
+                    out.push_str(&String::from_utf8_lossy(&self.pending[consumed..consumed + valid]));
                     consumed += valid;
                     match e.error_len() {
                         // definitely invalid: replace and continue after it

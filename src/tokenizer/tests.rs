@@ -10,9 +10,7 @@ fn spm_spec() -> VocabSpec {
         tokens.push(format!("<0x{b:02X}>"));
         types.push(6);
     }
-    let normal = [
-        "▁", "h", "i", "▁h", "▁hi", "e", "l", "o", "▁hello", "ll", "he", "hell", "▁he", "▁hell",
-    ];
+    let normal = ["▁", "h", "i", "▁h", "▁hi", "e", "l", "o", "▁hello", "ll", "he", "hell", "▁he", "▁hell"];
     for t in normal {
         tokens.push(t.into());
         types.push(1);
@@ -20,13 +18,7 @@ fn spm_spec() -> VocabSpec {
     let n = tokens.len();
     // later tokens score higher so "▁hello" wins
     let scores = (0..n).map(|i| i as f32).collect();
-    VocabSpec {
-        model: "llama".into(),
-        tokens,
-        scores: Some(scores),
-        token_types: Some(types),
-        ..Default::default()
-    }
+    VocabSpec { model: "llama".into(), tokens, scores: Some(scores), token_types: Some(types), ..Default::default() }
 }
 
 #[test]
@@ -53,25 +45,12 @@ fn spm_encode_decode() {
 fn bpe_spec(pre: &str) -> VocabSpec {
     let table = unicode::byte_to_char_table();
     let mut tokens: Vec<String> = (0..=255u8).map(|b| table[b as usize].to_string()).collect();
-    for t in [
-        "Ġh",
-        "Ġhe",
-        "Ġhel",
-        "Ġhell",
-        "Ġhello",
-        "he",
-        "hel",
-        "hell",
-        "hello",
-        "<|im_end|>",
-    ] {
+    for t in ["Ġh", "Ġhe", "Ġhel", "Ġhell", "Ġhello", "he", "hel", "hell", "hello", "<|im_end|>"] {
         tokens.push(t.into());
     }
     let mut types = vec![1; tokens.len()];
     *types.last_mut().unwrap() = 3;
-    let merges = [
-        "Ġ h", "Ġh e", "Ġhe l", "Ġhel l", "Ġhell o", "h e", "he l", "hel l", "hell o",
-    ];
+    let merges = ["Ġ h", "Ġh e", "Ġhe l", "Ġhel l", "Ġhell o", "h e", "he l", "hel l", "hell o"];
     VocabSpec {
         model: "gpt2".into(),
         pre: Some(pre.into()),
@@ -86,19 +65,13 @@ fn bpe_spec(pre: &str) -> VocabSpec {
 fn bpe_encode_decode() {
     let tok = Tokenizer::from_spec(bpe_spec("qwen2")).unwrap();
     let id = |t: &str| tok.token_id(t).unwrap();
-    assert_eq!(
-        tok.encode("hello hello", false, false),
-        vec![id("hello"), id("Ġhello")]
-    );
+    assert_eq!(tok.encode("hello hello", false, false), vec![id("hello"), id("Ġhello")]);
     let text = "hello, wörld 🦙\n";
     let ids = tok.encode(text, false, false);
     assert_eq!(tok.decode(&ids), text);
     let ids = tok.encode("hello<|im_end|>", false, true);
     assert_eq!(ids, vec![id("hello"), id("<|im_end|>")]);
-    assert_eq!(
-        tok.encode("<|im_end|>", false, false).len(),
-        "<|im_end|>".len()
-    );
+    assert_eq!(tok.encode("<|im_end|>", false, false).len(), "<|im_end|>".len());
     assert!(tok.is_eog(id("<|im_end|>")));
     assert_eq!(tok.eot(), Some(id("<|im_end|>")));
 }
@@ -131,57 +104,19 @@ fn clean_spaces_matches_llama_cpp() {
 #[test]
 fn rejects_bad_metadata() {
     let err = |spec: VocabSpec| Tokenizer::from_spec(spec).unwrap_err();
-    assert!(matches!(
-        err(VocabSpec {
-            model: "t5".into(),
-            ..spm_spec()
-        }),
-        TokenizerError::UnknownModel { .. }
-    ));
+    assert!(matches!(err(VocabSpec { model: "t5".into(), ..spm_spec() }), TokenizerError::UnknownModel { .. }));
     let e = err(bpe_spec("no-such-pre"));
     assert!(matches!(e, TokenizerError::UnsupportedPreTokenizer { .. }));
     assert!(e.to_string().contains("smollm"));
-    assert!(matches!(
-        err(VocabSpec {
-            merges: None,
-            ..bpe_spec("gpt-2")
-        }),
-        TokenizerError::MissingMerges
-    ));
-    assert!(matches!(
-        err(VocabSpec {
-            bos: Some(100_000),
-            ..spm_spec()
-        }),
-        TokenizerError::TokenIdOutOfRange { .. }
-    ));
-    assert!(matches!(
-        err(VocabSpec {
-            scores: Some(vec![0.0]),
-            ..spm_spec()
-        }),
-        TokenizerError::ArrayTooShort { .. }
-    ));
-    assert!(matches!(
-        err(VocabSpec {
-            tokens: vec![],
-            ..spm_spec()
-        }),
-        TokenizerError::EmptyVocab
-    ));
+    assert!(matches!(err(VocabSpec { merges: None, ..bpe_spec("gpt-2") }), TokenizerError::MissingMerges));
+    assert!(matches!(err(VocabSpec { bos: Some(100_000), ..spm_spec() }), TokenizerError::TokenIdOutOfRange { .. }));
+    assert!(matches!(err(VocabSpec { scores: Some(vec![0.0]), ..spm_spec() }), TokenizerError::ArrayTooShort { .. }));
+    assert!(matches!(err(VocabSpec { tokens: vec![], ..spm_spec() }), TokenizerError::EmptyVocab));
     let mut dup = spm_spec();
     dup.tokens[5] = "h".into();
     assert!(matches!(err(dup), TokenizerError::DuplicateToken { .. }));
-    let no_bos = VocabSpec {
-        tokens: vec!["a".into()],
-        scores: None,
-        token_types: None,
-        ..spm_spec()
-    };
-    assert!(matches!(
-        err(no_bos),
-        TokenizerError::MissingSpecialToken { .. }
-    ));
+    let no_bos = VocabSpec { tokens: vec!["a".into()], scores: None, token_types: None, ..spm_spec() };
+    assert!(matches!(err(no_bos), TokenizerError::MissingSpecialToken { .. }));
 }
 
 #[test]
@@ -190,16 +125,7 @@ fn never_panics_on_odd_input() {
     assert_eq!(tok.decode(&[u32::MAX, 100_000]), "");
     assert!(tok.token_to_piece(u32::MAX).is_empty());
     let bpe = Tokenizer::from_spec(bpe_spec("default")).unwrap();
-    for text in [
-        "",
-        " ",
-        "\u{0}",
-        "''",
-        "' ",
-        "\r\n\r\n",
-        "１２３４",
-        "a\u{301}",
-    ] {
+    for text in ["", " ", "\u{0}", "''", "' ", "\r\n\r\n", "１２３４", "a\u{301}"] {
         let ids = bpe.encode(text, true, true);
         let _ = bpe.decode(&ids);
     }
@@ -241,11 +167,7 @@ mod from_gguf {
         let s = spec(
             minimal()
                 .kv_str("tokenizer.ggml.pre", "default")
-                .kv(
-                    "tokenizer.ggml.scores",
-                    T_ARRAY,
-                    &f32s(&[0.0, 0.0, 0.0, -1.5]),
-                )
+                .kv("tokenizer.ggml.scores", T_ARRAY, &f32s(&[0.0, 0.0, 0.0, -1.5]))
                 .kv("tokenizer.ggml.token_type", T_ARRAY, &i32s(&[2, 3, 3, 1]))
                 .kv_str_array("tokenizer.ggml.merges", &["▁ h"])
                 .kv_u32("tokenizer.ggml.bos_token_id", 1)
@@ -291,58 +213,27 @@ mod from_gguf {
     #[test]
     fn optional_keys_may_be_absent() {
         let s = spec(minimal()).unwrap();
-        assert_eq!(
-            (s.pre, s.scores, s.bos, s.add_bos),
-            (None, None, None, None)
-        );
+        assert_eq!((s.pre, s.scores, s.bos, s.add_bos), (None, None, None, None));
     }
 
     #[test]
     fn missing_required_keys_are_named() {
         let only_tokens = Builder::new().kv_str_array("tokenizer.ggml.tokens", &["a"]);
-        assert_eq!(
-            spec(only_tokens),
-            Err(TokenizerError::MissingKey {
-                key: "tokenizer.ggml.model"
-            })
-        );
+        assert_eq!(spec(only_tokens), Err(TokenizerError::MissingKey { key: "tokenizer.ggml.model" }));
         let err = spec(Builder::new().kv_str("tokenizer.ggml.model", "gpt2")).unwrap_err();
-        assert_eq!(
-            err,
-            TokenizerError::MissingKey {
-                key: "tokenizer.ggml.tokens"
-            }
-        );
+        assert_eq!(err, TokenizerError::MissingKey { key: "tokenizer.ggml.tokens" });
         assert!(err.to_string().contains("`tokenizer.ggml.tokens`"));
     }
 
     #[test]
     fn wrong_types_are_errors_naming_the_key() {
         let cases: [(Builder, &str); 6] = [
-            (
-                minimal().kv_u32("tokenizer.ggml.pre", 1),
-                "tokenizer.ggml.pre",
-            ),
-            (
-                minimal().kv("tokenizer.ggml.scores", T_ARRAY, &i32s(&[0; 4])),
-                "tokenizer.ggml.scores",
-            ),
-            (
-                minimal().kv("tokenizer.ggml.token_type", T_ARRAY, &f32s(&[0.0; 4])),
-                "tokenizer.ggml.token_type",
-            ),
-            (
-                minimal().kv_str("tokenizer.ggml.bos_token_id", "1"),
-                "tokenizer.ggml.bos_token_id",
-            ),
-            (
-                minimal().kv_u32("tokenizer.ggml.add_bos_token", 1),
-                "tokenizer.ggml.add_bos_token",
-            ),
-            (
-                minimal().kv("tokenizer.ggml.eos_token_id", T_I32, &(-1i32).to_le_bytes()),
-                "tokenizer.ggml.eos_token_id",
-            ),
+            (minimal().kv_u32("tokenizer.ggml.pre", 1), "tokenizer.ggml.pre"),
+            (minimal().kv("tokenizer.ggml.scores", T_ARRAY, &i32s(&[0; 4])), "tokenizer.ggml.scores"),
+            (minimal().kv("tokenizer.ggml.token_type", T_ARRAY, &f32s(&[0.0; 4])), "tokenizer.ggml.token_type"),
+            (minimal().kv_str("tokenizer.ggml.bos_token_id", "1"), "tokenizer.ggml.bos_token_id"),
+            (minimal().kv_u32("tokenizer.ggml.add_bos_token", 1), "tokenizer.ggml.add_bos_token"),
+            (minimal().kv("tokenizer.ggml.eos_token_id", T_I32, &(-1i32).to_le_bytes()), "tokenizer.ggml.eos_token_id"),
         ];
         for (b, key) in cases {
             match spec(b) {
@@ -352,15 +243,11 @@ mod from_gguf {
                 other => panic!("{key}: {other:?}"),
             }
         }
-        let tokens_as_string = Builder::new()
-            .kv_str("tokenizer.ggml.model", "llama")
-            .kv_str("tokenizer.ggml.tokens", "abc");
+        let tokens_as_string =
+            Builder::new().kv_str("tokenizer.ggml.model", "llama").kv_str("tokenizer.ggml.tokens", "abc");
         assert!(matches!(
             spec(tokens_as_string),
-            Err(TokenizerError::InvalidMetadata {
-                key: "tokenizer.ggml.tokens",
-                ..
-            })
+            Err(TokenizerError::InvalidMetadata { key: "tokenizer.ggml.tokens", .. })
         ));
     }
 }

@@ -23,10 +23,7 @@ pub(crate) struct Flags {
 impl Flags {
     /// Flags of an actual codepoint.
     pub fn of(cp: u32) -> Flags {
-        Flags {
-            category: category(cp),
-            whitespace: is_whitespace(cp),
-        }
+        Flags { category: category(cp), whitespace: is_whitespace(cp) }
     }
 
     pub fn is_letter(self) -> bool {
@@ -62,11 +59,7 @@ pub(crate) fn is_whitespace(cp: u32) -> bool {
 /// against: in llama.cpp's tables the only codepoints lowering to one of
 /// `s t m d r e v l` are their ASCII capitals, so ASCII lowering is exact here.
 pub(crate) fn ascii_lower(cp: u32) -> u32 {
-    if (u32::from(b'A')..=u32::from(b'Z')).contains(&cp) {
-        cp + 32
-    } else {
-        cp
-    }
+    if (u32::from(b'A')..=u32::from(b'Z')).contains(&cp) { cp + 32 } else { cp }
 }
 
 /// GPT-2's byte -> printable codepoint table (`unicode_byte_to_utf8_map`).

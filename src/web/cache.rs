@@ -109,7 +109,11 @@ impl ModelCache {
                     if signal.is_some_and(AbortSignal::aborted) {
                         JsError::from(SourceError::Aborted { url: url.to_owned() })
                     } else {
-                        JsError::from(SourceError::Truncated { url: url.to_owned(), expected: total.unwrap_or(0), received })
+                        JsError::from(SourceError::Truncated {
+                            url: url.to_owned(),
+                            expected: total.unwrap_or(0),
+                            received,
+                        })
                     }
                 })?;
                 if get(&step, "done").as_bool().unwrap_or(true) {
@@ -150,9 +154,9 @@ impl ModelCache {
     /// The cached files: `(file name, bytes)`.
     pub async fn list(&self) -> Vec<(String, u64)> {
         let mut out = Vec::new();
-        let Ok(iter) = Reflect::get(&self.dir, &js_sys::Symbol::async_iterator()).and_then(|f| {
-            f.dyn_into::<Function>().and_then(|f| f.call0(&self.dir))
-        }) else {
+        let Ok(iter) = Reflect::get(&self.dir, &js_sys::Symbol::async_iterator())
+            .and_then(|f| f.dyn_into::<Function>().and_then(|f| f.call0(&self.dir)))
+        else {
             return out;
         };
         while let Ok(step) = call(&iter, "next", &[]).await {
@@ -160,7 +164,8 @@ impl ModelCache {
                 break;
             }
             let pair = get(&step, "value");
-            let (name, handle) = (Reflect::get_u32(&pair, 0).unwrap_or_default(), Reflect::get_u32(&pair, 1).unwrap_or_default());
+            let (name, handle) =
+                (Reflect::get_u32(&pair, 0).unwrap_or_default(), Reflect::get_u32(&pair, 1).unwrap_or_default());
             if let (Some(name), Ok(file)) = (name.as_string(), call(&handle, "getFile", &[]).await)
                 && let Ok(file) = file.dyn_into::<Blob>()
             {

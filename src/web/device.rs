@@ -13,13 +13,13 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use futures::FutureExt;
-use serde::Serialize;
 use futures::future::{LocalBoxFuture, Shared};
+use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
 use super::error::JsError;
-use super::types::BackendArg;
 use super::streamer::SseStreamer;
+use super::types::BackendArg;
 use crate::backend::{AdapterInfo, Backend, BackendError, BackendKind, MatmulCheck, matmul_check};
 use crate::status::{ErrorInfo, StatusStream};
 
@@ -163,10 +163,7 @@ impl Preference {
 }
 
 /// Resolves the device for `preference`, narrating on `status` when given.
-pub async fn acquire(
-    preference: Preference,
-    status: Option<Rc<StatusStream>>,
-) -> Result<Rc<Backend>, JsError> {
+pub async fn acquire(preference: Preference, status: Option<Rc<StatusStream>>) -> Result<Rc<Backend>, JsError> {
     // A test harness may not run the module's start function; burn needs them.
     super::ensure_static_constructors();
     let say = |message: String| {
@@ -221,10 +218,7 @@ fn describe(backend: &Backend) -> JsValue {
 /// falls back to the CPU, `'webgpu'` rejects with `GpuUnavailableError` when there
 /// is no adapter, `'cpu'` skips WebGPU. Each step and any failure is told on `streamer`.
 #[wasm_bindgen(js_name = initDevice, unchecked_return_type = "Promise<DeviceInfo>")]
-pub fn init_device(
-    streamer: &SseStreamer,
-    backend: Option<BackendArg>,
-) -> js_sys::Promise {
+pub fn init_device(streamer: &SseStreamer, backend: Option<BackendArg>) -> js_sys::Promise {
     let status = Some(streamer.stream());
     wasm_bindgen_futures::future_to_promise(async move {
         let preference = Preference::parse(backend)?;
@@ -236,12 +230,7 @@ pub fn init_device(
 /// Multiplies two deterministic `m×k` and `k×n` matrices on the page's device
 /// through burn and compares the result with an f64 CPU reference.
 #[wasm_bindgen(js_name = checkDevice, unchecked_return_type = "Promise<MatmulCheck>")]
-pub fn check_device(
-    backend: Option<BackendArg>,
-    m: Option<u32>,
-    k: Option<u32>,
-    n: Option<u32>,
-) -> js_sys::Promise {
+pub fn check_device(backend: Option<BackendArg>, m: Option<u32>, k: Option<u32>, n: Option<u32>) -> js_sys::Promise {
     wasm_bindgen_futures::future_to_promise(async move {
         let preference = Preference::parse(backend)?;
         let (m, k, n) = (m.unwrap_or(64) as usize, k.unwrap_or(256) as usize, n.unwrap_or(48) as usize);

@@ -142,7 +142,11 @@ impl ExecInner {
             return Err(cancelled_error(id, &task.model_key, "before it started"));
         }
         if let Err(e) = self.manager.switch_for_task(&task.model_key, Some(signal.clone())).await {
-            return Err(if signal.aborted() { cancelled_error(id, &task.model_key, "while its model loaded") } else { e });
+            return Err(if signal.aborted() {
+                cancelled_error(id, &task.model_key, "while its model loaded")
+            } else {
+                e
+            });
         }
         let model = self.manager.model(&task.model_key).ok_or_else(|| {
             JsValue::from(JsError::new(
@@ -152,7 +156,10 @@ impl ExecInner {
             ))
         })?;
         // The task's options, plus its signal and a token sink.
-        let options = Object::assign(&Object::new(), &Object::from(if task.params.is_object() { task.params.clone() } else { Object::new().into() }));
+        let options = Object::assign(
+            &Object::new(),
+            &Object::from(if task.params.is_object() { task.params.clone() } else { Object::new().into() }),
+        );
         let sink = task.tokens.clone();
         let user_on_token: Option<Function> = field(&task.params, "onToken").and_then(|f| f.dyn_into().ok());
         let on_token = Closure::<dyn FnMut(JsValue) -> JsValue>::new(move |t: JsValue| {
@@ -198,7 +205,9 @@ impl ExecInner {
             let task = queued.item;
             task.controller.abort();
             task.fail(&cancelled_error(id, &task.model_key, "before it started"));
-            self.manager.status().info(format!("Task {id} ({}) cancelled before it started.", task.model_key), Some(&task.model_key));
+            self.manager
+                .status()
+                .info(format!("Task {id} ({}) cancelled before it started.", task.model_key), Some(&task.model_key));
             return true;
         }
         match &*self.running.borrow() {
@@ -231,7 +240,10 @@ impl TaskExecutor {
     /// (`modelKey` defaults to the current model; `params` are `generate`'s options; higher
     /// `priority` runs first, default 0). Returns the task's handle at once. Throws
     /// `InvalidInputError` for a bad task (no model, no prompt, unknown key).
-    pub fn enqueue(&self, #[wasm_bindgen(unchecked_param_type = "TaskOptions")] task: TaskOptionsArg) -> Result<TaskHandle, JsError> {
+    pub fn enqueue(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "TaskOptions")] task: TaskOptionsArg,
+    ) -> Result<TaskHandle, JsError> {
         let task: JsValue = task.into();
         let opts: TaskOptions = super::streamer::read_options(Some(task.clone()), "task")?;
         let model_key = opts
@@ -243,7 +255,10 @@ impl TaskExecutor {
             (Some(p), None) if p.is_string() => p,
             (None, Some(m)) if js_sys::Array::is_array(&m) => m,
             (Some(_), Some(_)) => {
-                return Err(JsError::invalid_input("INVALID_PROMPT", "enqueue: give `prompt` or `messages`, not both."));
+                return Err(JsError::invalid_input(
+                    "INVALID_PROMPT",
+                    "enqueue: give `prompt` or `messages`, not both.",
+                ));
             }
             _ => {
                 return Err(JsError::invalid_input(
@@ -254,14 +269,18 @@ impl TaskExecutor {
         };
         let mut params = field(&task, "params").unwrap_or_else(|| Object::new().into());
         if !params.is_object() {
-            return Err(JsError::invalid_input("INVALID_OPTIONS", "enqueue: `params` must be an object of generate options."));
+            return Err(JsError::invalid_input(
+                "INVALID_OPTIONS",
+                "enqueue: `params` must be an object of generate options.",
+            ));
         }
         // Messages are rendered with the model's chat template.
         if field(&task, "messages").is_some() {
             params = Object::assign(&Object::new(), params.unchecked_ref()).into();
             let _ = Reflect::set(&params, &"chat".into(), &JsValue::TRUE);
         }
-        let controller = AbortController::new().map_err(|_| JsError::invalid_input("NO_ABORT", "AbortController is unavailable."))?;
+        let controller = AbortController::new()
+            .map_err(|_| JsError::invalid_input("NO_ABORT", "AbortController is unavailable."))?;
         if let Some(signal) = field(&task, "signal") {
             let signal: AbortSignal = signal.unchecked_into();
             if signal.aborted() {

@@ -41,15 +41,19 @@ fn read_io_options(options: Option<JsValue>) -> Result<Options, JsError> {
     }
     let signal = Reflect::get(&o, &JsValue::from_str("signal")).unwrap_or(JsValue::UNDEFINED);
     if !signal.is_undefined() && !signal.is_null() {
-        out.signal = Some(signal.dyn_into().map_err(|_| {
-            JsError::invalid_input("INVALID_OPTIONS", "`signal` must be an AbortSignal.")
-        })?);
+        out.signal = Some(
+            signal
+                .dyn_into()
+                .map_err(|_| JsError::invalid_input("INVALID_OPTIONS", "`signal` must be an AbortSignal."))?,
+        );
     }
     let progress = Reflect::get(&o, &JsValue::from_str("onProgress")).unwrap_or(JsValue::UNDEFINED);
     if !progress.is_undefined() && !progress.is_null() {
-        out.on_progress = Some(progress.dyn_into().map_err(|_| {
-            JsError::invalid_input("INVALID_OPTIONS", "`onProgress` must be a function.")
-        })?);
+        out.on_progress = Some(
+            progress
+                .dyn_into()
+                .map_err(|_| JsError::invalid_input("INVALID_OPTIONS", "`onProgress` must be a function."))?,
+        );
     }
     Ok(out)
 }
@@ -384,7 +388,8 @@ impl Tokenizer {
     pub fn from_gguf(file: &GgufFile) -> Result<Tokenizer, JsError> {
         let header = file.header();
         let core = CoreTokenizer::from_gguf(header).map_err(tokenizer_error)?;
-        let template = ChatTemplate::detect(core.chat_template(), header.architecture().ok()).map_err(|e| e.to_string());
+        let template =
+            ChatTemplate::detect(core.chat_template(), header.architecture().ok()).map_err(|e| e.to_string());
         Ok(Tokenizer { core, template })
     }
 
@@ -422,11 +427,15 @@ impl Tokenizer {
         #[wasm_bindgen(unchecked_param_type = "ChatMessage[]")] messages: JsValue,
         #[wasm_bindgen(js_name = addGenerationPrompt)] add_generation_prompt: Option<bool>,
     ) -> Result<String, JsError> {
-        let template = self.template.as_ref().map_err(|e| {
-            JsError::new(ErrorClass::ModelFormat, "UNSUPPORTED_CHAT_TEMPLATE", e.clone())
-        })?;
+        let template = self
+            .template
+            .as_ref()
+            .map_err(|e| JsError::new(ErrorClass::ModelFormat, "UNSUPPORTED_CHAT_TEMPLATE", e.clone()))?;
         let messages: Vec<MessageIn> = serde_wasm_bindgen::from_value(messages).map_err(|e| {
-            JsError::invalid_input("INVALID_MESSAGES", format!("Invalid messages: {e}. Expected [{{ role, content }}]."))
+            JsError::invalid_input(
+                "INVALID_MESSAGES",
+                format!("Invalid messages: {e}. Expected [{{ role, content }}]."),
+            )
         })?;
         let messages: Vec<ChatMessage> = messages.into_iter().map(|m| ChatMessage::new(m.role, m.content)).collect();
         template

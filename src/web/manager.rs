@@ -25,29 +25,29 @@ use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 
+use futures::FutureExt;
 use futures::channel::oneshot;
 use futures::future::{LocalBoxFuture, Shared};
-use futures::FutureExt;
 use js_sys::{Promise, Reflect};
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
 use web_sys::{AbortSignal, Blob};
 
+use crate::infer::Shape;
 use crate::manager::{Catalog, CatalogEntry, CatalogError, DEFAULT_MODEL_KEY, Suggestion};
 use crate::memory::{CanLoad, Requirement, RequirementOptions, format_bytes};
-use crate::infer::Shape;
 use crate::model::ModelConfig;
 use crate::status::{ErrorInfo, Phase, Progress, StatusStream};
 
+use super::cache::{ModelCache, key_of};
 use super::device::{Preference, acquire};
 use super::error::{ErrorClass, JsError};
-use super::cache::{ModelCache, key_of};
 use super::gguf::GgufFile;
-use super::source::ProgressReporter;
 use super::memory::{MemoryManager, key_arg, to_js};
-use super::streamer::field;
 use super::model::{LanguageModel, LoadRequest, cancelled, runs_on_cpu_instead};
+use super::source::ProgressReporter;
 use super::streamer::SseStreamer;
+use super::streamer::field;
 use super::types::{BackendArg, ModelManagerOptionsArg, SwitchOptionsArg};
 
 type Op = Shared<LocalBoxFuture<'static, Result<JsValue, JsValue>>>;
@@ -222,10 +222,8 @@ impl Inner {
         self.memory.rebind(backend.clone())?;
         self.generation.set(backend.generation);
         self.lost.set(false);
-        self.status.info(
-            format!("Re-created the WebGPU device after the loss (generation {}).", backend.generation),
-            None,
-        );
+        self.status
+            .info(format!("Re-created the WebGPU device after the loss (generation {}).", backend.generation), None);
         Ok(())
     }
 
@@ -324,7 +322,11 @@ impl Inner {
 
     /// `switchModel` for the `TaskExecutor`: through the same chain, so a task's switch waits
     /// its turn behind (or joins) the app's own calls.
-    pub(super) async fn switch_for_task(self: &Rc<Self>, key: &str, signal: Option<AbortSignal>) -> Result<(), JsValue> {
+    pub(super) async fn switch_for_task(
+        self: &Rc<Self>,
+        key: &str,
+        signal: Option<AbortSignal>,
+    ) -> Result<(), JsValue> {
         let key_owned = key.to_owned();
         let promise = self.enqueue(key, move |inner| inner.switch_now(key_owned, signal, true, true));
         wasm_bindgen_futures::JsFuture::from(promise).await.map(|_| ())
@@ -483,7 +485,12 @@ impl Inner {
     /// The file to load `entry` from: the cached copy (a `cache` progress event), else the
     /// URL downloaded into the cache first (`download` progress), else `file` as it is (a
     /// user's File, a server without Range support, no cache).
-    async fn through_cache(&self, entry: &CatalogEntry, file: GgufFile, signal: Option<&AbortSignal>) -> Result<GgufFile, JsError> {
+    async fn through_cache(
+        &self,
+        entry: &CatalogEntry,
+        file: GgufFile,
+        signal: Option<&AbortSignal>,
+    ) -> Result<GgufFile, JsError> {
         if self.cached.borrow().contains(&entry.key) {
             let size = file.source_len().unwrap_or_default();
             self.status.progress(Progress::new(Phase::Cache, size, Some(size)), Some(&entry.key));
@@ -549,8 +556,14 @@ impl Inner {
             .with("availableBytes", fit.available_bytes as f64)
             .with("suggestions", to_js(&suggestions).unwrap_or(JsValue::NULL));
         self.error_event(&error, Some(key));
-        if self.auto_fallback && fallback && let Some(best) = suggestions.first() {
-            self.info(format!("Falling back to {} (fits: {}).", best.key, format_bytes(best.required_bytes)), &best.key);
+        if self.auto_fallback
+            && fallback
+            && let Some(best) = suggestions.first()
+        {
+            self.info(
+                format!("Falling back to {} (fits: {}).", best.key, format_bytes(best.required_bytes)),
+                &best.key,
+            );
             return self.clone().switch_now(best.key.clone(), signal, make_current, false).await;
         }
         Err(error)
@@ -571,9 +584,14 @@ impl Inner {
         }
         let suggestions = self.suggestions(key);
         let error = error.with("modelKey", key).with("suggestions", to_js(&suggestions).unwrap_or(JsValue::NULL));
-        let shown = JsError::new(error.class(), error.code().to_owned(), format!("Failed to load {key}: {}", error.message()));
+        let shown =
+            JsError::new(error.class(), error.code().to_owned(), format!("Failed to load {key}: {}", error.message()));
         self.error_event(&shown, Some(key));
-        if self.auto_fallback && fallback && error.class() != ErrorClass::InvalidInput && let Some(best) = suggestions.first() {
+        if self.auto_fallback
+            && fallback
+            && error.class() != ErrorClass::InvalidInput
+            && let Some(best) = suggestions.first()
+        {
             self.info(format!("Falling back to {}.", best.key), &best.key);
             return self.clone().switch_now(best.key.clone(), signal.cloned(), make_current, false).await;
         }
@@ -646,7 +664,10 @@ impl ModelManager {
                     let asked =
                         Preference::parse(field(&opts_js, "backend").map(|v| v.unchecked_into::<BackendArg>()))?;
                     let preference = resolve(asked, &status).await?;
-                    (MemoryManager::create_with(status.clone(), preference, opts.device_memory_gb, None).await?, preference)
+                    (
+                        MemoryManager::create_with(status.clone(), preference, opts.device_memory_gb, None).await?,
+                        preference,
+                    )
                 }
             };
             let inner = Inner {
@@ -841,7 +862,12 @@ impl ModelManager {
             .iter()
             .map(|entry| {
                 let (r, exact) = self.inner.requirement(entry);
-                CatalogRow { entry, loaded: self.inner.is_loaded(&entry.key), exact, fit: self.inner.memory.core().can_load(&entry.key, &r) }
+                CatalogRow {
+                    entry,
+                    loaded: self.inner.is_loaded(&entry.key),
+                    exact,
+                    fit: self.inner.memory.core().can_load(&entry.key, &r),
+                }
             })
             .collect();
         to_js(&rows)
@@ -851,7 +877,10 @@ impl ModelManager {
     /// `Blob` the user picked) stands in for `url`. Throws `InvalidInputError` naming the bad
     /// field.
     #[wasm_bindgen(js_name = registerModel)]
-    pub fn register_model(&self, #[wasm_bindgen(unchecked_param_type = "CatalogEntryInput")] entry: JsValue) -> Result<(), JsError> {
+    pub fn register_model(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "CatalogEntryInput")] entry: JsValue,
+    ) -> Result<(), JsError> {
         let blob: Option<Blob> = field(&entry, "file").map(|v| v.dyn_into::<Blob>()).transpose().map_err(|_| {
             JsError::invalid_input("INVALID_CATALOG_ENTRY", "registerModel: `file` must be a File or Blob.")
         })?;
@@ -870,7 +899,9 @@ impl ModelManager {
         let parsed: CatalogEntry = serde_wasm_bindgen::from_value(plain).map_err(|e| {
             JsError::invalid_input(
                 "INVALID_CATALOG_ENTRY",
-                format!("registerModel: expected {{ key, url | file, arch, quant, fileBytes, contextLength, ... }}: {e}"),
+                format!(
+                    "registerModel: expected {{ key, url | file, arch, quant, fileBytes, contextLength, ... }}: {e}"
+                ),
             )
         })?;
         let key = parsed.key.clone();
@@ -975,7 +1006,6 @@ impl ModelManager {
         self.inner.clone()
     }
 
-
     fn enqueue_load(&self, key: JsValue, options: Option<SwitchOptionsArg>, make_current: bool, what: &str) -> Promise {
         let key = match key_arg(&key, what) {
             Ok(k) => k,
@@ -1010,4 +1040,3 @@ async fn resolve(asked: Preference, status: &Rc<StatusStream>) -> Result<Prefere
     }
     Ok(Preference::Webgpu)
 }
-

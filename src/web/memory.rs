@@ -136,14 +136,17 @@ pub(super) fn bytes_arg(value: f64, what: &str) -> Result<u64, JsError> {
 pub(super) fn key_arg(value: &JsValue, what: &str) -> Result<String, JsError> {
     match value.as_string() {
         Some(s) if !s.is_empty() => Ok(s),
-        _ => Err(JsError::invalid_input("INVALID_ARGUMENT", format!("{what}: the model key must be a non-empty string."))),
+        _ => Err(JsError::invalid_input(
+            "INVALID_ARGUMENT",
+            format!("{what}: the model key must be a non-empty string."),
+        )),
     }
 }
 
 pub(super) fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsError> {
-    value
-        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
-        .map_err(|e| JsError::new(ErrorClass::InvalidInput, "SERIALIZE", format!("Could not convert a result for JS: {e}.")))
+    value.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).map_err(|e| {
+        JsError::new(ErrorClass::InvalidInput, "SERIALIZE", format!("Could not convert a result for JS: {e}."))
+    })
 }
 
 fn model_error(e: ModelError) -> JsError {
@@ -161,10 +164,7 @@ fn navigator_device_memory() -> Option<f64> {
     if !navigator.is_object() {
         return None;
     }
-    Reflect::get(&navigator, &JsValue::from_str("deviceMemory"))
-        .ok()?
-        .as_f64()
-        .filter(|gb| gb.is_finite() && *gb > 0.0)
+    Reflect::get(&navigator, &JsValue::from_str("deviceMemory")).ok()?.as_f64().filter(|gb| gb.is_finite() && *gb > 0.0)
 }
 
 /// cubecl's allocator report for the whole device: (bytes in use, bytes reserved). `None` on
@@ -270,7 +270,9 @@ impl MemoryManager {
             if let Some(gb) = opts.device_memory_gb
                 && !(gb.is_finite() && gb > 0.0)
             {
-                return Err(JsError::invalid_input("INVALID_OPTIONS", "deviceMemoryGb must be a positive number.").into());
+                return Err(
+                    JsError::invalid_input("INVALID_OPTIONS", "deviceMemoryGb must be a positive number.").into()
+                );
             }
             let preference = Preference::parse(field(&opts_js, "backend").map(|v| v.unchecked_into::<BackendArg>()))?;
             Ok(MemoryManager::create_with(status, preference, opts.device_memory_gb, probe_cap).await?.into())
@@ -637,7 +639,9 @@ impl MemoryManager {
     #[wasm_bindgen(js_name = setSimulatedLimits)]
     pub fn set_simulated_limits(
         &self,
-        #[wasm_bindgen(unchecked_param_type = "{ maxStorageBufferBindingSize: number; maxBufferSize?: number } | null")]
+        #[wasm_bindgen(
+            unchecked_param_type = "{ maxStorageBufferBindingSize: number; maxBufferSize?: number } | null"
+        )]
         limits: JsValue,
     ) -> Result<(), JsError> {
         if limits.is_null() || limits.is_undefined() {
@@ -645,7 +649,10 @@ impl MemoryManager {
             return Ok(());
         }
         let binding = field(&limits, "maxStorageBufferBindingSize").and_then(|v| v.as_f64()).ok_or_else(|| {
-            JsError::invalid_input("INVALID_ARGUMENT", "setSimulatedLimits: give { maxStorageBufferBindingSize, maxBufferSize? } or null.")
+            JsError::invalid_input(
+                "INVALID_ARGUMENT",
+                "setSimulatedLimits: give { maxStorageBufferBindingSize, maxBufferSize? } or null.",
+            )
         })?;
         let binding = bytes_arg(binding, "setSimulatedLimits: maxStorageBufferBindingSize")?;
         let buffer = match field(&limits, "maxBufferSize").and_then(|v| v.as_f64()) {
@@ -653,9 +660,15 @@ impl MemoryManager {
             None => binding,
         };
         if binding == 0 || buffer == 0 {
-            return Err(JsError::invalid_input("INVALID_ARGUMENT", "setSimulatedLimits: limits must be at least 1 byte."));
+            return Err(JsError::invalid_input(
+                "INVALID_ARGUMENT",
+                "setSimulatedLimits: limits must be at least 1 byte.",
+            ));
         }
-        self.inner.core.set_simulated_limits(Some(DeviceLimits { max_buffer_size: buffer, max_storage_buffer_binding_size: binding }));
+        self.inner.core.set_simulated_limits(Some(DeviceLimits {
+            max_buffer_size: buffer,
+            max_storage_buffer_binding_size: binding,
+        }));
         Ok(())
     }
 

@@ -16,8 +16,8 @@ mod types;
 
 pub use device::{Preference, acquire, check_device, init_device};
 pub use error::{ErrorClass, JsError};
-pub use gguf::{GgufFile, Tokenizer};
 pub use executor::{TaskExecutor, TaskHandle};
+pub use gguf::{GgufFile, Tokenizer};
 pub use manager::ModelManager;
 pub use memory::MemoryManager;
 pub use model::LanguageModel;

@@ -338,7 +338,9 @@ impl LanguageModel {
         let shape = Shape::for_context(context as usize);
         // The ModelManager told the device steps once, at create.
         let mut device = acquire(preference, if announce { status.clone() } else { None }).await?;
-        if preference == Preference::Auto && runs_on_cpu_instead(&device, status.as_deref(), &format!("{key} runs"), Some(&key)) {
+        if preference == Preference::Auto
+            && runs_on_cpu_instead(&device, status.as_deref(), &format!("{key} runs"), Some(&key))
+        {
             device = acquire(Preference::Cpu, None).await?;
         }
         if let Some(s) = &status
@@ -383,7 +385,9 @@ impl LanguageModel {
             Engine::Gpu(m) => (m.compute().describe(), m.weight_bytes(), m.compute().allocated_bytes()),
         };
         let backend_name = match (&engine, device.adapter.as_ref()) {
-            (Engine::Gpu(_), Some(a)) => format!("webgpu: {}", if a.name.is_empty() { &a.description } else { &a.name }),
+            (Engine::Gpu(_), Some(a)) => {
+                format!("webgpu: {}", if a.name.is_empty() { &a.description } else { &a.name })
+            }
             _ => backend_name,
         };
         let info = ModelInfo {
@@ -419,7 +423,6 @@ impl LanguageModel {
 
 #[wasm_bindgen]
 impl LanguageModel {
-
     /// What was loaded: architecture, backend, adapter, context, weight and resident bytes.
     #[wasm_bindgen(getter, unchecked_return_type = "ModelInfo")]
     pub fn info(&self) -> JsValue {
@@ -461,7 +464,12 @@ impl LanguageModel {
 /// Whether 'auto' should leave `device` for the CPU backend: a software WebGPU adapter
 /// (SwiftShader, llvmpipe) is the CPU running a GPU emulator, and our wasm CPU backend is ~30x
 /// faster there (measured on SmolLM2). Says so on `status` ("... so {subject} on the CPU").
-pub(super) fn runs_on_cpu_instead(device: &Backend, status: Option<&StatusStream>, subject: &str, key: Option<&str>) -> bool {
+pub(super) fn runs_on_cpu_instead(
+    device: &Backend,
+    status: Option<&StatusStream>,
+    subject: &str,
+    key: Option<&str>,
+) -> bool {
     let Some(a) = device.adapter.as_ref().filter(|a| is_software_adapter(a)) else { return false };
     if let Some(s) = status {
         s.info(
@@ -515,7 +523,11 @@ fn prompt_text(inner: &Inner, input: &JsValue, chat: bool) -> Result<String, JsE
         m.into_iter().map(|m| ChatMessage::new(m.role, m.content)).collect()
     };
     let template = inner.template.ok_or_else(|| {
-        JsError::new(ErrorClass::ModelFormat, "UNSUPPORTED_CHAT_TEMPLATE", "This model has no chat template Hearth knows; pass a prompt string.")
+        JsError::new(
+            ErrorClass::ModelFormat,
+            "UNSUPPORTED_CHAT_TEMPLATE",
+            "This model has no chat template Hearth knows; pass a prompt string.",
+        )
     })?;
     template.render(&messages, true).map_err(|e| JsError::invalid_input("INVALID_MESSAGES", e.to_string()))
 }

@@ -89,9 +89,7 @@ impl From<SourceError> for JsError {
                     .with("expectedBytes", expected as f64)
                     .with("receivedBytes", received as f64)
             }
-            SourceError::Aborted { url } => {
-                JsError::new(ErrorClass::Cancelled, "ABORTED", message).with("url", url)
-            }
+            SourceError::Aborted { url } => JsError::new(ErrorClass::Cancelled, "ABORTED", message).with("url", url),
             SourceError::Read { .. } => JsError::new(ErrorClass::Download, "READ_FAILED", message),
         }
     }
@@ -124,7 +122,12 @@ impl ProgressReporter {
 
     /// Reports as `progress` events (phase `download`) on `status`, for `key`.
     pub fn to_status(status: Rc<StatusStream>, key: &str) -> Self {
-        ProgressReporter { callback: None, status: Some((status, key.to_owned())), raw: None, last_step: RefCell::new(None) }
+        ProgressReporter {
+            callback: None,
+            status: Some((status, key.to_owned())),
+            raw: None,
+            last_step: RefCell::new(None),
+        }
     }
 
     pub fn report(&self, loaded: u64, total: Option<u64>) {
@@ -456,7 +459,8 @@ pub async fn open_url(
     let body = read_body(url, &response, total, signal, progress, 0, total).await?;
     let len = u64::from(body.length());
     let header = read_header_in_memory(&body)?;
-    let source = UrlSource { url: url.to_owned(), total: Some(len), ranges: false, body: RefCell::new(Some((0, body))) };
+    let source =
+        UrlSource { url: url.to_owned(), total: Some(len), ranges: false, body: RefCell::new(Some((0, body))) };
     Ok((source, header))
 }
 

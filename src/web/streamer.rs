@@ -22,7 +22,8 @@ use super::error::JsError;
 use super::types::{ReplayOptionsArg, StreamerOptionsArg};
 use crate::status::sse::{self, Frame};
 use crate::status::{
-    DEFAULT_REPLAY_CAPACITY, DoneStats, ErrorInfo, EventKind, MAX_REPLAY_CAPACITY, Metrics, Phase, Progress, StatusEvent, StatusSink, StatusStream, TokenEvent,
+    DEFAULT_REPLAY_CAPACITY, DoneStats, ErrorInfo, EventKind, MAX_REPLAY_CAPACITY, Metrics, Phase, Progress,
+    StatusEvent, StatusSink, StatusStream, TokenEvent,
 };
 
 /// A consumer of `eventStream()` this many frames behind is cut off with an error
@@ -201,9 +202,8 @@ pub(super) fn read_options<T: for<'de> Deserialize<'de> + Default>(
 }
 
 fn read<T: for<'de> Deserialize<'de>>(value: &JsValue, what: &str, shape: &str) -> Result<T, JsError> {
-    serde_wasm_bindgen::from_value(value.clone()).map_err(|e| {
-        JsError::invalid_input("INVALID_EVENT_DATA", format!("Invalid {what}: {e}. Expected {shape}."))
-    })
+    serde_wasm_bindgen::from_value(value.clone())
+        .map_err(|e| JsError::invalid_input("INVALID_EVENT_DATA", format!("Invalid {what}: {e}. Expected {shape}.")))
 }
 
 /// A byte count from JS: a finite, non-negative integer within the safe range.
@@ -232,9 +232,7 @@ fn count(value: f64, field: &str) -> Result<u64, JsError> {
 
 /// Renders any thrown value as the error the UI shows.
 pub(super) fn error_info(value: &JsValue) -> ErrorInfo {
-    let string_prop = |key: &str| {
-        Reflect::get(value, &JsValue::from_str(key)).ok().and_then(|v| v.as_string())
-    };
+    let string_prop = |key: &str| Reflect::get(value, &JsValue::from_str(key)).ok().and_then(|v| v.as_string());
     if let Some(message) = value.as_string() {
         return ErrorInfo::new("Error", message);
     }
@@ -312,9 +310,7 @@ impl SseStreamer {
     /// Creates a stream. `bufferSize` (default 256, at most 65536) bounds how many
     /// past events `replay` can return.
     #[wasm_bindgen(constructor)]
-    pub fn new(
-        options: Option<StreamerOptionsArg>,
-    ) -> Result<SseStreamer, JsError> {
+    pub fn new(options: Option<StreamerOptionsArg>) -> Result<SseStreamer, JsError> {
         let options: StreamerOptions = read_options(options, "SseStreamer options")?;
         let capacity = match options.buffer_size {
             None => DEFAULT_REPLAY_CAPACITY,
@@ -536,10 +532,7 @@ impl SseStreamer {
     /// when asked (`lastEventId` works like the SSE header of that name). A reader
     /// more than 4096 frames behind is disconnected with an error.
     #[wasm_bindgen(js_name = eventStream, unchecked_return_type = "ReadableStream<Uint8Array>")]
-    pub fn event_stream(
-        &self,
-        options: Option<ReplayOptionsArg>,
-    ) -> Result<ReadableStream, JsError> {
+    pub fn event_stream(&self, options: Option<ReplayOptionsArg>) -> Result<ReadableStream, JsError> {
         let options: ReplayOptions = read_options(options, "eventStream options")?;
         let backlog = self.backlog(&options)?;
         let handle = self.hub.handle();
@@ -569,10 +562,9 @@ impl SseStreamer {
     /// Renders one SSE frame. `data` may span lines; each becomes a `data:` field.
     /// Throws `InvalidInputError` when `event` or `id` holds a line break.
     #[wasm_bindgen(js_name = encodeFrame)]
-    pub fn encode_frame(
-        #[wasm_bindgen(unchecked_param_type = "SseFrame")] frame: JsValue,
-    ) -> Result<String, JsError> {
-        let input: FrameInput = read(&frame, "SSE frame", "{ data: string, event?: string, id?: string, retry?: number }")?;
+    pub fn encode_frame(#[wasm_bindgen(unchecked_param_type = "SseFrame")] frame: JsValue) -> Result<String, JsError> {
+        let input: FrameInput =
+            read(&frame, "SSE frame", "{ data: string, event?: string, id?: string, retry?: number }")?;
         let retry = input.retry.map(|r| byte_count(r, "SSE frame", "retry")).transpose()?;
         sse::encode(&Frame { event: input.event, id: input.id, data: input.data, retry })
             .map_err(|e| JsError::invalid_input("INVALID_SSE_FRAME", format!("{e}.")))

@@ -9,8 +9,8 @@ use burn::cubecl::ir::metadata::Info;
 use burn::cubecl::ir::settings::Dim3;
 use burn::cubecl::ir::{ElemType, UIntKind};
 use burn::cubecl::prelude::{
-    AddressType, CubeKernel, ExecutionMode, KernelDefinition, KernelId, KernelMetadata,
-    KernelSettings, PrecompiledSource, Scope,
+    AddressType, CubeKernel, ExecutionMode, KernelDefinition, KernelId, KernelMetadata, KernelSettings,
+    PrecompiledSource, Scope,
 };
 
 use super::layout::Fmt;
@@ -93,9 +93,7 @@ impl Spec {
             Spec::Matvec { ragged: false, .. }
             | Spec::Tiled { ragged: false, .. }
             | Spec::Rows { ragged: false, .. } => &[("W", "u32"), ("X", ACT4), ("O", "f32")],
-            Spec::Matvec { ragged: true, .. }
-            | Spec::Tiled { ragged: true, .. }
-            | Spec::Rows { ragged: true, .. } => {
+            Spec::Matvec { ragged: true, .. } | Spec::Tiled { ragged: true, .. } | Spec::Rows { ragged: true, .. } => {
                 &[("W", "u32"), ("X", "f32"), ("O", "f32")]
             }
             Spec::Embed { ragged: false, .. } => &[("W", "u32"), ("IDS", "u32"), ("O", ACT4)],
@@ -105,9 +103,7 @@ impl Spec {
             Spec::Rope | Spec::Softcap => &[("X", "f32")],
             Spec::Copy => &[("S", "f32"), ("D", "f32")],
             Spec::Attention { .. } => &[("Q", ACT4), ("K", ACT4), ("V", ACT4), ("O", ACT4)],
-            Spec::AttentionScalar { .. } => {
-                &[("Q", "f32"), ("K", "f32"), ("V", "f32"), ("O", "f32")]
-            }
+            Spec::AttentionScalar { .. } => &[("Q", "f32"), ("K", "f32"), ("V", "f32"), ("O", "f32")],
             Spec::Glu => &[("G", "f32"), ("U", "f32"), ("O", "f32")],
             Spec::Add => &[("D", "f32"), ("S", "f32")],
             Spec::Argmax | Spec::Penalize => &[("X", "f32"), ("I", "u32")],
@@ -167,17 +163,11 @@ impl Spec {
             Spec::Rope => s += &wgsl::elementwise(wgsl::ROPE),
             Spec::RmsNorm => s += wgsl::RMS_NORM,
             Spec::Attention { tpv } => {
-                s += &format!(
-                    "const TPV: u32 = {tpv}u;\nconst KG: u32 = {}u;\n",
-                    128 / tpv
-                );
+                s += &format!("const TPV: u32 = {tpv}u;\nconst KG: u32 = {}u;\n", 128 / tpv);
                 s += wgsl::ATTENTION;
             }
             Spec::AttentionScalar { dpt } => {
-                s += &format!(
-                    "const DPT: u32 = {dpt}u;\nconst QN: u32 = {}u;\n",
-                    128 * dpt
-                );
+                s += &format!("const DPT: u32 = {dpt}u;\nconst QN: u32 = {}u;\n", 128 * dpt);
                 s += wgsl::ATTENTION_SCALAR;
             }
             Spec::Argmax => s += wgsl::ARGMAX,
@@ -199,18 +189,14 @@ impl Spec {
         for (i, &(name, ty)) in bufs.iter().enumerate() {
             let a = alias.get(i).map_or(i, |&a| a as usize);
             if a == i {
-                head += &format!(
-                    "@group(0) @binding({binding}) var<storage, read_write> {name}: array<{ty}>;\n"
-                );
+                head += &format!("@group(0) @binding({binding}) var<storage, read_write> {name}: array<{ty}>;\n");
                 binding += 1;
             } else {
                 body = replace_ident(&body, name, bufs[a].0);
             }
         }
-        head += &format!(
-            "@group(0) @binding({binding}) var<uniform> P: array<vec4<u32>, {}>;\n",
-            self.param_words() / 4
-        );
+        head +=
+            &format!("@group(0) @binding({binding}) var<uniform> P: array<vec4<u32>, {}>;\n", self.param_words() / 4);
         head + &body
     }
 }
@@ -251,19 +237,13 @@ impl WgslKernel {
     }
 
     fn settings(&self) -> KernelSettings {
-        KernelSettings::new(
-            Dim3::new_1d(self.spec.workgroup()),
-            ExecutionMode::Checked,
-            AddressType::U32,
-        )
+        KernelSettings::new(Dim3::new_1d(self.spec.workgroup()), ExecutionMode::Checked, AddressType::U32)
     }
 }
 
 impl KernelMetadata for WgslKernel {
     fn id(&self) -> KernelId {
-        KernelId::new::<Self>()
-            .info((self.spec, self.alias))
-            .cube_dim(Dim3::new_1d(self.spec.workgroup()))
+        KernelId::new::<Self>().info((self.spec, self.alias)).cube_dim(Dim3::new_1d(self.spec.workgroup()))
     }
 
     fn address_type(&self) -> ElemType {
@@ -274,11 +254,7 @@ impl KernelMetadata for WgslKernel {
 impl CubeKernel for WgslKernel {
     fn define(&self) -> KernelDefinition {
         let settings = self.settings();
-        KernelDefinition {
-            body: Scope::root(settings.clone()),
-            settings,
-            info: Info::default(),
-        }
+        KernelDefinition { body: Scope::root(settings.clone()), settings, info: Info::default() }
     }
 
     fn source(&self) -> Option<PrecompiledSource> {
@@ -296,10 +272,7 @@ mod tests {
 
     #[test]
     fn identifiers_are_replaced_whole() {
-        assert_eq!(
-            replace_ident("O[i] = X[i] + OX + O_ + mO;", "O", "X"),
-            "X[i] = X[i] + OX + O_ + mO;"
-        );
+        assert_eq!(replace_ident("O[i] = X[i] + OX + O_ + mO;", "O", "X"), "X[i] = X[i] + OX + O_ + mO;");
     }
 
     #[test]

@@ -109,11 +109,7 @@ pub fn part_bytes(fmt: Fmt, rows: usize, cols: usize) -> u64 {
     if fmt.is_plain() {
         return (blocks * fmt.block_bytes() as u64).next_multiple_of(4);
     }
-    let scales = if fmt.has_scale_array() {
-        blocks.div_ceil(2) * 4
-    } else {
-        0
-    };
+    let scales = if fmt.has_scale_array() { blocks.div_ceil(2) * 4 } else { 0 };
     scales + blocks * 4 * fmt.payload_words() as u64
 }
 
@@ -137,21 +133,13 @@ pub fn relayout(fmt: Fmt, gguf: &[u8]) -> PartBytes {
         bytes.extend_from_slice(&block[..at]);
         bytes.extend_from_slice(&block[at + 2..]);
     }
-    PartBytes {
-        bytes,
-        qoff: qoff as u32,
-    }
+    PartBytes { bytes, qoff: qoff as u32 }
 }
 
 /// Splits `rows` rows into consecutive ranges whose device bytes each fit in `max_bytes`.
 ///
 /// `None` when a single row does not fit.
-pub fn split_rows(
-    fmt: Fmt,
-    rows: usize,
-    cols: usize,
-    max_bytes: u64,
-) -> Option<Vec<(usize, usize)>> {
+pub fn split_rows(fmt: Fmt, rows: usize, cols: usize, max_bytes: u64) -> Option<Vec<(usize, usize)>> {
     if rows == 0 {
         return Some(Vec::new());
     }

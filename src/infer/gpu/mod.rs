@@ -74,8 +74,8 @@ use burn::tensor::Device;
 use crate::gguf::GgmlType;
 
 use super::InferError;
-use super::compute::{Activation, Attention, Compute, Rope, RopeStyle};
 use super::compute::MAX_TOP_K;
+use super::compute::{Activation, Attention, Compute, Rope, RopeStyle};
 use kernel::{MAX_BUFFERS, Spec, TopKPass, WgslKernel};
 use layout::Fmt;
 
@@ -208,9 +208,7 @@ impl Gpu {
         let client = match device.as_dispatch() {
             DispatchDevice::Cube(cube @ CubeDevice::Wgpu(_)) => cube.client(),
             _ => {
-                return Err(InferError::Device(format!(
-                    "the GPU backend needs a burn wgpu device, not {device:?}"
-                )));
+                return Err(InferError::Device(format!("the GPU backend needs a burn wgpu device, not {device:?}")));
             }
         };
         let props = client.properties();
@@ -247,15 +245,13 @@ impl Gpu {
     fn empty(&self, bytes: usize) -> Handle {
         let size = bytes.next_multiple_of(16).max(16);
         self.allocated.fetch_add(size as u64, Ordering::Relaxed);
-        self.client
-            .memory_dedicated_allocation(size, |size| self.client.empty(size))
+        self.client.memory_dedicated_allocation(size, |size| self.client.empty(size))
     }
 
     /// Like [`Gpu::empty`], holding `bytes`.
     fn create(&self, bytes: &[u8]) -> Handle {
         self.allocated.fetch_add(bytes.len().next_multiple_of(16) as u64, Ordering::Relaxed);
-        self.client
-            .memory_dedicated_allocation(bytes, |bytes| self.client.create_from_slice(bytes))
+        self.client.memory_dedicated_allocation(bytes, |bytes| self.client.create_from_slice(bytes))
     }
 
     /// Launches `spec` over `groups` workgroups with `bufs` bound in order and `params` in `P`.
@@ -286,18 +282,11 @@ impl Gpu {
         let mut words = params.to_vec();
         words.resize(spec.param_words(), 0);
         args.info = MetadataBindingInfo::custom(
-            words
-                .chunks_exact(2)
-                .map(|w| u64::from(w[0]) | (u64::from(w[1]) << 32))
-                .collect(),
+            words.chunks_exact(2).map(|w| u64::from(w[0]) | (u64::from(w[1]) << 32)).collect(),
         );
         let x = groups.min(self.max_groups);
         let y = groups.div_ceil(x);
-        self.client.launch(
-            Box::new(WgslKernel::new(spec, alias)),
-            CubeCount::Static(x, y, 1),
-            args,
-        );
+        self.client.launch(Box::new(WgslKernel::new(spec, alias)), CubeCount::Static(x, y, 1), args);
     }
 
     /// The blocking `(rb, xb)` of [`Spec::Rows`] for a matmul of `n` rows, or `None` for the
@@ -325,20 +314,10 @@ impl Gpu {
     }
 
     fn fill_zero(&self, handle: &Handle, id: u64, words: usize) {
-        self.launch(
-            Spec::Fill,
-            &[(handle, id)],
-            &[u32_of(words)],
-            groups(words, 256),
-        );
+        self.launch(Spec::Fill, &[(handle, id)], &[u32_of(words)], groups(words, 256));
     }
 
-    async fn read_words(
-        &self,
-        handle: &Handle,
-        offset: usize,
-        len: usize,
-    ) -> Result<Bytes, InferError> {
+    async fn read_words(&self, handle: &Handle, offset: usize, len: usize) -> Result<Bytes, InferError> {
         // Handles come with offsets of their own (their place in the allocation); ours add to them.
         let start = offset as u64 * 4;
         let end = handle.size_in_used() - start - len as u64 * 4;
@@ -372,10 +351,7 @@ fn groups(items: usize, per_group: usize) -> u32 {
 }
 
 fn words_to_f32(bytes: &[u8]) -> Vec<f32> {
-    bytes
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect()
+    bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
 }
 
 impl Compute for Gpu {
@@ -408,11 +384,7 @@ impl Compute for Gpu {
     fn upload_f32(&self, data: &[f32]) -> Result<GpuBuf, InferError> {
         let mut bytes: Vec<u8> = data.iter().flat_map(|v| v.to_le_bytes()).collect();
         bytes.resize((data.len() * 4).next_multiple_of(16).max(16), 0);
-        Ok(GpuBuf {
-            handle: self.create(&bytes),
-            len: data.len(),
-            id: self.id(),
-        })
+        Ok(GpuBuf { handle: self.create(&bytes), len: data.len(), id: self.id() })
     }
 
     fn upload_weight(
@@ -423,10 +395,7 @@ impl Compute for Gpu {
         cols: usize,
         bytes: &[u8],
     ) -> Result<GpuWeight, InferError> {
-        let unsupported = || InferError::UnsupportedType {
-            tensor: name.to_string(),
-            ty,
-        };
+        let unsupported = || InferError::UnsupportedType { tensor: name.to_string(), ty };
         let fmt = Fmt::of(ty).ok_or_else(unsupported)?;
         if !cols.is_multiple_of(fmt.block_elems()) || rows == 0 || cols == 0 {
             return Err(InferError::Device(format!(
@@ -459,13 +428,7 @@ impl Compute for Gpu {
                 bytes: dev.bytes.len() as u64,
             });
         }
-        Ok(GpuWeight {
-            parts,
-            fmt,
-            ty,
-            rows,
-            cols,
-        })
+        Ok(GpuWeight { parts, fmt, ty, rows, cols })
     }
 
     fn weight_bytes(&self, w: &GpuWeight) -> u64 {
@@ -474,11 +437,7 @@ impl Compute for Gpu {
 
     fn write_ids(&self, ids: &GpuIds, data: &[u32]) -> Result<(), InferError> {
         if data.len() > ids.len {
-            return Err(InferError::Device(format!(
-                "writing {} ids into a buffer of {}",
-                data.len(),
-                ids.len
-            )));
+            return Err(InferError::Device(format!("writing {} ids into a buffer of {}", data.len(), ids.len)));
         }
         if data.is_empty() {
             return Ok(());
@@ -494,26 +453,10 @@ impl Compute for Gpu {
     fn embed(&self, table: &GpuWeight, ids: &GpuIds, n: usize, scale: f32, out: &GpuBuf) {
         let (upr, bpr, ragged) = table.geometry();
         for p in &table.parts {
-            let params = [
-                u32_of(n),
-                p.rows,
-                u32_of(table.cols),
-                upr,
-                bpr,
-                p.qoff,
-                p.row0,
-                scale.to_bits(),
-            ];
+            let params = [u32_of(n), p.rows, u32_of(table.cols), upr, bpr, p.qoff, p.row0, scale.to_bits()];
             self.launch(
-                Spec::Embed {
-                    fmt: table.fmt,
-                    ragged,
-                },
-                &[
-                    (&p.handle, p.id),
-                    (&ids.handle, ids.id),
-                    (&out.handle, out.id),
-                ],
+                Spec::Embed { fmt: table.fmt, ragged },
+                &[(&p.handle, p.id), (&ids.handle, ids.id), (&out.handle, out.id)],
                 &params,
                 u32_of(n),
             );
@@ -532,16 +475,7 @@ impl Compute for Gpu {
     fn matmul(&self, x: &GpuBuf, w: &GpuWeight, n: usize, out: &GpuBuf) {
         let (upr, bpr, ragged) = w.geometry();
         for p in &w.parts {
-            let params = [
-                u32_of(n),
-                p.rows,
-                u32_of(w.cols),
-                upr,
-                bpr,
-                p.qoff,
-                p.row0,
-                u32_of(w.rows),
-            ];
+            let params = [u32_of(n), p.rows, u32_of(w.cols), upr, bpr, p.qoff, p.row0, u32_of(w.rows)];
             let bufs = [(&p.handle, p.id), (&x.handle, x.id), (&out.handle, out.id)];
             if let Some((rb, xb)) = self.rows_blocking(n) {
                 let spec = Spec::Rows { fmt: w.fmt, ragged, rb, xb };
@@ -551,11 +485,7 @@ impl Compute for Gpu {
                 // At least ~4 units (32 weights) per lane, 4 to 32 lanes per row.
                 let want = (upr / 4).clamp(4, 32);
                 let tpr = 1 << want.ilog2();
-                let spec = Spec::Matvec {
-                    fmt: w.fmt,
-                    ragged,
-                    tpr,
-                };
+                let spec = Spec::Matvec { fmt: w.fmt, ragged, tpr };
                 self.launch(spec, &bufs, &params, p.rows.div_ceil(256 / tpr));
             } else {
                 let spec = Spec::Tiled { fmt: w.fmt, ragged };
@@ -602,12 +532,7 @@ impl Compute for Gpu {
             }
         }
         let pairs = n * rope.n_heads as usize * half;
-        self.launch(
-            Spec::Rope,
-            &[(&x.handle, x.id)],
-            &params,
-            groups(pairs, 256),
-        );
+        self.launch(Spec::Rope, &[(&x.handle, x.id)], &params, groups(pairs, 256));
     }
 
     fn store_rows(&self, src: &GpuBuf, n: usize, width: usize, pos0: usize, cache: &GpuBuf) {
@@ -616,31 +541,14 @@ impl Compute for Gpu {
 
     fn attention(&self, q: &GpuBuf, k: &GpuBuf, v: &GpuBuf, n: usize, a: Attention, out: &GpuBuf) {
         let spec = if a.head_dim.is_multiple_of(4) && a.head_dim <= 512 {
-            Spec::Attention {
-                tpv: (a.head_dim / 4).next_power_of_two(),
-            }
+            Spec::Attention { tpv: (a.head_dim / 4).next_power_of_two() }
         } else {
-            Spec::AttentionScalar {
-                dpt: a.head_dim.div_ceil(128).max(1),
-            }
+            Spec::AttentionScalar { dpt: a.head_dim.div_ceil(128).max(1) }
         };
         self.launch(
             spec,
-            &[
-                (&q.handle, q.id),
-                (&k.handle, k.id),
-                (&v.handle, v.id),
-                (&out.handle, out.id),
-            ],
-            &[
-                u32_of(n),
-                a.n_head,
-                a.n_head_kv,
-                a.head_dim,
-                a.pos0,
-                a.scale.to_bits(),
-                a.window,
-            ],
+            &[(&q.handle, q.id), (&k.handle, k.id), (&v.handle, v.id), (&out.handle, out.id)],
+            &[u32_of(n), a.n_head, a.n_head_kv, a.head_dim, a.pos0, a.scale.to_bits(), a.window],
             u32_of(n) * a.n_head,
         );
     }
@@ -652,53 +560,27 @@ impl Compute for Gpu {
         };
         self.launch(
             Spec::Glu,
-            &[
-                (&gate.handle, gate.id),
-                (&up.handle, up.id),
-                (&out.handle, out.id),
-            ],
+            &[(&gate.handle, gate.id), (&up.handle, up.id), (&out.handle, out.id)],
             &[u32_of(len), act],
             groups(len, 256),
         );
     }
 
     fn add(&self, dst: &GpuBuf, src: &GpuBuf, len: usize) {
-        self.launch(
-            Spec::Add,
-            &[(&dst.handle, dst.id), (&src.handle, src.id)],
-            &[u32_of(len)],
-            groups(len, 256),
-        );
+        self.launch(Spec::Add, &[(&dst.handle, dst.id), (&src.handle, src.id)], &[u32_of(len)], groups(len, 256));
     }
 
-    fn copy_rows(
-        &self,
-        src: &GpuBuf,
-        src_row: usize,
-        dst: &GpuBuf,
-        dst_row: usize,
-        rows: usize,
-        width: usize,
-    ) {
+    fn copy_rows(&self, src: &GpuBuf, src_row: usize, dst: &GpuBuf, dst_row: usize, rows: usize, width: usize) {
         self.launch(
             Spec::Copy,
             &[(&src.handle, src.id), (&dst.handle, dst.id)],
-            &[
-                u32_of(rows * width),
-                u32_of(src_row * width),
-                u32_of(dst_row * width),
-            ],
+            &[u32_of(rows * width), u32_of(src_row * width), u32_of(dst_row * width)],
             groups(rows * width, 256),
         );
     }
 
     fn softcap(&self, x: &GpuBuf, len: usize, cap: f32) {
-        self.launch(
-            Spec::Softcap,
-            &[(&x.handle, x.id)],
-            &[u32_of(len), cap.to_bits()],
-            groups(len, 256),
-        );
+        self.launch(Spec::Softcap, &[(&x.handle, x.id)], &[u32_of(len), cap.to_bits()], groups(len, 256));
     }
 
     fn argmax(&self, x: &GpuBuf, row: usize, width: usize, ids: &GpuIds, slot: usize) {
@@ -714,12 +596,7 @@ impl Compute for Gpu {
         self.launch(
             Spec::Penalize,
             &[(&x.handle, x.id), (&ids.handle, ids.id)],
-            &[
-                u32_of(row * width),
-                u32_of(width),
-                u32_of(n_ids),
-                penalty.to_bits(),
-            ],
+            &[u32_of(row * width), u32_of(width), u32_of(n_ids), penalty.to_bits()],
             groups(n_ids, 256),
         );
     }
@@ -735,20 +612,10 @@ impl Compute for Gpu {
         let chunks = width.div_ceil(1 << log2);
         let params = [u32_of(row * width), u32_of(width), u32_of(k), log2, u32_of(chunks)];
         let m = &self.topk_chunks;
-        self.launch(
-            Spec::TopK(TopKPass::Chunks),
-            &[(&x.handle, x.id), (&m.handle, m.id)],
-            &params,
-            groups(chunks, 64),
-        );
+        self.launch(Spec::TopK(TopKPass::Chunks), &[(&x.handle, x.id), (&m.handle, m.id)], &params, groups(chunks, 64));
         self.launch(
             Spec::TopK(TopKPass::Select),
-            &[
-                (&x.handle, x.id),
-                (&m.handle, m.id),
-                (&vals.handle, vals.id),
-                (&ids.handle, ids.id),
-            ],
+            &[(&x.handle, x.id), (&m.handle, m.id), (&vals.handle, vals.id), (&ids.handle, ids.id)],
             &params,
             1,
         );
@@ -756,34 +623,23 @@ impl Compute for Gpu {
 
     async fn read(&self, x: &GpuBuf, offset: usize, len: usize) -> Result<Vec<f32>, InferError> {
         if offset + len > x.len {
-            return Err(InferError::Device(format!(
-                "reading {len} values at {offset} from a buffer of {}",
-                x.len
-            )));
+            return Err(InferError::Device(format!("reading {len} values at {offset} from a buffer of {}", x.len)));
         }
         if len == 0 {
             return Ok(Vec::new());
         }
-        Ok(words_to_f32(
-            &self.read_words(&x.handle, offset, len).await?,
-        ))
+        Ok(words_to_f32(&self.read_words(&x.handle, offset, len).await?))
     }
 
     async fn read_ids(&self, ids: &GpuIds, len: usize) -> Result<Vec<u32>, InferError> {
         if len > ids.len {
-            return Err(InferError::Device(format!(
-                "reading {len} ids from a buffer of {}",
-                ids.len
-            )));
+            return Err(InferError::Device(format!("reading {len} ids from a buffer of {}", ids.len)));
         }
         if len == 0 {
             return Ok(Vec::new());
         }
         let bytes = self.read_words(&ids.handle, 0, len).await?;
-        Ok(bytes
-            .chunks_exact(4)
-            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect())
+        Ok(bytes.chunks_exact(4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
     }
 
     fn allocated_bytes(&self) -> u64 {
@@ -791,9 +647,6 @@ impl Compute for Gpu {
     }
 
     fn resident_bytes(&self) -> u64 {
-        self.client
-            .memory_report(MemoryScope::Device)
-            .usage()
-            .bytes_reserved
+        self.client.memory_report(MemoryScope::Device).usage().bytes_reserved
     }
 }

@@ -447,8 +447,7 @@ pub const ADD_BIAS: &str = "    if (g < prm(0)) { X[g] = X[g] + B[g % prm(1)]; }
 pub const ADD: &str = "    if (g < prm(0)) { D[g] = D[g] + S[g]; }\n";
 
 /// `X[g] = cap * tanh(X[g] / cap)`. `prm(0)`: length, `prm(1)`: cap.
-pub const SOFTCAP: &str =
-    "    if (g < prm(0)) { let cap = prmf(1); X[g] = cap * tanh_(X[g] / cap); }\n";
+pub const SOFTCAP: &str = "    if (g < prm(0)) { let cap = prmf(1); X[g] = cap * tanh_(X[g] / cap); }\n";
 
 /// `D[doff + g] = S[soff + g]`. `prm(0)`: length, `prm(1)`: soff, `prm(2)`: doff.
 pub const COPY: &str = "    if (g < prm(0)) { D[prm(2) + g] = S[prm(1) + g]; }\n";
