@@ -1,12 +1,18 @@
 //! Token sampling (llama.cpp's default chain: penalties -> top-k -> top-p -> min-p ->
 //! temperature -> dist) and stop-string matching on streamed text.
 //!
-//! Determinism: the random generator (xoshiro256** seeded by splitmix64) and the exponential
-//! ([`exp_det`], built from IEEE-exact `+ - * /` only) are defined here, so the same seed, settings
-//! and logits pick the same token on every platform (wasm32 and x86_64 alike). Sums are in f64 and
-//! in a canonical order (vocabulary order, or descending logit with ties by lower id).
+//! Determinism: the random generator ([`crate::rng::Rng`], xoshiro256** seeded by splitmix64)
+//! and the exponential ([`exp_det`], built from IEEE-exact `+ - * /` only) are integer or exact
+//! arithmetic, so the same seed, settings and logits pick the same token on every platform
+//! (wasm32 and x86_64 alike). Sums are in f64 and in a canonical order (vocabulary order, or
+//! descending logit with ties by lower id).
 
 use std::cmp::Ordering;
+
+use serde::{Deserialize, Deserializer};
+
+use super::InferError;
+use crate::rng::Rng;
 
 /// Seed used when [`SamplerParams::seed`] is `None`: fixed, so such runs repeat exactly. Callers
 /// wanting varied output (the web layer) pass a random seed.
@@ -14,8 +20,14 @@ pub const DEFAULT_SEED: u64 = 0x5EED_5EED_5EED_5EED;
 
 /// Sampling settings. `Default` is llama.cpp's (temperature 0.8, top-k 40, top-p 0.95, min-p 0.05,
 /// no repetition penalty, window 64); `temperature == 0` or `top_k == 1` means greedy (argmax).
-#[derive(Debug, Clone, PartialEq, serde::Deserialize, serde::Serialize)]
-#[serde(rename_all = "camelCase", default)]
+///
+/// Deserialized (serde, camelCase: `temperature`, `topK`, `topP`, `minP`, `repetitionPenalty`,
+/// `repeatLastN`, `seed`) it is the generation options of the JS API: a missing field takes
+/// [`SamplerParams::greedy`]'s value, so settings without a temperature decode greedily; `seed`
+/// is any number (truncated to an integer, as JS numbers are). Unknown fields are ignored, so the
+/// same object can carry other options.
+#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "camelCase", default = "SamplerParams::greedy")]
 pub struct SamplerParams {
     /// 0 = greedy; otherwise logits are divided by it before the final draw.
     pub temperature: f32,
@@ -30,7 +42,39 @@ pub struct SamplerParams {
     /// How many of the last history tokens the penalty looks at; 0 = off, `u32::MAX` = all.
     pub repeat_last_n: u32,
     /// `None` = [`DEFAULT_SEED`].
+    #[serde(deserialize_with = "seed_from_number")]
     pub seed: Option<u64>,
+}
+
+/// A seed from any number: integers as they are, other numbers truncated and saturated into
+/// `u64` (`-1` is 0, `1.5` is 1), `null` none.
+fn seed_from_number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    struct Seed;
+    impl serde::de::Visitor<'_> for Seed {
+        type Value = Option<u64>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a number")
+        }
+        fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+            Ok(Some(v))
+        }
+        fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+            Ok(Some(v.max(0) as u64))
+        }
+        fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
+            Ok(Some(v as u64))
+        }
+        fn visit_none<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_any(Seed)
+        }
+    }
+    d.deserialize_option(Seed)
 }
 
 impl Default for SamplerParams {
@@ -58,9 +102,12 @@ impl SamplerParams {
         self.temperature.is_nan() || self.temperature <= 0.0 || self.top_k == 1
     }
 
-    /// Checks every field's range; the message names the field, the allowed range and the value.
-    pub fn validate(&self) -> Result<(), String> {
-        let bad = |name: &str, range: &str, v: f32| Err(format!("{name} must be {range} (got {v})"));
+    /// Checks every field's range: [`InferError::InvalidInput`] whose message names the field,
+    /// the allowed range and the value.
+    pub fn validate(&self) -> Result<(), InferError> {
+        let bad = |name: &'static str, range: &str, v: f32| {
+            Err(InferError::invalid(name, format!("{name} must be {range} (got {v})")))
+        };
         let (t, p, m, r) = (self.temperature, self.top_p, self.min_p, self.repetition_penalty);
         if !(t.is_finite() && t >= 0.0) {
             return bad("temperature", "a finite number >= 0", t);
@@ -115,42 +162,6 @@ pub fn exp_det(x: f64) -> f64 {
     let (k1, k2) = (k / 2, k - k / 2); // two steps keep each power of two a normal number
     let pow2 = |e: i64| f64::from_bits(((e + 1023) as u64) << 52);
     p * pow2(k1) * pow2(k2)
-}
-
-/// xoshiro256** seeded through splitmix64.
-#[derive(Debug, Clone)]
-struct Rng([u64; 4]);
-
-impl Rng {
-    fn new(seed: u64) -> Rng {
-        let mut x = seed;
-        let mut next = || {
-            x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = x;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^ (z >> 31)
-        };
-        Rng([next(), next(), next(), next()])
-    }
-
-    fn next_u64(&mut self) -> u64 {
-        let s = &mut self.0;
-        let out = s[1].wrapping_mul(5).rotate_left(7).wrapping_mul(9);
-        let t = s[1] << 17;
-        s[2] ^= s[0];
-        s[3] ^= s[1];
-        s[1] ^= s[2];
-        s[0] ^= s[3];
-        s[2] ^= t;
-        s[3] = s[3].rotate_left(45);
-        out
-    }
-
-    /// Uniform in [0, 1).
-    fn next_f64(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
-    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -599,7 +610,7 @@ mod tests {
         let bad = |f: fn(&mut SamplerParams)| {
             let mut p = SamplerParams::default();
             f(&mut p);
-            p.validate().unwrap_err()
+            p.validate().unwrap_err().to_string()
         };
         assert!(bad(|p| p.temperature = -0.1).contains("temperature must be a finite number >= 0"));
         assert!(bad(|p| p.temperature = f32::NAN).contains("temperature"));
@@ -607,13 +618,25 @@ mod tests {
         assert!(bad(|p| p.top_p = 1.5).contains("topP"));
         assert!(bad(|p| p.min_p = -0.5).contains("minP must be in [0, 1]"));
         assert!(bad(|p| p.repetition_penalty = 0.0).contains("repetitionPenalty must be"));
+        let p = SamplerParams { top_p: 2.0, ..SamplerParams::default() };
+        assert!(matches!(p.validate(), Err(InferError::InvalidInput { field: "topP", .. })));
     }
 
     #[test]
-    fn serde_camel_case_with_defaults() {
+    fn serde_camel_case_with_greedy_defaults() {
         let p: SamplerParams = serde_json::from_str(r#"{"topK": 5, "repeatLastN": 8}"#).unwrap();
-        let want = SamplerParams { top_k: 5, repeat_last_n: 8, ..SamplerParams::default() };
+        let want = SamplerParams { top_k: 5, repeat_last_n: 8, ..SamplerParams::greedy() };
         assert_eq!(p, want);
+        let p: SamplerParams = serde_json::from_str(r#"{"temperature": 0.7, "maxTokens": 9, "stop": ["x"]}"#).unwrap();
+        assert_eq!(p, SamplerParams { temperature: 0.7, ..SamplerParams::greedy() });
+        assert_eq!(serde_json::from_str::<SamplerParams>("{}").unwrap(), SamplerParams::greedy());
+        let seed = |json: &str| serde_json::from_str::<SamplerParams>(json).unwrap().seed;
+        assert_eq!(seed(r#"{"seed": 42}"#), Some(42));
+        assert_eq!(seed(r#"{"seed": 1.9}"#), Some(1));
+        assert_eq!(seed(r#"{"seed": -3}"#), Some(0));
+        assert_eq!(seed(r#"{"seed": null}"#), None);
+        assert!(serde_json::from_str::<SamplerParams>(r#"{"topK": -1}"#).is_err());
+        assert!(serde_json::from_str::<SamplerParams>(r#"{"seed": "x"}"#).is_err());
         let json = serde_json::to_string(&SamplerParams::greedy()).unwrap();
         assert!(json.contains("\"repetitionPenalty\":1.0") && json.contains("\"seed\":null"));
     }

@@ -204,7 +204,8 @@ pub const TIERS: &[Tier] = &[
         name: "cpu-software",
         label: "software (CPU) adapter",
         class: AdapterClass::Cpu,
-        patterns: &["swiftshader", "lavapipe", "llvmpipe", "softpipe", "microsoft basic render"],
+        // The one software-adapter rule's names (with `isFallbackAdapter`, checked in `tier`).
+        patterns: crate::backend::SOFTWARE_ADAPTER_NAMES,
         // Vulkan's VK_VENDOR_ID_MESA (lavapipe/llvmpipe) and Google's id (SwiftShader).
         vendors: &["mesa", "0x10005", "google", "0x1ae0"],
         rule: Rule::SystemShare(CPU_SHARE),
