@@ -50,7 +50,7 @@ pub struct SamplerParams {
 /// `u64` (`-1` is 0, `1.5` is 1), `null` none.
 fn seed_from_number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
     struct Seed;
-    impl serde::de::Visitor<'_> for Seed {
+    impl<'de> serde::de::Visitor<'de> for Seed {
         type Value = Option<u64>;
         fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
             f.write_str("a number")
@@ -70,7 +70,7 @@ fn seed_from_number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::E
         fn visit_unit<E>(self) -> Result<Self::Value, E> {
             Ok(None)
         }
-        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        fn visit_some<S: Deserializer<'de>>(self, d: S) -> Result<Self::Value, S::Error> {
             d.deserialize_any(Seed)
         }
     }
