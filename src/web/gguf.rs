@@ -264,9 +264,9 @@ impl GgufFile {
         let options = read_io_options(options.map(Into::into));
         wasm_bindgen_futures::future_to_promise(async move {
             let (info, options) = (info?, options?);
-            let range = inner.header.tensor_range(&info.name)?;
+            let range = inner.header.tensor_range(&info.name).map_err(JsError::from)?;
             let bytes = inner.source.read(range, options.signal.as_ref()).await.map_err(JsError::from)?;
-            let values = dequantize_to_vec(info.ggml_type, &bytes, info.n_elements as usize)?;
+            let values = dequantize_to_vec(info.ggml_type, &bytes, info.n_elements as usize).map_err(JsError::from)?;
             Ok(Float32Array::from(&values[..]).into())
         })
     }
