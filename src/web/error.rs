@@ -6,6 +6,8 @@
 //! returns `Result<_, JsError>` and uses `?`; code that needs to know what failed matches on
 //! [`JsError::error_code`] or [`JsError::class`], never on names.
 
+use std::borrow::Cow;
+
 use js_sys::{Object, Reflect};
 use wasm_bindgen::prelude::*;
 
@@ -41,9 +43,10 @@ impl JsError {
 
     /// The same, with the code given as its JS string (`"ABORTED"`). The string must be one of
     /// [`ErrorCode`]'s and of `class` (a native test checks every literal in the web layer).
-    pub fn new(class: ErrorClass, code: impl AsRef<str>, message: impl Into<String>) -> Self {
-        let parsed = ErrorCode::parse(code.as_ref());
-        debug_assert!(parsed.is_some_and(|c| c.class() == class), "{} is not a code of {class:?}", code.as_ref());
+    pub fn new(class: ErrorClass, code: impl Into<Cow<'static, str>>, message: impl Into<String>) -> Self {
+        let code = code.into();
+        let parsed = ErrorCode::parse(&code);
+        debug_assert!(parsed.is_some_and(|c| c.class() == class), "{code} is not a code of {class:?}");
         // Unreachable for the codes in the source; keeps the class if a new one was missed.
         let fallback =
             || ErrorCode::ALL.iter().copied().find(|c| c.class() == class).unwrap_or(ErrorCode::InvalidArgument);
@@ -51,7 +54,7 @@ impl JsError {
     }
 
     /// An `InvalidInputError` with the code given as its JS string (see [`JsError::new`]).
-    pub fn invalid_input(code: &str, message: impl Into<String>) -> Self {
+    pub fn invalid_input(code: &'static str, message: impl Into<String>) -> Self {
         JsError::new(ErrorClass::InvalidInput, code, message)
     }
 
@@ -74,7 +77,7 @@ impl JsError {
     }
 
     /// The code as JS sees it (`error.code`).
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> &str {
         self.code.as_str()
     }
 
@@ -201,6 +204,6 @@ impl From<BackendError> for JsError {
             BackendError::Init { .. } => ErrorCode::DeviceInitFailed,
             BackendError::Readback { .. } => ErrorCode::ReadbackFailed,
         };
-        JsError::new(ErrorClass::GpuUnavailable, code, e.to_string())
+        JsError::of(code, e.to_string())
     }
 }
