@@ -40,7 +40,7 @@ pub struct AdapterInfo {
 impl AdapterInfo {
     /// Whether this adapter runs shaders on the CPU (see [`is_software_adapter`]).
     pub fn is_software(&self) -> bool {
-        is_software_adapter(false, &[&self.name, &self.description, &self.vendor, &self.architecture])
+        is_software_adapter(false, &self.vendor, &[&self.name, &self.description, &self.architecture])
     }
 }
 
@@ -50,17 +50,26 @@ impl AdapterInfo {
 pub const SOFTWARE_ADAPTER_NAMES: &[&str] =
     &["swiftshader", "llvmpipe", "lavapipe", "softpipe", "basic render", "software"];
 
+/// Vendors (lowercase, as browsers name them, or PCI-style ids as native drivers give them)
+/// whose adapters are all software: Mesa's Vulkan vendor id (lavapipe, llvmpipe) and Google's
+/// (SwiftShader).
+pub const SOFTWARE_ADAPTER_VENDORS: &[&str] = &["mesa", "0x10005", "google", "0x1ae0"];
+
 /// The one rule for "this adapter is the CPU running a GPU emulator": the adapter says it is a
-/// fallback (or natively, reports no card: `wgpu::DeviceType::Cpu`), or any of `texts` (name,
-/// description, vendor, architecture, in any case) contains one of [`SOFTWARE_ADAPTER_NAMES`].
-/// Hearth prefers its CPU backend on such adapters, picks barrier-free kernels there, and plans
-/// their memory as a share of system memory.
-pub fn is_software_adapter(fallback: bool, texts: &[&str]) -> bool {
+/// fallback (or natively, reports no card: `wgpu::DeviceType::Cpu`), its `vendor` is one of
+/// [`SOFTWARE_ADAPTER_VENDORS`], or `vendor` or any of `texts` (name, description,
+/// architecture; in any case) contains one of [`SOFTWARE_ADAPTER_NAMES`]. Hearth prefers its
+/// CPU backend on such adapters, picks barrier-free kernels there, and plans their memory as a
+/// share of system memory.
+pub fn is_software_adapter(fallback: bool, vendor: &str, texts: &[&str]) -> bool {
+    let named = |t: &str| {
+        let t = t.to_lowercase();
+        SOFTWARE_ADAPTER_NAMES.iter().any(|n| t.contains(n))
+    };
     fallback
-        || texts.iter().any(|t| {
-            let t = t.to_lowercase();
-            SOFTWARE_ADAPTER_NAMES.iter().any(|n| t.contains(n))
-        })
+        || SOFTWARE_ADAPTER_VENDORS.contains(&vendor.trim().to_lowercase().as_str())
+        || named(vendor)
+        || texts.iter().any(|t| named(t))
 }
 
 /// An initialised compute device and what is known about it.
@@ -262,12 +271,13 @@ mod tests {
         assert!(adapter("llvmpipe (LLVM 15.0.7, 256 bits)", "0x10005", "").is_software());
         assert!(adapter("google swiftshader", "google", "swiftshader").is_software());
         assert!(adapter("", "google", "SwiftShader").is_software());
+        assert!(adapter("Some Device", "Google", "").is_software(), "by vendor alone");
         assert!(adapter("Microsoft Basic Render Driver", "0x1414", "").is_software());
         assert!(adapter("softpipe", "", "").is_software());
         assert!(!adapter("NVIDIA GeForce RTX 4070", "nvidia", "ada").is_software());
         assert!(!adapter("Apple M2", "apple", "metal-3").is_software());
-        assert!(is_software_adapter(true, &["NVIDIA GeForce RTX 4070"]));
-        assert!(!is_software_adapter(false, &[]));
+        assert!(is_software_adapter(true, "nvidia", &["NVIDIA GeForce RTX 4070"]));
+        assert!(!is_software_adapter(false, "", &[]));
     }
 
     #[test]
