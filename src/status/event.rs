@@ -226,4 +226,24 @@ mod tests {
             assert!(serde_json::from_str::<StopReason>(old).is_err(), "{old}");
         }
     }
+
+    /// The TypeScript declarations (wherever in `src/web/` they live) declare the same
+    /// vocabulary, and both the result and the `done` event use it.
+    #[test]
+    fn typescript_declares_the_same_stop_reasons() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/web");
+        let mut declared = None;
+        let mut uses = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let text = std::fs::read_to_string(entry.unwrap().path()).unwrap_or_default();
+            if let Some(at) = text.find("export type StopReason =") {
+                let decl = &text[at..at + text[at..].find(';').unwrap()];
+                declared = Some(decl.split('\'').skip(1).step_by(2).map(str::to_owned).collect::<Vec<_>>());
+            }
+            uses += text.matches("stopReason: StopReason;").count();
+        }
+        let names: Vec<String> = StopReason::ALL.iter().map(|r| r.as_str().to_owned()).collect();
+        assert_eq!(declared, Some(names));
+        assert_eq!(uses, 2, "GenerationResult and DoneData both use StopReason");
+    }
 }
