@@ -11,6 +11,8 @@ use std::fmt;
 use burn::tensor::{Device, Tensor, TensorData};
 use serde::Serialize;
 
+use crate::rng::Rng;
+
 /// Which compute path a [`Backend`] drives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -33,6 +35,41 @@ pub struct AdapterInfo {
     pub max_buffer_size: u64,
     pub max_storage_buffer_binding_size: u64,
     pub shader_f16: bool,
+}
+
+impl AdapterInfo {
+    /// Whether this adapter runs shaders on the CPU (see [`is_software_adapter`]).
+    pub fn is_software(&self) -> bool {
+        is_software_adapter(false, &self.vendor, &[&self.name, &self.description, &self.architecture])
+    }
+}
+
+/// Names (lowercase) by which WebGPU and Vulkan implementations on the CPU identify themselves:
+/// SwiftShader (Chrome's fallback), llvmpipe/lavapipe and softpipe (Mesa), WARP ("Microsoft
+/// Basic Render Driver"), and drivers that call themselves "software".
+pub const SOFTWARE_ADAPTER_NAMES: &[&str] =
+    &["swiftshader", "llvmpipe", "lavapipe", "softpipe", "basic render", "software"];
+
+/// Vendors (lowercase, as browsers name them, or PCI-style ids as native drivers give them)
+/// whose adapters are all software: Mesa's Vulkan vendor id (lavapipe, llvmpipe) and Google's
+/// (SwiftShader).
+pub const SOFTWARE_ADAPTER_VENDORS: &[&str] = &["mesa", "0x10005", "google", "0x1ae0"];
+
+/// The one rule for "this adapter is the CPU running a GPU emulator": the adapter says it is a
+/// fallback (or natively, reports no card: `wgpu::DeviceType::Cpu`), its `vendor` is one of
+/// [`SOFTWARE_ADAPTER_VENDORS`], or `vendor` or any of `texts` (name, description,
+/// architecture; in any case) contains one of [`SOFTWARE_ADAPTER_NAMES`]. Hearth prefers its
+/// CPU backend on such adapters, picks barrier-free kernels there, and plans their memory as a
+/// share of system memory.
+pub fn is_software_adapter(fallback: bool, vendor: &str, texts: &[&str]) -> bool {
+    let named = |t: &str| {
+        let t = t.to_lowercase();
+        SOFTWARE_ADAPTER_NAMES.iter().any(|n| t.contains(n))
+    };
+    fallback
+        || SOFTWARE_ADAPTER_VENDORS.contains(&vendor.trim().to_lowercase().as_str())
+        || named(vendor)
+        || texts.iter().any(|t| named(t))
 }
 
 /// An initialised compute device and what is known about it.
@@ -154,16 +191,9 @@ impl MatmulCheck {
     }
 }
 
-/// Deterministic inputs in [-1, 1) from a 64-bit LCG (Knuth's MMIX constants), so
-/// the same check can be replayed anywhere without a random-number crate.
-pub fn lcg_values(seed: u64, len: usize) -> Vec<f32> {
-    let mut state = seed;
-    (0..len)
-        .map(|_| {
-            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            ((state >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-        })
-        .collect()
+/// Deterministic inputs in [-1, 1) from [`Rng`], so the same check can be replayed anywhere.
+pub fn check_values(seed: u64, len: usize) -> Vec<f32> {
+    Rng::new(seed).signed_f32s(len)
 }
 
 /// `a (m×k) · b (k×n)` in f64, row-major.
@@ -189,8 +219,8 @@ pub async fn matmul_check(
     n: usize,
     seed: u64,
 ) -> Result<MatmulCheck, BackendError> {
-    let a = lcg_values(seed, m * k);
-    let b = lcg_values(seed ^ 0x9E37_79B9_7F4A_7C15, k * n);
+    let a = check_values(seed, m * k);
+    let b = check_values(seed ^ 0x9E37_79B9_7F4A_7C15, k * n);
     let expected = reference_matmul(&a, &b, m, k, n);
     let ta = Tensor::<2>::from_data(TensorData::new(a, [m, k]), device);
     let tb = Tensor::<2>::from_data(TensorData::new(b, [k, n]), device);
@@ -219,13 +249,35 @@ mod tests {
     use super::*;
 
     #[test]
-    fn lcg_is_deterministic_and_in_range() {
-        let a = lcg_values(7, 1000);
-        assert_eq!(a, lcg_values(7, 1000));
-        assert_ne!(a, lcg_values(8, 1000));
+    fn check_values_are_deterministic_and_in_range() {
+        let a = check_values(7, 1000);
+        assert_eq!(a, check_values(7, 1000));
+        assert_ne!(a, check_values(8, 1000));
         assert!(a.iter().all(|v| (-1.0..1.0).contains(v)));
-        let mean = a.iter().map(|v| f64::from(*v)).sum::<f64>() / 1000.0;
-        assert!(mean.abs() < 0.1, "roughly centred: {mean}");
+    }
+
+    #[test]
+    fn software_adapters_by_name_or_fallback_flag() {
+        let adapter = |name: &str, vendor: &str, architecture: &str| AdapterInfo {
+            name: name.into(),
+            vendor: vendor.into(),
+            architecture: architecture.into(),
+            description: String::new(),
+            backend: "Vulkan".into(),
+            max_buffer_size: 1 << 30,
+            max_storage_buffer_binding_size: 1 << 27,
+            shader_f16: false,
+        };
+        assert!(adapter("llvmpipe (LLVM 15.0.7, 256 bits)", "0x10005", "").is_software());
+        assert!(adapter("google swiftshader", "google", "swiftshader").is_software());
+        assert!(adapter("", "google", "SwiftShader").is_software());
+        assert!(adapter("Some Device", "Google", "").is_software(), "by vendor alone");
+        assert!(adapter("Microsoft Basic Render Driver", "0x1414", "").is_software());
+        assert!(adapter("softpipe", "", "").is_software());
+        assert!(!adapter("NVIDIA GeForce RTX 4070", "nvidia", "ada").is_software());
+        assert!(!adapter("Apple M2", "apple", "metal-3").is_software());
+        assert!(is_software_adapter(true, "nvidia", &["NVIDIA GeForce RTX 4070"]));
+        assert!(!is_software_adapter(false, "", &[]));
     }
 
     #[test]

@@ -21,7 +21,10 @@
 //! - [`tokenizer`] — SentencePiece and byte-level BPE tokenizers built from GGUF
 //!   metadata alone, matching llama.cpp; streaming detokenisation; chat templates.
 //! - [`backend`] — burn devices: WebGPU in the browser, the `flex` CPU backend
-//!   natively and as the fallback; a matmul self-check against the CPU.
+//!   natively and as the fallback; a matmul self-check against the CPU; the one rule
+//!   for software (CPU-emulated) adapters.
+//! - [`error`] — the error vocabulary apps see: each failure's JS class and stable code.
+//! - [`rng`] — the one deterministic random generator (sampling, tests, benchmarks).
 //! - `web` (wasm32 only) — the one thin `#[wasm_bindgen]` layer: JS classes,
 //!   typed `.d.ts`, and the conversion of every error into a JS `Error` subclass.
 //!
@@ -38,11 +41,13 @@
 //!   budget and measures what its own allocator holds.
 
 pub mod backend;
+pub mod error;
 pub mod gguf;
 pub mod infer;
 pub mod manager;
 pub mod memory;
 pub mod model;
+pub mod rng;
 pub mod status;
 pub mod tokenizer;
 

@@ -71,28 +71,28 @@ fn gpu() -> Option<TestGpu> {
 // ---------------------------------------------------------------------------------------------
 // Random data
 
-struct Rng(u64);
+/// The crate's generator, with the random GGUF blocks these tests need.
+struct Rng(hearth::rng::Rng);
 
 impl Rng {
+    fn new(seed: u64) -> Rng {
+        Rng(hearth::rng::Rng::new(seed))
+    }
     fn next(&mut self) -> u64 {
-        // xorshift64*
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+        self.0.next_u64()
     }
     fn byte(&mut self) -> u8 {
-        (self.next() >> 56) as u8
+        self.0.byte()
     }
     fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
+        self.0.below(n)
     }
     /// Uniform in [-1, 1).
     fn f(&mut self) -> f32 {
-        ((self.next() >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        self.0.signed_f32()
     }
     fn vec(&mut self, n: usize) -> Vec<f32> {
-        (0..n).map(|_| self.f()).collect()
+        self.0.signed_f32s(n)
     }
     /// f16 bits of magnitude 2^(lo-15)..2^(hi-15), random sign; now and then a subnormal.
     fn half(&mut self, lo: u16, hi: u16, signed: bool) -> [u8; 2] {
@@ -224,7 +224,7 @@ fn unsupported_types_are_refused() {
 #[test]
 fn matmul_every_format_and_shape() {
     let Some(g) = gpu() else { return };
-    let mut rng = Rng(0x1234_5678_9abc_def1);
+    let mut rng = Rng::new(0x1234_5678_9abc_def1);
     let mut ratios = Vec::new();
     for ty in FORMATS {
         let shapes: &[(usize, usize)] = match ty.block_size() {
@@ -265,7 +265,7 @@ fn matmul_every_format_and_shape() {
 #[test]
 fn embed_every_format() {
     let Some(g) = gpu() else { return };
-    let mut rng = Rng(77);
+    let mut rng = Rng::new(77);
     for ty in FORMATS {
         let (rows, cols) = match ty.block_size() {
             256 => (37, 512),
@@ -292,7 +292,7 @@ fn split_weights_match_unsplit() {
     let _serial = serial();
     let Some(dev) = device() else { return };
     let whole = Gpu::new(dev.clone()).unwrap();
-    let mut rng = Rng(99);
+    let mut rng = Rng::new(99);
     for (ty, rows, cols) in [(GgmlType::Q8_0, 300, 64), (GgmlType::Q6_K, 77, 512), (GgmlType::F16, 51, 36)] {
         let bytes = random_weight(&mut rng, ty, rows, cols);
         let limit = bytes.len() as u64 / 5;
@@ -322,7 +322,7 @@ fn split_weights_match_unsplit() {
 #[test]
 fn rms_norm_also_in_place() {
     let Some(g) = gpu() else { return };
-    let mut rng = Rng(5);
+    let mut rng = Rng::new(5);
     for (rows, dim) in [(1, 640), (7, 1000), (3, 33)] {
         let x = rng.vec(rows * dim);
         let w = rng.vec(dim);
@@ -345,7 +345,7 @@ fn rms_norm_also_in_place() {
 #[test]
 fn elementwise_ops() {
     let Some(g) = gpu() else { return };
-    let mut rng = Rng(11);
+    let mut rng = Rng::new(11);
     let (n, dim) = (5, 301);
     let len = n * dim;
     let x: Vec<f32> = rng.vec(len).iter().map(|v| v * 8.0).collect();
@@ -428,7 +428,7 @@ fn ref_rope(x: &[f32], n: usize, r: Rope<'_>) -> Vec<f64> {
 #[test]
 fn rope_with_frequency_factors() {
     let Some(g) = gpu() else { return };
-    let mut rng = Rng(23);
+    let mut rng = Rng::new(23);
     // What convert_hf_to_gguf.py writes for Llama 3.2 (head_dim 64, base 5e5): 1, blends, 32.
     let factors: Vec<f32> = (0..32)
         .map(|k| {
@@ -472,7 +472,7 @@ fn rope_with_frequency_factors() {
 #[test]
 fn rope_normal_and_neox() {
     let Some(g) = gpu() else { return };
-    let mut rng = Rng(21);
+    let mut rng = Rng::new(21);
     for style in [RopeStyle::Normal, RopeStyle::Neox] {
         for (n_rot, head_dim, pos0, freq_scale) in [(64, 64, 0, 1.0), (32, 64, 37, 0.5), (128, 128, 90, 1.0)] {
             let (n, n_heads) = (6, 3);
@@ -516,7 +516,7 @@ fn ref_attention(q: &[f32], k: &[f32], v: &[f32], n: usize, a: Attention) -> Vec
 #[test]
 fn attention_gqa_window_and_long_context() {
     let Some(g) = gpu() else { return };
-    let mut rng = Rng(31);
+    let mut rng = Rng::new(31);
     let cases = [
         // (n, n_head, n_head_kv, head_dim, pos0, window)
         (5, 8, 2, 64, 0, 0),
@@ -545,7 +545,7 @@ fn attention_gqa_window_and_long_context() {
 #[test]
 fn argmax_takes_the_lowest_index_on_ties() {
     let Some(g) = gpu() else { return };
-    let mut rng = Rng(41);
+    let mut rng = Rng::new(41);
     let width = 1003;
     let mut x = rng.vec(3 * width);
     x[width + 700] = 5.0;
@@ -565,7 +565,7 @@ fn argmax_takes_the_lowest_index_on_ties() {
 #[test]
 fn queued_steps_see_their_own_parameters() {
     let Some(g) = gpu() else { return };
-    let mut rng = Rng(51);
+    let mut rng = Rng::new(51);
     // Two rope calls with different positions and two embeds of different ids, queued back to
     // back on the same buffers with a single readback at the end.
     let r = Rope {
@@ -654,7 +654,7 @@ fn best_of(rounds: usize, reps: u32, op: impl Fn(), sync: impl Fn()) -> f64 {
 #[ignore]
 fn timings() {
     let Some(g) = gpu() else { return };
-    let mut rng = Rng(61);
+    let mut rng = Rng::new(61);
     for (ty, rows, cols, n, reps) in [
         (GgmlType::Q4_1, 1536, 576, 1, 20),
         (GgmlType::Q4_1, 576, 1536, 1, 20),
@@ -736,7 +736,7 @@ fn assert_same_candidates(what: &str, got: &[(u32, f32)], want: &[(u32, f32)]) {
 #[test]
 fn top_k_matches_the_cpu_on_every_width() {
     let Some(g) = gpu() else { return };
-    let mut rng = Rng(71);
+    let mut rng = Rng::new(71);
     // One pass (<= 2048), two passes with ranges of every size, and Gemma's vocabulary.
     for (width, row) in [(100, 0), (2048, 1), (2049, 2), (32000, 1), (151_936, 2), (262_144, 1)] {
         let fill = tricky_row(&mut rng, width);
@@ -783,7 +783,7 @@ fn top_k_ties_nan_and_degenerate_rows() {
 #[test]
 fn queued_top_k_calls_share_the_scratch_safely() {
     let Some(g) = gpu() else { return };
-    let mut rng = Rng(73);
+    let mut rng = Rng::new(73);
     let width = 40_000;
     let rows: Vec<Vec<f32>> = (0..3).map(|_| rng.vec(width)).collect();
     let x = upload(&g, &rows.concat());
@@ -802,7 +802,7 @@ fn queued_top_k_calls_share_the_scratch_safely() {
 fn penalize_matches_the_cpu() {
     let Some(g) = gpu() else { return };
     let cpu = hearth::infer::Cpu::new();
-    let mut rng = Rng(79);
+    let mut rng = Rng::new(79);
     for (width, row, n_ids) in [(1000, 1, 1), (32000, 2, 300), (262_144, 1, 4096)] {
         let mut fill = tricky_row(&mut rng, width);
         fill[5] = 0.0;
@@ -843,7 +843,7 @@ fn penalize_matches_the_cpu() {
 #[ignore]
 fn top_k_timing() {
     let Some(g) = gpu() else { return };
-    let mut rng = Rng(83);
+    let mut rng = Rng::new(83);
     let width = 262_144;
     let x = upload(&g, &rng.vec(width));
     let (vals, ids) = (g.alloc(64).unwrap(), g.alloc_ids(64).unwrap());

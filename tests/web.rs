@@ -6,7 +6,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use hearth::backend::{lcg_values, matmul_check, reference_matmul};
+use hearth::backend::{check_values, matmul_check, reference_matmul};
 use hearth::status::sse::Parser;
 use hearth::web::{Preference, SseStreamer, acquire, check_device, init_device};
 use js_sys::{Array, Function, Object, Reflect, Uint8Array};
@@ -64,8 +64,8 @@ async fn webgpu_adapter_exists_and_burn_matmul_matches_the_cpu() {
     // backend and with an f64 reference.
     let gpu = acquire(Preference::Webgpu, None).await.map_err(JsValue::from).unwrap();
     let (m, k, n) = (37, 300, 29);
-    let a = lcg_values(3, m * k);
-    let b = lcg_values(4, k * n);
+    let a = check_values(3, m * k);
+    let b = check_values(4, k * n);
     let reference = reference_matmul(&a, &b, m, k, n);
     for device in [&gpu.device, &hearth::backend::Backend::cpu().device] {
         let ta = burn::tensor::Tensor::<2>::from_data(burn::tensor::TensorData::new(a.clone(), [m, k]), device);
@@ -147,7 +147,7 @@ fn events_arrive_in_order_with_typed_details() {
         ("ttftMs", 12.5.into()),
         ("prefillTokensPerSecond", 100.into()),
         ("decodeTokensPerSecond", 20.into()),
-        ("stopReason", "maxTokens".into()),
+        ("stopReason", "length".into()),
     ]);
     s.stream_done(done, key.clone()).map_err(JsValue::from).unwrap();
     s.stream_info("Model gemma-3-270m loaded successfully.".into(), key);
@@ -163,7 +163,7 @@ fn events_arrive_in_order_with_typed_details() {
     let progress = get(&seen[1], "data");
     assert_eq!(get(&progress, "percent").as_f64(), Some(25.0));
     assert_eq!(get(&progress, "phase").as_string().as_deref(), Some("download"));
-    assert_eq!(get(&get(&seen[4], "data"), "stopReason").as_string().as_deref(), Some("maxTokens"));
+    assert_eq!(get(&get(&seen[4], "data"), "stopReason").as_string().as_deref(), Some("length"));
     assert_eq!(s.last_event_id(), 6.0);
 }
 

@@ -109,6 +109,72 @@ impl GgufError {
         }
     }
 
+    /// The code JS sees (`error.code` of a `ModelFormatError`): `GGUF_` and [`GgufError::kind`]
+    /// in capitals, e.g. `"GGUF_BAD_MAGIC"`. One of [`GgufError::CODES`].
+    pub fn code(&self) -> &'static str {
+        use GgufError::*;
+        match self {
+            NeedMoreBytes { .. } => "GGUF_NEED_MORE_BYTES",
+            Truncated { .. } => "GGUF_TRUNCATED",
+            BadMagic { .. } => "GGUF_BAD_MAGIC",
+            UnsupportedVersion(_) => "GGUF_UNSUPPORTED_VERSION",
+            BigEndian { .. } => "GGUF_BIG_ENDIAN",
+            TooLarge { .. } => "GGUF_TOO_LARGE",
+            InvalidUtf8 { .. } => "GGUF_INVALID_UTF8",
+            UnknownValueType { .. } => "GGUF_UNKNOWN_VALUE_TYPE",
+            NestingTooDeep { .. } => "GGUF_NESTING_TOO_DEEP",
+            InvalidBool { .. } => "GGUF_INVALID_BOOL",
+            UnknownTensorType { .. } => "GGUF_UNKNOWN_TENSOR_TYPE",
+            DuplicateKey { .. } => "GGUF_DUPLICATE_KEY",
+            DuplicateTensor { .. } => "GGUF_DUPLICATE_TENSOR",
+            BadRank { .. } => "GGUF_BAD_RANK",
+            ZeroDimension { .. } => "GGUF_ZERO_DIMENSION",
+            DimensionOverflow { .. } => "GGUF_DIMENSION_OVERFLOW",
+            RowNotBlockMultiple { .. } => "GGUF_ROW_NOT_BLOCK_MULTIPLE",
+            Misaligned { .. } => "GGUF_MISALIGNED",
+            OverlappingTensors { .. } => "GGUF_OVERLAPPING_TENSORS",
+            TensorOutOfBounds { .. } => "GGUF_TENSOR_OUT_OF_BOUNDS",
+            BadAlignment(_) => "GGUF_BAD_ALIGNMENT",
+            MissingKey(_) => "GGUF_MISSING_KEY",
+            WrongType { .. } => "GGUF_WRONG_TYPE",
+            ValueOutOfRange { .. } => "GGUF_VALUE_OUT_OF_RANGE",
+            MissingTensor(_) => "GGUF_MISSING_TENSOR",
+            UnsupportedBlockFormat(_) => "GGUF_UNSUPPORTED_BLOCK_FORMAT",
+            SizeMismatch { .. } => "GGUF_SIZE_MISMATCH",
+        }
+    }
+
+    /// Every [`GgufError::code`].
+    pub const CODES: &'static [&'static str] = &[
+        "GGUF_NEED_MORE_BYTES",
+        "GGUF_TRUNCATED",
+        "GGUF_BAD_MAGIC",
+        "GGUF_UNSUPPORTED_VERSION",
+        "GGUF_BIG_ENDIAN",
+        "GGUF_TOO_LARGE",
+        "GGUF_INVALID_UTF8",
+        "GGUF_UNKNOWN_VALUE_TYPE",
+        "GGUF_NESTING_TOO_DEEP",
+        "GGUF_INVALID_BOOL",
+        "GGUF_UNKNOWN_TENSOR_TYPE",
+        "GGUF_DUPLICATE_KEY",
+        "GGUF_DUPLICATE_TENSOR",
+        "GGUF_BAD_RANK",
+        "GGUF_ZERO_DIMENSION",
+        "GGUF_DIMENSION_OVERFLOW",
+        "GGUF_ROW_NOT_BLOCK_MULTIPLE",
+        "GGUF_MISALIGNED",
+        "GGUF_OVERLAPPING_TENSORS",
+        "GGUF_TENSOR_OUT_OF_BOUNDS",
+        "GGUF_BAD_ALIGNMENT",
+        "GGUF_MISSING_KEY",
+        "GGUF_WRONG_TYPE",
+        "GGUF_VALUE_OUT_OF_RANGE",
+        "GGUF_MISSING_TENSOR",
+        "GGUF_UNSUPPORTED_BLOCK_FORMAT",
+        "GGUF_SIZE_MISMATCH",
+    ];
+
     /// True when the input was only a prefix of the file and parsing can succeed with more bytes.
     pub fn is_need_more_bytes(&self) -> bool {
         matches!(self, GgufError::NeedMoreBytes { .. })

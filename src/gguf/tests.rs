@@ -22,6 +22,8 @@ macro_rules! assert_rejects {
             Err(e) if matches!(e, $pat $(if $guard)?) => {
                 assert!(!e.to_string().is_empty());
                 assert!(!e.kind().is_empty());
+                assert_eq!(e.code(), format!("GGUF_{}", e.kind().to_ascii_uppercase()));
+                assert!(GgufError::CODES.contains(&e.code()));
             }
             other => panic!("expected {}, got {other:?}", stringify!($pat)),
         }

@@ -167,12 +167,15 @@ impl Compute for Cpu {
         }
         let row_bytes = cols / ty.block_size() * ty.type_size();
         if bytes.len() != row_bytes * rows {
-            return Err(InferError::Device(format!(
-                "tensor {name}: {} bytes given for {rows} x {cols} {} ({} expected)",
-                bytes.len(),
-                ty.name(),
-                row_bytes * rows
-            )));
+            return Err(InferError::BadWeight {
+                tensor: name.to_owned(),
+                detail: format!(
+                    "{} bytes given for {rows} x {cols} {} ({} expected)",
+                    bytes.len(),
+                    ty.name(),
+                    row_bytes * rows
+                ),
+            });
         }
         self.count(bytes.len());
         Ok(CpuWeight { ty, rows, cols, row_bytes, bytes: bytes.to_vec() })
@@ -472,11 +475,8 @@ mod tests {
     #[test]
     fn top_k_matches_a_full_sort_and_penalize_matches_the_sampler() {
         let cpu = Cpu::new();
-        let mut state = 5u64;
-        let mut next = move || {
-            state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
-            (state >> 33) as u32
-        };
+        let mut rng = crate::rng::Rng::new(5);
+        let mut next = move || rng.next_u32();
         for width in [64usize, 1000, 32000] {
             // Coarse values: many ties.
             let row: Vec<f32> = (0..width).map(|_| (next() % 200) as f32 * 0.5 - 50.0).collect();

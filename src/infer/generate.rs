@@ -34,29 +34,9 @@ impl Default for GenerateParams {
     }
 }
 
-/// Why generation ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StopReason {
-    /// The model produced an end-of-generation token (EOS, EOT, `<end_of_turn>`...).
-    EndOfGeneration,
-    /// A stop string appeared in the text.
-    StopString,
-    /// `max_tokens` were generated.
-    MaxTokens,
-    /// The token callback asked to stop (cancellation).
-    Cancelled,
-}
-
-impl StopReason {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            StopReason::EndOfGeneration => "eog",
-            StopReason::StopString => "stop",
-            StopReason::MaxTokens => "length",
-            StopReason::Cancelled => "cancelled",
-        }
-    }
-}
+/// Why generation ended: the status stream's vocabulary (`'eos' | 'stop' | 'length' |
+/// 'cancelled'`), so the `done` event and the result say the same.
+pub use crate::status::StopReason;
 
 /// One generated token as it is streamed.
 #[derive(Debug, Clone, PartialEq)]
@@ -120,9 +100,9 @@ pub async fn generate<C: Compute>(
     now_ms: &dyn Fn() -> f64,
     on_token: &mut dyn FnMut(&TokenEvent<'_>) -> bool,
 ) -> Result<Generation, InferError> {
-    params.sampler.validate().map_err(InferError::InvalidParams)?;
+    params.sampler.validate()?;
     if prompt_ids.is_empty() {
-        return Err(InferError::InvalidParams("the prompt has no tokens".into()));
+        return Err(InferError::invalid("prompt", "the prompt has no tokens"));
     }
     let context = model.shape().context;
     let needed = prompt_ids.len() + params.max_tokens;
@@ -171,7 +151,7 @@ pub async fn generate<C: Compute>(
         input.push(id);
         if !params.ignore_eog && tokenizer.is_eog(id) {
             let _ = on_token(&TokenEvent { index, id: Some(id), text: "" });
-            reason = StopReason::EndOfGeneration;
+            reason = StopReason::EndOfSequence;
             break;
         }
         let piece = decoder.push(tokenizer, id);

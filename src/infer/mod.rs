@@ -39,6 +39,8 @@ pub enum InferError {
     UnsupportedType { tensor: String, ty: GgmlType },
     /// The device refused an allocation or a launch; the message is the device's.
     Device(String),
+    /// A weight's bytes do not match its shape and type (a broken file, or a caller bug).
+    BadWeight { tensor: String, detail: String },
     /// The prompt plus the requested tokens do not fit the context the model was loaded with.
     ContextOverflow { needed: usize, context: usize },
     /// A token id outside the vocabulary.
@@ -47,24 +49,15 @@ pub enum InferError {
     Cancelled,
     /// A model feature Hearth does not implement; the message names it.
     Unsupported(String),
-    /// Generation settings out of range; the message names the field.
-    InvalidParams(String),
+    /// An input out of range: a generation setting, an empty prompt, a candidate count.
+    /// `field` names it (`temperature`, `topP`, `prompt`, `k`, ...).
+    InvalidInput { field: &'static str, message: String },
 }
 
 impl InferError {
-    /// A stable code for JS (`error.code`).
-    pub fn code(&self) -> &'static str {
-        match self {
-            InferError::Model(e) => e.kind(),
-            InferError::Gguf(_) => "GGUF",
-            InferError::UnsupportedType { .. } => "UNSUPPORTED_TENSOR_TYPE",
-            InferError::Device(_) => "DEVICE",
-            InferError::ContextOverflow { .. } => "CONTEXT_OVERFLOW",
-            InferError::BadToken { .. } => "BAD_TOKEN",
-            InferError::Cancelled => "CANCELLED",
-            InferError::Unsupported(_) => "UNSUPPORTED",
-            InferError::InvalidParams(_) => "INVALID_PARAMS",
-        }
+    /// An [`InferError::InvalidInput`] for `field`.
+    pub fn invalid(field: &'static str, message: impl Into<String>) -> InferError {
+        InferError::InvalidInput { field, message: message.into() }
     }
 }
 
@@ -79,6 +72,7 @@ impl fmt::Display for InferError {
                 ty.name()
             ),
             InferError::Device(m) => write!(f, "the compute device failed: {m}"),
+            InferError::BadWeight { tensor, detail } => write!(f, "tensor {tensor}: {detail}"),
             InferError::ContextOverflow { needed, context } => write!(
                 f,
                 "the prompt and the requested tokens need {needed} positions but the model was loaded with a context of {context}; shorten the prompt, lower maxTokens, or load with a larger context"
@@ -88,7 +82,7 @@ impl fmt::Display for InferError {
             }
             InferError::Cancelled => f.write_str("generation was cancelled"),
             InferError::Unsupported(m) => write!(f, "this model uses {m}"),
-            InferError::InvalidParams(m) => write!(f, "invalid generation settings: {m}"),
+            InferError::InvalidInput { message, .. } => write!(f, "invalid generation settings: {message}"),
         }
     }
 }

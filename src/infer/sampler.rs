@@ -1,12 +1,18 @@
 //! Token sampling (llama.cpp's default chain: penalties -> top-k -> top-p -> min-p ->
 //! temperature -> dist) and stop-string matching on streamed text.
 //!
-//! Determinism: the random generator (xoshiro256** seeded by splitmix64) and the exponential
-//! ([`exp_det`], built from IEEE-exact `+ - * /` only) are defined here, so the same seed, settings
-//! and logits pick the same token on every platform (wasm32 and x86_64 alike). Sums are in f64 and
-//! in a canonical order (vocabulary order, or descending logit with ties by lower id).
+//! Determinism: the random generator ([`crate::rng::Rng`], xoshiro256** seeded by splitmix64)
+//! and the exponential ([`exp_det`], built from IEEE-exact `+ - * /` only) are integer or exact
+//! arithmetic, so the same seed, settings and logits pick the same token on every platform
+//! (wasm32 and x86_64 alike). Sums are in f64 and in a canonical order (vocabulary order, or
+//! descending logit with ties by lower id).
 
 use std::cmp::Ordering;
+
+use serde::{Deserialize, Deserializer};
+
+use super::InferError;
+use crate::rng::Rng;
 
 /// Seed used when [`SamplerParams::seed`] is `None`: fixed, so such runs repeat exactly. Callers
 /// wanting varied output (the web layer) pass a random seed.
@@ -14,8 +20,14 @@ pub const DEFAULT_SEED: u64 = 0x5EED_5EED_5EED_5EED;
 
 /// Sampling settings. `Default` is llama.cpp's (temperature 0.8, top-k 40, top-p 0.95, min-p 0.05,
 /// no repetition penalty, window 64); `temperature == 0` or `top_k == 1` means greedy (argmax).
-#[derive(Debug, Clone, PartialEq, serde::Deserialize, serde::Serialize)]
-#[serde(rename_all = "camelCase", default)]
+///
+/// Deserialized (serde, camelCase: `temperature`, `topK`, `topP`, `minP`, `repetitionPenalty`,
+/// `repeatLastN`, `seed`) it is the generation options of the JS API: a missing field takes
+/// [`SamplerParams::greedy`]'s value, so settings without a temperature decode greedily; `seed`
+/// is any number (truncated to an integer, as JS numbers are). Unknown fields are ignored, so the
+/// same object can carry other options.
+#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "camelCase", default = "SamplerParams::greedy")]
 pub struct SamplerParams {
     /// 0 = greedy; otherwise logits are divided by it before the final draw.
     pub temperature: f32,
@@ -30,7 +42,39 @@ pub struct SamplerParams {
     /// How many of the last history tokens the penalty looks at; 0 = off, `u32::MAX` = all.
     pub repeat_last_n: u32,
     /// `None` = [`DEFAULT_SEED`].
+    #[serde(deserialize_with = "seed_from_number")]
     pub seed: Option<u64>,
+}
+
+/// A seed from any number: integers as they are, other numbers truncated and saturated into
+/// `u64` (`-1` is 0, `1.5` is 1), `null` none.
+fn seed_from_number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    struct Seed;
+    impl<'de> serde::de::Visitor<'de> for Seed {
+        type Value = Option<u64>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a number")
+        }
+        fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+            Ok(Some(v))
+        }
+        fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+            Ok(Some(v.max(0) as u64))
+        }
+        fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
+            Ok(Some(v as u64))
+        }
+        fn visit_none<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_some<S: Deserializer<'de>>(self, d: S) -> Result<Self::Value, S::Error> {
+            d.deserialize_any(Seed)
+        }
+    }
+    d.deserialize_option(Seed)
 }
 
 impl Default for SamplerParams {
@@ -58,9 +102,12 @@ impl SamplerParams {
         self.temperature.is_nan() || self.temperature <= 0.0 || self.top_k == 1
     }
 
-    /// Checks every field's range; the message names the field, the allowed range and the value.
-    pub fn validate(&self) -> Result<(), String> {
-        let bad = |name: &str, range: &str, v: f32| Err(format!("{name} must be {range} (got {v})"));
+    /// Checks every field's range: [`InferError::InvalidInput`] whose message names the field,
+    /// the allowed range and the value.
+    pub fn validate(&self) -> Result<(), InferError> {
+        let bad = |name: &'static str, range: &str, v: f32| {
+            Err(InferError::invalid(name, format!("{name} must be {range} (got {v})")))
+        };
         let (t, p, m, r) = (self.temperature, self.top_p, self.min_p, self.repetition_penalty);
         if !(t.is_finite() && t >= 0.0) {
             return bad("temperature", "a finite number >= 0", t);
@@ -115,42 +162,6 @@ pub fn exp_det(x: f64) -> f64 {
     let (k1, k2) = (k / 2, k - k / 2); // two steps keep each power of two a normal number
     let pow2 = |e: i64| f64::from_bits(((e + 1023) as u64) << 52);
     p * pow2(k1) * pow2(k2)
-}
-
-/// xoshiro256** seeded through splitmix64.
-#[derive(Debug, Clone)]
-struct Rng([u64; 4]);
-
-impl Rng {
-    fn new(seed: u64) -> Rng {
-        let mut x = seed;
-        let mut next = || {
-            x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = x;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^ (z >> 31)
-        };
-        Rng([next(), next(), next(), next()])
-    }
-
-    fn next_u64(&mut self) -> u64 {
-        let s = &mut self.0;
-        let out = s[1].wrapping_mul(5).rotate_left(7).wrapping_mul(9);
-        let t = s[1] << 17;
-        s[2] ^= s[0];
-        s[3] ^= s[1];
-        s[1] ^= s[2];
-        s[0] ^= s[3];
-        s[2] ^= t;
-        s[3] = s[3].rotate_left(45);
-        out
-    }
-
-    /// Uniform in [0, 1).
-    fn next_f64(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
-    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -408,260 +419,4 @@ impl StopMatcher {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn params(temperature: f32, top_k: u32, top_p: f32, min_p: f32) -> SamplerParams {
-        let seed = Some(42);
-        SamplerParams { temperature, top_k, top_p, min_p, seed, ..SamplerParams::default() }
-    }
-
-    #[test]
-    fn argmax_ties_nan_empty() {
-        assert_eq!(argmax(&[0.1, 3.0, -2.0, 3.0]), 1);
-        assert_eq!(argmax(&[f32::NAN, 1.0, f32::NAN, 0.5]), 1);
-        assert_eq!(argmax(&[f32::NAN, f32::NAN]), 0);
-        assert_eq!(argmax(&[f32::NEG_INFINITY, f32::NEG_INFINITY, -1.0]), 2);
-        assert_eq!(argmax(&[]), 0);
-    }
-
-    #[test]
-    fn greedy_is_argmax() {
-        let logits = [0.5, 2.0, f32::NAN, 2.0, -1.0];
-        for p in [SamplerParams::greedy(), params(1.0, 1, 1.0, 0.0)] {
-            assert!(p.is_greedy());
-            let mut s = Sampler::new(p);
-            assert_eq!(s.sample(&logits, &[]), 1);
-        }
-        assert!(!SamplerParams::default().is_greedy());
-    }
-
-    #[test]
-    fn exp_det_matches_std() {
-        for i in -7000..=7000 {
-            let x = i as f64 * 0.1;
-            let (a, b) = (exp_det(x), x.exp());
-            assert!((a - b).abs() <= 4e-16 * b, "x={x} {a} {b}");
-        }
-        assert_eq!(exp_det(0.0), 1.0);
-        assert_eq!(exp_det(f64::NEG_INFINITY), 0.0);
-    }
-
-    fn draws(seed: u64, n: usize) -> Vec<u32> {
-        let logits = [0.0, 0.3, -0.2, 0.1, 0.0, 0.2, -0.1, 0.05];
-        let mut s = Sampler::new(SamplerParams { seed: Some(seed), ..params(1.0, 0, 1.0, 0.0) });
-        (0..n).map(|_| s.sample(&logits, &[])).collect()
-    }
-
-    #[test]
-    fn seeds_repeat_and_differ() {
-        assert_eq!(draws(7, 100), draws(7, 100));
-        assert_ne!(draws(7, 100), draws(8, 100));
-        let none = |s: &mut Sampler| (0..50).map(|_| s.sample(&[0.0; 8], &[])).collect::<Vec<_>>();
-        let p = SamplerParams { seed: None, ..params(1.0, 0, 1.0, 0.0) };
-        assert_eq!(none(&mut Sampler::new(p.clone())), none(&mut Sampler::new(p)));
-    }
-
-    #[test]
-    fn temperature_frequencies_match_softmax() {
-        let logits = [1.0f32, 2.0, 0.5, -1.0];
-        for temp in [1.0f32, 0.5] {
-            let mut s = Sampler::new(params(temp, 0, 1.0, 0.0));
-            let n = 20_000;
-            let mut counts = [0usize; 4];
-            for _ in 0..n {
-                counts[s.sample(&logits, &[]) as usize] += 1;
-            }
-            let w: Vec<f64> = logits.iter().map(|&l| ((l / temp) as f64).exp()).collect();
-            let z: f64 = w.iter().sum();
-            let chi2: f64 = (0..4)
-                .map(|i| {
-                    let e = n as f64 * w[i] / z;
-                    (counts[i] as f64 - e).powi(2) / e
-                })
-                .sum();
-            assert!(chi2 < 25.0, "temp {temp}: chi2 {chi2}, counts {counts:?}");
-        }
-    }
-
-    #[test]
-    fn top_k_top_p_min_p_filter() {
-        let logits = [1.0f32, 3.0, 2.9, 0.0, 2.8, -5.0];
-        let kept = |p: SamplerParams| {
-            let mut s = Sampler::new(p);
-            let mut seen = [false; 6];
-            for _ in 0..2000 {
-                seen[s.sample(&logits, &[]) as usize] = true;
-            }
-            (0..6).filter(|&i| seen[i]).collect::<Vec<_>>()
-        };
-        // top_k = 2 keeps ids 1 and 2 only.
-        assert_eq!(kept(params(5.0, 2, 1.0, 0.0)), [1, 2]);
-        // A tiny top_p keeps only the argmax, even at a high temperature.
-        assert_eq!(kept(params(5.0, 0, 1e-6, 0.0)), [1]);
-        // min_p 0.5: exp(-0.1), exp(-0.2) >= 0.5 > exp(-2); the rest dropped.
-        assert_eq!(kept(params(5.0, 0, 1.0, 0.5)), [1, 2, 4]);
-        // top_p 0.5 on p ~ [.05,.36,.33,.02,.30,0]: ids 1 and 2 reach it.
-        assert_eq!(kept(params(5.0, 0, 0.5, 0.0)), [1, 2]);
-        // Both together keep the smaller set: top_p's [1, 2] within min_p 0.5's [1, 2, 4], and
-        // min_p 0.95's [1] within top_p's [1, 2].
-        assert_eq!(kept(params(5.0, 0, 0.5, 0.5)), [1, 2]);
-        assert_eq!(kept(params(5.0, 0, 0.5, 0.95)), [1]);
-        // With nothing filtered everything shows up at a high temperature.
-        assert_eq!(kept(params(50.0, 0, 1.0, 0.0)), [0, 1, 2, 3, 4, 5]);
-        // Large vocabulary through the incremental top-p path.
-        let big: Vec<f32> = (0..100_000).map(|i| ((i * 7919) % 1000) as f32 * 0.01).collect();
-        let mut s = Sampler::new(params(1.0, 0, 0.9, 0.0));
-        for _ in 0..20 {
-            assert!(big[s.sample(&big, &[]) as usize] >= 7.5);
-        }
-    }
-
-    #[test]
-    fn repetition_penalty_direction() {
-        let mut p = SamplerParams { repetition_penalty: 2.0, ..SamplerParams::greedy() };
-        let mut s = Sampler::new(p.clone());
-        // Positive: 4.0 / 2 = 2.0 < 3.0, so the repeated id 0 loses to id 1.
-        assert_eq!(s.sample(&[4.0, 3.0], &[]), 0);
-        assert_eq!(s.sample(&[4.0, 3.0], &[0, 0, 9999]), 1);
-        // Negative: -1.0 * 2 = -2.0 < -1.5, so the repeated id 0 loses to id 1.
-        assert_eq!(s.sample(&[-1.0, -1.5], &[0]), 1);
-        // Outside the window (last 2) no penalty applies.
-        p.repeat_last_n = 2;
-        let mut s = Sampler::new(p);
-        assert_eq!(s.sample(&[4.0, 3.0], &[0, 1, 1]), 0);
-    }
-
-    /// The device's candidates for a row: llama.cpp's penalty on the distinct ids of `seen`,
-    /// then the `k` best by [`crate::infer::compute::order_key`] (ties by lower id), as values.
-    fn device_candidates(logits: &[f32], seen: &[u32], pen: f32, k: usize) -> Vec<(u32, f32)> {
-        use crate::infer::compute::{order_key, order_value};
-        let mut row = logits.to_vec();
-        let mut seen = seen.to_vec();
-        seen.sort_unstable();
-        seen.dedup();
-        for &t in &seen {
-            let v = &mut row[t as usize];
-            *v = if *v > 0.0 { *v / pen } else { *v * pen };
-        }
-        let mut idx: Vec<u32> = (0..row.len() as u32).collect();
-        idx.sort_by_key(|&i| (std::cmp::Reverse(order_key(row[i as usize])), i));
-        idx.truncate(k);
-        idx.iter().map(|&i| (i, order_value(order_key(row[i as usize])))).collect()
-    }
-
-    #[test]
-    fn candidates_pick_what_the_full_row_picks() {
-        let mut r = Rng::new(99);
-        let mut draws = 0usize;
-        for case in 0..300u64 {
-            let n = 50 + r.next_u64() as usize % 400;
-            // Coarse values make ties; a few NaN, infinities and signed zeros.
-            let mut logits: Vec<f32> = (0..n).map(|_| ((r.next_f64() * 40.0).floor() as f32 - 20.0) * 0.25).collect();
-            for _ in 0..3 {
-                let i = r.next_u64() as usize % n;
-                logits[i] = [f32::NAN, f32::NEG_INFINITY, -0.0, 0.0][r.next_u64() as usize % 4];
-            }
-            if case % 50 == 7 {
-                logits[r.next_u64() as usize % n] = f32::INFINITY;
-            }
-            let top_k = [1u32, 2, 5, 40, 64][case as usize % 5];
-            let p = SamplerParams {
-                temperature: [0.8f32, 1.0, 0.3, 2.0, 0.0][(case / 5) as usize % 5],
-                top_k,
-                top_p: [0.95f32, 1.0, 0.5][(case / 25) as usize % 3],
-                min_p: [0.05f32, 0.0, 0.2][(case / 75) as usize % 3],
-                repetition_penalty: [1.0f32, 1.3, 0.8][case as usize % 3],
-                repeat_last_n: [64u32, 3, u32::MAX][(case / 3) as usize % 3],
-                seed: Some(case),
-            };
-            let (mut full, mut cands) = (Sampler::new(p.clone()), Sampler::new(p.clone()));
-            let mut history: Vec<u32> = (0..8).map(|_| r.next_u64() as u32 % n as u32).collect();
-            // More candidates than top_k when the device fetches a fixed number.
-            let k = if case % 2 == 0 { top_k as usize } else { 64 };
-            for _ in 0..20 {
-                let window = &history[history.len().saturating_sub(p.repeat_last_n as usize)..];
-                let c = device_candidates(&logits, window, p.repetition_penalty, k);
-                let want = full.sample(&logits, &history);
-                assert_eq!(cands.sample_candidates(&c), want, "case {case}: {p:?}");
-                draws += 1;
-                history.push(want);
-                logits.rotate_left(1 + want as usize % 7);
-            }
-        }
-        assert_eq!(draws, 6000);
-    }
-
-    #[test]
-    fn validate_messages() {
-        assert!(SamplerParams::default().validate().is_ok());
-        assert!(SamplerParams::greedy().validate().is_ok());
-        let bad = |f: fn(&mut SamplerParams)| {
-            let mut p = SamplerParams::default();
-            f(&mut p);
-            p.validate().unwrap_err()
-        };
-        assert!(bad(|p| p.temperature = -0.1).contains("temperature must be a finite number >= 0"));
-        assert!(bad(|p| p.temperature = f32::NAN).contains("temperature"));
-        assert!(bad(|p| p.top_p = 0.0).contains("topP must be in (0, 1]"));
-        assert!(bad(|p| p.top_p = 1.5).contains("topP"));
-        assert!(bad(|p| p.min_p = -0.5).contains("minP must be in [0, 1]"));
-        assert!(bad(|p| p.repetition_penalty = 0.0).contains("repetitionPenalty must be"));
-    }
-
-    #[test]
-    fn serde_camel_case_with_defaults() {
-        let p: SamplerParams = serde_json::from_str(r#"{"topK": 5, "repeatLastN": 8}"#).unwrap();
-        let want = SamplerParams { top_k: 5, repeat_last_n: 8, ..SamplerParams::default() };
-        assert_eq!(p, want);
-        let json = serde_json::to_string(&SamplerParams::greedy()).unwrap();
-        assert!(json.contains("\"repetitionPenalty\":1.0") && json.contains("\"seed\":null"));
-    }
-
-    fn feed(stops: &[&str], pieces: &[&str]) -> (String, Option<usize>, Vec<String>) {
-        let mut m = StopMatcher::new(stops.iter().map(|s| s.to_string()).collect());
-        let (mut out, mut emits) = (String::new(), Vec::new());
-        for p in pieces {
-            let o = m.push(p);
-            out.push_str(&o.emit);
-            emits.push(o.emit);
-            if o.stop.is_some() {
-                return (out, o.stop, emits);
-            }
-        }
-        out.push_str(&m.finish());
-        (out, None, emits)
-    }
-
-    #[test]
-    fn stop_matcher() {
-        // Split across pieces; the held "</" is released only as far as it is safe.
-        let (out, stop, emits) = feed(&["</s>"], &["hello <", "/", "s> tail"]);
-        assert_eq!((out.as_str(), stop), ("hello ", Some(0)));
-        assert_eq!(emits, ["hello ", "", ""]);
-        // No false hold-back: "<" followed by something else is released at once.
-        let (out, stop, emits) = feed(&["</s>"], &["a<", "b", "c"]);
-        assert_eq!((out.as_str(), stop, emits[1].as_str()), ("a<bc", None, "<b"));
-        // Multiple stops: the earliest wins; indices refer to the given list.
-        let (out, stop, _) = feed(&["", "END", "\n\n"], &["x\n\ny END"]);
-        assert_eq!((out.as_str(), stop), ("x", Some(2)));
-        // Stop at the very start.
-        assert_eq!(feed(&["###"], &["###", "more"]).0, "");
-        // Overlapping prefix: "aba" must be held for "abab".
-        let (out, stop, emits) = feed(&["abab"], &["xaba", "b!"]);
-        assert_eq!((out.as_str(), stop, emits[0].as_str()), ("x", Some(0), "x"));
-        // finish() flushes a partial stop that never completed.
-        let (out, stop, _) = feed(&["STOP"], &["go ST", "O"]);
-        assert_eq!((out.as_str(), stop), ("go STO", None));
-        // Multibyte: holding back lands on char boundaries.
-        let (out, stop, emits) = feed(&["é终"], &["caf", "é", "!é", "终x"]);
-        assert_eq!((out.as_str(), stop), ("café!", Some(0)));
-        assert_eq!(emits, ["caf", "", "é!", ""]);
-        let (out, _, _) = feed(&["日本"], &["x日", "日本"]);
-        assert_eq!(out, "x日");
-        // After a stop, nothing more comes out.
-        let mut m = StopMatcher::new(vec!["z".into()]);
-        assert_eq!(m.push("az").stop, Some(0));
-        assert!(m.is_done() && m.push("b").emit.is_empty() && m.finish().is_empty());
-    }
-}
+mod tests;

@@ -365,7 +365,7 @@ impl<C: Compute> Model<C> {
 
     fn check(&self, ids: &[u32]) -> Result<(), InferError> {
         if ids.is_empty() {
-            return Err(InferError::Device("a forward step needs at least one token".into()));
+            return Err(InferError::invalid("ids", "a forward step needs at least one token"));
         }
         if let Some(&id) = ids.iter().find(|&&id| id >= self.cfg.n_vocab) {
             return Err(InferError::BadToken { id, n_vocab: self.cfg.n_vocab });
@@ -403,7 +403,7 @@ impl<C: Compute> Model<C> {
     /// reported as `-inf`. `k` must be in `1..=min(MAX_TOP_K, n_vocab)`.
     ///
     /// # Errors
-    /// [`InferError::InvalidParams`] for `k` out of range or more distinct penalized ids than
+    /// [`InferError::InvalidInput`] for `k` out of range or more distinct penalized ids than
     /// the context holds; the errors of a forward step.
     pub async fn next_candidates(
         &mut self,
@@ -413,10 +413,10 @@ impl<C: Compute> Model<C> {
     ) -> Result<Vec<(u32, f32)>, InferError> {
         let nv = self.cfg.n_vocab as usize;
         if !(1..=MAX_TOP_K.min(nv)).contains(&k) {
-            return Err(InferError::InvalidParams(format!(
-                "candidates: k must be in 1..={} (got {k})",
-                MAX_TOP_K.min(nv)
-            )));
+            return Err(InferError::invalid(
+                "k",
+                format!("candidates: k must be in 1..={} (got {k})", MAX_TOP_K.min(nv)),
+            ));
         }
         self.check(ids)?;
         // The sampler skips the same penalties (see `Sampler::sample`).
@@ -430,10 +430,10 @@ impl<C: Compute> Model<C> {
             if seen.len() > self.shape.context.min(nv) {
                 let n = seen.len();
                 self.seen = seen;
-                return Err(InferError::InvalidParams(format!(
-                    "candidates: {n} distinct penalized ids, more than the context of {}",
-                    self.shape.context
-                )));
+                return Err(InferError::invalid(
+                    "penalty",
+                    format!("candidates: {n} distinct penalized ids, more than the context of {}", self.shape.context),
+                ));
             }
         }
         self.feed(ids, Logits::Last);

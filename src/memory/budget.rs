@@ -204,9 +204,10 @@ pub const TIERS: &[Tier] = &[
         name: "cpu-software",
         label: "software (CPU) adapter",
         class: AdapterClass::Cpu,
-        patterns: &["swiftshader", "lavapipe", "llvmpipe", "softpipe", "microsoft basic render"],
-        // Vulkan's VK_VENDOR_ID_MESA (lavapipe/llvmpipe) and Google's id (SwiftShader).
-        vendors: &["mesa", "0x10005", "google", "0x1ae0"],
+        // The one software-adapter rule's names (with `isFallbackAdapter`, checked in `tier`).
+        patterns: crate::backend::SOFTWARE_ADAPTER_NAMES,
+        // The rule's vendors: Mesa's Vulkan id (lavapipe/llvmpipe) and Google's (SwiftShader).
+        vendors: crate::backend::SOFTWARE_ADAPTER_VENDORS,
         rule: Rule::SystemShare(CPU_SHARE),
     },
     // NVIDIA GeForce: desktop / laptop VRAM in GB.
@@ -304,10 +305,12 @@ impl AdapterFacts {
         joined.split_whitespace().collect::<Vec<_>>().join(" ")
     }
 
-    /// The tier-table row this adapter matches, if any: a fallback adapter is always
-    /// `cpu-software`; then patterns in table order; then the vendor alone.
+    /// The tier-table row this adapter matches, if any: a software adapter (the one rule,
+    /// [`crate::backend::is_software_adapter`]) is always `cpu-software`; then patterns in table
+    /// order; then the vendor alone.
     pub fn tier(&self) -> Option<&'static Tier> {
-        if self.is_fallback_adapter {
+        let texts = [self.architecture.as_str(), self.device.as_str(), self.description.as_str()];
+        if crate::backend::is_software_adapter(self.is_fallback_adapter, &self.vendor, &texts) {
             return Some(&TIERS[0]);
         }
         let text = self.normalized_text();

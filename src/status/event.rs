@@ -163,15 +163,37 @@ pub struct TokenEvent {
     pub index: u32,
 }
 
-/// Why generation stopped.
+/// Why generation stopped: one vocabulary for the `done` event and the generation result,
+/// aligned with OpenAI's `finish_reason` (`'stop'`, `'length'`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
 pub enum StopReason {
-    Eos,
+    /// `'eos'`: the model produced an end-of-generation token (EOS, EOT, `<end_of_turn>`...).
+    #[serde(rename = "eos")]
+    EndOfSequence,
+    /// `'stop'`: one of the caller's stop strings appeared in the text.
+    #[serde(rename = "stop")]
     StopString,
+    /// `'length'`: `maxTokens` tokens were generated.
+    #[serde(rename = "length")]
     MaxTokens,
+    /// `'cancelled'`: the caller stopped it (the token callback, an `AbortSignal`, `cancel()`).
+    #[serde(rename = "cancelled")]
     Cancelled,
-    Error,
+}
+
+impl StopReason {
+    pub const ALL: [StopReason; 4] =
+        [StopReason::EndOfSequence, StopReason::StopString, StopReason::MaxTokens, StopReason::Cancelled];
+
+    /// The name JS sees (`'eos' | 'stop' | 'length' | 'cancelled'`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StopReason::EndOfSequence => "eos",
+            StopReason::StopString => "stop",
+            StopReason::MaxTokens => "length",
+            StopReason::Cancelled => "cancelled",
+        }
+    }
 }
 
 /// The final statistics of one generation.
@@ -185,4 +207,43 @@ pub struct DoneStats {
     pub prefill_tokens_per_second: f64,
     pub decode_tokens_per_second: f64,
     pub stop_reason: StopReason,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stop_reasons_serialise_as_their_names_and_only_those() {
+        for reason in StopReason::ALL {
+            let json = serde_json::to_string(&reason).unwrap();
+            assert_eq!(json, format!("\"{}\"", reason.as_str()));
+            assert_eq!(serde_json::from_str::<StopReason>(&json).unwrap(), reason);
+        }
+        let names: Vec<&str> = StopReason::ALL.iter().map(|r| r.as_str()).collect();
+        assert_eq!(names, ["eos", "stop", "length", "cancelled"]);
+        for old in ["\"maxTokens\"", "\"stopString\"", "\"eog\"", "\"error\""] {
+            assert!(serde_json::from_str::<StopReason>(old).is_err(), "{old}");
+        }
+    }
+
+    /// The TypeScript declarations (wherever in `src/web/` they live) declare the same
+    /// vocabulary, and both the result and the `done` event use it.
+    #[test]
+    fn typescript_declares_the_same_stop_reasons() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/web");
+        let mut declared = None;
+        let mut uses = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let text = std::fs::read_to_string(entry.unwrap().path()).unwrap_or_default();
+            if let Some(at) = text.find("export type StopReason =") {
+                let decl = &text[at..at + text[at..].find(';').unwrap()];
+                declared = Some(decl.split('\'').skip(1).step_by(2).map(str::to_owned).collect::<Vec<_>>());
+            }
+            uses += text.matches("stopReason: StopReason;").count();
+        }
+        let names: Vec<String> = StopReason::ALL.iter().map(|r| r.as_str().to_owned()).collect();
+        assert_eq!(declared, Some(names));
+        assert_eq!(uses, 2, "GenerationResult and DoneData both use StopReason");
+    }
 }

@@ -21,7 +21,7 @@ use super::error::JsError;
 use super::streamer::SseStreamer;
 use super::types::BackendArg;
 use crate::backend::{AdapterInfo, Backend, BackendError, BackendKind, MatmulCheck, matmul_check};
-use crate::status::{ErrorInfo, StatusStream};
+use crate::status::StatusStream;
 
 type PendingWebGpu = Shared<LocalBoxFuture<'static, Result<Rc<Backend>, BackendError>>>;
 
@@ -195,9 +195,7 @@ pub async fn acquire(preference: Preference, status: Option<Rc<StatusStream>>) -
         Err(e) => {
             let error = JsError::from(e);
             if let Some(s) = &status {
-                let mut info = ErrorInfo::new(error.class_name(), error.message());
-                info.code = Some(error.code().to_owned());
-                s.error(info, None);
+                s.error(error.info(), None);
             }
             Err(error)
         }

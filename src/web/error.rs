@@ -1,15 +1,25 @@
 //! The one place where Rust errors become JS `Error` subclasses.
 //!
-//! Each core layer has its own error enum; here each maps to a class from
-//! `errors.js`, a stable `code`, an actionable message and, where useful,
-//! structured fields a UI can read without parsing the message.
+//! Each core layer has its own error enum; here each converts (`impl From<XError> for JsError`)
+//! to an [`ErrorCode`], whose [`ErrorClass`] is the class from `errors.js`, an actionable message
+//! and, where useful, structured fields a UI can read without parsing the message. Web code
+//! returns `Result<_, JsError>` and uses `?`; code that needs to know what failed matches on
+//! [`JsError::error_code`] or [`JsError::class`], never on names.
 
 use std::borrow::Cow;
 
 use js_sys::{Object, Reflect};
 use wasm_bindgen::prelude::*;
 
+use super::source::SourceError;
 use crate::backend::BackendError;
+pub use crate::error::{ErrorClass, ErrorCode};
+use crate::gguf::GgufError;
+use crate::infer::InferError;
+use crate::manager::CatalogError;
+use crate::model::ModelError;
+use crate::status::{ErrorInfo, sse::EncodeError};
+use crate::tokenizer::TokenizerError;
 
 #[wasm_bindgen(module = "/src/web/errors.js")]
 extern "C" {
@@ -17,71 +27,66 @@ extern "C" {
     fn make_error(class_name: &str, code: &str, message: &str, details: &JsValue) -> JsValue;
 }
 
-/// The JS classes, by name. Mirrors `errors.js`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorClass {
-    InvalidInput,
-    GpuUnavailable,
-    Download,
-    Cancelled,
-    ModelFormat,
-    ModelLoad,
-    DeviceLost,
-    OutOfMemory,
-}
-
-impl ErrorClass {
-    fn js_name(self) -> &'static str {
-        match self {
-            ErrorClass::InvalidInput => "InvalidInputError",
-            ErrorClass::GpuUnavailable => "GpuUnavailableError",
-            ErrorClass::Download => "DownloadError",
-            ErrorClass::Cancelled => "CancelledError",
-            ErrorClass::ModelFormat => "ModelFormatError",
-            ErrorClass::ModelLoad => "ModelLoadError",
-            ErrorClass::DeviceLost => "DeviceLostError",
-            ErrorClass::OutOfMemory => "OutOfMemoryError",
-        }
-    }
-}
-
 /// An error on its way to JS.
 #[derive(Debug)]
 pub struct JsError {
-    class: ErrorClass,
-    code: Cow<'static, str>,
+    code: ErrorCode,
     message: String,
     details: Vec<(&'static str, JsValue)>,
 }
 
 impl JsError {
-    pub fn new(class: ErrorClass, code: impl Into<Cow<'static, str>>, message: impl Into<String>) -> Self {
-        JsError { class, code: code.into(), message: message.into(), details: Vec::new() }
+    /// An error with `code`; its class follows from the code.
+    pub fn of(code: ErrorCode, message: impl Into<String>) -> Self {
+        JsError { code, message: message.into(), details: Vec::new() }
     }
 
+    /// The same, with the code given as its JS string (`"ABORTED"`). The string must be one of
+    /// [`ErrorCode`]'s, of `class`: `crate::error`'s tests check every literal in the web layer.
+    pub fn new(class: ErrorClass, code: impl Into<Cow<'static, str>>, message: impl Into<String>) -> Self {
+        // An unknown string (none in the source, as those tests check) keeps at least its class.
+        let fallback =
+            || ErrorCode::ALL.iter().copied().find(|c| c.class() == class).unwrap_or(ErrorCode::InvalidArgument);
+        JsError::of(ErrorCode::parse(&code.into()).unwrap_or_else(fallback), message)
+    }
+
+    /// An `InvalidInputError` with the code given as its JS string (see [`JsError::new`]).
     pub fn invalid_input(code: &'static str, message: impl Into<String>) -> Self {
         JsError::new(ErrorClass::InvalidInput, code, message)
     }
 
+    /// Adds a structured field (`error.<key>` in JS).
     pub fn with(mut self, key: &'static str, value: impl Into<JsValue>) -> Self {
         self.details.push((key, value.into()));
         self
     }
 
     pub fn class(&self) -> ErrorClass {
-        self.class
+        self.code.class()
     }
 
     pub fn class_name(&self) -> &'static str {
-        self.class.js_name()
+        self.class().js_name()
     }
 
+    pub fn error_code(&self) -> ErrorCode {
+        self.code
+    }
+
+    /// The code as JS sees it (`error.code`).
     pub fn code(&self) -> &str {
-        &self.code
+        self.code.as_str()
     }
 
     pub fn message(&self) -> &str {
         &self.message
+    }
+
+    /// The error as an `error` event on the status stream describes it.
+    pub fn info(&self) -> ErrorInfo {
+        let mut info = ErrorInfo::new(self.class_name(), self.message.clone());
+        info.code = Some(self.code().to_owned());
+        info
     }
 }
 
@@ -92,17 +97,110 @@ impl From<JsError> for JsValue {
             // Setting a property on a fresh plain object cannot fail.
             let _ = Reflect::set(&details, &JsValue::from_str(key), value);
         }
-        make_error(e.class.js_name(), &e.code, &e.message, &details)
+        make_error(e.class_name(), e.code(), &e.message, &details)
+    }
+}
+
+/// A GGUF problem as the `ModelFormatError` users see: the reader's message names the field or
+/// tensor; the code is `GGUF_` and the variant (`GGUF_BAD_MAGIC`).
+impl From<GgufError> for JsError {
+    fn from(e: GgufError) -> JsError {
+        JsError::of(ErrorCode::Gguf(e.code()), format!("Not a valid GGUF model file: {e}."))
+    }
+}
+
+impl From<ModelError> for JsError {
+    fn from(e: ModelError) -> JsError {
+        let code = match &e {
+            ModelError::UnsupportedArchitecture { .. } => ErrorCode::UnsupportedArchitecture,
+            ModelError::Metadata(_) => ErrorCode::Metadata,
+            ModelError::MissingTensor { .. } => ErrorCode::MissingTensor,
+            ModelError::TensorShape { .. } => ErrorCode::TensorShape,
+            ModelError::Inconsistent { .. } => ErrorCode::Inconsistent,
+        };
+        JsError::of(code, e.to_string())
+    }
+}
+
+impl From<InferError> for JsError {
+    fn from(e: InferError) -> JsError {
+        let message = e.to_string();
+        match e {
+            InferError::Model(e) => e.into(),
+            InferError::Gguf(e) => e.into(),
+            InferError::UnsupportedType { .. } => JsError::of(ErrorCode::UnsupportedTensorType, message),
+            InferError::BadWeight { tensor, .. } => JsError::of(ErrorCode::BadWeight, message).with("tensor", tensor),
+            InferError::Device(_) => JsError::of(ErrorCode::Device, message),
+            InferError::ContextOverflow { needed, context } => JsError::of(ErrorCode::ContextOverflow, message)
+                .with("needed", needed as f64)
+                .with("contextLength", context as f64),
+            InferError::BadToken { .. } => JsError::of(ErrorCode::BadToken, message),
+            InferError::Cancelled => JsError::of(ErrorCode::Cancelled, message),
+            InferError::InvalidInput { field, .. } => {
+                JsError::of(ErrorCode::InvalidParams, message).with("field", field)
+            }
+            InferError::Unsupported(_) => JsError::of(ErrorCode::Unsupported, message),
+        }
+    }
+}
+
+impl From<TokenizerError> for JsError {
+    fn from(e: TokenizerError) -> JsError {
+        let code = match &e {
+            TokenizerError::UnknownRole { .. } => ErrorCode::InvalidMessages,
+            TokenizerError::UnknownChatTemplate { .. } | TokenizerError::UnsupportedChatTemplate { .. } => {
+                ErrorCode::UnsupportedChatTemplate
+            }
+            _ => ErrorCode::Tokenizer,
+        };
+        JsError::of(code, e.to_string())
+    }
+}
+
+impl From<CatalogError> for JsError {
+    fn from(e: CatalogError) -> JsError {
+        let code = match &e {
+            CatalogError::Json(_) => ErrorCode::InvalidCatalog,
+            CatalogError::Invalid { .. } => ErrorCode::InvalidCatalogEntry,
+            CatalogError::Unknown { .. } => ErrorCode::UnknownModel,
+        };
+        JsError::of(code, e.to_string())
+    }
+}
+
+impl From<EncodeError> for JsError {
+    fn from(e: EncodeError) -> JsError {
+        JsError::of(ErrorCode::InvalidSseFrame, format!("{e}."))
+    }
+}
+
+impl From<SourceError> for JsError {
+    fn from(e: SourceError) -> JsError {
+        let message = e.to_string();
+        match e {
+            SourceError::Http { url, status, .. } => {
+                JsError::of(ErrorCode::HttpStatus, message).with("url", url).with("status", status)
+            }
+            SourceError::Network { url, .. } => {
+                JsError::of(ErrorCode::NetworkError, message).with("url", url).with("status", 0)
+            }
+            SourceError::Truncated { url, expected, received } => JsError::of(ErrorCode::TruncatedBody, message)
+                .with("url", url)
+                .with("expectedBytes", expected as f64)
+                .with("receivedBytes", received as f64),
+            SourceError::Aborted { url } => JsError::of(ErrorCode::Aborted, message).with("url", url),
+            SourceError::Read { .. } => JsError::of(ErrorCode::ReadFailed, message),
+        }
     }
 }
 
 impl From<BackendError> for JsError {
     fn from(e: BackendError) -> JsError {
         let code = match e {
-            BackendError::NoAdapter { .. } => "NO_ADAPTER",
-            BackendError::Init { .. } => "DEVICE_INIT_FAILED",
-            BackendError::Readback { .. } => "READBACK_FAILED",
+            BackendError::NoAdapter { .. } => ErrorCode::NoAdapter,
+            BackendError::Init { .. } => ErrorCode::DeviceInitFailed,
+            BackendError::Readback { .. } => ErrorCode::ReadbackFailed,
         };
-        JsError::new(ErrorClass::GpuUnavailable, code, e.to_string())
+        JsError::of(code, e.to_string())
     }
 }

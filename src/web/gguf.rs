@@ -11,7 +11,7 @@ use wasm_bindgen::prelude::*;
 use web_sys::{AbortSignal, Blob};
 
 use super::error::{ErrorClass, JsError};
-use super::source::{ProgressReporter, Source, format_error, open_url, read_header, read_header_in_memory};
+use super::source::{ProgressReporter, Source, open_url, read_header, read_header_in_memory};
 use crate::gguf::{GgufHeader, MetadataArray, MetadataValue, dequantize_to_vec};
 use crate::tokenizer::{ChatMessage, ChatTemplate, Tokenizer as CoreTokenizer, TokenizerError};
 
@@ -178,7 +178,7 @@ impl GgufFile {
     }
 
     fn missing_tensor(&self, name: &str) -> JsError {
-        format_error(crate::gguf::GgufError::MissingTensor(name.to_owned()))
+        crate::gguf::GgufError::MissingTensor(name.to_owned()).into()
     }
 }
 
@@ -264,9 +264,9 @@ impl GgufFile {
         let options = read_io_options(options.map(Into::into));
         wasm_bindgen_futures::future_to_promise(async move {
             let (info, options) = (info?, options?);
-            let range = inner.header.tensor_range(&info.name).map_err(format_error)?;
+            let range = inner.header.tensor_range(&info.name).map_err(JsError::from)?;
             let bytes = inner.source.read(range, options.signal.as_ref()).await.map_err(JsError::from)?;
-            let values = dequantize_to_vec(info.ggml_type, &bytes, info.n_elements as usize).map_err(format_error)?;
+            let values = dequantize_to_vec(info.ggml_type, &bytes, info.n_elements as usize).map_err(JsError::from)?;
             Ok(Float32Array::from(&values[..]).into())
         })
     }
@@ -356,15 +356,11 @@ impl GgufFile {
     }
 }
 
-fn tokenizer_error(e: TokenizerError) -> JsError {
-    JsError::new(ErrorClass::ModelFormat, "TOKENIZER", format!("{e}"))
-}
-
 /// A model's tokenizer, built from its GGUF metadata alone; matches llama.cpp.
 #[wasm_bindgen]
 pub struct Tokenizer {
     core: CoreTokenizer,
-    template: Result<ChatTemplate, String>,
+    template: Result<ChatTemplate, TokenizerError>,
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -387,9 +383,8 @@ impl Tokenizer {
     #[wasm_bindgen(js_name = fromGguf)]
     pub fn from_gguf(file: &GgufFile) -> Result<Tokenizer, JsError> {
         let header = file.header();
-        let core = CoreTokenizer::from_gguf(header).map_err(tokenizer_error)?;
-        let template =
-            ChatTemplate::detect(core.chat_template(), header.architecture().ok()).map_err(|e| e.to_string());
+        let core = CoreTokenizer::from_gguf(header)?;
+        let template = ChatTemplate::detect(core.chat_template(), header.architecture().ok());
         Ok(Tokenizer { core, template })
     }
 
@@ -427,10 +422,7 @@ impl Tokenizer {
         #[wasm_bindgen(unchecked_param_type = "ChatMessage[]")] messages: JsValue,
         #[wasm_bindgen(js_name = addGenerationPrompt)] add_generation_prompt: Option<bool>,
     ) -> Result<String, JsError> {
-        let template = self
-            .template
-            .as_ref()
-            .map_err(|e| JsError::new(ErrorClass::ModelFormat, "UNSUPPORTED_CHAT_TEMPLATE", e.clone()))?;
+        let template = self.template.as_ref().map_err(|e| JsError::from(e.clone()))?;
         let messages: Vec<MessageIn> = serde_wasm_bindgen::from_value(messages).map_err(|e| {
             JsError::invalid_input(
                 "INVALID_MESSAGES",
@@ -438,9 +430,7 @@ impl Tokenizer {
             )
         })?;
         let messages: Vec<ChatMessage> = messages.into_iter().map(|m| ChatMessage::new(m.role, m.content)).collect();
-        template
-            .render(&messages, add_generation_prompt.unwrap_or(true))
-            .map_err(|e| JsError::invalid_input("INVALID_MESSAGES", e.to_string()))
+        Ok(template.render(&messages, add_generation_prompt.unwrap_or(true))?)
     }
 
     /// Whether generation stops at this token (EOS, EOT, end of turn).

@@ -26,7 +26,6 @@ use crate::memory::{
     self, AdapterFacts, Budget, DeviceLimits, EstimatedFrom, LimitKind, LimitProblem, Requirement, RequirementOptions,
     format_bytes,
 };
-use crate::model::ModelError;
 use crate::status::{Metrics, StatusStream};
 
 use super::device::{Preference, acquire};
@@ -147,10 +146,6 @@ pub(super) fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsError> {
     value.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).map_err(|e| {
         JsError::new(ErrorClass::InvalidInput, "SERIALIZE", format!("Could not convert a result for JS: {e}."))
     })
-}
-
-fn model_error(e: ModelError) -> JsError {
-    JsError::new(ErrorClass::ModelFormat, e.kind().to_uppercase(), e.to_string())
 }
 
 /// `Date.now()`, reported back as `lastUsed`.
@@ -518,8 +513,7 @@ impl MemoryManager {
             return Err(JsError::invalid_input("INVALID_OPTIONS", "contextLength must be at least 1."));
         }
         let options = RequirementOptions { context, batch: Shape::for_context(context as usize).batch as u32 };
-        let requirement =
-            Requirement::from_header(file.header(), options, &self.inner.core.limits()).map_err(model_error)?;
+        let requirement = Requirement::from_header(file.header(), options, &self.inner.core.limits())?;
         to_js(&requirement)
     }
 

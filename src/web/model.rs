@@ -73,17 +73,12 @@ struct LoadOptions {
     key: Option<String>,
 }
 
+/// `generate`'s options besides the sampling settings (read from the same object as
+/// [`SamplerParams`]).
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase", default)]
 struct GenerateOptions {
     max_tokens: Option<u32>,
-    temperature: Option<f32>,
-    top_k: Option<u32>,
-    top_p: Option<f32>,
-    min_p: Option<f32>,
-    repetition_penalty: Option<f32>,
-    repeat_last_n: Option<u32>,
-    seed: Option<f64>,
     stop: Vec<String>,
     chat: Option<bool>,
     ignore_eos: bool,
@@ -97,27 +92,11 @@ struct GenerationOut {
     generated_ids: Vec<u32>,
     prompt_tokens: u32,
     generated_tokens: u32,
-    stop_reason: &'static str,
+    stop_reason: StopReason,
     ttft_ms: f64,
     prefill_tokens_per_second: f64,
     decode_tokens_per_second: f64,
     backend: String,
-}
-
-fn infer_error(e: InferError) -> JsError {
-    let class = match &e {
-        InferError::Cancelled => ErrorClass::Cancelled,
-        InferError::ContextOverflow { .. } | InferError::BadToken { .. } | InferError::InvalidParams(_) => {
-            ErrorClass::InvalidInput
-        }
-        InferError::Device(_) => ErrorClass::ModelLoad,
-        _ => ErrorClass::ModelFormat,
-    };
-    let mut err = JsError::new(class, e.code(), e.to_string());
-    if let InferError::ContextOverflow { needed, context } = e {
-        err = err.with("needed", needed as f64).with("contextLength", context as f64);
-    }
-    err
 }
 
 /// `performance.now()` (monotonic, sub-millisecond), in a window or a worker.
@@ -206,7 +185,7 @@ async fn upload<C: Compute>(
         if cancelled(signal) {
             return Err(JsError::new(ErrorClass::Cancelled, "ABORTED", format!("Loading {key} was cancelled.")));
         }
-        let range = file.header().tensor_range(&info.name).map_err(super::source::format_error)?;
+        let range = file.header().tensor_range(&info.name)?;
         // A large tensor is read in pieces of at most half a percent of the upload (one Range
         // request each), so progress moves at least every 1% even when a network chunk is
         // bigger.
@@ -231,7 +210,7 @@ async fn upload<C: Compute>(
             progress.report(done + (end - range.start));
             at = end;
         }
-        builder.add(compute, &info, &bytes).map_err(infer_error)?;
+        builder.add(compute, &info, &bytes)?;
         done += info.size_bytes;
         progress.resident.set(compute.allocated_bytes());
         progress.report(done);
@@ -249,10 +228,10 @@ async fn load_on<C: Compute>(
     on_progress: Option<&Function>,
     key: &str,
 ) -> Result<Model<C>, JsError> {
-    let mut builder = WeightsBuilder::new(cfg, file.header()).map_err(infer_error)?;
+    let mut builder = WeightsBuilder::new(cfg, file.header())?;
     upload(&compute, file, &mut builder, signal, status, on_progress, key).await?;
-    let weights = builder.finish().map_err(infer_error)?;
-    Model::new(compute, cfg.clone(), weights, shape).map_err(infer_error)
+    let weights = builder.finish()?;
+    Ok(Model::new(compute, cfg.clone(), weights, shape)?)
 }
 
 #[wasm_bindgen]
@@ -329,9 +308,8 @@ impl LanguageModel {
     ) -> Result<LanguageModel, JsError> {
         let LoadRequest { preference, context_length, key, signal, on_progress, announce } = request;
         let header = file.header();
-        let cfg = ModelConfig::from_gguf(header).map_err(|e| infer_error(e.into()))?;
-        let tokenizer = Tokenizer::from_gguf(header)
-            .map_err(|e| JsError::new(ErrorClass::ModelFormat, "TOKENIZER", e.to_string()))?;
+        let cfg = ModelConfig::from_gguf(header)?;
+        let tokenizer = Tokenizer::from_gguf(header)?;
         let template = ChatTemplate::detect(tokenizer.chat_template(), Some(cfg.arch.name())).ok();
         let key = key.unwrap_or_else(|| cfg.arch.name().to_owned());
         let context = context_length.unwrap_or(2048).min(cfg.context_length).max(1);
@@ -354,7 +332,7 @@ impl LanguageModel {
                 load_on(Cpu::new(), file, &cfg, shape, signal.as_ref(), sref, on_progress.as_ref(), &key).await?,
             ),
             _ => {
-                let gpu = Gpu::new(device.device.clone()).map_err(infer_error)?;
+                let gpu = Gpu::new(device.device.clone())?;
                 // Out-of-memory on buffer creation is a recoverable WebGPU error: caught in
                 // this scope it fails the load (and frees what was uploaded) instead of
                 // reaching cubecl's uncaptured-error handler, which panics.
@@ -470,7 +448,7 @@ pub(super) fn runs_on_cpu_instead(
     subject: &str,
     key: Option<&str>,
 ) -> bool {
-    let Some(a) = device.adapter.as_ref().filter(|a| is_software_adapter(a)) else { return false };
+    let Some(a) = device.adapter.as_ref().filter(|a| a.is_software()) else { return false };
     if let Some(s) = status {
         s.info(
             format!(
@@ -483,13 +461,7 @@ pub(super) fn runs_on_cpu_instead(
     true
 }
 
-/// SwiftShader, llvmpipe/lavapipe, WARP: WebGPU implemented on the CPU.
-fn is_software_adapter(a: &crate::backend::AdapterInfo) -> bool {
-    let text = format!("{} {} {} {}", a.name, a.description, a.vendor, a.architecture).to_lowercase();
-    ["swiftshader", "llvmpipe", "lavapipe", "software", "microsoft basic render"].iter().any(|p| text.contains(p))
-}
-
-fn done_stats(g: &Generation, reason: status::StopReason) -> DoneStats {
+fn done_stats(g: &Generation) -> DoneStats {
     DoneStats {
         text: g.text.clone(),
         prompt_tokens: g.prompt_ids.len() as u32,
@@ -497,7 +469,7 @@ fn done_stats(g: &Generation, reason: status::StopReason) -> DoneStats {
         ttft_ms: g.timings.ttft_ms,
         prefill_tokens_per_second: g.timings.prefill_tok_s(),
         decode_tokens_per_second: g.timings.decode_tok_s(),
-        stop_reason: reason,
+        stop_reason: g.stop_reason,
     }
 }
 
@@ -529,7 +501,24 @@ fn prompt_text(inner: &Inner, input: &JsValue, chat: bool) -> Result<String, JsE
             "This model has no chat template Hearth knows; pass a prompt string.",
         )
     })?;
-    template.render(&messages, true).map_err(|e| JsError::invalid_input("INVALID_MESSAGES", e.to_string()))
+    Ok(template.render(&messages, true)?)
+}
+
+/// The sampling settings of `generate`'s options (greedy unless they say otherwise). A field
+/// that is `undefined` or `null` takes its default, as a missing one does.
+fn sampler_params(options: &JsValue) -> Result<SamplerParams, JsError> {
+    if !options.is_object() {
+        return Ok(SamplerParams::greedy());
+    }
+    let given = js_sys::Object::new();
+    for entry in js_sys::Object::entries(options.unchecked_ref()).iter() {
+        let pair: js_sys::Array = entry.unchecked_into();
+        let value = pair.get(1);
+        if !value.is_undefined() && !value.is_null() {
+            let _ = Reflect::set(&given, &pair.get(0), &value);
+        }
+    }
+    super::streamer::read_options(Some(given), "generate options")
 }
 
 /// The body of `generate`; see there.
@@ -543,23 +532,17 @@ async fn generate_on(inner: Rc<Inner>, input: JsValue, options: JsValue) -> Resu
     }
     let opts_js: JsValue = options;
     let opts: GenerateOptions = super::streamer::read_options(Some(opts_js.clone()), "generate options")?;
+    let mut sampler = sampler_params(&opts_js)?;
     let signal: Option<AbortSignal> = field(&opts_js, "signal").map(|v| v.unchecked_into());
     let on_token: Option<Function> = field(&opts_js, "onToken").and_then(|v| v.dyn_into().ok());
     let status: Option<Rc<StatusStream>> = inner.status.clone();
     let text = prompt_text(&inner, &input, opts.chat.unwrap_or(false))?;
     let ids = inner.tokenizer.encode(&text, true, true);
-    let defaults = SamplerParams::greedy();
+    // Without a seed, each call samples differently.
+    sampler.seed = sampler.seed.or_else(|| Some((js_sys::Math::random() * 9.0e15) as u64));
     let params = GenerateParams {
         max_tokens: opts.max_tokens.unwrap_or(256) as usize,
-        sampler: SamplerParams {
-            temperature: opts.temperature.unwrap_or(0.0),
-            top_k: opts.top_k.unwrap_or(defaults.top_k),
-            top_p: opts.top_p.unwrap_or(defaults.top_p),
-            min_p: opts.min_p.unwrap_or(defaults.min_p),
-            repetition_penalty: opts.repetition_penalty.unwrap_or(1.0),
-            repeat_last_n: opts.repeat_last_n.unwrap_or(defaults.repeat_last_n),
-            seed: Some(opts.seed.map_or_else(|| (js_sys::Math::random() * 9.0e15) as u64, |s| s as u64)),
-        },
+        sampler,
         stop: opts.stop.clone(),
         ignore_eog: opts.ignore_eos,
     };
@@ -598,23 +581,17 @@ async fn generate_on(inner: Rc<Inner>, input: JsValue, options: JsValue) -> Resu
     };
     *inner.engine.borrow_mut() = engine;
     inner.busy.set(false);
-    let g: Generation = result.map_err(infer_error)?;
+    let g: Generation = result.map_err(JsError::from)?;
     if g.stop_reason == StopReason::Cancelled && cancelled(signal.as_ref()) {
         if let Some(s) = &status {
-            s.done(done_stats(&g, status::StopReason::Cancelled), Some(&key));
+            s.done(done_stats(&g), Some(&key));
         }
         return Err(JsError::new(ErrorClass::Cancelled, "ABORTED", "Generation was cancelled.")
             .with("text", g.text.clone())
             .into());
     }
-    let reason = match g.stop_reason {
-        StopReason::EndOfGeneration => status::StopReason::Eos,
-        StopReason::StopString => status::StopReason::StopString,
-        StopReason::MaxTokens => status::StopReason::MaxTokens,
-        StopReason::Cancelled => status::StopReason::Cancelled,
-    };
     if let Some(s) = &status {
-        s.done(done_stats(&g, reason), Some(&key));
+        s.done(done_stats(&g), Some(&key));
     }
     let out = GenerationOut {
         text: g.text.clone(),
@@ -622,7 +599,7 @@ async fn generate_on(inner: Rc<Inner>, input: JsValue, options: JsValue) -> Resu
         generated_ids: g.generated_ids.clone(),
         prompt_tokens: g.prompt_ids.len() as u32,
         generated_tokens: g.generated_ids.len() as u32,
-        stop_reason: g.stop_reason.as_str(),
+        stop_reason: g.stop_reason,
         ttft_ms: g.timings.ttft_ms,
         prefill_tokens_per_second: g.timings.prefill_tok_s(),
         decode_tokens_per_second: g.timings.decode_tok_s(),

@@ -17,7 +17,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{AbortSignal, Blob, ReadableStreamDefaultReader, RequestInit, Response};
 
-use super::error::{ErrorClass, JsError};
+use super::error::JsError;
 use crate::gguf::{GgufError, GgufHeader};
 use crate::status::{Phase, Progress, StatusStream};
 use std::rc::Rc;
@@ -69,28 +69,6 @@ impl fmt::Display for SourceError {
             ),
             SourceError::Aborted { url } => write!(f, "Downloading {url} was cancelled."),
             SourceError::Read { detail } => write!(f, "Reading the model bytes failed: {detail}"),
-        }
-    }
-}
-
-impl From<SourceError> for JsError {
-    fn from(e: SourceError) -> JsError {
-        let message = e.to_string();
-        match e {
-            SourceError::Http { url, status, .. } => {
-                JsError::new(ErrorClass::Download, "HTTP_STATUS", message).with("url", url).with("status", status)
-            }
-            SourceError::Network { url, .. } => {
-                JsError::new(ErrorClass::Download, "NETWORK_ERROR", message).with("url", url).with("status", 0)
-            }
-            SourceError::Truncated { url, expected, received } => {
-                JsError::new(ErrorClass::Download, "TRUNCATED_BODY", message)
-                    .with("url", url)
-                    .with("expectedBytes", expected as f64)
-                    .with("receivedBytes", received as f64)
-            }
-            SourceError::Aborted { url } => JsError::new(ErrorClass::Cancelled, "ABORTED", message).with("url", url),
-            SourceError::Read { .. } => JsError::new(ErrorClass::Download, "READ_FAILED", message),
         }
     }
 }
@@ -479,7 +457,7 @@ pub async fn read_header(
                 let end = needed_at_least.max(start * 2).max(HEADER_PROBE);
                 let end = len.map_or(end, |l| end.min(l));
                 if end <= start {
-                    return Err(format_error(GgufError::Truncated {
+                    return Err(JsError::from(GgufError::Truncated {
                         what: "header".into(),
                         offset: start,
                         needed: needed_at_least.saturating_sub(start),
@@ -488,7 +466,7 @@ pub async fn read_header(
                 }
                 prefix.extend_from_slice(&more(start..end).await?);
             }
-            Err(e) => return Err(format_error(e)),
+            Err(e) => return Err(JsError::from(e)),
             Ok(header) => return Ok(header),
         }
     }
@@ -500,11 +478,4 @@ pub fn read_header_in_memory(bytes: &Uint8Array) -> Result<GgufHeader, JsError> 
     let len = u64::from(bytes.length());
     let slice = |r: Range<u64>| bytes.subarray(r.start as u32, r.end as u32).to_vec();
     futures::executor::block_on(read_header(Vec::new(), Some(len), async |r: Range<u64>| Ok(slice(r))))
-}
-
-/// A GGUF problem as the `ModelFormatError` users see: the reader's message
-/// names the field or tensor; the code is `GGUF_` and the variant (`GGUF_BAD_MAGIC`).
-pub fn format_error(e: GgufError) -> JsError {
-    let code = format!("GGUF_{}", e.kind().to_ascii_uppercase());
-    JsError::new(ErrorClass::ModelFormat, code, format!("Not a valid GGUF model file: {e}."))
 }

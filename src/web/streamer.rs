@@ -566,8 +566,7 @@ impl SseStreamer {
         let input: FrameInput =
             read(&frame, "SSE frame", "{ data: string, event?: string, id?: string, retry?: number }")?;
         let retry = input.retry.map(|r| byte_count(r, "SSE frame", "retry")).transpose()?;
-        sse::encode(&Frame { event: input.event, id: input.id, data: input.data, retry })
-            .map_err(|e| JsError::invalid_input("INVALID_SSE_FRAME", format!("{e}.")))
+        Ok(sse::encode(&Frame { event: input.event, id: input.id, data: input.data, retry })?)
     }
 
     /// The SSE frame of an event detail, as `eventStream()` writes it.

@@ -53,7 +53,11 @@ export interface TokenData {
   index: number;
 }
 
-export type StopReason = 'eos' | 'stopString' | 'maxTokens' | 'cancelled' | 'error';
+/**
+ * Why generation stopped, in results and `done` events alike: `'eos'` an end-of-sequence token,
+ * `'stop'` a stop string, `'length'` `maxTokens` reached, `'cancelled'` stopped by the caller.
+ */
+export type StopReason = 'eos' | 'stop' | 'length' | 'cancelled';
 
 export interface DoneData {
   text: string;
@@ -227,7 +231,7 @@ export interface GenerationResult {
   generatedIds: number[];
   promptTokens: number;
   generatedTokens: number;
-  stopReason: 'eog' | 'stop' | 'length' | 'cancelled';
+  stopReason: StopReason;
   ttftMs: number;
   prefillTokensPerSecond: number;
   decodeTokensPerSecond: number;

@@ -80,6 +80,10 @@ for (const stem of MODELS) {
     assert.ok(metrics.at(-1).data.usedBytes >= out.info.weightBytes, 'resident bytes grow to the weights');
     assert.ok(out.events.some((e) => e.type === 'token'));
     assert.ok(out.events.some((e) => e.type === 'done' && e.data.generatedTokens === lengths.at(-1)));
+    // One stop-reason vocabulary: each `done` event says what its result says.
+    const reasons = out.results.map(({ r }) => r.stopReason);
+    assert.deepEqual(out.events.filter((e) => e.type === 'done').map((e) => e.data.stopReason), reasons);
+    for (const reason of reasons) assert.ok(['eos', 'length'].includes(reason), reason);
   });
 }
 
@@ -92,7 +96,7 @@ test('the CPU fallback generates the same greedy tokens as WebGPU (SmolLM2, 6 to
       const r = await m.generate('The capital of France is', { maxTokens: 6 });
       const b = m.info.backend;
       m.dispose();
-      return { ids: r.generatedIds, backend: b };
+      return { ids: r.generatedIds, backend: b, stopReason: r.stopReason };
     };
     // model.stream(): an async iterator; leaving the loop stops generation.
     const m = await LanguageModel.load(file, new SseStreamer(), { backend: 'cpu', contextLength: 64 });
@@ -105,6 +109,7 @@ test('the CPU fallback generates the same greedy tokens as WebGPU (SmolLM2, 6 to
   });
   assert.equal(out.cpu.backend, 'cpu');
   assert.deepEqual(out.cpu.ids, out.gpu.ids);
+  assert.equal(out.cpu.stopReason, 'length', 'maxTokens reached');
   assert.deepEqual(out.seen, out.cpu.ids.slice(0, 3), 'the iterator yields the greedy tokens');
   assert.equal(out.streamed.stopReason, 'cancelled');
   assert.ok(out.streamed.generatedIds.length <= 4, `stopped after the loop ended (${out.streamed.generatedIds.length} tokens)`);

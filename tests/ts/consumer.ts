@@ -25,6 +25,7 @@ import init, {
   type TaskResult,
   type ModelInfo,
   type TokenData,
+  type StopReason,
 } from 'hearth';
 
 // The ModelManager / TaskExecutor surface, as the seed's app uses it.
@@ -57,6 +58,12 @@ export async function managed(): Promise<void> {
   try {
     const r: TaskResult = await handle.result;
     void r.taskId; void r.decodeTokensPerSecond;
+    // One vocabulary: a result's stopReason is a `done` event's.
+    const reason: StopReason = r.stopReason;
+    if (reason === 'length' || reason === 'eos' || reason === 'stop' || reason === 'cancelled') void reason;
+    // @ts-expect-error the old `done` names are gone
+    const old: StopReason = 'maxTokens';
+    void old;
   } catch (e) {
     if (e instanceof CancelledError || e instanceof DeviceLostError) void e.taskId;
   }

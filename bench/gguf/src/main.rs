@@ -27,6 +27,9 @@
 #[allow(dead_code, unused_imports)]
 #[path = "../../../src/gguf/mod.rs"]
 mod gguf;
+#[allow(dead_code)]
+#[path = "../../../src/rng.rs"]
+mod rng;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -34,22 +37,16 @@ use std::process::Command;
 use std::time::Instant;
 
 use gguf::{GgmlType, GgufHeader, dequantize_to_vec};
+use rng::Rng;
 
 fn env_usize(key: &str, default: usize) -> usize {
-    std::env::var(key)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
+    std::env::var(key).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
 fn median(mut xs: Vec<f64>) -> f64 {
     xs.sort_by(f64::total_cmp);
     let n = xs.len();
-    if n % 2 == 1 {
-        xs[n / 2]
-    } else {
-        (xs[n / 2 - 1] + xs[n / 2]) / 2.0
-    }
+    if n % 2 == 1 { xs[n / 2] } else { (xs[n / 2 - 1] + xs[n / 2]) / 2.0 }
 }
 
 /// Median seconds of `runs` calls of `f`, after one untimed warm-up call.
@@ -78,17 +75,6 @@ struct Case {
     row_len: u64,
 }
 
-/// xorshift64*: deterministic filler for synthetic blocks.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-}
-
 /// Byte offsets of the f16 scale fields in a block (`block_q4_0` ... `block_q6_K`).
 fn f16_fields(ty: GgmlType) -> &'static [usize] {
     use GgmlType::*;
@@ -110,29 +96,29 @@ fn sane_f16(r: u64) -> u16 {
 /// `n_elements` of random data of type `ty` whose float fields are all finite and normal.
 fn synthetic(ty: GgmlType, n_elements: usize, rng: &mut Rng) -> Vec<u8> {
     let n_bytes = n_elements / ty.block_size() * ty.type_size();
-    let mut bytes: Vec<u8> = (0..n_bytes).map(|_| rng.next() as u8).collect();
+    let mut bytes: Vec<u8> = (0..n_bytes).map(|_| rng.next_u64() as u8).collect();
     match ty {
         GgmlType::F32 => {
             for c in bytes.chunks_exact_mut(4) {
-                let bits = (rng.next() as u32 & 0x807f_ffff) | (120 << 23);
+                let bits = (rng.next_u64() as u32 & 0x807f_ffff) | (120 << 23);
                 c.copy_from_slice(&bits.to_le_bytes());
             }
         }
         GgmlType::F16 => {
             for c in bytes.chunks_exact_mut(2) {
-                c.copy_from_slice(&sane_f16(rng.next()).to_le_bytes());
+                c.copy_from_slice(&sane_f16(rng.next_u64()).to_le_bytes());
             }
         }
         GgmlType::BF16 => {
             for c in bytes.chunks_exact_mut(2) {
-                let bits = (rng.next() as u16 & 0x807f) | (120 << 7);
+                let bits = (rng.next_u64() as u16 & 0x807f) | (120 << 7);
                 c.copy_from_slice(&bits.to_le_bytes());
             }
         }
         _ => {
             for block in bytes.chunks_exact_mut(ty.type_size()) {
                 for &off in f16_fields(ty) {
-                    block[off..off + 2].copy_from_slice(&sane_f16(rng.next()).to_le_bytes());
+                    block[off..off + 2].copy_from_slice(&sane_f16(rng.next_u64()).to_le_bytes());
                 }
             }
         }
@@ -174,14 +160,7 @@ fn main() {
         let h = GgufHeader::parse_complete(&bytes).unwrap();
         let secs = time(header_runs, || GgufHeader::parse_complete(&bytes).unwrap());
         let stem = path.file_stem().unwrap().to_string_lossy().into_owned();
-        header_rows.push((
-            stem.clone(),
-            path.clone(),
-            h.metadata().len(),
-            h.tensors().len(),
-            h.header_len(),
-            secs,
-        ));
+        header_rows.push((stem.clone(), path.clone(), h.metadata().len(), h.tensors().len(), h.header_len(), secs));
         for t in h.tensors() {
             if !t.ggml_type.is_supported_for_decode() || t.size_bytes < 1 << 20 {
                 continue;
@@ -206,7 +185,7 @@ fn main() {
             }
         }
     }
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut rng = Rng::new(0x9e37_79b9_7f4a_7c15);
     for ty in GgmlType::all().filter(|t| t.is_supported_for_decode()) {
         let n = synth_elems - synth_elems % ty.block_size();
         let bytes = synthetic(ty, n, &mut rng);
@@ -268,18 +247,10 @@ fn main() {
     let plan_path = scratch.join("plan.json");
     std::fs::write(&plan_path, plan).unwrap();
     let peer_script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tools/bench_gguf_peer.py");
-    let peer: Option<serde_json::Value> = match Command::new(&python)
-        .arg(&peer_script)
-        .arg(&plan_path)
-        .output()
-    {
+    let peer: Option<serde_json::Value> = match Command::new(&python).arg(&peer_script).arg(&plan_path).output() {
         Ok(out) if out.status.success() => Some(serde_json::from_slice(&out.stdout).unwrap()),
         Ok(out) => {
-            eprintln!(
-                "peer failed ({}): {}",
-                out.status,
-                String::from_utf8_lossy(&out.stderr)
-            );
+            eprintln!("peer failed ({}): {}", out.status, String::from_utf8_lossy(&out.stderr));
             None
         }
         Err(e) => {
@@ -288,36 +259,20 @@ fn main() {
         }
     };
     let _ = std::fs::remove_dir_all(&scratch);
-    let peer_header = |i: usize| {
-        peer.as_ref()
-            .and_then(|p| p["headers"][i]["median_s"].as_f64())
-    };
-    let peer_case = |i: usize| {
-        peer.as_ref()
-            .and_then(|p| p["cases"][i]["median_s"].as_f64())
-    };
-    let peer_view = |i: usize| {
-        peer.as_ref()
-            .and_then(|p| p["cases"][i]["view"].as_bool())
-            .unwrap_or(false)
-    };
+    let peer_header = |i: usize| peer.as_ref().and_then(|p| p["headers"][i]["median_s"].as_f64());
+    let peer_case = |i: usize| peer.as_ref().and_then(|p| p["cases"][i]["median_s"].as_f64());
+    let peer_view = |i: usize| peer.as_ref().and_then(|p| p["cases"][i]["view"].as_bool()).unwrap_or(false);
 
     // The machine.
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let cpu = cpuinfo
         .lines()
-        .find_map(|l| {
-            l.strip_prefix("model name")
-                .map(|r| r.trim_start_matches([' ', '\t', ':']))
-        })
+        .find_map(|l| l.strip_prefix("model name").map(|r| r.trim_start_matches([' ', '\t', ':'])))
         .unwrap_or("unknown");
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let load: Vec<&str> = load.split_whitespace().take(3).collect();
-    println!(
-        "machine: {cpu}, {cores} cores, load average {}",
-        load.join(" ")
-    );
+    println!("machine: {cpu}, {cores} cores, load average {}", load.join(" "));
     if let Some(p) = &peer {
         println!(
             "peer: gguf-py {} / numpy {} / Python {}",
@@ -328,14 +283,9 @@ fn main() {
     }
     println!("hearth: src/gguf, release profile (opt-level 3, thin LTO), single thread\n");
 
-    let ratio =
-        |ours: f64, theirs: Option<f64>| theirs.map_or("-".into(), |t| format!("{:.1}x", t / ours));
-    println!(
-        "## Header parse (hearth: median of {header_runs}; gguf-py: median of {peer_header_runs})\n"
-    );
-    println!(
-        "| model | keys | tensors | header bytes | hearth ms | gguf-py GGUFReader ms | speed-up |"
-    );
+    let ratio = |ours: f64, theirs: Option<f64>| theirs.map_or("-".into(), |t| format!("{:.1}x", t / ours));
+    println!("## Header parse (hearth: median of {header_runs}; gguf-py: median of {peer_header_runs})\n");
+    println!("| model | keys | tensors | header bytes | hearth ms | gguf-py GGUFReader ms | speed-up |");
     println!("|---|---:|---:|---:|---:|---:|---:|");
     for (i, (stem, _, keys, tensors, len, secs)) in header_rows.iter().enumerate() {
         let theirs = peer_header(i);
@@ -377,11 +327,7 @@ fn main() {
             mbs(reused),
             peer_col(&mbs),
             peer_col(&meps),
-            if view {
-                "n/a".to_owned()
-            } else {
-                ratio(ours, theirs)
-            }
+            if view { "n/a".to_owned() } else { ratio(ours, theirs) }
         );
     }
 
