@@ -198,7 +198,7 @@ impl Compute for Cpu {
         cols: usize,
         bytes: &[u8],
     ) -> Result<CpuWeight, InferError> {
-        if !supported(ty) || cols % ty.block_size() != 0 {
+        if !supported(ty) || !cols.is_multiple_of(ty.block_size()) {
             return Err(InferError::UnsupportedType { tensor: name.to_owned(), ty });
         }
         let row_bytes = cols / ty.block_size() * ty.type_size();

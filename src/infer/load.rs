@@ -47,7 +47,7 @@ pub trait ByteSource {
 
     /// The file's length in bytes, when the source knows it (a URL whose server sent no total
     /// does not).
-    fn len(&self) -> Option<u64>;
+    fn file_len(&self) -> Option<u64>;
 
     /// Exactly the bytes of `range`. A source that receives them in chunks (a network body)
     /// calls `received` with the bytes of `range` received so far as they arrive; one that has
@@ -150,7 +150,7 @@ pub async fn read_header<E>(
 
 /// [`read_header`] from the start of `source`.
 pub async fn read_header_from<S: ByteSource + ?Sized>(source: &S) -> Result<GgufHeader, LoadError<S::Error>> {
-    read_header(Vec::new(), source.len(), async |r: Range<u64>| source.read(r, &|_| {}).await).await
+    read_header(Vec::new(), source.file_len(), async |r: Range<u64>| source.read(r, &|_| {}).await).await
 }
 
 /// Upload progress with the cadence [`LoadEvents`] promises. Bytes arrive in indivisible pieces
@@ -210,7 +210,7 @@ where
     let mut done = 0u64;
     for info in builder.needed().to_vec() {
         let range = header.tensor_range(&info.name)?;
-        if let Some(len) = source.len()
+        if let Some(len) = source.file_len()
             && range.end > len
         {
             return Err(LoadError::Format(GgufError::TensorOutOfBounds {
@@ -292,7 +292,7 @@ impl std::error::Error for OutOfRange {}
 impl ByteSource for [u8] {
     type Error = OutOfRange;
 
-    fn len(&self) -> Option<u64> {
+    fn file_len(&self) -> Option<u64> {
         Some(<[u8]>::len(self) as u64)
     }
 
@@ -323,7 +323,7 @@ impl FileSource {
 impl ByteSource for FileSource {
     type Error = std::io::Error;
 
-    fn len(&self) -> Option<u64> {
+    fn file_len(&self) -> Option<u64> {
         Some(self.len)
     }
 

@@ -233,7 +233,7 @@ pub struct Reading<'a> {
 impl ByteSource for Reading<'_> {
     type Error = SourceError;
 
-    fn len(&self) -> Option<u64> {
+    fn file_len(&self) -> Option<u64> {
         self.source.len()
     }
 

@@ -90,7 +90,7 @@ impl Chunked {
 impl ByteSource for Chunked {
     type Error = String;
 
-    fn len(&self) -> Option<u64> {
+    fn file_len(&self) -> Option<u64> {
         Some(self.bytes.len() as u64)
     }
 
