@@ -1,8 +1,8 @@
 //! `LanguageModel`: a GGUF model loaded onto the page's device, generating text.
 //!
 //! Loading is the core loader ([`crate::infer::load`]) reading the [`GgufFile`]'s source (URL
-//! ranges, a Blob or bytes in memory), narrating progress on the status stream; generation streams tokens to a callback and as `token` events, then a
-//! `done` event with the timings.
+//! ranges, a Blob or bytes in memory), narrating progress on the status stream; generation
+//! streams tokens to a callback and as `token` events, then a `done` event with the timings.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
