@@ -16,8 +16,9 @@
 //!   (one range request each in the browser), so progress moves within it.
 //! - [`LoadEvents`] hears upload progress at least every 1% of the bytes and the compute's
 //!   resident bytes at least every 5%, and is asked before every tensor and every piece whether
-//!   to stop. On cancellation or any error everything uploaded so far is dropped: the compute's
-//!   [`Compute::allocated_bytes`] returns to where it was.
+//!   to stop. On cancellation or any error everything uploaded so far is dropped before the
+//!   error returns (on the CPU backend [`Compute::allocated_bytes`] is back where it was; the
+//!   GPU backend's buffers go back to the device, its `allocated_bytes` only ever grows).
 
 use std::fmt;
 use std::ops::Range;
