@@ -4,7 +4,8 @@
 //! cargo run --example generate -- --model models/smollm2-135m-instruct-q4_1.gguf \
 //!     --prompt "The capital of France is" --max-tokens 32 --temperature 0 [--backend cpu|wgpu] [--chat]
 //! ```
-//! Tokens stream to stderr; the last line on stdout is one JSON object: text, prompt_ids,
+//! The model is read with the loader (header first, then tensor by tensor from the file, with
+//! upload progress on stderr). Tokens stream to stderr; the last line on stdout is one JSON object: text, prompt_ids,
 //! generated_ids, ttft_ms, prefill and decode tok/s, backend. Errors exit with status 1 and the
 //! error's message.
 
@@ -12,8 +13,9 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use futures::executor::block_on;
-use hearth::gguf::GgufHeader;
-use hearth::infer::{Compute, Cpu, GenerateParams, Model, SamplerParams, Shape, generate, load_weights};
+use hearth::infer::{
+    Compute, Cpu, FileSource, GenerateParams, LoadEvents, SamplerParams, Shape, generate, load_model, read_header_from,
+};
 use hearth::model::ModelConfig;
 use hearth::tokenizer::{ChatMessage, ChatTemplate, Tokenizer};
 
@@ -60,16 +62,29 @@ fn parse() -> Result<Args, String> {
     Ok(a)
 }
 
+/// Upload progress as a percentage on stderr, every 10%.
+struct Progress;
+
+impl LoadEvents for Progress {
+    fn upload_progress(&self, loaded: u64, total: u64) {
+        let percent = loaded * 100 / total.max(1);
+        let before = loaded.saturating_sub(total / 100) * 100 / total.max(1);
+        if loaded == total || percent / 10 != before / 10 {
+            eprint!("\rloading {percent}%{}", if loaded == total { "\n" } else { "" });
+        }
+    }
+}
+
 fn run<C: Compute>(compute: C, a: &Args) -> Result<String, String> {
-    let file = std::fs::read(&a.model).map_err(|e| format!("{}: {e}", a.model))?;
-    let header = GgufHeader::parse_complete(&file).map_err(|e| e.to_string())?;
+    let file = FileSource::open(&a.model).map_err(|e| format!("{}: {e}", a.model))?;
+    let header = block_on(read_header_from(&file)).map_err(|e| format!("{}: {e}", a.model))?;
     let cfg = ModelConfig::from_gguf(&header).map_err(|e| e.to_string())?;
     let tok = Tokenizer::from_gguf(&header).map_err(|e| e.to_string())?;
     let backend = compute.describe();
     let t0 = Instant::now();
-    let weights = load_weights(&compute, &cfg, &header, &file).map_err(|e| e.to_string())?;
+    let shape = Shape::for_context(a.context);
+    let mut model = block_on(load_model(compute, &cfg, &header, shape, &file, &Progress)).map_err(|e| e.to_string())?;
     let arch = cfg.arch.name();
-    let mut model = Model::new(compute, cfg, weights, Shape::for_context(a.context)).map_err(|e| e.to_string())?;
     let load_ms = t0.elapsed().as_secs_f64() * 1000.0;
     let text = if a.chat {
         let t = ChatTemplate::detect(tok.chat_template(), Some(arch)).map_err(|e| e.to_string())?;

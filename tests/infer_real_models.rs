@@ -21,8 +21,7 @@ use std::fs;
 use std::path::PathBuf;
 
 use futures::executor::block_on;
-use hearth::gguf::GgufHeader;
-use hearth::infer::{Cpu, Model, Shape, load_weights};
+use hearth::infer::{Cpu, FileSource, Shape, load_model, read_header_from};
 use hearth::model::ModelConfig;
 
 /// Largest llama.cpp log-probability advantage of its token over ours at an accepted divergence.
@@ -64,12 +63,11 @@ fn check_model(stem: &str) {
     let golden: serde_json::Value =
         serde_json::from_slice(&fs::read(root.join(format!("tests/golden/generate/{stem}.json"))).unwrap()).unwrap();
     let path = dir.join(format!("{stem}.gguf"));
-    let file = fs::read(&path).unwrap_or_else(|e| panic!("{}: {e} (./run test downloads it)", path.display()));
-    let header = GgufHeader::parse_complete(&file).unwrap();
+    // The loader over the file on disk: header first, then tensor by tensor.
+    let file = FileSource::open(&path).unwrap_or_else(|e| panic!("{}: {e} (./run test downloads it)", path.display()));
+    let header = block_on(read_header_from(&file)).unwrap();
     let cfg = ModelConfig::from_gguf(&header).unwrap();
-    let cpu = Cpu::new();
-    let weights = load_weights(&cpu, &cfg, &header, &file).unwrap();
-    let mut model = Model::new(cpu, cfg, weights, Shape::for_context(256)).unwrap();
+    let mut model = block_on(load_model(Cpu::new(), &cfg, &header, Shape::for_context(256), &file, &())).unwrap();
     let mut max_dlp = 0f64;
     let (mut total_equal, mut total) = (0usize, 0usize);
     let mut problems = Vec::new();

@@ -7,7 +7,10 @@
 //! run on the calling thread.
 
 use std::cell::RefCell;
+use std::ops::Deref;
 use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::gguf::{GgmlType, dequantize};
 
@@ -15,9 +18,37 @@ use super::InferError;
 use super::compute::{Activation, Attention, Compute, MAX_TOP_K, Rope, RopeStyle, order_key, order_value};
 
 /// An `f32` buffer on the CPU.
-pub type CpuBuf = Rc<RefCell<Vec<f32>>>;
+pub type CpuBuf = Rc<Counted<RefCell<Vec<f32>>>>;
 /// A `u32` buffer on the CPU.
-pub type CpuIds = Rc<RefCell<Vec<u32>>>;
+pub type CpuIds = Rc<Counted<RefCell<Vec<u32>>>>;
+
+/// Bytes counted in a [`Cpu`]'s total while held; given back when dropped, so the total is
+/// what is alive now (a load that fails returns it to where it was).
+#[derive(Debug)]
+pub struct Lease {
+    bytes: u64,
+    total: Arc<AtomicU64>,
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        self.total.fetch_sub(self.bytes, Ordering::Relaxed);
+    }
+}
+
+/// A value whose bytes count in its [`Cpu`]'s total while it lives.
+#[derive(Debug)]
+pub struct Counted<T> {
+    value: T,
+    _lease: Lease,
+}
+
+impl<T> Deref for Counted<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.value
+    }
+}
 
 /// A matrix kept in its GGUF encoding.
 #[derive(Debug)]
@@ -27,6 +58,7 @@ pub struct CpuWeight {
     cols: usize,
     row_bytes: usize,
     bytes: Vec<u8>,
+    _lease: Lease,
 }
 
 impl CpuWeight {
@@ -40,8 +72,8 @@ impl CpuWeight {
 /// The CPU backend.
 #[derive(Debug, Default)]
 pub struct Cpu {
-    /// Bytes of weights and buffers handed out (what a memory report shows for this backend).
-    resident: std::cell::Cell<u64>,
+    /// Bytes of the weights and buffers alive now (what a memory report shows for this backend).
+    resident: Arc<AtomicU64>,
 }
 
 impl Cpu {
@@ -49,8 +81,15 @@ impl Cpu {
         Cpu::default()
     }
 
-    fn count(&self, bytes: usize) {
-        self.resident.set(self.resident.get() + bytes as u64);
+    /// Counts `bytes` until the returned lease drops.
+    fn lease(&self, bytes: usize) -> Lease {
+        self.resident.fetch_add(bytes as u64, Ordering::Relaxed);
+        Lease { bytes: bytes as u64, total: Arc::clone(&self.resident) }
+    }
+
+    fn counted<T>(&self, value: Vec<T>) -> Rc<Counted<RefCell<Vec<T>>>> {
+        let _lease = self.lease(value.len() * size_of::<T>());
+        Rc::new(Counted { value: RefCell::new(value), _lease })
     }
 }
 
@@ -140,18 +179,15 @@ impl Compute for Cpu {
     }
 
     fn alloc(&self, len: usize) -> Result<CpuBuf, InferError> {
-        self.count(len * 4);
-        Ok(Rc::new(RefCell::new(vec![0.0; len])))
+        Ok(self.counted(vec![0.0; len]))
     }
 
     fn alloc_ids(&self, len: usize) -> Result<CpuIds, InferError> {
-        self.count(len * 4);
-        Ok(Rc::new(RefCell::new(vec![0; len])))
+        Ok(self.counted(vec![0; len]))
     }
 
     fn upload_f32(&self, data: &[f32]) -> Result<CpuBuf, InferError> {
-        self.count(data.len() * 4);
-        Ok(Rc::new(RefCell::new(data.to_vec())))
+        Ok(self.counted(data.to_vec()))
     }
 
     fn upload_weight(
@@ -177,8 +213,7 @@ impl Compute for Cpu {
                 ),
             });
         }
-        self.count(bytes.len());
-        Ok(CpuWeight { ty, rows, cols, row_bytes, bytes: bytes.to_vec() })
+        Ok(CpuWeight { ty, rows, cols, row_bytes, bytes: bytes.to_vec(), _lease: self.lease(bytes.len()) })
     }
 
     fn weight_bytes(&self, w: &CpuWeight) -> u64 {
@@ -420,11 +455,11 @@ impl Compute for Cpu {
     }
 
     fn resident_bytes(&self) -> u64 {
-        self.resident.get()
+        self.resident.load(Ordering::Relaxed)
     }
 
     fn allocated_bytes(&self) -> u64 {
-        self.resident.get()
+        self.resident.load(Ordering::Relaxed)
     }
 }
 
@@ -483,7 +518,8 @@ mod tests {
             let xb = cpu.upload_f32(&[vec![9.0; width], row.clone()].concat()).unwrap();
             let distinct: std::collections::BTreeSet<u32> = (0..50).map(|_| next() % width as u32).collect();
             let ids: Vec<u32> = distinct.into_iter().collect();
-            let idb: CpuIds = Rc::new(RefCell::new(ids.clone()));
+            let idb = cpu.alloc_ids(ids.len()).unwrap();
+            cpu.write_ids(&idb, &ids).unwrap();
             cpu.penalize(&xb, 1, width, &idb, ids.len(), 1.5);
             let mut want = row.clone();
             for &t in &ids {

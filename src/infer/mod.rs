@@ -6,6 +6,8 @@
 //! - [`cpu`] — plain Rust over the GGUF blocks: native tests, and the browser's fallback.
 //! - [`gpu`] — WGSL kernels over quantized blocks, launched through burn's cubecl runtime.
 //! - [`transformer`] — weights by name from a GGUF, the KV cache, and the forward pass.
+//! - [`load`] — the one loader: header, then tensors from any [`ByteSource`] in pieces, with
+//!   progress and cancellation.
 //! - [`sampler`] — greedy, temperature, top-k/top-p/min-p, repetition penalty, seeds.
 //! - [`generate`] — prefill, decode, stop conditions, streamed tokens.
 
@@ -18,14 +20,19 @@ pub mod compute;
 pub mod cpu;
 pub mod generate;
 pub mod gpu;
+pub mod load;
 pub mod sampler;
 pub mod transformer;
 
 pub use compute::{Activation, Attention, Compute, Rope};
 pub use cpu::Cpu;
 pub use generate::{GenerateParams, Generation, StopReason, Timings, TokenEvent, generate};
+pub use load::{
+    ByteSource, FileSource, LoadError, LoadEvents, load_model, load_weights, load_weights_from, read_header,
+    read_header_from,
+};
 pub use sampler::SamplerParams;
-pub use transformer::{Model, Shape, Weights, WeightsBuilder, load_weights};
+pub use transformer::{Model, Shape, Weights, WeightsBuilder};
 
 /// Everything that can go wrong between a parsed GGUF and generated tokens.
 #[derive(Debug, Clone, PartialEq)]

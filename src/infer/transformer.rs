@@ -203,21 +203,6 @@ impl<C: Compute> WeightsBuilder<C> {
     }
 }
 
-/// Uploads every tensor of an in-memory GGUF file (native tools and tests).
-pub fn load_weights<C: Compute>(
-    compute: &C,
-    cfg: &ModelConfig,
-    header: &GgufHeader,
-    file: &[u8],
-) -> Result<Weights<C>, InferError> {
-    let mut builder = WeightsBuilder::new(cfg, header)?;
-    for info in builder.needed().to_vec() {
-        let bytes = header.tensor_bytes(file, &info.name)?;
-        builder.add(compute, &info, bytes)?;
-    }
-    builder.finish()
-}
-
 /// Sizes fixed when the model is created.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Shape {

@@ -16,6 +16,7 @@ use crate::backend::BackendError;
 pub use crate::error::{ErrorClass, ErrorCode};
 use crate::gguf::GgufError;
 use crate::infer::InferError;
+use crate::infer::load::LoadError;
 use crate::manager::CatalogError;
 use crate::model::ModelError;
 use crate::status::{ErrorInfo, sse::EncodeError};
@@ -190,6 +191,19 @@ impl From<SourceError> for JsError {
                 .with("receivedBytes", received as f64),
             SourceError::Aborted { url } => JsError::of(ErrorCode::Aborted, message).with("url", url),
             SourceError::Read { .. } => JsError::of(ErrorCode::ReadFailed, message),
+        }
+    }
+}
+
+/// A failed load or header read: the source's own error, a `ModelFormatError`, the model's
+/// error, or a `CancelledError`.
+impl<E: Into<JsError>> From<LoadError<E>> for JsError {
+    fn from(e: LoadError<E>) -> JsError {
+        match e {
+            LoadError::Source(e) => e.into(),
+            LoadError::Format(e) => e.into(),
+            LoadError::Model(e) => e.into(),
+            LoadError::Cancelled => JsError::of(ErrorCode::Aborted, "The operation was cancelled."),
         }
     }
 }

@@ -1,7 +1,6 @@
 //! `GgufFile` and `Tokenizer` for JS: inspect a model before downloading it,
 //! read tensors by name, and tokenize with the model's own vocabulary.
 
-use std::ops::Range;
 use std::rc::Rc;
 
 use js_sys::{Array, Float32Array, Function, Reflect, Uint8Array, Uint32Array};
@@ -11,8 +10,9 @@ use wasm_bindgen::prelude::*;
 use web_sys::{AbortSignal, Blob};
 
 use super::error::{ErrorClass, JsError};
-use super::source::{ProgressReporter, Source, open_url, read_header, read_header_in_memory};
+use super::source::{ProgressReporter, Reading, Source, open_url, read_header_in_memory};
 use crate::gguf::{GgufHeader, MetadataArray, MetadataValue, dequantize_to_vec};
+use crate::infer::load::read_header_from;
 use crate::tokenizer::{ChatMessage, ChatTemplate, Tokenizer as CoreTokenizer, TokenizerError};
 
 #[wasm_bindgen]
@@ -158,23 +158,9 @@ impl GgufFile {
         GgufFile { inner: Rc::clone(&self.inner) }
     }
 
-    /// The bytes of `range` from the file's source.
-    pub async fn read_range(
-        &self,
-        range: std::ops::Range<u64>,
-        signal: Option<&AbortSignal>,
-    ) -> Result<Vec<u8>, JsError> {
-        self.inner.source.read(range, signal).await.map_err(JsError::from)
-    }
-
-    /// [`Self::read_range`], calling `progress` with the absolute offset reached per chunk.
-    pub async fn read_range_with_progress(
-        &self,
-        range: std::ops::Range<u64>,
-        signal: Option<&AbortSignal>,
-        progress: &ProgressReporter,
-    ) -> Result<Vec<u8>, JsError> {
-        self.inner.source.read_with_progress(range, signal, Some(progress)).await.map_err(JsError::from)
+    /// The file's bytes for the core loader, reads cancelled by `signal`.
+    pub fn reading<'a>(&'a self, signal: Option<&'a AbortSignal>) -> Reading<'a> {
+        self.inner.source.reading(signal)
     }
 
     fn missing_tensor(&self, name: &str) -> JsError {
@@ -204,8 +190,7 @@ impl GgufFile {
     #[wasm_bindgen(js_name = fromBlob)]
     pub async fn from_blob(blob: Blob) -> Result<GgufFile, JsError> {
         let source = Source::Blob(blob);
-        let len = source.len();
-        let header = read_header(Vec::new(), len, async |r: Range<u64>| Ok(source.read(r, None).await?)).await?;
+        let header = read_header_from(&source.reading(None)).await.map_err(JsError::from)?;
         Ok(GgufFile { inner: Rc::new(Inner { header, source }) })
     }
 
@@ -249,7 +234,7 @@ impl GgufFile {
         let options = read_io_options(options.map(Into::into));
         wasm_bindgen_futures::future_to_promise(async move {
             let (range, options) = (range?, options?);
-            let bytes = inner.source.read(range, options.signal.as_ref()).await.map_err(JsError::from)?;
+            let bytes = inner.source.read(range, options.signal.as_ref(), &|_| {}).await.map_err(JsError::from)?;
             Ok(Uint8Array::from(&bytes[..]).into())
         })
     }
@@ -265,7 +250,7 @@ impl GgufFile {
         wasm_bindgen_futures::future_to_promise(async move {
             let (info, options) = (info?, options?);
             let range = inner.header.tensor_range(&info.name).map_err(JsError::from)?;
-            let bytes = inner.source.read(range, options.signal.as_ref()).await.map_err(JsError::from)?;
+            let bytes = inner.source.read(range, options.signal.as_ref(), &|_| {}).await.map_err(JsError::from)?;
             let values = dequantize_to_vec(info.ggml_type, &bytes, info.n_elements as usize).map_err(JsError::from)?;
             Ok(Float32Array::from(&values[..]).into())
         })

@@ -1,9 +1,8 @@
 //! `LanguageModel`: a GGUF model loaded onto the page's device, generating text.
 //!
-//! Loading streams each tensor's byte range from the [`GgufFile`]'s source (URL ranges, a Blob
-//! or bytes in memory), uploads it in its block format and drops the bytes, narrating progress on
-//! the status stream; generation streams tokens to a callback and as `token` events, then a
-//! `done` event with the timings.
+//! Loading is the core loader ([`crate::infer::load`]) reading the [`GgufFile`]'s source (URL
+//! ranges, a Blob or bytes in memory), narrating progress on the status stream; generation
+//! streams tokens to a callback and as `token` events, then a `done` event with the timings.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -16,8 +15,8 @@ use web_sys::AbortSignal;
 use crate::backend::{Backend, BackendKind};
 use crate::infer::gpu::Gpu;
 use crate::infer::{
-    Compute, Cpu, GenerateParams, Generation, InferError, Model, SamplerParams, Shape, StopReason, TokenEvent,
-    WeightsBuilder, generate,
+    Compute, Cpu, GenerateParams, Generation, InferError, LoadError, LoadEvents, Model, SamplerParams, Shape,
+    StopReason, TokenEvent, generate, load_model,
 };
 use crate::model::ModelConfig;
 use crate::status::{self, DoneStats, Phase, Progress, StatusStream};
@@ -28,6 +27,7 @@ use super::error::{ErrorClass, JsError};
 use super::gguf::GgufFile;
 use super::streamer::{SseStreamer, field};
 use super::types::{BackendArg, GenerateOptionsArg, LoadOptionsArg};
+use crate::error::ErrorCode;
 
 enum Engine {
     Cpu(Model<Cpu>),
@@ -112,126 +112,56 @@ pub(super) fn cancelled(signal: Option<&AbortSignal>) -> bool {
     signal.is_some_and(AbortSignal::aborted)
 }
 
-/// The largest read while uploading, as a percentage of the upload.
-const PIECE_PERCENT: f64 = 0.5;
-
-/// Upload progress: `progress` events (and `onProgress`) at least every 1% of the bytes, also
-/// within a large tensor while its range downloads. Bytes arrive in indivisible pieces of up to
-/// [`PIECE_PERCENT`], so a report goes out once half a percent has passed: then no two reports
-/// are more than 1% apart.
-struct UploadProgress {
-    total: u64,
-    key: String,
-    status: Option<Rc<StatusStream>>,
-    on_progress: Option<Function>,
-    last_percent: Cell<f64>,
-    /// Resident bytes as the allocator last reported them (updated after each tensor).
-    resident: Cell<u64>,
-    last_metrics: Cell<f64>,
+/// A load's reports in JS terms: `progress` (phase `upload`) and `metrics` events on the status
+/// stream and `onProgress({ phase, loaded, total, percent })`, with the core loader's cadence;
+/// the `AbortSignal` is its cancellation.
+struct JsLoadEvents<'a> {
+    key: &'a str,
+    status: Option<&'a Rc<StatusStream>>,
+    on_progress: Option<&'a Function>,
+    signal: Option<&'a AbortSignal>,
 }
 
-impl UploadProgress {
-    fn report(&self, done: u64) {
-        let percent = done as f64 * 100.0 / self.total.max(1) as f64;
-        // Resident bytes at least every 5% of the upload (the same figure while a large tensor
-        // is still arriving).
-        if let Some(s) = &self.status
-            && (percent - self.last_metrics.get() >= 2.5 || done == self.total || done == 0)
-        {
-            self.last_metrics.set(percent);
-            s.metrics(status::Metrics { used_bytes: self.resident.get(), ..Default::default() }, Some(&self.key));
-        }
-        if percent - self.last_percent.get() < 0.5 && done != self.total && done != 0 {
-            return;
-        }
-        self.last_percent.set(percent);
-        let p = Progress::new(Phase::Upload, done, Some(self.total));
-        if let Some(f) = &self.on_progress {
+impl LoadEvents for JsLoadEvents<'_> {
+    fn upload_progress(&self, loaded: u64, total: u64) {
+        let p = Progress::new(Phase::Upload, loaded, Some(total));
+        if let Some(f) = self.on_progress {
             let o = js_sys::Object::new();
             let _ = Reflect::set(&o, &"phase".into(), &"upload".into());
-            let _ = Reflect::set(&o, &"loaded".into(), &(done as f64).into());
-            let _ = Reflect::set(&o, &"total".into(), &(self.total as f64).into());
+            let _ = Reflect::set(&o, &"loaded".into(), &(loaded as f64).into());
+            let _ = Reflect::set(&o, &"total".into(), &(total as f64).into());
             let _ = Reflect::set(&o, &"percent".into(), &p.percent.unwrap_or(0.0).into());
             let _ = f.call1(&JsValue::NULL, &o);
         }
-        if let Some(s) = &self.status {
-            s.progress(p, Some(&self.key));
+        if let Some(s) = self.status {
+            s.progress(p, Some(self.key));
         }
+    }
+
+    fn resident(&self, bytes: u64) {
+        if let Some(s) = self.status {
+            s.metrics(status::Metrics { used_bytes: bytes, ..Default::default() }, Some(self.key));
+        }
+    }
+
+    fn cancelled(&self) -> bool {
+        cancelled(self.signal)
     }
 }
 
-async fn upload<C: Compute>(
-    compute: &C,
-    file: &GgufFile,
-    builder: &mut WeightsBuilder<C>,
-    signal: Option<&AbortSignal>,
-    status: Option<&Rc<StatusStream>>,
-    on_progress: Option<&Function>,
-    key: &str,
-) -> Result<(), JsError> {
-    let total = builder.needed_bytes();
-    let mut done = 0u64;
-    let progress = Rc::new(UploadProgress {
-        total,
-        key: key.to_owned(),
-        status: status.cloned(),
-        on_progress: on_progress.cloned(),
-        last_percent: Cell::new(-1.0),
-        resident: Cell::new(compute.allocated_bytes()),
-        last_metrics: Cell::new(-5.0),
-    });
-    progress.report(0);
-    for info in builder.needed().to_vec() {
-        if cancelled(signal) {
-            return Err(JsError::new(ErrorClass::Cancelled, "ABORTED", format!("Loading {key} was cancelled.")));
-        }
-        let range = file.header().tensor_range(&info.name)?;
-        // A large tensor is read in pieces of at most half a percent of the upload (one Range
-        // request each), so progress moves at least every 1% even when a network chunk is
-        // bigger.
-        let piece = ((total as f64 * PIECE_PERCENT / 100.0) as u64).max(64 << 10);
-        let mut bytes = Vec::with_capacity((range.end - range.start) as usize);
-        let mut at = range.start;
-        while at < range.end {
-            if cancelled(signal) {
-                return Err(JsError::new(ErrorClass::Cancelled, "ABORTED", format!("Loading {key} was cancelled.")));
-            }
-            let end = range.end.min(at + piece);
-            // Bytes received so far count as they arrive, within a piece too.
-            let (start, before, p) = (range.start, done, progress.clone());
-            let partial = super::source::ProgressReporter::raw(move |offset, _| {
-                p.report(before + offset.saturating_sub(start));
-            });
-            if bytes.is_empty() && end == range.end {
-                bytes = file.read_range_with_progress(at..end, signal, &partial).await?;
-            } else {
-                bytes.extend_from_slice(&file.read_range_with_progress(at..end, signal, &partial).await?);
-            }
-            progress.report(done + (end - range.start));
-            at = end;
-        }
-        builder.add(compute, &info, &bytes)?;
-        done += info.size_bytes;
-        progress.resident.set(compute.allocated_bytes());
-        progress.report(done);
-    }
-    Ok(())
-}
-
+/// The core loader on `compute`, reading `file` (see [`crate::infer::load`]).
 async fn load_on<C: Compute>(
     compute: C,
     file: &GgufFile,
     cfg: &ModelConfig,
     shape: Shape,
-    signal: Option<&AbortSignal>,
-    status: Option<&Rc<StatusStream>>,
-    on_progress: Option<&Function>,
-    key: &str,
+    events: &JsLoadEvents<'_>,
 ) -> Result<Model<C>, JsError> {
-    let mut builder = WeightsBuilder::new(cfg, file.header())?;
-    upload(&compute, file, &mut builder, signal, status, on_progress, key).await?;
-    let weights = builder.finish()?;
-    Ok(Model::new(compute, cfg.clone(), weights, shape)?)
+    let loaded = load_model(compute, cfg, file.header(), shape, &file.reading(events.signal), events).await;
+    loaded.map_err(|e| match e {
+        LoadError::Cancelled => JsError::of(ErrorCode::Aborted, format!("Loading {} was cancelled.", events.key)),
+        e => e.into(),
+    })
 }
 
 #[wasm_bindgen]
@@ -326,11 +256,14 @@ impl LanguageModel {
         {
             s.info(format!("Loading model {key}..."), Some(&key));
         }
-        let sref = status.as_ref();
+        let events = JsLoadEvents {
+            key: &key,
+            status: status.as_ref(),
+            on_progress: on_progress.as_ref(),
+            signal: signal.as_ref(),
+        };
         let engine = match device.kind {
-            BackendKind::Cpu => Engine::Cpu(
-                load_on(Cpu::new(), file, &cfg, shape, signal.as_ref(), sref, on_progress.as_ref(), &key).await?,
-            ),
+            BackendKind::Cpu => Engine::Cpu(load_on(Cpu::new(), file, &cfg, shape, &events).await?),
             _ => {
                 let gpu = Gpu::new(device.device.clone())?;
                 // Out-of-memory on buffer creation is a recoverable WebGPU error: caught in
@@ -340,7 +273,7 @@ impl LanguageModel {
                     .wgpu
                     .as_ref()
                     .map(|d| d.push_error_scope(burn::tensor::wgpu::wgpu::ErrorFilter::OutOfMemory));
-                let loaded = load_on(gpu, file, &cfg, shape, signal.as_ref(), sref, on_progress.as_ref(), &key).await;
+                let loaded = load_on(gpu, file, &cfg, shape, &events).await;
                 let oom = match scope {
                     Some(scope) => scope.pop().await,
                     None => None,

@@ -6,6 +6,9 @@
 //! server ignores `Range` (answers 200), the body is streamed once into a single
 //! JS buffer of the announced size, with progress, and every read is served from
 //! it — the file is never held twice.
+//!
+//! [`Reading`] is the core loader's [`ByteSource`] over any of them; the header loop and the
+//! upload are the core's ([`crate::infer::load`]).
 
 use std::cell::RefCell;
 use std::fmt;
@@ -18,13 +21,10 @@ use wasm_bindgen_futures::JsFuture;
 use web_sys::{AbortSignal, Blob, ReadableStreamDefaultReader, RequestInit, Response};
 
 use super::error::JsError;
-use crate::gguf::{GgufError, GgufHeader};
+use crate::gguf::GgufHeader;
+use crate::infer::load::{ByteSource, HEADER_PROBE, read_header, read_header_from};
 use crate::status::{Phase, Progress, StatusStream};
 use std::rc::Rc;
-
-/// The first request asks for this much; most headers (not Gemma's 262k-token
-/// vocabulary) fit.
-const HEADER_PROBE: u64 = 1 << 20;
 
 #[wasm_bindgen]
 extern "C" {
@@ -75,44 +75,24 @@ impl fmt::Display for SourceError {
 
 /// Reports byte progress to a JS callback at most once per percent (or per MiB
 /// when the total is unknown), plus the first and the last.
-/// A callback given `(loaded, total)` for every chunk.
-type RawProgress = Box<dyn Fn(u64, Option<u64>)>;
-
 pub struct ProgressReporter {
     callback: Option<Function>,
     /// Also (or instead) `progress` events on a status stream, tagged with a model key.
     status: Option<(Rc<StatusStream>, String)>,
-    /// Instead of all that: every chunk's `(loaded, total)`, unthrottled.
-    raw: Option<RawProgress>,
     last_step: RefCell<Option<u64>>,
 }
 
 impl ProgressReporter {
     pub fn new(callback: Option<Function>) -> Self {
-        ProgressReporter { callback, status: None, raw: None, last_step: RefCell::new(None) }
-    }
-
-    /// Calls `f(loaded, total)` for every chunk received (the loader turns it into its own
-    /// upload progress).
-    pub fn raw(f: impl Fn(u64, Option<u64>) + 'static) -> Self {
-        ProgressReporter { callback: None, status: None, raw: Some(Box::new(f)), last_step: RefCell::new(None) }
+        ProgressReporter { callback, status: None, last_step: RefCell::new(None) }
     }
 
     /// Reports as `progress` events (phase `download`) on `status`, for `key`.
     pub fn to_status(status: Rc<StatusStream>, key: &str) -> Self {
-        ProgressReporter {
-            callback: None,
-            status: Some((status, key.to_owned())),
-            raw: None,
-            last_step: RefCell::new(None),
-        }
+        ProgressReporter { callback: None, status: Some((status, key.to_owned())), last_step: RefCell::new(None) }
     }
 
     pub fn report(&self, loaded: u64, total: Option<u64>) {
-        if let Some(raw) = &self.raw {
-            raw(loaded, total);
-            return;
-        }
         if self.callback.is_none() && self.status.is_none() {
             return;
         }
@@ -178,17 +158,13 @@ impl Source {
         }
     }
 
-    /// Reads `range` (clamped to nothing: out-of-range is an error).
-    pub async fn read(&self, range: Range<u64>, signal: Option<&AbortSignal>) -> Result<Vec<u8>, SourceError> {
-        self.read_with_progress(range, signal, None).await
-    }
-
-    /// [`Self::read`], reporting the absolute file offset reached as chunks arrive (URL sources).
-    pub async fn read_with_progress(
+    /// Reads `range` (out-of-range is an error), calling `received` with the bytes of it
+    /// received so far as chunks arrive (URL sources).
+    pub async fn read(
         &self,
         range: Range<u64>,
         signal: Option<&AbortSignal>,
-        progress: Option<&ProgressReporter>,
+        received: &dyn Fn(u64),
     ) -> Result<Vec<u8>, SourceError> {
         if let Some(len) = self.len()
             && (range.end > len || range.start > range.end)
@@ -215,10 +191,32 @@ impl Source {
                 {
                     return Ok(body.subarray((range.start - start) as u32, (range.end - start) as u32).to_vec());
                 }
-                let (_, bytes) = u.fetch_range(range, signal, progress).await?;
-                Ok(bytes.to_vec())
+                Ok(u.fetch_range(range, signal, received).await?.to_vec())
             }
         }
+    }
+
+    /// The core loader's view of this source, reads cancelled by `signal`.
+    pub fn reading<'a>(&'a self, signal: Option<&'a AbortSignal>) -> Reading<'a> {
+        Reading { source: self, signal }
+    }
+}
+
+/// A [`Source`] with the `AbortSignal` its reads obey: what the core loader reads from.
+pub struct Reading<'a> {
+    source: &'a Source,
+    signal: Option<&'a AbortSignal>,
+}
+
+impl ByteSource for Reading<'_> {
+    type Error = SourceError;
+
+    fn file_len(&self) -> Option<u64> {
+        self.source.len()
+    }
+
+    async fn read(&self, range: Range<u64>, received: &dyn Fn(u64)) -> Result<Vec<u8>, SourceError> {
+        self.source.read(range, self.signal, received).await
     }
 }
 
@@ -280,16 +278,14 @@ fn content_range_total(value: &str) -> Option<u64> {
     value.rsplit('/').next()?.trim().parse().ok()
 }
 
-/// Reads a response body chunk by chunk into `out` (when the size is known) and
-/// reports progress. Returns the bytes received.
+/// Reads a response body chunk by chunk into one buffer (of the size, when known), calling
+/// `received` with the bytes received so far.
 async fn read_body(
     url: &str,
     response: &Response,
     expected: Option<u64>,
     signal: Option<&AbortSignal>,
-    progress: Option<&ProgressReporter>,
-    progress_base: u64,
-    progress_total: Option<u64>,
+    received_so_far: &dyn Fn(u64),
 ) -> Result<Uint8Array, SourceError> {
     let Some(body) = response.body() else {
         return Ok(Uint8Array::new_with_length(0));
@@ -342,9 +338,7 @@ async fn read_body(
                 detail: format!("{url} is larger than one browser buffer can hold; serve it with HTTP Range support"),
             });
         }
-        if let Some(p) = progress {
-            p.report(progress_base + received, progress_total);
-        }
+        received_so_far(received);
     }
     if let Some(n) = expected
         && received != n
@@ -372,8 +366,8 @@ impl UrlSource {
         &self,
         range: Range<u64>,
         signal: Option<&AbortSignal>,
-        progress: Option<&ProgressReporter>,
-    ) -> Result<(Response, Uint8Array), SourceError> {
+        received: &dyn Fn(u64),
+    ) -> Result<Uint8Array, SourceError> {
         if !self.ranges {
             return Err(SourceError::Read { detail: format!("{} does not support range requests", self.url) });
         }
@@ -383,9 +377,7 @@ impl UrlSource {
                 detail: format!("{} stopped honouring range requests (HTTP {})", self.url, response.status()),
             });
         }
-        let want = range.end - range.start;
-        let bytes = read_body(&self.url, &response, Some(want), signal, progress, range.start, self.total).await?;
-        Ok((response, bytes))
+        read_body(&self.url, &response, Some(range.end - range.start), signal, received).await
     }
 
     /// Downloads every byte from `start` to the end, once, with progress; later
@@ -403,7 +395,12 @@ impl UrlSource {
             return Ok(());
         }
         let total = self.total.ok_or_else(|| SourceError::Read { detail: "unknown file size".into() })?;
-        let (_, bytes) = self.fetch_range(start..total, signal, progress).await?;
+        let report = |n: u64| {
+            if let Some(p) = progress {
+                p.report(start + n, Some(total));
+            }
+        };
+        let bytes = self.fetch_range(start..total, signal, &report).await?;
         *self.body.borrow_mut() = Some((start, bytes));
         Ok(())
     }
@@ -420,21 +417,27 @@ pub async fn open_url(
     if response.status() == 206 {
         let total = header(&response, "Content-Range").as_deref().and_then(content_range_total);
         let want = total.map_or(HEADER_PROBE, |t| t.min(HEADER_PROBE));
-        let first = read_body(url, &response, Some(want), signal, None, 0, total).await?.to_vec();
+        let first = read_body(url, &response, Some(want), signal, &|_| {}).await?.to_vec();
         let source = UrlSource { url: url.to_owned(), total, ranges: true, body: RefCell::new(None) };
         let header = read_header(first, total, async |range: Range<u64>| {
-            let (_, more) = source.fetch_range(range.clone(), signal, None).await?;
+            let more = source.fetch_range(range.clone(), signal, &|_| {}).await?;
             if let Some(p) = progress {
                 p.report(range.end, total);
             }
-            Ok(more.to_vec())
+            Ok::<_, SourceError>(more.to_vec())
         })
-        .await?;
+        .await
+        .map_err(JsError::from)?;
         return Ok((source, header));
     }
     // A 200: the server ignored Range and sends the whole file.
     let total = header(&response, "Content-Length").and_then(|v| v.trim().parse::<u64>().ok());
-    let body = read_body(url, &response, total, signal, progress, 0, total).await?;
+    let report = |n: u64| {
+        if let Some(p) = progress {
+            p.report(n, total);
+        }
+    };
+    let body = read_body(url, &response, total, signal, &report).await?;
     let len = u64::from(body.length());
     let header = read_header_in_memory(&body)?;
     let source =
@@ -442,40 +445,9 @@ pub async fn open_url(
     Ok((source, header))
 }
 
-/// Parses a GGUF header from `prefix`, reading more with `more(range)` for as
-/// long as the reader asks (`NeedMoreBytes`), at least doubling each time so a
-/// large header costs few reads. `len` is the file's length when known.
-pub async fn read_header(
-    mut prefix: Vec<u8>,
-    len: Option<u64>,
-    mut more: impl AsyncFnMut(Range<u64>) -> Result<Vec<u8>, JsError>,
-) -> Result<GgufHeader, JsError> {
-    loop {
-        match GgufHeader::parse_with_len(&prefix, len) {
-            Err(GgufError::NeedMoreBytes { needed_at_least }) => {
-                let start = prefix.len() as u64;
-                let end = needed_at_least.max(start * 2).max(HEADER_PROBE);
-                let end = len.map_or(end, |l| end.min(l));
-                if end <= start {
-                    return Err(JsError::from(GgufError::Truncated {
-                        what: "header".into(),
-                        offset: start,
-                        needed: needed_at_least.saturating_sub(start),
-                        available: 0,
-                    }));
-                }
-                prefix.extend_from_slice(&more(start..end).await?);
-            }
-            Err(e) => return Err(JsError::from(e)),
-            Ok(header) => return Ok(header),
-        }
-    }
-}
-
-/// [`read_header`] over bytes already in JS memory, copying into wasm only the
-/// header (the future is ready at once, so it is driven here).
+/// The header of bytes already in JS memory, copying into wasm only the header (reads from a
+/// `Uint8Array` are ready at once, so the future is driven here).
 pub fn read_header_in_memory(bytes: &Uint8Array) -> Result<GgufHeader, JsError> {
-    let len = u64::from(bytes.length());
-    let slice = |r: Range<u64>| bytes.subarray(r.start as u32, r.end as u32).to_vec();
-    futures::executor::block_on(read_header(Vec::new(), Some(len), async |r: Range<u64>| Ok(slice(r))))
+    let source = Source::Bytes(bytes.clone());
+    futures::executor::block_on(read_header_from(&source.reading(None))).map_err(JsError::from)
 }
