@@ -106,3 +106,43 @@ impl From<BackendError> for JsError {
         JsError::new(ErrorClass::GpuUnavailable, code, e.to_string())
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// The model lifecycle's errors (`manager::ManagerError`), converted once for JS.
+
+impl Clone for JsError {
+    fn clone(&self) -> Self {
+        JsError { class: self.class, code: self.code.clone(), message: self.message.clone(), details: self.details.clone() }
+    }
+}
+
+impl From<crate::manager::ManagerError<JsError>> for JsError {
+    fn from(e: crate::manager::ManagerError<JsError>) -> JsError {
+        use crate::manager::{LoadFailure, ManagerError};
+        let suggestions = |s: &[crate::manager::Suggestion]| super::memory::to_js(&s).unwrap_or(JsValue::NULL);
+        let message = e.message();
+        match e {
+            ManagerError::Catalog(c) => JsError::invalid_input(c.code(), c.to_string()),
+            ManagerError::Busy { .. } => JsError::invalid_input("MODEL_BUSY", message),
+            ManagerError::DoesNotFit { key, reason, required_bytes, available_bytes, suggestions: s, .. } => {
+                JsError::new(ErrorClass::ModelLoad, "NOT_ENOUGH_MEMORY", message)
+                    .with("modelKey", key)
+                    .with("reason", reason)
+                    .with("requiredBytes", required_bytes as f64)
+                    .with("availableBytes", available_bytes as f64)
+                    .with("suggestions", suggestions(&s))
+            }
+            ManagerError::Cancelled { key, .. } => {
+                JsError::new(ErrorClass::Cancelled, "ABORTED", message).with("modelKey", key)
+            }
+            ManagerError::LoadFailed { key, failure, suggestions: s } => {
+                let cause = match failure {
+                    LoadFailure::Engine(cause) => cause,
+                    LoadFailure::DeviceLost => JsError::new(ErrorClass::DeviceLost, "DEVICE_LOST", message),
+                };
+                cause.with("modelKey", key).with("suggestions", suggestions(&s))
+            }
+            ManagerError::Engine(cause) => cause,
+        }
+    }
+}

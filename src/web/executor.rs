@@ -1,6 +1,6 @@
 //! `TaskExecutor`: generation tasks across the manager's models, one at a time.
 //!
-//! Tasks wait in a [`TaskQueue`] (higher priority first, FIFO within a priority). The pump
+//! Tasks wait in the core's [`TaskRunner`] (higher priority first, FIFO within a priority). Its pump
 //! takes the next one, switches the manager to its model when needed (through the manager's
 //! operation chain, so the status stream says "Loading model ..." before the tokens), and
 //! generates; tokens go to the task's async iterator and out as `token` events, then a `done`
@@ -10,7 +10,7 @@
 //! `for await` loop early) removes a waiting task, or stops a running one between tokens
 //! (or its model's load); its `result` rejects with `CancelledError`.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::rc::Rc;
 
 use futures::StreamExt;
@@ -21,12 +21,14 @@ use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
 use web_sys::{AbortController, AbortSignal};
 
-use crate::manager::TaskQueue;
+use crate::manager::{Cancelled, TaskRunner};
+use crate::status::ErrorInfo;
 
 use super::error::{ErrorClass, JsError};
-use super::manager::{Inner as Manager, ModelManager};
+use super::manager::{Lifecycle, ModelManager};
 use super::memory::to_js;
-use super::streamer::{error_info, field};
+use super::model::{GenerateOptions, GenerationOut, Prompt, token_object};
+use super::streamer::field;
 use super::types::TaskOptionsArg;
 
 /// What a task's iterator and result are fed from.
@@ -49,11 +51,10 @@ struct Task {
 }
 
 struct ExecInner {
-    manager: Rc<Manager>,
-    queue: RefCell<TaskQueue<Task>>,
-    /// The running task: its id and controller.
-    running: RefCell<Option<(u64, AbortController)>>,
-    pumping: Cell<bool>,
+    manager: Rc<Lifecycle>,
+    tasks: TaskRunner<Task>,
+    /// The running task's controller.
+    running: RefCell<Option<AbortController>>,
 }
 
 /// Runs generation tasks across a `ModelManager`'s models, one at a time, highest priority
@@ -81,6 +82,16 @@ struct TaskOptions {
     priority: Option<i32>,
 }
 
+/// What a task's `result` resolves with: the generation, and which task and model it was.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct TaskResult {
+    #[serde(flatten)]
+    generation: GenerationOut,
+    task_id: u64,
+    model_key: String,
+}
+
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct PendingTask {
@@ -89,11 +100,10 @@ struct PendingTask {
     priority: i32,
 }
 
-fn cancelled_error(id: u64, key: &str, when: &str) -> JsValue {
+fn cancelled_error(id: u64, key: &str, when: &str) -> JsError {
     JsError::new(ErrorClass::Cancelled, "ABORTED", format!("Task {id} ({key}) was cancelled {when}."))
         .with("taskId", id as f64)
         .with("modelKey", key)
-        .into()
 }
 
 impl Task {
@@ -105,117 +115,109 @@ impl Task {
 }
 
 impl ExecInner {
+    /// Starts the pump unless it runs (it then takes the new task in its turn).
     fn start(self: &Rc<Self>) {
-        if self.pumping.replace(true) {
-            return;
-        }
         let this = self.clone();
         wasm_bindgen_futures::spawn_local(async move {
-            loop {
-                let next = this.queue.borrow_mut().pop();
-                let Some(queued) = next else { break };
-                let (id, task) = (queued.id, queued.item);
-                *this.running.borrow_mut() = Some((id, task.controller.clone()));
-                this.manager.task_started();
-                let outcome = this.run(id, &task).await;
-                this.manager.task_finished();
-                *this.running.borrow_mut() = None;
-                match outcome {
-                    Ok(result) => {
-                        let _ = task.resolve.call1(&JsValue::NULL, &result);
-                    }
-                    Err(error) => {
-                        this.report_failure(id, &task.model_key, &error);
-                        task.fail(&error);
-                    }
-                }
-                // Dropping the sender ends the iterator.
-                drop(task);
-            }
-            this.pumping.set(false);
+            let owner = this.clone();
+            this.tasks
+                .pump(move |id, task| {
+                    let this = owner.clone();
+                    async move { this.run_task(id, task).await }
+                })
+                .await;
         });
     }
 
-    async fn run(&self, id: u64, task: &Task) -> Result<JsValue, JsValue> {
+    /// Runs task `id` (counted by the manager, so preloads wait), then settles its result.
+    async fn run_task(&self, id: u64, task: Task) {
+        *self.running.borrow_mut() = Some(task.controller.clone());
+        self.manager.task_started();
+        let outcome = self.run(id, &task).await;
+        self.manager.task_finished();
+        *self.running.borrow_mut() = None;
+        match outcome.and_then(|result| to_js(&result)) {
+            Ok(result) => {
+                let _ = task.resolve.call1(&JsValue::NULL, &result);
+            }
+            Err(error) => {
+                self.report_failure(id, &task.model_key, &error);
+                task.fail(&error.into());
+            }
+        }
+        // Dropping the task (its sender) ends the iterator.
+    }
+
+    async fn run(&self, id: u64, task: &Task) -> Result<TaskResult, JsError> {
         let signal = task.controller.signal();
         if signal.aborted() {
             return Err(cancelled_error(id, &task.model_key, "before it started"));
         }
-        if let Err(e) = self.manager.switch_for_task(&task.model_key, Some(signal.clone())).await {
+        if let Err(e) = self.manager.switch(&task.model_key, Some(signal.clone())).await {
             return Err(if signal.aborted() {
                 cancelled_error(id, &task.model_key, "while its model loaded")
             } else {
-                e
+                e.into()
             });
         }
         let model = self.manager.model(&task.model_key).ok_or_else(|| {
-            JsValue::from(JsError::new(
+            JsError::new(
                 ErrorClass::ModelLoad,
                 "MODEL_UNLOADED",
                 format!("{} was unloaded before task {id} could run; enqueue it again.", task.model_key),
-            ))
+            )
         })?;
-        // The task's options, plus its signal and a token sink.
-        let options = Object::assign(
-            &Object::new(),
-            &Object::from(if task.params.is_object() { task.params.clone() } else { Object::new().into() }),
-        );
-        let sink = task.tokens.clone();
+        let options: GenerateOptions = super::streamer::read_options(Some(task.params.clone()), "generate options")?;
+        let prompt = Prompt::from_js(&task.input)?;
+        // Each token goes to the task's iterator and to the task's own `onToken`.
         let user_on_token: Option<Function> = field(&task.params, "onToken").and_then(|f| f.dyn_into().ok());
-        let on_token = Closure::<dyn FnMut(JsValue) -> JsValue>::new(move |t: JsValue| {
-            let _ = sink.unbounded_send(t.clone());
-            user_on_token.as_ref().and_then(|f| f.call1(&JsValue::NULL, &t).ok()).unwrap_or(JsValue::UNDEFINED)
-        });
-        let _ = Reflect::set(&options, &"onToken".into(), on_token.as_ref());
-        let _ = Reflect::set(&options, &"signal".into(), &signal);
-        let result = model.generate_with(task.input.clone(), options.into()).await;
-        drop(on_token);
+        let on_token = |t: &crate::infer::TokenEvent<'_>| {
+            let token = token_object(t);
+            let _ = task.tokens.unbounded_send(token.clone());
+            user_on_token.as_ref().and_then(|f| f.call1(&JsValue::NULL, &token).ok()) != Some(JsValue::FALSE)
+        };
+        let result = model.0.generate_request(prompt, &options, on_token, Some(&signal)).await;
         if result.is_err() && self.manager.is_lost() {
             return Err(JsError::new(
                 ErrorClass::DeviceLost,
                 "DEVICE_LOST",
                 format!("The GPU device was lost while task {id} ran on {}; enqueue it again (the model is reloaded on a new device).", task.model_key),
             )
-            .with("taskId", id as f64)
-            .into());
+            .with("taskId", id as f64));
         }
-        let result = result?;
-        let _ = Reflect::set(&result, &"taskId".into(), &(id as f64).into());
-        let _ = Reflect::set(&result, &"modelKey".into(), &task.model_key.as_str().into());
-        Ok(result)
+        Ok(TaskResult { generation: result?, task_id: id, model_key: task.model_key.clone() })
     }
 
     /// An `error` event for a failed task (not for a cancelled one: its `done` event, or the
     /// manager's cancelled load, already told it).
-    fn report_failure(&self, id: u64, key: &str, error: &JsValue) {
-        let mut info = error_info(error);
-        if info.name == "CancelledError" {
+    fn report_failure(&self, id: u64, key: &str, error: &JsError) {
+        if error.class() == ErrorClass::Cancelled {
             return;
         }
-        info.message = format!("Task {id} ({key}) failed: {}", info.message);
-        info.stack = None;
+        let mut info = ErrorInfo::new(error.class_name(), format!("Task {id} ({key}) failed: {}", error.message()));
+        info.code = Some(error.code().to_owned());
         self.manager.status().error(info, Some(key));
     }
 
     /// Cancels task `id`: a waiting one leaves the queue (its result rejects now), a running one
     /// stops at the next token. `false` if there is no such task.
     fn cancel(&self, id: u64) -> bool {
-        let removed = self.queue.borrow_mut().remove(id);
-        if let Some(queued) = removed {
-            let task = queued.item;
-            task.controller.abort();
-            task.fail(&cancelled_error(id, &task.model_key, "before it started"));
-            self.manager
-                .status()
-                .info(format!("Task {id} ({}) cancelled before it started.", task.model_key), Some(&task.model_key));
-            return true;
-        }
-        match &*self.running.borrow() {
-            Some((running, controller)) if *running == id => {
-                controller.abort();
+        match self.tasks.cancel(id) {
+            Cancelled::Waiting(task) => {
+                task.controller.abort();
+                task.fail(&cancelled_error(id, &task.model_key, "before it started").into());
+                self.manager
+                    .status()
+                    .info(format!("Task {id} ({}) cancelled before it started.", task.model_key), Some(&task.model_key));
                 true
             }
-            _ => false,
+            Cancelled::Running => {
+                if let Some(controller) = &*self.running.borrow() {
+                    controller.abort();
+                }
+                true
+            }
+            Cancelled::Unknown => false,
         }
     }
 }
@@ -227,12 +229,7 @@ impl TaskExecutor {
     #[wasm_bindgen(constructor)]
     pub fn new(manager: &ModelManager) -> TaskExecutor {
         TaskExecutor {
-            inner: Rc::new(ExecInner {
-                manager: manager.shared(),
-                queue: RefCell::new(TaskQueue::new()),
-                running: RefCell::new(None),
-                pumping: Cell::new(false),
-            }),
+            inner: Rc::new(ExecInner { manager: manager.shared(), tasks: TaskRunner::new(), running: RefCell::new(None) }),
         }
     }
 
@@ -250,7 +247,7 @@ impl TaskExecutor {
             .model_key
             .or_else(|| self.inner.manager.current_key())
             .ok_or_else(|| JsError::invalid_input("NO_MODEL", "enqueue: give `modelKey` (no model is current)."))?;
-        self.inner.manager.check_key(&model_key)?;
+        self.inner.manager.lookup(&model_key)?;
         let input = match (field(&task, "prompt"), field(&task, "messages")) {
             (Some(p), None) if p.is_string() => p,
             (None, Some(m)) if js_sys::Array::is_array(&m) => m,
@@ -267,17 +264,12 @@ impl TaskExecutor {
                 ));
             }
         };
-        let mut params = field(&task, "params").unwrap_or_else(|| Object::new().into());
+        let params = field(&task, "params").unwrap_or_else(|| Object::new().into());
         if !params.is_object() {
             return Err(JsError::invalid_input(
                 "INVALID_OPTIONS",
                 "enqueue: `params` must be an object of generate options.",
             ));
-        }
-        // Messages are rendered with the model's chat template.
-        if field(&task, "messages").is_some() {
-            params = Object::assign(&Object::new(), params.unchecked_ref()).into();
-            let _ = Reflect::set(&params, &"chat".into(), &JsValue::TRUE);
         }
         let controller = AbortController::new()
             .map_err(|_| JsError::invalid_input("NO_ABORT", "AbortController is unavailable."))?;
@@ -312,7 +304,7 @@ impl TaskExecutor {
             resolve,
             reject,
         };
-        let id = self.inner.queue.borrow_mut().push(opts.priority.unwrap_or(0), item);
+        let id = self.inner.tasks.push(opts.priority.unwrap_or(0), item);
         self.inner.start();
         Ok(TaskHandle { id, model_key, result, channel, executor: self.inner.clone() })
     }
@@ -325,20 +317,17 @@ impl TaskExecutor {
     /// The waiting tasks in the order they will run: `{ id, modelKey, priority }`.
     #[wasm_bindgen(unchecked_return_type = "PendingTask[]")]
     pub fn pending(&self) -> Result<JsValue, JsError> {
-        let list: Vec<PendingTask> = self
-            .inner
-            .queue
-            .borrow()
-            .pending()
-            .map(|q| PendingTask { id: q.id, model_key: q.item.model_key.clone(), priority: q.priority })
-            .collect();
-        to_js(&list)
+        to_js(&self.inner.tasks.pending(|q| PendingTask {
+            id: q.id,
+            model_key: q.item.model_key.clone(),
+            priority: q.priority,
+        }))
     }
 
     /// The running task's id, or `undefined`.
     #[wasm_bindgen(getter)]
     pub fn running(&self) -> Option<f64> {
-        self.inner.running.borrow().as_ref().map(|r| r.0 as f64)
+        self.inner.tasks.running().map(|id| id as f64)
     }
 }
 

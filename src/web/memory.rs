@@ -441,10 +441,16 @@ impl MemoryManager {
         self.inner.emit_metrics(Some(key));
     }
 
-    /// Forgets `key` and emits `metrics`; once the device's queue is flushed (the model's
-    /// buffers handed back), a second `metrics` reports the measured bytes.
+    /// Forgets `key` and tells it as [`Self::released`] does.
     pub(super) fn unloaded(&self, key: &str) -> bool {
         let was = self.inner.core.register_unloaded(key).is_some();
+        self.released(key);
+        was
+    }
+
+    /// Emits `metrics` after `key` left the account; once the device's queue is flushed (the
+    /// model's buffers handed back), a second `metrics` reports the measured bytes.
+    pub(super) fn released(&self, key: &str) {
         self.inner.emit_metrics(Some(key));
         let inner = self.inner.clone();
         let key = key.to_owned();
@@ -453,7 +459,6 @@ impl MemoryManager {
             let _ = inner.flush().await;
             inner.emit_metrics(Some(&key));
         });
-        was
     }
 }
 
