@@ -9,13 +9,15 @@
 //! first out within a priority).
 
 mod catalog;
+mod engine;
 mod error;
 mod lifecycle;
 mod queue;
 
 pub use catalog::{BUILTIN_CATALOG, Catalog, CatalogEntry, CatalogError, DEFAULT_MODEL_KEY, Suggestion};
+pub use engine::{Cancel, Engine, Resident};
 pub use error::{BusyWith, EngineError, FailureKind, LoadFailure, ManagerError};
-pub use lifecycle::{Cancel, CatalogRow, Engine, Fit, ModelLifecycle, Resident, ResidentModel, Settings};
+pub use lifecycle::{CatalogRow, Fit, ModelLifecycle, ResidentModel, Settings};
 pub use queue::{Cancelled, Queued, TaskQueue, TaskRunner};
 
 #[cfg(test)]

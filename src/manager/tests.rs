@@ -172,7 +172,8 @@ fn runner_runs_one_task_at_a_time_in_queue_order_and_cancels_waiting_and_running
     use futures::executor::LocalPool;
     use futures::task::LocalSpawnExt;
 
-    let runner: Rc<TaskRunner<(&str, Option<oneshot::Receiver<()>>)>> = Rc::new(TaskRunner::new());
+    type Gated = (&'static str, Option<oneshot::Receiver<()>>);
+    let runner: Rc<TaskRunner<Gated>> = Rc::new(TaskRunner::new());
     let (tx, rx) = oneshot::channel();
     let first = runner.push(0, ("first", Some(rx)));
     let low = runner.push(0, ("low", None));
@@ -183,7 +184,7 @@ fn runner_runs_one_task_at_a_time_in_queue_order_and_cancels_waiting_and_running
     let mut pool = LocalPool::new();
     let pump = |runner: Rc<TaskRunner<_>>, ran: Rc<RefCell<Vec<&'static str>>>| async move {
         runner
-            .pump(|id, (name, gate): (&'static str, Option<oneshot::Receiver<()>>)| {
+            .pump(|id, (name, gate): Gated| {
                 let ran = ran.clone();
                 async move {
                     ran.borrow_mut().push(name);

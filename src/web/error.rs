@@ -112,7 +112,12 @@ impl From<BackendError> for JsError {
 
 impl Clone for JsError {
     fn clone(&self) -> Self {
-        JsError { class: self.class, code: self.code.clone(), message: self.message.clone(), details: self.details.clone() }
+        JsError {
+            class: self.class,
+            code: self.code.clone(),
+            message: self.message.clone(),
+            details: self.details.clone(),
+        }
     }
 }
 

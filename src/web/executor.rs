@@ -206,9 +206,10 @@ impl ExecInner {
             Cancelled::Waiting(task) => {
                 task.controller.abort();
                 task.fail(&cancelled_error(id, &task.model_key, "before it started").into());
-                self.manager
-                    .status()
-                    .info(format!("Task {id} ({}) cancelled before it started.", task.model_key), Some(&task.model_key));
+                self.manager.status().info(
+                    format!("Task {id} ({}) cancelled before it started.", task.model_key),
+                    Some(&task.model_key),
+                );
                 true
             }
             Cancelled::Running => {
@@ -229,7 +230,11 @@ impl TaskExecutor {
     #[wasm_bindgen(constructor)]
     pub fn new(manager: &ModelManager) -> TaskExecutor {
         TaskExecutor {
-            inner: Rc::new(ExecInner { manager: manager.shared(), tasks: TaskRunner::new(), running: RefCell::new(None) }),
+            inner: Rc::new(ExecInner {
+                manager: manager.shared(),
+                tasks: TaskRunner::new(),
+                running: RefCell::new(None),
+            }),
         }
     }
 

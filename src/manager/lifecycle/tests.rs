@@ -11,6 +11,7 @@ use futures::executor::LocalPool;
 use futures::task::LocalSpawnExt;
 
 use super::*;
+use crate::manager::EngineError;
 use crate::manager::{Catalog, CatalogEntry};
 use crate::memory::{AdapterFacts, MIB, MemoryManager, Requirement};
 use crate::status::{Metrics, Payload, Recorder, StatusStream};
@@ -329,10 +330,7 @@ fn switch_tells_the_seed_sequence_and_registers_the_model() {
     let mut h = roomy();
     let mark = h.mark();
     assert_eq!(h.switch("a").unwrap(), "a");
-    assert_eq!(
-        h.infos_since(mark),
-        ["Checking memory for a...", "Loading model a...", "Model a loaded successfully."]
-    );
+    assert_eq!(h.infos_since(mark), ["Checking memory for a...", "Loading model a...", "Model a loaded successfully."]);
     assert!(h.recorder.events()[mark..].iter().all(|e| e.model_key.as_deref() == Some("a")));
     assert_eq!(h.lifecycle.current().as_deref(), Some("a"));
     assert!(h.lifecycle.is_ready());
@@ -468,10 +466,7 @@ fn auto_fallback_loads_the_best_suggestion_and_says_so() {
     let mark = h.mark();
     assert_eq!(h.switch("big").unwrap(), "c");
     assert_eq!(
-        h.timeline_since(mark)
-            .into_iter()
-            .filter(|m| m != "metrics")
-            .collect::<Vec<_>>(),
+        h.timeline_since(mark).into_iter().filter(|m| m != "metrics").collect::<Vec<_>>(),
         [
             "Checking memory for big...",
             "error ModelLoadError: Cannot load big: Not enough VRAM (available: 256 MB, required: 400 MB). Models that fit: c, a, b, tiny. Loading c instead.",
@@ -496,10 +491,17 @@ fn auto_fallback_after_a_failed_load_but_not_after_invalid_input() {
 
     h.engine().open_errors.borrow_mut().insert(
         "tiny".into(),
-        FakeError { kind: FailureKind::InvalidInput, name: "InvalidInputError", code: "NO_MODEL_SOURCE", message: "no source".into() },
+        FakeError {
+            kind: FailureKind::InvalidInput,
+            name: "InvalidInputError",
+            code: "NO_MODEL_SOURCE",
+            message: "no source".into(),
+        },
     );
     let e = h.switch("tiny").unwrap_err();
-    assert!(matches!(&e, ManagerError::LoadFailed { failure: LoadFailure::Engine(f), .. } if f.code == "NO_MODEL_SOURCE"));
+    assert!(
+        matches!(&e, ManagerError::LoadFailed { failure: LoadFailure::Engine(f), .. } if f.code == "NO_MODEL_SOURCE")
+    );
     assert_eq!(h.lifecycle.current().as_deref(), Some("c"), "no fallback for invalid input");
 }
 
@@ -552,11 +554,14 @@ fn different_keys_run_in_call_order_and_a_failure_leaves_the_state_consistent() 
     let at = |m: &str| infos.iter().position(|i| i == m).unwrap_or_else(|| panic!("{m}: {infos:?}"));
     assert!(at("Model a loaded successfully.") < at("Checking memory for b..."));
     assert!(at("Checking memory for b...") < at("Checking memory for c..."));
-    assert_eq!(h.errors_since(0), [(
-        "DownloadError".to_owned(),
-        "Failed to load b: HTTP 404 for /models/b.gguf".to_owned(),
-        Some("b".to_owned())
-    )]);
+    assert_eq!(
+        h.errors_since(0),
+        [(
+            "DownloadError".to_owned(),
+            "Failed to load b: HTTP 404 for /models/b.gguf".to_owned(),
+            Some("b".to_owned())
+        )]
+    );
     let mut loaded = h.loaded_keys();
     loaded.sort();
     assert_eq!(loaded, ["a", "c"]);

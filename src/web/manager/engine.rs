@@ -198,10 +198,8 @@ impl WebEngine {
                 Ok(cached)
             }
             Err(e) if e.code() == "CACHE_WRITE_FAILED" => {
-                self.status.info(
-                    format!("{} Loading {} from the network instead.", e.message(), entry.key),
-                    Some(&entry.key),
-                );
+                self.status
+                    .info(format!("{} Loading {} from the network instead.", e.message(), entry.key), Some(&entry.key));
                 Ok(file)
             }
             Err(e) => Err(e),
