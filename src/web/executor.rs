@@ -13,10 +13,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use futures::StreamExt;
-use futures::channel::mpsc;
-use futures::lock::Mutex;
-use js_sys::{Function, Object, Promise, Reflect};
+use js_sys::{Function, Object};
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
 use web_sys::{AbortController, AbortSignal};
@@ -31,12 +28,10 @@ use super::model::{GenerateOptions, GenerationOut, Prompt, token_object};
 use super::streamer::field;
 use super::types::TaskOptionsArg;
 
-/// What a task's iterator and result are fed from.
-struct Channel {
-    tokens: Mutex<mpsc::UnboundedReceiver<JsValue>>,
-    /// The task's failure, thrown by the iterator once the tokens before it are read.
-    failure: RefCell<Option<JsValue>>,
-}
+mod handle;
+
+use handle::Outlet;
+pub use handle::TaskHandle;
 
 struct Task {
     model_key: String,
@@ -44,10 +39,8 @@ struct Task {
     /// The generate options (sampling, `maxTokens`, `stop`, `chat`), as given.
     params: JsValue,
     controller: AbortController,
-    tokens: mpsc::UnboundedSender<JsValue>,
-    channel: Rc<Channel>,
-    resolve: Function,
-    reject: Function,
+    /// Its handle's tokens and result.
+    outlet: Outlet,
 }
 
 struct ExecInner {
@@ -62,17 +55,6 @@ struct ExecInner {
 #[wasm_bindgen]
 pub struct TaskExecutor {
     inner: Rc<ExecInner>,
-}
-
-/// A queued task: `for await (const t of handle)` yields its tokens (`{ text, tokenId, index }`);
-/// `await handle.result` gives the text and timings.
-#[wasm_bindgen]
-pub struct TaskHandle {
-    id: u64,
-    model_key: String,
-    result: Promise,
-    channel: Rc<Channel>,
-    executor: Rc<ExecInner>,
 }
 
 #[derive(Deserialize, Default)]
@@ -106,14 +88,6 @@ fn cancelled_error(id: u64, key: &str, when: &str) -> JsError {
         .with("modelKey", key)
 }
 
-impl Task {
-    /// Rejects the result with `error`, which the iterator throws after the tokens before it.
-    fn fail(&self, error: &JsValue) {
-        *self.channel.failure.borrow_mut() = Some(error.clone());
-        let _ = self.reject.call1(&JsValue::NULL, error);
-    }
-}
-
 impl ExecInner {
     /// Starts the pump unless it runs (it then takes the new task in its turn).
     fn start(self: &Rc<Self>) {
@@ -137,12 +111,10 @@ impl ExecInner {
         self.manager.task_finished();
         *self.running.borrow_mut() = None;
         match outcome.and_then(|result| to_js(&result)) {
-            Ok(result) => {
-                let _ = task.resolve.call1(&JsValue::NULL, &result);
-            }
+            Ok(result) => task.outlet.resolve(&result),
             Err(error) => {
                 self.report_failure(id, &task.model_key, &error);
-                task.fail(&error.into());
+                task.outlet.fail(&error.into());
             }
         }
         // Dropping the task (its sender) ends the iterator.
@@ -173,7 +145,7 @@ impl ExecInner {
         let user_on_token: Option<Function> = field(&task.params, "onToken").and_then(|f| f.dyn_into().ok());
         let on_token = |t: &crate::infer::TokenEvent<'_>| {
             let token = token_object(t);
-            let _ = task.tokens.unbounded_send(token.clone());
+            task.outlet.token(&token);
             user_on_token.as_ref().and_then(|f| f.call1(&JsValue::NULL, &token).ok()) != Some(JsValue::FALSE)
         };
         let result = model.0.generate_request(prompt, &options, on_token, Some(&signal)).await;
@@ -205,7 +177,7 @@ impl ExecInner {
         match self.tasks.cancel(id) {
             Cancelled::Waiting(task) => {
                 task.controller.abort();
-                task.fail(&cancelled_error(id, &task.model_key, "before it started").into());
+                task.outlet.fail(&cancelled_error(id, &task.model_key, "before it started").into());
                 self.manager.status().info(
                     format!("Task {id} ({}) cancelled before it started.", task.model_key),
                     Some(&task.model_key),
@@ -288,27 +260,8 @@ impl TaskExecutor {
                 let _ = signal.add_event_listener_with_callback("abort", abort.unchecked_ref());
             }
         }
-        let (tx, rx) = mpsc::unbounded();
-        let channel = Rc::new(Channel { tokens: Mutex::new(rx), failure: RefCell::new(None) });
-        let mut resolve_reject = None;
-        let result = Promise::new(&mut |resolve, reject| resolve_reject = Some((resolve, reject)));
-        let (resolve, reject) = resolve_reject.expect("the Promise executor runs at once");
-        // A failure is also thrown by the iterator; an app that only iterates must not see an
-        // "unhandled rejection" for the result it never awaited.
-        let noop = Closure::once_into_js(|_: JsValue| {});
-        if let Ok(catch) = Reflect::get(&result, &"catch".into()).and_then(|c| c.dyn_into::<Function>()) {
-            let _ = catch.call1(&result, &noop);
-        }
-        let item = Task {
-            model_key: model_key.clone(),
-            input,
-            params,
-            controller,
-            tokens: tx,
-            channel: channel.clone(),
-            resolve,
-            reject,
-        };
+        let (outlet, channel, result) = handle::open();
+        let item = Task { model_key: model_key.clone(), input, params, controller, outlet };
         let id = self.inner.tasks.push(opts.priority.unwrap_or(0), item);
         self.inner.start();
         Ok(TaskHandle { id, model_key, result, channel, executor: self.inner.clone() })
@@ -333,65 +286,5 @@ impl TaskExecutor {
     #[wasm_bindgen(getter)]
     pub fn running(&self) -> Option<f64> {
         self.inner.tasks.running().map(|id| id as f64)
-    }
-}
-
-#[wasm_bindgen]
-impl TaskHandle {
-    #[wasm_bindgen(getter)]
-    pub fn id(&self) -> f64 {
-        self.id as f64
-    }
-
-    #[wasm_bindgen(getter, js_name = modelKey)]
-    pub fn model_key(&self) -> String {
-        self.model_key.clone()
-    }
-
-    /// Resolves with `{ text, promptTokens, generatedTokens, ttftMs, prefillTokensPerSecond,
-    /// decodeTokensPerSecond, stopReason, taskId, modelKey, ... }`; rejects with the task's
-    /// error (`CancelledError`, `ModelLoadError`, `InvalidInputError`, ...).
-    #[wasm_bindgen(getter, unchecked_return_type = "Promise<TaskResult>")]
-    pub fn result(&self) -> Promise {
-        self.result.clone()
-    }
-
-    /// Cancels this task; `false` if it already finished.
-    pub fn cancel(&self) -> bool {
-        self.executor.cancel(self.id)
-    }
-
-    /// The async-iterator protocol: the next token, `{ done: true }` at the end; throws the
-    /// task's error after the tokens before it.
-    #[wasm_bindgen(unchecked_return_type = "Promise<IteratorResult<TokenData>>")]
-    pub fn next(&self) -> Promise {
-        let channel = self.channel.clone();
-        wasm_bindgen_futures::future_to_promise(async move {
-            let item = channel.tokens.lock().await.next().await;
-            let out = Object::new();
-            match item {
-                Some(token) => {
-                    let _ = Reflect::set(&out, &"value".into(), &token);
-                    let _ = Reflect::set(&out, &"done".into(), &JsValue::FALSE);
-                }
-                None => {
-                    if let Some(error) = channel.failure.borrow_mut().take() {
-                        return Err(error);
-                    }
-                    let _ = Reflect::set(&out, &"done".into(), &JsValue::TRUE);
-                }
-            }
-            Ok(out.into())
-        })
-    }
-
-    /// Leaving a `for await` loop early cancels the task.
-    #[wasm_bindgen(js_name = "return", unchecked_return_type = "Promise<IteratorResult<TokenData>>")]
-    pub fn return_(&self) -> Promise {
-        self.executor.cancel(self.id);
-        let out = Object::new();
-        let _ = Reflect::set(&out, &"done".into(), &JsValue::TRUE);
-        let out: JsValue = out.into();
-        wasm_bindgen_futures::future_to_promise(async move { Ok(out) })
     }
 }
