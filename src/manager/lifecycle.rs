@@ -586,11 +586,12 @@ impl<E: Engine> ModelLifecycle<E> {
         error
     }
 
-    /// Unloads `key` now: forgets it, disposes it, says so. `false` if not resident.
+    /// Unloads `key` now: forgets it (the account tells it), disposes it, says so. `false` if
+    /// not resident.
     fn unload_now(&self, key: &str) -> bool {
         let Some(model) = self.forget(key) else { return false };
-        model.dispose();
         self.engine.released(key);
+        model.dispose();
         self.info(format!("Model {key} unloaded."), key);
         true
     }

@@ -173,12 +173,12 @@ impl ModelManager {
         })
     }
 
-    /// Makes `key` the current model, loading it first when it is not resident (see the
-    /// lifecycle's flow). `signal` aborts the load: the download stops, what was uploaded is
-    /// freed, an `error` event (CancelledError) goes out and the previous model stays current.
-    /// Resolves with the model's info. Rejects with `ModelLoadError` (does not fit: `reason`,
-    /// `requiredBytes`, `availableBytes`, `suggestions`), `DownloadError`, `ModelFormatError`,
-    /// `CancelledError`, `InvalidInputError` (unknown key).
+    /// Makes `key` the current model, loading it first when it is not resident (the seed's
+    /// flow; see the module docs). `signal` aborts the load: the download stops, what was
+    /// uploaded is freed, an `error` event (CancelledError) goes out and the previous model
+    /// stays current. Resolves with the model's info. Rejects with `ModelLoadError` (does not
+    /// fit: `reason`, `requiredBytes`, `availableBytes`, `suggestions`), `DownloadError`,
+    /// `ModelFormatError`, `CancelledError`, `InvalidInputError` (unknown key).
     #[wasm_bindgen(js_name = switchModel, unchecked_return_type = "Promise<ModelInfo>")]
     pub fn switch_model(
         &self,
