@@ -662,6 +662,8 @@ impl<E: Engine> ModelLifecycle<E> {
 }
 
 impl Done {
+    /// The key a switch or preload ended with. Their chain keys (`key`, `preload:key`) never
+    /// name an unload's (`unload:key`), so they never join one.
     fn into_key(self) -> String {
         match self {
             Done::Model(key) => key,
