@@ -47,8 +47,8 @@ pub trait Engine: 'static {
     /// Tells the account (a `metrics` event), after it changed for `key`.
     fn report_memory(&self, key: Option<&str>);
 
-    /// `key` was unloaded and disposed: tells the account (the browser engine measures once
-    /// more when the device has handed the buffers back).
+    /// `key` left the account (its model is disposed right after): tells it (the browser
+    /// engine measures once more when the device has handed the buffers back).
     fn released(&self, key: &str) {
         self.report_memory(Some(key));
     }
