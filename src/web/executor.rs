@@ -13,10 +13,10 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use js_sys::{Function, Object};
+use js_sys::Function;
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
-use web_sys::{AbortController, AbortSignal};
+use web_sys::AbortController;
 
 use crate::manager::{Cancelled, TaskRunner};
 use crate::status::ErrorInfo;
@@ -30,8 +30,8 @@ use super::types::TaskOptionsArg;
 
 mod handle;
 
-use handle::Outlet;
 pub use handle::TaskHandle;
+use handle::{Outlet, TaskInput};
 
 struct Task {
     model_key: String,
@@ -225,41 +225,7 @@ impl TaskExecutor {
             .or_else(|| self.inner.manager.current_key())
             .ok_or_else(|| JsError::invalid_input("NO_MODEL", "enqueue: give `modelKey` (no model is current)."))?;
         self.inner.manager.lookup(&model_key)?;
-        let input = match (field(&task, "prompt"), field(&task, "messages")) {
-            (Some(p), None) if p.is_string() => p,
-            (None, Some(m)) if js_sys::Array::is_array(&m) => m,
-            (Some(_), Some(_)) => {
-                return Err(JsError::invalid_input(
-                    "INVALID_PROMPT",
-                    "enqueue: give `prompt` or `messages`, not both.",
-                ));
-            }
-            _ => {
-                return Err(JsError::invalid_input(
-                    "INVALID_PROMPT",
-                    "enqueue: give `prompt` (a string) or `messages` ([{ role, content }]).",
-                ));
-            }
-        };
-        let params = field(&task, "params").unwrap_or_else(|| Object::new().into());
-        if !params.is_object() {
-            return Err(JsError::invalid_input(
-                "INVALID_OPTIONS",
-                "enqueue: `params` must be an object of generate options.",
-            ));
-        }
-        let controller = AbortController::new()
-            .map_err(|_| JsError::invalid_input("NO_ABORT", "AbortController is unavailable."))?;
-        if let Some(signal) = field(&task, "signal") {
-            let signal: AbortSignal = signal.unchecked_into();
-            if signal.aborted() {
-                controller.abort();
-            } else {
-                let c = controller.clone();
-                let abort = Closure::once_into_js(move || c.abort());
-                let _ = signal.add_event_listener_with_callback("abort", abort.unchecked_ref());
-            }
-        }
+        let TaskInput { input, params, controller } = handle::read_task(&task)?;
         let (outlet, channel, result) = handle::open();
         let item = Task { model_key: model_key.clone(), input, params, controller, outlet };
         let id = self.inner.tasks.push(opts.priority.unwrap_or(0), item);

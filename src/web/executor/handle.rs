@@ -1,5 +1,6 @@
-//! `TaskHandle`: a task as JS holds it: an async iterator of its tokens and its `result`
-//! promise; and the [`Outlet`] the executor feeds them through.
+//! A task's JS sides: what `enqueue` reads from it ([`read_task`]), and the `TaskHandle` JS
+//! holds (an async iterator of its tokens and its `result` promise) with the [`Outlet`] the
+//! executor feeds them through.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -9,6 +10,10 @@ use futures::channel::mpsc;
 use futures::lock::Mutex;
 use js_sys::{Function, Object, Promise, Reflect};
 use wasm_bindgen::prelude::*;
+use web_sys::{AbortController, AbortSignal};
+
+use super::super::error::JsError;
+use super::super::streamer::field;
 
 use super::ExecInner;
 
@@ -61,6 +66,53 @@ pub(super) fn open() -> (Outlet, Rc<Channel>, Promise) {
         let _ = catch.call1(&result, &noop);
     }
     (Outlet { tokens: tx, channel: channel.clone(), resolve, reject }, channel, result)
+}
+
+/// What `enqueue` reads from a task besides its model and priority.
+pub(super) struct TaskInput {
+    /// A prompt string or chat messages, checked to be one of them.
+    pub input: JsValue,
+    /// The generate options (sampling, `maxTokens`, `stop`, `chat`, `onToken`), as given.
+    pub params: JsValue,
+    /// The task's own controller; the task's `signal` aborts it too.
+    pub controller: AbortController,
+}
+
+/// Reads `{ prompt | messages, params, signal }`; an `InvalidInputError` names what is wrong.
+pub(super) fn read_task(task: &JsValue) -> Result<TaskInput, JsError> {
+    let input = match (field(task, "prompt"), field(task, "messages")) {
+        (Some(p), None) if p.is_string() => p,
+        (None, Some(m)) if js_sys::Array::is_array(&m) => m,
+        (Some(_), Some(_)) => {
+            return Err(JsError::invalid_input("INVALID_PROMPT", "enqueue: give `prompt` or `messages`, not both."));
+        }
+        _ => {
+            return Err(JsError::invalid_input(
+                "INVALID_PROMPT",
+                "enqueue: give `prompt` (a string) or `messages` ([{ role, content }]).",
+            ));
+        }
+    };
+    let params = field(task, "params").unwrap_or_else(|| Object::new().into());
+    if !params.is_object() {
+        return Err(JsError::invalid_input(
+            "INVALID_OPTIONS",
+            "enqueue: `params` must be an object of generate options.",
+        ));
+    }
+    let controller =
+        AbortController::new().map_err(|_| JsError::invalid_input("NO_ABORT", "AbortController is unavailable."))?;
+    if let Some(signal) = field(task, "signal") {
+        let signal: AbortSignal = signal.unchecked_into();
+        if signal.aborted() {
+            controller.abort();
+        } else {
+            let c = controller.clone();
+            let abort = Closure::once_into_js(move || c.abort());
+            let _ = signal.add_event_listener_with_callback("abort", abort.unchecked_ref());
+        }
+    }
+    Ok(TaskInput { input, params, controller })
 }
 
 /// A queued task: `for await (const t of handle)` yields its tokens (`{ text, tokenId, index }`);
