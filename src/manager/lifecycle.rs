@@ -89,17 +89,21 @@ pub struct ResidentModel<M> {
     pub model: M,
 }
 
-/// What an operation of the chain ends with.
+/// What a switch or preload ends with: the model made current (or loaded), which is the asked
+/// one or, with `auto_fallback`, its fallback.
 #[derive(Debug, Clone)]
-enum Done {
-    /// The key of the model loaded (or touched): the asked one, or its fallback.
-    Model(String),
-    /// Whether an unload found the model resident.
-    Unloaded(bool),
+pub struct Switched<M> {
+    pub key: String,
+    /// A handle on the model as it was when the operation ended.
+    pub model: M,
 }
 
-type Outcome<E> = Result<Done, ManagerError<<E as Engine>::Error>>;
-type Op<E> = Shared<LocalBoxFuture<'static, Outcome<E>>>;
+type Outcome<E> = Result<Switched<<E as Engine>::Model>, ManagerError<<E as Engine>::Error>>;
+type Unloaded<E> = Result<bool, ManagerError<<E as Engine>::Error>>;
+/// An operation of the chain, shared by every caller that joins it.
+type Op<T> = Shared<LocalBoxFuture<'static, T>>;
+/// The waiting or running operations of one kind, by key.
+type Ops<T> = RefCell<HashMap<String, Op<T>>>;
 
 /// The model lifecycle of a ModelManager. See the [module docs](self). Held in an `Rc`: the
 /// operations it chains own a handle on it.
@@ -112,10 +116,12 @@ pub struct ModelLifecycle<E: Engine> {
     current: RefCell<Option<String>>,
     /// The key being loaded now, if any.
     loading: RefCell<Option<String>>,
-    /// The waiting or running operation of each key.
-    in_flight: RefCell<HashMap<String, Op<E>>>,
-    /// The last operation of the chain.
-    tail: RefCell<Option<Op<E>>>,
+    /// The waiting or running switch or preload of each key (`key`, `preload:key`).
+    loads: Ops<Outcome<E>>,
+    /// The waiting or running unload of each key.
+    unloads: Ops<Unloaded<E>>,
+    /// The end of the last operation of the chain.
+    tail: RefCell<Option<Op<()>>>,
     /// Tasks running now; preloads wait for none.
     generating: Cell<u32>,
     idle_waiters: RefCell<Vec<oneshot::Sender<()>>>,
@@ -137,7 +143,8 @@ impl<E: Engine> ModelLifecycle<E> {
             models: RefCell::default(),
             current: RefCell::default(),
             loading: RefCell::default(),
-            in_flight: RefCell::default(),
+            loads: RefCell::default(),
+            unloads: RefCell::default(),
             tail: RefCell::default(),
             generating: Cell::new(0),
             idle_waiters: RefCell::default(),
@@ -226,7 +233,7 @@ impl<E: Engine> ModelLifecycle<E> {
 
     /// Whether an operation for `key` is waiting or running.
     pub fn is_busy(&self, key: &str) -> bool {
-        self.in_flight.borrow().contains_key(key)
+        self.loads.borrow().contains_key(key)
     }
 
     /// The resident models, least recently used first.
@@ -334,55 +341,43 @@ impl<E: Engine> ModelLifecycle<E> {
 
     /// Makes `key` the current model, loading it first when it is not resident (see the
     /// [module docs](self)). Takes its turn in the chain now; a second call for `key` while one
-    /// waits or runs joins it. Resolves with the key of the model made current (a fallback's
-    /// with `auto_fallback`).
-    pub fn switch(
-        self: &Rc<Self>,
-        key: &str,
-        signal: Option<E::Signal>,
-    ) -> impl Future<Output = Result<String, ManagerError<E::Error>>> + use<E> {
+    /// waits or runs joins it. Resolves with the model made current (a fallback with
+    /// `auto_fallback`).
+    pub fn switch(self: &Rc<Self>, key: &str, signal: Option<E::Signal>) -> Op<Outcome<E>> {
         let owned = key.to_owned();
-        let op = self.enqueue(key, move |this| this.switch_now(owned, signal, true, true));
-        async move { op.await.map(Done::into_key) }
+        self.enqueue(|l| &l.loads, key, move |this| this.switch_now(owned, signal, true, true))
     }
 
     /// Loads `key` without making it current, once no task runs (it yields to generation: it
     /// waits outside the chain, so a task's own switch is never stuck behind it), then in its
     /// turn like any load.
-    pub fn preload(
-        self: &Rc<Self>,
-        key: &str,
-        signal: Option<E::Signal>,
-    ) -> impl Future<Output = Result<String, ManagerError<E::Error>>> + use<E> {
+    pub fn preload(self: &Rc<Self>, key: &str, signal: Option<E::Signal>) -> impl Future<Output = Outcome<E>> + use<E> {
         let this = self.clone();
         let key = key.to_owned();
         async move {
             this.idle().await;
             let op_key = format!("preload:{key}");
-            let op = this.enqueue(&op_key, move |this| this.switch_now(key, signal, false, true));
-            op.await.map(Done::into_key)
+            this.enqueue(|l| &l.loads, &op_key, move |this| this.switch_now(key, signal, false, true)).await
         }
     }
 
     /// Unloads `key` in its turn: disposes it, returns its memory (a `metrics` event), "Model
     /// <key> unloaded.". `false` if it was not resident; refused while it is generating.
-    pub fn unload(self: &Rc<Self>, key: &str) -> impl Future<Output = Result<bool, ManagerError<E::Error>>> + use<E> {
+    pub fn unload(self: &Rc<Self>, key: &str) -> Op<Unloaded<E>> {
         let owned = key.to_owned();
-        let op = self.enqueue(&format!("unload:{key}"), move |this| {
-            async move {
-                if this.models.borrow().get(&owned).is_some_and(Resident::is_generating) {
-                    return Err(ManagerError::Busy { key: owned, with: BusyWith::Generating });
+        self.enqueue(
+            |l| &l.unloads,
+            key,
+            move |this| {
+                async move {
+                    if this.models.borrow().get(&owned).is_some_and(Resident::is_generating) {
+                        return Err(ManagerError::Busy { key: owned, with: BusyWith::Generating });
+                    }
+                    Ok(this.unload_now(&owned))
                 }
-                Ok(Done::Unloaded(this.unload_now(&owned)))
-            }
-            .boxed_local()
-        });
-        async move {
-            match op.await? {
-                Done::Unloaded(was) => Ok(was),
-                Done::Model(_) => Ok(true),
-            }
-        }
+                .boxed_local()
+            },
+        )
     }
 
     /// Reads `key`'s header (no weights), so that [`Self::fit`] and [`Self::catalog_rows`]
@@ -393,31 +388,32 @@ impl<E: Engine> ModelLifecycle<E> {
         self.fit(key)
     }
 
-    /// Runs `work` after every operation queued before it; a call for `key` while one waits or
-    /// runs gets the same result.
-    fn enqueue(
+    /// Runs `work` after every operation queued before it; a call for `key` while one of the
+    /// same kind (`ops`) waits or runs gets the same result.
+    fn enqueue<T: Clone + 'static>(
         self: &Rc<Self>,
+        ops: fn(&Self) -> &Ops<T>,
         key: &str,
-        work: impl FnOnce(Rc<Self>) -> LocalBoxFuture<'static, Outcome<E>> + 'static,
-    ) -> Op<E> {
-        if let Some(op) = self.in_flight.borrow().get(key).cloned() {
+        work: impl FnOnce(Rc<Self>) -> LocalBoxFuture<'static, T> + 'static,
+    ) -> Op<T> {
+        if let Some(op) = ops(self).borrow().get(key).cloned() {
             return op;
         }
         let before = self.tail.borrow().clone();
         let this = self.clone();
         let owned_key = key.to_owned();
-        let op: Op<E> = async move {
+        let op: Op<T> = async move {
             if let Some(before) = before {
-                let _ = before.await;
+                before.await;
             }
             let result = work(this.clone()).await;
-            this.in_flight.borrow_mut().remove(&owned_key);
+            ops(&this).borrow_mut().remove(&owned_key);
             result
         }
         .boxed_local()
         .shared();
-        self.in_flight.borrow_mut().insert(key.to_owned(), op.clone());
-        *self.tail.borrow_mut() = Some(op.clone());
+        ops(self).borrow_mut().insert(key.to_owned(), op.clone());
+        *self.tail.borrow_mut() = Some(op.clone().map(|_| ()).boxed_local().shared());
         op
     }
 
@@ -438,13 +434,13 @@ impl<E: Engine> ModelLifecycle<E> {
             if self.lost.get() {
                 self.recover().await?;
             }
-            if self.is_loaded(&key) {
+            if let Some(model) = self.model(&key) {
                 self.memory().touch(&key, self.engine.now_ms());
                 if make_current {
                     *self.current.borrow_mut() = Some(key.clone());
                 }
                 self.info(format!("Model {key} is already loaded."), &key);
-                return Ok(Done::Model(key));
+                return Ok(Switched { key, model });
             }
             let entry = self.lookup(&key)?;
             self.info(format!("Checking memory for {key}..."), &key);
@@ -479,14 +475,14 @@ impl<E: Engine> ModelLifecycle<E> {
                 return self.failed(&key, LoadFailure::DeviceLost, signal, make_current, false).await;
             }
             let bytes = model.resident_bytes();
-            self.models.borrow_mut().insert(key.clone(), model);
+            self.models.borrow_mut().insert(key.clone(), model.clone());
             self.memory().register_loaded(&key, bytes, self.engine.now_ms());
             self.engine.report_memory(Some(&key));
             if make_current {
                 *self.current.borrow_mut() = Some(key.clone());
             }
             self.info(format!("Model {key} loaded successfully."), &key);
-            Ok(Done::Model(key))
+            Ok(Switched { key, model })
         }
         .boxed_local()
     }
@@ -658,17 +654,6 @@ impl<E: Engine> ModelLifecycle<E> {
         self.lost.set(false);
         self.status.info(format!("Re-created the WebGPU device after the loss (generation {generation})."), None);
         Ok(())
-    }
-}
-
-impl Done {
-    /// The key a switch or preload ended with. Their chain keys (`key`, `preload:key`) never
-    /// name an unload's (`unload:key`), so they never join one.
-    fn into_key(self) -> String {
-        match self {
-            Done::Model(key) => key,
-            Done::Unloaded(_) => String::new(),
-        }
     }
 }
 

@@ -17,7 +17,7 @@ mod queue;
 pub use catalog::{BUILTIN_CATALOG, Catalog, CatalogEntry, CatalogError, DEFAULT_MODEL_KEY, Suggestion};
 pub use engine::{Cancel, Engine, Resident};
 pub use error::{BusyWith, EngineError, FailureKind, LoadFailure, ManagerError};
-pub use lifecycle::{CatalogRow, Fit, ModelLifecycle, ResidentModel, Settings};
+pub use lifecycle::{CatalogRow, Fit, ModelLifecycle, ResidentModel, Settings, Switched};
 pub use queue::{Cancelled, Queued, TaskQueue, TaskRunner};
 
 #[cfg(test)]

@@ -65,11 +65,6 @@ fn signal_of(options: Option<SwitchOptionsArg>) -> Option<AbortSignal> {
     options.and_then(|o| field(&o.into(), "signal")).map(|v| v.unchecked_into())
 }
 
-/// The info of the resident model `key` (what a switch resolves with).
-fn model_info(lifecycle: &Lifecycle, key: &str) -> JsValue {
-    lifecycle.model(key).map_or(JsValue::NULL, |m| m.0.info())
-}
-
 #[wasm_bindgen]
 impl ModelManager {
     /// Sets up a manager. Options (all optional): `streamer` (an `SseStreamer`; a new one by
@@ -190,11 +185,9 @@ impl ModelManager {
             Err(e) => return Promise::reject(&e.into()),
         };
         let switched = self.lifecycle.switch(&key, signal_of(options));
-        let lifecycle = self.lifecycle.clone();
-        wasm_bindgen_futures::future_to_promise(async move {
-            let key = switched.await.map_err(JsError::from)?;
-            Ok(model_info(&lifecycle, &key))
-        })
+        wasm_bindgen_futures::future_to_promise(
+            async move { Ok(switched.await.map_err(JsError::from)?.model.0.info()) },
+        )
     }
 
     /// Loads `key` without making it current, after the running task finishes (it yields to
@@ -210,11 +203,9 @@ impl ModelManager {
             Err(e) => return Promise::reject(&e.into()),
         };
         let preloaded = self.lifecycle.preload(&key, signal_of(options));
-        let lifecycle = self.lifecycle.clone();
-        wasm_bindgen_futures::future_to_promise(async move {
-            let key = preloaded.await.map_err(JsError::from)?;
-            Ok(model_info(&lifecycle, &key))
-        })
+        wasm_bindgen_futures::future_to_promise(
+            async move { Ok(preloaded.await.map_err(JsError::from)?.model.0.info()) },
+        )
     }
 
     /// Unloads `key` in its turn (after the operations queued before it): its memory is

@@ -60,6 +60,7 @@ impl EngineError for FakeError {
     }
 }
 
+#[derive(Debug)]
 struct ModelState {
     bytes: u64,
     generating: Cell<bool>,
@@ -68,7 +69,7 @@ struct ModelState {
     uploaded: Rc<Cell<u64>>,
 }
 
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 struct FakeModel(Rc<ModelState>);
 
 impl Resident for FakeModel {
@@ -263,9 +264,10 @@ impl Harness {
         slot.borrow_mut().take().expect("the operation finished")
     }
 
+    /// Switches to `key`; the key of the model made current.
     fn switch(&mut self, key: &str) -> Result<String, ManagerError<FakeError>> {
         let f = self.lifecycle.switch(key, None);
-        self.run(f)
+        self.run(f).map(|s| s.key)
     }
 
     /// A load of `key` that waits, half uploaded, until the sender fires.
@@ -519,8 +521,9 @@ fn concurrent_same_key_calls_share_one_load() {
     assert!(!h.lifecycle.is_ready());
     gate.send(()).unwrap();
     h.pool.run_until_stalled();
-    assert_eq!(one.borrow_mut().take().unwrap().unwrap(), "a");
-    assert_eq!(two.borrow_mut().take().unwrap().unwrap(), "a");
+    let (one, two) = (one.borrow_mut().take().unwrap().unwrap(), two.borrow_mut().take().unwrap().unwrap());
+    assert_eq!((one.key.as_str(), two.key.as_str()), ("a", "a"));
+    assert!(Rc::ptr_eq(&one.model.0, &two.model.0), "both callers got the one model");
     assert_eq!(*h.engine().loads.borrow(), ["a"]);
     assert_eq!(h.recorder.infos().iter().filter(|m| *m == "Loading model a...").count(), 1);
 }
@@ -542,9 +545,8 @@ fn different_keys_run_in_call_order_and_a_failure_leaves_the_state_consistent() 
     gate.send(()).unwrap();
     h.pool.run_until_stalled();
     let results: Vec<_> = calls.iter().map(|s| s.borrow_mut().take().unwrap()).collect();
-    assert_eq!(results[0].as_deref().unwrap(), "a");
-    assert_eq!(results[1].as_deref().unwrap(), "a");
-    assert_eq!(results[3].as_deref().unwrap(), "c");
+    let key = |n: usize| results[n].as_ref().map(|s| s.key.as_str()).unwrap();
+    assert_eq!((key(0), key(1), key(3)), ("a", "a", "c"));
     let e = results[2].as_ref().unwrap_err();
     let ManagerError::LoadFailed { key, failure: LoadFailure::Engine(f), suggestions } = e else { panic!("{e:?}") };
     assert_eq!(key, "b");
@@ -644,7 +646,7 @@ fn preload_waits_for_running_tasks_and_does_not_change_the_current_model() {
     assert!(preload.borrow().is_none(), "one task still runs");
     h.lifecycle.task_finished();
     h.pool.run_until_stalled();
-    assert_eq!(preload.borrow_mut().take().unwrap().unwrap(), "b");
+    assert_eq!(preload.borrow_mut().take().unwrap().unwrap().key, "b");
     assert_eq!(h.lifecycle.tasks_running(), 0);
     assert_eq!(h.lifecycle.current().as_deref(), Some("a"));
     assert!(h.lifecycle.is_loaded("b"));
