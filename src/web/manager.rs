@@ -16,14 +16,13 @@ use wasm_bindgen::prelude::*;
 use web_sys::{AbortSignal, Blob};
 
 use crate::manager::{Catalog, CatalogEntry, DEFAULT_MODEL_KEY, ManagerError, ModelLifecycle, Settings};
-use crate::status::StatusStream;
 
-use super::device::{Preference, acquire};
+use super::device::Preference;
 use super::error::JsError;
 use super::memory::{MemoryManager, key_arg, to_js};
-use super::model::{LanguageModel, runs_on_cpu_instead};
+use super::model::LanguageModel;
 use super::streamer::{SseStreamer, field};
-use super::types::{BackendArg, ModelManagerOptionsArg, SwitchOptionsArg};
+use super::types::{ModelManagerOptionsArg, SwitchOptionsArg};
 
 pub(super) use engine::WebEngine;
 
@@ -95,24 +94,7 @@ impl ModelManager {
                 let json = js_sys::JSON::stringify(&v).ok().and_then(|s| s.as_string()).unwrap_or_default();
                 catalog.merge(Catalog::from_json(&json).map_err(|e| JsError::from(ManagerError::Catalog(e)))?);
             }
-            let (memory, preference) = match field(&opts_js, "memoryManager") {
-                Some(v) => {
-                    let memory = MemoryManager::from_js(&v).ok_or_else(|| {
-                        JsError::invalid_input("INVALID_OPTIONS", "options.memoryManager must be a MemoryManager.")
-                    })?;
-                    let preference = if memory.is_cpu() { Preference::Cpu } else { Preference::Webgpu };
-                    (memory, preference)
-                }
-                None => {
-                    let asked =
-                        Preference::parse(field(&opts_js, "backend").map(|v| v.unchecked_into::<BackendArg>()))?;
-                    let preference = resolve(asked, &status).await?;
-                    (
-                        MemoryManager::create_with(status.clone(), preference, opts.device_memory_gb, None).await?,
-                        preference,
-                    )
-                }
-            };
+            let (memory, preference) = engine::account(&opts_js, &status, opts.device_memory_gb).await?;
             let engine = WebEngine::new(status.clone(), memory, preference, opts.cache.unwrap_or(true));
             let settings = Settings {
                 context_length: opts.context_length,
@@ -362,18 +344,4 @@ impl ModelManager {
     pub(super) fn shared(&self) -> Rc<Lifecycle> {
         self.lifecycle.clone()
     }
-}
-
-/// 'auto' made concrete once for a manager: WebGPU, unless there is no adapter or it is a
-/// software emulation (SwiftShader, llvmpipe), where the wasm CPU backend is faster (measured
-/// ~30x on SmolLM2); the status stream says which and why.
-async fn resolve(asked: Preference, status: &Rc<StatusStream>) -> Result<Preference, JsError> {
-    if asked != Preference::Auto {
-        return Ok(asked);
-    }
-    let device = acquire(Preference::Auto, Some(status.clone())).await?;
-    if device.adapter.is_none() || runs_on_cpu_instead(&device, Some(status), "models run", None) {
-        return Ok(Preference::Cpu);
-    }
-    Ok(Preference::Webgpu)
 }

@@ -1,12 +1,14 @@
 //! [`WebEngine`]: the lifecycle's [`Engine`] in the browser: GGUF files read from a URL
 //! (Range requests), a `File` the app supplied or the browser's model cache (OPFS), loaded with
-//! [`LanguageModel::load_with`], accounted by the page's `MemoryManager`.
+//! [`LanguageModel::load_with`], accounted by the page's `MemoryManager` ([`account`]: the
+//! app's, or a new one on the backend 'auto' resolves to).
 
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
 use serde::Serialize;
+use wasm_bindgen::prelude::*;
 use web_sys::{AbortSignal, Blob};
 
 use crate::infer::Shape;
@@ -20,8 +22,10 @@ use super::super::device::{Preference, acquire};
 use super::super::error::{ErrorClass, JsError};
 use super::super::gguf::GgufFile;
 use super::super::memory::{MemoryManager, now_ms};
-use super::super::model::{LanguageModel, LoadRequest};
+use super::super::model::{LanguageModel, LoadRequest, runs_on_cpu_instead};
 use super::super::source::ProgressReporter;
+use super::super::streamer::field;
+use super::super::types::BackendArg;
 
 impl Cancel for AbortSignal {
     fn is_cancelled(&self) -> bool {
@@ -314,4 +318,42 @@ impl Engine for WebEngine {
         self.memory.rebind(backend.clone())?;
         Ok(backend.generation)
     }
+}
+
+/// The memory account a manager registers with, and where its models run: the app's
+/// `memoryManager` (and its backend), else a new account on the backend `options.backend`
+/// resolves to.
+pub(in crate::web) async fn account(
+    options: &JsValue,
+    status: &Rc<StatusStream>,
+    device_memory_gb: Option<f64>,
+) -> Result<(MemoryManager, Preference), JsError> {
+    match field(options, "memoryManager") {
+        Some(v) => {
+            let memory = MemoryManager::from_js(&v).ok_or_else(|| {
+                JsError::invalid_input("INVALID_OPTIONS", "options.memoryManager must be a MemoryManager.")
+            })?;
+            let preference = if memory.is_cpu() { Preference::Cpu } else { Preference::Webgpu };
+            Ok((memory, preference))
+        }
+        None => {
+            let asked = Preference::parse(field(options, "backend").map(|v| v.unchecked_into::<BackendArg>()))?;
+            let preference = resolve(asked, status).await?;
+            Ok((MemoryManager::create_with(status.clone(), preference, device_memory_gb, None).await?, preference))
+        }
+    }
+}
+
+/// 'auto' made concrete once for a manager: WebGPU, unless there is no adapter or it is a
+/// software emulation (SwiftShader, llvmpipe), where the wasm CPU backend is faster (measured
+/// ~30x on SmolLM2); the status stream says which and why.
+async fn resolve(asked: Preference, status: &Rc<StatusStream>) -> Result<Preference, JsError> {
+    if asked != Preference::Auto {
+        return Ok(asked);
+    }
+    let device = acquire(Preference::Auto, Some(status.clone())).await?;
+    if device.adapter.is_none() || runs_on_cpu_instead(&device, Some(status), "models run", None) {
+        return Ok(Preference::Cpu);
+    }
+    Ok(Preference::Webgpu)
 }
