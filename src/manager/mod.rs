@@ -1,16 +1,24 @@
-//! What a web app manages beyond one model: the catalog of models it may load, and the queue
-//! of generation tasks across them.
+//! What a web app manages beyond one model: the catalog of models it may load, the lifecycle
+//! of those models, and the queue of generation tasks across them.
 //!
-//! Plain Rust, tested natively. The web layer (`web::manager`, `web::executor`) drives them:
-//! `ModelManager` looks models up in the [`Catalog`], asks the memory manager whether they fit
-//! and which catalog models would fit instead ([`Catalog::suggestions`]); `TaskExecutor` keeps
-//! its tasks in a [`TaskQueue`] (higher priority first, first in first out within a priority).
+//! Plain Rust, tested natively. [`ModelLifecycle`] owns the ModelManager's flow (switch, LRU
+//! eviction, suggestions, autoFallback, preload, one load per key in call order, cancellation
+//! that keeps the previous model, device loss) over an [`Engine`] trait; the web layer
+//! (`web::manager`) implements the engine with the browser's loader and converts JS values and
+//! errors. `TaskExecutor` keeps its tasks in a [`TaskQueue`] (higher priority first, first in
+//! first out within a priority).
 
 mod catalog;
+mod engine;
+mod error;
+mod lifecycle;
 mod queue;
 
 pub use catalog::{BUILTIN_CATALOG, Catalog, CatalogEntry, CatalogError, DEFAULT_MODEL_KEY, Suggestion};
-pub use queue::{Queued, TaskQueue};
+pub use engine::{Cancel, Engine, Resident};
+pub use error::{BusyWith, EngineError, FailureKind, LoadFailure, ManagerError};
+pub use lifecycle::{CatalogRow, Fit, ModelLifecycle, ResidentModel, Settings, Switched};
+pub use queue::{Cancelled, Queued, TaskQueue, TaskRunner};
 
 #[cfg(test)]
 mod tests;

@@ -1,4 +1,7 @@
-//! [`TaskQueue`]: the order generation tasks run in.
+//! [`TaskQueue`]: the order generation tasks run in; [`TaskRunner`]: runs them one at a time.
+
+use std::cell::{Cell, RefCell};
+use std::future::Future;
 
 /// A task waiting in a [`TaskQueue`].
 #[derive(Debug, Clone, PartialEq)]
@@ -60,5 +63,78 @@ impl<T> TaskQueue<T> {
 
     pub fn is_empty(&self) -> bool {
         self.items.is_empty()
+    }
+}
+
+/// What [`TaskRunner::cancel`] found.
+#[derive(Debug)]
+pub enum Cancelled<T> {
+    /// The task was waiting: it left the queue, here it is.
+    Waiting(T),
+    /// The task is running: the caller stops it (its signal).
+    Running,
+    /// No such task (finished, or never queued).
+    Unknown,
+}
+
+/// Runs queued tasks one at a time, in [`TaskQueue`] order: the pump of a `TaskExecutor`.
+///
+/// Single-threaded (`Cell`/`RefCell` inside, no borrow held across an `await`), so tasks can
+/// be pushed, listed and cancelled while the pump awaits a running one.
+#[derive(Debug)]
+pub struct TaskRunner<T> {
+    queue: RefCell<TaskQueue<T>>,
+    running: Cell<Option<u64>>,
+    pumping: Cell<bool>,
+}
+
+impl<T> Default for TaskRunner<T> {
+    fn default() -> Self {
+        TaskRunner { queue: RefCell::new(TaskQueue::new()), running: Cell::new(None), pumping: Cell::new(false) }
+    }
+}
+
+impl<T> TaskRunner<T> {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Queues `item`; returns its id. Start a [`Self::pump`] to run it.
+    pub fn push(&self, priority: i32, item: T) -> u64 {
+        self.queue.borrow_mut().push(priority, item)
+    }
+
+    /// The running task's id.
+    pub fn running(&self) -> Option<u64> {
+        self.running.get()
+    }
+
+    /// The waiting tasks in run order, as `f` sees them.
+    pub fn pending<R>(&self, mut f: impl FnMut(&Queued<T>) -> R) -> Vec<R> {
+        self.queue.borrow().pending().map(&mut f).collect()
+    }
+
+    /// Takes task `id` out of the queue if it waits; says whether it runs instead.
+    pub fn cancel(&self, id: u64) -> Cancelled<T> {
+        if let Some(queued) = self.queue.borrow_mut().remove(id) {
+            return Cancelled::Waiting(queued.item);
+        }
+        if self.running.get() == Some(id) { Cancelled::Running } else { Cancelled::Unknown }
+    }
+
+    /// Runs the queued tasks with `run`, one at a time, until the queue is empty (tasks pushed
+    /// meanwhile included). Returns at once when a pump already runs: there is one per runner.
+    pub async fn pump<F: Future<Output = ()>>(&self, mut run: impl FnMut(u64, T) -> F) {
+        if self.pumping.replace(true) {
+            return;
+        }
+        loop {
+            let next = self.queue.borrow_mut().pop();
+            let Some(queued) = next else { break };
+            self.running.set(Some(queued.id));
+            run(queued.id, queued.item).await;
+            self.running.set(None);
+        }
+        self.pumping.set(false);
     }
 }

@@ -29,7 +29,7 @@ extern "C" {
 }
 
 /// An error on its way to JS.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct JsError {
     code: ErrorCode,
     message: String,
@@ -216,5 +216,37 @@ impl From<BackendError> for JsError {
             BackendError::Readback { .. } => ErrorCode::ReadbackFailed,
         };
         JsError::of(code, e.to_string())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The model lifecycle's errors (`manager::ManagerError`), converted once for JS.
+
+impl From<crate::manager::ManagerError<JsError>> for JsError {
+    fn from(e: crate::manager::ManagerError<JsError>) -> JsError {
+        use crate::manager::{LoadFailure, ManagerError};
+        let suggestions = |s: &[crate::manager::Suggestion]| super::memory::to_js(&s).unwrap_or(JsValue::NULL);
+        let message = e.message();
+        match e {
+            ManagerError::Catalog(c) => c.into(),
+            ManagerError::Busy { .. } => JsError::of(ErrorCode::ModelBusy, message),
+            ManagerError::DoesNotFit { key, reason, required_bytes, available_bytes, suggestions: s, .. } => {
+                JsError::of(ErrorCode::NotEnoughMemory, message)
+                    .with("modelKey", key)
+                    .with("reason", reason)
+                    .with("requiredBytes", required_bytes as f64)
+                    .with("availableBytes", available_bytes as f64)
+                    .with("suggestions", suggestions(&s))
+            }
+            ManagerError::Cancelled { key, .. } => JsError::of(ErrorCode::Aborted, message).with("modelKey", key),
+            ManagerError::LoadFailed { key, failure, suggestions: s } => {
+                let cause = match failure {
+                    LoadFailure::Engine(cause) => cause,
+                    LoadFailure::DeviceLost => JsError::of(ErrorCode::DeviceLost, message),
+                };
+                cause.with("modelKey", key).with("suggestions", suggestions(&s))
+            }
+            ManagerError::Engine(cause) => cause,
+        }
     }
 }

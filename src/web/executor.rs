@@ -1,6 +1,6 @@
 //! `TaskExecutor`: generation tasks across the manager's models, one at a time.
 //!
-//! Tasks wait in a [`TaskQueue`] (higher priority first, FIFO within a priority). The pump
+//! Tasks wait in the core's [`TaskRunner`] (higher priority first, FIFO within a priority). Its pump
 //! takes the next one, switches the manager to its model when needed (through the manager's
 //! operation chain, so the status stream says "Loading model ..." before the tokens), and
 //! generates; tokens go to the task's async iterator and out as `token` events, then a `done`
@@ -10,31 +10,28 @@
 //! `for await` loop early) removes a waiting task, or stops a running one between tokens
 //! (or its model's load); its `result` rejects with `CancelledError`.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::rc::Rc;
 
-use futures::StreamExt;
-use futures::channel::mpsc;
-use futures::lock::Mutex;
-use js_sys::{Function, Object, Promise, Reflect};
+use js_sys::Function;
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
-use web_sys::{AbortController, AbortSignal};
+use web_sys::AbortController;
 
-use crate::manager::TaskQueue;
+use crate::manager::{Cancelled, TaskRunner};
+use crate::status::ErrorInfo;
 
 use super::error::{ErrorClass, JsError};
-use super::manager::{Inner as Manager, ModelManager};
+use super::manager::{Lifecycle, ModelManager};
 use super::memory::to_js;
-use super::streamer::{error_info, field};
+use super::model::{GenerateOptions, GenerationOut, Prompt, token_object};
+use super::streamer::field;
 use super::types::TaskOptionsArg;
 
-/// What a task's iterator and result are fed from.
-struct Channel {
-    tokens: Mutex<mpsc::UnboundedReceiver<JsValue>>,
-    /// The task's failure, thrown by the iterator once the tokens before it are read.
-    failure: RefCell<Option<JsValue>>,
-}
+mod handle;
+
+pub use handle::TaskHandle;
+use handle::{Outlet, TaskInput};
 
 struct Task {
     model_key: String,
@@ -42,18 +39,15 @@ struct Task {
     /// The generate options (sampling, `maxTokens`, `stop`, `chat`), as given.
     params: JsValue,
     controller: AbortController,
-    tokens: mpsc::UnboundedSender<JsValue>,
-    channel: Rc<Channel>,
-    resolve: Function,
-    reject: Function,
+    /// Its handle's tokens and result.
+    outlet: Outlet,
 }
 
 struct ExecInner {
-    manager: Rc<Manager>,
-    queue: RefCell<TaskQueue<Task>>,
-    /// The running task: its id and controller.
-    running: RefCell<Option<(u64, AbortController)>>,
-    pumping: Cell<bool>,
+    manager: Rc<Lifecycle>,
+    tasks: TaskRunner<Task>,
+    /// The running task's controller.
+    running: RefCell<Option<AbortController>>,
 }
 
 /// Runs generation tasks across a `ModelManager`'s models, one at a time, highest priority
@@ -63,22 +57,21 @@ pub struct TaskExecutor {
     inner: Rc<ExecInner>,
 }
 
-/// A queued task: `for await (const t of handle)` yields its tokens (`{ text, tokenId, index }`);
-/// `await handle.result` gives the text and timings.
-#[wasm_bindgen]
-pub struct TaskHandle {
-    id: u64,
-    model_key: String,
-    result: Promise,
-    channel: Rc<Channel>,
-    executor: Rc<ExecInner>,
-}
-
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase", default)]
 struct TaskOptions {
     model_key: Option<String>,
     priority: Option<i32>,
+}
+
+/// What a task's `result` resolves with: the generation, and which task and model it was.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct TaskResult {
+    #[serde(flatten)]
+    generation: GenerationOut,
+    task_id: u64,
+    model_key: String,
 }
 
 #[derive(Serialize)]
@@ -89,133 +82,115 @@ struct PendingTask {
     priority: i32,
 }
 
-fn cancelled_error(id: u64, key: &str, when: &str) -> JsValue {
+fn cancelled_error(id: u64, key: &str, when: &str) -> JsError {
     JsError::new(ErrorClass::Cancelled, "ABORTED", format!("Task {id} ({key}) was cancelled {when}."))
         .with("taskId", id as f64)
         .with("modelKey", key)
-        .into()
-}
-
-impl Task {
-    /// Rejects the result with `error`, which the iterator throws after the tokens before it.
-    fn fail(&self, error: &JsValue) {
-        *self.channel.failure.borrow_mut() = Some(error.clone());
-        let _ = self.reject.call1(&JsValue::NULL, error);
-    }
 }
 
 impl ExecInner {
+    /// Starts the pump unless it runs (it then takes the new task in its turn).
     fn start(self: &Rc<Self>) {
-        if self.pumping.replace(true) {
-            return;
-        }
         let this = self.clone();
         wasm_bindgen_futures::spawn_local(async move {
-            loop {
-                let next = this.queue.borrow_mut().pop();
-                let Some(queued) = next else { break };
-                let (id, task) = (queued.id, queued.item);
-                *this.running.borrow_mut() = Some((id, task.controller.clone()));
-                this.manager.task_started();
-                let outcome = this.run(id, &task).await;
-                this.manager.task_finished();
-                *this.running.borrow_mut() = None;
-                match outcome {
-                    Ok(result) => {
-                        let _ = task.resolve.call1(&JsValue::NULL, &result);
-                    }
-                    Err(error) => {
-                        this.report_failure(id, &task.model_key, &error);
-                        task.fail(&error);
-                    }
-                }
-                // Dropping the sender ends the iterator.
-                drop(task);
-            }
-            this.pumping.set(false);
+            let owner = this.clone();
+            this.tasks
+                .pump(move |id, task| {
+                    let this = owner.clone();
+                    async move { this.run_task(id, task).await }
+                })
+                .await;
         });
     }
 
-    async fn run(&self, id: u64, task: &Task) -> Result<JsValue, JsValue> {
+    /// Runs task `id` (counted by the manager, so preloads wait), then settles its result.
+    async fn run_task(&self, id: u64, task: Task) {
+        *self.running.borrow_mut() = Some(task.controller.clone());
+        self.manager.task_started();
+        let outcome = self.run(id, &task).await;
+        self.manager.task_finished();
+        *self.running.borrow_mut() = None;
+        match outcome.and_then(|result| to_js(&result)) {
+            Ok(result) => task.outlet.resolve(&result),
+            Err(error) => {
+                self.report_failure(id, &task.model_key, &error);
+                task.outlet.fail(&error.into());
+            }
+        }
+        // Dropping the task (its sender) ends the iterator.
+    }
+
+    async fn run(&self, id: u64, task: &Task) -> Result<TaskResult, JsError> {
         let signal = task.controller.signal();
         if signal.aborted() {
             return Err(cancelled_error(id, &task.model_key, "before it started"));
         }
-        if let Err(e) = self.manager.switch_for_task(&task.model_key, Some(signal.clone())).await {
+        if let Err(e) = self.manager.switch(&task.model_key, Some(signal.clone())).await {
             return Err(if signal.aborted() {
                 cancelled_error(id, &task.model_key, "while its model loaded")
             } else {
-                e
+                e.into()
             });
         }
         let model = self.manager.model(&task.model_key).ok_or_else(|| {
-            JsValue::from(JsError::new(
+            JsError::new(
                 ErrorClass::ModelLoad,
                 "MODEL_UNLOADED",
                 format!("{} was unloaded before task {id} could run; enqueue it again.", task.model_key),
-            ))
+            )
         })?;
-        // The task's options, plus its signal and a token sink.
-        let options = Object::assign(
-            &Object::new(),
-            &Object::from(if task.params.is_object() { task.params.clone() } else { Object::new().into() }),
-        );
-        let sink = task.tokens.clone();
+        let options = GenerateOptions::read(&task.params)?;
+        let prompt = Prompt::from_js(&task.input)?;
+        // Each token goes to the task's iterator and to the task's own `onToken`.
         let user_on_token: Option<Function> = field(&task.params, "onToken").and_then(|f| f.dyn_into().ok());
-        let on_token = Closure::<dyn FnMut(JsValue) -> JsValue>::new(move |t: JsValue| {
-            let _ = sink.unbounded_send(t.clone());
-            user_on_token.as_ref().and_then(|f| f.call1(&JsValue::NULL, &t).ok()).unwrap_or(JsValue::UNDEFINED)
-        });
-        let _ = Reflect::set(&options, &"onToken".into(), on_token.as_ref());
-        let _ = Reflect::set(&options, &"signal".into(), &signal);
-        let result = model.generate_with(task.input.clone(), options.into()).await;
-        drop(on_token);
+        let on_token = |t: &crate::infer::TokenEvent<'_>| {
+            let token = token_object(t);
+            task.outlet.token(&token);
+            user_on_token.as_ref().and_then(|f| f.call1(&JsValue::NULL, &token).ok()) != Some(JsValue::FALSE)
+        };
+        let result = model.0.generate_request(prompt, &options, on_token, Some(&signal)).await;
         if result.is_err() && self.manager.is_lost() {
             return Err(JsError::new(
                 ErrorClass::DeviceLost,
                 "DEVICE_LOST",
                 format!("The GPU device was lost while task {id} ran on {}; enqueue it again (the model is reloaded on a new device).", task.model_key),
             )
-            .with("taskId", id as f64)
-            .into());
+            .with("taskId", id as f64));
         }
-        let result = result?;
-        let _ = Reflect::set(&result, &"taskId".into(), &(id as f64).into());
-        let _ = Reflect::set(&result, &"modelKey".into(), &task.model_key.as_str().into());
-        Ok(result)
+        Ok(TaskResult { generation: result?, task_id: id, model_key: task.model_key.clone() })
     }
 
     /// An `error` event for a failed task (not for a cancelled one: its `done` event, or the
     /// manager's cancelled load, already told it).
-    fn report_failure(&self, id: u64, key: &str, error: &JsValue) {
-        let mut info = error_info(error);
-        if info.name == "CancelledError" {
+    fn report_failure(&self, id: u64, key: &str, error: &JsError) {
+        if error.class() == ErrorClass::Cancelled {
             return;
         }
-        info.message = format!("Task {id} ({key}) failed: {}", info.message);
-        info.stack = None;
+        let mut info = ErrorInfo::new(error.class_name(), format!("Task {id} ({key}) failed: {}", error.message()));
+        info.code = Some(error.code().to_owned());
         self.manager.status().error(info, Some(key));
     }
 
     /// Cancels task `id`: a waiting one leaves the queue (its result rejects now), a running one
     /// stops at the next token. `false` if there is no such task.
     fn cancel(&self, id: u64) -> bool {
-        let removed = self.queue.borrow_mut().remove(id);
-        if let Some(queued) = removed {
-            let task = queued.item;
-            task.controller.abort();
-            task.fail(&cancelled_error(id, &task.model_key, "before it started"));
-            self.manager
-                .status()
-                .info(format!("Task {id} ({}) cancelled before it started.", task.model_key), Some(&task.model_key));
-            return true;
-        }
-        match &*self.running.borrow() {
-            Some((running, controller)) if *running == id => {
-                controller.abort();
+        match self.tasks.cancel(id) {
+            Cancelled::Waiting(task) => {
+                task.controller.abort();
+                task.outlet.fail(&cancelled_error(id, &task.model_key, "before it started").into());
+                self.manager.status().info(
+                    format!("Task {id} ({}) cancelled before it started.", task.model_key),
+                    Some(&task.model_key),
+                );
                 true
             }
-            _ => false,
+            Cancelled::Running => {
+                if let Some(controller) = &*self.running.borrow() {
+                    controller.abort();
+                }
+                true
+            }
+            Cancelled::Unknown => false,
         }
     }
 }
@@ -229,9 +204,8 @@ impl TaskExecutor {
         TaskExecutor {
             inner: Rc::new(ExecInner {
                 manager: manager.shared(),
-                queue: RefCell::new(TaskQueue::new()),
+                tasks: TaskRunner::new(),
                 running: RefCell::new(None),
-                pumping: Cell::new(false),
             }),
         }
     }
@@ -250,69 +224,11 @@ impl TaskExecutor {
             .model_key
             .or_else(|| self.inner.manager.current_key())
             .ok_or_else(|| JsError::invalid_input("NO_MODEL", "enqueue: give `modelKey` (no model is current)."))?;
-        self.inner.manager.check_key(&model_key)?;
-        let input = match (field(&task, "prompt"), field(&task, "messages")) {
-            (Some(p), None) if p.is_string() => p,
-            (None, Some(m)) if js_sys::Array::is_array(&m) => m,
-            (Some(_), Some(_)) => {
-                return Err(JsError::invalid_input(
-                    "INVALID_PROMPT",
-                    "enqueue: give `prompt` or `messages`, not both.",
-                ));
-            }
-            _ => {
-                return Err(JsError::invalid_input(
-                    "INVALID_PROMPT",
-                    "enqueue: give `prompt` (a string) or `messages` ([{ role, content }]).",
-                ));
-            }
-        };
-        let mut params = field(&task, "params").unwrap_or_else(|| Object::new().into());
-        if !params.is_object() {
-            return Err(JsError::invalid_input(
-                "INVALID_OPTIONS",
-                "enqueue: `params` must be an object of generate options.",
-            ));
-        }
-        // Messages are rendered with the model's chat template.
-        if field(&task, "messages").is_some() {
-            params = Object::assign(&Object::new(), params.unchecked_ref()).into();
-            let _ = Reflect::set(&params, &"chat".into(), &JsValue::TRUE);
-        }
-        let controller = AbortController::new()
-            .map_err(|_| JsError::invalid_input("NO_ABORT", "AbortController is unavailable."))?;
-        if let Some(signal) = field(&task, "signal") {
-            let signal: AbortSignal = signal.unchecked_into();
-            if signal.aborted() {
-                controller.abort();
-            } else {
-                let c = controller.clone();
-                let abort = Closure::once_into_js(move || c.abort());
-                let _ = signal.add_event_listener_with_callback("abort", abort.unchecked_ref());
-            }
-        }
-        let (tx, rx) = mpsc::unbounded();
-        let channel = Rc::new(Channel { tokens: Mutex::new(rx), failure: RefCell::new(None) });
-        let mut resolve_reject = None;
-        let result = Promise::new(&mut |resolve, reject| resolve_reject = Some((resolve, reject)));
-        let (resolve, reject) = resolve_reject.expect("the Promise executor runs at once");
-        // A failure is also thrown by the iterator; an app that only iterates must not see an
-        // "unhandled rejection" for the result it never awaited.
-        let noop = Closure::once_into_js(|_: JsValue| {});
-        if let Ok(catch) = Reflect::get(&result, &"catch".into()).and_then(|c| c.dyn_into::<Function>()) {
-            let _ = catch.call1(&result, &noop);
-        }
-        let item = Task {
-            model_key: model_key.clone(),
-            input,
-            params,
-            controller,
-            tokens: tx,
-            channel: channel.clone(),
-            resolve,
-            reject,
-        };
-        let id = self.inner.queue.borrow_mut().push(opts.priority.unwrap_or(0), item);
+        self.inner.manager.lookup(&model_key)?;
+        let TaskInput { input, params, controller } = handle::read_task(&task)?;
+        let (outlet, channel, result) = handle::open();
+        let item = Task { model_key: model_key.clone(), input, params, controller, outlet };
+        let id = self.inner.tasks.push(opts.priority.unwrap_or(0), item);
         self.inner.start();
         Ok(TaskHandle { id, model_key, result, channel, executor: self.inner.clone() })
     }
@@ -325,79 +241,16 @@ impl TaskExecutor {
     /// The waiting tasks in the order they will run: `{ id, modelKey, priority }`.
     #[wasm_bindgen(unchecked_return_type = "PendingTask[]")]
     pub fn pending(&self) -> Result<JsValue, JsError> {
-        let list: Vec<PendingTask> = self
-            .inner
-            .queue
-            .borrow()
-            .pending()
-            .map(|q| PendingTask { id: q.id, model_key: q.item.model_key.clone(), priority: q.priority })
-            .collect();
-        to_js(&list)
+        to_js(&self.inner.tasks.pending(|q| PendingTask {
+            id: q.id,
+            model_key: q.item.model_key.clone(),
+            priority: q.priority,
+        }))
     }
 
     /// The running task's id, or `undefined`.
     #[wasm_bindgen(getter)]
     pub fn running(&self) -> Option<f64> {
-        self.inner.running.borrow().as_ref().map(|r| r.0 as f64)
-    }
-}
-
-#[wasm_bindgen]
-impl TaskHandle {
-    #[wasm_bindgen(getter)]
-    pub fn id(&self) -> f64 {
-        self.id as f64
-    }
-
-    #[wasm_bindgen(getter, js_name = modelKey)]
-    pub fn model_key(&self) -> String {
-        self.model_key.clone()
-    }
-
-    /// Resolves with `{ text, promptTokens, generatedTokens, ttftMs, prefillTokensPerSecond,
-    /// decodeTokensPerSecond, stopReason, taskId, modelKey, ... }`; rejects with the task's
-    /// error (`CancelledError`, `ModelLoadError`, `InvalidInputError`, ...).
-    #[wasm_bindgen(getter, unchecked_return_type = "Promise<TaskResult>")]
-    pub fn result(&self) -> Promise {
-        self.result.clone()
-    }
-
-    /// Cancels this task; `false` if it already finished.
-    pub fn cancel(&self) -> bool {
-        self.executor.cancel(self.id)
-    }
-
-    /// The async-iterator protocol: the next token, `{ done: true }` at the end; throws the
-    /// task's error after the tokens before it.
-    #[wasm_bindgen(unchecked_return_type = "Promise<IteratorResult<TokenData>>")]
-    pub fn next(&self) -> Promise {
-        let channel = self.channel.clone();
-        wasm_bindgen_futures::future_to_promise(async move {
-            let item = channel.tokens.lock().await.next().await;
-            let out = Object::new();
-            match item {
-                Some(token) => {
-                    let _ = Reflect::set(&out, &"value".into(), &token);
-                    let _ = Reflect::set(&out, &"done".into(), &JsValue::FALSE);
-                }
-                None => {
-                    if let Some(error) = channel.failure.borrow_mut().take() {
-                        return Err(error);
-                    }
-                    let _ = Reflect::set(&out, &"done".into(), &JsValue::TRUE);
-                }
-            }
-            Ok(out.into())
-        })
-    }
-
-    /// Leaving a `for await` loop early cancels the task.
-    #[wasm_bindgen(js_name = "return", unchecked_return_type = "Promise<IteratorResult<TokenData>>")]
-    pub fn return_(&self) -> Promise {
-        self.executor.cancel(self.id);
-        let out = Object::new();
-        let _ = Reflect::set(&out, &"done".into(), &JsValue::TRUE);
-        let out: JsValue = out.into();
-        wasm_bindgen_futures::future_to_promise(async move { Ok(out) })
+        self.inner.tasks.running().map(|id| id as f64)
     }
 }

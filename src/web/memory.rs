@@ -430,16 +430,9 @@ impl MemoryManager {
         Ok(())
     }
 
-    /// Records `key` as resident (and just used) and emits `metrics`.
-    pub(super) fn loaded(&self, key: &str, bytes: u64) {
-        self.inner.core.register_loaded(key, bytes, now_ms());
-        self.inner.emit_metrics(Some(key));
-    }
-
-    /// Forgets `key` and emits `metrics`; once the device's queue is flushed (the model's
-    /// buffers handed back), a second `metrics` reports the measured bytes.
-    pub(super) fn unloaded(&self, key: &str) -> bool {
-        let was = self.inner.core.register_unloaded(key).is_some();
+    /// Emits `metrics` after `key` left the account; once the device's queue is flushed (the
+    /// model's buffers handed back), a second `metrics` reports the measured bytes.
+    pub(super) fn released(&self, key: &str) {
         self.inner.emit_metrics(Some(key));
         let inner = self.inner.clone();
         let key = key.to_owned();
@@ -448,7 +441,6 @@ impl MemoryManager {
             let _ = inner.flush().await;
             inner.emit_metrics(Some(&key));
         });
-        was
     }
 }
 
@@ -571,7 +563,8 @@ impl MemoryManager {
     ) -> Result<(), JsError> {
         let key = key_arg(&key, "registerLoaded")?;
         let bytes = bytes_arg(bytes, "registerLoaded: bytes")?;
-        self.loaded(&key, bytes);
+        self.inner.core.register_loaded(&key, bytes, now_ms());
+        self.inner.emit_metrics(Some(&key));
         Ok(())
     }
 
@@ -584,7 +577,9 @@ impl MemoryManager {
         #[wasm_bindgen(unchecked_param_type = "string")] key: JsValue,
     ) -> Result<bool, JsError> {
         let key = key_arg(&key, "registerUnloaded")?;
-        Ok(self.unloaded(&key))
+        let was = self.inner.core.register_unloaded(&key).is_some();
+        self.released(&key);
+        Ok(was)
     }
 
     /// Marks `key` as just used (LRU); `false` if it is not registered.

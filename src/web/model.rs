@@ -73,20 +73,33 @@ struct LoadOptions {
     key: Option<String>,
 }
 
-/// `generate`'s options besides the sampling settings (read from the same object as
-/// [`SamplerParams`]).
+/// `generate`'s options, read from JS with [`GenerateOptions::read`] (the `TaskExecutor` reads a
+/// task's `params` with it).
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase", default)]
-struct GenerateOptions {
+pub(super) struct GenerateOptions {
     max_tokens: Option<u32>,
     stop: Vec<String>,
     chat: Option<bool>,
     ignore_eos: bool,
+    /// The sampling settings, read from the same object (see [`sampler_params`]).
+    #[serde(skip)]
+    sampler: SamplerParams,
 }
 
+impl GenerateOptions {
+    /// Reads the options object (`undefined` gives the defaults: greedy, 256 tokens).
+    pub(super) fn read(options: &JsValue) -> Result<GenerateOptions, JsError> {
+        let mut opts: GenerateOptions = super::streamer::read_options(Some(options.clone()), "generate options")?;
+        opts.sampler = sampler_params(options)?;
+        Ok(opts)
+    }
+}
+
+/// What a generation resolves with.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct GenerationOut {
+pub(super) struct GenerationOut {
     text: String,
     prompt_ids: Vec<u32>,
     generated_ids: Vec<u32>,
@@ -225,9 +238,17 @@ impl LanguageModel {
         self.inner.disposed.get()
     }
 
-    /// `generate(input, options)` as a Rust future (the `TaskExecutor` runs tasks with it).
-    pub(super) async fn generate_with(&self, input: JsValue, options: JsValue) -> Result<JsValue, JsValue> {
-        generate_on(self.inner.clone(), input, options).await
+    /// `generate` for Rust callers (the `TaskExecutor`): `prompt` with `options`; each token
+    /// goes out as a `token` event and to `on_token` (return `false` to stop); `signal` cancels
+    /// between tokens.
+    pub(super) async fn generate_request(
+        &self,
+        prompt: Prompt,
+        options: &GenerateOptions,
+        on_token: impl FnMut(&TokenEvent<'_>) -> bool,
+        signal: Option<&AbortSignal>,
+    ) -> Result<GenerationOut, JsError> {
+        generate_on(&self.inner, prompt, options, on_token, signal).await
     }
 
     /// [`LanguageModel.load`], for Rust callers.
@@ -353,9 +374,19 @@ impl LanguageModel {
         #[wasm_bindgen(unchecked_param_type = "string | ChatMessage[]")] input: JsValue,
         options: Option<GenerateOptionsArg>,
     ) -> Promise {
-        let inner = self.inner.clone();
+        let model = self.handle();
         let options: JsValue = options.map(Into::into).unwrap_or(JsValue::UNDEFINED);
-        wasm_bindgen_futures::future_to_promise(generate_on(inner, input, options))
+        wasm_bindgen_futures::future_to_promise(async move {
+            let opts = GenerateOptions::read(&options)?;
+            let signal: Option<AbortSignal> = field(&options, "signal").map(|v| v.unchecked_into());
+            let on_token: Option<Function> = field(&options, "onToken").and_then(|v| v.dyn_into().ok());
+            let prompt = Prompt::from_js(&input)?;
+            let go_on = |t: &TokenEvent<'_>| {
+                on_token.as_ref().and_then(|f| f.call1(&JsValue::NULL, &token_object(t)).ok()) != Some(JsValue::FALSE)
+            };
+            let out = model.generate_request(prompt, &opts, go_on, signal.as_ref()).await?;
+            Ok(out.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).unwrap_or(JsValue::NULL))
+        })
     }
 
     /// Frees the weights, the KV cache and every buffer (the device memory is returned to the
@@ -412,20 +443,42 @@ struct MessageIn {
     content: String,
 }
 
-fn prompt_text(inner: &Inner, input: &JsValue, chat: bool) -> Result<String, JsError> {
-    let messages: Vec<ChatMessage> = if let Some(s) = input.as_string() {
-        if !chat {
-            return Ok(s);
+/// What to continue: a prompt string, or chat messages rendered with the model's template.
+pub(super) enum Prompt {
+    Text(String),
+    Messages(Vec<ChatMessage>),
+}
+
+impl Prompt {
+    /// A prompt string or `[{ role, content }]` messages.
+    pub(super) fn from_js(input: &JsValue) -> Result<Prompt, JsError> {
+        if let Some(s) = input.as_string() {
+            return Ok(Prompt::Text(s));
         }
-        vec![ChatMessage::new("user", s)]
-    } else {
         let m: Vec<MessageIn> = serde_wasm_bindgen::from_value(input.clone()).map_err(|e| {
             JsError::invalid_input(
                 "INVALID_PROMPT",
                 format!("The input must be a string or [{{ role, content }}] messages: {e}."),
             )
         })?;
-        m.into_iter().map(|m| ChatMessage::new(m.role, m.content)).collect()
+        Ok(Prompt::Messages(m.into_iter().map(|m| ChatMessage::new(m.role, m.content)).collect()))
+    }
+}
+
+/// A token as `onToken` and a task's iterator see it: `{ text, tokenId, index }`.
+pub(super) fn token_object(t: &TokenEvent<'_>) -> JsValue {
+    let o = js_sys::Object::new();
+    let _ = Reflect::set(&o, &"text".into(), &t.text.into());
+    let _ = Reflect::set(&o, &"tokenId".into(), &t.id.map_or(JsValue::NULL, JsValue::from));
+    let _ = Reflect::set(&o, &"index".into(), &(t.index as u32).into());
+    o.into()
+}
+
+fn prompt_text(inner: &Inner, prompt: Prompt, chat: bool) -> Result<String, JsError> {
+    let messages: Vec<ChatMessage> = match prompt {
+        Prompt::Text(s) if !chat => return Ok(s),
+        Prompt::Text(s) => vec![ChatMessage::new("user", s)],
+        Prompt::Messages(m) => m,
     };
     let template = inner.template.ok_or_else(|| {
         JsError::new(
@@ -455,21 +508,22 @@ fn sampler_params(options: &JsValue) -> Result<SamplerParams, JsError> {
 }
 
 /// The body of `generate`; see there.
-async fn generate_on(inner: Rc<Inner>, input: JsValue, options: JsValue) -> Result<JsValue, JsValue> {
+async fn generate_on(
+    inner: &Inner,
+    prompt: Prompt,
+    opts: &GenerateOptions,
+    mut on_token: impl FnMut(&TokenEvent<'_>) -> bool,
+    signal: Option<&AbortSignal>,
+) -> Result<GenerationOut, JsError> {
     if inner.busy.get() {
         return Err(JsError::invalid_input(
             "MODEL_BUSY",
             "This model is already generating; await the previous generate() (or queue it with a TaskExecutor).",
-        )
-        .into());
+        ));
     }
-    let opts_js: JsValue = options;
-    let opts: GenerateOptions = super::streamer::read_options(Some(opts_js.clone()), "generate options")?;
-    let mut sampler = sampler_params(&opts_js)?;
-    let signal: Option<AbortSignal> = field(&opts_js, "signal").map(|v| v.unchecked_into());
-    let on_token: Option<Function> = field(&opts_js, "onToken").and_then(|v| v.dyn_into().ok());
+    let mut sampler = opts.sampler.clone();
     let status: Option<Rc<StatusStream>> = inner.status.clone();
-    let text = prompt_text(&inner, &input, opts.chat.unwrap_or(false))?;
+    let text = prompt_text(inner, prompt, opts.chat.unwrap_or(false))?;
     let ids = inner.tokenizer.encode(&text, true, true);
     // Without a seed, each call samples differently.
     sampler.seed = sampler.seed.or_else(|| Some((js_sys::Math::random() * 9.0e15) as u64));
@@ -492,19 +546,8 @@ async fn generate_on(inner: Rc<Inner>, input: JsValue, options: JsValue) -> Resu
                     Some(&key),
                 );
             }
-            let mut go_on = !cancelled(signal.as_ref());
-            if let Some(f) = &on_token {
-                let o = js_sys::Object::new();
-                let _ = Reflect::set(&o, &"text".into(), &t.text.into());
-                let _ = Reflect::set(&o, &"tokenId".into(), &t.id.map_or(JsValue::NULL, JsValue::from));
-                let _ = Reflect::set(&o, &"index".into(), &(t.index as u32).into());
-                if let Ok(v) = f.call1(&JsValue::NULL, &o)
-                    && v == JsValue::FALSE
-                {
-                    go_on = false;
-                }
-            }
-            go_on
+            let go_on = !cancelled(signal);
+            on_token(t) && go_on
         };
         match engine.as_mut() {
             None => Err(InferError::Unsupported("a disposed model (load it again)".into())),
@@ -515,13 +558,13 @@ async fn generate_on(inner: Rc<Inner>, input: JsValue, options: JsValue) -> Resu
     *inner.engine.borrow_mut() = engine;
     inner.busy.set(false);
     let g: Generation = result.map_err(JsError::from)?;
-    if g.stop_reason == StopReason::Cancelled && cancelled(signal.as_ref()) {
+    if g.stop_reason == StopReason::Cancelled && cancelled(signal) {
         if let Some(s) = &status {
             s.done(done_stats(&g), Some(&key));
         }
-        return Err(JsError::new(ErrorClass::Cancelled, "ABORTED", "Generation was cancelled.")
-            .with("text", g.text.clone())
-            .into());
+        return Err(
+            JsError::new(ErrorClass::Cancelled, "ABORTED", "Generation was cancelled.").with("text", g.text.clone())
+        );
     }
     if let Some(s) = &status {
         s.done(done_stats(&g), Some(&key));
@@ -538,5 +581,5 @@ async fn generate_on(inner: Rc<Inner>, input: JsValue, options: JsValue) -> Resu
         decode_tokens_per_second: g.timings.decode_tok_s(),
         backend: inner.info.borrow().backend.clone(),
     };
-    Ok(out.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).unwrap_or(JsValue::NULL))
+    Ok(out)
 }

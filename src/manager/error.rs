@@ -1,0 +1,153 @@
+//! [`ManagerError`]: why a switch, preload or unload of the [`ModelLifecycle`] failed.
+//!
+//! Typed variants with the figures a UI reads (no string to parse, no error name to compare);
+//! the web layer converts them to its JS classes in one place. The engine's own failures are
+//! wrapped as they are, with what the lifecycle adds (the model's key, the suggestions).
+//!
+//! [`ModelLifecycle`]: super::ModelLifecycle
+
+use std::fmt;
+
+use crate::status::ErrorInfo;
+
+use super::catalog::{CatalogError, Suggestion};
+
+/// What a lifecycle needs to know about an engine's error: whether it is a cancellation (the
+/// previous model stays current and a `CancelledError` is told instead) or the caller's own
+/// mistake (no fallback helps), and how the status stream shows it.
+pub trait EngineError: Clone + fmt::Debug + 'static {
+    /// What kind of failure it is.
+    fn kind(&self) -> FailureKind;
+    /// The error as a status `error` event shows it: its class name, message and code.
+    fn error_info(&self) -> ErrorInfo;
+}
+
+/// The kinds of engine failure the lifecycle treats differently.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// The load was cancelled through its signal.
+    Cancelled,
+    /// The caller's input is wrong (e.g. a catalog entry without a source): a smaller model
+    /// would not help, so no fallback is tried.
+    InvalidInput,
+    /// Anything else (download, format, out of memory, device).
+    Other,
+}
+
+/// Why a load that had started failed.
+#[derive(Debug, Clone)]
+pub enum LoadFailure<E> {
+    /// The engine failed (reading the header, downloading, uploading).
+    Engine(E),
+    /// The device was lost while the model was loading; what was uploaded went with it.
+    DeviceLost,
+}
+
+/// Which operation found the model busy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BusyWith {
+    /// `unload` while the model is generating.
+    Generating,
+    /// Replacing a catalog entry while its model is being loaded.
+    Loading,
+}
+
+/// Why an operation of the [`super::ModelLifecycle`] failed.
+#[derive(Debug, Clone)]
+pub enum ManagerError<E> {
+    /// The key is not in the catalog, or a catalog entry is invalid (the field is named).
+    Catalog(CatalogError),
+    /// The model is busy: unloading it (generating) or replacing its entry (loading).
+    Busy { key: String, with: BusyWith },
+    /// The model does not fit, and eviction cannot (or may not) make room.
+    DoesNotFit {
+        key: String,
+        /// "Not enough VRAM (available: …, required: …)" or the limit that bites.
+        reason: String,
+        required_bytes: u64,
+        available_bytes: u64,
+        /// Catalog models that fit now, best first.
+        suggestions: Vec<Suggestion>,
+        /// The sentence told on the status stream (with the suggestions, and the fallback).
+        message: String,
+    },
+    /// The load was cancelled; the previous model (named in the message) stays current.
+    Cancelled { key: String, message: String },
+    /// A load failed after it started; nothing was registered and the previous model stays
+    /// current.
+    LoadFailed { key: String, failure: LoadFailure<E>, suggestions: Vec<Suggestion> },
+    /// The engine failed outside a load (re-creating a lost device, reading a header to check).
+    Engine(E),
+}
+
+impl<E: EngineError> ManagerError<E> {
+    /// The JS class name of this error, as the status stream shows it.
+    pub fn class_name(&self) -> String {
+        match self {
+            ManagerError::Catalog(_) | ManagerError::Busy { .. } => "InvalidInputError".to_owned(),
+            ManagerError::DoesNotFit { .. } => "ModelLoadError".to_owned(),
+            ManagerError::Cancelled { .. } => "CancelledError".to_owned(),
+            ManagerError::LoadFailed { failure: LoadFailure::DeviceLost, .. } => "DeviceLostError".to_owned(),
+            ManagerError::LoadFailed { failure: LoadFailure::Engine(e), .. } | ManagerError::Engine(e) => {
+                e.error_info().name
+            }
+        }
+    }
+
+    /// The stable code a program branches on.
+    pub fn code(&self) -> String {
+        match self {
+            ManagerError::Catalog(e) => e.code().to_owned(),
+            ManagerError::Busy { .. } => "MODEL_BUSY".to_owned(),
+            ManagerError::DoesNotFit { .. } => "NOT_ENOUGH_MEMORY".to_owned(),
+            ManagerError::Cancelled { .. } => "ABORTED".to_owned(),
+            ManagerError::LoadFailed { failure: LoadFailure::DeviceLost, .. } => "DEVICE_LOST".to_owned(),
+            ManagerError::LoadFailed { failure: LoadFailure::Engine(e), .. } | ManagerError::Engine(e) => {
+                e.error_info().code.unwrap_or_default()
+            }
+        }
+    }
+
+    /// The message for people (a failed load's own message, without the "Failed to load" the
+    /// status event adds).
+    pub fn message(&self) -> String {
+        match self {
+            ManagerError::Catalog(e) => e.to_string(),
+            ManagerError::Busy { key, with: BusyWith::Generating } => {
+                format!("{key} is generating; cancel its task before unloading it.")
+            }
+            ManagerError::Busy { key, with: BusyWith::Loading } => {
+                format!("registerModel: {key} is being loaded; wait for it before replacing its entry.")
+            }
+            ManagerError::DoesNotFit { message, .. } | ManagerError::Cancelled { message, .. } => message.clone(),
+            ManagerError::LoadFailed { key, failure: LoadFailure::DeviceLost, .. } => {
+                format!("The GPU device was lost while {key} was loading; load it again to use a new device.")
+            }
+            ManagerError::LoadFailed { failure: LoadFailure::Engine(e), .. } | ManagerError::Engine(e) => {
+                e.error_info().message
+            }
+        }
+    }
+
+    /// The status `error` event for this error: a failed load says "Failed to load <key>: …".
+    pub fn error_info(&self) -> ErrorInfo {
+        let message = match self {
+            ManagerError::LoadFailed { key, .. } => format!("Failed to load {key}: {}", self.message()),
+            _ => self.message(),
+        };
+        let mut info = ErrorInfo::new(self.class_name(), message);
+        info.code = Some(self.code());
+        info
+    }
+
+    /// Whether the operation was cancelled.
+    pub fn is_cancelled(&self) -> bool {
+        matches!(self, ManagerError::Cancelled { .. })
+    }
+}
+
+impl<E: EngineError> fmt::Display for ManagerError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message())
+    }
+}

@@ -1,0 +1,187 @@
+//! A task's JS sides: what `enqueue` reads from it ([`read_task`]), and the `TaskHandle` JS
+//! holds (an async iterator of its tokens and its `result` promise) with the [`Outlet`] the
+//! executor feeds them through.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use futures::StreamExt;
+use futures::channel::mpsc;
+use futures::lock::Mutex;
+use js_sys::{Function, Object, Promise, Reflect};
+use wasm_bindgen::prelude::*;
+use web_sys::{AbortController, AbortSignal};
+
+use super::super::error::JsError;
+use super::super::streamer::field;
+
+use super::ExecInner;
+
+/// What a task's iterator and result are fed from.
+pub(super) struct Channel {
+    tokens: Mutex<mpsc::UnboundedReceiver<JsValue>>,
+    /// The task's failure, thrown by the iterator once the tokens before it are read.
+    failure: RefCell<Option<JsValue>>,
+}
+
+/// The executor's end of a task's handle: tokens in, the result settled. Dropping it ends the
+/// iterator.
+pub(super) struct Outlet {
+    tokens: mpsc::UnboundedSender<JsValue>,
+    channel: Rc<Channel>,
+    resolve: Function,
+    reject: Function,
+}
+
+impl Outlet {
+    /// Hands `token` to the iterator.
+    pub fn token(&self, token: &JsValue) {
+        let _ = self.tokens.unbounded_send(token.clone());
+    }
+
+    /// Resolves the result with `value`.
+    pub fn resolve(&self, value: &JsValue) {
+        let _ = self.resolve.call1(&JsValue::NULL, value);
+    }
+
+    /// Rejects the result with `error`, which the iterator throws after the tokens before it.
+    pub fn fail(&self, error: &JsValue) {
+        *self.channel.failure.borrow_mut() = Some(error.clone());
+        let _ = self.reject.call1(&JsValue::NULL, error);
+    }
+}
+
+/// A new task's outlet, the channel its handle reads and its result promise.
+pub(super) fn open() -> (Outlet, Rc<Channel>, Promise) {
+    let (tx, rx) = mpsc::unbounded();
+    let channel = Rc::new(Channel { tokens: Mutex::new(rx), failure: RefCell::new(None) });
+    let mut settle: Option<(Function, Function)> = None;
+    let result = Promise::new(&mut |resolve, reject| settle = Some((resolve, reject)));
+    // The Promise executor runs at once, so `settle` is set; empty functions stand in otherwise.
+    let (resolve, reject) = settle.unwrap_or_else(|| (Function::new_no_args(""), Function::new_no_args("")));
+    // A failure is also thrown by the iterator; an app that only iterates must not see an
+    // "unhandled rejection" for the result it never awaited.
+    let noop = Closure::once_into_js(|_: JsValue| {});
+    if let Ok(catch) = Reflect::get(&result, &"catch".into()).and_then(|c| c.dyn_into::<Function>()) {
+        let _ = catch.call1(&result, &noop);
+    }
+    (Outlet { tokens: tx, channel: channel.clone(), resolve, reject }, channel, result)
+}
+
+/// What `enqueue` reads from a task besides its model and priority.
+pub(super) struct TaskInput {
+    /// A prompt string or chat messages, checked to be one of them.
+    pub input: JsValue,
+    /// The generate options (sampling, `maxTokens`, `stop`, `chat`, `onToken`), as given.
+    pub params: JsValue,
+    /// The task's own controller; the task's `signal` aborts it too.
+    pub controller: AbortController,
+}
+
+/// Reads `{ prompt | messages, params, signal }`; an `InvalidInputError` names what is wrong.
+pub(super) fn read_task(task: &JsValue) -> Result<TaskInput, JsError> {
+    let input = match (field(task, "prompt"), field(task, "messages")) {
+        (Some(p), None) if p.is_string() => p,
+        (None, Some(m)) if js_sys::Array::is_array(&m) => m,
+        (Some(_), Some(_)) => {
+            return Err(JsError::invalid_input("INVALID_PROMPT", "enqueue: give `prompt` or `messages`, not both."));
+        }
+        _ => {
+            return Err(JsError::invalid_input(
+                "INVALID_PROMPT",
+                "enqueue: give `prompt` (a string) or `messages` ([{ role, content }]).",
+            ));
+        }
+    };
+    let params = field(task, "params").unwrap_or_else(|| Object::new().into());
+    if !params.is_object() {
+        return Err(JsError::invalid_input(
+            "INVALID_OPTIONS",
+            "enqueue: `params` must be an object of generate options.",
+        ));
+    }
+    let controller =
+        AbortController::new().map_err(|_| JsError::invalid_input("NO_ABORT", "AbortController is unavailable."))?;
+    if let Some(signal) = field(task, "signal") {
+        let signal: AbortSignal = signal.unchecked_into();
+        if signal.aborted() {
+            controller.abort();
+        } else {
+            let c = controller.clone();
+            let abort = Closure::once_into_js(move || c.abort());
+            let _ = signal.add_event_listener_with_callback("abort", abort.unchecked_ref());
+        }
+    }
+    Ok(TaskInput { input, params, controller })
+}
+
+/// A queued task: `for await (const t of handle)` yields its tokens (`{ text, tokenId, index }`);
+/// `await handle.result` gives the text and timings.
+#[wasm_bindgen]
+pub struct TaskHandle {
+    pub(super) id: u64,
+    pub(super) model_key: String,
+    pub(super) result: Promise,
+    pub(super) channel: Rc<Channel>,
+    pub(super) executor: Rc<ExecInner>,
+}
+
+#[wasm_bindgen]
+impl TaskHandle {
+    #[wasm_bindgen(getter)]
+    pub fn id(&self) -> f64 {
+        self.id as f64
+    }
+
+    #[wasm_bindgen(getter, js_name = modelKey)]
+    pub fn model_key(&self) -> String {
+        self.model_key.clone()
+    }
+
+    /// Resolves with `{ text, promptTokens, generatedTokens, ttftMs, prefillTokensPerSecond,
+    /// decodeTokensPerSecond, stopReason, taskId, modelKey, ... }`; rejects with the task's
+    /// error (`CancelledError`, `ModelLoadError`, `InvalidInputError`, ...).
+    #[wasm_bindgen(getter, unchecked_return_type = "Promise<TaskResult>")]
+    pub fn result(&self) -> Promise {
+        self.result.clone()
+    }
+
+    /// Cancels this task; `false` if it already finished.
+    pub fn cancel(&self) -> bool {
+        self.executor.cancel(self.id)
+    }
+
+    /// The async-iterator protocol: the next token, `{ done: true }` at the end; throws the
+    /// task's error after the tokens before it.
+    #[wasm_bindgen(unchecked_return_type = "Promise<IteratorResult<TokenData>>")]
+    pub fn next(&self) -> Promise {
+        let channel = self.channel.clone();
+        wasm_bindgen_futures::future_to_promise(async move {
+            let item = channel.tokens.lock().await.next().await;
+            let out = Object::new();
+            match item {
+                Some(token) => {
+                    let _ = Reflect::set(&out, &"value".into(), &token);
+                    let _ = Reflect::set(&out, &"done".into(), &JsValue::FALSE);
+                }
+                None => {
+                    if let Some(error) = channel.failure.borrow_mut().take() {
+                        return Err(error);
+                    }
+                    let _ = Reflect::set(&out, &"done".into(), &JsValue::TRUE);
+                }
+            }
+            Ok(out.into())
+        })
+    }
+
+    /// Leaving a `for await` loop early cancels the task.
+    #[wasm_bindgen(js_name = "return", unchecked_return_type = "Promise<IteratorResult<TokenData>>")]
+    pub fn return_(&self) -> Promise {
+        self.executor.cancel(self.id);
+        let out = Object::new();
+        let _ = Reflect::set(&out, &"done".into(), &JsValue::TRUE);
+        let out: JsValue = out.into();
+        wasm_bindgen_futures::future_to_promise(async move { Ok(out) })
+    }
+}

@@ -1,0 +1,359 @@
+//! [`WebEngine`]: the lifecycle's [`Engine`] in the browser: GGUF files read from a URL
+//! (Range requests), a `File` the app supplied or the browser's model cache (OPFS), loaded with
+//! [`LanguageModel::load_with`], accounted by the page's `MemoryManager` ([`account`]: the
+//! app's, or a new one on the backend 'auto' resolves to).
+
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
+use std::rc::Rc;
+
+use serde::Serialize;
+use wasm_bindgen::prelude::*;
+use web_sys::{AbortSignal, Blob};
+
+use crate::infer::Shape;
+use crate::manager::{Cancel, CatalogEntry, Engine, EngineError, FailureKind, Resident};
+use crate::memory::{self, Requirement, RequirementOptions};
+use crate::model::ModelConfig;
+use crate::status::{ErrorInfo, Phase, Progress, StatusStream};
+
+use super::super::cache::{ModelCache, key_of};
+use super::super::device::{Preference, acquire};
+use super::super::error::{ErrorClass, JsError};
+use super::super::gguf::GgufFile;
+use super::super::memory::{MemoryManager, now_ms};
+use super::super::model::{LanguageModel, LoadRequest, runs_on_cpu_instead};
+use super::super::source::ProgressReporter;
+use super::super::streamer::field;
+use super::super::types::BackendArg;
+
+impl Cancel for AbortSignal {
+    fn is_cancelled(&self) -> bool {
+        self.aborted()
+    }
+}
+
+impl EngineError for JsError {
+    fn kind(&self) -> FailureKind {
+        match self.class() {
+            ErrorClass::Cancelled => FailureKind::Cancelled,
+            ErrorClass::InvalidInput => FailureKind::InvalidInput,
+            _ => FailureKind::Other,
+        }
+    }
+
+    fn error_info(&self) -> ErrorInfo {
+        let mut info = ErrorInfo::new(self.class_name(), self.message());
+        info.code = Some(self.code().to_owned());
+        info
+    }
+}
+
+/// A resident `LanguageModel`, as the lifecycle holds it (a handle on the shared model).
+pub(in crate::web) struct Loaded(pub LanguageModel);
+
+impl Clone for Loaded {
+    fn clone(&self) -> Self {
+        Loaded(self.0.handle())
+    }
+}
+
+impl Resident for Loaded {
+    fn resident_bytes(&self) -> u64 {
+        self.0.resident_bytes()
+    }
+
+    fn is_generating(&self) -> bool {
+        self.0.is_busy()
+    }
+
+    fn is_disposed(&self) -> bool {
+        self.0.is_disposed()
+    }
+
+    fn dispose(&self) {
+        self.0.dispose();
+    }
+}
+
+/// The browser's engine: the files, their cache and the device. See the [module docs](self).
+pub(in crate::web) struct WebEngine {
+    status: Rc<StatusStream>,
+    pub memory: MemoryManager,
+    /// Resolved once at `create`: `Webgpu` or `Cpu`, never `Auto`.
+    pub preference: Preference,
+    /// Whether model files go through the browser's model cache (OPFS).
+    use_cache: bool,
+    /// The cache, once opened (`Some(None)`: the browser has none).
+    cache: RefCell<Option<Option<Rc<ModelCache>>>>,
+    /// Keys whose file in `files` is the cached copy.
+    cached: RefCell<HashSet<String>>,
+    /// Files the app supplied for catalog keys (`registerModel({ ..., file })`).
+    blobs: RefCell<HashMap<String, Blob>>,
+    /// Opened files (their headers read), by key: the exact requirement replaces the catalog's.
+    files: RefCell<HashMap<String, GgufFile>>,
+}
+
+/// A model file in the browser's model cache, as `cachedModels()` lists it.
+#[derive(Serialize)]
+pub(in crate::web) struct CachedModel {
+    key: String,
+    file: String,
+    bytes: u64,
+}
+
+impl WebEngine {
+    pub fn new(status: Rc<StatusStream>, memory: MemoryManager, preference: Preference, use_cache: bool) -> Self {
+        WebEngine {
+            status,
+            memory,
+            preference,
+            use_cache,
+            cache: RefCell::new(None),
+            cached: RefCell::default(),
+            blobs: RefCell::default(),
+            files: RefCell::default(),
+        }
+    }
+
+    /// `key`'s source from now on: `blob` (a File the app supplied), else its URL. Its header
+    /// is read again on the next load.
+    pub fn set_source(&self, key: &str, blob: Option<Blob>) {
+        self.forget_file(key);
+        match blob {
+            Some(b) => self.blobs.borrow_mut().insert(key.to_owned(), b),
+            None => self.blobs.borrow_mut().remove(key),
+        };
+    }
+
+    /// The models in the browser's model cache (none when the cache is off or missing).
+    pub async fn cached_models(&self) -> Vec<CachedModel> {
+        let list = match self.model_cache().await {
+            Some(cache) => cache.list().await,
+            None => Vec::new(),
+        };
+        list.into_iter().map(|(file, bytes)| CachedModel { key: key_of(&file).to_owned(), file, bytes }).collect()
+    }
+
+    /// Deletes `key`'s files from the model cache (every model's when `None`); returns how
+    /// many went. Headers read from them are read again (from the network) next time.
+    pub async fn clear_cache(&self, key: Option<&str>) -> u32 {
+        let removed = match self.model_cache().await {
+            Some(cache) => cache.remove(key).await,
+            None => 0,
+        };
+        let gone: Vec<String> =
+            self.cached.borrow().iter().filter(|k| key.is_none_or(|want| want == k.as_str())).cloned().collect();
+        for k in gone {
+            self.forget_file(&k);
+        }
+        removed
+    }
+    /// Whether `entry`'s file comes from its URL (not a File the app supplied).
+    fn uses_url(&self, entry: &CatalogEntry) -> bool {
+        !entry.url.is_empty() && !self.blobs.borrow().contains_key(&entry.key)
+    }
+
+    /// The browser's model cache, opened on first use; `None` when off or unavailable.
+    pub async fn model_cache(&self) -> Option<Rc<ModelCache>> {
+        if !self.use_cache {
+            return None;
+        }
+        if let Some(cache) = self.cache.borrow().clone() {
+            return cache;
+        }
+        let cache = ModelCache::open().await.map(Rc::new);
+        *self.cache.borrow_mut() = Some(cache.clone());
+        cache
+    }
+
+    /// Forgets the header of `key` (a new source, or its cached copy removed): it is read again
+    /// on the next load.
+    fn forget_file(&self, key: &str) {
+        self.files.borrow_mut().remove(key);
+        self.cached.borrow_mut().remove(key);
+    }
+
+    /// The file to load `entry` from: the cached copy (a `cache` progress event), else the
+    /// URL downloaded into the cache first (`download` progress), else `file` as it is (a
+    /// user's File, a server without Range support, no cache).
+    async fn through_cache(
+        &self,
+        entry: &CatalogEntry,
+        file: GgufFile,
+        signal: Option<&AbortSignal>,
+    ) -> Result<GgufFile, JsError> {
+        if self.cached.borrow().contains(&entry.key) {
+            let size = file.source_len().unwrap_or_default();
+            self.status.progress(Progress::new(Phase::Cache, size, Some(size)), Some(&entry.key));
+            return Ok(file);
+        }
+        if !self.uses_url(entry) || !file.supports_range() {
+            return Ok(file);
+        }
+        let Some(cache) = self.model_cache().await else { return Ok(file) };
+        let progress = ProgressReporter::to_status(self.status.clone(), &entry.key);
+        match cache.store(entry, &entry.url, signal, &progress).await {
+            Ok(blob) => {
+                let cached = GgufFile::from_blob(blob).await?;
+                // Later loads of this key start from the cached copy.
+                self.files.borrow_mut().insert(entry.key.clone(), cached.share());
+                self.cached.borrow_mut().insert(entry.key.clone());
+                Ok(cached)
+            }
+            Err(e) if e.error_code() == ErrorCode::CacheWriteFailed => {
+                self.status
+                    .info(format!("{} Loading {} from the network instead.", e.message(), entry.key), Some(&entry.key));
+                Ok(file)
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+impl Engine for WebEngine {
+    type Model = Loaded;
+    type Error = JsError;
+    type Signal = AbortSignal;
+
+    fn memory(&self) -> &memory::MemoryManager {
+        self.memory.core()
+    }
+
+    fn now_ms(&self) -> Option<f64> {
+        now_ms()
+    }
+
+    fn report_memory(&self, key: Option<&str>) {
+        self.memory.metrics(key);
+    }
+
+    fn released(&self, key: &str) {
+        self.memory.released(key);
+    }
+
+    fn device_lost(&self) {
+        self.memory.device_lost();
+    }
+
+    fn exact_requirement(&self, entry: &CatalogEntry, context: u32) -> Option<Requirement> {
+        let files = self.files.borrow();
+        let file = files.get(&entry.key)?;
+        let cfg = ModelConfig::from_gguf(file.header()).ok()?;
+        // The loader clamps the context to the model's own; so does the requirement.
+        let context = context.min(cfg.context_length).max(1);
+        let options = RequirementOptions { context, batch: Shape::for_context(context as usize).batch as u32 };
+        cfg.validate_tensors(file.header()).ok()?;
+        Some(Requirement::for_config(&cfg, file.header(), options, &self.memory.core().limits()))
+    }
+
+    /// The file of `entry`: opened before (its header known), an app-supplied `File`, the
+    /// cached copy, or its URL.
+    async fn open(&self, entry: &CatalogEntry, signal: Option<&AbortSignal>) -> Result<(), JsError> {
+        if self.files.borrow().contains_key(&entry.key) {
+            return Ok(());
+        }
+        let blob = self.blobs.borrow().get(&entry.key).cloned();
+        // A cached copy needs no network at all.
+        let cache = if self.uses_url(entry) { self.model_cache().await } else { None };
+        let cached = match cache {
+            Some(cache) => cache.get(entry, None).await,
+            None => None,
+        };
+        let from_cache = cached.is_some();
+        let file = match blob.or(cached) {
+            Some(blob) => GgufFile::from_blob(blob).await?,
+            None if entry.url.is_empty() => {
+                return Err(JsError::invalid_input(
+                    "NO_MODEL_SOURCE",
+                    format!("Catalog entry {} has no url and no file; registerModel() it with one.", entry.key),
+                ));
+            }
+            None => {
+                let progress = ProgressReporter::to_status(self.status.clone(), &entry.key);
+                GgufFile::open_url(&entry.url, signal, Some(&progress)).await?
+            }
+        };
+        if let Ok(arch) = file.header().architecture()
+            && arch != entry.arch
+        {
+            return Err(JsError::new(
+                ErrorClass::ModelFormat,
+                "CATALOG_MISMATCH",
+                format!("{} is a {arch} model, but the catalog says {}; fix the catalog entry.", entry.key, entry.arch),
+            ));
+        }
+        self.files.borrow_mut().insert(entry.key.clone(), file);
+        if from_cache {
+            self.cached.borrow_mut().insert(entry.key.clone());
+        }
+        Ok(())
+    }
+
+    async fn load(&self, entry: &CatalogEntry, context: u32, signal: Option<&AbortSignal>) -> Result<Loaded, JsError> {
+        let opened = self.files.borrow().get(&entry.key).map(GgufFile::share);
+        let file = match opened {
+            Some(file) => file,
+            None => {
+                self.open(entry, signal).await?;
+                self.files.borrow().get(&entry.key).map(GgufFile::share).ok_or_else(|| {
+                    JsError::invalid_input("NO_MODEL_SOURCE", format!("{} could not be opened.", entry.key))
+                })?
+            }
+        };
+        let file = self.through_cache(entry, file, signal).await?;
+        let request = LoadRequest {
+            preference: self.preference,
+            context_length: Some(context),
+            key: Some(entry.key.clone()),
+            signal: signal.cloned(),
+            on_progress: None,
+            announce: false,
+        };
+        LanguageModel::load_with(&file, Some(self.status.clone()), request).await.map(Loaded)
+    }
+
+    async fn recover(&self) -> Result<u32, JsError> {
+        let backend = acquire(Preference::Webgpu, Some(self.status.clone())).await?;
+        self.memory.rebind(backend.clone())?;
+        Ok(backend.generation)
+    }
+}
+
+/// The memory account a manager registers with, and where its models run: the app's
+/// `memoryManager` (and its backend), else a new account on the backend `options.backend`
+/// resolves to.
+pub(in crate::web) async fn account(
+    options: &JsValue,
+    status: &Rc<StatusStream>,
+    device_memory_gb: Option<f64>,
+) -> Result<(MemoryManager, Preference), JsError> {
+    match field(options, "memoryManager") {
+        Some(v) => {
+            let memory = MemoryManager::from_js(&v).ok_or_else(|| {
+                JsError::invalid_input("INVALID_OPTIONS", "options.memoryManager must be a MemoryManager.")
+            })?;
+            let preference = if memory.is_cpu() { Preference::Cpu } else { Preference::Webgpu };
+            Ok((memory, preference))
+        }
+        None => {
+            let asked = Preference::parse(field(options, "backend").map(|v| v.unchecked_into::<BackendArg>()))?;
+            let preference = resolve(asked, status).await?;
+            Ok((MemoryManager::create_with(status.clone(), preference, device_memory_gb, None).await?, preference))
+        }
+    }
+}
+
+/// 'auto' made concrete once for a manager: WebGPU, unless there is no adapter or it is a
+/// software emulation (SwiftShader, llvmpipe), where the wasm CPU backend is faster (measured
+/// ~30x on SmolLM2); the status stream says which and why.
+async fn resolve(asked: Preference, status: &Rc<StatusStream>) -> Result<Preference, JsError> {
+    if asked != Preference::Auto {
+        return Ok(asked);
+    }
+    let device = acquire(Preference::Auto, Some(status.clone())).await?;
+    if device.adapter.is_none() || runs_on_cpu_instead(&device, Some(status), "models run", None) {
+        return Ok(Preference::Cpu);
+    }
+    Ok(Preference::Webgpu)
+}
