@@ -410,7 +410,7 @@ mod tests {
         let probe = Probe { allocated_bytes: GIB, hit_out_of_memory: true };
         let (facts, limits) = facts_of(Some(&adapter()), Some(16.0), Some(probe.clone()));
         assert_eq!((facts.vendor.as_str(), facts.device.as_str()), ("nvidia", "NVIDIA GeForce RTX 3060"));
-        assert_eq!((facts.device_memory_gb, facts.probe), (Some(16.0), Some(probe)));
+        assert_eq!((facts.device_memory_gb, facts.probe.clone()), (Some(16.0), Some(probe)));
         assert_eq!(limits, DeviceLimits { max_buffer_size: 4 * GIB, max_storage_buffer_binding_size: 2 * GIB });
         let (cpu, limits) = facts_of(None, None, None);
         assert_eq!(limits, DeviceLimits::UNLIMITED);
