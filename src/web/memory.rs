@@ -7,7 +7,6 @@
 use std::rc::Rc;
 
 use js_sys::{Promise, Reflect};
-use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
 use crate::backend::{Backend, BackendKind};

@@ -21,9 +21,7 @@ pub(super) use super::convert::{error_info, field, read_options};
 use super::error::JsError;
 use super::types::{ReplayOptionsArg, StreamerOptionsArg};
 use crate::status::request::{self, FrameInput, ProgressInput, ReplayOptions, StreamerOptions};
-use crate::status::{
-    DoneStats, ErrorInfo, EventKind, Metrics, StatusEvent, StatusSink, StatusStream, TokenEvent, hub, sse,
-};
+use crate::status::{DoneStats, EventKind, Metrics, StatusEvent, StatusSink, StatusStream, TokenEvent, hub, sse};
 
 /// Serialises an event as the JS `detail` object.
 fn to_js<T: serde::Serialize + ?Sized>(value: &T) -> Result<JsValue, serde_wasm_bindgen::Error> {
