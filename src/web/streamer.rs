@@ -1,10 +1,12 @@
 //! `SseStreamer`: the status stream for JS, backed by a real `EventTarget`.
 //!
-//! Three ways to listen, all fed by one [`Hub`]:
+//! Three ways to listen, all fed by one [`Hub`] (the core `status::hub` bookkeeping and
+//! delivery order, over JS functions and `ReadableStream` controllers):
 //! - `subscribe(callback)` — every event, returns an unsubscribe function;
 //! - `addEventListener(type, listener)` or `streamer.events` — DOM `CustomEvent`s
 //!   whose `detail` is the event;
-//! - `eventStream()` — a `ReadableStream` of `text/event-stream` bytes.
+//! - `eventStream()` — a `ReadableStream` of `text/event-stream` bytes (a reader more than
+//!   `status::request::MAX_STREAM_BACKLOG` frames behind is disconnected).
 //!
 //! A listener that throws is reported (like the DOM does, through `reportError`)
 //! and never stops the others or the emitter. With nobody listening, an event
@@ -21,7 +23,7 @@ pub(super) use super::convert::{error_info, field, read_options};
 use super::error::JsError;
 use super::types::{ReplayOptionsArg, StreamerOptionsArg};
 use crate::status::request::{self, FrameInput, ProgressInput, ReplayOptions, StreamerOptions};
-use crate::status::{DoneStats, EventKind, Metrics, StatusEvent, StatusSink, StatusStream, TokenEvent, hub, sse};
+use crate::status::{EventKind, Payload, StatusEvent, StatusSink, StatusStream, hub, sse};
 
 /// Serialises an event as the JS `detail` object.
 fn to_js<T: serde::Serialize + ?Sized>(value: &T) -> Result<JsValue, serde_wasm_bindgen::Error> {
@@ -144,8 +146,9 @@ impl SseStreamer {
         Ok(out)
     }
 
-    fn model_key(model_key: Option<String>) -> Option<String> {
-        model_key.filter(|k| !k.is_empty())
+    /// Emits `payload` (an empty model key is none); returns the event's id as a JS number.
+    fn emit(&self, payload: Payload, model_key: Option<String>) -> f64 {
+        self.stream.emit(payload, model_key.filter(|k| !k.is_empty()).as_deref()) as f64
     }
 }
 
@@ -180,7 +183,7 @@ impl SseStreamer {
     ) -> f64 {
         // A non-string message is rendered, not rejected: status text is for people.
         let text = message.as_string().unwrap_or_else(|| error_info(&message).message);
-        self.stream.info(text, Self::model_key(model_key).as_deref()) as f64
+        self.emit(Payload::Info(text), model_key)
     }
 
     /// Emits an `error` event from a JS `Error` (keeping `name`, `message`, `stack`
@@ -191,7 +194,7 @@ impl SseStreamer {
         #[wasm_bindgen(unchecked_param_type = "unknown")] error: JsValue,
         #[wasm_bindgen(js_name = modelKey)] model_key: Option<String>,
     ) -> f64 {
-        self.stream.error(error_info(&error), Self::model_key(model_key).as_deref()) as f64
+        self.emit(Payload::Error(error_info(&error)), model_key)
     }
 
     /// Emits a `progress` event; `percent` is computed from `loaded` and `total`.
@@ -203,7 +206,7 @@ impl SseStreamer {
         #[wasm_bindgen(js_name = modelKey)] model_key: Option<String>,
     ) -> Result<f64, JsError> {
         let input: ProgressInput = read(&progress, "progress", ProgressInput::SHAPE)?;
-        Ok(self.stream.progress(input.progress()?, Self::model_key(model_key).as_deref()) as f64)
+        Ok(self.emit(Payload::Progress(input.progress()?), model_key))
     }
 
     /// Emits a `metrics` event. Throws `InvalidInputError` for malformed data.
@@ -213,8 +216,8 @@ impl SseStreamer {
         #[wasm_bindgen(unchecked_param_type = "MetricsData")] metrics: JsValue,
         #[wasm_bindgen(js_name = modelKey)] model_key: Option<String>,
     ) -> Result<f64, JsError> {
-        let metrics: Metrics = read(&metrics, "metrics", "{ usedBytes: number, reservedBytes?: number, ... }")?;
-        Ok(self.stream.metrics(metrics, Self::model_key(model_key).as_deref()) as f64)
+        let shape = "{ usedBytes: number, reservedBytes?: number, ... }";
+        Ok(self.emit(Payload::Metrics(read(&metrics, "metrics", shape)?), model_key))
     }
 
     /// Emits a `token` event.
@@ -224,8 +227,8 @@ impl SseStreamer {
         #[wasm_bindgen(unchecked_param_type = "TokenData")] token: JsValue,
         #[wasm_bindgen(js_name = modelKey)] model_key: Option<String>,
     ) -> Result<f64, JsError> {
-        let token: TokenEvent = read(&token, "token", "{ text: string, tokenId: number, index: number }")?;
-        Ok(self.stream.token(token, Self::model_key(model_key).as_deref()) as f64)
+        let shape = "{ text: string, tokenId: number, index: number }";
+        Ok(self.emit(Payload::Token(read(&token, "token", shape)?), model_key))
     }
 
     /// Emits a `done` event.
@@ -235,8 +238,7 @@ impl SseStreamer {
         #[wasm_bindgen(unchecked_param_type = "DoneData")] done: JsValue,
         #[wasm_bindgen(js_name = modelKey)] model_key: Option<String>,
     ) -> Result<f64, JsError> {
-        let done: DoneStats = read(&done, "done", "DoneData")?;
-        Ok(self.stream.done(done, Self::model_key(model_key).as_deref()) as f64)
+        Ok(self.emit(Payload::Done(read(&done, "done", "DoneData")?), model_key))
     }
 
     /// Calls `callback` with every event from now on (after first replaying the
@@ -250,9 +252,7 @@ impl SseStreamer {
     ) -> Result<Function, JsError> {
         let options: ReplayOptions = read_options(options, "subscribe options")?;
         for detail in self.details(self.stream.backlog(&options)?)?.iter() {
-            if let Err(e) = callback.call1(&JsValue::UNDEFINED, &detail) {
-                report_listener_error(&e);
-            }
+            hub::Delivery::call(&*self.hub, &callback, &detail);
         }
         let handle = self.hub.listeners.subscribe(callback);
         let hub: Weak<Hub> = Rc::downgrade(&self.hub);
