@@ -46,7 +46,10 @@ export interface TokenData {
   index: number;
 }
 
-/** Why generation stopped: the end-of-sequence token, a stop string, `maxTokens` reached, or cancelled. */
+/**
+ * Why generation stopped, in results and `done` events alike: `'eos'` an end-of-sequence token,
+ * `'stop'` a stop string, `'length'` `maxTokens` reached, `'cancelled'` stopped by the caller.
+ */
 export type StopReason = 'eos' | 'stop' | 'length' | 'cancelled';
 
 export interface DoneData {
