@@ -16,6 +16,8 @@
 //!   `Compute` trait with a CPU backend and a WebGPU/wgpu backend (our WGSL kernels on
 //!   burn's runtime); sampling, stopping and streamed generation.
 //! - [`memory`] — what this adapter can hold and what a model needs, before download.
+//! - [`input`] — the checks on values callers pass in (byte counts, counts, keys), with
+//!   an error that names the argument.
 //! - [`manager`] — the model catalog (suggestions of models that fit) and the priority
 //!   queue of generation tasks; the web layer's `ModelManager` and `TaskExecutor` drive them.
 //! - [`tokenizer`] — SentencePiece and byte-level BPE tokenizers built from GGUF
@@ -23,6 +25,8 @@
 //! - [`backend`] — burn devices: WebGPU in the browser, the `flex` CPU backend
 //!   natively and as the fallback; a matmul self-check against the CPU; the one rule
 //!   for software (CPU-emulated) adapters.
+//! - [`device`] — the one device a page holds: a shared initialisation, generations
+//!   after a loss, loss listeners, the adapter's identity as the browser tells it.
 //! - [`error`] — the error vocabulary apps see: each failure's JS class and stable code.
 //! - [`rng`] — the one deterministic random generator (sampling, tests, benchmarks).
 //! - `web` (wasm32 only) — the one thin `#[wasm_bindgen]` layer: JS classes,
@@ -41,9 +45,11 @@
 //!   budget and measures what its own allocator holds.
 
 pub mod backend;
+pub mod device;
 pub mod error;
 pub mod gguf;
 pub mod infer;
+pub mod input;
 pub mod manager;
 pub mod memory;
 pub mod model;

@@ -35,16 +35,24 @@
 //! [`MemoryManager::can_load`] and [`MemoryManager::plan_eviction`]. Its [`MemoryManager::stats`]
 //! prefers the allocator's own measurement, passed in by the caller, over the registered sums.
 //!
-//! Plain Rust, single-threaded (`Cell`/`RefCell`), no `wasm-bindgen`: the web layer converts
-//! these serde-serialisable types for JS.
+//! [`Account`] binds a manager to a device: it measures through cubecl's allocator, flushes the
+//! queue before a measurement, runs the bounded allocation probe, and tells every change on the
+//! status stream. [`request`] checks what callers pass in (options, requirements handed back,
+//! simulated limits).
+//!
+//! Plain Rust, single-threaded (`Cell`/`RefCell`), no `wasm-bindgen`: the web layer reads JS
+//! values into these serde types and converts the results for JS.
 //!
 //! Byte counts shown to people ([`format_bytes`]) use binary multiples with the familiar
 //! `MB`/`GB` labels, as operating systems and GPU vendors do (a "2 GB" card holds 2 GiB).
 
+pub mod account;
 pub mod budget;
 pub mod manager;
+pub mod request;
 pub mod requirement;
 
+pub use account::{Account, AccountError};
 pub use budget::{AdapterClass, AdapterFacts, Budget, EstimatedFrom, Probe, SAFETY_MARGIN};
 pub use manager::{CanLoad, Evictable, LOW_VRAM_SIMULATED_BYTES, LoadedModel, MemoryManager, Stats};
 pub use requirement::{DeviceLimits, LimitKind, LimitProblem, Requirement, RequirementOptions, TensorBytes};

@@ -3,10 +3,13 @@
 //! [`StatusStream`] numbers and timestamps events, keeps the last few in a bounded
 //! replay buffer (like SSE's `Last-Event-ID`), and hands each one to a
 //! [`StatusSink`]. The browser layer's sink dispatches DOM `CustomEvent`s on an
-//! `EventTarget`; native tests use [`Recorder`]. [`sse`] renders events as
-//! `text/event-stream` frames and parses them back.
+//! `EventTarget`, keeping its listeners in a [`hub::Hub`]; native tests use [`Recorder`].
+//! [`sse`] renders events as `text/event-stream` frames and parses them back; [`request`]
+//! checks what callers hand the stream (options, replay requests, progress, frames).
 
 mod event;
+pub mod hub;
+pub mod request;
 pub mod sse;
 
 pub use event::{

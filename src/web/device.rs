@@ -1,15 +1,9 @@
-//! The page's one compute device.
+//! The page's one compute device, for JS: `initDevice`, `checkDevice`, `destroyDevice`.
 //!
-//! WebGPU can be registered with burn once per page (per device kind), so the first
-//! successful `initDevice` is kept and every later call (and every concurrent one) gets
-//! the same device. A failed WebGPU attempt is not kept: the next call tries again.
-//!
-//! When the browser reports the device lost (a driver reset, the GPU process crashing,
-//! `destroyDevice()`), the kept device is forgotten, the listeners registered with
-//! [`on_device_lost`] are told (the `ModelManager` unloads its models), and the next call
-//! creates a new device as the next *generation* (a new burn runtime).
+//! The bookkeeping (one shared initialisation, generations after a loss, loss listeners) is the
+//! core [`DeviceSlot`], held here per page over a shared future; this file starts the WebGPU
+//! initialisation, asks the browser's own `GPUAdapter.info` who the adapter is, and converts.
 
-use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use futures::FutureExt;
@@ -21,39 +15,24 @@ use super::error::JsError;
 use super::streamer::SseStreamer;
 use super::types::BackendArg;
 use crate::backend::{AdapterInfo, Backend, BackendError, BackendKind, MatmulCheck, matmul_check};
+pub use crate::device::Preference;
+use crate::device::{BrowserAdapterInfo, DeviceSlot, LostListener, check_dims, fallback_message};
 use crate::status::StatusStream;
 
 type PendingWebGpu = Shared<LocalBoxFuture<'static, Result<Rc<Backend>, BackendError>>>;
 
-type LostListener = Rc<dyn Fn(u32, &str)>;
-
 thread_local! {
-    static WEBGPU: RefCell<Option<PendingWebGpu>> = const { RefCell::new(None) };
-    /// The generation the next WebGPU initialisation gets (the current one's, until a loss).
-    static GENERATION: Cell<u32> = const { Cell::new(0) };
-    static LOST_LISTENERS: RefCell<Vec<LostListener>> = const { RefCell::new(Vec::new()) };
+    static SLOT: DeviceSlot<PendingWebGpu> = DeviceSlot::new();
 }
 
 /// The generation of the page's WebGPU device now (0, then one more after each loss).
 pub fn generation() -> u32 {
-    GENERATION.with(Cell::get)
+    SLOT.with(DeviceSlot::generation)
 }
 
 /// Calls `listener(generation, message)` whenever a WebGPU device of the page is lost.
 pub fn on_device_lost(listener: LostListener) {
-    LOST_LISTENERS.with(|l| l.borrow_mut().push(listener));
-}
-
-/// The browser said device `lost` is gone: forget it (once) and tell the listeners.
-fn device_lost(lost: u32, message: String) {
-    if GENERATION.with(Cell::get) == lost {
-        GENERATION.with(|g| g.set(lost + 1));
-        WEBGPU.with(|cell| cell.borrow_mut().take());
-    }
-    let listeners: Vec<LostListener> = LOST_LISTENERS.with(|l| l.borrow().clone());
-    for listener in listeners {
-        listener(lost, &message);
-    }
+    SLOT.with(|slot| slot.on_lost(listener));
 }
 
 /// Destroys the page's WebGPU device (`GPUDevice.destroy()`), as a driver reset or a crashed
@@ -62,8 +41,7 @@ fn device_lost(lost: u32, message: String) {
 /// Returns `false` when no WebGPU device exists.
 #[wasm_bindgen(js_name = destroyDevice)]
 pub fn destroy_device() -> bool {
-    let current = WEBGPU.with(|cell| cell.borrow().as_ref().and_then(|p| p.peek().cloned()));
-    match current {
+    match SLOT.with(DeviceSlot::current).and_then(|p| p.peek().cloned()) {
         Some(Ok(backend)) => match &backend.wgpu {
             Some(device) => {
                 device.destroy();
@@ -77,30 +55,28 @@ pub fn destroy_device() -> bool {
 
 /// The shared WebGPU initialisation, started on first use.
 fn webgpu() -> PendingWebGpu {
-    WEBGPU.with(|cell| {
-        cell.borrow_mut()
-            .get_or_insert_with(|| {
-                let generation = GENERATION.with(Cell::get);
-                async move {
-                    let on_lost = move |message: String| device_lost(generation, message);
-                    let result = match Backend::webgpu(generation, on_lost).await {
-                        Ok(mut backend) => {
-                            if let Some(adapter) = &mut backend.adapter {
-                                describe_adapter_from_js(adapter).await;
-                            }
-                            Ok(Rc::new(backend))
+    SLOT.with(|slot| {
+        slot.get_or_start(|generation| {
+            async move {
+                // The browser said device `generation` is gone: forget it (once) and tell the listeners.
+                let on_lost = move |message: String| SLOT.with(|slot| slot.lost(generation, &message));
+                let result = match Backend::webgpu(generation, on_lost).await {
+                    Ok(mut backend) => {
+                        if let Some(adapter) = &mut backend.adapter {
+                            describe_adapter_from_js(adapter).await;
                         }
-                        Err(e) => Err(e),
-                    };
-                    if result.is_err() {
-                        WEBGPU.with(|cell| cell.borrow_mut().take());
+                        Ok(Rc::new(backend))
                     }
-                    result
+                    Err(e) => Err(e),
+                };
+                if result.is_err() {
+                    SLOT.with(DeviceSlot::forget);
                 }
-                .boxed_local()
-                .shared()
-            })
-            .clone()
+                result
+            }
+            .boxed_local()
+            .shared()
+        })
     })
 }
 
@@ -117,47 +93,21 @@ async fn describe_adapter_from_js(adapter: &mut AdapterInfo) {
     let Ok(js_adapter) = wasm_bindgen_futures::JsFuture::from(Promise::resolve(&promise)).await else { return };
     let info = get(&js_adapter, "info");
     let text = |k: &str| get(&info, k).as_string().filter(|s| !s.is_empty());
-    if let Some(vendor) = text("vendor") {
-        adapter.vendor = vendor;
-    }
-    if let Some(architecture) = text("architecture") {
-        adapter.architecture = architecture;
-    }
-    if let Some(description) = text("description") {
-        adapter.description = description;
-    }
-    // Browsers often hide `device` and `description` for privacy; vendor and
-    // architecture (e.g. "google swiftshader") still tell a person what this is.
-    let fallback = [text("vendor"), text("architecture")].into_iter().flatten().collect::<Vec<_>>().join(" ");
-    if let Some(name) = text("device").or_else(|| text("description")).or(Some(fallback).filter(|f| !f.is_empty())) {
-        adapter.name = name;
-    }
-}
-
-/// Which backend `initDevice` may pick.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Preference {
-    /// WebGPU, else the CPU (and the status stream says so).
-    Auto,
-    /// WebGPU or an error.
-    Webgpu,
-    Cpu,
+    adapter.describe_from(BrowserAdapterInfo {
+        vendor: text("vendor"),
+        architecture: text("architecture"),
+        device: text("device"),
+        description: text("description"),
+    });
 }
 
 impl Preference {
+    /// The `backend` option: absent, or one of the names [`Preference::from_name`] takes.
     pub fn parse(value: Option<BackendArg>) -> Result<Preference, JsError> {
         let value = value.map(JsValue::from).filter(|v| !v.is_undefined() && !v.is_null());
-        if value.as_ref().is_some_and(|v| v.as_string().is_none()) {
-            return Err(JsError::invalid_input("INVALID_ARGUMENT", "The backend must be 'auto', 'webgpu' or 'cpu'."));
-        }
-        match value.and_then(|v| v.as_string()).as_deref() {
-            None | Some("auto") => Ok(Preference::Auto),
-            Some("webgpu") => Ok(Preference::Webgpu),
-            Some("cpu") => Ok(Preference::Cpu),
-            Some(other) => Err(JsError::invalid_input(
-                "INVALID_ARGUMENT",
-                format!("Unknown backend {other:?}; expected 'auto', 'webgpu' or 'cpu'."),
-            )),
+        match value {
+            None => Ok(Preference::from_name(None)?),
+            Some(v) => Ok(Preference::from_name(Some(&v.as_string().ok_or_else(Preference::not_a_name)?))?),
         }
     }
 }
@@ -179,17 +129,12 @@ pub async fn acquire(preference: Preference, status: Option<Rc<StatusStream>>) -
     match webgpu().await {
         Ok(backend) => {
             if let Some(a) = &backend.adapter {
-                say(format!(
-                    "WebGPU ready: {} ({}), max storage binding {} MiB.",
-                    if a.name.is_empty() { "unnamed adapter" } else { &a.name },
-                    a.backend,
-                    a.max_storage_buffer_binding_size >> 20
-                ));
+                say(a.ready_message());
             }
             Ok(backend)
         }
         Err(e @ BackendError::NoAdapter { .. }) if preference == Preference::Auto => {
-            say(format!("WebGPU is unavailable ({e}); falling back to the CPU backend, which is much slower."));
+            say(fallback_message(&e));
             Ok(Rc::new(Backend::cpu()))
         }
         Err(e) => {
@@ -231,14 +176,7 @@ pub fn init_device(streamer: &SseStreamer, backend: Option<BackendArg>) -> js_sy
 pub fn check_device(backend: Option<BackendArg>, m: Option<u32>, k: Option<u32>, n: Option<u32>) -> js_sys::Promise {
     wasm_bindgen_futures::future_to_promise(async move {
         let preference = Preference::parse(backend)?;
-        let (m, k, n) = (m.unwrap_or(64) as usize, k.unwrap_or(256) as usize, n.unwrap_or(48) as usize);
-        if m == 0 || k == 0 || n == 0 || m * k > 1 << 24 || k * n > 1 << 24 {
-            return Err(JsError::invalid_input(
-                "INVALID_ARGUMENT",
-                "checkDevice: m, k and n must be positive and each matrix at most 16M elements.",
-            )
-            .into());
-        }
+        let (m, k, n) = check_dims(m, k, n).map_err(JsError::from)?;
         let backend = acquire(preference, None).await?;
         let check: MatmulCheck = matmul_check(&backend.device, m, k, n, 42).await.map_err(JsError::from)?;
         Ok(check.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).unwrap_or(JsValue::NULL))

@@ -17,7 +17,9 @@ pub use crate::error::{ErrorClass, ErrorCode};
 use crate::gguf::GgufError;
 use crate::infer::InferError;
 use crate::infer::load::LoadError;
+use crate::input::InputError;
 use crate::manager::CatalogError;
+use crate::memory::AccountError;
 use crate::model::ModelError;
 use crate::status::{ErrorInfo, sse::EncodeError};
 use crate::tokenizer::TokenizerError;
@@ -204,6 +206,21 @@ impl<E: Into<JsError>> From<LoadError<E>> for JsError {
             LoadError::Format(e) => e.into(),
             LoadError::Model(e) => e.into(),
             LoadError::Cancelled => JsError::of(ErrorCode::Aborted, "The operation was cancelled."),
+        }
+    }
+}
+
+impl From<InputError> for JsError {
+    fn from(e: InputError) -> JsError {
+        JsError::of(e.kind.code(), e.message)
+    }
+}
+
+impl From<AccountError> for JsError {
+    fn from(e: AccountError) -> JsError {
+        match e {
+            AccountError::Init(m) => JsError::of(ErrorCode::DeviceInitFailed, m),
+            AccountError::Read(m) => JsError::of(ErrorCode::DeviceReadFailed, m),
         }
     }
 }

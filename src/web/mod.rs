@@ -3,6 +3,7 @@
 //! implements the status sink with a DOM `EventTarget` (`streamer`).
 
 mod cache;
+mod convert;
 mod device;
 mod error;
 mod executor;

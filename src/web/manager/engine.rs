@@ -19,7 +19,7 @@ use crate::status::{ErrorInfo, Phase, Progress, StatusStream};
 
 use super::super::cache::{ModelCache, key_of};
 use super::super::device::{Preference, acquire};
-use super::super::error::{ErrorClass, JsError};
+use super::super::error::{ErrorClass, ErrorCode, JsError};
 use super::super::gguf::GgufFile;
 use super::super::memory::{MemoryManager, now_ms};
 use super::super::model::{LanguageModel, LoadRequest, runs_on_cpu_instead};

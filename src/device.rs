@@ -1,0 +1,295 @@
+//! The one compute device a page holds, over its lifetime: which backend a caller may get
+//! ([`Preference`]), one shared initialisation that every caller awaits, the *generation*
+//! that grows after each loss, the listeners told of a loss, and what people are told along
+//! the way.
+//!
+//! WebGPU can be registered with burn once per device kind, so the first successful
+//! initialisation is kept and every later (and every concurrent) caller gets the same device;
+//! a failed attempt is not kept, so the next caller tries again. When the device is lost, it is
+//! forgotten, the listeners are told, and the next initialisation is the next generation (a new
+//! burn runtime). [`DeviceSlot`] is that bookkeeping, generic over the pending initialisation
+//! (a shared future in the browser); the web layer holds one per page.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+use crate::backend::{AdapterInfo, BackendError};
+use crate::input::InputError;
+
+/// Which backend a caller may get.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Preference {
+    /// WebGPU, else the CPU (and the status stream says so).
+    Auto,
+    /// WebGPU or an error.
+    Webgpu,
+    Cpu,
+}
+
+impl Preference {
+    /// `'auto'` (also the default, `None`), `'webgpu'` or `'cpu'`.
+    pub fn from_name(name: Option<&str>) -> Result<Preference, InputError> {
+        match name {
+            None | Some("auto") => Ok(Preference::Auto),
+            Some("webgpu") => Ok(Preference::Webgpu),
+            Some("cpu") => Ok(Preference::Cpu),
+            Some(other) => {
+                Err(InputError::argument(format!("Unknown backend {other:?}; expected 'auto', 'webgpu' or 'cpu'.")))
+            }
+        }
+    }
+
+    /// The error for a backend option that is not a string at all.
+    pub fn not_a_name() -> InputError {
+        InputError::argument("The backend must be 'auto', 'webgpu' or 'cpu'.")
+    }
+}
+
+/// A listener told `(generation, message)` when a device of that generation is lost.
+pub type LostListener = Rc<dyn Fn(u32, &str)>;
+
+/// The page's device slot: the pending or finished initialisation `P` of the current
+/// generation, the generation counter and the loss listeners.
+pub struct DeviceSlot<P> {
+    pending: RefCell<Option<P>>,
+    /// The generation the next initialisation gets (the current one's, until a loss).
+    generation: Cell<u32>,
+    listeners: RefCell<Vec<LostListener>>,
+}
+
+impl<P> Default for DeviceSlot<P> {
+    fn default() -> Self {
+        DeviceSlot { pending: RefCell::new(None), generation: Cell::new(0), listeners: RefCell::new(Vec::new()) }
+    }
+}
+
+impl<P: Clone> DeviceSlot<P> {
+    pub fn new() -> Self {
+        DeviceSlot::default()
+    }
+
+    /// The generation of the device now (0, then one more after each loss).
+    pub fn generation(&self) -> u32 {
+        self.generation.get()
+    }
+
+    /// The kept initialisation, started with `start(generation)` when there is none.
+    pub fn get_or_start(&self, start: impl FnOnce(u32) -> P) -> P {
+        self.pending.borrow_mut().get_or_insert_with(|| start(self.generation.get())).clone()
+    }
+
+    /// The kept initialisation, if any.
+    pub fn current(&self) -> Option<P> {
+        self.pending.borrow().clone()
+    }
+
+    /// Drops the kept initialisation (it failed): the next caller starts a new one.
+    pub fn forget(&self) {
+        self.pending.borrow_mut().take();
+    }
+
+    /// Calls `listener(generation, message)` whenever a device of the page is lost.
+    pub fn on_lost(&self, listener: LostListener) {
+        self.listeners.borrow_mut().push(listener);
+    }
+
+    /// The device of generation `lost` is gone: the first report of it forgets the device and
+    /// moves to the next generation; every report is told to the listeners.
+    pub fn lost(&self, lost: u32, message: &str) {
+        if self.generation.get() == lost {
+            self.generation.set(lost + 1);
+            self.forget();
+        }
+        // A snapshot, with no borrow held: a listener may register another.
+        let listeners: Vec<LostListener> = self.listeners.borrow().clone();
+        for listener in listeners {
+            listener(lost, message);
+        }
+    }
+}
+
+/// What the browser says about its adapter (`GPUAdapter.info`); empty fields are absent.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BrowserAdapterInfo {
+    pub vendor: Option<String>,
+    pub architecture: Option<String>,
+    pub device: Option<String>,
+    pub description: Option<String>,
+}
+
+impl AdapterInfo {
+    /// Takes the browser's word for the adapter's identity (wgpu's WebGPU backend reports
+    /// none). Browsers often hide `device` and `description` for privacy; the name falls back
+    /// to them in that order, then to vendor and architecture together (e.g. "google
+    /// swiftshader"), which still tell a person what this is. Absent fields change nothing.
+    pub fn describe_from(&mut self, browser: BrowserAdapterInfo) {
+        let fallback =
+            [browser.vendor.clone(), browser.architecture.clone()].into_iter().flatten().collect::<Vec<_>>().join(" ");
+        if let Some(name) = browser.device.clone().or_else(|| browser.description.clone()) {
+            self.name = name;
+        } else if !fallback.is_empty() {
+            self.name = fallback;
+        }
+        if let Some(vendor) = browser.vendor {
+            self.vendor = vendor;
+        }
+        if let Some(architecture) = browser.architecture {
+            self.architecture = architecture;
+        }
+        if let Some(description) = browser.description {
+            self.description = description;
+        }
+    }
+
+    /// The `info` line once the device is ready.
+    pub fn ready_message(&self) -> String {
+        format!(
+            "WebGPU ready: {} ({}), max storage binding {} MiB.",
+            if self.name.is_empty() { "unnamed adapter" } else { &self.name },
+            self.backend,
+            self.max_storage_buffer_binding_size >> 20
+        )
+    }
+}
+
+/// The `info` line when `'auto'` falls back to the CPU because WebGPU is unavailable.
+pub fn fallback_message(error: &BackendError) -> String {
+    format!("WebGPU is unavailable ({error}); falling back to the CPU backend, which is much slower.")
+}
+
+/// The largest matrix `checkDevice` multiplies, in elements.
+pub const MAX_CHECK_ELEMENTS: usize = 1 << 24;
+
+/// The sizes of `checkDevice`'s product: `m×k` times `k×n`, 64, 256 and 48 by default; each
+/// positive and each matrix at most [`MAX_CHECK_ELEMENTS`].
+pub fn check_dims(m: Option<u32>, k: Option<u32>, n: Option<u32>) -> Result<(usize, usize, usize), InputError> {
+    let (m, k, n) = (m.unwrap_or(64) as usize, k.unwrap_or(256) as usize, n.unwrap_or(48) as usize);
+    let too_big = |a: usize, b: usize| a.checked_mul(b).is_none_or(|e| e > MAX_CHECK_ELEMENTS);
+    if m == 0 || k == 0 || n == 0 || too_big(m, k) || too_big(k, n) {
+        return Err(InputError::argument(
+            "checkDevice: m, k and n must be positive and each matrix at most 16M elements.",
+        ));
+    }
+    Ok((m, k, n))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::input::InputKind;
+
+    #[test]
+    fn preferences_are_named() {
+        assert_eq!(Preference::from_name(None), Ok(Preference::Auto));
+        assert_eq!(Preference::from_name(Some("auto")), Ok(Preference::Auto));
+        assert_eq!(Preference::from_name(Some("webgpu")), Ok(Preference::Webgpu));
+        assert_eq!(Preference::from_name(Some("cpu")), Ok(Preference::Cpu));
+        let e = Preference::from_name(Some("gpu")).unwrap_err();
+        assert_eq!(e.kind, InputKind::Argument);
+        assert_eq!(e.message, "Unknown backend \"gpu\"; expected 'auto', 'webgpu' or 'cpu'.");
+        assert_eq!(Preference::not_a_name().kind, InputKind::Argument);
+    }
+
+    #[test]
+    fn the_slot_keeps_one_initialisation_per_generation() {
+        let slot = DeviceSlot::<u32>::new();
+        let mut starts = 0;
+        assert_eq!(
+            slot.get_or_start(|g| {
+                starts += 1;
+                g + 100
+            }),
+            100
+        );
+        assert_eq!(
+            slot.get_or_start(|g| {
+                starts += 1;
+                g + 200
+            }),
+            100,
+            "kept, not started again"
+        );
+        assert_eq!(starts, 1);
+        assert_eq!(slot.current(), Some(100));
+        // A failed attempt is forgotten: the next caller starts again, same generation.
+        slot.forget();
+        assert_eq!(slot.current(), None);
+        assert_eq!(slot.get_or_start(|g| g + 300), 300);
+        assert_eq!(slot.generation(), 0);
+    }
+
+    #[test]
+    fn a_loss_moves_to_the_next_generation_once_and_tells_every_listener() {
+        let slot = DeviceSlot::<u32>::new();
+        slot.get_or_start(|g| g);
+        let told = Rc::new(RefCell::new(Vec::new()));
+        for who in ["a", "b"] {
+            let told = told.clone();
+            slot.on_lost(Rc::new(move |g, m: &str| told.borrow_mut().push(format!("{who}:{g}:{m}"))));
+        }
+        slot.lost(0, "Destroyed: gone");
+        assert_eq!(slot.generation(), 1);
+        assert_eq!(slot.current(), None, "the lost device is forgotten");
+        assert_eq!(slot.get_or_start(|g| g + 10), 11, "the next initialisation is generation 1");
+        // A late second report of generation 0 keeps generation 1's device.
+        slot.lost(0, "again");
+        assert_eq!((slot.generation(), slot.current()), (1, Some(11)));
+        assert_eq!(*told.borrow(), ["a:0:Destroyed: gone", "b:0:Destroyed: gone", "a:0:again", "b:0:again"]);
+    }
+
+    fn adapter() -> AdapterInfo {
+        AdapterInfo {
+            name: String::new(),
+            vendor: String::new(),
+            architecture: String::new(),
+            description: "driver".into(),
+            backend: "BrowserWebGpu".into(),
+            max_buffer_size: 1 << 30,
+            max_storage_buffer_binding_size: 128 << 20,
+            shader_f16: false,
+        }
+    }
+
+    #[test]
+    fn the_browser_names_the_adapter_with_fallbacks() {
+        let some = |s: &str| Some(s.to_owned());
+        let mut a = adapter();
+        a.describe_from(BrowserAdapterInfo {
+            vendor: some("google"),
+            architecture: some("swiftshader"),
+            ..Default::default()
+        });
+        assert_eq!(
+            (a.name.as_str(), a.vendor.as_str(), a.architecture.as_str()),
+            ("google swiftshader", "google", "swiftshader")
+        );
+        assert_eq!(a.description, "driver", "absent fields change nothing");
+        let mut a = adapter();
+        a.describe_from(BrowserAdapterInfo { vendor: some("nvidia"), description: some("RTX"), ..Default::default() });
+        assert_eq!((a.name.as_str(), a.description.as_str()), ("RTX", "RTX"));
+        let mut a = adapter();
+        a.describe_from(BrowserAdapterInfo { device: some("Arc A770"), description: some("x"), ..Default::default() });
+        assert_eq!(a.name, "Arc A770");
+        let mut a = adapter();
+        a.describe_from(BrowserAdapterInfo::default());
+        assert_eq!(a, adapter());
+        assert_eq!(a.ready_message(), "WebGPU ready: unnamed adapter (BrowserWebGpu), max storage binding 128 MiB.");
+    }
+
+    #[test]
+    fn check_sizes_default_and_are_bounded() {
+        assert_eq!(check_dims(None, None, None), Ok((64, 256, 48)));
+        assert_eq!(check_dims(Some(4096), Some(4096), Some(1)), Ok((4096, 4096, 1)));
+        assert!(check_dims(Some(0), None, None).is_err());
+        assert!(check_dims(Some(4097), Some(4096), None).is_err());
+        assert!(check_dims(Some(u32::MAX), Some(u32::MAX), Some(u32::MAX)).is_err(), "no overflow");
+        let e = check_dims(None, None, Some(0)).unwrap_err();
+        assert_eq!(e.message, "checkDevice: m, k and n must be positive and each matrix at most 16M elements.");
+    }
+
+    #[test]
+    fn the_fallback_names_the_reason() {
+        let e = BackendError::NoAdapter { detail: "none".into() };
+        assert!(fallback_message(&e).starts_with("WebGPU is unavailable (No WebGPU adapter is available (none)."));
+    }
+}

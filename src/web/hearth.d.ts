@@ -1,0 +1,508 @@
+/** The kinds of status event; also the DOM event types and SSE `event:` names. */
+export type HearthEventType = 'info' | 'error' | 'progress' | 'metrics' | 'token' | 'done';
+
+/** Which stage of getting a model onto the GPU a progress event is about. */
+export type LoadPhase = 'download' | 'cache' | 'upload' | 'ready';
+
+export interface ErrorData {
+  /** The JS error class name, e.g. `ModelLoadError`. */
+  name: string;
+  message: string;
+  stack?: string;
+  /** Hearth's stable error code, e.g. `NO_ADAPTER`. */
+  code?: string;
+}
+
+export interface ProgressData {
+  phase: LoadPhase;
+  /** Bytes done in this phase. */
+  loaded: number;
+  /** Bytes in this phase, when known. */
+  total?: number;
+  /** `loaded / total` in percent (0-100), when the total is known. */
+  percent?: number;
+}
+
+export interface ProgressInput {
+  phase: LoadPhase;
+  loaded: number;
+  total?: number | null;
+}
+
+export interface MetricsData {
+  usedBytes: number;
+  reservedBytes?: number;
+  budgetBytes?: number;
+  availableBytes?: number;
+  usagePercent?: number;
+  loadedModels?: number;
+}
+
+export interface TokenData {
+  /** Decoded text of the token; complete UTF-8 only, so possibly empty. */
+  text: string;
+  tokenId: number;
+  /** Position of the token in the answer, from 0. */
+  index: number;
+}
+
+/**
+ * Why generation stopped, in results and `done` events alike: `'eos'` an end-of-sequence token,
+ * `'stop'` a stop string, `'length'` `maxTokens` reached, `'cancelled'` stopped by the caller.
+ */
+export type StopReason = 'eos' | 'stop' | 'length' | 'cancelled';
+
+export interface DoneData {
+  text: string;
+  promptTokens: number;
+  generatedTokens: number;
+  ttftMs: number;
+  prefillTokensPerSecond: number;
+  decodeTokensPerSecond: number;
+  stopReason: StopReason;
+}
+
+interface HearthEventBase {
+  /** Strictly increasing per streamer, from 1. */
+  id: number;
+  /** Milliseconds since the Unix epoch. */
+  timestamp: number;
+  modelKey?: string;
+}
+
+/** One status event: the `detail` of DOM events, the argument of `subscribe` callbacks, and the SSE `data:`. */
+export type HearthEvent =
+  | (HearthEventBase & { type: 'info'; data: string })
+  | (HearthEventBase & { type: 'error'; data: ErrorData })
+  | (HearthEventBase & { type: 'progress'; data: ProgressData })
+  | (HearthEventBase & { type: 'metrics'; data: MetricsData })
+  | (HearthEventBase & { type: 'token'; data: TokenData })
+  | (HearthEventBase & { type: 'done'; data: DoneData });
+
+export type HearthEventListener = (event: CustomEvent<HearthEvent>) => void;
+
+export interface SseStreamerOptions {
+  /** How many past events `replay` keeps (default 256, at most 65536). */
+  bufferSize?: number;
+}
+
+export interface ReplayOptions {
+  /** Deliver the last `replay` buffered events first. */
+  replay?: number;
+  /** Deliver the buffered events after this id first (like SSE's `Last-Event-ID`). */
+  lastEventId?: number;
+}
+
+export interface SseFrame {
+  data: string;
+  event?: string;
+  id?: string;
+  retry?: number;
+}
+
+export type BackendPreference = 'auto' | 'webgpu' | 'cpu';
+
+export interface AdapterInfo {
+  name: string;
+  vendor: string;
+  architecture: string;
+  description: string;
+  backend: string;
+  maxBufferSize: number;
+  maxStorageBufferBindingSize: number;
+  shaderF16: boolean;
+}
+
+export interface DeviceInfo {
+  kind: 'webgpu' | 'cpu';
+  adapter: AdapterInfo | null;
+}
+
+export interface MatmulCheck {
+  m: number;
+  k: number;
+  n: number;
+  maxAbsError: number;
+  relL2Error: number;
+}
+
+export interface OpenOptions {
+  /** Aborting rejects with `CancelledError` and stops the download. */
+  signal?: AbortSignal;
+  /** Byte progress while downloading, at most once per percent. */
+  onProgress?: (progress: ProgressData) => void;
+}
+
+export type ReadOptions = OpenOptions;
+
+export interface EncodeOptions {
+  /** Add BOS/EOS as the model's metadata asks (default true). */
+  addSpecial?: boolean;
+  /** Turn special-token text such as `<|im_start|>` into its token (default false). */
+  parseSpecial?: boolean;
+}
+
+export interface TensorInfo {
+  name: string;
+  /** The ggml block type, e.g. `Q4_K`, `Q8_0`, `F32`. */
+  type: string;
+  /** Dimensions in ggml order (the contiguous one first). */
+  dims: number[];
+  /** Absolute byte offset in the file. */
+  offset: number;
+  /** Bytes of block data. */
+  size: number;
+}
+
+export type MetadataValue = number | bigint | string | boolean | MetadataValue[];
+
+export interface LoadProgress {
+  phase: LoadPhase;
+  loaded: number;
+  total: number;
+  percent: number;
+}
+
+export interface LoadOptions {
+  /** 'auto' (default: WebGPU, else the CPU, said on the status stream), 'webgpu' or 'cpu'. */
+  backend?: BackendPreference;
+  /** Positions the KV cache holds (default min(2048, the model's training context)). */
+  contextLength?: number;
+  /** The model's name in status events (default: the architecture). */
+  key?: string;
+  signal?: AbortSignal;
+  onProgress?: (progress: LoadProgress) => void;
+}
+
+export interface ModelInfo {
+  key: string;
+  architecture: string;
+  /** 'cpu' or 'webgpu: <adapter>'. */
+  backend: string;
+  adapter: string | null;
+  contextLength: number;
+  nVocab: number;
+  nLayer: number;
+  /** Device bytes of the weights, as laid out for the kernels. */
+  weightBytes: number;
+  /** Device bytes the model's backend holds (weights, KV cache, buffers). */
+  residentBytes: number;
+  fileBytes: number;
+}
+
+export interface GeneratedToken {
+  text: string;
+  /** null for the final flush of held-back text. */
+  tokenId: number | null;
+  index: number;
+}
+
+export interface GenerateOptions {
+  /** Default 256. */
+  maxTokens?: number;
+  /** 0 (default) is greedy. */
+  temperature?: number;
+  topK?: number;
+  topP?: number;
+  minP?: number;
+  repetitionPenalty?: number;
+  repeatLastN?: number;
+  /** Same seed and settings, same text. Random when absent. */
+  seed?: number;
+  stop?: string[];
+  /** Treat a string input as one user message in the model's chat template. */
+  chat?: boolean;
+  ignoreEos?: boolean;
+  signal?: AbortSignal;
+  /** Return false to stop after this token. */
+  onToken?: (token: GeneratedToken) => boolean | void;
+}
+
+export interface GenerationResult {
+  text: string;
+  promptIds: number[];
+  generatedIds: number[];
+  promptTokens: number;
+  generatedTokens: number;
+  stopReason: StopReason;
+  ttftMs: number;
+  prefillTokensPerSecond: number;
+  decodeTokensPerSecond: number;
+  backend: string;
+}
+
+/** What `LanguageModel.stream` returns: `for await (const t of model.stream(p)) ...`. */
+export interface TokenStream extends AsyncIterable<GeneratedToken> {
+  /** The whole generation's result (rejects like `generate`). */
+  result: Promise<GenerationResult>;
+}
+
+export interface LanguageModel {
+  /** `generate` as an async iterator of tokens; leaving the loop early stops generation. */
+  stream(input: string | ChatMessage[], options?: GenerateOptions): TokenStream;
+}
+
+export interface ChatMessage {
+  role: 'system' | 'user' | 'assistant' | (string & {});
+  content: string;
+}
+
+/** Base class of every error Hearth throws or rejects with. */
+export class HearthError extends Error {
+    /** A stable, machine-readable code such as `INVALID_EVENT_DATA` or `NO_ADAPTER`. */
+    code: string;
+    /** The catalog model the failure concerns (`ModelManager`, `TaskExecutor`). */
+    modelKey?: string;
+    /** On a failed load: catalog models that fit now, best (largest) first. */
+    suggestions?: Suggestion[];
+    /** The `TaskExecutor` task that failed. */
+    taskId?: number;
+}
+/** A caller passed something Hearth cannot use. */
+export class InvalidInputError extends HearthError {}
+/** No WebGPU adapter or device could be had. */
+export class GpuUnavailableError extends HearthError {}
+/** A model could not be loaded. */
+export class ModelLoadError extends HearthError {
+  /** "Not enough VRAM (available: …, required: …)", or the limit that bites. */
+  reason?: string;
+  requiredBytes?: number;
+  availableBytes?: number;
+}
+export class OutOfMemoryError extends HearthError {}
+export class DownloadError extends HearthError {
+  url?: string;
+  status?: number;
+}
+export class DeviceLostError extends HearthError {}
+export class CancelledError extends HearthError {}
+export class ModelFormatError extends HearthError {}
+
+export interface MemoryManagerOptions {
+  /** 'auto' (default), 'webgpu' or 'cpu': the page's device, shared with `LanguageModel.load`. */
+  backend?: BackendPreference;
+  /** A bounded allocation probe (off by default): buffers are allocated inside an out-of-memory error scope up to `capBytes` (default 2 GiB), then released; the result informs the budget. */
+  probe?: boolean | { capBytes: number };
+  /** System memory in GB, instead of `navigator.deviceMemory`. */
+  deviceMemoryGb?: number;
+}
+
+export interface RequirementForOptions {
+  /** Positions the KV cache holds (default 2048, clamped to the model's training context). */
+  contextLength?: number;
+}
+
+/** What the browser says about the adapter, as the budget estimate reads it. */
+export interface AdapterFacts {
+  vendor: string;
+  architecture: string;
+  device: string;
+  description: string;
+  isFallbackAdapter: boolean;
+  /** 0 on the CPU backend (no limit). */
+  maxBufferSize: number;
+  maxStorageBufferBindingSize: number;
+  deviceMemoryGb: number | null;
+  probe: { allocatedBytes: number; hitOutOfMemory: boolean } | null;
+}
+
+export interface DeviceLimits {
+  maxBufferSize: number;
+  maxStorageBufferBindingSize: number;
+}
+
+/** Where a budget figure came from. */
+export type EstimatedFrom =
+  | { source: 'override' }
+  | { source: 'probe' }
+  | { source: 'tierTable'; tier: string }
+  | { source: 'deviceMemory' }
+  | { source: 'default' };
+
+export type AdapterClass = 'cpu' | 'integrated' | 'discrete' | 'unknown';
+
+export interface MemoryBudget {
+  /** The usable budget: `rawBytes` less the safety margin. */
+  bytes: number;
+  rawBytes: number;
+  estimatedFrom: EstimatedFrom;
+  safetyMargin: number;
+  adapterClass: AdapterClass;
+  /** How the figure was reached, in one sentence. */
+  explanation: string;
+}
+
+/** Which limit keeps a model off the device. */
+export type LimitKind =
+  | { kind: 'totalBudget' }
+  | { kind: 'tensorOverBindingLimit'; name: string; neededBytes: number; limitBytes: number }
+  | { kind: 'bufferSize'; name: string; neededBytes: number; limitBytes: number }
+  | { kind: 'missingFeature'; feature: string; tensor: string | null };
+
+export interface LimitProblem {
+  limit: LimitKind;
+  message: string;
+}
+
+/** What a model will occupy on the device. */
+export interface Requirement {
+  /** True when computed from the GGUF header. */
+  exact: boolean;
+  context: number;
+  batch: number;
+  weightBytes: number;
+  kvCacheBytes: number;
+  activationBytes: number;
+  totalBytes: number;
+  largestTensor: { name: string; bytes: number } | null;
+  /** Reasons the model cannot be loaded on this device at any budget. */
+  problems: LimitProblem[];
+}
+
+export interface Evictable {
+  key: string;
+  bytes: number;
+  /** What unloading it and every model before it frees. */
+  cumulativeBytes: number;
+}
+
+export interface CanLoadResult {
+  can: boolean;
+  /** e.g. "Not enough VRAM (available: 500 MB, required: 2.0 GB)". */
+  reason: string;
+  requiredBytes: number;
+  availableBytes: number;
+  budgetBytes: number;
+  /** Unpinned resident models, least recently used first. */
+  evictable: Evictable[];
+  fitsAfterEviction: boolean;
+  limit: LimitKind | null;
+  simulated: boolean;
+}
+
+export interface LoadedModelEntry {
+  key: string;
+  bytes: number;
+  /** `Date.now()` at the last use. */
+  lastUsed: number | null;
+  useOrder: number;
+  pinned: boolean;
+}
+
+export interface MemoryStats {
+  budgetBytes: number;
+  estimatedFrom: EstimatedFrom;
+  explanation: string;
+  simulated: boolean;
+  /** Measured from the allocator on WebGPU; the registered sum on the CPU. */
+  usedBytes: number;
+  reservedBytes: number;
+  measured: boolean;
+  registeredBytes: number;
+  availableBytes: number;
+  usagePercent: number;
+  /** Least recently used first. */
+  loaded: LoadedModelEntry[];
+}
+
+/** A model an app offers (`ModelManager` catalogs; JSON with these fields). */
+export interface CatalogEntry {
+  /** Letters, digits, '.', '_', '-'; the name status events use, e.g. 'gemma-3-270m'. */
+  key: string;
+  /** The GGUF file: absolute or relative to the page (Range requests are used when served). */
+  url: string;
+  sha256?: string;
+  /** GGUF `general.architecture`: 'llama' | 'qwen2' | 'gemma3'. */
+  arch: string;
+  /** llama.cpp's name for the quantization, e.g. 'Q4_K_M'. */
+  quant: string;
+  fileBytes: number;
+  contextLength: number;
+  description?: string;
+  /** Device bytes at context 2048 from `requirementFor`; else estimated until the header is read. */
+  requiredBytes?: number;
+}
+
+/** `registerModel`'s argument: an entry whose `url` may be replaced by a user-picked `file`. */
+export type CatalogEntryInput = (CatalogEntry | (Omit<CatalogEntry, 'url' | 'fileBytes'> & { url?: string; fileBytes?: number })) & { file?: Blob };
+
+/** A catalog model that fits where another did not; best (largest) first. */
+export interface Suggestion {
+  key: string;
+  requiredBytes: number;
+  fileBytes: number;
+  description: string;
+}
+
+/** `ModelManager.catalog()`: an entry and what `canLoadModel` says about it now. */
+export type CatalogRow = CatalogEntry & { loaded: boolean; exact: boolean; fit: CanLoadResult };
+
+export interface ModelManagerOptions {
+  /** The status stream every step is told on (a new one by default: `manager.sseStreamer`). */
+  streamer?: SseStreamer;
+  /** The memory account (created on the page's device by default: `manager.memoryManager`). */
+  memoryManager?: MemoryManager;
+  /** 'auto' (default): WebGPU unless the adapter is a software emulation; or 'webgpu' | 'cpu'. */
+  backend?: BackendPreference;
+  /** Entries added to the built-in catalog (same keys replace built-in entries). */
+  catalog?: CatalogEntry[] | { models: CatalogEntry[] };
+  /** The KV-cache length models are loaded with (default 2048, clamped to each model's). */
+  contextLength?: number;
+  /** When a model cannot be loaded, load the best suggestion instead and say so (default false). */
+  autoFallback?: boolean;
+  /** Unload least-recently-used unpinned models to make room (default true). */
+  evict?: boolean;
+  /** Keep downloaded model files in the browser's model cache (OPFS) and load from it next time (default true). */
+  cache?: boolean;
+  /** Instead of `navigator.deviceMemory`, for the budget estimate. */
+  deviceMemoryGb?: number;
+}
+
+/** A model file in the browser's model cache (`ModelManager.cachedModels()`). */
+export interface CachedModel {
+  key: string;
+  file: string;
+  bytes: number;
+}
+
+export interface SwitchOptions {
+  /** Aborting stops the download, frees what was uploaded, and keeps the previous model current. */
+  signal?: AbortSignal;
+}
+
+/** `ModelManager.loadedModels()`: resident models, least recently used first. */
+export interface LoadedModelInfo {
+  key: string;
+  bytes: number;
+  current: boolean;
+  pinned: boolean;
+  lastUsed?: number;
+  backend: string;
+}
+
+export interface TaskOptions {
+  /** The catalog model to run on (default: the current model); switched to before the task runs. */
+  modelKey?: string;
+  prompt?: string;
+  /** Chat messages, rendered with the model's template. */
+  messages?: ChatMessage[];
+  /** `generate` options: maxTokens, temperature, topK, topP, minP, repetitionPenalty, seed, stop, onToken. */
+  params?: GenerateOptions;
+  /** Higher runs first (default 0); first in, first out within a priority. */
+  priority?: number;
+  /** Aborting cancels the task (waiting: it leaves the queue; running: it stops between tokens). */
+  signal?: AbortSignal;
+}
+
+export interface PendingTask {
+  id: number;
+  modelKey: string;
+  priority: number;
+}
+
+/** A task's result: the generation plus which task and model produced it. */
+export type TaskResult = GenerationResult & { taskId: number; modelKey: string };
+
+export interface TaskHandle {
+  [Symbol.asyncIterator](): AsyncIterator<TokenData>;
+}
