@@ -283,3 +283,83 @@ mod tests {
         assert!(!src.contains("O[off"));
     }
 }
+
+#[cfg(test)]
+mod dump {
+    use super::*;
+
+    /// Every variant the engine can launch (bounded where a parameter is open-ended).
+    pub fn all_specs() -> Vec<Spec> {
+        let fmts = [Fmt::F32, Fmt::F16, Fmt::Q4_0, Fmt::Q4_1, Fmt::Q5_0, Fmt::Q8_0, Fmt::Q4K, Fmt::Q6K];
+        let mut v = vec![
+            Spec::Fill,
+            Spec::RmsNorm,
+            Spec::AddBias,
+            Spec::Rope,
+            Spec::Copy,
+            Spec::Glu,
+            Spec::Add,
+            Spec::Softcap,
+            Spec::Argmax,
+            Spec::Penalize,
+            Spec::TopK(TopKPass::Chunks),
+            Spec::TopK(TopKPass::Select),
+        ];
+        for fmt in fmts {
+            for ragged in [false, true] {
+                if ragged && !fmt.is_plain() {
+                    continue;
+                }
+                for tpr in [4, 8, 16, 32] {
+                    v.push(Spec::Matvec { fmt, ragged, tpr });
+                }
+                v.push(Spec::Tiled { fmt, ragged });
+                for (rb, xb) in [(8, 1), (4, 2), (4, 3), (4, 4)] {
+                    v.push(Spec::Rows { fmt, ragged, rb, xb });
+                }
+                v.push(Spec::Embed { fmt, ragged });
+            }
+        }
+        for tpv in [1, 2, 4, 8, 16, 32, 64, 128] {
+            v.push(Spec::Attention { tpv });
+        }
+        for dpt in 1..=4 {
+            v.push(Spec::AttentionScalar { dpt });
+        }
+        v
+    }
+
+    /// Every aliasing pattern of `spec`'s buffers (a later buffer may be an earlier one of the
+    /// same element type).
+    pub fn all_aliases(spec: Spec) -> Vec<[u8; MAX_BUFFERS]> {
+        let bufs = spec.buffers();
+        let mut out = vec![[0, 1, 2, 3]];
+        for i in 1..bufs.len() {
+            let mut next = Vec::new();
+            for a in &out {
+                for j in 0..i {
+                    if a[j] as usize == j && bufs[j].1 == bufs[i].1 {
+                        let mut b = *a;
+                        b[i] = j as u8;
+                        next.push(b);
+                    }
+                }
+            }
+            out.extend(next);
+        }
+        out
+    }
+
+    #[test]
+    fn dump_sources() {
+        let Some(dir) = std::env::var_os("WGSL_DUMP") else { return };
+        let dir = std::path::PathBuf::from(dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        for spec in all_specs() {
+            for alias in all_aliases(spec) {
+                let name = format!("{spec:?}-{alias:?}").replace([' ', '{', '}', ',', ':', '[', ']'], "");
+                std::fs::write(dir.join(format!("{name}.wgsl")), spec.source(&alias)).unwrap();
+            }
+        }
+    }
+}
