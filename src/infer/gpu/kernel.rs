@@ -232,14 +232,9 @@ mod tests {
         assert!(src.contains("@binding(2) var<uniform> P"));
         assert!(!src.contains("O[off"));
     }
-}
-
-#[cfg(test)]
-mod dump {
-    use super::*;
 
     /// Every variant the engine can launch (bounded where a parameter is open-ended).
-    pub fn all_specs() -> Vec<Spec> {
+    fn all_specs() -> Vec<Spec> {
         let fmts = [Fmt::F32, Fmt::F16, Fmt::Q4_0, Fmt::Q4_1, Fmt::Q5_0, Fmt::Q8_0, Fmt::Q4K, Fmt::Q6K];
         let mut v = vec![
             Spec::Fill,
@@ -283,7 +278,7 @@ mod dump {
 
     /// Every aliasing pattern of `spec`'s buffers (a later buffer may be an earlier one of the
     /// same element type).
-    pub fn all_aliases(spec: Spec) -> Vec<[u8; MAX_BUFFERS]> {
+    fn all_aliases(spec: Spec) -> Vec<[u8; MAX_BUFFERS]> {
         let bufs = spec.buffers();
         let mut out = vec![[0, 1, 2, 3]];
         for i in 1..bufs.len() {
@@ -320,18 +315,5 @@ mod dump {
             }
         }
         assert!(n > 200, "{n} sources");
-    }
-
-    #[test]
-    fn dump_sources() {
-        let Some(dir) = std::env::var_os("WGSL_DUMP") else { return };
-        let dir = std::path::PathBuf::from(dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        for spec in all_specs() {
-            for alias in all_aliases(spec) {
-                let name = format!("{spec:?}-{alias:?}").replace([' ', '{', '}', ',', ':', '[', ']'], "");
-                std::fs::write(dir.join(format!("{name}.wgsl")), spec.source(&alias)).unwrap();
-            }
-        }
     }
 }

@@ -17,9 +17,10 @@
 //!   `attention_io.wgsl` (`vec4`s) or `attention_io_ragged.wgsl` (masked);
 //! - the two top-k passes share `order_key.wgsl`.
 //!
-//! The one transformation besides concatenation: `rows.wgsl` marks the blocks it unrolls with
-//! `//#for r` / `//#for i` ... `//#end` (see [`unroll`]), because its accumulators must be
-//! registers, not a private array, on CPU-emulated adapters.
+//! The one transformation besides concatenation: `rows.wgsl` and `attention.wgsl` mark blocks
+//! to unroll with `//#for <v>` ... `//#end` (see [`unroll`]), so that their accumulators are
+//! registers (`a0_0`, `acc0`, ...), not a private array that a CPU-emulated adapter may keep in
+//! memory.
 //!
 //! Storage buffers are all declared `read_write`: that is what cubecl does too, because buffers
 //! of one memory page bound twice must agree on their usage.
@@ -128,7 +129,8 @@ pub fn body(spec: Spec) -> String {
         Spec::RmsNorm => compose(&[], &[RMS_NORM]),
         Spec::Attention { ragged, tpv, dpt } => {
             let io = if ragged { ATTENTION_IO_RAGGED } else { ATTENTION_IO };
-            compose(&[("TPV", tpv), ("KG", 128 / tpv), ("DPT", dpt), ("QN", tpv * dpt)], &[io, ATTENTION])
+            let attention = unroll(ATTENTION, &[('e', dpt)]);
+            compose(&[("TPV", tpv), ("KG", 128 / tpv), ("DPT", dpt), ("QN", tpv * dpt)], &[io, &attention])
         }
         Spec::Argmax => compose(&[], &[ARGMAX]),
         Spec::TopK(TopKPass::Chunks) => compose(&[], &[ORDER_KEY, TOP_K_CHUNKS]),

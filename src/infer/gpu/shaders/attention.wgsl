@@ -8,7 +8,9 @@
 // are merged at the end, each rescaled to the common max. Two barriers per tile: `sc` is
 // written before the first and read only between the two. Set per head size (kernel.rs):
 // `TPV` (a power of two, at least the head's `vec4`s up to 128), `KG = 128 / TPV`, `DPT`
-// (1 up to 512 dims, more only with `KG == 1`), `QN = TPV * DPT`. `prm(0)` n, `prm(1)` n_head,
+// (1 up to 512 dims, more only with `KG == 1`), `QN = TPV * DPT`. The accumulators are
+// registers `acc0`, `acc1`, ...: the `//#for e` blocks are unrolled `DPT` times when the source
+// is composed (see rows.wgsl). `prm(0)` n, `prm(1)` n_head,
 // `prm(2)` n_head_kv, `prm(3)` head_dim, `prm(4)` pos0, `prm(5)` scale, `prm(6)` window.
 var<workgroup> qs: array<vec4<f32>, QN>;
 var<workgroup> sc: array<f32, 128>;
@@ -38,7 +40,9 @@ fn k_main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
         let kg = li / TPV;
         var m = -3.0e38;
         var l = 0.0;
-        var acc: array<vec4<f32>, DPT>;
+//#for e
+        var acc{e} = vec4<f32>(0.0);
+//#end
         for (var t0 = t_lo; t0 <= p; t0 += 128u) {
             let cnt = min(128u, p + 1u - t0);
             var s = -3.0e38;
@@ -55,30 +59,30 @@ fn k_main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
                     let sj = sc[j];
                     if (sj > m) {
                         let c = exp(m - sj);
-                        for (var e = 0u; e < DPT; e++) { acc[e] *= c; }
+//#for e
+                        acc{e} *= c;
+//#end
                         l *= c;
                         m = sj;
                     }
                     let pj = exp(sj - m);
                     l += pj;
                     let vo = (t0 + j) * kvw + kvoff;
-                    for (var e = 0u; e < DPT; e++) {
-                        let d = dv + e * TPV;
-                        if (DPT == 1u || d < v4) { acc[e] += pj * ldv(vo, d); }
-                    }
+//#for e
+                    if (DPT == 1u || dv + {e}u * TPV < v4) { acc{e} += pj * ldv(vo, dv + {e}u * TPV); }
+//#end
                 }
             }
             workgroupBarrier();
         }
         if (KG == 1u) {
             // One group: its softmax is the whole one.
-            for (var e = 0u; e < DPT; e++) {
-                let d = dv + e * TPV;
-                if (d < v4) { sto(qoff, d, acc[e] / l); }
-            }
+//#for e
+            if (dv + {e}u * TPV < v4) { sto(qoff, dv + {e}u * TPV, acc{e} / l); }
+//#end
         } else {
             // Several groups (then DPT == 1).
-            ro[li] = acc[0];
+            ro[li] = acc0;
             rl[li] = l;
             rm[li] = m;
             workgroupBarrier();
