@@ -528,6 +528,9 @@ fn attention_gqa_window_and_long_context() {
         (2, 2, 1, 4, 5, 3),
         (1, 8, 2, 128, 1000, 0),
         (1, 8, 2, 128, 1000, 512),
+        // past 512 dims a lane holds several vec4s of the head
+        (2, 2, 1, 520, 130, 0),
+        (2, 2, 2, 1030, 3, 0),
     ];
     for (n, n_head, n_head_kv, head_dim, pos0, window) in cases {
         let ctx = pos0 as usize + n;

@@ -49,13 +49,12 @@ pub enum Spec {
     AddBias,
     Rope,
     Copy,
-    /// Head sizes that are a multiple of 4, up to 512: `tpv` lanes per key row (a power of two,
-    /// at least `head_dim / 4`).
+    /// Causal attention, rows read as `vec4`s: `tpv` lanes per key row (a power of two, at
+    /// least the head's `ceil(head_dim / 4)` `vec4`s up to 128), `dpt` `vec4`s per lane (1 up to
+    /// 512 dims); `ragged` when the head size is not a multiple of 4 (masked `f32` loads).
     Attention {
+        ragged: bool,
         tpv: u32,
-    },
-    /// Any head size: `dpt` output dims per thread, `ceil(head_dim / 128)`.
-    AttentionScalar {
         dpt: u32,
     },
     Glu,
@@ -68,7 +67,7 @@ pub enum Spec {
     TopK(TopKPass),
 }
 
-/// The two passes of a top-k (see `wgsl::top_k_select`).
+/// The two passes of a top-k (see `shaders/top_k_select.wgsl`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TopKPass {
     /// The maximum of every chunk of the row, into the scratch buffer.
@@ -102,8 +101,8 @@ impl Spec {
             Spec::AddBias => &[("X", "f32"), ("B", "f32")],
             Spec::Rope | Spec::Softcap => &[("X", "f32")],
             Spec::Copy => &[("S", "f32"), ("D", "f32")],
-            Spec::Attention { .. } => &[("Q", ACT4), ("K", ACT4), ("V", ACT4), ("O", ACT4)],
-            Spec::AttentionScalar { .. } => &[("Q", "f32"), ("K", "f32"), ("V", "f32"), ("O", "f32")],
+            Spec::Attention { ragged: false, .. } => &[("Q", ACT4), ("K", ACT4), ("V", ACT4), ("O", ACT4)],
+            Spec::Attention { ragged: true, .. } => &[("Q", "f32"), ("K", "f32"), ("V", "f32"), ("O", "f32")],
             Spec::Glu => &[("G", "f32"), ("U", "f32"), ("O", "f32")],
             Spec::Add => &[("D", "f32"), ("S", "f32")],
             Spec::Argmax | Spec::Penalize => &[("X", "f32"), ("I", "u32")],
@@ -116,7 +115,7 @@ impl Spec {
     pub fn workgroup(self) -> u32 {
         match self {
             Spec::Embed { .. } | Spec::Rows { .. } | Spec::RmsNorm => 64,
-            Spec::Attention { .. } | Spec::AttentionScalar { .. } => 128,
+            Spec::Attention { .. } => 128,
             _ => 256,
         }
     }
@@ -129,62 +128,13 @@ impl Spec {
         }
     }
 
-    /// Everything after the binding declarations.
-    fn body(self) -> String {
-        let mut s = String::from(wgsl::COMMON);
-        match self {
-            Spec::Matvec { fmt, ragged, tpr } => {
-                s += &format!("const TPR: u32 = {tpr}u;\n");
-                s += &wgsl::decoder(fmt, ragged);
-                s += wgsl::act_io(ragged, true);
-                s += wgsl::MATVEC;
-            }
-            Spec::Tiled { fmt, ragged } => {
-                s += &wgsl::decoder(fmt, ragged);
-                s += wgsl::act_io(ragged, true);
-                s += wgsl::TILED;
-            }
-            Spec::Rows { fmt, ragged, rb, xb } => {
-                s += &wgsl::decoder(fmt, ragged);
-                s += wgsl::act_io(ragged, true);
-                s += &wgsl::rows(rb, xb);
-            }
-            Spec::Embed { fmt, ragged } => {
-                s += &wgsl::decoder(fmt, ragged);
-                s += wgsl::act_io(ragged, false);
-                s += wgsl::EMBED;
-            }
-            Spec::Fill => s += &wgsl::elementwise(wgsl::FILL),
-            Spec::AddBias => s += &wgsl::elementwise(wgsl::ADD_BIAS),
-            Spec::Add => s += &wgsl::elementwise(wgsl::ADD),
-            Spec::Softcap => s += &wgsl::elementwise(wgsl::SOFTCAP),
-            Spec::Copy => s += &wgsl::elementwise(wgsl::COPY),
-            Spec::Glu => s += &wgsl::elementwise(wgsl::GLU),
-            Spec::Rope => s += &wgsl::elementwise(wgsl::ROPE),
-            Spec::RmsNorm => s += wgsl::RMS_NORM,
-            Spec::Attention { tpv } => {
-                s += &format!("const TPV: u32 = {tpv}u;\nconst KG: u32 = {}u;\n", 128 / tpv);
-                s += wgsl::ATTENTION;
-            }
-            Spec::AttentionScalar { dpt } => {
-                s += &format!("const DPT: u32 = {dpt}u;\nconst QN: u32 = {}u;\n", 128 * dpt);
-                s += wgsl::ATTENTION_SCALAR;
-            }
-            Spec::Argmax => s += wgsl::ARGMAX,
-            Spec::Penalize => s += &wgsl::elementwise(wgsl::PENALIZE),
-            Spec::TopK(TopKPass::Chunks) => s += &wgsl::top_k_chunks(),
-            Spec::TopK(TopKPass::Select) => s += &wgsl::top_k_select(),
-        }
-        s
-    }
-
     /// The complete WGSL for this variant, where buffer `i` is bound as buffer `alias[i]`
     /// (`alias[i] == i` for a buffer bound on its own; `alias[i] < i` for one that is the same
     /// buffer as an earlier one, which is then declared once and named by the earlier name).
     pub fn source(self, alias: &[u8]) -> String {
         let bufs = self.buffers();
         let mut head = String::new();
-        let mut body = self.body();
+        let mut body = wgsl::body(self);
         let mut binding = 0;
         for (i, &(name, ty)) in bufs.iter().enumerate() {
             let a = alias.get(i).map_or(i, |&a| a as usize);
@@ -281,5 +231,89 @@ mod tests {
         assert_eq!(src.matches("var<storage").count(), 2);
         assert!(src.contains("@binding(2) var<uniform> P"));
         assert!(!src.contains("O[off"));
+    }
+
+    /// Every variant the engine can launch (bounded where a parameter is open-ended).
+    fn all_specs() -> Vec<Spec> {
+        let fmts = [Fmt::F32, Fmt::F16, Fmt::Q4_0, Fmt::Q4_1, Fmt::Q5_0, Fmt::Q8_0, Fmt::Q4K, Fmt::Q6K];
+        let mut v = vec![
+            Spec::Fill,
+            Spec::RmsNorm,
+            Spec::AddBias,
+            Spec::Rope,
+            Spec::Copy,
+            Spec::Glu,
+            Spec::Add,
+            Spec::Softcap,
+            Spec::Argmax,
+            Spec::Penalize,
+            Spec::TopK(TopKPass::Chunks),
+            Spec::TopK(TopKPass::Select),
+        ];
+        for fmt in fmts {
+            for ragged in [false, true] {
+                if ragged && !fmt.is_plain() {
+                    continue;
+                }
+                for tpr in [4, 8, 16, 32] {
+                    v.push(Spec::Matvec { fmt, ragged, tpr });
+                }
+                v.push(Spec::Tiled { fmt, ragged });
+                for (rb, xb) in [(8, 1), (4, 2), (4, 3), (4, 4)] {
+                    v.push(Spec::Rows { fmt, ragged, rb, xb });
+                }
+                v.push(Spec::Embed { fmt, ragged });
+            }
+        }
+        for ragged in [false, true] {
+            for tpv in [1, 2, 4, 8, 16, 32, 64, 128] {
+                v.push(Spec::Attention { ragged, tpv, dpt: 1 });
+            }
+            for dpt in 2..=4 {
+                v.push(Spec::Attention { ragged, tpv: 128, dpt });
+            }
+        }
+        v
+    }
+
+    /// Every aliasing pattern of `spec`'s buffers (a later buffer may be an earlier one of the
+    /// same element type).
+    fn all_aliases(spec: Spec) -> Vec<[u8; MAX_BUFFERS]> {
+        let bufs = spec.buffers();
+        let mut out = vec![[0, 1, 2, 3]];
+        for i in 1..bufs.len() {
+            let mut next = Vec::new();
+            for a in &out {
+                for j in 0..i {
+                    if a[j] as usize == j && bufs[j].1 == bufs[i].1 {
+                        let mut b = *a;
+                        b[i] = j as u8;
+                        next.push(b);
+                    }
+                }
+            }
+            out.extend(next);
+        }
+        out
+    }
+
+    /// Every source the engine can launch is valid WGSL that needs no extension.
+    #[cfg(not(target_arch = "wasm32"))]
+    #[test]
+    fn every_variant_parses_and_validates() {
+        use burn_wgpu::wgpu::naga;
+        let mut n = 0;
+        for spec in all_specs() {
+            for alias in all_aliases(spec) {
+                let src = spec.source(&alias);
+                let module = naga::front::wgsl::parse_str(&src)
+                    .unwrap_or_else(|e| panic!("{spec:?} {alias:?}: {}\n{src}", e.emit_to_string(&src)));
+                naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::empty())
+                    .validate(&module)
+                    .unwrap_or_else(|e| panic!("{spec:?} {alias:?}: {}\n{src}", e.emit_to_string(&src)));
+                n += 1;
+            }
+        }
+        assert!(n > 200, "{n} sources");
     }
 }

@@ -29,7 +29,8 @@
 //!   19 ms. A whole decode step 777 -> 285 ms, a 5-token prefill 5.7 -> 1.0 s.
 //! - `attention` is one workgroup per (query row, head), online softmax over tiles of 128 keys
 //!   (split among key groups that each keep their own running max, merged at the end), so the
-//!   context is bounded only by the cache and no scratch buffer is needed. Row-wise ops
+//!   context is bounded only by the cache and no scratch buffer is needed. One kernel serves
+//!   every head size: rows are read as `vec4`s, masked when the size is not a multiple of 4. Row-wise ops
 //!   (`rms_norm`: 64 threads, `argmax`: 256) are one workgroup per row: strided partial results,
 //!   one barrier, then a serial pass over the partials (a tree reduction costs a barrier per
 //!   level, which CPU adapters pay dearly and GPUs do not need for 64 or 256 values); the rest
@@ -540,11 +541,11 @@ impl Compute for Gpu {
     }
 
     fn attention(&self, q: &GpuBuf, k: &GpuBuf, v: &GpuBuf, n: usize, a: Attention, out: &GpuBuf) {
-        let spec = if a.head_dim.is_multiple_of(4) && a.head_dim <= 512 {
-            Spec::Attention { tpv: (a.head_dim / 4).next_power_of_two() }
-        } else {
-            Spec::AttentionScalar { dpt: a.head_dim.div_ceil(128).max(1) }
-        };
+        // Lanes per key row: one per `vec4` of the head, rounded up to a power of two, up to 128;
+        // past 512 dims every lane holds several.
+        let vecs = a.head_dim.div_ceil(4).max(1);
+        let (tpv, dpt) = if vecs <= 128 { (vecs.next_power_of_two(), 1) } else { (128, vecs.div_ceil(128)) };
+        let spec = Spec::Attention { ragged: !a.head_dim.is_multiple_of(4), tpv, dpt };
         self.launch(
             spec,
             &[(&q.handle, q.id), (&k.handle, k.id), (&v.handle, v.id), (&out.handle, out.id)],

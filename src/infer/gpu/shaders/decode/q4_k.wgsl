@@ -1,0 +1,30 @@
+// Q4_K: super-blocks of 256 weights in 36 words: (f16 d, f16 dmin), 12 bytes of 6-bit scales
+// and mins for 8 sub-blocks of 32, 32 words of nibbles; weight = d * sc * q - dmin * m.
+fn unit_pos(u: u32) -> vec2<u32> {
+    let uu = u & 31u;
+    let e = (u >> 5u) * 256u + (uu >> 3u) * 64u + (uu & 7u) * 4u;
+    return vec2<u32>(e, e + 32u);
+}
+fn kbyte(base: u32, i: u32) -> u32 { return (W[base + 1u + (i >> 2u)] >> ((i & 3u) * 8u)) & 0xffu; }
+fn kscale_min(base: u32, j: u32) -> vec2<u32> {
+    if (j < 4u) { return vec2<u32>(kbyte(base, j) & 63u, kbyte(base, j + 4u) & 63u); }
+    return vec2<u32>(
+        (kbyte(base, j + 4u) & 15u) | ((kbyte(base, j - 4u) >> 6u) << 4u),
+        (kbyte(base, j + 4u) >> 4u) | ((kbyte(base, j) >> 6u) << 4u));
+}
+fn unit(rl: u32, u: u32) -> Unit {
+    let b = rl * prm(4) + (u >> 5u);
+    let uu = u & 31u;
+    let base = prm(5) + b * 36u;
+    let dm = W[base];
+    let d = half_to_f32(dm & 0xffffu);
+    let dmin = half_to_f32(dm >> 16u);
+    let c = uu >> 3u;
+    let s0 = kscale_min(base, 2u * c);
+    let s1 = kscale_min(base, 2u * c + 1u);
+    let q = vec4<u32>(W[base + 4u + uu]);
+    let lo = (d * f32(s0.x)) * vec4<f32>((q >> SH) & M4) - vec4<f32>(dmin * f32(s0.y));
+    let hi = (d * f32(s1.x)) * vec4<f32>((q >> SH4) & M4) - vec4<f32>(dmin * f32(s1.y));
+    let p = unit_pos(u);
+    return Unit(lo, hi, p.x, p.y);
+}

@@ -1,0 +1,31 @@
+// Q6_K: super-blocks of 256 weights, f16 d in the scale array, then 52 words: 32 of low
+// nibbles, 16 of high bit pairs, 4 of signed 8-bit scales for 16 groups of 16;
+// weight = d * sc * (q - 32).
+fn unit_pos(u: u32) -> vec2<u32> {
+    let uu = u & 31u;
+    let r = uu & 15u;
+    let e = (u >> 5u) * 256u + (uu >> 4u) * 128u + (r >> 3u) * 32u + (r & 7u) * 4u;
+    return vec2<u32>(e, e + 64u);
+}
+fn sbyte(w: u32, i: u32) -> f32 { return f32(extractBits(bitcast<i32>(w), (i & 3u) * 8u, 8u)); }
+fn unit(rl: u32, u: u32) -> Unit {
+    let b = rl * prm(4) + (u >> 5u);
+    let uu = u & 31u;
+    let d = wscale(b);
+    let base = prm(5) + b * 52u;
+    let h = uu >> 4u;
+    let g = (uu >> 3u) & 1u;
+    let m = uu & 7u;
+    let ql = vec4<u32>(W[base + 16u * h + 8u * g + m]);
+    let qh = vec4<u32>(W[base + 32u + 8u * h + m]);
+    let qlo = ((ql >> SH) & M4) | (((qh >> (SH + vec4<u32>(2u * g))) & vec4<u32>(3u)) << vec4<u32>(4u));
+    let qhi = ((ql >> SH4) & M4) | (((qh >> (SH + vec4<u32>(4u + 2u * g))) & vec4<u32>(3u)) << vec4<u32>(4u));
+    let is_lo = 8u * h + 2u * g + (m >> 2u);
+    let is_hi = is_lo + 4u;
+    let sc_lo = sbyte(W[base + 48u + (is_lo >> 2u)], is_lo);
+    let sc_hi = sbyte(W[base + 48u + (is_hi >> 2u)], is_hi);
+    let lo = (d * sc_lo) * (vec4<f32>(qlo) - vec4<f32>(32.0));
+    let hi = (d * sc_hi) * (vec4<f32>(qhi) - vec4<f32>(32.0));
+    let p = unit_pos(u);
+    return Unit(lo, hi, p.x, p.y);
+}
