@@ -234,6 +234,7 @@ mod tests {
     }
 
     /// Every variant the engine can launch (bounded where a parameter is open-ended).
+    #[cfg(not(target_arch = "wasm32"))]
     fn all_specs() -> Vec<Spec> {
         let fmts = [Fmt::F32, Fmt::F16, Fmt::Q4_0, Fmt::Q4_1, Fmt::Q5_0, Fmt::Q8_0, Fmt::Q4K, Fmt::Q6K];
         let mut v = vec![
@@ -278,6 +279,7 @@ mod tests {
 
     /// Every aliasing pattern of `spec`'s buffers (a later buffer may be an earlier one of the
     /// same element type).
+    #[cfg(not(target_arch = "wasm32"))]
     fn all_aliases(spec: Spec) -> Vec<[u8; MAX_BUFFERS]> {
         let bufs = spec.buffers();
         let mut out = vec![[0, 1, 2, 3]];
