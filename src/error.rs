@@ -111,6 +111,8 @@ codes! {
     ContextOverflow = "CONTEXT_OVERFLOW" => InvalidInput,
     BadToken = "BAD_TOKEN" => InvalidInput,
     ModelBusy = "MODEL_BUSY" => InvalidInput,
+    /// `generate` on a model after its `dispose()`.
+    ModelDisposed = "MODEL_DISPOSED" => InvalidInput,
     NoModel = "NO_MODEL" => InvalidInput,
     NoModelSource = "NO_MODEL_SOURCE" => InvalidInput,
     InvalidCatalog = "INVALID_CATALOG" => InvalidInput,

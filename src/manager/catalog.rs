@@ -1,5 +1,6 @@
 //! [`Catalog`]: the models an app offers, by key, with what is known before download.
 
+use crate::error::ErrorCode;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -83,11 +84,11 @@ impl fmt::Display for CatalogError {
 impl std::error::Error for CatalogError {}
 
 impl CatalogError {
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            CatalogError::Json(_) => "INVALID_CATALOG",
-            CatalogError::Invalid { .. } => "INVALID_CATALOG_ENTRY",
-            CatalogError::Unknown { .. } => "UNKNOWN_MODEL",
+            CatalogError::Json(_) => ErrorCode::InvalidCatalog,
+            CatalogError::Invalid { .. } => ErrorCode::InvalidCatalogEntry,
+            CatalogError::Unknown { .. } => ErrorCode::UnknownModel,
         }
     }
 }

@@ -8,18 +8,33 @@
 
 use std::fmt;
 
+use crate::error::{ErrorClass, ErrorCode};
 use crate::status::ErrorInfo;
 
 use super::catalog::{CatalogError, Suggestion};
 
-/// What a lifecycle needs to know about an engine's error: whether it is a cancellation (the
-/// previous model stays current and a `CancelledError` is told instead) or the caller's own
-/// mistake (no fallback helps), and how the status stream shows it.
+/// What a lifecycle needs to know about an engine's error: its code (whose class says whether it
+/// is a cancellation — the previous model stays current and a `CancelledError` is told instead —
+/// or the caller's own mistake, where no fallback helps) and its message.
 pub trait EngineError: Clone + fmt::Debug + 'static {
-    /// What kind of failure it is.
-    fn kind(&self) -> FailureKind;
+    /// The stable code; the class follows from it.
+    fn code(&self) -> ErrorCode;
+    /// The message for people.
+    fn message(&self) -> String;
+
+    /// What kind of failure it is, from its class.
+    fn kind(&self) -> FailureKind {
+        match self.code().class() {
+            ErrorClass::Cancelled => FailureKind::Cancelled,
+            ErrorClass::InvalidInput => FailureKind::InvalidInput,
+            _ => FailureKind::Other,
+        }
+    }
+
     /// The error as a status `error` event shows it: its class name, message and code.
-    fn error_info(&self) -> ErrorInfo;
+    fn error_info(&self) -> ErrorInfo {
+        ErrorInfo::of(self.code(), self.message())
+    }
 }
 
 /// The kinds of engine failure the lifecycle treats differently.
@@ -81,30 +96,25 @@ pub enum ManagerError<E> {
 }
 
 impl<E: EngineError> ManagerError<E> {
+    /// The JS class of this error (it follows from the code).
+    pub fn class(&self) -> ErrorClass {
+        self.code().class()
+    }
+
     /// The JS class name of this error, as the status stream shows it.
-    pub fn class_name(&self) -> String {
-        match self {
-            ManagerError::Catalog(_) | ManagerError::Busy { .. } => "InvalidInputError".to_owned(),
-            ManagerError::DoesNotFit { .. } => "ModelLoadError".to_owned(),
-            ManagerError::Cancelled { .. } => "CancelledError".to_owned(),
-            ManagerError::LoadFailed { failure: LoadFailure::DeviceLost, .. } => "DeviceLostError".to_owned(),
-            ManagerError::LoadFailed { failure: LoadFailure::Engine(e), .. } | ManagerError::Engine(e) => {
-                e.error_info().name
-            }
-        }
+    pub fn class_name(&self) -> &'static str {
+        self.class().js_name()
     }
 
     /// The stable code a program branches on.
-    pub fn code(&self) -> String {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            ManagerError::Catalog(e) => e.code().to_owned(),
-            ManagerError::Busy { .. } => "MODEL_BUSY".to_owned(),
-            ManagerError::DoesNotFit { .. } => "NOT_ENOUGH_MEMORY".to_owned(),
-            ManagerError::Cancelled { .. } => "ABORTED".to_owned(),
-            ManagerError::LoadFailed { failure: LoadFailure::DeviceLost, .. } => "DEVICE_LOST".to_owned(),
-            ManagerError::LoadFailed { failure: LoadFailure::Engine(e), .. } | ManagerError::Engine(e) => {
-                e.error_info().code.unwrap_or_default()
-            }
+            ManagerError::Catalog(e) => e.code(),
+            ManagerError::Busy { .. } => ErrorCode::ModelBusy,
+            ManagerError::DoesNotFit { .. } => ErrorCode::NotEnoughMemory,
+            ManagerError::Cancelled { .. } => ErrorCode::Aborted,
+            ManagerError::LoadFailed { failure: LoadFailure::DeviceLost, .. } => ErrorCode::DeviceLost,
+            ManagerError::LoadFailed { failure: LoadFailure::Engine(e), .. } | ManagerError::Engine(e) => e.code(),
         }
     }
 
@@ -123,9 +133,7 @@ impl<E: EngineError> ManagerError<E> {
             ManagerError::LoadFailed { key, failure: LoadFailure::DeviceLost, .. } => {
                 format!("The GPU device was lost while {key} was loading; load it again to use a new device.")
             }
-            ManagerError::LoadFailed { failure: LoadFailure::Engine(e), .. } | ManagerError::Engine(e) => {
-                e.error_info().message
-            }
+            ManagerError::LoadFailed { failure: LoadFailure::Engine(e), .. } | ManagerError::Engine(e) => e.message(),
         }
     }
 
@@ -135,9 +143,7 @@ impl<E: EngineError> ManagerError<E> {
             ManagerError::LoadFailed { key, .. } => format!("Failed to load {key}: {}", self.message()),
             _ => self.message(),
         };
-        let mut info = ErrorInfo::new(self.class_name(), message);
-        info.code = Some(self.code());
-        info
+        ErrorInfo::of(self.code(), message)
     }
 
     /// Whether the operation was cancelled.

@@ -71,7 +71,7 @@ fn catalog_rejects_bad_entries_naming_the_field() {
                   {"key":"a","url":"/b","arch":"llama","quant":"Q","fileBytes":1,"contextLength":1}]"#;
     assert!(matches!(Catalog::from_json(dup), Err(CatalogError::Invalid { field: "key", .. })));
     let e = Catalog::from_json("{").unwrap_err();
-    assert_eq!(e.code(), "INVALID_CATALOG");
+    assert_eq!(e.code().as_str(), "INVALID_CATALOG");
     assert!(e.to_string().contains("fileBytes"), "{e}");
     // A missing field is named by serde.
     let e = Catalog::from_json(r#"[{"key":"a"}]"#).unwrap_err();
@@ -92,7 +92,7 @@ fn register_adds_or_replaces_and_lookup_lists_known_keys() {
     assert!(matches!(c.register(no_url.clone(), true), Err(CatalogError::Invalid { field: "url", .. })));
     c.register(no_url, false).unwrap();
     let e = c.lookup("zzz").unwrap_err();
-    assert_eq!(e.code(), "UNKNOWN_MODEL");
+    assert_eq!(e.code().as_str(), "UNKNOWN_MODEL");
     assert_eq!(e.to_string(), "No model \"zzz\" in the catalog; known: a, b, c. Add it with registerModel().");
     let mut other = Catalog::default();
     other.register(entry("b", 99, None), true).unwrap();

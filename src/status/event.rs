@@ -101,6 +101,16 @@ impl ErrorInfo {
     pub fn new(name: impl Into<String>, message: impl Into<String>) -> Self {
         ErrorInfo { name: name.into(), message: message.into(), stack: None, code: None }
     }
+
+    /// An error of Hearth's own: the class follows from the code.
+    pub fn of(code: crate::error::ErrorCode, message: impl Into<String>) -> Self {
+        ErrorInfo {
+            name: code.class().js_name().to_owned(),
+            message: message.into(),
+            stack: None,
+            code: Some(code.as_str().to_owned()),
+        }
+    }
 }
 
 /// Which stage of getting a model onto the GPU the bytes belong to.

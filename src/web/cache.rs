@@ -14,7 +14,7 @@ use web_sys::{AbortSignal, Blob, ReadableStreamDefaultReader};
 
 use crate::manager::CatalogEntry;
 
-use super::error::{ErrorClass, JsError};
+use super::error::{ErrorCode, JsError};
 use super::source::{ProgressReporter, SourceError, fetch_whole};
 
 const FOLDER: &str = "hearth-models";
@@ -87,9 +87,8 @@ impl ModelCache {
     ) -> Result<Blob, JsError> {
         let name = Self::name(entry);
         let storage_error = |e: JsValue| {
-            JsError::new(
-                ErrorClass::Download,
-                "CACHE_WRITE_FAILED",
+            JsError::of(
+                ErrorCode::CacheWriteFailed,
                 format!("Saving {} to the browser's model cache failed: {}", entry.key, message(&e)),
             )
         };

@@ -6,7 +6,7 @@ use js_sys::Reflect;
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
 
-use super::error::{ErrorClass, JsError};
+use super::error::{ErrorCode, JsError};
 use crate::input;
 use crate::status::ErrorInfo;
 
@@ -27,7 +27,7 @@ pub(super) fn read_options<T: for<'de> Deserialize<'de> + Default>(
         return Ok(T::default());
     };
     serde_wasm_bindgen::from_value(value.clone())
-        .map_err(|e| JsError::invalid_input("INVALID_OPTIONS", format!("Invalid {what}: {e}.")))
+        .map_err(|e| JsError::of(ErrorCode::InvalidOptions, format!("Invalid {what}: {e}.")))
 }
 
 /// Renders any thrown value as the error the UI shows.
@@ -63,9 +63,9 @@ pub(super) fn key_arg(value: &JsValue, what: &str) -> Result<String, JsError> {
 }
 
 pub(super) fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsError> {
-    value.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).map_err(|e| {
-        JsError::new(ErrorClass::InvalidInput, "SERIALIZE", format!("Could not convert a result for JS: {e}."))
-    })
+    value
+        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+        .map_err(|e| JsError::of(ErrorCode::Serialize, format!("Could not convert a result for JS: {e}.")))
 }
 
 /// `Date.now()`, reported back as `lastUsed`.

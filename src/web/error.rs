@@ -6,8 +6,6 @@
 //! returns `Result<_, JsError>` and uses `?`; code that needs to know what failed matches on
 //! [`JsError::error_code`] or [`JsError::class`], never on names.
 
-use std::borrow::Cow;
-
 use js_sys::{Object, Reflect};
 use wasm_bindgen::prelude::*;
 
@@ -44,20 +42,6 @@ impl JsError {
         JsError { code, message: message.into(), details: Vec::new() }
     }
 
-    /// The same, with the code given as its JS string (`"ABORTED"`). The string must be one of
-    /// [`ErrorCode`]'s, of `class`: `crate::error`'s tests check every literal in the web layer.
-    pub fn new(class: ErrorClass, code: impl Into<Cow<'static, str>>, message: impl Into<String>) -> Self {
-        // An unknown string (none in the source, as those tests check) keeps at least its class.
-        let fallback =
-            || ErrorCode::ALL.iter().copied().find(|c| c.class() == class).unwrap_or(ErrorCode::InvalidArgument);
-        JsError::of(ErrorCode::parse(&code.into()).unwrap_or_else(fallback), message)
-    }
-
-    /// An `InvalidInputError` with the code given as its JS string (see [`JsError::new`]).
-    pub fn invalid_input(code: &'static str, message: impl Into<String>) -> Self {
-        JsError::new(ErrorClass::InvalidInput, code, message)
-    }
-
     /// Adds a structured field (`error.<key>` in JS).
     pub fn with(mut self, key: &'static str, value: impl Into<JsValue>) -> Self {
         self.details.push((key, value.into()));
@@ -72,13 +56,9 @@ impl JsError {
         self.class().js_name()
     }
 
-    pub fn error_code(&self) -> ErrorCode {
+    /// The stable code (`error.code` in JS is its string).
+    pub fn code(&self) -> ErrorCode {
         self.code
-    }
-
-    /// The code as JS sees it (`error.code`).
-    pub fn code(&self) -> &str {
-        self.code.as_str()
     }
 
     pub fn message(&self) -> &str {
@@ -87,9 +67,7 @@ impl JsError {
 
     /// The error as an `error` event on the status stream describes it.
     pub fn info(&self) -> ErrorInfo {
-        let mut info = ErrorInfo::new(self.class_name(), self.message.clone());
-        info.code = Some(self.code().to_owned());
-        info
+        ErrorInfo::of(self.code, self.message.clone())
     }
 }
 
@@ -100,7 +78,7 @@ impl From<JsError> for JsValue {
             // Setting a property on a fresh plain object cannot fail.
             let _ = Reflect::set(&details, &JsValue::from_str(key), value);
         }
-        make_error(e.class_name(), e.code(), &e.message, &details)
+        make_error(e.class_name(), e.code().as_str(), &e.message, &details)
     }
 }
 
@@ -162,12 +140,7 @@ impl From<TokenizerError> for JsError {
 
 impl From<CatalogError> for JsError {
     fn from(e: CatalogError) -> JsError {
-        let code = match &e {
-            CatalogError::Json(_) => ErrorCode::InvalidCatalog,
-            CatalogError::Invalid { .. } => ErrorCode::InvalidCatalogEntry,
-            CatalogError::Unknown { .. } => ErrorCode::UnknownModel,
-        };
-        JsError::of(code, e.to_string())
+        JsError::of(e.code(), e.to_string())
     }
 }
 

@@ -21,7 +21,7 @@ use web_sys::AbortController;
 use crate::manager::{Cancelled, TaskRunner};
 use crate::status::ErrorInfo;
 
-use super::error::{ErrorClass, JsError};
+use super::error::{ErrorClass, ErrorCode, JsError};
 use super::manager::{Lifecycle, ModelManager};
 use super::memory::to_js;
 use super::model::{GenerateOptions, GenerationOut, Prompt, token_object};
@@ -83,7 +83,7 @@ struct PendingTask {
 }
 
 fn cancelled_error(id: u64, key: &str, when: &str) -> JsError {
-    JsError::new(ErrorClass::Cancelled, "ABORTED", format!("Task {id} ({key}) was cancelled {when}."))
+    JsError::of(ErrorCode::Aborted, format!("Task {id} ({key}) was cancelled {when}."))
         .with("taskId", id as f64)
         .with("modelKey", key)
 }
@@ -133,9 +133,8 @@ impl ExecInner {
             });
         }
         let model = self.manager.model(&task.model_key).ok_or_else(|| {
-            JsError::new(
-                ErrorClass::ModelLoad,
-                "MODEL_UNLOADED",
+            JsError::of(
+                ErrorCode::ModelUnloaded,
                 format!("{} was unloaded before task {id} could run; enqueue it again.", task.model_key),
             )
         })?;
@@ -150,9 +149,7 @@ impl ExecInner {
         };
         let result = model.0.generate_request(prompt, &options, on_token, Some(&signal)).await;
         if result.is_err() && self.manager.is_lost() {
-            return Err(JsError::new(
-                ErrorClass::DeviceLost,
-                "DEVICE_LOST",
+            return Err(JsError::of(ErrorCode::DeviceLost,
                 format!("The GPU device was lost while task {id} ran on {}; enqueue it again (the model is reloaded on a new device).", task.model_key),
             )
             .with("taskId", id as f64));
@@ -166,8 +163,7 @@ impl ExecInner {
         if error.class() == ErrorClass::Cancelled {
             return;
         }
-        let mut info = ErrorInfo::new(error.class_name(), format!("Task {id} ({key}) failed: {}", error.message()));
-        info.code = Some(error.code().to_owned());
+        let info = ErrorInfo::of(error.code(), format!("Task {id} ({key}) failed: {}", error.message()));
         self.manager.status().error(info, Some(key));
     }
 
@@ -223,7 +219,7 @@ impl TaskExecutor {
         let model_key = opts
             .model_key
             .or_else(|| self.inner.manager.current_key())
-            .ok_or_else(|| JsError::invalid_input("NO_MODEL", "enqueue: give `modelKey` (no model is current)."))?;
+            .ok_or_else(|| JsError::of(ErrorCode::NoModel, "enqueue: give `modelKey` (no model is current)."))?;
         self.inner.manager.lookup(&model_key)?;
         let TaskInput { input, params, controller } = handle::read_task(&task)?;
         let (outlet, channel, result) = handle::open();

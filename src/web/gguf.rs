@@ -9,7 +9,7 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 use web_sys::{AbortSignal, Blob};
 
-use super::error::{ErrorClass, JsError};
+use super::error::{ErrorCode, JsError};
 use super::source::{ProgressReporter, Reading, Source, open_url, read_header_in_memory};
 use crate::gguf::{GgufHeader, MetadataArray, MetadataValue, dequantize_to_vec};
 use crate::infer::load::read_header_from;
@@ -37,14 +37,14 @@ fn read_io_options(options: Option<JsValue>) -> Result<Options, JsError> {
     let mut out = Options { signal: None, on_progress: None };
     let Some(o) = options.filter(|o| !o.is_undefined() && !o.is_null()) else { return Ok(out) };
     if !o.is_object() {
-        return Err(JsError::invalid_input("INVALID_OPTIONS", "Options must be an object."));
+        return Err(JsError::of(ErrorCode::InvalidOptions, "Options must be an object."));
     }
     let signal = Reflect::get(&o, &JsValue::from_str("signal")).unwrap_or(JsValue::UNDEFINED);
     if !signal.is_undefined() && !signal.is_null() {
         out.signal = Some(
             signal
                 .dyn_into()
-                .map_err(|_| JsError::invalid_input("INVALID_OPTIONS", "`signal` must be an AbortSignal."))?,
+                .map_err(|_| JsError::of(ErrorCode::InvalidOptions, "`signal` must be an AbortSignal."))?,
         );
     }
     let progress = Reflect::get(&o, &JsValue::from_str("onProgress")).unwrap_or(JsValue::UNDEFINED);
@@ -52,7 +52,7 @@ fn read_io_options(options: Option<JsValue>) -> Result<Options, JsError> {
         out.on_progress = Some(
             progress
                 .dyn_into()
-                .map_err(|_| JsError::invalid_input("INVALID_OPTIONS", "`onProgress` must be a function."))?,
+                .map_err(|_| JsError::of(ErrorCode::InvalidOptions, "`onProgress` must be a function."))?,
         );
     }
     Ok(out)
@@ -60,7 +60,7 @@ fn read_io_options(options: Option<JsValue>) -> Result<Options, JsError> {
 
 fn cancelled_if_aborted(signal: Option<&AbortSignal>) -> Result<(), JsError> {
     if signal.is_some_and(AbortSignal::aborted) {
-        return Err(JsError::new(ErrorClass::Cancelled, "ABORTED", "The operation was cancelled."));
+        return Err(JsError::of(ErrorCode::Aborted, "The operation was cancelled."));
     }
     Ok(())
 }
@@ -180,7 +180,7 @@ impl GgufFile {
         } else if value.is_instance_of::<js_sys::ArrayBuffer>() {
             Uint8Array::new(&value)
         } else {
-            return Err(JsError::invalid_input("INVALID_ARGUMENT", "fromBytes takes an ArrayBuffer or a Uint8Array."));
+            return Err(JsError::of(ErrorCode::InvalidArgument, "fromBytes takes an ArrayBuffer or a Uint8Array."));
         };
         let header = read_header_in_memory(&view)?;
         Ok(GgufFile { inner: Rc::new(Inner { header, source: Source::Bytes(view) }) })
@@ -392,8 +392,8 @@ impl Tokenizer {
     fn check_ids(&self, ids: &[u32]) -> Result<(), JsError> {
         let n = self.core.n_tokens();
         match ids.iter().find(|&&id| id as usize >= n) {
-            Some(id) => Err(JsError::invalid_input(
-                "INVALID_TOKEN_ID",
+            Some(id) => Err(JsError::of(
+                ErrorCode::InvalidTokenId,
                 format!("Token id {id} is outside the vocabulary of {n} tokens."),
             )),
             None => Ok(()),
@@ -409,10 +409,7 @@ impl Tokenizer {
     ) -> Result<String, JsError> {
         let template = self.template.as_ref().map_err(|e| JsError::from(e.clone()))?;
         let messages: Vec<MessageIn> = serde_wasm_bindgen::from_value(messages).map_err(|e| {
-            JsError::invalid_input(
-                "INVALID_MESSAGES",
-                format!("Invalid messages: {e}. Expected [{{ role, content }}]."),
-            )
+            JsError::of(ErrorCode::InvalidMessages, format!("Invalid messages: {e}. Expected [{{ role, content }}]."))
         })?;
         let messages: Vec<ChatMessage> = messages.into_iter().map(|m| ChatMessage::new(m.role, m.content)).collect();
         Ok(template.render(&messages, add_generation_prompt.unwrap_or(true))?)

@@ -18,7 +18,7 @@ use web_sys::{AbortSignal, Blob};
 use crate::manager::{Catalog, CatalogEntry, DEFAULT_MODEL_KEY, ManagerError, ModelLifecycle, Settings};
 
 use super::device::Preference;
-use super::error::JsError;
+use super::error::{ErrorCode, JsError};
 use super::memory::{MemoryManager, key_arg, to_js};
 use super::model::LanguageModel;
 use super::streamer::{SseStreamer, field};
@@ -80,11 +80,11 @@ impl ModelManager {
             let opts_js: JsValue = options.map(Into::into).unwrap_or(JsValue::UNDEFINED);
             let opts: CreateOptions = super::streamer::read_options(Some(opts_js.clone()), "ModelManager options")?;
             if opts.context_length == Some(0) {
-                return Err(JsError::invalid_input("INVALID_OPTIONS", "contextLength must be at least 1.").into());
+                return Err(JsError::of(ErrorCode::InvalidOptions, "contextLength must be at least 1.").into());
             }
             let streamer = match field(&opts_js, "streamer") {
                 Some(v) => SseStreamer::from_js(&v).ok_or_else(|| {
-                    JsError::invalid_input("INVALID_OPTIONS", "options.streamer must be an SseStreamer.")
+                    JsError::of(ErrorCode::InvalidOptions, "options.streamer must be an SseStreamer.")
                 })?,
                 None => SseStreamer::new(None)?,
             };
@@ -274,7 +274,7 @@ impl ModelManager {
         #[wasm_bindgen(unchecked_param_type = "CatalogEntryInput")] entry: JsValue,
     ) -> Result<(), JsError> {
         let blob: Option<Blob> = field(&entry, "file").map(|v| v.dyn_into::<Blob>()).transpose().map_err(|_| {
-            JsError::invalid_input("INVALID_CATALOG_ENTRY", "registerModel: `file` must be a File or Blob.")
+            JsError::of(ErrorCode::InvalidCatalogEntry, "registerModel: `file` must be a File or Blob.")
         })?;
         let mut plain = entry.clone();
         if let Some(b) = &blob {
@@ -287,8 +287,8 @@ impl ModelManager {
             plain = copy.into();
         }
         let parsed: CatalogEntry = serde_wasm_bindgen::from_value(plain).map_err(|e| {
-            JsError::invalid_input(
-                "INVALID_CATALOG_ENTRY",
+            JsError::of(
+                ErrorCode::InvalidCatalogEntry,
                 format!(
                     "registerModel: expected {{ key, url | file, arch, quant, fileBytes, contextLength, ... }}: {e}"
                 ),

@@ -17,7 +17,7 @@ use crate::status::StatusStream;
 
 pub(super) use super::convert::{key_arg, now_ms, to_js};
 use super::device::{Preference, acquire};
-use super::error::JsError;
+use super::error::{ErrorCode, JsError};
 use super::gguf::GgufFile;
 use super::streamer::{SseStreamer, field, read_options};
 use super::types::{BackendArg, MemoryManagerOptionsArg, RequirementForOptionsArg};
@@ -198,10 +198,10 @@ impl MemoryManager {
             request::requirement_of_bytes(n, "canLoadModel: the requirement")?
         } else if requirement.is_object() {
             let r: RequirementIn = serde_wasm_bindgen::from_value(requirement)
-                .map_err(|e| JsError::invalid_input("INVALID_ARGUMENT", format!("{SHAPE} ({e}).")))?;
+                .map_err(|e| JsError::of(ErrorCode::InvalidArgument, format!("{SHAPE} ({e}).")))?;
             r.into_requirement("canLoadModel: requirement")?
         } else {
-            return Err(JsError::invalid_input("INVALID_ARGUMENT", format!("{SHAPE}.")));
+            return Err(JsError::of(ErrorCode::InvalidArgument, format!("{SHAPE}.")));
         };
         to_js(&self.core().can_load(&key, &requirement))
     }

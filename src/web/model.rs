@@ -15,23 +15,24 @@ use web_sys::AbortSignal;
 use crate::backend::{Backend, BackendKind};
 use crate::infer::gpu::Gpu;
 use crate::infer::{
-    Compute, Cpu, GenerateParams, Generation, InferError, LoadError, LoadEvents, Model, SamplerParams, Shape,
-    StopReason, TokenEvent, generate, load_model,
+    Compute, Cpu, GenerateParams, Generation, LoadError, LoadEvents, Model, SamplerParams, Shape, StopReason,
+    TokenEvent, generate, load_model,
 };
 use crate::model::ModelConfig;
 use crate::status::{self, DoneStats, Phase, Progress, StatusStream};
 use crate::tokenizer::{ChatMessage, ChatTemplate, Tokenizer};
 
 use super::device::{Preference, acquire};
-use super::error::{ErrorClass, JsError};
+use super::error::JsError;
 use super::gguf::GgufFile;
 use super::streamer::{SseStreamer, field};
 use super::types::{BackendArg, GenerateOptionsArg, LoadOptionsArg};
 use crate::error::ErrorCode;
 
+/// The model on its backend (boxed: the two differ in size by kilobytes).
 enum Engine {
-    Cpu(Model<Cpu>),
-    Gpu(Model<Gpu>),
+    Cpu(Box<Model<Cpu>>),
+    Gpu(Box<Model<Gpu>>),
 }
 
 #[derive(Serialize, Clone)]
@@ -284,7 +285,7 @@ impl LanguageModel {
             signal: signal.as_ref(),
         };
         let engine = match device.kind {
-            BackendKind::Cpu => Engine::Cpu(load_on(Cpu::new(), file, &cfg, shape, &events).await?),
+            BackendKind::Cpu => Engine::Cpu(Box::new(load_on(Cpu::new(), file, &cfg, shape, &events).await?)),
             _ => {
                 let gpu = Gpu::new(device.device.clone())?;
                 // Out-of-memory on buffer creation is a recoverable WebGPU error: caught in
@@ -301,15 +302,14 @@ impl LanguageModel {
                 };
                 if let Some(error) = oom {
                     drop(loaded);
-                    return Err(JsError::new(
-                        ErrorClass::OutOfMemory,
-                        "OUT_OF_MEMORY",
+                    return Err(JsError::of(
+                        ErrorCode::OutOfMemory,
                         format!(
                             "The GPU ran out of memory loading {key} ({error}); what was uploaded is freed. Unload a model, use a shorter contextLength, or pick a smaller model."
                         ),
                     ));
                 }
-                Engine::Gpu(loaded?)
+                Engine::Gpu(Box::new(loaded?))
             }
         };
         let (backend_name, weight_bytes, resident) = match &engine {
@@ -456,8 +456,8 @@ impl Prompt {
             return Ok(Prompt::Text(s));
         }
         let m: Vec<MessageIn> = serde_wasm_bindgen::from_value(input.clone()).map_err(|e| {
-            JsError::invalid_input(
-                "INVALID_PROMPT",
+            JsError::of(
+                ErrorCode::InvalidPrompt,
                 format!("The input must be a string or [{{ role, content }}] messages: {e}."),
             )
         })?;
@@ -481,9 +481,8 @@ fn prompt_text(inner: &Inner, prompt: Prompt, chat: bool) -> Result<String, JsEr
         Prompt::Messages(m) => m,
     };
     let template = inner.template.ok_or_else(|| {
-        JsError::new(
-            ErrorClass::ModelFormat,
-            "UNSUPPORTED_CHAT_TEMPLATE",
+        JsError::of(
+            ErrorCode::UnsupportedChatTemplate,
             "This model has no chat template Hearth knows; pass a prompt string.",
         )
     })?;
@@ -516,10 +515,13 @@ async fn generate_on(
     signal: Option<&AbortSignal>,
 ) -> Result<GenerationOut, JsError> {
     if inner.busy.get() {
-        return Err(JsError::invalid_input(
-            "MODEL_BUSY",
+        return Err(JsError::of(
+            ErrorCode::ModelBusy,
             "This model is already generating; await the previous generate() (or queue it with a TaskExecutor).",
         ));
+    }
+    if inner.disposed.get() {
+        return Err(JsError::of(ErrorCode::ModelDisposed, "This model was disposed; load it again to generate."));
     }
     let mut sampler = opts.sampler.clone();
     let status: Option<Rc<StatusStream>> = inner.status.clone();
@@ -534,8 +536,10 @@ async fn generate_on(
         ignore_eog: opts.ignore_eos,
     };
     let key = inner.info.borrow().key.clone();
+    let Some(mut engine) = inner.engine.borrow_mut().take() else {
+        return Err(JsError::of(ErrorCode::ModelDisposed, "This model was disposed; load it again to generate."));
+    };
     inner.busy.set(true);
-    let mut engine = inner.engine.borrow_mut().take();
     let result = {
         let mut cb = |t: &TokenEvent<'_>| -> bool {
             if let Some(s) = &status
@@ -546,25 +550,28 @@ async fn generate_on(
                     Some(&key),
                 );
             }
-            let go_on = !cancelled(signal);
+            // `dispose()` during the generation stops it between tokens, like a cancellation.
+            let go_on = !cancelled(signal) && !inner.disposed.get();
             on_token(t) && go_on
         };
-        match engine.as_mut() {
-            None => Err(InferError::Unsupported("a disposed model (load it again)".into())),
-            Some(Engine::Cpu(m)) => generate(m, &inner.tokenizer, &ids, &params, &now_ms, &mut cb).await,
-            Some(Engine::Gpu(m)) => generate(m, &inner.tokenizer, &ids, &params, &now_ms, &mut cb).await,
+        match &mut engine {
+            Engine::Cpu(m) => generate(&mut **m, &inner.tokenizer, &ids, &params, &now_ms, &mut cb).await,
+            Engine::Gpu(m) => generate(&mut **m, &inner.tokenizer, &ids, &params, &now_ms, &mut cb).await,
         }
     };
-    *inner.engine.borrow_mut() = engine;
     inner.busy.set(false);
+    if inner.disposed.get() {
+        // Disposed while generating: the weights and caches go now, not when the engine returns.
+        drop(engine);
+        return Err(JsError::of(ErrorCode::ModelDisposed, "The model was disposed during the generation."));
+    }
+    *inner.engine.borrow_mut() = Some(engine);
     let g: Generation = result.map_err(JsError::from)?;
     if g.stop_reason == StopReason::Cancelled && cancelled(signal) {
         if let Some(s) = &status {
             s.done(done_stats(&g), Some(&key));
         }
-        return Err(
-            JsError::new(ErrorClass::Cancelled, "ABORTED", "Generation was cancelled.").with("text", g.text.clone())
-        );
+        return Err(JsError::of(ErrorCode::Aborted, "Generation was cancelled.").with("text", g.text.clone()));
     }
     if let Some(s) = &status {
         s.done(done_stats(&g), Some(&key));

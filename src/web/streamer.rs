@@ -20,7 +20,7 @@ use wasm_bindgen::prelude::*;
 use web_sys::{CustomEvent, CustomEventInit, EventTarget, ReadableStream, ReadableStreamDefaultController};
 
 pub(super) use super::convert::{error_info, field, read_options};
-use super::error::JsError;
+use super::error::{ErrorCode, JsError};
 use super::types::{ReplayOptionsArg, StreamerOptionsArg};
 use crate::status::request::{self, FrameInput, ProgressInput, ReplayOptions, StreamerOptions};
 use crate::status::{EventKind, Payload, StatusEvent, StatusSink, StatusStream, hub, sse};
@@ -92,7 +92,7 @@ impl hub::Delivery for Hub {
     }
 
     fn disconnect(&self, controller: &ReadableStreamDefaultController, message: String) {
-        controller.error_with_e(&JsError::invalid_input("STREAM_BACKLOG", message).into());
+        controller.error_with_e(&JsError::of(ErrorCode::StreamBacklog, message).into());
     }
 }
 
@@ -106,7 +106,7 @@ impl StatusSink for HubSink {
 
 fn read<T: for<'de> Deserialize<'de>>(value: &JsValue, what: &str, shape: &str) -> Result<T, JsError> {
     serde_wasm_bindgen::from_value(value.clone())
-        .map_err(|e| JsError::invalid_input("INVALID_EVENT_DATA", format!("Invalid {what}: {e}. Expected {shape}.")))
+        .map_err(|e| JsError::of(ErrorCode::InvalidEventData, format!("Invalid {what}: {e}. Expected {shape}.")))
 }
 
 /// The seed's `sseStreamer`: a status stream that UIs subscribe to.
@@ -139,7 +139,7 @@ impl SseStreamer {
         let out = Array::new_with_length(events.len() as u32);
         for (i, event) in events.iter().enumerate() {
             let detail = to_js(&**event).map_err(|e| {
-                JsError::invalid_input("UNSERIALISABLE", format!("Event {} cannot be converted: {e}", event.id))
+                JsError::of(ErrorCode::Unserialisable, format!("Event {} cannot be converted: {e}", event.id))
             })?;
             out.set(i as u32, detail);
         }
@@ -166,9 +166,8 @@ impl SseStreamer {
     pub fn new(options: Option<StreamerOptionsArg>) -> Result<SseStreamer, JsError> {
         let options: StreamerOptions = read_options(options, "SseStreamer options")?;
         let capacity = options.capacity()?;
-        let target = EventTarget::new().map_err(|_| {
-            JsError::invalid_input("NO_EVENT_TARGET", "This environment cannot construct an EventTarget.")
-        })?;
+        let target = EventTarget::new()
+            .map_err(|_| JsError::of(ErrorCode::NoEventTarget, "This environment cannot construct an EventTarget."))?;
         let hub = Rc::new(Hub { target, listeners: hub::Hub::new() });
         let stream = StatusStream::new(Box::new(HubSink(Rc::clone(&hub))), capacity, js_sys::Date::now);
         Ok(SseStreamer { stream: Rc::new(stream), hub })
@@ -277,7 +276,7 @@ impl SseStreamer {
             && self.hub.target.add_event_listener_with_callback(kind.as_str(), &listener).is_err()
         {
             self.hub.listeners.remove_typed(kind, &listener);
-            return Err(JsError::invalid_input("INVALID_LISTENER", "The listener could not be added."));
+            return Err(JsError::of(ErrorCode::InvalidListener, "The listener could not be added."));
         }
         Ok(())
     }
@@ -355,7 +354,7 @@ impl SseStreamer {
         let _ = Reflect::set(&source, &JsValue::from_str("start"), &start);
         let _ = Reflect::set(&source, &JsValue::from_str("cancel"), &cancel);
         ReadableStream::new_with_underlying_source(&source)
-            .map_err(|_| JsError::invalid_input("NO_READABLE_STREAM", "ReadableStream is unavailable here."))
+            .map_err(|_| JsError::of(ErrorCode::NoReadableStream, "ReadableStream is unavailable here."))
     }
 
     /// Renders one SSE frame. `data` may span lines; each becomes a `data:` field.

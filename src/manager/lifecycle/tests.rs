@@ -11,6 +11,7 @@ use futures::executor::LocalPool;
 use futures::task::LocalSpawnExt;
 
 use super::*;
+use crate::error::ErrorCode;
 use crate::manager::EngineError;
 use crate::manager::{Catalog, CatalogEntry};
 use crate::memory::{AdapterFacts, MIB, MemoryManager, Requirement};
@@ -36,27 +37,23 @@ impl Cancel for Flag {
 
 #[derive(Debug, Clone, PartialEq)]
 struct FakeError {
-    kind: FailureKind,
-    name: &'static str,
-    code: &'static str,
+    code: ErrorCode,
     message: String,
 }
 
 impl FakeError {
     fn download(message: &str) -> FakeError {
-        FakeError { kind: FailureKind::Other, name: "DownloadError", code: "HTTP_STATUS", message: message.into() }
+        FakeError { code: ErrorCode::HttpStatus, message: message.into() }
     }
 }
 
 impl EngineError for FakeError {
-    fn kind(&self) -> FailureKind {
-        self.kind
+    fn code(&self) -> ErrorCode {
+        self.code
     }
 
-    fn error_info(&self) -> ErrorInfo {
-        let mut info = ErrorInfo::new(self.name, self.message.clone());
-        info.code = Some(self.code.to_owned());
-        info
+    fn message(&self) -> String {
+        self.message.clone()
     }
 }
 
@@ -179,12 +176,7 @@ impl Engine for FakeEngine {
         if signal.is_some_and(Cancel::is_cancelled) {
             // What was uploaded is freed.
             self.uploaded.set(self.uploaded.get() - half);
-            return Err(FakeError {
-                kind: FailureKind::Cancelled,
-                name: "CancelledError",
-                code: "ABORTED",
-                message: format!("Loading {key} was cancelled."),
-            });
+            return Err(FakeError { code: ErrorCode::Aborted, message: format!("Loading {key} was cancelled.") });
         }
         self.uploaded.set(self.uploaded.get() + (bytes - half));
         Ok(FakeModel(Rc::new(ModelState {
@@ -365,7 +357,7 @@ fn unknown_key_is_a_catalog_error_that_tells_nothing() {
     let mark = h.mark();
     let e = h.switch("nope").unwrap_err();
     assert!(matches!(&e, ManagerError::Catalog(crate::manager::CatalogError::Unknown { key, .. }) if key == "nope"));
-    assert_eq!(e.code(), "UNKNOWN_MODEL");
+    assert_eq!(e.code().as_str(), "UNKNOWN_MODEL");
     assert_eq!(e.class_name(), "InvalidInputError");
     assert!(h.recorder.events()[mark..].is_empty());
     assert!(h.loaded_keys().is_empty());
@@ -439,7 +431,7 @@ fn refusal_is_a_does_not_fit_error_with_figures_and_suggestions() {
         *message,
         "Cannot load big: Not enough VRAM (available: 256 MB, required: 400 MB). Models that fit: c, a, b, tiny."
     );
-    assert_eq!((e.class_name().as_str(), e.code().as_str()), ("ModelLoadError", "NOT_ENOUGH_MEMORY"));
+    assert_eq!((e.class_name(), e.code().as_str()), ("ModelLoadError", "NOT_ENOUGH_MEMORY"));
     assert_eq!(
         h.timeline_since(mark),
         ["Checking memory for big...".to_owned(), format!("error ModelLoadError: {message}")]
@@ -491,18 +483,13 @@ fn auto_fallback_after_a_failed_load_but_not_after_invalid_input() {
     assert!(infos.contains(&"Falling back to c.".to_owned()), "{infos:?}");
     assert_eq!(h.lifecycle.current().as_deref(), Some("c"));
 
-    h.engine().open_errors.borrow_mut().insert(
-        "tiny".into(),
-        FakeError {
-            kind: FailureKind::InvalidInput,
-            name: "InvalidInputError",
-            code: "NO_MODEL_SOURCE",
-            message: "no source".into(),
-        },
-    );
+    h.engine()
+        .open_errors
+        .borrow_mut()
+        .insert("tiny".into(), FakeError { code: ErrorCode::NoModelSource, message: "no source".into() });
     let e = h.switch("tiny").unwrap_err();
     assert!(
-        matches!(&e, ManagerError::LoadFailed { failure: LoadFailure::Engine(f), .. } if f.code == "NO_MODEL_SOURCE")
+        matches!(&e, ManagerError::LoadFailed { failure: LoadFailure::Engine(f), .. } if f.code == ErrorCode::NoModelSource)
     );
     assert_eq!(h.lifecycle.current().as_deref(), Some("c"), "no fallback for invalid input");
 }
@@ -550,7 +537,7 @@ fn different_keys_run_in_call_order_and_a_failure_leaves_the_state_consistent() 
     let e = results[2].as_ref().unwrap_err();
     let ManagerError::LoadFailed { key, failure: LoadFailure::Engine(f), suggestions } = e else { panic!("{e:?}") };
     assert_eq!(key, "b");
-    assert_eq!(f.name, "DownloadError");
+    assert_eq!(f.code.class().js_name(), "DownloadError");
     assert!(!suggestions.is_empty());
     let infos = h.recorder.infos();
     let at = |m: &str| infos.iter().position(|i| i == m).unwrap_or_else(|| panic!("{m}: {infos:?}"));
@@ -672,7 +659,7 @@ fn unload_returns_the_memory_and_refuses_a_generating_model() {
     let f = h.lifecycle.unload("a");
     let e = h.run(f).unwrap_err();
     assert!(matches!(&e, ManagerError::Busy { key, with: BusyWith::Generating } if key == "a"));
-    assert_eq!(e.code(), "MODEL_BUSY");
+    assert_eq!(e.code().as_str(), "MODEL_BUSY");
     h.lifecycle.model("a").unwrap().0.generating.set(false);
     let mark = h.mark();
     let f = h.lifecycle.unload("b");
@@ -711,7 +698,7 @@ fn registering_an_entry_is_refused_while_its_model_loads() {
     h.lifecycle.register(entry("a", 50), true).unwrap();
     let bad = CatalogEntry { key: "x y".into(), ..entry("x", 1) };
     let e = h.lifecycle.register(bad, true).unwrap_err();
-    assert_eq!(e.code(), "INVALID_CATALOG_ENTRY");
+    assert_eq!(e.code().as_str(), "INVALID_CATALOG_ENTRY");
 }
 
 #[test]

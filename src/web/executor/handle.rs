@@ -12,7 +12,7 @@ use js_sys::{Function, Object, Promise, Reflect};
 use wasm_bindgen::prelude::*;
 use web_sys::{AbortController, AbortSignal};
 
-use super::super::error::JsError;
+use super::super::error::{ErrorCode, JsError};
 use super::super::streamer::field;
 
 use super::ExecInner;
@@ -84,24 +84,21 @@ pub(super) fn read_task(task: &JsValue) -> Result<TaskInput, JsError> {
         (Some(p), None) if p.is_string() => p,
         (None, Some(m)) if js_sys::Array::is_array(&m) => m,
         (Some(_), Some(_)) => {
-            return Err(JsError::invalid_input("INVALID_PROMPT", "enqueue: give `prompt` or `messages`, not both."));
+            return Err(JsError::of(ErrorCode::InvalidPrompt, "enqueue: give `prompt` or `messages`, not both."));
         }
         _ => {
-            return Err(JsError::invalid_input(
-                "INVALID_PROMPT",
+            return Err(JsError::of(
+                ErrorCode::InvalidPrompt,
                 "enqueue: give `prompt` (a string) or `messages` ([{ role, content }]).",
             ));
         }
     };
     let params = field(task, "params").unwrap_or_else(|| Object::new().into());
     if !params.is_object() {
-        return Err(JsError::invalid_input(
-            "INVALID_OPTIONS",
-            "enqueue: `params` must be an object of generate options.",
-        ));
+        return Err(JsError::of(ErrorCode::InvalidOptions, "enqueue: `params` must be an object of generate options."));
     }
     let controller =
-        AbortController::new().map_err(|_| JsError::invalid_input("NO_ABORT", "AbortController is unavailable."))?;
+        AbortController::new().map_err(|_| JsError::of(ErrorCode::NoAbort, "AbortController is unavailable."))?;
     if let Some(signal) = field(task, "signal") {
         let signal: AbortSignal = signal.unchecked_into();
         if signal.aborted() {

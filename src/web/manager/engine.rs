@@ -12,14 +12,14 @@ use wasm_bindgen::prelude::*;
 use web_sys::{AbortSignal, Blob};
 
 use crate::infer::Shape;
-use crate::manager::{Cancel, CatalogEntry, Engine, EngineError, FailureKind, Resident};
+use crate::manager::{Cancel, CatalogEntry, Engine, EngineError, Resident};
 use crate::memory::{self, Requirement, RequirementOptions};
 use crate::model::ModelConfig;
-use crate::status::{ErrorInfo, Phase, Progress, StatusStream};
+use crate::status::{Phase, Progress, StatusStream};
 
 use super::super::cache::{ModelCache, key_of};
 use super::super::device::{Preference, acquire};
-use super::super::error::{ErrorClass, ErrorCode, JsError};
+use super::super::error::{ErrorCode, JsError};
 use super::super::gguf::GgufFile;
 use super::super::memory::{MemoryManager, now_ms};
 use super::super::model::{LanguageModel, LoadRequest, runs_on_cpu_instead};
@@ -34,18 +34,12 @@ impl Cancel for AbortSignal {
 }
 
 impl EngineError for JsError {
-    fn kind(&self) -> FailureKind {
-        match self.class() {
-            ErrorClass::Cancelled => FailureKind::Cancelled,
-            ErrorClass::InvalidInput => FailureKind::InvalidInput,
-            _ => FailureKind::Other,
-        }
+    fn code(&self) -> ErrorCode {
+        JsError::code(self)
     }
 
-    fn error_info(&self) -> ErrorInfo {
-        let mut info = ErrorInfo::new(self.class_name(), self.message());
-        info.code = Some(self.code().to_owned());
-        info
+    fn message(&self) -> String {
+        JsError::message(self).to_owned()
     }
 }
 
@@ -201,7 +195,7 @@ impl WebEngine {
                 self.cached.borrow_mut().insert(entry.key.clone());
                 Ok(cached)
             }
-            Err(e) if e.error_code() == ErrorCode::CacheWriteFailed => {
+            Err(e) if e.code() == ErrorCode::CacheWriteFailed => {
                 self.status
                     .info(format!("{} Loading {} from the network instead.", e.message(), entry.key), Some(&entry.key));
                 Ok(file)
@@ -264,8 +258,8 @@ impl Engine for WebEngine {
         let file = match blob.or(cached) {
             Some(blob) => GgufFile::from_blob(blob).await?,
             None if entry.url.is_empty() => {
-                return Err(JsError::invalid_input(
-                    "NO_MODEL_SOURCE",
+                return Err(JsError::of(
+                    ErrorCode::NoModelSource,
                     format!("Catalog entry {} has no url and no file; registerModel() it with one.", entry.key),
                 ));
             }
@@ -277,9 +271,8 @@ impl Engine for WebEngine {
         if let Ok(arch) = file.header().architecture()
             && arch != entry.arch
         {
-            return Err(JsError::new(
-                ErrorClass::ModelFormat,
-                "CATALOG_MISMATCH",
+            return Err(JsError::of(
+                ErrorCode::CatalogMismatch,
                 format!("{} is a {arch} model, but the catalog says {}; fix the catalog entry.", entry.key, entry.arch),
             ));
         }
@@ -297,7 +290,7 @@ impl Engine for WebEngine {
             None => {
                 self.open(entry, signal).await?;
                 self.files.borrow().get(&entry.key).map(GgufFile::share).ok_or_else(|| {
-                    JsError::invalid_input("NO_MODEL_SOURCE", format!("{} could not be opened.", entry.key))
+                    JsError::of(ErrorCode::NoModelSource, format!("{} could not be opened.", entry.key))
                 })?
             }
         };
@@ -331,7 +324,7 @@ pub(in crate::web) async fn account(
     match field(options, "memoryManager") {
         Some(v) => {
             let memory = MemoryManager::from_js(&v).ok_or_else(|| {
-                JsError::invalid_input("INVALID_OPTIONS", "options.memoryManager must be a MemoryManager.")
+                JsError::of(ErrorCode::InvalidOptions, "options.memoryManager must be a MemoryManager.")
             })?;
             let preference = if memory.is_cpu() { Preference::Cpu } else { Preference::Webgpu };
             Ok((memory, preference))
