@@ -386,3 +386,76 @@ fn gemma3_27b_scales_queries_by_the_model_width() {
     c.validate_tensors(&h).unwrap();
     assert_eq!(c.attention_scale, 0.5);
 }
+
+/// The shared hostile-model corpus: real-shaped headers, one defect each, every one rejected
+/// with its variant and a message naming the key or tensor; the intact shapes are accepted.
+#[test]
+fn hostile_models_are_rejected_with_typed_errors() {
+    use crate::gguf::corpus::{check_model, hostile_models, valid_models};
+    for (name, bytes, len) in valid_models() {
+        let h = GgufHeader::parse_with_len(&bytes, Some(len)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let c = ModelConfig::from_gguf(&h).unwrap_or_else(|e| panic!("{name}: {e}"));
+        c.validate_tensors(&h).unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+    let cases = hostile_models();
+    assert!(cases.len() >= 30, "only {} cases", cases.len());
+    let failures: Vec<String> = cases.iter().filter_map(|c| check_model(c).err()).collect();
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    let mut names: Vec<&str> = cases.iter().map(|c| c.name).collect();
+    names.sort_unstable();
+    names.dedup();
+    assert_eq!(names.len(), cases.len(), "duplicate case names");
+    let covered: std::collections::BTreeSet<&str> = cases.iter().map(|c| c.expected_kind).collect();
+    for kind in [
+        "unsupported_architecture",
+        "metadata",
+        "missing_tensor",
+        "tensor_shape",
+        "unsupported_tensor_type",
+        "out_of_range",
+        "count_mismatch",
+        "not_divisible",
+        "invalid_value",
+        "inconsistent",
+    ] {
+        assert!(covered.contains(kind), "no hostile model for {kind}");
+    }
+    // Headers only: a real-shaped model is a few KB (the tokenizer cases a few hundred).
+    for c in &cases {
+        assert!(c.bytes.len() < 1 << 20, "{}: {} bytes", c.name, c.bytes.len());
+    }
+}
+
+/// Every variant is a `ModelFormatError` to JS, with its own code.
+#[test]
+fn every_model_error_has_a_model_format_code() {
+    use crate::error::ErrorClass;
+    use crate::gguf::corpus::{check_model, hostile_models};
+    let mut codes = std::collections::BTreeMap::new();
+    for case in hostile_models() {
+        assert_eq!(check_model(&case), Ok(()));
+        let h = GgufHeader::parse_with_len(&case.bytes, Some(case.file_len)).unwrap();
+        let err = ModelConfig::from_gguf(&h).and_then(|c| c.validate_tensors(&h)).unwrap_err();
+        assert_eq!(err.code().class(), ErrorClass::ModelFormat, "{}", case.name);
+        let code = err.code().as_str();
+        assert!(codes.insert(err.kind(), code).is_none_or(|c| c == code), "{}", case.name);
+    }
+    let distinct: std::collections::BTreeSet<&str> = codes.values().copied().collect();
+    assert_eq!(distinct.len(), codes.len(), "two variants share a code: {codes:?}");
+    assert_eq!(codes["out_of_range"], "METADATA_OUT_OF_RANGE");
+    assert_eq!(codes["unsupported_tensor_type"], "UNSUPPORTED_TENSOR_TYPE");
+}
+
+/// A configuration built by hand gets the caps too: no list of billions of layers.
+#[test]
+fn validate_tensors_caps_a_hand_made_configuration() {
+    let t = Tiny::new("llama");
+    let h = t.header();
+    let c = ModelConfig { n_layer: u32::MAX, ..t.config().unwrap() };
+    assert_eq!(
+        c.validate_tensors(&h).unwrap_err(),
+        ModelError::OutOfRange { key: "llama.block_count".into(), value: u32::MAX.into(), min: 1, max: 1024 }
+    );
+    let c = ModelConfig { n_rot: 6, ..t.config().unwrap() };
+    assert_eq!(c.validate_tensors(&h).unwrap_err().kind(), "out_of_range");
+}
