@@ -139,11 +139,20 @@ impl ModelConfig {
     /// Reads the hyperparameters from a parsed header. Needs the header only (metadata and
     /// tensor infos), not the tensor data.
     ///
+    /// The file is hostile: every count is checked against its cap ([`MAX_LAYERS`], ...) and
+    /// against the tensors that are there (`block_count` against the `blk.N` tensors, the
+    /// vocabulary against `token_embd.weight` and `tokenizer.ggml.tokens`, the heads against
+    /// the rows of `blk.0.attn_q`/`attn_k`, `feed_forward_length` against `blk.0.ffn_up`) before
+    /// anything is sized from it.
+    ///
     /// # Errors
     /// [`ModelError::UnsupportedArchitecture`] for an architecture not in
     /// [`Architecture::SUPPORTED`], [`ModelError::Metadata`] naming a missing or mistyped key,
-    /// [`ModelError::MissingTensor`] without `token_embd.weight`, and
-    /// [`ModelError::Inconsistent`] for hyperparameters that contradict each other.
+    /// [`ModelError::OutOfRange`] for a count that is zero or over its cap,
+    /// [`ModelError::CountMismatch`] for one the tensors (or another key) contradict,
+    /// [`ModelError::NotDivisible`], [`ModelError::InvalidValue`] for a float that is not a
+    /// positive finite number, [`ModelError::MissingTensor`] without `token_embd.weight`, and
+    /// [`ModelError::Inconsistent`] for an unsupported RoPE scaling.
     pub fn from_gguf(header: &GgufHeader) -> Result<ModelConfig, ModelError> {
         let md = header.metadata();
         let arch_name = md.get_str("general.architecture")?;
@@ -454,7 +463,9 @@ impl ModelConfig {
     /// dimensions of 1 are ignored, as in llama.cpp's `create_tensor` check.
     ///
     /// # Errors
-    /// The first [`ModelError::MissingTensor`] or [`ModelError::TensorShape`], in layer order.
+    /// [`ModelError::OutOfRange`] for a configuration over the caps (one built by hand), then the
+    /// first [`ModelError::MissingTensor`], [`ModelError::TensorShape`] or
+    /// [`ModelError::UnsupportedTensorType`], in layer order.
     pub fn validate_tensors(&self, header: &GgufHeader) -> Result<(), ModelError> {
         // A configuration built by hand gets the caps `from_gguf` applies, before
         // `expected_tensors` lists a name per layer.
