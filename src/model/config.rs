@@ -286,7 +286,8 @@ impl ModelConfig {
                 found: token_embd.dims[0],
             });
         }
-        let n_vocab = in_range("the rows of token_embd.weight (the vocabulary)", token_embd.dims[1], 1, MAX_VOCAB)?;
+        let n_vocab =
+            in_range("the vocabulary (the row count of token_embd.weight)", token_embd.dims[1], 1, MAX_VOCAB)?;
         let layers = layers_present(header);
         if layers != u64::from(n_layer) {
             let with = match layers {
@@ -314,7 +315,7 @@ impl ModelConfig {
                 let with = if want == u64::from(value) {
                     format!("the rows of {name}")
                 } else {
-                    format!("the rows of {name} ({value} heads of {head_dim} would be {want})")
+                    format!("the rows of {name} ({value} heads × {head_dim} dimensions would be {want})")
                 };
                 return Err(ModelError::CountMismatch { key: key(k), value: value.into(), with, found });
             }
@@ -505,7 +506,7 @@ impl ModelConfig {
         for (k, value, min, max) in caps {
             in_range(&format!("{arch}.{k}"), value.into(), min, max)?;
         }
-        in_range("the rows of token_embd.weight (the vocabulary)", self.n_vocab.into(), 1, MAX_VOCAB)?;
+        in_range("the vocabulary (the row count of token_embd.weight)", self.n_vocab.into(), 1, MAX_VOCAB)?;
         Ok(())
     }
 

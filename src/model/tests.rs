@@ -261,7 +261,7 @@ fn inconsistent_heads_are_rejected() {
         ModelError::CountMismatch {
             key: "llama.attention.head_count".into(),
             value: 3,
-            with: "the rows of blk.0.attn_q.weight (3 heads of 4 would be 12)".into(),
+            with: "the rows of blk.0.attn_q.weight (3 heads × 4 dimensions would be 12)".into(),
             found: 8
         }
     );
