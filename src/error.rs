@@ -151,6 +151,14 @@ codes! {
     TensorShape = "TENSOR_SHAPE" => ModelFormat,
     /// Hyperparameters that contradict each other.
     Inconsistent = "INCONSISTENT" => ModelFormat,
+    /// A metadata count is zero or beyond what any model needs (the message names the key).
+    MetadataOutOfRange = "METADATA_OUT_OF_RANGE" => ModelFormat,
+    /// A metadata count disagrees with the tensors in the file or with another key.
+    CountMismatch = "COUNT_MISMATCH" => ModelFormat,
+    /// A count is not a multiple of another (query heads of KV heads).
+    NotDivisible = "NOT_DIVISIBLE" => ModelFormat,
+    /// A metadata number Hearth cannot compute with (a NaN or negative epsilon).
+    InvalidMetadataValue = "INVALID_METADATA_VALUE" => ModelFormat,
     UnsupportedTensorType = "UNSUPPORTED_TENSOR_TYPE" => ModelFormat,
     /// A weight's bytes do not match its shape and type.
     BadWeight = "BAD_WEIGHT" => ModelFormat,

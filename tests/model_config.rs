@@ -7,12 +7,65 @@
 //! Only a header prefix is read, grown on `NeedMoreBytes`, with the file length known: the way
 //! the browser reads it. Missing files fail the test unless `HEARTH_SKIP_REAL_MODELS=1`.
 
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
 use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
+use hearth::gguf::corpus::{check_model, hostile_models};
 use hearth::gguf::{GgufError, GgufHeader};
-use hearth::model::{Architecture, ModelConfig, ModelError, RopeStyle};
+use hearth::model::{Architecture, MAX_LAYERS, ModelConfig, ModelError, RopeStyle};
+
+/// Counts the bytes each thread holds, so a test can bound what one rejection allocates.
+struct Counting;
+
+thread_local! {
+    static LIVE: Cell<i64> = const { Cell::new(0) };
+    static PEAK: Cell<i64> = const { Cell::new(0) };
+}
+
+fn track(delta: i64) {
+    let _ = LIVE.try_with(|live| {
+        let now = live.get() + delta;
+        live.set(now);
+        let _ = PEAK.try_with(|peak| peak.set(peak.get().max(now)));
+    });
+}
+
+// SAFETY: every call is forwarded to `System` unchanged; the counters only observe sizes.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let p = unsafe { System.alloc(layout) };
+        if !p.is_null() {
+            track(layout.size() as i64);
+        }
+        p
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) };
+        track(-(layout.size() as i64));
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let p = unsafe { System.realloc(ptr, layout, new_size) };
+        if !p.is_null() {
+            track(new_size as i64 - layout.size() as i64);
+        }
+        p
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+/// Runs `f` and returns its result with the most bytes this thread held above the start.
+fn peak_bytes<T>(f: impl FnOnce() -> T) -> (T, u64) {
+    let start = LIVE.with(Cell::get);
+    PEAK.with(|p| p.set(start));
+    let out = f();
+    (out, (PEAK.with(Cell::get) - start).max(0) as u64)
+}
 
 fn dir(var: &str, default: &str) -> Option<PathBuf> {
     if std::env::var("HEARTH_SKIP_REAL_MODELS").as_deref() == Ok("1") {
@@ -230,4 +283,68 @@ fn a_config_that_disagrees_with_the_tensors_names_the_tensor() {
     let err = qwen_like.validate_tensors(&header).unwrap_err();
     assert_eq!(err.kind(), "missing_tensor");
     assert!(err.to_string().contains("blk.0.attn_q.bias"), "{err}");
+}
+
+/// Every hostile model of the shared corpus is rejected with its typed error, in milliseconds
+/// and without allocating more than a small multiple of its header: nothing is sized from a
+/// count before the count is checked.
+#[test]
+fn hostile_models_are_rejected_quickly_and_without_large_allocations() {
+    let cases = hostile_models();
+    assert!(cases.len() >= 30);
+    for case in &cases {
+        let started = Instant::now();
+        let (verdict, peak) = peak_bytes(|| check_model(case));
+        let took = started.elapsed();
+        verdict.unwrap_or_else(|e| panic!("{e}"));
+        let bound = 16 * case.bytes.len() as u64 + (1 << 20);
+        assert!(peak <= bound, "{}: {peak} bytes allocated for a {}-byte header", case.name, case.bytes.len());
+        assert!(took < Duration::from_secs(2), "{}: {took:?}", case.name);
+    }
+}
+
+/// The 4-byte edit of a real file's `block_count`: refused before anything is sized from it.
+#[test]
+fn an_edited_block_count_in_a_real_header_is_refused_early() {
+    let Some(models) = dir("HEARTH_MODELS_DIR", "models") else {
+        return;
+    };
+    let path = models.join("smollm2-135m-instruct-q4_1.gguf");
+    let header = read_header(&path);
+    let file_len = File::open(&path).unwrap().metadata().unwrap().len();
+    let mut prefix = Vec::new();
+    File::open(&path).unwrap().take(header.header_len()).read_to_end(&mut prefix).unwrap();
+    // The value follows the key's bytes and its 4-byte type (u32 here).
+    let key = b"llama.block_count";
+    let at = prefix.windows(key.len()).position(|w| w == key).expect("block_count key") + key.len() + 4;
+    assert_eq!(u32::from_le_bytes(prefix[at..at + 4].try_into().unwrap()), 30);
+
+    for (value, expected) in [
+        (
+            u32::MAX,
+            ModelError::OutOfRange {
+                key: "llama.block_count".into(),
+                value: u32::MAX.into(),
+                min: 1,
+                max: MAX_LAYERS.into(),
+            },
+        ),
+        (
+            31,
+            ModelError::CountMismatch {
+                key: "llama.block_count".into(),
+                value: 31,
+                with: "the layers with blk.N tensors (blk.0 to blk.29)".into(),
+                found: 30,
+            },
+        ),
+    ] {
+        let mut edited = prefix.clone();
+        edited[at..at + 4].copy_from_slice(&value.to_le_bytes());
+        let ((), peak) = peak_bytes(|| {
+            let h = GgufHeader::parse_with_len(&edited, Some(file_len)).unwrap();
+            assert_eq!(ModelConfig::from_gguf(&h).unwrap_err(), expected);
+        });
+        assert!(peak < 64 * prefix.len() as u64, "{peak} bytes for a {}-byte header", prefix.len());
+    }
 }

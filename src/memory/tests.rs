@@ -452,11 +452,11 @@ fn a_row_over_the_binding_limit_is_named_with_both_sizes() {
 
 #[test]
 fn a_tensor_over_a_real_binding_limit_reads_like_the_issue() {
-    // A token embedding whose rows (f32, n_embd = 300 Mi) are 1.17 GiB each, on a device
-    // allowing 1 GiB bindings: no row split helps.
+    // A token embedding whose rows (f32, n_embd = 64 Ki, the widest a model may declare) are
+    // 256 KiB each, on a device allowing 160 KiB bindings: no row split helps.
     let mini = Mini {
-        n_embd: 300 << 20,
-        n_head: 1,
+        n_embd: 1 << 16,
+        n_head: 64,
         n_head_kv: 1,
         n_ff: 32,
         n_vocab: 4,
@@ -465,21 +465,21 @@ fn a_tensor_over_a_real_binding_limit_reads_like_the_issue() {
         matrix: GgmlType::F32,
         extra: Vec::new(),
     };
-    let limits = DeviceLimits { max_buffer_size: 2 * GIB, max_storage_buffer_binding_size: GIB };
+    let limits = DeviceLimits { max_buffer_size: 320 << 10, max_storage_buffer_binding_size: 160 << 10 };
     let r = mini.requirement(16, &limits);
-    assert_eq!(r.problems[0].message, "Tensor token_embd.weight needs a 1.2 GB binding but this GPU allows 1.0 GB");
+    assert_eq!(r.problems[0].message, "Tensor token_embd.weight needs a 256 KB binding but this GPU allows 160 KB");
 
     // With maxBufferSize the smaller limit, the problem says so.
-    let limits = DeviceLimits { max_buffer_size: GIB, max_storage_buffer_binding_size: 2 * GIB };
+    let limits = DeviceLimits { max_buffer_size: 160 << 10, max_storage_buffer_binding_size: 320 << 10 };
     let r = mini.requirement(16, &limits);
-    assert_eq!(r.problems[0].message, "Tensor token_embd.weight needs a 1.2 GB buffer but this GPU allows 1.0 GB");
+    assert_eq!(r.problems[0].message, "Tensor token_embd.weight needs a 256 KB buffer but this GPU allows 160 KB");
     assert!(matches!(&r.problems[0].limit, LimitKind::BufferSize { name, .. } if name == "token_embd.weight"));
 
     // And in a manager, the limit wins over the budget.
     let m = manager_with(100 * GIB);
     let answer = m.can_load("huge", &r);
     assert!(!answer.can && !answer.fits_after_eviction);
-    assert_eq!(answer.reason, "Tensor token_embd.weight needs a 1.2 GB buffer but this GPU allows 1.0 GB");
+    assert_eq!(answer.reason, "Tensor token_embd.weight needs a 256 KB buffer but this GPU allows 160 KB");
     assert!(matches!(answer.limit, Some(LimitKind::BufferSize { .. })));
 }
 
@@ -538,7 +538,7 @@ fn a_header_the_loader_would_refuse_is_an_error() {
     mini.n_head_kv = 3; // 4 query heads over 3 KV heads
     let err =
         Requirement::from_header(&mini.header(), RequirementOptions::default(), &DeviceLimits::UNLIMITED).unwrap_err();
-    assert_eq!(err.kind(), "inconsistent");
+    assert_eq!(err.kind(), "not_divisible");
     let header = GgufHeader::parse(&Builder::new().kv_str("general.architecture", "mamba").header()).unwrap();
     let err = Requirement::from_header(&header, RequirementOptions::default(), &DeviceLimits::UNLIMITED).unwrap_err();
     assert_eq!(err.kind(), "unsupported_architecture");

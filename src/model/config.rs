@@ -11,6 +11,8 @@ use std::fmt;
 
 use crate::gguf::{GgufError, GgufHeader};
 
+use super::error::*;
+
 /// The model families Hearth can run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Architecture {
@@ -68,70 +70,6 @@ pub enum RopeStyle {
     Normal,
     /// Rotates `(x[i], x[i + n_rot/2])` (GPT-NeoX / Hugging Face layout).
     Neox,
-}
-
-/// Everything that can be wrong with a model beyond the GGUF container itself.
-#[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
-pub enum ModelError {
-    /// `general.architecture` names a family Hearth does not implement.
-    UnsupportedArchitecture { arch: String, supported: &'static [&'static str] },
-    /// A metadata key is missing, mistyped or out of range (the error names the key).
-    Metadata(GgufError),
-    /// A tensor the architecture needs is not in the file.
-    MissingTensor { name: String },
-    /// A tensor's dimensions (ggml order, `ne[0]` first) are not what the hyperparameters imply.
-    TensorShape { name: String, expected: Vec<u64>, found: Vec<u64> },
-    /// Hyperparameters that contradict each other or cannot be run.
-    Inconsistent { what: String },
-}
-
-impl ModelError {
-    /// A short, stable, machine-readable code for the variant (as [`GgufError::kind`]).
-    pub fn kind(&self) -> &'static str {
-        match self {
-            ModelError::UnsupportedArchitecture { .. } => "unsupported_architecture",
-            ModelError::Metadata(_) => "metadata",
-            ModelError::MissingTensor { .. } => "missing_tensor",
-            ModelError::TensorShape { .. } => "tensor_shape",
-            ModelError::Inconsistent { .. } => "inconsistent",
-        }
-    }
-
-    fn inconsistent(what: impl Into<String>) -> ModelError {
-        ModelError::Inconsistent { what: what.into() }
-    }
-}
-
-impl fmt::Display for ModelError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ModelError::UnsupportedArchitecture { arch, supported } => {
-                write!(f, "unsupported model architecture {arch:?}: Hearth supports {}", supported.join(", "))
-            }
-            ModelError::Metadata(e) => write!(f, "model metadata: {e}"),
-            ModelError::MissingTensor { name } => write!(f, "the model has no tensor {name}"),
-            ModelError::TensorShape { name, expected, found } => {
-                write!(f, "tensor {name} has shape {found:?}, expected {expected:?} (ggml order, ne[0] first)")
-            }
-            ModelError::Inconsistent { what } => write!(f, "inconsistent model: {what}"),
-        }
-    }
-}
-
-impl std::error::Error for ModelError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            ModelError::Metadata(e) => Some(e),
-            _ => None,
-        }
-    }
-}
-
-impl From<GgufError> for ModelError {
-    fn from(e: GgufError) -> Self {
-        ModelError::Metadata(e)
-    }
 }
 
 /// Every 6th layer of Gemma 3 is global, the others local (`set_swa_pattern(6)` in
@@ -201,11 +139,20 @@ impl ModelConfig {
     /// Reads the hyperparameters from a parsed header. Needs the header only (metadata and
     /// tensor infos), not the tensor data.
     ///
+    /// The file is hostile: every count is checked against its cap ([`MAX_LAYERS`], ...) and
+    /// against the tensors that are there (`block_count` against the `blk.N` tensors, the
+    /// vocabulary against `token_embd.weight` and `tokenizer.ggml.tokens`, the heads against
+    /// the rows of `blk.0.attn_q`/`attn_k`, `feed_forward_length` against `blk.0.ffn_up`) before
+    /// anything is sized from it.
+    ///
     /// # Errors
     /// [`ModelError::UnsupportedArchitecture`] for an architecture not in
     /// [`Architecture::SUPPORTED`], [`ModelError::Metadata`] naming a missing or mistyped key,
-    /// [`ModelError::MissingTensor`] without `token_embd.weight`, and
-    /// [`ModelError::Inconsistent`] for hyperparameters that contradict each other.
+    /// [`ModelError::OutOfRange`] for a count that is zero or over its cap,
+    /// [`ModelError::CountMismatch`] for one the tensors (or another key) contradict,
+    /// [`ModelError::NotDivisible`], [`ModelError::InvalidValue`] for a float that is not a
+    /// positive finite number, [`ModelError::MissingTensor`] without `token_embd.weight`, and
+    /// [`ModelError::Inconsistent`] for an unsupported RoPE scaling.
     pub fn from_gguf(header: &GgufHeader) -> Result<ModelConfig, ModelError> {
         let md = header.metadata();
         let arch_name = md.get_str("general.architecture")?;
@@ -214,11 +161,24 @@ impl ModelConfig {
             supported: Architecture::SUPPORTED,
         })?;
         let key = |k: &str| format!("{arch_name}.{k}");
-        let opt_u32 = |k: &str| -> Result<Option<u32>, ModelError> {
+        // Counts are read as any non-negative integer (so that a 2^40 stored as u64 is reported
+        // as out of range with its value) and checked against `min..=max` before any use.
+        let opt_count = |k: &str, min: u32, max: u32| -> Result<Option<u32>, ModelError> {
             let k = key(k);
-            match md.get(&k) {
-                None => Ok(None),
-                Some(_) => Ok(Some(md.get_u32(&k)?)),
+            if md.get(&k).is_none() {
+                return Ok(None);
+            }
+            let value = md.get_u64_like(&k)?;
+            in_range(&k, value, min, max).map(Some)
+        };
+        let count = |k: &str, min: u32, max: u32| -> Result<u32, ModelError> {
+            opt_count(k, min, max)?.ok_or_else(|| ModelError::Metadata(GgufError::MissingKey(key(k))))
+        };
+        let positive_f32 = |k: &str, v: f32| -> Result<f32, ModelError> {
+            if v.is_finite() && v > 0.0 {
+                Ok(v)
+            } else {
+                Err(ModelError::InvalidValue { key: k.to_owned(), value: v.to_string(), expected: POSITIVE })
             }
         };
         let opt_f32 = |k: &str| -> Result<Option<f32>, ModelError> {
@@ -228,60 +188,66 @@ impl ModelConfig {
                 Some(_) => Ok(Some(md.get_f32(&k)?)),
             }
         };
-        let positive = |k: &str, v: u32| -> Result<u32, ModelError> {
-            if v == 0 { Err(ModelError::inconsistent(format!("{arch_name}.{k} is 0"))) } else { Ok(v) }
-        };
 
-        let n_embd = positive("embedding_length", md.get_u32(&key("embedding_length"))?)?;
-        let n_layer = positive("block_count", md.get_u32(&key("block_count"))?)?;
-        let n_ff = positive("feed_forward_length", md.get_u32(&key("feed_forward_length"))?)?;
-        let context_length = positive("context_length", md.get_u32(&key("context_length"))?)?;
-        let n_head = positive("attention.head_count", md.get_u32(&key("attention.head_count"))?)?;
-        let n_head_kv = positive("attention.head_count_kv", opt_u32("attention.head_count_kv")?.unwrap_or(n_head))?;
+        let n_embd = count("embedding_length", 1, MAX_EMBD)?;
+        let n_layer = count("block_count", 1, MAX_LAYERS)?;
+        let n_ff = count("feed_forward_length", 1, MAX_FF)?;
+        let context_length = count("context_length", 1, MAX_CONTEXT)?;
+        let n_head = count("attention.head_count", 1, MAX_HEADS)?;
+        let n_head_kv = opt_count("attention.head_count_kv", 1, MAX_HEADS)?.unwrap_or(n_head);
         if n_head % n_head_kv != 0 {
-            return Err(ModelError::inconsistent(format!(
-                "{n_head} query heads ({arch_name}.attention.head_count) are not a multiple of \
-                 {n_head_kv} KV heads ({arch_name}.attention.head_count_kv)"
-            )));
+            return Err(ModelError::NotDivisible {
+                key: key("attention.head_count"),
+                value: n_head.into(),
+                divisor: n_head_kv.into(),
+                divisor_from: key("attention.head_count_kv"),
+            });
         }
-        let head_dim = match opt_u32("attention.key_length")? {
-            Some(k) => positive("attention.key_length", k)?,
+        let head_dim = match opt_count("attention.key_length", 1, MAX_HEAD_DIM)? {
+            Some(k) => k,
             None => {
                 if n_embd % n_head != 0 {
-                    return Err(ModelError::inconsistent(format!(
-                        "{arch_name}.embedding_length {n_embd} is not divisible by \
-                         {arch_name}.attention.head_count {n_head}, and there is no \
-                         {arch_name}.attention.key_length"
-                    )));
+                    return Err(ModelError::NotDivisible {
+                        key: key("embedding_length"),
+                        value: n_embd.into(),
+                        divisor: n_head.into(),
+                        divisor_from: format!(
+                            "{}, and there is no {}",
+                            key("attention.head_count"),
+                            key("attention.key_length")
+                        ),
+                    });
                 }
-                n_embd / n_head
+                in_range(
+                    &format!("{} / {}", key("embedding_length"), key("attention.head_count")),
+                    (n_embd / n_head).into(),
+                    1,
+                    MAX_HEAD_DIM,
+                )?
             }
         };
-        if let Some(v) = opt_u32("attention.value_length")?
+        if let Some(v) = opt_count("attention.value_length", 1, MAX_HEAD_DIM)?
             && v != head_dim
         {
-            return Err(ModelError::inconsistent(format!(
-                "{arch_name}.attention.value_length {v} differs from the key length {head_dim}"
-            )));
+            return Err(ModelError::CountMismatch {
+                key: key("attention.value_length"),
+                value: v.into(),
+                with: "the key length".to_owned(),
+                found: head_dim.into(),
+            });
         }
-        let n_rot = opt_u32("rope.dimension_count")?.unwrap_or(head_dim);
-        if n_rot == 0 || n_rot > head_dim || n_rot % 2 != 0 {
-            return Err(ModelError::inconsistent(format!(
-                "{arch_name}.rope.dimension_count {n_rot} must be even and in 2..={head_dim}"
-            )));
+        let n_rot = opt_count("rope.dimension_count", 2, head_dim)?.unwrap_or(head_dim);
+        if n_rot % 2 != 0 {
+            return Err(ModelError::NotDivisible {
+                key: key("rope.dimension_count"),
+                value: n_rot.into(),
+                divisor: 2,
+                divisor_from: "RoPE rotates pairs of dimensions".to_owned(),
+            });
         }
-        let rms_eps = md.get_f32(&key("attention.layer_norm_rms_epsilon"))?;
-        if !(rms_eps.is_finite() && rms_eps > 0.0) {
-            return Err(ModelError::inconsistent(format!(
-                "{arch_name}.attention.layer_norm_rms_epsilon {rms_eps} is not a positive number"
-            )));
-        }
-        let rope_base = opt_f32("rope.freq_base")?.unwrap_or(10_000.0);
-        if !(rope_base.is_finite() && rope_base > 0.0) {
-            return Err(ModelError::inconsistent(format!(
-                "{arch_name}.rope.freq_base {rope_base} is not a positive number"
-            )));
-        }
+        let rms_key = key("attention.layer_norm_rms_epsilon");
+        let rms_eps = positive_f32(&rms_key, md.get_f32(&rms_key)?)?;
+        let rope_base = positive_f32(&key("rope.freq_base"), opt_f32("rope.freq_base")?.unwrap_or(10_000.0))?;
         // YaRN / LongRoPE change the frequencies in ways this crate does not implement: refuse
         // rather than approximate (as tools/reference_forward.py does).
         let scaling_key = key("rope.scaling.type");
@@ -290,13 +256,8 @@ impl ModelConfig {
             Some(_) => match md.get_str(&scaling_key)? {
                 "none" => 1.0,
                 "linear" => {
-                    let factor = md.get_f32(&key("rope.scaling.factor"))?;
-                    if !(factor.is_finite() && factor > 0.0) {
-                        return Err(ModelError::inconsistent(format!(
-                            "{arch_name}.rope.scaling.factor {factor} is not a positive number"
-                        )));
-                    }
-                    1.0 / factor
+                    let factor_key = key("rope.scaling.factor");
+                    1.0 / positive_f32(&factor_key, md.get_f32(&factor_key)?)?
                 }
                 other => {
                     return Err(ModelError::inconsistent(format!(
@@ -306,6 +267,7 @@ impl ModelConfig {
             },
         };
 
+        // The counts against the tensors that are there, before anything is sized from them.
         let token_embd = header
             .tensor("token_embd.weight")
             .ok_or_else(|| ModelError::MissingTensor { name: "token_embd.weight".to_owned() })?;
@@ -316,34 +278,85 @@ impl ModelConfig {
                 found: token_embd.dims.clone(),
             });
         }
-        let n_vocab = u32::try_from(token_embd.dims[1]).map_err(|_| {
-            ModelError::inconsistent(format!(
-                "token_embd.weight has {} rows, more than a u32 vocabulary",
-                token_embd.dims[1]
-            ))
-        })?;
+        if token_embd.dims[0] != u64::from(n_embd) {
+            return Err(ModelError::CountMismatch {
+                key: key("embedding_length"),
+                value: n_embd.into(),
+                with: "the columns (ne[0]) of token_embd.weight".to_owned(),
+                found: token_embd.dims[0],
+            });
+        }
+        let n_vocab =
+            in_range("the vocabulary (the row count of token_embd.weight)", token_embd.dims[1], 1, MAX_VOCAB)?;
+        let layers = layers_present(header);
+        if layers != u64::from(n_layer) {
+            let with = match layers {
+                0 => "the layers with blk.N tensors (none)".to_owned(),
+                n => format!("the layers with blk.N tensors (blk.0 to blk.{})", n - 1),
+            };
+            return Err(ModelError::CountMismatch {
+                key: key("block_count"),
+                value: n_layer.into(),
+                with,
+                found: layers,
+            });
+        }
+        let rows = |name: &str| header.tensor(name).filter(|t| t.dims.len() == 2).map(|t| t.dims[1]);
+        let (q_dim, kv_dim) = (u64::from(n_head) * u64::from(head_dim), u64::from(n_head_kv) * u64::from(head_dim));
+        for (name, k, value, want) in [
+            ("blk.0.attn_q.weight", "attention.head_count", n_head, q_dim),
+            ("blk.0.attn_k.weight", "attention.head_count_kv", n_head_kv, kv_dim),
+            ("blk.0.ffn_up.weight", "feed_forward_length", n_ff, u64::from(n_ff)),
+        ] {
+            // A missing or misshapen tensor is validate_tensors' to name.
+            if let Some(found) = rows(name)
+                && found != want
+            {
+                let with = if want == u64::from(value) {
+                    format!("the rows of {name}")
+                } else {
+                    format!("the rows of {name} ({value} heads × {head_dim} dimensions would be {want})")
+                };
+                return Err(ModelError::CountMismatch { key: key(k), value: value.into(), with, found });
+            }
+        }
         // llama.cpp sizes token_embd from the tokenizer's token count, so the two must agree.
         if md.get("tokenizer.ggml.tokens").is_some() {
             let n_tokens = md.get_str_array("tokenizer.ggml.tokens")?.len();
-            if n_tokens != n_vocab as usize {
-                return Err(ModelError::inconsistent(format!(
-                    "the tokenizer has {n_tokens} tokens (tokenizer.ggml.tokens) but \
-                     token_embd.weight has {n_vocab} rows"
-                )));
+            if n_tokens as u64 != u64::from(n_vocab) {
+                return Err(ModelError::CountMismatch {
+                    key: "tokenizer.ggml.tokens (its length)".to_owned(),
+                    value: n_tokens as u64,
+                    with: "the rows of token_embd.weight".to_owned(),
+                    found: n_vocab.into(),
+                });
             }
         }
-        if let Some(v) = opt_u32("vocab_size")?
+        if let Some(v) = opt_count("vocab_size", 0, u32::MAX)?
             && v != n_vocab
         {
-            return Err(ModelError::inconsistent(format!(
-                "{arch_name}.vocab_size {v} differs from the {n_vocab} rows of token_embd.weight"
-            )));
+            return Err(ModelError::CountMismatch {
+                key: key("vocab_size"),
+                value: v.into(),
+                with: "the rows of token_embd.weight".to_owned(),
+                found: n_vocab.into(),
+            });
         }
 
         let gemma = arch == Architecture::Gemma3;
-        let sliding_window = if gemma { opt_u32("attention.sliding_window")?.filter(|&w| w > 0) } else { None };
-        let final_logit_softcapping =
-            if gemma { opt_f32("final_logit_softcapping")?.filter(|&c| c > 0.0) } else { None };
+        let sliding_window =
+            if gemma { opt_count("attention.sliding_window", 0, MAX_CONTEXT)?.filter(|&w| w > 0) } else { None };
+        let final_logit_softcapping = match opt_f32("final_logit_softcapping")? {
+            Some(c) if gemma && !c.is_finite() => {
+                return Err(ModelError::InvalidValue {
+                    key: key("final_logit_softcapping"),
+                    value: c.to_string(),
+                    expected: "a finite number (0 or less for none)",
+                });
+            }
+            Some(c) if gemma && c > 0.0 => Some(c),
+            _ => None,
+        };
         let attention_scale = if gemma && n_layer == 62 {
             // Gemma 3 27B: query_pre_attn_scalar = n_embd / n_head (llama.cpp LLM_TYPE_27B).
             1.0 / ((n_embd as f32) / (n_head as f32)).sqrt()
@@ -407,6 +420,8 @@ impl ModelConfig {
 
     /// Every tensor this configuration reads, with its shape in ggml order (`ne[0]` first) and
     /// whether it must be present. Optional entries are checked only when the file has them.
+    /// At most 17 a layer: [`MAX_LAYERS`] bounds the list for a configuration from
+    /// [`Self::from_gguf`].
     pub fn expected_tensors(&self) -> Vec<(String, Vec<u64>, bool)> {
         let embd = u64::from(self.n_embd);
         let ff = u64::from(self.n_ff);
@@ -449,8 +464,13 @@ impl ModelConfig {
     /// dimensions of 1 are ignored, as in llama.cpp's `create_tensor` check.
     ///
     /// # Errors
-    /// The first [`ModelError::MissingTensor`] or [`ModelError::TensorShape`], in layer order.
+    /// [`ModelError::OutOfRange`] for a configuration over the caps (one built by hand), then the
+    /// first [`ModelError::MissingTensor`], [`ModelError::TensorShape`] or
+    /// [`ModelError::UnsupportedTensorType`], in layer order.
     pub fn validate_tensors(&self, header: &GgufHeader) -> Result<(), ModelError> {
+        // A configuration built by hand gets the caps `from_gguf` applies, before
+        // `expected_tensors` lists a name per layer.
+        self.check_caps()?;
         for (name, expected, required) in self.expected_tensors() {
             let Some(info) = header.tensor(&name) else {
                 if required {
@@ -461,7 +481,32 @@ impl ModelConfig {
             if !same_shape(&info.dims, &expected) {
                 return Err(ModelError::TensorShape { name, expected, found: info.dims.clone() });
             }
+            // Every backend decodes what it computes with (the CPU all of these, the GPU a subset
+            // it reports before loading): the integer types and the IQ/TQ families cannot run.
+            if !info.ggml_type.is_supported_for_decode() {
+                return Err(ModelError::UnsupportedTensorType { name, ty: info.ggml_type });
+            }
         }
+        Ok(())
+    }
+
+    /// The caps [`Self::from_gguf`] checks, for a configuration that did not come from it.
+    fn check_caps(&self) -> Result<(), ModelError> {
+        let arch = self.arch.name();
+        let caps = [
+            ("block_count", self.n_layer, 1, MAX_LAYERS),
+            ("embedding_length", self.n_embd, 1, MAX_EMBD),
+            ("feed_forward_length", self.n_ff, 1, MAX_FF),
+            ("context_length", self.context_length, 1, MAX_CONTEXT),
+            ("attention.head_count", self.n_head, 1, MAX_HEADS),
+            ("attention.head_count_kv", self.n_head_kv, 1, self.n_head),
+            ("attention.key_length", self.head_dim, 1, MAX_HEAD_DIM),
+            ("rope.dimension_count", self.n_rot, 2, self.head_dim),
+        ];
+        for (k, value, min, max) in caps {
+            in_range(&format!("{arch}.{k}"), value.into(), min, max)?;
+        }
+        in_range("the vocabulary (the row count of token_embd.weight)", self.n_vocab.into(), 1, MAX_VOCAB)?;
         Ok(())
     }
 
@@ -481,4 +526,32 @@ fn same_shape(found: &[u64], expected: &[u64]) -> bool {
         &d[..n]
     }
     trim(found) == trim(expected)
+}
+
+/// What the caps say of a number that is not a finite positive float.
+const POSITIVE: &str = "a positive finite number";
+
+/// `value` as a `u32` when it is in `min..=max`, else [`ModelError::OutOfRange`] naming `key`.
+fn in_range(key: &str, value: u64, min: u32, max: u32) -> Result<u32, ModelError> {
+    match u32::try_from(value) {
+        Ok(v) if (min..=max).contains(&v) => Ok(v),
+        _ => Err(ModelError::OutOfRange { key: key.to_owned(), value, min: min.into(), max: max.into() }),
+    }
+}
+
+/// One more than the highest `N` of the `blk.N.*` tensors (0 when there are none): the layers
+/// the file has weights for. An index too large for a `u64` counts as `u64::MAX`.
+fn layers_present(header: &GgufHeader) -> u64 {
+    header
+        .tensors()
+        .iter()
+        .filter_map(|t| {
+            let index = t.name.strip_prefix("blk.")?.split('.').next()?;
+            if index.is_empty() || !index.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            Some(index.parse::<u64>().unwrap_or(u64::MAX).saturating_add(1))
+        })
+        .max()
+        .unwrap_or(0)
 }

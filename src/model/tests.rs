@@ -71,6 +71,20 @@ impl Tiny {
         t
     }
 
+    /// `n` layers: `block_count` and the `blk.N` tensors, each layer a copy of layer 0.
+    fn layers(&mut self, n: u32) -> &mut Self {
+        self.set(&format!("{}.block_count", self.arch), Kv::U32(n));
+        let layer0: Vec<(String, Vec<u64>)> =
+            self.tensors.iter().filter(|(name, _)| name.starts_with("blk.0.")).cloned().collect();
+        self.tensors.retain(|(name, _)| !name.starts_with("blk."));
+        for il in 0..n {
+            for (name, dims) in &layer0 {
+                self.tensors.push((name.replacen("blk.0.", &format!("blk.{il}."), 1), dims.clone()));
+            }
+        }
+        self
+    }
+
     fn set(&mut self, key: &str, v: Kv) -> &mut Self {
         match self.kv.iter_mut().find(|(k, _)| k == key) {
             Some(slot) => slot.1 = v,
@@ -193,9 +207,12 @@ fn a_missing_key_is_named() {
         assert_eq!(err, ModelError::Metadata(GgufError::MissingKey(key.into())), "{key}");
         assert!(err.to_string().contains(key), "{err}");
     }
-    // Optional keys take llama.cpp's defaults.
+    // Optional keys take llama.cpp's defaults (here as many KV heads as query heads).
     let mut t = Tiny::new("llama");
     t.unset("llama.attention.head_count_kv").unset("llama.rope.freq_base");
+    for il in 0..2 {
+        t.tensor(&format!("blk.{il}.attn_k.weight"), &[8, 8]).tensor(&format!("blk.{il}.attn_v.weight"), &[8, 8]);
+    }
     let c = t.config().unwrap();
     assert_eq!((c.n_head_kv, c.rope_base), (2, 10_000.0));
 }
@@ -217,27 +234,57 @@ fn inconsistent_heads_are_rejected() {
     let mut t = Tiny::new("llama");
     t.set("llama.attention.head_count_kv", Kv::U32(3));
     let err = t.config().unwrap_err();
-    assert!(matches!(&err, ModelError::Inconsistent { what } if what.contains("head_count_kv")), "{err}");
+    assert_eq!(
+        err,
+        ModelError::NotDivisible {
+            key: "llama.attention.head_count".into(),
+            value: 2,
+            divisor: 3,
+            divisor_from: "llama.attention.head_count_kv".into()
+        }
+    );
+    assert_eq!(err.kind(), "not_divisible");
 
     let mut t = Tiny::new("llama");
     t.set("llama.attention.head_count", Kv::U32(3)).set("llama.attention.head_count_kv", Kv::U32(3));
     let err = t.config().unwrap_err();
     assert!(
-        matches!(&err, ModelError::Inconsistent { what } if what.contains("not divisible")),
+        matches!(&err, ModelError::NotDivisible { key, value: 8, divisor: 3, .. } if key == "llama.embedding_length"),
         "8 / 3 without key_length: {err}"
     );
-    // With key_length, n_embd need not be n_head * head_dim (Gemma 3 270M: 640 vs 4 * 256).
+    // With key_length, n_embd need not be n_head * head_dim (Gemma 3 270M: 640 vs 4 * 256), but
+    // the projections must have n_head * head_dim rows.
     t.set("llama.attention.key_length", Kv::U32(4));
-    let c = t.config().unwrap();
+    let err = t.config().unwrap_err();
+    assert_eq!(
+        err,
+        ModelError::CountMismatch {
+            key: "llama.attention.head_count".into(),
+            value: 3,
+            with: "the rows of blk.0.attn_q.weight (3 heads × 4 dimensions would be 12)".into(),
+            found: 8
+        }
+    );
+    for il in 0..2 {
+        let p = |s: &str| format!("blk.{il}.{s}");
+        t.tensor(&p("attn_q.weight"), &[8, 12]).tensor(&p("attn_output.weight"), &[12, 8]);
+        t.tensor(&p("attn_k.weight"), &[8, 12]).tensor(&p("attn_v.weight"), &[8, 12]);
+    }
+    let h = t.header();
+    let c = ModelConfig::from_gguf(&h).unwrap();
     assert_eq!((c.n_head, c.head_dim, c.q_dim()), (3, 4, 12));
+    c.validate_tensors(&h).unwrap();
 
     let mut t = Tiny::new("llama");
     t.set("llama.attention.head_count_kv", Kv::U32(0));
-    assert_eq!(t.config().unwrap_err().kind(), "inconsistent");
+    assert_eq!(
+        t.config().unwrap_err(),
+        ModelError::OutOfRange { key: "llama.attention.head_count_kv".into(), value: 0, min: 1, max: 1024 }
+    );
 
     let mut t = Tiny::new("gemma3");
     t.set("gemma3.attention.value_length", Kv::U32(8));
-    assert_eq!(t.config().unwrap_err().kind(), "inconsistent");
+    assert_eq!(t.config().unwrap_err().kind(), "count_mismatch");
 }
 
 #[test]
@@ -245,11 +292,14 @@ fn vocabulary_sizes_must_agree() {
     let mut t = Tiny::new("llama");
     t.set("tokenizer.ggml.tokens", Kv::Strs(vec!["a".into(); 5]));
     let err = t.config().unwrap_err();
-    assert!(matches!(&err, ModelError::Inconsistent { what } if what.contains("tokenizer")), "{err}");
+    assert!(
+        matches!(&err, ModelError::CountMismatch { key, value: 5, found: 4, .. } if key.contains("tokenizer")),
+        "{err}"
+    );
 
     let mut t = Tiny::new("llama");
     t.set("llama.vocab_size", Kv::U32(5));
-    assert_eq!(t.config().unwrap_err().kind(), "inconsistent");
+    assert_eq!(t.config().unwrap_err().kind(), "count_mismatch");
 
     let mut t = Tiny::new("llama");
     t.drop_tensor("token_embd.weight");
@@ -324,9 +374,88 @@ fn gemma3_without_a_sliding_window_has_no_local_layers() {
 
 #[test]
 fn gemma3_27b_scales_queries_by_the_model_width() {
+    // 62 layers of 2 heads of 2 over a width of 8: the scale is 1/sqrt(8 / 2), not 1/sqrt(2).
     let mut t = Tiny::new("gemma3");
-    t.set("gemma3.block_count", Kv::U32(62)).set("gemma3.attention.key_length", Kv::U32(4));
-    t.set("gemma3.attention.head_count", Kv::U32(2)).set("gemma3.embedding_length", Kv::U32(18));
-    let c = t.config().unwrap();
-    assert_eq!(c.attention_scale, 1.0 / 9f32.sqrt());
+    t.set("gemma3.attention.key_length", Kv::U32(2));
+    t.tensor("blk.0.attn_q.weight", &[8, 4]).tensor("blk.0.attn_output.weight", &[4, 8]);
+    t.tensor("blk.0.attn_k.weight", &[8, 2]).tensor("blk.0.attn_v.weight", &[8, 2]);
+    t.tensor("blk.0.attn_q_norm.weight", &[2]).tensor("blk.0.attn_k_norm.weight", &[2]);
+    t.layers(62);
+    let h = t.header();
+    let c = ModelConfig::from_gguf(&h).unwrap();
+    c.validate_tensors(&h).unwrap();
+    assert_eq!(c.attention_scale, 0.5);
+}
+
+/// The shared hostile-model corpus: real-shaped headers, one defect each, every one rejected
+/// with its variant and a message naming the key or tensor; the intact shapes are accepted.
+#[test]
+fn hostile_models_are_rejected_with_typed_errors() {
+    use crate::gguf::corpus::{check_model, hostile_models, valid_models};
+    for (name, bytes, len) in valid_models() {
+        let h = GgufHeader::parse_with_len(&bytes, Some(len)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let c = ModelConfig::from_gguf(&h).unwrap_or_else(|e| panic!("{name}: {e}"));
+        c.validate_tensors(&h).unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+    let cases = hostile_models();
+    assert!(cases.len() >= 30, "only {} cases", cases.len());
+    let failures: Vec<String> = cases.iter().filter_map(|c| check_model(c).err()).collect();
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    let mut names: Vec<&str> = cases.iter().map(|c| c.name).collect();
+    names.sort_unstable();
+    names.dedup();
+    assert_eq!(names.len(), cases.len(), "duplicate case names");
+    let covered: std::collections::BTreeSet<&str> = cases.iter().map(|c| c.expected_kind).collect();
+    for kind in [
+        "unsupported_architecture",
+        "metadata",
+        "missing_tensor",
+        "tensor_shape",
+        "unsupported_tensor_type",
+        "out_of_range",
+        "count_mismatch",
+        "not_divisible",
+        "invalid_value",
+        "inconsistent",
+    ] {
+        assert!(covered.contains(kind), "no hostile model for {kind}");
+    }
+    // Headers only: a real-shaped model is a few KB (the tokenizer cases a few hundred).
+    for c in &cases {
+        assert!(c.bytes.len() < 1 << 20, "{}: {} bytes", c.name, c.bytes.len());
+    }
+}
+
+/// Every variant is a `ModelFormatError` to JS, with its own code.
+#[test]
+fn every_model_error_has_a_model_format_code() {
+    use crate::error::ErrorClass;
+    use crate::gguf::corpus::{check_model, hostile_models};
+    let mut codes = std::collections::BTreeMap::new();
+    for case in hostile_models() {
+        assert_eq!(check_model(&case), Ok(()));
+        let h = GgufHeader::parse_with_len(&case.bytes, Some(case.file_len)).unwrap();
+        let err = ModelConfig::from_gguf(&h).and_then(|c| c.validate_tensors(&h)).unwrap_err();
+        assert_eq!(err.code().class(), ErrorClass::ModelFormat, "{}", case.name);
+        let code = err.code().as_str();
+        assert!(codes.insert(err.kind(), code).is_none_or(|c| c == code), "{}", case.name);
+    }
+    let distinct: std::collections::BTreeSet<&str> = codes.values().copied().collect();
+    assert_eq!(distinct.len(), codes.len(), "two variants share a code: {codes:?}");
+    assert_eq!(codes["out_of_range"], "METADATA_OUT_OF_RANGE");
+    assert_eq!(codes["unsupported_tensor_type"], "UNSUPPORTED_TENSOR_TYPE");
+}
+
+/// A configuration built by hand gets the caps too: no list of billions of layers.
+#[test]
+fn validate_tensors_caps_a_hand_made_configuration() {
+    let t = Tiny::new("llama");
+    let h = t.header();
+    let c = ModelConfig { n_layer: u32::MAX, ..t.config().unwrap() };
+    assert_eq!(
+        c.validate_tensors(&h).unwrap_err(),
+        ModelError::OutOfRange { key: "llama.block_count".into(), value: u32::MAX.into(), min: 1, max: 1024 }
+    );
+    let c = ModelConfig { n_rot: 6, ..t.config().unwrap() };
+    assert_eq!(c.validate_tensors(&h).unwrap_err().kind(), "out_of_range");
 }

@@ -92,14 +92,8 @@ impl From<GgufError> for JsError {
 
 impl From<ModelError> for JsError {
     fn from(e: ModelError) -> JsError {
-        let code = match &e {
-            ModelError::UnsupportedArchitecture { .. } => ErrorCode::UnsupportedArchitecture,
-            ModelError::Metadata(_) => ErrorCode::Metadata,
-            ModelError::MissingTensor { .. } => ErrorCode::MissingTensor,
-            ModelError::TensorShape { .. } => ErrorCode::TensorShape,
-            ModelError::Inconsistent { .. } => ErrorCode::Inconsistent,
-        };
-        JsError::of(code, e.to_string())
+        // The code table is the core's (`ModelError::code`), tested natively.
+        JsError::of(e.code(), e.to_string())
     }
 }
 

@@ -2,6 +2,10 @@
 //! ([`valid_samples`]) and a corpus of corrupt files ([`corrupt_cases`]) with the
 //! [`GgufError::kind`] each must be rejected with.
 //!
+//! [`hostile_models`] (in `model.rs`) adds files whose header is sound but whose model is not:
+//! counts that disagree with the tensors, absurd sizes, misshapen or mistyped tensors, each with
+//! the [`crate::model::ModelError::kind`] it must be rejected with.
+//!
 //! One corpus serves three consumers, so that a rejection checked natively is also checked where
 //! it matters and a fuzzer starts from the interesting corners:
 //! - the native unit tests (`src/gguf/tests.rs`),
@@ -9,6 +13,10 @@
 //! - the fuzzer's seed corpus (`fuzz/`, written at run time by `tools/fuzz.sh`).
 //!
 //! Plain `std`, no I/O: it builds for wasm32. Not part of the supported API (`#[doc(hidden)]`).
+
+mod model;
+
+pub use model::{HostileModel, check_model, hostile_models, valid_models};
 
 use super::error::GgufError;
 use super::header::{GgufHeader, MAX_ARRAY_DEPTH, MAX_ARRAY_LEN, MAX_NAME_LEN, MAX_STRING_LEN};
