@@ -8,18 +8,6 @@ fn read(path: &str) -> String {
     std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("{}: {e}", full.display()))
 }
 
-/// Each string literal that directly follows `marker` in `text`, e.g. `"ABORTED"` in
-/// `invalid_input("ABORTED", ...)`; `None` where the argument is not a literal.
-fn literals_after<'a>(text: &'a str, marker: &str) -> Vec<(Option<&'a str>, &'a str)> {
-    text.match_indices(marker)
-        .map(|(at, _)| {
-            let rest = text[at + marker.len()..].trim_start();
-            let literal = rest.strip_prefix('"').and_then(|r| r.split_once('"')).map(|(lit, _)| lit);
-            (literal, rest)
-        })
-        .collect()
-}
-
 #[test]
 fn codes_are_unique_screaming_snake_and_parse_back() {
     let mut seen = HashSet::new();
@@ -83,34 +71,4 @@ fn codes_the_page_tests_expect_exist() {
         }
     }
     assert!(checked >= 10, "only {checked} codes found: did the tests change shape?");
-}
-
-/// Codes given as strings in the web layer (`JsError::new(ErrorClass::X, "CODE", ..)`,
-/// `JsError::invalid_input("CODE", ..)`) are codes of ours, of that class.
-#[test]
-fn string_codes_in_the_web_layer_are_known() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/web");
-    for entry in std::fs::read_dir(&dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().is_none_or(|e| e != "rs") {
-            continue;
-        }
-        let text = std::fs::read_to_string(&path).unwrap();
-        for (literal, _) in literals_after(&text, "invalid_input(") {
-            let Some(code) = literal else { continue };
-            let parsed = ErrorCode::parse(code);
-            assert!(parsed.is_some_and(|c| c.class() == ErrorClass::InvalidInput), "{}: {code}", path.display());
-        }
-        for (_, rest) in literals_after(&text, "JsError::new(") {
-            let Some(rest) = rest.strip_prefix("ErrorClass::") else { continue };
-            let (class, rest) = rest.split_once(',').unwrap();
-            let class = ErrorClass::ALL.into_iter().find(|c| format!("{c:?}") == class.trim());
-            let Some(code) = rest.trim_start().strip_prefix('"').and_then(|r| r.split_once('"')).map(|(l, _)| l) else {
-                continue;
-            };
-            let parsed = ErrorCode::parse(code);
-            assert!(parsed.is_some(), "{}: unknown code {code}", path.display());
-            assert_eq!(parsed.map(ErrorCode::class), class, "{}: {code}", path.display());
-        }
-    }
 }
