@@ -7,8 +7,8 @@
 #   headers/<name>.bin   the header prefix of each catalog model (gpu_bench --extract-header)
 #   llama.cpp.tar.gz     llama.cpp sources trimmed to llama-bench
 # It synthesizes each model from its header (real shapes and formats, random valid blocks), runs
-# Hearth's GPU engine on native wgpu (Vulkan) on each, builds llama.cpp for CUDA in the
-# background meanwhile and runs llama-bench on the same files. Everything lands in $OUT:
+# Hearth's GPU engine on native wgpu (Vulkan) on each, then builds llama.cpp for CUDA in the
+# background (during the untimed correctness runs) and runs llama-bench on the same files. Everything lands in $OUT:
 #   info.txt        nvidia-smi, vulkaninfo, tool versions
 #   hearth.jsonl    one JSON object per Hearth run (gpu_bench's output)
 #   llama.jsonl     llama-bench's JSON per model
@@ -35,21 +35,6 @@ if ! ls /usr/share/vulkan/icd.d/nvidia* /etc/vulkan/icd.d/nvidia* >/dev/null 2>&
   echo "VK_DRIVER_FILES=$VK_DRIVER_FILES"
 fi
 
-step "llama.cpp CUDA build (background)"
-command -v nvcc >/dev/null || export PATH="/usr/local/cuda/bin:$PATH"
-rm -rf /tmp/lc && mkdir -p /tmp/lc && tar xzf "$D/llama.cpp.tar.gz" -C /tmp/lc
-(
-  cd /tmp/lc || exit 1
-  gen=""; command -v ninja >/dev/null && gen="-G Ninja"
-  # FlashAttention kernels off: they are most of the build, and llama-bench runs without them
-  # (-fa 0) here. Niced, one core left: the Hearth runs are timed meanwhile.
-  timeout 120 cmake -B build $gen -DCMAKE_BUILD_TYPE=Release -DGGML_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 \
-    -DGGML_CUDA_FA=OFF -DGGML_CUDA_FA_ALL_QUANTS=OFF -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF \
-    -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_APP=OFF \
-    && timeout 300 nice -n 19 cmake --build build -j15 --target llama-bench
-  echo "llama.cpp build exit: $?"
-) >"$OUT/llama-build.log" 2>&1 &
-BUILD=$!
 
 step "machine"
 {
@@ -79,11 +64,28 @@ hearth() { # name, seconds, flags...
 for m in $MODELS; do hearth "$m" 60 --reps 3; done
 # One submission per token where cubecl allows it: a launch cap above a token's dispatches.
 for m in $MODELS; do hearth "$m" 45 --reps 3 --tasks-max 4096; done
+# The software adapters' family on this GPU, for comparison.
+hearth smollm2 30 --reps 3 --family rows
+
+step "llama.cpp CUDA build (background, after the timed runs: it would take their CPU)"
+command -v nvcc >/dev/null || export PATH="/usr/local/cuda/bin:$PATH"
+rm -rf /tmp/lc && mkdir -p /tmp/lc && tar xzf "$D/llama.cpp.tar.gz" -C /tmp/lc
+(
+  cd /tmp/lc || exit 1
+  gen=""; command -v ninja >/dev/null && gen="-G Ninja"
+  # FlashAttention kernels off: they are most of the build, and llama-bench runs without them
+  # (-fa 0) here. Niced, one core left: the Hearth correctness runs go on meanwhile.
+  timeout 120 cmake -B build $gen -DCMAKE_BUILD_TYPE=Release -DGGML_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 \
+    -DGGML_CUDA_FA=OFF -DGGML_CUDA_FA_ALL_QUANTS=OFF -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF \
+    -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_APP=OFF \
+    && timeout 300 nice -n 19 cmake --build build -j15 --target llama-bench
+  echo "llama.cpp build exit: $?"
+) >"$OUT/llama-build.log" 2>&1 &
+BUILD=$!
+
 # Correctness against the CPU engine, teacher-forced (a few steps: the CPU engine is slow on the
 # large vocabularies).
 for m in $MODELS; do hearth "$m" 45 --reps 1 --check 4; done
-# The software adapters' family on this GPU, for comparison.
-hearth smollm2 30 --reps 1 --family rows
 
 step "llama.cpp: waiting for the build"
 wait "$BUILD"
