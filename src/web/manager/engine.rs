@@ -54,15 +54,15 @@ impl Clone for Loaded {
 
 impl Resident for Loaded {
     fn resident_bytes(&self) -> u64 {
-        self.0.resident_bytes()
+        self.0.core().info().resident_bytes as u64
     }
 
     fn is_generating(&self) -> bool {
-        self.0.is_busy()
+        self.0.core().is_busy()
     }
 
     fn is_disposed(&self) -> bool {
-        self.0.is_disposed()
+        self.0.core().is_disposed()
     }
 
     fn dispose(&self) {
