@@ -26,8 +26,7 @@ use crate::tokenizer::{ChatMessage, ChatTemplate, Tokenizer, TokenizerError};
 
 use super::gpu::Gpu;
 use super::{
-    Compute, Cpu, GenerateParams, Generation, InferError, Model, SamplerParams, Shape, StopReason, TokenEvent,
-    generate,
+    Compute, Cpu, GenerateParams, Generation, InferError, Model, SamplerParams, Shape, StopReason, TokenEvent, generate,
 };
 
 /// The context a load gets when the caller names none (or the model's, when smaller).

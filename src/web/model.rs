@@ -14,7 +14,9 @@ use web_sys::AbortSignal;
 use crate::backend::BackendKind;
 use crate::error::ErrorCode;
 use crate::infer::gpu::Gpu;
-use crate::infer::session::{Engine, GenerateOptions, GenerationOut, Hooks, LoadPlan, LoadedModel, Prompt, SessionError};
+use crate::infer::session::{
+    Engine, GenerateOptions, GenerationOut, Hooks, LoadPlan, LoadedModel, Prompt, SessionError,
+};
 use crate::infer::{Compute, Cpu, LoadError, LoadEvents, Model, SamplerParams, TokenEvent, load_model};
 use crate::status::{self, Phase, Progress, StatusStream};
 use crate::tokenizer::ChatMessage;
@@ -53,7 +55,9 @@ impl From<SessionError> for JsError {
         match e {
             SessionError::Infer(e) => e.into(),
             SessionError::Tokenizer(e) => e.into(),
-            SessionError::Cancelled { text } => JsError::of(ErrorCode::Aborted, "Generation was cancelled.").with("text", text),
+            SessionError::Cancelled { text } => {
+                JsError::of(ErrorCode::Aborted, "Generation was cancelled.").with("text", text)
+            }
             e => JsError::of(e.code(), e.to_string()),
         }
     }
@@ -318,7 +322,10 @@ pub(super) fn prompt_from_js(input: &JsValue) -> Result<Prompt, JsError> {
         return Ok(Prompt::Text(s));
     }
     let m: Vec<MessageIn> = serde_wasm_bindgen::from_value(input.clone()).map_err(|e| {
-        JsError::of(ErrorCode::InvalidPrompt, format!("The input must be a string or [{{ role, content }}] messages: {e}."))
+        JsError::of(
+            ErrorCode::InvalidPrompt,
+            format!("The input must be a string or [{{ role, content }}] messages: {e}."),
+        )
     })?;
     Ok(Prompt::Messages(m.into_iter().map(|m| ChatMessage::new(m.role, m.content)).collect()))
 }

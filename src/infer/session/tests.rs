@@ -43,7 +43,12 @@ fn greedy(max_tokens: u32) -> GenerateOptions {
     GenerateOptions { max_tokens: Some(max_tokens), ignore_eos: true, ..GenerateOptions::default() }
 }
 
-fn run(model: &LoadedModel, opts: &GenerateOptions, stop_at: Option<usize>, cancel: bool) -> Result<GenerationOut, SessionError> {
+fn run(
+    model: &LoadedModel,
+    opts: &GenerateOptions,
+    stop_at: Option<usize>,
+    cancel: bool,
+) -> Result<GenerationOut, SessionError> {
     let mut on_token = |t: &TokenEvent<'_>| stop_at.is_none_or(|n| t.index + 1 < n);
     let hooks = Hooks { now_ms: &clock, cancelled: &|| cancel, on_token: &mut on_token, seed: 7 };
     block_on(model.generate(Prompt::Text("Hello there".into()), opts, hooks))
@@ -104,7 +109,9 @@ fn the_callers_stop_resolves_and_its_cancellation_rejects_with_the_text() {
     assert!(matches!(&err, SessionError::Cancelled { .. }), "{err:?}");
     assert_eq!(err.code(), ErrorCode::Aborted);
     // The cancelled generation still told its `done`.
-    assert!(matches!(&recorder.events().last().unwrap().payload, Payload::Done(d) if d.stop_reason == StopReason::Cancelled));
+    assert!(
+        matches!(&recorder.events().last().unwrap().payload, Payload::Done(d) if d.stop_reason == StopReason::Cancelled)
+    );
 }
 
 #[test]
@@ -125,7 +132,10 @@ fn chat_input_needs_a_template() {
     let model = load(&bytes, &Recorder::new());
     let messages = Prompt::Messages(vec![ChatMessage::new("user", "hi")]);
     match model.template {
-        Some(t) => assert_eq!(model.prompt_text(messages, false).unwrap(), t.render(&[ChatMessage::new("user", "hi")], true).unwrap()),
+        Some(t) => assert_eq!(
+            model.prompt_text(messages, false).unwrap(),
+            t.render(&[ChatMessage::new("user", "hi")], true).unwrap()
+        ),
         None => assert_eq!(model.prompt_text(messages, false), Err(SessionError::NoChatTemplate)),
     }
     assert_eq!(model.prompt_text(Prompt::Text("plain".into()), false).unwrap(), "plain");
@@ -177,7 +187,8 @@ fn a_second_generation_while_one_runs_is_busy() {
 fn options_become_parameters_with_the_callers_seed_as_a_fallback() {
     let p = GenerateOptions::default().params(9);
     assert_eq!((p.max_tokens, p.sampler.seed, p.ignore_eog), (DEFAULT_MAX_TOKENS as usize, Some(9), false));
-    let mut o = GenerateOptions { max_tokens: Some(3), stop: vec!["\n".into()], ignore_eos: true, ..Default::default() };
+    let mut o =
+        GenerateOptions { max_tokens: Some(3), stop: vec!["\n".into()], ignore_eos: true, ..Default::default() };
     o.sampler.seed = Some(1);
     let p = o.params(9);
     assert_eq!((p.max_tokens, p.sampler.seed, p.stop, p.ignore_eog), (3, Some(1), vec!["\n".to_string()], true));
