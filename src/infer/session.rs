@@ -26,7 +26,8 @@ use crate::tokenizer::{ChatMessage, ChatTemplate, Tokenizer, TokenizerError};
 
 use super::gpu::Gpu;
 use super::{
-    Compute, Cpu, GenerateParams, Generation, InferError, Model, SamplerParams, Shape, StopReason, TokenEvent, generate,
+    Compute, Cpu, GenerateParams, Generation, InferError, LoadEvents, Model, SamplerParams, Shape, StopReason,
+    TokenEvent, generate,
 };
 
 /// The context a load gets when the caller names none (or the model's, when smaller).
@@ -138,6 +139,36 @@ impl LoadPlan {
     }
 }
 
+/// A load's reports for model `key`: `progress` (phase `upload`) and `metrics` events on the
+/// status stream with the core loader's cadence, each progress also to `on_progress`;
+/// `cancelled` is asked before every tensor and piece.
+pub struct StatusLoadEvents<'a> {
+    pub key: &'a str,
+    pub status: Option<&'a StatusStream>,
+    pub on_progress: &'a dyn Fn(&Progress),
+    pub cancelled: &'a dyn Fn() -> bool,
+}
+
+impl LoadEvents for StatusLoadEvents<'_> {
+    fn upload_progress(&self, loaded: u64, total: u64) {
+        let p = Progress::new(Phase::Upload, loaded, Some(total));
+        (self.on_progress)(&p);
+        if let Some(s) = self.status {
+            s.progress(p, Some(self.key));
+        }
+    }
+
+    fn resident(&self, bytes: u64) {
+        if let Some(s) = self.status {
+            s.metrics(status::Metrics { used_bytes: bytes, ..Default::default() }, Some(self.key));
+        }
+    }
+
+    fn cancelled(&self) -> bool {
+        (self.cancelled)()
+    }
+}
+
 /// `generate`'s options (sampling read separately into `sampler`).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
@@ -188,9 +219,11 @@ pub struct GenerationOut {
     pub backend: String,
 }
 
-/// Why a generation did not produce a result.
+/// Why a load or a generation did not produce a result.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SessionError {
+    /// The GPU ran out of memory uploading model `key` (`detail` is the device's message).
+    OutOfMemory { key: String, detail: String },
     /// Another generation on this model is running.
     Busy,
     /// The model was disposed before the generation.
@@ -211,6 +244,7 @@ impl SessionError {
     /// The error's code (the tokenizer's and the inference's have their own tables).
     pub fn code(&self) -> ErrorCode {
         match self {
+            SessionError::OutOfMemory { .. } => ErrorCode::OutOfMemory,
             SessionError::Busy => ErrorCode::ModelBusy,
             SessionError::Disposed | SessionError::DisposedDuring => ErrorCode::ModelDisposed,
             SessionError::NoChatTemplate => ErrorCode::UnsupportedChatTemplate,
@@ -224,6 +258,10 @@ impl SessionError {
 impl fmt::Display for SessionError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            SessionError::OutOfMemory { key, detail } => write!(
+                f,
+                "The GPU ran out of memory loading {key} ({detail}); what was uploaded is freed. Unload a model, use a shorter contextLength, or pick a smaller model."
+            ),
             SessionError::Busy => f.write_str(
                 "This model is already generating; await the previous generate() (or queue it with a TaskExecutor).",
             ),

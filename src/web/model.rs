@@ -15,10 +15,10 @@ use crate::backend::BackendKind;
 use crate::error::ErrorCode;
 use crate::infer::gpu::Gpu;
 use crate::infer::session::{
-    Engine, GenerateOptions, GenerationOut, Hooks, LoadPlan, LoadedModel, Prompt, SessionError,
+    Engine, GenerateOptions, GenerationOut, Hooks, LoadPlan, LoadedModel, Prompt, SessionError, StatusLoadEvents,
 };
-use crate::infer::{Compute, Cpu, LoadError, LoadEvents, Model, SamplerParams, TokenEvent, load_model};
-use crate::status::{self, Phase, Progress, StatusStream};
+use crate::infer::{Compute, Cpu, LoadError, Model, SamplerParams, TokenEvent, load_model};
+use crate::status::{Progress, StatusStream};
 use crate::tokenizer::ChatMessage;
 
 use super::device::{Preference, acquire};
@@ -76,51 +76,15 @@ pub(super) fn cancelled(signal: Option<&AbortSignal>) -> bool {
     signal.is_some_and(AbortSignal::aborted)
 }
 
-/// A load's reports in JS terms: `progress` (phase `upload`) and `metrics` events on the status
-/// stream and `onProgress({ phase, loaded, total, percent })`, with the core loader's cadence;
-/// the `AbortSignal` is its cancellation.
-struct JsLoadEvents<'a> {
-    key: &'a str,
-    status: Option<&'a Rc<StatusStream>>,
-    on_progress: Option<&'a Function>,
-    signal: Option<&'a AbortSignal>,
-}
-
-impl LoadEvents for JsLoadEvents<'_> {
-    fn upload_progress(&self, loaded: u64, total: u64) {
-        let p = Progress::new(Phase::Upload, loaded, Some(total));
-        if let Some(f) = self.on_progress {
-            let o = js_sys::Object::new();
-            let _ = Reflect::set(&o, &"phase".into(), &"upload".into());
-            let _ = Reflect::set(&o, &"loaded".into(), &(loaded as f64).into());
-            let _ = Reflect::set(&o, &"total".into(), &(total as f64).into());
-            let _ = Reflect::set(&o, &"percent".into(), &p.percent.unwrap_or(0.0).into());
-            let _ = f.call1(&JsValue::NULL, &o);
-        }
-        if let Some(s) = self.status {
-            s.progress(p, Some(self.key));
-        }
-    }
-
-    fn resident(&self, bytes: u64) {
-        if let Some(s) = self.status {
-            s.metrics(status::Metrics { used_bytes: bytes, ..Default::default() }, Some(self.key));
-        }
-    }
-
-    fn cancelled(&self) -> bool {
-        cancelled(self.signal)
-    }
-}
-
 /// The core loader on `compute`, reading `file` (see [`crate::infer::load`]).
 async fn load_on<C: Compute>(
     compute: C,
     file: &GgufFile,
     plan: &LoadPlan,
-    events: &JsLoadEvents<'_>,
+    signal: Option<&AbortSignal>,
+    events: &StatusLoadEvents<'_>,
 ) -> Result<Model<C>, JsError> {
-    let loaded = load_model(compute, &plan.cfg, file.header(), plan.shape, &file.reading(events.signal), events).await;
+    let loaded = load_model(compute, &plan.cfg, file.header(), plan.shape, &file.reading(signal), events).await;
     loaded.map_err(|e| match e {
         LoadError::Cancelled => JsError::of(ErrorCode::Aborted, format!("Loading {} was cancelled.", events.key)),
         e => e.into(),
@@ -200,14 +164,22 @@ impl LanguageModel {
         {
             s.info(format!("Loading model {key}..."), Some(&key));
         }
-        let events = JsLoadEvents {
-            key: &key,
-            status: status.as_ref(),
-            on_progress: on_progress.as_ref(),
-            signal: signal.as_ref(),
+        // `onProgress({ phase, loaded, total, percent })` beside the status stream's `progress`.
+        let progress = |p: &Progress| {
+            let Some(f) = &on_progress else { return };
+            let o = js_sys::Object::new();
+            let _ = Reflect::set(&o, &"phase".into(), &"upload".into());
+            let _ = Reflect::set(&o, &"loaded".into(), &(p.loaded as f64).into());
+            let _ = Reflect::set(&o, &"total".into(), &(p.total.unwrap_or(0) as f64).into());
+            let _ = Reflect::set(&o, &"percent".into(), &p.percent.unwrap_or(0.0).into());
+            let _ = f.call1(&JsValue::NULL, &o);
         };
+        let signal = signal.as_ref();
+        let is_cancelled = || cancelled(signal);
+        let events =
+            StatusLoadEvents { key: &key, status: status.as_deref(), on_progress: &progress, cancelled: &is_cancelled };
         let engine = match device.kind {
-            BackendKind::Cpu => Engine::Cpu(Box::new(load_on(Cpu::new(), file, &plan, &events).await?)),
+            BackendKind::Cpu => Engine::Cpu(Box::new(load_on(Cpu::new(), file, &plan, signal, &events).await?)),
             _ => {
                 let gpu = Gpu::new(device.device.clone())?;
                 // Out-of-memory on buffer creation is a recoverable WebGPU error: caught in
@@ -217,19 +189,14 @@ impl LanguageModel {
                     .wgpu
                     .as_ref()
                     .map(|d| d.push_error_scope(burn::tensor::wgpu::wgpu::ErrorFilter::OutOfMemory));
-                let loaded = load_on(gpu, file, &plan, &events).await;
+                let loaded = load_on(gpu, file, &plan, signal, &events).await;
                 let oom = match scope {
                     Some(scope) => scope.pop().await,
                     None => None,
                 };
                 if let Some(error) = oom {
                     drop(loaded);
-                    return Err(JsError::of(
-                        ErrorCode::OutOfMemory,
-                        format!(
-                            "The GPU ran out of memory loading {key} ({error}); what was uploaded is freed. Unload a model, use a shorter contextLength, or pick a smaller model."
-                        ),
-                    ));
+                    return Err(SessionError::OutOfMemory { key, detail: error.to_string() }.into());
                 }
                 Engine::Gpu(Box::new(loaded?))
             }
