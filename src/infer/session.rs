@@ -92,6 +92,19 @@ pub fn runs_on_cpu_instead(device: &Backend, status: Option<&StatusStream>, subj
     true
 }
 
+/// A chat message as JS gives it (`{ role, content }`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct MessageIn {
+    pub role: String,
+    pub content: String,
+}
+
+impl From<Vec<MessageIn>> for Prompt {
+    fn from(messages: Vec<MessageIn>) -> Prompt {
+        Prompt::Messages(messages.into_iter().map(|m| ChatMessage::new(m.role, m.content)).collect())
+    }
+}
+
 /// What was loaded (`LanguageModel.info`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -136,6 +149,13 @@ impl LoadPlan {
         let context = context_length.unwrap_or(DEFAULT_CONTEXT).min(cfg.context_length).max(1);
         let shape = Shape::for_context(context as usize);
         Ok(LoadPlan { cfg, tokenizer, template, key, context, shape, file_bytes: header.total_file_bytes() })
+    }
+
+    /// Says "Loading model <key>..." on `status`.
+    pub fn announce(&self, status: Option<&StatusStream>) {
+        if let Some(s) = status {
+            s.info(format!("Loading model {}...", self.key), Some(&self.key));
+        }
     }
 }
 
@@ -337,6 +357,13 @@ impl LoadedModel {
             busy: Cell::new(false),
             disposed: Cell::new(false),
             status,
+        }
+    }
+
+    /// Says "Model <key> loaded successfully." on the status stream.
+    pub fn announce(&self) {
+        if let Some(s) = &self.status {
+            s.info(format!("Model {} loaded successfully.", self.info.key), Some(&self.info.key));
         }
     }
 

@@ -15,19 +15,17 @@ use crate::backend::BackendKind;
 use crate::error::ErrorCode;
 use crate::infer::gpu::Gpu;
 use crate::infer::session::{
-    Engine, GenerateOptions, GenerationOut, Hooks, LoadPlan, LoadedModel, Prompt, SessionError, StatusLoadEvents,
+    Engine, GenerateOptions, GenerationOut, Hooks, LoadPlan, LoadedModel, MessageIn, Prompt, SessionError,
+    StatusLoadEvents, runs_on_cpu_instead,
 };
 use crate::infer::{Compute, Cpu, LoadError, Model, SamplerParams, TokenEvent, load_model};
 use crate::status::{Progress, StatusStream};
-use crate::tokenizer::ChatMessage;
 
 use super::device::{Preference, acquire};
 use super::error::JsError;
 use super::gguf::GgufFile;
 use super::streamer::{SseStreamer, field};
 use super::types::{BackendArg, GenerateOptionsArg, LoadOptionsArg};
-
-pub(super) use crate::infer::session::runs_on_cpu_instead;
 
 /// A model on the page's device. Create with `LanguageModel.load(file, options)`.
 #[wasm_bindgen]
@@ -50,19 +48,6 @@ pub(super) fn read_generate_options(options: &JsValue) -> Result<GenerateOptions
     Ok(opts)
 }
 
-impl From<SessionError> for JsError {
-    fn from(e: SessionError) -> JsError {
-        match e {
-            SessionError::Infer(e) => e.into(),
-            SessionError::Tokenizer(e) => e.into(),
-            SessionError::Cancelled { text } => {
-                JsError::of(ErrorCode::Aborted, "Generation was cancelled.").with("text", text)
-            }
-            e => JsError::of(e.code(), e.to_string()),
-        }
-    }
-}
-
 /// `performance.now()` (monotonic, sub-millisecond), in a window or a worker.
 fn now_ms() -> f64 {
     let global = js_sys::global();
@@ -72,7 +57,7 @@ fn now_ms() -> f64 {
         .map_or_else(js_sys::Date::now, |p| p.now())
 }
 
-pub(super) fn cancelled(signal: Option<&AbortSignal>) -> bool {
+fn cancelled(signal: Option<&AbortSignal>) -> bool {
     signal.is_some_and(AbortSignal::aborted)
 }
 
@@ -159,10 +144,8 @@ impl LanguageModel {
         {
             device = acquire(Preference::Cpu, None).await?;
         }
-        if let Some(s) = &status
-            && announce
-        {
-            s.info(format!("Loading model {key}..."), Some(&key));
+        if announce {
+            plan.announce(status.as_deref());
         }
         // `onProgress({ phase, loaded, total, percent })` beside the status stream's `progress`.
         let progress = |p: &Progress| {
@@ -201,11 +184,9 @@ impl LanguageModel {
                 Engine::Gpu(Box::new(loaded?))
             }
         };
-        let model = LoadedModel::new(plan, engine, device.adapter.as_ref(), status.clone());
-        if let Some(s) = &status
-            && announce
-        {
-            s.info(format!("Model {key} loaded successfully."), Some(&key));
+        let model = LoadedModel::new(plan, engine, device.adapter.as_ref(), status);
+        if announce {
+            model.announce();
         }
         Ok(LanguageModel { inner: Rc::new(model) })
     }
@@ -277,12 +258,6 @@ impl LanguageModel {
     }
 }
 
-#[derive(Deserialize)]
-struct MessageIn {
-    role: String,
-    content: String,
-}
-
 /// A prompt string or `[{ role, content }]` messages.
 pub(super) fn prompt_from_js(input: &JsValue) -> Result<Prompt, JsError> {
     if let Some(s) = input.as_string() {
@@ -294,7 +269,7 @@ pub(super) fn prompt_from_js(input: &JsValue) -> Result<Prompt, JsError> {
             format!("The input must be a string or [{{ role, content }}] messages: {e}."),
         )
     })?;
-    Ok(Prompt::Messages(m.into_iter().map(|m| ChatMessage::new(m.role, m.content)).collect()))
+    Ok(Prompt::from(m))
 }
 
 /// A token as `onToken` and a task's iterator see it: `{ text, tokenId, index }`.

@@ -193,3 +193,44 @@ fn options_become_parameters_with_the_callers_seed_as_a_fallback() {
     let p = o.params(9);
     assert_eq!((p.max_tokens, p.sampler.seed, p.stop, p.ignore_eog), (3, Some(1), vec!["\n".to_string()], true));
 }
+
+#[test]
+fn the_load_reports_upload_progress_and_memory_and_stops_when_cancelled() {
+    let Some(bytes) = fixture() else { return };
+    let header = block_on(read_header_from(&bytes[..])).unwrap();
+    let plan = LoadPlan::new(&header, Some("tiny".into()), Some(16)).unwrap();
+    let recorder = Recorder::new();
+    let status = StatusStream::new(Box::new(recorder.clone()), 256, || 0.0);
+    plan.announce(Some(&status));
+    let seen = std::cell::RefCell::new(Vec::new());
+    let on_progress = |p: &Progress| seen.borrow_mut().push((p.loaded, p.total));
+    let events =
+        StatusLoadEvents { key: "tiny", status: Some(&status), on_progress: &on_progress, cancelled: &|| false };
+    let model = block_on(load_model(Cpu::new(), &plan.cfg, &header, plan.shape, &bytes[..], &events)).unwrap();
+    let seen = seen.into_inner();
+    let total = seen.last().unwrap().1.unwrap();
+    assert_eq!(seen.first(), Some(&(0, Some(total))));
+    assert_eq!(seen.last(), Some(&(total, Some(total))));
+    let events = recorder.events();
+    assert!(matches!(&events[0].payload, Payload::Info(m) if m == "Loading model tiny..."));
+    let progress = events.iter().filter(|e| matches!(e.payload, Payload::Progress(_))).count();
+    assert_eq!(progress, seen.len());
+    assert!(events.iter().any(|e| matches!(&e.payload, Payload::Metrics(m) if m.used_bytes > 0)));
+    let loaded = LoadedModel::new(plan, Engine::Cpu(Box::new(model)), None, Some(Rc::new(status)));
+    loaded.announce();
+    assert_eq!(recorder.infos().last().unwrap(), "Model tiny loaded successfully.");
+
+    let plan = LoadPlan::new(&header, None, Some(16)).unwrap();
+    let events = StatusLoadEvents { key: "llama", status: None, on_progress: &|_| {}, cancelled: &|| true };
+    let err = block_on(load_model(Cpu::new(), &plan.cfg, &header, plan.shape, &bytes[..], &events)).err();
+    assert!(matches!(err, Some(crate::infer::LoadError::Cancelled)), "{err:?}");
+}
+
+#[test]
+fn messages_become_a_chat_prompt_and_the_out_of_memory_error_says_what_to_do() {
+    let prompt = Prompt::from(vec![MessageIn { role: "user".into(), content: "hi".into() }]);
+    assert_eq!(prompt, Prompt::Messages(vec![ChatMessage::new("user", "hi")]));
+    let oom = SessionError::OutOfMemory { key: "m".into(), detail: "no room".into() };
+    assert_eq!(oom.code(), ErrorCode::OutOfMemory);
+    assert!(oom.to_string().starts_with("The GPU ran out of memory loading m (no room)"), "{oom}");
+}

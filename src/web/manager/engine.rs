@@ -22,10 +22,11 @@ use super::super::device::{Preference, acquire};
 use super::super::error::{ErrorCode, JsError};
 use super::super::gguf::GgufFile;
 use super::super::memory::{MemoryManager, now_ms};
-use super::super::model::{LanguageModel, LoadRequest, runs_on_cpu_instead};
+use super::super::model::{LanguageModel, LoadRequest};
 use super::super::source::ProgressReporter;
 use super::super::streamer::field;
 use super::super::types::BackendArg;
+use crate::infer::session::runs_on_cpu_instead;
 
 impl Cancel for AbortSignal {
     fn is_cancelled(&self) -> bool {
