@@ -9,7 +9,7 @@ use std::rc::Rc;
 use futures::StreamExt;
 use futures::channel::mpsc;
 use futures::lock::Mutex;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::ErrorCode;
 
@@ -54,6 +54,15 @@ impl<T, E> TokenStream<T, E> {
             None => self.failure.borrow_mut().take().map(Err),
         }
     }
+}
+
+/// A task's model and priority, as `enqueue` reads them (`{ modelKey, priority }`; the model
+/// defaults to the current one, the priority to 0).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct TaskOptions {
+    pub model_key: Option<String>,
+    pub priority: Option<i32>,
 }
 
 /// What a task's `result` resolves with: the generation, and which task and model it was.
@@ -168,6 +177,13 @@ mod tests {
         assert_eq!(serde_json::to_string(&r).unwrap(), r#"{"text":"hi","taskId":3,"modelKey":"m"}"#);
         let p = PendingTask { id: 1, model_key: "m".into(), priority: -2 };
         assert_eq!(serde_json::to_string(&p).unwrap(), r#"{"id":1,"modelKey":"m","priority":-2}"#);
+    }
+
+    #[test]
+    fn task_options_read_the_model_and_priority_and_ignore_the_rest() {
+        let o: TaskOptions = serde_json::from_str(r#"{"modelKey":"m","priority":3,"prompt":"hi"}"#).unwrap();
+        assert_eq!(o, TaskOptions { model_key: Some("m".into()), priority: Some(3) });
+        assert_eq!(serde_json::from_str::<TaskOptions>("{}").unwrap(), TaskOptions::default());
     }
 
     #[test]

@@ -14,12 +14,11 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use js_sys::Function;
-use serde::Deserialize;
 use wasm_bindgen::prelude::*;
 use web_sys::AbortController;
 
 use crate::infer::session::GenerationOut;
-use crate::manager::task::{PendingTask, TaskError, TaskResult, cancelled_waiting_info, failure_message};
+use crate::manager::task::{PendingTask, TaskError, TaskOptions, TaskResult, cancelled_waiting_info, failure_message};
 use crate::manager::{Cancelled, TaskRunner};
 use crate::status::ErrorInfo;
 
@@ -57,13 +56,6 @@ struct ExecInner {
 #[wasm_bindgen]
 pub struct TaskExecutor {
     inner: Rc<ExecInner>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase", default)]
-struct TaskOptions {
-    model_key: Option<String>,
-    priority: Option<i32>,
 }
 
 /// Task `id` on `key` failed with `error` (a cancellation names the task and the model).
