@@ -121,6 +121,14 @@ pub struct ModelInfo {
     pub file_bytes: f64,
 }
 
+/// `LanguageModel.load`'s plain options (`{ contextLength, key }`), for [`LoadPlan::new`].
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct LoadOptions {
+    pub context_length: Option<u32>,
+    pub key: Option<String>,
+}
+
 /// What a load needs besides the weights, decided from the header before any device work.
 pub struct LoadPlan {
     pub cfg: ModelConfig,

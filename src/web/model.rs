@@ -7,7 +7,7 @@
 use std::rc::Rc;
 
 use js_sys::{Function, Promise, Reflect};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use wasm_bindgen::prelude::*;
 use web_sys::AbortSignal;
 
@@ -15,7 +15,7 @@ use crate::backend::BackendKind;
 use crate::error::ErrorCode;
 use crate::infer::gpu::Gpu;
 use crate::infer::session::{
-    Engine, GenerateOptions, GenerationOut, Hooks, LoadPlan, LoadedModel, MessageIn, Prompt, SessionError,
+    Engine, GenerateOptions, GenerationOut, Hooks, LoadOptions, LoadPlan, LoadedModel, MessageIn, Prompt, SessionError,
     StatusLoadEvents, runs_on_cpu_instead,
 };
 use crate::infer::{Compute, Cpu, LoadError, Model, SamplerParams, TokenEvent, load_model};
@@ -31,13 +31,6 @@ use super::types::{BackendArg, GenerateOptionsArg, LoadOptionsArg};
 #[wasm_bindgen]
 pub struct LanguageModel {
     inner: Rc<LoadedModel>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase", default)]
-struct LoadOptions {
-    context_length: Option<u32>,
-    key: Option<String>,
 }
 
 /// Reads `generate`'s options object (`undefined` gives the defaults: greedy, 256 tokens); the
@@ -148,14 +141,11 @@ impl LanguageModel {
             plan.announce(status.as_deref());
         }
         // `onProgress({ phase, loaded, total, percent })` beside the status stream's `progress`.
+        // (An upload's total is known, so the object always has all four.)
         let progress = |p: &Progress| {
-            let Some(f) = &on_progress else { return };
-            let o = js_sys::Object::new();
-            let _ = Reflect::set(&o, &"phase".into(), &"upload".into());
-            let _ = Reflect::set(&o, &"loaded".into(), &(p.loaded as f64).into());
-            let _ = Reflect::set(&o, &"total".into(), &(p.total.unwrap_or(0) as f64).into());
-            let _ = Reflect::set(&o, &"percent".into(), &p.percent.unwrap_or(0.0).into());
-            let _ = f.call1(&JsValue::NULL, &o);
+            if let (Some(f), Ok(o)) = (&on_progress, super::convert::to_js(p)) {
+                let _ = f.call1(&JsValue::NULL, &o);
+            }
         };
         let signal = signal.as_ref();
         let is_cancelled = || cancelled(signal);

@@ -227,6 +227,13 @@ fn the_load_reports_upload_progress_and_memory_and_stops_when_cancelled() {
 }
 
 #[test]
+fn load_options_read_the_context_and_key() {
+    let o: LoadOptions = serde_json::from_str(r#"{"contextLength":512,"key":"k","backend":"cpu"}"#).unwrap();
+    assert_eq!(o, LoadOptions { context_length: Some(512), key: Some("k".into()) });
+    assert_eq!(serde_json::from_str::<LoadOptions>("{}").unwrap(), LoadOptions::default());
+}
+
+#[test]
 fn messages_become_a_chat_prompt_and_the_out_of_memory_error_says_what_to_do() {
     let prompt = Prompt::from(vec![MessageIn { role: "user".into(), content: "hi".into() }]);
     assert_eq!(prompt, Prompt::Messages(vec![ChatMessage::new("user", "hi")]));
