@@ -65,6 +65,18 @@ pub struct TaskOptions {
     pub priority: Option<i32>,
 }
 
+/// A task's input from its `prompt` and `messages` fields, each given with whether it has the
+/// right type (a string, an array of messages): exactly one must be given, and right. The error
+/// says what to give.
+pub fn pick_input<V>(prompt: Option<(V, bool)>, messages: Option<(V, bool)>) -> Result<V, &'static str> {
+    match (prompt, messages) {
+        (Some((p, true)), None) => Ok(p),
+        (None, Some((m, true))) => Ok(m),
+        (Some(_), Some(_)) => Err("enqueue: give `prompt` or `messages`, not both."),
+        _ => Err("enqueue: give `prompt` (a string) or `messages` ([{ role, content }])."),
+    }
+}
+
 /// What a task's `result` resolves with: the generation, and which task and model it was.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -184,6 +196,19 @@ mod tests {
         let o: TaskOptions = serde_json::from_str(r#"{"modelKey":"m","priority":3,"prompt":"hi"}"#).unwrap();
         assert_eq!(o, TaskOptions { model_key: Some("m".into()), priority: Some(3) });
         assert_eq!(serde_json::from_str::<TaskOptions>("{}").unwrap(), TaskOptions::default());
+    }
+
+    #[test]
+    fn a_task_gives_exactly_one_input_of_the_right_type() {
+        assert_eq!(pick_input(Some(("p", true)), None), Ok("p"));
+        assert_eq!(pick_input(None, Some(("m", true))), Ok("m"));
+        let both = Err("enqueue: give `prompt` or `messages`, not both.");
+        assert_eq!(pick_input(Some(("p", true)), Some(("m", true))), both);
+        assert_eq!(pick_input(Some(("p", false)), Some(("m", false))), both);
+        let neither = Err("enqueue: give `prompt` (a string) or `messages` ([{ role, content }]).");
+        assert_eq!(pick_input::<&str>(None, None), neither);
+        assert_eq!(pick_input(Some(("p", false)), None), neither);
+        assert_eq!(pick_input(None, Some(("m", false))), neither);
     }
 
     #[test]

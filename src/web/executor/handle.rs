@@ -72,19 +72,15 @@ pub(super) struct TaskInput {
 
 /// Reads `{ prompt | messages, params, signal }`; an `InvalidInputError` names what is wrong.
 pub(super) fn read_task(task: &JsValue) -> Result<TaskInput, JsError> {
-    let input = match (field(task, "prompt"), field(task, "messages")) {
-        (Some(p), None) if p.is_string() => p,
-        (None, Some(m)) if js_sys::Array::is_array(&m) => m,
-        (Some(_), Some(_)) => {
-            return Err(JsError::of(ErrorCode::InvalidPrompt, "enqueue: give `prompt` or `messages`, not both."));
-        }
-        _ => {
-            return Err(JsError::of(
-                ErrorCode::InvalidPrompt,
-                "enqueue: give `prompt` (a string) or `messages` ([{ role, content }]).",
-            ));
-        }
+    // Each field with whether it has the right type.
+    let typed = |name: &str, right: fn(&JsValue) -> bool| {
+        field(task, name).map(|v| {
+            let ok = right(&v);
+            (v, ok)
+        })
     };
+    let input = task::pick_input(typed("prompt", JsValue::is_string), typed("messages", js_sys::Array::is_array))
+        .map_err(|m| JsError::of(ErrorCode::InvalidPrompt, m))?;
     let params = field(task, "params").unwrap_or_else(|| Object::new().into());
     if !params.is_object() {
         return Err(JsError::of(ErrorCode::InvalidOptions, "enqueue: `params` must be an object of generate options."));
