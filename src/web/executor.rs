@@ -10,7 +10,6 @@
 //! `for await` loop early) removes a waiting task, or stops a running one between tokens
 //! (or its model's load); its `result` rejects with `CancelledError`.
 
-use std::cell::RefCell;
 use std::rc::Rc;
 
 use js_sys::Function;
@@ -47,8 +46,6 @@ struct Task {
 struct ExecInner {
     manager: Rc<Lifecycle>,
     tasks: TaskRunner<Task>,
-    /// The running task's controller.
-    running: RefCell<Option<AbortController>>,
 }
 
 /// Runs generation tasks across a `ModelManager`'s models, one at a time, highest priority
@@ -80,12 +77,10 @@ impl ExecInner {
     }
 
     /// Runs task `id` (counted by the manager, so preloads wait), then settles its result.
-    async fn run_task(&self, id: u64, task: Task) {
-        *self.running.borrow_mut() = Some(task.controller.clone());
+    async fn run_task(&self, id: u64, task: Rc<Task>) {
         self.manager.task_started();
         let outcome = self.run(id, &task).await;
         self.manager.task_finished();
-        *self.running.borrow_mut() = None;
         match outcome.and_then(|result| to_js(&result)) {
             Ok(result) => task.outlet.resolve(&result),
             Err(error) => {
@@ -93,7 +88,7 @@ impl ExecInner {
                 task.outlet.fail(&error.into());
             }
         }
-        // Dropping the task (its sender) ends the iterator.
+        // The runner drops the task (its sender) as this returns, which ends the iterator.
     }
 
     async fn run(&self, id: u64, task: &Task) -> Result<TaskResult<GenerationOut>, JsError> {
@@ -143,10 +138,8 @@ impl ExecInner {
                 self.manager.status().info(info, Some(&task.model_key));
                 true
             }
-            Cancelled::Running => {
-                if let Some(controller) = &*self.running.borrow() {
-                    controller.abort();
-                }
+            Cancelled::Running(task) => {
+                task.controller.abort();
                 true
             }
             Cancelled::Unknown => false,
@@ -160,13 +153,7 @@ impl TaskExecutor {
     /// but each runs its own queue).
     #[wasm_bindgen(constructor)]
     pub fn new(manager: &ModelManager) -> TaskExecutor {
-        TaskExecutor {
-            inner: Rc::new(ExecInner {
-                manager: manager.shared(),
-                tasks: TaskRunner::new(),
-                running: RefCell::new(None),
-            }),
-        }
+        TaskExecutor { inner: Rc::new(ExecInner { manager: manager.shared(), tasks: TaskRunner::new() }) }
     }
 
     /// Queues a generation: `{ modelKey, prompt | messages, params, priority, signal }`
