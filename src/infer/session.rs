@@ -269,17 +269,17 @@ pub enum SessionError {
 }
 
 impl SessionError {
-    /// The error's code (the tokenizer's and the inference's have their own tables).
-    pub fn code(&self) -> ErrorCode {
-        match self {
+    /// The code of the session's own errors; `None` for the tokenizer's and the inference's,
+    /// which keep their own codes (and fields) in the front end's conversion.
+    pub fn code(&self) -> Option<ErrorCode> {
+        Some(match self {
             SessionError::OutOfMemory { .. } => ErrorCode::OutOfMemory,
             SessionError::Busy => ErrorCode::ModelBusy,
             SessionError::Disposed | SessionError::DisposedDuring => ErrorCode::ModelDisposed,
             SessionError::NoChatTemplate => ErrorCode::UnsupportedChatTemplate,
             SessionError::Cancelled { .. } => ErrorCode::Aborted,
-            SessionError::Tokenizer(_) => ErrorCode::Tokenizer,
-            SessionError::Infer(_) => ErrorCode::Device,
-        }
+            SessionError::Tokenizer(_) | SessionError::Infer(_) => return None,
+        })
     }
 }
 

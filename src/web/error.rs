@@ -143,7 +143,8 @@ impl From<SessionError> for JsError {
             SessionError::Cancelled { text } => {
                 JsError::of(ErrorCode::Aborted, "Generation was cancelled.").with("text", text)
             }
-            e => JsError::of(e.code(), e.to_string()),
+            // Every other variant has a code of its own (the two without are converted above).
+            e => JsError::of(e.code().unwrap_or(ErrorCode::Device), e.to_string()),
         }
     }
 }

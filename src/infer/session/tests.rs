@@ -107,7 +107,7 @@ fn the_callers_stop_resolves_and_its_cancellation_rejects_with_the_text() {
     assert_eq!((out.generated_tokens, out.stop_reason), (3, StopReason::Cancelled));
     let err = run(&model, &greedy(8), None, true).unwrap_err();
     assert!(matches!(&err, SessionError::Cancelled { .. }), "{err:?}");
-    assert_eq!(err.code(), ErrorCode::Aborted);
+    assert_eq!(err.code(), Some(ErrorCode::Aborted));
     // The cancelled generation still told its `done`.
     assert!(
         matches!(&recorder.events().last().unwrap().payload, Payload::Done(d) if d.stop_reason == StopReason::Cancelled)
@@ -161,7 +161,8 @@ fn dispose_during_a_generation_stops_it_and_frees_the_model() {
     assert_eq!(seen.get(), 3);
     assert!(model.is_disposed() && !model.is_busy() && model.engine.borrow().is_none());
     assert_eq!(run(&model, &greedy(2), None, false).unwrap_err(), SessionError::Disposed);
-    assert_eq!(SessionError::Disposed.code(), ErrorCode::ModelDisposed);
+    assert_eq!(SessionError::Disposed.code(), Some(ErrorCode::ModelDisposed));
+    assert_eq!(SessionError::Infer(InferError::Cancelled).code(), None);
 }
 
 #[test]
@@ -238,6 +239,6 @@ fn messages_become_a_chat_prompt_and_the_out_of_memory_error_says_what_to_do() {
     let prompt = Prompt::from(vec![MessageIn { role: "user".into(), content: "hi".into() }]);
     assert_eq!(prompt, Prompt::Messages(vec![ChatMessage::new("user", "hi")]));
     let oom = SessionError::OutOfMemory { key: "m".into(), detail: "no room".into() };
-    assert_eq!(oom.code(), ErrorCode::OutOfMemory);
+    assert_eq!(oom.code(), Some(ErrorCode::OutOfMemory));
     assert!(oom.to_string().starts_with("The GPU ran out of memory loading m (no room)"), "{oom}");
 }
