@@ -22,6 +22,7 @@ pub mod generate;
 pub mod gpu;
 pub mod load;
 pub mod sampler;
+pub mod session;
 pub mod transformer;
 
 pub use compute::{Activation, Attention, Compute, Rope};

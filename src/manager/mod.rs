@@ -6,13 +6,15 @@
 //! that keeps the previous model, device loss) over an [`Engine`] trait; the web layer
 //! (`web::manager`) implements the engine with the browser's loader and converts JS values and
 //! errors. `TaskExecutor` keeps its tasks in a [`TaskQueue`] (higher priority first, first in
-//! first out within a priority).
+//! first out within a priority) and its bookkeeping in [`task`] (the token channel, results,
+//! task errors).
 
 mod catalog;
 mod engine;
 mod error;
 mod lifecycle;
 mod queue;
+pub mod task;
 
 pub use catalog::{BUILTIN_CATALOG, Catalog, CatalogEntry, CatalogError, DEFAULT_MODEL_KEY, Suggestion};
 pub use engine::{Cancel, Engine, Resident};

@@ -2,6 +2,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
+use std::rc::Rc;
 
 /// A task waiting in a [`TaskQueue`].
 #[derive(Debug, Clone, PartialEq)]
@@ -71,8 +72,8 @@ impl<T> TaskQueue<T> {
 pub enum Cancelled<T> {
     /// The task was waiting: it left the queue, here it is.
     Waiting(T),
-    /// The task is running: the caller stops it (its signal).
-    Running,
+    /// The task is running: here it is, for the caller to stop (its signal).
+    Running(Rc<T>),
     /// No such task (finished, or never queued).
     Unknown,
 }
@@ -84,13 +85,14 @@ pub enum Cancelled<T> {
 #[derive(Debug)]
 pub struct TaskRunner<T> {
     queue: RefCell<TaskQueue<T>>,
-    running: Cell<Option<u64>>,
+    /// The running task, shared with its run until it ends.
+    running: RefCell<Option<(u64, Rc<T>)>>,
     pumping: Cell<bool>,
 }
 
 impl<T> Default for TaskRunner<T> {
     fn default() -> Self {
-        TaskRunner { queue: RefCell::new(TaskQueue::new()), running: Cell::new(None), pumping: Cell::new(false) }
+        TaskRunner { queue: RefCell::new(TaskQueue::new()), running: RefCell::new(None), pumping: Cell::new(false) }
     }
 }
 
@@ -106,7 +108,7 @@ impl<T> TaskRunner<T> {
 
     /// The running task's id.
     pub fn running(&self) -> Option<u64> {
-        self.running.get()
+        self.running.borrow().as_ref().map(|(id, _)| *id)
     }
 
     /// The waiting tasks in run order, as `f` sees them.
@@ -119,21 +121,26 @@ impl<T> TaskRunner<T> {
         if let Some(queued) = self.queue.borrow_mut().remove(id) {
             return Cancelled::Waiting(queued.item);
         }
-        if self.running.get() == Some(id) { Cancelled::Running } else { Cancelled::Unknown }
+        match &*self.running.borrow() {
+            Some((running, task)) if *running == id => Cancelled::Running(task.clone()),
+            _ => Cancelled::Unknown,
+        }
     }
 
     /// Runs the queued tasks with `run`, one at a time, until the queue is empty (tasks pushed
     /// meanwhile included). Returns at once when a pump already runs: there is one per runner.
-    pub async fn pump<F: Future<Output = ()>>(&self, mut run: impl FnMut(u64, T) -> F) {
+    /// The runner keeps the running task until its run ends (then drops its share).
+    pub async fn pump<F: Future<Output = ()>>(&self, mut run: impl FnMut(u64, Rc<T>) -> F) {
         if self.pumping.replace(true) {
             return;
         }
         loop {
             let next = self.queue.borrow_mut().pop();
             let Some(queued) = next else { break };
-            self.running.set(Some(queued.id));
-            run(queued.id, queued.item).await;
-            self.running.set(None);
+            let task = Rc::new(queued.item);
+            *self.running.borrow_mut() = Some((queued.id, task.clone()));
+            run(queued.id, task).await;
+            self.running.borrow_mut().take();
         }
         self.pumping.set(false);
     }

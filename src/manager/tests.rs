@@ -172,22 +172,23 @@ fn runner_runs_one_task_at_a_time_in_queue_order_and_cancels_waiting_and_running
     use futures::executor::LocalPool;
     use futures::task::LocalSpawnExt;
 
-    type Gated = (&'static str, Option<oneshot::Receiver<()>>);
+    type Gated = (&'static str, RefCell<Option<oneshot::Receiver<()>>>);
     let runner: Rc<TaskRunner<Gated>> = Rc::new(TaskRunner::new());
     let (tx, rx) = oneshot::channel();
-    let first = runner.push(0, ("first", Some(rx)));
-    let low = runner.push(0, ("low", None));
-    let high = runner.push(5, ("high", None));
-    let gone = runner.push(1, ("gone", None));
+    let first = runner.push(0, ("first", RefCell::new(Some(rx))));
+    let low = runner.push(0, ("low", RefCell::default()));
+    let high = runner.push(5, ("high", RefCell::default()));
+    let gone = runner.push(1, ("gone", RefCell::default()));
     assert_eq!(runner.pending(|q| q.id), [high, gone, first, low]);
     let ran = Rc::new(RefCell::new(Vec::new()));
     let mut pool = LocalPool::new();
     let pump = |runner: Rc<TaskRunner<_>>, ran: Rc<RefCell<Vec<&'static str>>>| async move {
         runner
-            .pump(|id, (name, gate): Gated| {
+            .pump(|id, task: Rc<Gated>| {
                 let ran = ran.clone();
                 async move {
-                    ran.borrow_mut().push(name);
+                    ran.borrow_mut().push(task.0);
+                    let gate = task.1.borrow_mut().take();
                     if let Some(gate) = gate {
                         let _ = gate.await;
                     }
@@ -196,18 +197,19 @@ fn runner_runs_one_task_at_a_time_in_queue_order_and_cancels_waiting_and_running
             })
             .await
     };
-    assert!(matches!(runner.cancel(gone), Cancelled::Waiting(("gone", None))));
+    assert!(matches!(runner.cancel(gone), Cancelled::Waiting(("gone", _))));
     pool.spawner().spawn_local(pump(runner.clone(), ran.clone())).unwrap();
     // A second pump while one runs returns at once.
     pool.spawner().spawn_local(pump(runner.clone(), ran.clone())).unwrap();
     pool.run_until_stalled();
     assert_eq!(*ran.borrow(), ["high", "first"], "first waits; low has not started");
     assert_eq!(runner.running(), Some(first));
-    assert!(matches!(runner.cancel(first), Cancelled::Running));
+    assert!(matches!(runner.cancel(first), Cancelled::Running(t) if t.0 == "first"));
     assert!(matches!(runner.cancel(999), Cancelled::Unknown));
     tx.send(()).unwrap();
     pool.run_until_stalled();
     assert_eq!(*ran.borrow(), ["high", "first", "low"]);
     assert_eq!(runner.running(), None);
+    assert!(matches!(runner.cancel(first), Cancelled::Unknown), "a finished task is let go");
     assert!(runner.pending(|q| q.id).is_empty());
 }

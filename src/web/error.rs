@@ -15,6 +15,7 @@ pub use crate::error::{ErrorClass, ErrorCode};
 use crate::gguf::GgufError;
 use crate::infer::InferError;
 use crate::infer::load::LoadError;
+use crate::infer::session::SessionError;
 use crate::input::InputError;
 use crate::manager::CatalogError;
 use crate::memory::AccountError;
@@ -129,6 +130,22 @@ impl From<TokenizerError> for JsError {
             _ => ErrorCode::Tokenizer,
         };
         JsError::of(code, e.to_string())
+    }
+}
+
+// A loaded model's errors (`infer::session`): the inference's and the tokenizer's keep their
+// codes and fields; a cancelled generation carries the text before it.
+impl From<SessionError> for JsError {
+    fn from(e: SessionError) -> JsError {
+        match e {
+            SessionError::Infer(e) => e.into(),
+            SessionError::Tokenizer(e) => e.into(),
+            SessionError::Cancelled { text } => {
+                JsError::of(ErrorCode::Aborted, "Generation was cancelled.").with("text", text)
+            }
+            // Every other variant has a code of its own (the two without are converted above).
+            e => JsError::of(e.code().unwrap_or(ErrorCode::Device), e.to_string()),
+        }
     }
 }
 

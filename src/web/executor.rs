@@ -10,21 +10,21 @@
 //! `for await` loop early) removes a waiting task, or stops a running one between tokens
 //! (or its model's load); its `result` rejects with `CancelledError`.
 
-use std::cell::RefCell;
 use std::rc::Rc;
 
 use js_sys::Function;
-use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
 use web_sys::AbortController;
 
+use crate::infer::session::GenerationOut;
+use crate::manager::task::{PendingTask, TaskError, TaskOptions, TaskResult, cancelled_waiting_info, failure_message};
 use crate::manager::{Cancelled, TaskRunner};
 use crate::status::ErrorInfo;
 
 use super::error::{ErrorClass, ErrorCode, JsError};
 use super::manager::{Lifecycle, ModelManager};
 use super::memory::to_js;
-use super::model::{GenerateOptions, GenerationOut, Prompt, token_object};
+use super::model::{prompt_from_js, read_generate_options, token_object};
 use super::streamer::field;
 use super::types::TaskOptionsArg;
 
@@ -46,8 +46,6 @@ struct Task {
 struct ExecInner {
     manager: Rc<Lifecycle>,
     tasks: TaskRunner<Task>,
-    /// The running task's controller.
-    running: RefCell<Option<AbortController>>,
 }
 
 /// Runs generation tasks across a `ModelManager`'s models, one at a time, highest priority
@@ -57,35 +55,10 @@ pub struct TaskExecutor {
     inner: Rc<ExecInner>,
 }
 
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase", default)]
-struct TaskOptions {
-    model_key: Option<String>,
-    priority: Option<i32>,
-}
-
-/// What a task's `result` resolves with: the generation, and which task and model it was.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct TaskResult {
-    #[serde(flatten)]
-    generation: GenerationOut,
-    task_id: u64,
-    model_key: String,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct PendingTask {
-    id: u64,
-    model_key: String,
-    priority: i32,
-}
-
-fn cancelled_error(id: u64, key: &str, when: &str) -> JsError {
-    JsError::of(ErrorCode::Aborted, format!("Task {id} ({key}) was cancelled {when}."))
-        .with("taskId", id as f64)
-        .with("modelKey", key)
+/// Task `id` on `key` failed with `error` (a cancellation names the task and the model).
+fn task_error(error: TaskError, id: u64, key: &str) -> JsError {
+    let e = JsError::of(error.code(), error.message(id, key)).with("taskId", id as f64);
+    if error.code() == ErrorCode::Aborted { e.with("modelKey", key) } else { e }
 }
 
 impl ExecInner {
@@ -104,12 +77,10 @@ impl ExecInner {
     }
 
     /// Runs task `id` (counted by the manager, so preloads wait), then settles its result.
-    async fn run_task(&self, id: u64, task: Task) {
-        *self.running.borrow_mut() = Some(task.controller.clone());
+    async fn run_task(&self, id: u64, task: Rc<Task>) {
         self.manager.task_started();
         let outcome = self.run(id, &task).await;
         self.manager.task_finished();
-        *self.running.borrow_mut() = None;
         match outcome.and_then(|result| to_js(&result)) {
             Ok(result) => task.outlet.resolve(&result),
             Err(error) => {
@@ -117,44 +88,33 @@ impl ExecInner {
                 task.outlet.fail(&error.into());
             }
         }
-        // Dropping the task (its sender) ends the iterator.
+        // The runner drops the task (its sender) as this returns, which ends the iterator.
     }
 
-    async fn run(&self, id: u64, task: &Task) -> Result<TaskResult, JsError> {
-        let signal = task.controller.signal();
+    async fn run(&self, id: u64, task: &Task) -> Result<TaskResult<GenerationOut>, JsError> {
+        let (signal, key) = (task.controller.signal(), task.model_key.as_str());
         if signal.aborted() {
-            return Err(cancelled_error(id, &task.model_key, "before it started"));
+            return Err(task_error(TaskError::CancelledWaiting, id, key));
         }
-        if let Err(e) = self.manager.switch(&task.model_key, Some(signal.clone())).await {
-            return Err(if signal.aborted() {
-                cancelled_error(id, &task.model_key, "while its model loaded")
-            } else {
-                e.into()
-            });
+        if let Err(e) = self.manager.switch(key, Some(signal.clone())).await {
+            return Err(if signal.aborted() { task_error(TaskError::CancelledLoading, id, key) } else { e.into() });
         }
-        let model = self.manager.model(&task.model_key).ok_or_else(|| {
-            JsError::of(
-                ErrorCode::ModelUnloaded,
-                format!("{} was unloaded before task {id} could run; enqueue it again.", task.model_key),
-            )
-        })?;
-        let options = GenerateOptions::read(&task.params)?;
-        let prompt = Prompt::from_js(&task.input)?;
+        let unloaded = || JsError::of(ErrorCode::ModelUnloaded, TaskError::Unloaded.message(id, key));
+        let model = self.manager.model(key).ok_or_else(unloaded)?;
+        let options = read_generate_options(&task.params)?;
+        let prompt = prompt_from_js(&task.input)?;
         // Each token goes to the task's iterator and to the task's own `onToken`.
         let user_on_token: Option<Function> = field(&task.params, "onToken").and_then(|f| f.dyn_into().ok());
-        let on_token = |t: &crate::infer::TokenEvent<'_>| {
+        let mut on_token = |t: &crate::infer::TokenEvent<'_>| {
             let token = token_object(t);
             task.outlet.token(&token);
             user_on_token.as_ref().and_then(|f| f.call1(&JsValue::NULL, &token).ok()) != Some(JsValue::FALSE)
         };
-        let result = model.0.generate_request(prompt, &options, on_token, Some(&signal)).await;
+        let result = model.0.generate_with(prompt, &options, &mut on_token, Some(&signal)).await;
         if result.is_err() && self.manager.is_lost() {
-            return Err(JsError::of(ErrorCode::DeviceLost,
-                format!("The GPU device was lost while task {id} ran on {}; enqueue it again (the model is reloaded on a new device).", task.model_key),
-            )
-            .with("taskId", id as f64));
+            return Err(task_error(TaskError::DeviceLost, id, key));
         }
-        Ok(TaskResult { generation: result?, task_id: id, model_key: task.model_key.clone() })
+        Ok(TaskResult { generation: result?, task_id: id, model_key: key.to_owned() })
     }
 
     /// An `error` event for a failed task (not for a cancelled one: its `done` event, or the
@@ -163,7 +123,7 @@ impl ExecInner {
         if error.class() == ErrorClass::Cancelled {
             return;
         }
-        let info = ErrorInfo::of(error.code(), format!("Task {id} ({key}) failed: {}", error.message()));
+        let info = ErrorInfo::of(error.code(), failure_message(id, key, error.message()));
         self.manager.status().error(info, Some(key));
     }
 
@@ -173,17 +133,13 @@ impl ExecInner {
         match self.tasks.cancel(id) {
             Cancelled::Waiting(task) => {
                 task.controller.abort();
-                task.outlet.fail(&cancelled_error(id, &task.model_key, "before it started").into());
-                self.manager.status().info(
-                    format!("Task {id} ({}) cancelled before it started.", task.model_key),
-                    Some(&task.model_key),
-                );
+                task.outlet.fail(&task_error(TaskError::CancelledWaiting, id, &task.model_key).into());
+                let info = cancelled_waiting_info(id, &task.model_key);
+                self.manager.status().info(info, Some(&task.model_key));
                 true
             }
-            Cancelled::Running => {
-                if let Some(controller) = &*self.running.borrow() {
-                    controller.abort();
-                }
+            Cancelled::Running(task) => {
+                task.controller.abort();
                 true
             }
             Cancelled::Unknown => false,
@@ -197,13 +153,7 @@ impl TaskExecutor {
     /// but each runs its own queue).
     #[wasm_bindgen(constructor)]
     pub fn new(manager: &ModelManager) -> TaskExecutor {
-        TaskExecutor {
-            inner: Rc::new(ExecInner {
-                manager: manager.shared(),
-                tasks: TaskRunner::new(),
-                running: RefCell::new(None),
-            }),
-        }
+        TaskExecutor { inner: Rc::new(ExecInner { manager: manager.shared(), tasks: TaskRunner::new() }) }
     }
 
     /// Queues a generation: `{ modelKey, prompt | messages, params, priority, signal }`

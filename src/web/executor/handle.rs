@@ -2,33 +2,26 @@
 //! holds (an async iterator of its tokens and its `result` promise) with the [`Outlet`] the
 //! executor feeds them through.
 
-use std::cell::RefCell;
 use std::rc::Rc;
 
-use futures::StreamExt;
-use futures::channel::mpsc;
-use futures::lock::Mutex;
 use js_sys::{Function, Object, Promise, Reflect};
 use wasm_bindgen::prelude::*;
 use web_sys::{AbortController, AbortSignal};
+
+use crate::manager::task::{self, TokenStream};
 
 use super::super::error::{ErrorCode, JsError};
 use super::super::streamer::field;
 
 use super::ExecInner;
 
-/// What a task's iterator and result are fed from.
-pub(super) struct Channel {
-    tokens: Mutex<mpsc::UnboundedReceiver<JsValue>>,
-    /// The task's failure, thrown by the iterator once the tokens before it are read.
-    failure: RefCell<Option<JsValue>>,
-}
+/// What a task's iterator reads: its tokens, then its error.
+pub(super) type Channel = TokenStream<JsValue, JsValue>;
 
-/// The executor's end of a task's handle: tokens in, the result settled. Dropping it ends the
-/// iterator.
+/// The executor's end of a task's handle: tokens in (see [`task::Outlet`]), the result
+/// settled. Dropping it ends the iterator.
 pub(super) struct Outlet {
-    tokens: mpsc::UnboundedSender<JsValue>,
-    channel: Rc<Channel>,
+    channel: task::Outlet<JsValue, JsValue>,
     resolve: Function,
     reject: Function,
 }
@@ -36,7 +29,7 @@ pub(super) struct Outlet {
 impl Outlet {
     /// Hands `token` to the iterator.
     pub fn token(&self, token: &JsValue) {
-        let _ = self.tokens.unbounded_send(token.clone());
+        self.channel.token(token.clone());
     }
 
     /// Resolves the result with `value`.
@@ -46,15 +39,14 @@ impl Outlet {
 
     /// Rejects the result with `error`, which the iterator throws after the tokens before it.
     pub fn fail(&self, error: &JsValue) {
-        *self.channel.failure.borrow_mut() = Some(error.clone());
+        self.channel.fail(error.clone());
         let _ = self.reject.call1(&JsValue::NULL, error);
     }
 }
 
 /// A new task's outlet, the channel its handle reads and its result promise.
 pub(super) fn open() -> (Outlet, Rc<Channel>, Promise) {
-    let (tx, rx) = mpsc::unbounded();
-    let channel = Rc::new(Channel { tokens: Mutex::new(rx), failure: RefCell::new(None) });
+    let (outlet, channel) = task::outlet();
     let mut settle: Option<(Function, Function)> = None;
     let result = Promise::new(&mut |resolve, reject| settle = Some((resolve, reject)));
     // The Promise executor runs at once, so `settle` is set; empty functions stand in otherwise.
@@ -65,7 +57,7 @@ pub(super) fn open() -> (Outlet, Rc<Channel>, Promise) {
     if let Ok(catch) = Reflect::get(&result, &"catch".into()).and_then(|c| c.dyn_into::<Function>()) {
         let _ = catch.call1(&result, &noop);
     }
-    (Outlet { tokens: tx, channel: channel.clone(), resolve, reject }, channel, result)
+    (Outlet { channel: outlet, resolve, reject }, channel, result)
 }
 
 /// What `enqueue` reads from a task besides its model and priority.
@@ -80,19 +72,15 @@ pub(super) struct TaskInput {
 
 /// Reads `{ prompt | messages, params, signal }`; an `InvalidInputError` names what is wrong.
 pub(super) fn read_task(task: &JsValue) -> Result<TaskInput, JsError> {
-    let input = match (field(task, "prompt"), field(task, "messages")) {
-        (Some(p), None) if p.is_string() => p,
-        (None, Some(m)) if js_sys::Array::is_array(&m) => m,
-        (Some(_), Some(_)) => {
-            return Err(JsError::of(ErrorCode::InvalidPrompt, "enqueue: give `prompt` or `messages`, not both."));
-        }
-        _ => {
-            return Err(JsError::of(
-                ErrorCode::InvalidPrompt,
-                "enqueue: give `prompt` (a string) or `messages` ([{ role, content }]).",
-            ));
-        }
+    // Each field with whether it has the right type.
+    let typed = |name: &str, right: fn(&JsValue) -> bool| {
+        field(task, name).map(|v| {
+            let ok = right(&v);
+            (v, ok)
+        })
     };
+    let input = task::pick_input(typed("prompt", JsValue::is_string), typed("messages", js_sys::Array::is_array))
+        .map_err(|m| JsError::of(ErrorCode::InvalidPrompt, m))?;
     let params = field(task, "params").unwrap_or_else(|| Object::new().into());
     if !params.is_object() {
         return Err(JsError::of(ErrorCode::InvalidOptions, "enqueue: `params` must be an object of generate options."));
@@ -154,20 +142,12 @@ impl TaskHandle {
     pub fn next(&self) -> Promise {
         let channel = self.channel.clone();
         wasm_bindgen_futures::future_to_promise(async move {
-            let item = channel.tokens.lock().await.next().await;
             let out = Object::new();
-            match item {
-                Some(token) => {
-                    let _ = Reflect::set(&out, &"value".into(), &token);
-                    let _ = Reflect::set(&out, &"done".into(), &JsValue::FALSE);
-                }
-                None => {
-                    if let Some(error) = channel.failure.borrow_mut().take() {
-                        return Err(error);
-                    }
-                    let _ = Reflect::set(&out, &"done".into(), &JsValue::TRUE);
-                }
+            let token = channel.next().await.transpose()?;
+            if let Some(token) = &token {
+                let _ = Reflect::set(&out, &"value".into(), token);
             }
+            let _ = Reflect::set(&out, &"done".into(), &JsValue::from_bool(token.is_none()));
             Ok(out.into())
         })
     }

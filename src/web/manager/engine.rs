@@ -22,10 +22,11 @@ use super::super::device::{Preference, acquire};
 use super::super::error::{ErrorCode, JsError};
 use super::super::gguf::GgufFile;
 use super::super::memory::{MemoryManager, now_ms};
-use super::super::model::{LanguageModel, LoadRequest, runs_on_cpu_instead};
+use super::super::model::{LanguageModel, LoadRequest};
 use super::super::source::ProgressReporter;
 use super::super::streamer::field;
 use super::super::types::BackendArg;
+use crate::infer::session::runs_on_cpu_instead;
 
 impl Cancel for AbortSignal {
     fn is_cancelled(&self) -> bool {
@@ -54,15 +55,15 @@ impl Clone for Loaded {
 
 impl Resident for Loaded {
     fn resident_bytes(&self) -> u64 {
-        self.0.resident_bytes()
+        self.0.core().info().resident_bytes as u64
     }
 
     fn is_generating(&self) -> bool {
-        self.0.is_busy()
+        self.0.core().is_busy()
     }
 
     fn is_disposed(&self) -> bool {
-        self.0.is_disposed()
+        self.0.core().is_disposed()
     }
 
     fn dispose(&self) {

@@ -1,0 +1,498 @@
+//! A model loaded on a backend, with its tokenizer and chat template, generating one request at
+//! a time: what the web layer's `LanguageModel` is, in plain Rust.
+//!
+//! [`LoadPlan`] decides from a parsed header what a load needs (configuration, tokenizer, chat
+//! template, key, context); the caller uploads the weights onto its device ([`Engine`]) and
+//! [`LoadedModel::new`] assembles the model and its [`ModelInfo`]. [`LoadedModel::generate`]
+//! turns a prompt string or chat messages into ids, [`GenerateOptions`] into
+//! [`GenerateParams`], runs [`generate`], tells every token and the final statistics to the
+//! status stream (`token` and `done` events) and returns a [`GenerationOut`] with the timings.
+//! A model generates one request at a time (a second is [`SessionError::Busy`]); `dispose()`
+//! frees it at once, or, during a generation, stops that generation at the next token and frees
+//! it then.
+
+use std::cell::{Cell, RefCell};
+use std::fmt;
+use std::rc::Rc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::backend::{AdapterInfo, Backend};
+use crate::error::ErrorCode;
+use crate::gguf::GgufHeader;
+use crate::model::ModelConfig;
+use crate::status::{self, DoneStats, Phase, Progress, StatusStream};
+use crate::tokenizer::{ChatMessage, ChatTemplate, Tokenizer, TokenizerError};
+
+use super::gpu::Gpu;
+use super::{
+    Compute, Cpu, GenerateParams, Generation, InferError, LoadEvents, Model, SamplerParams, Shape, StopReason,
+    TokenEvent, generate,
+};
+
+/// The context a load gets when the caller names none (or the model's, when smaller).
+pub const DEFAULT_CONTEXT: u32 = 2048;
+
+/// Tokens a generation produces when the options name no `maxTokens`.
+pub const DEFAULT_MAX_TOKENS: u32 = 256;
+
+/// The model on its backend (boxed: the two differ in size by kilobytes).
+pub enum Engine {
+    Cpu(Box<Model<Cpu>>),
+    Gpu(Box<Model<Gpu>>),
+}
+
+impl Engine {
+    /// The backend's name: `webgpu: <adapter>` on a GPU with a known adapter, else the
+    /// compute's own description.
+    pub fn backend_name(&self, adapter: Option<&AdapterInfo>) -> String {
+        match (self, adapter) {
+            (Engine::Gpu(_), Some(a)) => format!("webgpu: {}", adapter_label(a)),
+            (Engine::Gpu(m), None) => m.compute().describe(),
+            (Engine::Cpu(m), _) => m.compute().describe(),
+        }
+    }
+
+    /// Bytes of the weights as uploaded.
+    pub fn weight_bytes(&self) -> u64 {
+        match self {
+            Engine::Cpu(m) => m.weight_bytes(),
+            Engine::Gpu(m) => m.weight_bytes(),
+        }
+    }
+
+    /// Bytes the compute holds (weights, KV cache, scratch), measured now.
+    pub fn resident_bytes(&self) -> u64 {
+        match self {
+            Engine::Cpu(m) => m.compute().allocated_bytes(),
+            Engine::Gpu(m) => m.compute().allocated_bytes(),
+        }
+    }
+}
+
+/// An adapter as people call it: its name, or its description when it has no name.
+fn adapter_label(a: &AdapterInfo) -> &str {
+    if a.name.is_empty() { &a.description } else { &a.name }
+}
+
+/// Whether 'auto' should leave `device` for the CPU backend: a software WebGPU adapter
+/// (SwiftShader, llvmpipe) is the CPU running a GPU emulator, and the wasm CPU backend is ~30x
+/// faster there (measured on SmolLM2). Says so on `status` ("... so {subject} on the CPU").
+pub fn runs_on_cpu_instead(device: &Backend, status: Option<&StatusStream>, subject: &str, key: Option<&str>) -> bool {
+    let Some(a) = device.adapter.as_ref().filter(|a| a.is_software()) else { return false };
+    if let Some(s) = status {
+        s.info(
+            format!(
+                "The WebGPU adapter ({}) is a software emulation; the CPU backend is faster here, so {subject} on the CPU. Pass backend: 'webgpu' to use WebGPU anyway.",
+                adapter_label(a)
+            ),
+            key,
+        );
+    }
+    true
+}
+
+/// A chat message as JS gives it (`{ role, content }`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct MessageIn {
+    pub role: String,
+    pub content: String,
+}
+
+impl From<Vec<MessageIn>> for Prompt {
+    fn from(messages: Vec<MessageIn>) -> Prompt {
+        Prompt::Messages(messages.into_iter().map(|m| ChatMessage::new(m.role, m.content)).collect())
+    }
+}
+
+/// What was loaded (`LanguageModel.info`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ModelInfo {
+    pub key: String,
+    pub architecture: String,
+    pub backend: String,
+    pub adapter: Option<String>,
+    pub context_length: u32,
+    pub n_vocab: u32,
+    pub n_layer: u32,
+    pub weight_bytes: f64,
+    pub resident_bytes: f64,
+    pub file_bytes: f64,
+}
+
+/// `LanguageModel.load`'s plain options (`{ contextLength, key }`), for [`LoadPlan::new`].
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct LoadOptions {
+    pub context_length: Option<u32>,
+    pub key: Option<String>,
+}
+
+/// What a load needs besides the weights, decided from the header before any device work.
+pub struct LoadPlan {
+    pub cfg: ModelConfig,
+    pub tokenizer: Tokenizer,
+    /// `None` when the model has no chat template Hearth knows (prompt strings still work).
+    pub template: Option<ChatTemplate>,
+    /// The name in status events: the caller's, or the architecture's.
+    pub key: String,
+    /// `context_length` (default [`DEFAULT_CONTEXT`]) within `1..=` the model's.
+    pub context: u32,
+    pub shape: Shape,
+    pub file_bytes: u64,
+}
+
+impl LoadPlan {
+    /// The plan for `header`.
+    ///
+    /// # Errors
+    /// [`SessionError::Infer`] for a model Hearth cannot run, [`SessionError::Tokenizer`] for a
+    /// broken vocabulary.
+    pub fn new(header: &GgufHeader, key: Option<String>, context_length: Option<u32>) -> Result<Self, SessionError> {
+        let cfg = ModelConfig::from_gguf(header).map_err(|e| SessionError::Infer(e.into()))?;
+        let tokenizer = Tokenizer::from_gguf(header).map_err(SessionError::Tokenizer)?;
+        let template = ChatTemplate::detect(tokenizer.chat_template(), Some(cfg.arch.name())).ok();
+        let key = key.unwrap_or_else(|| cfg.arch.name().to_owned());
+        let context = context_length.unwrap_or(DEFAULT_CONTEXT).min(cfg.context_length).max(1);
+        let shape = Shape::for_context(context as usize);
+        Ok(LoadPlan { cfg, tokenizer, template, key, context, shape, file_bytes: header.total_file_bytes() })
+    }
+
+    /// Says "Loading model <key>..." on `status`.
+    pub fn announce(&self, status: Option<&StatusStream>) {
+        if let Some(s) = status {
+            s.info(format!("Loading model {}...", self.key), Some(&self.key));
+        }
+    }
+}
+
+/// A load's reports for model `key`: `progress` (phase `upload`) and `metrics` events on the
+/// status stream with the core loader's cadence, each progress also to `on_progress`;
+/// `cancelled` is asked before every tensor and piece.
+pub struct StatusLoadEvents<'a> {
+    pub key: &'a str,
+    pub status: Option<&'a StatusStream>,
+    pub on_progress: &'a dyn Fn(&Progress),
+    pub cancelled: &'a dyn Fn() -> bool,
+}
+
+impl LoadEvents for StatusLoadEvents<'_> {
+    fn upload_progress(&self, loaded: u64, total: u64) {
+        let p = Progress::new(Phase::Upload, loaded, Some(total));
+        (self.on_progress)(&p);
+        if let Some(s) = self.status {
+            s.progress(p, Some(self.key));
+        }
+    }
+
+    fn resident(&self, bytes: u64) {
+        if let Some(s) = self.status {
+            s.metrics(status::Metrics { used_bytes: bytes, ..Default::default() }, Some(self.key));
+        }
+    }
+
+    fn cancelled(&self) -> bool {
+        (self.cancelled)()
+    }
+}
+
+/// `generate`'s options (sampling read separately into `sampler`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct GenerateOptions {
+    pub max_tokens: Option<u32>,
+    pub stop: Vec<String>,
+    /// A prompt string becomes one user message rendered with the chat template.
+    pub chat: Option<bool>,
+    pub ignore_eos: bool,
+    #[serde(skip)]
+    pub sampler: SamplerParams,
+}
+
+impl GenerateOptions {
+    /// The generation parameters; `seed` is the sampler's when the options give none.
+    pub fn params(&self, seed: u64) -> GenerateParams {
+        let mut sampler = self.sampler.clone();
+        sampler.seed = sampler.seed.or(Some(seed));
+        GenerateParams {
+            max_tokens: self.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS) as usize,
+            sampler,
+            stop: self.stop.clone(),
+            ignore_eog: self.ignore_eos,
+        }
+    }
+}
+
+/// What to continue: a prompt string, or chat messages rendered with the model's template.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Prompt {
+    Text(String),
+    Messages(Vec<ChatMessage>),
+}
+
+/// What a generation resolves with.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GenerationOut {
+    pub text: String,
+    pub prompt_ids: Vec<u32>,
+    pub generated_ids: Vec<u32>,
+    pub prompt_tokens: u32,
+    pub generated_tokens: u32,
+    pub stop_reason: StopReason,
+    pub ttft_ms: f64,
+    pub prefill_tokens_per_second: f64,
+    pub decode_tokens_per_second: f64,
+    pub backend: String,
+}
+
+/// Why a load or a generation did not produce a result.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SessionError {
+    /// The GPU ran out of memory uploading model `key` (`detail` is the device's message).
+    OutOfMemory { key: String, detail: String },
+    /// Another generation on this model is running.
+    Busy,
+    /// The model was disposed before the generation.
+    Disposed,
+    /// The model was disposed during the generation (which stopped, and the model is freed).
+    DisposedDuring,
+    /// Chat input for a model without a chat template Hearth knows.
+    NoChatTemplate,
+    /// The caller's cancellation stopped the generation; `text` is what came before.
+    Cancelled { text: String },
+    /// The tokenizer or the chat template refused the input.
+    Tokenizer(TokenizerError),
+    /// The model or the generation failed (settings, context overflow, device).
+    Infer(InferError),
+}
+
+impl SessionError {
+    /// The code of the session's own errors; `None` for the tokenizer's and the inference's,
+    /// which keep their own codes (and fields) in the front end's conversion.
+    pub fn code(&self) -> Option<ErrorCode> {
+        Some(match self {
+            SessionError::OutOfMemory { .. } => ErrorCode::OutOfMemory,
+            SessionError::Busy => ErrorCode::ModelBusy,
+            SessionError::Disposed | SessionError::DisposedDuring => ErrorCode::ModelDisposed,
+            SessionError::NoChatTemplate => ErrorCode::UnsupportedChatTemplate,
+            SessionError::Cancelled { .. } => ErrorCode::Aborted,
+            SessionError::Tokenizer(_) | SessionError::Infer(_) => return None,
+        })
+    }
+}
+
+impl fmt::Display for SessionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SessionError::OutOfMemory { key, detail } => write!(
+                f,
+                "The GPU ran out of memory loading {key} ({detail}); what was uploaded is freed. Unload a model, use a shorter contextLength, or pick a smaller model."
+            ),
+            SessionError::Busy => f.write_str(
+                "This model is already generating; await the previous generate() (or queue it with a TaskExecutor).",
+            ),
+            SessionError::Disposed => f.write_str("This model was disposed; load it again to generate."),
+            SessionError::DisposedDuring => f.write_str("The model was disposed during the generation."),
+            SessionError::NoChatTemplate => {
+                f.write_str("This model has no chat template Hearth knows; pass a prompt string.")
+            }
+            SessionError::Cancelled { .. } => f.write_str("Generation was cancelled."),
+            SessionError::Tokenizer(e) => write!(f, "{e}"),
+            SessionError::Infer(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for SessionError {}
+
+/// What a generation asks of its caller.
+pub struct Hooks<'a> {
+    /// The clock for the timings, in milliseconds.
+    pub now_ms: &'a dyn Fn() -> f64,
+    /// Whether the caller cancelled (asked between tokens).
+    pub cancelled: &'a dyn Fn() -> bool,
+    /// Every token as it is produced; `false` stops the generation (which still resolves).
+    pub on_token: &'a mut dyn FnMut(&TokenEvent<'_>) -> bool,
+    /// The sampler's seed when the options give none.
+    pub seed: u64,
+}
+
+/// A loaded model; see the module documentation.
+pub struct LoadedModel {
+    /// Out of its cell while generating; `None` once disposed.
+    engine: RefCell<Option<Engine>>,
+    tokenizer: Tokenizer,
+    template: Option<ChatTemplate>,
+    info: ModelInfo,
+    busy: Cell<bool>,
+    /// `dispose()` was called (the engine may be out of its cell, generating, at the time).
+    disposed: Cell<bool>,
+    status: Option<Rc<StatusStream>>,
+}
+
+impl LoadedModel {
+    /// The model `plan` planned, uploaded as `engine`; tells `status` it is ready (a `progress`
+    /// event of phase `ready`).
+    pub fn new(
+        plan: LoadPlan,
+        engine: Engine,
+        adapter: Option<&AdapterInfo>,
+        status: Option<Rc<StatusStream>>,
+    ) -> LoadedModel {
+        let weight_bytes = engine.weight_bytes();
+        let info = ModelInfo {
+            key: plan.key,
+            architecture: plan.cfg.arch.name().to_owned(),
+            backend: engine.backend_name(adapter),
+            adapter: adapter.map(|a| a.name.clone()),
+            context_length: plan.context,
+            n_vocab: plan.cfg.n_vocab,
+            n_layer: plan.cfg.n_layer,
+            weight_bytes: weight_bytes as f64,
+            resident_bytes: engine.resident_bytes() as f64,
+            file_bytes: plan.file_bytes as f64,
+        };
+        if let Some(s) = &status {
+            s.progress(Progress::new(Phase::Ready, weight_bytes, Some(weight_bytes)), Some(&info.key));
+        }
+        LoadedModel {
+            engine: RefCell::new(Some(engine)),
+            tokenizer: plan.tokenizer,
+            template: plan.template,
+            info,
+            busy: Cell::new(false),
+            disposed: Cell::new(false),
+            status,
+        }
+    }
+
+    /// Says "Model <key> loaded successfully." on the status stream.
+    pub fn announce(&self) {
+        if let Some(s) = &self.status {
+            s.info(format!("Model {} loaded successfully.", self.info.key), Some(&self.info.key));
+        }
+    }
+
+    pub fn info(&self) -> &ModelInfo {
+        &self.info
+    }
+
+    /// Whether it is generating now.
+    pub fn is_busy(&self) -> bool {
+        self.busy.get()
+    }
+
+    pub fn is_disposed(&self) -> bool {
+        self.disposed.get()
+    }
+
+    /// Frees the weights, the KV cache and every buffer; a running generation stops at its next
+    /// token and frees them then.
+    pub fn dispose(&self) {
+        self.disposed.set(true);
+        self.engine.borrow_mut().take();
+    }
+
+    /// The text to tokenize: the prompt string, or the messages (or the string as one user
+    /// message, with `chat`) rendered with the chat template.
+    pub fn prompt_text(&self, prompt: Prompt, chat: bool) -> Result<String, SessionError> {
+        let messages: Vec<ChatMessage> = match prompt {
+            Prompt::Text(s) if !chat => return Ok(s),
+            Prompt::Text(s) => vec![ChatMessage::new("user", s)],
+            Prompt::Messages(m) => m,
+        };
+        let template = self.template.ok_or(SessionError::NoChatTemplate)?;
+        template.render(&messages, true).map_err(SessionError::Tokenizer)
+    }
+
+    /// Generates a continuation of `prompt`. Every token goes out as a `token` event and to
+    /// `hooks.on_token`; the end as a `done` event (also when cancelled).
+    ///
+    /// # Errors
+    /// See [`SessionError`].
+    pub async fn generate(
+        &self,
+        prompt: Prompt,
+        opts: &GenerateOptions,
+        hooks: Hooks<'_>,
+    ) -> Result<GenerationOut, SessionError> {
+        if self.busy.get() {
+            return Err(SessionError::Busy);
+        }
+        if self.disposed.get() {
+            return Err(SessionError::Disposed);
+        }
+        let text = self.prompt_text(prompt, opts.chat.unwrap_or(false))?;
+        let ids = self.tokenizer.encode(&text, true, true);
+        let params = opts.params(hooks.seed);
+        let key = self.info.key.as_str();
+        let Some(mut engine) = self.engine.borrow_mut().take() else { return Err(SessionError::Disposed) };
+        let Hooks { now_ms, cancelled, on_token, .. } = hooks;
+        self.busy.set(true);
+        let result = {
+            let mut cb = |t: &TokenEvent<'_>| -> bool {
+                if let Some(s) = &self.status
+                    && let Some(id) = t.id
+                {
+                    let token = status::TokenEvent { text: t.text.to_owned(), token_id: id, index: t.index as u32 };
+                    s.token(token, Some(key));
+                }
+                // `dispose()` during the generation stops it between tokens, like a cancellation.
+                let go_on = !cancelled() && !self.disposed.get();
+                on_token(t) && go_on
+            };
+            match &mut engine {
+                Engine::Cpu(m) => generate(&mut **m, &self.tokenizer, &ids, &params, now_ms, &mut cb).await,
+                Engine::Gpu(m) => generate(&mut **m, &self.tokenizer, &ids, &params, now_ms, &mut cb).await,
+            }
+        };
+        self.busy.set(false);
+        if self.disposed.get() {
+            // Disposed while generating: the weights and caches go now, not when the engine returns.
+            drop(engine);
+            return Err(SessionError::DisposedDuring);
+        }
+        *self.engine.borrow_mut() = Some(engine);
+        let g: Generation = result.map_err(SessionError::Infer)?;
+        let out = self.result(&g);
+        if let Some(s) = &self.status {
+            s.done(done_stats(&out), Some(key));
+        }
+        if g.stop_reason == StopReason::Cancelled && cancelled() {
+            return Err(SessionError::Cancelled { text: g.text });
+        }
+        Ok(out)
+    }
+
+    fn result(&self, g: &Generation) -> GenerationOut {
+        GenerationOut {
+            text: g.text.clone(),
+            prompt_ids: g.prompt_ids.clone(),
+            generated_ids: g.generated_ids.clone(),
+            prompt_tokens: g.prompt_ids.len() as u32,
+            generated_tokens: g.generated_ids.len() as u32,
+            stop_reason: g.stop_reason,
+            ttft_ms: g.timings.ttft_ms,
+            prefill_tokens_per_second: g.timings.prefill_tok_s(),
+            decode_tokens_per_second: g.timings.decode_tok_s(),
+            backend: self.info.backend.clone(),
+        }
+    }
+}
+
+fn done_stats(out: &GenerationOut) -> DoneStats {
+    DoneStats {
+        text: out.text.clone(),
+        prompt_tokens: out.prompt_tokens,
+        generated_tokens: out.generated_tokens,
+        ttft_ms: out.ttft_ms,
+        prefill_tokens_per_second: out.prefill_tokens_per_second,
+        decode_tokens_per_second: out.decode_tokens_per_second,
+        stop_reason: out.stop_reason,
+    }
+}
+
+#[cfg(test)]
+mod tests;

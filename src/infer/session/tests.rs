@@ -1,0 +1,244 @@
+//! The loaded model on the CPU backend over the tiny llama fixture (`tools/make_fixtures.py`:
+//! random weights, SmolLM2's tokenizer): the plan, the info, the status events, cancellation,
+//! the user's stop, busy and dispose. The fixture lives in `$HEARTH_FIXTURES_DIR` (default
+//! `.cache/fixtures`); a missing fixture fails the test unless `HEARTH_SKIP_REAL_MODELS=1`.
+
+use std::cell::Cell;
+use std::path::PathBuf;
+use std::rc::Rc;
+
+use futures::FutureExt;
+use futures::executor::block_on;
+
+use super::*;
+use crate::infer::load_model;
+use crate::infer::read_header_from;
+use crate::status::{Payload, Recorder, StatusStream};
+
+fn fixture() -> Option<Vec<u8>> {
+    if std::env::var("HEARTH_SKIP_REAL_MODELS").as_deref() == Ok("1") {
+        eprintln!("SKIPPED: HEARTH_SKIP_REAL_MODELS=1");
+        return None;
+    }
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let dir = std::env::var_os("HEARTH_FIXTURES_DIR").map_or_else(|| root.join(".cache/fixtures"), PathBuf::from);
+    let path = dir.join("llama-f32.gguf");
+    Some(std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e} (python3 tools/make_fixtures.py)", path.display())))
+}
+
+/// The fixture loaded on the CPU with a context of 64, telling `recorder`.
+fn load(bytes: &[u8], recorder: &Recorder) -> LoadedModel {
+    let header = block_on(read_header_from(bytes)).unwrap();
+    let plan = LoadPlan::new(&header, Some("tiny".into()), Some(64)).unwrap();
+    let model = block_on(load_model(Cpu::new(), &plan.cfg, &header, plan.shape, bytes, &())).unwrap();
+    let status = Rc::new(StatusStream::new(Box::new(recorder.clone()), 256, || 0.0));
+    LoadedModel::new(plan, Engine::Cpu(Box::new(model)), None, Some(status))
+}
+
+fn clock() -> f64 {
+    0.0
+}
+
+fn greedy(max_tokens: u32) -> GenerateOptions {
+    GenerateOptions { max_tokens: Some(max_tokens), ignore_eos: true, ..GenerateOptions::default() }
+}
+
+fn run(
+    model: &LoadedModel,
+    opts: &GenerateOptions,
+    stop_at: Option<usize>,
+    cancel: bool,
+) -> Result<GenerationOut, SessionError> {
+    let mut on_token = |t: &TokenEvent<'_>| stop_at.is_none_or(|n| t.index + 1 < n);
+    let hooks = Hooks { now_ms: &clock, cancelled: &|| cancel, on_token: &mut on_token, seed: 7 };
+    block_on(model.generate(Prompt::Text("Hello there".into()), opts, hooks))
+}
+
+#[test]
+fn the_plan_clamps_the_context_and_names_the_model() {
+    let Some(bytes) = fixture() else { return };
+    let header = block_on(read_header_from(&bytes[..])).unwrap();
+    let plan = LoadPlan::new(&header, None, Some(1 << 20)).unwrap();
+    assert_eq!(plan.key, "llama");
+    assert_eq!(plan.context, plan.cfg.context_length);
+    let plan = LoadPlan::new(&header, Some("k".into()), Some(0)).unwrap();
+    assert_eq!((plan.key.as_str(), plan.context), ("k", 1));
+    let plan = LoadPlan::new(&header, None, None).unwrap();
+    assert_eq!(plan.context, DEFAULT_CONTEXT.min(plan.cfg.context_length));
+}
+
+#[test]
+fn a_generation_streams_tokens_then_done_and_returns_the_timings() {
+    let Some(bytes) = fixture() else { return };
+    let recorder = Recorder::new();
+    let model = load(&bytes, &recorder);
+    let info = model.info().clone();
+    assert_eq!((info.key.as_str(), info.architecture.as_str(), info.context_length), ("tiny", "llama", 64));
+    assert_eq!(info.backend, Cpu::new().describe());
+    assert!(info.weight_bytes > 0.0 && info.resident_bytes >= info.weight_bytes);
+    let out = run(&model, &greedy(5), None, false).unwrap();
+    assert_eq!((out.generated_tokens, out.stop_reason), (5, StopReason::MaxTokens));
+    assert_eq!(out.prompt_tokens as usize, out.prompt_ids.len());
+    assert_eq!(out.backend, info.backend);
+    let events = recorder.events();
+    assert!(matches!(&events[0].payload, Payload::Progress(p) if p.phase == Phase::Ready));
+    let tokens: Vec<u32> = events
+        .iter()
+        .filter_map(|e| match &e.payload {
+            Payload::Token(t) => Some(t.token_id),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(tokens, out.generated_ids);
+    let Payload::Done(done) = &events.last().unwrap().payload else { panic!("no done event last") };
+    assert_eq!((done.text.as_str(), done.generated_tokens), (out.text.as_str(), 5));
+    assert!(events.iter().all(|e| e.model_key.as_deref() == Some("tiny")));
+    // Greedy is deterministic; the model is free again.
+    assert!(!model.is_busy());
+    assert_eq!(run(&model, &greedy(5), None, false).unwrap().generated_ids, out.generated_ids);
+}
+
+#[test]
+fn the_callers_stop_resolves_and_its_cancellation_rejects_with_the_text() {
+    let Some(bytes) = fixture() else { return };
+    let recorder = Recorder::new();
+    let model = load(&bytes, &recorder);
+    let out = run(&model, &greedy(8), Some(3), false).unwrap();
+    assert_eq!((out.generated_tokens, out.stop_reason), (3, StopReason::Cancelled));
+    let err = run(&model, &greedy(8), None, true).unwrap_err();
+    assert!(matches!(&err, SessionError::Cancelled { .. }), "{err:?}");
+    assert_eq!(err.code(), Some(ErrorCode::Aborted));
+    // The cancelled generation still told its `done`.
+    assert!(
+        matches!(&recorder.events().last().unwrap().payload, Payload::Done(d) if d.stop_reason == StopReason::Cancelled)
+    );
+}
+
+#[test]
+fn settings_and_context_errors_are_typed_and_leave_the_model_usable() {
+    let Some(bytes) = fixture() else { return };
+    let model = load(&bytes, &Recorder::new());
+    let err = run(&model, &greedy(1000), None, false).unwrap_err();
+    assert!(matches!(err, SessionError::Infer(InferError::ContextOverflow { context: 64, .. })), "{err:?}");
+    let mut bad = greedy(4);
+    bad.sampler.temperature = -1.0;
+    assert!(matches!(run(&model, &bad, None, false), Err(SessionError::Infer(InferError::InvalidInput { .. }))));
+    assert!(run(&model, &greedy(2), None, false).is_ok());
+}
+
+#[test]
+fn chat_input_needs_a_template() {
+    let Some(bytes) = fixture() else { return };
+    let model = load(&bytes, &Recorder::new());
+    let messages = Prompt::Messages(vec![ChatMessage::new("user", "hi")]);
+    match model.template {
+        Some(t) => assert_eq!(
+            model.prompt_text(messages, false).unwrap(),
+            t.render(&[ChatMessage::new("user", "hi")], true).unwrap()
+        ),
+        None => assert_eq!(model.prompt_text(messages, false), Err(SessionError::NoChatTemplate)),
+    }
+    assert_eq!(model.prompt_text(Prompt::Text("plain".into()), false).unwrap(), "plain");
+}
+
+#[test]
+fn dispose_during_a_generation_stops_it_and_frees_the_model() {
+    let Some(bytes) = fixture() else { return };
+    let model = load(&bytes, &Recorder::new());
+    let seen = Cell::new(0);
+    let mut on_token = |t: &TokenEvent<'_>| {
+        // The held-back text flushed at the end comes without an id.
+        seen.set(seen.get() + usize::from(t.id.is_some()));
+        if seen.get() == 2 {
+            model.dispose();
+        }
+        true
+    };
+    let hooks = Hooks { now_ms: &clock, cancelled: &|| false, on_token: &mut on_token, seed: 1 };
+    let err = block_on(model.generate(Prompt::Text("Hi".into()), &greedy(8), hooks)).unwrap_err();
+    assert_eq!(err, SessionError::DisposedDuring);
+    // Asked before the callback that disposed, the check stops the generation at the next token.
+    assert_eq!(seen.get(), 3);
+    assert!(model.is_disposed() && !model.is_busy() && model.engine.borrow().is_none());
+    assert_eq!(run(&model, &greedy(2), None, false).unwrap_err(), SessionError::Disposed);
+    assert_eq!(SessionError::Disposed.code(), Some(ErrorCode::ModelDisposed));
+    assert_eq!(SessionError::Infer(InferError::Cancelled).code(), None);
+}
+
+#[test]
+fn a_second_generation_while_one_runs_is_busy() {
+    let Some(bytes) = fixture() else { return };
+    let model = load(&bytes, &Recorder::new());
+    let inner = Cell::new(None);
+    let mut on_token = |t: &TokenEvent<'_>| {
+        if t.index == 0 {
+            let mut ignore = |_: &TokenEvent<'_>| true;
+            let hooks = Hooks { now_ms: &clock, cancelled: &|| false, on_token: &mut ignore, seed: 1 };
+            // Refused before its first await.
+            inner.set(model.generate(Prompt::Text("Hi".into()), &greedy(1), hooks).now_or_never());
+        }
+        true
+    };
+    let hooks = Hooks { now_ms: &clock, cancelled: &|| false, on_token: &mut on_token, seed: 1 };
+    assert!(block_on(model.generate(Prompt::Text("Hi".into()), &greedy(2), hooks)).is_ok());
+    assert_eq!(inner.take().unwrap().unwrap_err(), SessionError::Busy);
+}
+
+#[test]
+fn options_become_parameters_with_the_callers_seed_as_a_fallback() {
+    let p = GenerateOptions::default().params(9);
+    assert_eq!((p.max_tokens, p.sampler.seed, p.ignore_eog), (DEFAULT_MAX_TOKENS as usize, Some(9), false));
+    let mut o =
+        GenerateOptions { max_tokens: Some(3), stop: vec!["\n".into()], ignore_eos: true, ..Default::default() };
+    o.sampler.seed = Some(1);
+    let p = o.params(9);
+    assert_eq!((p.max_tokens, p.sampler.seed, p.stop, p.ignore_eog), (3, Some(1), vec!["\n".to_string()], true));
+}
+
+#[test]
+fn the_load_reports_upload_progress_and_memory_and_stops_when_cancelled() {
+    let Some(bytes) = fixture() else { return };
+    let header = block_on(read_header_from(&bytes[..])).unwrap();
+    let plan = LoadPlan::new(&header, Some("tiny".into()), Some(16)).unwrap();
+    let recorder = Recorder::new();
+    let status = StatusStream::new(Box::new(recorder.clone()), 256, || 0.0);
+    plan.announce(Some(&status));
+    let seen = std::cell::RefCell::new(Vec::new());
+    let on_progress = |p: &Progress| seen.borrow_mut().push((p.loaded, p.total));
+    let events =
+        StatusLoadEvents { key: "tiny", status: Some(&status), on_progress: &on_progress, cancelled: &|| false };
+    let model = block_on(load_model(Cpu::new(), &plan.cfg, &header, plan.shape, &bytes[..], &events)).unwrap();
+    let seen = seen.into_inner();
+    let total = seen.last().unwrap().1.unwrap();
+    assert_eq!(seen.first(), Some(&(0, Some(total))));
+    assert_eq!(seen.last(), Some(&(total, Some(total))));
+    let events = recorder.events();
+    assert!(matches!(&events[0].payload, Payload::Info(m) if m == "Loading model tiny..."));
+    let progress = events.iter().filter(|e| matches!(e.payload, Payload::Progress(_))).count();
+    assert_eq!(progress, seen.len());
+    assert!(events.iter().any(|e| matches!(&e.payload, Payload::Metrics(m) if m.used_bytes > 0)));
+    let loaded = LoadedModel::new(plan, Engine::Cpu(Box::new(model)), None, Some(Rc::new(status)));
+    loaded.announce();
+    assert_eq!(recorder.infos().last().unwrap(), "Model tiny loaded successfully.");
+
+    let plan = LoadPlan::new(&header, None, Some(16)).unwrap();
+    let events = StatusLoadEvents { key: "llama", status: None, on_progress: &|_| {}, cancelled: &|| true };
+    let err = block_on(load_model(Cpu::new(), &plan.cfg, &header, plan.shape, &bytes[..], &events)).err();
+    assert!(matches!(err, Some(crate::infer::LoadError::Cancelled)), "{err:?}");
+}
+
+#[test]
+fn load_options_read_the_context_and_key() {
+    let o: LoadOptions = serde_json::from_str(r#"{"contextLength":512,"key":"k","backend":"cpu"}"#).unwrap();
+    assert_eq!(o, LoadOptions { context_length: Some(512), key: Some("k".into()) });
+    assert_eq!(serde_json::from_str::<LoadOptions>("{}").unwrap(), LoadOptions::default());
+}
+
+#[test]
+fn messages_become_a_chat_prompt_and_the_out_of_memory_error_says_what_to_do() {
+    let prompt = Prompt::from(vec![MessageIn { role: "user".into(), content: "hi".into() }]);
+    assert_eq!(prompt, Prompt::Messages(vec![ChatMessage::new("user", "hi")]));
+    let oom = SessionError::OutOfMemory { key: "m".into(), detail: "no room".into() };
+    assert_eq!(oom.code(), Some(ErrorCode::OutOfMemory));
+    assert!(oom.to_string().starts_with("The GPU ran out of memory loading m (no room)"), "{oom}");
+}
