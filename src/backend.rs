@@ -117,6 +117,17 @@ impl fmt::Display for BackendError {
 
 impl std::error::Error for BackendError {}
 
+impl crate::error::Coded for BackendError {
+    fn code(&self) -> crate::error::ErrorCode {
+        use crate::error::ErrorCode;
+        match self {
+            BackendError::NoAdapter { .. } => ErrorCode::NoAdapter,
+            BackendError::Init { .. } => ErrorCode::DeviceInitFailed,
+            BackendError::Readback { .. } => ErrorCode::ReadbackFailed,
+        }
+    }
+}
+
 impl Backend {
     /// burn's pure-Rust CPU backend. Always available.
     pub fn cpu() -> Backend {

@@ -142,3 +142,9 @@ mod tests {
         assert!(key(None, "touch").is_err());
     }
 }
+
+impl crate::error::Coded for InputError {
+    fn code(&self) -> ErrorCode {
+        self.kind.code()
+    }
+}

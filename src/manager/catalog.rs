@@ -242,3 +242,9 @@ impl Catalog {
 /// `requiredBytes` of the first three were computed from their headers by `requirementFor`
 /// (context 2048) and are checked against the files by `tests/js/manager.test.mjs`.
 pub const BUILTIN_CATALOG: &str = include_str!("catalog.json");
+
+impl crate::error::Coded for CatalogError {
+    fn code(&self) -> ErrorCode {
+        CatalogError::code(self)
+    }
+}

@@ -82,3 +82,18 @@ impl fmt::Display for TokenizerError {
 }
 
 impl std::error::Error for TokenizerError {}
+
+/// An unknown chat role is the caller's (`INVALID_MESSAGES`); a template Hearth cannot render
+/// and every vocabulary problem are the model file's.
+impl crate::error::Coded for TokenizerError {
+    fn code(&self) -> crate::error::ErrorCode {
+        use crate::error::ErrorCode;
+        match self {
+            TokenizerError::UnknownRole { .. } => ErrorCode::InvalidMessages,
+            TokenizerError::UnknownChatTemplate { .. } | TokenizerError::UnsupportedChatTemplate { .. } => {
+                ErrorCode::UnsupportedChatTemplate
+            }
+            _ => ErrorCode::Tokenizer,
+        }
+    }
+}

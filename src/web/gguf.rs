@@ -11,7 +11,7 @@ use web_sys::{AbortSignal, Blob};
 
 use super::error::{ErrorCode, JsError};
 use super::source::{ProgressReporter, Reading, Source, open_url, read_header_in_memory};
-use crate::gguf::{GgufHeader, MetadataArray, MetadataValue, dequantize_to_vec};
+use crate::gguf::{GgufHeader, dequantize_to_vec};
 use crate::infer::load::read_header_from;
 use crate::tokenizer::{ChatMessage, ChatTemplate, Tokenizer as CoreTokenizer, TokenizerError};
 
@@ -74,61 +74,6 @@ struct Inner {
 #[wasm_bindgen]
 pub struct GgufFile {
     inner: Rc<Inner>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct TensorJs<'a> {
-    name: &'a str,
-    #[serde(rename = "type")]
-    ggml_type: &'static str,
-    dims: &'a [u64],
-    offset: u64,
-    size: u64,
-}
-
-fn metadata_to_js(value: &MetadataValue) -> JsValue {
-    match value {
-        MetadataValue::U8(v) => (*v).into(),
-        MetadataValue::I8(v) => (*v).into(),
-        MetadataValue::U16(v) => (*v).into(),
-        MetadataValue::I16(v) => (*v).into(),
-        MetadataValue::U32(v) => (*v).into(),
-        MetadataValue::I32(v) => (*v).into(),
-        MetadataValue::F32(v) => (*v).into(),
-        MetadataValue::Bool(v) => (*v).into(),
-        MetadataValue::String(v) => v.into(),
-        MetadataValue::U64(v) => big(*v as f64, || js_sys::BigInt::from(*v).into()),
-        MetadataValue::I64(v) => big(*v as f64, || js_sys::BigInt::from(*v).into()),
-        MetadataValue::F64(v) => (*v).into(),
-        MetadataValue::Array(a) => array_to_js(a),
-    }
-}
-
-/// A 64-bit integer as a number when exact, else a BigInt.
-fn big(as_f64: f64, bigint: impl FnOnce() -> JsValue) -> JsValue {
-    if as_f64.abs() <= 9_007_199_254_740_991.0 { as_f64.into() } else { bigint() }
-}
-
-fn array_to_js(array: &MetadataArray) -> JsValue {
-    fn collect<T>(items: &[T], f: impl Fn(&T) -> JsValue) -> JsValue {
-        items.iter().map(f).collect::<Array>().into()
-    }
-    match array {
-        MetadataArray::U8(v) => collect(v, |x| (*x).into()),
-        MetadataArray::I8(v) => collect(v, |x| (*x).into()),
-        MetadataArray::U16(v) => collect(v, |x| (*x).into()),
-        MetadataArray::I16(v) => collect(v, |x| (*x).into()),
-        MetadataArray::U32(v) => collect(v, |x| (*x).into()),
-        MetadataArray::I32(v) => collect(v, |x| (*x).into()),
-        MetadataArray::F32(v) => collect(v, |x| (*x).into()),
-        MetadataArray::Bool(v) => collect(v, |x| (*x).into()),
-        MetadataArray::String(v) => collect(v, |x| x.into()),
-        MetadataArray::U64(v) => collect(v, |x| big(*x as f64, || js_sys::BigInt::from(*x).into())),
-        MetadataArray::I64(v) => collect(v, |x| big(*x as f64, || js_sys::BigInt::from(*x).into())),
-        MetadataArray::F64(v) => collect(v, |x| (*x).into()),
-        MetadataArray::Array(v) => collect(v, array_to_js),
-    }
 }
 
 impl GgufFile {
@@ -259,30 +204,18 @@ impl GgufFile {
     /// Every tensor: name, block type, dimensions (ggml order, fastest first),
     /// absolute byte offset and size.
     #[wasm_bindgen(unchecked_return_type = "TensorInfo[]")]
-    pub fn tensors(&self) -> Array {
-        let data = self.inner.header.data_offset();
-        self.inner
-            .header
-            .tensors()
-            .iter()
-            .map(|t| {
-                let js = TensorJs {
-                    name: &t.name,
-                    ggml_type: t.ggml_type.name(),
-                    dims: &t.dims,
-                    offset: data + t.offset,
-                    size: t.size_bytes,
-                };
-                js.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).unwrap_or(JsValue::NULL)
-            })
-            .collect()
+    pub fn tensors(&self) -> JsValue {
+        let list = self.inner.header.tensor_list();
+        list.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).unwrap_or_else(|_| Array::new().into())
     }
 
     /// A metadata value (`general.architecture`, `tokenizer.ggml.tokens`, ...);
     /// 64-bit integers beyond 2^53 come back as BigInt.
     #[wasm_bindgen(unchecked_return_type = "MetadataValue | undefined")]
     pub fn metadata(&self, key: &str) -> JsValue {
-        self.inner.header.metadata().get(key).map_or(JsValue::UNDEFINED, metadata_to_js)
+        let bigints = serde_wasm_bindgen::Serializer::new().serialize_large_number_types_as_bigints(true);
+        let value = self.inner.header.metadata().get(key).map(|v| v.serialize(&bigints));
+        value.map_or(JsValue::UNDEFINED, |v| v.unwrap_or(JsValue::NULL))
     }
 
     /// All metadata keys, in file order.

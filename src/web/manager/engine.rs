@@ -17,7 +17,7 @@ use crate::memory::{self, Requirement, RequirementOptions};
 use crate::model::ModelConfig;
 use crate::status::{Phase, Progress, StatusStream};
 
-use super::super::cache::{ModelCache, key_of};
+use super::super::cache::ModelCache;
 use super::super::device::{Preference, acquire};
 use super::super::error::{ErrorCode, JsError};
 use super::super::gguf::GgufFile;
@@ -126,7 +126,9 @@ impl WebEngine {
             Some(cache) => cache.list().await,
             None => Vec::new(),
         };
-        list.into_iter().map(|(file, bytes)| CachedModel { key: key_of(&file).to_owned(), file, bytes }).collect()
+        list.into_iter()
+            .map(|(file, bytes)| CachedModel { key: crate::source::cache_key_of(&file).to_owned(), file, bytes })
+            .collect()
     }
 
     /// Deletes `key`'s files from the model cache (every model's when `None`); returns how
