@@ -211,3 +211,15 @@ fn runner_runs_one_task_at_a_time_in_queue_order_and_cancels_waiting_and_running
     assert_eq!(runner.running(), None);
     assert!(runner.pending(|q| q.id).is_empty());
 }
+
+#[test]
+fn an_entry_checks_the_file_architecture_and_names_a_missing_source() {
+    let e = entry("tiny", 100, None);
+    assert_eq!(e.check_arch("llama"), Ok(()));
+    let wrong = e.check_arch("gemma3").unwrap_err();
+    assert_eq!(wrong.code(), crate::error::ErrorCode::CatalogMismatch);
+    assert_eq!(wrong.to_string(), "tiny is a gemma3 model, but the catalog says llama; fix the catalog entry.");
+    let none = e.no_source();
+    assert_eq!(none.code(), crate::error::ErrorCode::NoModelSource);
+    assert_eq!(none.to_string(), "Catalog entry tiny has no url and no file; registerModel() it with one.");
+}

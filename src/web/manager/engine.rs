@@ -11,10 +11,8 @@ use serde::Serialize;
 use wasm_bindgen::prelude::*;
 use web_sys::{AbortSignal, Blob};
 
-use crate::infer::Shape;
 use crate::manager::{Cancel, CatalogEntry, Engine, EngineError, Resident};
-use crate::memory::{self, Requirement, RequirementOptions};
-use crate::model::ModelConfig;
+use crate::memory::{self, Requirement};
 use crate::status::{Phase, Progress, StatusStream};
 
 use super::super::cache::ModelCache;
@@ -234,13 +232,7 @@ impl Engine for WebEngine {
 
     fn exact_requirement(&self, entry: &CatalogEntry, context: u32) -> Option<Requirement> {
         let files = self.files.borrow();
-        let file = files.get(&entry.key)?;
-        let cfg = ModelConfig::from_gguf(file.header()).ok()?;
-        // The loader clamps the context to the model's own; so does the requirement.
-        let context = context.min(cfg.context_length).max(1);
-        let options = RequirementOptions { context, batch: Shape::for_context(context as usize).batch as u32 };
-        cfg.validate_tensors(file.header()).ok()?;
-        Some(Requirement::for_config(&cfg, file.header(), options, &self.memory.core().limits()))
+        Requirement::for_load(files.get(&entry.key)?.header(), context, &self.memory.core().limits()).ok()
     }
 
     /// The file of `entry`: opened before (its header known), an app-supplied `File`, the
@@ -259,24 +251,14 @@ impl Engine for WebEngine {
         let from_cache = cached.is_some();
         let file = match blob.or(cached) {
             Some(blob) => GgufFile::from_blob(blob).await?,
-            None if entry.url.is_empty() => {
-                return Err(JsError::of(
-                    ErrorCode::NoModelSource,
-                    format!("Catalog entry {} has no url and no file; registerModel() it with one.", entry.key),
-                ));
-            }
+            None if entry.url.is_empty() => return Err(entry.no_source().into()),
             None => {
                 let progress = ProgressReporter::to_status(self.status.clone(), &entry.key);
                 GgufFile::open_url(&entry.url, signal, Some(&progress)).await?
             }
         };
-        if let Ok(arch) = file.header().architecture()
-            && arch != entry.arch
-        {
-            return Err(JsError::of(
-                ErrorCode::CatalogMismatch,
-                format!("{} is a {arch} model, but the catalog says {}; fix the catalog entry.", entry.key, entry.arch),
-            ));
+        if let Ok(arch) = file.header().architecture() {
+            entry.check_arch(arch)?;
         }
         self.files.borrow_mut().insert(entry.key.clone(), file);
         if from_cache {
