@@ -3,17 +3,18 @@
 
 use std::rc::Rc;
 
-use js_sys::{Array, Float32Array, Function, Reflect, Uint8Array, Uint32Array};
+use js_sys::{Array, Float32Array, Function, Uint8Array, Uint32Array};
 use serde::Serialize;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 use web_sys::{AbortSignal, Blob};
 
+use super::convert::field;
 use super::error::{ErrorCode, JsError};
 use super::source::{ProgressReporter, Reading, Source, open_url, read_header_in_memory};
 use crate::gguf::{GgufHeader, dequantize_to_vec};
 use crate::infer::load::read_header_from;
-use crate::tokenizer::{ChatMessage, ChatTemplate, Tokenizer as CoreTokenizer, TokenizerError};
+use crate::tokenizer::{ChatMessage, ChatTemplate, EncodeOptions, Tokenizer as CoreTokenizer, TokenizerError};
 
 #[wasm_bindgen]
 extern "C" {
@@ -34,28 +35,17 @@ struct Options {
 }
 
 fn read_io_options(options: Option<JsValue>) -> Result<Options, JsError> {
-    let mut out = Options { signal: None, on_progress: None };
-    let Some(o) = options.filter(|o| !o.is_undefined() && !o.is_null()) else { return Ok(out) };
-    if !o.is_object() {
+    let o = options.unwrap_or(JsValue::UNDEFINED);
+    if !o.is_undefined() && !o.is_null() && !o.is_object() {
         return Err(JsError::of(ErrorCode::InvalidOptions, "Options must be an object."));
     }
-    let signal = Reflect::get(&o, &JsValue::from_str("signal")).unwrap_or(JsValue::UNDEFINED);
-    if !signal.is_undefined() && !signal.is_null() {
-        out.signal = Some(
-            signal
-                .dyn_into()
-                .map_err(|_| JsError::of(ErrorCode::InvalidOptions, "`signal` must be an AbortSignal."))?,
-        );
+    fn typed<T: JsCast>(o: &JsValue, name: &str, message: &str) -> Result<Option<T>, JsError> {
+        let value = field(o, name).map(JsCast::dyn_into::<T>).transpose();
+        value.map_err(|_| JsError::of(ErrorCode::InvalidOptions, message.to_owned()))
     }
-    let progress = Reflect::get(&o, &JsValue::from_str("onProgress")).unwrap_or(JsValue::UNDEFINED);
-    if !progress.is_undefined() && !progress.is_null() {
-        out.on_progress = Some(
-            progress
-                .dyn_into()
-                .map_err(|_| JsError::of(ErrorCode::InvalidOptions, "`onProgress` must be a function."))?,
-        );
-    }
-    Ok(out)
+    let signal = typed(&o, "signal", "`signal` must be an AbortSignal.")?;
+    let on_progress = typed(&o, "onProgress", "`onProgress` must be a function.")?;
+    Ok(Options { signal, on_progress })
 }
 
 fn cancelled_if_aborted(signal: Option<&AbortSignal>) -> Result<(), JsError> {
@@ -281,19 +271,6 @@ pub struct Tokenizer {
     template: Result<ChatTemplate, TokenizerError>,
 }
 
-#[derive(serde::Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
-struct EncodeOptions {
-    add_special: Option<bool>,
-    parse_special: Option<bool>,
-}
-
-#[derive(serde::Deserialize)]
-struct MessageIn {
-    role: String,
-    content: String,
-}
-
 #[wasm_bindgen]
 impl Tokenizer {
     /// Throws `ModelFormatError` when the vocabulary is missing, inconsistent or
@@ -311,26 +288,13 @@ impl Tokenizer {
     #[wasm_bindgen]
     pub fn encode(&self, text: &str, options: Option<EncodeOptionsArg>) -> Result<Uint32Array, JsError> {
         let options: EncodeOptions = super::streamer::read_options(options, "encode options")?;
-        let ids = self.core.encode(text, options.add_special.unwrap_or(true), options.parse_special.unwrap_or(false));
-        Ok(Uint32Array::from(&ids[..]))
+        Ok(Uint32Array::from(&self.core.encode_with(text, &options)[..]))
     }
 
     /// Text for `ids`, without control tokens. Unknown ids are an error.
     #[wasm_bindgen]
     pub fn decode(&self, ids: &[u32]) -> Result<String, JsError> {
-        self.check_ids(ids)?;
-        Ok(self.core.decode(ids))
-    }
-
-    fn check_ids(&self, ids: &[u32]) -> Result<(), JsError> {
-        let n = self.core.n_tokens();
-        match ids.iter().find(|&&id| id as usize >= n) {
-            Some(id) => Err(JsError::of(
-                ErrorCode::InvalidTokenId,
-                format!("Token id {id} is outside the vocabulary of {n} tokens."),
-            )),
-            None => Ok(()),
-        }
+        Ok(self.core.decode_checked(ids)?)
     }
 
     /// The prompt text for a chat, in the model family's own template.
@@ -341,10 +305,9 @@ impl Tokenizer {
         #[wasm_bindgen(js_name = addGenerationPrompt)] add_generation_prompt: Option<bool>,
     ) -> Result<String, JsError> {
         let template = self.template.as_ref().map_err(|e| JsError::from(e.clone()))?;
-        let messages: Vec<MessageIn> = serde_wasm_bindgen::from_value(messages).map_err(|e| {
+        let messages: Vec<ChatMessage> = serde_wasm_bindgen::from_value(messages).map_err(|e| {
             JsError::of(ErrorCode::InvalidMessages, format!("Invalid messages: {e}. Expected [{{ role, content }}]."))
         })?;
-        let messages: Vec<ChatMessage> = messages.into_iter().map(|m| ChatMessage::new(m.role, m.content)).collect();
         Ok(template.render(&messages, add_generation_prompt.unwrap_or(true))?)
     }
 
