@@ -12,12 +12,14 @@ mod catalog;
 mod engine;
 mod error;
 mod lifecycle;
+mod options;
 mod queue;
 
 pub use catalog::{BUILTIN_CATALOG, Catalog, CatalogEntry, CatalogError, DEFAULT_MODEL_KEY, Suggestion};
 pub use engine::{Cancel, Engine, Resident};
 pub use error::{BusyWith, EngineError, FailureKind, LoadFailure, ManagerError};
 pub use lifecycle::{CatalogRow, Fit, ModelLifecycle, ResidentModel, Settings, Switched};
+pub use options::ManagerOptions;
 pub use queue::{Cancelled, Queued, TaskQueue, TaskRunner};
 
 #[cfg(test)]

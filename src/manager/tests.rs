@@ -223,3 +223,22 @@ fn an_entry_checks_the_file_architecture_and_names_a_missing_source() {
     assert_eq!(none.code(), crate::error::ErrorCode::NoModelSource);
     assert_eq!(none.to_string(), "Catalog entry tiny has no url and no file; registerModel() it with one.");
 }
+
+#[test]
+fn manager_options_default_to_eviction_and_the_cache_and_refuse_a_zero_context() {
+    let defaults = ManagerOptions::default();
+    assert_eq!(defaults.settings().unwrap(), Settings::default());
+    assert!(defaults.use_cache());
+    let options: ManagerOptions =
+        serde_json::from_str(r#"{ "contextLength": 512, "autoFallback": true, "evict": false, "cache": false }"#)
+            .unwrap();
+    let settings = options.settings().unwrap();
+    assert_eq!((settings.context_length, settings.auto_fallback, settings.evict), (Some(512), true, false));
+    assert!(!options.use_cache());
+    let zero = ManagerOptions { context_length: Some(0), ..ManagerOptions::default() };
+    let err = zero.settings().unwrap_err();
+    assert_eq!(
+        (err.kind.code(), err.message.as_str()),
+        (crate::error::ErrorCode::InvalidOptions, "contextLength must be at least 1.")
+    );
+}

@@ -11,11 +11,11 @@ mod engine;
 use std::rc::Rc;
 
 use js_sys::{Promise, Reflect};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use wasm_bindgen::prelude::*;
 use web_sys::{AbortSignal, Blob};
 
-use crate::manager::{Catalog, CatalogEntry, DEFAULT_MODEL_KEY, ManagerError, ModelLifecycle, Settings};
+use crate::manager::{Catalog, CatalogEntry, DEFAULT_MODEL_KEY, ManagerError, ManagerOptions, ModelLifecycle};
 
 use super::device::Preference;
 use super::error::{ErrorCode, JsError};
@@ -35,16 +35,6 @@ pub(super) type Lifecycle = ModelLifecycle<WebEngine>;
 pub struct ModelManager {
     lifecycle: Rc<Lifecycle>,
     streamer: SseStreamer,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase", default)]
-struct CreateOptions {
-    context_length: Option<u32>,
-    auto_fallback: bool,
-    evict: Option<bool>,
-    cache: Option<bool>,
-    device_memory_gb: Option<f64>,
 }
 
 /// What `loadedModels()` lists.
@@ -78,10 +68,8 @@ impl ModelManager {
     pub fn create(options: Option<ModelManagerOptionsArg>) -> Promise {
         wasm_bindgen_futures::future_to_promise(async move {
             let opts_js: JsValue = options.map(Into::into).unwrap_or(JsValue::UNDEFINED);
-            let opts: CreateOptions = super::streamer::read_options(Some(opts_js.clone()), "ModelManager options")?;
-            if opts.context_length == Some(0) {
-                return Err(JsError::of(ErrorCode::InvalidOptions, "contextLength must be at least 1.").into());
-            }
+            let opts: ManagerOptions = super::streamer::read_options(Some(opts_js.clone()), "ModelManager options")?;
+            let settings = opts.settings().map_err(JsError::from)?;
             let streamer = match field(&opts_js, "streamer") {
                 Some(v) => SseStreamer::from_js(&v).ok_or_else(|| {
                     JsError::of(ErrorCode::InvalidOptions, "options.streamer must be an SseStreamer.")
@@ -95,12 +83,7 @@ impl ModelManager {
                 catalog.merge(Catalog::from_json(&json).map_err(|e| JsError::from(ManagerError::Catalog(e)))?);
             }
             let (memory, preference) = engine::account(&opts_js, &status, opts.device_memory_gb).await?;
-            let engine = WebEngine::new(status.clone(), memory, preference, opts.cache.unwrap_or(true));
-            let settings = Settings {
-                context_length: opts.context_length,
-                auto_fallback: opts.auto_fallback,
-                evict: opts.evict.unwrap_or(true),
-            };
+            let engine = WebEngine::new(status.clone(), memory, preference, opts.use_cache());
             let lifecycle = ModelLifecycle::new(engine, status, catalog, settings, super::device::generation());
             if preference == Preference::Webgpu {
                 let weak = Rc::downgrade(&lifecycle);
