@@ -19,7 +19,7 @@ pub use catalog::{BUILTIN_CATALOG, Catalog, CatalogEntry, CatalogError, DEFAULT_
 pub use engine::{Cancel, Engine, Resident};
 pub use error::{BusyWith, EngineError, FailureKind, LoadFailure, ManagerError};
 pub use lifecycle::{CatalogRow, Fit, ModelLifecycle, ResidentModel, Settings, Switched};
-pub use options::ManagerOptions;
+pub use options::{LoadedRow, ManagerOptions};
 pub use queue::{Cancelled, Queued, TaskQueue, TaskRunner};
 
 #[cfg(test)]

@@ -242,3 +242,21 @@ fn manager_options_default_to_eviction_and_the_cache_and_refuse_a_zero_context()
         (crate::error::ErrorCode::InvalidOptions, "contextLength must be at least 1.")
     );
 }
+
+#[test]
+fn a_resident_model_lists_as_a_camel_case_row() {
+    let account = crate::memory::LoadedModel {
+        key: "tiny".into(),
+        bytes: 1024,
+        last_used: Some(5.0),
+        use_order: 3,
+        pinned: true,
+    };
+    let row = ResidentModel { account, current: true, model: () }.row("webgpu".into());
+    assert_eq!(
+        serde_json::to_value(&row).unwrap(),
+        serde_json::json!({
+            "key": "tiny", "bytes": 1024, "current": true, "pinned": true, "lastUsed": 5.0, "backend": "webgpu"
+        })
+    );
+}

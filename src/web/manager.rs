@@ -11,11 +11,12 @@ mod engine;
 use std::rc::Rc;
 
 use js_sys::{Promise, Reflect};
-use serde::Serialize;
 use wasm_bindgen::prelude::*;
 use web_sys::{AbortSignal, Blob};
 
-use crate::manager::{Catalog, CatalogEntry, DEFAULT_MODEL_KEY, ManagerError, ManagerOptions, ModelLifecycle};
+use crate::manager::{
+    Catalog, CatalogEntry, DEFAULT_MODEL_KEY, LoadedRow, ManagerError, ManagerOptions, ModelLifecycle,
+};
 
 use super::device::Preference;
 use super::error::{ErrorCode, JsError};
@@ -35,18 +36,6 @@ pub(super) type Lifecycle = ModelLifecycle<WebEngine>;
 pub struct ModelManager {
     lifecycle: Rc<Lifecycle>,
     streamer: SseStreamer,
-}
-
-/// What `loadedModels()` lists.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct LoadedInfo {
-    key: String,
-    bytes: u64,
-    current: bool,
-    pinned: bool,
-    last_used: Option<f64>,
-    backend: String,
 }
 
 /// The `signal` of a switch's options.
@@ -216,22 +205,11 @@ impl ModelManager {
     /// lastUsed, backend }`.
     #[wasm_bindgen(js_name = loadedModels, unchecked_return_type = "LoadedModelInfo[]")]
     pub fn loaded_models(&self) -> Result<JsValue, JsError> {
-        let list: Vec<LoadedInfo> = self
-            .lifecycle
-            .resident()
-            .into_iter()
-            .map(|r| {
-                let backend = Reflect::get(&r.model.0.info(), &"backend".into()).ok().and_then(|b| b.as_string());
-                LoadedInfo {
-                    key: r.account.key,
-                    bytes: r.account.bytes,
-                    current: r.current,
-                    pinned: r.account.pinned,
-                    last_used: r.account.last_used,
-                    backend: backend.unwrap_or_default(),
-                }
-            })
-            .collect();
+        let rows = self.lifecycle.resident().into_iter().map(|r| {
+            let backend = Reflect::get(&r.model.0.info(), &"backend".into()).ok().and_then(|b| b.as_string());
+            r.row(backend.unwrap_or_default())
+        });
+        let list: Vec<LoadedRow> = rows.collect();
         to_js(&list)
     }
 
