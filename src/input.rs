@@ -67,6 +67,12 @@ impl fmt::Display for InputError {
     }
 }
 
+impl crate::error::Coded for InputError {
+    fn code(&self) -> ErrorCode {
+        self.kind.code()
+    }
+}
+
 impl std::error::Error for InputError {}
 
 /// A byte count (or any exact integer): finite, non-negative, whole and within
@@ -140,11 +146,5 @@ mod tests {
             "pin: the model key must be a non-empty string."
         );
         assert!(key(None, "touch").is_err());
-    }
-}
-
-impl crate::error::Coded for InputError {
-    fn code(&self) -> ErrorCode {
-        self.kind.code()
     }
 }

@@ -260,3 +260,40 @@ fn a_resident_model_lists_as_a_camel_case_row() {
         })
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// FileBook
+
+#[test]
+fn file_book_tracks_supplied_opened_and_cached_files() {
+    let book: FileBook<&str, &str> = FileBook::default();
+    let a = entry("a", 10, None);
+    assert!(book.uses_url(&a));
+    book.open("a", "a-from-url", false);
+    assert_eq!((book.opened("a"), book.is_cached("a")), (Some("a-from-url"), false));
+    // A file the app supplies replaces the URL and forgets the header read from it.
+    book.set_source("a", Some("a-blob"));
+    assert!(!book.uses_url(&a));
+    assert_eq!((book.supplied("a"), book.opened("a")), (Some("a-blob"), None));
+    book.set_source("a", None);
+    assert!(book.uses_url(&a) && book.supplied("a").is_none());
+    let no_url = CatalogEntry { url: String::new(), ..entry("b", 10, None) };
+    assert!(!book.uses_url(&no_url));
+}
+
+#[test]
+fn file_book_forgets_cached_copies_by_key_or_all() {
+    let book: FileBook<u32, ()> = FileBook::default();
+    book.open("a", 1, true);
+    book.open("b", 2, true);
+    book.open("c", 3, false);
+    assert!(book.is_cached("a") && book.is_cached("b") && !book.is_cached("c"));
+    book.forget_cached(Some("a"));
+    assert_eq!((book.opened("a"), book.opened("b")), (None, Some(2)));
+    book.forget_cached(None);
+    assert_eq!((book.opened("b"), book.opened("c")), (None, Some(3)));
+    // Reopened from the network, a key is no longer the cached copy.
+    book.open("c", 4, true);
+    book.open("c", 5, false);
+    assert!(!book.is_cached("c"));
+}

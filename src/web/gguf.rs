@@ -62,6 +62,7 @@ struct Inner {
 
 /// A GGUF model file: its header parsed, its tensors readable by name.
 #[wasm_bindgen]
+#[derive(Clone)]
 pub struct GgufFile {
     inner: Rc<Inner>,
 }
@@ -90,7 +91,7 @@ impl GgufFile {
 
     /// Another handle on the same file (shares the source and what it downloaded).
     pub fn share(&self) -> GgufFile {
-        GgufFile { inner: Rc::clone(&self.inner) }
+        self.clone()
     }
 
     /// The file's bytes for the core loader, reads cancelled by `signal`.
