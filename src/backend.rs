@@ -72,6 +72,13 @@ pub fn is_software_adapter(fallback: bool, vendor: &str, texts: &[&str]) -> bool
         || texts.iter().any(|t| named(t))
 }
 
+/// A device as an app reads it: `{ kind, adapter }` (`adapter` null on the CPU).
+#[derive(Debug, Clone, Serialize)]
+pub struct DeviceInfo<'a> {
+    pub kind: BackendKind,
+    pub adapter: &'a Option<AdapterInfo>,
+}
+
 /// An initialised compute device and what is known about it.
 #[derive(Debug, Clone)]
 pub struct Backend {
@@ -117,10 +124,26 @@ impl fmt::Display for BackendError {
 
 impl std::error::Error for BackendError {}
 
+impl crate::error::Coded for BackendError {
+    fn code(&self) -> crate::error::ErrorCode {
+        use crate::error::ErrorCode;
+        match self {
+            BackendError::NoAdapter { .. } => ErrorCode::NoAdapter,
+            BackendError::Init { .. } => ErrorCode::DeviceInitFailed,
+            BackendError::Readback { .. } => ErrorCode::ReadbackFailed,
+        }
+    }
+}
+
 impl Backend {
     /// burn's pure-Rust CPU backend. Always available.
     pub fn cpu() -> Backend {
         Backend { device: Device::flex(), kind: BackendKind::Cpu, adapter: None, wgpu: None, generation: 0 }
+    }
+
+    /// What `initDevice` resolves with: the kind and the adapter.
+    pub fn info(&self) -> DeviceInfo<'_> {
+        DeviceInfo { kind: self.kind, adapter: &self.adapter }
     }
 
     /// Acquires the WebGPU adapter and device through burn, asynchronously (the
@@ -247,6 +270,15 @@ pub async fn matmul_check(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn device_info_is_the_kind_and_the_adapter() {
+        let cpu = Backend::cpu();
+        let json = serde_json::to_value(cpu.info()).unwrap();
+        assert_eq!(json["kind"], serde_json::to_value(BackendKind::Cpu).unwrap());
+        assert!(json["adapter"].is_null());
+        assert_eq!(json.as_object().unwrap().len(), 2);
+    }
 
     #[test]
     fn check_values_are_deterministic_and_in_range() {

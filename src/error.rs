@@ -3,9 +3,10 @@
 //!
 //! Every error that reaches JS is one of the [`ErrorClass`]es (an `Error` subclass in
 //! `web/errors.js`) with one [`ErrorCode`] (`error.code`); the class follows from the code. The
-//! same pair names errors on the status stream ([`crate::status::ErrorInfo`]). The core's error
-//! enums (one per layer) are mapped onto codes in one place, the web layer's `error.rs`; this
-//! module is plain Rust so that the vocabulary is tested natively.
+//! same pair names errors on the status stream ([`crate::status::ErrorInfo`]). Each core error
+//! enum (one per layer) says its own code, message and structured fields through [`Coded`]; the
+//! web layer's `error.rs` turns any of them into a JS error the same way. This module is plain
+//! Rust so that the vocabulary is tested natively.
 
 use std::fmt;
 
@@ -200,6 +201,47 @@ impl AsRef<str> for ErrorCode {
 impl fmt::Display for ErrorCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// A structured field of an error (`error.<name>` in JS), for a UI to read without parsing the
+/// message.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Detail {
+    Text(String),
+    Number(f64),
+}
+
+impl From<String> for Detail {
+    fn from(s: String) -> Detail {
+        Detail::Text(s)
+    }
+}
+
+impl From<&str> for Detail {
+    fn from(s: &str) -> Detail {
+        Detail::Text(s.to_owned())
+    }
+}
+
+impl From<u64> for Detail {
+    fn from(n: u64) -> Detail {
+        Detail::Number(n as f64)
+    }
+}
+
+/// A core error as an app sees it: its code (and so its class), its message and its fields.
+pub trait Coded: fmt::Display {
+    fn code(&self) -> ErrorCode;
+
+    /// The message an app shows; the `Display` text unless the layer words it for apps.
+    fn message(&self) -> String {
+        self.to_string()
+    }
+
+    /// Named fields beside the message, in the order an app reads them.
+    fn details(&self) -> Vec<(&'static str, Detail)> {
+        Vec::new()
     }
 }
 

@@ -67,6 +67,12 @@ impl fmt::Display for InputError {
     }
 }
 
+impl crate::error::Coded for InputError {
+    fn code(&self) -> ErrorCode {
+        self.kind.code()
+    }
+}
+
 impl std::error::Error for InputError {}
 
 /// A byte count (or any exact integer): finite, non-negative, whole and within

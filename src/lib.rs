@@ -54,6 +54,7 @@ pub mod manager;
 pub mod memory;
 pub mod model;
 pub mod rng;
+pub mod source;
 pub mod status;
 pub mod tokenizer;
 

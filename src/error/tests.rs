@@ -72,3 +72,46 @@ fn codes_the_page_tests_expect_exist() {
     }
     assert!(checked >= 10, "only {checked} codes found: did the tests change shape?");
 }
+
+/// Each layer's errors say their code, class, message and fields (what JS shows) themselves.
+#[test]
+fn layer_errors_are_coded() {
+    use crate::backend::BackendError;
+    use crate::gguf::GgufError;
+    use crate::infer::InferError;
+    use crate::memory::AccountError;
+    use crate::tokenizer::TokenizerError;
+
+    let gguf = GgufError::MissingTensor("output.weight".into());
+    assert_eq!(Coded::code(&gguf), ErrorCode::Gguf("GGUF_MISSING_TENSOR"));
+    assert_eq!(Coded::code(&gguf).class(), ErrorClass::ModelFormat);
+    assert_eq!(Coded::message(&gguf), format!("Not a valid GGUF model file: {gguf}."));
+    // Wrapped in the inference error, the container's error keeps its code and wording.
+    let wrapped = InferError::Gguf(gguf.clone());
+    assert_eq!((wrapped.code(), wrapped.message()), (Coded::code(&gguf), Coded::message(&gguf)));
+
+    let overflow = InferError::ContextOverflow { needed: 300, context: 256 };
+    assert_eq!(overflow.code(), ErrorCode::ContextOverflow);
+    assert_eq!(overflow.details(), vec![("needed", Detail::Number(300.0)), ("contextLength", Detail::Number(256.0))]);
+    let invalid = InferError::invalid("topP", "topP must be in (0, 1]");
+    assert_eq!((invalid.code(), invalid.code().class()), (ErrorCode::InvalidParams, ErrorClass::InvalidInput));
+    assert_eq!(invalid.details(), vec![("field", Detail::Text("topP".into()))]);
+    let weight = InferError::BadWeight { tensor: "blk.0.attn_q.weight".into(), detail: "short".into() };
+    assert_eq!(weight.details(), vec![("tensor", Detail::Text("blk.0.attn_q.weight".into()))]);
+    assert_eq!(InferError::Cancelled.code().class(), ErrorClass::Cancelled);
+    assert!(InferError::Device("lost".into()).details().is_empty());
+
+    let role = TokenizerError::UnknownRole { role: "robot".into(), template: "chatml" };
+    assert_eq!(role.code(), ErrorCode::InvalidMessages);
+    assert_eq!(TokenizerError::UnsupportedChatTemplate { family: "x" }.code(), ErrorCode::UnsupportedChatTemplate);
+    assert_eq!(TokenizerError::EmptyVocab.code(), ErrorCode::Tokenizer);
+
+    assert_eq!(BackendError::NoAdapter { detail: "none".into() }.code(), ErrorCode::NoAdapter);
+    assert_eq!(BackendError::Readback { detail: "x".into() }.code(), ErrorCode::ReadbackFailed);
+    assert_eq!(AccountError::Read("gone".into()).code(), ErrorCode::DeviceReadFailed);
+    assert_eq!(AccountError::Init("no".into()).message(), "no");
+
+    let frame = crate::status::sse::EncodeError::NulInId;
+    assert_eq!(frame.code(), ErrorCode::InvalidSseFrame);
+    assert!(frame.message().ends_with('.'));
+}

@@ -267,3 +267,15 @@ impl fmt::Display for GgufError {
 }
 
 impl std::error::Error for GgufError {}
+
+/// A broken container is a `ModelFormatError` coded `GGUF_` and the variant; the message names
+/// the field or tensor.
+impl crate::error::Coded for GgufError {
+    fn code(&self) -> crate::error::ErrorCode {
+        crate::error::ErrorCode::Gguf(GgufError::code(self))
+    }
+
+    fn message(&self) -> String {
+        format!("Not a valid GGUF model file: {self}.")
+    }
+}

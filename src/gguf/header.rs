@@ -68,6 +68,18 @@ pub struct TensorInfo {
     pub n_elements: u64,
 }
 
+/// A tensor as an app lists it: block type by name and absolute file offset.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct TensorSummary<'a> {
+    pub name: &'a str,
+    #[serde(rename = "type")]
+    pub ggml_type: &'static str,
+    pub dims: &'a [u64],
+    /// From the start of the file.
+    pub offset: u64,
+    pub size: u64,
+}
+
 impl TensorInfo {
     /// Byte range relative to the start of the data section.
     pub fn relative_range(&self) -> Range<u64> {
@@ -197,6 +209,21 @@ impl GgufHeader {
     /// All tensor infos, in file order.
     pub fn tensors(&self) -> &[TensorInfo] {
         &self.tensors
+    }
+
+    /// Every tensor: name, block type, dimensions (ggml order), absolute offset and size.
+    pub fn tensor_list(&self) -> Vec<TensorSummary<'_>> {
+        let data = self.data_offset();
+        self.tensors
+            .iter()
+            .map(|t| TensorSummary {
+                name: &t.name,
+                ggml_type: t.ggml_type.name(),
+                dims: &t.dims,
+                offset: data + t.offset,
+                size: t.size_bytes,
+            })
+            .collect()
     }
 
     /// The tensor named `name`, if any.

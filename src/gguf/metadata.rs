@@ -249,3 +249,66 @@ impl Metadata {
         }
     }
 }
+
+/// The largest integer a JS number holds exactly (2^53 - 1).
+const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_991.0;
+
+/// A 64-bit integer as a plain number when a JS number holds it exactly, else as a 64-bit
+/// integer (a BigInt, for a serializer that makes them).
+fn serialize_wide<S: serde::Serializer>(
+    as_f64: f64,
+    wide: impl FnOnce(S) -> Result<S::Ok, S::Error>,
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    if as_f64.abs() <= MAX_SAFE_INTEGER { s.serialize_f64(as_f64) } else { wide(s) }
+}
+
+/// A value as an app reads it: numbers, booleans, strings and (nested) arrays; 64-bit integers
+/// beyond 2^53 stay 64-bit integers.
+impl serde::Serialize for MetadataValue {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        match self {
+            MetadataValue::U8(v) => s.serialize_u8(*v),
+            MetadataValue::I8(v) => s.serialize_i8(*v),
+            MetadataValue::U16(v) => s.serialize_u16(*v),
+            MetadataValue::I16(v) => s.serialize_i16(*v),
+            MetadataValue::U32(v) => s.serialize_u32(*v),
+            MetadataValue::I32(v) => s.serialize_i32(*v),
+            MetadataValue::F32(v) => s.serialize_f32(*v),
+            MetadataValue::Bool(v) => s.serialize_bool(*v),
+            MetadataValue::String(v) => s.serialize_str(v),
+            MetadataValue::Array(a) => a.serialize(s),
+            MetadataValue::U64(v) => serialize_wide(*v as f64, |s: S| s.serialize_u64(*v), s),
+            MetadataValue::I64(v) => serialize_wide(*v as f64, |s: S| s.serialize_i64(*v), s),
+            MetadataValue::F64(v) => s.serialize_f64(*v),
+        }
+    }
+}
+
+impl serde::Serialize for MetadataArray {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        /// One element, serialized as the scalar value of its type.
+        fn each<S: serde::Serializer, T: Clone>(
+            s: S,
+            items: &[T],
+            f: impl Fn(T) -> MetadataValue,
+        ) -> std::result::Result<S::Ok, S::Error> {
+            s.collect_seq(items.iter().cloned().map(f))
+        }
+        match self {
+            MetadataArray::U8(v) => each(s, v, MetadataValue::U8),
+            MetadataArray::I8(v) => each(s, v, MetadataValue::I8),
+            MetadataArray::U16(v) => each(s, v, MetadataValue::U16),
+            MetadataArray::I16(v) => each(s, v, MetadataValue::I16),
+            MetadataArray::U32(v) => each(s, v, MetadataValue::U32),
+            MetadataArray::I32(v) => each(s, v, MetadataValue::I32),
+            MetadataArray::F32(v) => each(s, v, MetadataValue::F32),
+            MetadataArray::Bool(v) => each(s, v, MetadataValue::Bool),
+            MetadataArray::String(v) => s.collect_seq(v),
+            MetadataArray::Array(v) => s.collect_seq(v),
+            MetadataArray::U64(v) => each(s, v, MetadataValue::U64),
+            MetadataArray::I64(v) => each(s, v, MetadataValue::I64),
+            MetadataArray::F64(v) => each(s, v, MetadataValue::F64),
+        }
+    }
+}

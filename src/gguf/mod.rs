@@ -50,7 +50,7 @@ pub use dequant::{bf16_to_f32, dequantize, dequantize_to_vec, f16_to_f32};
 pub use error::{GgufError, Result};
 pub use header::{
     ALIGNMENT_KEY, DEFAULT_ALIGNMENT, GGUF_MAGIC, GgufHeader, MAX_ARRAY_DEPTH, MAX_ARRAY_LEN, MAX_DIMS, MAX_KV,
-    MAX_NAME_LEN, MAX_STRING_LEN, MAX_TENSORS, TensorInfo,
+    MAX_NAME_LEN, MAX_STRING_LEN, MAX_TENSORS, TensorInfo, TensorSummary,
 };
 pub use metadata::{Metadata, MetadataArray, MetadataValue};
 pub use types::{GgmlType, QK_K};

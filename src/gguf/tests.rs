@@ -1024,3 +1024,39 @@ fn decodes_multiple_blocks_in_order() {
     let out = dequantize_to_vec(GgmlType::Q8_0, &bytes, 96).unwrap();
     assert_eq!((out[0], out[32], out[95]), (1.0, 2.0, 0.5));
 }
+
+// ---------------------------------------------------------------------------------------------
+// What an app reads: the tensor list and metadata values, serialized.
+
+#[test]
+fn tensor_list_gives_absolute_offsets_and_type_names() {
+    let h = GgufHeader::parse_complete(&sample().build()).expect("valid");
+    let list = serde_json::to_value(h.tensor_list()).unwrap();
+    let b = &list[1];
+    assert_eq!(b["name"], "b");
+    assert_eq!(b["type"], "Q4_K");
+    assert_eq!(b["dims"], serde_json::json!([256, 2]));
+    assert_eq!(b["offset"], h.data_offset() + 32);
+    assert_eq!(b["size"], 288);
+    assert_eq!(list.as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn metadata_serializes_64_bit_integers_as_numbers_only_when_exact() {
+    let json = |v: MetadataValue| serde_json::to_value(v).unwrap();
+    // Exact as a JS number: a plain (f64) number.
+    assert_eq!(json(MetadataValue::U64(42)), serde_json::json!(42.0));
+    assert_eq!(json(MetadataValue::I64(-(1 << 53) + 1)), serde_json::json!(-9_007_199_254_740_991.0));
+    // Beyond 2^53 - 1: the 64-bit integer itself (a BigInt in JS).
+    assert_eq!(json(MetadataValue::U64(1 << 53)), serde_json::json!(9_007_199_254_740_992u64));
+    assert_eq!(json(MetadataValue::I64(i64::MIN)), serde_json::json!(i64::MIN));
+    assert_eq!(json(MetadataValue::U32(7)), serde_json::json!(7));
+    assert_eq!(json(MetadataValue::Bool(true)), serde_json::json!(true));
+    assert_eq!(json(MetadataValue::String("llama".into())), serde_json::json!("llama"));
+    let nested = MetadataArray::Array(vec![
+        MetadataArray::U64(vec![1, u64::MAX]),
+        MetadataArray::String(vec!["a".into()]),
+        MetadataArray::F32(vec![0.5]),
+    ]);
+    assert_eq!(json(MetadataValue::Array(nested)), serde_json::json!([[1.0, u64::MAX], ["a"], [0.5]]));
+}

@@ -13,6 +13,7 @@
 
 use std::fmt;
 
+use crate::error::{Coded, Detail, ErrorCode};
 use crate::gguf::{GgmlType, GgufError};
 use crate::model::ModelError;
 
@@ -96,6 +97,43 @@ impl fmt::Display for InferError {
 }
 
 impl std::error::Error for InferError {}
+
+/// The model's and the container's errors keep their own codes; the rest are coded here, with
+/// the fields a UI needs (`tensor`, `needed`/`contextLength`, `field`).
+impl Coded for InferError {
+    fn code(&self) -> ErrorCode {
+        match self {
+            InferError::Model(e) => e.code(),
+            InferError::Gguf(e) => Coded::code(e),
+            InferError::UnsupportedType { .. } => ErrorCode::UnsupportedTensorType,
+            InferError::BadWeight { .. } => ErrorCode::BadWeight,
+            InferError::Device(_) => ErrorCode::Device,
+            InferError::ContextOverflow { .. } => ErrorCode::ContextOverflow,
+            InferError::BadToken { .. } => ErrorCode::BadToken,
+            InferError::Cancelled => ErrorCode::Cancelled,
+            InferError::InvalidInput { .. } => ErrorCode::InvalidParams,
+            InferError::Unsupported(_) => ErrorCode::Unsupported,
+        }
+    }
+
+    fn message(&self) -> String {
+        match self {
+            InferError::Gguf(e) => Coded::message(e),
+            other => other.to_string(),
+        }
+    }
+
+    fn details(&self) -> Vec<(&'static str, Detail)> {
+        match self {
+            InferError::BadWeight { tensor, .. } => vec![("tensor", tensor.as_str().into())],
+            InferError::ContextOverflow { needed, context } => {
+                vec![("needed", (*needed as u64).into()), ("contextLength", (*context as u64).into())]
+            }
+            InferError::InvalidInput { field, .. } => vec![("field", (*field).into())],
+            _ => Vec::new(),
+        }
+    }
+}
 
 impl From<ModelError> for InferError {
     fn from(e: ModelError) -> Self {

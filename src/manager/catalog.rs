@@ -62,6 +62,10 @@ pub enum CatalogError {
     Invalid { key: String, field: &'static str, message: String },
     /// No entry has this key.
     Unknown { key: String, known: Vec<String> },
+    /// The entry has neither a URL nor a file the app supplied.
+    NoSource { key: String },
+    /// The file is a model of another architecture than the entry says.
+    Mismatch { key: String, file_arch: String, entry_arch: String },
 }
 
 impl fmt::Display for CatalogError {
@@ -77,6 +81,12 @@ impl fmt::Display for CatalogError {
             CatalogError::Unknown { key, known } => {
                 write!(f, "No model {key:?} in the catalog; known: {}. Add it with registerModel().", known.join(", "))
             }
+            CatalogError::NoSource { key } => {
+                write!(f, "Catalog entry {key} has no url and no file; registerModel() it with one.")
+            }
+            CatalogError::Mismatch { key, file_arch, entry_arch } => {
+                write!(f, "{key} is a {file_arch} model, but the catalog says {entry_arch}; fix the catalog entry.")
+            }
         }
     }
 }
@@ -89,11 +99,30 @@ impl CatalogError {
             CatalogError::Json(_) => ErrorCode::InvalidCatalog,
             CatalogError::Invalid { .. } => ErrorCode::InvalidCatalogEntry,
             CatalogError::Unknown { .. } => ErrorCode::UnknownModel,
+            CatalogError::NoSource { .. } => ErrorCode::NoModelSource,
+            CatalogError::Mismatch { .. } => ErrorCode::CatalogMismatch,
         }
     }
 }
 
 impl CatalogEntry {
+    /// Whether a file of architecture `file_arch` is this entry's model.
+    pub fn check_arch(&self, file_arch: &str) -> Result<(), CatalogError> {
+        if file_arch == self.arch {
+            return Ok(());
+        }
+        Err(CatalogError::Mismatch {
+            key: self.key.clone(),
+            file_arch: file_arch.to_owned(),
+            entry_arch: self.arch.clone(),
+        })
+    }
+
+    /// The error for an entry with nothing to load from.
+    pub fn no_source(&self) -> CatalogError {
+        CatalogError::NoSource { key: self.key.clone() }
+    }
+
     /// Checks every field; `needs_url`: false for an entry whose file comes at run time.
     pub fn validate(&self, needs_url: bool) -> Result<(), CatalogError> {
         let bad = |field, message: &str| {
@@ -242,3 +271,9 @@ impl Catalog {
 /// `requiredBytes` of the first three were computed from their headers by `requirementFor`
 /// (context 2048) and are checked against the files by `tests/js/manager.test.mjs`.
 pub const BUILTIN_CATALOG: &str = include_str!("catalog.json");
+
+impl crate::error::Coded for CatalogError {
+    fn code(&self) -> ErrorCode {
+        CatalogError::code(self)
+    }
+}

@@ -12,14 +12,18 @@
 mod catalog;
 mod engine;
 mod error;
+mod files;
 mod lifecycle;
+mod options;
 mod queue;
 pub mod task;
 
 pub use catalog::{BUILTIN_CATALOG, Catalog, CatalogEntry, CatalogError, DEFAULT_MODEL_KEY, Suggestion};
 pub use engine::{Cancel, Engine, Resident};
 pub use error::{BusyWith, EngineError, FailureKind, LoadFailure, ManagerError};
+pub use files::FileBook;
 pub use lifecycle::{CatalogRow, Fit, ModelLifecycle, ResidentModel, Settings, Switched};
+pub use options::{LoadedRow, ManagerOptions};
 pub use queue::{Cancelled, Queued, TaskQueue, TaskRunner};
 
 #[cfg(test)]

@@ -213,3 +213,89 @@ fn runner_runs_one_task_at_a_time_in_queue_order_and_cancels_waiting_and_running
     assert!(matches!(runner.cancel(first), Cancelled::Unknown), "a finished task is let go");
     assert!(runner.pending(|q| q.id).is_empty());
 }
+
+#[test]
+fn an_entry_checks_the_file_architecture_and_names_a_missing_source() {
+    let e = entry("tiny", 100, None);
+    assert_eq!(e.check_arch("llama"), Ok(()));
+    let wrong = e.check_arch("gemma3").unwrap_err();
+    assert_eq!(wrong.code(), crate::error::ErrorCode::CatalogMismatch);
+    assert_eq!(wrong.to_string(), "tiny is a gemma3 model, but the catalog says llama; fix the catalog entry.");
+    let none = e.no_source();
+    assert_eq!(none.code(), crate::error::ErrorCode::NoModelSource);
+    assert_eq!(none.to_string(), "Catalog entry tiny has no url and no file; registerModel() it with one.");
+}
+
+#[test]
+fn manager_options_default_to_eviction_and_the_cache_and_refuse_a_zero_context() {
+    let defaults = ManagerOptions::default();
+    assert_eq!(defaults.settings().unwrap(), Settings::default());
+    assert!(defaults.use_cache());
+    let options: ManagerOptions =
+        serde_json::from_str(r#"{ "contextLength": 512, "autoFallback": true, "evict": false, "cache": false }"#)
+            .unwrap();
+    let settings = options.settings().unwrap();
+    assert_eq!((settings.context_length, settings.auto_fallback, settings.evict), (Some(512), true, false));
+    assert!(!options.use_cache());
+    let zero = ManagerOptions { context_length: Some(0), ..ManagerOptions::default() };
+    let err = zero.settings().unwrap_err();
+    assert_eq!(
+        (err.kind.code(), err.message.as_str()),
+        (crate::error::ErrorCode::InvalidOptions, "contextLength must be at least 1.")
+    );
+}
+
+#[test]
+fn a_resident_model_lists_as_a_camel_case_row() {
+    let account = crate::memory::LoadedModel {
+        key: "tiny".into(),
+        bytes: 1024,
+        last_used: Some(5.0),
+        use_order: 3,
+        pinned: true,
+    };
+    let row = ResidentModel { account, current: true, model: () }.row("webgpu".into());
+    assert_eq!(
+        serde_json::to_value(&row).unwrap(),
+        serde_json::json!({
+            "key": "tiny", "bytes": 1024, "current": true, "pinned": true, "lastUsed": 5.0, "backend": "webgpu"
+        })
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// FileBook
+
+#[test]
+fn file_book_tracks_supplied_opened_and_cached_files() {
+    let book: FileBook<&str, &str> = FileBook::default();
+    let a = entry("a", 10, None);
+    assert!(book.uses_url(&a));
+    book.open("a", "a-from-url", false);
+    assert_eq!((book.opened("a"), book.is_cached("a")), (Some("a-from-url"), false));
+    // A file the app supplies replaces the URL and forgets the header read from it.
+    book.set_source("a", Some("a-blob"));
+    assert!(!book.uses_url(&a));
+    assert_eq!((book.supplied("a"), book.opened("a")), (Some("a-blob"), None));
+    book.set_source("a", None);
+    assert!(book.uses_url(&a) && book.supplied("a").is_none());
+    let no_url = CatalogEntry { url: String::new(), ..entry("b", 10, None) };
+    assert!(!book.uses_url(&no_url));
+}
+
+#[test]
+fn file_book_forgets_cached_copies_by_key_or_all() {
+    let book: FileBook<u32, ()> = FileBook::default();
+    book.open("a", 1, true);
+    book.open("b", 2, true);
+    book.open("c", 3, false);
+    assert!(book.is_cached("a") && book.is_cached("b") && !book.is_cached("c"));
+    book.forget_cached(Some("a"));
+    assert_eq!((book.opened("a"), book.opened("b")), (None, Some(2)));
+    book.forget_cached(None);
+    assert_eq!((book.opened("b"), book.opened("c")), (None, Some(3)));
+    // Reopened from the network, a key is no longer the cached copy.
+    book.open("c", 4, true);
+    book.open("c", 5, false);
+    assert!(!book.is_cached("c"));
+}

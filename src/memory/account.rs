@@ -38,6 +38,15 @@ impl fmt::Display for AccountError {
 
 impl std::error::Error for AccountError {}
 
+impl crate::error::Coded for AccountError {
+    fn code(&self) -> crate::error::ErrorCode {
+        match self {
+            AccountError::Init(_) => crate::error::ErrorCode::DeviceInitFailed,
+            AccountError::Read(_) => crate::error::ErrorCode::DeviceReadFailed,
+        }
+    }
+}
+
 /// A memory manager bound to a device and a status stream. Interior mutability throughout:
 /// every method takes `&self`.
 pub struct Account {

@@ -247,6 +247,19 @@ impl Requirement {
         Ok(Requirement::for_config(&cfg, header, options, limits))
     }
 
+    /// What loading `header` with a `context` of positions occupies, sized as the loader sizes
+    /// it: the context clamped to the model's own first, then the batch that context takes.
+    ///
+    /// # Errors
+    /// As [`Self::from_header`].
+    pub fn for_load(header: &GgufHeader, context: u32, limits: &DeviceLimits) -> Result<Requirement, ModelError> {
+        let cfg = ModelConfig::from_gguf(header)?;
+        let context = context.min(cfg.context_length).max(1);
+        let options = RequirementOptions { context, batch: Shape::for_context(context as usize).batch as u32 };
+        cfg.validate_tensors(header)?;
+        Ok(Requirement::for_config(&cfg, header, options, limits))
+    }
+
     /// As [`Self::from_header`], with the configuration already read (and validated).
     pub fn for_config(
         cfg: &ModelConfig,

@@ -845,3 +845,22 @@ fn a_manager_from_adapter_facts_uses_their_limits() {
     m.clear_budget_override();
     assert_eq!(m.budget().adapter_class, AdapterClass::Discrete);
 }
+
+/// The lifecycle's exact requirement: a context beyond the model's is clamped before the batch
+/// is chosen, as the loader does; a file the loader refuses has none.
+#[test]
+fn requirement_for_load_clamps_the_context_before_choosing_the_batch() {
+    let mini = Mini::new();
+    let header = mini.header();
+    let limits = DeviceLimits::UNLIMITED;
+    let batch = |context: u32| Shape::for_context(context as usize).batch as u32;
+    let clamped = Requirement::for_load(&header, 1 << 20, &limits).unwrap();
+    assert_eq!(clamped, mini.requirement_with(mini.context, batch(mini.context), &limits));
+    let small = Requirement::for_load(&header, 8, &limits).unwrap();
+    assert_eq!(small, mini.requirement_with(8, batch(8), &limits));
+    assert_eq!(Requirement::for_load(&header, 0, &limits).unwrap(), mini.requirement_with(1, batch(1), &limits));
+    let mut no_arch = Builder::new().kv_str("general.architecture", "nonesuch");
+    no_arch = no_arch.kv_u32("nonesuch.context_length", 8);
+    let header = GgufHeader::parse(&no_arch.header()).unwrap();
+    assert!(Requirement::for_load(&header, 64, &limits).is_err());
+}

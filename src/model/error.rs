@@ -141,3 +141,9 @@ impl From<GgufError> for ModelError {
         ModelError::Metadata(e)
     }
 }
+
+impl crate::error::Coded for ModelError {
+    fn code(&self) -> ErrorCode {
+        ModelError::code(self)
+    }
+}

@@ -258,3 +258,14 @@ impl Parser {
         });
     }
 }
+
+/// A frame that cannot be encoded is the caller's: `InvalidInputError` `INVALID_SSE_FRAME`.
+impl crate::error::Coded for EncodeError {
+    fn code(&self) -> crate::error::ErrorCode {
+        crate::error::ErrorCode::InvalidSseFrame
+    }
+
+    fn message(&self) -> String {
+        format!("{self}.")
+    }
+}

@@ -6,7 +6,7 @@
 use super::TokenizerError;
 
 /// One chat turn.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize)]
 pub struct ChatMessage {
     pub role: String,
     pub content: String,

@@ -1,5 +1,6 @@
 //! Token ids to text: pieces, detokenization and llama.cpp's space clean-up.
 
+use super::TokenizerError;
 use super::{Algorithm, Tokenizer, attr};
 
 impl Tokenizer {
@@ -72,6 +73,15 @@ impl Tokenizer {
     /// with control tokens omitted, invalid UTF-8 replaced by U+FFFD.
     pub fn decode(&self, ids: &[u32]) -> String {
         String::from_utf8_lossy(&self.detokenize(ids, false, false)).into_owned()
+    }
+
+    /// [`Self::decode`] for a caller's ids, each of which must be in the vocabulary.
+    pub fn decode_checked(&self, ids: &[u32]) -> Result<String, TokenizerError> {
+        let n_tokens = self.n_tokens();
+        match ids.iter().find(|&&id| id as usize >= n_tokens) {
+            Some(&id) => Err(TokenizerError::UnknownTokenId { id, n_tokens }),
+            None => Ok(self.decode(ids)),
+        }
     }
 
     /// `llama_detokenize(vocab, ids, remove_special, unparse_special)` as raw

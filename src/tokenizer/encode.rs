@@ -11,7 +11,21 @@ enum Fragment {
     Token(u32),
 }
 
+/// A caller's `{ addSpecial, parseSpecial }`: BOS/EOS as the model asks unless `addSpecial` is
+/// false; special-token text stays text unless `parseSpecial` is true.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EncodeOptions {
+    pub add_special: Option<bool>,
+    pub parse_special: Option<bool>,
+}
+
 impl Tokenizer {
+    /// [`Self::encode`] with a caller's options.
+    pub fn encode_with(&self, text: &str, options: &EncodeOptions) -> Vec<u32> {
+        self.encode(text, options.add_special.unwrap_or(true), options.parse_special.unwrap_or(false))
+    }
+
     /// `llama_tokenize(vocab, text, add_special, parse_special)`: with
     /// `add_special` the BOS/EOS tokens are added as the metadata says; with
     /// `parse_special` control tokens written in the text are recognised

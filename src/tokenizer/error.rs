@@ -34,6 +34,8 @@ pub enum TokenizerError {
     MissingKey { key: &'static str },
     /// A `tokenizer.*` GGUF metadata key holds the wrong type or an out-of-range value.
     InvalidMetadata { key: &'static str, reason: String },
+    /// A caller's token id outside the vocabulary.
+    UnknownTokenId { id: u32, n_tokens: usize },
 }
 
 pub(super) const SUPPORTED_MODELS: &[&str] = &["llama", "gpt2"];
@@ -50,6 +52,9 @@ impl fmt::Display for TokenizerError {
                 write!(f, "unsupported pre-tokenizer {pre:?} (tokenizer.ggml.pre); supported: {}", supported.join(", "))
             }
             Self::EmptyVocab => write!(f, "tokenizer.ggml.tokens is empty"),
+            Self::UnknownTokenId { id, n_tokens } => {
+                write!(f, "Token id {id} is outside the vocabulary of {n_tokens} tokens.")
+            }
             Self::TooManyTokens { n_tokens } => write!(f, "vocabulary has {n_tokens} tokens, more than u32 ids allow"),
             Self::ArrayTooShort { key, len, n_tokens } => {
                 write!(f, "{key} has {len} entries but there are {n_tokens} tokens")
@@ -82,3 +87,19 @@ impl fmt::Display for TokenizerError {
 }
 
 impl std::error::Error for TokenizerError {}
+
+/// An unknown chat role or token id is the caller's (`INVALID_MESSAGES`, `INVALID_TOKEN_ID`); a
+/// template Hearth cannot render and every vocabulary problem are the model file's.
+impl crate::error::Coded for TokenizerError {
+    fn code(&self) -> crate::error::ErrorCode {
+        use crate::error::ErrorCode;
+        match self {
+            TokenizerError::UnknownRole { .. } => ErrorCode::InvalidMessages,
+            TokenizerError::UnknownTokenId { .. } => ErrorCode::InvalidTokenId,
+            TokenizerError::UnknownChatTemplate { .. } | TokenizerError::UnsupportedChatTemplate { .. } => {
+                ErrorCode::UnsupportedChatTemplate
+            }
+            _ => ErrorCode::Tokenizer,
+        }
+    }
+}

@@ -29,6 +29,7 @@ use std::collections::BTreeSet;
 use std::fmt;
 
 pub use chat::{ChatMessage, ChatTemplate};
+pub use encode::EncodeOptions;
 pub use error::TokenizerError;
 pub use stream::StreamDecoder;
 pub(crate) use vocab::Vocab;

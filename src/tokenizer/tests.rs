@@ -251,3 +251,27 @@ mod from_gguf {
         ));
     }
 }
+
+/// What the JS `Tokenizer` forwards: a caller's encode options with their defaults, checked
+/// decoding, and chat messages read from `{ role, content }`.
+#[test]
+fn caller_options_checked_ids_and_messages() {
+    use crate::error::{Coded, ErrorCode};
+    let tok = Tokenizer::from_spec(spm_spec()).unwrap();
+    let id = |t: &str| tok.token_id(t).unwrap();
+    let defaults = EncodeOptions::default();
+    assert_eq!(tok.encode_with("hi</s>", &defaults), tok.encode("hi</s>", true, false));
+    let raw: EncodeOptions = serde_json::from_str(r#"{ "addSpecial": false, "parseSpecial": true }"#).unwrap();
+    assert_eq!(tok.encode_with("hi</s>", &raw), vec![id("▁hi"), 2]);
+
+    let n = tok.n_tokens() as u32;
+    assert_eq!(tok.decode_checked(&[id("▁hi")]).unwrap(), "hi");
+    let err = tok.decode_checked(&[id("▁hi"), n]).unwrap_err();
+    assert_eq!(err, TokenizerError::UnknownTokenId { id: n, n_tokens: n as usize });
+    assert_eq!(err.code(), ErrorCode::InvalidTokenId);
+    assert_eq!(err.to_string(), format!("Token id {n} is outside the vocabulary of {n} tokens."));
+
+    let messages: Vec<ChatMessage> = serde_json::from_str(r#"[{ "role": "user", "content": "hi" }]"#).unwrap();
+    assert_eq!(messages, [ChatMessage::new("user", "hi")]);
+    assert!(serde_json::from_str::<Vec<ChatMessage>>(r#"[{ "role": "user" }]"#).is_err());
+}

@@ -5,7 +5,8 @@
 //! A file is written through a `FileSystemWritableFileStream`, whose contents replace the
 //! file's only when the stream closes: a download that fails or is aborted leaves no partial
 //! file behind, and a cached file is one whose size equals the size the server announced.
-//! The OPFS calls go through `Reflect` (web-sys gates these interfaces behind unstable APIs).
+//! The file names and the length check are the core's ([`crate::source`]). The OPFS calls go
+//! through `Reflect` (web-sys gates these interfaces behind unstable APIs).
 
 use js_sys::{Function, Object, Promise, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
@@ -13,6 +14,7 @@ use wasm_bindgen_futures::JsFuture;
 use web_sys::{AbortSignal, Blob, ReadableStreamDefaultReader};
 
 use crate::manager::CatalogEntry;
+use crate::source::{cache_file_name, cache_key_of, check_complete};
 
 use super::error::{ErrorCode, JsError};
 use super::source::{ProgressReporter, SourceError, fetch_whole};
@@ -59,17 +61,11 @@ impl ModelCache {
         Some(ModelCache { dir })
     }
 
-    /// The file name of `entry`: its key, and its sha256 (or size) so that a changed file is a
-    /// different entry.
-    fn name(entry: &CatalogEntry) -> String {
-        let id = entry.sha256.as_deref().map_or_else(|| entry.file_bytes.to_string(), |h| h[..16].to_owned());
-        format!("{}-{id}.gguf", entry.key)
-    }
-
     /// The cached file of `entry` if it is complete (`expected_len` bytes, the size the server
     /// announced).
     pub async fn get(&self, entry: &CatalogEntry, expected_len: Option<u64>) -> Option<Blob> {
-        let handle = call(&self.dir, "getFileHandle", &[Self::name(entry).into(), create_option(false)]).await.ok()?;
+        let handle =
+            call(&self.dir, "getFileHandle", &[cache_file_name(entry).into(), create_option(false)]).await.ok()?;
         let file: Blob = call(&handle, "getFile", &[]).await.ok()?.dyn_into().ok()?;
         let size = file.size() as u64;
         let complete = size > 0 && expected_len.is_none_or(|n| n == size);
@@ -85,7 +81,7 @@ impl ModelCache {
         signal: Option<&AbortSignal>,
         progress: &ProgressReporter,
     ) -> Result<Blob, JsError> {
-        let name = Self::name(entry);
+        let name = cache_file_name(entry);
         let storage_error = |e: JsValue| {
             JsError::of(
                 ErrorCode::CacheWriteFailed,
@@ -123,12 +119,7 @@ impl ModelCache {
                 call(&writable, "write", &[chunk.into()]).await.map_err(storage_error)?;
                 progress.report(received, total);
             }
-            if let Some(n) = total
-                && received != n
-            {
-                return Err(SourceError::Truncated { url: url.to_owned(), expected: n, received }.into());
-            }
-            Ok(())
+            Ok(check_complete(url, total, received)?)
         }
         .await;
         match result {
@@ -178,16 +169,11 @@ impl ModelCache {
     pub async fn remove(&self, key: Option<&str>) -> u32 {
         let mut removed = 0;
         for (name, _) in self.list().await {
-            let matches = key.is_none_or(|k| key_of(&name) == k);
+            let matches = key.is_none_or(|k| cache_key_of(&name) == k);
             if matches && call(&self.dir, "removeEntry", &[name.into()]).await.is_ok() {
                 removed += 1;
             }
         }
         removed
     }
-}
-
-/// The key of a cache file name (`<key>-<id>.gguf`).
-pub fn key_of(name: &str) -> &str {
-    name.rsplit_once('-').map_or(name, |(key, _)| key)
 }

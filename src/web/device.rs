@@ -14,7 +14,7 @@ use wasm_bindgen::prelude::*;
 use super::error::JsError;
 use super::streamer::SseStreamer;
 use super::types::BackendArg;
-use crate::backend::{AdapterInfo, Backend, BackendError, BackendKind, MatmulCheck, matmul_check};
+use crate::backend::{AdapterInfo, Backend, BackendError, MatmulCheck, matmul_check};
 pub use crate::device::Preference;
 use crate::device::{BrowserAdapterInfo, DeviceSlot, LostListener, check_dims, fallback_message};
 use crate::status::StatusStream;
@@ -147,16 +147,6 @@ pub async fn acquire(preference: Preference, status: Option<Rc<StatusStream>>) -
     }
 }
 
-fn describe(backend: &Backend) -> JsValue {
-    #[derive(serde::Serialize)]
-    struct DeviceInfo<'a> {
-        kind: BackendKind,
-        adapter: &'a Option<crate::backend::AdapterInfo>,
-    }
-    let info = DeviceInfo { kind: backend.kind, adapter: &backend.adapter };
-    info.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).unwrap_or(JsValue::NULL)
-}
-
 /// Initialises the page's compute device: `'auto'` (default) takes WebGPU and
 /// falls back to the CPU, `'webgpu'` rejects with `GpuUnavailableError` when there
 /// is no adapter, `'cpu'` skips WebGPU. Each step and any failure is told on `streamer`.
@@ -166,7 +156,7 @@ pub fn init_device(streamer: &SseStreamer, backend: Option<BackendArg>) -> js_sy
     wasm_bindgen_futures::future_to_promise(async move {
         let preference = Preference::parse(backend)?;
         let backend = acquire(preference, status).await?;
-        Ok(describe(&backend))
+        Ok(backend.info().serialize(&serde_wasm_bindgen::Serializer::json_compatible()).unwrap_or(JsValue::NULL))
     })
 }
 

@@ -1,16 +1,16 @@
 //! The one place where Rust errors become JS `Error` subclasses.
 //!
-//! Each core layer has its own error enum; here each converts (`impl From<XError> for JsError`)
-//! to an [`ErrorCode`], whose [`ErrorClass`] is the class from `errors.js`, an actionable message
-//! and, where useful, structured fields a UI can read without parsing the message. Web code
+//! Each core layer has its own error enum, which says its [`ErrorCode`] (whose [`ErrorClass`] is
+//! the class from `errors.js`), an actionable message and, where useful, structured fields a UI
+//! can read without parsing the message ([`Coded`]); here every one converts the same way. Web code
 //! returns `Result<_, JsError>` and uses `?`; code that needs to know what failed matches on
 //! [`JsError::error_code`] or [`JsError::class`], never on names.
 
 use js_sys::{Object, Reflect};
 use wasm_bindgen::prelude::*;
 
-use super::source::SourceError;
 use crate::backend::BackendError;
+use crate::error::{Coded, Detail};
 pub use crate::error::{ErrorClass, ErrorCode};
 use crate::gguf::GgufError;
 use crate::infer::InferError;
@@ -20,6 +20,7 @@ use crate::input::InputError;
 use crate::manager::CatalogError;
 use crate::memory::AccountError;
 use crate::model::ModelError;
+use crate::source::SourceError;
 use crate::status::{ErrorInfo, sse::EncodeError};
 use crate::tokenizer::TokenizerError;
 
@@ -66,6 +67,15 @@ impl JsError {
         &self.message
     }
 
+    /// A core error with its code, message and fields ([`Coded`]).
+    pub fn coded(e: &impl Coded) -> Self {
+        let details = e.details().into_iter().map(|(key, value)| match value {
+            Detail::Text(text) => (key, JsValue::from(text)),
+            Detail::Number(n) => (key, JsValue::from(n)),
+        });
+        JsError { code: e.code(), message: e.message(), details: details.collect() }
+    }
+
     /// The error as an `error` event on the status stream describes it.
     pub fn info(&self) -> ErrorInfo {
         ErrorInfo::of(self.code, self.message.clone())
@@ -83,55 +93,28 @@ impl From<JsError> for JsValue {
     }
 }
 
-/// A GGUF problem as the `ModelFormatError` users see: the reader's message names the field or
-/// tensor; the code is `GGUF_` and the variant (`GGUF_BAD_MAGIC`).
-impl From<GgufError> for JsError {
-    fn from(e: GgufError) -> JsError {
-        JsError::of(ErrorCode::Gguf(e.code()), format!("Not a valid GGUF model file: {e}."))
-    }
-}
-
-impl From<ModelError> for JsError {
-    fn from(e: ModelError) -> JsError {
-        // The code table is the core's (`ModelError::code`), tested natively.
-        JsError::of(e.code(), e.to_string())
-    }
-}
-
-impl From<InferError> for JsError {
-    fn from(e: InferError) -> JsError {
-        let message = e.to_string();
-        match e {
-            InferError::Model(e) => e.into(),
-            InferError::Gguf(e) => e.into(),
-            InferError::UnsupportedType { .. } => JsError::of(ErrorCode::UnsupportedTensorType, message),
-            InferError::BadWeight { tensor, .. } => JsError::of(ErrorCode::BadWeight, message).with("tensor", tensor),
-            InferError::Device(_) => JsError::of(ErrorCode::Device, message),
-            InferError::ContextOverflow { needed, context } => JsError::of(ErrorCode::ContextOverflow, message)
-                .with("needed", needed as f64)
-                .with("contextLength", context as f64),
-            InferError::BadToken { .. } => JsError::of(ErrorCode::BadToken, message),
-            InferError::Cancelled => JsError::of(ErrorCode::Cancelled, message),
-            InferError::InvalidInput { field, .. } => {
-                JsError::of(ErrorCode::InvalidParams, message).with("field", field)
+macro_rules! from_coded {
+    ($($error:ty),* $(,)?) => {$(
+        impl From<$error> for JsError {
+            fn from(e: $error) -> JsError {
+                JsError::coded(&e)
             }
-            InferError::Unsupported(_) => JsError::of(ErrorCode::Unsupported, message),
         }
-    }
+    )*};
 }
 
-impl From<TokenizerError> for JsError {
-    fn from(e: TokenizerError) -> JsError {
-        let code = match &e {
-            TokenizerError::UnknownRole { .. } => ErrorCode::InvalidMessages,
-            TokenizerError::UnknownChatTemplate { .. } | TokenizerError::UnsupportedChatTemplate { .. } => {
-                ErrorCode::UnsupportedChatTemplate
-            }
-            _ => ErrorCode::Tokenizer,
-        };
-        JsError::of(code, e.to_string())
-    }
-}
+from_coded!(
+    GgufError,
+    ModelError,
+    InferError,
+    TokenizerError,
+    CatalogError,
+    EncodeError,
+    SourceError,
+    InputError,
+    AccountError,
+    BackendError
+);
 
 // A loaded model's errors (`infer::session`): the inference's and the tokenizer's keep their
 // codes and fields; a cancelled generation carries the text before it.
@@ -149,38 +132,6 @@ impl From<SessionError> for JsError {
     }
 }
 
-impl From<CatalogError> for JsError {
-    fn from(e: CatalogError) -> JsError {
-        JsError::of(e.code(), e.to_string())
-    }
-}
-
-impl From<EncodeError> for JsError {
-    fn from(e: EncodeError) -> JsError {
-        JsError::of(ErrorCode::InvalidSseFrame, format!("{e}."))
-    }
-}
-
-impl From<SourceError> for JsError {
-    fn from(e: SourceError) -> JsError {
-        let message = e.to_string();
-        match e {
-            SourceError::Http { url, status, .. } => {
-                JsError::of(ErrorCode::HttpStatus, message).with("url", url).with("status", status)
-            }
-            SourceError::Network { url, .. } => {
-                JsError::of(ErrorCode::NetworkError, message).with("url", url).with("status", 0)
-            }
-            SourceError::Truncated { url, expected, received } => JsError::of(ErrorCode::TruncatedBody, message)
-                .with("url", url)
-                .with("expectedBytes", expected as f64)
-                .with("receivedBytes", received as f64),
-            SourceError::Aborted { url } => JsError::of(ErrorCode::Aborted, message).with("url", url),
-            SourceError::Read { .. } => JsError::of(ErrorCode::ReadFailed, message),
-        }
-    }
-}
-
 /// A failed load or header read: the source's own error, a `ModelFormatError`, the model's
 /// error, or a `CancelledError`.
 impl<E: Into<JsError>> From<LoadError<E>> for JsError {
@@ -191,32 +142,6 @@ impl<E: Into<JsError>> From<LoadError<E>> for JsError {
             LoadError::Model(e) => e.into(),
             LoadError::Cancelled => JsError::of(ErrorCode::Aborted, "The operation was cancelled."),
         }
-    }
-}
-
-impl From<InputError> for JsError {
-    fn from(e: InputError) -> JsError {
-        JsError::of(e.kind.code(), e.message)
-    }
-}
-
-impl From<AccountError> for JsError {
-    fn from(e: AccountError) -> JsError {
-        match e {
-            AccountError::Init(m) => JsError::of(ErrorCode::DeviceInitFailed, m),
-            AccountError::Read(m) => JsError::of(ErrorCode::DeviceReadFailed, m),
-        }
-    }
-}
-
-impl From<BackendError> for JsError {
-    fn from(e: BackendError) -> JsError {
-        let code = match e {
-            BackendError::NoAdapter { .. } => ErrorCode::NoAdapter,
-            BackendError::Init { .. } => ErrorCode::DeviceInitFailed,
-            BackendError::Readback { .. } => ErrorCode::ReadbackFailed,
-        };
-        JsError::of(code, e.to_string())
     }
 }
 

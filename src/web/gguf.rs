@@ -3,17 +3,18 @@
 
 use std::rc::Rc;
 
-use js_sys::{Array, Float32Array, Function, Reflect, Uint8Array, Uint32Array};
+use js_sys::{Array, Float32Array, Function, Uint8Array, Uint32Array};
 use serde::Serialize;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 use web_sys::{AbortSignal, Blob};
 
+use super::convert::field;
 use super::error::{ErrorCode, JsError};
 use super::source::{ProgressReporter, Reading, Source, open_url, read_header_in_memory};
-use crate::gguf::{GgufHeader, MetadataArray, MetadataValue, dequantize_to_vec};
+use crate::gguf::{GgufHeader, dequantize_to_vec};
 use crate::infer::load::read_header_from;
-use crate::tokenizer::{ChatMessage, ChatTemplate, Tokenizer as CoreTokenizer, TokenizerError};
+use crate::tokenizer::{ChatMessage, ChatTemplate, EncodeOptions, Tokenizer as CoreTokenizer, TokenizerError};
 
 #[wasm_bindgen]
 extern "C" {
@@ -34,28 +35,17 @@ struct Options {
 }
 
 fn read_io_options(options: Option<JsValue>) -> Result<Options, JsError> {
-    let mut out = Options { signal: None, on_progress: None };
-    let Some(o) = options.filter(|o| !o.is_undefined() && !o.is_null()) else { return Ok(out) };
-    if !o.is_object() {
+    let o = options.unwrap_or(JsValue::UNDEFINED);
+    if !o.is_undefined() && !o.is_null() && !o.is_object() {
         return Err(JsError::of(ErrorCode::InvalidOptions, "Options must be an object."));
     }
-    let signal = Reflect::get(&o, &JsValue::from_str("signal")).unwrap_or(JsValue::UNDEFINED);
-    if !signal.is_undefined() && !signal.is_null() {
-        out.signal = Some(
-            signal
-                .dyn_into()
-                .map_err(|_| JsError::of(ErrorCode::InvalidOptions, "`signal` must be an AbortSignal."))?,
-        );
+    fn typed<T: JsCast>(o: &JsValue, name: &str, message: &str) -> Result<Option<T>, JsError> {
+        let value = field(o, name).map(JsCast::dyn_into::<T>).transpose();
+        value.map_err(|_| JsError::of(ErrorCode::InvalidOptions, message.to_owned()))
     }
-    let progress = Reflect::get(&o, &JsValue::from_str("onProgress")).unwrap_or(JsValue::UNDEFINED);
-    if !progress.is_undefined() && !progress.is_null() {
-        out.on_progress = Some(
-            progress
-                .dyn_into()
-                .map_err(|_| JsError::of(ErrorCode::InvalidOptions, "`onProgress` must be a function."))?,
-        );
-    }
-    Ok(out)
+    let signal = typed(&o, "signal", "`signal` must be an AbortSignal.")?;
+    let on_progress = typed(&o, "onProgress", "`onProgress` must be a function.")?;
+    Ok(Options { signal, on_progress })
 }
 
 fn cancelled_if_aborted(signal: Option<&AbortSignal>) -> Result<(), JsError> {
@@ -72,63 +62,9 @@ struct Inner {
 
 /// A GGUF model file: its header parsed, its tensors readable by name.
 #[wasm_bindgen]
+#[derive(Clone)]
 pub struct GgufFile {
     inner: Rc<Inner>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct TensorJs<'a> {
-    name: &'a str,
-    #[serde(rename = "type")]
-    ggml_type: &'static str,
-    dims: &'a [u64],
-    offset: u64,
-    size: u64,
-}
-
-fn metadata_to_js(value: &MetadataValue) -> JsValue {
-    match value {
-        MetadataValue::U8(v) => (*v).into(),
-        MetadataValue::I8(v) => (*v).into(),
-        MetadataValue::U16(v) => (*v).into(),
-        MetadataValue::I16(v) => (*v).into(),
-        MetadataValue::U32(v) => (*v).into(),
-        MetadataValue::I32(v) => (*v).into(),
-        MetadataValue::F32(v) => (*v).into(),
-        MetadataValue::Bool(v) => (*v).into(),
-        MetadataValue::String(v) => v.into(),
-        MetadataValue::U64(v) => big(*v as f64, || js_sys::BigInt::from(*v).into()),
-        MetadataValue::I64(v) => big(*v as f64, || js_sys::BigInt::from(*v).into()),
-        MetadataValue::F64(v) => (*v).into(),
-        MetadataValue::Array(a) => array_to_js(a),
-    }
-}
-
-/// A 64-bit integer as a number when exact, else a BigInt.
-fn big(as_f64: f64, bigint: impl FnOnce() -> JsValue) -> JsValue {
-    if as_f64.abs() <= 9_007_199_254_740_991.0 { as_f64.into() } else { bigint() }
-}
-
-fn array_to_js(array: &MetadataArray) -> JsValue {
-    fn collect<T>(items: &[T], f: impl Fn(&T) -> JsValue) -> JsValue {
-        items.iter().map(f).collect::<Array>().into()
-    }
-    match array {
-        MetadataArray::U8(v) => collect(v, |x| (*x).into()),
-        MetadataArray::I8(v) => collect(v, |x| (*x).into()),
-        MetadataArray::U16(v) => collect(v, |x| (*x).into()),
-        MetadataArray::I16(v) => collect(v, |x| (*x).into()),
-        MetadataArray::U32(v) => collect(v, |x| (*x).into()),
-        MetadataArray::I32(v) => collect(v, |x| (*x).into()),
-        MetadataArray::F32(v) => collect(v, |x| (*x).into()),
-        MetadataArray::Bool(v) => collect(v, |x| (*x).into()),
-        MetadataArray::String(v) => collect(v, |x| x.into()),
-        MetadataArray::U64(v) => collect(v, |x| big(*x as f64, || js_sys::BigInt::from(*x).into())),
-        MetadataArray::I64(v) => collect(v, |x| big(*x as f64, || js_sys::BigInt::from(*x).into())),
-        MetadataArray::F64(v) => collect(v, |x| (*x).into()),
-        MetadataArray::Array(v) => collect(v, array_to_js),
-    }
 }
 
 impl GgufFile {
@@ -155,7 +91,7 @@ impl GgufFile {
 
     /// Another handle on the same file (shares the source and what it downloaded).
     pub fn share(&self) -> GgufFile {
-        GgufFile { inner: Rc::clone(&self.inner) }
+        self.clone()
     }
 
     /// The file's bytes for the core loader, reads cancelled by `signal`.
@@ -259,30 +195,18 @@ impl GgufFile {
     /// Every tensor: name, block type, dimensions (ggml order, fastest first),
     /// absolute byte offset and size.
     #[wasm_bindgen(unchecked_return_type = "TensorInfo[]")]
-    pub fn tensors(&self) -> Array {
-        let data = self.inner.header.data_offset();
-        self.inner
-            .header
-            .tensors()
-            .iter()
-            .map(|t| {
-                let js = TensorJs {
-                    name: &t.name,
-                    ggml_type: t.ggml_type.name(),
-                    dims: &t.dims,
-                    offset: data + t.offset,
-                    size: t.size_bytes,
-                };
-                js.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).unwrap_or(JsValue::NULL)
-            })
-            .collect()
+    pub fn tensors(&self) -> JsValue {
+        let list = self.inner.header.tensor_list();
+        list.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).unwrap_or_else(|_| Array::new().into())
     }
 
     /// A metadata value (`general.architecture`, `tokenizer.ggml.tokens`, ...);
     /// 64-bit integers beyond 2^53 come back as BigInt.
     #[wasm_bindgen(unchecked_return_type = "MetadataValue | undefined")]
     pub fn metadata(&self, key: &str) -> JsValue {
-        self.inner.header.metadata().get(key).map_or(JsValue::UNDEFINED, metadata_to_js)
+        let bigints = serde_wasm_bindgen::Serializer::new().serialize_large_number_types_as_bigints(true);
+        let value = self.inner.header.metadata().get(key).map(|v| v.serialize(&bigints));
+        value.map_or(JsValue::UNDEFINED, |v| v.unwrap_or(JsValue::NULL))
     }
 
     /// All metadata keys, in file order.
@@ -348,19 +272,6 @@ pub struct Tokenizer {
     template: Result<ChatTemplate, TokenizerError>,
 }
 
-#[derive(serde::Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
-struct EncodeOptions {
-    add_special: Option<bool>,
-    parse_special: Option<bool>,
-}
-
-#[derive(serde::Deserialize)]
-struct MessageIn {
-    role: String,
-    content: String,
-}
-
 #[wasm_bindgen]
 impl Tokenizer {
     /// Throws `ModelFormatError` when the vocabulary is missing, inconsistent or
@@ -378,26 +289,13 @@ impl Tokenizer {
     #[wasm_bindgen]
     pub fn encode(&self, text: &str, options: Option<EncodeOptionsArg>) -> Result<Uint32Array, JsError> {
         let options: EncodeOptions = super::streamer::read_options(options, "encode options")?;
-        let ids = self.core.encode(text, options.add_special.unwrap_or(true), options.parse_special.unwrap_or(false));
-        Ok(Uint32Array::from(&ids[..]))
+        Ok(Uint32Array::from(&self.core.encode_with(text, &options)[..]))
     }
 
     /// Text for `ids`, without control tokens. Unknown ids are an error.
     #[wasm_bindgen]
     pub fn decode(&self, ids: &[u32]) -> Result<String, JsError> {
-        self.check_ids(ids)?;
-        Ok(self.core.decode(ids))
-    }
-
-    fn check_ids(&self, ids: &[u32]) -> Result<(), JsError> {
-        let n = self.core.n_tokens();
-        match ids.iter().find(|&&id| id as usize >= n) {
-            Some(id) => Err(JsError::of(
-                ErrorCode::InvalidTokenId,
-                format!("Token id {id} is outside the vocabulary of {n} tokens."),
-            )),
-            None => Ok(()),
-        }
+        Ok(self.core.decode_checked(ids)?)
     }
 
     /// The prompt text for a chat, in the model family's own template.
@@ -408,10 +306,9 @@ impl Tokenizer {
         #[wasm_bindgen(js_name = addGenerationPrompt)] add_generation_prompt: Option<bool>,
     ) -> Result<String, JsError> {
         let template = self.template.as_ref().map_err(|e| JsError::from(e.clone()))?;
-        let messages: Vec<MessageIn> = serde_wasm_bindgen::from_value(messages).map_err(|e| {
+        let messages: Vec<ChatMessage> = serde_wasm_bindgen::from_value(messages).map_err(|e| {
             JsError::of(ErrorCode::InvalidMessages, format!("Invalid messages: {e}. Expected [{{ role, content }}]."))
         })?;
-        let messages: Vec<ChatMessage> = messages.into_iter().map(|m| ChatMessage::new(m.role, m.content)).collect();
         Ok(template.render(&messages, add_generation_prompt.unwrap_or(true))?)
     }
 

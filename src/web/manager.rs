@@ -11,11 +11,12 @@ mod engine;
 use std::rc::Rc;
 
 use js_sys::{Promise, Reflect};
-use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
 use web_sys::{AbortSignal, Blob};
 
-use crate::manager::{Catalog, CatalogEntry, DEFAULT_MODEL_KEY, ManagerError, ModelLifecycle, Settings};
+use crate::manager::{
+    Catalog, CatalogEntry, DEFAULT_MODEL_KEY, LoadedRow, ManagerError, ManagerOptions, ModelLifecycle,
+};
 
 use super::device::Preference;
 use super::error::{ErrorCode, JsError};
@@ -37,28 +38,6 @@ pub struct ModelManager {
     streamer: SseStreamer,
 }
 
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase", default)]
-struct CreateOptions {
-    context_length: Option<u32>,
-    auto_fallback: bool,
-    evict: Option<bool>,
-    cache: Option<bool>,
-    device_memory_gb: Option<f64>,
-}
-
-/// What `loadedModels()` lists.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct LoadedInfo {
-    key: String,
-    bytes: u64,
-    current: bool,
-    pinned: bool,
-    last_used: Option<f64>,
-    backend: String,
-}
-
 /// The `signal` of a switch's options.
 fn signal_of(options: Option<SwitchOptionsArg>) -> Option<AbortSignal> {
     options.and_then(|o| field(&o.into(), "signal")).map(|v| v.unchecked_into())
@@ -78,10 +57,8 @@ impl ModelManager {
     pub fn create(options: Option<ModelManagerOptionsArg>) -> Promise {
         wasm_bindgen_futures::future_to_promise(async move {
             let opts_js: JsValue = options.map(Into::into).unwrap_or(JsValue::UNDEFINED);
-            let opts: CreateOptions = super::streamer::read_options(Some(opts_js.clone()), "ModelManager options")?;
-            if opts.context_length == Some(0) {
-                return Err(JsError::of(ErrorCode::InvalidOptions, "contextLength must be at least 1.").into());
-            }
+            let opts: ManagerOptions = super::streamer::read_options(Some(opts_js.clone()), "ModelManager options")?;
+            let settings = opts.settings().map_err(JsError::from)?;
             let streamer = match field(&opts_js, "streamer") {
                 Some(v) => SseStreamer::from_js(&v).ok_or_else(|| {
                     JsError::of(ErrorCode::InvalidOptions, "options.streamer must be an SseStreamer.")
@@ -95,12 +72,7 @@ impl ModelManager {
                 catalog.merge(Catalog::from_json(&json).map_err(|e| JsError::from(ManagerError::Catalog(e)))?);
             }
             let (memory, preference) = engine::account(&opts_js, &status, opts.device_memory_gb).await?;
-            let engine = WebEngine::new(status.clone(), memory, preference, opts.cache.unwrap_or(true));
-            let settings = Settings {
-                context_length: opts.context_length,
-                auto_fallback: opts.auto_fallback,
-                evict: opts.evict.unwrap_or(true),
-            };
+            let engine = WebEngine::new(status.clone(), memory, preference, opts.use_cache());
             let lifecycle = ModelLifecycle::new(engine, status, catalog, settings, super::device::generation());
             if preference == Preference::Webgpu {
                 let weak = Rc::downgrade(&lifecycle);
@@ -233,22 +205,11 @@ impl ModelManager {
     /// lastUsed, backend }`.
     #[wasm_bindgen(js_name = loadedModels, unchecked_return_type = "LoadedModelInfo[]")]
     pub fn loaded_models(&self) -> Result<JsValue, JsError> {
-        let list: Vec<LoadedInfo> = self
-            .lifecycle
-            .resident()
-            .into_iter()
-            .map(|r| {
-                let backend = Reflect::get(&r.model.0.info(), &"backend".into()).ok().and_then(|b| b.as_string());
-                LoadedInfo {
-                    key: r.account.key,
-                    bytes: r.account.bytes,
-                    current: r.current,
-                    pinned: r.account.pinned,
-                    last_used: r.account.last_used,
-                    backend: backend.unwrap_or_default(),
-                }
-            })
-            .collect();
+        let rows = self.lifecycle.resident().into_iter().map(|r| {
+            let backend = Reflect::get(&r.model.0.info(), &"backend".into()).ok().and_then(|b| b.as_string());
+            r.row(backend.unwrap_or_default())
+        });
+        let list: Vec<LoadedRow> = rows.collect();
         to_js(&list)
     }
 

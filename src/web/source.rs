@@ -8,10 +8,10 @@
 //! it — the file is never held twice.
 //!
 //! [`Reading`] is the core loader's [`ByteSource`] over any of them; the header loop and the
-//! upload are the core's ([`crate::infer::load`]).
+//! upload are the core's ([`crate::infer::load`]), and so are the errors, the progress throttle,
+//! the header formats and the length checks ([`crate::source`]).
 
 use std::cell::RefCell;
-use std::fmt;
 use std::ops::Range;
 
 use js_sys::{Function, Promise, Reflect, Uint8Array};
@@ -23,6 +23,8 @@ use web_sys::{AbortSignal, Blob, ReadableStreamDefaultReader, RequestInit, Respo
 use super::error::JsError;
 use crate::gguf::GgufHeader;
 use crate::infer::load::{ByteSource, HEADER_PROBE, read_header, read_header_from};
+pub use crate::source::SourceError;
+use crate::source::{MAX_BUFFER, Throttle, check_complete, content_length, content_range_total, range_header};
 use crate::status::{Phase, Progress, StatusStream};
 use std::rc::Rc;
 
@@ -32,84 +34,31 @@ extern "C" {
     fn global_fetch(input: &str, init: &RequestInit) -> Promise;
 }
 
-/// Why bytes could not be had.
-#[derive(Debug, Clone, PartialEq)]
-pub enum SourceError {
-    /// The server answered with an error status.
-    Http { url: String, status: u16, status_text: String },
-    /// `fetch` itself failed: offline, DNS, or a cross-origin response without CORS
-    /// headers (browsers do not say which).
-    Network { url: String, detail: String },
-    /// The body ended before the announced length.
-    Truncated { url: String, expected: u64, received: u64 },
-    /// The caller's `AbortSignal` fired.
-    Aborted { url: String },
-    /// A `Blob` or buffer read failed, or a read fell outside the source.
-    Read { detail: String },
-}
-
-impl fmt::Display for SourceError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            SourceError::Http { url, status, status_text } => write!(
-                f,
-                "Downloading {url} failed: HTTP {status}{}{}. Check the URL and that the server serves the file.",
-                if status_text.is_empty() { "" } else { " " },
-                status_text
-            ),
-            SourceError::Network { url, detail } => write!(
-                f,
-                "Downloading {url} failed before any response ({detail}). The network may be down, or the \
-                 server is on another origin and does not send Access-Control-Allow-Origin (CORS)."
-            ),
-            SourceError::Truncated { url, expected, received } => write!(
-                f,
-                "Downloading {url} stopped after {received} of {expected} bytes. The connection was cut \
-                 or the server sent less than it announced; try again."
-            ),
-            SourceError::Aborted { url } => write!(f, "Downloading {url} was cancelled."),
-            SourceError::Read { detail } => write!(f, "Reading the model bytes failed: {detail}"),
-        }
-    }
-}
-
-/// Reports byte progress to a JS callback at most once per percent (or per MiB
-/// when the total is unknown), plus the first and the last.
+/// Reports byte progress to a JS callback as often as the core's [`Throttle`] admits (once per
+/// percent, or per MiB when the total is unknown, plus the first and the last).
 pub struct ProgressReporter {
     callback: Option<Function>,
     /// Also (or instead) `progress` events on a status stream, tagged with a model key.
     status: Option<(Rc<StatusStream>, String)>,
-    last_step: RefCell<Option<u64>>,
+    throttle: RefCell<Throttle>,
 }
 
 impl ProgressReporter {
     pub fn new(callback: Option<Function>) -> Self {
-        ProgressReporter { callback, status: None, last_step: RefCell::new(None) }
+        ProgressReporter { callback, status: None, throttle: RefCell::default() }
     }
 
     /// Reports as `progress` events (phase `download`) on `status`, for `key`.
     pub fn to_status(status: Rc<StatusStream>, key: &str) -> Self {
-        ProgressReporter { callback: None, status: Some((status, key.to_owned())), last_step: RefCell::new(None) }
+        ProgressReporter { callback: None, status: Some((status, key.to_owned())), throttle: RefCell::default() }
     }
 
     pub fn report(&self, loaded: u64, total: Option<u64>) {
         if self.callback.is_none() && self.status.is_none() {
             return;
         }
-        let step = match total {
-            Some(t) if t > 0 => loaded.saturating_mul(100) / t,
-            _ => loaded >> 20,
-        };
-        let done = total.is_some_and(|t| loaded >= t);
-        {
-            let mut last = self.last_step.borrow_mut();
-            if *last == Some(step) && !done {
-                return;
-            }
-            if done && *last == Some(u64::MAX) {
-                return;
-            }
-            *last = Some(if done { u64::MAX } else { step });
+        if !self.throttle.borrow_mut().admit(loaded, total) {
+            return;
         }
         let progress = Progress::new(Phase::Download, loaded, total);
         if let Some((status, key)) = &self.status {
@@ -238,9 +187,7 @@ async fn fetch(url: &str, range: Option<Range<u64>>, signal: Option<&AbortSignal
     let init = RequestInit::new();
     if let Some(r) = &range {
         let headers = js_sys::Object::new();
-        // An HTTP byte range is inclusive at both ends.
-        let value = format!("bytes={}-{}", r.start, r.end.saturating_sub(1));
-        let _ = Reflect::set(&headers, &JsValue::from_str("Range"), &JsValue::from_str(&value));
+        let _ = Reflect::set(&headers, &JsValue::from_str("Range"), &JsValue::from_str(&range_header(r)));
         init.set_headers(&headers);
     }
     if let Some(s) = signal {
@@ -265,17 +212,12 @@ async fn fetch(url: &str, range: Option<Range<u64>>, signal: Option<&AbortSignal
 /// one: the model cache streams it to disk.
 pub async fn fetch_whole(url: &str, signal: Option<&AbortSignal>) -> Result<(Response, Option<u64>), SourceError> {
     let response = fetch(url, None, signal).await?;
-    let total = header(&response, "Content-Length").and_then(|v| v.trim().parse::<u64>().ok());
+    let total = header(&response, "Content-Length").as_deref().and_then(content_length);
     Ok((response, total))
 }
 
 fn header(response: &Response, name: &str) -> Option<String> {
     response.headers().get(name).ok().flatten()
-}
-
-/// The total from `Content-Range: bytes a-b/total` (`*` means unknown).
-fn content_range_total(value: &str) -> Option<u64> {
-    value.rsplit('/').next()?.trim().parse().ok()
 }
 
 /// Reads a response body chunk by chunk into one buffer (of the size, when known), calling
@@ -291,13 +233,9 @@ async fn read_body(
         return Ok(Uint8Array::new_with_length(0));
     };
     // One JS buffer holds the body; browsers cap an ArrayBuffer below 4 GiB.
-    if let Some(n) = expected.filter(|&n| n > u64::from(u32::MAX)) {
+    if let Some(n) = expected.filter(|&n| n > MAX_BUFFER) {
         let _ = body.cancel();
-        return Err(SourceError::Read {
-            detail: format!(
-                "{url} is {n} bytes, too large to hold in one browser buffer; serve it with HTTP Range support"
-            ),
-        });
+        return Err(SourceError::too_large(url, Some(n)));
     }
     let reader: ReadableStreamDefaultReader = body.get_reader().unchecked_into();
     let fixed = expected.map(|n| Uint8Array::new_with_length(n as u32));
@@ -323,28 +261,20 @@ async fn read_body(
             Some(buffer) => {
                 if received + n > u64::from(buffer.length()) {
                     let _ = reader.cancel();
-                    return Err(SourceError::Read {
-                        detail: format!("{url} sent more than the {} bytes it announced", buffer.length()),
-                    });
+                    return Err(SourceError::overlong(url, u64::from(buffer.length())));
                 }
                 buffer.set(&chunk, received as u32);
             }
             None => chunks.push(chunk),
         }
         received += n;
-        if received > u64::from(u32::MAX) {
+        if received > MAX_BUFFER {
             let _ = reader.cancel();
-            return Err(SourceError::Read {
-                detail: format!("{url} is larger than one browser buffer can hold; serve it with HTTP Range support"),
-            });
+            return Err(SourceError::too_large(url, None));
         }
         received_so_far(received);
     }
-    if let Some(n) = expected
-        && received != n
-    {
-        return Err(SourceError::Truncated { url: url.to_owned(), expected: n, received });
-    }
+    check_complete(url, expected, received)?;
     Ok(match fixed {
         Some(buffer) => buffer,
         None => {
@@ -431,7 +361,7 @@ pub async fn open_url(
         return Ok((source, header));
     }
     // A 200: the server ignored Range and sends the whole file.
-    let total = header(&response, "Content-Length").and_then(|v| v.trim().parse::<u64>().ok());
+    let total = header(&response, "Content-Length").as_deref().and_then(content_length);
     let report = |n: u64| {
         if let Some(p) = progress {
             p.report(n, total);

@@ -4,20 +4,17 @@
 //! app's, or a new one on the backend 'auto' resolves to).
 
 use std::cell::RefCell;
-use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 use web_sys::{AbortSignal, Blob};
 
-use crate::infer::Shape;
-use crate::manager::{Cancel, CatalogEntry, Engine, EngineError, Resident};
-use crate::memory::{self, Requirement, RequirementOptions};
-use crate::model::ModelConfig;
+use crate::manager::{Cancel, CatalogEntry, Engine, EngineError, FileBook, Resident};
+use crate::memory::{self, Requirement};
 use crate::status::{Phase, Progress, StatusStream};
 
-use super::super::cache::{ModelCache, key_of};
+use super::super::cache::ModelCache;
 use super::super::device::{Preference, acquire};
 use super::super::error::{ErrorCode, JsError};
 use super::super::gguf::GgufFile;
@@ -81,12 +78,9 @@ pub(in crate::web) struct WebEngine {
     use_cache: bool,
     /// The cache, once opened (`Some(None)`: the browser has none).
     cache: RefCell<Option<Option<Rc<ModelCache>>>>,
-    /// Keys whose file in `files` is the cached copy.
-    cached: RefCell<HashSet<String>>,
-    /// Files the app supplied for catalog keys (`registerModel({ ..., file })`).
-    blobs: RefCell<HashMap<String, Blob>>,
-    /// Opened files (their headers read), by key: the exact requirement replaces the catalog's.
-    files: RefCell<HashMap<String, GgufFile>>,
+    /// Supplied and opened files (their headers read: the exact requirement replaces the
+    /// catalog's), and which are the cached copy.
+    files: FileBook<GgufFile, Blob>,
 }
 
 /// A model file in the browser's model cache, as `cachedModels()` lists it.
@@ -99,26 +93,13 @@ pub(in crate::web) struct CachedModel {
 
 impl WebEngine {
     pub fn new(status: Rc<StatusStream>, memory: MemoryManager, preference: Preference, use_cache: bool) -> Self {
-        WebEngine {
-            status,
-            memory,
-            preference,
-            use_cache,
-            cache: RefCell::new(None),
-            cached: RefCell::default(),
-            blobs: RefCell::default(),
-            files: RefCell::default(),
-        }
+        WebEngine { status, memory, preference, use_cache, cache: RefCell::new(None), files: FileBook::default() }
     }
 
     /// `key`'s source from now on: `blob` (a File the app supplied), else its URL. Its header
     /// is read again on the next load.
     pub fn set_source(&self, key: &str, blob: Option<Blob>) {
-        self.forget_file(key);
-        match blob {
-            Some(b) => self.blobs.borrow_mut().insert(key.to_owned(), b),
-            None => self.blobs.borrow_mut().remove(key),
-        };
+        self.files.set_source(key, blob);
     }
 
     /// The models in the browser's model cache (none when the cache is off or missing).
@@ -127,7 +108,9 @@ impl WebEngine {
             Some(cache) => cache.list().await,
             None => Vec::new(),
         };
-        list.into_iter().map(|(file, bytes)| CachedModel { key: key_of(&file).to_owned(), file, bytes }).collect()
+        list.into_iter()
+            .map(|(file, bytes)| CachedModel { key: crate::source::cache_key_of(&file).to_owned(), file, bytes })
+            .collect()
     }
 
     /// Deletes `key`'s files from the model cache (every model's when `None`); returns how
@@ -137,18 +120,9 @@ impl WebEngine {
             Some(cache) => cache.remove(key).await,
             None => 0,
         };
-        let gone: Vec<String> =
-            self.cached.borrow().iter().filter(|k| key.is_none_or(|want| want == k.as_str())).cloned().collect();
-        for k in gone {
-            self.forget_file(&k);
-        }
+        self.files.forget_cached(key);
         removed
     }
-    /// Whether `entry`'s file comes from its URL (not a File the app supplied).
-    fn uses_url(&self, entry: &CatalogEntry) -> bool {
-        !entry.url.is_empty() && !self.blobs.borrow().contains_key(&entry.key)
-    }
-
     /// The browser's model cache, opened on first use; `None` when off or unavailable.
     pub async fn model_cache(&self) -> Option<Rc<ModelCache>> {
         if !self.use_cache {
@@ -162,13 +136,6 @@ impl WebEngine {
         cache
     }
 
-    /// Forgets the header of `key` (a new source, or its cached copy removed): it is read again
-    /// on the next load.
-    fn forget_file(&self, key: &str) {
-        self.files.borrow_mut().remove(key);
-        self.cached.borrow_mut().remove(key);
-    }
-
     /// The file to load `entry` from: the cached copy (a `cache` progress event), else the
     /// URL downloaded into the cache first (`download` progress), else `file` as it is (a
     /// user's File, a server without Range support, no cache).
@@ -178,12 +145,12 @@ impl WebEngine {
         file: GgufFile,
         signal: Option<&AbortSignal>,
     ) -> Result<GgufFile, JsError> {
-        if self.cached.borrow().contains(&entry.key) {
+        if self.files.is_cached(&entry.key) {
             let size = file.source_len().unwrap_or_default();
             self.status.progress(Progress::new(Phase::Cache, size, Some(size)), Some(&entry.key));
             return Ok(file);
         }
-        if !self.uses_url(entry) || !file.supports_range() {
+        if !self.files.uses_url(entry) || !file.supports_range() {
             return Ok(file);
         }
         let Some(cache) = self.model_cache().await else { return Ok(file) };
@@ -192,8 +159,7 @@ impl WebEngine {
             Ok(blob) => {
                 let cached = GgufFile::from_blob(blob).await?;
                 // Later loads of this key start from the cached copy.
-                self.files.borrow_mut().insert(entry.key.clone(), cached.share());
-                self.cached.borrow_mut().insert(entry.key.clone());
+                self.files.open(&entry.key, cached.share(), true);
                 Ok(cached)
             }
             Err(e) if e.code() == ErrorCode::CacheWriteFailed => {
@@ -232,25 +198,19 @@ impl Engine for WebEngine {
     }
 
     fn exact_requirement(&self, entry: &CatalogEntry, context: u32) -> Option<Requirement> {
-        let files = self.files.borrow();
-        let file = files.get(&entry.key)?;
-        let cfg = ModelConfig::from_gguf(file.header()).ok()?;
-        // The loader clamps the context to the model's own; so does the requirement.
-        let context = context.min(cfg.context_length).max(1);
-        let options = RequirementOptions { context, batch: Shape::for_context(context as usize).batch as u32 };
-        cfg.validate_tensors(file.header()).ok()?;
-        Some(Requirement::for_config(&cfg, file.header(), options, &self.memory.core().limits()))
+        let file = self.files.opened(&entry.key)?;
+        Requirement::for_load(file.header(), context, &self.memory.core().limits()).ok()
     }
 
     /// The file of `entry`: opened before (its header known), an app-supplied `File`, the
     /// cached copy, or its URL.
     async fn open(&self, entry: &CatalogEntry, signal: Option<&AbortSignal>) -> Result<(), JsError> {
-        if self.files.borrow().contains_key(&entry.key) {
+        if self.files.opened(&entry.key).is_some() {
             return Ok(());
         }
-        let blob = self.blobs.borrow().get(&entry.key).cloned();
+        let blob = self.files.supplied(&entry.key);
         // A cached copy needs no network at all.
-        let cache = if self.uses_url(entry) { self.model_cache().await } else { None };
+        let cache = if self.files.uses_url(entry) { self.model_cache().await } else { None };
         let cached = match cache {
             Some(cache) => cache.get(entry, None).await,
             None => None,
@@ -258,39 +218,25 @@ impl Engine for WebEngine {
         let from_cache = cached.is_some();
         let file = match blob.or(cached) {
             Some(blob) => GgufFile::from_blob(blob).await?,
-            None if entry.url.is_empty() => {
-                return Err(JsError::of(
-                    ErrorCode::NoModelSource,
-                    format!("Catalog entry {} has no url and no file; registerModel() it with one.", entry.key),
-                ));
-            }
+            None if entry.url.is_empty() => return Err(entry.no_source().into()),
             None => {
                 let progress = ProgressReporter::to_status(self.status.clone(), &entry.key);
                 GgufFile::open_url(&entry.url, signal, Some(&progress)).await?
             }
         };
-        if let Ok(arch) = file.header().architecture()
-            && arch != entry.arch
-        {
-            return Err(JsError::of(
-                ErrorCode::CatalogMismatch,
-                format!("{} is a {arch} model, but the catalog says {}; fix the catalog entry.", entry.key, entry.arch),
-            ));
+        if let Ok(arch) = file.header().architecture() {
+            entry.check_arch(arch)?;
         }
-        self.files.borrow_mut().insert(entry.key.clone(), file);
-        if from_cache {
-            self.cached.borrow_mut().insert(entry.key.clone());
-        }
+        self.files.open(&entry.key, file, from_cache);
         Ok(())
     }
 
     async fn load(&self, entry: &CatalogEntry, context: u32, signal: Option<&AbortSignal>) -> Result<Loaded, JsError> {
-        let opened = self.files.borrow().get(&entry.key).map(GgufFile::share);
-        let file = match opened {
+        let file = match self.files.opened(&entry.key) {
             Some(file) => file,
             None => {
                 self.open(entry, signal).await?;
-                self.files.borrow().get(&entry.key).map(GgufFile::share).ok_or_else(|| {
+                self.files.opened(&entry.key).ok_or_else(|| {
                     JsError::of(ErrorCode::NoModelSource, format!("{} could not be opened.", entry.key))
                 })?
             }
