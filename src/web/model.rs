@@ -130,7 +130,7 @@ pub(super) struct LoadRequest {
     pub on_progress: Option<Function>,
     /// Whether to say "Loading model <key>..." and "Model <key> loaded successfully." (the
     /// `ModelManager` says them itself: the first before its download, the second after
-    /// registering the model with the memory manager, as the seed does).
+    /// registering the model with the memory manager, in the ModelManager v3.1 design's order).
     pub announce: bool,
 }
 
