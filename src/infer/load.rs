@@ -144,7 +144,7 @@ pub async fn read_header<E>(
                     }));
                 }
                 let start = prefix.len() as u64;
-                let end = needed_at_least.max(start * 2).max(HEADER_PROBE).min(MAX_HEADER_BYTES);
+                let end = needed_at_least.max(start * 2).clamp(HEADER_PROBE, MAX_HEADER_BYTES);
                 let end = len.map_or(end, |l| end.min(l));
                 let truncated = |available| {
                     LoadError::Format(GgufError::Truncated {
