@@ -33,8 +33,11 @@ use handle::{Outlet, TaskInput};
 
 struct Task {
     model_key: String,
-    /// Its input and `params` (generate's options), read and checked by `enqueue`.
-    request: GenerateRequest,
+    /// Its input and `params` (generate's options), read with [`GenerateRequest::read`] when the
+    /// task runs: a bad `params` fails the task (an `error` event, its `result` rejects) as a
+    /// failed generation does, after the tasks before it.
+    input: JsValue,
+    params: JsValue,
     controller: AbortController,
     /// Its handle's tokens and result.
     outlet: Outlet,
@@ -98,8 +101,8 @@ impl ExecInner {
         }
         let unloaded = || JsError::of(ErrorCode::ModelUnloaded, TaskError::Unloaded.message(id, key));
         let model = self.manager.model(key).ok_or_else(unloaded)?;
+        let request = GenerateRequest::read(&task.input, &task.params)?;
         // Each token goes to the task's iterator and to the task's own `onToken`.
-        let request = &task.request;
         let mut on_token = |t: &crate::infer::TokenEvent<'_>| {
             let token = token_object(t);
             task.outlet.token(&token);
@@ -155,8 +158,8 @@ impl TaskExecutor {
     /// Queues a generation: `{ modelKey, prompt | messages, params, priority, signal }`
     /// (`modelKey` defaults to the current model; `params` are `generate`'s options; higher
     /// `priority` runs first, default 0). Returns the task's handle at once. Throws
-    /// `InvalidInputError` for a bad task (no model, no prompt, unknown key, bad `params`):
-    /// nothing is queued.
+    /// `InvalidInputError` for a bad task (no model, no prompt, unknown key): nothing is queued;
+    /// bad `params` fail the task when it runs (its `result` rejects with the typed error).
     pub fn enqueue(
         &self,
         #[wasm_bindgen(unchecked_param_type = "TaskOptions")] task: TaskOptionsArg,
@@ -168,9 +171,9 @@ impl TaskExecutor {
             .or_else(|| self.inner.manager.current_key())
             .ok_or_else(|| JsError::of(ErrorCode::NoModel, "enqueue: give `modelKey` (no model is current)."))?;
         self.inner.manager.lookup(&model_key)?;
-        let TaskInput { request, controller } = handle::read_task(&task)?;
+        let TaskInput { input, params, controller } = handle::read_task(&task)?;
         let (outlet, channel, result) = handle::open();
-        let item = Task { model_key: model_key.clone(), request, controller, outlet };
+        let item = Task { model_key: model_key.clone(), input, params, controller, outlet };
         let id = self.inner.tasks.push(opts.priority.unwrap_or(0), item);
         self.inner.start();
         Ok(TaskHandle { id, model_key, result, channel, executor: self.inner.clone() })

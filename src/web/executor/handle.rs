@@ -11,7 +11,6 @@ use web_sys::{AbortController, AbortSignal};
 use crate::manager::task::{self, TokenStream};
 
 use super::super::error::{ErrorCode, JsError};
-use super::super::model::GenerateRequest;
 use super::super::streamer::field;
 
 use super::ExecInner;
@@ -63,15 +62,16 @@ pub(super) fn open() -> (Outlet, Rc<Channel>, Promise) {
 
 /// What `enqueue` reads from a task besides its model and priority.
 pub(super) struct TaskInput {
-    /// The prompt string or chat messages and the generate options (`params`: sampling,
-    /// `maxTokens`, `stop`, `chat`, `onToken`), read and checked.
-    pub request: GenerateRequest,
+    /// The prompt string or chat messages (exactly one given, checked).
+    pub input: JsValue,
+    /// The generate options (`params`: sampling, `maxTokens`, `stop`, `chat`, `onToken`), an
+    /// object; `GenerateRequest::read` checks them when the task runs.
+    pub params: JsValue,
     /// The task's own controller; the task's `signal` aborts it too.
     pub controller: AbortController,
 }
 
-/// Reads `{ prompt | messages, params, signal }`; an `InvalidInputError` names what is wrong
-/// (the input and `params` as [`GenerateRequest::read`] checks them).
+/// Reads `{ prompt | messages, params, signal }`; an `InvalidInputError` names what is wrong.
 pub(super) fn read_task(task: &JsValue) -> Result<TaskInput, JsError> {
     // Each field with whether it has the right type.
     let typed = |name: &str, right: fn(&JsValue) -> bool| {
@@ -86,7 +86,6 @@ pub(super) fn read_task(task: &JsValue) -> Result<TaskInput, JsError> {
     if !params.is_object() {
         return Err(JsError::of(ErrorCode::InvalidOptions, "enqueue: `params` must be an object of generate options."));
     }
-    let request = GenerateRequest::read(&input, &params)?;
     let controller =
         AbortController::new().map_err(|_| JsError::of(ErrorCode::NoAbort, "AbortController is unavailable."))?;
     if let Some(signal) = field(task, "signal") {
@@ -99,7 +98,7 @@ pub(super) fn read_task(task: &JsValue) -> Result<TaskInput, JsError> {
             let _ = signal.add_event_listener_with_callback("abort", abort.unchecked_ref());
         }
     }
-    Ok(TaskInput { request, controller })
+    Ok(TaskInput { input, params, controller })
 }
 
 /// A queued task: `for await (const t of handle)` yields its tokens (`{ text, tokenId, index }`);
