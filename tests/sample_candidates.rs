@@ -42,7 +42,7 @@ fn model<C: Compute>(compute: C, bytes: &[u8], header: &GgufHeader) -> Model<C> 
     Model::new(compute, cfg, weights, Shape::for_context(128)).unwrap()
 }
 
-/// The settings compared: the brief's (temperature 0.8, top-k 40, seed 7), with a repetition
+/// The settings compared: the demo's default (temperature 0.8, top-k 40, seed 7), with a repetition
 /// penalty, a wide one (top-k 64, no top-p/min-p), and greedy with a penalty (one candidate).
 fn settings() -> Vec<SamplerParams> {
     let base = SamplerParams { temperature: 0.8, top_k: 40, seed: Some(7), ..SamplerParams::default() };

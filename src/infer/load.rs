@@ -8,7 +8,7 @@
 //!
 //! - The header is read first ([`read_header`]): a prefix, then more for as long as the GGUF
 //!   reader asks (`NeedMoreBytes`), at least doubling each time (a Gemma vocabulary makes a
-//!   6.5 MB header).
+//!   6.5 MB header), and never past [`MAX_HEADER_BYTES`].
 //! - The tensors the model needs are read in file order ([`WeightsBuilder::needed`]), each one
 //!   uploaded as soon as its bytes are in and the bytes dropped, so host memory peaks at one
 //!   tensor.
@@ -118,10 +118,16 @@ impl<E> From<GgufError> for LoadError<E> {
     }
 }
 
+/// The largest header [`read_header`] reads: 64 MiB. Gemma 3's header (a 262k-token vocabulary)
+/// is 6.5 MB; a server that keeps claiming more (or a file whose header says so) is refused at
+/// this size with [`GgufError::TooLarge`], whether or not the file's length is known, before the
+/// prefix outgrows it.
+pub const MAX_HEADER_BYTES: u64 = 64 << 20;
+
 /// Parses a GGUF header from `prefix` (the file's first bytes, possibly none), reading more with
 /// `more(range)` for as long as the reader asks (`NeedMoreBytes`), at least doubling what is held
-/// and at least [`HEADER_PROBE`] each time, so a large header costs few reads. `len` is the
-/// file's length when known.
+/// and at least [`HEADER_PROBE`] each time, so a large header costs few reads, and never past
+/// [`MAX_HEADER_BYTES`]. `len` is the file's length when known.
 pub async fn read_header<E>(
     mut prefix: Vec<u8>,
     len: Option<u64>,
@@ -130,18 +136,34 @@ pub async fn read_header<E>(
     loop {
         match GgufHeader::parse_with_len(&prefix, len) {
             Err(GgufError::NeedMoreBytes { needed_at_least }) => {
+                if needed_at_least > MAX_HEADER_BYTES {
+                    return Err(LoadError::Format(GgufError::TooLarge {
+                        what: "the header (bytes needed, at least)".into(),
+                        value: needed_at_least,
+                        cap: MAX_HEADER_BYTES,
+                    }));
+                }
                 let start = prefix.len() as u64;
-                let end = needed_at_least.max(start * 2).max(HEADER_PROBE);
+                let end = needed_at_least.max(start * 2).clamp(HEADER_PROBE, MAX_HEADER_BYTES);
                 let end = len.map_or(end, |l| end.min(l));
-                if end <= start {
-                    return Err(LoadError::Format(GgufError::Truncated {
+                let truncated = |available| {
+                    LoadError::Format(GgufError::Truncated {
                         what: "header".into(),
                         offset: start,
                         needed: needed_at_least.saturating_sub(start),
-                        available: 0,
-                    }));
+                        available,
+                    })
+                };
+                if end <= start {
+                    return Err(truncated(0));
                 }
-                prefix.extend_from_slice(&more(start..end).await.map_err(LoadError::Source)?);
+                let read = more(start..end).await.map_err(LoadError::Source)?;
+                // A source that has nothing more (a body that ended early) would be asked for the
+                // same range forever.
+                if read.is_empty() {
+                    return Err(truncated(0));
+                }
+                prefix.extend_from_slice(&read);
             }
             Err(e) => return Err(LoadError::Format(e)),
             Ok(header) => return Ok(header),
@@ -220,6 +242,12 @@ where
                 file_len: len,
             }));
         }
+        // The tensor is held whole before its upload: on wasm32 it must fit the address space.
+        let size = usize::try_from(range.end - range.start).map_err(|_| GgufError::TooLarge {
+            what: format!("tensor {} (bytes)", info.name),
+            value: range.end - range.start,
+            cap: usize::MAX as u64,
+        })?;
         let mut bytes = Vec::new();
         let mut at = range.start;
         while at < range.end {
@@ -241,7 +269,7 @@ where
             }
             if bytes.is_empty() {
                 bytes = read;
-                bytes.reserve_exact((range.end - end) as usize);
+                bytes.reserve_exact(size - bytes.len());
             } else {
                 bytes.extend_from_slice(&read);
             }

@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::memory::Requirement;
 
-/// The key `ModelManager.init()` loads when given none, as in the seed.
+/// The key `ModelManager.init()` loads when given none (the ModelManager v3.1 design's default
+/// model).
 pub const DEFAULT_MODEL_KEY: &str = "gemma-3-270m";
 
 /// The context length catalog figures (`requiredBytes`) are computed for; the loader's default.

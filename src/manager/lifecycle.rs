@@ -34,6 +34,7 @@ use futures::channel::oneshot;
 use futures::future::{LocalBoxFuture, Shared};
 use serde::Serialize;
 
+use crate::error::ErrorCode;
 use crate::memory::{CanLoad, LoadedModel, MemoryManager, Requirement, format_bytes};
 use crate::status::{ErrorInfo, StatusStream};
 
@@ -641,9 +642,7 @@ impl<E: Engine> ModelLifecycle<E> {
                 format!("Every model on it was unloaded: {}.", names.join(", "))
             }
         );
-        let mut info = ErrorInfo::new("DeviceLostError", message);
-        info.code = Some("DEVICE_LOST".to_owned());
-        self.status.error(info, None);
+        self.status.error(ErrorInfo::of(ErrorCode::DeviceLost, message), None);
         self.engine.report_memory(None);
     }
 

@@ -18,10 +18,10 @@ use super::requirement::{DeviceLimits, LimitKind, Requirement};
 use super::{MIB, format_bytes};
 
 /// The budget [`MemoryManager::set_simulation_low_vram`] pretends to: 256 MiB, a very small
-/// device (an old integrated GPU's share), and the figure that tells the seed's story: its
-/// default model, Gemma 3 270M Q4_K_M (311 MiB at context 2048), is refused with "Not enough
-/// VRAM", while SmolLM2 135M (184 MiB; 226 MiB by the catalog estimate made before its header
-/// is read) fits and is the suggestion. Qwen2.5 0.5B (517 MiB) is refused too.
+/// device (an old integrated GPU's share), and the figure that tells the ModelManager v3.1
+/// design's story: its default model, Gemma 3 270M Q4_K_M (311 MiB at context 2048), is
+/// refused with "Not enough VRAM", while SmolLM2 135M (184 MiB; 226 MiB by the catalog estimate
+/// made before its header is read) fits and is the suggestion. Qwen2.5 0.5B (517 MiB) is refused too.
 pub const LOW_VRAM_SIMULATED_BYTES: u64 = 256 * MIB;
 
 /// One resident model.

@@ -759,7 +759,7 @@ fn can_load_answers_with_the_seed_reason_and_what_eviction_frees() {
 #[test]
 fn simulation_changes_the_answer_not_the_real_budget() {
     let m = manager_with(8 * GIB);
-    let r = need(311 * MIB); // the seed's default model (Gemma 3 270M) at context 2048
+    let r = need(311 * MIB); // the default model (Gemma 3 270M) at context 2048
     assert!(m.can_load("gemma-3-270m", &r).can);
 
     m.set_simulation_low_vram(true);

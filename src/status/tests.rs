@@ -112,7 +112,7 @@ fn parse_all(bytes: &[u8]) -> Vec<sse::ParsedEvent> {
 fn sse_frames_round_trip_through_the_spec_parser() {
     let (s, rec) = stream();
     s.info("line one\nline two", Some("k"));
-    s.error(ErrorInfo::new("ModelLoadError", "Not enough VRAM"), None);
+    s.error(ErrorInfo::of(crate::error::ErrorCode::NotEnoughMemory, "Not enough VRAM"), None);
     let wire: String = rec.events().iter().map(|e| sse::encode_event(e)).collect();
     let parsed = parse_all(wire.as_bytes());
     assert_eq!(parsed.len(), 2);

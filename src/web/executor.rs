@@ -12,7 +12,6 @@
 
 use std::rc::Rc;
 
-use js_sys::Function;
 use wasm_bindgen::prelude::*;
 use web_sys::AbortController;
 
@@ -24,8 +23,7 @@ use crate::status::ErrorInfo;
 use super::error::{ErrorClass, ErrorCode, JsError};
 use super::manager::{Lifecycle, ModelManager};
 use super::memory::to_js;
-use super::model::{prompt_from_js, read_generate_options, token_object};
-use super::streamer::field;
+use super::model::{GenerateRequest, token_object};
 use super::types::TaskOptionsArg;
 
 mod handle;
@@ -35,8 +33,10 @@ use handle::{Outlet, TaskInput};
 
 struct Task {
     model_key: String,
+    /// Its input and `params` (generate's options), read with [`GenerateRequest::read`] when the
+    /// task runs: a bad `params` fails the task (an `error` event, its `result` rejects) as a
+    /// failed generation does, after the tasks before it.
     input: JsValue,
-    /// The generate options (sampling, `maxTokens`, `stop`, `chat`), as given.
     params: JsValue,
     controller: AbortController,
     /// Its handle's tokens and result.
@@ -101,16 +101,15 @@ impl ExecInner {
         }
         let unloaded = || JsError::of(ErrorCode::ModelUnloaded, TaskError::Unloaded.message(id, key));
         let model = self.manager.model(key).ok_or_else(unloaded)?;
-        let options = read_generate_options(&task.params)?;
-        let prompt = prompt_from_js(&task.input)?;
+        let request = GenerateRequest::read(&task.input, &task.params)?;
         // Each token goes to the task's iterator and to the task's own `onToken`.
-        let user_on_token: Option<Function> = field(&task.params, "onToken").and_then(|f| f.dyn_into().ok());
         let mut on_token = |t: &crate::infer::TokenEvent<'_>| {
             let token = token_object(t);
             task.outlet.token(&token);
-            user_on_token.as_ref().and_then(|f| f.call1(&JsValue::NULL, &token).ok()) != Some(JsValue::FALSE)
+            request.on_token(&token)
         };
-        let result = model.0.generate_with(prompt, &options, &mut on_token, Some(&signal)).await;
+        let result =
+            model.0.generate_with(request.prompt.clone(), &request.options, &mut on_token, Some(&signal)).await;
         if result.is_err() && self.manager.is_lost() {
             return Err(task_error(TaskError::DeviceLost, id, key));
         }
@@ -159,7 +158,8 @@ impl TaskExecutor {
     /// Queues a generation: `{ modelKey, prompt | messages, params, priority, signal }`
     /// (`modelKey` defaults to the current model; `params` are `generate`'s options; higher
     /// `priority` runs first, default 0). Returns the task's handle at once. Throws
-    /// `InvalidInputError` for a bad task (no model, no prompt, unknown key).
+    /// `InvalidInputError` for a bad task (no model, no prompt, unknown key): nothing is queued;
+    /// bad `params` fail the task when it runs (its `result` rejects with the typed error).
     pub fn enqueue(
         &self,
         #[wasm_bindgen(unchecked_param_type = "TaskOptions")] task: TaskOptionsArg,

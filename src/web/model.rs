@@ -33,12 +33,36 @@ pub struct LanguageModel {
     inner: Rc<LoadedModel>,
 }
 
-/// Reads `generate`'s options object (`undefined` gives the defaults: greedy, 256 tokens); the
-/// `TaskExecutor` reads a task's `params` with it.
-pub(super) fn read_generate_options(options: &JsValue) -> Result<GenerateOptions, JsError> {
-    let mut opts: GenerateOptions = super::streamer::read_options(Some(options.clone()), "generate options")?;
-    opts.sampler = sampler_params(options)?;
-    Ok(opts)
+/// A generation as JS asks for it (`generate(input, options)`, or a task's `prompt | messages`
+/// and `params`), read and checked once: `LanguageModel.generate` reads its arguments with it and
+/// `TaskExecutor.enqueue` a task's, so a bad task is refused before it is queued, let alone its
+/// model loaded.
+pub(super) struct GenerateRequest {
+    pub prompt: Prompt,
+    /// The options (`undefined` gives the defaults: greedy, 256 tokens), the sampling checked.
+    pub options: GenerateOptions,
+    /// The options' `onToken({ text, tokenId, index })`.
+    on_token: Option<Function>,
+}
+
+impl GenerateRequest {
+    /// Reads `input` (a prompt string or `[{ role, content }]` messages) and `options`;
+    /// `InvalidInputError` for a bad one (the options' shape first, then the input, then the
+    /// sampling ranges).
+    pub(super) fn read(input: &JsValue, options: &JsValue) -> Result<GenerateRequest, JsError> {
+        let mut opts: GenerateOptions = super::streamer::read_options(Some(options.clone()), "generate options")?;
+        opts.sampler = sampler_params(options)?;
+        let on_token = field(options, "onToken").and_then(|v| v.dyn_into().ok());
+        let prompt = prompt_from_js(input)?;
+        opts.sampler.validate()?;
+        Ok(GenerateRequest { prompt, options: opts, on_token })
+    }
+
+    /// Hands `token` (a [`token_object`]) to `onToken`; whether to go on (it returned anything
+    /// but `false`, or there is none).
+    pub(super) fn on_token(&self, token: &JsValue) -> bool {
+        self.on_token.as_ref().and_then(|f| f.call1(&JsValue::NULL, token).ok()) != Some(JsValue::FALSE)
+    }
 }
 
 /// `performance.now()` (monotonic, sub-millisecond), in a window or a worker.
@@ -106,7 +130,7 @@ pub(super) struct LoadRequest {
     pub on_progress: Option<Function>,
     /// Whether to say "Loading model <key>..." and "Model <key> loaded successfully." (the
     /// `ModelManager` says them itself: the first before its download, the second after
-    /// registering the model with the memory manager, as the seed does).
+    /// registering the model with the memory manager, in the ModelManager v3.1 design's order).
     pub announce: bool,
 }
 
@@ -206,15 +230,12 @@ impl LanguageModel {
         let model = self.handle();
         let options: JsValue = options.map(Into::into).unwrap_or(JsValue::UNDEFINED);
         wasm_bindgen_futures::future_to_promise(async move {
-            let opts = read_generate_options(&options)?;
+            let request = GenerateRequest::read(&input, &options)?;
             let signal: Option<AbortSignal> = field(&options, "signal").map(|v| v.unchecked_into());
-            let on_token: Option<Function> = field(&options, "onToken").and_then(|v| v.dyn_into().ok());
-            let prompt = prompt_from_js(&input)?;
-            let mut go_on = |t: &TokenEvent<'_>| {
-                on_token.as_ref().and_then(|f| f.call1(&JsValue::NULL, &token_object(t)).ok()) != Some(JsValue::FALSE)
-            };
-            let out = model.generate_with(prompt, &opts, &mut go_on, signal.as_ref()).await?;
-            Ok(out.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).unwrap_or(JsValue::NULL))
+            let mut go_on = |t: &TokenEvent<'_>| request.on_token(&token_object(t));
+            let out =
+                model.generate_with(request.prompt.clone(), &request.options, &mut go_on, signal.as_ref()).await?;
+            Ok(super::convert::to_js(&out)?)
         })
     }
 
@@ -249,7 +270,7 @@ impl LanguageModel {
 }
 
 /// A prompt string or `[{ role, content }]` messages.
-pub(super) fn prompt_from_js(input: &JsValue) -> Result<Prompt, JsError> {
+fn prompt_from_js(input: &JsValue) -> Result<Prompt, JsError> {
     if let Some(s) = input.as_string() {
         return Ok(Prompt::Text(s));
     }

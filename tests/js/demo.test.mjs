@@ -1,5 +1,5 @@
 // The demo page end to end, as a person uses it: the catalog says what fits; loading the default
-// model (Gemma 3 270M) shows the seed's sequence in the status log; chat answers stream in;
+// model (Gemma 3 270M) shows the ModelManager v3.1 design's sequence in the status log; chat answers stream in;
 // with "simulate low VRAM" a model that cannot fit shows the error with the models that do as
 // buttons, and one click loads the suggestion (unloading the LRU model to make room).
 // The page's 'auto' backend takes the CPU on this machine's SwiftShader adapter (and says so);

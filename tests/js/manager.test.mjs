@@ -1,5 +1,5 @@
 // ModelManager and TaskExecutor in the browser, on Chromium's WebGPU (SwiftShader) adapter, with
-// real GGUF files fetched from the test server: SmolLM2 135M for the seed's init sequence, and the
+// real GGUF files fetched from the test server: SmolLM2 135M for the init sequence of the ModelManager v3.1 design, and the
 // tiny random-weight fixtures of tools/make_fixtures.py (real GGUF files, real tokenizers, hidden
 // size 64) where a test loads several models, so that switching, eviction, queues and
 // cancellation are exercised on the real loader and device in seconds.
@@ -39,7 +39,7 @@ after(async () => {
   await h?.close();
 });
 
-test('init: the seed sequence for gemma-3-270m\'s place (SmolLM2 on WebGPU); switching to the loaded model only touches it', async () => {
+test('init: the ModelManager v3.1 sequence for gemma-3-270m\'s place (SmolLM2 on WebGPU); switching to the loaded model only touches it', async () => {
   const out = await h.page.evaluate(async () => {
     const { manager, events } = await window.setup();
     const created = events.length;
@@ -97,7 +97,7 @@ test('init: the seed sequence for gemma-3-270m\'s place (SmolLM2 on WebGPU); swi
   assert.equal(out.againInfo.key, key);
 });
 
-test('low VRAM: the seed\'s error with figures and suggestions; autoFallback loads the best one and says so', async () => {
+test('low VRAM: the "Not enough VRAM" error with figures and suggestions; autoFallback loads the best one and says so', async () => {
   const out = await h.page.evaluate(async () => {
     const { ModelLoadError } = window.hearth;
     const { manager, events } = await window.setup();

@@ -67,7 +67,7 @@ test('canLoadModel: low-VRAM and simulated budgets, LRU evictable order, pins, t
     const file = await GgufFile.fromUrl('/models/smollm2-135m-instruct-q4_1.gguf');
     const req = mm.requirementFor(file, { contextLength: 2048 });
     const real = mm.canLoadModel('smol', req);
-    // Low VRAM (256 MB) refuses the seed's default model (Gemma 3 270M, 311 MB) and takes SmolLM2.
+    // Low VRAM (256 MB) refuses the default model (Gemma 3 270M, 311 MB) and takes SmolLM2.
     const gemma = mm.requirementFor(await GgufFile.fromUrl('/models/gemma-3-270m-q4_k_m.gguf'), { contextLength: 2048 });
     mm.setSimulationLowVRAM(true);
     const low = mm.canLoadModel('gemma', gemma);

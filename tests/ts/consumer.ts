@@ -28,7 +28,7 @@ import init, {
   type StopReason,
 } from 'hearth';
 
-// The ModelManager / TaskExecutor surface, as the seed's app uses it.
+// The ModelManager / TaskExecutor surface, as the ModelManager v3.1 design's app uses it.
 export async function managed(): Promise<void> {
   const manager: ModelManager = await ModelManager.create({ backend: 'auto', contextLength: 1024, autoFallback: true });
   manager.sseStreamer.subscribe((e) => { if (e.type === 'progress') void e.data.percent; });
@@ -78,7 +78,7 @@ export async function main(): Promise<void> {
   const v: string = version();
   const streamer = new SseStreamer({ bufferSize: 128 });
 
-  // The seed's UI pattern.
+  // The demo's UI pattern.
   const statusBar = { text: v };
   const unsubscribe: () => void = streamer.subscribe((e) => {
     if (e.type === 'info') statusBar.text = e.data; // narrowed to string

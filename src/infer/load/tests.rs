@@ -338,3 +338,89 @@ fn the_header_loop_reads_more_until_a_large_header_parses() {
     let failing = Chunked { fail_at: Some(1), ..Chunked::new(file) };
     assert_eq!(block_on(read_header_from(&failing)), Err(LoadError::Source("connection reset at read 1".into())));
 }
+
+/// A header that never ends, as a hostile server could claim one (no length known): 2^20
+/// metadata keys, each an array of 2^24 bytes (every count at the GGUF reader's own caps).
+fn endless_header(range: Range<u64>) -> Vec<u8> {
+    const KV_HEAD: u64 = 8 + 9 + 4 + 4 + 8; // key length, key, value type, element type, count
+    const KV: u64 = KV_HEAD + (1 << 24);
+    let mut start = Vec::new();
+    start.extend_from_slice(b"GGUF");
+    start.extend_from_slice(&3u32.to_le_bytes());
+    start.extend_from_slice(&0u64.to_le_bytes()); // tensors
+    start.extend_from_slice(&(1u64 << 20).to_le_bytes()); // metadata keys
+    let kv_head = |i: u64| {
+        let mut b = Vec::new();
+        b.extend_from_slice(&9u64.to_le_bytes());
+        b.extend_from_slice(format!("k{i:08}").as_bytes());
+        b.extend_from_slice(&9u32.to_le_bytes()); // array
+        b.extend_from_slice(&0u32.to_le_bytes()); // of u8
+        b.extend_from_slice(&(1u64 << 24).to_le_bytes());
+        b
+    };
+    let at = start.len() as u64;
+    let mut out = Vec::with_capacity((range.end - range.start) as usize);
+    let mut head = (u64::MAX, Vec::new());
+    for p in range {
+        if p < at {
+            out.push(start[p as usize]);
+            continue;
+        }
+        let (i, q) = ((p - at) / KV, (p - at) % KV);
+        if q >= KV_HEAD {
+            out.push(0);
+            continue;
+        }
+        if head.0 != i {
+            head = (i, kv_head(i));
+        }
+        out.push(head.1[q as usize]);
+    }
+    out
+}
+
+#[test]
+fn a_header_that_never_ends_stops_at_the_limit() {
+    let reads = RefCell::new(Vec::new());
+    let more = async |r: Range<u64>| {
+        reads.borrow_mut().push(r.clone());
+        Ok::<_, String>(endless_header(r))
+    };
+    match block_on(read_header(Vec::new(), None, more)) {
+        Err(LoadError::Format(e @ GgufError::TooLarge { .. })) => {
+            let GgufError::TooLarge { value, cap, .. } = e else { unreachable!() };
+            assert_eq!(cap, MAX_HEADER_BYTES);
+            assert!(value > MAX_HEADER_BYTES, "{value}");
+            assert!(e.to_string().contains(&MAX_HEADER_BYTES.to_string()), "{e}");
+        }
+        other => panic!("{other:?}"),
+    }
+    let reads = reads.into_inner();
+    assert!(reads.iter().all(|r| r.end <= MAX_HEADER_BYTES), "{reads:?}");
+    assert!(reads.windows(2).all(|w| w[1].start == w[0].end), "{reads:?}");
+
+    // A known length does not lift the limit.
+    let known =
+        block_on(read_header(Vec::new(), Some(1 << 40), async |r: Range<u64>| Ok::<_, String>(endless_header(r))));
+    assert!(matches!(known, Err(LoadError::Format(GgufError::TooLarge { cap: MAX_HEADER_BYTES, .. }))), "{known:?}");
+}
+
+#[test]
+fn a_source_with_nothing_more_ends_the_header_loop() {
+    // No length known and a body that ends inside the header: a typed error, not a loop asking
+    // for the same range forever.
+    let file = tiny_llama(90_000);
+    let asked = Cell::new(0);
+    let more = async |r: Range<u64>| {
+        asked.set(asked.get() + 1);
+        let end = (r.end as usize).min(HEADER_PROBE as usize);
+        Ok::<_, String>(file.get(r.start as usize..end).unwrap_or_default().to_vec())
+    };
+    match block_on(read_header(Vec::new(), None, more)) {
+        Err(LoadError::Format(GgufError::Truncated { what, offset, .. })) => {
+            assert_eq!((what.as_str(), offset), ("header", HEADER_PROBE))
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(asked.get(), 2);
+}

@@ -11,7 +11,7 @@ use futures::executor::LocalPool;
 use futures::task::LocalSpawnExt;
 
 use super::*;
-use crate::error::ErrorCode;
+use crate::error::{ErrorClass, ErrorCode};
 use crate::manager::EngineError;
 use crate::manager::{Catalog, CatalogEntry};
 use crate::memory::{AdapterFacts, MIB, MemoryManager, Requirement};
@@ -357,8 +357,8 @@ fn unknown_key_is_a_catalog_error_that_tells_nothing() {
     let mark = h.mark();
     let e = h.switch("nope").unwrap_err();
     assert!(matches!(&e, ManagerError::Catalog(crate::manager::CatalogError::Unknown { key, .. }) if key == "nope"));
-    assert_eq!(e.code().as_str(), "UNKNOWN_MODEL");
-    assert_eq!(e.class_name(), "InvalidInputError");
+    assert_eq!(e.code(), ErrorCode::UnknownModel);
+    assert_eq!(e.class(), ErrorClass::InvalidInput);
     assert!(h.recorder.events()[mark..].is_empty());
     assert!(h.loaded_keys().is_empty());
 }
@@ -431,7 +431,7 @@ fn refusal_is_a_does_not_fit_error_with_figures_and_suggestions() {
         *message,
         "Cannot load big: Not enough VRAM (available: 256 MB, required: 400 MB). Models that fit: c, a, b, tiny."
     );
-    assert_eq!((e.class_name(), e.code().as_str()), ("ModelLoadError", "NOT_ENOUGH_MEMORY"));
+    assert_eq!((e.class(), e.code()), (ErrorClass::ModelLoad, ErrorCode::NotEnoughMemory));
     assert_eq!(
         h.timeline_since(mark),
         ["Checking memory for big...".to_owned(), format!("error ModelLoadError: {message}")]
@@ -593,7 +593,7 @@ fn cancellation_mid_load_frees_the_upload_and_keeps_the_previous_model() {
     assert!(e.is_cancelled(), "{e:?}");
     let message = "Loading b was cancelled while loading; a is still the current model.";
     assert_eq!(e.message(), message);
-    assert_eq!(e.class_name(), "CancelledError");
+    assert_eq!((e.class(), e.code()), (ErrorClass::Cancelled, ErrorCode::Aborted));
     assert_eq!(h.errors_since(mark), [("CancelledError".to_owned(), message.to_owned(), Some("b".to_owned()))]);
     assert_eq!(h.lifecycle.current().as_deref(), Some("a"));
     assert_eq!(h.loaded_keys(), ["a"]);
@@ -659,7 +659,7 @@ fn unload_returns_the_memory_and_refuses_a_generating_model() {
     let f = h.lifecycle.unload("a");
     let e = h.run(f).unwrap_err();
     assert!(matches!(&e, ManagerError::Busy { key, with: BusyWith::Generating } if key == "a"));
-    assert_eq!(e.code().as_str(), "MODEL_BUSY");
+    assert_eq!(e.code(), ErrorCode::ModelBusy);
     h.lifecycle.model("a").unwrap().0.generating.set(false);
     let mark = h.mark();
     let f = h.lifecycle.unload("b");
@@ -698,7 +698,7 @@ fn registering_an_entry_is_refused_while_its_model_loads() {
     h.lifecycle.register(entry("a", 50), true).unwrap();
     let bad = CatalogEntry { key: "x y".into(), ..entry("x", 1) };
     let e = h.lifecycle.register(bad, true).unwrap_err();
-    assert_eq!(e.code().as_str(), "INVALID_CATALOG_ENTRY");
+    assert_eq!(e.code(), ErrorCode::InvalidCatalogEntry);
 }
 
 #[test]
@@ -769,7 +769,7 @@ fn device_loss_during_a_load_fails_it_without_fallback() {
     }));
     let e = h.switch("a").unwrap_err();
     assert!(matches!(e, ManagerError::LoadFailed { failure: LoadFailure::DeviceLost, .. }), "{e:?}");
-    assert_eq!(e.class_name(), "DeviceLostError");
+    assert_eq!((e.class(), e.code()), (ErrorClass::DeviceLost, ErrorCode::DeviceLost));
     assert_eq!(e.message(), "The GPU device was lost while a was loading; load it again to use a new device.");
     assert!(h.loaded_keys().is_empty());
     assert_eq!(h.engine().uploaded.get(), 0, "the half-loaded model was disposed");

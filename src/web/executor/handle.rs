@@ -62,9 +62,10 @@ pub(super) fn open() -> (Outlet, Rc<Channel>, Promise) {
 
 /// What `enqueue` reads from a task besides its model and priority.
 pub(super) struct TaskInput {
-    /// A prompt string or chat messages, checked to be one of them.
+    /// The prompt string or chat messages (exactly one given, checked).
     pub input: JsValue,
-    /// The generate options (sampling, `maxTokens`, `stop`, `chat`, `onToken`), as given.
+    /// The generate options (`params`: sampling, `maxTokens`, `stop`, `chat`, `onToken`), an
+    /// object; `GenerateRequest::read` checks them when the task runs.
     pub params: JsValue,
     /// The task's own controller; the task's `signal` aborts it too.
     pub controller: AbortController,
