@@ -112,18 +112,17 @@ impl ModelManager {
     #[wasm_bindgen(unchecked_return_type = "Promise<ModelInfo>")]
     pub fn init(&self, default_key: Option<String>, options: Option<SwitchOptionsArg>) -> Promise {
         let key = default_key.unwrap_or_else(|| DEFAULT_MODEL_KEY.to_owned());
-        let switched = self.switch_model(JsValue::from_str(&key), options);
+        let switched = self.lifecycle.switch(&key, signal_of(options));
         let status = self.lifecycle.status().clone();
         wasm_bindgen_futures::future_to_promise(async move {
-            let info = wasm_bindgen_futures::JsFuture::from(switched).await?;
-            let current = Reflect::get(&info, &"key".into()).ok().and_then(|k| k.as_string()).unwrap_or(key);
-            status.info(format!("Model {current} initialized and ready."), Some(&current));
-            Ok(info)
+            let done = switched.await.map_err(JsError::from)?;
+            status.info(format!("Model {} initialized and ready.", done.key), Some(&done.key));
+            Ok(done.model.0.info())
         })
     }
 
-    /// Makes `key` the current model, loading it first when it is not resident (the seed's
-    /// flow; see the module docs). `signal` aborts the load: the download stops, what was
+    /// Makes `key` the current model, loading it first when it is not resident (the
+    /// ModelManager v3.1 design's flow; see the module docs). `signal` aborts the load: the download stops, what was
     /// uploaded is freed, an `error` event (CancelledError) goes out and the previous model
     /// stays current. Resolves with the model's info. Rejects with `ModelLoadError` (does not
     /// fit: `reason`, `requiredBytes`, `availableBytes`, `suggestions`), `DownloadError`,
