@@ -112,6 +112,8 @@ codes! {
     ContextOverflow = "CONTEXT_OVERFLOW" => InvalidInput,
     BadToken = "BAD_TOKEN" => InvalidInput,
     ModelBusy = "MODEL_BUSY" => InvalidInput,
+    /// A tensor too large to decode into one `Float32Array` in wasm memory.
+    TensorTooLarge = "TENSOR_TOO_LARGE" => InvalidInput,
     /// `generate` on a model after its `dispose()`.
     ModelDisposed = "MODEL_DISPOSED" => InvalidInput,
     NoModel = "NO_MODEL" => InvalidInput,

@@ -16,6 +16,9 @@ use crate::gguf::{GgufHeader, dequantize_to_vec};
 use crate::infer::load::read_header_from;
 use crate::tokenizer::{ChatMessage, ChatTemplate, EncodeOptions, Tokenizer as CoreTokenizer, TokenizerError};
 
+/// The most elements `dequantize` decodes into one `Float32Array` (1 GiB).
+const MAX_DEQUANTIZE_ELEMENTS: u64 = 1 << 28;
+
 #[wasm_bindgen]
 extern "C" {
     #[wasm_bindgen(typescript_type = "OpenOptions")]
@@ -185,6 +188,15 @@ impl GgufFile {
         let options = read_io_options(options.map(Into::into));
         wasm_bindgen_futures::future_to_promise(async move {
             let (info, options) = (info?, options?);
+            // Checked before anything is read: a larger tensor cannot be held as f32 in wasm
+            // memory (the allocation would abort the module).
+            if info.n_elements > MAX_DEQUANTIZE_ELEMENTS {
+                let message = format!(
+                    "{} has {} elements; dequantize() decodes at most {MAX_DEQUANTIZE_ELEMENTS} (1 GiB of f32) at once.",
+                    info.name, info.n_elements
+                );
+                return Err(JsError::of(ErrorCode::TensorTooLarge, message).into());
+            }
             let range = inner.header.tensor_range(&info.name).map_err(JsError::from)?;
             let bytes = inner.source.read(range, options.signal.as_ref(), &|_| {}).await.map_err(JsError::from)?;
             let values = dequantize_to_vec(info.ggml_type, &bytes, info.n_elements as usize).map_err(JsError::from)?;

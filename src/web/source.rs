@@ -220,6 +220,17 @@ fn header(response: &Response, name: &str) -> Option<String> {
     response.headers().get(name).ok().flatten()
 }
 
+/// A zeroed `Uint8Array` of `n` bytes, or the browser's refusal as an error: an allocation this
+/// large fails when memory is short, and the constructor's `RangeError` must not unwind through
+/// wasm (`Reflect.construct` catches it).
+fn zeroed(url: &str, n: u64) -> Result<Uint8Array, SourceError> {
+    let class = Reflect::get(&js_sys::global(), &JsValue::from_str("Uint8Array"))
+        .map_err(|e| SourceError::Read { detail: js_message(&e) })?;
+    Reflect::construct(class.unchecked_ref::<js_sys::Function>(), &js_sys::Array::of1(&JsValue::from_f64(n as f64)))
+        .map(JsCast::unchecked_into)
+        .map_err(|_| SourceError::too_large(url, Some(n)))
+}
+
 /// Reads a response body chunk by chunk into one buffer (of the size, when known), calling
 /// `received` with the bytes received so far.
 async fn read_body(
@@ -237,8 +248,14 @@ async fn read_body(
         let _ = body.cancel();
         return Err(SourceError::too_large(url, Some(n)));
     }
+    let fixed = match expected.map(|n| zeroed(url, n)).transpose() {
+        Ok(fixed) => fixed,
+        Err(e) => {
+            let _ = body.cancel();
+            return Err(e);
+        }
+    };
     let reader: ReadableStreamDefaultReader = body.get_reader().unchecked_into();
-    let fixed = expected.map(|n| Uint8Array::new_with_length(n as u32));
     let mut chunks: Vec<Uint8Array> = Vec::new();
     let mut received: u64 = 0;
     loop {
