@@ -109,7 +109,7 @@ fn read<T: for<'de> Deserialize<'de>>(value: &JsValue, what: &str, shape: &str) 
         .map_err(|e| JsError::of(ErrorCode::InvalidEventData, format!("Invalid {what}: {e}. Expected {shape}.")))
 }
 
-/// The seed's `sseStreamer`: a status stream that UIs subscribe to.
+/// The ModelManager v3.1 design's `sseStreamer`: a status stream that UIs subscribe to.
 #[wasm_bindgen]
 pub struct SseStreamer {
     stream: Rc<StatusStream>,
