@@ -173,6 +173,8 @@ codes! {
     CatalogMismatch = "CATALOG_MISMATCH" => ModelFormat,
     // ModelLoadError
     NotEnoughMemory = "NOT_ENOUGH_MEMORY" => ModelLoad,
+    /// A buffer the model needs exceeds a limit of the device (binding or buffer size).
+    ExceedsDeviceLimit = "EXCEEDS_DEVICE_LIMIT" => ModelLoad,
     ModelUnloaded = "MODEL_UNLOADED" => ModelLoad,
     /// The compute device failed an allocation or a launch.
     Device = "DEVICE" => ModelLoad,

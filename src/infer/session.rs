@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use crate::backend::{AdapterInfo, Backend};
 use crate::error::ErrorCode;
 use crate::gguf::GgufHeader;
+use crate::memory::{DeviceLimits, Requirement, RequirementOptions};
 use crate::model::ModelConfig;
 use crate::status::{self, DoneStats, Phase, Progress, StatusStream};
 use crate::tokenizer::{ChatMessage, ChatTemplate, Tokenizer, TokenizerError};
@@ -159,6 +160,22 @@ impl LoadPlan {
         Ok(LoadPlan { cfg, tokenizer, template, key, context, shape, file_bytes: header.total_file_bytes() })
     }
 
+    /// Checks every buffer the load will allocate (weights per binding, one layer's KV cache,
+    /// the logits and activation buffers) against the device's `limits` before anything is
+    /// allocated: a buffer over a limit would be a WebGPU validation error, which the GPU runtime
+    /// does not survive.
+    ///
+    /// # Errors
+    /// [`SessionError::OverLimit`] naming the buffer, its size and the limit.
+    pub fn check_limits(&self, header: &GgufHeader, limits: &DeviceLimits) -> Result<(), SessionError> {
+        let options = RequirementOptions { context: self.context, batch: self.shape.batch as u32 };
+        let requirement = Requirement::for_config(&self.cfg, header, options, limits);
+        match requirement.problems.into_iter().next() {
+            Some(problem) => Err(SessionError::OverLimit { key: self.key.clone(), message: problem.message }),
+            None => Ok(()),
+        }
+    }
+
     /// Says "Loading model <key>..." on `status`.
     pub fn announce(&self, status: Option<&StatusStream>) {
         if let Some(s) = status {
@@ -252,6 +269,9 @@ pub struct GenerationOut {
 pub enum SessionError {
     /// The GPU ran out of memory uploading model `key` (`detail` is the device's message).
     OutOfMemory { key: String, detail: String },
+    /// A buffer of model `key` would exceed a limit of the device (`message` names the buffer,
+    /// its size and the limit).
+    OverLimit { key: String, message: String },
     /// Another generation on this model is running.
     Busy,
     /// The model was disposed before the generation.
@@ -274,6 +294,7 @@ impl SessionError {
     pub fn code(&self) -> Option<ErrorCode> {
         Some(match self {
             SessionError::OutOfMemory { .. } => ErrorCode::OutOfMemory,
+            SessionError::OverLimit { .. } => ErrorCode::ExceedsDeviceLimit,
             SessionError::Busy => ErrorCode::ModelBusy,
             SessionError::Disposed | SessionError::DisposedDuring => ErrorCode::ModelDisposed,
             SessionError::NoChatTemplate => ErrorCode::UnsupportedChatTemplate,
@@ -290,6 +311,9 @@ impl fmt::Display for SessionError {
                 f,
                 "The GPU ran out of memory loading {key} ({detail}); what was uploaded is freed. Unload a model, use a shorter contextLength, or pick a smaller model."
             ),
+            SessionError::OverLimit { key, message } => {
+                write!(f, "Cannot load {key}: {message}. Use a shorter contextLength or a smaller model.")
+            }
             SessionError::Busy => f.write_str(
                 "This model is already generating; await the previous generate() (or queue it with a TaskExecutor).",
             ),

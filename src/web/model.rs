@@ -19,6 +19,7 @@ use crate::infer::session::{
     StatusLoadEvents, runs_on_cpu_instead,
 };
 use crate::infer::{Compute, Cpu, LoadError, Model, SamplerParams, TokenEvent, load_model};
+use crate::memory::DeviceLimits;
 use crate::status::{Progress, StatusStream};
 
 use super::device::{Preference, acquire};
@@ -178,6 +179,15 @@ impl LanguageModel {
         let engine = match device.kind {
             BackendKind::Cpu => Engine::Cpu(Box::new(load_on(Cpu::new(), file, &plan, signal, &events).await?)),
             _ => {
+                // Every buffer against the device's limits first: one over a limit would be an
+                // uncaptured WebGPU validation error.
+                if let Some(a) = &device.adapter {
+                    let limits = DeviceLimits {
+                        max_buffer_size: a.max_buffer_size,
+                        max_storage_buffer_binding_size: a.max_storage_buffer_binding_size,
+                    };
+                    plan.check_limits(file.header(), &limits)?;
+                }
                 let gpu = Gpu::new(device.device.clone())?;
                 // Out-of-memory on buffer creation is a recoverable WebGPU error: caught in
                 // this scope it fails the load (and frees what was uploaded) instead of

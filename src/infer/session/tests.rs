@@ -68,6 +68,22 @@ fn the_plan_clamps_the_context_and_names_the_model() {
 }
 
 #[test]
+fn a_buffer_over_a_device_limit_is_refused_before_anything_is_allocated() {
+    let Some(bytes) = fixture() else { return };
+    let header = block_on(read_header_from(&bytes[..])).unwrap();
+    let plan = LoadPlan::new(&header, Some("fx".into()), None).unwrap();
+    assert_eq!(plan.check_limits(&header, &crate::memory::DeviceLimits::UNLIMITED), Ok(()));
+    // One layer's K cache is context x kv_dim x 4 bytes: a binding limit just below it refuses.
+    let kv_layer = u64::from(plan.context) * plan.cfg.kv_dim() * 4;
+    let limits =
+        crate::memory::DeviceLimits { max_buffer_size: u64::MAX, max_storage_buffer_binding_size: kv_layer - 4 };
+    let e = plan.check_limits(&header, &limits).unwrap_err();
+    assert_eq!(e.code(), Some(ErrorCode::ExceedsDeviceLimit));
+    let message = e.to_string();
+    assert!(message.starts_with("Cannot load fx: ") && message.contains("KV cache"), "{message}");
+}
+
+#[test]
 fn a_generation_streams_tokens_then_done_and_returns_the_timings() {
     let Some(bytes) = fixture() else { return };
     let recorder = Recorder::new();
