@@ -73,107 +73,61 @@ pub enum GgufError {
 /// Shorthand used throughout the GGUF layer.
 pub type Result<T, E = GgufError> = std::result::Result<T, E>;
 
+/// Declares, from one table, [`GgufError::kind`] (a short code for logs), [`GgufError::code`]
+/// (the code JS sees: `GGUF_` and the kind in capitals) and [`GgufError::CODES`].
+macro_rules! kinds_and_codes {
+    ($($variant:ident $pattern:tt => $kind:literal, $code:literal;)*) => {
+        /// A short, stable, machine-readable code for the variant (for logs, metrics and the JS
+        /// error mapping), e.g. `"truncated"` or `"bad_magic"`.
+        pub fn kind(&self) -> &'static str {
+            match self {
+                $(GgufError::$variant $pattern => $kind,)*
+            }
+        }
+
+        /// The code JS sees (`error.code` of a `ModelFormatError`): `GGUF_` and
+        /// [`GgufError::kind`] in capitals, e.g. `"GGUF_BAD_MAGIC"`. One of [`GgufError::CODES`].
+        pub fn code(&self) -> &'static str {
+            match self {
+                $(GgufError::$variant $pattern => $code,)*
+            }
+        }
+
+        /// Every [`GgufError::code`].
+        pub const CODES: &'static [&'static str] = &[$($code,)*];
+    };
+}
+
 impl GgufError {
-    /// A short, stable, machine-readable code for the variant (for logs, metrics and the JS
-    /// error mapping), e.g. `"truncated"` or `"bad_magic"`.
-    pub fn kind(&self) -> &'static str {
-        use GgufError::*;
-        match self {
-            NeedMoreBytes { .. } => "need_more_bytes",
-            Truncated { .. } => "truncated",
-            BadMagic { .. } => "bad_magic",
-            UnsupportedVersion(_) => "unsupported_version",
-            BigEndian { .. } => "big_endian",
-            TooLarge { .. } => "too_large",
-            InvalidUtf8 { .. } => "invalid_utf8",
-            UnknownValueType { .. } => "unknown_value_type",
-            NestingTooDeep { .. } => "nesting_too_deep",
-            InvalidBool { .. } => "invalid_bool",
-            UnknownTensorType { .. } => "unknown_tensor_type",
-            DuplicateKey { .. } => "duplicate_key",
-            DuplicateTensor { .. } => "duplicate_tensor",
-            BadRank { .. } => "bad_rank",
-            ZeroDimension { .. } => "zero_dimension",
-            DimensionOverflow { .. } => "dimension_overflow",
-            RowNotBlockMultiple { .. } => "row_not_block_multiple",
-            Misaligned { .. } => "misaligned",
-            OverlappingTensors { .. } => "overlapping_tensors",
-            TensorOutOfBounds { .. } => "tensor_out_of_bounds",
-            BadAlignment(_) => "bad_alignment",
-            MissingKey(_) => "missing_key",
-            WrongType { .. } => "wrong_type",
-            ValueOutOfRange { .. } => "value_out_of_range",
-            MissingTensor(_) => "missing_tensor",
-            UnsupportedBlockFormat(_) => "unsupported_block_format",
-            SizeMismatch { .. } => "size_mismatch",
-        }
+    kinds_and_codes! {
+        NeedMoreBytes { .. } => "need_more_bytes", "GGUF_NEED_MORE_BYTES";
+        Truncated { .. } => "truncated", "GGUF_TRUNCATED";
+        BadMagic { .. } => "bad_magic", "GGUF_BAD_MAGIC";
+        UnsupportedVersion(_) => "unsupported_version", "GGUF_UNSUPPORTED_VERSION";
+        BigEndian { .. } => "big_endian", "GGUF_BIG_ENDIAN";
+        TooLarge { .. } => "too_large", "GGUF_TOO_LARGE";
+        InvalidUtf8 { .. } => "invalid_utf8", "GGUF_INVALID_UTF8";
+        UnknownValueType { .. } => "unknown_value_type", "GGUF_UNKNOWN_VALUE_TYPE";
+        NestingTooDeep { .. } => "nesting_too_deep", "GGUF_NESTING_TOO_DEEP";
+        InvalidBool { .. } => "invalid_bool", "GGUF_INVALID_BOOL";
+        UnknownTensorType { .. } => "unknown_tensor_type", "GGUF_UNKNOWN_TENSOR_TYPE";
+        DuplicateKey { .. } => "duplicate_key", "GGUF_DUPLICATE_KEY";
+        DuplicateTensor { .. } => "duplicate_tensor", "GGUF_DUPLICATE_TENSOR";
+        BadRank { .. } => "bad_rank", "GGUF_BAD_RANK";
+        ZeroDimension { .. } => "zero_dimension", "GGUF_ZERO_DIMENSION";
+        DimensionOverflow { .. } => "dimension_overflow", "GGUF_DIMENSION_OVERFLOW";
+        RowNotBlockMultiple { .. } => "row_not_block_multiple", "GGUF_ROW_NOT_BLOCK_MULTIPLE";
+        Misaligned { .. } => "misaligned", "GGUF_MISALIGNED";
+        OverlappingTensors { .. } => "overlapping_tensors", "GGUF_OVERLAPPING_TENSORS";
+        TensorOutOfBounds { .. } => "tensor_out_of_bounds", "GGUF_TENSOR_OUT_OF_BOUNDS";
+        BadAlignment(_) => "bad_alignment", "GGUF_BAD_ALIGNMENT";
+        MissingKey(_) => "missing_key", "GGUF_MISSING_KEY";
+        WrongType { .. } => "wrong_type", "GGUF_WRONG_TYPE";
+        ValueOutOfRange { .. } => "value_out_of_range", "GGUF_VALUE_OUT_OF_RANGE";
+        MissingTensor(_) => "missing_tensor", "GGUF_MISSING_TENSOR";
+        UnsupportedBlockFormat(_) => "unsupported_block_format", "GGUF_UNSUPPORTED_BLOCK_FORMAT";
+        SizeMismatch { .. } => "size_mismatch", "GGUF_SIZE_MISMATCH";
     }
-
-    /// The code JS sees (`error.code` of a `ModelFormatError`): `GGUF_` and [`GgufError::kind`]
-    /// in capitals, e.g. `"GGUF_BAD_MAGIC"`. One of [`GgufError::CODES`].
-    pub fn code(&self) -> &'static str {
-        use GgufError::*;
-        match self {
-            NeedMoreBytes { .. } => "GGUF_NEED_MORE_BYTES",
-            Truncated { .. } => "GGUF_TRUNCATED",
-            BadMagic { .. } => "GGUF_BAD_MAGIC",
-            UnsupportedVersion(_) => "GGUF_UNSUPPORTED_VERSION",
-            BigEndian { .. } => "GGUF_BIG_ENDIAN",
-            TooLarge { .. } => "GGUF_TOO_LARGE",
-            InvalidUtf8 { .. } => "GGUF_INVALID_UTF8",
-            UnknownValueType { .. } => "GGUF_UNKNOWN_VALUE_TYPE",
-            NestingTooDeep { .. } => "GGUF_NESTING_TOO_DEEP",
-            InvalidBool { .. } => "GGUF_INVALID_BOOL",
-            UnknownTensorType { .. } => "GGUF_UNKNOWN_TENSOR_TYPE",
-            DuplicateKey { .. } => "GGUF_DUPLICATE_KEY",
-            DuplicateTensor { .. } => "GGUF_DUPLICATE_TENSOR",
-            BadRank { .. } => "GGUF_BAD_RANK",
-            ZeroDimension { .. } => "GGUF_ZERO_DIMENSION",
-            DimensionOverflow { .. } => "GGUF_DIMENSION_OVERFLOW",
-            RowNotBlockMultiple { .. } => "GGUF_ROW_NOT_BLOCK_MULTIPLE",
-            Misaligned { .. } => "GGUF_MISALIGNED",
-            OverlappingTensors { .. } => "GGUF_OVERLAPPING_TENSORS",
-            TensorOutOfBounds { .. } => "GGUF_TENSOR_OUT_OF_BOUNDS",
-            BadAlignment(_) => "GGUF_BAD_ALIGNMENT",
-            MissingKey(_) => "GGUF_MISSING_KEY",
-            WrongType { .. } => "GGUF_WRONG_TYPE",
-            ValueOutOfRange { .. } => "GGUF_VALUE_OUT_OF_RANGE",
-            MissingTensor(_) => "GGUF_MISSING_TENSOR",
-            UnsupportedBlockFormat(_) => "GGUF_UNSUPPORTED_BLOCK_FORMAT",
-            SizeMismatch { .. } => "GGUF_SIZE_MISMATCH",
-        }
-    }
-
-    /// Every [`GgufError::code`].
-    pub const CODES: &'static [&'static str] = &[
-        "GGUF_NEED_MORE_BYTES",
-        "GGUF_TRUNCATED",
-        "GGUF_BAD_MAGIC",
-        "GGUF_UNSUPPORTED_VERSION",
-        "GGUF_BIG_ENDIAN",
-        "GGUF_TOO_LARGE",
-        "GGUF_INVALID_UTF8",
-        "GGUF_UNKNOWN_VALUE_TYPE",
-        "GGUF_NESTING_TOO_DEEP",
-        "GGUF_INVALID_BOOL",
-        "GGUF_UNKNOWN_TENSOR_TYPE",
-        "GGUF_DUPLICATE_KEY",
-        "GGUF_DUPLICATE_TENSOR",
-        "GGUF_BAD_RANK",
-        "GGUF_ZERO_DIMENSION",
-        "GGUF_DIMENSION_OVERFLOW",
-        "GGUF_ROW_NOT_BLOCK_MULTIPLE",
-        "GGUF_MISALIGNED",
-        "GGUF_OVERLAPPING_TENSORS",
-        "GGUF_TENSOR_OUT_OF_BOUNDS",
-        "GGUF_BAD_ALIGNMENT",
-        "GGUF_MISSING_KEY",
-        "GGUF_WRONG_TYPE",
-        "GGUF_VALUE_OUT_OF_RANGE",
-        "GGUF_MISSING_TENSOR",
-        "GGUF_UNSUPPORTED_BLOCK_FORMAT",
-        "GGUF_SIZE_MISMATCH",
-    ];
 
     /// True when the input was only a prefix of the file and parsing can succeed with more bytes.
     pub fn is_need_more_bytes(&self) -> bool {
