@@ -39,6 +39,21 @@ pub struct ModelManager {
 }
 
 /// The `signal` of a switch's options.
+/// The promise of an operation on model `key`: a bad key rejects at once; else `start` queues
+/// the operation now (operations run in call order) and the promise settles with its outcome.
+fn on_key<F>(key: &JsValue, what: &str, start: impl FnOnce(String) -> F) -> Promise
+where
+    F: std::future::Future<Output = Result<JsValue, JsError>> + 'static,
+{
+    match key_arg(key, what) {
+        Ok(key) => {
+            let operation = start(key);
+            wasm_bindgen_futures::future_to_promise(async move { Ok(operation.await?) })
+        }
+        Err(e) => Promise::reject(&e.into()),
+    }
+}
+
 fn signal_of(options: Option<SwitchOptionsArg>) -> Option<AbortSignal> {
     options.and_then(|o| field(&o.into(), "signal")).map(|v| v.unchecked_into())
 }
@@ -133,14 +148,10 @@ impl ModelManager {
         #[wasm_bindgen(unchecked_param_type = "string")] key: JsValue,
         options: Option<SwitchOptionsArg>,
     ) -> Promise {
-        let key = match key_arg(&key, "switchModel") {
-            Ok(k) => k,
-            Err(e) => return Promise::reject(&e.into()),
-        };
-        let switched = self.lifecycle.switch(&key, signal_of(options));
-        wasm_bindgen_futures::future_to_promise(
-            async move { Ok(switched.await.map_err(JsError::from)?.model.0.info()) },
-        )
+        on_key(&key, "switchModel", |key| {
+            let switched = self.lifecycle.switch(&key, signal_of(options));
+            async move { Ok(switched.await?.model.0.info()) }
+        })
     }
 
     /// Loads `key` without making it current, after the running task finishes (it yields to
@@ -151,14 +162,10 @@ impl ModelManager {
         #[wasm_bindgen(unchecked_param_type = "string")] key: JsValue,
         options: Option<SwitchOptionsArg>,
     ) -> Promise {
-        let key = match key_arg(&key, "preload") {
-            Ok(k) => k,
-            Err(e) => return Promise::reject(&e.into()),
-        };
-        let preloaded = self.lifecycle.preload(&key, signal_of(options));
-        wasm_bindgen_futures::future_to_promise(
-            async move { Ok(preloaded.await.map_err(JsError::from)?.model.0.info()) },
-        )
+        on_key(&key, "preload", |key| {
+            let preloaded = self.lifecycle.preload(&key, signal_of(options));
+            async move { Ok(preloaded.await?.model.0.info()) }
+        })
     }
 
     /// Unloads `key` in its turn (after the operations queued before it): its memory is
@@ -166,13 +173,9 @@ impl ModelManager {
     /// Rejects with `InvalidInputError` while the model is generating (cancel the task first).
     #[wasm_bindgen(unchecked_return_type = "Promise<boolean>")]
     pub fn unload(&self, #[wasm_bindgen(unchecked_param_type = "string")] key: JsValue) -> Promise {
-        let key = match key_arg(&key, "unload") {
-            Ok(k) => k,
-            Err(e) => return Promise::reject(&e.into()),
-        };
-        let unloaded = self.lifecycle.unload(&key);
-        wasm_bindgen_futures::future_to_promise(async move {
-            Ok(JsValue::from_bool(unloaded.await.map_err(JsError::from)?))
+        on_key(&key, "unload", |key| {
+            let unloaded = self.lifecycle.unload(&key);
+            async move { Ok(JsValue::from_bool(unloaded.await?)) }
         })
     }
 
