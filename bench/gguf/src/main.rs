@@ -24,9 +24,20 @@
 //! default `python3`) and prints JSON; without it the table has hearth's columns only.
 //! Single-threaded on both sides (numpy's dequantize is single-threaded).
 
+// The GGUF reader and what it names in its errors and its hostile-model corpus: the error
+// vocabulary, the model configuration and the tokenizer.
+#[allow(dead_code, unused_imports)]
+#[path = "../../../src/error.rs"]
+mod error;
 #[allow(dead_code, unused_imports)]
 #[path = "../../../src/gguf/mod.rs"]
 mod gguf;
+#[allow(dead_code, unused_imports)]
+#[path = "../../../src/model/mod.rs"]
+mod model;
+#[allow(dead_code, unused_imports)]
+#[path = "../../../src/tokenizer/mod.rs"]
+mod tokenizer;
 #[allow(dead_code)]
 #[path = "../../../src/rng.rs"]
 mod rng;
