@@ -270,13 +270,31 @@ export class ModelLoadError extends HearthError {
   availableBytes?: number;
 }
 export class OutOfMemoryError extends HearthError {}
+/** A model file could not be fetched or kept (`STORAGE_QUOTA`: no room in the browser's storage). */
 export class DownloadError extends HearthError {
   url?: string;
   status?: number;
+  /** `STORAGE_QUOTA`: the cache file, the bytes it needs and the bytes the storage has. */
+  file?: string;
+  requiredBytes?: number;
+  availableBytes?: number;
 }
 export class DeviceLostError extends HearthError {}
 export class CancelledError extends HearthError {}
 export class ModelFormatError extends HearthError {}
+/**
+ * A model file's bytes are not the ones its SHA-256 names (`code` `INTEGRITY_MISMATCH`): a
+ * corrupted or truncated cached file, or a download that differs from the catalog's `sha256`.
+ * The file was deleted and nothing was loaded; loading again downloads it anew.
+ */
+export class IntegrityError extends HearthError {
+  /** The cache's file name. */
+  file?: string;
+  expectedSha256?: string;
+  actualSha256?: string;
+  expectedBytes?: number;
+  actualBytes?: number;
+}
 
 export interface MemoryManagerOptions {
   /** 'auto' (default), 'webgpu' or 'cpu': the page's device, shared with `LanguageModel.load`. */
@@ -463,6 +481,8 @@ export interface CachedModel {
   key: string;
   file: string;
   bytes: number;
+  /** The SHA-256 recorded when the file was stored (the catalog's, or computed for an entry without one); checked on every reuse. */
+  sha256?: string;
 }
 
 export interface SwitchOptions {
