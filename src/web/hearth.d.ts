@@ -111,6 +111,8 @@ export interface AdapterInfo {
   maxBufferSize: number;
   maxStorageBufferBindingSize: number;
   shaderF16: boolean;
+  /** The adapter in use is a fallback (software) adapter, as WebGPU's `isFallbackAdapter` says. */
+  isFallbackAdapter: boolean;
 }
 
 export interface DeviceInfo {
