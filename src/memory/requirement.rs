@@ -9,12 +9,13 @@
 //!   array (at most 2 bytes of padding per part), split into row ranges at the binding limit.
 //!   1-D tensors (norms, biases) are decoded to f32: `4 * n` bytes. These are the bytes
 //!   `WeightsBuilder::add` counts.
-//! - **KV cache and activations** — [`Shape::buffer_bytes`], the sum of what `Model::new`
-//!   allocates (f32 throughout): the per-layer K and V caches for the context, and the
-//!   activation, logit and id buffers for one batch.
+//! - **KV cache and activations** — [`BufferPlan`], the list of buffers `Model::new` allocates
+//!   from (f32 and u32 throughout): the per-layer K and V caches for the context, and the
+//!   activation, logit, id and sampling buffers for one batch.
 //!
-//! Each device allocation is also rounded up to 16 bytes by the backend; over the few hundred
-//! buffers of a model that is a few KB, left out.
+//! Each device allocation is counted as the GPU backend makes it, rounded up to 16 bytes, so the
+//! figure is the allocator's to the byte (`tests/infer_gpu_real.rs` measures it on the three
+//! real models).
 //!
 //! # Limits
 //! Every buffer the model binds is checked against the binding limit the GPU backend uses:
@@ -27,7 +28,7 @@
 use serde::Serialize;
 
 use crate::gguf::{GgufHeader, TensorInfo};
-use crate::infer::Shape;
+use crate::infer::{BufferPlan, Shape};
 use crate::model::{ModelConfig, ModelError};
 
 use super::format_bytes;
@@ -197,7 +198,8 @@ fn tensor_device_bytes(info: &TensorInfo, limits: &DeviceLimits) -> (u64, Option
     let problem = |needed| over_limit(limits, format!("Tensor {}", info.name), info.name.clone(), needed);
     if dims.len() <= 1 {
         let bytes = info.n_elements.saturating_mul(4);
-        return (bytes, (bytes > limit).then(|| problem(bytes)));
+        let allocated = bytes.next_multiple_of(16).max(16);
+        return (allocated, (bytes > limit).then(|| problem(bytes)));
     }
     let Some(fmt) = Fmt::of(info.ggml_type) else {
         let ty = info.ggml_type.name();
@@ -224,7 +226,8 @@ fn tensor_device_bytes(info: &TensorInfo, limits: &DeviceLimits) -> (u64, Option
         return (info.size_bytes, Some(problem(info.size_bytes)));
     };
     match split_rows(fmt, rows, cols, limit) {
-        Some(parts) => (parts.iter().map(|&(_, n)| part_bytes(fmt, n, cols)).sum(), None),
+        // Each part is its own allocation, rounded up to 16 bytes (`Gpu::create`).
+        Some(parts) => (parts.iter().map(|&(_, n)| part_bytes(fmt, n, cols).next_multiple_of(16)).sum(), None),
         None => (part_bytes(fmt, rows, cols), Some(problem(part_bytes(fmt, 1, cols)))),
     }
 }
@@ -290,10 +293,10 @@ impl Requirement {
 
         let context = options.context.min(cfg.context_length).max(1);
         let batch = options.batch.max(1);
-        // As `Model::new` sizes its buffers.
-        let shape = Shape { context: context as usize, batch: batch as usize, logit_rows: 1 };
-        let kv_cache_bytes = cfg.kv_cache_bytes(context, 4);
-        let activation_bytes = shape.buffer_bytes(cfg) - kv_cache_bytes;
+        // The buffers `Model::new` allocates, from the list it allocates from.
+        let plan = BufferPlan::new(cfg, Shape { context: context as usize, batch: batch as usize, logit_rows: 1 });
+        let kv_cache_bytes = plan.kv_cache_device_bytes();
+        let activation_bytes = plan.device_bytes() - kv_cache_bytes;
 
         // Buffers bound whole: one layer's K (or V) cache, and the largest activation buffers.
         let limit = limits.binding_limit();
