@@ -375,6 +375,8 @@ export interface Requirement {
   activationBytes: number;
   totalBytes: number;
   largestTensor: { name: string; bytes: number } | null;
+  /** Wasm-heap bytes one tensor's upload holds at its peak (its file bytes and its device-layout copy); not part of `totalBytes`, which is device memory. */
+  uploadPeakBytes: number;
   /** Reasons the model cannot be loaded on this device at any budget. */
   problems: LimitProblem[];
 }
