@@ -1,7 +1,8 @@
-// The model cache's integrity in the browser, on real OPFS: every file is stored with its
-// SHA-256, reused only when its bytes still hash to it, and a corrupted or truncated copy is
-// detected before use, deleted, and reported as an IntegrityError; nothing is loaded.
-// Tiny random-weight fixtures (tools/make_fixtures.py) keep each load to a second.
+// Integrity in the browser. The model cache on real OPFS: every file is stored with its SHA-256,
+// reused only when its bytes still hash to it, and a corrupted or truncated copy is detected
+// before use, deleted, and reported as an IntegrityError; nothing is loaded. Tiny random-weight
+// fixtures (tools/make_fixtures.py) keep each load to a second. And the memory budget's adapter
+// facts are those of the adapter the device runs on.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -142,4 +143,25 @@ test('a download that differs from the catalog digest is never cached nor loaded
     return { key: info.key, listed: (await manager.cachedModels()).filter((c) => c.key === 'fx-int').map((c) => c.sha256) };
   }, SHA256);
   assert.deepEqual(ok, { key: 'fx-int', listed: [SHA256] });
+});
+
+test('the adapter facts are those of the device in use, isFallbackAdapter included', async () => {
+  const out = await h.page.evaluate(async () => {
+    const { initDevice, MemoryManager, SseStreamer } = window.hearth;
+    const device = await initDevice(new SseStreamer(), 'webgpu');
+    const js = await navigator.gpu.requestAdapter({ powerPreference: 'high-performance' });
+    const jsFallback = js.info?.isFallbackAdapter ?? js.isFallbackAdapter ?? null;
+    const mm = await MemoryManager.create(new SseStreamer(), { backend: 'webgpu' });
+    return { adapter: device.adapter, facts: mm.adapter, budget: mm.budget, jsFallback, jsDescription: js.info?.description ?? '' };
+  });
+  console.log('adapter in use:', JSON.stringify(out.adapter), 'browser says fallback:', out.jsFallback);
+  assert.equal(typeof out.adapter.isFallbackAdapter, 'boolean');
+  if (out.jsFallback !== null) assert.equal(out.adapter.isFallbackAdapter, out.jsFallback);
+  // The budget reads the same adapter's facts.
+  assert.equal(out.facts.isFallbackAdapter, out.adapter.isFallbackAdapter);
+  assert.equal(out.facts.vendor, out.adapter.vendor);
+  assert.equal(out.facts.description, out.adapter.description);
+  assert.equal(out.adapter.description, out.jsDescription);
+  // SwiftShader is planned as a software adapter, by its name or its fallback flag.
+  assert.equal(out.budget.adapterClass, 'cpu');
 });
