@@ -145,6 +145,32 @@ test('a download that differs from the catalog digest is never cached nor loaded
   assert.deepEqual(ok, { key: 'fx-int', listed: [SHA256] });
 });
 
+test('too little storage (navigator.storage.estimate()) is a DownloadError STORAGE_QUOTA before any byte is written', async () => {
+  const out = await h.page.evaluate(async () => {
+    const manager = await window.fresh();
+    await manager.clearCache();
+    const real = navigator.storage.estimate;
+    navigator.storage.estimate = async () => ({ quota: 1_000_000, usage: 0 });
+    let error = null;
+    try {
+      await manager.switchModel('fx-int');
+    } catch (e) {
+      error = window.plain(e);
+    } finally {
+      navigator.storage.estimate = real;
+    }
+    const names = [];
+    for await (const [name] of (await window.cacheDir()).entries()) names.push(name);
+    return { error, names, state: window.state(manager) };
+  });
+  assert.equal(out.error?.name, 'DownloadError', JSON.stringify(out.error));
+  assert.equal(out.error.code, 'STORAGE_QUOTA');
+  assert.equal(out.error.requiredBytes, BYTES.length);
+  assert.equal(out.error.availableBytes, 1_000_000);
+  assert.deepEqual(out.names.filter((n) => n.startsWith('fx-int-')), [], 'no partial file');
+  assert.deepEqual(out.state, { loaded: [], registered: 0 });
+});
+
 test('the adapter facts are those of the device in use, isFallbackAdapter included', async () => {
   const out = await h.page.evaluate(async () => {
     const { initDevice, MemoryManager, SseStreamer } = window.hearth;
