@@ -115,14 +115,30 @@ pub struct BrowserAdapterInfo {
     pub architecture: Option<String>,
     pub device: Option<String>,
     pub description: Option<String>,
+    /// `isFallbackAdapter` (on `GPUAdapterInfo` in newer browsers, on `GPUAdapter` in older).
+    pub is_fallback_adapter: Option<bool>,
 }
 
 impl AdapterInfo {
-    /// Takes the browser's word for the adapter's identity (wgpu's WebGPU backend reports
-    /// none). Browsers often hide `device` and `description` for privacy; the name falls back
-    /// to them in that order, then to vendor and architecture together (e.g. "google
-    /// swiftshader"), which still tell a person what this is. Absent fields change nothing.
-    pub fn describe_from(&mut self, browser: BrowserAdapterInfo) {
+    /// Whether `browser` describes the adapter this device was created on. wgpu's WebGPU
+    /// backend reports only `description` (as the name) and `isFallbackAdapter` of the adapter it
+    /// holds, so the full facts come from a second `requestAdapter()`; on a machine with two
+    /// GPUs that answer may be the other one. It is the same adapter when its description and
+    /// fallback flag are this one's. Call before [`Self::describe_from`] renames the adapter.
+    pub fn is_described_by(&self, browser: &BrowserAdapterInfo) -> bool {
+        browser.description.as_deref().unwrap_or("") == self.name
+            && browser.is_fallback_adapter.is_none_or(|f| f == self.is_fallback_adapter)
+    }
+
+    /// Takes the browser's word for the adapter's identity when `browser` describes this adapter
+    /// ([`Self::is_described_by`]); returns whether it did. Browsers often hide `device` and
+    /// `description` for privacy; the name falls back to them in that order, then to vendor and
+    /// architecture together (e.g. "google swiftshader"), which still tell a person what this
+    /// is. Absent fields change nothing.
+    pub fn describe_from(&mut self, browser: BrowserAdapterInfo) -> bool {
+        if !self.is_described_by(&browser) {
+            return false;
+        }
         let fallback =
             [browser.vendor.clone(), browser.architecture.clone()].into_iter().flatten().collect::<Vec<_>>().join(" ");
         if let Some(name) = browser.device.clone().or_else(|| browser.description.clone()) {
@@ -139,6 +155,7 @@ impl AdapterInfo {
         if let Some(description) = browser.description {
             self.description = description;
         }
+        true
     }
 
     /// The `info` line once the device is ready.
@@ -247,6 +264,7 @@ mod tests {
             max_buffer_size: 1 << 30,
             max_storage_buffer_binding_size: 128 << 20,
             shader_f16: false,
+            is_fallback_adapter: false,
         }
     }
 
@@ -254,26 +272,55 @@ mod tests {
     fn the_browser_names_the_adapter_with_fallbacks() {
         let some = |s: &str| Some(s.to_owned());
         let mut a = adapter();
-        a.describe_from(BrowserAdapterInfo {
+        assert!(a.describe_from(BrowserAdapterInfo {
             vendor: some("google"),
             architecture: some("swiftshader"),
             ..Default::default()
-        });
+        }));
         assert_eq!(
             (a.name.as_str(), a.vendor.as_str(), a.architecture.as_str()),
             ("google swiftshader", "google", "swiftshader")
         );
         assert_eq!(a.description, "driver", "absent fields change nothing");
-        let mut a = adapter();
+        // wgpu names the adapter by its description; the browser's facts must agree.
+        let mut a = AdapterInfo { name: "RTX".into(), ..adapter() };
         a.describe_from(BrowserAdapterInfo { vendor: some("nvidia"), description: some("RTX"), ..Default::default() });
-        assert_eq!((a.name.as_str(), a.description.as_str()), ("RTX", "RTX"));
-        let mut a = adapter();
+        assert_eq!((a.name.as_str(), a.description.as_str(), a.vendor.as_str()), ("RTX", "RTX", "nvidia"));
+        let mut a = AdapterInfo { name: "x".into(), ..adapter() };
         a.describe_from(BrowserAdapterInfo { device: some("Arc A770"), description: some("x"), ..Default::default() });
         assert_eq!(a.name, "Arc A770");
         let mut a = adapter();
         a.describe_from(BrowserAdapterInfo::default());
         assert_eq!(a, adapter());
         assert_eq!(a.ready_message(), "WebGPU ready: unnamed adapter (BrowserWebGpu), max storage binding 128 MiB.");
+    }
+
+    /// A second `requestAdapter()` that answers with another GPU (a dual-GPU laptop) or another
+    /// fallback flag is not taken for the adapter in use.
+    #[test]
+    fn facts_of_another_adapter_are_refused() {
+        let some = |s: &str| Some(s.to_owned());
+        let in_use = AdapterInfo { name: "Intel(R) UHD Graphics 620".into(), ..adapter() };
+        let other = BrowserAdapterInfo {
+            vendor: some("nvidia"),
+            description: some("NVIDIA GeForce MX150"),
+            ..Default::default()
+        };
+        let mut a = in_use.clone();
+        assert!(!a.describe_from(other));
+        assert_eq!(a, in_use, "nothing taken from the other GPU");
+        let same = BrowserAdapterInfo {
+            vendor: some("intel"),
+            description: some("Intel(R) UHD Graphics 620"),
+            is_fallback_adapter: Some(false),
+            ..Default::default()
+        };
+        assert!(in_use.is_described_by(&same));
+        let fallback = BrowserAdapterInfo { is_fallback_adapter: Some(true), ..same.clone() };
+        assert!(!in_use.is_described_by(&fallback), "the fallback flag must agree too");
+        let mut a = in_use.clone();
+        assert!(a.describe_from(same));
+        assert_eq!(a.vendor, "intel");
     }
 
     #[test]

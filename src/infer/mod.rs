@@ -34,7 +34,7 @@ pub use load::{
     read_header_from,
 };
 pub use sampler::SamplerParams;
-pub use transformer::{Model, Shape, Weights, WeightsBuilder};
+pub use transformer::{BufferPlan, Model, Shape, Weights, WeightsBuilder, allocated_bytes};
 
 /// Everything that can go wrong between a parsed GGUF and generated tokens.
 #[derive(Debug, Clone, PartialEq)]

@@ -168,12 +168,19 @@ impl LoadPlan {
     /// # Errors
     /// [`SessionError::OverLimit`] naming the buffer, its size and the limit.
     pub fn check_limits(&self, header: &GgufHeader, limits: &DeviceLimits) -> Result<(), SessionError> {
-        let options = RequirementOptions { context: self.context, batch: self.shape.batch as u32 };
-        let requirement = Requirement::for_config(&self.cfg, header, options, limits);
-        match requirement.problems.into_iter().next() {
+        match self.requirement(header, limits).problems.into_iter().next() {
             Some(problem) => Err(SessionError::OverLimit { key: self.key.clone(), message: problem.message }),
             None => Ok(()),
         }
+    }
+
+    /// What this load will occupy on a device with `limits`: the weights as the GPU backend
+    /// lays them out and the buffers `Model::new` allocates for this plan's shape
+    /// ([`crate::infer::BufferPlan`]), each as allocated. The same figure as
+    /// [`Requirement::for_load`] for this context.
+    pub fn requirement(&self, header: &GgufHeader, limits: &DeviceLimits) -> Requirement {
+        let options = RequirementOptions { context: self.context, batch: self.shape.batch as u32 };
+        Requirement::for_config(&self.cfg, header, options, limits)
     }
 
     /// Says "Loading model <key>..." on `status`.

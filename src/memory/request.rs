@@ -105,6 +105,8 @@ pub struct RequirementIn {
     #[serde(default)]
     pub activation_bytes: Option<f64>,
     #[serde(default)]
+    pub upload_peak_bytes: Option<f64>,
+    #[serde(default)]
     pub problems: Vec<ProblemIn>,
 }
 
@@ -161,6 +163,7 @@ impl RequirementIn {
             activation_bytes: part(self.activation_bytes),
             total_bytes: total,
             largest_tensor: None,
+            upload_peak_bytes: part(self.upload_peak_bytes),
             problems: self
                 .problems
                 .into_iter()

@@ -80,24 +80,31 @@ fn webgpu() -> PendingWebGpu {
     })
 }
 
-/// wgpu's WebGPU backend reports no adapter identity, so ask the browser's own
-/// `GPUAdapter.info` (vendor, architecture, device, description). Best effort: a
-/// browser without it leaves the fields as they were.
+/// wgpu's WebGPU backend reports only the description and the fallback flag of the adapter it
+/// holds, so ask the browser's own `GPUAdapter.info` (vendor, architecture, device) with the
+/// options burn's runtime asked with (`high-performance`), and take the answer only when it
+/// describes the adapter in use ([`AdapterInfo::is_described_by`]). Best effort: a browser
+/// without it, or an answer about another GPU, leaves the fields as they were.
 async fn describe_adapter_from_js(adapter: &mut AdapterInfo) {
-    use js_sys::{Promise, Reflect};
+    use js_sys::{Object, Promise, Reflect};
     let get = |v: &JsValue, k: &str| Reflect::get(v, &JsValue::from_str(k)).unwrap_or(JsValue::UNDEFINED);
     let gpu = get(&get(&js_sys::global(), "navigator"), "gpu");
     let Ok(request) = Reflect::get(&gpu, &JsValue::from_str("requestAdapter")) else { return };
     let Some(request) = request.dyn_ref::<js_sys::Function>() else { return };
-    let Ok(promise) = request.call0(&gpu) else { return };
+    let options = Object::new();
+    let _ = Reflect::set(&options, &"powerPreference".into(), &"high-performance".into());
+    let Ok(promise) = request.call1(&gpu, &options) else { return };
     let Ok(js_adapter) = wasm_bindgen_futures::JsFuture::from(Promise::resolve(&promise)).await else { return };
     let info = get(&js_adapter, "info");
     let text = |k: &str| get(&info, k).as_string().filter(|s| !s.is_empty());
+    let is_fallback_adapter =
+        get(&info, "isFallbackAdapter").as_bool().or_else(|| get(&js_adapter, "isFallbackAdapter").as_bool());
     adapter.describe_from(BrowserAdapterInfo {
         vendor: text("vendor"),
         architecture: text("architecture"),
         device: text("device"),
         description: text("description"),
+        is_fallback_adapter,
     });
 }
 

@@ -10,6 +10,7 @@ use js_sys::{Object, Reflect};
 use wasm_bindgen::prelude::*;
 
 use crate::backend::BackendError;
+use crate::cache::CacheError;
 use crate::error::{Coded, Detail};
 pub use crate::error::{ErrorClass, ErrorCode};
 use crate::gguf::GgufError;
@@ -113,7 +114,8 @@ from_coded!(
     SourceError,
     InputError,
     AccountError,
-    BackendError
+    BackendError,
+    CacheError
 );
 
 // A loaded model's errors (`infer::session`): the inference's and the tokenizer's keep their

@@ -6,10 +6,10 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use serde::Serialize;
 use wasm_bindgen::prelude::*;
 use web_sys::{AbortSignal, Blob};
 
+use crate::cache::CachedModel;
 use crate::manager::{Cancel, CatalogEntry, Engine, EngineError, FileBook, Resident};
 use crate::memory::{self, Requirement};
 use crate::status::{Phase, Progress, StatusStream};
@@ -83,14 +83,6 @@ pub(in crate::web) struct WebEngine {
     files: FileBook<GgufFile, Blob>,
 }
 
-/// A model file in the browser's model cache, as `cachedModels()` lists it.
-#[derive(Serialize)]
-pub(in crate::web) struct CachedModel {
-    key: String,
-    file: String,
-    bytes: u64,
-}
-
 impl WebEngine {
     pub fn new(status: Rc<StatusStream>, memory: MemoryManager, preference: Preference, use_cache: bool) -> Self {
         WebEngine { status, memory, preference, use_cache, cache: RefCell::new(None), files: FileBook::default() }
@@ -104,13 +96,10 @@ impl WebEngine {
 
     /// The models in the browser's model cache (none when the cache is off or missing).
     pub async fn cached_models(&self) -> Vec<CachedModel> {
-        let list = match self.model_cache().await {
+        match self.model_cache().await {
             Some(cache) => cache.list().await,
             None => Vec::new(),
-        };
-        list.into_iter()
-            .map(|(file, bytes)| CachedModel { key: crate::source::cache_key_of(&file).to_owned(), file, bytes })
-            .collect()
+        }
     }
 
     /// Deletes `key`'s files from the model cache (every model's when `None`); returns how
@@ -212,7 +201,7 @@ impl Engine for WebEngine {
         // A cached copy needs no network at all.
         let cache = if self.files.uses_url(entry) { self.model_cache().await } else { None };
         let cached = match cache {
-            Some(cache) => cache.get(entry, None).await,
+            Some(cache) => cache.reuse(entry, signal).await?,
             None => None,
         };
         let from_cache = cached.is_some();
