@@ -1,0 +1,501 @@
+//! Quantized dot products over GGUF blocks, the way llama.cpp's CPU backend computes them.
+//!
+//! Weights stay in their GGUF blocks. Before a matrix product the activation rows are quantized
+//! once into 8-bit blocks that line up with the weight format ([`QuantActs`]):
+//!
+//! - [`ActFormat::Q8_0`] for the 32-element formats (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0): 32 `i8` and an
+//!   `f32` scale per block, plus `scale * sum(q)` for the formats with a minimum (Q4_1, Q5_1), as
+//!   llama.cpp's `block_q8_1` keeps it;
+//! - [`ActFormat::Q8_K`] for the 256-element k-quants (Q4_K, Q5_K, Q6_K): 256 `i8`, an `f32`
+//!   scale and the sum of every 16 quants (`block_q8_K`'s `bsums`, which fold the k-quant minimums
+//!   in without touching the quants).
+//!
+//! Each (weight block, activation block) pair is then an exact integer dot product; the scales
+//! are applied once per block (per sub-block for the k-quants' 6-bit scales). Scales are kept in
+//! f32 rather than llama.cpp's f16 (a little more precise, same speed).
+//!
+//! Every format has two kernels: [`reference`], plain per-element code written from the block
+//! layouts in `ggml-common.h` (the specification the tests check against), and the fast one
+//! ([`Kernel::dot`]), which unpacks a weight block into `i8` lanes once for all the tokens of a
+//! product and calls [`dot_i8`] per token. [`dot_i8`] is
+//! `core::arch::wasm32` simd128 on wasm32 built with `+simd128` (`.cargo/config.toml`) and a loop
+//! the compiler vectorises elsewhere; both give the same integers, and the float operations are
+//! done in the same order in both kernels, so fast and reference agree bit for bit.
+
+use crate::gguf::{GgmlType, QK_K, f16_to_f32};
+
+/// Elements of a 32-element block.
+const QK: usize = 32;
+
+/// How the activations are quantized for a weight format (named as ggml names the blocks).
+#[allow(non_camel_case_types)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActFormat {
+    /// 32-element blocks (llama.cpp's `block_q8_0` / `block_q8_1`).
+    Q8_0,
+    /// 256-element super-blocks with per-16 sums (llama.cpp's `block_q8_K`).
+    Q8_K,
+}
+
+impl ActFormat {
+    fn block(self) -> usize {
+        match self {
+            ActFormat::Q8_0 => QK,
+            ActFormat::Q8_K => QK_K,
+        }
+    }
+}
+
+/// One quantized activation row, as the kernels read it.
+#[derive(Debug, Clone, Copy)]
+pub struct Q8Row<'a> {
+    /// The quants, `cols` of them.
+    pub qs: &'a [i8],
+    /// One scale per block.
+    pub d: &'a [f32],
+    /// [`ActFormat::Q8_0`]: `d * sum(q)` per block.
+    pub sum: &'a [f32],
+    /// [`ActFormat::Q8_K`]: `sum(q)` of every 16 quants.
+    pub bsums: &'a [i16],
+}
+
+/// `n` activation rows quantized for one [`ActFormat`]. The storage grows to the largest batch
+/// seen and is reused after that, so quantizing allocates nothing per token.
+#[derive(Debug, Default)]
+pub struct QuantActs {
+    format: Option<ActFormat>,
+    cols: usize,
+    qs: Vec<i8>,
+    d: Vec<f32>,
+    sum: Vec<f32>,
+    bsums: Vec<i16>,
+}
+
+impl QuantActs {
+    /// Quantizes `n` rows of `cols` (`x` is `n x cols`, `cols` a multiple of the block size).
+    pub fn quantize(&mut self, format: ActFormat, x: &[f32], n: usize, cols: usize) {
+        let block = format.block();
+        debug_assert!(cols.is_multiple_of(block) && x.len() >= n * cols);
+        let blocks = n * cols / block;
+        self.format = Some(format);
+        self.cols = cols;
+        self.qs.resize(n * cols, 0);
+        self.d.resize(blocks, 0.0);
+        match format {
+            ActFormat::Q8_0 => self.sum.resize(blocks, 0.0),
+            ActFormat::Q8_K => self.bsums.resize(n * cols / 16, 0),
+        }
+        let x = &x[..n * cols];
+        for (b, (xs, qs)) in x.chunks_exact(block).zip(self.qs.chunks_exact_mut(block)).enumerate() {
+            let amax = xs.iter().fold(0f32, |m, v| m.max(v.abs()));
+            let d = amax / 127.0;
+            let id = if d > 0.0 { 1.0 / d } else { 0.0 };
+            for (q, &v) in qs.iter_mut().zip(xs) {
+                // |v * id| <= 127 up to rounding; the clamp keeps a rounding overshoot in range.
+                *q = (v * id).round().clamp(-127.0, 127.0) as i8;
+            }
+            self.d[b] = d;
+            match format {
+                ActFormat::Q8_0 => self.sum[b] = d * qs.iter().map(|&q| i32::from(q)).sum::<i32>() as f32,
+                ActFormat::Q8_K => {
+                    for (s, sub) in self.bsums[b * 16..b * 16 + 16].iter_mut().zip(qs.chunks_exact(16)) {
+                        *s = sub.iter().map(|&q| i16::from(q)).sum();
+                    }
+                }
+            }
+        }
+    }
+
+    /// Row `i` of the last [`Self::quantize`].
+    pub fn row(&self, i: usize) -> Q8Row<'_> {
+        let cols = self.cols;
+        match self.format {
+            Some(ActFormat::Q8_0) => Q8Row {
+                qs: &self.qs[i * cols..(i + 1) * cols],
+                d: &self.d[i * cols / QK..(i + 1) * cols / QK],
+                sum: &self.sum[i * cols / QK..(i + 1) * cols / QK],
+                bsums: &[],
+            },
+            Some(ActFormat::Q8_K) => Q8Row {
+                qs: &self.qs[i * cols..(i + 1) * cols],
+                d: &self.d[i * cols / QK_K..(i + 1) * cols / QK_K],
+                sum: &[],
+                bsums: &self.bsums[i * cols / 16..(i + 1) * cols / 16],
+            },
+            None => Q8Row { qs: &[], d: &[], sum: &[], bsums: &[] },
+        }
+    }
+}
+
+/// A dot product of one weight row (its GGUF bytes) with one quantized activation row.
+pub type DotFn = fn(&[u8], Q8Row<'_>) -> f32;
+
+/// Dot products of one weight row with every row of a [`QuantActs`]: `out[i] += w . a[i]` for
+/// `i < out.len()` (`out` starts at zero).
+pub type RowFn = fn(&[u8], &QuantActs, &mut [f32]);
+
+/// The kernels of one weight format.
+#[derive(Debug, Clone, Copy)]
+pub struct Kernel {
+    /// How the activations must be quantized.
+    pub act: ActFormat,
+    /// The fast kernel, all tokens per pass over the row.
+    pub dot: RowFn,
+    /// The plain per-element kernel the fast one is tested against.
+    pub reference: DotFn,
+}
+
+/// The quantized kernel for weights of type `ty`, if there is one (F32/F16 matrices use an f32
+/// dot product instead; see [`super::Cpu`]).
+pub fn kernel(ty: GgmlType) -> Option<Kernel> {
+    let (act, dot, reference): (ActFormat, RowFn, DotFn) = match ty {
+        GgmlType::Q4_0 => (ActFormat::Q8_0, fast::q4_0, reference::q4_0),
+        GgmlType::Q4_1 => (ActFormat::Q8_0, fast::q4_1, reference::q4_1),
+        GgmlType::Q5_0 => (ActFormat::Q8_0, fast::q5_0, reference::q5_0),
+        GgmlType::Q5_1 => (ActFormat::Q8_0, fast::q5_1, reference::q5_1),
+        GgmlType::Q8_0 => (ActFormat::Q8_0, fast::q8_0, reference::q8_0),
+        GgmlType::Q4_K => (ActFormat::Q8_K, fast::q4_k, reference::q4_k),
+        GgmlType::Q5_K => (ActFormat::Q8_K, fast::q5_k, reference::q5_k),
+        GgmlType::Q6_K => (ActFormat::Q8_K, fast::q6_k, reference::q6_k),
+        _ => return None,
+    };
+    Some(Kernel { act, dot, reference })
+}
+
+#[inline(always)]
+fn f16_at(b: &[u8], i: usize) -> f32 {
+    f16_to_f32(u16::from_le_bytes([b[i], b[i + 1]]))
+}
+
+/// The 6-bit (scale, min) pair of sub-block `j` of a Q4_K/Q5_K block (`get_scale_min_k4`).
+#[inline(always)]
+fn scale_min_k4(j: usize, s: &[u8]) -> (i32, i32) {
+    let (sc, m) = if j < 4 {
+        (s[j] & 0x3f, s[j + 4] & 0x3f)
+    } else {
+        ((s[j + 4] & 0x0f) | ((s[j - 4] >> 2) & 0x30), (s[j + 4] >> 4) | ((s[j] >> 2) & 0x30))
+    };
+    (i32::from(sc), i32::from(m))
+}
+
+/// `sum a[i] * b[i]` over equal lengths that are a multiple of 16, exactly (no overflow: at
+/// most 127 * 128 per term and a few thousand terms).
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+#[inline(always)]
+pub fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
+    use core::arch::wasm32::*;
+    assert!(a.len() == b.len() && a.len().is_multiple_of(16));
+    let mut acc = i32x4_splat(0);
+    for (ca, cb) in a.chunks_exact(16).zip(b.chunks_exact(16)) {
+        // SAFETY: each chunk is exactly 16 bytes; `v128_load` has no alignment requirement.
+        let (va, vb) = unsafe { (v128_load(ca.as_ptr().cast()), v128_load(cb.as_ptr().cast())) };
+        let lo = i32x4_dot_i16x8(i16x8_extend_low_i8x16(va), i16x8_extend_low_i8x16(vb));
+        let hi = i32x4_dot_i16x8(i16x8_extend_high_i8x16(va), i16x8_extend_high_i8x16(vb));
+        acc = i32x4_add(acc, i32x4_add(lo, hi));
+    }
+    i32x4_extract_lane::<0>(acc)
+        + i32x4_extract_lane::<1>(acc)
+        + i32x4_extract_lane::<2>(acc)
+        + i32x4_extract_lane::<3>(acc)
+}
+
+/// `sum a[i] * b[i]` over equal lengths that are a multiple of 16, exactly. Sixteen independent
+/// `i32` lanes, so the compiler vectorises it (SSE2 `pmaddwd` on x86-64, NEON on arm64).
+#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+#[inline(always)]
+pub fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
+    assert!(a.len() == b.len() && a.len().is_multiple_of(16));
+    let mut acc = [0i32; 16];
+    for (ca, cb) in a.chunks_exact(16).zip(b.chunks_exact(16)) {
+        for l in 0..16 {
+            acc[l] += i32::from(ca[l]) * i32::from(cb[l]);
+        }
+    }
+    acc.iter().sum()
+}
+
+/// The fast kernels: each weight block is unpacked into `i8` lanes once, then multiplied with
+/// that block of every token's activations ([`dot_i8`]), so a prompt's tokens share the unpacking
+/// and the pass over the weights.
+mod fast {
+    use super::*;
+
+    /// The 32 values of a nibble block (`qs[j]` low nibble is element j, high nibble element
+    /// j + 16), minus `offset`, with the 5th bits of `qh` (bit j for element j) when given.
+    #[inline(always)]
+    fn unpack32(qs: &[u8], qh: Option<u32>, offset: i8, out: &mut [i8; QK]) {
+        let (lo, hi) = out.split_at_mut(16);
+        for j in 0..16 {
+            lo[j] = (qs[j] & 0x0f) as i8;
+            hi[j] = (qs[j] >> 4) as i8;
+        }
+        if let Some(qh) = qh {
+            for j in 0..16 {
+                lo[j] |= (((qh >> j) & 1) << 4) as i8;
+                hi[j] |= (((qh >> (j + 16)) & 1) << 4) as i8;
+            }
+        }
+        for v in out.iter_mut() {
+            *v -= offset;
+        }
+    }
+
+    /// The 32-element formats: `(d_w * d_a) * isum`, plus `m * (d_a * sum(a))` with a minimum.
+    /// `bytes` per block, `qh` and `qs` offsets in it, whether it has a minimum, the quant offset.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn blocks32(
+        w: &[u8],
+        a: &QuantActs,
+        out: &mut [f32],
+        bytes: usize,
+        qh_at: Option<usize>,
+        qs_at: usize,
+        min: bool,
+        off: i8,
+    ) {
+        let (cols, bpr) = (a.cols, a.cols / QK);
+        let mut vals = [0i8; QK];
+        for (k, b) in w.chunks_exact(bytes).enumerate() {
+            let qh = qh_at.map(|o| u32::from_le_bytes([b[o], b[o + 1], b[o + 2], b[o + 3]]));
+            unpack32(&b[qs_at..qs_at + 16], qh, off, &mut vals);
+            let (d, m) = (f16_at(b, 0), if min { f16_at(b, 2) } else { 0.0 });
+            for (i, o) in out.iter_mut().enumerate() {
+                let at = i * cols + k * QK;
+                let isum = dot_i8(&vals, &a.qs[at..at + QK]);
+                *o += (d * a.d[i * bpr + k]) * isum as f32;
+                if min {
+                    *o += m * a.sum[i * bpr + k];
+                }
+            }
+        }
+    }
+
+    pub fn q4_0(w: &[u8], a: &QuantActs, out: &mut [f32]) {
+        blocks32(w, a, out, 18, None, 2, false, 8)
+    }
+
+    pub fn q4_1(w: &[u8], a: &QuantActs, out: &mut [f32]) {
+        blocks32(w, a, out, 20, None, 4, true, 0)
+    }
+
+    pub fn q5_0(w: &[u8], a: &QuantActs, out: &mut [f32]) {
+        blocks32(w, a, out, 22, Some(2), 6, false, 16)
+    }
+
+    pub fn q5_1(w: &[u8], a: &QuantActs, out: &mut [f32]) {
+        blocks32(w, a, out, 24, Some(4), 8, true, 0)
+    }
+
+    pub fn q8_0(w: &[u8], a: &QuantActs, out: &mut [f32]) {
+        let (cols, bpr) = (a.cols, a.cols / QK);
+        for (k, b) in w.chunks_exact(34).enumerate() {
+            let qs = as_i8(&b[2..34]);
+            let d = f16_at(b, 0);
+            for (i, o) in out.iter_mut().enumerate() {
+                let at = i * cols + k * QK;
+                let isum = dot_i8(qs, &a.qs[at..at + QK]);
+                *o += (d * a.d[i * bpr + k]) * isum as f32;
+            }
+        }
+    }
+
+    /// Q4_K and Q5_K (with `qh`): eight sub-blocks of 32 with 6-bit scales and minimums.
+    #[inline(always)]
+    fn k45(w: &[u8], a: &QuantActs, out: &mut [f32], bytes: usize, five: bool) {
+        let (cols, bpr) = (a.cols, a.cols / QK_K);
+        let mut vals = [0i8; QK_K];
+        for (k, b) in w.chunks_exact(bytes).enumerate() {
+            let qs = if five { &b[48..176] } else { &b[16..144] };
+            for c in 0..4 {
+                let (lo, hi) = vals[64 * c..64 * c + 64].split_at_mut(32);
+                for l in 0..32 {
+                    lo[l] = (qs[32 * c + l] & 0x0f) as i8;
+                    hi[l] = (qs[32 * c + l] >> 4) as i8;
+                }
+            }
+            if five {
+                let qh = &b[16..48];
+                for (j, sub) in vals.chunks_exact_mut(32).enumerate() {
+                    for l in 0..32 {
+                        sub[l] |= (((qh[l] >> j) & 1) << 4) as i8;
+                    }
+                }
+            }
+            let sm: [(i32, i32); 8] = std::array::from_fn(|j| scale_min_k4(j, &b[4..16]));
+            let (d, dmin) = (f16_at(b, 0), f16_at(b, 2));
+            for (i, o) in out.iter_mut().enumerate() {
+                let aq = &a.qs[i * cols + k * QK_K..i * cols + (k + 1) * QK_K];
+                let bs = &a.bsums[(i * bpr + k) * 16..(i * bpr + k) * 16 + 16];
+                let (mut sumi, mut summ) = (0i32, 0i32);
+                for (j, &(sc, m)) in sm.iter().enumerate() {
+                    sumi += sc * dot_i8(&vals[32 * j..32 * j + 32], &aq[32 * j..32 * j + 32]);
+                    summ += m * (i32::from(bs[2 * j]) + i32::from(bs[2 * j + 1]));
+                }
+                let da = a.d[i * bpr + k];
+                *o += (d * da) * sumi as f32 - (dmin * da) * summ as f32;
+            }
+        }
+    }
+
+    pub fn q4_k(w: &[u8], a: &QuantActs, out: &mut [f32]) {
+        k45(w, a, out, 144, false)
+    }
+
+    pub fn q5_k(w: &[u8], a: &QuantActs, out: &mut [f32]) {
+        k45(w, a, out, 176, true)
+    }
+
+    pub fn q6_k(w: &[u8], a: &QuantActs, out: &mut [f32]) {
+        let (cols, bpr) = (a.cols, a.cols / QK_K);
+        let mut vals = [0i8; QK_K];
+        for (k, b) in w.chunks_exact(210).enumerate() {
+            for h in 0..2 {
+                let ql = &b[64 * h..64 * h + 64];
+                let qh = &b[128 + 32 * h..128 + 32 * h + 32];
+                let out = &mut vals[128 * h..128 * h + 128];
+                for l in 0..32 {
+                    out[l] = ((ql[l] & 0x0f) | ((qh[l] & 3) << 4)) as i8 - 32;
+                    out[l + 32] = ((ql[l + 32] & 0x0f) | (((qh[l] >> 2) & 3) << 4)) as i8 - 32;
+                    out[l + 64] = ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) as i8 - 32;
+                    out[l + 96] = ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) as i8 - 32;
+                }
+            }
+            let sc: [i32; 16] = std::array::from_fn(|s| i32::from(b[192 + s] as i8));
+            let d = f16_at(b, 208);
+            for (i, o) in out.iter_mut().enumerate() {
+                let aq = &a.qs[i * cols + k * QK_K..i * cols + (k + 1) * QK_K];
+                let mut isum = 0i32;
+                for (s, &scale) in sc.iter().enumerate() {
+                    isum += scale * dot_i8(&vals[16 * s..16 * s + 16], &aq[16 * s..16 * s + 16]);
+                }
+                *o += (d * a.d[i * bpr + k]) * isum as f32;
+            }
+        }
+    }
+
+    /// The 32 quants of a Q8_0 block as `i8`.
+    #[inline(always)]
+    fn as_i8(b: &[u8]) -> &[i8; QK] {
+        let b: &[u8; QK] = b.try_into().expect("32 bytes");
+        // SAFETY: u8 and i8 have the same size and alignment, and every bit pattern is valid.
+        unsafe { &*(b as *const [u8; QK]).cast::<[i8; QK]>() }
+    }
+}
+
+/// The reference kernels: one element at a time, straight from the block layouts.
+pub mod reference {
+    use super::*;
+
+    /// Element `e` (0..32) of a nibble block with optional 5th bits.
+    fn nibble(qs: &[u8], qh: Option<u32>, e: usize) -> i32 {
+        let low = if e < 16 { qs[e] & 0x0f } else { qs[e - 16] >> 4 };
+        let high = qh.map_or(0, |h| ((h >> e) & 1) << 4);
+        i32::from(low) + high as i32
+    }
+
+    fn blocks32(w: &[u8], a: Q8Row<'_>, bytes: usize, qh_at: Option<usize>, qs_at: usize, min: bool, off: i32) -> f32 {
+        let mut acc = 0f32;
+        for (k, b) in w.chunks_exact(bytes).enumerate() {
+            let qh = qh_at.map(|o| u32::from_le_bytes([b[o], b[o + 1], b[o + 2], b[o + 3]]));
+            let mut isum = 0i32;
+            for e in 0..QK {
+                isum += (nibble(&b[qs_at..qs_at + 16], qh, e) - off) * i32::from(a.qs[k * QK + e]);
+            }
+            acc += (f16_at(b, 0) * a.d[k]) * isum as f32;
+            if min {
+                acc += f16_at(b, 2) * a.sum[k];
+            }
+        }
+        acc
+    }
+
+    pub fn q4_0(w: &[u8], a: Q8Row<'_>) -> f32 {
+        blocks32(w, a, 18, None, 2, false, 8)
+    }
+
+    pub fn q4_1(w: &[u8], a: Q8Row<'_>) -> f32 {
+        blocks32(w, a, 20, None, 4, true, 0)
+    }
+
+    pub fn q5_0(w: &[u8], a: Q8Row<'_>) -> f32 {
+        blocks32(w, a, 22, Some(2), 6, false, 16)
+    }
+
+    pub fn q5_1(w: &[u8], a: Q8Row<'_>) -> f32 {
+        blocks32(w, a, 24, Some(4), 8, true, 0)
+    }
+
+    pub fn q8_0(w: &[u8], a: Q8Row<'_>) -> f32 {
+        let mut acc = 0f32;
+        for (k, b) in w.chunks_exact(34).enumerate() {
+            let mut isum = 0i32;
+            for e in 0..QK {
+                isum += i32::from(b[2 + e] as i8) * i32::from(a.qs[k * QK + e]);
+            }
+            acc += (f16_at(b, 0) * a.d[k]) * isum as f32;
+        }
+        acc
+    }
+
+    /// Q4_K / Q5_K: the minimums use the activation sums computed here from the quants (not
+    /// the `bsums`, which the fast kernel uses), so the test checks those too.
+    fn k45(w: &[u8], a: Q8Row<'_>, bytes: usize, five: bool) -> f32 {
+        let mut acc = 0f32;
+        for (k, b) in w.chunks_exact(bytes).enumerate() {
+            let scales = &b[4..16];
+            let qs = if five { &b[48..176] } else { &b[16..144] };
+            let (mut sumi, mut summ) = (0i32, 0i32);
+            for j in 0..8 {
+                let (sc, m) = scale_min_k4(j, scales);
+                let (mut dot, mut asum) = (0i32, 0i32);
+                for l in 0..32 {
+                    let mut q = i32::from((qs[32 * (j / 2) + l] >> (4 * (j % 2))) & 0x0f);
+                    if five {
+                        q += i32::from((b[16 + l] >> j) & 1) << 4;
+                    }
+                    let av = i32::from(a.qs[k * QK_K + 32 * j + l]);
+                    dot += q * av;
+                    asum += av;
+                }
+                sumi += sc * dot;
+                summ += m * asum;
+            }
+            acc += (f16_at(b, 0) * a.d[k]) * sumi as f32 - (f16_at(b, 2) * a.d[k]) * summ as f32;
+        }
+        acc
+    }
+
+    pub fn q4_k(w: &[u8], a: Q8Row<'_>) -> f32 {
+        k45(w, a, 144, false)
+    }
+
+    pub fn q5_k(w: &[u8], a: Q8Row<'_>) -> f32 {
+        k45(w, a, 176, true)
+    }
+
+    /// Q6_K: element e of half h = e / 128 (r = e % 128) has its low 4 bits in nibble r / 64 of
+    /// `ql[64h + r % 64]`, its high 2 bits in pair r / 32 of `qh[32h + r % 32]`, scale e / 16.
+    pub fn q6_k(w: &[u8], a: Q8Row<'_>) -> f32 {
+        let mut acc = 0f32;
+        for (k, b) in w.chunks_exact(210).enumerate() {
+            let mut isum = 0i32;
+            for s in 0..16 {
+                let mut dot = 0i32;
+                for e in 16 * s..16 * s + 16 {
+                    let (h, r) = (e / 128, e % 128);
+                    let low = (b[64 * h + r % 64] >> (4 * (r / 64))) & 0x0f;
+                    let high = (b[128 + 32 * h + r % 32] >> (2 * (r / 32))) & 3;
+                    let q = i32::from(low | (high << 4)) - 32;
+                    dot += q * i32::from(a.qs[k * QK_K + e]);
+                }
+                isum += i32::from(b[192 + s] as i8) * dot;
+            }
+            acc += (f16_at(b, 208) * a.d[k]) * isum as f32;
+        }
+        acc
+    }
+}
+
+#[cfg(test)]
+mod tests;
