@@ -8,8 +8,8 @@
 //!
 //! # Two arithmetic modes ([`CpuOptions::exact`])
 //! - **Quantized** (the default, what the product runs): as llama.cpp's CPU backend does, each
-//!   matrix product quantizes its activation rows once into 8-bit blocks matching the weight
-//!   format and multiplies block pairs in integers ([`quant`]). F32/F16/BF16 and the formats
+//!   matrix product quantizes its activation rows once into 8-bit blocks of 32 and multiplies
+//!   them with the weight blocks in integers ([`quant`]). F32/F16/BF16 and the formats
 //!   without a quantized kernel (Q2_K, Q3_K) use the f32 path below.
 //! - **Exact**: every weight row is decoded to f32 and multiplied with the f32 activations. This is
 //!   the reference the golden-logit tests hold to 1e-3; the quantized mode stays within the
@@ -354,7 +354,7 @@ impl Compute for Cpu {
         row.resize(w.cols, 0.0);
         let rows = match w.kernel {
             Some(k) if !self.options.exact => {
-                acts.quantize(k.act, x, n, w.cols);
+                acts.quantize(x, n, w.cols);
                 Rows::Quant(k, acts)
             }
             _ => Rows::F32(x),

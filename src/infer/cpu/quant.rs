@@ -1,18 +1,18 @@
 //! Quantized dot products over GGUF blocks, the way llama.cpp's CPU backend computes them.
 //!
 //! Weights stay in their GGUF blocks. Before a matrix product the activation rows are quantized
-//! once into 8-bit blocks that line up with the weight format ([`QuantActs`]):
+//! once into 8-bit blocks of 32 ([`QuantActs`]: 32 `i8`, an `f32` scale, and `scale * sum(q)`
+//! for the formats with a minimum, as llama.cpp's `block_q8_1` keeps it). Each (weight block,
+//! activation block) pair is then an exact integer dot product, with the scales applied once per
+//! block.
 //!
-//! - [`ActFormat::Q8_0`] for the 32-element formats (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0): 32 `i8` and an
-//!   `f32` scale per block, plus `scale * sum(q)` for the formats with a minimum (Q4_1, Q5_1), as
-//!   llama.cpp's `block_q8_1` keeps it;
-//! - [`ActFormat::Q8_K`] for the 256-element k-quants (Q4_K, Q5_K, Q6_K): 256 `i8`, an `f32`
-//!   scale and the sum of every 16 quants (`block_q8_K`'s `bsums`, which fold the k-quant minimums
-//!   in without touching the quants).
-//!
-//! Each (weight block, activation block) pair is then an exact integer dot product; the scales
-//! are applied once per block (per sub-block for the k-quants' 6-bit scales). Scales are kept in
-//! f32 rather than llama.cpp's f16 (a little more precise, same speed).
+//! The k-quants (Q4_K, Q5_K, Q6_K) take the same 32-blocks, where llama.cpp quantizes their
+//! activations per 256 (`block_q8_K`): their sub-blocks are 32 (16 for Q6_K, two per activation
+//! block), so applying one activation scale per sub-block costs one multiply per 32 products.
+//! It matters: a model's k-quant tensors are the ones whose width is a multiple of 256, in
+//! practice `ffn_down`, whose input (the gated activation) has the heaviest outliers, and one
+//! scale per 256 of those lost up to 0.9 nats of log-probability on Gemma 3 270M against the f32
+//! product. Scales are `f32` (llama.cpp rounds activation scales to f16).
 //!
 //! Every format has two kernels: [`reference`], plain per-element code written from the block
 //! layouts in `ggml-common.h` (the specification the tests check against), and the fast one
@@ -23,28 +23,10 @@
 //! done in the same order in both kernels, so fast and reference agree bit for bit.
 
 use crate::gguf::{GgmlType, QK_K, f16_to_f32};
+use crate::rng::Rng;
 
 /// Elements of a 32-element block.
 const QK: usize = 32;
-
-/// How the activations are quantized for a weight format (named as ggml names the blocks).
-#[allow(non_camel_case_types)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ActFormat {
-    /// 32-element blocks (llama.cpp's `block_q8_0` / `block_q8_1`).
-    Q8_0,
-    /// 256-element super-blocks with per-16 sums (llama.cpp's `block_q8_K`).
-    Q8_K,
-}
-
-impl ActFormat {
-    fn block(self) -> usize {
-        match self {
-            ActFormat::Q8_0 => QK,
-            ActFormat::Q8_K => QK_K,
-        }
-    }
-}
 
 /// One quantized activation row, as the kernels read it.
 #[derive(Debug, Clone, Copy)]
@@ -53,40 +35,32 @@ pub struct Q8Row<'a> {
     pub qs: &'a [i8],
     /// One scale per block.
     pub d: &'a [f32],
-    /// [`ActFormat::Q8_0`]: `d * sum(q)` per block.
+    /// `d * sum(q)` per block.
     pub sum: &'a [f32],
-    /// [`ActFormat::Q8_K`]: `sum(q)` of every 16 quants.
-    pub bsums: &'a [i16],
 }
 
-/// `n` activation rows quantized for one [`ActFormat`]. The storage grows to the largest batch
-/// seen and is reused after that, so quantizing allocates nothing per token.
+/// `n` activation rows quantized in blocks of 32. The storage grows to the largest batch seen
+/// and is reused after that, so quantizing allocates nothing per token.
 #[derive(Debug, Default)]
 pub struct QuantActs {
-    format: Option<ActFormat>,
     cols: usize,
     qs: Vec<i8>,
     d: Vec<f32>,
     sum: Vec<f32>,
-    bsums: Vec<i16>,
 }
 
 impl QuantActs {
-    /// Quantizes `n` rows of `cols` (`x` is `n x cols`, `cols` a multiple of the block size).
-    pub fn quantize(&mut self, format: ActFormat, x: &[f32], n: usize, cols: usize) {
-        let block = format.block();
-        debug_assert!(cols.is_multiple_of(block) && x.len() >= n * cols);
-        let blocks = n * cols / block;
-        self.format = Some(format);
+    /// Quantizes `n` rows of `cols` (`x` is `n x cols`, `cols` a multiple of 32): per block,
+    /// `d = max|x| / 127` and `q = round(x / d)`, as llama.cpp's `quantize_row_q8_0`.
+    pub fn quantize(&mut self, x: &[f32], n: usize, cols: usize) {
+        debug_assert!(cols.is_multiple_of(QK) && x.len() >= n * cols);
+        let blocks = n * cols / QK;
         self.cols = cols;
         self.qs.resize(n * cols, 0);
         self.d.resize(blocks, 0.0);
-        match format {
-            ActFormat::Q8_0 => self.sum.resize(blocks, 0.0),
-            ActFormat::Q8_K => self.bsums.resize(n * cols / 16, 0),
-        }
+        self.sum.resize(blocks, 0.0);
         let x = &x[..n * cols];
-        for (b, (xs, qs)) in x.chunks_exact(block).zip(self.qs.chunks_exact_mut(block)).enumerate() {
+        for (b, (xs, qs)) in x.chunks_exact(QK).zip(self.qs.chunks_exact_mut(QK)).enumerate() {
             let amax = xs.iter().fold(0f32, |m, v| m.max(v.abs()));
             let d = amax / 127.0;
             let id = if d > 0.0 { 1.0 / d } else { 0.0 };
@@ -95,34 +69,17 @@ impl QuantActs {
                 *q = (v * id).round().clamp(-127.0, 127.0) as i8;
             }
             self.d[b] = d;
-            match format {
-                ActFormat::Q8_0 => self.sum[b] = d * qs.iter().map(|&q| i32::from(q)).sum::<i32>() as f32,
-                ActFormat::Q8_K => {
-                    for (s, sub) in self.bsums[b * 16..b * 16 + 16].iter_mut().zip(qs.chunks_exact(16)) {
-                        *s = sub.iter().map(|&q| i16::from(q)).sum();
-                    }
-                }
-            }
+            self.sum[b] = d * qs.iter().map(|&q| i32::from(q)).sum::<i32>() as f32;
         }
     }
 
     /// Row `i` of the last [`Self::quantize`].
     pub fn row(&self, i: usize) -> Q8Row<'_> {
-        let cols = self.cols;
-        match self.format {
-            Some(ActFormat::Q8_0) => Q8Row {
-                qs: &self.qs[i * cols..(i + 1) * cols],
-                d: &self.d[i * cols / QK..(i + 1) * cols / QK],
-                sum: &self.sum[i * cols / QK..(i + 1) * cols / QK],
-                bsums: &[],
-            },
-            Some(ActFormat::Q8_K) => Q8Row {
-                qs: &self.qs[i * cols..(i + 1) * cols],
-                d: &self.d[i * cols / QK_K..(i + 1) * cols / QK_K],
-                sum: &[],
-                bsums: &self.bsums[i * cols / 16..(i + 1) * cols / 16],
-            },
-            None => Q8Row { qs: &[], d: &[], sum: &[], bsums: &[] },
+        let (cols, bpr) = (self.cols, self.cols / QK);
+        Q8Row {
+            qs: &self.qs[i * cols..(i + 1) * cols],
+            d: &self.d[i * bpr..(i + 1) * bpr],
+            sum: &self.sum[i * bpr..(i + 1) * bpr],
         }
     }
 }
@@ -137,8 +94,6 @@ pub type RowFn = fn(&[u8], &QuantActs, &mut [f32]);
 /// The kernels of one weight format.
 #[derive(Debug, Clone, Copy)]
 pub struct Kernel {
-    /// How the activations must be quantized.
-    pub act: ActFormat,
     /// The fast kernel, all tokens per pass over the row.
     pub dot: RowFn,
     /// The plain per-element kernel the fast one is tested against.
@@ -148,18 +103,18 @@ pub struct Kernel {
 /// The quantized kernel for weights of type `ty`, if there is one (F32/F16 matrices use an f32
 /// dot product instead; see [`super::Cpu`]).
 pub fn kernel(ty: GgmlType) -> Option<Kernel> {
-    let (act, dot, reference): (ActFormat, RowFn, DotFn) = match ty {
-        GgmlType::Q4_0 => (ActFormat::Q8_0, fast::q4_0, reference::q4_0),
-        GgmlType::Q4_1 => (ActFormat::Q8_0, fast::q4_1, reference::q4_1),
-        GgmlType::Q5_0 => (ActFormat::Q8_0, fast::q5_0, reference::q5_0),
-        GgmlType::Q5_1 => (ActFormat::Q8_0, fast::q5_1, reference::q5_1),
-        GgmlType::Q8_0 => (ActFormat::Q8_0, fast::q8_0, reference::q8_0),
-        GgmlType::Q4_K => (ActFormat::Q8_K, fast::q4_k, reference::q4_k),
-        GgmlType::Q5_K => (ActFormat::Q8_K, fast::q5_k, reference::q5_k),
-        GgmlType::Q6_K => (ActFormat::Q8_K, fast::q6_k, reference::q6_k),
+    let (dot, reference): (RowFn, DotFn) = match ty {
+        GgmlType::Q4_0 => (fast::q4_0, reference::q4_0),
+        GgmlType::Q4_1 => (fast::q4_1, reference::q4_1),
+        GgmlType::Q5_0 => (fast::q5_0, reference::q5_0),
+        GgmlType::Q5_1 => (fast::q5_1, reference::q5_1),
+        GgmlType::Q8_0 => (fast::q8_0, reference::q8_0),
+        GgmlType::Q4_K => (fast::q4_k, reference::q4_k),
+        GgmlType::Q5_K => (fast::q5_k, reference::q5_k),
+        GgmlType::Q6_K => (fast::q6_k, reference::q6_k),
         _ => return None,
     };
-    Some(Kernel { act, dot, reference })
+    Some(Kernel { dot, reference })
 }
 
 #[inline(always)]
@@ -303,7 +258,7 @@ mod fast {
     /// Q4_K and Q5_K (with `qh`): eight sub-blocks of 32 with 6-bit scales and minimums.
     #[inline(always)]
     fn k45(w: &[u8], a: &QuantActs, out: &mut [f32], bytes: usize, five: bool) {
-        let (cols, bpr) = (a.cols, a.cols / QK_K);
+        let (cols, bpr) = (a.cols, a.cols / QK);
         let mut vals = [0i8; QK_K];
         for (k, b) in w.chunks_exact(bytes).enumerate() {
             let qs = if five { &b[48..176] } else { &b[16..144] };
@@ -322,18 +277,17 @@ mod fast {
                     }
                 }
             }
-            let sm: [(i32, i32); 8] = std::array::from_fn(|j| scale_min_k4(j, &b[4..16]));
-            let (d, dmin) = (f16_at(b, 0), f16_at(b, 2));
+            let sm: [(f32, f32); 8] = std::array::from_fn(|j| {
+                let (sc, m) = scale_min_k4(j, &b[4..16]);
+                (f16_at(b, 0) * sc as f32, f16_at(b, 2) * m as f32)
+            });
             for (i, o) in out.iter_mut().enumerate() {
-                let aq = &a.qs[i * cols + k * QK_K..i * cols + (k + 1) * QK_K];
-                let bs = &a.bsums[(i * bpr + k) * 16..(i * bpr + k) * 16 + 16];
-                let (mut sumi, mut summ) = (0i32, 0i32);
-                for (j, &(sc, m)) in sm.iter().enumerate() {
-                    sumi += sc * dot_i8(&vals[32 * j..32 * j + 32], &aq[32 * j..32 * j + 32]);
-                    summ += m * (i32::from(bs[2 * j]) + i32::from(bs[2 * j + 1]));
+                let at = i * cols + k * QK_K;
+                let ab = i * bpr + k * 8;
+                for (j, &(dsc, dm)) in sm.iter().enumerate() {
+                    let isum = dot_i8(&vals[32 * j..32 * j + 32], &a.qs[at + 32 * j..at + 32 * j + 32]);
+                    *o += dsc * (a.d[ab + j] * isum as f32) - dm * a.sum[ab + j];
                 }
-                let da = a.d[i * bpr + k];
-                *o += (d * da) * sumi as f32 - (dmin * da) * summ as f32;
             }
         }
     }
@@ -347,7 +301,7 @@ mod fast {
     }
 
     pub fn q6_k(w: &[u8], a: &QuantActs, out: &mut [f32]) {
-        let (cols, bpr) = (a.cols, a.cols / QK_K);
+        let (cols, bpr) = (a.cols, a.cols / QK);
         let mut vals = [0i8; QK_K];
         for (k, b) in w.chunks_exact(210).enumerate() {
             for h in 0..2 {
@@ -364,12 +318,14 @@ mod fast {
             let sc: [i32; 16] = std::array::from_fn(|s| i32::from(b[192 + s] as i8));
             let d = f16_at(b, 208);
             for (i, o) in out.iter_mut().enumerate() {
-                let aq = &a.qs[i * cols + k * QK_K..i * cols + (k + 1) * QK_K];
-                let mut isum = 0i32;
-                for (s, &scale) in sc.iter().enumerate() {
-                    isum += scale * dot_i8(&vals[16 * s..16 * s + 16], &aq[16 * s..16 * s + 16]);
+                let at = i * cols + k * QK_K;
+                let ab = i * bpr + k * 8;
+                for j in 0..8 {
+                    let (s0, s1) = (32 * j, 32 * j + 16);
+                    let isum = sc[2 * j] * dot_i8(&vals[s0..s0 + 16], &a.qs[at + s0..at + s0 + 16])
+                        + sc[2 * j + 1] * dot_i8(&vals[s1..s1 + 16], &a.qs[at + s1..at + s1 + 16]);
+                    *o += d * (a.d[ab + j] * isum as f32);
                 }
-                *o += (d * a.d[i * bpr + k]) * isum as f32;
             }
         }
     }
@@ -438,30 +394,24 @@ pub mod reference {
         acc
     }
 
-    /// Q4_K / Q5_K: the minimums use the activation sums computed here from the quants (not
-    /// the `bsums`, which the fast kernel uses), so the test checks those too.
+    /// Q4_K / Q5_K: per sub-block j of 32, `(d * sc_j) * (d_a * isum) - (dmin * m_j) * sum_a`.
     fn k45(w: &[u8], a: Q8Row<'_>, bytes: usize, five: bool) -> f32 {
         let mut acc = 0f32;
         for (k, b) in w.chunks_exact(bytes).enumerate() {
-            let scales = &b[4..16];
             let qs = if five { &b[48..176] } else { &b[16..144] };
-            let (mut sumi, mut summ) = (0i32, 0i32);
             for j in 0..8 {
-                let (sc, m) = scale_min_k4(j, scales);
-                let (mut dot, mut asum) = (0i32, 0i32);
+                let (sc, m) = scale_min_k4(j, &b[4..16]);
+                let mut dot = 0i32;
                 for l in 0..32 {
                     let mut q = i32::from((qs[32 * (j / 2) + l] >> (4 * (j % 2))) & 0x0f);
                     if five {
                         q += i32::from((b[16 + l] >> j) & 1) << 4;
                     }
-                    let av = i32::from(a.qs[k * QK_K + 32 * j + l]);
-                    dot += q * av;
-                    asum += av;
+                    dot += q * i32::from(a.qs[k * QK_K + 32 * j + l]);
                 }
-                sumi += sc * dot;
-                summ += m * asum;
+                let ab = k * 8 + j;
+                acc += (f16_at(b, 0) * sc as f32) * (a.d[ab] * dot as f32) - (f16_at(b, 2) * m as f32) * a.sum[ab];
             }
-            acc += (f16_at(b, 0) * a.d[k]) * sumi as f32 - (f16_at(b, 2) * a.d[k]) * summ as f32;
         }
         acc
     }
@@ -479,22 +429,54 @@ pub mod reference {
     pub fn q6_k(w: &[u8], a: Q8Row<'_>) -> f32 {
         let mut acc = 0f32;
         for (k, b) in w.chunks_exact(210).enumerate() {
-            let mut isum = 0i32;
-            for s in 0..16 {
-                let mut dot = 0i32;
-                for e in 16 * s..16 * s + 16 {
-                    let (h, r) = (e / 128, e % 128);
-                    let low = (b[64 * h + r % 64] >> (4 * (r / 64))) & 0x0f;
-                    let high = (b[128 + 32 * h + r % 32] >> (2 * (r / 32))) & 3;
-                    let q = i32::from(low | (high << 4)) - 32;
-                    dot += q * i32::from(a.qs[k * QK_K + e]);
+            for j in 0..8 {
+                let mut isum = 0i32;
+                for s in [2 * j, 2 * j + 1] {
+                    let mut dot = 0i32;
+                    for e in 16 * s..16 * s + 16 {
+                        let (h, r) = (e / 128, e % 128);
+                        let low = (b[64 * h + r % 64] >> (4 * (r / 64))) & 0x0f;
+                        let high = (b[128 + 32 * h + r % 32] >> (2 * (r / 32))) & 3;
+                        let q = i32::from(low | (high << 4)) - 32;
+                        dot += q * i32::from(a.qs[k * QK_K + e]);
+                    }
+                    isum += i32::from(b[192 + s] as i8) * dot;
                 }
-                isum += i32::from(b[192 + s] as i8) * dot;
+                acc += f16_at(b, 208) * (a.d[k * 8 + j] * isum as f32);
             }
-            acc += (f16_at(b, 208) * a.d[k]) * isum as f32;
         }
         acc
     }
+}
+
+/// A positive f16 in [2^-9, 2^-4): a sane block scale.
+fn scale_bits(rng: &mut Rng) -> [u8; 2] {
+    let exp = 6 + rng.below(5) as u16;
+    let man = rng.below(1024) as u16;
+    ((exp << 10) | man).to_le_bytes()
+}
+
+/// `rows` random rows of `cols` in format `ty` (one with a [`kernel`]): random quant bytes, sane
+/// scales (and a negative minimum, as the quantizers write it, for the formats with one). For
+/// the kernel tests, natively and in the browser.
+pub fn random_blocks(rng: &mut Rng, ty: GgmlType, rows: usize, cols: usize) -> Vec<u8> {
+    let mut bytes: Vec<u8> = (0..rows * cols / ty.block_size() * ty.type_size()).map(|_| rng.byte()).collect();
+    for b in bytes.chunks_exact_mut(ty.type_size()) {
+        match ty {
+            GgmlType::Q4_0 | GgmlType::Q5_0 | GgmlType::Q8_0 => b[0..2].copy_from_slice(&scale_bits(rng)),
+            GgmlType::Q4_1 | GgmlType::Q5_1 | GgmlType::Q4_K | GgmlType::Q5_K => {
+                b[0..2].copy_from_slice(&scale_bits(rng));
+                let mut m = scale_bits(rng);
+                if ty == GgmlType::Q4_1 || ty == GgmlType::Q5_1 {
+                    m[1] |= 0x80; // the minimum is usually negative
+                }
+                b[2..4].copy_from_slice(&m);
+            }
+            GgmlType::Q6_K => b[208..210].copy_from_slice(&scale_bits(rng)),
+            _ => panic!("random_blocks: {ty} has no quantized kernel"),
+        }
+    }
+    bytes
 }
 
 #[cfg(test)]
