@@ -484,7 +484,7 @@ fn streaming_detokenisation_never_emits_half_a_character_in_wasm() {
 fn cpu_simd128_kernels_equal_the_scalar_reference() {
     use hearth::gguf::GgmlType;
     use hearth::infer::cpu::quant::{QuantActs, kernel, random_blocks};
-    assert!(cfg!(target_feature = "simd128"), "built without +simd128 (.cargo/config.toml sets it)");
+    const { assert!(cfg!(target_feature = "simd128"), "built without +simd128 (.cargo/config.toml sets it)") };
     let mut rng = hearth::rng::Rng::new(12);
     let mut formats = 0;
     for ty in GgmlType::all() {

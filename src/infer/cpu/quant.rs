@@ -10,9 +10,10 @@
 //! activations per 256 (`block_q8_K`): their sub-blocks are 32 (16 for Q6_K, two per activation
 //! block), so applying one activation scale per sub-block costs one multiply per 32 products.
 //! It matters: a model's k-quant tensors are the ones whose width is a multiple of 256, in
-//! practice `ffn_down`, whose input (the gated activation) has the heaviest outliers, and one
-//! scale per 256 of those lost up to 0.9 nats of log-probability on Gemma 3 270M against the f32
-//! product. Scales are `f32` (llama.cpp rounds activation scales to f16).
+//! practice `ffn_down`, whose input (the gated activation) has the heaviest outliers: on Gemma 3
+//! 270M, per-32 scales cut the worst log-probability error of a top-5 token against the exact
+//! f32 mode from 0.89 to 0.57 nats, and the worst greedy-choice gap from 0.17 to 0.01 nats.
+//! Scales are `f32` (llama.cpp rounds activation scales to f16).
 //!
 //! Every format has two kernels: [`reference`], plain per-element code written from the block
 //! layouts in `ggml-common.h` (the specification the tests check against), and the fast one
