@@ -16,9 +16,11 @@
 //!
 //! Both CPU modes are checked: the quantized one the product runs (8-bit activations, as
 //! llama.cpp's CPU backend) and the exact f32 reference. The quantized mode is also held to the
-//! exact one teacher-forced on llama.cpp's sequences: at every step the exact model's
-//! log-probability of the quantized model's greedy token must be within [`QUANT_NATS`] of its own
-//! best. The largest difference between the two modes' log-probabilities of the exact model's
+//! exact one teacher-forced on llama.cpp's sequences: at every step the quantized model's greedy
+//! token must be within [`QUANT_NATS`] of the best token by the exact model's log-probabilities
+//! or by llama.cpp's (whose products also use 8-bit activations: on SmolLM2 the two references
+//! themselves disagree by 0.24 nats at a near tie, and the quantized mode sides with llama.cpp
+//! there). The largest difference between the two modes' log-probabilities of the exact model's
 //! top 5 is reported, not asserted: 8-bit activations move them by up to ~0.6 nats on Gemma 3
 //! (llama.cpp's own 8-bit products are further than that from the exact mode), and how far
 //! they may move is what the llama.cpp goldens above already bound.
@@ -172,6 +174,7 @@ fn check_quantized_tracks_exact(stem: &str) {
     for case in golden["cases"].as_array().unwrap() {
         let prompt = ids(&case["prompt_ids"]);
         let generated = ids(&case["generated_ids"]);
+        let tops = case["top5"].as_array().unwrap();
         exact.reset();
         quant.reset();
         // Prompt first (batched), then one token at a time (the decode path).
@@ -182,10 +185,19 @@ fn check_quantized_tracks_exact(stem: &str) {
             let te = top(&le, 5);
             let chosen = top(&lq, 1)[0].0;
             let gap = te[0].1 - le[chosen as usize];
-            worst_choice = worst_choice.max(gap);
-            if gap > QUANT_NATS {
+            // llama.cpp's log-probability of our choice, when it is in its top 5.
+            let theirs: Vec<(u32, f64)> = tops[step]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| (p[0].as_u64().unwrap() as u32, p[1].as_f64().unwrap()))
+                .collect();
+            let gap_llama =
+                theirs.iter().find(|&&(id, _)| id == chosen).map_or(f64::INFINITY, |&(_, l)| theirs[0].1 - l);
+            worst_choice = worst_choice.max(gap.min(gap_llama));
+            if gap > QUANT_NATS && gap_llama > QUANT_NATS {
                 problems.push(format!(
-                    "{stem} {} step {step}: quantized picks {chosen}, {gap:.3} nats below exact's best",
+                    "{stem} {} step {step}: quantized picks {chosen}, {gap:.3} nats below exact's best, {gap_llama:.3} below llama.cpp's",
                     case["kind"]
                 ));
             }

@@ -18,9 +18,9 @@
 //! Every format has two kernels: [`reference`], plain per-element code written from the block
 //! layouts in `ggml-common.h` (the specification the tests check against), and the fast one
 //! ([`Kernel::dot`]), which unpacks a weight block into `i8` lanes once for all the tokens of a
-//! product and calls [`dot_i8`] per token. [`dot_i8`] is
-//! `core::arch::wasm32` simd128 on wasm32 built with `+simd128` (`.cargo/config.toml`) and a loop
-//! the compiler vectorises elsewhere; both give the same integers, and the float operations are
+//! product and calls [`dot_i8`] per token. [`dot_i8`] is `core::arch::wasm32` simd128 on wasm32
+//! built with `+simd128` (`.cargo/config.toml`), SSE2 on x86-64, and a loop the compiler
+//! vectorises elsewhere; both give the same integers, and the float operations are
 //! done in the same order in both kernels, so fast and reference agree bit for bit.
 
 use crate::gguf::{GgmlType, QK_K, f16_to_f32};
@@ -155,16 +155,48 @@ pub fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
         + i32x4_extract_lane::<3>(acc)
 }
 
-/// `sum a[i] * b[i]` over equal lengths that are a multiple of 16, exactly. Sixteen independent
-/// `i32` lanes, so the compiler vectorises it (SSE2 `pmaddwd` on x86-64, NEON on arm64).
-#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+/// `sum a[i] * b[i]` over equal lengths that are a multiple of 16, exactly: SSE2 (part of every
+/// x86-64), the same widening multiply-add pairs as the simd128 version (`pmaddwd`).
+#[cfg(target_arch = "x86_64")]
 #[inline(always)]
 pub fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
+    use core::arch::x86_64::*;
     assert!(a.len() == b.len() && a.len().is_multiple_of(16));
-    let mut acc = [0i32; 16];
+    // SAFETY: SSE2 is always present on x86-64; each chunk is exactly 16 bytes and the loads
+    // are unaligned loads.
+    unsafe {
+        let mut acc = _mm_setzero_si128();
+        for (ca, cb) in a.chunks_exact(16).zip(b.chunks_exact(16)) {
+            let (va, vb) = (_mm_loadu_si128(ca.as_ptr().cast()), _mm_loadu_si128(cb.as_ptr().cast()));
+            // Sign-extend to i16: each byte duplicated into a word, then shifted down.
+            let a_lo = _mm_srai_epi16::<8>(_mm_unpacklo_epi8(va, va));
+            let a_hi = _mm_srai_epi16::<8>(_mm_unpackhi_epi8(va, va));
+            let b_lo = _mm_srai_epi16::<8>(_mm_unpacklo_epi8(vb, vb));
+            let b_hi = _mm_srai_epi16::<8>(_mm_unpackhi_epi8(vb, vb));
+            acc = _mm_add_epi32(acc, _mm_add_epi32(_mm_madd_epi16(a_lo, b_lo), _mm_madd_epi16(a_hi, b_hi)));
+        }
+        let pairs = _mm_add_epi32(acc, _mm_shuffle_epi32::<0b01_00_11_10>(acc));
+        _mm_cvtsi128_si32(_mm_add_epi32(pairs, _mm_shuffle_epi32::<0b10_11_00_01>(pairs)))
+    }
+}
+
+/// `sum a[i] * b[i]` over equal lengths that are a multiple of 16, exactly (other targets, and
+/// wasm32 without simd128).
+#[cfg(not(any(target_arch = "x86_64", all(target_arch = "wasm32", target_feature = "simd128"))))]
+#[inline(always)]
+pub fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
+    dot_i8_portable(a, b)
+}
+
+/// [`dot_i8`] as a loop the compiler vectorises: pairs of products summed per lane, the shape
+/// of `pmaddwd` / `i32x4.dot_i16x8_s`.
+#[inline(always)]
+pub fn dot_i8_portable(a: &[i8], b: &[i8]) -> i32 {
+    assert!(a.len() == b.len() && a.len().is_multiple_of(16));
+    let mut acc = [0i32; 8];
     for (ca, cb) in a.chunks_exact(16).zip(b.chunks_exact(16)) {
-        for l in 0..16 {
-            acc[l] += i32::from(ca[l]) * i32::from(cb[l]);
+        for l in 0..8 {
+            acc[l] += i32::from(ca[2 * l]) * i32::from(cb[2 * l]) + i32::from(ca[2 * l + 1]) * i32::from(cb[2 * l + 1]);
         }
     }
     acc.iter().sum()

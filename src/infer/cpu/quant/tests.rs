@@ -109,10 +109,23 @@ fn quantized_activations_round_to_the_nearest_step() {
 }
 
 #[test]
+fn dot_i8_equals_the_portable_loop() {
+    let mut rng = Rng::new(4);
+    for len in [16, 32, 256, 4096] {
+        let a: Vec<i8> = (0..len).map(|_| rng.byte() as i8).collect();
+        let b: Vec<i8> = (0..len).map(|_| rng.byte() as i8).collect();
+        let want: i32 = a.iter().zip(&b).map(|(&x, &y)| i32::from(x) * i32::from(y)).sum();
+        assert_eq!(dot_i8(&a, &b), want, "len {len}");
+        assert_eq!(dot_i8_portable(&a, &b), want, "len {len}");
+    }
+}
+
+#[test]
 fn dot_i8_is_exact_at_the_extremes() {
     let a = vec![-128i8; 64];
     let b = vec![-128i8; 64];
     assert_eq!(dot_i8(&a, &b), 64 * 16384);
     let c: Vec<i8> = (0..64).map(|i| if i % 2 == 0 { 127 } else { -128 }).collect();
     assert_eq!(dot_i8(&a, &c), 32 * (127 * -128) + 32 * 16384);
+    assert_eq!(dot_i8_portable(&a, &c), 32 * (127 * -128) + 32 * 16384);
 }
