@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! cargo run --example generate -- --model models/smollm2-135m-instruct-q4_1.gguf \
-//!     --prompt "The capital of France is" --max-tokens 32 --temperature 0 [--backend cpu|wgpu] [--chat]
+//!     --prompt "The capital of France is" --max-tokens 32 --temperature 0 [--backend cpu|wgpu] [--chat] \
+//!     [--exact] [--threads N]   (CPU: the f32 reference mode; threads per matrix product)
 //! ```
 //! The model is read with the loader (header first, then tensor by tensor from the file, with
 //! upload progress on stderr). Tokens stream to stderr; the last line on stdout is one JSON object: text, prompt_ids,
@@ -14,7 +15,8 @@ use std::time::Instant;
 
 use futures::executor::block_on;
 use hearth::infer::{
-    Compute, Cpu, FileSource, GenerateParams, LoadEvents, SamplerParams, Shape, generate, load_model, read_header_from,
+    Compute, Cpu, CpuOptions, FileSource, GenerateParams, LoadEvents, SamplerParams, Shape, generate, load_model,
+    read_header_from,
 };
 use hearth::model::ModelConfig;
 use hearth::tokenizer::{ChatMessage, ChatTemplate, Tokenizer};
@@ -28,6 +30,10 @@ struct Args {
     backend: String,
     chat: bool,
     context: usize,
+    /// CPU: the exact f32 mode instead of quantized activations.
+    exact: bool,
+    /// CPU: threads per matrix product (0: the machine's cores).
+    threads: usize,
 }
 
 fn parse() -> Result<Args, String> {
@@ -40,6 +46,8 @@ fn parse() -> Result<Args, String> {
         backend: "cpu".into(),
         chat: false,
         context: 1024,
+        exact: false,
+        threads: 0,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -53,6 +61,8 @@ fn parse() -> Result<Args, String> {
             "--backend" => a.backend = val()?,
             "--context" => a.context = val()?.parse().map_err(|e| format!("--context: {e}"))?,
             "--chat" => a.chat = true,
+            "--exact" => a.exact = true,
+            "--threads" => a.threads = val()?.parse().map_err(|e| format!("--threads: {e}"))?,
             other => return Err(format!("unknown flag {other}")),
         }
     }
@@ -123,7 +133,7 @@ fn run<C: Compute>(compute: C, a: &Args) -> Result<String, String> {
 
 fn main() -> ExitCode {
     let result = parse().and_then(|a| match a.backend.as_str() {
-        "cpu" => run(Cpu::new(), &a),
+        "cpu" => run(Cpu::with_options(CpuOptions { exact: a.exact, threads: a.threads }), &a),
         "wgpu" => {
             let device = burn::tensor::Device::wgpu_options().init().map_err(|e| format!("no wgpu adapter: {e}"))?;
             let gpu = hearth::infer::gpu::Gpu::new(device).map_err(|e| e.to_string())?;

@@ -27,7 +27,7 @@ pub mod session;
 pub mod transformer;
 
 pub use compute::{Activation, Attention, Compute, Rope};
-pub use cpu::Cpu;
+pub use cpu::{Cpu, CpuOptions};
 pub use generate::{GenerateParams, Generation, StopReason, Timings, TokenEvent, generate};
 pub use load::{
     ByteSource, FileSource, LoadError, LoadEvents, load_model, load_weights, load_weights_from, read_header,
