@@ -24,6 +24,8 @@ pub trait Resident: Clone + 'static {
     fn is_disposed(&self) -> bool;
     /// Frees what it holds.
     fn dispose(&self);
+    /// Where it runs, as `loadedModels()` says it (`webgpu: <adapter>`, `cpu ...`).
+    fn backend(&self) -> String;
 }
 
 /// What opens, loads and re-creates the device for the lifecycle: the browser's loader over

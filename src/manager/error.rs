@@ -93,6 +93,8 @@ pub enum ManagerError<E> {
     LoadFailed { key: String, failure: LoadFailure<E>, suggestions: Vec<Suggestion> },
     /// The engine failed outside a load (re-creating a lost device, reading a header to check).
     Engine(E),
+    /// A task names no model, and no model is current.
+    NoModel,
 }
 
 impl<E: EngineError> ManagerError<E> {
@@ -113,6 +115,7 @@ impl<E: EngineError> ManagerError<E> {
             ManagerError::Busy { .. } => ErrorCode::ModelBusy,
             ManagerError::DoesNotFit { .. } => ErrorCode::NotEnoughMemory,
             ManagerError::Cancelled { .. } => ErrorCode::Aborted,
+            ManagerError::NoModel => ErrorCode::NoModel,
             ManagerError::LoadFailed { failure: LoadFailure::DeviceLost, .. } => ErrorCode::DeviceLost,
             ManagerError::LoadFailed { failure: LoadFailure::Engine(e), .. } | ManagerError::Engine(e) => e.code(),
         }
@@ -134,6 +137,7 @@ impl<E: EngineError> ManagerError<E> {
                 format!("The GPU device was lost while {key} was loading; load it again to use a new device.")
             }
             ManagerError::LoadFailed { failure: LoadFailure::Engine(e), .. } | ManagerError::Engine(e) => e.message(),
+            ManagerError::NoModel => "enqueue: give `modelKey` (no model is current).".to_owned(),
         }
     }
 

@@ -4,6 +4,7 @@
 //! a generation error of its own ([`TaskError`]).
 
 use std::cell::RefCell;
+use std::fmt;
 use std::rc::Rc;
 
 use futures::StreamExt;
@@ -11,7 +12,7 @@ use futures::channel::mpsc;
 use futures::lock::Mutex;
 use serde::{Deserialize, Serialize};
 
-use crate::error::ErrorCode;
+use crate::error::{Coded, Detail, ErrorCode};
 
 /// The running task's end of the channel: tokens in, and the failure. Dropping it ends the
 /// stream.
@@ -131,6 +132,47 @@ impl TaskError {
     }
 }
 
+/// A task that ended without a generation of its own failing: [`TaskError`] for task `id` on
+/// model `key`, as an app sees it (`taskId` beside the message, and the model of a cancelled
+/// task).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskFailure {
+    pub error: TaskError,
+    pub id: u64,
+    pub key: String,
+}
+
+impl TaskFailure {
+    pub fn new(error: TaskError, id: u64, key: &str) -> TaskFailure {
+        TaskFailure { error, id, key: key.to_owned() }
+    }
+}
+
+impl fmt::Display for TaskFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.error.message(self.id, &self.key))
+    }
+}
+
+impl Coded for TaskFailure {
+    fn code(&self) -> ErrorCode {
+        self.error.code()
+    }
+
+    /// `taskId` (not for a model unloaded before the task ran: the task never started), and
+    /// `modelKey` for a cancellation.
+    fn details(&self) -> Vec<(&'static str, Detail)> {
+        let mut details = Vec::new();
+        if self.error != TaskError::Unloaded {
+            details.push(("taskId", Detail::from(self.id)));
+        }
+        if self.error.code() == ErrorCode::Aborted {
+            details.push(("modelKey", Detail::from(self.key.as_str())));
+        }
+        details
+    }
+}
+
 /// The `error` event's message for task `id` on `key` that failed with `message`.
 pub fn failure_message(id: u64, key: &str, message: &str) -> String {
     format!("Task {id} ({key}) failed: {message}")
@@ -220,5 +262,23 @@ mod tests {
         assert_eq!(TaskError::DeviceLost.code(), ErrorCode::DeviceLost);
         assert_eq!(failure_message(2, "m", "bad"), "Task 2 (m) failed: bad");
         assert_eq!(cancelled_waiting_info(2, "m"), "Task 2 (m) cancelled before it started.");
+    }
+
+    #[test]
+    fn a_task_failure_names_the_task_and_a_cancelled_tasks_model() {
+        let names = |e: TaskError| {
+            let f = TaskFailure::new(e, 7, "m");
+            (f.code(), f.to_string(), f.details().into_iter().map(|(k, _)| k).collect::<Vec<_>>())
+        };
+        let waiting = names(TaskError::CancelledWaiting);
+        assert_eq!(
+            waiting,
+            (ErrorCode::Aborted, "Task 7 (m) was cancelled before it started.".into(), vec!["taskId", "modelKey"])
+        );
+        assert_eq!(names(TaskError::CancelledLoading).2, ["taskId", "modelKey"]);
+        assert_eq!(names(TaskError::DeviceLost).2, ["taskId"]);
+        assert_eq!(names(TaskError::Unloaded).2, Vec::<&str>::new());
+        let f = TaskFailure::new(TaskError::CancelledWaiting, 7, "m");
+        assert_eq!(f.details(), [("taskId", Detail::Number(7.0)), ("modelKey", Detail::Text("m".into()))]);
     }
 }

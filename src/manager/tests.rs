@@ -1,19 +1,6 @@
 use super::catalog::CATALOG_CONTEXT;
+use super::testing::catalog_entry as entry;
 use super::*;
-
-fn entry(key: &str, file_bytes: u64, required: Option<u64>) -> CatalogEntry {
-    CatalogEntry {
-        key: key.to_owned(),
-        url: format!("/models/{key}.gguf"),
-        sha256: None,
-        arch: "llama".to_owned(),
-        quant: "Q4_0".to_owned(),
-        file_bytes,
-        context_length: 4096,
-        description: String::new(),
-        required_bytes: required,
-    }
-}
 
 // ---------------------------------------------------------------------------------------------
 // Catalog
