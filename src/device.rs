@@ -11,10 +11,13 @@
 //! (a shared future in the browser); the web layer holds one per page.
 
 use std::cell::{Cell, RefCell};
+use std::future::Future;
 use std::rc::Rc;
 
-use crate::backend::{AdapterInfo, BackendError};
+use crate::backend::{AdapterInfo, Backend, BackendError};
+use crate::error::Coded;
 use crate::input::InputError;
+use crate::status::{ErrorInfo, StatusStream};
 
 /// Which backend a caller may get.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -157,6 +160,47 @@ pub fn fallback_message(error: &BackendError) -> String {
     format!("WebGPU is unavailable ({error}); falling back to the CPU backend, which is much slower.")
 }
 
+/// The device for `preference`, narrated on `status`: 'cpu' is the CPU backend; otherwise
+/// `webgpu()` starts (or joins) the page's WebGPU initialisation, and 'auto' falls back to the
+/// CPU when there is no adapter. Any other failure is told as an `error` event and returned.
+pub async fn acquire<F>(
+    preference: Preference,
+    status: Option<&StatusStream>,
+    webgpu: impl FnOnce() -> F,
+) -> Result<Rc<Backend>, BackendError>
+where
+    F: Future<Output = Result<Rc<Backend>, BackendError>>,
+{
+    let say = |message: String| {
+        if let Some(s) = status {
+            s.info(message, None);
+        }
+    };
+    if preference == Preference::Cpu {
+        say("Using the CPU backend.".to_owned());
+        return Ok(Rc::new(Backend::cpu()));
+    }
+    say("Requesting a WebGPU adapter...".to_owned());
+    match webgpu().await {
+        Ok(backend) => {
+            if let Some(a) = &backend.adapter {
+                say(a.ready_message());
+            }
+            Ok(backend)
+        }
+        Err(e @ BackendError::NoAdapter { .. }) if preference == Preference::Auto => {
+            say(fallback_message(&e));
+            Ok(Rc::new(Backend::cpu()))
+        }
+        Err(e) => {
+            if let Some(s) = status {
+                s.error(ErrorInfo::of(e.code(), e.message()), None);
+            }
+            Err(e)
+        }
+    }
+}
+
 /// The largest matrix `checkDevice` multiplies, in elements.
 pub const MAX_CHECK_ELEMENTS: usize = 1 << 24;
 
@@ -235,6 +279,34 @@ mod tests {
         slot.lost(0, "again");
         assert_eq!((slot.generation(), slot.current()), (1, Some(11)));
         assert_eq!(*told.borrow(), ["a:0:Destroyed: gone", "b:0:Destroyed: gone", "a:0:again", "b:0:again"]);
+    }
+
+    #[test]
+    fn acquiring_narrates_each_step_and_auto_falls_back_to_the_cpu_only_without_an_adapter() {
+        use futures::executor::block_on;
+        let recorder = crate::status::Recorder::new();
+        let status = StatusStream::with_sink(Box::new(recorder.clone()));
+        let no_adapter = || async { Err(BackendError::NoAdapter { detail: "none".into() }) };
+        let cpu = block_on(acquire(Preference::Cpu, Some(&status), no_adapter)).unwrap();
+        assert_eq!(cpu.kind, crate::backend::BackendKind::Cpu);
+        assert_eq!(recorder.infos(), ["Using the CPU backend."]);
+        let auto = block_on(acquire(Preference::Auto, Some(&status), no_adapter)).unwrap();
+        assert_eq!(auto.kind, crate::backend::BackendKind::Cpu);
+        assert_eq!(recorder.infos()[1], "Requesting a WebGPU adapter...");
+        assert!(recorder.infos()[2].starts_with("WebGPU is unavailable (No WebGPU adapter"), "{:?}", recorder.infos());
+        let e = block_on(acquire(Preference::Webgpu, Some(&status), no_adapter)).unwrap_err();
+        assert!(matches!(e, BackendError::NoAdapter { .. }));
+        let failed = || async { Err(BackendError::Init { detail: "refused".into() }) };
+        assert!(block_on(acquire(Preference::Auto, None, failed)).is_err(), "only a missing adapter falls back");
+        let errors: Vec<_> = recorder
+            .events()
+            .into_iter()
+            .filter_map(|e| match &e.payload {
+                crate::status::Payload::Error(info) => Some(info.name.clone()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(errors, ["GpuUnavailableError"]);
     }
 
     fn adapter() -> AdapterInfo {

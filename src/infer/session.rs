@@ -17,8 +17,10 @@ use std::rc::Rc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::backend::{AdapterInfo, Backend};
-use crate::error::ErrorCode;
+use burn::tensor::wgpu::wgpu;
+
+use crate::backend::{AdapterInfo, Backend, BackendKind};
+use crate::error::{Coded, Detail, ErrorCode};
 use crate::gguf::GgufHeader;
 use crate::memory::{DeviceLimits, Requirement, RequirementOptions};
 use crate::model::ModelConfig;
@@ -27,8 +29,8 @@ use crate::tokenizer::{ChatMessage, ChatTemplate, Tokenizer, TokenizerError};
 
 use super::gpu::Gpu;
 use super::{
-    Compute, Cpu, GenerateParams, Generation, InferError, LoadEvents, Model, SamplerParams, Shape, StopReason,
-    TokenEvent, generate,
+    ByteSource, Compute, Cpu, GenerateParams, Generation, InferError, LoadError, LoadEvents, Model, SamplerParams,
+    Shape, StopReason, TokenEvent, generate, load_model,
 };
 
 /// The context a load gets when the caller names none (or the model's, when smaller).
@@ -184,6 +186,26 @@ impl LoadPlan {
     }
 }
 
+/// Why [`LoadedModel::load`] failed: the loader's error (the source's, the file's, the
+/// compute's), or the session's own (a buffer over a device limit, out of memory, cancelled).
+#[derive(Debug, Clone, PartialEq)]
+pub enum ModelLoadError<E> {
+    Load(LoadError<E>),
+    Session(SessionError),
+}
+
+impl<E> From<SessionError> for ModelLoadError<E> {
+    fn from(e: SessionError) -> Self {
+        ModelLoadError::Session(e)
+    }
+}
+
+impl<E> From<InferError> for ModelLoadError<E> {
+    fn from(e: InferError) -> Self {
+        ModelLoadError::Load(LoadError::Model(e))
+    }
+}
+
 /// A load's reports for model `key`: `progress` (phase `upload`) and `metrics` events on the
 /// status stream with the core loader's cadence, each progress also to `on_progress`;
 /// `cancelled` is asked before every tensor and piece.
@@ -282,25 +304,45 @@ pub enum SessionError {
     NoChatTemplate,
     /// The caller's cancellation stopped the generation; `text` is what came before.
     Cancelled { text: String },
+    /// The caller's cancellation stopped the load of model `key` (what was uploaded is freed).
+    LoadCancelled { key: String },
     /// The tokenizer or the chat template refused the input.
     Tokenizer(TokenizerError),
     /// The model or the generation failed (settings, context overflow, device).
     Infer(InferError),
 }
 
-impl SessionError {
-    /// The code of the session's own errors; `None` for the tokenizer's and the inference's,
-    /// which keep their own codes (and fields) in the front end's conversion.
-    pub fn code(&self) -> Option<ErrorCode> {
-        Some(match self {
+/// The session's own errors have codes of their own; the tokenizer's and the inference's keep
+/// theirs (and their fields), and a cancelled generation carries the text before it.
+impl Coded for SessionError {
+    fn code(&self) -> ErrorCode {
+        match self {
             SessionError::OutOfMemory { .. } => ErrorCode::OutOfMemory,
             SessionError::OverLimit { .. } => ErrorCode::ExceedsDeviceLimit,
             SessionError::Busy => ErrorCode::ModelBusy,
             SessionError::Disposed | SessionError::DisposedDuring => ErrorCode::ModelDisposed,
             SessionError::NoChatTemplate => ErrorCode::UnsupportedChatTemplate,
-            SessionError::Cancelled { .. } => ErrorCode::Aborted,
-            SessionError::Tokenizer(_) | SessionError::Infer(_) => return None,
-        })
+            SessionError::Cancelled { .. } | SessionError::LoadCancelled { .. } => ErrorCode::Aborted,
+            SessionError::Tokenizer(e) => e.code(),
+            SessionError::Infer(e) => e.code(),
+        }
+    }
+
+    fn message(&self) -> String {
+        match self {
+            SessionError::Tokenizer(e) => e.message(),
+            SessionError::Infer(e) => e.message(),
+            e => e.to_string(),
+        }
+    }
+
+    fn details(&self) -> Vec<(&'static str, Detail)> {
+        match self {
+            SessionError::Cancelled { text } => vec![("text", Detail::from(text.as_str()))],
+            SessionError::Tokenizer(e) => e.details(),
+            SessionError::Infer(e) => e.details(),
+            _ => Vec::new(),
+        }
     }
 }
 
@@ -323,6 +365,7 @@ impl fmt::Display for SessionError {
                 f.write_str("This model has no chat template Hearth knows; pass a prompt string.")
             }
             SessionError::Cancelled { .. } => f.write_str("Generation was cancelled."),
+            SessionError::LoadCancelled { key } => write!(f, "Loading {key} was cancelled."),
             SessionError::Tokenizer(e) => write!(f, "{e}"),
             SessionError::Infer(e) => write!(f, "{e}"),
         }
@@ -390,6 +433,63 @@ impl LoadedModel {
             disposed: Cell::new(false),
             status,
         }
+    }
+
+    /// Loads the model `plan` planned for `header` from `source` onto `device` (its GPU through
+    /// our kernels, or the CPU backend) with the core loader, reporting through `events`; the
+    /// model tells `status` from then on. On a GPU every buffer is first checked against the
+    /// device's limits (one over a limit would be a WebGPU validation error), and running out of
+    /// memory during the upload fails the load, freeing what was uploaded, instead of reaching
+    /// the runtime's uncaptured-error handler (which panics).
+    ///
+    /// # Errors
+    /// [`ModelLoadError::Load`] from the loader; [`SessionError::OverLimit`],
+    /// [`SessionError::OutOfMemory`] and [`SessionError::LoadCancelled`].
+    pub async fn load<S: ByteSource + ?Sized>(
+        plan: LoadPlan,
+        device: &Backend,
+        header: &GgufHeader,
+        source: &S,
+        events: &StatusLoadEvents<'_>,
+        status: Option<Rc<StatusStream>>,
+    ) -> Result<LoadedModel, ModelLoadError<S::Error>> {
+        async fn upload<C: Compute, S: ByteSource + ?Sized>(
+            compute: C,
+            plan: &LoadPlan,
+            header: &GgufHeader,
+            source: &S,
+            events: &StatusLoadEvents<'_>,
+        ) -> Result<Model<C>, ModelLoadError<S::Error>> {
+            load_model(compute, &plan.cfg, header, plan.shape, source, events).await.map_err(|e| match e {
+                LoadError::Cancelled => SessionError::LoadCancelled { key: plan.key.clone() }.into(),
+                e => ModelLoadError::Load(e),
+            })
+        }
+        let engine = match device.kind {
+            BackendKind::Cpu => Engine::Cpu(Box::new(upload(Cpu::new(), &plan, header, source, events).await?)),
+            BackendKind::Webgpu => {
+                if let Some(a) = &device.adapter {
+                    let limits = DeviceLimits {
+                        max_buffer_size: a.max_buffer_size,
+                        max_storage_buffer_binding_size: a.max_storage_buffer_binding_size,
+                    };
+                    plan.check_limits(header, &limits)?;
+                }
+                let gpu = Gpu::new(device.device.clone())?;
+                let scope = device.wgpu.as_ref().map(|d| d.push_error_scope(wgpu::ErrorFilter::OutOfMemory));
+                let loaded = upload(gpu, &plan, header, source, events).await;
+                let oom = match scope {
+                    Some(scope) => scope.pop().await,
+                    None => None,
+                };
+                if let Some(error) = oom {
+                    drop(loaded);
+                    return Err(SessionError::OutOfMemory { key: plan.key, detail: error.to_string() }.into());
+                }
+                Engine::Gpu(Box::new(loaded?))
+            }
+        };
+        Ok(LoadedModel::new(plan, engine, device.adapter.as_ref(), status))
     }
 
     /// Says "Model <key> loaded successfully." on the status stream.

@@ -16,7 +16,7 @@ use super::streamer::SseStreamer;
 use super::types::BackendArg;
 use crate::backend::{AdapterInfo, Backend, BackendError, MatmulCheck, matmul_check};
 pub use crate::device::Preference;
-use crate::device::{BrowserAdapterInfo, DeviceSlot, LostListener, check_dims, fallback_message};
+use crate::device::{BrowserAdapterInfo, DeviceSlot, LostListener, check_dims};
 use crate::status::StatusStream;
 
 type PendingWebGpu = Shared<LocalBoxFuture<'static, Result<Rc<Backend>, BackendError>>>;
@@ -112,39 +112,12 @@ impl Preference {
     }
 }
 
-/// Resolves the device for `preference`, narrating on `status` when given.
+/// The device for `preference` (the core's [`crate::device::acquire`] over the page's WebGPU
+/// initialisation), narrating on `status` when given.
 pub async fn acquire(preference: Preference, status: Option<Rc<StatusStream>>) -> Result<Rc<Backend>, JsError> {
     // A test harness may not run the module's start function; burn needs them.
     super::ensure_static_constructors();
-    let say = |message: String| {
-        if let Some(s) = &status {
-            s.info(message, None);
-        }
-    };
-    if preference == Preference::Cpu {
-        say("Using the CPU backend.".to_owned());
-        return Ok(Rc::new(Backend::cpu()));
-    }
-    say("Requesting a WebGPU adapter...".to_owned());
-    match webgpu().await {
-        Ok(backend) => {
-            if let Some(a) = &backend.adapter {
-                say(a.ready_message());
-            }
-            Ok(backend)
-        }
-        Err(e @ BackendError::NoAdapter { .. }) if preference == Preference::Auto => {
-            say(fallback_message(&e));
-            Ok(Rc::new(Backend::cpu()))
-        }
-        Err(e) => {
-            let error = JsError::from(e);
-            if let Some(s) = &status {
-                s.error(error.info(), None);
-            }
-            Err(error)
-        }
-    }
+    Ok(crate::device::acquire(preference, status.as_deref(), webgpu).await?)
 }
 
 /// Initialises the page's compute device: `'auto'` (default) takes WebGPU and

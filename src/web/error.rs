@@ -15,9 +15,10 @@ pub use crate::error::{ErrorClass, ErrorCode};
 use crate::gguf::GgufError;
 use crate::infer::InferError;
 use crate::infer::load::LoadError;
-use crate::infer::session::SessionError;
+use crate::infer::session::{ModelLoadError, SessionError};
 use crate::input::InputError;
-use crate::manager::CatalogError;
+use crate::manager::task::TaskFailure;
+use crate::manager::{CatalogError, ManagerError};
 use crate::memory::AccountError;
 use crate::model::ModelError;
 use crate::source::SourceError;
@@ -69,10 +70,7 @@ impl JsError {
 
     /// A core error with its code, message and fields ([`Coded`]).
     pub fn coded(e: &impl Coded) -> Self {
-        let details = e.details().into_iter().map(|(key, value)| match value {
-            Detail::Text(text) => (key, JsValue::from(text)),
-            Detail::Number(n) => (key, JsValue::from(n)),
-        });
+        let details = e.details().into_iter().map(|(key, value)| (key, js_detail(value)));
         JsError { code: e.code(), message: e.message(), details: details.collect() }
     }
 
@@ -90,6 +88,13 @@ impl From<JsError> for JsValue {
             let _ = Reflect::set(&details, &JsValue::from_str(key), value);
         }
         make_error(e.class_name(), e.code().as_str(), &e.message, &details)
+    }
+}
+
+fn js_detail(value: Detail) -> JsValue {
+    match value {
+        Detail::Text(text) => JsValue::from(text),
+        Detail::Number(n) => JsValue::from(n),
     }
 }
 
@@ -113,24 +118,10 @@ from_coded!(
     SourceError,
     InputError,
     AccountError,
-    BackendError
+    BackendError,
+    SessionError,
+    TaskFailure
 );
-
-// A loaded model's errors (`infer::session`): the inference's and the tokenizer's keep their
-// codes and fields; a cancelled generation carries the text before it.
-impl From<SessionError> for JsError {
-    fn from(e: SessionError) -> JsError {
-        match e {
-            SessionError::Infer(e) => e.into(),
-            SessionError::Tokenizer(e) => e.into(),
-            SessionError::Cancelled { text } => {
-                JsError::of(ErrorCode::Aborted, "Generation was cancelled.").with("text", text)
-            }
-            // Every other variant has a code of its own (the two without are converted above).
-            e => JsError::of(e.code().unwrap_or(ErrorCode::Device), e.to_string()),
-        }
-    }
-}
 
 /// A failed load or header read: the source's own error, a `ModelFormatError`, the model's
 /// error, or a `CancelledError`.
@@ -145,34 +136,30 @@ impl<E: Into<JsError>> From<LoadError<E>> for JsError {
     }
 }
 
-// ---------------------------------------------------------------------------------------------
-// The model lifecycle's errors (`manager::ManagerError`), converted once for JS.
-
-impl From<crate::manager::ManagerError<JsError>> for JsError {
-    fn from(e: crate::manager::ManagerError<JsError>) -> JsError {
-        use crate::manager::{LoadFailure, ManagerError};
-        let suggestions = |s: &[crate::manager::Suggestion]| super::memory::to_js(&s).unwrap_or(JsValue::NULL);
-        let message = e.message();
+/// A model's load onto a device: the loader's error or the session's.
+impl<E: Into<JsError>> From<ModelLoadError<E>> for JsError {
+    fn from(e: ModelLoadError<E>) -> JsError {
         match e {
-            ManagerError::Catalog(c) => c.into(),
-            ManagerError::Busy { .. } => JsError::of(ErrorCode::ModelBusy, message),
-            ManagerError::DoesNotFit { key, reason, required_bytes, available_bytes, suggestions: s, .. } => {
-                JsError::of(ErrorCode::NotEnoughMemory, message)
-                    .with("modelKey", key)
-                    .with("reason", reason)
-                    .with("requiredBytes", required_bytes as f64)
-                    .with("availableBytes", available_bytes as f64)
-                    .with("suggestions", suggestions(&s))
-            }
-            ManagerError::Cancelled { key, .. } => JsError::of(ErrorCode::Aborted, message).with("modelKey", key),
-            ManagerError::LoadFailed { key, failure, suggestions: s } => {
-                let cause = match failure {
-                    LoadFailure::Engine(cause) => cause,
-                    LoadFailure::DeviceLost => JsError::of(ErrorCode::DeviceLost, message),
-                };
-                cause.with("modelKey", key).with("suggestions", suggestions(&s))
-            }
-            ManagerError::Engine(cause) => cause,
+            ModelLoadError::Load(e) => e.into(),
+            ModelLoadError::Session(e) => e.into(),
+        }
+    }
+}
+
+/// The model lifecycle's errors: the engine's own error (a failed load's cause) keeps its code
+/// and fields, the lifecycle adds its own (`modelKey`, a refusal's figures, `suggestions`).
+impl From<ManagerError<JsError>> for JsError {
+    fn from(e: ManagerError<JsError>) -> JsError {
+        let suggestions = e.suggestions().map(|s| super::convert::to_js(&s).unwrap_or(JsValue::NULL));
+        let (code, message, details) = (e.code(), e.message(), e.details());
+        let base = match e {
+            ManagerError::Catalog(c) => return c.into(),
+            e => e.into_engine_error().unwrap_or_else(|| JsError::of(code, message)),
+        };
+        let error = details.into_iter().fold(base, |error, (key, value)| error.with(key, js_detail(value)));
+        match suggestions {
+            Some(s) => error.with("suggestions", s),
+            None => error,
         }
     }
 }

@@ -14,13 +14,12 @@ use js_sys::{Promise, Reflect};
 use wasm_bindgen::prelude::*;
 use web_sys::{AbortSignal, Blob};
 
-use crate::manager::{
-    Catalog, CatalogEntry, DEFAULT_MODEL_KEY, LoadedRow, ManagerError, ManagerOptions, ModelLifecycle,
-};
+use crate::manager::{Catalog, CatalogEntry, DEFAULT_MODEL_KEY, ManagerError, ManagerOptions, ModelLifecycle};
 
+use super::convert::{key_arg, shared, to_js};
 use super::device::Preference;
 use super::error::{ErrorCode, JsError};
-use super::memory::{MemoryManager, key_arg, to_js};
+use super::memory::MemoryManager;
 use super::model::LanguageModel;
 use super::streamer::{SseStreamer, field};
 use super::types::{ModelManagerOptionsArg, SwitchOptionsArg};
@@ -38,7 +37,6 @@ pub struct ModelManager {
     streamer: SseStreamer,
 }
 
-/// The `signal` of a switch's options.
 /// The promise of an operation on model `key`: a bad key rejects at once; else `start` queues
 /// the operation now (operations run in call order) and the promise settles with its outcome.
 fn on_key<F>(key: &JsValue, what: &str, start: impl FnOnce(String) -> F) -> Promise
@@ -54,6 +52,7 @@ where
     }
 }
 
+/// The `signal` of a switch's options.
 fn signal_of(options: Option<SwitchOptionsArg>) -> Option<AbortSignal> {
     options.and_then(|o| field(&o.into(), "signal")).map(|v| v.unchecked_into())
 }
@@ -75,7 +74,7 @@ impl ModelManager {
             let opts: ManagerOptions = super::streamer::read_options(Some(opts_js.clone()), "ModelManager options")?;
             let settings = opts.settings().map_err(JsError::from)?;
             let streamer = match field(&opts_js, "streamer") {
-                Some(v) => SseStreamer::from_js(&v).ok_or_else(|| {
+                Some(v) => shared::<SseStreamer>(&v).ok_or_else(|| {
                     JsError::of(ErrorCode::InvalidOptions, "options.streamer must be an SseStreamer.")
                 })?,
                 None => SseStreamer::new(None)?,
@@ -110,7 +109,7 @@ impl ModelManager {
     /// The memory account models are checked against and registered with.
     #[wasm_bindgen(getter, js_name = memoryManager)]
     pub fn memory_manager(&self) -> MemoryManager {
-        self.lifecycle.engine().memory.share()
+        MemoryManager { inner: self.lifecycle.engine().memory.clone() }
     }
 
     /// 'webgpu' or 'cpu': where models run.
@@ -127,13 +126,10 @@ impl ModelManager {
     #[wasm_bindgen(unchecked_return_type = "Promise<ModelInfo>")]
     pub fn init(&self, default_key: Option<String>, options: Option<SwitchOptionsArg>) -> Promise {
         let key = default_key.unwrap_or_else(|| DEFAULT_MODEL_KEY.to_owned());
-        let switched = self.lifecycle.switch(&key, signal_of(options));
-        let status = self.lifecycle.status().clone();
-        wasm_bindgen_futures::future_to_promise(async move {
-            let done = switched.await.map_err(JsError::from)?;
-            status.info(format!("Model {} initialized and ready.", done.key), Some(&done.key));
-            Ok(done.model.0.info())
-        })
+        let done = self.lifecycle.init(&key, signal_of(options));
+        wasm_bindgen_futures::future_to_promise(
+            async move { Ok(to_js(done.await.map_err(JsError::from)?.model.info())?) },
+        )
     }
 
     /// Makes `key` the current model, loading it first when it is not resident (the
@@ -150,7 +146,7 @@ impl ModelManager {
     ) -> Promise {
         on_key(&key, "switchModel", |key| {
             let switched = self.lifecycle.switch(&key, signal_of(options));
-            async move { Ok(switched.await?.model.0.info()) }
+            async move { to_js(switched.await?.model.info()) }
         })
     }
 
@@ -164,7 +160,7 @@ impl ModelManager {
     ) -> Promise {
         on_key(&key, "preload", |key| {
             let preloaded = self.lifecycle.preload(&key, signal_of(options));
-            async move { Ok(preloaded.await?.model.0.info()) }
+            async move { to_js(preloaded.await?.model.info()) }
         })
     }
 
@@ -207,18 +203,13 @@ impl ModelManager {
     /// lastUsed, backend }`.
     #[wasm_bindgen(js_name = loadedModels, unchecked_return_type = "LoadedModelInfo[]")]
     pub fn loaded_models(&self) -> Result<JsValue, JsError> {
-        let rows = self.lifecycle.resident().into_iter().map(|r| {
-            let backend = Reflect::get(&r.model.0.info(), &"backend".into()).ok().and_then(|b| b.as_string());
-            r.row(backend.unwrap_or_default())
-        });
-        let list: Vec<LoadedRow> = rows.collect();
-        to_js(&list)
+        to_js(&self.lifecycle.loaded_rows())
     }
 
     /// The resident model `key` (a `LanguageModel` to call `generate` on), or `undefined`.
     #[wasm_bindgen(js_name = getModel)]
     pub fn get_model(&self, key: &str) -> Option<LanguageModel> {
-        self.lifecycle.model(key).map(|m| m.0)
+        self.lifecycle.model(key).map(LanguageModel::from)
     }
 
     /// The catalog, each entry with `loaded`, `exact` and `fit` (what `canLoadModel` answers

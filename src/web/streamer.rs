@@ -117,19 +117,6 @@ pub struct SseStreamer {
 }
 
 impl SseStreamer {
-    /// Another handle on the same stream and subscribers.
-    pub fn share(&self) -> SseStreamer {
-        SseStreamer { stream: Rc::clone(&self.stream), hub: Rc::clone(&self.hub) }
-    }
-
-    /// The Rust side of a JS `SseStreamer` object, without taking it from JS (wasm-bindgen's
-    /// conversion consumes the object it converts, so it converts a fresh handle instead).
-    pub fn from_js(value: &JsValue) -> Option<SseStreamer> {
-        use wasm_bindgen::convert::TryFromJsValue;
-        let share = js_sys::Reflect::get(value, &"__share".into()).ok()?.dyn_into::<js_sys::Function>().ok()?;
-        SseStreamer::try_from_js_value(share.call0(value).ok()?).ok()
-    }
-
     /// The core stream, for the rest of the web layer to emit into.
     pub fn stream(&self) -> Rc<StatusStream> {
         Rc::clone(&self.stream)
@@ -154,10 +141,10 @@ impl SseStreamer {
 
 #[wasm_bindgen]
 impl SseStreamer {
-    /// Internal: a second JS handle on this stream (see `from_js`).
+    /// Internal: a second JS handle on this stream and its subscribers (see `convert::shared`).
     #[wasm_bindgen(js_name = "__share", skip_typescript)]
-    pub fn share_js(&self) -> SseStreamer {
-        self.share()
+    pub fn share(&self) -> SseStreamer {
+        SseStreamer { stream: Rc::clone(&self.stream), hub: Rc::clone(&self.hub) }
     }
 
     /// Creates a stream. `bufferSize` (default 256, at most 65536) bounds how many

@@ -11,7 +11,6 @@ use futures::FutureExt;
 use futures::executor::block_on;
 
 use super::*;
-use crate::infer::load_model;
 use crate::infer::read_header_from;
 use crate::status::{Payload, Recorder, StatusStream};
 
@@ -30,9 +29,9 @@ fn fixture() -> Option<Vec<u8>> {
 fn load(bytes: &[u8], recorder: &Recorder) -> LoadedModel {
     let header = block_on(read_header_from(bytes)).unwrap();
     let plan = LoadPlan::new(&header, Some("tiny".into()), Some(64)).unwrap();
-    let model = block_on(load_model(Cpu::new(), &plan.cfg, &header, plan.shape, bytes, &())).unwrap();
     let status = Rc::new(StatusStream::new(Box::new(recorder.clone()), 256, || 0.0));
-    LoadedModel::new(plan, Engine::Cpu(Box::new(model)), None, Some(status))
+    let events = StatusLoadEvents { key: "tiny", status: None, on_progress: &|_| {}, cancelled: &|| false };
+    block_on(LoadedModel::load(plan, &Backend::cpu(), &header, bytes, &events, Some(status))).unwrap()
 }
 
 fn clock() -> f64 {
@@ -78,7 +77,7 @@ fn a_buffer_over_a_device_limit_is_refused_before_anything_is_allocated() {
     let limits =
         crate::memory::DeviceLimits { max_buffer_size: u64::MAX, max_storage_buffer_binding_size: kv_layer - 4 };
     let e = plan.check_limits(&header, &limits).unwrap_err();
-    assert_eq!(e.code(), Some(ErrorCode::ExceedsDeviceLimit));
+    assert_eq!(e.code(), ErrorCode::ExceedsDeviceLimit);
     let message = e.to_string();
     assert!(message.starts_with("Cannot load fx: ") && message.contains("KV cache"), "{message}");
 }
@@ -123,7 +122,7 @@ fn the_callers_stop_resolves_and_its_cancellation_rejects_with_the_text() {
     assert_eq!((out.generated_tokens, out.stop_reason), (3, StopReason::Cancelled));
     let err = run(&model, &greedy(8), None, true).unwrap_err();
     assert!(matches!(&err, SessionError::Cancelled { .. }), "{err:?}");
-    assert_eq!(err.code(), Some(ErrorCode::Aborted));
+    assert_eq!(err.code(), ErrorCode::Aborted);
     // The cancelled generation still told its `done`.
     assert!(
         matches!(&recorder.events().last().unwrap().payload, Payload::Done(d) if d.stop_reason == StopReason::Cancelled)
@@ -177,8 +176,13 @@ fn dispose_during_a_generation_stops_it_and_frees_the_model() {
     assert_eq!(seen.get(), 3);
     assert!(model.is_disposed() && !model.is_busy() && model.engine.borrow().is_none());
     assert_eq!(run(&model, &greedy(2), None, false).unwrap_err(), SessionError::Disposed);
-    assert_eq!(SessionError::Disposed.code(), Some(ErrorCode::ModelDisposed));
-    assert_eq!(SessionError::Infer(InferError::Cancelled).code(), None);
+    assert_eq!(SessionError::Disposed.code(), ErrorCode::ModelDisposed);
+    assert_eq!(SessionError::Infer(InferError::Cancelled).code(), InferError::Cancelled.code());
+    let cancelled = SessionError::Cancelled { text: "so far".into() };
+    assert_eq!((cancelled.code(), cancelled.message().as_str()), (ErrorCode::Aborted, "Generation was cancelled."));
+    assert_eq!(cancelled.details(), [("text", Detail::from("so far"))]);
+    let load = SessionError::LoadCancelled { key: "m".into() };
+    assert_eq!((load.code(), load.message().as_str()), (ErrorCode::Aborted, "Loading m was cancelled."));
 }
 
 #[test]
@@ -217,30 +221,34 @@ fn the_load_reports_upload_progress_and_memory_and_stops_when_cancelled() {
     let header = block_on(read_header_from(&bytes[..])).unwrap();
     let plan = LoadPlan::new(&header, Some("tiny".into()), Some(16)).unwrap();
     let recorder = Recorder::new();
-    let status = StatusStream::new(Box::new(recorder.clone()), 256, || 0.0);
+    let status = Rc::new(StatusStream::new(Box::new(recorder.clone()), 256, || 0.0));
     plan.announce(Some(&status));
     let seen = std::cell::RefCell::new(Vec::new());
     let on_progress = |p: &Progress| seen.borrow_mut().push((p.loaded, p.total));
     let events =
         StatusLoadEvents { key: "tiny", status: Some(&status), on_progress: &on_progress, cancelled: &|| false };
-    let model = block_on(load_model(Cpu::new(), &plan.cfg, &header, plan.shape, &bytes[..], &events)).unwrap();
+    let device = Backend::cpu();
+    let loaded =
+        block_on(LoadedModel::load(plan, &device, &header, &bytes[..], &events, Some(status.clone()))).unwrap();
     let seen = seen.into_inner();
     let total = seen.last().unwrap().1.unwrap();
     assert_eq!(seen.first(), Some(&(0, Some(total))));
     assert_eq!(seen.last(), Some(&(total, Some(total))));
     let events = recorder.events();
     assert!(matches!(&events[0].payload, Payload::Info(m) if m == "Loading model tiny..."));
-    let progress = events.iter().filter(|e| matches!(e.payload, Payload::Progress(_))).count();
+    let progress =
+        events.iter().filter(|e| matches!(&e.payload, Payload::Progress(p) if p.phase == Phase::Upload)).count();
     assert_eq!(progress, seen.len());
     assert!(events.iter().any(|e| matches!(&e.payload, Payload::Metrics(m) if m.used_bytes > 0)));
-    let loaded = LoadedModel::new(plan, Engine::Cpu(Box::new(model)), None, Some(Rc::new(status)));
+    assert!(matches!(&events.last().unwrap().payload, Payload::Progress(p) if p.phase == Phase::Ready));
+    assert!(loaded.info().backend.starts_with("cpu"), "{}", loaded.info().backend);
     loaded.announce();
     assert_eq!(recorder.infos().last().unwrap(), "Model tiny loaded successfully.");
 
     let plan = LoadPlan::new(&header, None, Some(16)).unwrap();
     let events = StatusLoadEvents { key: "llama", status: None, on_progress: &|_| {}, cancelled: &|| true };
-    let err = block_on(load_model(Cpu::new(), &plan.cfg, &header, plan.shape, &bytes[..], &events)).err();
-    assert!(matches!(err, Some(crate::infer::LoadError::Cancelled)), "{err:?}");
+    let err = block_on(LoadedModel::load(plan, &device, &header, &bytes[..], &events, None)).err();
+    assert_eq!(err, Some(ModelLoadError::Session(SessionError::LoadCancelled { key: "llama".into() })));
 }
 
 #[test]
@@ -255,6 +263,6 @@ fn messages_become_a_chat_prompt_and_the_out_of_memory_error_says_what_to_do() {
     let prompt = Prompt::from(vec![MessageIn { role: "user".into(), content: "hi".into() }]);
     assert_eq!(prompt, Prompt::Messages(vec![ChatMessage::new("user", "hi")]));
     let oom = SessionError::OutOfMemory { key: "m".into(), detail: "no room".into() };
-    assert_eq!(oom.code(), Some(ErrorCode::OutOfMemory));
+    assert_eq!(oom.code(), ErrorCode::OutOfMemory);
     assert!(oom.to_string().starts_with("The GPU ran out of memory loading m (no room)"), "{oom}");
 }

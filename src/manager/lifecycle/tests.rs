@@ -188,6 +188,12 @@ fn refusal_is_a_does_not_fit_error_with_figures_and_suggestions() {
     let fit = h.lifecycle.fit("big").unwrap();
     assert!(!fit.can_load.can && fit.exact);
     assert_eq!(fit.suggestions, *suggestions);
+    // What JS reads beside the message.
+    let fields: Vec<&str> = e.details().into_iter().map(|(k, _)| k).collect();
+    assert_eq!(fields, ["modelKey", "reason", "requiredBytes", "availableBytes"]);
+    assert_eq!(e.details()[2].1, crate::error::Detail::Number((400 * MIB) as f64));
+    assert_eq!(e.suggestions().map(<[_]>::len), Some(4));
+    assert!(e.into_engine_error().is_none());
 }
 
 #[test]
@@ -281,6 +287,9 @@ fn different_keys_run_in_call_order_and_a_failure_leaves_the_state_consistent() 
     let key = |n: usize| results[n].as_ref().map(|s| s.key.as_str()).unwrap();
     assert_eq!((key(0), key(1), key(3)), ("a", "a", "c"));
     let e = results[2].as_ref().unwrap_err();
+    let fields: Vec<&str> = e.details().into_iter().map(|(k, _)| k).collect();
+    assert_eq!(fields, ["modelKey"]);
+    assert_eq!(e.clone().into_engine_error().map(|f| f.code), Some(ErrorCode::HttpStatus), "the cause keeps its code");
     let ManagerError::LoadFailed { key, failure: LoadFailure::Engine(f), suggestions } = e else { panic!("{e:?}") };
     assert_eq!(key, "b");
     assert_eq!(f.code.class().js_name(), "DownloadError");

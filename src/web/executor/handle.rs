@@ -1,6 +1,6 @@
-//! A task's JS sides: what `enqueue` reads from it ([`read_task`]), and the `TaskHandle` JS
-//! holds (an async iterator of its tokens and its `result` promise) with the [`Outlet`] the
-//! executor feeds them through.
+//! A task's JS sides: what `enqueue` reads from it ([`read_task`]: the [`Task`] the core
+//! executor runs), and the `TaskHandle` JS holds (an async iterator of its tokens and its `result`
+//! promise) with the [`Outlet`] the task feeds them through.
 
 use std::rc::Rc;
 
@@ -13,12 +13,12 @@ use crate::manager::task::{self, TokenStream};
 use super::super::error::{ErrorCode, JsError};
 use super::super::streamer::field;
 
-use super::ExecInner;
+use super::Executor;
 
 /// What a task's iterator reads: its tokens, then its error.
 pub(super) type Channel = TokenStream<JsValue, JsValue>;
 
-/// The executor's end of a task's handle: tokens in (see [`task::Outlet`]), the result
+/// The task's end of its handle: tokens in (see [`task::Outlet`]), the result
 /// settled. Dropping it ends the iterator.
 pub(super) struct Outlet {
     channel: task::Outlet<JsValue, JsValue>,
@@ -45,7 +45,7 @@ impl Outlet {
 }
 
 /// A new task's outlet, the channel its handle reads and its result promise.
-pub(super) fn open() -> (Outlet, Rc<Channel>, Promise) {
+fn open() -> (Outlet, Rc<Channel>, Promise) {
     let (outlet, channel) = task::outlet();
     let mut settle: Option<(Function, Function)> = None;
     let result = Promise::new(&mut |resolve, reject| settle = Some((resolve, reject)));
@@ -60,8 +60,8 @@ pub(super) fn open() -> (Outlet, Rc<Channel>, Promise) {
     (Outlet { channel: outlet, resolve, reject }, channel, result)
 }
 
-/// What `enqueue` reads from a task besides its model and priority.
-pub(super) struct TaskInput {
+/// A queued task as the core executor runs it (see `Job for Task` in the executor).
+pub(super) struct Task {
     /// The prompt string or chat messages (exactly one given, checked).
     pub input: JsValue,
     /// The generate options (`params`: sampling, `maxTokens`, `stop`, `chat`, `onToken`), an
@@ -69,10 +69,13 @@ pub(super) struct TaskInput {
     pub params: JsValue,
     /// The task's own controller; the task's `signal` aborts it too.
     pub controller: AbortController,
+    /// Its handle's tokens and result.
+    pub outlet: Outlet,
 }
 
-/// Reads `{ prompt | messages, params, signal }`; an `InvalidInputError` names what is wrong.
-pub(super) fn read_task(task: &JsValue) -> Result<TaskInput, JsError> {
+/// Reads `{ prompt | messages, params, signal }` (an `InvalidInputError` names what is wrong):
+/// the task, the channel its handle reads and its result promise.
+pub(super) fn read_task(task: &JsValue) -> Result<(Task, Rc<Channel>, Promise), JsError> {
     // Each field with whether it has the right type.
     let typed = |name: &str, right: fn(&JsValue) -> bool| {
         field(task, name).map(|v| {
@@ -98,7 +101,8 @@ pub(super) fn read_task(task: &JsValue) -> Result<TaskInput, JsError> {
             let _ = signal.add_event_listener_with_callback("abort", abort.unchecked_ref());
         }
     }
-    Ok(TaskInput { input, params, controller })
+    let (outlet, channel, result) = open();
+    Ok((Task { input, params, controller, outlet }, channel, result))
 }
 
 /// A queued task: `for await (const t of handle)` yields its tokens (`{ text, tokenId, index }`);
@@ -109,7 +113,7 @@ pub struct TaskHandle {
     pub(super) model_key: String,
     pub(super) result: Promise,
     pub(super) channel: Rc<Channel>,
-    pub(super) executor: Rc<ExecInner>,
+    pub(super) executor: Rc<Executor>,
 }
 
 #[wasm_bindgen]
