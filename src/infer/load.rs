@@ -302,6 +302,35 @@ where
     Ok(Model::new(compute, cfg.clone(), weights, shape)?)
 }
 
+/// The most elements [`dequantize_tensor`] decodes at once: 1 GiB of f32. A larger result could
+/// not be held in wasm memory (the allocation would abort the module).
+pub const MAX_DEQUANTIZE_ELEMENTS: u64 = 1 << 28;
+
+/// The bytes of tensor `name` in its block format, read from `source`.
+pub async fn read_tensor<S: ByteSource + ?Sized>(
+    header: &GgufHeader,
+    source: &S,
+    name: &str,
+) -> Result<Vec<u8>, LoadError<S::Error>> {
+    let range = header.tensor_range(name)?;
+    source.read(range, &|_| {}).await.map_err(LoadError::Source)
+}
+
+/// Tensor `name` decoded to f32 by the reference decoders (the GPU reads the blocks directly).
+/// A tensor of more than [`MAX_DEQUANTIZE_ELEMENTS`] is refused before anything is read.
+pub async fn dequantize_tensor<S: ByteSource + ?Sized>(
+    header: &GgufHeader,
+    source: &S,
+    name: &str,
+) -> Result<Vec<f32>, LoadError<S::Error>> {
+    let info = header.tensor(name).ok_or_else(|| GgufError::MissingTensor(name.to_owned()))?;
+    if info.n_elements > MAX_DEQUANTIZE_ELEMENTS {
+        return Err(InferError::TooManyElements { tensor: info.name.clone(), elements: info.n_elements }.into());
+    }
+    let bytes = read_tensor(header, source, name).await?;
+    Ok(crate::gguf::dequantize_to_vec(info.ggml_type, &bytes, info.n_elements as usize)?)
+}
+
 /// A read outside the bytes a source holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutOfRange {

@@ -1,5 +1,5 @@
-//! A generation task's bookkeeping around [`super::TaskRunner`]: the token channel between the
-//! running task and its handle ([`outlet`]), what a finished task resolves with
+//! A generation task's bookkeeping around [`super::TaskRunner`]: the token channel and the outcome
+//! between the running task and its handle ([`outlet`]), what a finished task resolves with
 //! ([`TaskResult`]), the waiting tasks as listed ([`PendingTask`]), and why a task failed without
 //! a generation error of its own ([`TaskError`]).
 
@@ -8,17 +8,18 @@ use std::fmt;
 use std::rc::Rc;
 
 use futures::StreamExt;
-use futures::channel::mpsc;
+use futures::channel::{mpsc, oneshot};
 use futures::lock::Mutex;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Coded, Detail, ErrorCode};
 
-/// The running task's end of the channel: tokens in, and the failure. Dropping it ends the
-/// stream.
-pub struct Outlet<T, E> {
+/// The running task's end of the channel: tokens in, then its result or its failure. Dropping
+/// it ends the stream.
+pub struct Outlet<T, R, E> {
     tokens: mpsc::UnboundedSender<T>,
     stream: Rc<TokenStream<T, E>>,
+    result: RefCell<Option<oneshot::Sender<Result<R, E>>>>,
 }
 
 /// The handle's end: the tokens in order, then the failure (once), then the end.
@@ -27,22 +28,37 @@ pub struct TokenStream<T, E> {
     failure: RefCell<Option<E>>,
 }
 
-/// A new task's channel.
-pub fn outlet<T, E>() -> (Outlet<T, E>, Rc<TokenStream<T, E>>) {
+/// A task's outcome as its handle awaits it (once the outlet settles it).
+pub type Settled<R, E> = oneshot::Receiver<Result<R, E>>;
+
+/// A new task's channel: its outlet, its token stream and its outcome.
+pub fn outlet<T, R, E>() -> (Outlet<T, R, E>, Rc<TokenStream<T, E>>, Settled<R, E>) {
     let (tx, rx) = mpsc::unbounded();
+    let (result, settled) = oneshot::channel();
     let stream = Rc::new(TokenStream { tokens: Mutex::new(rx), failure: RefCell::new(None) });
-    (Outlet { tokens: tx, stream: stream.clone() }, stream)
+    (Outlet { tokens: tx, stream: stream.clone(), result: RefCell::new(Some(result)) }, stream, settled)
 }
 
-impl<T, E> Outlet<T, E> {
+impl<T, R, E: Clone> Outlet<T, R, E> {
     /// Hands `token` to the stream (dropped if nobody reads it any more).
     pub fn token(&self, token: T) {
         let _ = self.tokens.unbounded_send(token);
     }
 
-    /// The task failed with `error`: the stream yields it after the tokens before it.
+    /// The task succeeded: its outcome is `result` (the first settlement counts).
+    pub fn resolve(&self, result: R) {
+        if let Some(tx) = self.result.borrow_mut().take() {
+            let _ = tx.send(Ok(result));
+        }
+    }
+
+    /// The task failed with `error`: the stream yields it after the tokens before it, and it is
+    /// the outcome (the first settlement counts).
     pub fn fail(&self, error: E) {
-        *self.stream.failure.borrow_mut() = Some(error);
+        *self.stream.failure.borrow_mut() = Some(error.clone());
+        if let Some(tx) = self.result.borrow_mut().take() {
+            let _ = tx.send(Err(error));
+        }
     }
 }
 
@@ -192,11 +208,13 @@ mod tests {
 
     #[test]
     fn tokens_come_in_order_then_the_failure_once_then_the_end() {
-        let (out, stream) = outlet::<u32, &str>();
+        let (out, stream, settled) = outlet::<u32, (), &str>();
         out.token(1);
         out.token(2);
         out.fail("broken");
+        out.resolve(());
         drop(out);
+        assert_eq!(block_on(settled), Ok(Err("broken")), "the first settlement counts");
         assert_eq!(block_on(stream.next()), Some(Ok(1)));
         assert_eq!(block_on(stream.next()), Some(Ok(2)));
         assert_eq!(block_on(stream.next()), Some(Err("broken")));
@@ -205,18 +223,21 @@ mod tests {
 
     #[test]
     fn a_read_waits_for_the_next_token_and_a_finished_task_ends_the_stream() {
-        let (out, stream) = outlet::<u32, ()>();
+        let (out, stream, mut settled) = outlet::<u32, &str, ()>();
         assert_eq!(stream.next().now_or_never(), None, "no token yet: the read waits");
         out.token(5);
         assert_eq!(stream.next().now_or_never(), Some(Some(Ok(5))));
+        assert_eq!(settled.try_recv(), Ok(None), "not settled yet");
+        out.resolve("done");
         drop(out);
         assert_eq!(block_on(stream.next()), None);
+        assert_eq!(block_on(settled), Ok(Ok("done")));
     }
 
     #[test]
     fn a_token_after_the_reader_left_is_dropped_quietly() {
-        let (out, stream) = outlet::<u32, ()>();
-        drop(stream);
+        let (out, stream, settled) = outlet::<u32, (), ()>();
+        drop((stream, settled));
         out.token(1);
         out.fail(());
     }

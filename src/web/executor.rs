@@ -54,7 +54,7 @@ impl Job<WebEngine> for Task {
         let request = GenerateRequest::read(&self.input, &self.params)?;
         let mut on_token = |t: &TokenEvent<'_>| {
             let token = token_object(t);
-            self.outlet.token(&token);
+            self.outlet.token(token.clone());
             request.on_token(&token)
         };
         let signal = self.controller.signal();
@@ -62,12 +62,12 @@ impl Job<WebEngine> for Task {
     }
 
     fn resolve(&self, result: TaskResult<GenerationOut>) -> Result<(), JsError> {
-        self.outlet.resolve(&to_js(&result)?);
+        self.outlet.resolve(to_js(&result)?);
         Ok(())
     }
 
     fn fail(&self, error: JsError) {
-        self.outlet.fail(&error.into());
+        self.outlet.fail(error.into());
     }
 }
 

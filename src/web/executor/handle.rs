@@ -18,46 +18,27 @@ use super::Executor;
 /// What a task's iterator reads: its tokens, then its error.
 pub(super) type Channel = TokenStream<JsValue, JsValue>;
 
-/// The task's end of its handle: tokens in (see [`task::Outlet`]), the result
-/// settled. Dropping it ends the iterator.
-pub(super) struct Outlet {
-    channel: task::Outlet<JsValue, JsValue>,
-    resolve: Function,
-    reject: Function,
-}
-
-impl Outlet {
-    /// Hands `token` to the iterator.
-    pub fn token(&self, token: &JsValue) {
-        self.channel.token(token.clone());
-    }
-
-    /// Resolves the result with `value`.
-    pub fn resolve(&self, value: &JsValue) {
-        let _ = self.resolve.call1(&JsValue::NULL, value);
-    }
-
-    /// Rejects the result with `error`, which the iterator throws after the tokens before it.
-    pub fn fail(&self, error: &JsValue) {
-        self.channel.fail(error.clone());
-        let _ = self.reject.call1(&JsValue::NULL, error);
-    }
-}
+/// The task's end of its handle: tokens in, the result settled (see [`task::Outlet`]). Dropping
+/// it ends the iterator.
+pub(super) type Outlet = task::Outlet<JsValue, JsValue, JsValue>;
 
 /// A new task's outlet, the channel its handle reads and its result promise.
 fn open() -> (Outlet, Rc<Channel>, Promise) {
-    let (outlet, channel) = task::outlet();
-    let mut settle: Option<(Function, Function)> = None;
-    let result = Promise::new(&mut |resolve, reject| settle = Some((resolve, reject)));
-    // The Promise executor runs at once, so `settle` is set; empty functions stand in otherwise.
-    let (resolve, reject) = settle.unwrap_or_else(|| (Function::new_no_args(""), Function::new_no_args("")));
+    let (outlet, channel, settled) = task::outlet();
+    let result = wasm_bindgen_futures::future_to_promise(async move {
+        // The outlet settles every task it is given; a task that never runs stays pending.
+        match settled.await {
+            Ok(outcome) => outcome,
+            Err(_) => std::future::pending().await,
+        }
+    });
     // A failure is also thrown by the iterator; an app that only iterates must not see an
     // "unhandled rejection" for the result it never awaited.
     let noop = Closure::once_into_js(|_: JsValue| {});
     if let Ok(catch) = Reflect::get(&result, &"catch".into()).and_then(|c| c.dyn_into::<Function>()) {
         let _ = catch.call1(&result, &noop);
     }
-    (Outlet { channel: outlet, resolve, reject }, channel, result)
+    (outlet, channel, result)
 }
 
 /// A queued task as the core executor runs it (see `Job for Task` in the executor).
