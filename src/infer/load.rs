@@ -23,6 +23,7 @@
 use std::fmt;
 use std::ops::Range;
 
+use crate::error::{Coded, Detail, ErrorCode};
 use crate::gguf::{GgufError, GgufHeader};
 use crate::model::ModelConfig;
 
@@ -105,6 +106,37 @@ impl<E: fmt::Display> fmt::Display for LoadError<E> {
 }
 
 impl<E: fmt::Debug + fmt::Display> std::error::Error for LoadError<E> {}
+
+/// As an app sees it: the source's own error, the file's (`ModelFormatError`), the model's or the
+/// compute's, each with its code and fields; a cancellation is a `CancelledError`.
+impl<E: Coded> Coded for LoadError<E> {
+    fn code(&self) -> ErrorCode {
+        match self {
+            LoadError::Source(e) => e.code(),
+            LoadError::Format(e) => Coded::code(e),
+            LoadError::Model(e) => e.code(),
+            LoadError::Cancelled => ErrorCode::Aborted,
+        }
+    }
+
+    fn message(&self) -> String {
+        match self {
+            LoadError::Source(e) => e.message(),
+            LoadError::Format(e) => Coded::message(e),
+            LoadError::Model(e) => e.message(),
+            LoadError::Cancelled => "The operation was cancelled.".to_owned(),
+        }
+    }
+
+    fn details(&self) -> Vec<(&'static str, Detail)> {
+        match self {
+            LoadError::Source(e) => e.details(),
+            LoadError::Format(e) => Coded::details(e),
+            LoadError::Model(e) => e.details(),
+            LoadError::Cancelled => Vec::new(),
+        }
+    }
+}
 
 impl<E> From<InferError> for LoadError<E> {
     fn from(e: InferError) -> Self {

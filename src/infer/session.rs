@@ -206,6 +206,36 @@ impl<E> From<InferError> for ModelLoadError<E> {
     }
 }
 
+impl<E: Coded> fmt::Display for ModelLoadError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message())
+    }
+}
+
+/// The loader's error or the session's, as each says it.
+impl<E: Coded> Coded for ModelLoadError<E> {
+    fn code(&self) -> ErrorCode {
+        match self {
+            ModelLoadError::Load(e) => e.code(),
+            ModelLoadError::Session(e) => e.code(),
+        }
+    }
+
+    fn message(&self) -> String {
+        match self {
+            ModelLoadError::Load(e) => e.message(),
+            ModelLoadError::Session(e) => e.message(),
+        }
+    }
+
+    fn details(&self) -> Vec<(&'static str, Detail)> {
+        match self {
+            ModelLoadError::Load(e) => e.details(),
+            ModelLoadError::Session(e) => e.details(),
+        }
+    }
+}
+
 /// A load's reports for model `key`: `progress` (phase `upload`) and `metrics` events on the
 /// status stream with the core loader's cadence, each progress also to `on_progress`;
 /// `cancelled` is asked before every tensor and piece.

@@ -32,7 +32,10 @@ pub struct TokenStream<T, E> {
 pub type Settled<R, E> = oneshot::Receiver<Result<R, E>>;
 
 /// A new task's channel: its outlet, its token stream and its outcome.
-pub fn outlet<T, R, E>() -> (Outlet<T, R, E>, Rc<TokenStream<T, E>>, Settled<R, E>) {
+pub type Channel<T, R, E> = (Outlet<T, R, E>, Rc<TokenStream<T, E>>, Settled<R, E>);
+
+/// A new task's [`Channel`].
+pub fn outlet<T, R, E>() -> Channel<T, R, E> {
     let (tx, rx) = mpsc::unbounded();
     let (result, settled) = oneshot::channel();
     let stream = Rc::new(TokenStream { tokens: Mutex::new(rx), failure: RefCell::new(None) });

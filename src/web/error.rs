@@ -2,9 +2,9 @@
 //!
 //! Each core layer has its own error enum, which says its [`ErrorCode`] (whose [`ErrorClass`] is
 //! the class from `errors.js`), an actionable message and, where useful, structured fields a UI
-//! can read without parsing the message ([`Coded`]); here every one converts the same way. Web code
-//! returns `Result<_, JsError>` and uses `?`; code that needs to know what failed matches on
-//! [`JsError::error_code`] or [`JsError::class`], never on names.
+//! can read without parsing the message ([`Coded`]); here every one converts the same way, and the
+//! lifecycle's errors add their fields to their cause's. Web code returns `Result<_, JsError>` and
+//! uses `?`; code that needs to know what failed matches on [`JsError::code`], never on names.
 
 use js_sys::{Object, Reflect};
 use wasm_bindgen::prelude::*;
@@ -22,7 +22,7 @@ use crate::manager::{CatalogError, ManagerError};
 use crate::memory::AccountError;
 use crate::model::ModelError;
 use crate::source::SourceError;
-use crate::status::{ErrorInfo, sse::EncodeError};
+use crate::status::sse::EncodeError;
 use crate::tokenizer::TokenizerError;
 
 #[wasm_bindgen(module = "/src/web/errors.js")]
@@ -51,12 +51,8 @@ impl JsError {
         self
     }
 
-    pub fn class(&self) -> ErrorClass {
-        self.code.class()
-    }
-
     pub fn class_name(&self) -> &'static str {
-        self.class().js_name()
+        self.code.class().js_name()
     }
 
     /// The stable code (`error.code` in JS is its string).
@@ -72,11 +68,6 @@ impl JsError {
     pub fn coded(e: &impl Coded) -> Self {
         let details = e.details().into_iter().map(|(key, value)| (key, js_detail(value)));
         JsError { code: e.code(), message: e.message(), details: details.collect() }
-    }
-
-    /// The error as an `error` event on the status stream describes it.
-    pub fn info(&self) -> ErrorInfo {
-        ErrorInfo::of(self.code, self.message.clone())
     }
 }
 
@@ -120,31 +111,10 @@ from_coded!(
     AccountError,
     BackendError,
     SessionError,
-    TaskFailure
+    TaskFailure,
+    LoadError<SourceError>,
+    ModelLoadError<SourceError>,
 );
-
-/// A failed load or header read: the source's own error, a `ModelFormatError`, the model's
-/// error, or a `CancelledError`.
-impl<E: Into<JsError>> From<LoadError<E>> for JsError {
-    fn from(e: LoadError<E>) -> JsError {
-        match e {
-            LoadError::Source(e) => e.into(),
-            LoadError::Format(e) => e.into(),
-            LoadError::Model(e) => e.into(),
-            LoadError::Cancelled => JsError::of(ErrorCode::Aborted, "The operation was cancelled."),
-        }
-    }
-}
-
-/// A model's load onto a device: the loader's error or the session's.
-impl<E: Into<JsError>> From<ModelLoadError<E>> for JsError {
-    fn from(e: ModelLoadError<E>) -> JsError {
-        match e {
-            ModelLoadError::Load(e) => e.into(),
-            ModelLoadError::Session(e) => e.into(),
-        }
-    }
-}
 
 /// The model lifecycle's errors: the engine's own error (a failed load's cause) keeps its code
 /// and fields, the lifecycle adds its own (`modelKey`, a refusal's figures, `suggestions`).

@@ -84,7 +84,7 @@ impl TaskExecutor {
     /// but each runs its own queue).
     #[wasm_bindgen(constructor)]
     pub fn new(manager: &ModelManager) -> TaskExecutor {
-        TaskExecutor { inner: Executor::new(manager.shared()) }
+        TaskExecutor { inner: Executor::new(manager.lifecycle.clone()) }
     }
 
     /// Queues a generation: `{ modelKey, prompt | messages, params, priority, signal }`

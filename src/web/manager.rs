@@ -33,7 +33,7 @@ pub(super) type Lifecycle = ModelLifecycle<WebEngine>;
 /// stream. Create with `await ModelManager.create(options)`.
 #[wasm_bindgen]
 pub struct ModelManager {
-    lifecycle: Rc<Lifecycle>,
+    pub(super) lifecycle: Rc<Lifecycle>,
     streamer: SseStreamer,
 }
 
@@ -290,12 +290,5 @@ impl ModelManager {
             let fit = lifecycle.check(&key, signal.as_ref()).await.map_err(JsError::from)?;
             Ok(to_js(&fit)?)
         })
-    }
-}
-
-impl ModelManager {
-    /// The lifecycle, for a `TaskExecutor`.
-    pub(super) fn shared(&self) -> Rc<Lifecycle> {
-        self.lifecycle.clone()
     }
 }

@@ -237,11 +237,7 @@ fn prompt_from_js(input: &JsValue) -> Result<Prompt, JsError> {
 
 /// A token as `onToken` and a task's iterator see it: `{ text, tokenId, index }`.
 pub(super) fn token_object(t: &TokenEvent<'_>) -> JsValue {
-    let o = js_sys::Object::new();
-    let _ = Reflect::set(&o, &"text".into(), &t.text.into());
-    let _ = Reflect::set(&o, &"tokenId".into(), &t.id.map_or(JsValue::NULL, JsValue::from));
-    let _ = Reflect::set(&o, &"index".into(), &(t.index as u32).into());
-    o.into()
+    super::convert::to_js(t).unwrap_or(JsValue::NULL)
 }
 
 /// The sampling settings of `generate`'s options (greedy unless they say otherwise). A field

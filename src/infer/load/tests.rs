@@ -450,3 +450,19 @@ fn a_tensor_is_read_by_name_and_decoded_and_a_huge_one_is_refused_before_any_rea
         "huge has 536870912 elements; dequantize() decodes at most 268435456 (1 GiB of f32) at once."
     );
 }
+
+#[test]
+fn a_load_error_says_the_code_message_and_fields_of_what_failed() {
+    use crate::error::{Coded, ErrorCode};
+    let format: LoadError<InferError> = LoadError::Format(GgufError::MissingTensor("x".into()));
+    assert_eq!(format.code(), Coded::code(&GgufError::MissingTensor("x".into())));
+    assert_eq!(format.message(), Coded::message(&GgufError::MissingTensor("x".into())));
+    let source: LoadError<InferError> = LoadError::Source(InferError::invalid("k", "bad k"));
+    assert_eq!(source.code(), ErrorCode::InvalidParams);
+    assert_eq!(source.details(), [("field", crate::error::Detail::from("k"))]);
+    let cancelled: LoadError<InferError> = LoadError::Cancelled;
+    assert_eq!(
+        (cancelled.code(), cancelled.message()),
+        (ErrorCode::Aborted, "The operation was cancelled.".to_owned())
+    );
+}

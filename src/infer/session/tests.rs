@@ -266,3 +266,11 @@ fn messages_become_a_chat_prompt_and_the_out_of_memory_error_says_what_to_do() {
     assert_eq!(oom.code(), ErrorCode::OutOfMemory);
     assert!(oom.to_string().starts_with("The GPU ran out of memory loading m (no room)"), "{oom}");
 }
+
+#[test]
+fn a_token_reads_as_text_token_id_and_index() {
+    let flush = TokenEvent { text: "é", id: None, index: 2 };
+    assert_eq!(serde_json::to_string(&flush).unwrap(), r#"{"text":"é","tokenId":null,"index":2}"#);
+    let token = TokenEvent { text: "hi", id: Some(7), index: 0 };
+    assert_eq!(serde_json::to_string(&token).unwrap(), r#"{"text":"hi","tokenId":7,"index":0}"#);
+}
