@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use burn::tensor::wgpu::wgpu;
 
 use crate::backend::{AdapterInfo, Backend, BackendKind};
+use crate::device::Preference;
 use crate::error::{Coded, Detail, ErrorCode};
 use crate::gguf::GgufHeader;
 use crate::memory::{DeviceLimits, Requirement, RequirementOptions};
@@ -178,6 +179,21 @@ impl LoadPlan {
         }
     }
 
+    /// The device to load on: `device` (what `preference` acquired), or the CPU backend when
+    /// 'auto' got a software adapter ([`runs_on_cpu_instead`] says so on `status`).
+    pub fn device_for(
+        &self,
+        preference: Preference,
+        device: Rc<Backend>,
+        status: Option<&StatusStream>,
+    ) -> Rc<Backend> {
+        let subject = format!("{} runs", self.key);
+        if preference == Preference::Auto && runs_on_cpu_instead(&device, status, &subject, Some(&self.key)) {
+            return Rc::new(Backend::cpu());
+        }
+        device
+    }
+
     /// Says "Loading model <key>..." on `status`.
     pub fn announce(&self, status: Option<&StatusStream>) {
         if let Some(s) = status {
@@ -234,6 +250,18 @@ impl<E: Coded> Coded for ModelLoadError<E> {
             ModelLoadError::Session(e) => e.details(),
         }
     }
+}
+
+/// What a load tells besides the status stream, and whom it asks whether to stop.
+pub struct LoadHooks<'a> {
+    /// Every upload `progress` event's figures (`onProgress`).
+    pub on_progress: &'a dyn Fn(&Progress),
+    /// Asked before every tensor and every piece of a large one.
+    pub cancelled: &'a dyn Fn() -> bool,
+    /// Whether to say "Loading model <key>..." and "Model <key> loaded successfully." (a
+    /// ModelManager says them itself: the first before its download, the second after
+    /// registering the model with its memory account, in the ModelManager v3.1 design's order).
+    pub announce: bool,
 }
 
 /// A load's reports for model `key`: `progress` (phase `upload`) and `metrics` events on the
@@ -480,9 +508,19 @@ impl LoadedModel {
         device: &Backend,
         header: &GgufHeader,
         source: &S,
-        events: &StatusLoadEvents<'_>,
+        hooks: LoadHooks<'_>,
         status: Option<Rc<StatusStream>>,
     ) -> Result<LoadedModel, ModelLoadError<S::Error>> {
+        if hooks.announce {
+            plan.announce(status.as_deref());
+        }
+        let key = plan.key.clone();
+        let events = &StatusLoadEvents {
+            key: &key,
+            status: status.as_deref(),
+            on_progress: hooks.on_progress,
+            cancelled: hooks.cancelled,
+        };
         async fn upload<C: Compute, S: ByteSource + ?Sized>(
             compute: C,
             plan: &LoadPlan,
@@ -519,7 +557,11 @@ impl LoadedModel {
                 Engine::Gpu(Box::new(loaded?))
             }
         };
-        Ok(LoadedModel::new(plan, engine, device.adapter.as_ref(), status))
+        let model = LoadedModel::new(plan, engine, device.adapter.as_ref(), status);
+        if hooks.announce {
+            model.announce();
+        }
+        Ok(model)
     }
 
     /// Says "Model <key> loaded successfully." on the status stream.

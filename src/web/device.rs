@@ -1,39 +1,21 @@
 //! The page's one compute device, for JS: `initDevice`, `checkDevice`, `destroyDevice`.
 //!
 //! The bookkeeping (one shared initialisation, generations after a loss, loss listeners) is the
-//! core [`DeviceSlot`], held here per page over a shared future; this file starts the WebGPU
-//! initialisation, asks the browser's own `GPUAdapter.info` who the adapter is, and converts.
+//! core's page device ([`page_webgpu`]); this file starts the WebGPU initialisation, asks the
+//! browser's own `GPUAdapter.info` who the adapter is, and converts.
 
 use std::rc::Rc;
 
-use futures::FutureExt;
-use futures::future::{LocalBoxFuture, Shared};
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
 use super::error::JsError;
 use super::streamer::SseStreamer;
 use super::types::BackendArg;
-use crate::backend::{AdapterInfo, Backend, BackendError, MatmulCheck, matmul_check};
+use crate::backend::{AdapterInfo, Backend, MatmulCheck, matmul_check};
 pub use crate::device::Preference;
-use crate::device::{BrowserAdapterInfo, DeviceSlot, LostListener, check_dims};
+use crate::device::{BrowserAdapterInfo, PendingBackend, check_dims, page_webgpu};
 use crate::status::StatusStream;
-
-type PendingWebGpu = Shared<LocalBoxFuture<'static, Result<Rc<Backend>, BackendError>>>;
-
-thread_local! {
-    static SLOT: DeviceSlot<PendingWebGpu> = DeviceSlot::new();
-}
-
-/// The generation of the page's WebGPU device now (0, then one more after each loss).
-pub fn generation() -> u32 {
-    SLOT.with(DeviceSlot::generation)
-}
-
-/// Calls `listener(generation, message)` whenever a WebGPU device of the page is lost.
-pub fn on_device_lost(listener: LostListener) {
-    SLOT.with(|slot| slot.on_lost(listener));
-}
 
 /// Destroys the page's WebGPU device (`GPUDevice.destroy()`), as a driver reset or a crashed
 /// GPU process would: every model on it is lost, a `ModelManager` says so on its status
@@ -41,42 +23,18 @@ pub fn on_device_lost(listener: LostListener) {
 /// Returns `false` when no WebGPU device exists.
 #[wasm_bindgen(js_name = destroyDevice)]
 pub fn destroy_device() -> bool {
-    match SLOT.with(DeviceSlot::current).and_then(|p| p.peek().cloned()) {
-        Some(Ok(backend)) => match &backend.wgpu {
-            Some(device) => {
-                device.destroy();
-                true
-            }
-            None => false,
-        },
-        _ => false,
-    }
+    crate::device::destroy_page_webgpu()
 }
 
-/// The shared WebGPU initialisation, started on first use.
-fn webgpu() -> PendingWebGpu {
-    SLOT.with(|slot| {
-        slot.get_or_start(|generation| {
-            async move {
-                // The browser said device `generation` is gone: forget it (once) and tell the listeners.
-                let on_lost = move |message: String| SLOT.with(|slot| slot.lost(generation, &message));
-                let result = match Backend::webgpu(generation, on_lost).await {
-                    Ok(mut backend) => {
-                        if let Some(adapter) = &mut backend.adapter {
-                            describe_adapter_from_js(adapter).await;
-                        }
-                        Ok(Rc::new(backend))
-                    }
-                    Err(e) => Err(e),
-                };
-                if result.is_err() {
-                    SLOT.with(DeviceSlot::forget);
-                }
-                result
-            }
-            .boxed_local()
-            .shared()
-        })
+/// The page's WebGPU initialisation (the core's [`page_webgpu`]), the adapter named by the
+/// browser.
+fn webgpu() -> PendingBackend {
+    page_webgpu(|generation, on_lost| async move {
+        let mut backend = Backend::webgpu(generation, on_lost).await?;
+        if let Some(adapter) = &mut backend.adapter {
+            describe_adapter_from_js(adapter).await;
+        }
+        Ok(backend)
     })
 }
 

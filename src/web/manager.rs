@@ -87,10 +87,10 @@ impl ModelManager {
             }
             let (memory, preference) = engine::account(&opts_js, &status, opts.device_memory_gb).await?;
             let engine = WebEngine::new(status.clone(), memory, preference, opts.use_cache());
-            let lifecycle = ModelLifecycle::new(engine, status, catalog, settings, super::device::generation());
+            let lifecycle = ModelLifecycle::new(engine, status, catalog, settings, crate::device::page_generation());
             if preference == Preference::Webgpu {
                 let weak = Rc::downgrade(&lifecycle);
-                super::device::on_device_lost(Rc::new(move |generation, message| {
+                crate::device::on_page_device_lost(Rc::new(move |generation, message| {
                     if let Some(lifecycle) = weak.upgrade() {
                         lifecycle.device_lost(generation, message);
                     }

@@ -13,8 +13,7 @@ use web_sys::AbortSignal;
 
 use crate::error::ErrorCode;
 use crate::infer::session::{
-    GenerateOptions, GenerationOut, Hooks, LoadOptions, LoadPlan, LoadedModel, MessageIn, Prompt, StatusLoadEvents,
-    runs_on_cpu_instead,
+    GenerateOptions, GenerationOut, Hooks, LoadHooks, LoadOptions, LoadPlan, LoadedModel, MessageIn, Prompt,
 };
 use crate::infer::{SamplerParams, TokenEvent};
 use crate::status::{Progress, StatusStream};
@@ -111,9 +110,8 @@ pub(super) struct LoadRequest {
     pub key: Option<String>,
     pub signal: Option<AbortSignal>,
     pub on_progress: Option<Function>,
-    /// Whether to say "Loading model <key>..." and "Model <key> loaded successfully." (the
-    /// `ModelManager` says them itself: the first before its download, the second after
-    /// registering the model with the memory manager, in the ModelManager v3.1 design's order).
+    /// Whether to say "Loading model <key>..." and "Model <key> loaded successfully."
+    /// ([`LoadHooks::announce`]).
     pub announce: bool,
 }
 
@@ -132,33 +130,19 @@ pub(super) async fn load_with(
 ) -> Result<Rc<LoadedModel>, JsError> {
     let LoadRequest { preference, context_length, key, signal, on_progress, announce } = request;
     let plan = LoadPlan::new(file.header(), key, context_length)?;
-    let key = plan.key.clone();
     // The ModelManager told the device steps once, at create.
-    let mut device = acquire(preference, if announce { status.clone() } else { None }).await?;
-    if preference == Preference::Auto
-        && runs_on_cpu_instead(&device, status.as_deref(), &format!("{key} runs"), Some(&key))
-    {
-        device = acquire(Preference::Cpu, None).await?;
-    }
-    if announce {
-        plan.announce(status.as_deref());
-    }
+    let device = acquire(preference, if announce { status.clone() } else { None }).await?;
+    let device = plan.device_for(preference, device, status.as_deref());
     // `onProgress({ phase, loaded, total, percent })` beside the status stream's `progress`.
     // (An upload's total is known, so the object always has all four.)
-    let progress = |p: &Progress| {
+    let on_progress = |p: &Progress| {
         if let (Some(f), Ok(o)) = (&on_progress, super::convert::to_js(p)) {
             let _ = f.call1(&JsValue::NULL, &o);
         }
     };
     let signal = signal.as_ref();
-    let is_cancelled = || cancelled(signal);
-    let events =
-        StatusLoadEvents { key: &key, status: status.as_deref(), on_progress: &progress, cancelled: &is_cancelled };
-    let model = LoadedModel::load(plan, &device, file.header(), &file.reading(signal), &events, status.clone()).await?;
-    if announce {
-        model.announce();
-    }
-    Ok(Rc::new(model))
+    let hooks = LoadHooks { on_progress: &on_progress, cancelled: &|| cancelled(signal), announce };
+    Ok(Rc::new(LoadedModel::load(plan, &device, file.header(), &file.reading(signal), hooks, status).await?))
 }
 
 #[wasm_bindgen]

@@ -30,8 +30,8 @@ fn load(bytes: &[u8], recorder: &Recorder) -> LoadedModel {
     let header = block_on(read_header_from(bytes)).unwrap();
     let plan = LoadPlan::new(&header, Some("tiny".into()), Some(64)).unwrap();
     let status = Rc::new(StatusStream::new(Box::new(recorder.clone()), 256, || 0.0));
-    let events = StatusLoadEvents { key: "tiny", status: None, on_progress: &|_| {}, cancelled: &|| false };
-    block_on(LoadedModel::load(plan, &Backend::cpu(), &header, bytes, &events, Some(status))).unwrap()
+    let hooks = LoadHooks { on_progress: &|_| {}, cancelled: &|| false, announce: false };
+    block_on(LoadedModel::load(plan, &Backend::cpu(), &header, bytes, hooks, Some(status))).unwrap()
 }
 
 fn clock() -> f64 {
@@ -96,7 +96,9 @@ fn a_generation_streams_tokens_then_done_and_returns_the_timings() {
     assert_eq!(out.prompt_tokens as usize, out.prompt_ids.len());
     assert_eq!(out.backend, info.backend);
     let events = recorder.events();
-    assert!(matches!(&events[0].payload, Payload::Progress(p) if p.phase == Phase::Ready));
+    // The load's upload progress and memory, ready, then the generation's events.
+    let ready = events.iter().position(|e| matches!(&e.payload, Payload::Progress(p) if p.phase == Phase::Ready));
+    assert!(matches!(&events[ready.unwrap() + 1].payload, Payload::Token(_)));
     let tokens: Vec<u32> = events
         .iter()
         .filter_map(|e| match &e.payload {
@@ -222,14 +224,11 @@ fn the_load_reports_upload_progress_and_memory_and_stops_when_cancelled() {
     let plan = LoadPlan::new(&header, Some("tiny".into()), Some(16)).unwrap();
     let recorder = Recorder::new();
     let status = Rc::new(StatusStream::new(Box::new(recorder.clone()), 256, || 0.0));
-    plan.announce(Some(&status));
     let seen = std::cell::RefCell::new(Vec::new());
     let on_progress = |p: &Progress| seen.borrow_mut().push((p.loaded, p.total));
-    let events =
-        StatusLoadEvents { key: "tiny", status: Some(&status), on_progress: &on_progress, cancelled: &|| false };
+    let hooks = LoadHooks { on_progress: &on_progress, cancelled: &|| false, announce: true };
     let device = Backend::cpu();
-    let loaded =
-        block_on(LoadedModel::load(plan, &device, &header, &bytes[..], &events, Some(status.clone()))).unwrap();
+    let loaded = block_on(LoadedModel::load(plan, &device, &header, &bytes[..], hooks, Some(status))).unwrap();
     let seen = seen.into_inner();
     let total = seen.last().unwrap().1.unwrap();
     assert_eq!(seen.first(), Some(&(0, Some(total))));
@@ -240,14 +239,14 @@ fn the_load_reports_upload_progress_and_memory_and_stops_when_cancelled() {
         events.iter().filter(|e| matches!(&e.payload, Payload::Progress(p) if p.phase == Phase::Upload)).count();
     assert_eq!(progress, seen.len());
     assert!(events.iter().any(|e| matches!(&e.payload, Payload::Metrics(m) if m.used_bytes > 0)));
-    assert!(matches!(&events.last().unwrap().payload, Payload::Progress(p) if p.phase == Phase::Ready));
+    let ready = events.iter().rposition(|e| matches!(&e.payload, Payload::Progress(p) if p.phase == Phase::Ready));
+    assert_eq!(ready, Some(events.len() - 2), "ready, then the announcement");
     assert!(loaded.info().backend.starts_with("cpu"), "{}", loaded.info().backend);
-    loaded.announce();
     assert_eq!(recorder.infos().last().unwrap(), "Model tiny loaded successfully.");
 
     let plan = LoadPlan::new(&header, None, Some(16)).unwrap();
-    let events = StatusLoadEvents { key: "llama", status: None, on_progress: &|_| {}, cancelled: &|| true };
-    let err = block_on(LoadedModel::load(plan, &device, &header, &bytes[..], &events, None)).err();
+    let hooks = LoadHooks { on_progress: &|_| {}, cancelled: &|| true, announce: false };
+    let err = block_on(LoadedModel::load(plan, &device, &header, &bytes[..], hooks, None)).err();
     assert_eq!(err, Some(ModelLoadError::Session(SessionError::LoadCancelled { key: "llama".into() })));
 }
 
@@ -273,4 +272,30 @@ fn a_token_reads_as_text_token_id_and_index() {
     assert_eq!(serde_json::to_string(&flush).unwrap(), r#"{"text":"é","tokenId":null,"index":2}"#);
     let token = TokenEvent { text: "hi", id: Some(7), index: 0 };
     assert_eq!(serde_json::to_string(&token).unwrap(), r#"{"text":"hi","tokenId":7,"index":0}"#);
+}
+
+#[test]
+fn auto_leaves_a_software_adapter_for_the_cpu_and_says_so() {
+    let Some(bytes) = fixture() else { return };
+    let header = block_on(read_header_from(&bytes[..])).unwrap();
+    let plan = LoadPlan::new(&header, Some("m".into()), Some(16)).unwrap();
+    let recorder = Recorder::new();
+    let status = StatusStream::with_sink(Box::new(recorder.clone()));
+    let adapter = crate::backend::AdapterInfo {
+        name: "SwiftShader Device (Subzero)".into(),
+        vendor: "google".into(),
+        architecture: "swiftshader".into(),
+        description: String::new(),
+        backend: "BrowserWebGpu".into(),
+        max_buffer_size: 1 << 30,
+        max_storage_buffer_binding_size: 128 << 20,
+        shader_f16: false,
+    };
+    let soft = Rc::new(Backend { adapter: Some(adapter), ..Backend::cpu() });
+    let kept = plan.device_for(crate::device::Preference::Webgpu, soft.clone(), Some(&status));
+    assert!(Rc::ptr_eq(&kept, &soft), "asked for WebGPU: kept");
+    assert!(recorder.infos().is_empty());
+    let cpu = plan.device_for(crate::device::Preference::Auto, soft, Some(&status));
+    assert!(cpu.adapter.is_none());
+    assert!(recorder.infos()[0].contains("so m runs on the CPU"), "{:?}", recorder.infos());
 }
