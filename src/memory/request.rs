@@ -40,19 +40,49 @@ impl ProbeOption {
     }
 }
 
-/// The options of `MemoryManager.create` that serde reads (`backend` and `probe` are read by
-/// hand: a JS string and `boolean | { capBytes }`).
+/// `probe` as JS gives it: `false`, `true`, or anything else, read as `{ capBytes }` (a value
+/// without a number there is [`ProbeOption::Cap`]`(None)`, which [`ProbeOption::cap`] refuses).
+impl<'de> Deserialize<'de> for ProbeOption {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Given {
+            Flag(bool),
+            Cap {
+                #[serde(rename = "capBytes")]
+                cap_bytes: Option<f64>,
+            },
+            Other(serde::de::IgnoredAny),
+        }
+        Ok(match Given::deserialize(deserializer)? {
+            Given::Flag(on) => {
+                if on {
+                    ProbeOption::On
+                } else {
+                    ProbeOption::Off
+                }
+            }
+            Given::Cap { cap_bytes } => ProbeOption::Cap(cap_bytes),
+            Given::Other(_) => ProbeOption::Cap(None),
+        })
+    }
+}
+
+/// The options of `MemoryManager.create` that serde reads (`backend` is read by hand: a JS
+/// string).
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct CreateOptions {
     /// `navigator.deviceMemory` as the caller overrides it.
     pub device_memory_gb: Option<f64>,
+    /// `probe`; absent or `null` is off.
+    pub probe: Option<ProbeOption>,
 }
 
 impl CreateOptions {
     /// The checked system memory in GB and the probe's cap (`None`: no probe).
-    pub fn resolve(&self, probe: ProbeOption) -> Result<(Option<f64>, Option<u64>), InputError> {
-        let cap = probe.cap()?;
+    pub fn resolve(&self) -> Result<(Option<f64>, Option<u64>), InputError> {
+        let cap = self.probe.unwrap_or(ProbeOption::Off).cap()?;
         Ok((device_memory_gb(self.device_memory_gb)?, cap))
     }
 }
@@ -212,13 +242,27 @@ mod tests {
 
     #[test]
     fn create_options_check_the_probe_first_then_the_system_memory() {
-        let opts: CreateOptions = serde_json::from_str(r#"{"deviceMemoryGb": 8}"#).unwrap();
-        assert_eq!(opts.resolve(ProbeOption::On), Ok((Some(8.0), Some(DEFAULT_PROBE_CAP))));
-        assert_eq!(CreateOptions::default().resolve(ProbeOption::Off), Ok((None, None)));
-        let bad = CreateOptions { device_memory_gb: Some(0.0) };
-        assert_eq!(bad.resolve(ProbeOption::Off).unwrap_err().message, "deviceMemoryGb must be a positive number.");
-        assert!(bad.resolve(ProbeOption::Cap(None)).unwrap_err().message.starts_with("probe"));
+        let opts: CreateOptions = serde_json::from_str(r#"{"deviceMemoryGb": 8, "probe": true}"#).unwrap();
+        assert_eq!(opts.resolve(), Ok((Some(8.0), Some(DEFAULT_PROBE_CAP))));
+        assert_eq!(CreateOptions::default().resolve(), Ok((None, None)));
+        let bad = CreateOptions { device_memory_gb: Some(0.0), probe: None };
+        assert_eq!(bad.resolve().unwrap_err().message, "deviceMemoryGb must be a positive number.");
+        let both = CreateOptions { probe: Some(ProbeOption::Cap(None)), ..bad };
+        assert!(both.resolve().unwrap_err().message.starts_with("probe"));
         assert!(device_memory_gb(Some(f64::NAN)).is_err());
+    }
+
+    #[test]
+    fn the_probe_reads_a_flag_or_a_cap_and_anything_else_is_a_cap_without_a_number() {
+        let probe = |json: &str| serde_json::from_str::<CreateOptions>(json).unwrap().probe;
+        assert_eq!(probe(r#"{}"#), None);
+        assert_eq!(probe(r#"{"probe": null}"#), None);
+        assert_eq!(probe(r#"{"probe": false}"#), Some(ProbeOption::Off));
+        assert_eq!(probe(r#"{"probe": true}"#), Some(ProbeOption::On));
+        assert_eq!(probe(r#"{"probe": {"capBytes": 1024}}"#), Some(ProbeOption::Cap(Some(1024.0))));
+        for other in [r#"{}"#, r#"{"capBytes": "x"}"#, r#"{"capBytes": null}"#, "5", r#""yes""#, "[1]"] {
+            assert_eq!(probe(&format!(r#"{{"probe": {other}}}"#)), Some(ProbeOption::Cap(None)), "{other}");
+        }
     }
 
     #[test]

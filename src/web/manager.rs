@@ -14,7 +14,7 @@ use js_sys::{Promise, Reflect};
 use wasm_bindgen::prelude::*;
 use web_sys::{AbortSignal, Blob};
 
-use crate::manager::{Catalog, CatalogEntry, DEFAULT_MODEL_KEY, ManagerError, ManagerOptions, ModelLifecycle};
+use crate::manager::{Catalog, CatalogEntry, DEFAULT_MODEL_KEY, ManagerOptions, ModelLifecycle};
 
 use super::convert::{key_arg, shared, to_js};
 use super::device::Preference;
@@ -80,11 +80,9 @@ impl ModelManager {
                 None => SseStreamer::new(None)?,
             };
             let status = streamer.stream();
-            let mut catalog = Catalog::builtin();
-            if let Some(v) = field(&opts_js, "catalog") {
-                let json = js_sys::JSON::stringify(&v).ok().and_then(|s| s.as_string()).unwrap_or_default();
-                catalog.merge(Catalog::from_json(&json).map_err(|e| JsError::from(ManagerError::Catalog(e)))?);
-            }
+            let json = |v: JsValue| js_sys::JSON::stringify(&v).ok().and_then(|s| s.as_string()).unwrap_or_default();
+            let catalog =
+                Catalog::builtin_with(field(&opts_js, "catalog").map(json).as_deref()).map_err(JsError::from)?;
             let (memory, preference) = engine::account(&opts_js, &status, opts.device_memory_gb).await?;
             let engine = WebEngine::new(status.clone(), memory, preference, opts.use_cache());
             let lifecycle = ModelLifecycle::new(engine, status, catalog, settings, crate::device::page_generation());
@@ -231,14 +229,12 @@ impl ModelManager {
             JsError::of(ErrorCode::InvalidCatalogEntry, "registerModel: `file` must be a File or Blob.")
         })?;
         let mut plain = entry.clone();
-        if let Some(b) = &blob {
-            // Everything but `file`; `fileBytes` defaults to the file's size.
-            let copy = js_sys::Object::assign(&js_sys::Object::new(), entry.unchecked_ref());
-            let _ = Reflect::delete_property(&copy, &"file".into());
-            if field(&copy, "fileBytes").is_none() {
-                let _ = Reflect::set(&copy, &"fileBytes".into(), &b.size().into());
-            }
-            plain = copy.into();
+        if let Some(b) = &blob
+            && field(&entry, "fileBytes").is_none()
+        {
+            // `fileBytes` defaults to the file's size (serde reads only the entry's own fields).
+            plain = js_sys::Object::assign(&js_sys::Object::new(), entry.unchecked_ref()).into();
+            let _ = Reflect::set(&plain, &"fileBytes".into(), &b.size().into());
         }
         let parsed: CatalogEntry = serde_wasm_bindgen::from_value(plain).map_err(|e| {
             JsError::of(

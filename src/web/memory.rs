@@ -11,7 +11,7 @@ use wasm_bindgen::prelude::*;
 
 use crate::backend::BackendKind;
 use crate::input;
-use crate::memory::request::{self, CreateOptions, ProbeOption, RequirementForOptions, RequirementIn};
+use crate::memory::request::{self, CreateOptions, RequirementForOptions, RequirementIn};
 use crate::memory::{Account, DeviceLimits, Requirement};
 use crate::status::StatusStream;
 
@@ -68,13 +68,7 @@ impl MemoryManager {
         wasm_bindgen_futures::future_to_promise(async move {
             let opts_js: JsValue = options.map(Into::into).unwrap_or(JsValue::UNDEFINED);
             let opts: CreateOptions = read_options(Some(opts_js.clone()), "MemoryManager options")?;
-            let probe = match field(&opts_js, "probe") {
-                None => ProbeOption::Off,
-                Some(v) if v == JsValue::FALSE => ProbeOption::Off,
-                Some(v) if v == JsValue::TRUE => ProbeOption::On,
-                Some(v) => ProbeOption::Cap(field(&v, "capBytes").and_then(|c| c.as_f64())),
-            };
-            let (device_memory_gb, probe_cap) = opts.resolve(probe).map_err(JsError::from)?;
+            let (device_memory_gb, probe_cap) = opts.resolve().map_err(JsError::from)?;
             let preference = Preference::parse(field(&opts_js, "backend").map(|v| v.unchecked_into::<BackendArg>()))?;
             Ok(MemoryManager { inner: open_account(status, preference, device_memory_gb, probe_cap).await? }.into())
         })

@@ -127,24 +127,23 @@ impl TaskHandle {
     #[wasm_bindgen(unchecked_return_type = "Promise<IteratorResult<TokenData>>")]
     pub fn next(&self) -> Promise {
         let channel = self.channel.clone();
-        wasm_bindgen_futures::future_to_promise(async move {
-            let out = Object::new();
-            let token = channel.next().await.transpose()?;
-            if let Some(token) = &token {
-                let _ = Reflect::set(&out, &"value".into(), token);
-            }
-            let _ = Reflect::set(&out, &"done".into(), &JsValue::from_bool(token.is_none()));
-            Ok(out.into())
-        })
+        wasm_bindgen_futures::future_to_promise(async move { Ok(step(channel.next().await.transpose()?.as_ref())) })
     }
 
     /// Leaving a `for await` loop early cancels the task.
     #[wasm_bindgen(js_name = "return", unchecked_return_type = "Promise<IteratorResult<TokenData>>")]
     pub fn return_(&self) -> Promise {
         self.executor.cancel(self.id);
-        let out = Object::new();
-        let _ = Reflect::set(&out, &"done".into(), &JsValue::TRUE);
-        let out: JsValue = out.into();
-        wasm_bindgen_futures::future_to_promise(async move { Ok(out) })
+        Promise::resolve(&step(None))
     }
+}
+
+/// An iterator step: `{ value, done: false }` with a token, `{ done: true }` at the end.
+fn step(token: Option<&JsValue>) -> JsValue {
+    let out = Object::new();
+    if let Some(token) = token {
+        let _ = Reflect::set(&out, &"value".into(), token);
+    }
+    let _ = Reflect::set(&out, &"done".into(), &JsValue::from_bool(token.is_none()));
+    out.into()
 }
