@@ -96,6 +96,16 @@ pub fn runs_on_cpu_instead(device: &Backend, status: Option<&StatusStream>, subj
     true
 }
 
+/// Where a ModelManager's models run when it was asked for 'auto', decided once on the device
+/// 'auto' acquired: WebGPU, unless there is no adapter or it is a software emulation
+/// ([`runs_on_cpu_instead`] says so on `status`).
+pub fn models_run_on(device: &Backend, status: &StatusStream) -> Preference {
+    if device.adapter.is_none() || runs_on_cpu_instead(device, Some(status), "models run", None) {
+        return Preference::Cpu;
+    }
+    Preference::Webgpu
+}
+
 /// A chat message as JS gives it (`{ role, content }`).
 #[derive(Debug, Clone, Deserialize)]
 pub struct MessageIn {

@@ -51,10 +51,6 @@ impl JsError {
         self
     }
 
-    pub fn class_name(&self) -> &'static str {
-        self.code.class().js_name()
-    }
-
     /// The stable code (`error.code` in JS is its string).
     pub fn code(&self) -> ErrorCode {
         self.code
@@ -78,7 +74,7 @@ impl From<JsError> for JsValue {
             // Setting a property on a fresh plain object cannot fail.
             let _ = Reflect::set(&details, &JsValue::from_str(key), value);
         }
-        make_error(e.class_name(), e.code().as_str(), &e.message, &details)
+        make_error(e.code.class().js_name(), e.code.as_str(), &e.message, &details)
     }
 }
 

@@ -123,14 +123,11 @@ impl SseStreamer {
     }
 
     fn details(&self, events: Vec<Rc<StatusEvent>>) -> Result<Array, JsError> {
-        let out = Array::new_with_length(events.len() as u32);
-        for (i, event) in events.iter().enumerate() {
-            let detail = to_js(&**event).map_err(|e| {
-                JsError::of(ErrorCode::Unserialisable, format!("Event {} cannot be converted: {e}", event.id))
-            })?;
-            out.set(i as u32, detail);
-        }
-        Ok(out)
+        let detail = |event: &Rc<StatusEvent>| {
+            let message = |e| format!("Event {} cannot be converted: {e}", event.id);
+            to_js(&**event).map_err(|e| JsError::of(ErrorCode::Unserialisable, message(e)))
+        };
+        events.iter().map(detail).collect()
     }
 
     /// Emits `payload` (an empty model key is none); returns the event's id as a JS number.
@@ -322,13 +319,10 @@ impl SseStreamer {
         let backlog = self.stream.backlog(&options)?;
         let handle = self.hub.listeners.handle();
         let hub = Rc::downgrade(&self.hub);
+        // Called by the constructor below, while the hub is alive.
         let start = Closure::once_into_js(move |controller: ReadableStreamDefaultController| {
-            for event in &backlog {
-                let bytes = Uint8Array::from(sse::encode_event(event).as_bytes());
-                let _ = controller.enqueue_with_chunk(&bytes);
-            }
             if let Some(hub) = hub.upgrade() {
-                hub.listeners.add_stream(handle, controller);
+                hub.listeners.add_stream_after(&*hub, handle, controller, &backlog);
             }
         });
         let hub = Rc::downgrade(&self.hub);

@@ -295,7 +295,11 @@ fn auto_leaves_a_software_adapter_for_the_cpu_and_says_so() {
     let kept = plan.device_for(crate::device::Preference::Webgpu, soft.clone(), Some(&status));
     assert!(Rc::ptr_eq(&kept, &soft), "asked for WebGPU: kept");
     assert!(recorder.infos().is_empty());
-    let cpu = plan.device_for(crate::device::Preference::Auto, soft, Some(&status));
+    let cpu = plan.device_for(crate::device::Preference::Auto, soft.clone(), Some(&status));
     assert!(cpu.adapter.is_none());
     assert!(recorder.infos()[0].contains("so m runs on the CPU"), "{:?}", recorder.infos());
+    // A ModelManager decides once for all its models.
+    assert_eq!(models_run_on(&soft, &status), crate::device::Preference::Cpu);
+    assert!(recorder.infos()[1].contains("so models run on the CPU"), "{:?}", recorder.infos());
+    assert_eq!(models_run_on(&Backend::cpu(), &status), crate::device::Preference::Cpu, "no adapter");
 }

@@ -58,12 +58,7 @@ pub(super) struct Task {
 /// the task, the channel its handle reads and its result promise.
 pub(super) fn read_task(task: &JsValue) -> Result<(Task, Rc<Channel>, Promise), JsError> {
     // Each field with whether it has the right type.
-    let typed = |name: &str, right: fn(&JsValue) -> bool| {
-        field(task, name).map(|v| {
-            let ok = right(&v);
-            (v, ok)
-        })
-    };
+    let typed = |name: &str, right: fn(&JsValue) -> bool| field(task, name).map(|v| (v.clone(), right(&v)));
     let input = task::pick_input(typed("prompt", JsValue::is_string), typed("messages", js_sys::Array::is_array))
         .map_err(|m| JsError::of(ErrorCode::InvalidPrompt, m))?;
     let params = field(task, "params").unwrap_or_else(|| Object::new().into());

@@ -27,7 +27,7 @@ use super::super::model::{LoadRequest, load_with};
 use super::super::source::ProgressReporter;
 use super::super::streamer::field;
 use super::super::types::BackendArg;
-use crate::infer::session::runs_on_cpu_instead;
+use crate::infer::session::models_run_on;
 
 impl Cancel for AbortSignal {
     fn is_cancelled(&self) -> bool {
@@ -267,16 +267,10 @@ pub(in crate::web) async fn account(
     }
 }
 
-/// 'auto' made concrete once for a manager: WebGPU, unless there is no adapter or it is a
-/// software emulation (SwiftShader, llvmpipe), where the wasm CPU backend is faster (measured
-/// ~30x on SmolLM2); the status stream says which and why.
+/// 'auto' made concrete once for a manager ([`models_run_on`]).
 async fn resolve(asked: Preference, status: &Rc<StatusStream>) -> Result<Preference, JsError> {
     if asked != Preference::Auto {
         return Ok(asked);
     }
-    let device = acquire(Preference::Auto, Some(status.clone())).await?;
-    if device.adapter.is_none() || runs_on_cpu_instead(&device, Some(status), "models run", None) {
-        return Ok(Preference::Cpu);
-    }
-    Ok(Preference::Webgpu)
+    Ok(models_run_on(&*acquire(Preference::Auto, Some(status.clone())).await?, status))
 }
