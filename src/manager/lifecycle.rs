@@ -667,6 +667,17 @@ impl<E: Engine> ModelLifecycle<E> {
         self.engine.report_memory(None);
     }
 
+    /// Hears the losses of the page's WebGPU device from now on ([`Self::device_lost`]), for as
+    /// long as the lifecycle lives.
+    pub fn follow_page_device(self: &Rc<Self>) {
+        let weak = Rc::downgrade(self);
+        crate::device::on_page_device_lost(Rc::new(move |generation, message| {
+            if let Some(lifecycle) = weak.upgrade() {
+                lifecycle.device_lost(generation, message);
+            }
+        }));
+    }
+
     /// After a loss: a new device (the next generation).
     async fn recover(&self) -> Result<(), ManagerError<E::Error>> {
         let generation = self.engine.recover().await.map_err(ManagerError::Engine)?;

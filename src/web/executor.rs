@@ -16,7 +16,6 @@ use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use web_sys::AbortSignal;
 
-use crate::infer::TokenEvent;
 use crate::infer::session::{GenerationOut, LoadedModel};
 use crate::manager::task::{TaskOptions, TaskResult};
 use crate::manager::{self, Job};
@@ -24,7 +23,7 @@ use crate::manager::{self, Job};
 use super::convert::{read_options, to_js};
 use super::error::JsError;
 use super::manager::{ModelManager, WebEngine};
-use super::model::{GenerateRequest, generate, token_object};
+use super::model::GenerateRequest;
 use super::types::TaskOptionsArg;
 
 mod handle;
@@ -52,13 +51,7 @@ impl Job<WebEngine> for Task {
     /// `onToken`.
     async fn generate(&self, model: &Rc<LoadedModel>) -> Result<GenerationOut, JsError> {
         let request = GenerateRequest::read(&self.input, &self.params)?;
-        let mut on_token = |t: &TokenEvent<'_>| {
-            let token = token_object(t);
-            self.outlet.token(token.clone());
-            request.on_token(&token)
-        };
-        let signal = self.controller.signal();
-        generate(model, request.prompt.clone(), &request.options, &mut on_token, Some(&signal)).await
+        request.generate(model, |token| self.outlet.token(token.clone()), Some(&self.controller.signal())).await
     }
 
     fn resolve(&self, result: TaskResult<GenerationOut>) -> Result<(), JsError> {

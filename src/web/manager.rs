@@ -87,12 +87,7 @@ impl ModelManager {
             let engine = WebEngine::new(status.clone(), memory, preference, opts.use_cache());
             let lifecycle = ModelLifecycle::new(engine, status, catalog, settings, crate::device::page_generation());
             if preference == Preference::Webgpu {
-                let weak = Rc::downgrade(&lifecycle);
-                crate::device::on_page_device_lost(Rc::new(move |generation, message| {
-                    if let Some(lifecycle) = weak.upgrade() {
-                        lifecycle.device_lost(generation, message);
-                    }
-                }));
+                lifecycle.follow_page_device();
             }
             Ok(ModelManager { lifecycle, streamer }.into())
         })

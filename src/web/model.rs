@@ -55,10 +55,23 @@ impl GenerateRequest {
         Ok(GenerateRequest { prompt, options: opts, on_token })
     }
 
-    /// Hands `token` (a [`token_object`]) to `onToken`; whether to go on (it returned anything
-    /// but `false`, or there is none).
-    pub(super) fn on_token(&self, token: &JsValue) -> bool {
-        self.on_token.as_ref().and_then(|f| f.call1(&JsValue::NULL, token).ok()) != Some(JsValue::FALSE)
+    /// Generates on `model`: each token (`{ text, tokenId, index }`) goes out as a `token` event,
+    /// to `also` and to `onToken` (which stops it by returning `false`); `signal` cancels between
+    /// tokens. Without a seed in the options, each call samples differently.
+    pub(super) async fn generate(
+        &self,
+        model: &LoadedModel,
+        also: impl Fn(&JsValue),
+        signal: Option<&AbortSignal>,
+    ) -> Result<GenerationOut, JsError> {
+        let mut on_token = |t: &TokenEvent<'_>| {
+            let token = super::convert::to_js(t).unwrap_or(JsValue::NULL);
+            also(&token);
+            self.on_token.as_ref().and_then(|f| f.call1(&JsValue::NULL, &token).ok()) != Some(JsValue::FALSE)
+        };
+        let seed = (js_sys::Math::random() * 9.0e15) as u64;
+        let hooks = Hooks { now_ms: &now_ms, cancelled: &|| cancelled(signal), on_token: &mut on_token, seed };
+        Ok(model.generate(self.prompt.clone(), &self.options, hooks).await?)
     }
 }
 
@@ -171,8 +184,7 @@ impl LanguageModel {
         wasm_bindgen_futures::future_to_promise(async move {
             let request = GenerateRequest::read(&input, &options)?;
             let signal: Option<AbortSignal> = field(&options, "signal").map(|v| v.unchecked_into());
-            let mut go_on = |t: &TokenEvent<'_>| request.on_token(&token_object(t));
-            let out = generate(&model, request.prompt.clone(), &request.options, &mut go_on, signal.as_ref()).await?;
+            let out = request.generate(&model, |_| {}, signal.as_ref()).await?;
             Ok(super::convert::to_js(&out)?)
         })
     }
@@ -190,21 +202,6 @@ impl LanguageModel {
     }
 }
 
-/// `generate` for Rust callers (the `TaskExecutor`): `prompt` with `options` on `model`; each
-/// token goes out as a `token` event and to `on_token` (return `false` to stop); `signal` cancels
-/// between tokens. Without a seed in the options, each call samples differently.
-pub(super) async fn generate(
-    model: &LoadedModel,
-    prompt: Prompt,
-    options: &GenerateOptions,
-    on_token: &mut dyn FnMut(&TokenEvent<'_>) -> bool,
-    signal: Option<&AbortSignal>,
-) -> Result<GenerationOut, JsError> {
-    let seed = (js_sys::Math::random() * 9.0e15) as u64;
-    let hooks = Hooks { now_ms: &now_ms, cancelled: &|| cancelled(signal), on_token, seed };
-    Ok(model.generate(prompt, options, hooks).await?)
-}
-
 /// A prompt string or `[{ role, content }]` messages.
 fn prompt_from_js(input: &JsValue) -> Result<Prompt, JsError> {
     if let Some(s) = input.as_string() {
@@ -217,11 +214,6 @@ fn prompt_from_js(input: &JsValue) -> Result<Prompt, JsError> {
         )
     })?;
     Ok(Prompt::from(m))
-}
-
-/// A token as `onToken` and a task's iterator see it: `{ text, tokenId, index }`.
-pub(super) fn token_object(t: &TokenEvent<'_>) -> JsValue {
-    super::convert::to_js(t).unwrap_or(JsValue::NULL)
 }
 
 /// The sampling settings of `generate`'s options (greedy unless they say otherwise). A field

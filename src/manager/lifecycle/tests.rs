@@ -540,3 +540,23 @@ fn device_loss_with_nothing_loaded_says_so() {
     assert_eq!(errors.len(), 1);
     assert!(errors[0].1.contains("No model was loaded."), "{errors:?}");
 }
+
+#[test]
+fn a_lifecycle_following_the_page_device_hears_its_loss() {
+    use crate::device::{page_generation, page_webgpu};
+    let h = roomy();
+    h.lifecycle.follow_page_device();
+    let lost = Rc::new(std::cell::RefCell::new(None));
+    let keep = lost.clone();
+    let init = page_webgpu(move |generation, on_lost| {
+        *keep.borrow_mut() = Some(on_lost);
+        async move { Ok(crate::backend::Backend { generation, ..crate::backend::Backend::cpu() }) }
+    });
+    futures::executor::block_on(init).unwrap();
+    assert_eq!(page_generation(), 0, "each test thread has a page device of its own");
+    assert!(!h.lifecycle.is_lost());
+    (lost.borrow().as_ref().unwrap())("Destroyed: test".into());
+    assert!(h.lifecycle.is_lost());
+    assert_eq!(h.errors_since(0)[0].0, "DeviceLostError");
+    assert_eq!(page_generation(), 1);
+}
