@@ -200,6 +200,28 @@ impl RequirementIn {
     }
 }
 
+/// The requirement `canLoadModel` is given, as the caller gave it: a byte count, an object (what
+/// `requirementFor` returned, as serde read it, or why it could not), or anything else.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RequirementArg {
+    Bytes(f64),
+    Object(Result<RequirementIn, String>),
+    Other,
+}
+
+impl RequirementArg {
+    /// The requirement; an argument error names `what` (the method) and what to give instead.
+    pub fn into_requirement(self, what: &str) -> Result<Requirement, InputError> {
+        let shape = format!("{what}: the requirement must be a number of bytes or a Requirement");
+        match self {
+            RequirementArg::Bytes(n) => requirement_of_bytes(n, &format!("{what}: the requirement")),
+            RequirementArg::Object(Ok(r)) => r.into_requirement(&format!("{what}: requirement")),
+            RequirementArg::Object(Err(e)) => Err(InputError::argument(format!("{shape} ({e})."))),
+            RequirementArg::Other => Err(InputError::argument(format!("{shape}."))),
+        }
+    }
+}
+
 /// A requirement given as a plain byte count, for the default context.
 pub fn requirement_of_bytes(bytes: f64, what: &str) -> Result<Requirement, InputError> {
     Ok(Requirement::precomputed(input::bytes(bytes, what)?, DEFAULT_CONTEXT))
@@ -306,6 +328,17 @@ mod tests {
             "canLoadModel: requirement.totalBytes must be a non-negative integer number of bytes, got 1.5."
         );
         assert_eq!(requirement_of_bytes(42.0, "x"), Ok(Requirement::precomputed(42, DEFAULT_CONTEXT)));
+        assert_eq!(RequirementArg::Bytes(42.0).into_requirement("m"), requirement_of_bytes(42.0, "x"));
+        let e = RequirementArg::Other.into_requirement("canLoadModel").unwrap_err();
+        assert_eq!(
+            (e.kind, e.message.as_str()),
+            (InputKind::Argument, "canLoadModel: the requirement must be a number of bytes or a Requirement.")
+        );
+        let e = RequirementArg::Object(Err("missing field `totalBytes`".into())).into_requirement("m").unwrap_err();
+        assert!(e.message.ends_with("a Requirement (missing field `totalBytes`)."), "{}", e.message);
+        assert!(
+            RequirementArg::Bytes(-1.0).into_requirement("m").unwrap_err().message.starts_with("m: the requirement")
+        );
         assert!(requirement_of_bytes(-1.0, "x").is_err());
     }
 

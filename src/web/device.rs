@@ -63,10 +63,8 @@ impl Preference {
     /// The `backend` option: absent, or one of the names [`Preference::from_name`] takes.
     pub fn parse(value: Option<BackendArg>) -> Result<Preference, JsError> {
         let value = value.map(JsValue::from).filter(|v| !v.is_undefined() && !v.is_null());
-        match value {
-            None => Ok(Preference::from_name(None)?),
-            Some(v) => Ok(Preference::from_name(Some(&v.as_string().ok_or_else(Preference::not_a_name)?))?),
-        }
+        let name = value.map(|v| v.as_string().ok_or_else(Preference::not_a_name)).transpose()?;
+        Ok(Preference::from_name(name.as_deref())?)
     }
 }
 

@@ -108,10 +108,7 @@ impl ModelManager {
     /// 'webgpu' or 'cpu': where models run.
     #[wasm_bindgen(getter, unchecked_return_type = "'webgpu' | 'cpu'")]
     pub fn backend(&self) -> String {
-        match self.lifecycle.engine().preference {
-            Preference::Cpu => "cpu".to_owned(),
-            _ => "webgpu".to_owned(),
-        }
+        if self.lifecycle.engine().preference == Preference::Cpu { "cpu" } else { "webgpu" }.to_owned()
     }
 
     /// Loads `defaultKey` (default 'gemma-3-270m') as `switchModel` does, then says

@@ -11,13 +11,13 @@ use wasm_bindgen::prelude::*;
 
 use crate::backend::BackendKind;
 use crate::input;
-use crate::memory::request::{self, CreateOptions, RequirementForOptions, RequirementIn};
+use crate::memory::request::{self, CreateOptions, RequirementArg, RequirementForOptions};
 use crate::memory::{Account, DeviceLimits, Requirement};
 use crate::status::StatusStream;
 
-pub(super) use super::convert::{key_arg, now_ms, to_js};
+use super::convert::{key_arg, now_ms, to_js};
 use super::device::{Preference, acquire};
-use super::error::{ErrorCode, JsError};
+use super::error::JsError;
 use super::gguf::GgufFile;
 use super::streamer::{SseStreamer, field, read_options};
 use super::types::{BackendArg, MemoryManagerOptionsArg, RequirementForOptionsArg};
@@ -130,17 +130,14 @@ impl MemoryManager {
         #[wasm_bindgen(unchecked_param_type = "Requirement | number")] requirement: JsValue,
     ) -> Result<JsValue, JsError> {
         let key = key_arg(&key, "canLoadModel")?;
-        const SHAPE: &str = "canLoadModel: the requirement must be a number of bytes or a Requirement";
         let requirement = if let Some(n) = requirement.as_f64() {
-            request::requirement_of_bytes(n, "canLoadModel: the requirement")?
+            RequirementArg::Bytes(n)
         } else if requirement.is_object() {
-            let r: RequirementIn = serde_wasm_bindgen::from_value(requirement)
-                .map_err(|e| JsError::of(ErrorCode::InvalidArgument, format!("{SHAPE} ({e}).")))?;
-            r.into_requirement("canLoadModel: requirement")?
+            RequirementArg::Object(serde_wasm_bindgen::from_value(requirement).map_err(|e| e.to_string()))
         } else {
-            return Err(JsError::of(ErrorCode::InvalidArgument, format!("{SHAPE}.")));
+            RequirementArg::Other
         };
-        to_js(&self.inner.core().can_load(&key, &requirement))
+        to_js(&self.inner.core().can_load(&key, &requirement.into_requirement("canLoadModel")?))
     }
 
     /// Records `key` as resident with `bytes` (e.g. `model.info.residentBytes`) and as just

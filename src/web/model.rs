@@ -6,7 +6,7 @@
 
 use std::rc::Rc;
 
-use js_sys::{Function, Promise, Reflect};
+use js_sys::{Function, Promise};
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 use web_sys::AbortSignal;
@@ -70,22 +70,20 @@ impl GenerateRequest {
             self.on_token.as_ref().and_then(|f| f.call1(&JsValue::NULL, &token).ok()) != Some(JsValue::FALSE)
         };
         let seed = (js_sys::Math::random() * 9.0e15) as u64;
-        let hooks = Hooks { now_ms: &now_ms, cancelled: &|| cancelled(signal), on_token: &mut on_token, seed };
+        let hooks = Hooks {
+            now_ms: &now_ms,
+            cancelled: &|| signal.is_some_and(AbortSignal::aborted),
+            on_token: &mut on_token,
+            seed,
+        };
         Ok(model.generate(self.prompt.clone(), &self.options, hooks).await?)
     }
 }
 
 /// `performance.now()` (monotonic, sub-millisecond), in a window or a worker.
 fn now_ms() -> f64 {
-    let global = js_sys::global();
-    Reflect::get(&global, &"performance".into())
-        .ok()
-        .and_then(|p| p.dyn_into::<web_sys::Performance>().ok())
-        .map_or_else(js_sys::Date::now, |p| p.now())
-}
-
-fn cancelled(signal: Option<&AbortSignal>) -> bool {
-    signal.is_some_and(AbortSignal::aborted)
+    let performance = field(&js_sys::global(), "performance").and_then(|p| p.dyn_into::<web_sys::Performance>().ok());
+    performance.map_or_else(js_sys::Date::now, |p| p.now())
 }
 
 #[wasm_bindgen]
@@ -154,7 +152,8 @@ pub(super) async fn load_with(
         }
     };
     let signal = signal.as_ref();
-    let hooks = LoadHooks { on_progress: &on_progress, cancelled: &|| cancelled(signal), announce };
+    let hooks =
+        LoadHooks { on_progress: &on_progress, cancelled: &|| signal.is_some_and(AbortSignal::aborted), announce };
     Ok(Rc::new(LoadedModel::load(plan, &device, file.header(), &file.reading(signal), hooks, status).await?))
 }
 
@@ -222,13 +221,7 @@ fn sampler_params(options: &JsValue) -> Result<SamplerParams, JsError> {
     if !options.is_object() {
         return Ok(SamplerParams::greedy());
     }
-    let given = js_sys::Object::new();
-    for entry in js_sys::Object::entries(options.unchecked_ref()).iter() {
-        let pair: js_sys::Array = entry.unchecked_into();
-        let value = pair.get(1);
-        if !value.is_undefined() && !value.is_null() {
-            let _ = Reflect::set(&given, &pair.get(0), &value);
-        }
-    }
-    super::streamer::read_options(Some(given), "generate options")
+    let defined = |entry: &JsValue| !js_sys::Reflect::get_u32(entry, 1).is_ok_and(|v| v.is_undefined() || v.is_null());
+    let given: js_sys::Array = js_sys::Object::entries(options.unchecked_ref()).iter().filter(defined).collect();
+    super::streamer::read_options(js_sys::Object::from_entries(&given).ok(), "generate options")
 }

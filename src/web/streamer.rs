@@ -34,9 +34,7 @@ fn to_js<T: serde::Serialize + ?Sized>(value: &T) -> Result<JsValue, serde_wasm_
 /// listeners: to the global `reportError` (which fires `window.onerror`), else
 /// the console. It is never rethrown.
 fn report_listener_error(error: &JsValue) {
-    let global = js_sys::global();
-    if let Ok(report) = Reflect::get(&global, &JsValue::from_str("reportError"))
-        && let Some(report) = report.dyn_ref::<Function>()
+    if let Some(report) = field(&js_sys::global(), "reportError").and_then(|r| r.dyn_into::<Function>().ok())
         && report.call1(&JsValue::UNDEFINED, error).is_ok()
     {
         return;
