@@ -1,7 +1,7 @@
 //! `ModelManager`: the JS face of the core [`ModelLifecycle`] (switch, eviction, suggestions,
 //! autoFallback, preload, one load per key in call order, cancellation, device loss; see
 //! `manager::lifecycle` for the flow and its status events), over the browser's engine
-//! ([`engine::WebEngine`]: URL, `File` and OPFS-cache sources, `LanguageModel::load_with`).
+//! ([`engine::WebEngine`]: URL, `File` and OPFS-cache sources, `model::load_with`).
 //!
 //! This file only converts: JS values into core types, the lifecycle's answers into JS values,
 //! [`crate::manager::ManagerError`] into the JS error classes (in `error.rs`).
