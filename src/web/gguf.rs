@@ -48,6 +48,13 @@ fn read_io_options(options: Option<JsValue>) -> Result<Options, JsError> {
     Ok(Options { signal, on_progress })
 }
 
+/// A tensor read's `options`, once `name` is known to be a tensor of `file` (a missing tensor
+/// is told first).
+fn tensor_options(file: &GgufFile, name: &str, options: Option<ReadOptionsArg>) -> Result<Options, JsError> {
+    file.header().tensor_range(name)?;
+    read_io_options(options.map(Into::into))
+}
+
 fn cancelled_if_aborted(signal: Option<&AbortSignal>) -> Result<(), JsError> {
     if signal.is_some_and(AbortSignal::aborted) {
         return Err(JsError::of(ErrorCode::Aborted, "The operation was cancelled."));
@@ -159,7 +166,7 @@ impl GgufFile {
     /// The raw bytes of one tensor, in its block format.
     #[wasm_bindgen(js_name = readTensor, unchecked_return_type = "Promise<Uint8Array>")]
     pub fn read_tensor(&self, name: String, options: Option<ReadOptionsArg>) -> js_sys::Promise {
-        let (file, options) = (self.clone(), read_io_options(options.map(Into::into)));
+        let (file, options) = (self.clone(), tensor_options(self, &name, options));
         wasm_bindgen_futures::future_to_promise(async move {
             let options = options?;
             let source = file.reading(options.signal.as_ref());
@@ -173,7 +180,7 @@ impl GgufFile {
     /// cannot decode.
     #[wasm_bindgen(unchecked_return_type = "Promise<Float32Array>")]
     pub fn dequantize(&self, name: String, options: Option<ReadOptionsArg>) -> js_sys::Promise {
-        let (file, options) = (self.clone(), read_io_options(options.map(Into::into)));
+        let (file, options) = (self.clone(), tensor_options(self, &name, options));
         wasm_bindgen_futures::future_to_promise(async move {
             let options = options?;
             let source = file.reading(options.signal.as_ref());

@@ -43,13 +43,11 @@ fn on_key<F>(key: &JsValue, what: &str, start: impl FnOnce(String) -> F) -> Prom
 where
     F: std::future::Future<Output = Result<JsValue, JsError>> + 'static,
 {
-    match key_arg(key, what) {
-        Ok(key) => {
-            let operation = start(key);
-            wasm_bindgen_futures::future_to_promise(async move { Ok(operation.await?) })
-        }
-        Err(e) => Promise::reject(&e.into()),
-    }
+    let operation = match key_arg(key, what) {
+        Ok(key) => start(key),
+        Err(e) => return Promise::reject(&e.into()),
+    };
+    wasm_bindgen_futures::future_to_promise(async move { Ok(operation.await?) })
 }
 
 /// The `signal` of a switch's options.
@@ -199,7 +197,7 @@ impl ModelManager {
     /// The resident model `key` (a `LanguageModel` to call `generate` on), or `undefined`.
     #[wasm_bindgen(js_name = getModel)]
     pub fn get_model(&self, key: &str) -> Option<LanguageModel> {
-        self.lifecycle.model(key).map(LanguageModel::from)
+        self.lifecycle.model(key).map(|inner| LanguageModel { inner })
     }
 
     /// The catalog, each entry with `loaded`, `exact` and `fit` (what `canLoadModel` answers

@@ -27,7 +27,7 @@ use super::types::{BackendArg, GenerateOptionsArg, LoadOptionsArg};
 /// A model on the page's device. Create with `LanguageModel.load(file, options)`.
 #[wasm_bindgen]
 pub struct LanguageModel {
-    inner: Rc<LoadedModel>,
+    pub(super) inner: Rc<LoadedModel>,
 }
 
 /// A generation as JS asks for it (`generate(input, options)`, or a task's `prompt | messages`
@@ -124,12 +124,6 @@ pub(super) struct LoadRequest {
     /// Whether to say "Loading model <key>..." and "Model <key> loaded successfully."
     /// ([`LoadHooks::announce`]).
     pub announce: bool,
-}
-
-impl From<Rc<LoadedModel>> for LanguageModel {
-    fn from(inner: Rc<LoadedModel>) -> Self {
-        LanguageModel { inner }
-    }
 }
 
 /// [`LanguageModel.load`], for Rust callers: the core [`LoadedModel::load`] on the page's device,
