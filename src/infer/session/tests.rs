@@ -11,7 +11,8 @@ use futures::FutureExt;
 use futures::executor::block_on;
 
 use super::*;
-use crate::infer::read_header_from;
+use crate::error::{Coded, Detail, ErrorCode};
+use crate::infer::{InferError, read_header_from};
 use crate::status::{Payload, Recorder, StatusStream};
 
 fn fixture() -> Option<Vec<u8>> {
