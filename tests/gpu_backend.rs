@@ -984,6 +984,25 @@ fn fused_ops_match_the_ops_they_fuse() {
         }
     }
 
+    // The embedding with the norm after it, every format.
+    for ty in [GgmlType::Q4_1, GgmlType::Q6_K, GgmlType::Q8_0, GgmlType::F16, GgmlType::Q4_K] {
+        let (rows, cols) = (40, 256);
+        let table = g.upload_weight("t", ty, rows, cols, &random_weight(&mut rng, ty, rows, cols)).unwrap();
+        let ids = g.alloc_ids(3).unwrap();
+        g.write_ids(&ids, &[7, 39, 0]).unwrap();
+        let norm = upload(&g, &rng.vec(cols));
+        let outs: Vec<_> = (0..4).map(|_| g.alloc(3 * cols).unwrap()).collect();
+        let before = g.launches();
+        g.embed_norm(&table, &ids, 3, 1.5, &outs[0], &norm, cols, 1e-6, &outs[1]);
+        assert_eq!(g.launches() - before, 1, "{ty}: one dispatch");
+        g.embed(&table, &ids, 3, 1.5, &outs[2]);
+        g.rms_norm(&outs[2], &norm, 3, cols, 1e-6, &outs[3]);
+        for (a, b) in [(0, 2), (1, 3)] {
+            let want: Vec<f64> = read(&g, &outs[b], 0, 3 * cols).into_iter().map(f64::from).collect();
+            assert_close(&format!("embed_norm {ty} output {a}"), &read(&g, &outs[a], 0, 3 * cols), &want, 1e-6);
+        }
+    }
+
     // The residual add and the norm, with and without a post-norm; `out` is neither input.
     let (rows, dim) = (3, 320);
     let (x, h, w, pre) = (rng.vec(rows * dim), rng.vec(rows * dim), rng.vec(dim), rng.vec(dim));

@@ -274,6 +274,24 @@ impl<C: Parts> Compute for Counted<C> {
     }
 
     #[allow(clippy::too_many_arguments)]
+    fn embed_norm(
+        &self,
+        table: &Self::Weight,
+        ids: &C::Ids,
+        n: usize,
+        scale: f32,
+        x: &C::Buf,
+        w: &C::Buf,
+        dim: usize,
+        eps: f32,
+        xn: &C::Buf,
+    ) {
+        self.dispatch(table.2 + 1);
+        self.read_weight(self.inner.weight_bytes(&table.0) / table.1 as u64 * n as u64);
+        self.inner.embed_norm(&table.0, ids, n, scale, x, w, dim, eps, xn)
+    }
+
+    #[allow(clippy::too_many_arguments)]
     fn qkv(
         &self,
         x: &C::Buf,

@@ -202,6 +202,26 @@ pub trait Compute {
         self.rms_norm(x, w, rows, dim, eps, out);
     }
 
+    /// [`Compute::embed`] into `x` (`n` rows of `dim`, the table's columns), then
+    /// `xn = rms_norm(x) * w`.
+    /// Backends may fuse the two.
+    #[allow(clippy::too_many_arguments)]
+    fn embed_norm(
+        &self,
+        table: &Self::Weight,
+        ids: &Self::Ids,
+        n: usize,
+        scale: f32,
+        x: &Self::Buf,
+        w: &Self::Buf,
+        dim: usize,
+        eps: f32,
+        xn: &Self::Buf,
+    ) {
+        self.embed(table, ids, n, scale, x);
+        self.rms_norm(x, w, n, dim, eps, xn);
+    }
+
     /// The query, key and value projections of `n` rows of `x`: [`Compute::matmul`] by each
     /// weight. Backends may compute the three in one pass.
     #[allow(clippy::too_many_arguments)]

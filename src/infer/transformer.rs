@@ -586,12 +586,11 @@ impl<C: Compute> Model<C> {
             let _ = c.write_ids(&b.ids, ids);
             &b.ids
         };
-        c.embed(&w.embd.w, ids_buf, n, cfg.embedding_scale.unwrap_or(1.0), &b.x);
         // Every residual add is fused with the norm after it (the next layer's attention norm,
-        // or the output norm after the last layer), so only the first layer norms on its own.
-        if let Some(first) = w.layers.first() {
-            c.rms_norm(&b.x, &first.attn_norm, n, embd, eps, &b.xn);
-        }
+        // or the output norm after the last layer), and the embedding with the first norm.
+        let first_norm = w.layers.first().map_or(&w.output_norm, |l| &l.attn_norm);
+        let scale = cfg.embedding_scale.unwrap_or(1.0);
+        c.embed_norm(&w.embd.w, ids_buf, n, scale, &b.x, first_norm, embd, eps, &b.xn);
         for (il, l) in w.layers.iter().enumerate() {
             // Attention.
             c.qkv(&b.xn, &l.wq.w, &l.wk.w, &l.wv.w, n, &b.q, &b.k, &b.v);

@@ -1,8 +1,8 @@
 //! The fused operations of the GPU backend (the [`Compute`] methods that backends may fuse):
 //! one dispatch for the query, key and value projections, one for the gate and up projections
 //! with the gated activation, one for the biases, RoPE and the KV-cache write, one for a
-//! residual add and the norm after it. A decode step is then 8 dispatches per layer (llama,
-//! qwen2; 10 with gemma3's per-head and post norms) plus the embedding, the first norm, the
+//! residual add and the norm after it, one for the embedding and the first norm. A decode step is then 8 dispatches per layer (llama,
+//! qwen2; 10 with gemma3's per-head and post norms) plus the embedding with the first norm, the
 //! output projection and the argmax.
 //!
 //! The weight kernels are fused for one row of `x` (a decode step), whole-unit rows and
@@ -13,7 +13,7 @@
 //! whose biases come with per-head norms.
 
 use super::kernel::{FUSED_PARAM_WORDS, Lanes, ROPE_PARAM_WORDS, Spec};
-use super::{Gpu, GpuBuf, GpuWeight, Kernels, groups, u32_of};
+use super::{Gpu, GpuBuf, GpuIds, GpuWeight, Kernels, groups, u32_of};
 use crate::infer::compute::{Activation, Compute, Rope};
 
 impl Gpu {
@@ -154,6 +154,32 @@ impl Gpu {
             bufs.extend([(&bq.handle, bq.id), (&bk.handle, bk.id), (&bv.handle, bv.id)]);
         }
         self.launch_words(Spec::RopeStore { bias: bias.is_some() }, &bufs, &params, groups(work, 256));
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn fused_embed_norm(
+        &self,
+        table: &GpuWeight,
+        ids: &GpuIds,
+        n: usize,
+        scale: f32,
+        x: &GpuBuf,
+        w: &GpuBuf,
+        dim: usize,
+        eps: f32,
+        xn: &GpuBuf,
+    ) {
+        let (upr, bpr, ragged) = table.geometry();
+        if table.parts.len() != 1 || ragged || dim != table.cols {
+            self.embed(table, ids, n, scale, x);
+            self.rms_norm(x, w, n, dim, eps, xn);
+            return;
+        }
+        let p = &table.parts[0];
+        let params = [u32_of(n), p.rows, u32_of(table.cols), upr, bpr, p.qoff, p.row0, scale.to_bits(), eps.to_bits()];
+        let bufs =
+            [(&p.handle, p.id), (&ids.handle, ids.id), (&x.handle, x.id), (&w.handle, w.id), (&xn.handle, xn.id)];
+        self.launch_words(Spec::EmbedNorm { fmt: table.fmt }, &bufs, &params, u32_of(n));
     }
 
     #[allow(clippy::too_many_arguments)]

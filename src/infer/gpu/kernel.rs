@@ -65,6 +65,10 @@ pub enum Spec {
     Penalize,
     /// One pass of the top-k (see [`TopKPass`]).
     TopK(TopKPass),
+    /// Embedding rows of a table in one buffer (whole units), then their RMS norm.
+    EmbedNorm {
+        fmt: Fmt,
+    },
     /// Residual add then RMS norm; `pre`: the residual is itself normalized first (a post-norm).
     AddRmsNorm {
         pre: bool,
@@ -161,6 +165,7 @@ impl Spec {
                 &[("W0", "u32"), ("W1", "u32"), ("W2", "u32"), ("X", ACT4), ("O0", "f32"), ("O1", "f32"), ("O2", "f32")]
             }
             Spec::GluFused { .. } => &[("W0", "u32"), ("W1", "u32"), ("X", ACT4), ("O", "f32")],
+            Spec::EmbedNorm { .. } => &[("W", "u32"), ("IDS", "u32"), ("O", ACT4), ("G", "f32"), ("XN", "f32")],
         }
     }
 
@@ -168,6 +173,7 @@ impl Spec {
     pub fn workgroup(self) -> u32 {
         match self {
             Spec::Embed { .. } | Spec::Rows { .. } | Spec::RmsNorm | Spec::AddRmsNorm { .. } => 64,
+            Spec::EmbedNorm { .. } => 64,
             Spec::Qkv { lanes: Lanes::Rows, .. } | Spec::GluFused { lanes: Lanes::Rows, .. } => 64,
             Spec::Attention { .. } => 128,
             _ => 256,
@@ -316,6 +322,7 @@ mod tests {
                 v.push(Spec::Qkv { fmts: [fmt; 3], lanes });
                 v.push(Spec::GluFused { fmt, lanes });
             }
+            v.extend(fmts.map(|fmt| Spec::EmbedNorm { fmt }));
             // Mixed formats, as in the Q4_K_M and Q5_0 files.
             v.push(Spec::Qkv { fmts: [Fmt::Q4K, Fmt::Q4K, Fmt::Q6K], lanes });
             v.push(Spec::Qkv { fmts: [Fmt::Q5_0, Fmt::Q5_0, Fmt::Q8_0], lanes });
@@ -355,7 +362,7 @@ mod tests {
         let mut out = vec![[0, 1, 2, 3, 4, 5, 6, 7]];
         // The engine never passes one buffer twice to these (distinct weights, activations
         // and caches); `launch` would still compose the aliased source if it did.
-        if matches!(spec, Spec::Qkv { .. } | Spec::GluFused { .. } | Spec::RopeStore { .. }) {
+        if matches!(spec, Spec::Qkv { .. } | Spec::GluFused { .. } | Spec::RopeStore { .. } | Spec::EmbedNorm { .. }) {
             return out;
         }
         for i in 1..bufs.len() {

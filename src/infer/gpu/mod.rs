@@ -49,8 +49,8 @@
 //! # One submission per decoded token
 //! A decode step is the fused ops of module `fused` (three projections in one dispatch, gate +
 //! up + activation in one, biases + RoPE + KV-cache write in one, each residual add fused with
-//! the norm after it): 8 dispatches per layer for llama and qwen2, 10 for gemma3, plus the
-//! embedding, the first norm, the output projection and the argmax. cubecl records launches into
+//! the norm after it, the embedding with the first norm): 8 dispatches per layer for llama and
+//! qwen2, 10 for gemma3, plus 3: the embedding, the output projection and the argmax. cubecl records launches into
 //! one command encoder and submits it every `tasks_max` launches, before a queue write, and at a
 //! readback; with a device made with [`TASKS_PER_SUBMISSION`] and the greedy token embedded
 //! from the device (no queue write), a decoded token is one submission, its readback of one id.
@@ -604,6 +604,21 @@ impl Compute for Gpu {
         out: &GpuBuf,
     ) {
         self.fused_add_rms_norm(x, h, pre, w, rows, dim, eps, out);
+    }
+
+    fn embed_norm(
+        &self,
+        table: &GpuWeight,
+        ids: &GpuIds,
+        n: usize,
+        scale: f32,
+        x: &GpuBuf,
+        w: &GpuBuf,
+        dim: usize,
+        eps: f32,
+        xn: &GpuBuf,
+    ) {
+        self.fused_embed_norm(table, ids, n, scale, x, w, dim, eps, xn);
     }
 
     fn qkv(

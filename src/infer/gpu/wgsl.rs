@@ -86,6 +86,7 @@ const NO_BIAS: &str = shader!("ops/no_bias.wgsl");
 const QKV_ROWS: &str = shader!("fused/qkv_rows.wgsl");
 const QKV_MATVEC: &str = shader!("fused/qkv_matvec.wgsl");
 const GLU_ROWS: &str = shader!("fused/glu_rows.wgsl");
+const EMBED_NORM: &str = shader!("fused/embed_norm.wgsl");
 const GLU_MATVEC: &str = shader!("fused/glu_matvec.wgsl");
 const ARGMAX: &str = shader!("argmax.wgsl");
 const ORDER_KEY: &str = shader!("order_key.wgsl");
@@ -163,6 +164,7 @@ pub fn body(spec: Spec) -> String {
         Spec::RopeStore { bias } => {
             compose(&[], &[ROPE_ANGLE, if bias { BIAS } else { NO_BIAS }, ROPE_STORE, ELEMENTWISE])
         }
+        Spec::EmbedNorm { fmt } => compose(&[], &weights(fmt, false, &[STORE, EMBED_NORM])),
         Spec::AddRmsNorm { pre } => {
             let src = unroll(ADD_RMS_NORM, &[('p', u32::from(pre)), ('q', u32::from(!pre))]);
             compose(&[], &[&src])
