@@ -984,6 +984,21 @@ fn fused_ops_match_the_ops_they_fuse() {
         }
     }
 
+    // The per-head norms of the queries and the keys together.
+    let (hd, qr, kr) = (64, 6, 2);
+    let (q, k, gq, gk) = (rng.vec(qr * hd), rng.vec(kr * hd), rng.vec(hd), rng.vec(hd));
+    let (qb, kb, gqb, gkb) = (upload(&g, &q), upload(&g, &k), upload(&g, &gq), upload(&g, &gk));
+    let outs: Vec<_> = [qr, kr, qr, kr].iter().map(|&r| g.alloc(r * hd).unwrap()).collect();
+    let before = g.launches();
+    g.head_norms((&qb, &gqb, qr), (&kb, &gkb, kr), hd, 1e-6, &outs[0], &outs[1]);
+    assert_eq!(g.launches() - before, 1);
+    g.rms_norm(&qb, &gqb, qr, hd, 1e-6, &outs[2]);
+    g.rms_norm(&kb, &gkb, kr, hd, 1e-6, &outs[3]);
+    for (a, b, len) in [(0, 2, qr * hd), (1, 3, kr * hd)] {
+        let want: Vec<f64> = read(&g, &outs[b], 0, len).into_iter().map(f64::from).collect();
+        assert_close(&format!("head_norms output {a}"), &read(&g, &outs[a], 0, len), &want, 1e-6);
+    }
+
     // The embedding with the norm after it, every format.
     for ty in [GgmlType::Q4_1, GgmlType::Q6_K, GgmlType::Q8_0, GgmlType::F16, GgmlType::Q4_K] {
         let (rows, cols) = (40, 256);

@@ -291,6 +291,19 @@ impl<C: Parts> Compute for Counted<C> {
         self.inner.embed_norm(&table.0, ids, n, scale, x, w, dim, eps, xn)
     }
 
+    fn head_norms(
+        &self,
+        q: (&C::Buf, &C::Buf, usize),
+        k: (&C::Buf, &C::Buf, usize),
+        dim: usize,
+        eps: f32,
+        q_out: &C::Buf,
+        k_out: &C::Buf,
+    ) {
+        self.dispatch(2);
+        self.inner.head_norms(q, k, dim, eps, q_out, k_out)
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn qkv(
         &self,

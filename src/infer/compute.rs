@@ -222,6 +222,21 @@ pub trait Compute {
         self.rms_norm(x, w, n, dim, eps, xn);
     }
 
+    /// The per-head norms of gemma3: `q_out = rms_norm(q) * wq` over `q_rows` rows of `dim`,
+    /// and `k_out = rms_norm(k) * wk` over `k_rows`. Backends may do both in one pass.
+    fn head_norms(
+        &self,
+        (q, wq, q_rows): (&Self::Buf, &Self::Buf, usize),
+        (k, wk, k_rows): (&Self::Buf, &Self::Buf, usize),
+        dim: usize,
+        eps: f32,
+        q_out: &Self::Buf,
+        k_out: &Self::Buf,
+    ) {
+        self.rms_norm(q, wq, q_rows, dim, eps, q_out);
+        self.rms_norm(k, wk, k_rows, dim, eps, k_out);
+    }
+
     /// The query, key and value projections of `n` rows of `x`: [`Compute::matmul`] by each
     /// weight. Backends may compute the three in one pass.
     #[allow(clippy::too_many_arguments)]

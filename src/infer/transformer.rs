@@ -613,8 +613,8 @@ impl<C: Compute> Model<C> {
             }
             let (q, k) = match (&l.q_norm, &l.k_norm) {
                 (Some(qn), Some(kn)) => {
-                    c.rms_norm(&b.q, qn, n * cfg.n_head as usize, hd, eps, &b.qn);
-                    c.rms_norm(&b.k, kn, n * cfg.n_head_kv as usize, hd, eps, &b.kn);
+                    let (q_rows, k_rows) = (n * cfg.n_head as usize, n * cfg.n_head_kv as usize);
+                    c.head_norms((&b.q, qn, q_rows), (&b.k, kn, k_rows), hd, eps, &b.qn, &b.kn);
                     (&b.qn, &b.kn)
                 }
                 _ => (&b.q, &b.k),

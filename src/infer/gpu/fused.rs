@@ -1,9 +1,10 @@
 //! The fused operations of the GPU backend (the [`Compute`] methods that backends may fuse):
 //! one dispatch for the query, key and value projections, one for the gate and up projections
 //! with the gated activation, one for the biases, RoPE and the KV-cache write, one for a
-//! residual add and the norm after it, one for the embedding and the first norm. A decode step is then 8 dispatches per layer (llama,
-//! qwen2; 10 with gemma3's per-head and post norms) plus the embedding with the first norm, the
-//! output projection and the argmax.
+//! residual add and the norm after it, one for the embedding and the first norm, one for
+//! gemma3's per-head query and key norms. A decode step is then 8 dispatches per layer (llama,
+//! qwen2; 9 with gemma3's per-head norms and post-norms) plus 3: the embedding with the first
+//! norm, the output projection and the argmax.
 //!
 //! The weight kernels are fused for one row of `x` (a decode step), whole-unit rows and
 //! single-buffer weights, in the matmul family the backend uses ([`Kernels`]): each weight is
@@ -180,6 +181,28 @@ impl Gpu {
         let bufs =
             [(&p.handle, p.id), (&ids.handle, ids.id), (&x.handle, x.id), (&w.handle, w.id), (&xn.handle, xn.id)];
         self.launch_words(Spec::EmbedNorm { fmt: table.fmt }, &bufs, &params, u32_of(n));
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn fused_head_norms(
+        &self,
+        (q, wq, q_rows): (&GpuBuf, &GpuBuf, usize),
+        (k, wk, k_rows): (&GpuBuf, &GpuBuf, usize),
+        dim: usize,
+        eps: f32,
+        q_out: &GpuBuf,
+        k_out: &GpuBuf,
+    ) {
+        let bufs = [
+            (&q.handle, q.id),
+            (&k.handle, k.id),
+            (&wq.handle, wq.id),
+            (&wk.handle, wk.id),
+            (&q_out.handle, q_out.id),
+            (&k_out.handle, k_out.id),
+        ];
+        let params = [u32_of(q_rows), u32_of(dim), eps.to_bits(), u32_of(k_rows)];
+        self.launch_words(Spec::HeadNorms, &bufs, &params, u32_of(q_rows + k_rows));
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -69,6 +69,8 @@ pub enum Spec {
     EmbedNorm {
         fmt: Fmt,
     },
+    /// The per-head norms of the queries and the keys.
+    HeadNorms,
     /// Residual add then RMS norm; `pre`: the residual is itself normalized first (a post-norm).
     AddRmsNorm {
         pre: bool,
@@ -165,6 +167,9 @@ impl Spec {
                 &[("W0", "u32"), ("W1", "u32"), ("W2", "u32"), ("X", ACT4), ("O0", "f32"), ("O1", "f32"), ("O2", "f32")]
             }
             Spec::GluFused { .. } => &[("W0", "u32"), ("W1", "u32"), ("X", ACT4), ("O", "f32")],
+            Spec::HeadNorms => {
+                &[("Q", "f32"), ("K", "f32"), ("GQ", "f32"), ("GK", "f32"), ("OQ", "f32"), ("OK", "f32")]
+            }
             Spec::EmbedNorm { .. } => &[("W", "u32"), ("IDS", "u32"), ("O", ACT4), ("G", "f32"), ("XN", "f32")],
         }
     }
@@ -173,7 +178,7 @@ impl Spec {
     pub fn workgroup(self) -> u32 {
         match self {
             Spec::Embed { .. } | Spec::Rows { .. } | Spec::RmsNorm | Spec::AddRmsNorm { .. } => 64,
-            Spec::EmbedNorm { .. } => 64,
+            Spec::EmbedNorm { .. } | Spec::HeadNorms => 64,
             Spec::Qkv { lanes: Lanes::Rows, .. } | Spec::GluFused { lanes: Lanes::Rows, .. } => 64,
             Spec::Attention { .. } => 128,
             _ => 256,
@@ -315,6 +320,7 @@ mod tests {
             Spec::AddRmsNorm { pre: true },
             Spec::RopeStore { bias: false },
             Spec::RopeStore { bias: true },
+            Spec::HeadNorms,
         ];
         let lanes = [Lanes::Rows, Lanes::Matvec(4), Lanes::Matvec(8), Lanes::Matvec(16), Lanes::Matvec(32)];
         for lanes in lanes {
@@ -362,7 +368,14 @@ mod tests {
         let mut out = vec![[0, 1, 2, 3, 4, 5, 6, 7]];
         // The engine never passes one buffer twice to these (distinct weights, activations
         // and caches); `launch` would still compose the aliased source if it did.
-        if matches!(spec, Spec::Qkv { .. } | Spec::GluFused { .. } | Spec::RopeStore { .. } | Spec::EmbedNorm { .. }) {
+        if matches!(
+            spec,
+            Spec::Qkv { .. }
+                | Spec::GluFused { .. }
+                | Spec::RopeStore { .. }
+                | Spec::EmbedNorm { .. }
+                | Spec::HeadNorms
+        ) {
             return out;
         }
         for i in 1..bufs.len() {

@@ -48,14 +48,15 @@
 //!
 //! # One submission per decoded token
 //! A decode step is the fused ops of module `fused` (three projections in one dispatch, gate +
-//! up + activation in one, biases + RoPE + KV-cache write in one, each residual add fused with
-//! the norm after it, the embedding with the first norm): 8 dispatches per layer for llama and
-//! qwen2, 10 for gemma3, plus 3: the embedding, the output projection and the argmax. cubecl records launches into
-//! one command encoder and submits it every `tasks_max` launches, before a queue write, and at a
-//! readback; with a device made with [`TASKS_PER_SUBMISSION`] and the greedy token embedded
-//! from the device (no queue write), a decoded token is one submission, its readback of one id.
-//! Parameters that change per token (the position) are cubecl's per-launch uniforms: each is
-//! written once per token by the queue, before the submission that reads it.
+//! up + activation in one, biases + RoPE + KV-cache write in one, each residual add with the
+//! norm after it, the embedding with the first norm, gemma3's two per-head norms together): 8
+//! dispatches per layer for llama and qwen2, 9 for gemma3, plus 3 (the embedding, the output
+//! projection, the argmax). cubecl records launches into one command encoder and submits it
+//! every `tasks_max` launches, before a queue write, and at a readback; with a device made with
+//! [`TASKS_PER_SUBMISSION`] and the greedy token embedded from the device (no queue write), a
+//! decoded token is one submission, its readback of one id. Parameters that change per token
+//! (the position) are cubecl's per-launch uniforms: each is written once per token by the
+//! queue, before the submission that reads it.
 
 //! # Parameters
 //! Scalars (sizes, offsets, positions, `eps`, ...) travel in cubecl's own per-launch info
@@ -619,6 +620,18 @@ impl Compute for Gpu {
         xn: &GpuBuf,
     ) {
         self.fused_embed_norm(table, ids, n, scale, x, w, dim, eps, xn);
+    }
+
+    fn head_norms(
+        &self,
+        q: (&GpuBuf, &GpuBuf, usize),
+        k: (&GpuBuf, &GpuBuf, usize),
+        dim: usize,
+        eps: f32,
+        q_out: &GpuBuf,
+        k_out: &GpuBuf,
+    ) {
+        self.fused_head_norms(q, k, dim, eps, q_out, k_out);
     }
 
     fn qkv(

@@ -87,6 +87,7 @@ const QKV_ROWS: &str = shader!("fused/qkv_rows.wgsl");
 const QKV_MATVEC: &str = shader!("fused/qkv_matvec.wgsl");
 const GLU_ROWS: &str = shader!("fused/glu_rows.wgsl");
 const EMBED_NORM: &str = shader!("fused/embed_norm.wgsl");
+const HEAD_NORMS: &str = shader!("fused/head_norms.wgsl");
 const GLU_MATVEC: &str = shader!("fused/glu_matvec.wgsl");
 const ARGMAX: &str = shader!("argmax.wgsl");
 const ORDER_KEY: &str = shader!("order_key.wgsl");
@@ -165,6 +166,7 @@ pub fn body(spec: Spec) -> String {
             compose(&[], &[ROPE_ANGLE, if bias { BIAS } else { NO_BIAS }, ROPE_STORE, ELEMENTWISE])
         }
         Spec::EmbedNorm { fmt } => compose(&[], &weights(fmt, false, &[STORE, EMBED_NORM])),
+        Spec::HeadNorms => compose(&[], &[HEAD_NORMS]),
         Spec::AddRmsNorm { pre } => {
             let src = unroll(ADD_RMS_NORM, &[('p', u32::from(pre)), ('q', u32::from(!pre))]);
             compose(&[], &[&src])
