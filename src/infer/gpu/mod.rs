@@ -96,7 +96,8 @@ use super::compute::{Activation, Attention, Compute, Rope};
 pub use family::Kernels;
 use family::cpu_adapter;
 use kernel::{MAX_BUFFERS, Spec, TopKPass, WgslKernel};
-use layout::Fmt;
+pub use layout::GpuWeight;
+use layout::{Fmt, Part};
 
 /// An `f32` buffer on the GPU. Clones share the storage.
 #[derive(Debug, Clone)]
@@ -124,57 +125,6 @@ pub struct GpuIds {
     handle: Handle,
     len: usize,
     id: u64,
-}
-
-/// One row range of a weight, in its own buffer.
-#[derive(Debug, Clone)]
-struct Part {
-    handle: Handle,
-    id: u64,
-    row0: u32,
-    rows: u32,
-    qoff: u32,
-    bytes: u64,
-}
-
-/// A quantized `rows x cols` matrix on the GPU, in one or more row-range parts.
-#[derive(Debug, Clone)]
-pub struct GpuWeight {
-    parts: Vec<Part>,
-    fmt: Fmt,
-    ty: GgmlType,
-    rows: usize,
-    cols: usize,
-}
-
-impl GpuWeight {
-    /// Output features.
-    pub fn rows(&self) -> usize {
-        self.rows
-    }
-
-    /// Input features.
-    pub fn cols(&self) -> usize {
-        self.cols
-    }
-
-    /// The GGUF format the weight came in.
-    pub fn ggml_type(&self) -> GgmlType {
-        self.ty
-    }
-
-    /// Buffers the weight is split into.
-    pub fn parts(&self) -> usize {
-        self.parts.len()
-    }
-
-    /// Units (of 8 weights) per row, blocks per row, and whether rows end mid-unit.
-    fn geometry(&self) -> (u32, u32, bool) {
-        let ragged = self.fmt.is_plain() && !self.cols.is_multiple_of(8);
-        let upr = self.cols.div_ceil(8) as u32;
-        let bpr = (self.cols / self.fmt.block_elems()) as u32;
-        (upr, bpr, ragged)
-    }
 }
 
 /// The GPU backend (see the module docs).
