@@ -162,7 +162,8 @@ impl Backend {
     pub async fn webgpu(generation: u32, on_lost: impl Fn(String) + Send + 'static) -> Result<Backend, BackendError> {
         use burn::tensor::wgpu::WgpuInitError;
 
-        let mut options = Device::wgpu_options();
+        // Enough launches per command encoder for a whole decode step: one submission per token.
+        let mut options = Device::wgpu_options().tasks_max(crate::infer::gpu::TASKS_PER_SUBMISSION);
         if generation > 0 {
             // Browsers ignore the index (there is no adapter enumeration on the web): it only
             // names a fresh runtime.

@@ -15,7 +15,7 @@ use std::time::Instant;
 use burn::tensor::Device;
 use futures::executor::block_on;
 use hearth::gguf::{GgmlType, dequantize_to_vec};
-use hearth::infer::gpu::Gpu;
+use hearth::infer::gpu::{Gpu, Kernels};
 use hearth::infer::{Activation, Attention, Compute, InferError, Rope};
 use hearth::model::RopeStyle;
 
@@ -877,4 +877,174 @@ fn top_k_timing() {
     eprintln!("argmax width {width} + read back 1 id: {:.3} ms", dt * 1e3);
     let dt = best_of(5, 10, || drop(read(&g, &x, 0, width)), || {});
     eprintln!("read back the row of {width}: {:.3} ms", dt * 1e3);
+}
+
+/// The fused ops (one dispatch each on the GPU) against the ops they fuse, in both kernel
+/// families: the three projections in mixed formats, gate and up with the activation, biases +
+/// RoPE + cache write, and the residual add with the norm after it (with and without a
+/// post-norm); and the projections against the f64 reference.
+#[test]
+fn fused_ops_match_the_ops_they_fuse() {
+    let Some(g) = gpu() else { return };
+    let mut rng = Rng::new(0x0f05_ed00);
+    let default = g.kernels();
+    let cols = 512;
+    let fmts = [
+        [GgmlType::Q4_K, GgmlType::Q4_K, GgmlType::Q6_K],
+        [GgmlType::Q5_0, GgmlType::Q5_0, GgmlType::Q8_0],
+        [GgmlType::Q4_1, GgmlType::F16, GgmlType::Q4_0],
+        [GgmlType::F32, GgmlType::Q8_0, GgmlType::F32],
+    ];
+    for kernels in [Kernels::Rows, Kernels::Portable] {
+        g.set_kernels(kernels);
+        assert_eq!(g.kernels(), kernels);
+        for tys in fmts {
+            let rows = [256, 64, 64];
+            let bytes: Vec<Vec<u8>> = (0..3).map(|m| random_weight(&mut rng, tys[m], rows[m], cols)).collect();
+            let ws: Vec<_> = (0..3).map(|m| g.upload_weight("w", tys[m], rows[m], cols, &bytes[m]).unwrap()).collect();
+            let x = rng.vec(cols);
+            let xb = upload(&g, &x);
+            let fused: Vec<_> = rows.iter().map(|&r| g.alloc(r).unwrap()).collect();
+            let plain: Vec<_> = rows.iter().map(|&r| g.alloc(r).unwrap()).collect();
+            let before = g.launches();
+            g.qkv(&xb, &ws[0], &ws[1], &ws[2], 1, &fused[0], &fused[1], &fused[2]);
+            assert_eq!(g.launches() - before, 1, "{kernels:?} {tys:?}: one dispatch");
+            for m in 0..3 {
+                g.matmul(&xb, &ws[m], 1, &plain[m]);
+                let wf = dequantize_to_vec(tys[m], &bytes[m], rows[m] * cols).unwrap();
+                let name = format!("qkv {kernels:?} {tys:?} weight {m}");
+                let got = read(&g, &fused[m], 0, rows[m]);
+                assert_close(&name, &got, &ref_matmul(&x, &wf, 1, rows[m], cols), 1e-4);
+                let want: Vec<f64> = read(&g, &plain[m], 0, rows[m]).into_iter().map(f64::from).collect();
+                assert_close(&name, &got, &want, 1e-6);
+            }
+            // Gate and up (the first two when they share a format).
+            if tys[0] == tys[1] || tys[0] == tys[2] {
+                let up = if tys[0] == tys[1] { 1 } else { 2 };
+                let gate_w = g.upload_weight("g", tys[0], 64, cols, &bytes[0][..bytes[0].len() / 4]).unwrap();
+                for act in [Activation::Silu, Activation::GeluTanh] {
+                    let (s0, s1, out, want) =
+                        (g.alloc(64).unwrap(), g.alloc(64).unwrap(), g.alloc(64).unwrap(), g.alloc(64).unwrap());
+                    let before = g.launches();
+                    g.gated_ffn(&xb, &gate_w, &ws[up], 1, 64, act, (&s0, &s1), &out);
+                    assert_eq!(g.launches() - before, 1, "{kernels:?} {tys:?}: one dispatch");
+                    g.matmul(&xb, &gate_w, 1, &s0);
+                    g.matmul(&xb, &ws[up], 1, &s1);
+                    g.glu(&s0, &s1, 64, act, &want);
+                    let want: Vec<f64> = read(&g, &want, 0, 64).into_iter().map(f64::from).collect();
+                    assert_close(&format!("ffn {kernels:?} {tys:?} {act:?}"), &read(&g, &out, 0, 64), &want, 1e-6);
+                }
+            }
+        }
+    }
+    g.set_kernels(default);
+
+    // Biases, RoPE and the cache write, against the separate ops.
+    for (style, n_rot, bias) in [(RopeStyle::Neox, 64, true), (RopeStyle::Normal, 32, false)] {
+        let (n, nh, nkv, hd, pos0) = (3, 4, 2, 64u32, 5u32);
+        let r = |heads| Rope {
+            n_heads: heads,
+            head_dim: hd,
+            n_rot,
+            pos0,
+            base: 10000.0,
+            freq_scale: 1.0,
+            style,
+            factors: None,
+        };
+        let (qw, kvw) = ((nh * hd) as usize, (nkv * hd) as usize);
+        let (q, k, v) = (rng.vec(n * qw), rng.vec(n * kvw), rng.vec(n * kvw));
+        let (bq, bk, bv) = (upload(&g, &rng.vec(qw)), upload(&g, &rng.vec(kvw)), upload(&g, &rng.vec(kvw)));
+        let ctx = 16 * kvw;
+        let run = |fused: bool| {
+            let (qb, kb, vb) = (upload(&g, &q), upload(&g, &k), upload(&g, &v));
+            let (kc, vc) = (g.alloc(ctx).unwrap(), g.alloc(ctx).unwrap());
+            let b = bias.then_some((&bq, &bk, &bv));
+            if fused {
+                let before = g.launches();
+                g.rope_store(&qb, &kb, &vb, b, n, r(nh), r(nkv), kvw, &kc, &vc);
+                assert_eq!(g.launches() - before, 1);
+            } else {
+                if let Some((bq, bk, bv)) = b {
+                    g.add_bias(&qb, bq, n, qw);
+                    g.add_bias(&kb, bk, n, kvw);
+                    g.add_bias(&vb, bv, n, kvw);
+                }
+                g.rope(&qb, n, r(nh));
+                g.rope(&kb, n, r(nkv));
+                g.store_rows(&kb, n, kvw, pos0 as usize, &kc);
+                g.store_rows(&vb, n, kvw, pos0 as usize, &vc);
+            }
+            [read(&g, &qb, 0, n * qw), read(&g, &kc, 0, ctx), read(&g, &vc, 0, ctx)]
+        };
+        let (got, want) = (run(true), run(false));
+        for (i, (a, b)) in got.iter().zip(&want).enumerate() {
+            let b: Vec<f64> = b.iter().map(|&v| f64::from(v)).collect();
+            assert_close(&format!("rope_store {style:?} bias {bias} output {i}"), a, &b, 1e-6);
+        }
+    }
+
+    // The per-head norms of the queries and the keys together.
+    let (hd, qr, kr) = (64, 6, 2);
+    let (q, k, gq, gk) = (rng.vec(qr * hd), rng.vec(kr * hd), rng.vec(hd), rng.vec(hd));
+    let (qb, kb, gqb, gkb) = (upload(&g, &q), upload(&g, &k), upload(&g, &gq), upload(&g, &gk));
+    let outs: Vec<_> = [qr, kr, qr, kr].iter().map(|&r| g.alloc(r * hd).unwrap()).collect();
+    let before = g.launches();
+    g.head_norms((&qb, &gqb, qr), (&kb, &gkb, kr), hd, 1e-6, &outs[0], &outs[1]);
+    assert_eq!(g.launches() - before, 1);
+    g.rms_norm(&qb, &gqb, qr, hd, 1e-6, &outs[2]);
+    g.rms_norm(&kb, &gkb, kr, hd, 1e-6, &outs[3]);
+    for (a, b, len) in [(0, 2, qr * hd), (1, 3, kr * hd)] {
+        let want: Vec<f64> = read(&g, &outs[b], 0, len).into_iter().map(f64::from).collect();
+        assert_close(&format!("head_norms output {a}"), &read(&g, &outs[a], 0, len), &want, 1e-6);
+    }
+
+    // The embedding with the norm after it, every format.
+    for ty in [GgmlType::Q4_1, GgmlType::Q6_K, GgmlType::Q8_0, GgmlType::F16, GgmlType::Q4_K] {
+        let (rows, cols) = (40, 256);
+        let table = g.upload_weight("t", ty, rows, cols, &random_weight(&mut rng, ty, rows, cols)).unwrap();
+        let ids = g.alloc_ids(3).unwrap();
+        g.write_ids(&ids, &[7, 39, 0]).unwrap();
+        let norm = upload(&g, &rng.vec(cols));
+        let outs: Vec<_> = (0..4).map(|_| g.alloc(3 * cols).unwrap()).collect();
+        let before = g.launches();
+        g.embed_norm(&table, &ids, 3, 1.5, &outs[0], &norm, cols, 1e-6, &outs[1]);
+        assert_eq!(g.launches() - before, 1, "{ty}: one dispatch");
+        g.embed(&table, &ids, 3, 1.5, &outs[2]);
+        g.rms_norm(&outs[2], &norm, 3, cols, 1e-6, &outs[3]);
+        for (a, b) in [(0, 2), (1, 3)] {
+            let want: Vec<f64> = read(&g, &outs[b], 0, 3 * cols).into_iter().map(f64::from).collect();
+            assert_close(&format!("embed_norm {ty} output {a}"), &read(&g, &outs[a], 0, 3 * cols), &want, 1e-6);
+        }
+    }
+
+    // The residual add and the norm, with and without a post-norm; `out` is neither input.
+    let (rows, dim) = (3, 320);
+    let (x, h, w, pre) = (rng.vec(rows * dim), rng.vec(rows * dim), rng.vec(dim), rng.vec(dim));
+    let (wb, preb) = (upload(&g, &w), upload(&g, &pre));
+    for with_pre in [false, true] {
+        let run = |fused: bool| {
+            let (xb, hb, out) = (upload(&g, &x), upload(&g, &h), g.alloc(rows * dim).unwrap());
+            let p = with_pre.then_some(&preb);
+            if fused {
+                let before = g.launches();
+                g.add_rms_norm(&xb, &hb, p, &wb, rows, dim, 1e-6, &out);
+                assert_eq!(g.launches() - before, 1);
+            } else {
+                if let Some(p) = p {
+                    g.rms_norm(&hb, p, rows, dim, 1e-6, &out);
+                    g.add(&xb, &out, rows * dim);
+                } else {
+                    g.add(&xb, &hb, rows * dim);
+                }
+                g.rms_norm(&xb, &wb, rows, dim, 1e-6, &out);
+            }
+            [read(&g, &xb, 0, rows * dim), read(&g, &out, 0, rows * dim)]
+        };
+        let (got, want) = (run(true), run(false));
+        for (i, (a, b)) in got.iter().zip(&want).enumerate() {
+            let b: Vec<f64> = b.iter().map(|&v| f64::from(v)).collect();
+            assert_close(&format!("add_rms_norm pre {with_pre} output {i}"), a, &b, 1e-6);
+        }
+    }
 }

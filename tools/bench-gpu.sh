@@ -8,7 +8,8 @@
 # -DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_APP=OFF && cmake --build build
 # --target llama-bench`) and point LLAMA_BENCH at build/bin/llama-bench.
 # Options (environment): HEARTH_MODELS_DIR (default models/), BENCH_REPS (default 2),
-# BENCH_BACKEND (wgpu or cpu, default wgpu), BENCH_OUT (JSON lines, default target/bench-gpu.jsonl).
+# BENCH_BACKEND (wgpu or cpu, default wgpu), BENCH_FAMILY (the kernel family: auto, rows or
+# portable; default auto), BENCH_OUT (JSON lines, default target/bench-gpu.jsonl).
 set -euo pipefail
 MODELS_DIR="${HEARTH_MODELS_DIR:-models}"
 REPS="${BENCH_REPS:-2}"
@@ -21,7 +22,7 @@ CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 nice -n 1
 BIN=target/release/examples/gpu_bench
 for f in smollm2-135m-instruct-q4_1.gguf gemma-3-270m-q4_k_m.gguf qwen2.5-coder-0.5b-instruct.gguf; do
   echo "== hearth ${BENCH_BACKEND:-wgpu}: $f" >&2
-  "$BIN" --model "$MODELS_DIR/$f" --backend "${BENCH_BACKEND:-wgpu}" --reps "$REPS" | tee -a "$OUT"
+  "$BIN" --model "$MODELS_DIR/$f" --backend "${BENCH_BACKEND:-wgpu}" --family "${BENCH_FAMILY:-auto}" --reps "$REPS" | tee -a "$OUT"
   if [ -n "${LLAMA_BENCH:-}" ]; then
     echo "== llama-bench: $f" >&2
     "$LLAMA_BENCH" -m "$MODELS_DIR/$f" -p 100 -n 32 -r "$REPS" -o json |
@@ -39,12 +40,13 @@ for r in rows:
     if r.get("llama_bench"):
         kind = "prefill" if r["n_prompt"] > 0 else "decode"
         llama[(r["model_filename"].split("/")[-1], kind)] = r["avg_ts"]
-print(f'{"model":36} {"family":13} {"load ms":>8} {"prefill t/s":>11} {"decode t/s":>10} {"disp/tok":>8} {"MB/tok":>7} | {"llama.cpp pp":>12} {"tg":>7} {"ratio tg":>8}')
+print(f'{"model":36} {"family":13} {"load ms":>8} {"prefill t/s":>11} {"decode t/s":>10} {"disp/tok":>8} {"disp/layer":>10} {"subm/tok":>8} {"MB/tok":>7} | {"llama.cpp pp":>12} {"tg":>7} {"ratio tg":>8}')
 for r in hearth:
     name = r["file"].split("/")[-1]
     lp, lt = llama.get((name, "prefill")), llama.get((name, "decode"))
     ratio = f'{r["decode_tok_s"] / lt:.2f}' if lt else "-"
     print(f'{name:36} {r["family"]:13} {r["load_ms"]:8.0f} {r["prefill_tok_s"]:11.1f} {r["decode_tok_s"]:10.2f} '
-          f'{r["dispatches_per_token"]:8.0f} {r["weight_bytes_per_token"] / 1e6:7.1f} | '
+          f'{r["dispatches_per_token"]:8.0f} {r["dispatches_per_layer"]:10.2f} {r["submissions_per_token"]:8.2f} '
+          f'{r["weight_bytes_per_token"] / 1e6:7.1f} | '
           f'{lp if lp is None else round(lp, 1)!s:>12} {lt if lt is None else round(lt, 2)!s:>7} {ratio:>8}')
 EOF

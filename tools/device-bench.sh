@@ -61,11 +61,13 @@ hearth() { # name, seconds, flags...
   timeout "$s" "$D/gpu_bench" --model "/tmp/$m.gguf" "$@" | tee -a "$OUT/hearth.jsonl"
   echo "exit: $?"
 }
+# One submission per token (the bench's default launch cap, TASKS_PER_SUBMISSION).
 for m in $MODELS; do hearth "$m" 60 --reps 3; done
-# One submission per token where cubecl allows it: a launch cap above a token's dispatches.
-for m in $MODELS; do hearth "$m" 45 --reps 3 --tasks-max 4096; done
+# cubecl's default cap (a submission every 32 launches: the GPU starts while the rest records).
+for m in $MODELS; do hearth "$m" 45 --reps 3 --tasks-max 32; done
 # The software adapters' family on this GPU, for comparison.
 hearth smollm2 30 --reps 3 --family rows
+hearth smollm2 30 --reps 3 --family portable --check 32
 
 step "llama.cpp CUDA build (background, after the timed runs: it would take their CPU)"
 command -v nvcc >/dev/null || export PATH="/usr/local/cuda/bin:$PATH"

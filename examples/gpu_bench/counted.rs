@@ -2,9 +2,15 @@
 //! token costs (dispatches, queue writes, readbacks, weight bytes read), without touching the
 //! engine.
 //!
-//! Dispatches are counted at the op level, with the launches each op of the GPU backend makes:
-//! one per op, one per weight part for `matmul` and `embed` (a weight larger than the binding
-//! limit is split by rows), two for `top_k`. `write_ids` is a queue write, not a dispatch.
+//! On the GPU backend dispatches are the backend's own count of its launches ([`Gpu::launches`]),
+//! fused kernels included; on the CPU engine they are counted at the op level (one per op, as
+//! the unfused GPU ops would launch). `write_ids` is a queue write, not a dispatch.
+//!
+//! Submissions follow cubecl's wgpu stream, which records launches into one command encoder
+//! and submits it when `tasks_max` tasks are recorded, before a queue write (`write_ids`) when
+//! something is recorded, and at every readback (whose copy is one more task). Not modelled:
+//! the empty submission cubecl makes after every 64 queue writes of its own (per-launch
+//! parameters it has not cached; a decode step writes a handful, those that hold the position).
 
 use std::cell::Cell;
 
@@ -12,14 +18,20 @@ use hearth::gguf::GgmlType;
 use hearth::infer::gpu::Gpu;
 use hearth::infer::{Activation, Attention, Compute, Cpu, InferError, Rope};
 
-/// How many buffers a weight is split into on a backend (one launch of `matmul` per part).
+/// How many buffers a weight is split into on a backend (one launch of `matmul` per part), and
+/// the backend's own count of its dispatches where it keeps one.
 pub trait Parts: Compute {
     fn parts(&self, w: &Self::Weight) -> usize;
+    fn launches(&self) -> Option<u64>;
 }
 
 impl Parts for Gpu {
     fn parts(&self, w: &Self::Weight) -> usize {
         w.parts()
+    }
+
+    fn launches(&self) -> Option<u64> {
+        Some(Gpu::launches(self))
     }
 }
 
@@ -27,12 +39,17 @@ impl Parts for Cpu {
     fn parts(&self, _: &Self::Weight) -> usize {
         1
     }
+
+    fn launches(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// What the counted ops did since the last [`Counted::take`].
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Counts {
     pub dispatches: u64,
+    pub submissions: u64,
     pub writes: u64,
     pub readbacks: u64,
     /// Bytes of weights the matmuls and the embedding lookups read.
@@ -46,22 +63,60 @@ pub struct Counted<C: Parts> {
     writes: Cell<u64>,
     readbacks: Cell<u64>,
     weight_bytes: Cell<u64>,
+    submissions: Cell<u64>,
+    /// cubecl's `tasks_max` on the device.
+    tasks_max: u64,
+    /// Tasks recorded since the last submission.
+    pending: Cell<u64>,
+    /// The backend's launch count at the last [`Counted::sync`].
+    seen_launches: Cell<u64>,
 }
 
 impl<C: Parts> Counted<C> {
-    pub fn new(inner: C) -> Counted<C> {
+    /// `inner` on a device that submits every `tasks_max` launches.
+    pub fn new(inner: C, tasks_max: usize) -> Counted<C> {
+        let seen = inner.launches().unwrap_or(0);
         Counted {
             inner,
             dispatches: Cell::new(0),
             writes: Cell::new(0),
             readbacks: Cell::new(0),
             weight_bytes: Cell::new(0),
+            submissions: Cell::new(0),
+            tasks_max: tasks_max.max(1) as u64,
+            pending: Cell::new(0),
+            seen_launches: Cell::new(seen),
+        }
+    }
+
+    /// Takes in the launches the backend recorded since the last call, with the submissions
+    /// cubecl makes when `tasks_max` of them are recorded.
+    fn sync(&self) {
+        let Some(now) = self.inner.launches() else { return };
+        let new = now - self.seen_launches.replace(now);
+        self.dispatches.set(self.dispatches.get() + new);
+        let mut pending = self.pending.get() + new;
+        while pending >= self.tasks_max {
+            self.submissions.set(self.submissions.get() + 1);
+            pending -= self.tasks_max;
+        }
+        self.pending.set(pending);
+    }
+
+    /// A submission of what is recorded, if anything is (`extra` tasks recorded first).
+    fn submit(&self, extra: u64) {
+        self.sync();
+        if self.inner.launches().is_some() && self.pending.get() + extra > 0 {
+            self.submissions.set(self.submissions.get() + 1);
+            self.pending.set(0);
         }
     }
 
     /// The counts so far, and zero them.
     pub fn take(&self) -> Counts {
+        self.sync();
         Counts {
+            submissions: self.submissions.take(),
             dispatches: self.dispatches.take(),
             writes: self.writes.take(),
             readbacks: self.readbacks.take(),
@@ -69,8 +124,11 @@ impl<C: Parts> Counted<C> {
         }
     }
 
+    /// `n` dispatches of an op, on a backend that does not count its own.
     fn dispatch(&self, n: usize) {
-        self.dispatches.set(self.dispatches.get() + n as u64);
+        if self.inner.launches().is_none() {
+            self.dispatches.set(self.dispatches.get() + n as u64);
+        }
     }
 
     fn read_weight(&self, bytes: u64) {
@@ -123,6 +181,7 @@ impl<C: Parts> Compute for Counted<C> {
 
     fn write_ids(&self, ids: &C::Ids, data: &[u32]) -> Result<(), InferError> {
         self.writes.set(self.writes.get() + 1);
+        self.submit(0);
         self.inner.write_ids(ids, data)
     }
 
@@ -198,13 +257,119 @@ impl<C: Parts> Compute for Counted<C> {
         self.inner.top_k(x, row, width, k, vals, ids)
     }
 
+    #[allow(clippy::too_many_arguments)]
+    fn add_rms_norm(
+        &self,
+        x: &C::Buf,
+        h: &C::Buf,
+        pre: Option<&C::Buf>,
+        w: &C::Buf,
+        rows: usize,
+        dim: usize,
+        eps: f32,
+        out: &C::Buf,
+    ) {
+        self.dispatch(2 + usize::from(pre.is_some()));
+        self.inner.add_rms_norm(x, h, pre, w, rows, dim, eps, out)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn embed_norm(
+        &self,
+        table: &Self::Weight,
+        ids: &C::Ids,
+        n: usize,
+        scale: f32,
+        x: &C::Buf,
+        w: &C::Buf,
+        dim: usize,
+        eps: f32,
+        xn: &C::Buf,
+    ) {
+        self.dispatch(table.2 + 1);
+        self.read_weight(self.inner.weight_bytes(&table.0) / table.1 as u64 * n as u64);
+        self.inner.embed_norm(&table.0, ids, n, scale, x, w, dim, eps, xn)
+    }
+
+    fn head_norms(
+        &self,
+        q: (&C::Buf, &C::Buf, usize),
+        k: (&C::Buf, &C::Buf, usize),
+        dim: usize,
+        eps: f32,
+        q_out: &C::Buf,
+        k_out: &C::Buf,
+    ) {
+        self.dispatch(2);
+        self.inner.head_norms(q, k, dim, eps, q_out, k_out)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn qkv(
+        &self,
+        x: &C::Buf,
+        wq: &Self::Weight,
+        wk: &Self::Weight,
+        wv: &Self::Weight,
+        n: usize,
+        q: &C::Buf,
+        k: &C::Buf,
+        v: &C::Buf,
+    ) {
+        for w in [wq, wk, wv] {
+            self.dispatch(w.2);
+            self.read_weight(self.inner.weight_bytes(&w.0));
+        }
+        self.inner.qkv(x, &wq.0, &wk.0, &wv.0, n, q, k, v)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn gated_ffn(
+        &self,
+        x: &C::Buf,
+        w_gate: &Self::Weight,
+        w_up: &Self::Weight,
+        n: usize,
+        ff: usize,
+        act: Activation,
+        scratch: (&C::Buf, &C::Buf),
+        out: &C::Buf,
+    ) {
+        for w in [w_gate, w_up] {
+            self.dispatch(w.2);
+            self.read_weight(self.inner.weight_bytes(&w.0));
+        }
+        self.dispatch(1);
+        self.inner.gated_ffn(x, &w_gate.0, &w_up.0, n, ff, act, scratch, out)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn rope_store(
+        &self,
+        q: &C::Buf,
+        k: &C::Buf,
+        v: &C::Buf,
+        bias: Option<(&C::Buf, &C::Buf, &C::Buf)>,
+        n: usize,
+        rope_q: Rope<'_>,
+        rope_k: Rope<'_>,
+        kv_width: usize,
+        k_cache: &C::Buf,
+        v_cache: &C::Buf,
+    ) {
+        self.dispatch(4 + if bias.is_some() { 3 } else { 0 });
+        self.inner.rope_store(q, k, v, bias, n, rope_q, rope_k, kv_width, k_cache, v_cache)
+    }
+
     async fn read(&self, x: &C::Buf, offset: usize, len: usize) -> Result<Vec<f32>, InferError> {
         self.readbacks.set(self.readbacks.get() + 1);
+        self.submit(1);
         self.inner.read(x, offset, len).await
     }
 
     async fn read_ids(&self, ids: &C::Ids, len: usize) -> Result<Vec<u32>, InferError> {
         self.readbacks.set(self.readbacks.get() + 1);
+        self.submit(1);
         self.inner.read_ids(ids, len).await
     }
 

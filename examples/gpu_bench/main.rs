@@ -5,16 +5,17 @@
 //!
 //! ```text
 //! cargo run --release --example gpu_bench -- --model FILE [--backend wgpu|cpu]
-//!     [--family auto|rows|matvec] [--api vulkan|auto] [--tasks-max N]
+//!     [--family auto|rows|portable] [--api vulkan|auto] [--tasks-max N]
 //!     [--prompt-len 100] [--gen 32] [--reps 3] [--context 256] [--check STEPS]
 //! cargo run --release --example gpu_bench -- --extract-header REAL.gguf HEADER.bin
 //! cargo run --release --example gpu_bench -- --synthesize HEADER.bin OUT.gguf [--seed N]
 //! ```
-//! - `--family`: the matmul kernels. `auto` is the engine's own choice for the adapter (the
-//!   barrier-free `Rows` kernels on a CPU adapter, the shared-memory `Matvec`/`Tiled` ones on a
-//!   GPU); `rows` and `matvec` force one.
-//! - `--tasks-max`: launches cubecl records before it submits (its default is 32); a readback
-//!   submits too.
+//! - `--family`: the kernel family ([`Kernels`]). `auto` is the engine's own choice for the
+//!   adapter (the barrier-free `Rows` kernels on a CPU adapter, the shared-memory `Matvec`/`Tiled`
+//!   ones on a GPU); `rows` and `portable` (or `matvec`) force one.
+//! - `--tasks-max`: launches cubecl records before it submits (default
+//!   [`TASKS_PER_SUBMISSION`], what the browser device uses; cubecl's own default is 32); a
+//!   readback submits too.
 //! - `--check STEPS`: after the bench, the GPU and the CPU engine are fed the same ids (an
 //!   8-token prompt, then STEPS tokens of the CPU engine's greedy sequence) and every step's
 //!   logits compared: `max |gpu - cpu| / max |cpu|`.
@@ -22,9 +23,9 @@
 //!   tensor infos) and random valid blocks of the same formats and sizes (see `synth.rs`): the
 //!   shapes of a real model, carried as its header alone.
 //!
-//! Dispatches, queue writes, readbacks and weight bytes are counted per token at the op level
-//! (`counted.rs`), not inside the engine; submissions are not counted (cubecl batches launches
-//! into submissions itself: every `tasks_max` launches and at each readback).
+//! Dispatches (the GPU backend's own launch count), submissions (cubecl's rules applied to
+//! them), queue writes, readbacks and weight bytes are counted per decoded token and per layer
+//! (`counted.rs`).
 
 mod counted;
 mod synth;
@@ -36,7 +37,7 @@ use burn::tensor::Device;
 use burn::tensor::wgpu::WgpuBackend;
 use futures::executor::block_on;
 use hearth::gguf::GgufHeader;
-use hearth::infer::gpu::Gpu;
+use hearth::infer::gpu::{Gpu, Kernels, TASKS_PER_SUBMISSION};
 use hearth::infer::{Compute, Cpu, Model, Shape, load_weights};
 use hearth::model::ModelConfig;
 use serde_json::{Value, json};
@@ -120,23 +121,16 @@ fn device(a: &Args) -> Result<Device, String> {
         "auto" => WgpuBackend::Auto,
         other => return Err(format!("--api {other}: expected vulkan or auto")),
     };
-    let mut options = Device::wgpu_options().graphics_api(api);
-    if let Some(n) = a.tasks_max {
-        options = options.tasks_max(n);
-    }
+    let options = Device::wgpu_options().graphics_api(api).tasks_max(a.tasks_max.unwrap_or(TASKS_PER_SUBMISSION));
     options.init().map_err(|e| format!("no wgpu adapter on {}: {e}", a.api))
 }
 
 /// The GPU engine on `device` with `--family` applied, and the family's name.
 fn gpu(device: &Device, a: &Args) -> Result<(Gpu, String), String> {
     let gpu = Gpu::new(device.clone()).map_err(|e| e.to_string())?;
-    match a.family.as_str() {
-        "auto" => {}
-        "rows" => gpu.use_row_kernels(true),
-        "matvec" => gpu.use_row_kernels(false),
-        other => return Err(format!("--family {other}: expected auto, rows or matvec")),
-    }
-    let family = if gpu.row_kernels() { "rows" } else { "matvec+tiled" };
+    let name = if a.family == "matvec" { "portable" } else { a.family.as_str() };
+    gpu.set_kernels(Kernels::parse(name).map_err(|e| e.to_string())?);
+    let family = if gpu.row_kernels() { "rows" } else { "portable" };
     Ok((gpu, family.to_string()))
 }
 
@@ -152,7 +146,8 @@ fn load<C: Compute>(compute: C, file: &[u8], context: usize) -> Result<Model<C>,
 fn bench<C: Parts>(compute: C, family: &str, a: &Args, file: &[u8]) -> Result<Value, String> {
     let backend = compute.describe();
     let t = Instant::now();
-    let mut model = load(Counted::new(compute), file, a.context)?;
+    let tasks_max = a.tasks_max.unwrap_or(TASKS_PER_SUBMISSION);
+    let mut model = load(Counted::new(compute, tasks_max), file, a.context)?;
     // Loading enqueues uploads; wait for them so the time is the load's.
     let header = GgufHeader::parse_complete(file).map_err(|e| e.to_string())?;
     block_on(model.compute().read(&model.compute().alloc(1).map_err(|e| e.to_string())?, 0, 1))
@@ -203,7 +198,7 @@ fn bench<C: Parts>(compute: C, family: &str, a: &Args, file: &[u8]) -> Result<Va
         "backend": backend,
         "api": if a.backend == "cpu" { "cpu".to_string() } else { a.api.clone() },
         "family": family,
-        "tasks_max": a.tasks_max.unwrap_or(32),
+        "tasks_max": tasks_max,
         "arch": cfg.arch.name(),
         "n_layer": cfg.n_layer,
         "n_vocab": cfg.n_vocab,
@@ -221,7 +216,7 @@ fn bench<C: Parts>(compute: C, family: &str, a: &Args, file: &[u8]) -> Result<Va
         "dispatches_per_layer": (dispatches) / f64::from(cfg.n_layer.max(1)),
         "queue_writes_per_token": per(dec.writes),
         "readbacks_per_token": per(dec.readbacks),
-        "submissions_per_token": "not counted (cubecl submits every tasks_max launches and at each readback)",
+        "submissions_per_token": per(dec.submissions),
         "prefill_dispatches": pre.dispatches,
         "weight_bytes_per_token": weight_bytes_per_token,
         "weight_gb_per_s": weight_bytes_per_token * median(&decode_tok_s) / 1e9,

@@ -177,6 +177,134 @@ pub trait Compute {
     /// the backends may panic otherwise).
     fn top_k(&self, x: &Self::Buf, row: usize, width: usize, k: usize, vals: &Self::Buf, ids: &Self::Ids);
 
+    /// `x += h`, then `out = rms_norm(x) * w` (as [`Compute::rms_norm`]) for `rows` rows of `dim`;
+    /// with `pre`, `h` is first replaced by `rms_norm(h) * pre` (a post-norm, gemma3), written
+    /// into `out` on the way. `out` is neither `x` nor `h`. Backends may fuse the three.
+    #[allow(clippy::too_many_arguments)]
+    fn add_rms_norm(
+        &self,
+        x: &Self::Buf,
+        h: &Self::Buf,
+        pre: Option<&Self::Buf>,
+        w: &Self::Buf,
+        rows: usize,
+        dim: usize,
+        eps: f32,
+        out: &Self::Buf,
+    ) {
+        match pre {
+            Some(p) => {
+                self.rms_norm(h, p, rows, dim, eps, out);
+                self.add(x, out, rows * dim);
+            }
+            None => self.add(x, h, rows * dim),
+        }
+        self.rms_norm(x, w, rows, dim, eps, out);
+    }
+
+    /// [`Compute::embed`] into `x` (`n` rows of `dim`, the table's columns), then
+    /// `xn = rms_norm(x) * w`.
+    /// Backends may fuse the two.
+    #[allow(clippy::too_many_arguments)]
+    fn embed_norm(
+        &self,
+        table: &Self::Weight,
+        ids: &Self::Ids,
+        n: usize,
+        scale: f32,
+        x: &Self::Buf,
+        w: &Self::Buf,
+        dim: usize,
+        eps: f32,
+        xn: &Self::Buf,
+    ) {
+        self.embed(table, ids, n, scale, x);
+        self.rms_norm(x, w, n, dim, eps, xn);
+    }
+
+    /// The per-head norms of gemma3: `q_out = rms_norm(q) * wq` over `q_rows` rows of `dim`,
+    /// and `k_out = rms_norm(k) * wk` over `k_rows`. Backends may do both in one pass.
+    fn head_norms(
+        &self,
+        (q, wq, q_rows): (&Self::Buf, &Self::Buf, usize),
+        (k, wk, k_rows): (&Self::Buf, &Self::Buf, usize),
+        dim: usize,
+        eps: f32,
+        q_out: &Self::Buf,
+        k_out: &Self::Buf,
+    ) {
+        self.rms_norm(q, wq, q_rows, dim, eps, q_out);
+        self.rms_norm(k, wk, k_rows, dim, eps, k_out);
+    }
+
+    /// The query, key and value projections of `n` rows of `x`: [`Compute::matmul`] by each
+    /// weight. Backends may compute the three in one pass.
+    #[allow(clippy::too_many_arguments)]
+    fn qkv(
+        &self,
+        x: &Self::Buf,
+        wq: &Self::Weight,
+        wk: &Self::Weight,
+        wv: &Self::Weight,
+        n: usize,
+        q: &Self::Buf,
+        k: &Self::Buf,
+        v: &Self::Buf,
+    ) {
+        self.matmul(x, wq, n, q);
+        self.matmul(x, wk, n, k);
+        self.matmul(x, wv, n, v);
+    }
+
+    /// The gated feed-forward input of `n` rows of `x`: `out = act(x Wg) * (x Wu)`, with `gate`
+    /// and `up` as scratch (`n x ff` each; a fusing backend may leave them untouched).
+    #[allow(clippy::too_many_arguments)]
+    fn gated_ffn(
+        &self,
+        x: &Self::Buf,
+        w_gate: &Self::Weight,
+        w_up: &Self::Weight,
+        n: usize,
+        ff: usize,
+        act: Activation,
+        scratch: (&Self::Buf, &Self::Buf),
+        out: &Self::Buf,
+    ) {
+        self.matmul(x, w_gate, n, scratch.0);
+        self.matmul(x, w_up, n, scratch.1);
+        self.glu(scratch.0, scratch.1, n * ff, act, out);
+    }
+
+    /// One step's attention inputs after the projections: the biases `(bq, bk, bv)` added when
+    /// given, RoPE on the `n` rows of `q` (`rope_q`, in place) and of `k` (`rope_k`), and the
+    /// rotated keys and the values stored at row `rope_k.pos0` of the caches (rows of `kv_width`,
+    /// as [`Compute::store_rows`]). `k` and `v` may be left rotated or not. Backends may do it
+    /// all in one pass.
+    #[allow(clippy::too_many_arguments)]
+    fn rope_store(
+        &self,
+        q: &Self::Buf,
+        k: &Self::Buf,
+        v: &Self::Buf,
+        bias: Option<(&Self::Buf, &Self::Buf, &Self::Buf)>,
+        n: usize,
+        rope_q: Rope<'_>,
+        rope_k: Rope<'_>,
+        kv_width: usize,
+        k_cache: &Self::Buf,
+        v_cache: &Self::Buf,
+    ) {
+        if let Some((bq, bk, bv)) = bias {
+            self.add_bias(q, bq, n, (rope_q.n_heads * rope_q.head_dim) as usize);
+            self.add_bias(k, bk, n, kv_width);
+            self.add_bias(v, bv, n, kv_width);
+        }
+        self.rope(q, n, rope_q);
+        self.rope(k, n, rope_k);
+        self.store_rows(k, n, kv_width, rope_k.pos0 as usize, k_cache);
+        self.store_rows(v, n, kv_width, rope_k.pos0 as usize, v_cache);
+    }
+
     /// Wait for the queued work and read `len` values from element `offset`.
     async fn read(&self, x: &Self::Buf, offset: usize, len: usize) -> Result<Vec<f32>, InferError>;
     /// Wait for the queued work and read the first `len` ids.

@@ -143,6 +143,9 @@ pub struct ModelInfo {
 pub struct LoadOptions {
     pub context_length: Option<u32>,
     pub key: Option<String>,
+    /// The GPU kernel family (`'auto' | 'portable' | 'rows'`, for testing; see
+    /// [`crate::infer::gpu::Kernels`]); the CPU engine ignores it.
+    pub kernels: Option<crate::infer::gpu::Kernels>,
 }
 
 /// What a load needs besides the weights, decided from the header before any device work.

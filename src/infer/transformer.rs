@@ -371,6 +371,9 @@ pub struct Model<C: Compute> {
     pos: usize,
     /// The distinct penalized ids of a sampling step, kept so that no step allocates.
     seen: Vec<u32>,
+    /// The id `buf.next` holds: the last greedy pick, which the next step may embed from the
+    /// device instead of writing it back.
+    next_on_device: Option<u32>,
 }
 
 /// Which logits a step computes.
@@ -415,7 +418,7 @@ impl<C: Compute> Model<C> {
             v_cache.push(c.alloc(plan.cache_per_layer)?);
         }
         let seen = Vec::with_capacity(shape.context.min(cfg.n_vocab as usize));
-        Ok(Model { compute, cfg, weights, shape, k_cache, v_cache, buf, pos: 0, seen })
+        Ok(Model { compute, cfg, weights, shape, k_cache, v_cache, buf, pos: 0, seen, next_on_device: None })
     }
 
     pub fn config(&self) -> &ModelConfig {
@@ -470,7 +473,10 @@ impl<C: Compute> Model<C> {
         self.feed(ids, Logits::Last);
         let c = &self.compute;
         c.argmax(&self.buf.logits, 0, self.cfg.n_vocab as usize, &self.buf.next, 0);
-        Ok(c.read_ids(&self.buf.next, 1).await?[0])
+        self.next_on_device = None;
+        let id = c.read_ids(&self.buf.next, 1).await?[0];
+        self.next_on_device = Some(id);
+        Ok(id)
     }
 
     /// Appends `ids` to the cache and returns the logits after the last one.
@@ -571,28 +577,44 @@ impl<C: Compute> Model<C> {
             Architecture::Llama | Architecture::Qwen2 => Activation::Silu,
         };
         let mm = |x: &C::Buf, m: &Mat<C>, n: usize, out: &C::Buf| c.matmul(x, &m.w, n, out);
-        // Writing ids can fail only if the device is lost; the next readback reports that.
-        let _ = c.write_ids(&b.ids, ids);
-        c.embed(&w.embd.w, &b.ids, n, cfg.embedding_scale.unwrap_or(1.0), &b.x);
+        // A decode step whose token is the greedy pick of the previous one embeds it from the
+        // device (where argmax left it): no queue write in the step.
+        let ids_buf = if n == 1 && self.next_on_device == Some(ids[0]) {
+            &b.next
+        } else {
+            // Writing ids can fail only if the device is lost; the next readback reports that.
+            let _ = c.write_ids(&b.ids, ids);
+            &b.ids
+        };
+        // Every residual add is fused with the norm after it (the next layer's attention norm,
+        // or the output norm after the last layer), and the embedding with the first norm.
+        let first_norm = w.layers.first().map_or(&w.output_norm, |l| &l.attn_norm);
+        let scale = cfg.embedding_scale.unwrap_or(1.0);
+        c.embed_norm(&w.embd.w, ids_buf, n, scale, &b.x, first_norm, embd, eps, &b.xn);
         for (il, l) in w.layers.iter().enumerate() {
             // Attention.
-            c.rms_norm(&b.x, &l.attn_norm, n, embd, eps, &b.xn);
-            mm(&b.xn, &l.wq, n, &b.q);
-            mm(&b.xn, &l.wk, n, &b.k);
-            mm(&b.xn, &l.wv, n, &b.v);
-            if let Some(bias) = &l.bq {
-                c.add_bias(&b.q, bias, n, qd);
-            }
-            if let Some(bias) = &l.bk {
-                c.add_bias(&b.k, bias, n, kvd);
-            }
-            if let Some(bias) = &l.bv {
-                c.add_bias(&b.v, bias, n, kvd);
+            c.qkv(&b.xn, &l.wq.w, &l.wk.w, &l.wv.w, n, &b.q, &b.k, &b.v);
+            let mut bias = match (&l.bq, &l.bk, &l.bv) {
+                (Some(bq), Some(bk), Some(bv)) => Some((bq, bk, bv)),
+                _ => None,
+            };
+            let separate_bias = bias.is_none() || l.q_norm.is_some();
+            if separate_bias {
+                bias = None;
+                if let Some(bias) = &l.bq {
+                    c.add_bias(&b.q, bias, n, qd);
+                }
+                if let Some(bias) = &l.bk {
+                    c.add_bias(&b.k, bias, n, kvd);
+                }
+                if let Some(bias) = &l.bv {
+                    c.add_bias(&b.v, bias, n, kvd);
+                }
             }
             let (q, k) = match (&l.q_norm, &l.k_norm) {
                 (Some(qn), Some(kn)) => {
-                    c.rms_norm(&b.q, qn, n * cfg.n_head as usize, hd, eps, &b.qn);
-                    c.rms_norm(&b.k, kn, n * cfg.n_head_kv as usize, hd, eps, &b.kn);
+                    let (q_rows, k_rows) = (n * cfg.n_head as usize, n * cfg.n_head_kv as usize);
+                    c.head_norms((&b.q, qn, q_rows), (&b.k, kn, k_rows), hd, eps, &b.qn, &b.kn);
                     (&b.qn, &b.kn)
                 }
                 _ => (&b.q, &b.k),
@@ -608,10 +630,8 @@ impl<C: Compute> Model<C> {
                 style: cfg.rope,
                 factors: w.rope_factors.as_deref(),
             };
-            c.rope(q, n, rope(cfg.n_head));
-            c.rope(k, n, rope(cfg.n_head_kv));
-            c.store_rows(k, n, kvd, pos0, &self.k_cache[il]);
-            c.store_rows(&b.v, n, kvd, pos0, &self.v_cache[il]);
+            let (kc, vc) = (&self.k_cache[il], &self.v_cache[il]);
+            c.rope_store(q, k, &b.v, bias, n, rope(cfg.n_head), rope(cfg.n_head_kv), kvd, kc, vc);
             let window = if cfg.is_local_layer(il as u32) { cfg.sliding_window.unwrap_or(0) } else { 0 };
             let a = Attention {
                 n_head: cfg.n_head,
@@ -621,33 +641,33 @@ impl<C: Compute> Model<C> {
                 scale: cfg.attention_scale,
                 window,
             };
-            c.attention(q, &self.k_cache[il], &self.v_cache[il], n, a, &b.att);
+            c.attention(q, kc, vc, n, a, &b.att);
             mm(&b.att, &l.wo, n, &b.h);
-            self.residual(&l.post_attn_norm, n);
+            c.add_rms_norm(&b.x, &b.h, l.post_attn_norm.as_ref(), &l.ffn_norm, n, embd, eps, &b.xn);
             // Feed-forward.
-            let (c, b) = (&self.compute, &self.buf);
-            c.rms_norm(&b.x, &l.ffn_norm, n, embd, eps, &b.xn);
-            mm(&b.xn, &l.gate, n, &b.gate);
-            mm(&b.xn, &l.up, n, &b.up);
-            c.glu(&b.gate, &b.up, n * ff, act, &b.act);
+            c.gated_ffn(&b.xn, &l.gate.w, &l.up.w, n, ff, act, (&b.gate, &b.up), &b.act);
             mm(&b.act, &l.down, n, &b.h);
-            self.residual(&l.post_ffn_norm, n);
+            let next_norm = w.layers.get(il + 1).map_or(&w.output_norm, |next| &next.attn_norm);
+            c.add_rms_norm(&b.x, &b.h, l.post_ffn_norm.as_ref(), next_norm, n, embd, eps, &b.xn);
         }
-        let (c, cfg, w, b) = (&self.compute, &self.cfg, &self.weights, &self.buf);
         let out_w = w.output.as_ref().unwrap_or(&w.embd);
         let nv = cfg.n_vocab as usize;
+        // `xn` holds the output norm of every row.
         match logits {
             Logits::None => {}
             Logits::Last => {
-                c.copy_rows(&b.x, n - 1, &b.h, 0, 1, embd);
-                c.rms_norm(&b.h, &w.output_norm, 1, embd, eps, &b.xn);
-                mm(&b.xn, out_w, 1, &b.logits);
+                let last = if n == 1 {
+                    &b.xn
+                } else {
+                    c.copy_rows(&b.xn, n - 1, &b.h, 0, 1, embd);
+                    &b.h
+                };
+                mm(last, out_w, 1, &b.logits);
                 if let Some(cap) = cfg.final_logit_softcapping {
                     c.softcap(&b.logits, nv, cap);
                 }
             }
             Logits::All => {
-                c.rms_norm(&b.x, &w.output_norm, n, embd, eps, &b.xn);
                 mm(&b.xn, out_w, n, &b.logits);
                 if let Some(cap) = cfg.final_logit_softcapping {
                     c.softcap(&b.logits, n * nv, cap);
@@ -655,17 +675,5 @@ impl<C: Compute> Model<C> {
             }
         }
         self.pos += n;
-    }
-
-    /// `x += norm(h)` with the post-norm (gemma3) or `x += h`.
-    fn residual(&self, post_norm: &Option<C::Buf>, n: usize) {
-        let (c, b, embd) = (&self.compute, &self.buf, self.cfg.n_embd as usize);
-        match post_norm {
-            Some(w) => {
-                c.rms_norm(&b.h, w, n, embd, self.cfg.rms_eps, &b.xn);
-                c.add(&b.x, &b.xn, n * embd);
-            }
-            None => c.add(&b.x, &b.h, n * embd),
-        }
     }
 }

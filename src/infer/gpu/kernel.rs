@@ -65,7 +65,44 @@ pub enum Spec {
     Penalize,
     /// One pass of the top-k (see [`TopKPass`]).
     TopK(TopKPass),
+    /// Embedding rows of a table in one buffer (whole units), then their RMS norm.
+    EmbedNorm {
+        fmt: Fmt,
+    },
+    /// The per-head norms of the queries and the keys.
+    HeadNorms,
+    /// Residual add then RMS norm; `pre`: the residual is itself normalized first (a post-norm).
+    AddRmsNorm {
+        pre: bool,
+    },
+    /// Bias (`bias`), RoPE of the queries and keys, and the KV-cache write of keys and values.
+    RopeStore {
+        bias: bool,
+    },
+    /// The three projections of one row (n == 1) in one dispatch; weight `m` in format
+    /// `fmts[m]`.
+    Qkv {
+        fmts: [Fmt; 3],
+        lanes: Lanes,
+    },
+    /// Gate and up projections of one row (n == 1) and the gated activation in one dispatch.
+    GluFused {
+        fmt: Fmt,
+        lanes: Lanes,
+    },
 }
+
+/// The family of a fused weight kernel (one row of `x`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Lanes {
+    /// Barrier-free, [`FUSED_RB`] rows per invocation (as [`Spec::Rows`]).
+    Rows,
+    /// `tpr` lanes per row and a tree reduction (as [`Spec::Matvec`]).
+    Matvec(u32),
+}
+
+/// Rows per invocation of the fused Rows kernels (the blocking of [`Spec::Rows`] for n == 1).
+pub const FUSED_RB: u32 = 8;
 
 /// The two passes of a top-k (see `shaders/top_k_select.wgsl`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -78,6 +115,9 @@ pub enum TopKPass {
 
 /// Words of parameters a kernel reads (`P` is `array<vec4<u32>, WORDS / 4>`).
 pub const PARAM_WORDS: usize = 16;
+/// The fused weight kernels' parameters: per weight `m` its rows at `8 + m`, blocks per row at
+/// `12 + m`, payload offset at `16 + m`.
+pub const FUSED_PARAM_WORDS: usize = 20;
 /// [`Spec::Rope`] also carries one frequency per rotated pair.
 pub const ROPE_PARAM_WORDS: usize = PARAM_WORDS + ROPE_TABLE;
 /// Pairs whose frequencies fit in [`Spec::Rope`]'s parameters.
@@ -108,13 +148,38 @@ impl Spec {
             Spec::Argmax | Spec::Penalize => &[("X", "f32"), ("I", "u32")],
             Spec::TopK(TopKPass::Chunks) => &[("X", "f32"), ("M", "u32")],
             Spec::TopK(TopKPass::Select) => &[("X", "f32"), ("M", "u32"), ("V", "f32"), ("O", "u32")],
+            Spec::AddRmsNorm { pre: false } => &[("X", "f32"), ("H", "f32"), ("G", "f32"), ("O", "f32")],
+            Spec::AddRmsNorm { pre: true } => &[("X", "f32"), ("H", "f32"), ("G", "f32"), ("O", "f32"), ("PRE", "f32")],
+            Spec::RopeStore { bias: false } => {
+                &[("Q", "f32"), ("K", "f32"), ("V", "f32"), ("KC", "f32"), ("VC", "f32")]
+            }
+            Spec::RopeStore { bias: true } => &[
+                ("Q", "f32"),
+                ("K", "f32"),
+                ("V", "f32"),
+                ("KC", "f32"),
+                ("VC", "f32"),
+                ("BQ", "f32"),
+                ("BK", "f32"),
+                ("BV", "f32"),
+            ],
+            Spec::Qkv { .. } => {
+                &[("W0", "u32"), ("W1", "u32"), ("W2", "u32"), ("X", ACT4), ("O0", "f32"), ("O1", "f32"), ("O2", "f32")]
+            }
+            Spec::GluFused { .. } => &[("W0", "u32"), ("W1", "u32"), ("X", ACT4), ("O", "f32")],
+            Spec::HeadNorms => {
+                &[("Q", "f32"), ("K", "f32"), ("GQ", "f32"), ("GK", "f32"), ("OQ", "f32"), ("OK", "f32")]
+            }
+            Spec::EmbedNorm { .. } => &[("W", "u32"), ("IDS", "u32"), ("O", ACT4), ("G", "f32"), ("XN", "f32")],
         }
     }
 
     /// Threads per workgroup.
     pub fn workgroup(self) -> u32 {
         match self {
-            Spec::Embed { .. } | Spec::Rows { .. } | Spec::RmsNorm => 64,
+            Spec::Embed { .. } | Spec::Rows { .. } | Spec::RmsNorm | Spec::AddRmsNorm { .. } => 64,
+            Spec::EmbedNorm { .. } | Spec::HeadNorms => 64,
+            Spec::Qkv { lanes: Lanes::Rows, .. } | Spec::GluFused { lanes: Lanes::Rows, .. } => 64,
             Spec::Attention { .. } => 128,
             _ => 256,
         }
@@ -123,7 +188,8 @@ impl Spec {
     /// Parameter words the kernel declares.
     pub fn param_words(self) -> usize {
         match self {
-            Spec::Rope => ROPE_PARAM_WORDS,
+            Spec::Rope | Spec::RopeStore { .. } => ROPE_PARAM_WORDS,
+            Spec::Qkv { .. } | Spec::GluFused { .. } => FUSED_PARAM_WORDS,
             _ => PARAM_WORDS,
         }
     }
@@ -152,7 +218,7 @@ impl Spec {
 }
 
 /// `src` with every whole-identifier occurrence of `from` replaced by `to`.
-fn replace_ident(src: &str, from: &str, to: &str) -> String {
+pub fn replace_ident(src: &str, from: &str, to: &str) -> String {
     let is_ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
     let mut out = String::with_capacity(src.len());
     let mut rest = src;
@@ -171,7 +237,7 @@ fn replace_ident(src: &str, from: &str, to: &str) -> String {
 }
 
 /// Most storage buffers a kernel binds.
-pub const MAX_BUFFERS: usize = 4;
+pub const MAX_BUFFERS: usize = 8;
 
 /// A [`Spec`] launched through cubecl with its own WGSL.
 #[derive(Debug)]
@@ -250,7 +316,24 @@ mod tests {
             Spec::Penalize,
             Spec::TopK(TopKPass::Chunks),
             Spec::TopK(TopKPass::Select),
+            Spec::AddRmsNorm { pre: false },
+            Spec::AddRmsNorm { pre: true },
+            Spec::RopeStore { bias: false },
+            Spec::RopeStore { bias: true },
+            Spec::HeadNorms,
         ];
+        let lanes = [Lanes::Rows, Lanes::Matvec(4), Lanes::Matvec(8), Lanes::Matvec(16), Lanes::Matvec(32)];
+        for lanes in lanes {
+            for fmt in fmts {
+                v.push(Spec::Qkv { fmts: [fmt; 3], lanes });
+                v.push(Spec::GluFused { fmt, lanes });
+            }
+            v.extend(fmts.map(|fmt| Spec::EmbedNorm { fmt }));
+            // Mixed formats, as in the Q4_K_M and Q5_0 files.
+            v.push(Spec::Qkv { fmts: [Fmt::Q4K, Fmt::Q4K, Fmt::Q6K], lanes });
+            v.push(Spec::Qkv { fmts: [Fmt::Q5_0, Fmt::Q5_0, Fmt::Q8_0], lanes });
+            v.push(Spec::Qkv { fmts: [Fmt::Q8_0, Fmt::F16, Fmt::Q4_1], lanes });
+        }
         for fmt in fmts {
             for ragged in [false, true] {
                 if ragged && !fmt.is_plain() {
@@ -282,7 +365,19 @@ mod tests {
     #[cfg(not(target_arch = "wasm32"))]
     fn all_aliases(spec: Spec) -> Vec<[u8; MAX_BUFFERS]> {
         let bufs = spec.buffers();
-        let mut out = vec![[0, 1, 2, 3]];
+        let mut out = vec![[0, 1, 2, 3, 4, 5, 6, 7]];
+        // The engine never passes one buffer twice to these (distinct weights, activations
+        // and caches); `launch` would still compose the aliased source if it did.
+        if matches!(
+            spec,
+            Spec::Qkv { .. }
+                | Spec::GluFused { .. }
+                | Spec::RopeStore { .. }
+                | Spec::EmbedNorm { .. }
+                | Spec::HeadNorms
+        ) {
+            return out;
+        }
         for i in 1..bufs.len() {
             let mut next = Vec::new();
             for a in &out {

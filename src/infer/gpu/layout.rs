@@ -14,6 +14,8 @@
 //! GGUF bytes as they are. Either way the device holds at most two padding bytes more than the
 //! GGUF data per part.
 
+use burn::cubecl::server::Handle;
+
 use crate::gguf::GgmlType;
 
 /// A weight format the GPU kernels can decode.
@@ -163,6 +165,57 @@ pub fn split_rows(fmt: Fmt, rows: usize, cols: usize, max_bytes: u64) -> Option<
         r0 += n;
     }
     Some(parts)
+}
+
+/// One row range of a weight, in its own buffer.
+#[derive(Debug, Clone)]
+pub(super) struct Part {
+    pub(super) handle: Handle,
+    pub(super) id: u64,
+    pub(super) row0: u32,
+    pub(super) rows: u32,
+    pub(super) qoff: u32,
+    pub(super) bytes: u64,
+}
+
+/// A quantized `rows x cols` matrix on the GPU, in one or more row-range parts.
+#[derive(Debug, Clone)]
+pub struct GpuWeight {
+    pub(super) parts: Vec<Part>,
+    pub(super) fmt: Fmt,
+    pub(super) ty: GgmlType,
+    pub(super) rows: usize,
+    pub(super) cols: usize,
+}
+
+impl GpuWeight {
+    /// Output features.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Input features.
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+
+    /// The GGUF format the weight came in.
+    pub fn ggml_type(&self) -> GgmlType {
+        self.ty
+    }
+
+    /// Buffers the weight is split into.
+    pub fn parts(&self) -> usize {
+        self.parts.len()
+    }
+
+    /// Units (of 8 weights) per row, blocks per row, and whether rows end mid-unit.
+    pub(super) fn geometry(&self) -> (u32, u32, bool) {
+        let ragged = self.fmt.is_plain() && !self.cols.is_multiple_of(8);
+        let upr = self.cols.div_ceil(8) as u32;
+        let bpr = (self.cols / self.fmt.block_elems()) as u32;
+        (upr, bpr, ragged)
+    }
 }
 
 #[cfg(test)]

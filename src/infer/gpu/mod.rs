@@ -43,6 +43,20 @@
 //!   (cache-resident on a CPU-emulated adapter) and does O(1) work per element and round.
 //! - Every buffer is its own device allocation (cubecl's "dedicated" allocations): exact-sized,
 //!   and handed back to the driver soon after its last handle is dropped.
+//! - The families ([`Kernels`], module `family`): `Rows` or `Portable` (`Matvec`/`Tiled`),
+//!   chosen from the adapter or forced by [`Gpu::set_kernels`] for tests and benchmarks.
+//!
+//! # One submission per decoded token
+//! A decode step is the fused ops of module `fused` (three projections in one dispatch, gate +
+//! up + activation in one, biases + RoPE + KV-cache write in one, each residual add with the
+//! norm after it, the embedding with the first norm, gemma3's two per-head norms together): 8
+//! dispatches per layer for llama and qwen2, 9 for gemma3, plus 3 (the embedding, the output
+//! projection, the argmax). cubecl records launches into one command encoder and submits it
+//! every `tasks_max` launches, before a queue write, and at a readback; with a device made with
+//! [`TASKS_PER_SUBMISSION`] and the greedy token embedded from the device (no queue write), a
+//! decoded token is one submission, its readback of one id. Parameters that change per token
+//! (the position) are cubecl's per-launch uniforms: each is written once per token by the
+//! queue, before the submission that reads it.
 
 //! # Parameters
 //! Scalars (sizes, offsets, positions, `eps`, ...) travel in cubecl's own per-launch info
@@ -58,6 +72,8 @@
 //! call that passes the same [`GpuBuf`] twice (an in-place `rms_norm`, say) binds it once and
 //! the kernel variant names both parameters by the one binding.
 
+mod family;
+mod fused;
 mod kernel;
 pub(crate) mod layout;
 mod wgsl;
@@ -76,9 +92,12 @@ use crate::gguf::GgmlType;
 
 use super::InferError;
 use super::compute::MAX_TOP_K;
-use super::compute::{Activation, Attention, Compute, Rope, RopeStyle};
+use super::compute::{Activation, Attention, Compute, Rope};
+pub use family::Kernels;
+use family::cpu_adapter;
 use kernel::{MAX_BUFFERS, Spec, TopKPass, WgslKernel};
-use layout::Fmt;
+pub use layout::GpuWeight;
+use layout::{Fmt, Part};
 
 /// An `f32` buffer on the GPU. Clones share the storage.
 #[derive(Debug, Clone)]
@@ -108,57 +127,6 @@ pub struct GpuIds {
     id: u64,
 }
 
-/// One row range of a weight, in its own buffer.
-#[derive(Debug, Clone)]
-struct Part {
-    handle: Handle,
-    id: u64,
-    row0: u32,
-    rows: u32,
-    qoff: u32,
-    bytes: u64,
-}
-
-/// A quantized `rows x cols` matrix on the GPU, in one or more row-range parts.
-#[derive(Debug, Clone)]
-pub struct GpuWeight {
-    parts: Vec<Part>,
-    fmt: Fmt,
-    ty: GgmlType,
-    rows: usize,
-    cols: usize,
-}
-
-impl GpuWeight {
-    /// Output features.
-    pub fn rows(&self) -> usize {
-        self.rows
-    }
-
-    /// Input features.
-    pub fn cols(&self) -> usize {
-        self.cols
-    }
-
-    /// The GGUF format the weight came in.
-    pub fn ggml_type(&self) -> GgmlType {
-        self.ty
-    }
-
-    /// Buffers the weight is split into.
-    pub fn parts(&self) -> usize {
-        self.parts.len()
-    }
-
-    /// Units (of 8 weights) per row, blocks per row, and whether rows end mid-unit.
-    fn geometry(&self) -> (u32, u32, bool) {
-        let ragged = self.fmt.is_plain() && !self.cols.is_multiple_of(8);
-        let upr = self.cols.div_ceil(8) as u32;
-        let bpr = (self.cols / self.fmt.block_elems()) as u32;
-        (upr, bpr, ragged)
-    }
-}
-
 /// The GPU backend (see the module docs).
 pub struct Gpu {
     client: Client,
@@ -167,12 +135,21 @@ pub struct Gpu {
     max_groups: u32,
     /// `matmul` with [`Spec::Rows`] (a CPU adapter; see [`Gpu::use_row_kernels`]).
     row_kernels: AtomicBool,
+    /// Whether the adapter runs shaders on the CPU ([`Kernels::Auto`] picks `Rows` there).
+    cpu: bool,
+    /// Dispatches recorded so far ([`Gpu::launches`]).
+    launches: AtomicU64,
     /// The chunk maxima of [`Compute::top_k`] (`TOP_K_CHUNKS` order keys). Calls queued back to
     /// back reuse it safely: dispatches run in queue order.
     topk_chunks: GpuIds,
     /// Bytes of every buffer allocated through this backend ([`Compute::allocated_bytes`]).
     allocated: AtomicU64,
 }
+
+/// Launches cubecl records before it submits them, for a device made for this backend
+/// (`tasks_max` of burn's wgpu options): more than a decode step's dispatches, so that a decoded
+/// token is one submission (its readback submits it).
+pub const TASKS_PER_SUBMISSION: usize = 2048;
 
 /// Identities of buffers, unique across every [`Gpu`] of the process (two backends may share a
 /// device, and so a launch may mix their buffers).
@@ -231,6 +208,8 @@ impl Gpu {
             max_binding: device_limit.min(max_binding).max(4),
             max_groups,
             row_kernels: AtomicBool::new(cpu),
+            cpu,
+            launches: AtomicU64::new(0),
             topk_chunks,
             allocated: AtomicU64::new((TOP_K_CHUNKS * 4).next_multiple_of(16) as u64),
         })
@@ -257,9 +236,15 @@ impl Gpu {
 
     /// Launches `spec` over `groups` workgroups with `bufs` bound in order and `params` in `P`.
     fn launch(&self, spec: Spec, bufs: &[(&Handle, u64)], params: &[u32], groups: u32) {
+        self.launch_words(spec, bufs, params, groups);
+    }
+
+    /// [`Gpu::launch`] (the one place a dispatch is recorded, and counted).
+    fn launch_words(&self, spec: Spec, bufs: &[(&Handle, u64)], params: &[u32], groups: u32) {
         if groups == 0 {
             return;
         }
+        self.launches.fetch_add(1, Ordering::Relaxed);
         debug_assert_eq!(bufs.len(), spec.buffers().len());
         let mut alias = [0u8; MAX_BUFFERS];
         let mut args = KernelArguments::new();
@@ -290,30 +275,6 @@ impl Gpu {
         self.client.launch(Box::new(WgslKernel::new(spec, alias)), CubeCount::Static(x, y, 1), args);
     }
 
-    /// The blocking `(rb, xb)` of [`Spec::Rows`] for a matmul of `n` rows, or `None` for the
-    /// shared-memory kernels (see the module docs).
-    fn rows_blocking(&self, n: usize) -> Option<(u32, u32)> {
-        if !self.row_kernels.load(Ordering::Relaxed) {
-            None
-        } else if n == 1 {
-            Some((8, 1))
-        } else {
-            Some((4, u32_of(n.min(4))))
-        }
-    }
-
-    /// Whether `matmul` uses the barrier-free [`Spec::Rows`] kernel (the default on CPU
-    /// adapters) rather than the shared-memory ones (the default on GPUs). For tests and
-    /// profiling: both are correct everywhere.
-    pub fn use_row_kernels(&self, on: bool) {
-        self.row_kernels.store(on, Ordering::Relaxed);
-    }
-
-    /// Whether `matmul` uses the barrier-free kernel (see [`Gpu::use_row_kernels`]).
-    pub fn row_kernels(&self) -> bool {
-        self.row_kernels.load(Ordering::Relaxed)
-    }
-
     fn fill_zero(&self, handle: &Handle, id: u64, words: usize) {
         self.launch(Spec::Fill, &[(handle, id)], &[u32_of(words)], groups(words, 256));
     }
@@ -330,17 +291,6 @@ impl Gpu {
             .map_err(|e| InferError::Device(format!("reading a buffer back failed: {e:?}")))?;
         Ok(bytes.remove(0))
     }
-}
-
-/// Whether the adapter runs shaders on the CPU (SwiftShader, llvmpipe/lavapipe, WARP): no card
-/// behind it (natively; and in the browser when it says it is a fallback adapter), or a name that
-/// says so.
-fn cpu_adapter(no_card: bool, name: &str) -> bool {
-    let name = name.to_ascii_lowercase();
-    no_card
-        || ["swiftshader", "llvmpipe", "lavapipe", "softpipe", "software", "basic render"]
-            .iter()
-            .any(|s| name.contains(s))
 }
 
 fn u32_of(v: usize) -> u32 {
@@ -506,34 +456,8 @@ impl Compute for Gpu {
     }
 
     fn rope(&self, x: &GpuBuf, n: usize, rope: Rope<'_>) {
-        let half = (rope.n_rot / 2) as usize;
-        // Frequency factors need the per-pair table (the loader refuses more than
-        // `ROPE_TABLE` pairs with factors).
-        assert!(rope.factors.is_none() || half <= kernel::ROPE_TABLE, "rope: factors for {half} pairs");
-        let mut params = vec![0u32; kernel::ROPE_PARAM_WORDS];
-        let log2_scale = -2.0 * f64::from(rope.base).log2() / f64::from(rope.n_rot);
-        params[..9].copy_from_slice(&[
-            u32_of(n),
-            rope.n_heads,
-            rope.head_dim,
-            rope.n_rot,
-            rope.pos0,
-            rope.freq_scale.to_bits(),
-            u32::from(rope.style == RopeStyle::Neox),
-            (log2_scale as f32).to_bits(),
-            u32::from(half <= kernel::ROPE_TABLE),
-        ]);
-        if half <= kernel::ROPE_TABLE {
-            for k in 0..half {
-                let mut f = f64::from(rope.freq_scale) * (log2_scale * k as f64).exp2();
-                if let Some(factors) = rope.factors {
-                    f /= f64::from(factors[k]);
-                }
-                params[kernel::PARAM_WORDS + k] = (f as f32).to_bits();
-            }
-        }
-        let pairs = n * rope.n_heads as usize * half;
-        self.launch(Spec::Rope, &[(&x.handle, x.id)], &params, groups(pairs, 256));
+        let pairs = n * rope.n_heads as usize * (rope.n_rot / 2) as usize;
+        self.launch(Spec::Rope, &[(&x.handle, x.id)], &fused::rope_params(n, rope), groups(pairs, 256));
     }
 
     fn store_rows(&self, src: &GpuBuf, n: usize, width: usize, pos0: usize, cache: &GpuBuf) {
@@ -555,10 +479,7 @@ impl Compute for Gpu {
     }
 
     fn glu(&self, gate: &GpuBuf, up: &GpuBuf, len: usize, act: Activation, out: &GpuBuf) {
-        let act = match act {
-            Activation::Silu => 0,
-            Activation::GeluTanh => 1,
-        };
+        let act = fused::act_code(act);
         self.launch(
             Spec::Glu,
             &[(&gate.handle, gate.id), (&up.handle, up.id), (&out.handle, out.id)],
@@ -620,6 +541,91 @@ impl Compute for Gpu {
             &params,
             1,
         );
+    }
+
+    fn add_rms_norm(
+        &self,
+        x: &GpuBuf,
+        h: &GpuBuf,
+        pre: Option<&GpuBuf>,
+        w: &GpuBuf,
+        rows: usize,
+        dim: usize,
+        eps: f32,
+        out: &GpuBuf,
+    ) {
+        self.fused_add_rms_norm(x, h, pre, w, rows, dim, eps, out);
+    }
+
+    fn embed_norm(
+        &self,
+        table: &GpuWeight,
+        ids: &GpuIds,
+        n: usize,
+        scale: f32,
+        x: &GpuBuf,
+        w: &GpuBuf,
+        dim: usize,
+        eps: f32,
+        xn: &GpuBuf,
+    ) {
+        self.fused_embed_norm(table, ids, n, scale, x, w, dim, eps, xn);
+    }
+
+    fn head_norms(
+        &self,
+        q: (&GpuBuf, &GpuBuf, usize),
+        k: (&GpuBuf, &GpuBuf, usize),
+        dim: usize,
+        eps: f32,
+        q_out: &GpuBuf,
+        k_out: &GpuBuf,
+    ) {
+        self.fused_head_norms(q, k, dim, eps, q_out, k_out);
+    }
+
+    fn qkv(
+        &self,
+        x: &GpuBuf,
+        wq: &GpuWeight,
+        wk: &GpuWeight,
+        wv: &GpuWeight,
+        n: usize,
+        q: &GpuBuf,
+        k: &GpuBuf,
+        v: &GpuBuf,
+    ) {
+        self.fused_qkv(x, wq, wk, wv, n, q, k, v);
+    }
+
+    fn gated_ffn(
+        &self,
+        x: &GpuBuf,
+        w_gate: &GpuWeight,
+        w_up: &GpuWeight,
+        n: usize,
+        ff: usize,
+        act: Activation,
+        scratch: (&GpuBuf, &GpuBuf),
+        out: &GpuBuf,
+    ) {
+        self.fused_ffn(x, w_gate, w_up, n, ff, act, scratch, out);
+    }
+
+    fn rope_store(
+        &self,
+        q: &GpuBuf,
+        k: &GpuBuf,
+        v: &GpuBuf,
+        bias: Option<(&GpuBuf, &GpuBuf, &GpuBuf)>,
+        n: usize,
+        rope_q: Rope<'_>,
+        rope_k: Rope<'_>,
+        kv_width: usize,
+        k_cache: &GpuBuf,
+        v_cache: &GpuBuf,
+    ) {
+        self.fused_rope_store(q, k, v, bias, n, rope_q, rope_k, kv_width, k_cache, v_cache);
     }
 
     async fn read(&self, x: &GpuBuf, offset: usize, len: usize) -> Result<Vec<f32>, InferError> {

@@ -27,7 +27,7 @@
 
 use std::fmt::Write;
 
-use super::kernel::{Spec, TopKPass};
+use super::kernel::{FUSED_RB, Lanes, Spec, TopKPass, replace_ident};
 use super::layout::Fmt;
 
 macro_rules! shader {
@@ -77,6 +77,18 @@ const RMS_NORM: &str = shader!("rms_norm.wgsl");
 const ATTENTION: &str = shader!("attention.wgsl");
 const ATTENTION_IO: &str = shader!("attention_io.wgsl");
 const ATTENTION_IO_RAGGED: &str = shader!("attention_io_ragged.wgsl");
+const ADD_RMS_NORM: &str = shader!("add_rms_norm.wgsl");
+const GLU_ACT: &str = shader!("glu_act.wgsl");
+const ROPE_ANGLE: &str = shader!("rope_angle.wgsl");
+const ROPE_STORE: &str = shader!("ops/rope_store.wgsl");
+const BIAS: &str = shader!("ops/bias.wgsl");
+const NO_BIAS: &str = shader!("ops/no_bias.wgsl");
+const QKV_ROWS: &str = shader!("fused/qkv_rows.wgsl");
+const QKV_MATVEC: &str = shader!("fused/qkv_matvec.wgsl");
+const GLU_ROWS: &str = shader!("fused/glu_rows.wgsl");
+const EMBED_NORM: &str = shader!("fused/embed_norm.wgsl");
+const HEAD_NORMS: &str = shader!("fused/head_norms.wgsl");
+const GLU_MATVEC: &str = shader!("fused/glu_matvec.wgsl");
 const ARGMAX: &str = shader!("argmax.wgsl");
 const ORDER_KEY: &str = shader!("order_key.wgsl");
 const TOP_K_CHUNKS: &str = shader!("top_k_chunks.wgsl");
@@ -103,6 +115,31 @@ fn weights<'a>(fmt: Fmt, ragged: bool, rest: &[&'a str]) -> Vec<&'a str> {
     [decoder(fmt, ragged), rest].concat()
 }
 
+/// The functions every decoder may define: renamed with a suffix in the kernels that read
+/// several weights.
+const DECODER_FNS: [&str; 9] = ["unit_pos", "unit", "wscale", "welem", "wval", "h2", "kbyte", "kscale_min", "sbyte"];
+
+/// The decoder of `fmt` (whole units) for weight `m` of a kernel that reads several: its
+/// functions and its buffer `W` renamed with the suffix `m` (`unit0`, `W0`, ...), and its blocks
+/// per row and payload offset read from `prm(12 + m)` and `prm(16 + m)` instead of `prm(4)` and
+/// `prm(5)`.
+pub fn decoder_for_weight(fmt: Fmt, m: u32) -> String {
+    let mut s = decoder(fmt, false).concat();
+    for name in DECODER_FNS {
+        s = replace_ident(&s, name, &format!("{name}{m}"));
+    }
+    s = replace_ident(&s, "W", &format!("W{m}"));
+    s.replace("prm(4)", &format!("prm({}u)", 12 + m)).replace("prm(5)", &format!("prm({}u)", 16 + m))
+}
+
+/// The kernel of a fused weight kernel family: `Rows` with `RB = 8` or `Matvec` with `tpr` lanes.
+fn lanes_consts(lanes: Lanes) -> Vec<(&'static str, u32)> {
+    match lanes {
+        Lanes::Rows => vec![("RB", FUSED_RB)],
+        Lanes::Matvec(tpr) => vec![("TPR", tpr)],
+    }
+}
+
 /// Everything after the binding declarations of `spec`.
 pub fn body(spec: Spec) -> String {
     let load = |ragged: bool| if ragged { LOAD_RAGGED } else { LOAD };
@@ -123,8 +160,35 @@ pub fn body(spec: Spec) -> String {
         Spec::Add => elementwise(ADD),
         Spec::Softcap => elementwise(SOFTCAP),
         Spec::Copy => elementwise(COPY),
-        Spec::Glu => elementwise(GLU),
-        Spec::Rope => elementwise(ROPE),
+        Spec::Glu => compose(&[], &[GLU_ACT, GLU, ELEMENTWISE]),
+        Spec::Rope => compose(&[], &[ROPE_ANGLE, ROPE, ELEMENTWISE]),
+        Spec::RopeStore { bias } => {
+            compose(&[], &[ROPE_ANGLE, if bias { BIAS } else { NO_BIAS }, ROPE_STORE, ELEMENTWISE])
+        }
+        Spec::EmbedNorm { fmt } => compose(&[], &weights(fmt, false, &[STORE, EMBED_NORM])),
+        Spec::HeadNorms => compose(&[], &[HEAD_NORMS]),
+        Spec::AddRmsNorm { pre } => {
+            let src = unroll(ADD_RMS_NORM, &[('p', u32::from(pre)), ('q', u32::from(!pre))]);
+            compose(&[], &[&src])
+        }
+        Spec::Qkv { fmts, lanes } => {
+            let decoders: Vec<String> = (0..3).map(|m| decoder_for_weight(fmts[m as usize], m)).collect();
+            let kernel = match lanes {
+                Lanes::Rows => unroll(QKV_ROWS, &[('m', 3), ('r', FUSED_RB)]),
+                Lanes::Matvec(_) => unroll(QKV_MATVEC, &[('m', 3)]),
+            };
+            let mut files: Vec<&str> = decoders.iter().map(String::as_str).collect();
+            files.extend([LOAD, kernel.as_str()]);
+            compose(&lanes_consts(lanes), &files)
+        }
+        Spec::GluFused { fmt, lanes } => {
+            let (d0, d1) = (decoder_for_weight(fmt, 0), decoder_for_weight(fmt, 1));
+            let kernel = match lanes {
+                Lanes::Rows => unroll(GLU_ROWS, &[('r', FUSED_RB)]),
+                Lanes::Matvec(_) => GLU_MATVEC.to_string(),
+            };
+            compose(&lanes_consts(lanes), &[&d0, &d1, GLU_ACT, LOAD, &kernel])
+        }
         Spec::Penalize => elementwise(PENALIZE),
         Spec::RmsNorm => compose(&[], &[RMS_NORM]),
         Spec::Attention { ragged, tpv, dpt } => {

@@ -1,0 +1,268 @@
+//! The fused operations of the GPU backend (the [`Compute`] methods that backends may fuse):
+//! one dispatch for the query, key and value projections, one for the gate and up projections
+//! with the gated activation, one for the biases, RoPE and the KV-cache write, one for a
+//! residual add and the norm after it, one for the embedding and the first norm, one for
+//! gemma3's per-head query and key norms. A decode step is then 8 dispatches per layer (llama,
+//! qwen2; 9 with gemma3's per-head norms and post-norms) plus 3: the embedding with the first
+//! norm, the output projection and the argmax.
+//!
+//! The weight kernels are fused for one row of `x` (a decode step), whole-unit rows and
+//! single-buffer weights, in the matmul family the backend uses ([`Kernels`]): each weight is
+//! read by its own copy of its format's decoder (see `wgsl::decoder_for_weight`), so the three
+//! projections may be in different formats (Q4_K_M files keep V in Q6_K). Anything else (a
+//! prefill, a weight split over several buffers) composes the unfused ops; so does a layer
+//! whose biases come with per-head norms.
+
+use super::kernel::{FUSED_PARAM_WORDS, Lanes, ROPE_PARAM_WORDS, Spec};
+use super::{Gpu, GpuBuf, GpuIds, GpuWeight, Kernels, groups, u32_of};
+use crate::infer::compute::{Activation, Compute, Rope};
+
+impl Gpu {
+    /// The fused kernel family for `n` rows of `x` by weights of `upr` units per row, or `None`
+    /// where only the unfused kernels apply (`n > 1`).
+    fn lanes(&self, n: usize, upr: u32) -> Option<Lanes> {
+        if n != 1 {
+            return None;
+        }
+        Some(match self.kernels() {
+            Kernels::Rows => Lanes::Rows,
+            _ => Lanes::Matvec(1 << (upr / 4).clamp(4, 32).ilog2()),
+        })
+    }
+
+    /// Launches a fused weight kernel over `ws` (single-part, whole units, same columns).
+    fn launch_fused(&self, spec: Spec, lanes: Lanes, ws: &[&GpuWeight], x: &GpuBuf, outs: &[&GpuBuf]) {
+        let (upr, _, _) = ws[0].geometry();
+        let mut params = vec![0u32; FUSED_PARAM_WORDS];
+        params[..4].copy_from_slice(&[1, 0, u32_of(ws[0].cols), upr]);
+        for (m, w) in ws.iter().enumerate() {
+            params[8 + m] = u32_of(w.rows);
+            params[12 + m] = w.geometry().1;
+            params[16 + m] = w.parts[0].qoff;
+        }
+        let mut bufs: Vec<(&burn::cubecl::server::Handle, u64)> =
+            ws.iter().map(|w| (&w.parts[0].handle, w.parts[0].id)).collect();
+        bufs.push((&x.handle, x.id));
+        bufs.extend(outs.iter().map(|o| (&o.handle, o.id)));
+        let rows: u32 = ws.iter().map(|w| u32_of(w.rows)).sum();
+        let groups = match lanes {
+            Lanes::Rows => {
+                let inv: u32 = ws.iter().map(|w| u32_of(w.rows).div_ceil(super::kernel::FUSED_RB)).sum();
+                inv.div_ceil(64)
+            }
+            Lanes::Matvec(tpr) => rows.div_ceil(256 / tpr),
+        };
+        self.launch_words(spec, &bufs, &params, groups);
+    }
+
+    /// Whether `ws` can be read by one fused kernel: one buffer each, whole units, same columns.
+    fn fusable(ws: &[&GpuWeight]) -> bool {
+        ws.iter().all(|w| w.parts.len() == 1 && !w.geometry().2 && w.cols == ws[0].cols)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn fused_qkv(
+        &self,
+        x: &GpuBuf,
+        wq: &GpuWeight,
+        wk: &GpuWeight,
+        wv: &GpuWeight,
+        n: usize,
+        q: &GpuBuf,
+        k: &GpuBuf,
+        v: &GpuBuf,
+    ) {
+        let ws = [wq, wk, wv];
+        match self.lanes(n, wq.geometry().0) {
+            Some(lanes) if Gpu::fusable(&ws) => {
+                let spec = Spec::Qkv { fmts: [wq.fmt, wk.fmt, wv.fmt], lanes };
+                self.launch_fused(spec, lanes, &ws, x, &[q, k, v]);
+            }
+            _ => {
+                self.matmul(x, wq, n, q);
+                self.matmul(x, wk, n, k);
+                self.matmul(x, wv, n, v);
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn fused_ffn(
+        &self,
+        x: &GpuBuf,
+        wg: &GpuWeight,
+        wu: &GpuWeight,
+        n: usize,
+        ff: usize,
+        act: Activation,
+        scratch: (&GpuBuf, &GpuBuf),
+        out: &GpuBuf,
+    ) {
+        match self.lanes(n, wg.geometry().0) {
+            Some(lanes) if Gpu::fusable(&[wg, wu]) && wg.fmt == wu.fmt && wg.rows == wu.rows => {
+                let spec = Spec::GluFused { fmt: wg.fmt, lanes };
+                let (upr, _, _) = wg.geometry();
+                let mut params = vec![0u32; FUSED_PARAM_WORDS];
+                params[..4].copy_from_slice(&[1, 0, u32_of(wg.cols), upr]);
+                params[7] = act_code(act);
+                for (m, w) in [wg, wu].iter().enumerate() {
+                    params[8 + m] = u32_of(w.rows);
+                    params[12 + m] = w.geometry().1;
+                    params[16 + m] = w.parts[0].qoff;
+                }
+                let (pg, pu) = (&wg.parts[0], &wu.parts[0]);
+                let bufs = [(&pg.handle, pg.id), (&pu.handle, pu.id), (&x.handle, x.id), (&out.handle, out.id)];
+                let groups = match lanes {
+                    Lanes::Rows => u32_of(wg.rows).div_ceil(super::kernel::FUSED_RB).div_ceil(64),
+                    Lanes::Matvec(tpr) => u32_of(wg.rows).div_ceil(256 / tpr),
+                };
+                self.launch_words(spec, &bufs, &params, groups);
+            }
+            _ => {
+                self.matmul(x, wg, n, scratch.0);
+                self.matmul(x, wu, n, scratch.1);
+                self.glu(scratch.0, scratch.1, n * ff, act, out);
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn fused_rope_store(
+        &self,
+        q: &GpuBuf,
+        k: &GpuBuf,
+        v: &GpuBuf,
+        bias: Option<(&GpuBuf, &GpuBuf, &GpuBuf)>,
+        n: usize,
+        rope_q: Rope<'_>,
+        rope_k: Rope<'_>,
+        kv_width: usize,
+        k_cache: &GpuBuf,
+        v_cache: &GpuBuf,
+    ) {
+        let mut params = rope_params(n, rope_q);
+        params[9] = rope_k.n_heads;
+        let half = (rope_q.n_rot / 2) as usize;
+        let work = n * rope_q.n_heads as usize * half + 2 * n * kv_width;
+        let mut bufs = vec![
+            (&q.handle, q.id),
+            (&k.handle, k.id),
+            (&v.handle, v.id),
+            (&k_cache.handle, k_cache.id),
+            (&v_cache.handle, v_cache.id),
+        ];
+        if let Some((bq, bk, bv)) = bias {
+            bufs.extend([(&bq.handle, bq.id), (&bk.handle, bk.id), (&bv.handle, bv.id)]);
+        }
+        self.launch_words(Spec::RopeStore { bias: bias.is_some() }, &bufs, &params, groups(work, 256));
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn fused_embed_norm(
+        &self,
+        table: &GpuWeight,
+        ids: &GpuIds,
+        n: usize,
+        scale: f32,
+        x: &GpuBuf,
+        w: &GpuBuf,
+        dim: usize,
+        eps: f32,
+        xn: &GpuBuf,
+    ) {
+        let (upr, bpr, ragged) = table.geometry();
+        if table.parts.len() != 1 || ragged || dim != table.cols {
+            self.embed(table, ids, n, scale, x);
+            self.rms_norm(x, w, n, dim, eps, xn);
+            return;
+        }
+        let p = &table.parts[0];
+        let params = [u32_of(n), p.rows, u32_of(table.cols), upr, bpr, p.qoff, p.row0, scale.to_bits(), eps.to_bits()];
+        let bufs =
+            [(&p.handle, p.id), (&ids.handle, ids.id), (&x.handle, x.id), (&w.handle, w.id), (&xn.handle, xn.id)];
+        self.launch_words(Spec::EmbedNorm { fmt: table.fmt }, &bufs, &params, u32_of(n));
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn fused_head_norms(
+        &self,
+        (q, wq, q_rows): (&GpuBuf, &GpuBuf, usize),
+        (k, wk, k_rows): (&GpuBuf, &GpuBuf, usize),
+        dim: usize,
+        eps: f32,
+        q_out: &GpuBuf,
+        k_out: &GpuBuf,
+    ) {
+        let bufs = [
+            (&q.handle, q.id),
+            (&k.handle, k.id),
+            (&wq.handle, wq.id),
+            (&wk.handle, wk.id),
+            (&q_out.handle, q_out.id),
+            (&k_out.handle, k_out.id),
+        ];
+        let params = [u32_of(q_rows), u32_of(dim), eps.to_bits(), u32_of(k_rows)];
+        self.launch_words(Spec::HeadNorms, &bufs, &params, u32_of(q_rows + k_rows));
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn fused_add_rms_norm(
+        &self,
+        x: &GpuBuf,
+        h: &GpuBuf,
+        pre: Option<&GpuBuf>,
+        w: &GpuBuf,
+        rows: usize,
+        dim: usize,
+        eps: f32,
+        out: &GpuBuf,
+    ) {
+        let mut bufs = vec![(&x.handle, x.id), (&h.handle, h.id), (&w.handle, w.id), (&out.handle, out.id)];
+        if let Some(p) = pre {
+            bufs.push((&p.handle, p.id));
+        }
+        let params = [u32_of(rows), u32_of(dim), eps.to_bits()];
+        self.launch_words(Spec::AddRmsNorm { pre: pre.is_some() }, &bufs, &params, u32_of(rows));
+    }
+}
+
+/// The kernels' code of an activation (see `glu_act.wgsl`).
+pub(super) fn act_code(act: Activation) -> u32 {
+    match act {
+        Activation::Silu => 0,
+        Activation::GeluTanh => 1,
+    }
+}
+
+/// The parameters of the RoPE kernels (see `rope_angle.wgsl`): `n` rows of `rope.n_heads` heads; the
+/// frequencies in the table from word 16 where the pairs fit.
+pub(super) fn rope_params(n: usize, rope: Rope<'_>) -> Vec<u32> {
+    let half = (rope.n_rot / 2) as usize;
+    // Frequency factors need the per-pair table (the loader refuses more than
+    // `ROPE_TABLE` pairs with factors).
+    let table = super::kernel::ROPE_TABLE;
+    assert!(rope.factors.is_none() || half <= table, "rope: factors for {half} pairs");
+    let mut params = vec![0u32; ROPE_PARAM_WORDS];
+    let log2_scale = -2.0 * f64::from(rope.base).log2() / f64::from(rope.n_rot);
+    params[..9].copy_from_slice(&[
+        u32_of(n),
+        rope.n_heads,
+        rope.head_dim,
+        rope.n_rot,
+        rope.pos0,
+        rope.freq_scale.to_bits(),
+        u32::from(rope.style == crate::infer::compute::RopeStyle::Neox),
+        (log2_scale as f32).to_bits(),
+        u32::from(half <= table),
+    ]);
+    if half <= table {
+        for k in 0..half {
+            let mut f = f64::from(rope.freq_scale) * (log2_scale * k as f64).exp2();
+            if let Some(factors) = rope.factors {
+                f /= f64::from(factors[k]);
+            }
+            params[super::kernel::PARAM_WORDS + k] = (f as f32).to_bits();
+        }
+    }
+    params
+}

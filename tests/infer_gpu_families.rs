@@ -1,0 +1,97 @@
+#![cfg(not(target_arch = "wasm32"))] // native wgpu (Mesa lavapipe here); the browser has tests/js/infer.test.mjs
+//! Every GPU kernel family on whole real models: with each family forced, the GPU engine is
+//! teacher-forced along the CPU engine's greedy sequence (an 8-token prompt, then 32 greedy
+//! tokens) and its logits must stay within 1e-3 of the CPU engine's at every step (max abs
+//! difference over max abs logit). Decode steps run the fused kernels (one row), the prompt the
+//! unfused ones.
+//!
+//! No adapter fails the test unless `HEARTH_SKIP_GPU=1`; no model files fail it unless
+//! `HEARTH_SKIP_REAL_MODELS=1`.
+
+use std::fs;
+use std::path::PathBuf;
+
+use burn::tensor::Device;
+use futures::executor::block_on;
+use hearth::gguf::GgufHeader;
+use hearth::infer::gpu::{Gpu, Kernels, TASKS_PER_SUBMISSION};
+use hearth::infer::{Compute, Cpu, Model, Shape, load_weights};
+use hearth::model::ModelConfig;
+
+const STEPS: usize = 32;
+const TOLERANCE: f32 = 1e-3;
+
+fn device() -> Option<Device> {
+    if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
+        let dir = std::env::temp_dir().join("hearth-xdg");
+        let _ = fs::create_dir_all(&dir);
+        // SAFETY: set before the driver (the only reader) is loaded, in this single test.
+        unsafe { std::env::set_var("XDG_RUNTIME_DIR", dir) };
+    }
+    match Device::wgpu_options().tasks_max(TASKS_PER_SUBMISSION).init() {
+        Ok(d) => Some(d),
+        Err(e) if std::env::var("HEARTH_SKIP_GPU").as_deref() == Ok("1") => {
+            eprintln!("SKIPPED: no wgpu adapter ({e}); HEARTH_SKIP_GPU=1");
+            None
+        }
+        Err(e) => panic!("no wgpu adapter: {e} (set HEARTH_SKIP_GPU=1 to skip)"),
+    }
+}
+
+fn model_file(name: &str) -> Option<Vec<u8>> {
+    if std::env::var("HEARTH_SKIP_REAL_MODELS").as_deref() == Ok("1") {
+        eprintln!("SKIPPED: HEARTH_SKIP_REAL_MODELS=1");
+        return None;
+    }
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let dir = std::env::var_os("HEARTH_MODELS_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("models"));
+    let path = dir.join(name);
+    Some(fs::read(&path).unwrap_or_else(|e| panic!("{}: {e} (./run test fetches it)", path.display())))
+}
+
+fn load<C: Compute>(compute: C, file: &[u8]) -> Model<C> {
+    let header = GgufHeader::parse_complete(file).unwrap();
+    let cfg = ModelConfig::from_gguf(&header).unwrap();
+    let weights = load_weights(&compute, &cfg, &header, file).unwrap();
+    Model::new(compute, cfg, weights, Shape::for_context(64)).unwrap()
+}
+
+fn argmax(v: &[f32]) -> u32 {
+    v.iter().enumerate().fold(0, |b, (i, x)| if *x > v[b] { i } else { b }) as u32
+}
+
+// One test function: burn allows one wgpu device init per process.
+#[test]
+fn every_kernel_family_tracks_the_cpu_engine_on_real_models() {
+    let Some(device) = device() else { return };
+    for name in ["smollm2-135m-instruct-q4_1.gguf", "gemma-3-270m-q4_k_m.gguf", "qwen2.5-coder-0.5b-instruct.gguf"] {
+        let Some(file) = model_file(name) else { return };
+        // The CPU engine's greedy sequence and its logits at every step.
+        let mut cpu = load(Cpu::new(), &file);
+        let n_vocab = cpu.config().n_vocab;
+        let prompt: Vec<u32> = (0..8u32).map(|i| 1 + (i * 7919 + 13) % (n_vocab.min(32_000) - 1)).collect();
+        let mut feeds = vec![prompt];
+        let mut want = Vec::new();
+        for step in 0..=STEPS {
+            let logits = block_on(cpu.next_logits(&feeds[step])).unwrap();
+            feeds.push(vec![argmax(&logits)]);
+            want.push(logits);
+        }
+        drop(cpu);
+        for kernels in [Kernels::Rows, Kernels::Portable] {
+            let gpu = Gpu::new(device.clone()).unwrap();
+            gpu.set_kernels(kernels);
+            let mut model = load(gpu, &file);
+            let mut worst = 0f32;
+            for (step, want) in want.iter().enumerate() {
+                let got = block_on(model.next_logits(&feeds[step])).unwrap();
+                let scale = want.iter().fold(0f32, |m, v| m.max(v.abs()));
+                let diff = want.iter().zip(&got).fold(0f32, |m, (w, g)| m.max((w - g).abs()));
+                let rel = diff / scale;
+                assert!(rel <= TOLERANCE, "{name} {kernels:?} step {step}: logits differ by {rel:.2e} of {scale}");
+                worst = worst.max(rel);
+            }
+            eprintln!("{name} {kernels:?}: {} steps, worst max|gpu - cpu| / max|cpu| = {worst:.2e}", want.len());
+        }
+    }
+}
