@@ -160,6 +160,8 @@ pub struct LoadPlan {
     pub context: u32,
     pub shape: Shape,
     pub file_bytes: u64,
+    /// The GPU kernel family to run ([`Kernels::Auto`] unless a test forces one).
+    pub kernels: crate::infer::gpu::Kernels,
 }
 
 impl LoadPlan {
@@ -175,7 +177,16 @@ impl LoadPlan {
         let key = key.unwrap_or_else(|| cfg.arch.name().to_owned());
         let context = context_length.unwrap_or(DEFAULT_CONTEXT).min(cfg.context_length).max(1);
         let shape = Shape::for_context(context as usize);
-        Ok(LoadPlan { cfg, tokenizer, template, key, context, shape, file_bytes: header.total_file_bytes() })
+        Ok(LoadPlan {
+            cfg,
+            tokenizer,
+            template,
+            key,
+            context,
+            shape,
+            file_bytes: header.total_file_bytes(),
+            kernels: crate::infer::gpu::Kernels::Auto,
+        })
     }
 
     /// Checks every buffer the load will allocate (weights per binding, one layer's KV cache,
@@ -428,6 +439,7 @@ impl LoadedModel {
                     plan.check_limits(header, &limits)?;
                 }
                 let gpu = Gpu::new(device.device.clone())?;
+                gpu.set_kernels(plan.kernels);
                 let scope = device.wgpu.as_ref().map(|d| d.push_error_scope(wgpu::ErrorFilter::OutOfMemory));
                 let loaded = upload(gpu, &plan, header, source, events).await;
                 let oom = match scope {

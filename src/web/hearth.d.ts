@@ -172,6 +172,11 @@ export interface LoadOptions {
   contextLength?: number;
   /** The model's name in status events (default: the architecture). */
   key?: string;
+  /**
+   * The WebGPU kernel family, for testing: 'auto' (default: the barrier-free row kernels on a
+   * software adapter, workgroup reductions on a GPU), 'portable' or 'rows'. The CPU ignores it.
+   */
+  kernels?: 'auto' | 'portable' | 'rows';
   signal?: AbortSignal;
   onProgress?: (progress: LoadProgress) => void;
 }

@@ -12,6 +12,7 @@ use wasm_bindgen::prelude::*;
 use web_sys::AbortSignal;
 
 use crate::error::ErrorCode;
+use crate::infer::gpu::Kernels;
 use crate::infer::session::{
     GenerateOptions, GenerationOut, Hooks, LoadHooks, LoadOptions, LoadPlan, LoadedModel, MessageIn, Prompt,
 };
@@ -104,6 +105,7 @@ impl LanguageModel {
                 preference: Preference::parse(field(&opts_js, "backend").map(|v| v.unchecked_into::<BackendArg>()))?,
                 context_length: opts.context_length,
                 key: opts.key,
+                kernels: opts.kernels.unwrap_or_default(),
                 signal: field(&opts_js, "signal").map(|v| v.unchecked_into()),
                 on_progress: field(&opts_js, "onProgress").and_then(|v| v.dyn_into().ok()),
                 announce: true,
@@ -119,6 +121,7 @@ pub(super) struct LoadRequest {
     pub preference: Preference,
     pub context_length: Option<u32>,
     pub key: Option<String>,
+    pub kernels: Kernels,
     pub signal: Option<AbortSignal>,
     pub on_progress: Option<Function>,
     /// Whether to say "Loading model <key>..." and "Model <key> loaded successfully."
@@ -133,8 +136,8 @@ pub(super) async fn load_with(
     status: Option<Rc<StatusStream>>,
     request: LoadRequest,
 ) -> Result<Rc<LoadedModel>, JsError> {
-    let LoadRequest { preference, context_length, key, signal, on_progress, announce } = request;
-    let plan = LoadPlan::new(file.header(), key, context_length)?;
+    let LoadRequest { preference, context_length, key, kernels, signal, on_progress, announce } = request;
+    let plan = LoadPlan { kernels, ..LoadPlan::new(file.header(), key, context_length)? };
     // The ModelManager told the device steps once, at create.
     let device = acquire(preference, if announce { status.clone() } else { None }).await?;
     let device = plan.device_for(preference, device, status.as_deref());

@@ -12,6 +12,7 @@ use web_sys::{AbortSignal, Blob};
 
 use crate::backend::BackendKind;
 use crate::cache::CachedModel;
+use crate::infer::gpu::Kernels;
 use crate::infer::session::LoadedModel;
 use crate::manager::{Cancel, CatalogEntry, Engine, EngineError, FileBook};
 use crate::memory::{self, Account, Requirement};
@@ -218,6 +219,7 @@ impl Engine for WebEngine {
             preference: self.preference,
             context_length: Some(context),
             key: Some(entry.key.clone()),
+            kernels: Kernels::Auto,
             signal: signal.cloned(),
             on_progress: None,
             announce: false,
