@@ -143,7 +143,14 @@ impl GpuFault {
             Error::Validation { .. } => GpuFaultKind::Validation,
             Error::Internal { .. } => GpuFaultKind::Internal,
         };
-        GpuFault { kind, message: error.to_string() }
+        // wgpu's own text is a heading ("Validation Error"); the causes say what failed.
+        let mut message = error.to_string();
+        let mut source = std::error::Error::source(error);
+        while let Some(cause) = source {
+            message.push_str(&format!(": {cause}"));
+            source = cause.source();
+        }
+        GpuFault { kind, message }
     }
 }
 
