@@ -393,7 +393,8 @@ impl LoadedModel {
     ///
     /// # Errors
     /// [`ModelLoadError::Load`] from the loader; [`SessionError::OverLimit`],
-    /// [`SessionError::OutOfMemory`] and [`SessionError::LoadCancelled`].
+    /// [`SessionError::OutOfMemory`], [`SessionError::DeviceFault`] (an uncaptured device error
+    /// during the upload) and [`SessionError::LoadCancelled`].
     pub async fn load<S: ByteSource + ?Sized>(
         plan: LoadPlan,
         device: &Backend,
@@ -446,12 +447,11 @@ impl LoadedModel {
                     drop(loaded);
                     return Err(SessionError::OutOfMemory { key: plan.key, detail: error.to_string() }.into());
                 }
-                // A validation or internal error during the upload reached the device's handler.
+                // A validation or internal error during the upload reached the device's handler
+                // (the caller tells a failed load, like the out-of-memory one above).
                 if let Some(fault) = device.faults.since(mark) {
                     drop(loaded);
-                    let error = SessionError::DeviceFault { key: plan.key, fault };
-                    report(status.as_deref(), &error, &key);
-                    return Err(error.into());
+                    return Err(SessionError::DeviceFault { key: plan.key, fault }.into());
                 }
                 Engine::Gpu(Box::new(loaded?))
             }
