@@ -7,6 +7,7 @@
 //! the next one is registered under a new kind ([`Backend::generation`]).
 
 use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use burn::tensor::{Device, Tensor, TensorData};
 use serde::Serialize;
@@ -98,6 +99,139 @@ pub struct Backend {
     /// Which WebGPU device of the page this is: 0 for the first, one more after each loss
     /// (each is a separate burn runtime).
     pub generation: u32,
+    /// The WebGPU errors no error scope caught on this device (this generation's): recorded by
+    /// the device's uncaptured-error handler instead of panicking. Empty forever on the CPU.
+    pub faults: DeviceFaults,
+}
+
+/// What kind of WebGPU error reached the device's uncaptured-error handler.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum GpuFaultKind {
+    /// A validation error: a bug in a kernel, a binding or a size Hearth computed.
+    Validation,
+    /// An allocation the device refused.
+    OutOfMemory,
+    /// Any other failure of the implementation.
+    Internal,
+}
+
+impl GpuFaultKind {
+    /// The kind as JS reads it (`error.gpuErrorKind`): `validation`, `outOfMemory`, `internal`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GpuFaultKind::Validation => "validation",
+            GpuFaultKind::OutOfMemory => "outOfMemory",
+            GpuFaultKind::Internal => "internal",
+        }
+    }
+}
+
+/// One WebGPU error outside every error scope: its kind and the device's message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GpuFault {
+    pub kind: GpuFaultKind,
+    pub message: String,
+}
+
+impl GpuFault {
+    /// The fault a wgpu error is.
+    pub fn from_wgpu(error: &burn::tensor::wgpu::wgpu::Error) -> GpuFault {
+        use burn::tensor::wgpu::wgpu::Error;
+        let kind = match error {
+            Error::OutOfMemory { .. } => GpuFaultKind::OutOfMemory,
+            Error::Validation { .. } => GpuFaultKind::Validation,
+            Error::Internal { .. } => GpuFaultKind::Internal,
+        };
+        // wgpu's own text is a heading ("Validation Error"); the causes say what failed.
+        let mut message = error.to_string();
+        let mut source = std::error::Error::source(error);
+        while let Some(cause) = source {
+            message.push_str(&format!(": {cause}"));
+            source = cause.source();
+        }
+        GpuFault { kind, message }
+    }
+}
+
+impl fmt::Display for GpuFault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = match self.kind {
+            GpuFaultKind::Validation => "validation error",
+            GpuFaultKind::OutOfMemory => "out of memory",
+            GpuFaultKind::Internal => "internal error",
+        };
+        write!(f, "WebGPU {kind}: {}", self.message)
+    }
+}
+
+/// The uncaptured WebGPU errors of one device, numbered in the order they came.
+///
+/// cubecl's handler panics on any uncaptured error (wgpu's default does too), and a panic in
+/// wasm poisons the module; [`DeviceFaults::install`] replaces it with one that records the
+/// error here. Whoever runs work on the device takes a [`DeviceFaults::mark`] before and asks
+/// [`DeviceFaults::since`] after each step: a fault fails that work with a typed error, while
+/// the module, and work that started after it, go on. Errors arrive asynchronously, so one
+/// raised by one model's step may be seen by another's running at the same time; both fail,
+/// neither panics. Cloning shares the log.
+#[derive(Debug, Clone, Default)]
+pub struct DeviceFaults {
+    log: Arc<Mutex<FaultLog>>,
+}
+
+#[derive(Debug, Default)]
+struct FaultLog {
+    /// Faults recorded so far.
+    count: u64,
+    /// The most recent faults, with their numbers (1-based), oldest first; at most
+    /// [`DeviceFaults::KEPT`].
+    recent: Vec<(u64, GpuFault)>,
+}
+
+impl DeviceFaults {
+    /// Faults kept for [`DeviceFaults::since`]; older ones are counted, not kept (a broken kernel
+    /// can raise one per dispatch).
+    pub const KEPT: usize = 8;
+
+    fn log(&self) -> MutexGuard<'_, FaultLog> {
+        // A panic while holding the lock cannot leave the log inconsistent (every update is one
+        // push), so a poisoned lock is used as it is.
+        self.log.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Records `fault`.
+    pub fn record(&self, fault: GpuFault) {
+        let mut log = self.log();
+        log.count += 1;
+        let n = log.count;
+        if log.recent.len() == Self::KEPT {
+            log.recent.remove(0);
+        }
+        log.recent.push((n, fault));
+    }
+
+    /// How many faults were recorded so far: pass it to [`DeviceFaults::since`] later.
+    pub fn mark(&self) -> u64 {
+        self.log().count
+    }
+
+    /// The first fault recorded after `mark` that is still kept (the first of a burst is the
+    /// cause, the rest its echoes), or `None` when there was none.
+    pub fn since(&self, mark: u64) -> Option<GpuFault> {
+        let log = self.log();
+        if log.count <= mark {
+            return None;
+        }
+        log.recent.iter().find(|(n, _)| *n > mark).map(|(_, f)| f.clone())
+    }
+
+    /// Makes `device` record its uncaptured errors here instead of panicking. Call it after
+    /// the runtime is set up on `device`: wgpu keeps the last handler installed, and cubecl
+    /// installs its own (which panics) when it registers the device.
+    pub fn install(&self, device: &burn::tensor::wgpu::wgpu::Device) {
+        let faults = self.clone();
+        device.on_uncaptured_error(Arc::new(move |error| faults.record(GpuFault::from_wgpu(&error))));
+    }
 }
 
 /// Why a backend could not be used.
@@ -145,7 +279,14 @@ impl crate::error::Coded for BackendError {
 impl Backend {
     /// burn's pure-Rust CPU backend. Always available.
     pub fn cpu() -> Backend {
-        Backend { device: Device::flex(), kind: BackendKind::Cpu, adapter: None, wgpu: None, generation: 0 }
+        Backend {
+            device: Device::flex(),
+            kind: BackendKind::Cpu,
+            adapter: None,
+            wgpu: None,
+            generation: 0,
+            faults: DeviceFaults::default(),
+        }
     }
 
     /// What `initDevice` resolves with: the kind and the adapter.
@@ -157,8 +298,9 @@ impl Backend {
     /// only way on wasm). `generation` 0 is the page's first device; after a loss, the
     /// next generation registers a new burn runtime (burn keeps one per device kind, so
     /// the lost one cannot be initialised again). `on_lost(message)` runs when the
-    /// browser reports the device lost.
-    #[cfg(target_arch = "wasm32")]
+    /// browser reports the device lost. The device's uncaptured WebGPU errors are recorded in
+    /// [`Backend::faults`] instead of panicking. Natively (wgpu's own adapters) the same path
+    /// serves the GPU tests; there `generation` picks the adapter of that index.
     pub async fn webgpu(generation: u32, on_lost: impl Fn(String) + Send + 'static) -> Result<Backend, BackendError> {
         use burn::tensor::wgpu::WgpuInitError;
 
@@ -193,12 +335,16 @@ impl Backend {
         setup.device.set_device_lost_callback(move |reason, message| {
             on_lost(format!("{reason:?}: {message}"));
         });
+        // After burn's setup, so that this handler replaces cubecl's (which panics).
+        let faults = DeviceFaults::default();
+        faults.install(&setup.device);
         Ok(Backend {
             device,
             kind: BackendKind::Webgpu,
             adapter: Some(adapter),
             wgpu: Some(setup.device.clone()),
             generation,
+            faults,
         })
     }
 }
@@ -325,6 +471,34 @@ mod tests {
         let flagged = AdapterInfo { is_fallback_adapter: true, ..adapter("NVIDIA GeForce RTX 4070", "nvidia", "ada") };
         assert!(flagged.is_software());
         assert!(!is_software_adapter(false, "", &[]));
+    }
+
+    #[test]
+    fn device_faults_are_seen_by_work_that_started_before_them() {
+        let faults = DeviceFaults::default();
+        let fault = |n: usize| GpuFault { kind: GpuFaultKind::Validation, message: format!("fault {n}") };
+        let before = faults.mark();
+        assert_eq!(faults.since(before), None);
+        faults.record(fault(1));
+        faults.record(GpuFault { kind: GpuFaultKind::OutOfMemory, message: "oom".into() });
+        // The first fault after the mark is the one reported; a clone shares the log.
+        assert_eq!(faults.clone().since(before), Some(fault(1)));
+        let after = faults.mark();
+        assert_eq!(after, 2);
+        assert_eq!(faults.since(after), None, "work that starts after a fault is not failed by it");
+        assert_eq!(faults.since(1).map(|f| f.kind), Some(GpuFaultKind::OutOfMemory));
+        // A burst keeps only the most recent faults, and still counts every one.
+        for n in 0..20 {
+            faults.record(fault(n));
+        }
+        assert_eq!(faults.mark(), 22);
+        assert_eq!(faults.since(after), Some(fault(20 - DeviceFaults::KEPT)), "the oldest still kept");
+        assert_eq!(faults.since(21), Some(fault(19)));
+        assert_eq!(
+            fault(3).to_string(),
+            "WebGPU validation error: fault 3",
+            "the message names the kind and keeps the device's words"
+        );
     }
 
     #[test]

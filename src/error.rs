@@ -32,10 +32,13 @@ pub enum ErrorClass {
     /// A model file's bytes are not the ones its digest names (a corrupted or truncated cached
     /// file, or a download that differs from the catalog's `sha256`).
     Integrity,
+    /// The GPU reported an error outside any load (a validation or internal error); the work
+    /// that hit it failed, the module and the other models keep working.
+    Gpu,
 }
 
 impl ErrorClass {
-    pub const ALL: [ErrorClass; 9] = [
+    pub const ALL: [ErrorClass; 10] = [
         ErrorClass::InvalidInput,
         ErrorClass::GpuUnavailable,
         ErrorClass::Download,
@@ -45,6 +48,7 @@ impl ErrorClass {
         ErrorClass::DeviceLost,
         ErrorClass::OutOfMemory,
         ErrorClass::Integrity,
+        ErrorClass::Gpu,
     ];
 
     /// The class's JS name (`error.name`).
@@ -59,6 +63,7 @@ impl ErrorClass {
             ErrorClass::DeviceLost => "DeviceLostError",
             ErrorClass::OutOfMemory => "OutOfMemoryError",
             ErrorClass::Integrity => "IntegrityError",
+            ErrorClass::Gpu => "GpuError",
         }
     }
 }
@@ -194,6 +199,10 @@ codes! {
     // IntegrityError
     /// A file's SHA-256 or size is not the expected one; the file was deleted and not used.
     IntegrityMismatch = "INTEGRITY_MISMATCH" => Integrity,
+    // GpuError
+    /// A WebGPU validation or internal error no error scope caught, during a generation or a
+    /// load (an uncaptured out-of-memory error is `OUT_OF_MEMORY`).
+    GpuError = "GPU_ERROR" => Gpu,
 }
 
 impl ErrorCode {

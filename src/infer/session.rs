@@ -18,12 +18,12 @@ use serde::{Deserialize, Serialize};
 
 use burn::tensor::wgpu::wgpu;
 
-use crate::backend::{AdapterInfo, Backend, BackendKind};
+use crate::backend::{AdapterInfo, Backend, BackendKind, DeviceFaults, GpuFault};
 use crate::device::Preference;
 use crate::gguf::GgufHeader;
 use crate::memory::{DeviceLimits, Requirement, RequirementOptions};
 use crate::model::ModelConfig;
-use crate::status::{self, DoneStats, Phase, Progress, StatusStream};
+use crate::status::{self, DoneStats, ErrorInfo, Phase, Progress, StatusStream};
 use crate::tokenizer::{ChatMessage, ChatTemplate, Tokenizer};
 
 use super::gpu::Gpu;
@@ -350,6 +350,8 @@ pub struct LoadedModel {
     /// `dispose()` was called (the engine may be out of its cell, generating, at the time).
     disposed: Cell<bool>,
     status: Option<Rc<StatusStream>>,
+    /// The uncaptured errors of the device the model runs on (never any on the CPU).
+    faults: DeviceFaults,
 }
 
 impl LoadedModel {
@@ -385,7 +387,15 @@ impl LoadedModel {
             busy: Cell::new(false),
             disposed: Cell::new(false),
             status,
+            faults: DeviceFaults::default(),
         }
+    }
+
+    /// Fails generations (and says so on the status stream) when `faults` records an
+    /// uncaptured device error while they run: the faults of the device the engine is on.
+    pub fn with_faults(mut self, faults: DeviceFaults) -> LoadedModel {
+        self.faults = faults;
+        self
     }
 
     /// Loads the model `plan` planned for `header` from `source` onto `device` (its GPU through
@@ -397,7 +407,8 @@ impl LoadedModel {
     ///
     /// # Errors
     /// [`ModelLoadError::Load`] from the loader; [`SessionError::OverLimit`],
-    /// [`SessionError::OutOfMemory`] and [`SessionError::LoadCancelled`].
+    /// [`SessionError::OutOfMemory`], [`SessionError::DeviceFault`] (an uncaptured device error
+    /// during the upload) and [`SessionError::LoadCancelled`].
     pub async fn load<S: ByteSource + ?Sized>(
         plan: LoadPlan,
         device: &Backend,
@@ -440,6 +451,7 @@ impl LoadedModel {
                 }
                 let gpu = Gpu::new(device.device.clone())?;
                 gpu.set_kernels(plan.kernels);
+                let mark = device.faults.mark();
                 let scope = device.wgpu.as_ref().map(|d| d.push_error_scope(wgpu::ErrorFilter::OutOfMemory));
                 let loaded = upload(gpu, &plan, header, source, events).await;
                 let oom = match scope {
@@ -450,10 +462,16 @@ impl LoadedModel {
                     drop(loaded);
                     return Err(SessionError::OutOfMemory { key: plan.key, detail: error.to_string() }.into());
                 }
+                // A validation or internal error during the upload reached the device's handler
+                // (the caller tells a failed load, like the out-of-memory one above).
+                if let Some(fault) = device.faults.since(mark) {
+                    drop(loaded);
+                    return Err(SessionError::DeviceFault { key: plan.key, fault }.into());
+                }
                 Engine::Gpu(Box::new(loaded?))
             }
         };
-        let model = LoadedModel::new(plan, engine, device.adapter.as_ref(), status);
+        let model = LoadedModel::new(plan, engine, device.adapter.as_ref(), status).with_faults(device.faults.clone());
         if hooks.announce {
             model.announce();
         }
@@ -523,8 +541,17 @@ impl LoadedModel {
         let Some(mut engine) = self.engine.borrow_mut().take() else { return Err(SessionError::Disposed) };
         let Hooks { now_ms, cancelled, on_token, .. } = hooks;
         self.busy.set(true);
+        // Device errors no scope caught from here on fail this generation (see `DeviceFaults`).
+        let mark = self.faults.mark();
+        let fault: Cell<Option<GpuFault>> = Cell::new(None);
         let result = {
             let mut cb = |t: &TokenEvent<'_>| -> bool {
+                // Each token was read back from the device: a step that raised an uncaptured
+                // error stops the generation here.
+                if let Some(f) = self.faults.since(mark) {
+                    fault.set(Some(f));
+                    return false;
+                }
                 if let Some(s) = &self.status
                     && let Some(id) = t.id
                 {
@@ -547,6 +574,12 @@ impl LoadedModel {
             return Err(SessionError::DisposedDuring);
         }
         *self.engine.borrow_mut() = Some(engine);
+        // The last step's error may come after its readback (or the step failed because of it).
+        if let Some(fault) = fault.take().or_else(|| self.faults.since(mark)) {
+            let error = SessionError::DeviceFault { key: key.to_owned(), fault };
+            report(self.status.as_deref(), &error, key);
+            return Err(error);
+        }
         let g: Generation = result.map_err(SessionError::Infer)?;
         let out = self.result(&g);
         if let Some(s) = &self.status {
@@ -571,6 +604,14 @@ impl LoadedModel {
             decode_tokens_per_second: g.timings.decode_tok_s(),
             backend: self.info.backend.clone(),
         }
+    }
+}
+
+/// Tells `status` of `error` (an `error` event for model `key`).
+fn report(status: Option<&StatusStream>, error: &SessionError, key: &str) {
+    use crate::error::Coded;
+    if let Some(s) = status {
+        s.error(ErrorInfo::of(error.code(), error.message()), Some(key));
     }
 }
 

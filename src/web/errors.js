@@ -38,6 +38,8 @@ export class CancelledError extends HearthError {}
 export class ModelFormatError extends HearthError {}
 /** A model file's bytes are not the ones its SHA-256 names; carries `file`, `expectedSha256`, `actualSha256`, `expectedBytes`, `actualBytes`. The file was deleted and not used. */
 export class IntegrityError extends HearthError {}
+/** The GPU reported a validation or internal error during a generation or a load (`code` `GPU_ERROR`); that call failed, the module and the other models keep working. Carries `gpuErrorKind` and `gpuMessage`. */
+export class GpuError extends HearthError {}
 
 const classes = {
   HearthError,
@@ -50,6 +52,7 @@ const classes = {
   CancelledError,
   ModelFormatError,
   IntegrityError,
+  GpuError,
 };
 
 /** Called from Rust: builds an error of the named class with a stable `code`. */

@@ -302,6 +302,18 @@ export class IntegrityError extends HearthError {
   expectedBytes?: number;
   actualBytes?: number;
 }
+/**
+ * The GPU reported an error no error scope caught during a generation or a load (`code`
+ * `GPU_ERROR`: a validation or internal error; an uncaptured out-of-memory error is an
+ * `OutOfMemoryError` with `code` `OUT_OF_MEMORY`). That call failed; the module and the other
+ * models keep working. The same error goes out as an `error` event on the status stream.
+ */
+export class GpuError extends HearthError {
+  /** `validation`, `outOfMemory` or `internal`. */
+  gpuErrorKind?: string;
+  /** The device's own message. */
+  gpuMessage?: string;
+}
 
 export interface MemoryManagerOptions {
   /** 'auto' (default), 'webgpu' or 'cpu': the page's device, shared with `LanguageModel.load`. */

@@ -4,6 +4,7 @@
 
 use std::fmt;
 
+use crate::backend::{GpuFault, GpuFaultKind};
 use crate::error::{Coded, Detail, ErrorCode};
 use crate::infer::{InferError, LoadError};
 use crate::tokenizer::TokenizerError;
@@ -32,6 +33,9 @@ pub enum SessionError {
     Tokenizer(TokenizerError),
     /// The model or the generation failed (settings, context overflow, device).
     Infer(InferError),
+    /// The device reported an error no error scope caught while model `key` generated or
+    /// loaded (its uncaptured-error handler recorded it instead of panicking).
+    DeviceFault { key: String, fault: GpuFault },
 }
 
 /// The session's own errors have codes of their own; the tokenizer's and the inference's keep
@@ -47,6 +51,10 @@ impl Coded for SessionError {
             SessionError::Cancelled { .. } | SessionError::LoadCancelled { .. } => ErrorCode::Aborted,
             SessionError::Tokenizer(e) => e.code(),
             SessionError::Infer(e) => e.code(),
+            SessionError::DeviceFault { fault, .. } => match fault.kind {
+                GpuFaultKind::OutOfMemory => ErrorCode::OutOfMemory,
+                GpuFaultKind::Validation | GpuFaultKind::Internal => ErrorCode::GpuError,
+            },
         }
     }
 
@@ -63,6 +71,10 @@ impl Coded for SessionError {
             SessionError::Cancelled { text } => vec![("text", Detail::from(text.as_str()))],
             SessionError::Tokenizer(e) => e.details(),
             SessionError::Infer(e) => e.details(),
+            SessionError::DeviceFault { fault, .. } => vec![
+                ("gpuErrorKind", Detail::from(fault.kind.as_str())),
+                ("gpuMessage", Detail::from(fault.message.as_str())),
+            ],
             _ => Vec::new(),
         }
     }
@@ -90,6 +102,10 @@ impl fmt::Display for SessionError {
             SessionError::LoadCancelled { key } => write!(f, "Loading {key} was cancelled."),
             SessionError::Tokenizer(e) => write!(f, "{e}"),
             SessionError::Infer(e) => write!(f, "{e}"),
+            SessionError::DeviceFault { key, fault } => write!(
+                f,
+                "The GPU reported an error while running {key} ({fault}); that call failed. The model stays loaded; unload it or reload the page if the error repeats."
+            ),
         }
     }
 }

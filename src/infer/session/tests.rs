@@ -308,3 +308,57 @@ fn auto_leaves_a_software_adapter_for_the_cpu_and_says_so() {
     assert!(recorder.infos()[1].contains("so models run on the CPU"), "{:?}", recorder.infos());
     assert_eq!(models_run_on(&Backend::cpu(), &status), crate::device::Preference::Cpu, "no adapter");
 }
+
+/// An uncaptured device error recorded while a model generates fails that generation with a
+/// typed error and an `error` event (the handler's side is `tests/device_faults.rs`, on a real
+/// device); the model keeps working, and a later generation is not failed by the old error.
+#[test]
+fn a_device_fault_during_a_generation_fails_it_and_the_model_goes_on() {
+    use crate::backend::{DeviceFaults, GpuFault, GpuFaultKind};
+    let Some(bytes) = fixture() else { return };
+    let recorder = Recorder::new();
+    let faults = DeviceFaults::default();
+    let model = load(&bytes, &recorder).with_faults(faults.clone());
+    let fault = GpuFault { kind: GpuFaultKind::Validation, message: "Buffer usages are invalid".into() };
+    // The device reports the error while the second token is being produced.
+    let mut on_token = |t: &TokenEvent<'_>| {
+        if t.index == 1 {
+            faults.record(fault.clone());
+        }
+        true
+    };
+    let hooks = Hooks { now_ms: &clock, cancelled: &|| false, on_token: &mut on_token, seed: 7 };
+    let err = block_on(model.generate(Prompt::Text("Hello there".into()), &greedy(8), hooks)).unwrap_err();
+    assert_eq!(err, SessionError::DeviceFault { key: "tiny".into(), fault: fault.clone() });
+    assert_eq!(err.code(), ErrorCode::GpuError);
+    assert_eq!(err.code().as_str(), "GPU_ERROR");
+    assert!(err.message().contains("Buffer usages are invalid"), "{}", err.message());
+    assert_eq!(
+        err.details(),
+        vec![("gpuErrorKind", Detail::from("validation")), ("gpuMessage", Detail::from("Buffer usages are invalid"))]
+    );
+    // It stopped at the next token: no token event after the fault's.
+    let tokens = recorder.events().iter().filter(|e| matches!(e.payload, Payload::Token(_))).count();
+    assert_eq!(tokens, 2, "the tokens before the fault, none after");
+    let last = recorder.events().last().cloned().unwrap();
+    assert!(
+        matches!(&last.payload, Payload::Error(e) if e.code.as_deref() == Some("GPU_ERROR") && e.name == "GpuError" && e.message == err.message()),
+        "{last:?}"
+    );
+    assert_eq!(last.model_key.as_deref(), Some("tiny"));
+    assert!(!model.is_busy() && !model.is_disposed());
+
+    // The model goes on: the old error does not fail the next generation.
+    let out = run(&model, &greedy(4), None, false).unwrap();
+    assert_eq!(out.generated_tokens, 4);
+
+    // An out-of-memory error no scope caught is an OutOfMemoryError.
+    let mut on_token = |_: &TokenEvent<'_>| {
+        faults.record(GpuFault { kind: GpuFaultKind::OutOfMemory, message: "Out of Memory".into() });
+        true
+    };
+    let hooks = Hooks { now_ms: &clock, cancelled: &|| false, on_token: &mut on_token, seed: 7 };
+    let err = block_on(model.generate(Prompt::Text("Hi".into()), &greedy(8), hooks)).unwrap_err();
+    assert_eq!(err.code(), ErrorCode::OutOfMemory);
+    assert_eq!(err.code().class(), crate::error::ErrorClass::OutOfMemory);
+}

@@ -1,0 +1,115 @@
+#![cfg(not(target_arch = "wasm32"))] // native wgpu (Mesa lavapipe here); the browser runs the same handler
+//! Uncaptured WebGPU errors on a real device: the handler [`Backend::webgpu`] installs after
+//! burn's setup replaces cubecl's (which panics), records the error in [`Backend::faults`], and
+//! a generation that the error hits fails with a typed error while the device, the model and
+//! later generations go on.
+//!
+//! The error is provoked for real: a buffer whose usages WebGPU forbids (`MAP_READ` with
+//! `STORAGE`), created outside every error scope. No adapter fails the test unless
+//! `HEARTH_SKIP_GPU=1`; no fixture fails the model half unless `HEARTH_SKIP_REAL_MODELS=1`.
+
+use std::path::PathBuf;
+use std::rc::Rc;
+
+use burn::tensor::wgpu::wgpu;
+use futures::executor::block_on;
+use hearth::backend::{Backend, GpuFaultKind, matmul_check};
+use hearth::error::{Coded, ErrorCode};
+use hearth::infer::read_header_from;
+use hearth::infer::session::{GenerateOptions, Hooks, LoadHooks, LoadPlan, LoadedModel, Prompt, SessionError};
+use hearth::status::{Payload, Recorder, StatusStream};
+
+/// The device through the same path the browser takes, or `None` without an adapter and with
+/// `HEARTH_SKIP_GPU=1`.
+fn backend() -> Option<Backend> {
+    if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
+        let dir = std::env::temp_dir().join("hearth-xdg");
+        let _ = std::fs::create_dir_all(&dir);
+        // SAFETY: set before the driver (the only reader) is loaded, in this single test.
+        unsafe { std::env::set_var("XDG_RUNTIME_DIR", dir) };
+    }
+    match block_on(Backend::webgpu(0, |_| {})) {
+        Ok(b) => Some(b),
+        Err(e) if std::env::var("HEARTH_SKIP_GPU").as_deref() == Ok("1") => {
+            eprintln!("SKIPPED: no wgpu adapter ({e}); HEARTH_SKIP_GPU=1");
+            None
+        }
+        Err(e) => panic!("no wgpu adapter: {e} (set HEARTH_SKIP_GPU=1 to skip)"),
+    }
+}
+
+fn fixture() -> Option<Vec<u8>> {
+    if std::env::var("HEARTH_SKIP_REAL_MODELS").as_deref() == Ok("1") {
+        eprintln!("SKIPPED the model half: HEARTH_SKIP_REAL_MODELS=1");
+        return None;
+    }
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let dir = std::env::var_os("HEARTH_FIXTURES_DIR").map_or_else(|| root.join(".cache/fixtures"), PathBuf::from);
+    let path = dir.join("llama-f32.gguf");
+    Some(std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e} (python3 tools/make_fixtures.py)", path.display())))
+}
+
+/// A validation error no error scope catches: `MAP_READ` goes only with `COPY_DST`.
+fn provoke(device: &wgpu::Device) {
+    let _invalid = device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some("invalid on purpose"),
+        size: 16,
+        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::STORAGE,
+        mapped_at_creation: false,
+    });
+}
+
+fn greedy(max_tokens: u32) -> GenerateOptions {
+    GenerateOptions { max_tokens: Some(max_tokens), ignore_eos: true, ..GenerateOptions::default() }
+}
+
+/// One test: burn registers one runtime per device kind and process.
+#[test]
+fn an_uncaptured_error_is_recorded_and_fails_only_the_generation_it_hits() {
+    let Some(backend) = backend() else { return };
+    let device = backend.wgpu.clone().expect("a WebGPU backend holds its wgpu device");
+
+    // Recorded, not a panic; the device still computes.
+    let mark = backend.faults.mark();
+    provoke(&device);
+    let fault = backend.faults.since(mark).expect("the uncaptured error reached our handler");
+    assert_eq!(fault.kind, GpuFaultKind::Validation);
+    assert!(fault.message.contains("invalid on purpose"), "the device's message names the buffer: {fault:?}");
+    let check = block_on(matmul_check(&backend.device, 16, 32, 8, 3)).unwrap();
+    assert!(check.passed(), "{check:?}");
+
+    // A model on the device: the error during its generation fails that generation.
+    let Some(bytes) = fixture() else { return };
+    let header = block_on(read_header_from(&bytes[..])).unwrap();
+    let plan = LoadPlan::new(&header, Some("tiny".into()), Some(32)).unwrap();
+    let recorder = Recorder::new();
+    let status = Rc::new(StatusStream::new(Box::new(recorder.clone()), 256, || 0.0));
+    let hooks = LoadHooks { on_progress: &|_| {}, cancelled: &|| false, announce: false };
+    let model = block_on(LoadedModel::load(plan, &backend, &header, &bytes[..], hooks, Some(status)))
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let clock = || 0.0;
+    let mut on_token = |t: &hearth::infer::TokenEvent<'_>| {
+        if t.index == 1 {
+            provoke(&device);
+        }
+        true
+    };
+    let hooks = Hooks { now_ms: &clock, cancelled: &|| false, on_token: &mut on_token, seed: 7 };
+    let err = block_on(model.generate(Prompt::Text("Hello there".into()), &greedy(8), hooks)).unwrap_err();
+    let SessionError::DeviceFault { key, fault } = &err else { panic!("{err:?}") };
+    assert_eq!((key.as_str(), fault.kind), ("tiny", GpuFaultKind::Validation));
+    assert_eq!(err.code(), ErrorCode::GpuError);
+    let events = recorder.events();
+    assert!(
+        events.iter().any(|e| matches!(&e.payload, Payload::Error(i) if i.code.as_deref() == Some("GPU_ERROR"))),
+        "an error event on the status stream"
+    );
+    let tokens = events.iter().filter(|e| matches!(e.payload, Payload::Token(_))).count();
+    assert_eq!(tokens, 2, "stopped at the token after the error");
+
+    // The model and the device go on.
+    let mut on_token = |_: &hearth::infer::TokenEvent<'_>| true;
+    let hooks = Hooks { now_ms: &clock, cancelled: &|| false, on_token: &mut on_token, seed: 7 };
+    let out = block_on(model.generate(Prompt::Text("Hello there".into()), &greedy(4), hooks)).unwrap();
+    assert_eq!(out.generated_tokens, 4);
+}
