@@ -173,10 +173,10 @@ pub trait Body {
 }
 
 /// Reads `body` (the download of `url`) to its end, handing each chunk and its offset to `take`
-/// and the bytes received so far to `progress`; returns how many bytes came. A body that sends
-/// more than it announced, or more than `limit` bytes, is cancelled and refused before `take`
-/// sees the excess; so is one whose `take` fails. A body that ends short of its announced length
-/// is [`SourceError::Truncated`].
+/// and the bytes received so far to `progress`; returns how many bytes came. The body is
+/// cancelled and refused when it announces more than `limit` bytes (before any is read), when
+/// it sends more than it announced or than `limit` (before `take` sees the excess), and when
+/// `take` fails. A body that ends short of its announced length is [`SourceError::Truncated`].
 pub async fn stream_body<B: Body, E: From<SourceError>>(
     url: &str,
     body: &mut B,
@@ -185,6 +185,10 @@ pub async fn stream_body<B: Body, E: From<SourceError>>(
     progress: &dyn Fn(u64),
 ) -> Result<u64, E> {
     let announced = body.announced_len();
+    if let Err(e) = check_fits(url, announced, limit) {
+        body.cancel();
+        return Err(e.into());
+    }
     let mut received = 0u64;
     while let Some(chunk) = body.next_chunk().await? {
         let end = received + chunk.byte_len();

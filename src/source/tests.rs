@@ -168,6 +168,10 @@ fn a_body_longer_than_announced_or_the_limit_is_cancelled_before_the_excess_is_t
     let (result, taken, _) = stream(&mut body, 6);
     assert_eq!(result, Err(SourceError::too_large("/m", None)));
     assert_eq!((taken.len(), body.cancelled), (1, true));
+    let mut body = pieces(&[b"abc"], Some(7));
+    let (result, taken, _) = stream(&mut body, 6);
+    assert_eq!(result, Err(SourceError::too_large("/m", Some(7))));
+    assert_eq!((taken.len(), body.cancelled, body.chunks.len()), (0, true, 1));
 }
 
 #[test]
