@@ -92,7 +92,7 @@ fn reads_outside_the_source_and_refused_ranges_are_read_errors() {
     assert_eq!(SourceError::check_range(&(5..20), None), Ok(()));
     let outside = SourceError::check_range(&(4..11), Some(10)).unwrap_err();
     assert_eq!(outside, SourceError::Read { detail: "bytes 4..11 are outside the 10-byte file".into() });
-    assert!(SourceError::check_range(&(6..5), Some(10)).is_err());
+    assert!(SourceError::check_range(&Range { start: 6, end: 5 }, Some(10)).is_err());
     assert!(SourceError::no_ranges("/m", None).to_string().contains("/m does not support range requests"));
     assert!(
         SourceError::no_ranges("/m", Some(200)).to_string().contains("stopped honouring range requests (HTTP 200)")
@@ -134,8 +134,12 @@ impl Body for Pieces {
     }
 }
 
-/// Streams `body` into a buffer: the result, the bytes taken with their offsets, and the progress heard.
-fn stream(body: &mut Pieces, limit: u64) -> (Result<u64, SourceError>, Vec<(u64, Vec<u8>)>, Vec<u64>) {
+/// What streaming a body came to: the result, the chunks taken with their offsets, and the
+/// progress heard.
+type Streamed = (Result<u64, SourceError>, Vec<(u64, Vec<u8>)>, Vec<u64>);
+
+/// Streams `body` into a buffer.
+fn stream(body: &mut Pieces, limit: u64) -> Streamed {
     let mut taken = Vec::new();
     let heard = RefCell::new(Vec::new());
     let take = async |chunk: Vec<u8>, at| {
