@@ -37,7 +37,8 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{Coded, Detail, ErrorCode};
 use crate::manager::CatalogEntry;
-use crate::source::{SourceError, cache_file_name, cache_key_of, check_complete};
+pub use crate::source::Body;
+use crate::source::{Chunk, SourceError, cache_file_name, cache_key_of, stream_body};
 
 /// The suffix of the record beside each cached file.
 pub const RECORD_SUFFIX: &str = ".sha256";
@@ -94,8 +95,18 @@ pub trait CacheStorage {
     async fn read(&self, file: &Self::File, range: Range<u64>) -> Result<Vec<u8>, StorageError>;
     /// The whole of small file `name` as text, if there is one.
     async fn read_text(&self, name: &str) -> Result<Option<String>, StorageError>;
-    /// Replaces small file `name` with `text`.
-    async fn write_text(&self, name: &str, text: &str) -> Result<(), StorageError>;
+    /// Replaces small file `name` with `text`: written through [`CacheStorage::create`], so a
+    /// failed write leaves the file as it was.
+    async fn write_text(&self, name: &str, text: &str) -> Result<(), StorageError> {
+        let mut writer = self.create(name).await?;
+        match writer.write(text.as_bytes()).await {
+            Ok(()) => writer.commit().await,
+            Err(e) => {
+                writer.discard().await;
+                Err(e)
+            }
+        }
+    }
     /// A writer for file `name`, whose bytes replace the file's on [`CacheWriter::commit`].
     async fn create(&self, name: &str) -> Result<Self::Writer, StorageError>;
     /// Removes file `name`; a missing file is no error.
@@ -114,17 +125,6 @@ pub trait CacheWriter {
     async fn commit(self) -> Result<(), StorageError>;
     /// Drops the written bytes; the file keeps what it had.
     async fn discard(self);
-}
-
-/// A download's body, chunk by chunk.
-#[allow(async_fn_in_trait)]
-pub trait Body {
-    /// The length the server announced.
-    fn announced_len(&self) -> Option<u64>;
-    /// The next chunk; `None` at the end.
-    async fn next_chunk(&mut self) -> Result<Option<Vec<u8>>, SourceError>;
-    /// Stops the download (nothing more will be read).
-    fn cancel(&mut self);
 }
 
 /// A cached file that passed its check.
@@ -333,26 +333,14 @@ impl<S: CacheStorage> ModelCache<S> {
             }
         };
         let mut hasher = Sha256::new();
-        let mut received = 0u64;
-        let streamed: Result<(), CacheError> = async {
-            while let Some(chunk) = body.next_chunk().await? {
-                received += chunk.len() as u64;
-                if total.is_some_and(|t| received > t) {
-                    body.cancel();
-                    return Err(SourceError::overlong(url, total.unwrap_or(0)).into());
-                }
-                hasher.update(&chunk);
-                if let Err(e) = writer.write(&chunk).await {
-                    body.cancel();
-                    return Err(storage_error(e, &name));
-                }
-                progress(received, total);
-            }
-            Ok(check_complete(url, total, received)?)
-        }
-        .await;
+        let take = async |chunk: B::Chunk, _| {
+            let bytes = chunk.into_bytes();
+            hasher.update(&bytes);
+            writer.write(&bytes).await.map_err(|e| storage_error(e, &name))
+        };
+        let streamed = stream_body(url, &mut body, u64::MAX, take, &|n| progress(n, total)).await;
         let actual_sha256 = hex(&hasher.finalize());
-        let checked = streamed.and_then(|()| match &entry.sha256 {
+        let checked = streamed.and_then(|received| match &entry.sha256 {
             Some(expected) if *expected != actual_sha256 => Err(CacheError::Integrity {
                 file: name.clone(),
                 expected_sha256: expected.clone(),
@@ -360,13 +348,16 @@ impl<S: CacheStorage> ModelCache<S> {
                 expected_bytes: needed.unwrap_or(received),
                 actual_bytes: received,
             }),
-            _ => Ok(()),
+            _ => Ok(received),
         });
-        if let Err(e) = checked {
-            writer.discard().await;
-            self.delete(&name).await;
-            return Err(e);
-        }
+        let received = match checked {
+            Ok(received) => received,
+            Err(e) => {
+                writer.discard().await;
+                self.delete(&name).await;
+                return Err(e);
+            }
+        };
         let record = Record { sha256: actual_sha256.clone(), bytes: received };
         let kept = async {
             writer.commit().await?;

@@ -1,14 +1,18 @@
 //! Where model bytes come from, in rules independent of the browser: why a read failed
-//! ([`SourceError`]), how often download progress is worth reporting ([`Throttle`]), the HTTP
-//! headers a ranged read sends and reads, the length check every body passes, and the names of
-//! files in the model cache. The web layer's `source.rs` and `cache.rs` do the `fetch`, `Blob`
-//! and file-system calls around them.
+//! ([`SourceError`]), how a download's [`Body`] is read chunk by chunk ([`stream_body`]: the
+//! length checks every body passes), how often download progress is worth reporting
+//! ([`Throttle`], [`ProgressReporter`]), the HTTP headers a ranged read sends and reads, and the
+//! names of files in the model cache. The web layer's `source.rs` and `cache.rs` do the
+//! `fetch`, `Blob` and file-system calls around them.
 
+use std::cell::RefCell;
 use std::fmt;
 use std::ops::Range;
+use std::rc::Rc;
 
 use crate::error::{Coded, Detail, ErrorCode};
 use crate::manager::CatalogEntry;
+use crate::status::{Phase, Progress, StatusStream};
 
 /// Why bytes could not be had.
 #[derive(Debug, Clone, PartialEq)]
@@ -97,6 +101,26 @@ impl SourceError {
     pub fn overlong(url: &str, announced: u64) -> SourceError {
         SourceError::Read { detail: format!("{url} sent more than the {announced} bytes it announced") }
     }
+
+    /// A read of `range` from a source of `len` bytes (when known) that does not hold it.
+    pub fn check_range(range: &Range<u64>, len: Option<u64>) -> Result<(), SourceError> {
+        match len {
+            Some(len) if range.end > len || range.start > range.end => Err(SourceError::Read {
+                detail: format!("bytes {}..{} are outside the {len}-byte file", range.start, range.end),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// A ranged read of `url` that the server answered with `status` rather than 206 (`None`:
+    /// the server never honoured ranges).
+    pub fn no_ranges(url: &str, status: Option<u16>) -> SourceError {
+        let detail = match status {
+            Some(status) => format!("{url} stopped honouring range requests (HTTP {status})"),
+            None => format!("{url} does not support range requests"),
+        };
+        SourceError::Read { detail }
+    }
 }
 
 /// The most one browser buffer holds.
@@ -108,6 +132,126 @@ pub fn check_complete(url: &str, expected: Option<u64>, received: u64) -> Result
     match expected {
         Some(n) if n != received => Err(SourceError::Truncated { url: url.to_owned(), expected: n, received }),
         _ => Ok(()),
+    }
+}
+
+/// A body announcing `announced` bytes fits in a buffer of at most `limit` bytes.
+pub fn check_fits(url: &str, announced: Option<u64>, limit: u64) -> Result<(), SourceError> {
+    match announced {
+        Some(n) if n > limit => Err(SourceError::too_large(url, Some(n))),
+        _ => Ok(()),
+    }
+}
+
+/// A piece of a download's body: bytes in memory here, a JS buffer in the browser.
+pub trait Chunk {
+    fn byte_len(&self) -> u64;
+    /// The bytes, in this memory.
+    fn into_bytes(self) -> Vec<u8>;
+}
+
+impl Chunk for Vec<u8> {
+    fn byte_len(&self) -> u64 {
+        self.len() as u64
+    }
+
+    fn into_bytes(self) -> Vec<u8> {
+        self
+    }
+}
+
+/// A download's body, chunk by chunk.
+#[allow(async_fn_in_trait)] // awaited where it is made; no Send needed on wasm
+pub trait Body {
+    type Chunk: Chunk;
+    /// The length the server announced.
+    fn announced_len(&self) -> Option<u64>;
+    /// The next chunk; `None` at the end.
+    async fn next_chunk(&mut self) -> Result<Option<Self::Chunk>, SourceError>;
+    /// Stops the download (nothing more will be read).
+    fn cancel(&mut self);
+}
+
+/// Reads `body` (the download of `url`) to its end, handing each chunk and its offset to `take`
+/// and the bytes received so far to `progress`; returns how many bytes came. The body is
+/// cancelled and refused when it announces more than `limit` bytes (before any is read), when
+/// it sends more than it announced or than `limit` (before `take` sees the excess), and when
+/// `take` fails. A body that ends short of its announced length is [`SourceError::Truncated`].
+pub async fn stream_body<B: Body, E: From<SourceError>>(
+    url: &str,
+    body: &mut B,
+    limit: u64,
+    mut take: impl AsyncFnMut(B::Chunk, u64) -> Result<(), E>,
+    progress: &dyn Fn(u64),
+) -> Result<u64, E> {
+    let announced = body.announced_len();
+    if let Err(e) = check_fits(url, announced, limit) {
+        body.cancel();
+        return Err(e.into());
+    }
+    let mut received = 0u64;
+    while let Some(chunk) = body.next_chunk().await? {
+        let end = received + chunk.byte_len();
+        let refused = match announced {
+            Some(n) if end > n => Some(SourceError::overlong(url, n)),
+            _ if end > limit => Some(SourceError::too_large(url, None)),
+            _ => None,
+        };
+        if let Some(e) = refused {
+            body.cancel();
+            return Err(e.into());
+        }
+        if let Err(e) = take(chunk, received).await {
+            body.cancel();
+            return Err(e);
+        }
+        received = end;
+        progress(received);
+    }
+    check_complete(url, announced, received)?;
+    Ok(received)
+}
+
+/// Where a [`ProgressReporter`] also reports: the JS `onProgress` callback in the browser.
+pub trait ProgressCallback {
+    fn call(&self, progress: &Progress);
+}
+
+/// Reports byte progress (phase `download`) as often as the [`Throttle`] admits: to a callback,
+/// and (or instead) as `progress` events on a status stream, tagged with a model key.
+pub struct ProgressReporter<C> {
+    callback: Option<C>,
+    status: Option<(Rc<StatusStream>, String)>,
+    throttle: RefCell<Throttle>,
+}
+
+impl<C: ProgressCallback> ProgressReporter<C> {
+    pub fn new(callback: Option<C>) -> Self {
+        ProgressReporter { callback, status: None, throttle: RefCell::default() }
+    }
+
+    /// Reports as `progress` events on `status`, for `key`.
+    pub fn to_status(status: Rc<StatusStream>, key: &str) -> Self {
+        ProgressReporter { callback: None, status: Some((status, key.to_owned())), throttle: RefCell::default() }
+    }
+
+    /// `loaded` of `total` bytes are here.
+    pub fn report(&self, loaded: u64, total: Option<u64>) {
+        if (self.callback.is_none() && self.status.is_none()) || !self.throttle.borrow_mut().admit(loaded, total) {
+            return;
+        }
+        let progress = Progress::new(Phase::Download, loaded, total);
+        if let Some((status, key)) = &self.status {
+            status.progress(progress.clone(), Some(key));
+        }
+        if let Some(callback) = &self.callback {
+            callback.call(&progress);
+        }
+    }
+
+    /// What `progress` hears from a read that starts `offset` bytes into a file of `total`.
+    pub fn hook(progress: Option<&Self>, offset: u64, total: Option<u64>) -> impl Fn(u64) {
+        move |n| progress.iter().for_each(|p| p.report(offset + n, total))
     }
 }
 

@@ -17,6 +17,7 @@ struct Memory {
     /// Writes are refused for quota once a writer holds this many bytes.
     quota_at: Cell<Option<u64>>,
     fail_commit: Cell<bool>,
+    /// Writing a record (`write_text`) fails when it commits.
     fail_text_write: Cell<bool>,
     fail_read: Cell<bool>,
     reads: Cell<u64>,
@@ -74,14 +75,6 @@ impl CacheStorage for Memory {
         Ok(self.files.borrow().get(name).map(|b| String::from_utf8_lossy(b).into_owned()))
     }
 
-    async fn write_text(&self, name: &str, text: &str) -> Result<(), StorageError> {
-        if self.fail_text_write.get() {
-            return Err(StorageError::other("write failed"));
-        }
-        self.files.borrow_mut().insert(name.to_owned(), text.as_bytes().to_vec());
-        Ok(())
-    }
-
     async fn create(&self, name: &str) -> Result<MemoryWriter, StorageError> {
         // OPFS creates the (empty) file when it opens a writer for it.
         self.files.borrow_mut().entry(name.to_owned()).or_default();
@@ -90,7 +83,8 @@ impl CacheStorage for Memory {
             name: name.to_owned(),
             bytes: Vec::new(),
             quota_at: self.quota_at.get(),
-            fail_commit: self.fail_commit.get(),
+            // Records are written by the trait's own `write_text`, through a writer.
+            fail_commit: self.fail_commit.get() || (self.fail_text_write.get() && name.ends_with(RECORD_SUFFIX)),
         })
     }
 
@@ -130,6 +124,8 @@ impl Chunks {
 }
 
 impl Body for Chunks {
+    type Chunk = Vec<u8>;
+
     fn announced_len(&self) -> Option<u64> {
         self.announced
     }
@@ -518,4 +514,17 @@ fn list_and_remove_see_model_files_not_records() {
     assert_eq!(names(&cache).len(), 3, "{:?}", names(&cache));
     assert_eq!(block_on(cache.remove(None)), 2);
     assert!(names(&cache).is_empty());
+}
+
+#[test]
+fn write_text_replaces_a_file_only_when_its_writer_commits() {
+    let storage = Memory::default();
+    block_on(storage.write_text("a.sha256", "one")).unwrap();
+    assert_eq!(block_on(storage.read_text("a.sha256")), Ok(Some("one".to_owned())));
+    storage.quota_at.set(Some(2));
+    assert!(block_on(storage.write_text("a.sha256", "three")).unwrap_err().quota);
+    storage.quota_at.set(None);
+    storage.fail_text_write.set(true);
+    assert_eq!(block_on(storage.write_text("a.sha256", "four")), Err(StorageError::other("close failed")));
+    assert_eq!(block_on(storage.read_text("a.sha256")), Ok(Some("one".to_owned())));
 }

@@ -1,4 +1,7 @@
+use futures::executor::block_on;
+
 use super::*;
+use crate::status::{Payload, Recorder};
 
 fn entry(key: &str, sha256: Option<&str>, file_bytes: u64) -> CatalogEntry {
     CatalogEntry {
@@ -81,4 +84,163 @@ fn cache_file_names_tell_changed_files_apart_and_give_back_the_key() {
     assert_eq!(cache_file_name(&entry("tiny", Some("abc"), 1)), "tiny-abc.gguf");
     assert_eq!(cache_key_of("smollm2-135m-0123456789abcdef.gguf"), "smollm2-135m");
     assert_eq!(cache_key_of("plain.gguf"), "plain.gguf");
+}
+
+#[test]
+fn reads_outside_the_source_and_refused_ranges_are_read_errors() {
+    assert_eq!(SourceError::check_range(&(0..10), Some(10)), Ok(()));
+    assert_eq!(SourceError::check_range(&(5..20), None), Ok(()));
+    let outside = SourceError::check_range(&(4..11), Some(10)).unwrap_err();
+    assert_eq!(outside, SourceError::Read { detail: "bytes 4..11 are outside the 10-byte file".into() });
+    assert!(SourceError::check_range(&Range { start: 6, end: 5 }, Some(10)).is_err());
+    assert!(SourceError::no_ranges("/m", None).to_string().contains("/m does not support range requests"));
+    assert!(
+        SourceError::no_ranges("/m", Some(200)).to_string().contains("stopped honouring range requests (HTTP 200)")
+    );
+    assert_eq!(check_fits("/m", Some(10), 10), Ok(()));
+    assert_eq!(check_fits("/m", None, 10), Ok(()));
+    assert_eq!(check_fits("/m", Some(11), 10), Err(SourceError::too_large("/m", Some(11))));
+}
+
+/// A body of `chunks` announcing `announced`, failing with `error` after them when given.
+struct Pieces {
+    chunks: std::vec::IntoIter<Vec<u8>>,
+    announced: Option<u64>,
+    error: Option<SourceError>,
+    cancelled: bool,
+}
+
+fn pieces(chunks: &[&[u8]], announced: Option<u64>) -> Pieces {
+    let chunks: Vec<Vec<u8>> = chunks.iter().map(|c| c.to_vec()).collect();
+    Pieces { chunks: chunks.into_iter(), announced, error: None, cancelled: false }
+}
+
+impl Body for Pieces {
+    type Chunk = Vec<u8>;
+
+    fn announced_len(&self) -> Option<u64> {
+        self.announced
+    }
+
+    async fn next_chunk(&mut self) -> Result<Option<Vec<u8>>, SourceError> {
+        match self.chunks.next() {
+            Some(chunk) => Ok(Some(chunk)),
+            None => self.error.take().map_or(Ok(None), Err),
+        }
+    }
+
+    fn cancel(&mut self) {
+        self.cancelled = true;
+    }
+}
+
+/// What streaming a body came to: the result, the chunks taken with their offsets, and the
+/// progress heard.
+type Streamed = (Result<u64, SourceError>, Vec<(u64, Vec<u8>)>, Vec<u64>);
+
+/// Streams `body` into a buffer.
+fn stream(body: &mut Pieces, limit: u64) -> Streamed {
+    let mut taken = Vec::new();
+    let heard = RefCell::new(Vec::new());
+    let take = async |chunk: Vec<u8>, at| {
+        taken.push((at, chunk));
+        Ok::<_, SourceError>(())
+    };
+    let result = block_on(stream_body("/m", body, limit, take, &|n| heard.borrow_mut().push(n)));
+    (result, taken, heard.into_inner())
+}
+
+#[test]
+fn a_body_is_streamed_chunk_by_chunk_with_offsets_and_progress() {
+    let mut body = pieces(&[b"abc", b"", b"defg"], Some(7));
+    let (result, taken, heard) = stream(&mut body, u64::MAX);
+    assert_eq!(result, Ok(7));
+    assert_eq!(taken, [(0, b"abc".to_vec()), (3, Vec::new()), (3, b"defg".to_vec())]);
+    assert_eq!(heard, [3, 3, 7]);
+    assert!(!body.cancelled);
+    // Without an announced length any length is whole.
+    assert_eq!(stream(&mut pieces(&[b"ab"], None), u64::MAX).0, Ok(2));
+}
+
+#[test]
+fn a_body_longer_than_announced_or_the_limit_is_cancelled_before_the_excess_is_taken() {
+    let mut body = pieces(&[b"abc", b"defg"], Some(5));
+    let (result, taken, heard) = stream(&mut body, u64::MAX);
+    assert_eq!(result, Err(SourceError::overlong("/m", 5)));
+    assert_eq!((taken.len(), heard, body.cancelled), (1, vec![3], true));
+    let mut body = pieces(&[b"abc", b"defg"], None);
+    let (result, taken, _) = stream(&mut body, 6);
+    assert_eq!(result, Err(SourceError::too_large("/m", None)));
+    assert_eq!((taken.len(), body.cancelled), (1, true));
+    let mut body = pieces(&[b"abc"], Some(7));
+    let (result, taken, _) = stream(&mut body, 6);
+    assert_eq!(result, Err(SourceError::too_large("/m", Some(7))));
+    assert_eq!((taken.len(), body.cancelled, body.chunks.len()), (0, true, 1));
+}
+
+#[test]
+fn a_short_body_is_truncated_and_read_errors_pass_through() {
+    let (result, ..) = stream(&mut pieces(&[b"abc"], Some(10)), u64::MAX);
+    assert_eq!(result, Err(SourceError::Truncated { url: "/m".into(), expected: 10, received: 3 }));
+    let mut body = pieces(&[b"abc"], Some(10));
+    body.error = Some(SourceError::Aborted { url: "/m".into() });
+    assert_eq!(stream(&mut body, u64::MAX).0, Err(SourceError::Aborted { url: "/m".into() }));
+}
+
+#[test]
+fn a_failing_take_cancels_the_body() {
+    let mut body = pieces(&[b"abc", b"def"], Some(6));
+    let take = async |_: Vec<u8>, at| if at > 0 { Err(SourceError::Read { detail: "disk".into() }) } else { Ok(()) };
+    let result = block_on(stream_body("/m", &mut body, u64::MAX, take, &|_| {}));
+    assert_eq!(result, Err(SourceError::Read { detail: "disk".into() }));
+    assert!(body.cancelled);
+}
+
+/// A callback that keeps what it hears.
+#[derive(Default)]
+struct Heard(RefCell<Vec<(u64, Option<u64>)>>);
+
+impl ProgressCallback for &Heard {
+    fn call(&self, progress: &Progress) {
+        assert_eq!(progress.phase, Phase::Download);
+        self.0.borrow_mut().push((progress.loaded, progress.total));
+    }
+}
+
+#[test]
+fn progress_reaches_the_callback_throttled_and_offset() {
+    let heard = Heard::default();
+    let reporter = ProgressReporter::new(Some(&heard));
+    for n in [0, 5, 10, 500, 1000, 1000] {
+        reporter.report(n, Some(1000));
+    }
+    assert_eq!(*heard.0.borrow(), [(0, Some(1000)), (10, Some(1000)), (500, Some(1000)), (1000, Some(1000))]);
+    let heard = Heard::default();
+    let reporter = ProgressReporter::new(Some(&heard));
+    let hook = ProgressReporter::hook(Some(&reporter), 100, Some(200));
+    hook(0);
+    hook(100);
+    assert_eq!(*heard.0.borrow(), [(100, Some(200)), (200, Some(200))]);
+    // No reporter: nothing to call.
+    ProgressReporter::<&Heard>::hook(None, 0, None)(5);
+}
+
+#[test]
+fn progress_to_a_status_stream_is_tagged_with_the_model_key() {
+    let recorder = Recorder::new();
+    let status = Rc::new(StatusStream::with_sink(Box::new(recorder.clone())));
+    let reporter = ProgressReporter::<&Heard>::to_status(status, "tiny");
+    for n in [0, 0, 50] {
+        reporter.report(n, Some(50));
+    }
+    let events = recorder.events();
+    let loaded: Vec<u64> = events
+        .iter()
+        .map(|e| match &e.payload {
+            Payload::Progress(p) => p.loaded,
+            other => panic!("not progress: {other:?}"),
+        })
+        .collect();
+    assert_eq!(loaded, [0, 50]);
+    assert!(events.iter().all(|e| e.model_key.as_deref() == Some("tiny")));
 }

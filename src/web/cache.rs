@@ -3,25 +3,25 @@
 //! per origin and later loads read it from disk (the `cache` progress phase).
 //!
 //! The policy is the core's ([`crate::cache`]): what is reused, downloaded, checked against its
-//! SHA-256 and deleted. Here are its [`CacheStorage`] over OPFS and its [`Body`] over a `fetch`
-//! response. A file is written through a `FileSystemWritableFileStream`, whose contents replace
-//! the file's only when the stream closes, so a download that fails, is aborted or hashes wrong
-//! is never seen as a file. The free space is `navigator.storage.estimate()`'s quota less its
-//! usage. The OPFS calls go through `Reflect` (web-sys gates these interfaces behind unstable
-//! APIs).
+//! SHA-256 and deleted, and so is the chunk loop the download is read through. Here is its
+//! [`CacheStorage`] over OPFS. A file is written through a `FileSystemWritableFileStream`, whose
+//! contents replace the file's only when the stream closes, so a download that fails, is
+//! aborted or hashes wrong is never seen as a file. The free space is
+//! `navigator.storage.estimate()`'s quota less its usage. The OPFS calls go through `Reflect`
+//! (web-sys gates these interfaces behind unstable APIs).
 
-use std::ops::Range;
+use std::ops::{Deref, Range};
 
 use js_sys::{Function, Object, Promise, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{AbortSignal, Blob, ReadableStreamDefaultReader};
+use web_sys::{AbortSignal, Blob};
 
-use crate::cache::{self, Body, CacheStorage, CacheWriter, CachedModel, StorageError};
+use crate::cache::{self, CacheStorage, CacheWriter, StorageError};
 use crate::manager::CatalogEntry;
 
 use super::error::JsError;
-use super::source::{ProgressReporter, SourceError, fetch_whole};
+use super::source::{ProgressReporter, download, js_message, read_blob};
 
 const FOLDER: &str = "hearth-models";
 
@@ -43,10 +43,6 @@ fn create_option(create: bool) -> JsValue {
     o.into()
 }
 
-fn message(e: &JsValue) -> String {
-    get(e, "message").as_string().or_else(|| e.as_string()).unwrap_or_else(|| format!("{e:?}"))
-}
-
 fn error_name(e: &JsValue) -> Option<String> {
     get(e, "name").as_string()
 }
@@ -54,8 +50,8 @@ fn error_name(e: &JsValue) -> Option<String> {
 /// A refused storage call, flagged when the browser refused it for quota.
 fn storage_error(e: JsValue) -> StorageError {
     match error_name(&e).as_deref() {
-        Some("QuotaExceededError") => StorageError::quota(message(&e)),
-        _ => StorageError::other(message(&e)),
+        Some("QuotaExceededError") => StorageError::quota(js_message(&e)),
+        _ => StorageError::other(js_message(&e)),
     }
 }
 
@@ -108,26 +104,13 @@ impl CacheStorage for Opfs {
     }
 
     async fn read(&self, file: &Blob, range: Range<u64>) -> Result<Vec<u8>, StorageError> {
-        let slice = file.slice_with_f64_and_f64(range.start as f64, range.end as f64).map_err(storage_error)?;
-        let buffer = JsFuture::from(slice.array_buffer()).await.map_err(storage_error)?;
-        Ok(Uint8Array::new(&buffer).to_vec())
+        read_blob(file, range).await.map_err(storage_error)
     }
 
     async fn read_text(&self, name: &str) -> Result<Option<String>, StorageError> {
         let Some(file) = self.file(name).await? else { return Ok(None) };
         let text = JsFuture::from(file.text()).await.map_err(storage_error)?;
         Ok(text.as_string())
-    }
-
-    async fn write_text(&self, name: &str, text: &str) -> Result<(), StorageError> {
-        let mut writer = self.create(name).await?;
-        match writer.write(text.as_bytes()).await {
-            Ok(()) => writer.commit().await,
-            Err(e) => {
-                writer.discard().await;
-                Err(e)
-            }
-        }
     }
 
     async fn create(&self, name: &str) -> Result<OpfsWriter, StorageError> {
@@ -168,45 +151,6 @@ impl CacheStorage for Opfs {
     }
 }
 
-/// A `fetch` response's body, read chunk by chunk.
-struct FetchBody<'a> {
-    url: &'a str,
-    reader: ReadableStreamDefaultReader,
-    total: Option<u64>,
-    received: u64,
-    signal: Option<&'a AbortSignal>,
-}
-
-impl Body for FetchBody<'_> {
-    fn announced_len(&self) -> Option<u64> {
-        self.total
-    }
-
-    async fn next_chunk(&mut self) -> Result<Option<Vec<u8>>, SourceError> {
-        let step = JsFuture::from(self.reader.read()).await.map_err(|_| {
-            if self.signal.is_some_and(AbortSignal::aborted) {
-                SourceError::Aborted { url: self.url.to_owned() }
-            } else {
-                SourceError::Truncated {
-                    url: self.url.to_owned(),
-                    expected: self.total.unwrap_or(0),
-                    received: self.received,
-                }
-            }
-        })?;
-        if get(&step, "done").as_bool().unwrap_or(true) {
-            return Ok(None);
-        }
-        let chunk = get(&step, "value").unchecked_into::<Uint8Array>().to_vec();
-        self.received += chunk.len() as u64;
-        Ok(Some(chunk))
-    }
-
-    fn cancel(&mut self) {
-        let _ = self.reader.cancel();
-    }
-}
-
 /// The model cache of this origin: the core's policy over OPFS.
 pub struct ModelCache(cache::ModelCache<Opfs>);
 
@@ -241,23 +185,16 @@ impl ModelCache {
         signal: Option<&AbortSignal>,
         progress: &ProgressReporter,
     ) -> Result<Blob, JsError> {
-        let (response, total) = fetch_whole(url, signal).await?;
-        let Some(body) = response.body() else {
-            return Err(SourceError::Read { detail: format!("{url} sent no body") }.into());
-        };
-        let reader: ReadableStreamDefaultReader = body.get_reader().unchecked_into();
-        let body = FetchBody { url, reader, total, received: 0, signal };
-        let stored = self.0.store(entry, url, body, &|n, t| progress.report(n, t)).await?;
-        Ok(stored.file)
+        let body = download(url, signal).await?;
+        Ok(self.0.store(entry, url, body, &|n, t| progress.report(n, t)).await?.file)
     }
+}
 
-    /// The cached model files, with their recorded digests.
-    pub async fn list(&self) -> Vec<CachedModel> {
-        self.0.list().await
-    }
+/// The core's `list` and `remove` as they are.
+impl Deref for ModelCache {
+    type Target = cache::ModelCache<Opfs>;
 
-    /// Removes the cached files whose key is `key` (every file when `None`); returns how many.
-    pub async fn remove(&self, key: Option<&str>) -> u32 {
-        self.0.remove(key).await
+    fn deref(&self) -> &Self::Target {
+        &self.0
     }
 }

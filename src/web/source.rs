@@ -8,8 +8,9 @@
 //! it — the file is never held twice.
 //!
 //! [`Reading`] is the core loader's [`ByteSource`] over any of them; the header loop and the
-//! upload are the core's ([`crate::infer::load`]), and so are the errors, the progress throttle,
-//! the header formats and the length checks ([`crate::source`]).
+//! upload are the core's ([`crate::infer::load`]), and so are the errors, the chunk loop every
+//! body is read through, the progress reporter, the header formats and the length checks
+//! ([`crate::source`]).
 
 use std::cell::RefCell;
 use std::ops::Range;
@@ -24,9 +25,9 @@ use super::error::JsError;
 use crate::gguf::GgufHeader;
 use crate::infer::load::{ByteSource, HEADER_PROBE, read_header, read_header_from};
 pub use crate::source::SourceError;
-use crate::source::{MAX_BUFFER, Throttle, check_complete, content_length, content_range_total, range_header};
-use crate::status::{Phase, Progress, StatusStream};
-use std::rc::Rc;
+use crate::source::{Body, Chunk, MAX_BUFFER, ProgressCallback, content_length, content_range_total};
+use crate::source::{range_header, stream_body};
+use crate::status::Progress;
 
 #[wasm_bindgen]
 extern "C" {
@@ -34,39 +35,13 @@ extern "C" {
     fn global_fetch(input: &str, init: &RequestInit) -> Promise;
 }
 
-/// Reports byte progress to a JS callback as often as the core's [`Throttle`] admits (once per
-/// percent, or per MiB when the total is unknown, plus the first and the last).
-pub struct ProgressReporter {
-    callback: Option<Function>,
-    /// Also (or instead) `progress` events on a status stream, tagged with a model key.
-    status: Option<(Rc<StatusStream>, String)>,
-    throttle: RefCell<Throttle>,
-}
+/// Reports byte progress to a JS `onProgress` callback and (or) a status stream.
+pub type ProgressReporter = crate::source::ProgressReporter<Function>;
 
-impl ProgressReporter {
-    pub fn new(callback: Option<Function>) -> Self {
-        ProgressReporter { callback, status: None, throttle: RefCell::default() }
-    }
-
-    /// Reports as `progress` events (phase `download`) on `status`, for `key`.
-    pub fn to_status(status: Rc<StatusStream>, key: &str) -> Self {
-        ProgressReporter { callback: None, status: Some((status, key.to_owned())), throttle: RefCell::default() }
-    }
-
-    pub fn report(&self, loaded: u64, total: Option<u64>) {
-        if self.callback.is_none() && self.status.is_none() {
-            return;
-        }
-        if !self.throttle.borrow_mut().admit(loaded, total) {
-            return;
-        }
-        let progress = Progress::new(Phase::Download, loaded, total);
-        if let Some((status, key)) = &self.status {
-            status.progress(progress.clone(), Some(key));
-        }
-        let Some(callback) = &self.callback else { return };
-        if let Ok(value) = serde_wasm_bindgen::to_value(&progress)
-            && let Err(e) = callback.call1(&JsValue::UNDEFINED, &value)
+impl ProgressCallback for Function {
+    fn call(&self, progress: &Progress) {
+        if let Ok(value) = serde_wasm_bindgen::to_value(progress)
+            && let Err(e) = self.call1(&JsValue::UNDEFINED, &value)
         {
             web_sys::console::error_2(&JsValue::from_str("Hearth: onProgress threw:"), &e);
         }
@@ -115,24 +90,10 @@ impl Source {
         signal: Option<&AbortSignal>,
         received: &dyn Fn(u64),
     ) -> Result<Vec<u8>, SourceError> {
-        if let Some(len) = self.len()
-            && (range.end > len || range.start > range.end)
-        {
-            return Err(SourceError::Read {
-                detail: format!("bytes {}..{} are outside the {len}-byte file", range.start, range.end),
-            });
-        }
+        SourceError::check_range(&range, self.len())?;
         match self {
             Source::Bytes(b) => Ok(b.subarray(range.start as u32, range.end as u32).to_vec()),
-            Source::Blob(b) => {
-                let slice = b
-                    .slice_with_f64_and_f64(range.start as f64, range.end as f64)
-                    .map_err(|e| SourceError::Read { detail: js_message(&e) })?;
-                let buffer = JsFuture::from(slice.array_buffer())
-                    .await
-                    .map_err(|e| SourceError::Read { detail: js_message(&e) })?;
-                Ok(Uint8Array::new(&buffer).to_vec())
-            }
+            Source::Blob(b) => read_blob(b, range).await.map_err(read_error),
             Source::Url(u) => {
                 if let Some((start, body)) = &*u.body.borrow()
                     && range.start >= *start
@@ -169,7 +130,17 @@ impl ByteSource for Reading<'_> {
     }
 }
 
-fn js_message(e: &JsValue) -> String {
+/// The bytes of `range` of `blob`, or what the browser threw.
+pub(super) async fn read_blob(blob: &Blob, range: Range<u64>) -> Result<Vec<u8>, JsValue> {
+    let slice = blob.slice_with_f64_and_f64(range.start as f64, range.end as f64)?;
+    Ok(Uint8Array::new(&JsFuture::from(slice.array_buffer()).await?).to_vec())
+}
+
+fn read_error(e: JsValue) -> SourceError {
+    SourceError::Read { detail: js_message(&e) }
+}
+
+pub(super) fn js_message(e: &JsValue) -> String {
     Reflect::get(e, &JsValue::from_str("message"))
         .ok()
         .and_then(|m| m.as_string())
@@ -177,9 +148,14 @@ fn js_message(e: &JsValue) -> String {
         .unwrap_or_else(|| format!("{e:?}"))
 }
 
-fn is_abort(e: &JsValue, signal: Option<&AbortSignal>) -> bool {
-    signal.is_some_and(AbortSignal::aborted)
-        || Reflect::get(e, &JsValue::from_str("name")).ok().and_then(|n| n.as_string()).as_deref() == Some("AbortError")
+/// What the browser threw while downloading `url`: a cancellation when the signal fired or it is
+/// an `AbortError`, else `otherwise`.
+fn aborted_or(e: &JsValue, url: &str, signal: Option<&AbortSignal>, otherwise: SourceError) -> SourceError {
+    let name = Reflect::get(e, &JsValue::from_str("name")).ok().and_then(|n| n.as_string());
+    match signal.is_some_and(AbortSignal::aborted) || name.as_deref() == Some("AbortError") {
+        true => SourceError::Aborted { url: url.to_owned() },
+        false => otherwise,
+    }
 }
 
 /// `fetch(url, { headers: { Range }, signal })`.
@@ -190,15 +166,9 @@ async fn fetch(url: &str, range: Option<Range<u64>>, signal: Option<&AbortSignal
         let _ = Reflect::set(&headers, &JsValue::from_str("Range"), &JsValue::from_str(&range_header(r)));
         init.set_headers(&headers);
     }
-    if let Some(s) = signal {
-        init.set_signal(Some(s));
-    }
+    init.set_signal(signal);
     let response = JsFuture::from(global_fetch(url, &init)).await.map_err(|e| {
-        if is_abort(&e, signal) {
-            SourceError::Aborted { url: url.to_owned() }
-        } else {
-            SourceError::Network { url: url.to_owned(), detail: js_message(&e) }
-        }
+        aborted_or(&e, url, signal, SourceError::Network { url: url.to_owned(), detail: js_message(&e) })
     })?;
     let response: Response = response.unchecked_into();
     let status = response.status();
@@ -208,12 +178,16 @@ async fn fetch(url: &str, range: Option<Range<u64>>, signal: Option<&AbortSignal
     Ok(response)
 }
 
-/// `fetch(url)` for the whole body (no Range), with its `Content-Length` when the server sends
+/// `fetch(url)` for the whole body (no Range), of its `Content-Length` when the server sends
 /// one: the model cache streams it to disk.
-pub async fn fetch_whole(url: &str, signal: Option<&AbortSignal>) -> Result<(Response, Option<u64>), SourceError> {
+pub(super) async fn download<'a>(
+    url: &'a str,
+    signal: Option<&'a AbortSignal>,
+) -> Result<ResponseBody<'a>, SourceError> {
     let response = fetch(url, None, signal).await?;
     let total = header(&response, "Content-Length").as_deref().and_then(content_length);
-    Ok((response, total))
+    ResponseBody::new(url, &response, total, signal)
+        .ok_or_else(|| SourceError::Read { detail: format!("{url} sent no body") })
 }
 
 fn header(response: &Response, name: &str) -> Option<String> {
@@ -224,87 +198,97 @@ fn header(response: &Response, name: &str) -> Option<String> {
 /// large fails when memory is short, and the constructor's `RangeError` must not unwind through
 /// wasm (`Reflect.construct` catches it).
 fn zeroed(url: &str, n: u64) -> Result<Uint8Array, SourceError> {
-    let class = Reflect::get(&js_sys::global(), &JsValue::from_str("Uint8Array"))
-        .map_err(|e| SourceError::Read { detail: js_message(&e) })?;
+    let class = Reflect::get(&js_sys::global(), &JsValue::from_str("Uint8Array")).map_err(read_error)?;
     Reflect::construct(class.unchecked_ref::<js_sys::Function>(), &js_sys::Array::of1(&JsValue::from_f64(n as f64)))
         .map(JsCast::unchecked_into)
         .map_err(|_| SourceError::too_large(url, Some(n)))
 }
 
-/// Reads a response body chunk by chunk into one buffer (of the size, when known), calling
-/// `received` with the bytes received so far.
+/// A `fetch` response's body as the core reads it, chunk by chunk (each chunk a JS buffer).
+pub(super) struct ResponseBody<'a> {
+    url: &'a str,
+    reader: ReadableStreamDefaultReader,
+    announced: Option<u64>,
+    received: u64,
+    signal: Option<&'a AbortSignal>,
+}
+
+impl<'a> ResponseBody<'a> {
+    /// The body of `response`, `announced` bytes long when known; `None` when there is none.
+    fn new(url: &'a str, response: &Response, announced: Option<u64>, signal: Option<&'a AbortSignal>) -> Option<Self> {
+        let reader = response.body()?.get_reader().unchecked_into();
+        Some(ResponseBody { url, reader, announced, received: 0, signal })
+    }
+}
+
+impl Chunk for Uint8Array {
+    fn byte_len(&self) -> u64 {
+        u64::from(self.length())
+    }
+
+    fn into_bytes(self) -> Vec<u8> {
+        self.to_vec()
+    }
+}
+
+impl Body for ResponseBody<'_> {
+    type Chunk = Uint8Array;
+
+    fn announced_len(&self) -> Option<u64> {
+        self.announced
+    }
+
+    async fn next_chunk(&mut self) -> Result<Option<Uint8Array>, SourceError> {
+        let (url, expected, received) = (self.url.to_owned(), self.announced.unwrap_or(0), self.received);
+        let step = JsFuture::from(self.reader.read())
+            .await
+            .map_err(|e| aborted_or(&e, self.url, self.signal, SourceError::Truncated { url, expected, received }))?;
+        if Reflect::get(&step, &JsValue::from_str("done")).ok().and_then(|d| d.as_bool()).unwrap_or(true) {
+            return Ok(None);
+        }
+        let chunk: Uint8Array = Reflect::get(&step, &JsValue::from_str("value")).map_err(read_error)?.unchecked_into();
+        self.received += chunk.byte_len();
+        Ok(Some(chunk))
+    }
+
+    fn cancel(&mut self) {
+        let _ = self.reader.cancel();
+    }
+}
+
+/// Reads a response body into one JS buffer (browsers cap an `ArrayBuffer` below 4 GiB), made
+/// at the announced size when there is one, calling `received` with the bytes received so far.
 async fn read_body(
     url: &str,
     response: &Response,
     expected: Option<u64>,
     signal: Option<&AbortSignal>,
-    received_so_far: &dyn Fn(u64),
+    received: &dyn Fn(u64),
 ) -> Result<Uint8Array, SourceError> {
-    let Some(body) = response.body() else {
+    let Some(mut body) = ResponseBody::new(url, response, expected, signal) else {
         return Ok(Uint8Array::new_with_length(0));
     };
-    // One JS buffer holds the body; browsers cap an ArrayBuffer below 4 GiB.
-    if let Some(n) = expected.filter(|&n| n > MAX_BUFFER) {
-        let _ = body.cancel();
-        return Err(SourceError::too_large(url, Some(n)));
-    }
-    let fixed = match expected.map(|n| zeroed(url, n)).transpose() {
-        Ok(fixed) => fixed,
-        Err(e) => {
-            let _ = body.cancel();
-            return Err(e);
+    // Made at the first chunk (after the core refused a body too large for it).
+    let (mut fixed, mut chunks) = (None::<Uint8Array>, Vec::new());
+    let take = async |chunk: Uint8Array, at: u64| {
+        match (expected, &fixed) {
+            (_, Some(buffer)) => buffer.set(&chunk, at as u32),
+            (Some(n), None) => fixed.insert(zeroed(url, n)?).set(&chunk, at as u32),
+            (None, None) => chunks.push(chunk),
         }
+        Ok::<_, SourceError>(())
     };
-    let reader: ReadableStreamDefaultReader = body.get_reader().unchecked_into();
-    let mut chunks: Vec<Uint8Array> = Vec::new();
-    let mut received: u64 = 0;
-    loop {
-        let step = JsFuture::from(reader.read()).await.map_err(|e| {
-            if is_abort(&e, signal) {
-                SourceError::Aborted { url: url.to_owned() }
-            } else {
-                SourceError::Truncated { url: url.to_owned(), expected: expected.unwrap_or(0), received }
-            }
-        })?;
-        let done = Reflect::get(&step, &JsValue::from_str("done")).ok().and_then(|d| d.as_bool()).unwrap_or(true);
-        if done {
-            break;
+    let len = stream_body(url, &mut body, MAX_BUFFER, take, received).await?;
+    Ok(fixed.unwrap_or_else(|| {
+        // Length unknown: join the chunks once at the end.
+        let joined = Uint8Array::new_with_length(len as u32);
+        let mut at = 0;
+        for c in chunks {
+            joined.set(&c, at);
+            at += c.length();
         }
-        let chunk: Uint8Array = Reflect::get(&step, &JsValue::from_str("value"))
-            .map_err(|e| SourceError::Read { detail: js_message(&e) })?
-            .unchecked_into();
-        let n = u64::from(chunk.length());
-        match &fixed {
-            Some(buffer) => {
-                if received + n > u64::from(buffer.length()) {
-                    let _ = reader.cancel();
-                    return Err(SourceError::overlong(url, u64::from(buffer.length())));
-                }
-                buffer.set(&chunk, received as u32);
-            }
-            None => chunks.push(chunk),
-        }
-        received += n;
-        if received > MAX_BUFFER {
-            let _ = reader.cancel();
-            return Err(SourceError::too_large(url, None));
-        }
-        received_so_far(received);
-    }
-    check_complete(url, expected, received)?;
-    Ok(match fixed {
-        Some(buffer) => buffer,
-        None => {
-            // Length unknown: join the chunks once at the end.
-            let joined = Uint8Array::new_with_length(received as u32);
-            let mut at = 0;
-            for c in chunks {
-                joined.set(&c, at);
-                at += c.length();
-            }
-            joined
-        }
-    })
+        joined
+    }))
 }
 
 impl UrlSource {
@@ -316,13 +300,11 @@ impl UrlSource {
         received: &dyn Fn(u64),
     ) -> Result<Uint8Array, SourceError> {
         if !self.ranges {
-            return Err(SourceError::Read { detail: format!("{} does not support range requests", self.url) });
+            return Err(SourceError::no_ranges(&self.url, None));
         }
         let response = fetch(&self.url, Some(range.clone()), signal).await?;
         if response.status() != 206 {
-            return Err(SourceError::Read {
-                detail: format!("{} stopped honouring range requests (HTTP {})", self.url, response.status()),
-            });
+            return Err(SourceError::no_ranges(&self.url, Some(response.status())));
         }
         read_body(&self.url, &response, Some(range.end - range.start), signal, received).await
     }
@@ -336,18 +318,12 @@ impl UrlSource {
         progress: Option<&ProgressReporter>,
     ) -> Result<(), SourceError> {
         if self.body.borrow().as_ref().is_some_and(|(s, _)| *s <= start) {
-            if let Some(p) = progress {
-                p.report(self.total.unwrap_or(0), self.total);
-            }
+            ProgressReporter::hook(progress, 0, self.total)(self.total.unwrap_or(0));
             return Ok(());
         }
         let total = self.total.ok_or_else(|| SourceError::Read { detail: "unknown file size".into() })?;
-        let report = |n: u64| {
-            if let Some(p) = progress {
-                p.report(start + n, Some(total));
-            }
-        };
-        let bytes = self.fetch_range(start..total, signal, &report).await?;
+        let bytes =
+            self.fetch_range(start..total, signal, &ProgressReporter::hook(progress, start, Some(total))).await?;
         *self.body.borrow_mut() = Some((start, bytes));
         Ok(())
     }
@@ -366,11 +342,10 @@ pub async fn open_url(
         let want = total.map_or(HEADER_PROBE, |t| t.min(HEADER_PROBE));
         let first = read_body(url, &response, Some(want), signal, &|_| {}).await?.to_vec();
         let source = UrlSource { url: url.to_owned(), total, ranges: true, body: RefCell::new(None) };
+        let report = ProgressReporter::hook(progress, 0, total);
         let header = read_header(first, total, async |range: Range<u64>| {
             let more = source.fetch_range(range.clone(), signal, &|_| {}).await?;
-            if let Some(p) = progress {
-                p.report(range.end, total);
-            }
+            report(range.end);
             Ok::<_, SourceError>(more.to_vec())
         })
         .await
@@ -379,12 +354,7 @@ pub async fn open_url(
     }
     // A 200: the server ignored Range and sends the whole file.
     let total = header(&response, "Content-Length").as_deref().and_then(content_length);
-    let report = |n: u64| {
-        if let Some(p) = progress {
-            p.report(n, total);
-        }
-    };
-    let body = read_body(url, &response, total, signal, &report).await?;
+    let body = read_body(url, &response, total, signal, &ProgressReporter::hook(progress, 0, total)).await?;
     let len = u64::from(body.length());
     let header = read_header_in_memory(&body)?;
     let source =
