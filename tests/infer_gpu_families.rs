@@ -67,7 +67,7 @@ fn every_kernel_family_tracks_the_cpu_engine_on_real_models() {
     for name in ["smollm2-135m-instruct-q4_1.gguf", "gemma-3-270m-q4_k_m.gguf", "qwen2.5-coder-0.5b-instruct.gguf"] {
         let Some(file) = model_file(name) else { return };
         // The CPU engine's greedy sequence and its logits at every step.
-        let mut cpu = load(Cpu::new(), &file);
+        let mut cpu = load(Cpu::exact(), &file);
         let n_vocab = cpu.config().n_vocab;
         let prompt: Vec<u32> = (0..8u32).map(|i| 1 + (i * 7919 + 13) % (n_vocab.min(32_000) - 1)).collect();
         let mut feeds = vec![prompt];

@@ -231,7 +231,7 @@ fn bench<C: Parts>(compute: C, family: &str, a: &Args, file: &[u8]) -> Result<Va
 fn check(gpu: Gpu, a: &Args, file: &[u8]) -> Result<Value, String> {
     let err = |e: hearth::infer::InferError| e.to_string();
     let mut g = load(gpu, file, a.context)?;
-    let mut c = load(Cpu::new(), file, a.context)?;
+    let mut c = load(Cpu::exact(), file, a.context)?;
     let mut ids = prompt_ids(8, g.config().n_vocab);
     let (mut diffs, mut agree) = (Vec::new(), 0usize);
     for step in 0..=a.check {
