@@ -200,23 +200,6 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
     s
 }
 
-/// A pointer the parts of a pooled product write through (each its own rows).
-#[cfg(not(target_arch = "wasm32"))]
-#[derive(Clone, Copy)]
-struct SendPtr(*mut f32);
-
-// SAFETY: the parts of a product write disjoint ranges (see `Cpu::matmul`).
-#[cfg(not(target_arch = "wasm32"))]
-unsafe impl Sync for SendPtr {}
-
-#[cfg(not(target_arch = "wasm32"))]
-impl SendPtr {
-    fn at(self, offset: usize) -> *mut f32 {
-        // SAFETY: callers stay inside the buffer the pointer came from.
-        unsafe { self.0.add(offset) }
-    }
-}
-
 /// How one product's rows are computed.
 #[derive(Clone, Copy)]
 enum Rows<'a> {
@@ -397,7 +380,7 @@ impl Compute for Cpu {
                 let pool = self.pool.get_or_init(|| pool::Pool::new(t));
                 let per = w.rows.div_ceil(pool.threads());
                 let parts = w.rows.div_ceil(per);
-                let base = SendPtr(tmp.as_mut_ptr());
+                let base = pool::SendPtr(tmp.as_mut_ptr());
                 pool.run(parts, &|k| {
                     let (r0, r1) = (k * per, ((k + 1) * per).min(w.rows));
                     // SAFETY: part k writes only rows r0..r1 of `tmp` (n values each), disjoint

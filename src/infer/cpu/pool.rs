@@ -45,6 +45,19 @@ impl Shared {
     }
 }
 
+/// A pointer the parts of a pooled product write through (each its own rows).
+#[derive(Clone, Copy)]
+pub struct SendPtr(pub *mut f32);
+
+// SAFETY: the parts of a product write disjoint ranges (see `super::Cpu`'s `matmul`).
+unsafe impl Sync for SendPtr {}
+
+impl SendPtr {
+    pub fn at(self, offset: usize) -> *mut f32 {
+        self.0.wrapping_add(offset)
+    }
+}
+
 /// Worker threads that run the parts of one closure at a time.
 pub struct Pool {
     shared: Arc<Shared>,
