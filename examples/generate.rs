@@ -5,6 +5,8 @@
 //!     --prompt "The capital of France is" --max-tokens 32 --temperature 0 [--backend cpu|wgpu] [--chat] \
 //!     [--exact] [--threads N]   (CPU: the f32 reference mode; threads per matrix product)
 //! ```
+//! `HEARTH_CPU_PROFILE=1` prints the CPU backend's time per op category and token on stderr at
+//! the end; `HEARTH_CPU_NO_AVX2=1` runs the baseline kernels instead of the AVX2 ones.
 //! The model is read with the loader (header first, then tensor by tensor from the file, with
 //! upload progress on stderr). Tokens stream to stderr; the last line on stdout is one JSON object: text, prompt_ids,
 //! generated_ids, ttft_ms, prefill and decode tok/s, backend. Errors exit with status 1 and the

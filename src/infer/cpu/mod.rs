@@ -28,9 +28,13 @@ use crate::gguf::{GgmlType, dequantize};
 
 use super::InferError;
 
+#[cfg(not(target_arch = "wasm32"))]
+mod pool;
+mod profile;
 pub mod quant;
 
 use super::compute::{Activation, Attention, Compute, MAX_TOP_K, Rope, RopeStyle, order_key, order_value};
+use profile::Profile;
 use quant::{Kernel, QuantActs};
 
 /// An `f32` buffer on the CPU.
@@ -76,6 +80,8 @@ pub struct CpuWeight {
     bytes: Vec<u8>,
     /// The quantized kernel for this format, if there is one.
     kernel: Option<Kernel>,
+    /// The output projection (the LM head, tied to the embedding or not): profiled apart.
+    head: bool,
     _lease: Lease,
 }
 
@@ -118,6 +124,10 @@ pub struct Cpu {
     resident: Arc<AtomicU64>,
     options: CpuOptions,
     scratch: RefCell<Scratch>,
+    profile: Profile,
+    /// The worker threads of the large products, started by the first one.
+    #[cfg(not(target_arch = "wasm32"))]
+    pool: std::cell::OnceCell<pool::Pool>,
 }
 
 impl Cpu {
@@ -136,7 +146,7 @@ impl Cpu {
     }
 
     pub fn with_options(options: CpuOptions) -> Cpu {
-        Cpu { options, ..Cpu::default() }
+        Cpu { options, profile: Profile::from_env(), ..Cpu::default() }
     }
 
     pub fn options(&self) -> CpuOptions {
@@ -306,6 +316,7 @@ impl Compute for Cpu {
             row_bytes,
             bytes: bytes.to_vec(),
             kernel: quant::kernel(ty),
+            head: name == "output.weight" || name == "token_embd.weight",
             _lease: self.lease(bytes.len()),
         })
     }
@@ -320,6 +331,7 @@ impl Compute for Cpu {
     }
 
     fn embed(&self, table: &CpuWeight, ids: &CpuIds, n: usize, scale: f32, out: &CpuBuf) {
+        let _p = self.profile.scope("embed", "", 0);
         let ids = ids.borrow();
         let mut out = out.borrow_mut();
         for (i, &id) in ids[..n].iter().enumerate() {
@@ -332,6 +344,7 @@ impl Compute for Cpu {
     }
 
     fn rms_norm(&self, x: &CpuBuf, w: &CpuBuf, rows: usize, dim: usize, eps: f32, out: &CpuBuf) {
+        let _p = self.profile.scope("norm", "", 0);
         let (x, w) = (x.borrow(), w.borrow());
         let mut out = out.borrow_mut();
         for i in 0..rows {
@@ -345,6 +358,7 @@ impl Compute for Cpu {
     }
 
     fn matmul(&self, x: &CpuBuf, w: &CpuWeight, n: usize, out: &CpuBuf) {
+        let _p = self.profile.scope(if w.head { "lm head" } else { "matmul" }, w.ty.name(), w.bytes.len() as u64);
         let x = x.borrow();
         let x = &x[..n * w.cols];
         let mut guard = self.scratch.borrow_mut();
@@ -363,13 +377,20 @@ impl Compute for Cpu {
         {
             let t = threads_for(n * w.rows * w.cols, self.options.threads);
             if t > 1 {
-                let per = w.rows.div_ceil(t);
-                std::thread::scope(|s| {
-                    for (k, chunk) in tmp.chunks_mut(per * n).enumerate() {
-                        let r0 = k * per;
-                        let r1 = (r0 + per).min(w.rows);
-                        s.spawn(move || matmul_rows(w, rows, n, r0, r1, chunk, &mut vec![0f32; w.cols]));
-                    }
+                let pool = self.pool.get_or_init(|| pool::Pool::new(t));
+                let per = w.rows.div_ceil(pool.threads());
+                let parts = w.rows.div_ceil(per);
+                let base = pool::SendPtr(tmp.as_mut_ptr());
+                pool.run(parts, &|k| {
+                    let (r0, r1) = (k * per, ((k + 1) * per).min(w.rows));
+                    // SAFETY: part k writes only rows r0..r1 of `tmp` (n values each), disjoint
+                    // from every other part's, and `tmp` outlives the run.
+                    let chunk = unsafe { std::slice::from_raw_parts_mut(base.at(r0 * n), (r1 - r0) * n) };
+                    let mut row = match rows {
+                        Rows::F32(_) => vec![0f32; w.cols],
+                        Rows::Quant(..) => Vec::new(),
+                    };
+                    matmul_rows(w, rows, n, r0, r1, chunk, &mut row);
                 });
             } else {
                 matmul_rows(w, rows, n, 0, w.rows, tmp, row);
@@ -390,6 +411,7 @@ impl Compute for Cpu {
     }
 
     fn add_bias(&self, x: &CpuBuf, b: &CpuBuf, n: usize, dim: usize) {
+        let _p = self.profile.scope("misc (bias/add/glu/copy)", "", 0);
         let b = b.borrow();
         let mut x = x.borrow_mut();
         for i in 0..n {
@@ -400,6 +422,7 @@ impl Compute for Cpu {
     }
 
     fn rope(&self, x: &CpuBuf, n: usize, r: Rope<'_>) {
+        let _p = self.profile.scope("rope", "", 0);
         let mut x = x.borrow_mut();
         let (hd, half) = (r.head_dim as usize, (r.n_rot / 2) as usize);
         let width = r.n_heads as usize * hd;
@@ -427,11 +450,13 @@ impl Compute for Cpu {
     }
 
     fn store_rows(&self, src: &CpuBuf, n: usize, width: usize, pos0: usize, cache: &CpuBuf) {
+        let _p = self.profile.scope("kv store", "", 0);
         let src = src.borrow();
         cache.borrow_mut()[pos0 * width..(pos0 + n) * width].copy_from_slice(&src[..n * width]);
     }
 
     fn attention(&self, q: &CpuBuf, k: &CpuBuf, v: &CpuBuf, n: usize, a: Attention, out: &CpuBuf) {
+        let _p = self.profile.scope("attention", "", 0);
         let (q, k, v) = (q.borrow(), k.borrow(), v.borrow());
         let mut out = out.borrow_mut();
         let hd = a.head_dim as usize;
@@ -471,6 +496,7 @@ impl Compute for Cpu {
     }
 
     fn glu(&self, gate: &CpuBuf, up: &CpuBuf, len: usize, act: Activation, out: &CpuBuf) {
+        let _p = self.profile.scope("misc (bias/add/glu/copy)", "", 0);
         let (gate, up) = (gate.borrow(), up.borrow());
         let mut out = out.borrow_mut();
         for e in 0..len {
@@ -483,6 +509,7 @@ impl Compute for Cpu {
     }
 
     fn add(&self, dst: &CpuBuf, src: &CpuBuf, len: usize) {
+        let _p = self.profile.scope("misc (bias/add/glu/copy)", "", 0);
         let src = src.borrow();
         let mut dst = dst.borrow_mut();
         for e in 0..len {
@@ -491,6 +518,7 @@ impl Compute for Cpu {
     }
 
     fn copy_rows(&self, src: &CpuBuf, src_row: usize, dst: &CpuBuf, dst_row: usize, rows: usize, width: usize) {
+        let _p = self.profile.scope("misc (bias/add/glu/copy)", "", 0);
         if Rc::ptr_eq(src, dst) {
             dst.borrow_mut().copy_within(src_row * width..(src_row + rows) * width, dst_row * width);
             return;
@@ -501,12 +529,14 @@ impl Compute for Cpu {
     }
 
     fn softcap(&self, x: &CpuBuf, len: usize, cap: f32) {
+        let _p = self.profile.scope("sampling (softcap)", "", 0);
         for v in x.borrow_mut()[..len].iter_mut() {
             *v = cap * (*v / cap).tanh();
         }
     }
 
     fn argmax(&self, x: &CpuBuf, row: usize, width: usize, ids: &CpuIds, slot: usize) {
+        let scope = self.profile.scope("sampling", "", 0);
         let x = x.borrow();
         let xs = &x[row * width..(row + 1) * width];
         let mut best = 0usize;
@@ -516,9 +546,12 @@ impl Compute for Cpu {
             }
         }
         ids.borrow_mut()[slot] = best as u32;
+        drop(scope);
+        self.profile.sampled();
     }
 
     fn penalize(&self, x: &CpuBuf, row: usize, width: usize, ids: &CpuIds, n_ids: usize, penalty: f32) {
+        let _p = self.profile.scope("sampling", "", 0);
         let ids = ids.borrow();
         let mut x = x.borrow_mut();
         let xs = &mut x[row * width..(row + 1) * width];
@@ -530,6 +563,7 @@ impl Compute for Cpu {
     }
 
     fn top_k(&self, x: &CpuBuf, row: usize, width: usize, k: usize, vals: &CpuBuf, ids: &CpuIds) {
+        let scope = self.profile.scope("sampling", "", 0);
         assert!((1..=MAX_TOP_K.min(width)).contains(&k), "top_k: k = {k} outside 1..={}", MAX_TOP_K.min(width));
         let x = x.borrow();
         // One pass keeping the best k (key, index) in descending order: an element enters only
@@ -549,6 +583,8 @@ impl Compute for Cpu {
             vals[s] = order_value(key);
             ids[s] = j;
         }
+        drop(scope);
+        self.profile.sampled();
     }
 
     async fn read(&self, x: &CpuBuf, offset: usize, len: usize) -> Result<Vec<f32>, InferError> {

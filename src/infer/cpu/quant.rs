@@ -102,8 +102,43 @@ pub struct Kernel {
 }
 
 /// The quantized kernel for weights of type `ty`, if there is one (F32/F16 matrices use an f32
-/// dot product instead; see [`super::Cpu`]).
+/// dot product instead; see [`super::Cpu`]). The fast kernel is the AVX2 one on x86-64 CPUs
+/// with AVX2 (`x86.rs`), and on wasm32 with simd128 the nibble formats unpack in registers
+/// (`wasm.rs`).
 pub fn kernel(ty: GgmlType) -> Option<Kernel> {
+    #[allow(unused_mut)] // replaced only where a faster kernel exists
+    let mut k = baseline(ty)?;
+    #[cfg(target_arch = "x86_64")]
+    if x86::available() {
+        k.dot = match ty {
+            GgmlType::Q4_0 => x86::q4_0,
+            GgmlType::Q4_1 => x86::q4_1,
+            GgmlType::Q5_0 => x86::q5_0,
+            GgmlType::Q5_1 => x86::q5_1,
+            GgmlType::Q8_0 => x86::q8_0,
+            GgmlType::Q4_K => x86::q4_k,
+            GgmlType::Q5_K => x86::q5_k,
+            GgmlType::Q6_K => x86::q6_k,
+            _ => k.dot,
+        };
+    }
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    {
+        k.dot = match ty {
+            GgmlType::Q4_0 => wasm::q4_0,
+            GgmlType::Q4_1 => wasm::q4_1,
+            GgmlType::Q5_0 => wasm::q5_0,
+            GgmlType::Q5_1 => wasm::q5_1,
+            GgmlType::Q4_K => wasm::q4_k,
+            GgmlType::Q6_K => wasm::q6_k,
+            _ => k.dot,
+        };
+    }
+    Some(k)
+}
+
+/// The kernels every target has: [`dot_i8`] (simd128 / SSE2 / portable) after a scalar unpack.
+fn baseline(ty: GgmlType) -> Option<Kernel> {
     let (dot, reference): (RowFn, DotFn) = match ty {
         GgmlType::Q4_0 => (fast::q4_0, reference::q4_0),
         GgmlType::Q4_1 => (fast::q4_1, reference::q4_1),
@@ -511,6 +546,11 @@ pub fn random_blocks(rng: &mut Rng, ty: GgmlType, rows: usize, cols: usize) -> V
     }
     bytes
 }
+
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+mod wasm;
+#[cfg(target_arch = "x86_64")]
+mod x86;
 
 #[cfg(test)]
 mod tests;

@@ -15,8 +15,13 @@ const FORMATS: [GgmlType; 8] = [
 ];
 
 fn check_format(ty: GgmlType, seed: u64) {
+    check_kernel(ty, kernel(ty).unwrap(), seed);
+    // The baseline kernels too where the machine picked faster ones (AVX2).
+    check_kernel(ty, baseline(ty).unwrap(), seed);
+}
+
+fn check_kernel(ty: GgmlType, k: Kernel, seed: u64) {
     let mut rng = Rng::new(seed);
-    let k = kernel(ty).unwrap();
     let (rows, cols, n) = (6, 1024, 3);
     let w = random_blocks(&mut rng, ty, rows, cols);
     let mut x = rng.signed_f32s(n * cols);
