@@ -3,7 +3,11 @@
 //! ```text
 //! cargo run --example generate -- --model models/smollm2-135m-instruct-q4_1.gguf \
 //!     --prompt "The capital of France is" --max-tokens 32 --temperature 0 [--backend cpu|wgpu] [--chat]
+//!     [--ignore-eos]
 //! ```
+//! `--ignore-eos` keeps generating past end-of-generation tokens, so benchmarks always time
+//! `--max-tokens` tokens (`./run bench native`). The CPU backend runs at its own thread count (the
+//! machine's cores, at most 8, for large products); it has no knob.
 //! The model is read with the loader (header first, then tensor by tensor from the file, with
 //! upload progress on stderr). Tokens stream to stderr; the last line on stdout is one JSON object: text, prompt_ids,
 //! generated_ids, ttft_ms, prefill and decode tok/s, backend. Errors exit with status 1 and the
@@ -28,6 +32,7 @@ struct Args {
     backend: String,
     chat: bool,
     context: usize,
+    ignore_eos: bool,
 }
 
 fn parse() -> Result<Args, String> {
@@ -40,6 +45,7 @@ fn parse() -> Result<Args, String> {
         backend: "cpu".into(),
         chat: false,
         context: 1024,
+        ignore_eos: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -53,6 +59,7 @@ fn parse() -> Result<Args, String> {
             "--backend" => a.backend = val()?,
             "--context" => a.context = val()?.parse().map_err(|e| format!("--context: {e}"))?,
             "--chat" => a.chat = true,
+            "--ignore-eos" => a.ignore_eos = true,
             other => return Err(format!("unknown flag {other}")),
         }
     }
@@ -96,6 +103,7 @@ fn run<C: Compute>(compute: C, a: &Args) -> Result<String, String> {
     let params = GenerateParams {
         max_tokens: a.max_tokens,
         sampler: SamplerParams { temperature: a.temperature, seed: a.seed, ..SamplerParams::default() },
+        ignore_eog: a.ignore_eos,
         ..GenerateParams::default()
     };
     let start = Instant::now();
@@ -109,6 +117,7 @@ fn run<C: Compute>(compute: C, a: &Args) -> Result<String, String> {
     Ok(serde_json::json!({
         "text": g.text,
         "prompt_ids": g.prompt_ids,
+        "prompt_tokens": g.prompt_ids.len(),
         "generated_ids": g.generated_ids,
         "stop_reason": g.stop_reason.as_str(),
         "load_ms": load_ms,

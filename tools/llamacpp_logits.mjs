@@ -13,16 +13,27 @@
 // Usage: node tools/llamacpp_logits.mjs JOB.json
 //   JOB.json: {"model": PATH, "out": DIR, "n_vocab": N, "prompts": [[id, ...], ...],
 //              "texts": [STRING, ...] (optional, tokenized by llama.cpp and appended to prompts),
-//              "generate": N (greedy steps after each prompt)}
+//              "generate": N (greedy steps after each prompt),
+//              "summary": {"top": K, "from": [position, ...]} (optional, see below)}
 // Writes DIR/p<k>.logprobs.f32 (positions x n_vocab little-endian f32, positions = prompt
 // length + N greedy steps) and DIR/result.json ({n_vocab, prompts: [{ids, generated}]}).
-// NODE_LLAMA_CPP names the package folder (default /tmp/nlc/node_modules/node-llama-cpp).
+//
+// With "summary" (teacher forcing, tests/fidelity_llamacpp.rs) nothing is generated and no .f32 is
+// written: prompt k is evaluated (its first `from[k]` + 1 ids in one batch, then one id at a time)
+// and, at every position p from `from[k]` to the one
+// before the last, result.json gets llama.cpp's K most likely next tokens and the log-probability
+// of the token that actually follows (ids[p + 1]):
+//   prompts: [{ids, generated: [], summary: [{top: [[id, logprob], ...], next: logprob | null}]}]
+// (null: that token has probability 0 in f32.)
+// NODE_LLAMA_CPP names the package folder (default tools/llamacpp/node_modules/node-llama-cpp,
+// installed by `./run setup`).
 
 import fs from "node:fs";
 import path from "node:path";
-import { pathToFileURL } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 
-const pkg = process.env.NODE_LLAMA_CPP ?? "/tmp/nlc/node_modules/node-llama-cpp";
+const here = path.dirname(fileURLToPath(import.meta.url));
+const pkg = process.env.NODE_LLAMA_CPP ?? path.join(here, "llamacpp", "node_modules", "node-llama-cpp");
 const { getLlama, LlamaLogLevel } = await import(pathToFileURL(path.join(pkg, "dist/index.js")).href);
 
 const job = JSON.parse(fs.readFileSync(process.argv[2], "utf8"));
@@ -52,6 +63,28 @@ for (const [k, ids] of job.prompts.entries()) {
     const seq = context.getSequence();
     const rows = [];
     const want = { generateNext: { probabilities: true, options: { temperature: 0 } } };
+    if (job.summary) {
+        const from = job.summary.from[k];
+        // As llama.cpp generates (and as the goldens were written): the prompt in one batch, then
+        // one token per evaluation. Evaluating the whole sequence in one batch takes llama.cpp's
+        // batched matmul path, whose rounding differs from its decode path by up to ~0.5 nats here.
+        const res = await seq.controlledEvaluate(ids.slice(0, from + 1).map((t, p) => (p === from ? [t, want] : t)));
+        for (let p = from + 1; p + 1 < ids.length; p++) res.push(...(await seq.controlledEvaluate([[ids[p], want]])));
+        const summary = [];
+        for (let p = from; p + 1 < ids.length; p++) {
+            const probs = res[p].next.probabilities; // sorted, most likely first
+            const top = [];
+            for (const [tok, pr] of probs) {
+                if (top.length === job.summary.top) break;
+                top.push([tok, Math.log(pr)]);
+            }
+            const pn = probs.get(ids[p + 1]) ?? 0;
+            summary.push({ top, next: pn > 0 ? Math.log(pn) : null });
+        }
+        result.prompts.push({ ids, generated: [], summary });
+        await context.dispose();
+        continue;
+    }
     const res = await seq.controlledEvaluate(ids.map((t) => [t, want]));
     for (const r of res) rows.push(r.next.probabilities);
     const generated = [];
