@@ -2,12 +2,11 @@
 //!
 //! ```text
 //! cargo run --example generate -- --model models/smollm2-135m-instruct-q4_1.gguf \
-//!     --prompt "The capital of France is" --max-tokens 32 --temperature 0 [--backend cpu|wgpu] [--chat]
-//!     [--ignore-eos]
+//!     --prompt "The capital of France is" --max-tokens 32 --temperature 0 [--backend cpu|wgpu] [--chat] \
+//!     [--exact] [--threads N]   (CPU: the f32 reference mode; threads per matrix product) [--ignore-eos]
 //! ```
 //! `--ignore-eos` keeps generating past end-of-generation tokens, so benchmarks always time
-//! `--max-tokens` tokens (`./run bench native`). The CPU backend runs at its own thread count (the
-//! machine's cores, at most 8, for large products); it has no knob.
+//! `--max-tokens` tokens (`./run bench native`).
 //! The model is read with the loader (header first, then tensor by tensor from the file, with
 //! upload progress on stderr). Tokens stream to stderr; the last line on stdout is one JSON object: text, prompt_ids,
 //! generated_ids, ttft_ms, prefill and decode tok/s, backend. Errors exit with status 1 and the
@@ -18,7 +17,8 @@ use std::time::Instant;
 
 use futures::executor::block_on;
 use hearth::infer::{
-    Compute, Cpu, FileSource, GenerateParams, LoadEvents, SamplerParams, Shape, generate, load_model, read_header_from,
+    Compute, Cpu, CpuOptions, FileSource, GenerateParams, LoadEvents, SamplerParams, Shape, generate, load_model,
+    read_header_from,
 };
 use hearth::model::ModelConfig;
 use hearth::tokenizer::{ChatMessage, ChatTemplate, Tokenizer};
@@ -33,6 +33,10 @@ struct Args {
     chat: bool,
     context: usize,
     ignore_eos: bool,
+    /// CPU: the exact f32 mode instead of quantized activations.
+    exact: bool,
+    /// CPU: threads per matrix product (0: the machine's cores).
+    threads: usize,
 }
 
 fn parse() -> Result<Args, String> {
@@ -46,6 +50,8 @@ fn parse() -> Result<Args, String> {
         chat: false,
         context: 1024,
         ignore_eos: false,
+        exact: false,
+        threads: 0,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -60,6 +66,8 @@ fn parse() -> Result<Args, String> {
             "--context" => a.context = val()?.parse().map_err(|e| format!("--context: {e}"))?,
             "--chat" => a.chat = true,
             "--ignore-eos" => a.ignore_eos = true,
+            "--exact" => a.exact = true,
+            "--threads" => a.threads = val()?.parse().map_err(|e| format!("--threads: {e}"))?,
             other => return Err(format!("unknown flag {other}")),
         }
     }
@@ -132,7 +140,7 @@ fn run<C: Compute>(compute: C, a: &Args) -> Result<String, String> {
 
 fn main() -> ExitCode {
     let result = parse().and_then(|a| match a.backend.as_str() {
-        "cpu" => run(Cpu::new(), &a),
+        "cpu" => run(Cpu::with_options(CpuOptions { exact: a.exact, threads: a.threads }), &a),
         "wgpu" => {
             let device = burn::tensor::Device::wgpu_options().init().map_err(|e| format!("no wgpu adapter: {e}"))?;
             let gpu = hearth::infer::gpu::Gpu::new(device).map_err(|e| e.to_string())?;

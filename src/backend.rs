@@ -35,12 +35,19 @@ pub struct AdapterInfo {
     pub max_buffer_size: u64,
     pub max_storage_buffer_binding_size: u64,
     pub shader_f16: bool,
+    /// The adapter in use says it is a fallback (WebGPU's `isFallbackAdapter`; natively, a
+    /// device of type CPU): a software implementation, whatever its name.
+    pub is_fallback_adapter: bool,
 }
 
 impl AdapterInfo {
     /// Whether this adapter runs shaders on the CPU (see [`is_software_adapter`]).
     pub fn is_software(&self) -> bool {
-        is_software_adapter(false, &self.vendor, &[&self.name, &self.description, &self.architecture])
+        is_software_adapter(
+            self.is_fallback_adapter,
+            &self.vendor,
+            &[&self.name, &self.description, &self.architecture],
+        )
     }
 }
 
@@ -178,6 +185,9 @@ impl Backend {
             max_buffer_size: limits.max_buffer_size,
             max_storage_buffer_binding_size: limits.max_storage_buffer_binding_size,
             shader_f16: features.contains(burn::tensor::wgpu::wgpu::Features::SHADER_F16),
+            // wgpu reports the browser's `GPUAdapterInfo.isFallbackAdapter` of the adapter it
+            // holds as a CPU device.
+            is_fallback_adapter: info.device_type == burn::tensor::wgpu::wgpu::DeviceType::Cpu,
         };
         setup.device.set_device_lost_callback(move |reason, message| {
             on_lost(format!("{reason:?}: {message}"));
@@ -299,6 +309,7 @@ mod tests {
             max_buffer_size: 1 << 30,
             max_storage_buffer_binding_size: 1 << 27,
             shader_f16: false,
+            is_fallback_adapter: false,
         };
         assert!(adapter("llvmpipe (LLVM 15.0.7, 256 bits)", "0x10005", "").is_software());
         assert!(adapter("google swiftshader", "google", "swiftshader").is_software());
@@ -309,6 +320,9 @@ mod tests {
         assert!(!adapter("NVIDIA GeForce RTX 4070", "nvidia", "ada").is_software());
         assert!(!adapter("Apple M2", "apple", "metal-3").is_software());
         assert!(is_software_adapter(true, "nvidia", &["NVIDIA GeForce RTX 4070"]));
+        // The adapter's own fallback flag counts, whatever it is called.
+        let flagged = AdapterInfo { is_fallback_adapter: true, ..adapter("NVIDIA GeForce RTX 4070", "nvidia", "ada") };
+        assert!(flagged.is_software());
         assert!(!is_software_adapter(false, "", &[]));
     }
 

@@ -11,10 +11,16 @@
 //! (a shared future in the browser); the web layer holds one per page.
 
 use std::cell::{Cell, RefCell};
+use std::future::Future;
 use std::rc::Rc;
 
-use crate::backend::{AdapterInfo, BackendError};
+use futures::FutureExt;
+use futures::future::{LocalBoxFuture, Shared};
+
+use crate::backend::{AdapterInfo, Backend, BackendError};
+use crate::error::Coded;
 use crate::input::InputError;
+use crate::status::{ErrorInfo, StatusStream};
 
 /// Which backend a caller may get.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,14 +121,30 @@ pub struct BrowserAdapterInfo {
     pub architecture: Option<String>,
     pub device: Option<String>,
     pub description: Option<String>,
+    /// `isFallbackAdapter` (on `GPUAdapterInfo` in newer browsers, on `GPUAdapter` in older).
+    pub is_fallback_adapter: Option<bool>,
 }
 
 impl AdapterInfo {
-    /// Takes the browser's word for the adapter's identity (wgpu's WebGPU backend reports
-    /// none). Browsers often hide `device` and `description` for privacy; the name falls back
-    /// to them in that order, then to vendor and architecture together (e.g. "google
-    /// swiftshader"), which still tell a person what this is. Absent fields change nothing.
-    pub fn describe_from(&mut self, browser: BrowserAdapterInfo) {
+    /// Whether `browser` describes the adapter this device was created on. wgpu's WebGPU
+    /// backend reports only `description` (as the name) and `isFallbackAdapter` of the adapter it
+    /// holds, so the full facts come from a second `requestAdapter()`; on a machine with two
+    /// GPUs that answer may be the other one. It is the same adapter when its description and
+    /// fallback flag are this one's. Call before [`Self::describe_from`] renames the adapter.
+    pub fn is_described_by(&self, browser: &BrowserAdapterInfo) -> bool {
+        browser.description.as_deref().unwrap_or("") == self.name
+            && browser.is_fallback_adapter.is_none_or(|f| f == self.is_fallback_adapter)
+    }
+
+    /// Takes the browser's word for the adapter's identity when `browser` describes this adapter
+    /// ([`Self::is_described_by`]); returns whether it did. Browsers often hide `device` and
+    /// `description` for privacy; the name falls back to them in that order, then to vendor and
+    /// architecture together (e.g. "google swiftshader"), which still tell a person what this
+    /// is. Absent fields change nothing.
+    pub fn describe_from(&mut self, browser: BrowserAdapterInfo) -> bool {
+        if !self.is_described_by(&browser) {
+            return false;
+        }
         let fallback =
             [browser.vendor.clone(), browser.architecture.clone()].into_iter().flatten().collect::<Vec<_>>().join(" ");
         if let Some(name) = browser.device.clone().or_else(|| browser.description.clone()) {
@@ -139,6 +161,7 @@ impl AdapterInfo {
         if let Some(description) = browser.description {
             self.description = description;
         }
+        true
     }
 
     /// The `info` line once the device is ready.
@@ -155,6 +178,106 @@ impl AdapterInfo {
 /// The `info` line when `'auto'` falls back to the CPU because WebGPU is unavailable.
 pub fn fallback_message(error: &BackendError) -> String {
     format!("WebGPU is unavailable ({error}); falling back to the CPU backend, which is much slower.")
+}
+
+/// The WebGPU initialisation every caller awaits: started once per generation, shared.
+pub type PendingBackend = Shared<LocalBoxFuture<'static, Result<Rc<Backend>, BackendError>>>;
+
+/// What a WebGPU device calls with the browser's message when it is lost.
+pub type LostCallback = Box<dyn Fn(String) + Send>;
+
+thread_local! {
+    /// The page's one WebGPU device (natively, the thread's).
+    static PAGE: DeviceSlot<PendingBackend> = DeviceSlot::new();
+}
+
+/// The page's WebGPU device: the shared initialisation, started on first use with
+/// `init(generation, on_lost)` (`on_lost` is what the device calls when the browser reports it
+/// lost: the page forgets it, tells the listeners, and the next call starts the next
+/// generation). A failed initialisation is forgotten, so the next call tries again.
+pub fn page_webgpu<F>(init: impl FnOnce(u32, LostCallback) -> F) -> PendingBackend
+where
+    F: Future<Output = Result<Backend, BackendError>> + 'static,
+{
+    PAGE.with(|slot| {
+        slot.get_or_start(|generation| {
+            let on_lost = move |message: String| PAGE.with(|slot| slot.lost(generation, &message));
+            let started = init(generation, Box::new(on_lost));
+            async move {
+                let result = started.await.map(Rc::new);
+                if result.is_err() {
+                    PAGE.with(DeviceSlot::forget);
+                }
+                result
+            }
+            .boxed_local()
+            .shared()
+        })
+    })
+}
+
+/// The generation of the page's WebGPU device now (0, then one more after each loss).
+pub fn page_generation() -> u32 {
+    PAGE.with(DeviceSlot::generation)
+}
+
+/// Calls `listener(generation, message)` whenever a WebGPU device of the page is lost.
+pub fn on_page_device_lost(listener: LostListener) {
+    PAGE.with(|slot| slot.on_lost(listener));
+}
+
+/// Destroys the page's WebGPU device (`GPUDevice.destroy()`), as a driver reset would; `false`
+/// when there is no initialised WebGPU device.
+pub fn destroy_page_webgpu() -> bool {
+    let ready = PAGE.with(DeviceSlot::current).and_then(|pending| pending.peek().cloned());
+    if let Some(Ok(backend)) = ready
+        && let Some(device) = &backend.wgpu
+    {
+        device.destroy();
+        return true;
+    }
+    false
+}
+
+/// The device for `preference`, narrated on `status`: 'cpu' is the CPU backend; otherwise
+/// `webgpu()` starts (or joins) the page's WebGPU initialisation, and 'auto' falls back to the
+/// CPU when there is no adapter. Any other failure is told as an `error` event and returned.
+pub async fn acquire<F>(
+    preference: Preference,
+    status: Option<&StatusStream>,
+    webgpu: impl FnOnce() -> F,
+) -> Result<Rc<Backend>, BackendError>
+where
+    F: Future<Output = Result<Rc<Backend>, BackendError>>,
+{
+    let say = |message: String| {
+        if let Some(s) = status {
+            s.info(message, None);
+        }
+    };
+    if preference == Preference::Cpu {
+        say("Using the CPU backend.".to_owned());
+        return Ok(Rc::new(Backend::cpu()));
+    }
+    say("Requesting a WebGPU adapter...".to_owned());
+    match webgpu().await {
+        Ok(backend) => {
+            if let Some(a) = &backend.adapter {
+                say(a.ready_message());
+            }
+            Ok(backend)
+        }
+        Err(e @ BackendError::NoAdapter { .. }) if preference == Preference::Auto => {
+            say(fallback_message(&e));
+            Ok(Rc::new(Backend::cpu()))
+        }
+        Err(e) => {
+            if let Some(s) = status {
+                s.error(ErrorInfo::of(e.code(), e.message()), None);
+            }
+            Err(e)
+        }
+    }
 }
 
 /// The largest matrix `checkDevice` multiplies, in elements.
@@ -237,6 +360,69 @@ mod tests {
         assert_eq!(*told.borrow(), ["a:0:Destroyed: gone", "b:0:Destroyed: gone", "a:0:again", "b:0:again"]);
     }
 
+    #[test]
+    fn acquiring_narrates_each_step_and_auto_falls_back_to_the_cpu_only_without_an_adapter() {
+        use futures::executor::block_on;
+        let recorder = crate::status::Recorder::new();
+        let status = StatusStream::with_sink(Box::new(recorder.clone()));
+        let no_adapter = || async { Err(BackendError::NoAdapter { detail: "none".into() }) };
+        let cpu = block_on(acquire(Preference::Cpu, Some(&status), no_adapter)).unwrap();
+        assert_eq!(cpu.kind, crate::backend::BackendKind::Cpu);
+        assert_eq!(recorder.infos(), ["Using the CPU backend."]);
+        let auto = block_on(acquire(Preference::Auto, Some(&status), no_adapter)).unwrap();
+        assert_eq!(auto.kind, crate::backend::BackendKind::Cpu);
+        assert_eq!(recorder.infos()[1], "Requesting a WebGPU adapter...");
+        assert!(recorder.infos()[2].starts_with("WebGPU is unavailable (No WebGPU adapter"), "{:?}", recorder.infos());
+        let e = block_on(acquire(Preference::Webgpu, Some(&status), no_adapter)).unwrap_err();
+        assert!(matches!(e, BackendError::NoAdapter { .. }));
+        let failed = || async { Err(BackendError::Init { detail: "refused".into() }) };
+        assert!(block_on(acquire(Preference::Auto, None, failed)).is_err(), "only a missing adapter falls back");
+        let errors: Vec<_> = recorder
+            .events()
+            .into_iter()
+            .filter_map(|e| match &e.payload {
+                crate::status::Payload::Error(info) => Some(info.name.clone()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(errors, ["GpuUnavailableError"]);
+    }
+
+    #[test]
+    fn the_page_device_is_initialised_once_a_failure_is_retried_and_a_loss_starts_the_next_generation() {
+        use futures::executor::block_on;
+        let starts = Rc::new(Cell::new(0));
+        let lost: Rc<RefCell<Option<LostCallback>>> = Rc::default();
+        let start = |fail: bool| {
+            let (starts, lost) = (starts.clone(), lost.clone());
+            page_webgpu(move |generation, on_lost| {
+                starts.set(starts.get() + 1);
+                *lost.borrow_mut() = Some(on_lost);
+                async move {
+                    if fail {
+                        return Err(BackendError::Init { detail: "refused".into() });
+                    }
+                    Ok(Backend { generation, ..Backend::cpu() })
+                }
+            })
+        };
+        assert!(block_on(start(true)).is_err());
+        assert_eq!(starts.get(), 1);
+        let (one, two) = (start(false), start(true));
+        assert_eq!(starts.get(), 2, "the failure was forgotten; the second caller joins the first");
+        assert_eq!(block_on(one).unwrap().generation, 0);
+        assert_eq!(block_on(two).unwrap().generation, 0);
+        assert!(!destroy_page_webgpu(), "a CPU stand-in has no WebGPU device to destroy");
+        let told = Rc::new(RefCell::new(Vec::new()));
+        let sink = told.clone();
+        on_page_device_lost(Rc::new(move |g, m: &str| sink.borrow_mut().push(format!("{g}:{m}"))));
+        (lost.borrow().as_ref().unwrap())("Destroyed: gone".into());
+        assert_eq!(*told.borrow(), ["0:Destroyed: gone"]);
+        assert_eq!(page_generation(), 1);
+        assert_eq!(block_on(start(false)).unwrap().generation, 1, "the next call starts generation 1");
+        assert_eq!(starts.get(), 3);
+    }
+
     fn adapter() -> AdapterInfo {
         AdapterInfo {
             name: String::new(),
@@ -247,6 +433,7 @@ mod tests {
             max_buffer_size: 1 << 30,
             max_storage_buffer_binding_size: 128 << 20,
             shader_f16: false,
+            is_fallback_adapter: false,
         }
     }
 
@@ -254,26 +441,55 @@ mod tests {
     fn the_browser_names_the_adapter_with_fallbacks() {
         let some = |s: &str| Some(s.to_owned());
         let mut a = adapter();
-        a.describe_from(BrowserAdapterInfo {
+        assert!(a.describe_from(BrowserAdapterInfo {
             vendor: some("google"),
             architecture: some("swiftshader"),
             ..Default::default()
-        });
+        }));
         assert_eq!(
             (a.name.as_str(), a.vendor.as_str(), a.architecture.as_str()),
             ("google swiftshader", "google", "swiftshader")
         );
         assert_eq!(a.description, "driver", "absent fields change nothing");
-        let mut a = adapter();
+        // wgpu names the adapter by its description; the browser's facts must agree.
+        let mut a = AdapterInfo { name: "RTX".into(), ..adapter() };
         a.describe_from(BrowserAdapterInfo { vendor: some("nvidia"), description: some("RTX"), ..Default::default() });
-        assert_eq!((a.name.as_str(), a.description.as_str()), ("RTX", "RTX"));
-        let mut a = adapter();
+        assert_eq!((a.name.as_str(), a.description.as_str(), a.vendor.as_str()), ("RTX", "RTX", "nvidia"));
+        let mut a = AdapterInfo { name: "x".into(), ..adapter() };
         a.describe_from(BrowserAdapterInfo { device: some("Arc A770"), description: some("x"), ..Default::default() });
         assert_eq!(a.name, "Arc A770");
         let mut a = adapter();
         a.describe_from(BrowserAdapterInfo::default());
         assert_eq!(a, adapter());
         assert_eq!(a.ready_message(), "WebGPU ready: unnamed adapter (BrowserWebGpu), max storage binding 128 MiB.");
+    }
+
+    /// A second `requestAdapter()` that answers with another GPU (a dual-GPU laptop) or another
+    /// fallback flag is not taken for the adapter in use.
+    #[test]
+    fn facts_of_another_adapter_are_refused() {
+        let some = |s: &str| Some(s.to_owned());
+        let in_use = AdapterInfo { name: "Intel(R) UHD Graphics 620".into(), ..adapter() };
+        let other = BrowserAdapterInfo {
+            vendor: some("nvidia"),
+            description: some("NVIDIA GeForce MX150"),
+            ..Default::default()
+        };
+        let mut a = in_use.clone();
+        assert!(!a.describe_from(other));
+        assert_eq!(a, in_use, "nothing taken from the other GPU");
+        let same = BrowserAdapterInfo {
+            vendor: some("intel"),
+            description: some("Intel(R) UHD Graphics 620"),
+            is_fallback_adapter: Some(false),
+            ..Default::default()
+        };
+        assert!(in_use.is_described_by(&same));
+        let fallback = BrowserAdapterInfo { is_fallback_adapter: Some(true), ..same.clone() };
+        assert!(!in_use.is_described_by(&fallback), "the fallback flag must agree too");
+        let mut a = in_use.clone();
+        assert!(a.describe_from(same));
+        assert_eq!(a.vendor, "intel");
     }
 
     #[test]

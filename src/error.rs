@@ -29,10 +29,13 @@ pub enum ErrorClass {
     DeviceLost,
     /// The GPU has no room for what was asked.
     OutOfMemory,
+    /// A model file's bytes are not the ones its digest names (a corrupted or truncated cached
+    /// file, or a download that differs from the catalog's `sha256`).
+    Integrity,
 }
 
 impl ErrorClass {
-    pub const ALL: [ErrorClass; 8] = [
+    pub const ALL: [ErrorClass; 9] = [
         ErrorClass::InvalidInput,
         ErrorClass::GpuUnavailable,
         ErrorClass::Download,
@@ -41,6 +44,7 @@ impl ErrorClass {
         ErrorClass::ModelLoad,
         ErrorClass::DeviceLost,
         ErrorClass::OutOfMemory,
+        ErrorClass::Integrity,
     ];
 
     /// The class's JS name (`error.name`).
@@ -54,6 +58,7 @@ impl ErrorClass {
             ErrorClass::ModelLoad => "ModelLoadError",
             ErrorClass::DeviceLost => "DeviceLostError",
             ErrorClass::OutOfMemory => "OutOfMemoryError",
+            ErrorClass::Integrity => "IntegrityError",
         }
     }
 }
@@ -141,6 +146,9 @@ codes! {
     TruncatedBody = "TRUNCATED_BODY" => Download,
     ReadFailed = "READ_FAILED" => Download,
     CacheWriteFailed = "CACHE_WRITE_FAILED" => Download,
+    /// The browser's storage has no room for a model file (checked before downloading; a write
+    /// refused midway keeps nothing either).
+    StorageQuota = "STORAGE_QUOTA" => Download,
     // CancelledError
     /// Cancelled through an `AbortSignal` or `cancel()`.
     Aborted = "ABORTED" => Cancelled,
@@ -183,6 +191,9 @@ codes! {
     DeviceLost = "DEVICE_LOST" => DeviceLost,
     // OutOfMemoryError
     OutOfMemory = "OUT_OF_MEMORY" => OutOfMemory,
+    // IntegrityError
+    /// A file's SHA-256 or size is not the expected one; the file was deleted and not used.
+    IntegrityMismatch = "INTEGRITY_MISMATCH" => Integrity,
 }
 
 impl ErrorCode {

@@ -15,6 +15,8 @@
 //! - [`infer`] — the forward pass for those architectures, written once against a
 //!   `Compute` trait with a CPU backend and a WebGPU/wgpu backend (our WGSL kernels on
 //!   burn's runtime); sampling, stopping and streamed generation.
+//! - [`cache`] — the model cache's policy (reuse, download, SHA-256 check, what is deleted)
+//!   over a storage trait; the browser's Origin Private File System implements it in `web`.
 //! - [`memory`] — what this adapter can hold and what a model needs, before download.
 //! - [`input`] — the checks on values callers pass in (byte counts, counts, keys), with
 //!   an error that names the argument.
@@ -45,6 +47,7 @@
 //!   budget and measures what its own allocator holds.
 
 pub mod backend;
+pub mod cache;
 pub mod device;
 pub mod error;
 pub mod gguf;

@@ -60,7 +60,7 @@ fn cpu_logits_match_the_float64_reference_on_every_fixture() {
         let file = fs::read(fixtures.join(fixture)).unwrap_or_else(|err| panic!("{fixture}: {err}"));
         let header = GgufHeader::parse_complete(&file).unwrap();
         let cfg = ModelConfig::from_gguf(&header).unwrap();
-        let cpu = Cpu::new();
+        let cpu = Cpu::exact();
         let weights = load_weights(&cpu, &cfg, &header, &file).unwrap();
         // Two prefill rows per step, so the golden also covers a cache that carries over steps.
         let shape = Shape { context: 64, batch: 2, logit_rows: 2 };

@@ -70,7 +70,7 @@ fn gpu_backend_runs_real_models_and_returns_its_memory() {
     let cfg = ModelConfig::from_gguf(&header).unwrap();
     let prompt = [504u32, 3575, 282, 4649, 314]; // "The capital of France is"
 
-    let cpu = Cpu::new();
+    let cpu = Cpu::exact();
     let w = load_weights(&cpu, &cfg, &header, &bytes).unwrap();
     let mut cpu_model = Model::new(cpu, cfg.clone(), w, Shape::for_context(64)).unwrap();
     let (cpu_ids, cpu_logits) = greedy(&mut cpu_model, &prompt, 8);

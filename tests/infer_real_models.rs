@@ -14,6 +14,17 @@
 //! top 5 — beyond the same tolerance at the edge of the set — fails, and so does matching fewer
 //! than [`MIN_EQUAL`] of the model's tokens overall.
 //!
+//! Both CPU modes are checked: the quantized one the product runs (8-bit activations, as
+//! llama.cpp's CPU backend) and the exact f32 reference. The quantized mode is also held to the
+//! exact one teacher-forced on llama.cpp's sequences: at every step the quantized model's greedy
+//! token must be within [`QUANT_NATS`] of the best token by the exact model's log-probabilities
+//! or by llama.cpp's (whose products also use 8-bit activations: on SmolLM2 the two references
+//! themselves disagree by 0.24 nats at a near tie, and the quantized mode sides with llama.cpp
+//! there). The largest difference between the two modes' log-probabilities of the exact model's
+//! top 5 is reported, not asserted: 8-bit activations move them by up to ~0.6 nats on Gemma 3
+//! (llama.cpp's own 8-bit products are further than that from the exact mode), and how far
+//! they may move is what the llama.cpp goldens above already bound.
+//!
 //! Models live in `$HEARTH_MODELS_DIR` (default `models/`); `./run test` downloads them. Missing
 //! models fail the test unless `HEARTH_SKIP_REAL_MODELS=1`.
 
@@ -21,13 +32,16 @@ use std::fs;
 use std::path::PathBuf;
 
 use futures::executor::block_on;
-use hearth::infer::{Cpu, FileSource, Shape, load_model, read_header_from};
+use hearth::infer::{Cpu, CpuOptions, FileSource, Model, Shape, load_model, read_header_from};
 use hearth::model::ModelConfig;
 
 /// Largest llama.cpp log-probability advantage of its token over ours at an accepted divergence.
 const TIE_NATS: f64 = 0.35;
 /// ... or largest probability advantage (flat distributions, where nats exaggerate).
 const TIE_PROB: f64 = 0.03;
+/// Largest log-probability difference between the quantized and the exact mode (two llama.cpp
+/// builds already differ by up to ~0.12 nats at near ties).
+const QUANT_NATS: f64 = 0.15;
 /// Share of all golden tokens that must be reproduced exactly before any divergence.
 const MIN_EQUAL: f64 = 0.5;
 
@@ -57,17 +71,26 @@ fn ids(v: &serde_json::Value) -> Vec<u32> {
     v.as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect()
 }
 
-fn check_model(stem: &str) {
-    let Some(dir) = models_dir() else { return };
+fn golden(stem: &str) -> serde_json::Value {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let golden: serde_json::Value =
-        serde_json::from_slice(&fs::read(root.join(format!("tests/golden/generate/{stem}.json"))).unwrap()).unwrap();
+    serde_json::from_slice(&fs::read(root.join(format!("tests/golden/generate/{stem}.json"))).unwrap()).unwrap()
+}
+
+/// The model on the CPU backend in the given mode, through the loader over the file on disk
+/// (header first, then tensor by tensor).
+fn load(dir: &std::path::Path, stem: &str, exact: bool) -> Model<Cpu> {
     let path = dir.join(format!("{stem}.gguf"));
-    // The loader over the file on disk: header first, then tensor by tensor.
     let file = FileSource::open(&path).unwrap_or_else(|e| panic!("{}: {e} (./run test downloads it)", path.display()));
     let header = block_on(read_header_from(&file)).unwrap();
     let cfg = ModelConfig::from_gguf(&header).unwrap();
-    let mut model = block_on(load_model(Cpu::new(), &cfg, &header, Shape::for_context(256), &file, &())).unwrap();
+    let cpu = Cpu::with_options(CpuOptions { exact, ..Cpu::new().options() });
+    block_on(load_model(cpu, &cfg, &header, Shape::for_context(256), &file, &())).unwrap()
+}
+
+fn check_model(stem: &str, exact: bool) {
+    let Some(dir) = models_dir() else { return };
+    let golden = golden(stem);
+    let mut model = load(&dir, stem, exact);
     let mut max_dlp = 0f64;
     let (mut total_equal, mut total) = (0usize, 0usize);
     let mut problems = Vec::new();
@@ -140,17 +163,97 @@ fn check_model(stem: &str) {
     );
 }
 
+/// The quantized mode against the exact one, teacher-forced on llama.cpp's greedy sequences:
+/// the prompt as one batched step (the prefill path), then one token at a time (the decode path).
+fn check_quantized_tracks_exact(stem: &str) {
+    let Some(dir) = models_dir() else { return };
+    let golden = golden(stem);
+    let (mut exact, mut quant) = (load(&dir, stem, true), load(&dir, stem, false));
+    let (mut worst_choice, mut worst_top) = (0f64, 0f64);
+    let mut problems = Vec::new();
+    for case in golden["cases"].as_array().unwrap() {
+        let prompt = ids(&case["prompt_ids"]);
+        let generated = ids(&case["generated_ids"]);
+        let tops = case["top5"].as_array().unwrap();
+        exact.reset();
+        quant.reset();
+        // Prompt first (batched), then one token at a time (the decode path).
+        let mut input = prompt.clone();
+        for (step, &next) in generated.iter().enumerate() {
+            let le = log_softmax(&block_on(exact.next_logits(&input)).unwrap());
+            let lq = log_softmax(&block_on(quant.next_logits(&input)).unwrap());
+            let te = top(&le, 5);
+            let chosen = top(&lq, 1)[0].0;
+            let gap = te[0].1 - le[chosen as usize];
+            // llama.cpp's log-probability of our choice, when it is in its top 5.
+            let theirs: Vec<(u32, f64)> = tops[step]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| (p[0].as_u64().unwrap() as u32, p[1].as_f64().unwrap()))
+                .collect();
+            let gap_llama =
+                theirs.iter().find(|&&(id, _)| id == chosen).map_or(f64::INFINITY, |&(_, l)| theirs[0].1 - l);
+            worst_choice = worst_choice.max(gap.min(gap_llama));
+            if gap > QUANT_NATS && gap_llama > QUANT_NATS {
+                problems.push(format!(
+                    "{stem} {} step {step}: quantized picks {chosen}, {gap:.3} nats below exact's best, {gap_llama:.3} below llama.cpp's",
+                    case["kind"]
+                ));
+            }
+            for &(id, l) in &te {
+                worst_top = worst_top.max((lq[id as usize] - l).abs());
+            }
+            input = vec![next];
+        }
+    }
+    eprintln!(
+        "{stem}: quantized vs exact: worst choice gap {worst_choice:.3} nats, worst top-5 log p difference {worst_top:.3}"
+    );
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
 #[test]
 fn smollm2_greedy_matches_llama_cpp() {
-    check_model("smollm2-135m-instruct-q4_1");
+    check_model("smollm2-135m-instruct-q4_1", false);
 }
 
 #[test]
 fn gemma3_greedy_matches_llama_cpp() {
-    check_model("gemma-3-270m-q4_k_m");
+    check_model("gemma-3-270m-q4_k_m", false);
 }
 
 #[test]
 fn qwen2_greedy_matches_llama_cpp() {
-    check_model("qwen2.5-coder-0.5b-instruct");
+    check_model("qwen2.5-coder-0.5b-instruct", false);
+}
+
+#[test]
+fn smollm2_exact_greedy_matches_llama_cpp() {
+    check_model("smollm2-135m-instruct-q4_1", true);
+}
+
+#[test]
+fn gemma3_exact_greedy_matches_llama_cpp() {
+    check_model("gemma-3-270m-q4_k_m", true);
+}
+
+#[test]
+fn qwen2_exact_greedy_matches_llama_cpp() {
+    check_model("qwen2.5-coder-0.5b-instruct", true);
+}
+
+#[test]
+fn smollm2_quantized_tracks_exact() {
+    check_quantized_tracks_exact("smollm2-135m-instruct-q4_1");
+}
+
+#[test]
+fn gemma3_quantized_tracks_exact() {
+    check_quantized_tracks_exact("gemma-3-270m-q4_k_m");
+}
+
+#[test]
+fn qwen2_quantized_tracks_exact() {
+    check_quantized_tracks_exact("qwen2.5-coder-0.5b-instruct");
 }

@@ -474,3 +474,38 @@ fn streaming_detokenisation_never_emits_half_a_character_in_wasm() {
     assert_eq!(tok.decode(&ids), text);
     assert_eq!(tok.encode(text, true, false)[0], 1, "BOS added when asked");
 }
+
+// ---------------------------------------------------------------- CPU kernels
+
+/// The CPU engine's quantized kernels as they run here (simd128, set in `.cargo/config.toml`)
+/// against the scalar reference kernels, for every format with a quantized kernel: equal bit for
+/// bit (the integer dots are exact and the float operations happen in the same order).
+#[wasm_bindgen_test]
+fn cpu_simd128_kernels_equal_the_scalar_reference() {
+    use hearth::gguf::GgmlType;
+    use hearth::infer::cpu::quant::{QuantActs, kernel, random_blocks};
+    const { assert!(cfg!(target_feature = "simd128"), "built without +simd128 (.cargo/config.toml sets it)") };
+    let mut rng = hearth::rng::Rng::new(12);
+    let mut formats = 0;
+    for ty in GgmlType::all() {
+        let Some(k) = kernel(ty) else { continue };
+        formats += 1;
+        let (rows, cols, n) = (4, 512, 3);
+        let w = random_blocks(&mut rng, ty, rows, cols);
+        let x = rng.signed_f32s(n * cols);
+        let mut acts = QuantActs::default();
+        acts.quantize(&x, n, cols);
+        let row_bytes = w.len() / rows;
+        for r in 0..rows {
+            let wr = &w[r * row_bytes..(r + 1) * row_bytes];
+            let mut out = vec![0f32; n];
+            (k.dot)(wr, &acts, &mut out);
+            for (i, &got) in out.iter().enumerate() {
+                let want = (k.reference)(wr, acts.row(i));
+                assert!(want != 0.0, "{ty}: a zero product tests nothing");
+                assert_eq!(got.to_bits(), want.to_bits(), "{ty} row {r} token {i}: simd128 {got}, reference {want}");
+            }
+        }
+    }
+    assert_eq!(formats, 8, "Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K");
+}

@@ -23,7 +23,7 @@ const errors = existsSync(snippets) ? find(snippets, join('src', 'web', 'errors.
 if (!errors) throw new Error(`finish-pkg: no errors.js snippet under ${snippets}; did wasm-pack build run?`);
 
 const classes = ['HearthError', 'InvalidInputError', 'GpuUnavailableError', 'ModelLoadError', 'OutOfMemoryError',
-  'DownloadError', 'DeviceLostError', 'CancelledError', 'ModelFormatError'];
+  'DownloadError', 'DeviceLostError', 'CancelledError', 'ModelFormatError', 'IntegrityError'];
 const marker = '// hearth: error classes';
 let js = readFileSync(entry, 'utf8');
 if (!js.includes(marker)) {

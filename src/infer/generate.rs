@@ -9,6 +9,8 @@
 //! with one candidate. Sampling with top-k off (0) or above 64 reads back the whole last row of
 //! logits (`n_vocab` floats) and samples it with [`Sampler::sample`].
 
+use serde::Serialize;
+
 use crate::tokenizer::{StreamDecoder, Tokenizer};
 
 use super::compute::MAX_TOP_K;
@@ -38,17 +40,19 @@ impl Default for GenerateParams {
 /// 'cancelled'`), so the `done` event and the result say the same.
 pub use crate::status::StopReason;
 
-/// One generated token as it is streamed.
-#[derive(Debug, Clone, PartialEq)]
+/// One generated token as it is streamed; to JS (`onToken`, a task's iterator) it is
+/// `{ text, tokenId, index }`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TokenEvent<'a> {
-    /// 0 for the first generated token.
-    pub index: usize,
-    /// `None` for the final flush of held-back text (an incomplete character or a partial stop
-    /// string that never completed).
-    pub id: Option<u32>,
     /// The text this token completes (may be empty: part of a UTF-8 character, or held back
     /// because it may begin a stop string).
     pub text: &'a str,
+    /// `None` for the final flush of held-back text (an incomplete character or a partial stop
+    /// string that never completed).
+    #[serde(rename = "tokenId")]
+    pub id: Option<u32>,
+    /// 0 for the first generated token.
+    pub index: usize,
 }
 
 /// Timings in milliseconds, from the clock the caller passes.

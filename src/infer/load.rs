@@ -23,6 +23,7 @@
 use std::fmt;
 use std::ops::Range;
 
+use crate::error::{Coded, Detail, ErrorCode};
 use crate::gguf::{GgufError, GgufHeader};
 use crate::model::ModelConfig;
 
@@ -105,6 +106,37 @@ impl<E: fmt::Display> fmt::Display for LoadError<E> {
 }
 
 impl<E: fmt::Debug + fmt::Display> std::error::Error for LoadError<E> {}
+
+/// As an app sees it: the source's own error, the file's (`ModelFormatError`), the model's or the
+/// compute's, each with its code and fields; a cancellation is a `CancelledError`.
+impl<E: Coded> Coded for LoadError<E> {
+    fn code(&self) -> ErrorCode {
+        match self {
+            LoadError::Source(e) => e.code(),
+            LoadError::Format(e) => Coded::code(e),
+            LoadError::Model(e) => e.code(),
+            LoadError::Cancelled => ErrorCode::Aborted,
+        }
+    }
+
+    fn message(&self) -> String {
+        match self {
+            LoadError::Source(e) => e.message(),
+            LoadError::Format(e) => Coded::message(e),
+            LoadError::Model(e) => e.message(),
+            LoadError::Cancelled => "The operation was cancelled.".to_owned(),
+        }
+    }
+
+    fn details(&self) -> Vec<(&'static str, Detail)> {
+        match self {
+            LoadError::Source(e) => e.details(),
+            LoadError::Format(e) => Coded::details(e),
+            LoadError::Model(e) => e.details(),
+            LoadError::Cancelled => Vec::new(),
+        }
+    }
+}
 
 impl<E> From<InferError> for LoadError<E> {
     fn from(e: InferError) -> Self {
@@ -300,6 +332,35 @@ where
 {
     let weights = load_weights_from(&compute, cfg, header, source, events).await?;
     Ok(Model::new(compute, cfg.clone(), weights, shape)?)
+}
+
+/// The most elements [`dequantize_tensor`] decodes at once: 1 GiB of f32. A larger result could
+/// not be held in wasm memory (the allocation would abort the module).
+pub const MAX_DEQUANTIZE_ELEMENTS: u64 = 1 << 28;
+
+/// The bytes of tensor `name` in its block format, read from `source`.
+pub async fn read_tensor<S: ByteSource + ?Sized>(
+    header: &GgufHeader,
+    source: &S,
+    name: &str,
+) -> Result<Vec<u8>, LoadError<S::Error>> {
+    let range = header.tensor_range(name)?;
+    source.read(range, &|_| {}).await.map_err(LoadError::Source)
+}
+
+/// Tensor `name` decoded to f32 by the reference decoders (the GPU reads the blocks directly).
+/// A tensor of more than [`MAX_DEQUANTIZE_ELEMENTS`] is refused before anything is read.
+pub async fn dequantize_tensor<S: ByteSource + ?Sized>(
+    header: &GgufHeader,
+    source: &S,
+    name: &str,
+) -> Result<Vec<f32>, LoadError<S::Error>> {
+    let info = header.tensor(name).ok_or_else(|| GgufError::MissingTensor(name.to_owned()))?;
+    if info.n_elements > MAX_DEQUANTIZE_ELEMENTS {
+        return Err(InferError::TooManyElements { tensor: info.name.clone(), elements: info.n_elements }.into());
+    }
+    let bytes = read_tensor(header, source, name).await?;
+    Ok(crate::gguf::dequantize_to_vec(info.ggml_type, &bytes, info.n_elements as usize)?)
 }
 
 /// A read outside the bytes a source holds.

@@ -27,14 +27,14 @@ pub mod session;
 pub mod transformer;
 
 pub use compute::{Activation, Attention, Compute, Rope};
-pub use cpu::Cpu;
+pub use cpu::{Cpu, CpuOptions};
 pub use generate::{GenerateParams, Generation, StopReason, Timings, TokenEvent, generate};
 pub use load::{
-    ByteSource, FileSource, LoadError, LoadEvents, load_model, load_weights, load_weights_from, read_header,
-    read_header_from,
+    ByteSource, FileSource, LoadError, LoadEvents, MAX_DEQUANTIZE_ELEMENTS, dequantize_tensor, load_model,
+    load_weights, load_weights_from, read_header, read_header_from, read_tensor,
 };
 pub use sampler::SamplerParams;
-pub use transformer::{Model, Shape, Weights, WeightsBuilder};
+pub use transformer::{BufferPlan, Model, Shape, Weights, WeightsBuilder, allocated_bytes};
 
 /// Everything that can go wrong between a parsed GGUF and generated tokens.
 #[derive(Debug, Clone, PartialEq)]
@@ -61,6 +61,8 @@ pub enum InferError {
     /// An input out of range: a generation setting, an empty prompt, a candidate count.
     /// `field` names it (`temperature`, `topP`, `prompt`, `k`, ...).
     InvalidInput { field: &'static str, message: String },
+    /// A tensor with more elements than can be decoded to f32 at once ([`MAX_DEQUANTIZE_ELEMENTS`]).
+    TooManyElements { tensor: String, elements: u64 },
 }
 
 impl InferError {
@@ -92,6 +94,10 @@ impl fmt::Display for InferError {
             InferError::Cancelled => f.write_str("generation was cancelled"),
             InferError::Unsupported(m) => write!(f, "this model uses {m}"),
             InferError::InvalidInput { message, .. } => write!(f, "invalid generation settings: {message}"),
+            InferError::TooManyElements { tensor, elements } => write!(
+                f,
+                "{tensor} has {elements} elements; dequantize() decodes at most {MAX_DEQUANTIZE_ELEMENTS} (1 GiB of f32) at once."
+            ),
         }
     }
 }
@@ -113,6 +119,7 @@ impl Coded for InferError {
             InferError::Cancelled => ErrorCode::Cancelled,
             InferError::InvalidInput { .. } => ErrorCode::InvalidParams,
             InferError::Unsupported(_) => ErrorCode::Unsupported,
+            InferError::TooManyElements { .. } => ErrorCode::TensorTooLarge,
         }
     }
 

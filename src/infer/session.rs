@@ -12,24 +12,29 @@
 //! it then.
 
 use std::cell::{Cell, RefCell};
-use std::fmt;
 use std::rc::Rc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::backend::{AdapterInfo, Backend};
-use crate::error::ErrorCode;
+use burn::tensor::wgpu::wgpu;
+
+use crate::backend::{AdapterInfo, Backend, BackendKind};
+use crate::device::Preference;
 use crate::gguf::GgufHeader;
 use crate::memory::{DeviceLimits, Requirement, RequirementOptions};
 use crate::model::ModelConfig;
 use crate::status::{self, DoneStats, Phase, Progress, StatusStream};
-use crate::tokenizer::{ChatMessage, ChatTemplate, Tokenizer, TokenizerError};
+use crate::tokenizer::{ChatMessage, ChatTemplate, Tokenizer};
 
 use super::gpu::Gpu;
 use super::{
-    Compute, Cpu, GenerateParams, Generation, InferError, LoadEvents, Model, SamplerParams, Shape, StopReason,
-    TokenEvent, generate,
+    ByteSource, Compute, Cpu, GenerateParams, Generation, LoadError, LoadEvents, Model, SamplerParams, Shape,
+    StopReason, TokenEvent, generate, load_model,
 };
+
+mod error;
+
+pub use error::{ModelLoadError, SessionError};
 
 /// The context a load gets when the caller names none (or the model's, when smaller).
 pub const DEFAULT_CONTEXT: u32 = 2048;
@@ -91,6 +96,16 @@ pub fn runs_on_cpu_instead(device: &Backend, status: Option<&StatusStream>, subj
         );
     }
     true
+}
+
+/// Where a ModelManager's models run when it was asked for 'auto', decided once on the device
+/// 'auto' acquired: WebGPU, unless there is no adapter or it is a software emulation
+/// ([`runs_on_cpu_instead`] says so on `status`).
+pub fn models_run_on(device: &Backend, status: &StatusStream) -> Preference {
+    if device.adapter.is_none() || runs_on_cpu_instead(device, Some(status), "models run", None) {
+        return Preference::Cpu;
+    }
+    Preference::Webgpu
 }
 
 /// A chat message as JS gives it (`{ role, content }`).
@@ -168,12 +183,34 @@ impl LoadPlan {
     /// # Errors
     /// [`SessionError::OverLimit`] naming the buffer, its size and the limit.
     pub fn check_limits(&self, header: &GgufHeader, limits: &DeviceLimits) -> Result<(), SessionError> {
-        let options = RequirementOptions { context: self.context, batch: self.shape.batch as u32 };
-        let requirement = Requirement::for_config(&self.cfg, header, options, limits);
-        match requirement.problems.into_iter().next() {
+        match self.requirement(header, limits).problems.into_iter().next() {
             Some(problem) => Err(SessionError::OverLimit { key: self.key.clone(), message: problem.message }),
             None => Ok(()),
         }
+    }
+
+    /// What this load will occupy on a device with `limits`: the weights as the GPU backend
+    /// lays them out and the buffers `Model::new` allocates for this plan's shape
+    /// ([`crate::infer::BufferPlan`]), each as allocated. The same figure as
+    /// [`Requirement::for_load`] for this context.
+    pub fn requirement(&self, header: &GgufHeader, limits: &DeviceLimits) -> Requirement {
+        let options = RequirementOptions { context: self.context, batch: self.shape.batch as u32 };
+        Requirement::for_config(&self.cfg, header, options, limits)
+    }
+
+    /// The device to load on: `device` (what `preference` acquired), or the CPU backend when
+    /// 'auto' got a software adapter ([`runs_on_cpu_instead`] says so on `status`).
+    pub fn device_for(
+        &self,
+        preference: Preference,
+        device: Rc<Backend>,
+        status: Option<&StatusStream>,
+    ) -> Rc<Backend> {
+        let subject = format!("{} runs", self.key);
+        if preference == Preference::Auto && runs_on_cpu_instead(&device, status, &subject, Some(&self.key)) {
+            return Rc::new(Backend::cpu());
+        }
+        device
     }
 
     /// Says "Loading model <key>..." on `status`.
@@ -182,6 +219,18 @@ impl LoadPlan {
             s.info(format!("Loading model {}...", self.key), Some(&self.key));
         }
     }
+}
+
+/// What a load tells besides the status stream, and whom it asks whether to stop.
+pub struct LoadHooks<'a> {
+    /// Every upload `progress` event's figures (`onProgress`).
+    pub on_progress: &'a dyn Fn(&Progress),
+    /// Asked before every tensor and every piece of a large one.
+    pub cancelled: &'a dyn Fn() -> bool,
+    /// Whether to say "Loading model <key>..." and "Model <key> loaded successfully." (a
+    /// ModelManager says them itself: the first before its download, the second after
+    /// registering the model with its memory account, in the ModelManager v3.1 design's order).
+    pub announce: bool,
 }
 
 /// A load's reports for model `key`: `progress` (phase `upload`) and `metrics` events on the
@@ -264,73 +313,6 @@ pub struct GenerationOut {
     pub backend: String,
 }
 
-/// Why a load or a generation did not produce a result.
-#[derive(Debug, Clone, PartialEq)]
-pub enum SessionError {
-    /// The GPU ran out of memory uploading model `key` (`detail` is the device's message).
-    OutOfMemory { key: String, detail: String },
-    /// A buffer of model `key` would exceed a limit of the device (`message` names the buffer,
-    /// its size and the limit).
-    OverLimit { key: String, message: String },
-    /// Another generation on this model is running.
-    Busy,
-    /// The model was disposed before the generation.
-    Disposed,
-    /// The model was disposed during the generation (which stopped, and the model is freed).
-    DisposedDuring,
-    /// Chat input for a model without a chat template Hearth knows.
-    NoChatTemplate,
-    /// The caller's cancellation stopped the generation; `text` is what came before.
-    Cancelled { text: String },
-    /// The tokenizer or the chat template refused the input.
-    Tokenizer(TokenizerError),
-    /// The model or the generation failed (settings, context overflow, device).
-    Infer(InferError),
-}
-
-impl SessionError {
-    /// The code of the session's own errors; `None` for the tokenizer's and the inference's,
-    /// which keep their own codes (and fields) in the front end's conversion.
-    pub fn code(&self) -> Option<ErrorCode> {
-        Some(match self {
-            SessionError::OutOfMemory { .. } => ErrorCode::OutOfMemory,
-            SessionError::OverLimit { .. } => ErrorCode::ExceedsDeviceLimit,
-            SessionError::Busy => ErrorCode::ModelBusy,
-            SessionError::Disposed | SessionError::DisposedDuring => ErrorCode::ModelDisposed,
-            SessionError::NoChatTemplate => ErrorCode::UnsupportedChatTemplate,
-            SessionError::Cancelled { .. } => ErrorCode::Aborted,
-            SessionError::Tokenizer(_) | SessionError::Infer(_) => return None,
-        })
-    }
-}
-
-impl fmt::Display for SessionError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            SessionError::OutOfMemory { key, detail } => write!(
-                f,
-                "The GPU ran out of memory loading {key} ({detail}); what was uploaded is freed. Unload a model, use a shorter contextLength, or pick a smaller model."
-            ),
-            SessionError::OverLimit { key, message } => {
-                write!(f, "Cannot load {key}: {message}. Use a shorter contextLength or a smaller model.")
-            }
-            SessionError::Busy => f.write_str(
-                "This model is already generating; await the previous generate() (or queue it with a TaskExecutor).",
-            ),
-            SessionError::Disposed => f.write_str("This model was disposed; load it again to generate."),
-            SessionError::DisposedDuring => f.write_str("The model was disposed during the generation."),
-            SessionError::NoChatTemplate => {
-                f.write_str("This model has no chat template Hearth knows; pass a prompt string.")
-            }
-            SessionError::Cancelled { .. } => f.write_str("Generation was cancelled."),
-            SessionError::Tokenizer(e) => write!(f, "{e}"),
-            SessionError::Infer(e) => write!(f, "{e}"),
-        }
-    }
-}
-
-impl std::error::Error for SessionError {}
-
 /// What a generation asks of its caller.
 pub struct Hooks<'a> {
     /// The clock for the timings, in milliseconds.
@@ -390,6 +372,77 @@ impl LoadedModel {
             disposed: Cell::new(false),
             status,
         }
+    }
+
+    /// Loads the model `plan` planned for `header` from `source` onto `device` (its GPU through
+    /// our kernels, or the CPU backend) with the core loader, reporting through `events`; the
+    /// model tells `status` from then on. On a GPU every buffer is first checked against the
+    /// device's limits (one over a limit would be a WebGPU validation error), and running out of
+    /// memory during the upload fails the load, freeing what was uploaded, instead of reaching
+    /// the runtime's uncaptured-error handler (which panics).
+    ///
+    /// # Errors
+    /// [`ModelLoadError::Load`] from the loader; [`SessionError::OverLimit`],
+    /// [`SessionError::OutOfMemory`] and [`SessionError::LoadCancelled`].
+    pub async fn load<S: ByteSource + ?Sized>(
+        plan: LoadPlan,
+        device: &Backend,
+        header: &GgufHeader,
+        source: &S,
+        hooks: LoadHooks<'_>,
+        status: Option<Rc<StatusStream>>,
+    ) -> Result<LoadedModel, ModelLoadError<S::Error>> {
+        if hooks.announce {
+            plan.announce(status.as_deref());
+        }
+        let key = plan.key.clone();
+        let events = &StatusLoadEvents {
+            key: &key,
+            status: status.as_deref(),
+            on_progress: hooks.on_progress,
+            cancelled: hooks.cancelled,
+        };
+        async fn upload<C: Compute, S: ByteSource + ?Sized>(
+            compute: C,
+            plan: &LoadPlan,
+            header: &GgufHeader,
+            source: &S,
+            events: &StatusLoadEvents<'_>,
+        ) -> Result<Model<C>, ModelLoadError<S::Error>> {
+            load_model(compute, &plan.cfg, header, plan.shape, source, events).await.map_err(|e| match e {
+                LoadError::Cancelled => SessionError::LoadCancelled { key: plan.key.clone() }.into(),
+                e => ModelLoadError::Load(e),
+            })
+        }
+        let engine = match device.kind {
+            BackendKind::Cpu => Engine::Cpu(Box::new(upload(Cpu::new(), &plan, header, source, events).await?)),
+            BackendKind::Webgpu => {
+                if let Some(a) = &device.adapter {
+                    let limits = DeviceLimits {
+                        max_buffer_size: a.max_buffer_size,
+                        max_storage_buffer_binding_size: a.max_storage_buffer_binding_size,
+                    };
+                    plan.check_limits(header, &limits)?;
+                }
+                let gpu = Gpu::new(device.device.clone())?;
+                let scope = device.wgpu.as_ref().map(|d| d.push_error_scope(wgpu::ErrorFilter::OutOfMemory));
+                let loaded = upload(gpu, &plan, header, source, events).await;
+                let oom = match scope {
+                    Some(scope) => scope.pop().await,
+                    None => None,
+                };
+                if let Some(error) = oom {
+                    drop(loaded);
+                    return Err(SessionError::OutOfMemory { key: plan.key, detail: error.to_string() }.into());
+                }
+                Engine::Gpu(Box::new(loaded?))
+            }
+        };
+        let model = LoadedModel::new(plan, engine, device.adapter.as_ref(), status);
+        if hooks.announce {
+            model.announce();
+        }
+        Ok(model)
     }
 
     /// Says "Model <key> loaded successfully." on the status stream.

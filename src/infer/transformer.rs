@@ -220,14 +220,117 @@ impl Shape {
         Shape { context, batch: 64, logit_rows: 1 }
     }
 
-    /// Activation and cache bytes (f32) for this shape: the figure the memory planner uses.
+    /// Device bytes of every buffer [`Model::new`] allocates for this shape (activations,
+    /// logits, ids, sampling and the KV cache), as the GPU backend allocates them: the figure
+    /// the memory planner uses. Read from [`BufferPlan`], the list `Model::new` allocates from.
     pub fn buffer_bytes(&self, cfg: &ModelConfig) -> u64 {
-        let b = self.batch as u64;
-        let (embd, q, kv, ff) = (u64::from(cfg.n_embd), cfg.q_dim(), cfg.kv_dim(), u64::from(cfg.n_ff));
-        let acts = b * (3 * embd + 2 * q + 4 * kv + 3 * ff + q.max(embd));
-        let logits = self.logit_rows as u64 * u64::from(cfg.n_vocab);
-        let cache = cfg.kv_cache_bytes(self.context as u32, 4);
-        4 * (acts + logits + 2 * b) + cache
+        BufferPlan::new(cfg, *self).device_bytes()
+    }
+}
+
+/// Device bytes of a buffer of `elements` 4-byte values as the GPU backend allocates it: rounded
+/// up to 16 bytes, at least 16 (`Gpu::empty`).
+pub fn allocated_bytes(elements: usize) -> u64 {
+    (elements as u64 * 4).next_multiple_of(16).max(16)
+}
+
+/// The buffers a [`Model`] allocates when it is created, in elements (f32 or u32): the one
+/// list `Model::new` allocates from and the memory plan sums ([`Shape::buffer_bytes`]), so the
+/// two cannot drift apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BufferPlan {
+    /// The shape after `Model::new`'s clamps (a batch of at least 1, `1..=batch` logit rows).
+    pub shape: Shape,
+    pub x: usize,
+    pub xn: usize,
+    pub h: usize,
+    pub q: usize,
+    pub k: usize,
+    pub v: usize,
+    pub qn: usize,
+    pub kn: usize,
+    pub att: usize,
+    pub gate: usize,
+    pub up: usize,
+    pub act: usize,
+    pub logits: usize,
+    pub ids: usize,
+    pub next: usize,
+    pub penalty_ids: usize,
+    pub cand_vals: usize,
+    pub cand_ids: usize,
+    /// One layer's K cache (and, again, its V cache).
+    pub cache_per_layer: usize,
+    pub layers: usize,
+}
+
+impl BufferPlan {
+    pub fn new(cfg: &ModelConfig, shape: Shape) -> BufferPlan {
+        let b = shape.batch.max(1);
+        let shape = Shape { batch: b, logit_rows: shape.logit_rows.clamp(1, b), ..shape };
+        let (embd, q, kv, ff) = (cfg.n_embd as usize, cfg.q_dim() as usize, cfg.kv_dim() as usize, cfg.n_ff as usize);
+        BufferPlan {
+            shape,
+            x: b * embd,
+            xn: b * embd,
+            h: b * q.max(embd),
+            q: b * q,
+            k: b * kv,
+            v: b * kv,
+            qn: b * q,
+            kn: b * kv,
+            att: b * q,
+            gate: b * ff,
+            up: b * ff,
+            act: b * ff,
+            logits: shape.logit_rows * cfg.n_vocab as usize,
+            ids: b,
+            next: 1,
+            penalty_ids: shape.context.min(cfg.n_vocab as usize).max(1),
+            cand_vals: MAX_TOP_K,
+            cand_ids: MAX_TOP_K,
+            cache_per_layer: shape.context * kv,
+            layers: cfg.n_layer as usize,
+        }
+    }
+
+    /// The activation, logit, id and sampling buffers (everything but the KV cache), in elements.
+    pub fn working_buffers(&self) -> [usize; 18] {
+        // Destructured without `..`: a buffer added to the plan must be counted here.
+        let BufferPlan {
+            shape: _,
+            x,
+            xn,
+            h,
+            q,
+            k,
+            v,
+            qn,
+            kn,
+            att,
+            gate,
+            up,
+            act,
+            logits,
+            ids,
+            next,
+            penalty_ids,
+            cand_vals,
+            cand_ids,
+            cache_per_layer: _,
+            layers: _,
+        } = *self;
+        [x, xn, h, q, k, v, qn, kn, att, gate, up, act, logits, ids, next, penalty_ids, cand_vals, cand_ids]
+    }
+
+    /// Device bytes of the KV cache: a K and a V buffer per layer.
+    pub fn kv_cache_device_bytes(&self) -> u64 {
+        2 * self.layers as u64 * allocated_bytes(self.cache_per_layer)
+    }
+
+    /// Device bytes of every buffer, as allocated.
+    pub fn device_bytes(&self) -> u64 {
+        self.working_buffers().iter().map(|&n| allocated_bytes(n)).sum::<u64>() + self.kv_cache_device_bytes()
     }
 }
 
@@ -282,35 +385,34 @@ enum Logits {
 impl<C: Compute> Model<C> {
     /// Allocates the KV cache and the activation buffers for `shape`.
     pub fn new(compute: C, cfg: ModelConfig, weights: Weights<C>, shape: Shape) -> Result<Model<C>, InferError> {
-        let b = shape.batch.max(1);
-        let shape = Shape { batch: b, logit_rows: shape.logit_rows.clamp(1, b), ..shape };
-        let (embd, q, kv, ff) = (cfg.n_embd as usize, cfg.q_dim() as usize, cfg.kv_dim() as usize, cfg.n_ff as usize);
+        let plan = BufferPlan::new(&cfg, shape);
+        let shape = plan.shape;
         let c = &compute;
         let buf = Buffers {
-            x: c.alloc(b * embd)?,
-            xn: c.alloc(b * embd)?,
-            h: c.alloc(b * q.max(embd))?,
-            q: c.alloc(b * q)?,
-            k: c.alloc(b * kv)?,
-            v: c.alloc(b * kv)?,
-            qn: c.alloc(b * q)?,
-            kn: c.alloc(b * kv)?,
-            att: c.alloc(b * q)?,
-            gate: c.alloc(b * ff)?,
-            up: c.alloc(b * ff)?,
-            act: c.alloc(b * ff)?,
-            logits: c.alloc(shape.logit_rows * cfg.n_vocab as usize)?,
-            ids: c.alloc_ids(b)?,
-            next: c.alloc_ids(1)?,
-            penalty_ids: c.alloc_ids(shape.context.min(cfg.n_vocab as usize).max(1))?,
-            cand_vals: c.alloc(MAX_TOP_K)?,
-            cand_ids: c.alloc_ids(MAX_TOP_K)?,
+            x: c.alloc(plan.x)?,
+            xn: c.alloc(plan.xn)?,
+            h: c.alloc(plan.h)?,
+            q: c.alloc(plan.q)?,
+            k: c.alloc(plan.k)?,
+            v: c.alloc(plan.v)?,
+            qn: c.alloc(plan.qn)?,
+            kn: c.alloc(plan.kn)?,
+            att: c.alloc(plan.att)?,
+            gate: c.alloc(plan.gate)?,
+            up: c.alloc(plan.up)?,
+            act: c.alloc(plan.act)?,
+            logits: c.alloc(plan.logits)?,
+            ids: c.alloc_ids(plan.ids)?,
+            next: c.alloc_ids(plan.next)?,
+            penalty_ids: c.alloc_ids(plan.penalty_ids)?,
+            cand_vals: c.alloc(plan.cand_vals)?,
+            cand_ids: c.alloc_ids(plan.cand_ids)?,
         };
-        let mut k_cache = Vec::with_capacity(cfg.n_layer as usize);
-        let mut v_cache = Vec::with_capacity(cfg.n_layer as usize);
-        for _ in 0..cfg.n_layer {
-            k_cache.push(c.alloc(shape.context * kv)?);
-            v_cache.push(c.alloc(shape.context * kv)?);
+        let mut k_cache = Vec::with_capacity(plan.layers);
+        let mut v_cache = Vec::with_capacity(plan.layers);
+        for _ in 0..plan.layers {
+            k_cache.push(c.alloc(plan.cache_per_layer)?);
+            v_cache.push(c.alloc(plan.cache_per_layer)?);
         }
         let seen = Vec::with_capacity(shape.context.min(cfg.n_vocab as usize));
         Ok(Model { compute, cfg, weights, shape, k_cache, v_cache, buf, pos: 0, seen })

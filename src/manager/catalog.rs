@@ -178,6 +178,16 @@ impl Catalog {
         Catalog::from_json(BUILTIN_CATALOG).expect("the built-in catalog is valid")
     }
 
+    /// The built-in catalog with the entries of `json` (a list or `{ "models": [...] }`), which
+    /// replace the built-in ones with the same keys.
+    pub fn builtin_with(json: Option<&str>) -> Result<Catalog, CatalogError> {
+        let mut catalog = Catalog::builtin();
+        if let Some(json) = json {
+            catalog.merge(Catalog::from_json(json)?);
+        }
+        Ok(catalog)
+    }
+
     /// Parses `[entry, ...]` or `{ "models": [entry, ...] }`; every entry is validated and keys
     /// must be unique.
     pub fn from_json(json: &str) -> Result<Catalog, CatalogError> {

@@ -24,6 +24,8 @@ pub trait Resident: Clone + 'static {
     fn is_disposed(&self) -> bool;
     /// Frees what it holds.
     fn dispose(&self);
+    /// Where it runs, as `loadedModels()` says it (`webgpu: <adapter>`, `cpu ...`).
+    fn backend(&self) -> String;
 }
 
 /// What opens, loads and re-creates the device for the lifecycle: the browser's loader over
@@ -75,4 +77,27 @@ pub trait Engine: 'static {
 
     /// Re-creates the device after a loss; returns its generation.
     async fn recover(&self) -> Result<u32, Self::Error>;
+}
+
+/// A model the browser loaded: shared between the lifecycle and the JS handles on it.
+impl Resident for std::rc::Rc<crate::infer::session::LoadedModel> {
+    fn resident_bytes(&self) -> u64 {
+        self.info().resident_bytes as u64
+    }
+
+    fn is_generating(&self) -> bool {
+        self.is_busy()
+    }
+
+    fn is_disposed(&self) -> bool {
+        crate::infer::session::LoadedModel::is_disposed(self)
+    }
+
+    fn dispose(&self) {
+        crate::infer::session::LoadedModel::dispose(self);
+    }
+
+    fn backend(&self) -> String {
+        self.info().backend.clone()
+    }
 }

@@ -8,7 +8,7 @@
 
 use std::fmt;
 
-use crate::error::{ErrorClass, ErrorCode};
+use crate::error::{Detail, ErrorClass, ErrorCode};
 use crate::status::ErrorInfo;
 
 use super::catalog::{CatalogError, Suggestion};
@@ -93,6 +93,8 @@ pub enum ManagerError<E> {
     LoadFailed { key: String, failure: LoadFailure<E>, suggestions: Vec<Suggestion> },
     /// The engine failed outside a load (re-creating a lost device, reading a header to check).
     Engine(E),
+    /// A task names no model, and no model is current.
+    NoModel,
 }
 
 impl<E: EngineError> ManagerError<E> {
@@ -113,6 +115,7 @@ impl<E: EngineError> ManagerError<E> {
             ManagerError::Busy { .. } => ErrorCode::ModelBusy,
             ManagerError::DoesNotFit { .. } => ErrorCode::NotEnoughMemory,
             ManagerError::Cancelled { .. } => ErrorCode::Aborted,
+            ManagerError::NoModel => ErrorCode::NoModel,
             ManagerError::LoadFailed { failure: LoadFailure::DeviceLost, .. } => ErrorCode::DeviceLost,
             ManagerError::LoadFailed { failure: LoadFailure::Engine(e), .. } | ManagerError::Engine(e) => e.code(),
         }
@@ -134,6 +137,42 @@ impl<E: EngineError> ManagerError<E> {
                 format!("The GPU device was lost while {key} was loading; load it again to use a new device.")
             }
             ManagerError::LoadFailed { failure: LoadFailure::Engine(e), .. } | ManagerError::Engine(e) => e.message(),
+            ManagerError::NoModel => "enqueue: give `modelKey` (no model is current).".to_owned(),
+        }
+    }
+
+    /// The fields an app reads beside the message (`error.<name>` in JS), besides
+    /// [`Self::suggestions`]: the model, and the figures of a refusal.
+    pub fn details(&self) -> Vec<(&'static str, Detail)> {
+        match self {
+            ManagerError::DoesNotFit { key, reason, required_bytes, available_bytes, .. } => vec![
+                ("modelKey", Detail::from(key.as_str())),
+                ("reason", Detail::from(reason.as_str())),
+                ("requiredBytes", Detail::from(*required_bytes)),
+                ("availableBytes", Detail::from(*available_bytes)),
+            ],
+            ManagerError::Cancelled { key, .. } | ManagerError::LoadFailed { key, .. } => {
+                vec![("modelKey", Detail::from(key.as_str()))]
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// The catalog models that fit, for the failures a smaller model could avoid.
+    pub fn suggestions(&self) -> Option<&[Suggestion]> {
+        match self {
+            ManagerError::DoesNotFit { suggestions, .. } | ManagerError::LoadFailed { suggestions, .. } => {
+                Some(suggestions)
+            }
+            _ => None,
+        }
+    }
+
+    /// The engine's own error this one wraps (a failed load's cause keeps its code and fields).
+    pub fn into_engine_error(self) -> Option<E> {
+        match self {
+            ManagerError::LoadFailed { failure: LoadFailure::Engine(e), .. } | ManagerError::Engine(e) => Some(e),
+            _ => None,
         }
     }
 

@@ -41,6 +41,7 @@ use crate::status::{ErrorInfo, StatusStream};
 use super::catalog::{CATALOG_CONTEXT, Catalog, CatalogEntry, Suggestion};
 use super::engine::{Cancel, Engine, Resident};
 use super::error::{BusyWith, EngineError, FailureKind, LoadFailure, ManagerError};
+use super::options::LoadedRow;
 
 /// How a lifecycle behaves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -254,6 +255,15 @@ impl<E: Engine> ModelLifecycle<E> {
             .collect()
     }
 
+    /// The resident models as `loadedModels()` lists them, least recently used first.
+    pub fn loaded_rows(&self) -> Vec<LoadedRow> {
+        let rows = self.resident().into_iter().map(|r| {
+            let backend = r.model.backend();
+            r.row(backend)
+        });
+        rows.collect()
+    }
+
     /// Catalog models that fit now (or after eviction, when it is allowed), best first.
     pub fn suggestions(&self, failed: &str) -> Vec<Suggestion> {
         let catalog = self.catalog();
@@ -347,6 +357,17 @@ impl<E: Engine> ModelLifecycle<E> {
     pub fn switch(self: &Rc<Self>, key: &str, signal: Option<E::Signal>) -> Op<Outcome<E>> {
         let owned = key.to_owned();
         self.enqueue(|l| &l.loads, key, move |this| this.switch_now(owned, signal, true, true))
+    }
+
+    /// [`Self::switch`] to `key`, then "Model <key> initialized and ready." (`ModelManager.init`).
+    pub fn init(self: &Rc<Self>, key: &str, signal: Option<E::Signal>) -> impl Future<Output = Outcome<E>> + use<E> {
+        let switched = self.switch(key, signal);
+        let status = self.status.clone();
+        async move {
+            let done = switched.await?;
+            status.info(format!("Model {} initialized and ready.", done.key), Some(&done.key));
+            Ok(done)
+        }
     }
 
     /// Loads `key` without making it current, once no task runs (it yields to generation: it
@@ -644,6 +665,17 @@ impl<E: Engine> ModelLifecycle<E> {
         );
         self.status.error(ErrorInfo::of(ErrorCode::DeviceLost, message), None);
         self.engine.report_memory(None);
+    }
+
+    /// Hears the losses of the page's WebGPU device from now on ([`Self::device_lost`]), for as
+    /// long as the lifecycle lives.
+    pub fn follow_page_device(self: &Rc<Self>) {
+        let weak = Rc::downgrade(self);
+        crate::device::on_page_device_lost(Rc::new(move |generation, message| {
+            if let Some(lifecycle) = weak.upgrade() {
+                lifecycle.device_lost(generation, message);
+            }
+        }));
     }
 
     /// After a loss: a new device (the next generation).

@@ -1,23 +1,25 @@
-//! A generation task's bookkeeping around [`super::TaskRunner`]: the token channel between the
-//! running task and its handle ([`outlet`]), what a finished task resolves with
+//! A generation task's bookkeeping around [`super::TaskRunner`]: the token channel and the outcome
+//! between the running task and its handle ([`outlet`]), what a finished task resolves with
 //! ([`TaskResult`]), the waiting tasks as listed ([`PendingTask`]), and why a task failed without
 //! a generation error of its own ([`TaskError`]).
 
 use std::cell::RefCell;
+use std::fmt;
 use std::rc::Rc;
 
 use futures::StreamExt;
-use futures::channel::mpsc;
+use futures::channel::{mpsc, oneshot};
 use futures::lock::Mutex;
 use serde::{Deserialize, Serialize};
 
-use crate::error::ErrorCode;
+use crate::error::{Coded, Detail, ErrorCode};
 
-/// The running task's end of the channel: tokens in, and the failure. Dropping it ends the
-/// stream.
-pub struct Outlet<T, E> {
+/// The running task's end of the channel: tokens in, then its result or its failure. Dropping
+/// it ends the stream.
+pub struct Outlet<T, R, E> {
     tokens: mpsc::UnboundedSender<T>,
     stream: Rc<TokenStream<T, E>>,
+    result: RefCell<Option<oneshot::Sender<Result<R, E>>>>,
 }
 
 /// The handle's end: the tokens in order, then the failure (once), then the end.
@@ -26,22 +28,40 @@ pub struct TokenStream<T, E> {
     failure: RefCell<Option<E>>,
 }
 
-/// A new task's channel.
-pub fn outlet<T, E>() -> (Outlet<T, E>, Rc<TokenStream<T, E>>) {
+/// A task's outcome as its handle awaits it (once the outlet settles it).
+pub type Settled<R, E> = oneshot::Receiver<Result<R, E>>;
+
+/// A new task's channel: its outlet, its token stream and its outcome.
+pub type Channel<T, R, E> = (Outlet<T, R, E>, Rc<TokenStream<T, E>>, Settled<R, E>);
+
+/// A new task's [`Channel`].
+pub fn outlet<T, R, E>() -> Channel<T, R, E> {
     let (tx, rx) = mpsc::unbounded();
+    let (result, settled) = oneshot::channel();
     let stream = Rc::new(TokenStream { tokens: Mutex::new(rx), failure: RefCell::new(None) });
-    (Outlet { tokens: tx, stream: stream.clone() }, stream)
+    (Outlet { tokens: tx, stream: stream.clone(), result: RefCell::new(Some(result)) }, stream, settled)
 }
 
-impl<T, E> Outlet<T, E> {
+impl<T, R, E: Clone> Outlet<T, R, E> {
     /// Hands `token` to the stream (dropped if nobody reads it any more).
     pub fn token(&self, token: T) {
         let _ = self.tokens.unbounded_send(token);
     }
 
-    /// The task failed with `error`: the stream yields it after the tokens before it.
+    /// The task succeeded: its outcome is `result` (the first settlement counts).
+    pub fn resolve(&self, result: R) {
+        if let Some(tx) = self.result.borrow_mut().take() {
+            let _ = tx.send(Ok(result));
+        }
+    }
+
+    /// The task failed with `error`: the stream yields it after the tokens before it, and it is
+    /// the outcome (the first settlement counts).
     pub fn fail(&self, error: E) {
-        *self.stream.failure.borrow_mut() = Some(error);
+        *self.stream.failure.borrow_mut() = Some(error.clone());
+        if let Some(tx) = self.result.borrow_mut().take() {
+            let _ = tx.send(Err(error));
+        }
     }
 }
 
@@ -131,6 +151,47 @@ impl TaskError {
     }
 }
 
+/// A task that ended without a generation of its own failing: [`TaskError`] for task `id` on
+/// model `key`, as an app sees it (`taskId` beside the message, and the model of a cancelled
+/// task).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskFailure {
+    pub error: TaskError,
+    pub id: u64,
+    pub key: String,
+}
+
+impl TaskFailure {
+    pub fn new(error: TaskError, id: u64, key: &str) -> TaskFailure {
+        TaskFailure { error, id, key: key.to_owned() }
+    }
+}
+
+impl fmt::Display for TaskFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.error.message(self.id, &self.key))
+    }
+}
+
+impl Coded for TaskFailure {
+    fn code(&self) -> ErrorCode {
+        self.error.code()
+    }
+
+    /// `taskId` (not for a model unloaded before the task ran: the task never started), and
+    /// `modelKey` for a cancellation.
+    fn details(&self) -> Vec<(&'static str, Detail)> {
+        let mut details = Vec::new();
+        if self.error != TaskError::Unloaded {
+            details.push(("taskId", Detail::from(self.id)));
+        }
+        if self.error.code() == ErrorCode::Aborted {
+            details.push(("modelKey", Detail::from(self.key.as_str())));
+        }
+        details
+    }
+}
+
 /// The `error` event's message for task `id` on `key` that failed with `message`.
 pub fn failure_message(id: u64, key: &str, message: &str) -> String {
     format!("Task {id} ({key}) failed: {message}")
@@ -150,11 +211,13 @@ mod tests {
 
     #[test]
     fn tokens_come_in_order_then_the_failure_once_then_the_end() {
-        let (out, stream) = outlet::<u32, &str>();
+        let (out, stream, settled) = outlet::<u32, (), &str>();
         out.token(1);
         out.token(2);
         out.fail("broken");
+        out.resolve(());
         drop(out);
+        assert_eq!(block_on(settled), Ok(Err("broken")), "the first settlement counts");
         assert_eq!(block_on(stream.next()), Some(Ok(1)));
         assert_eq!(block_on(stream.next()), Some(Ok(2)));
         assert_eq!(block_on(stream.next()), Some(Err("broken")));
@@ -163,18 +226,21 @@ mod tests {
 
     #[test]
     fn a_read_waits_for_the_next_token_and_a_finished_task_ends_the_stream() {
-        let (out, stream) = outlet::<u32, ()>();
+        let (out, stream, mut settled) = outlet::<u32, &str, ()>();
         assert_eq!(stream.next().now_or_never(), None, "no token yet: the read waits");
         out.token(5);
         assert_eq!(stream.next().now_or_never(), Some(Some(Ok(5))));
+        assert_eq!(settled.try_recv(), Ok(None), "not settled yet");
+        out.resolve("done");
         drop(out);
         assert_eq!(block_on(stream.next()), None);
+        assert_eq!(block_on(settled), Ok(Ok("done")));
     }
 
     #[test]
     fn a_token_after_the_reader_left_is_dropped_quietly() {
-        let (out, stream) = outlet::<u32, ()>();
-        drop(stream);
+        let (out, stream, settled) = outlet::<u32, (), ()>();
+        drop((stream, settled));
         out.token(1);
         out.fail(());
     }
@@ -220,5 +286,23 @@ mod tests {
         assert_eq!(TaskError::DeviceLost.code(), ErrorCode::DeviceLost);
         assert_eq!(failure_message(2, "m", "bad"), "Task 2 (m) failed: bad");
         assert_eq!(cancelled_waiting_info(2, "m"), "Task 2 (m) cancelled before it started.");
+    }
+
+    #[test]
+    fn a_task_failure_names_the_task_and_a_cancelled_tasks_model() {
+        let names = |e: TaskError| {
+            let f = TaskFailure::new(e, 7, "m");
+            (f.code(), f.to_string(), f.details().into_iter().map(|(k, _)| k).collect::<Vec<_>>())
+        };
+        let waiting = names(TaskError::CancelledWaiting);
+        assert_eq!(
+            waiting,
+            (ErrorCode::Aborted, "Task 7 (m) was cancelled before it started.".into(), vec!["taskId", "modelKey"])
+        );
+        assert_eq!(names(TaskError::CancelledLoading).2, ["taskId", "modelKey"]);
+        assert_eq!(names(TaskError::DeviceLost).2, ["taskId"]);
+        assert_eq!(names(TaskError::Unloaded).2, Vec::<&str>::new());
+        let f = TaskFailure::new(TaskError::CancelledWaiting, 7, "m");
+        assert_eq!(f.details(), [("taskId", Detail::Number(7.0)), ("modelKey", Detail::Text("m".into()))]);
     }
 }

@@ -1,19 +1,6 @@
 use super::catalog::CATALOG_CONTEXT;
+use super::testing::catalog_entry as entry;
 use super::*;
-
-fn entry(key: &str, file_bytes: u64, required: Option<u64>) -> CatalogEntry {
-    CatalogEntry {
-        key: key.to_owned(),
-        url: format!("/models/{key}.gguf"),
-        sha256: None,
-        arch: "llama".to_owned(),
-        quant: "Q4_0".to_owned(),
-        file_bytes,
-        context_length: 4096,
-        description: String::new(),
-        required_bytes: required,
-    }
-}
 
 // ---------------------------------------------------------------------------------------------
 // Catalog
@@ -298,4 +285,16 @@ fn file_book_forgets_cached_copies_by_key_or_all() {
     book.open("c", 4, true);
     book.open("c", 5, false);
     assert!(!book.is_cached("c"));
+}
+
+#[test]
+fn an_apps_catalog_replaces_the_builtin_entries_with_its_keys() {
+    assert_eq!(Catalog::builtin_with(None).unwrap(), Catalog::builtin());
+    let mine = r#"[{"key":"smollm2-135m","url":"/m.gguf","arch":"llama","quant":"Q4_0","fileBytes":7,"contextLength":8},
+                  {"key":"mine","url":"/mine.gguf","arch":"llama","quant":"Q4_0","fileBytes":9,"contextLength":8}]"#;
+    let c = Catalog::builtin_with(Some(mine)).unwrap();
+    assert_eq!(c.lookup("smollm2-135m").unwrap().url, "/m.gguf");
+    assert_eq!(c.lookup("mine").unwrap().file_bytes, 9);
+    assert_eq!(c.keys().len(), Catalog::builtin().keys().len() + 1);
+    assert_eq!(Catalog::builtin_with(Some("")).unwrap_err().code().as_str(), "INVALID_CATALOG");
 }

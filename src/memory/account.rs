@@ -181,7 +181,7 @@ pub fn facts_of(
                 architecture: a.architecture.clone(),
                 device: a.name.clone(),
                 description: a.description.clone(),
-                is_fallback_adapter: false,
+                is_fallback_adapter: a.is_fallback_adapter,
                 max_buffer_size: a.max_buffer_size,
                 max_storage_buffer_binding_size: a.max_storage_buffer_binding_size,
                 device_memory_gb,
@@ -411,6 +411,7 @@ mod tests {
             max_buffer_size: 4 * GIB,
             max_storage_buffer_binding_size: 2 * GIB,
             shader_f16: true,
+            is_fallback_adapter: false,
         }
     }
 
@@ -429,6 +430,12 @@ mod tests {
             (0, 0)
         );
         assert_eq!(facts.reported(), facts, "real limits are reported as they are");
+        assert!(!facts.is_fallback_adapter);
+        // The adapter in use says it is a fallback: the budget plans for a software adapter.
+        let fallback = AdapterInfo { is_fallback_adapter: true, ..adapter() };
+        let (facts, _) = facts_of(Some(&fallback), Some(16.0), None);
+        assert!(facts.is_fallback_adapter);
+        assert_eq!(facts.class(), super::super::AdapterClass::Cpu, "planned as a software adapter");
     }
 
     #[test]

@@ -40,19 +40,49 @@ impl ProbeOption {
     }
 }
 
-/// The options of `MemoryManager.create` that serde reads (`backend` and `probe` are read by
-/// hand: a JS string and `boolean | { capBytes }`).
+/// `probe` as JS gives it: `false`, `true`, or anything else, read as `{ capBytes }` (a value
+/// without a number there is [`ProbeOption::Cap`]`(None)`, which [`ProbeOption::cap`] refuses).
+impl<'de> Deserialize<'de> for ProbeOption {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Given {
+            Flag(bool),
+            Cap {
+                #[serde(rename = "capBytes")]
+                cap_bytes: Option<f64>,
+            },
+            Other(serde::de::IgnoredAny),
+        }
+        Ok(match Given::deserialize(deserializer)? {
+            Given::Flag(on) => {
+                if on {
+                    ProbeOption::On
+                } else {
+                    ProbeOption::Off
+                }
+            }
+            Given::Cap { cap_bytes } => ProbeOption::Cap(cap_bytes),
+            Given::Other(_) => ProbeOption::Cap(None),
+        })
+    }
+}
+
+/// The options of `MemoryManager.create` that serde reads (`backend` is read by hand: a JS
+/// string).
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct CreateOptions {
     /// `navigator.deviceMemory` as the caller overrides it.
     pub device_memory_gb: Option<f64>,
+    /// `probe`; absent or `null` is off.
+    pub probe: Option<ProbeOption>,
 }
 
 impl CreateOptions {
     /// The checked system memory in GB and the probe's cap (`None`: no probe).
-    pub fn resolve(&self, probe: ProbeOption) -> Result<(Option<f64>, Option<u64>), InputError> {
-        let cap = probe.cap()?;
+    pub fn resolve(&self) -> Result<(Option<f64>, Option<u64>), InputError> {
+        let cap = self.probe.unwrap_or(ProbeOption::Off).cap()?;
         Ok((device_memory_gb(self.device_memory_gb)?, cap))
     }
 }
@@ -104,6 +134,8 @@ pub struct RequirementIn {
     pub kv_cache_bytes: Option<f64>,
     #[serde(default)]
     pub activation_bytes: Option<f64>,
+    #[serde(default)]
+    pub upload_peak_bytes: Option<f64>,
     #[serde(default)]
     pub problems: Vec<ProblemIn>,
 }
@@ -161,12 +193,35 @@ impl RequirementIn {
             activation_bytes: part(self.activation_bytes),
             total_bytes: total,
             largest_tensor: None,
+            upload_peak_bytes: part(self.upload_peak_bytes),
             problems: self
                 .problems
                 .into_iter()
                 .map(|p| LimitProblem { limit: p.limit.into(), message: p.message })
                 .collect(),
         })
+    }
+}
+
+/// The requirement `canLoadModel` is given, as the caller gave it: a byte count, an object (what
+/// `requirementFor` returned, as serde read it, or why it could not), or anything else.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RequirementArg {
+    Bytes(f64),
+    Object(Result<RequirementIn, String>),
+    Other,
+}
+
+impl RequirementArg {
+    /// The requirement; an argument error names `what` (the method) and what to give instead.
+    pub fn into_requirement(self, what: &str) -> Result<Requirement, InputError> {
+        let shape = format!("{what}: the requirement must be a number of bytes or a Requirement");
+        match self {
+            RequirementArg::Bytes(n) => requirement_of_bytes(n, &format!("{what}: the requirement")),
+            RequirementArg::Object(Ok(r)) => r.into_requirement(&format!("{what}: requirement")),
+            RequirementArg::Object(Err(e)) => Err(InputError::argument(format!("{shape} ({e})."))),
+            RequirementArg::Other => Err(InputError::argument(format!("{shape}."))),
+        }
     }
 }
 
@@ -212,13 +267,27 @@ mod tests {
 
     #[test]
     fn create_options_check_the_probe_first_then_the_system_memory() {
-        let opts: CreateOptions = serde_json::from_str(r#"{"deviceMemoryGb": 8}"#).unwrap();
-        assert_eq!(opts.resolve(ProbeOption::On), Ok((Some(8.0), Some(DEFAULT_PROBE_CAP))));
-        assert_eq!(CreateOptions::default().resolve(ProbeOption::Off), Ok((None, None)));
-        let bad = CreateOptions { device_memory_gb: Some(0.0) };
-        assert_eq!(bad.resolve(ProbeOption::Off).unwrap_err().message, "deviceMemoryGb must be a positive number.");
-        assert!(bad.resolve(ProbeOption::Cap(None)).unwrap_err().message.starts_with("probe"));
+        let opts: CreateOptions = serde_json::from_str(r#"{"deviceMemoryGb": 8, "probe": true}"#).unwrap();
+        assert_eq!(opts.resolve(), Ok((Some(8.0), Some(DEFAULT_PROBE_CAP))));
+        assert_eq!(CreateOptions::default().resolve(), Ok((None, None)));
+        let bad = CreateOptions { device_memory_gb: Some(0.0), probe: None };
+        assert_eq!(bad.resolve().unwrap_err().message, "deviceMemoryGb must be a positive number.");
+        let both = CreateOptions { probe: Some(ProbeOption::Cap(None)), ..bad };
+        assert!(both.resolve().unwrap_err().message.starts_with("probe"));
         assert!(device_memory_gb(Some(f64::NAN)).is_err());
+    }
+
+    #[test]
+    fn the_probe_reads_a_flag_or_a_cap_and_anything_else_is_a_cap_without_a_number() {
+        let probe = |json: &str| serde_json::from_str::<CreateOptions>(json).unwrap().probe;
+        assert_eq!(probe(r#"{}"#), None);
+        assert_eq!(probe(r#"{"probe": null}"#), None);
+        assert_eq!(probe(r#"{"probe": false}"#), Some(ProbeOption::Off));
+        assert_eq!(probe(r#"{"probe": true}"#), Some(ProbeOption::On));
+        assert_eq!(probe(r#"{"probe": {"capBytes": 1024}}"#), Some(ProbeOption::Cap(Some(1024.0))));
+        for other in [r#"{}"#, r#"{"capBytes": "x"}"#, r#"{"capBytes": null}"#, "5", r#""yes""#, "[1]"] {
+            assert_eq!(probe(&format!(r#"{{"probe": {other}}}"#)), Some(ProbeOption::Cap(None)), "{other}");
+        }
     }
 
     #[test]
@@ -262,6 +331,17 @@ mod tests {
             "canLoadModel: requirement.totalBytes must be a non-negative integer number of bytes, got 1.5."
         );
         assert_eq!(requirement_of_bytes(42.0, "x"), Ok(Requirement::precomputed(42, DEFAULT_CONTEXT)));
+        assert_eq!(RequirementArg::Bytes(42.0).into_requirement("m"), requirement_of_bytes(42.0, "x"));
+        let e = RequirementArg::Other.into_requirement("canLoadModel").unwrap_err();
+        assert_eq!(
+            (e.kind, e.message.as_str()),
+            (InputKind::Argument, "canLoadModel: the requirement must be a number of bytes or a Requirement.")
+        );
+        let e = RequirementArg::Object(Err("missing field `totalBytes`".into())).into_requirement("m").unwrap_err();
+        assert!(e.message.ends_with("a Requirement (missing field `totalBytes`)."), "{}", e.message);
+        assert!(
+            RequirementArg::Bytes(-1.0).into_requirement("m").unwrap_err().message.starts_with("m: the requirement")
+        );
         assert!(requirement_of_bytes(-1.0, "x").is_err());
     }
 

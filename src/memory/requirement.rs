@@ -9,12 +9,13 @@
 //!   array (at most 2 bytes of padding per part), split into row ranges at the binding limit.
 //!   1-D tensors (norms, biases) are decoded to f32: `4 * n` bytes. These are the bytes
 //!   `WeightsBuilder::add` counts.
-//! - **KV cache and activations** — [`Shape::buffer_bytes`], the sum of what `Model::new`
-//!   allocates (f32 throughout): the per-layer K and V caches for the context, and the
-//!   activation, logit and id buffers for one batch.
+//! - **KV cache and activations** — [`BufferPlan`], the list of buffers `Model::new` allocates
+//!   from (f32 and u32 throughout): the per-layer K and V caches for the context, and the
+//!   activation, logit, id and sampling buffers for one batch.
 //!
-//! Each device allocation is also rounded up to 16 bytes by the backend; over the few hundred
-//! buffers of a model that is a few KB, left out.
+//! Each device allocation is counted as the GPU backend makes it, rounded up to 16 bytes, so the
+//! figure is the allocator's to the byte (`tests/infer_gpu_real.rs` measures it on the three
+//! real models).
 //!
 //! # Limits
 //! Every buffer the model binds is checked against the binding limit the GPU backend uses:
@@ -27,7 +28,7 @@
 use serde::Serialize;
 
 use crate::gguf::{GgufHeader, TensorInfo};
-use crate::infer::Shape;
+use crate::infer::{BufferPlan, Shape};
 use crate::model::{ModelConfig, ModelError};
 
 use super::format_bytes;
@@ -158,6 +159,11 @@ pub struct Requirement {
     pub total_bytes: u64,
     /// The weight tensor with the most device bytes (all its parts together).
     pub largest_tensor: Option<TensorBytes>,
+    /// Host memory (the wasm heap in the browser) one tensor's upload holds at its peak, not
+    /// part of [`Self::total_bytes`]: the tensor's file bytes, which the loader holds whole,
+    /// beside the device-layout copy of its largest part (a matrix) or its f32 decoding and
+    /// the bytes of that (a vector). The largest over the model's tensors.
+    pub upload_peak_bytes: u64,
     /// Reasons the model cannot be loaded on this device at any budget; empty when none.
     pub problems: Vec<LimitProblem>,
 }
@@ -190,18 +196,32 @@ fn missing(feature: String, tensor: Option<String>, message: String) -> LimitPro
     LimitProblem { limit: LimitKind::MissingFeature { feature, tensor }, message }
 }
 
-/// Device bytes of one weight tensor, and any problem with it.
-fn tensor_device_bytes(info: &TensorInfo, limits: &DeviceLimits) -> (u64, Option<LimitProblem>) {
+/// Host bytes the upload of `info` holds at once (see [`Requirement::upload_peak_bytes`]), given
+/// the device bytes of its largest part.
+fn upload_peak(info: &TensorInfo, largest_part: u64) -> u64 {
+    if trimmed_dims(info).len() <= 1 {
+        // The f32 decoding, then its bytes (rounded as uploaded).
+        let f32s = info.n_elements.saturating_mul(4);
+        info.size_bytes.saturating_add(f32s).saturating_add(f32s.next_multiple_of(16).max(16))
+    } else {
+        info.size_bytes.saturating_add(largest_part)
+    }
+}
+
+/// Device bytes of one weight tensor, the bytes of its largest part, and any problem with it.
+fn tensor_device_bytes(info: &TensorInfo, limits: &DeviceLimits) -> (u64, u64, Option<LimitProblem>) {
     let limit = limits.binding_limit();
     let dims = trimmed_dims(info);
     let problem = |needed| over_limit(limits, format!("Tensor {}", info.name), info.name.clone(), needed);
     if dims.len() <= 1 {
         let bytes = info.n_elements.saturating_mul(4);
-        return (bytes, (bytes > limit).then(|| problem(bytes)));
+        let allocated = bytes.next_multiple_of(16).max(16);
+        return (allocated, allocated, (bytes > limit).then(|| problem(bytes)));
     }
     let Some(fmt) = Fmt::of(info.ggml_type) else {
         let ty = info.ggml_type.name();
         return (
+            info.size_bytes,
             info.size_bytes,
             Some(missing(
                 format!("a GPU kernel for {ty}"),
@@ -221,11 +241,18 @@ fn tensor_device_bytes(info: &TensorInfo, limits: &DeviceLimits) -> (u64, Option
         r.checked_mul(c).map(|_| (r, c))
     });
     let Some((rows, cols)) = shape else {
-        return (info.size_bytes, Some(problem(info.size_bytes)));
+        return (info.size_bytes, info.size_bytes, Some(problem(info.size_bytes)));
     };
     match split_rows(fmt, rows, cols, limit) {
-        Some(parts) => (parts.iter().map(|&(_, n)| part_bytes(fmt, n, cols)).sum(), None),
-        None => (part_bytes(fmt, rows, cols), Some(problem(part_bytes(fmt, 1, cols)))),
+        Some(parts) => {
+            let largest = parts.iter().map(|&(_, n)| part_bytes(fmt, n, cols)).max().unwrap_or(0);
+            // Each part is its own allocation, rounded up to 16 bytes (`Gpu::create`).
+            (parts.iter().map(|&(_, n)| part_bytes(fmt, n, cols).next_multiple_of(16)).sum(), largest, None)
+        }
+        None => {
+            let whole = part_bytes(fmt, rows, cols);
+            (whole, whole, Some(problem(part_bytes(fmt, 1, cols))))
+        }
     }
 }
 
@@ -271,6 +298,7 @@ impl Requirement {
 
         // The tensors `WeightsBuilder::new` lists: those of the configuration present in the file.
         let mut weight_bytes = 0u64;
+        let mut upload_peak_bytes = 0u64;
         let mut largest: Option<TensorBytes> = None;
         for (name, _, _) in cfg.expected_tensors() {
             let Some(info) = header.tensor(&name) else {
@@ -280,8 +308,9 @@ impl Requirement {
                 // A few divisors kept on the host (the RoPE launch's parameters), not a buffer.
                 continue;
             }
-            let (bytes, problem) = tensor_device_bytes(info, limits);
+            let (bytes, largest_part, problem) = tensor_device_bytes(info, limits);
             weight_bytes += bytes;
+            upload_peak_bytes = upload_peak_bytes.max(upload_peak(info, largest_part));
             problems.extend(problem);
             if largest.as_ref().is_none_or(|l| bytes > l.bytes) {
                 largest = Some(TensorBytes { name, bytes });
@@ -290,10 +319,10 @@ impl Requirement {
 
         let context = options.context.min(cfg.context_length).max(1);
         let batch = options.batch.max(1);
-        // As `Model::new` sizes its buffers.
-        let shape = Shape { context: context as usize, batch: batch as usize, logit_rows: 1 };
-        let kv_cache_bytes = cfg.kv_cache_bytes(context, 4);
-        let activation_bytes = shape.buffer_bytes(cfg) - kv_cache_bytes;
+        // The buffers `Model::new` allocates, from the list it allocates from.
+        let plan = BufferPlan::new(cfg, Shape { context: context as usize, batch: batch as usize, logit_rows: 1 });
+        let kv_cache_bytes = plan.kv_cache_device_bytes();
+        let activation_bytes = plan.device_bytes() - kv_cache_bytes;
 
         // Buffers bound whole: one layer's K (or V) cache, and the largest activation buffers.
         let limit = limits.binding_limit();
@@ -320,6 +349,7 @@ impl Requirement {
             activation_bytes,
             total_bytes: weight_bytes + kv_cache_bytes + activation_bytes,
             largest_tensor: largest,
+            upload_peak_bytes,
             problems,
         }
     }
@@ -343,6 +373,7 @@ impl Requirement {
             activation_bytes: 0,
             total_bytes: file_bytes + overhead,
             largest_tensor: None,
+            upload_peak_bytes: 0,
             problems: Vec::new(),
         }
     }
@@ -358,6 +389,7 @@ impl Requirement {
             activation_bytes: 0,
             total_bytes,
             largest_tensor: None,
+            upload_peak_bytes: 0,
             problems: Vec::new(),
         }
     }

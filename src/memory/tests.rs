@@ -388,6 +388,12 @@ fn requirement_adds_weights_as_laid_out_kv_cache_and_activations() {
     // The feed-forward matrices are the largest (n_ff x n_embd); the first in table order is
     // reported.
     assert_eq!(r.largest_tensor, Some(TensorBytes { name: "blk.0.ffn_gate.weight".into(), bytes: q8_0_part(ff, e) }));
+    // The upload's host peak: the largest matrix's file bytes beside its device-layout copy.
+    let gate = header.tensor("blk.0.ffn_gate.weight").unwrap().size_bytes;
+    assert_eq!(r.upload_peak_bytes, gate + q8_0_part(ff, e));
+    // Split at a small binding limit, the copy is one part's.
+    let split = mini.requirement(128, &DeviceLimits { max_buffer_size: 4096, max_storage_buffer_binding_size: 4096 });
+    assert!(split.upload_peak_bytes < r.upload_peak_bytes && split.upload_peak_bytes > gate, "{split:?}");
 }
 
 #[test]

@@ -8,6 +8,7 @@
 //! snapshot, so a listener may (un)subscribe while events are delivered.
 
 use std::cell::{Cell, RefCell};
+use std::rc::Rc;
 
 use super::request::{backlog_message, over_backlog};
 use super::{EventKind, StatusEvent, sse};
@@ -118,6 +119,18 @@ impl<L: Clone + PartialEq, C: Clone> Hub<L, C> {
     /// Adds a byte-stream consumer under `handle` (from [`Hub::handle`]).
     pub fn add_stream(&self, handle: u64, consumer: C) {
         self.streams.borrow_mut().push((handle, consumer));
+    }
+
+    /// Adds a byte-stream consumer under `handle` after queueing the frames of `backlog` (the
+    /// buffered events a reader asked to be replayed), oldest first.
+    pub fn add_stream_after<D>(&self, platform: &D, handle: u64, consumer: C, backlog: &[Rc<StatusEvent>])
+    where
+        D: Delivery<Listener = L, Consumer = C>,
+    {
+        for event in backlog {
+            platform.enqueue(&consumer, &sse::encode_event(event));
+        }
+        self.add_stream(handle, consumer);
     }
 
     /// Removes a byte-stream consumer; a second call is harmless.
@@ -251,6 +264,16 @@ mod tests {
         assert!(!hub.wants_typed(EventKind::Info));
         hub.expose();
         assert!(hub.wants_typed(EventKind::Done), "an exposed target gets every event");
+    }
+
+    #[test]
+    fn a_stream_gets_its_backlog_first_then_the_events_after_it() {
+        let (hub, f) = (Hub::<&str, Consumer>::new(), fake());
+        let backlog = [Rc::new(event(1, Payload::Info("a".into()))), Rc::new(event(2, Payload::Info("b".into())))];
+        hub.add_stream_after(&f, hub.handle(), ("s", Some(0.0), true), &backlog);
+        hub.deliver(&f, &event(3, Payload::Info("c".into())));
+        assert_eq!(take(&f), ["frame s event: info", "frame s event: info", "frame s event: info"]);
+        assert_eq!(hub.streams().len(), 1);
     }
 
     #[test]

@@ -2,29 +2,28 @@
 //! (`navigator.storage.getDirectory()`, folder `hearth-models`), so a model is downloaded once
 //! per origin and later loads read it from disk (the `cache` progress phase).
 //!
-//! A file is written through a `FileSystemWritableFileStream`, whose contents replace the
-//! file's only when the stream closes: a download that fails or is aborted leaves no partial
-//! file behind, and a cached file is one whose size equals the size the server announced.
-//! The file names and the length check are the core's ([`crate::source`]). The OPFS calls go
-//! through `Reflect` (web-sys gates these interfaces behind unstable APIs).
+//! The policy is the core's ([`crate::cache`]): what is reused, downloaded, checked against its
+//! SHA-256 and deleted. Here are its [`CacheStorage`] over OPFS and its [`Body`] over a `fetch`
+//! response. A file is written through a `FileSystemWritableFileStream`, whose contents replace
+//! the file's only when the stream closes, so a download that fails, is aborted or hashes wrong
+//! is never seen as a file. The free space is `navigator.storage.estimate()`'s quota less its
+//! usage. The OPFS calls go through `Reflect` (web-sys gates these interfaces behind unstable
+//! APIs).
+
+use std::ops::Range;
 
 use js_sys::{Function, Object, Promise, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{AbortSignal, Blob, ReadableStreamDefaultReader};
 
+use crate::cache::{self, Body, CacheStorage, CacheWriter, CachedModel, StorageError};
 use crate::manager::CatalogEntry;
-use crate::source::{cache_file_name, cache_key_of, check_complete};
 
-use super::error::{ErrorCode, JsError};
+use super::error::JsError;
 use super::source::{ProgressReporter, SourceError, fetch_whole};
 
 const FOLDER: &str = "hearth-models";
-
-/// The cache folder of this origin.
-pub struct ModelCache {
-    dir: JsValue,
-}
 
 fn get(target: &JsValue, name: &str) -> JsValue {
     Reflect::get(target, &JsValue::from_str(name)).unwrap_or(JsValue::UNDEFINED)
@@ -48,6 +47,169 @@ fn message(e: &JsValue) -> String {
     get(e, "message").as_string().or_else(|| e.as_string()).unwrap_or_else(|| format!("{e:?}"))
 }
 
+fn error_name(e: &JsValue) -> Option<String> {
+    get(e, "name").as_string()
+}
+
+/// A refused storage call, flagged when the browser refused it for quota.
+fn storage_error(e: JsValue) -> StorageError {
+    match error_name(&e).as_deref() {
+        Some("QuotaExceededError") => StorageError::quota(message(&e)),
+        _ => StorageError::other(message(&e)),
+    }
+}
+
+/// The cache folder of this origin, as the core's storage.
+pub struct Opfs {
+    dir: JsValue,
+}
+
+/// A `FileSystemWritableFileStream`: its bytes become the file's on `close()`.
+pub struct OpfsWriter {
+    writable: JsValue,
+}
+
+impl CacheWriter for OpfsWriter {
+    async fn write(&mut self, bytes: &[u8]) -> Result<(), StorageError> {
+        call(&self.writable, "write", &[Uint8Array::from(bytes).into()]).await.map(drop).map_err(storage_error)
+    }
+
+    async fn commit(self) -> Result<(), StorageError> {
+        call(&self.writable, "close", &[]).await.map(drop).map_err(storage_error)
+    }
+
+    async fn discard(self) {
+        let _ = call(&self.writable, "abort", &[]).await;
+    }
+}
+
+impl Opfs {
+    async fn handle(&self, name: &str, create: bool) -> Result<Option<JsValue>, StorageError> {
+        match call(&self.dir, "getFileHandle", &[name.into(), create_option(create)]).await {
+            Ok(handle) => Ok(Some(handle)),
+            Err(e) if error_name(&e).as_deref() == Some("NotFoundError") => Ok(None),
+            Err(e) => Err(storage_error(e)),
+        }
+    }
+}
+
+impl CacheStorage for Opfs {
+    type File = Blob;
+    type Writer = OpfsWriter;
+
+    async fn file(&self, name: &str) -> Result<Option<Blob>, StorageError> {
+        let Some(handle) = self.handle(name, false).await? else { return Ok(None) };
+        let file = call(&handle, "getFile", &[]).await.map_err(storage_error)?;
+        file.dyn_into().map(Some).map_err(|_| StorageError::other("getFile() gave no File"))
+    }
+
+    fn len(&self, file: &Blob) -> u64 {
+        file.size() as u64
+    }
+
+    async fn read(&self, file: &Blob, range: Range<u64>) -> Result<Vec<u8>, StorageError> {
+        let slice = file.slice_with_f64_and_f64(range.start as f64, range.end as f64).map_err(storage_error)?;
+        let buffer = JsFuture::from(slice.array_buffer()).await.map_err(storage_error)?;
+        Ok(Uint8Array::new(&buffer).to_vec())
+    }
+
+    async fn read_text(&self, name: &str) -> Result<Option<String>, StorageError> {
+        let Some(file) = self.file(name).await? else { return Ok(None) };
+        let text = JsFuture::from(file.text()).await.map_err(storage_error)?;
+        Ok(text.as_string())
+    }
+
+    async fn write_text(&self, name: &str, text: &str) -> Result<(), StorageError> {
+        let mut writer = self.create(name).await?;
+        match writer.write(text.as_bytes()).await {
+            Ok(()) => writer.commit().await,
+            Err(e) => {
+                writer.discard().await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn create(&self, name: &str) -> Result<OpfsWriter, StorageError> {
+        let handle = self.handle(name, true).await?.ok_or_else(|| StorageError::other("no file handle"))?;
+        let writable = call(&handle, "createWritable", &[]).await.map_err(storage_error)?;
+        Ok(OpfsWriter { writable })
+    }
+
+    async fn remove(&self, name: &str) -> Result<(), StorageError> {
+        match call(&self.dir, "removeEntry", &[name.into()]).await {
+            Ok(_) => Ok(()),
+            Err(e) if error_name(&e).as_deref() == Some("NotFoundError") => Ok(()),
+            Err(e) => Err(storage_error(e)),
+        }
+    }
+
+    async fn names(&self) -> Result<Vec<String>, StorageError> {
+        let iter = Reflect::get(&self.dir, &js_sys::Symbol::async_iterator())
+            .and_then(|f| f.dyn_into::<Function>().and_then(|f| f.call0(&self.dir)))
+            .map_err(storage_error)?;
+        let mut out = Vec::new();
+        loop {
+            let step = call(&iter, "next", &[]).await.map_err(storage_error)?;
+            if get(&step, "done").as_bool().unwrap_or(true) {
+                return Ok(out);
+            }
+            if let Some(name) = Reflect::get_u32(&get(&step, "value"), 0).ok().and_then(|n| n.as_string()) {
+                out.push(name);
+            }
+        }
+    }
+
+    async fn free_bytes(&self) -> Option<u64> {
+        let storage = get(&get(&js_sys::global(), "navigator"), "storage");
+        let estimate = call(&storage, "estimate", &[]).await.ok()?;
+        let (quota, usage) = (get(&estimate, "quota").as_f64()?, get(&estimate, "usage").as_f64().unwrap_or(0.0));
+        Some((quota - usage).max(0.0) as u64)
+    }
+}
+
+/// A `fetch` response's body, read chunk by chunk.
+struct FetchBody<'a> {
+    url: &'a str,
+    reader: ReadableStreamDefaultReader,
+    total: Option<u64>,
+    received: u64,
+    signal: Option<&'a AbortSignal>,
+}
+
+impl Body for FetchBody<'_> {
+    fn announced_len(&self) -> Option<u64> {
+        self.total
+    }
+
+    async fn next_chunk(&mut self) -> Result<Option<Vec<u8>>, SourceError> {
+        let step = JsFuture::from(self.reader.read()).await.map_err(|_| {
+            if self.signal.is_some_and(AbortSignal::aborted) {
+                SourceError::Aborted { url: self.url.to_owned() }
+            } else {
+                SourceError::Truncated {
+                    url: self.url.to_owned(),
+                    expected: self.total.unwrap_or(0),
+                    received: self.received,
+                }
+            }
+        })?;
+        if get(&step, "done").as_bool().unwrap_or(true) {
+            return Ok(None);
+        }
+        let chunk = get(&step, "value").unchecked_into::<Uint8Array>().to_vec();
+        self.received += chunk.len() as u64;
+        Ok(Some(chunk))
+    }
+
+    fn cancel(&mut self) {
+        let _ = self.reader.cancel();
+    }
+}
+
+/// The model cache of this origin: the core's policy over OPFS.
+pub struct ModelCache(cache::ModelCache<Opfs>);
+
 impl ModelCache {
     /// The cache, or `None` where the browser offers no OPFS (an insecure context, an old
     /// browser, storage disabled).
@@ -58,22 +220,20 @@ impl ModelCache {
         }
         let root = call(&storage, "getDirectory", &[]).await.ok()?;
         let dir = call(&root, "getDirectoryHandle", &[FOLDER.into(), create_option(true)]).await.ok()?;
-        Some(ModelCache { dir })
+        Some(ModelCache(cache::ModelCache::new(Opfs { dir })))
     }
 
-    /// The cached file of `entry` if it is complete (`expected_len` bytes, the size the server
-    /// announced).
-    pub async fn get(&self, entry: &CatalogEntry, expected_len: Option<u64>) -> Option<Blob> {
-        let handle =
-            call(&self.dir, "getFileHandle", &[cache_file_name(entry).into(), create_option(false)]).await.ok()?;
-        let file: Blob = call(&handle, "getFile", &[]).await.ok()?.dyn_into().ok()?;
-        let size = file.size() as u64;
-        let complete = size > 0 && expected_len.is_none_or(|n| n == size);
-        complete.then_some(file)
+    /// The cached file of `entry`, read once through SHA-256 and checked against its record and
+    /// the catalog; `None` when there is none. A file that fails the check is deleted: an
+    /// `IntegrityError`.
+    pub async fn reuse(&self, entry: &CatalogEntry, signal: Option<&AbortSignal>) -> Result<Option<Blob>, JsError> {
+        let cancelled = || signal.is_some_and(AbortSignal::aborted);
+        Ok(self.0.reuse(entry, &cancelled).await?.map(|c| c.file))
     }
 
-    /// Downloads `url` whole into the cache for `entry`, reporting `download` progress, and
-    /// returns the cached file. On failure or abort nothing is left in the cache.
+    /// Downloads `url` whole into the cache for `entry`, hashing it on the way, reporting
+    /// `download` progress, and returns the cached file once its digest is the catalog's. On
+    /// failure or abort nothing is left in the cache.
     pub async fn store(
         &self,
         entry: &CatalogEntry,
@@ -81,99 +241,23 @@ impl ModelCache {
         signal: Option<&AbortSignal>,
         progress: &ProgressReporter,
     ) -> Result<Blob, JsError> {
-        let name = cache_file_name(entry);
-        let storage_error = |e: JsValue| {
-            JsError::of(
-                ErrorCode::CacheWriteFailed,
-                format!("Saving {} to the browser's model cache failed: {}", entry.key, message(&e)),
-            )
+        let (response, total) = fetch_whole(url, signal).await?;
+        let Some(body) = response.body() else {
+            return Err(SourceError::Read { detail: format!("{url} sent no body") }.into());
         };
-        let handle = call(&self.dir, "getFileHandle", &[name.clone().into(), create_option(true)])
-            .await
-            .map_err(storage_error)?;
-        let writable = call(&handle, "createWritable", &[]).await.map_err(storage_error)?;
-        let result = async {
-            let (response, total) = fetch_whole(url, signal).await?;
-            let Some(body) = response.body() else {
-                return Err(SourceError::Read { detail: format!("{url} sent no body") }.into());
-            };
-            let reader: ReadableStreamDefaultReader = body.get_reader().unchecked_into();
-            let mut received = 0u64;
-            loop {
-                let step = JsFuture::from(reader.read()).await.map_err(|_| {
-                    if signal.is_some_and(AbortSignal::aborted) {
-                        JsError::from(SourceError::Aborted { url: url.to_owned() })
-                    } else {
-                        JsError::from(SourceError::Truncated {
-                            url: url.to_owned(),
-                            expected: total.unwrap_or(0),
-                            received,
-                        })
-                    }
-                })?;
-                if get(&step, "done").as_bool().unwrap_or(true) {
-                    break;
-                }
-                let chunk: Uint8Array = get(&step, "value").unchecked_into();
-                received += u64::from(chunk.length());
-                call(&writable, "write", &[chunk.into()]).await.map_err(storage_error)?;
-                progress.report(received, total);
-            }
-            Ok(check_complete(url, total, received)?)
-        }
-        .await;
-        match result {
-            Ok(()) => {
-                call(&writable, "close", &[]).await.map_err(storage_error)?;
-                let file: Blob = call(&handle, "getFile", &[])
-                    .await
-                    .map_err(storage_error)?
-                    .dyn_into()
-                    .map_err(|_| storage_error(JsValue::from_str("getFile() gave no File")))?;
-                Ok(file)
-            }
-            Err(e) => {
-                // The stream's contents never reach the file; drop the (empty) entry too.
-                let _ = call(&writable, "abort", &[]).await;
-                let _ = call(&self.dir, "removeEntry", &[name.into()]).await;
-                Err(e)
-            }
-        }
+        let reader: ReadableStreamDefaultReader = body.get_reader().unchecked_into();
+        let body = FetchBody { url, reader, total, received: 0, signal };
+        let stored = self.0.store(entry, url, body, &|n, t| progress.report(n, t)).await?;
+        Ok(stored.file)
     }
 
-    /// The cached files: `(file name, bytes)`.
-    pub async fn list(&self) -> Vec<(String, u64)> {
-        let mut out = Vec::new();
-        let Ok(iter) = Reflect::get(&self.dir, &js_sys::Symbol::async_iterator())
-            .and_then(|f| f.dyn_into::<Function>().and_then(|f| f.call0(&self.dir)))
-        else {
-            return out;
-        };
-        while let Ok(step) = call(&iter, "next", &[]).await {
-            if get(&step, "done").as_bool().unwrap_or(true) {
-                break;
-            }
-            let pair = get(&step, "value");
-            let (name, handle) =
-                (Reflect::get_u32(&pair, 0).unwrap_or_default(), Reflect::get_u32(&pair, 1).unwrap_or_default());
-            if let (Some(name), Ok(file)) = (name.as_string(), call(&handle, "getFile", &[]).await)
-                && let Ok(file) = file.dyn_into::<Blob>()
-            {
-                out.push((name, file.size() as u64));
-            }
-        }
-        out
+    /// The cached model files, with their recorded digests.
+    pub async fn list(&self) -> Vec<CachedModel> {
+        self.0.list().await
     }
 
     /// Removes the cached files whose key is `key` (every file when `None`); returns how many.
     pub async fn remove(&self, key: Option<&str>) -> u32 {
-        let mut removed = 0;
-        for (name, _) in self.list().await {
-            let matches = key.is_none_or(|k| cache_key_of(&name) == k);
-            if matches && call(&self.dir, "removeEntry", &[name.into()]).await.is_ok() {
-                removed += 1;
-            }
-        }
-        removed
+        self.0.remove(key).await
     }
 }

@@ -1,9 +1,10 @@
 //! The JS value helpers every exported class uses: options bags (serde fields and the
 //! fields serde cannot read), thrown values as the UI shows them, results as plain objects,
-//! and the model-key argument.
+//! the model-key argument, and exported objects handed back in.
 
 use js_sys::Reflect;
 use serde::{Deserialize, Serialize};
+use wasm_bindgen::convert::TryFromJsValue;
 use wasm_bindgen::prelude::*;
 
 use super::error::{ErrorCode, JsError};
@@ -66,6 +67,14 @@ pub(super) fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsError> {
     value
         .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
         .map_err(|e| JsError::of(ErrorCode::Serialize, format!("Could not convert a result for JS: {e}.")))
+}
+
+/// The Rust side of a JS object of an exported class (an `SseStreamer`, a `MemoryManager` passed in
+/// an options bag), without taking it from JS: wasm-bindgen's conversion consumes the object it
+/// converts, so this converts a fresh handle from the object's `__share()`.
+pub(super) fn shared<T: TryFromJsValue>(value: &JsValue) -> Option<T> {
+    let share = Reflect::get(value, &"__share".into()).ok()?.dyn_into::<js_sys::Function>().ok()?;
+    T::try_from_js_value(share.call0(value).ok()?).ok()
 }
 
 /// `Date.now()`, reported back as `lastUsed`.

@@ -1,39 +1,21 @@
 //! The page's one compute device, for JS: `initDevice`, `checkDevice`, `destroyDevice`.
 //!
 //! The bookkeeping (one shared initialisation, generations after a loss, loss listeners) is the
-//! core [`DeviceSlot`], held here per page over a shared future; this file starts the WebGPU
-//! initialisation, asks the browser's own `GPUAdapter.info` who the adapter is, and converts.
+//! core's page device ([`page_webgpu`]); this file starts the WebGPU initialisation, asks the
+//! browser's own `GPUAdapter.info` who the adapter is, and converts.
 
 use std::rc::Rc;
 
-use futures::FutureExt;
-use futures::future::{LocalBoxFuture, Shared};
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
 use super::error::JsError;
 use super::streamer::SseStreamer;
 use super::types::BackendArg;
-use crate::backend::{AdapterInfo, Backend, BackendError, MatmulCheck, matmul_check};
+use crate::backend::{AdapterInfo, Backend, MatmulCheck, matmul_check};
 pub use crate::device::Preference;
-use crate::device::{BrowserAdapterInfo, DeviceSlot, LostListener, check_dims, fallback_message};
+use crate::device::{BrowserAdapterInfo, PendingBackend, check_dims, page_webgpu};
 use crate::status::StatusStream;
-
-type PendingWebGpu = Shared<LocalBoxFuture<'static, Result<Rc<Backend>, BackendError>>>;
-
-thread_local! {
-    static SLOT: DeviceSlot<PendingWebGpu> = DeviceSlot::new();
-}
-
-/// The generation of the page's WebGPU device now (0, then one more after each loss).
-pub fn generation() -> u32 {
-    SLOT.with(DeviceSlot::generation)
-}
-
-/// Calls `listener(generation, message)` whenever a WebGPU device of the page is lost.
-pub fn on_device_lost(listener: LostListener) {
-    SLOT.with(|slot| slot.on_lost(listener));
-}
 
 /// Destroys the page's WebGPU device (`GPUDevice.destroy()`), as a driver reset or a crashed
 /// GPU process would: every model on it is lost, a `ModelManager` says so on its status
@@ -41,63 +23,46 @@ pub fn on_device_lost(listener: LostListener) {
 /// Returns `false` when no WebGPU device exists.
 #[wasm_bindgen(js_name = destroyDevice)]
 pub fn destroy_device() -> bool {
-    match SLOT.with(DeviceSlot::current).and_then(|p| p.peek().cloned()) {
-        Some(Ok(backend)) => match &backend.wgpu {
-            Some(device) => {
-                device.destroy();
-                true
-            }
-            None => false,
-        },
-        _ => false,
-    }
+    crate::device::destroy_page_webgpu()
 }
 
-/// The shared WebGPU initialisation, started on first use.
-fn webgpu() -> PendingWebGpu {
-    SLOT.with(|slot| {
-        slot.get_or_start(|generation| {
-            async move {
-                // The browser said device `generation` is gone: forget it (once) and tell the listeners.
-                let on_lost = move |message: String| SLOT.with(|slot| slot.lost(generation, &message));
-                let result = match Backend::webgpu(generation, on_lost).await {
-                    Ok(mut backend) => {
-                        if let Some(adapter) = &mut backend.adapter {
-                            describe_adapter_from_js(adapter).await;
-                        }
-                        Ok(Rc::new(backend))
-                    }
-                    Err(e) => Err(e),
-                };
-                if result.is_err() {
-                    SLOT.with(DeviceSlot::forget);
-                }
-                result
-            }
-            .boxed_local()
-            .shared()
-        })
+/// The page's WebGPU initialisation (the core's [`page_webgpu`]), the adapter named by the
+/// browser.
+fn webgpu() -> PendingBackend {
+    page_webgpu(|generation, on_lost| async move {
+        let mut backend = Backend::webgpu(generation, on_lost).await?;
+        if let Some(adapter) = &mut backend.adapter {
+            describe_adapter_from_js(adapter).await;
+        }
+        Ok(backend)
     })
 }
 
-/// wgpu's WebGPU backend reports no adapter identity, so ask the browser's own
-/// `GPUAdapter.info` (vendor, architecture, device, description). Best effort: a
-/// browser without it leaves the fields as they were.
+/// wgpu's WebGPU backend reports only the description and the fallback flag of the adapter it
+/// holds, so ask the browser's own `GPUAdapter.info` (vendor, architecture, device) with the
+/// options burn's runtime asked with (`high-performance`), and take the answer only when it
+/// describes the adapter in use ([`AdapterInfo::is_described_by`]). Best effort: a browser
+/// without it, or an answer about another GPU, leaves the fields as they were.
 async fn describe_adapter_from_js(adapter: &mut AdapterInfo) {
-    use js_sys::{Promise, Reflect};
+    use js_sys::{Object, Promise, Reflect};
     let get = |v: &JsValue, k: &str| Reflect::get(v, &JsValue::from_str(k)).unwrap_or(JsValue::UNDEFINED);
     let gpu = get(&get(&js_sys::global(), "navigator"), "gpu");
     let Ok(request) = Reflect::get(&gpu, &JsValue::from_str("requestAdapter")) else { return };
     let Some(request) = request.dyn_ref::<js_sys::Function>() else { return };
-    let Ok(promise) = request.call0(&gpu) else { return };
+    let options = Object::new();
+    let _ = Reflect::set(&options, &"powerPreference".into(), &"high-performance".into());
+    let Ok(promise) = request.call1(&gpu, &options) else { return };
     let Ok(js_adapter) = wasm_bindgen_futures::JsFuture::from(Promise::resolve(&promise)).await else { return };
     let info = get(&js_adapter, "info");
     let text = |k: &str| get(&info, k).as_string().filter(|s| !s.is_empty());
+    let is_fallback_adapter =
+        get(&info, "isFallbackAdapter").as_bool().or_else(|| get(&js_adapter, "isFallbackAdapter").as_bool());
     adapter.describe_from(BrowserAdapterInfo {
         vendor: text("vendor"),
         architecture: text("architecture"),
         device: text("device"),
         description: text("description"),
+        is_fallback_adapter,
     });
 }
 
@@ -105,46 +70,17 @@ impl Preference {
     /// The `backend` option: absent, or one of the names [`Preference::from_name`] takes.
     pub fn parse(value: Option<BackendArg>) -> Result<Preference, JsError> {
         let value = value.map(JsValue::from).filter(|v| !v.is_undefined() && !v.is_null());
-        match value {
-            None => Ok(Preference::from_name(None)?),
-            Some(v) => Ok(Preference::from_name(Some(&v.as_string().ok_or_else(Preference::not_a_name)?))?),
-        }
+        let name = value.map(|v| v.as_string().ok_or_else(Preference::not_a_name)).transpose()?;
+        Ok(Preference::from_name(name.as_deref())?)
     }
 }
 
-/// Resolves the device for `preference`, narrating on `status` when given.
+/// The device for `preference` (the core's [`crate::device::acquire`] over the page's WebGPU
+/// initialisation), narrating on `status` when given.
 pub async fn acquire(preference: Preference, status: Option<Rc<StatusStream>>) -> Result<Rc<Backend>, JsError> {
     // A test harness may not run the module's start function; burn needs them.
     super::ensure_static_constructors();
-    let say = |message: String| {
-        if let Some(s) = &status {
-            s.info(message, None);
-        }
-    };
-    if preference == Preference::Cpu {
-        say("Using the CPU backend.".to_owned());
-        return Ok(Rc::new(Backend::cpu()));
-    }
-    say("Requesting a WebGPU adapter...".to_owned());
-    match webgpu().await {
-        Ok(backend) => {
-            if let Some(a) = &backend.adapter {
-                say(a.ready_message());
-            }
-            Ok(backend)
-        }
-        Err(e @ BackendError::NoAdapter { .. }) if preference == Preference::Auto => {
-            say(fallback_message(&e));
-            Ok(Rc::new(Backend::cpu()))
-        }
-        Err(e) => {
-            let error = JsError::from(e);
-            if let Some(s) = &status {
-                s.error(error.info(), None);
-            }
-            Err(error)
-        }
-    }
+    Ok(crate::device::acquire(preference, status.as_deref(), webgpu).await?)
 }
 
 /// Initialises the page's compute device: `'auto'` (default) takes WebGPU and

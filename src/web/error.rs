@@ -2,26 +2,28 @@
 //!
 //! Each core layer has its own error enum, which says its [`ErrorCode`] (whose [`ErrorClass`] is
 //! the class from `errors.js`), an actionable message and, where useful, structured fields a UI
-//! can read without parsing the message ([`Coded`]); here every one converts the same way. Web code
-//! returns `Result<_, JsError>` and uses `?`; code that needs to know what failed matches on
-//! [`JsError::error_code`] or [`JsError::class`], never on names.
+//! can read without parsing the message ([`Coded`]); here every one converts the same way, and the
+//! lifecycle's errors add their fields to their cause's. Web code returns `Result<_, JsError>` and
+//! uses `?`; code that needs to know what failed matches on [`JsError::code`], never on names.
 
 use js_sys::{Object, Reflect};
 use wasm_bindgen::prelude::*;
 
 use crate::backend::BackendError;
+use crate::cache::CacheError;
 use crate::error::{Coded, Detail};
 pub use crate::error::{ErrorClass, ErrorCode};
 use crate::gguf::GgufError;
 use crate::infer::InferError;
 use crate::infer::load::LoadError;
-use crate::infer::session::SessionError;
+use crate::infer::session::{ModelLoadError, SessionError};
 use crate::input::InputError;
-use crate::manager::CatalogError;
+use crate::manager::task::TaskFailure;
+use crate::manager::{CatalogError, ManagerError};
 use crate::memory::AccountError;
 use crate::model::ModelError;
 use crate::source::SourceError;
-use crate::status::{ErrorInfo, sse::EncodeError};
+use crate::status::sse::EncodeError;
 use crate::tokenizer::TokenizerError;
 
 #[wasm_bindgen(module = "/src/web/errors.js")]
@@ -50,14 +52,6 @@ impl JsError {
         self
     }
 
-    pub fn class(&self) -> ErrorClass {
-        self.code.class()
-    }
-
-    pub fn class_name(&self) -> &'static str {
-        self.class().js_name()
-    }
-
     /// The stable code (`error.code` in JS is its string).
     pub fn code(&self) -> ErrorCode {
         self.code
@@ -69,16 +63,8 @@ impl JsError {
 
     /// A core error with its code, message and fields ([`Coded`]).
     pub fn coded(e: &impl Coded) -> Self {
-        let details = e.details().into_iter().map(|(key, value)| match value {
-            Detail::Text(text) => (key, JsValue::from(text)),
-            Detail::Number(n) => (key, JsValue::from(n)),
-        });
+        let details = e.details().into_iter().map(|(key, value)| (key, js_detail(value)));
         JsError { code: e.code(), message: e.message(), details: details.collect() }
-    }
-
-    /// The error as an `error` event on the status stream describes it.
-    pub fn info(&self) -> ErrorInfo {
-        ErrorInfo::of(self.code, self.message.clone())
     }
 }
 
@@ -89,7 +75,14 @@ impl From<JsError> for JsValue {
             // Setting a property on a fresh plain object cannot fail.
             let _ = Reflect::set(&details, &JsValue::from_str(key), value);
         }
-        make_error(e.class_name(), e.code().as_str(), &e.message, &details)
+        make_error(e.code.class().js_name(), e.code.as_str(), &e.message, &details)
+    }
+}
+
+fn js_detail(value: Detail) -> JsValue {
+    match value {
+        Detail::Text(text) => JsValue::from(text),
+        Detail::Number(n) => JsValue::from(n),
     }
 }
 
@@ -113,66 +106,28 @@ from_coded!(
     SourceError,
     InputError,
     AccountError,
-    BackendError
+    BackendError,
+    CacheError,
+    SessionError,
+    TaskFailure,
+    LoadError<SourceError>,
+    ModelLoadError<SourceError>,
 );
 
-// A loaded model's errors (`infer::session`): the inference's and the tokenizer's keep their
-// codes and fields; a cancelled generation carries the text before it.
-impl From<SessionError> for JsError {
-    fn from(e: SessionError) -> JsError {
-        match e {
-            SessionError::Infer(e) => e.into(),
-            SessionError::Tokenizer(e) => e.into(),
-            SessionError::Cancelled { text } => {
-                JsError::of(ErrorCode::Aborted, "Generation was cancelled.").with("text", text)
-            }
-            // Every other variant has a code of its own (the two without are converted above).
-            e => JsError::of(e.code().unwrap_or(ErrorCode::Device), e.to_string()),
-        }
-    }
-}
-
-/// A failed load or header read: the source's own error, a `ModelFormatError`, the model's
-/// error, or a `CancelledError`.
-impl<E: Into<JsError>> From<LoadError<E>> for JsError {
-    fn from(e: LoadError<E>) -> JsError {
-        match e {
-            LoadError::Source(e) => e.into(),
-            LoadError::Format(e) => e.into(),
-            LoadError::Model(e) => e.into(),
-            LoadError::Cancelled => JsError::of(ErrorCode::Aborted, "The operation was cancelled."),
-        }
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// The model lifecycle's errors (`manager::ManagerError`), converted once for JS.
-
-impl From<crate::manager::ManagerError<JsError>> for JsError {
-    fn from(e: crate::manager::ManagerError<JsError>) -> JsError {
-        use crate::manager::{LoadFailure, ManagerError};
-        let suggestions = |s: &[crate::manager::Suggestion]| super::memory::to_js(&s).unwrap_or(JsValue::NULL);
-        let message = e.message();
-        match e {
-            ManagerError::Catalog(c) => c.into(),
-            ManagerError::Busy { .. } => JsError::of(ErrorCode::ModelBusy, message),
-            ManagerError::DoesNotFit { key, reason, required_bytes, available_bytes, suggestions: s, .. } => {
-                JsError::of(ErrorCode::NotEnoughMemory, message)
-                    .with("modelKey", key)
-                    .with("reason", reason)
-                    .with("requiredBytes", required_bytes as f64)
-                    .with("availableBytes", available_bytes as f64)
-                    .with("suggestions", suggestions(&s))
-            }
-            ManagerError::Cancelled { key, .. } => JsError::of(ErrorCode::Aborted, message).with("modelKey", key),
-            ManagerError::LoadFailed { key, failure, suggestions: s } => {
-                let cause = match failure {
-                    LoadFailure::Engine(cause) => cause,
-                    LoadFailure::DeviceLost => JsError::of(ErrorCode::DeviceLost, message),
-                };
-                cause.with("modelKey", key).with("suggestions", suggestions(&s))
-            }
-            ManagerError::Engine(cause) => cause,
+/// The model lifecycle's errors: the engine's own error (a failed load's cause) keeps its code
+/// and fields, the lifecycle adds its own (`modelKey`, a refusal's figures, `suggestions`).
+impl From<ManagerError<JsError>> for JsError {
+    fn from(e: ManagerError<JsError>) -> JsError {
+        let suggestions = e.suggestions().map(|s| super::convert::to_js(&s).unwrap_or(JsValue::NULL));
+        let (code, message, details) = (e.code(), e.message(), e.details());
+        let base = match e {
+            ManagerError::Catalog(c) => return c.into(),
+            e => e.into_engine_error().unwrap_or_else(|| JsError::of(code, message)),
+        };
+        let error = details.into_iter().fold(base, |error, (key, value)| error.with(key, js_detail(value)));
+        match suggestions {
+            Some(s) => error.with("suggestions", s),
+            None => error,
         }
     }
 }

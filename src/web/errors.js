@@ -36,6 +36,8 @@ export class DeviceLostError extends HearthError {}
 export class CancelledError extends HearthError {}
 /** A model file is malformed or unsupported; names the field or tensor. */
 export class ModelFormatError extends HearthError {}
+/** A model file's bytes are not the ones its SHA-256 names; carries `file`, `expectedSha256`, `actualSha256`, `expectedBytes`, `actualBytes`. The file was deleted and not used. */
+export class IntegrityError extends HearthError {}
 
 const classes = {
   HearthError,
@@ -47,6 +49,7 @@ const classes = {
   DeviceLostError,
   CancelledError,
   ModelFormatError,
+  IntegrityError,
 };
 
 /** Called from Rust: builds an error of the named class with a stable `code`. */

@@ -1,10 +1,11 @@
 //! `TaskExecutor`: generation tasks across the manager's models, one at a time.
 //!
-//! Tasks wait in the core's [`TaskRunner`] (higher priority first, FIFO within a priority). Its pump
-//! takes the next one, switches the manager to its model when needed (through the manager's
-//! operation chain, so the status stream says "Loading model ..." before the tokens), and
-//! generates; tokens go to the task's async iterator and out as `token` events, then a `done`
-//! event. A task's failure rejects its own `result` and the pump goes on with the next.
+//! The flow is the core's [`crate::manager::Executor`]: tasks wait in priority order (higher
+//! first, first in first out within a priority), the pump switches the manager to a task's model
+//! when needed (through the manager's operation chain, so the status stream says "Loading model
+//! ..." before the tokens) and generates; a task's failure rejects its own `result` (and becomes
+//! an `error` event) and the pump goes on. This file is the [`Job`] over a task's JS sides: its
+//! input read when it runs, its `AbortController`, and its handle ([`handle`]).
 //!
 //! Cancelling (`cancel(id)`, the handle's `cancel()`, the task's `signal`, or leaving a
 //! `for await` loop early) removes a waiting task, or stops a running one between tokens
@@ -13,137 +14,61 @@
 use std::rc::Rc;
 
 use wasm_bindgen::prelude::*;
-use web_sys::AbortController;
+use web_sys::AbortSignal;
 
-use crate::infer::session::GenerationOut;
-use crate::manager::task::{PendingTask, TaskError, TaskOptions, TaskResult, cancelled_waiting_info, failure_message};
-use crate::manager::{Cancelled, TaskRunner};
-use crate::status::ErrorInfo;
+use crate::infer::session::{GenerationOut, LoadedModel};
+use crate::manager::task::{TaskOptions, TaskResult};
+use crate::manager::{self, Job};
 
-use super::error::{ErrorClass, ErrorCode, JsError};
-use super::manager::{Lifecycle, ModelManager};
-use super::memory::to_js;
-use super::model::{GenerateRequest, token_object};
+use super::convert::{read_options, to_js};
+use super::error::JsError;
+use super::manager::{ModelManager, WebEngine};
+use super::model::GenerateRequest;
 use super::types::TaskOptionsArg;
 
 mod handle;
 
+use handle::Task;
 pub use handle::TaskHandle;
-use handle::{Outlet, TaskInput};
 
-struct Task {
-    model_key: String,
-    /// Its input and `params` (generate's options), read with [`GenerateRequest::read`] when the
-    /// task runs: a bad `params` fails the task (an `error` event, its `result` rejects) as a
-    /// failed generation does, after the tasks before it.
-    input: JsValue,
-    params: JsValue,
-    controller: AbortController,
-    /// Its handle's tokens and result.
-    outlet: Outlet,
-}
+/// The core executor over the browser's engine and tasks.
+type Executor = manager::Executor<WebEngine, Task>;
 
-struct ExecInner {
-    manager: Rc<Lifecycle>,
-    tasks: TaskRunner<Task>,
+impl Job<WebEngine> for Task {
+    type Output = GenerationOut;
+    type Error = JsError;
+
+    fn signal(&self) -> AbortSignal {
+        self.controller.signal()
+    }
+
+    fn abort(&self) {
+        self.controller.abort();
+    }
+
+    /// Reads the task's input and `params` now, as `generate` would (a bad `params` fails the
+    /// task in its turn), then generates; each token goes to the task's iterator and to its own
+    /// `onToken`.
+    async fn generate(&self, model: &Rc<LoadedModel>) -> Result<GenerationOut, JsError> {
+        let request = GenerateRequest::read(&self.input, &self.params)?;
+        request.generate(model, |token| self.outlet.token(token.clone()), Some(&self.controller.signal())).await
+    }
+
+    fn resolve(&self, result: TaskResult<GenerationOut>) -> Result<(), JsError> {
+        self.outlet.resolve(to_js(&result)?);
+        Ok(())
+    }
+
+    fn fail(&self, error: JsError) {
+        self.outlet.fail(error.into());
+    }
 }
 
 /// Runs generation tasks across a `ModelManager`'s models, one at a time, highest priority
 /// first. `new TaskExecutor(manager)`.
 #[wasm_bindgen]
 pub struct TaskExecutor {
-    inner: Rc<ExecInner>,
-}
-
-/// Task `id` on `key` failed with `error` (a cancellation names the task and the model).
-fn task_error(error: TaskError, id: u64, key: &str) -> JsError {
-    let e = JsError::of(error.code(), error.message(id, key)).with("taskId", id as f64);
-    if error.code() == ErrorCode::Aborted { e.with("modelKey", key) } else { e }
-}
-
-impl ExecInner {
-    /// Starts the pump unless it runs (it then takes the new task in its turn).
-    fn start(self: &Rc<Self>) {
-        let this = self.clone();
-        wasm_bindgen_futures::spawn_local(async move {
-            let owner = this.clone();
-            this.tasks
-                .pump(move |id, task| {
-                    let this = owner.clone();
-                    async move { this.run_task(id, task).await }
-                })
-                .await;
-        });
-    }
-
-    /// Runs task `id` (counted by the manager, so preloads wait), then settles its result.
-    async fn run_task(&self, id: u64, task: Rc<Task>) {
-        self.manager.task_started();
-        let outcome = self.run(id, &task).await;
-        self.manager.task_finished();
-        match outcome.and_then(|result| to_js(&result)) {
-            Ok(result) => task.outlet.resolve(&result),
-            Err(error) => {
-                self.report_failure(id, &task.model_key, &error);
-                task.outlet.fail(&error.into());
-            }
-        }
-        // The runner drops the task (its sender) as this returns, which ends the iterator.
-    }
-
-    async fn run(&self, id: u64, task: &Task) -> Result<TaskResult<GenerationOut>, JsError> {
-        let (signal, key) = (task.controller.signal(), task.model_key.as_str());
-        if signal.aborted() {
-            return Err(task_error(TaskError::CancelledWaiting, id, key));
-        }
-        if let Err(e) = self.manager.switch(key, Some(signal.clone())).await {
-            return Err(if signal.aborted() { task_error(TaskError::CancelledLoading, id, key) } else { e.into() });
-        }
-        let unloaded = || JsError::of(ErrorCode::ModelUnloaded, TaskError::Unloaded.message(id, key));
-        let model = self.manager.model(key).ok_or_else(unloaded)?;
-        let request = GenerateRequest::read(&task.input, &task.params)?;
-        // Each token goes to the task's iterator and to the task's own `onToken`.
-        let mut on_token = |t: &crate::infer::TokenEvent<'_>| {
-            let token = token_object(t);
-            task.outlet.token(&token);
-            request.on_token(&token)
-        };
-        let result =
-            model.0.generate_with(request.prompt.clone(), &request.options, &mut on_token, Some(&signal)).await;
-        if result.is_err() && self.manager.is_lost() {
-            return Err(task_error(TaskError::DeviceLost, id, key));
-        }
-        Ok(TaskResult { generation: result?, task_id: id, model_key: key.to_owned() })
-    }
-
-    /// An `error` event for a failed task (not for a cancelled one: its `done` event, or the
-    /// manager's cancelled load, already told it).
-    fn report_failure(&self, id: u64, key: &str, error: &JsError) {
-        if error.class() == ErrorClass::Cancelled {
-            return;
-        }
-        let info = ErrorInfo::of(error.code(), failure_message(id, key, error.message()));
-        self.manager.status().error(info, Some(key));
-    }
-
-    /// Cancels task `id`: a waiting one leaves the queue (its result rejects now), a running one
-    /// stops at the next token. `false` if there is no such task.
-    fn cancel(&self, id: u64) -> bool {
-        match self.tasks.cancel(id) {
-            Cancelled::Waiting(task) => {
-                task.controller.abort();
-                task.outlet.fail(&task_error(TaskError::CancelledWaiting, id, &task.model_key).into());
-                let info = cancelled_waiting_info(id, &task.model_key);
-                self.manager.status().info(info, Some(&task.model_key));
-                true
-            }
-            Cancelled::Running(task) => {
-                task.controller.abort();
-                true
-            }
-            Cancelled::Unknown => false,
-        }
-    }
+    inner: Rc<Executor>,
 }
 
 #[wasm_bindgen]
@@ -152,7 +77,7 @@ impl TaskExecutor {
     /// but each runs its own queue).
     #[wasm_bindgen(constructor)]
     pub fn new(manager: &ModelManager) -> TaskExecutor {
-        TaskExecutor { inner: Rc::new(ExecInner { manager: manager.shared(), tasks: TaskRunner::new() }) }
+        TaskExecutor { inner: Executor::new(manager.lifecycle.clone()) }
     }
 
     /// Queues a generation: `{ modelKey, prompt | messages, params, priority, signal }`
@@ -165,17 +90,11 @@ impl TaskExecutor {
         #[wasm_bindgen(unchecked_param_type = "TaskOptions")] task: TaskOptionsArg,
     ) -> Result<TaskHandle, JsError> {
         let task: JsValue = task.into();
-        let opts: TaskOptions = super::streamer::read_options(Some(task.clone()), "task")?;
-        let model_key = opts
-            .model_key
-            .or_else(|| self.inner.manager.current_key())
-            .ok_or_else(|| JsError::of(ErrorCode::NoModel, "enqueue: give `modelKey` (no model is current)."))?;
-        self.inner.manager.lookup(&model_key)?;
-        let TaskInput { input, params, controller } = handle::read_task(&task)?;
-        let (outlet, channel, result) = handle::open();
-        let item = Task { model_key: model_key.clone(), input, params, controller, outlet };
-        let id = self.inner.tasks.push(opts.priority.unwrap_or(0), item);
-        self.inner.start();
+        let opts: TaskOptions = read_options(Some(task.clone()), "task")?;
+        let model_key = self.inner.model_for(opts.model_key)?;
+        let (task, channel, result) = handle::read_task(&task)?;
+        let id = self.inner.push(model_key.clone(), opts.priority.unwrap_or(0), task);
+        wasm_bindgen_futures::spawn_local(self.inner.clone().pump());
         Ok(TaskHandle { id, model_key, result, channel, executor: self.inner.clone() })
     }
 
@@ -187,16 +106,12 @@ impl TaskExecutor {
     /// The waiting tasks in the order they will run: `{ id, modelKey, priority }`.
     #[wasm_bindgen(unchecked_return_type = "PendingTask[]")]
     pub fn pending(&self) -> Result<JsValue, JsError> {
-        to_js(&self.inner.tasks.pending(|q| PendingTask {
-            id: q.id,
-            model_key: q.item.model_key.clone(),
-            priority: q.priority,
-        }))
+        to_js(&self.inner.pending())
     }
 
     /// The running task's id, or `undefined`.
     #[wasm_bindgen(getter)]
     pub fn running(&self) -> Option<f64> {
-        self.inner.tasks.running().map(|id| id as f64)
+        self.inner.running().map(|id| id as f64)
     }
 }

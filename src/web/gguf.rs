@@ -11,13 +11,10 @@ use web_sys::{AbortSignal, Blob};
 
 use super::convert::field;
 use super::error::{ErrorCode, JsError};
-use super::source::{ProgressReporter, Reading, Source, open_url, read_header_in_memory};
-use crate::gguf::{GgufHeader, dequantize_to_vec};
-use crate::infer::load::read_header_from;
+use super::source::{ProgressReporter, Reading, Source, read_header_in_memory};
+use crate::gguf::GgufHeader;
+use crate::infer::load::{dequantize_tensor, read_header_from, read_tensor};
 use crate::tokenizer::{ChatMessage, ChatTemplate, EncodeOptions, Tokenizer as CoreTokenizer, TokenizerError};
-
-/// The most elements `dequantize` decodes into one `Float32Array` (1 GiB).
-const MAX_DEQUANTIZE_ELEMENTS: u64 = 1 << 28;
 
 #[wasm_bindgen]
 extern "C" {
@@ -49,6 +46,13 @@ fn read_io_options(options: Option<JsValue>) -> Result<Options, JsError> {
     let signal = typed(&o, "signal", "`signal` must be an AbortSignal.")?;
     let on_progress = typed(&o, "onProgress", "`onProgress` must be a function.")?;
     Ok(Options { signal, on_progress })
+}
+
+/// A tensor read's `options`, once `name` is known to be a tensor of `file` (a missing tensor
+/// is told first).
+fn tensor_options(file: &GgufFile, name: &str, options: Option<ReadOptionsArg>) -> Result<Options, JsError> {
+    file.header().tensor_range(name)?;
+    read_io_options(options.map(Into::into))
 }
 
 fn cancelled_if_aborted(signal: Option<&AbortSignal>) -> Result<(), JsError> {
@@ -101,10 +105,6 @@ impl GgufFile {
     pub fn reading<'a>(&'a self, signal: Option<&'a AbortSignal>) -> Reading<'a> {
         self.inner.source.reading(signal)
     }
-
-    fn missing_tensor(&self, name: &str) -> JsError {
-        crate::gguf::GgufError::MissingTensor(name.to_owned()).into()
-    }
 }
 
 #[wasm_bindgen]
@@ -140,10 +140,8 @@ impl GgufFile {
     #[wasm_bindgen(js_name = fromUrl)]
     pub async fn from_url(url: String, options: Option<OpenOptionsArg>) -> Result<GgufFile, JsError> {
         let options = read_io_options(options.map(Into::into))?;
-        cancelled_if_aborted(options.signal.as_ref())?;
         let reporter = ProgressReporter::new(options.on_progress);
-        let (source, header) = open_url(&url, options.signal.as_ref(), Some(&reporter)).await?;
-        Ok(GgufFile { inner: Rc::new(Inner { header, source: Source::Url(source) }) })
+        GgufFile::open_url(&url, options.signal.as_ref(), Some(&reporter)).await
     }
 
     /// Downloads all tensor data now (one streamed range), reporting progress;
@@ -168,12 +166,11 @@ impl GgufFile {
     /// The raw bytes of one tensor, in its block format.
     #[wasm_bindgen(js_name = readTensor, unchecked_return_type = "Promise<Uint8Array>")]
     pub fn read_tensor(&self, name: String, options: Option<ReadOptionsArg>) -> js_sys::Promise {
-        let inner = Rc::clone(&self.inner);
-        let range = inner.header.tensor_range(&name).map_err(|_| self.missing_tensor(&name));
-        let options = read_io_options(options.map(Into::into));
+        let (file, options) = (self.clone(), tensor_options(self, &name, options));
         wasm_bindgen_futures::future_to_promise(async move {
-            let (range, options) = (range?, options?);
-            let bytes = inner.source.read(range, options.signal.as_ref(), &|_| {}).await.map_err(JsError::from)?;
+            let options = options?;
+            let source = file.reading(options.signal.as_ref());
+            let bytes = read_tensor(file.header(), &source, &name).await.map_err(JsError::from)?;
             Ok(Uint8Array::from(&bytes[..]).into())
         })
     }
@@ -183,23 +180,11 @@ impl GgufFile {
     /// cannot decode.
     #[wasm_bindgen(unchecked_return_type = "Promise<Float32Array>")]
     pub fn dequantize(&self, name: String, options: Option<ReadOptionsArg>) -> js_sys::Promise {
-        let inner = Rc::clone(&self.inner);
-        let info = inner.header.tensor(&name).cloned().ok_or_else(|| self.missing_tensor(&name));
-        let options = read_io_options(options.map(Into::into));
+        let (file, options) = (self.clone(), tensor_options(self, &name, options));
         wasm_bindgen_futures::future_to_promise(async move {
-            let (info, options) = (info?, options?);
-            // Checked before anything is read: a larger tensor cannot be held as f32 in wasm
-            // memory (the allocation would abort the module).
-            if info.n_elements > MAX_DEQUANTIZE_ELEMENTS {
-                let message = format!(
-                    "{} has {} elements; dequantize() decodes at most {MAX_DEQUANTIZE_ELEMENTS} (1 GiB of f32) at once.",
-                    info.name, info.n_elements
-                );
-                return Err(JsError::of(ErrorCode::TensorTooLarge, message).into());
-            }
-            let range = inner.header.tensor_range(&info.name).map_err(JsError::from)?;
-            let bytes = inner.source.read(range, options.signal.as_ref(), &|_| {}).await.map_err(JsError::from)?;
-            let values = dequantize_to_vec(info.ggml_type, &bytes, info.n_elements as usize).map_err(JsError::from)?;
+            let options = options?;
+            let source = file.reading(options.signal.as_ref());
+            let values = dequantize_tensor(file.header(), &source, &name).await.map_err(JsError::from)?;
             Ok(Float32Array::from(&values[..]).into())
         })
     }

@@ -111,6 +111,8 @@ export interface AdapterInfo {
   maxBufferSize: number;
   maxStorageBufferBindingSize: number;
   shaderF16: boolean;
+  /** The adapter in use is a fallback (software) adapter, as WebGPU's `isFallbackAdapter` says. */
+  isFallbackAdapter: boolean;
 }
 
 export interface DeviceInfo {
@@ -270,13 +272,31 @@ export class ModelLoadError extends HearthError {
   availableBytes?: number;
 }
 export class OutOfMemoryError extends HearthError {}
+/** A model file could not be fetched or kept (`STORAGE_QUOTA`: no room in the browser's storage). */
 export class DownloadError extends HearthError {
   url?: string;
   status?: number;
+  /** `STORAGE_QUOTA`: the cache file, the bytes it needs and the bytes the storage has. */
+  file?: string;
+  requiredBytes?: number;
+  availableBytes?: number;
 }
 export class DeviceLostError extends HearthError {}
 export class CancelledError extends HearthError {}
 export class ModelFormatError extends HearthError {}
+/**
+ * A model file's bytes are not the ones its SHA-256 names (`code` `INTEGRITY_MISMATCH`): a
+ * corrupted or truncated cached file, or a download that differs from the catalog's `sha256`.
+ * The file was deleted and nothing was loaded; loading again downloads it anew.
+ */
+export class IntegrityError extends HearthError {
+  /** The cache's file name. */
+  file?: string;
+  expectedSha256?: string;
+  actualSha256?: string;
+  expectedBytes?: number;
+  actualBytes?: number;
+}
 
 export interface MemoryManagerOptions {
   /** 'auto' (default), 'webgpu' or 'cpu': the page's device, shared with `LanguageModel.load`. */
@@ -355,6 +375,8 @@ export interface Requirement {
   activationBytes: number;
   totalBytes: number;
   largestTensor: { name: string; bytes: number } | null;
+  /** Wasm-heap bytes one tensor's upload holds at its peak (its file bytes and its device-layout copy); not part of `totalBytes`, which is device memory. */
+  uploadPeakBytes: number;
   /** Reasons the model cannot be loaded on this device at any budget. */
   problems: LimitProblem[];
 }
@@ -463,6 +485,8 @@ export interface CachedModel {
   key: string;
   file: string;
   bytes: number;
+  /** The SHA-256 recorded when the file was stored (the catalog's, or computed for an entry without one); checked on every reuse. */
+  sha256?: string;
 }
 
 export interface SwitchOptions {

@@ -1,7 +1,7 @@
 //! `ModelManager`: the JS face of the core [`ModelLifecycle`] (switch, eviction, suggestions,
 //! autoFallback, preload, one load per key in call order, cancellation, device loss; see
 //! `manager::lifecycle` for the flow and its status events), over the browser's engine
-//! ([`engine::WebEngine`]: URL, `File` and OPFS-cache sources, `LanguageModel::load_with`).
+//! ([`engine::WebEngine`]: URL, `File` and OPFS-cache sources, `model::load_with`).
 //!
 //! This file only converts: JS values into core types, the lifecycle's answers into JS values,
 //! [`crate::manager::ManagerError`] into the JS error classes (in `error.rs`).
@@ -14,13 +14,12 @@ use js_sys::{Promise, Reflect};
 use wasm_bindgen::prelude::*;
 use web_sys::{AbortSignal, Blob};
 
-use crate::manager::{
-    Catalog, CatalogEntry, DEFAULT_MODEL_KEY, LoadedRow, ManagerError, ManagerOptions, ModelLifecycle,
-};
+use crate::manager::{Catalog, CatalogEntry, DEFAULT_MODEL_KEY, ManagerOptions, ModelLifecycle};
 
+use super::convert::{key_arg, shared, to_js};
 use super::device::Preference;
 use super::error::{ErrorCode, JsError};
-use super::memory::{MemoryManager, key_arg, to_js};
+use super::memory::MemoryManager;
 use super::model::LanguageModel;
 use super::streamer::{SseStreamer, field};
 use super::types::{ModelManagerOptionsArg, SwitchOptionsArg};
@@ -34,26 +33,24 @@ pub(super) type Lifecycle = ModelLifecycle<WebEngine>;
 /// stream. Create with `await ModelManager.create(options)`.
 #[wasm_bindgen]
 pub struct ModelManager {
-    lifecycle: Rc<Lifecycle>,
+    pub(super) lifecycle: Rc<Lifecycle>,
     streamer: SseStreamer,
 }
 
-/// The `signal` of a switch's options.
 /// The promise of an operation on model `key`: a bad key rejects at once; else `start` queues
 /// the operation now (operations run in call order) and the promise settles with its outcome.
 fn on_key<F>(key: &JsValue, what: &str, start: impl FnOnce(String) -> F) -> Promise
 where
     F: std::future::Future<Output = Result<JsValue, JsError>> + 'static,
 {
-    match key_arg(key, what) {
-        Ok(key) => {
-            let operation = start(key);
-            wasm_bindgen_futures::future_to_promise(async move { Ok(operation.await?) })
-        }
-        Err(e) => Promise::reject(&e.into()),
-    }
+    let operation = match key_arg(key, what) {
+        Ok(key) => start(key),
+        Err(e) => return Promise::reject(&e.into()),
+    };
+    wasm_bindgen_futures::future_to_promise(async move { Ok(operation.await?) })
 }
 
+/// The `signal` of a switch's options.
 fn signal_of(options: Option<SwitchOptionsArg>) -> Option<AbortSignal> {
     options.and_then(|o| field(&o.into(), "signal")).map(|v| v.unchecked_into())
 }
@@ -75,27 +72,20 @@ impl ModelManager {
             let opts: ManagerOptions = super::streamer::read_options(Some(opts_js.clone()), "ModelManager options")?;
             let settings = opts.settings().map_err(JsError::from)?;
             let streamer = match field(&opts_js, "streamer") {
-                Some(v) => SseStreamer::from_js(&v).ok_or_else(|| {
+                Some(v) => shared::<SseStreamer>(&v).ok_or_else(|| {
                     JsError::of(ErrorCode::InvalidOptions, "options.streamer must be an SseStreamer.")
                 })?,
                 None => SseStreamer::new(None)?,
             };
             let status = streamer.stream();
-            let mut catalog = Catalog::builtin();
-            if let Some(v) = field(&opts_js, "catalog") {
-                let json = js_sys::JSON::stringify(&v).ok().and_then(|s| s.as_string()).unwrap_or_default();
-                catalog.merge(Catalog::from_json(&json).map_err(|e| JsError::from(ManagerError::Catalog(e)))?);
-            }
+            let json = |v: JsValue| js_sys::JSON::stringify(&v).ok().and_then(|s| s.as_string()).unwrap_or_default();
+            let catalog =
+                Catalog::builtin_with(field(&opts_js, "catalog").map(json).as_deref()).map_err(JsError::from)?;
             let (memory, preference) = engine::account(&opts_js, &status, opts.device_memory_gb).await?;
             let engine = WebEngine::new(status.clone(), memory, preference, opts.use_cache());
-            let lifecycle = ModelLifecycle::new(engine, status, catalog, settings, super::device::generation());
+            let lifecycle = ModelLifecycle::new(engine, status, catalog, settings, crate::device::page_generation());
             if preference == Preference::Webgpu {
-                let weak = Rc::downgrade(&lifecycle);
-                super::device::on_device_lost(Rc::new(move |generation, message| {
-                    if let Some(lifecycle) = weak.upgrade() {
-                        lifecycle.device_lost(generation, message);
-                    }
-                }));
+                lifecycle.follow_page_device();
             }
             Ok(ModelManager { lifecycle, streamer }.into())
         })
@@ -110,16 +100,13 @@ impl ModelManager {
     /// The memory account models are checked against and registered with.
     #[wasm_bindgen(getter, js_name = memoryManager)]
     pub fn memory_manager(&self) -> MemoryManager {
-        self.lifecycle.engine().memory.share()
+        MemoryManager { inner: self.lifecycle.engine().memory.clone() }
     }
 
     /// 'webgpu' or 'cpu': where models run.
     #[wasm_bindgen(getter, unchecked_return_type = "'webgpu' | 'cpu'")]
     pub fn backend(&self) -> String {
-        match self.lifecycle.engine().preference {
-            Preference::Cpu => "cpu".to_owned(),
-            _ => "webgpu".to_owned(),
-        }
+        if self.lifecycle.engine().preference == Preference::Cpu { "cpu" } else { "webgpu" }.to_owned()
     }
 
     /// Loads `defaultKey` (default 'gemma-3-270m') as `switchModel` does, then says
@@ -127,13 +114,10 @@ impl ModelManager {
     #[wasm_bindgen(unchecked_return_type = "Promise<ModelInfo>")]
     pub fn init(&self, default_key: Option<String>, options: Option<SwitchOptionsArg>) -> Promise {
         let key = default_key.unwrap_or_else(|| DEFAULT_MODEL_KEY.to_owned());
-        let switched = self.lifecycle.switch(&key, signal_of(options));
-        let status = self.lifecycle.status().clone();
-        wasm_bindgen_futures::future_to_promise(async move {
-            let done = switched.await.map_err(JsError::from)?;
-            status.info(format!("Model {} initialized and ready.", done.key), Some(&done.key));
-            Ok(done.model.0.info())
-        })
+        let done = self.lifecycle.init(&key, signal_of(options));
+        wasm_bindgen_futures::future_to_promise(
+            async move { Ok(to_js(done.await.map_err(JsError::from)?.model.info())?) },
+        )
     }
 
     /// Makes `key` the current model, loading it first when it is not resident (the
@@ -150,7 +134,7 @@ impl ModelManager {
     ) -> Promise {
         on_key(&key, "switchModel", |key| {
             let switched = self.lifecycle.switch(&key, signal_of(options));
-            async move { Ok(switched.await?.model.0.info()) }
+            async move { to_js(switched.await?.model.info()) }
         })
     }
 
@@ -164,7 +148,7 @@ impl ModelManager {
     ) -> Promise {
         on_key(&key, "preload", |key| {
             let preloaded = self.lifecycle.preload(&key, signal_of(options));
-            async move { Ok(preloaded.await?.model.0.info()) }
+            async move { to_js(preloaded.await?.model.info()) }
         })
     }
 
@@ -207,18 +191,13 @@ impl ModelManager {
     /// lastUsed, backend }`.
     #[wasm_bindgen(js_name = loadedModels, unchecked_return_type = "LoadedModelInfo[]")]
     pub fn loaded_models(&self) -> Result<JsValue, JsError> {
-        let rows = self.lifecycle.resident().into_iter().map(|r| {
-            let backend = Reflect::get(&r.model.0.info(), &"backend".into()).ok().and_then(|b| b.as_string());
-            r.row(backend.unwrap_or_default())
-        });
-        let list: Vec<LoadedRow> = rows.collect();
-        to_js(&list)
+        to_js(&self.lifecycle.loaded_rows())
     }
 
     /// The resident model `key` (a `LanguageModel` to call `generate` on), or `undefined`.
     #[wasm_bindgen(js_name = getModel)]
     pub fn get_model(&self, key: &str) -> Option<LanguageModel> {
-        self.lifecycle.model(key).map(|m| m.0)
+        self.lifecycle.model(key).map(|inner| LanguageModel { inner })
     }
 
     /// The catalog, each entry with `loaded`, `exact` and `fit` (what `canLoadModel` answers
@@ -240,14 +219,12 @@ impl ModelManager {
             JsError::of(ErrorCode::InvalidCatalogEntry, "registerModel: `file` must be a File or Blob.")
         })?;
         let mut plain = entry.clone();
-        if let Some(b) = &blob {
-            // Everything but `file`; `fileBytes` defaults to the file's size.
-            let copy = js_sys::Object::assign(&js_sys::Object::new(), entry.unchecked_ref());
-            let _ = Reflect::delete_property(&copy, &"file".into());
-            if field(&copy, "fileBytes").is_none() {
-                let _ = Reflect::set(&copy, &"fileBytes".into(), &b.size().into());
-            }
-            plain = copy.into();
+        if let Some(b) = &blob
+            && field(&entry, "fileBytes").is_none()
+        {
+            // `fileBytes` defaults to the file's size (serde reads only the entry's own fields).
+            plain = js_sys::Object::assign(&js_sys::Object::new(), entry.unchecked_ref()).into();
+            let _ = Reflect::set(&plain, &"fileBytes".into(), &b.size().into());
         }
         let parsed: CatalogEntry = serde_wasm_bindgen::from_value(plain).map_err(|e| {
             JsError::of(
@@ -299,12 +276,5 @@ impl ModelManager {
             let fit = lifecycle.check(&key, signal.as_ref()).await.map_err(JsError::from)?;
             Ok(to_js(&fit)?)
         })
-    }
-}
-
-impl ModelManager {
-    /// The lifecycle, for a `TaskExecutor`.
-    pub(super) fn shared(&self) -> Rc<Lifecycle> {
-        self.lifecycle.clone()
     }
 }

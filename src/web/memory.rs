@@ -6,18 +6,18 @@
 
 use std::rc::Rc;
 
-use js_sys::{Promise, Reflect};
+use js_sys::Promise;
 use wasm_bindgen::prelude::*;
 
-use crate::backend::{Backend, BackendKind};
+use crate::backend::BackendKind;
 use crate::input;
-use crate::memory::request::{self, CreateOptions, ProbeOption, RequirementForOptions, RequirementIn};
-use crate::memory::{self, Account, DeviceLimits, Requirement};
+use crate::memory::request::{self, CreateOptions, RequirementArg, RequirementForOptions};
+use crate::memory::{Account, DeviceLimits, Requirement};
 use crate::status::StatusStream;
 
-pub(super) use super::convert::{key_arg, now_ms, to_js};
+use super::convert::{key_arg, now_ms, to_js};
 use super::device::{Preference, acquire};
-use super::error::{ErrorCode, JsError};
+use super::error::JsError;
 use super::gguf::GgufFile;
 use super::streamer::{SseStreamer, field, read_options};
 use super::types::{BackendArg, MemoryManagerOptionsArg, RequirementForOptionsArg};
@@ -26,7 +26,7 @@ use super::types::{BackendArg, MemoryManagerOptionsArg, RequirementForOptionsArg
 /// `await MemoryManager.create(streamer, options)`.
 #[wasm_bindgen]
 pub struct MemoryManager {
-    inner: Rc<Account>,
+    pub(super) inner: Rc<Account>,
 }
 
 /// `navigator.deviceMemory` in a window or a worker, where the browser has it.
@@ -34,81 +34,24 @@ fn navigator_device_memory() -> Option<f64> {
     field(&field(&js_sys::global(), "navigator")?, "deviceMemory")?.as_f64().filter(|gb| gb.is_finite() && *gb > 0.0)
 }
 
-impl MemoryManager {
-    /// `MemoryManager.create` for Rust callers (the `ModelManager`): the allocation probe runs
-    /// up to `probe_cap` bytes first when given.
-    pub(super) async fn create_with(
-        status: Rc<StatusStream>,
-        preference: Preference,
-        device_memory_gb: Option<f64>,
-        probe_cap: Option<u64>,
-    ) -> Result<MemoryManager, JsError> {
-        let backend = acquire(preference, Some(status.clone())).await?;
-        let device_memory_gb = device_memory_gb.or_else(navigator_device_memory);
-        let account = Account::open(backend, status, device_memory_gb, probe_cap).await?;
-        Ok(MemoryManager { inner: Rc::new(account) })
-    }
+/// `MemoryManager.create` for Rust callers (the `ModelManager`): the account on the page's
+/// device for `preference`, the allocation probe run up to `probe_cap` bytes first when given.
+pub(super) async fn open_account(
+    status: Rc<StatusStream>,
+    preference: Preference,
+    device_memory_gb: Option<f64>,
+    probe_cap: Option<u64>,
+) -> Result<Rc<Account>, JsError> {
+    let backend = acquire(preference, Some(status.clone())).await?;
+    let device_memory_gb = device_memory_gb.or_else(navigator_device_memory);
+    Ok(Rc::new(Account::open(backend, status, device_memory_gb, probe_cap).await?))
+}
 
-    /// Another handle on the same account.
-    pub(super) fn share(&self) -> MemoryManager {
-        MemoryManager { inner: self.inner.clone() }
-    }
-
-    /// The Rust side of a JS `MemoryManager` object, without taking it from JS (wasm-bindgen's
-    /// conversion consumes the object it converts, so it converts a fresh handle instead).
-    pub(super) fn from_js(value: &JsValue) -> Option<MemoryManager> {
-        use wasm_bindgen::convert::TryFromJsValue;
-        let share = Reflect::get(value, &"__share".into()).ok()?.dyn_into::<js_sys::Function>().ok()?;
-        MemoryManager::try_from_js_value(share.call0(value).ok()?).ok()
-    }
-
-    pub(super) fn core(&self) -> &memory::MemoryManager {
-        self.inner.core()
-    }
-
-    pub(super) fn is_cpu(&self) -> bool {
-        self.inner.kind() == BackendKind::Cpu
-    }
-
-    /// Emits a `metrics` event tagged with `key`.
-    pub(super) fn metrics(&self, key: Option<&str>) -> memory::Stats {
-        self.inner.emit_metrics(key)
-    }
-
-    /// The device was lost: no more flushes on it (every read would fail).
-    pub(super) fn device_lost(&self) {
-        self.inner.device_lost();
-    }
-
-    /// Accounts for `backend` from now on (the device re-created after a loss).
-    pub(super) fn rebind(&self, backend: Rc<Backend>) -> Result<(), JsError> {
-        Ok(self.inner.rebind(backend)?)
-    }
-
-    /// Records `key` as resident (and just used) and emits `metrics`.
-    pub(super) fn loaded(&self, key: &str, bytes: u64) {
-        self.inner.loaded(key, bytes, now_ms());
-    }
-
-    /// Forgets `key` and emits `metrics`; once the device's queue is flushed (the model's
-    /// buffers handed back), a second `metrics` reports the measured bytes.
-    pub(super) fn unloaded(&self, key: &str) -> bool {
-        let was = self.inner.unloaded(key);
-        let inner = self.inner.clone();
-        let key = key.to_owned();
-        wasm_bindgen_futures::spawn_local(async move { inner.settle(Some(&key)).await });
-        was
-    }
-
-    /// Emits `metrics` after the lifecycle took `key` out of the account; once the device's
-    /// queue is flushed (the model's buffers handed back), a second `metrics` reports the
-    /// measured bytes.
-    pub(super) fn released(&self, key: &str) {
-        self.inner.emit_metrics(Some(key));
-        let inner = self.inner.clone();
-        let key = key.to_owned();
-        wasm_bindgen_futures::spawn_local(async move { inner.settle(Some(&key)).await });
-    }
+/// Once the device's queue is flushed (a disposed model's buffers handed back), a `metrics`
+/// event tagged with `key` reports the measured bytes.
+pub(super) fn settle_later(account: &Rc<Account>, key: &str) {
+    let (account, key) = (account.clone(), key.to_owned());
+    wasm_bindgen_futures::spawn_local(async move { account.settle(Some(&key)).await });
 }
 
 #[wasm_bindgen]
@@ -125,22 +68,16 @@ impl MemoryManager {
         wasm_bindgen_futures::future_to_promise(async move {
             let opts_js: JsValue = options.map(Into::into).unwrap_or(JsValue::UNDEFINED);
             let opts: CreateOptions = read_options(Some(opts_js.clone()), "MemoryManager options")?;
-            let probe = match field(&opts_js, "probe") {
-                None => ProbeOption::Off,
-                Some(v) if v == JsValue::FALSE => ProbeOption::Off,
-                Some(v) if v == JsValue::TRUE => ProbeOption::On,
-                Some(v) => ProbeOption::Cap(field(&v, "capBytes").and_then(|c| c.as_f64())),
-            };
-            let (device_memory_gb, probe_cap) = opts.resolve(probe).map_err(JsError::from)?;
+            let (device_memory_gb, probe_cap) = opts.resolve().map_err(JsError::from)?;
             let preference = Preference::parse(field(&opts_js, "backend").map(|v| v.unchecked_into::<BackendArg>()))?;
-            Ok(MemoryManager::create_with(status, preference, device_memory_gb, probe_cap).await?.into())
+            Ok(MemoryManager { inner: open_account(status, preference, device_memory_gb, probe_cap).await? }.into())
         })
     }
 
-    /// Internal: a second JS handle on this account (see `from_js`).
+    /// Internal: a second JS handle on this account (see `convert::shared`).
     #[wasm_bindgen(js_name = "__share", skip_typescript)]
-    pub fn share_js(&self) -> MemoryManager {
-        self.share()
+    pub fn share(&self) -> MemoryManager {
+        MemoryManager { inner: self.inner.clone() }
     }
 
     /// What the browser said about the adapter, as the budget estimate used it.
@@ -152,20 +89,20 @@ impl MemoryManager {
     /// 'webgpu' or 'cpu': the backend whose memory this manager accounts for.
     #[wasm_bindgen(getter, unchecked_return_type = "'webgpu' | 'cpu'")]
     pub fn backend(&self) -> String {
-        if self.is_cpu() { "cpu" } else { "webgpu" }.to_owned()
+        if self.inner.kind() == BackendKind::Cpu { "cpu" } else { "webgpu" }.to_owned()
     }
 
     /// The single-buffer limits requirements are checked against (`null` on the CPU backend).
     #[wasm_bindgen(getter, unchecked_return_type = "DeviceLimits | null")]
     pub fn limits(&self) -> Result<JsValue, JsError> {
-        let limits = self.core().limits();
+        let limits = self.inner.core().limits();
         if limits == DeviceLimits::UNLIMITED { Ok(JsValue::NULL) } else { to_js(&limits) }
     }
 
     /// The real budget (the estimate or the override) with its source and explanation.
     #[wasm_bindgen(getter, unchecked_return_type = "MemoryBudget")]
     pub fn budget(&self) -> Result<JsValue, JsError> {
-        to_js(&self.core().budget())
+        to_js(&self.inner.core().budget())
     }
 
     /// The exact device bytes the model in `file` will occupy (weights as laid out on the GPU,
@@ -180,7 +117,7 @@ impl MemoryManager {
     ) -> Result<JsValue, JsError> {
         let opts: RequirementForOptions = read_options(options, "requirementFor options")?;
         let options = opts.resolve()?;
-        let requirement = Requirement::from_header(file.header(), options, &self.core().limits())?;
+        let requirement = Requirement::from_header(file.header(), options, &self.inner.core().limits())?;
         to_js(&requirement)
     }
 
@@ -193,17 +130,14 @@ impl MemoryManager {
         #[wasm_bindgen(unchecked_param_type = "Requirement | number")] requirement: JsValue,
     ) -> Result<JsValue, JsError> {
         let key = key_arg(&key, "canLoadModel")?;
-        const SHAPE: &str = "canLoadModel: the requirement must be a number of bytes or a Requirement";
         let requirement = if let Some(n) = requirement.as_f64() {
-            request::requirement_of_bytes(n, "canLoadModel: the requirement")?
+            RequirementArg::Bytes(n)
         } else if requirement.is_object() {
-            let r: RequirementIn = serde_wasm_bindgen::from_value(requirement)
-                .map_err(|e| JsError::of(ErrorCode::InvalidArgument, format!("{SHAPE} ({e}).")))?;
-            r.into_requirement("canLoadModel: requirement")?
+            RequirementArg::Object(serde_wasm_bindgen::from_value(requirement).map_err(|e| e.to_string()))
         } else {
-            return Err(JsError::of(ErrorCode::InvalidArgument, format!("{SHAPE}.")));
+            RequirementArg::Other
         };
-        to_js(&self.core().can_load(&key, &requirement))
+        to_js(&self.inner.core().can_load(&key, &requirement.into_requirement("canLoadModel")?))
     }
 
     /// Records `key` as resident with `bytes` (e.g. `model.info.residentBytes`) and as just
@@ -216,7 +150,7 @@ impl MemoryManager {
     ) -> Result<(), JsError> {
         let key = key_arg(&key, "registerLoaded")?;
         let bytes = input::bytes(bytes, "registerLoaded: bytes")?;
-        self.loaded(&key, bytes);
+        self.inner.loaded(&key, bytes, now_ms());
         Ok(())
     }
 
@@ -229,30 +163,32 @@ impl MemoryManager {
         #[wasm_bindgen(unchecked_param_type = "string")] key: JsValue,
     ) -> Result<bool, JsError> {
         let key = key_arg(&key, "registerUnloaded")?;
-        Ok(self.unloaded(&key))
+        let was = self.inner.unloaded(&key);
+        settle_later(&self.inner, &key);
+        Ok(was)
     }
 
     /// Marks `key` as just used (LRU); `false` if it is not registered.
     pub fn touch(&self, #[wasm_bindgen(unchecked_param_type = "string")] key: JsValue) -> Result<bool, JsError> {
-        Ok(self.core().touch(&key_arg(&key, "touch")?, now_ms()))
+        Ok(self.inner.core().touch(&key_arg(&key, "touch")?, now_ms()))
     }
 
     /// Keeps `key` out of eviction; `false` if it is not registered.
     pub fn pin(&self, #[wasm_bindgen(unchecked_param_type = "string")] key: JsValue) -> Result<bool, JsError> {
-        Ok(self.core().pin(&key_arg(&key, "pin")?))
+        Ok(self.inner.core().pin(&key_arg(&key, "pin")?))
     }
 
     /// Makes `key` evictable again; `false` if it is not registered.
     pub fn unpin(&self, #[wasm_bindgen(unchecked_param_type = "string")] key: JsValue) -> Result<bool, JsError> {
-        Ok(self.core().unpin(&key_arg(&key, "unpin")?))
+        Ok(self.inner.core().unpin(&key_arg(&key, "unpin")?))
     }
 
     /// Sets the real budget to exactly `bytes` (no margin); `null` goes back to the estimate.
     #[wasm_bindgen(js_name = setBudgetBytes)]
     pub fn set_budget_bytes(&self, bytes: Option<f64>) -> Result<(), JsError> {
         match bytes {
-            Some(b) => self.core().set_budget_bytes(input::bytes(b, "setBudgetBytes")?),
-            None => self.core().clear_budget_override(),
+            Some(b) => self.inner.core().set_budget_bytes(input::bytes(b, "setBudgetBytes")?),
+            None => self.inner.core().clear_budget_override(),
         }
         Ok(())
     }
@@ -261,14 +197,14 @@ impl MemoryManager {
     /// `canLoadModel` answers, not the real limits.
     #[wasm_bindgen(js_name = setSimulationLowVRAM)]
     pub fn set_simulation_low_vram(&self, on: bool) {
-        self.core().set_simulation_low_vram(on);
+        self.inner.core().set_simulation_low_vram(on);
     }
 
     /// Pretends the device has `bytes` (`null` ends it); wins over `setSimulationLowVRAM`.
     #[wasm_bindgen(js_name = setSimulatedBudget)]
     pub fn set_simulated_budget(&self, bytes: Option<f64>) -> Result<(), JsError> {
         let bytes = bytes.map(|b| input::bytes(b, "setSimulatedBudget")).transpose()?;
-        self.core().set_simulated_budget(bytes);
+        self.inner.core().set_simulated_budget(bytes);
         Ok(())
     }
 
@@ -289,7 +225,7 @@ impl MemoryManager {
             let number = |name: &str| field(&limits, name).and_then(|v| v.as_f64());
             Some(request::simulated_limits(number("maxStorageBufferBindingSize"), number("maxBufferSize"))?)
         };
-        self.core().set_simulated_limits(limits);
+        self.inner.core().set_simulated_limits(limits);
         Ok(())
     }
 

@@ -6,20 +6,16 @@
 
 use std::rc::Rc;
 
-use js_sys::{Function, Promise, Reflect};
+use js_sys::{Function, Promise};
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 use web_sys::AbortSignal;
 
-use crate::backend::BackendKind;
 use crate::error::ErrorCode;
-use crate::infer::gpu::Gpu;
 use crate::infer::session::{
-    Engine, GenerateOptions, GenerationOut, Hooks, LoadOptions, LoadPlan, LoadedModel, MessageIn, Prompt, SessionError,
-    StatusLoadEvents, runs_on_cpu_instead,
+    GenerateOptions, GenerationOut, Hooks, LoadHooks, LoadOptions, LoadPlan, LoadedModel, MessageIn, Prompt,
 };
-use crate::infer::{Compute, Cpu, LoadError, Model, SamplerParams, TokenEvent, load_model};
-use crate::memory::DeviceLimits;
+use crate::infer::{SamplerParams, TokenEvent};
 use crate::status::{Progress, StatusStream};
 
 use super::device::{Preference, acquire};
@@ -31,7 +27,7 @@ use super::types::{BackendArg, GenerateOptionsArg, LoadOptionsArg};
 /// A model on the page's device. Create with `LanguageModel.load(file, options)`.
 #[wasm_bindgen]
 pub struct LanguageModel {
-    inner: Rc<LoadedModel>,
+    pub(super) inner: Rc<LoadedModel>,
 }
 
 /// A generation as JS asks for it (`generate(input, options)`, or a task's `prompt | messages`
@@ -59,39 +55,35 @@ impl GenerateRequest {
         Ok(GenerateRequest { prompt, options: opts, on_token })
     }
 
-    /// Hands `token` (a [`token_object`]) to `onToken`; whether to go on (it returned anything
-    /// but `false`, or there is none).
-    pub(super) fn on_token(&self, token: &JsValue) -> bool {
-        self.on_token.as_ref().and_then(|f| f.call1(&JsValue::NULL, token).ok()) != Some(JsValue::FALSE)
+    /// Generates on `model`: each token (`{ text, tokenId, index }`) goes out as a `token` event,
+    /// to `also` and to `onToken` (which stops it by returning `false`); `signal` cancels between
+    /// tokens. Without a seed in the options, each call samples differently.
+    pub(super) async fn generate(
+        &self,
+        model: &LoadedModel,
+        also: impl Fn(&JsValue),
+        signal: Option<&AbortSignal>,
+    ) -> Result<GenerationOut, JsError> {
+        let mut on_token = |t: &TokenEvent<'_>| {
+            let token = super::convert::to_js(t).unwrap_or(JsValue::NULL);
+            also(&token);
+            self.on_token.as_ref().and_then(|f| f.call1(&JsValue::NULL, &token).ok()) != Some(JsValue::FALSE)
+        };
+        let seed = (js_sys::Math::random() * 9.0e15) as u64;
+        let hooks = Hooks {
+            now_ms: &now_ms,
+            cancelled: &|| signal.is_some_and(AbortSignal::aborted),
+            on_token: &mut on_token,
+            seed,
+        };
+        Ok(model.generate(self.prompt.clone(), &self.options, hooks).await?)
     }
 }
 
 /// `performance.now()` (monotonic, sub-millisecond), in a window or a worker.
 fn now_ms() -> f64 {
-    let global = js_sys::global();
-    Reflect::get(&global, &"performance".into())
-        .ok()
-        .and_then(|p| p.dyn_into::<web_sys::Performance>().ok())
-        .map_or_else(js_sys::Date::now, |p| p.now())
-}
-
-fn cancelled(signal: Option<&AbortSignal>) -> bool {
-    signal.is_some_and(AbortSignal::aborted)
-}
-
-/// The core loader on `compute`, reading `file` (see [`crate::infer::load`]).
-async fn load_on<C: Compute>(
-    compute: C,
-    file: &GgufFile,
-    plan: &LoadPlan,
-    signal: Option<&AbortSignal>,
-    events: &StatusLoadEvents<'_>,
-) -> Result<Model<C>, JsError> {
-    let loaded = load_model(compute, &plan.cfg, file.header(), plan.shape, &file.reading(signal), events).await;
-    loaded.map_err(|e| match e {
-        LoadError::Cancelled => JsError::of(ErrorCode::Aborted, format!("Loading {} was cancelled.", events.key)),
-        e => e.into(),
-    })
+    let performance = field(&js_sys::global(), "performance").and_then(|p| p.dyn_into::<web_sys::Performance>().ok());
+    performance.map_or_else(js_sys::Date::now, |p| p.now())
 }
 
 #[wasm_bindgen]
@@ -116,12 +108,12 @@ impl LanguageModel {
                 on_progress: field(&opts_js, "onProgress").and_then(|v| v.dyn_into().ok()),
                 announce: true,
             };
-            Ok(LanguageModel::load_with(&file, status, request).await?.into())
+            Ok(LanguageModel { inner: load_with(&file, status, request).await? }.into())
         })
     }
 }
 
-/// What [`LanguageModel::load_with`] needs besides the file: `LanguageModel.load`'s options,
+/// What [`load_with`] needs besides the file: `LanguageModel.load`'s options,
 /// already read, or the `ModelManager`'s.
 pub(super) struct LoadRequest {
     pub preference: Preference,
@@ -129,91 +121,34 @@ pub(super) struct LoadRequest {
     pub key: Option<String>,
     pub signal: Option<AbortSignal>,
     pub on_progress: Option<Function>,
-    /// Whether to say "Loading model <key>..." and "Model <key> loaded successfully." (the
-    /// `ModelManager` says them itself: the first before its download, the second after
-    /// registering the model with the memory manager, in the ModelManager v3.1 design's order).
+    /// Whether to say "Loading model <key>..." and "Model <key> loaded successfully."
+    /// ([`LoadHooks::announce`]).
     pub announce: bool,
 }
 
-impl LanguageModel {
-    /// Another handle on the same model (JS gets its own object; disposing either disposes it).
-    pub(super) fn handle(&self) -> LanguageModel {
-        LanguageModel { inner: self.inner.clone() }
-    }
-
-    /// The core model (its state, and `generate` for Rust callers such as the `TaskExecutor`).
-    pub(super) fn core(&self) -> &LoadedModel {
-        &self.inner
-    }
-
-    /// [`LanguageModel.load`], for Rust callers.
-    pub(super) async fn load_with(
-        file: &GgufFile,
-        status: Option<Rc<StatusStream>>,
-        request: LoadRequest,
-    ) -> Result<LanguageModel, JsError> {
-        let LoadRequest { preference, context_length, key, signal, on_progress, announce } = request;
-        let plan = LoadPlan::new(file.header(), key, context_length)?;
-        let key = plan.key.clone();
-        // The ModelManager told the device steps once, at create.
-        let mut device = acquire(preference, if announce { status.clone() } else { None }).await?;
-        if preference == Preference::Auto
-            && runs_on_cpu_instead(&device, status.as_deref(), &format!("{key} runs"), Some(&key))
-        {
-            device = acquire(Preference::Cpu, None).await?;
+/// [`LanguageModel.load`], for Rust callers: the core [`LoadedModel::load`] on the page's device,
+/// reading `file`'s source.
+pub(super) async fn load_with(
+    file: &GgufFile,
+    status: Option<Rc<StatusStream>>,
+    request: LoadRequest,
+) -> Result<Rc<LoadedModel>, JsError> {
+    let LoadRequest { preference, context_length, key, signal, on_progress, announce } = request;
+    let plan = LoadPlan::new(file.header(), key, context_length)?;
+    // The ModelManager told the device steps once, at create.
+    let device = acquire(preference, if announce { status.clone() } else { None }).await?;
+    let device = plan.device_for(preference, device, status.as_deref());
+    // `onProgress({ phase, loaded, total, percent })` beside the status stream's `progress`.
+    // (An upload's total is known, so the object always has all four.)
+    let on_progress = |p: &Progress| {
+        if let (Some(f), Ok(o)) = (&on_progress, super::convert::to_js(p)) {
+            let _ = f.call1(&JsValue::NULL, &o);
         }
-        if announce {
-            plan.announce(status.as_deref());
-        }
-        // `onProgress({ phase, loaded, total, percent })` beside the status stream's `progress`.
-        // (An upload's total is known, so the object always has all four.)
-        let progress = |p: &Progress| {
-            if let (Some(f), Ok(o)) = (&on_progress, super::convert::to_js(p)) {
-                let _ = f.call1(&JsValue::NULL, &o);
-            }
-        };
-        let signal = signal.as_ref();
-        let is_cancelled = || cancelled(signal);
-        let events =
-            StatusLoadEvents { key: &key, status: status.as_deref(), on_progress: &progress, cancelled: &is_cancelled };
-        let engine = match device.kind {
-            BackendKind::Cpu => Engine::Cpu(Box::new(load_on(Cpu::new(), file, &plan, signal, &events).await?)),
-            _ => {
-                // Every buffer against the device's limits first: one over a limit would be an
-                // uncaptured WebGPU validation error.
-                if let Some(a) = &device.adapter {
-                    let limits = DeviceLimits {
-                        max_buffer_size: a.max_buffer_size,
-                        max_storage_buffer_binding_size: a.max_storage_buffer_binding_size,
-                    };
-                    plan.check_limits(file.header(), &limits)?;
-                }
-                let gpu = Gpu::new(device.device.clone())?;
-                // Out-of-memory on buffer creation is a recoverable WebGPU error: caught in
-                // this scope it fails the load (and frees what was uploaded) instead of
-                // reaching cubecl's uncaptured-error handler, which panics.
-                let scope = device
-                    .wgpu
-                    .as_ref()
-                    .map(|d| d.push_error_scope(burn::tensor::wgpu::wgpu::ErrorFilter::OutOfMemory));
-                let loaded = load_on(gpu, file, &plan, signal, &events).await;
-                let oom = match scope {
-                    Some(scope) => scope.pop().await,
-                    None => None,
-                };
-                if let Some(error) = oom {
-                    drop(loaded);
-                    return Err(SessionError::OutOfMemory { key, detail: error.to_string() }.into());
-                }
-                Engine::Gpu(Box::new(loaded?))
-            }
-        };
-        let model = LoadedModel::new(plan, engine, device.adapter.as_ref(), status);
-        if announce {
-            model.announce();
-        }
-        Ok(LanguageModel { inner: Rc::new(model) })
-    }
+    };
+    let signal = signal.as_ref();
+    let hooks =
+        LoadHooks { on_progress: &on_progress, cancelled: &|| signal.is_some_and(AbortSignal::aborted), announce };
+    Ok(Rc::new(LoadedModel::load(plan, &device, file.header(), &file.reading(signal), hooks, status).await?))
 }
 
 #[wasm_bindgen]
@@ -237,14 +172,12 @@ impl LanguageModel {
         #[wasm_bindgen(unchecked_param_type = "string | ChatMessage[]")] input: JsValue,
         options: Option<GenerateOptionsArg>,
     ) -> Promise {
-        let model = self.handle();
+        let model = self.inner.clone();
         let options: JsValue = options.map(Into::into).unwrap_or(JsValue::UNDEFINED);
         wasm_bindgen_futures::future_to_promise(async move {
             let request = GenerateRequest::read(&input, &options)?;
             let signal: Option<AbortSignal> = field(&options, "signal").map(|v| v.unchecked_into());
-            let mut go_on = |t: &TokenEvent<'_>| request.on_token(&token_object(t));
-            let out =
-                model.generate_with(request.prompt.clone(), &request.options, &mut go_on, signal.as_ref()).await?;
+            let out = request.generate(&model, |_| {}, signal.as_ref()).await?;
             Ok(super::convert::to_js(&out)?)
         })
     }
@@ -262,23 +195,6 @@ impl LanguageModel {
     }
 }
 
-impl LanguageModel {
-    /// `generate` for Rust callers (the `TaskExecutor`): `prompt` with `options`; each token
-    /// goes out as a `token` event and to `on_token` (return `false` to stop); `signal` cancels
-    /// between tokens. Without a seed in the options, each call samples differently.
-    pub(super) async fn generate_with(
-        &self,
-        prompt: Prompt,
-        options: &GenerateOptions,
-        on_token: &mut dyn FnMut(&TokenEvent<'_>) -> bool,
-        signal: Option<&AbortSignal>,
-    ) -> Result<GenerationOut, JsError> {
-        let seed = (js_sys::Math::random() * 9.0e15) as u64;
-        let hooks = Hooks { now_ms: &now_ms, cancelled: &|| cancelled(signal), on_token, seed };
-        Ok(self.inner.generate(prompt, options, hooks).await?)
-    }
-}
-
 /// A prompt string or `[{ role, content }]` messages.
 fn prompt_from_js(input: &JsValue) -> Result<Prompt, JsError> {
     if let Some(s) = input.as_string() {
@@ -293,28 +209,13 @@ fn prompt_from_js(input: &JsValue) -> Result<Prompt, JsError> {
     Ok(Prompt::from(m))
 }
 
-/// A token as `onToken` and a task's iterator see it: `{ text, tokenId, index }`.
-pub(super) fn token_object(t: &TokenEvent<'_>) -> JsValue {
-    let o = js_sys::Object::new();
-    let _ = Reflect::set(&o, &"text".into(), &t.text.into());
-    let _ = Reflect::set(&o, &"tokenId".into(), &t.id.map_or(JsValue::NULL, JsValue::from));
-    let _ = Reflect::set(&o, &"index".into(), &(t.index as u32).into());
-    o.into()
-}
-
 /// The sampling settings of `generate`'s options (greedy unless they say otherwise). A field
 /// that is `undefined` or `null` takes its default, as a missing one does.
 fn sampler_params(options: &JsValue) -> Result<SamplerParams, JsError> {
     if !options.is_object() {
         return Ok(SamplerParams::greedy());
     }
-    let given = js_sys::Object::new();
-    for entry in js_sys::Object::entries(options.unchecked_ref()).iter() {
-        let pair: js_sys::Array = entry.unchecked_into();
-        let value = pair.get(1);
-        if !value.is_undefined() && !value.is_null() {
-            let _ = Reflect::set(&given, &pair.get(0), &value);
-        }
-    }
-    super::streamer::read_options(Some(given), "generate options")
+    let defined = |entry: &JsValue| !js_sys::Reflect::get_u32(entry, 1).is_ok_and(|v| v.is_undefined() || v.is_null());
+    let given: js_sys::Array = js_sys::Object::entries(options.unchecked_ref()).iter().filter(defined).collect();
+    super::streamer::read_options(js_sys::Object::from_entries(&given).ok(), "generate options")
 }

@@ -34,9 +34,7 @@ fn to_js<T: serde::Serialize + ?Sized>(value: &T) -> Result<JsValue, serde_wasm_
 /// listeners: to the global `reportError` (which fires `window.onerror`), else
 /// the console. It is never rethrown.
 fn report_listener_error(error: &JsValue) {
-    let global = js_sys::global();
-    if let Ok(report) = Reflect::get(&global, &JsValue::from_str("reportError"))
-        && let Some(report) = report.dyn_ref::<Function>()
+    if let Some(report) = field(&js_sys::global(), "reportError").and_then(|r| r.dyn_into::<Function>().ok())
         && report.call1(&JsValue::UNDEFINED, error).is_ok()
     {
         return;
@@ -117,33 +115,17 @@ pub struct SseStreamer {
 }
 
 impl SseStreamer {
-    /// Another handle on the same stream and subscribers.
-    pub fn share(&self) -> SseStreamer {
-        SseStreamer { stream: Rc::clone(&self.stream), hub: Rc::clone(&self.hub) }
-    }
-
-    /// The Rust side of a JS `SseStreamer` object, without taking it from JS (wasm-bindgen's
-    /// conversion consumes the object it converts, so it converts a fresh handle instead).
-    pub fn from_js(value: &JsValue) -> Option<SseStreamer> {
-        use wasm_bindgen::convert::TryFromJsValue;
-        let share = js_sys::Reflect::get(value, &"__share".into()).ok()?.dyn_into::<js_sys::Function>().ok()?;
-        SseStreamer::try_from_js_value(share.call0(value).ok()?).ok()
-    }
-
     /// The core stream, for the rest of the web layer to emit into.
     pub fn stream(&self) -> Rc<StatusStream> {
         Rc::clone(&self.stream)
     }
 
     fn details(&self, events: Vec<Rc<StatusEvent>>) -> Result<Array, JsError> {
-        let out = Array::new_with_length(events.len() as u32);
-        for (i, event) in events.iter().enumerate() {
-            let detail = to_js(&**event).map_err(|e| {
-                JsError::of(ErrorCode::Unserialisable, format!("Event {} cannot be converted: {e}", event.id))
-            })?;
-            out.set(i as u32, detail);
-        }
-        Ok(out)
+        let detail = |event: &Rc<StatusEvent>| {
+            let message = |e| format!("Event {} cannot be converted: {e}", event.id);
+            to_js(&**event).map_err(|e| JsError::of(ErrorCode::Unserialisable, message(e)))
+        };
+        events.iter().map(detail).collect()
     }
 
     /// Emits `payload` (an empty model key is none); returns the event's id as a JS number.
@@ -154,10 +136,10 @@ impl SseStreamer {
 
 #[wasm_bindgen]
 impl SseStreamer {
-    /// Internal: a second JS handle on this stream (see `from_js`).
+    /// Internal: a second JS handle on this stream and its subscribers (see `convert::shared`).
     #[wasm_bindgen(js_name = "__share", skip_typescript)]
-    pub fn share_js(&self) -> SseStreamer {
-        self.share()
+    pub fn share(&self) -> SseStreamer {
+        SseStreamer { stream: Rc::clone(&self.stream), hub: Rc::clone(&self.hub) }
     }
 
     /// Creates a stream. `bufferSize` (default 256, at most 65536) bounds how many
@@ -335,13 +317,10 @@ impl SseStreamer {
         let backlog = self.stream.backlog(&options)?;
         let handle = self.hub.listeners.handle();
         let hub = Rc::downgrade(&self.hub);
+        // Called by the constructor below, while the hub is alive.
         let start = Closure::once_into_js(move |controller: ReadableStreamDefaultController| {
-            for event in &backlog {
-                let bytes = Uint8Array::from(sse::encode_event(event).as_bytes());
-                let _ = controller.enqueue_with_chunk(&bytes);
-            }
             if let Some(hub) = hub.upgrade() {
-                hub.listeners.add_stream(handle, controller);
+                hub.listeners.add_stream_after(&*hub, handle, controller, &backlog);
             }
         });
         let hub = Rc::downgrade(&self.hub);

@@ -9,9 +9,9 @@ import { openHarness } from './harness.mjs';
 
 const CATALOG = [
   { key: 'smollm2-135m', url: '/models/smollm2-135m-instruct-q4_1.gguf', arch: 'llama', quant: 'Q4_1',
-    fileBytes: 98362432, contextLength: 8192, requiredBytes: 193406720, description: 'SmolLM2 135M (local copy)' },
+    fileBytes: 98362432, contextLength: 8192, requiredBytes: 193366032, description: 'SmolLM2 135M (local copy)' },
   { key: 'gemma-3-270m', url: '/models/gemma-3-270m-q4_k_m.gguf', arch: 'gemma3', quant: 'Q4_K_M',
-    fileBytes: 253113024, contextLength: 32768, requiredBytes: 326247424, description: 'Gemma 3 270M (local copy)' },
+    fileBytes: 253113024, contextLength: 32768, requiredBytes: 326288656, description: 'Gemma 3 270M (local copy)' },
   { key: 'fx-llama', url: '/fixtures/llama-q4_0.gguf', arch: 'llama', quant: 'Q4_0', fileBytes: 5352288, contextLength: 128 },
   { key: 'fx-qwen', url: '/fixtures/qwen2-q4_0.gguf', arch: 'qwen2', quant: 'Q4_0', fileBytes: 11446208, contextLength: 128 },
   { key: 'fx-gemma', url: '/fixtures/gemma3-q4_0.gguf', arch: 'gemma3', quant: 'Q4_0', fileBytes: 16112992, contextLength: 128 },
@@ -79,7 +79,7 @@ test('init: the ModelManager v3.1 sequence for gemma-3-270m\'s place (SmolLM2 on
   // Metrics while loading (measured resident bytes growing), a ready step, then the register.
   const metrics = out.init.filter((e, i) => i > loading && i < success && e.type === 'metrics');
   assert.ok(metrics.length >= 20, `${metrics.length} metrics events`);
-  assert.ok(metrics.at(-1).data.usedBytes > 0.9 * 193406720, JSON.stringify(metrics.at(-1).data));
+  assert.ok(metrics.at(-1).data.usedBytes > 0.9 * 193366032, JSON.stringify(metrics.at(-1).data));
   assert.ok(out.init.some((e, i) => i < success && e.type === 'progress' && e.data.phase === 'ready'));
   const registered = metrics.at(-1);
   assert.equal(registered.data.loadedModels, 1, 'the register metrics come before the success message');
@@ -88,7 +88,7 @@ test('init: the ModelManager v3.1 sequence for gemma-3-270m\'s place (SmolLM2 on
   assert.equal(out.current, key);
   assert.equal(out.ready, true);
   assert.equal(out.loaded.length, 1);
-  assert.ok(Math.abs(out.loaded[0].bytes / 193406720 - 1) < 0.02, JSON.stringify(out.loaded));
+  assert.ok(Math.abs(out.loaded[0].bytes / 193366032 - 1) < 0.02, JSON.stringify(out.loaded));
   assert.equal(out.loaded[0].current, true);
   assert.match(out.loaded[0].backend, /^webgpu/);
   assert.equal(out.stats.loaded[0].key, key);
@@ -122,13 +122,13 @@ test('low VRAM: the "Not enough VRAM" error with figures and suggestions; autoFa
   assert.equal(e.name, 'ModelLoadError');
   assert.equal(e.code, 'NOT_ENOUGH_MEMORY');
   // Exact, from the header read in "Checking memory": the same as the catalog's figure.
-  assert.equal(e.requiredBytes, 326247424);
+  assert.equal(e.requiredBytes, 326288656);
   assert.equal(e.availableBytes, 256 * 2 ** 20);
   assert.equal(e.reason, 'Not enough VRAM (available: 256 MB, required: 311 MB)');
   assert.ok(e.message.startsWith(`Cannot load gemma-3-270m: ${e.reason}`), e.message);
   // Suggestions: catalog models that fit in 256 MB, largest first: SmolLM2, then the fixtures.
   assert.equal(e.suggestions[0].key, 'smollm2-135m', JSON.stringify(e.suggestions));
-  assert.equal(e.suggestions[0].requiredBytes, 193406720);
+  assert.equal(e.suggestions[0].requiredBytes, 193366032);
   assert.deepEqual(e.suggestions.map((s) => s.key).slice(1).sort(), ['fx-gemma', 'fx-llama', 'fx-qwen']);
   for (const s of e.suggestions) assert.ok(s.requiredBytes <= 256 * 2 ** 20, JSON.stringify(s));
   for (let i = 1; i < e.suggestions.length; i++) assert.ok(e.suggestions[i - 1].requiredBytes >= e.suggestions[i].requiredBytes);

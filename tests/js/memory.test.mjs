@@ -165,7 +165,7 @@ test('canLoadModel: low-VRAM and simulated budgets, LRU evictable order, pins, t
 });
 
 for (const stem of MODELS) {
-  test(`${stem}: requirement within 10% of the measured resident bytes; memory returns after dispose`, async () => {
+  test(`${stem}: requirement within 0.1% of the measured resident bytes; memory returns after dispose`, async () => {
     const t0 = Date.now();
     const out = await h.page.evaluate(async ({ url, key }) => {
       const { GgufFile, LanguageModel, MemoryManager, SseStreamer } = window.hearth;
@@ -200,7 +200,9 @@ for (const stem of MODELS) {
       + `activations ${out.req.activationBytes}); measured ${measured} B resident (${out.loaded.reservedBytes} - baseline ${out.baseline}); model's own buffers ${out.info.residentBytes} B; `
       + `ratio ${ratio.toFixed(4)}; after dispose ${out.after.reservedBytes} B; ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     assert.equal(out.verdict.can, true, out.verdict.reason);
-    assert.ok(Math.abs(ratio - 1) <= 0.10, `requirement ${out.req.totalBytes} vs measured ${measured}`);
+    // The requirement is the loader's allocation plan, each buffer as allocated; what the
+    // allocator holds beyond it is cubecl's small pools for kernel parameters.
+    assert.ok(Math.abs(ratio - 1) <= 0.001, `requirement ${out.req.totalBytes} vs measured ${measured}`);
     // The model's own buffers (what the ModelManager registers) are what the allocator gained.
     assert.ok(Math.abs(out.info.residentBytes / measured - 1) < 0.01, `model ${out.info.residentBytes} vs allocator ${measured}`);
     assert.ok(out.loaded.usedBytes <= out.loaded.reservedBytes);

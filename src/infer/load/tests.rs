@@ -424,3 +424,45 @@ fn a_source_with_nothing_more_ends_the_header_loop() {
     }
     assert_eq!(asked.get(), 2);
 }
+
+#[test]
+fn a_tensor_is_read_by_name_and_decoded_and_a_huge_one_is_refused_before_any_read() {
+    let file = tiny_llama(512);
+    let header = GgufHeader::parse_complete(&file).unwrap();
+    let range = header.tensor_range("output_norm.weight").unwrap();
+    let bytes = block_on(read_tensor(&header, &file[..], "output_norm.weight")).unwrap();
+    assert_eq!(bytes, file[range.start as usize..range.end as usize]);
+    let values = block_on(dequantize_tensor(&header, &file[..], "output_norm.weight")).unwrap();
+    assert_eq!(values.len(), 64);
+    assert_eq!(values[0].to_le_bytes(), bytes[..4]);
+    let missing = block_on(read_tensor(&header, &file[..], "nope"));
+    assert_eq!(missing, Err(LoadError::Format(GgufError::MissingTensor("nope".into()))));
+    assert!(matches!(block_on(dequantize_tensor(&header, &file[..], "nope")), Err(LoadError::Format(_))));
+
+    // 2^29 elements: refused from the header alone (the source has none of its bytes).
+    let huge = Builder::new().tensor("huge", &[1 << 15, 1 << 14], GgmlType::F32, 0).build();
+    let header = GgufHeader::parse(&huge).unwrap();
+    let e = block_on(dequantize_tensor(&header, &huge[..], "huge")).unwrap_err();
+    let LoadError::Model(e) = e else { panic!("{e:?}") };
+    assert_eq!(crate::error::Coded::code(&e), crate::error::ErrorCode::TensorTooLarge);
+    assert_eq!(
+        e.to_string(),
+        "huge has 536870912 elements; dequantize() decodes at most 268435456 (1 GiB of f32) at once."
+    );
+}
+
+#[test]
+fn a_load_error_says_the_code_message_and_fields_of_what_failed() {
+    use crate::error::{Coded, ErrorCode};
+    let format: LoadError<InferError> = LoadError::Format(GgufError::MissingTensor("x".into()));
+    assert_eq!(format.code(), Coded::code(&GgufError::MissingTensor("x".into())));
+    assert_eq!(format.message(), Coded::message(&GgufError::MissingTensor("x".into())));
+    let source: LoadError<InferError> = LoadError::Source(InferError::invalid("k", "bad k"));
+    assert_eq!(source.code(), ErrorCode::InvalidParams);
+    assert_eq!(source.details(), [("field", crate::error::Detail::from("k"))]);
+    let cancelled: LoadError<InferError> = LoadError::Cancelled;
+    assert_eq!(
+        (cancelled.code(), cancelled.message()),
+        (ErrorCode::Aborted, "The operation was cancelled.".to_owned())
+    );
+}

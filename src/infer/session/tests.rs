@@ -11,8 +11,8 @@ use futures::FutureExt;
 use futures::executor::block_on;
 
 use super::*;
-use crate::infer::load_model;
-use crate::infer::read_header_from;
+use crate::error::{Coded, Detail, ErrorCode};
+use crate::infer::{InferError, read_header_from};
 use crate::status::{Payload, Recorder, StatusStream};
 
 fn fixture() -> Option<Vec<u8>> {
@@ -30,9 +30,9 @@ fn fixture() -> Option<Vec<u8>> {
 fn load(bytes: &[u8], recorder: &Recorder) -> LoadedModel {
     let header = block_on(read_header_from(bytes)).unwrap();
     let plan = LoadPlan::new(&header, Some("tiny".into()), Some(64)).unwrap();
-    let model = block_on(load_model(Cpu::new(), &plan.cfg, &header, plan.shape, bytes, &())).unwrap();
     let status = Rc::new(StatusStream::new(Box::new(recorder.clone()), 256, || 0.0));
-    LoadedModel::new(plan, Engine::Cpu(Box::new(model)), None, Some(status))
+    let hooks = LoadHooks { on_progress: &|_| {}, cancelled: &|| false, announce: false };
+    block_on(LoadedModel::load(plan, &Backend::cpu(), &header, bytes, hooks, Some(status))).unwrap()
 }
 
 fn clock() -> f64 {
@@ -78,7 +78,7 @@ fn a_buffer_over_a_device_limit_is_refused_before_anything_is_allocated() {
     let limits =
         crate::memory::DeviceLimits { max_buffer_size: u64::MAX, max_storage_buffer_binding_size: kv_layer - 4 };
     let e = plan.check_limits(&header, &limits).unwrap_err();
-    assert_eq!(e.code(), Some(ErrorCode::ExceedsDeviceLimit));
+    assert_eq!(e.code(), ErrorCode::ExceedsDeviceLimit);
     let message = e.to_string();
     assert!(message.starts_with("Cannot load fx: ") && message.contains("KV cache"), "{message}");
 }
@@ -97,7 +97,9 @@ fn a_generation_streams_tokens_then_done_and_returns_the_timings() {
     assert_eq!(out.prompt_tokens as usize, out.prompt_ids.len());
     assert_eq!(out.backend, info.backend);
     let events = recorder.events();
-    assert!(matches!(&events[0].payload, Payload::Progress(p) if p.phase == Phase::Ready));
+    // The load's upload progress and memory, ready, then the generation's events.
+    let ready = events.iter().position(|e| matches!(&e.payload, Payload::Progress(p) if p.phase == Phase::Ready));
+    assert!(matches!(&events[ready.unwrap() + 1].payload, Payload::Token(_)));
     let tokens: Vec<u32> = events
         .iter()
         .filter_map(|e| match &e.payload {
@@ -123,7 +125,7 @@ fn the_callers_stop_resolves_and_its_cancellation_rejects_with_the_text() {
     assert_eq!((out.generated_tokens, out.stop_reason), (3, StopReason::Cancelled));
     let err = run(&model, &greedy(8), None, true).unwrap_err();
     assert!(matches!(&err, SessionError::Cancelled { .. }), "{err:?}");
-    assert_eq!(err.code(), Some(ErrorCode::Aborted));
+    assert_eq!(err.code(), ErrorCode::Aborted);
     // The cancelled generation still told its `done`.
     assert!(
         matches!(&recorder.events().last().unwrap().payload, Payload::Done(d) if d.stop_reason == StopReason::Cancelled)
@@ -177,8 +179,13 @@ fn dispose_during_a_generation_stops_it_and_frees_the_model() {
     assert_eq!(seen.get(), 3);
     assert!(model.is_disposed() && !model.is_busy() && model.engine.borrow().is_none());
     assert_eq!(run(&model, &greedy(2), None, false).unwrap_err(), SessionError::Disposed);
-    assert_eq!(SessionError::Disposed.code(), Some(ErrorCode::ModelDisposed));
-    assert_eq!(SessionError::Infer(InferError::Cancelled).code(), None);
+    assert_eq!(SessionError::Disposed.code(), ErrorCode::ModelDisposed);
+    assert_eq!(SessionError::Infer(InferError::Cancelled).code(), InferError::Cancelled.code());
+    let cancelled = SessionError::Cancelled { text: "so far".into() };
+    assert_eq!((cancelled.code(), cancelled.message().as_str()), (ErrorCode::Aborted, "Generation was cancelled."));
+    assert_eq!(cancelled.details(), [("text", Detail::from("so far"))]);
+    let load = SessionError::LoadCancelled { key: "m".into() };
+    assert_eq!((load.code(), load.message().as_str()), (ErrorCode::Aborted, "Loading m was cancelled."));
 }
 
 #[test]
@@ -217,30 +224,31 @@ fn the_load_reports_upload_progress_and_memory_and_stops_when_cancelled() {
     let header = block_on(read_header_from(&bytes[..])).unwrap();
     let plan = LoadPlan::new(&header, Some("tiny".into()), Some(16)).unwrap();
     let recorder = Recorder::new();
-    let status = StatusStream::new(Box::new(recorder.clone()), 256, || 0.0);
-    plan.announce(Some(&status));
+    let status = Rc::new(StatusStream::new(Box::new(recorder.clone()), 256, || 0.0));
     let seen = std::cell::RefCell::new(Vec::new());
     let on_progress = |p: &Progress| seen.borrow_mut().push((p.loaded, p.total));
-    let events =
-        StatusLoadEvents { key: "tiny", status: Some(&status), on_progress: &on_progress, cancelled: &|| false };
-    let model = block_on(load_model(Cpu::new(), &plan.cfg, &header, plan.shape, &bytes[..], &events)).unwrap();
+    let hooks = LoadHooks { on_progress: &on_progress, cancelled: &|| false, announce: true };
+    let device = Backend::cpu();
+    let loaded = block_on(LoadedModel::load(plan, &device, &header, &bytes[..], hooks, Some(status))).unwrap();
     let seen = seen.into_inner();
     let total = seen.last().unwrap().1.unwrap();
     assert_eq!(seen.first(), Some(&(0, Some(total))));
     assert_eq!(seen.last(), Some(&(total, Some(total))));
     let events = recorder.events();
     assert!(matches!(&events[0].payload, Payload::Info(m) if m == "Loading model tiny..."));
-    let progress = events.iter().filter(|e| matches!(e.payload, Payload::Progress(_))).count();
+    let progress =
+        events.iter().filter(|e| matches!(&e.payload, Payload::Progress(p) if p.phase == Phase::Upload)).count();
     assert_eq!(progress, seen.len());
     assert!(events.iter().any(|e| matches!(&e.payload, Payload::Metrics(m) if m.used_bytes > 0)));
-    let loaded = LoadedModel::new(plan, Engine::Cpu(Box::new(model)), None, Some(Rc::new(status)));
-    loaded.announce();
+    let ready = events.iter().rposition(|e| matches!(&e.payload, Payload::Progress(p) if p.phase == Phase::Ready));
+    assert_eq!(ready, Some(events.len() - 2), "ready, then the announcement");
+    assert!(loaded.info().backend.starts_with("cpu"), "{}", loaded.info().backend);
     assert_eq!(recorder.infos().last().unwrap(), "Model tiny loaded successfully.");
 
     let plan = LoadPlan::new(&header, None, Some(16)).unwrap();
-    let events = StatusLoadEvents { key: "llama", status: None, on_progress: &|_| {}, cancelled: &|| true };
-    let err = block_on(load_model(Cpu::new(), &plan.cfg, &header, plan.shape, &bytes[..], &events)).err();
-    assert!(matches!(err, Some(crate::infer::LoadError::Cancelled)), "{err:?}");
+    let hooks = LoadHooks { on_progress: &|_| {}, cancelled: &|| true, announce: false };
+    let err = block_on(LoadedModel::load(plan, &device, &header, &bytes[..], hooks, None)).err();
+    assert_eq!(err, Some(ModelLoadError::Session(SessionError::LoadCancelled { key: "llama".into() })));
 }
 
 #[test]
@@ -255,6 +263,45 @@ fn messages_become_a_chat_prompt_and_the_out_of_memory_error_says_what_to_do() {
     let prompt = Prompt::from(vec![MessageIn { role: "user".into(), content: "hi".into() }]);
     assert_eq!(prompt, Prompt::Messages(vec![ChatMessage::new("user", "hi")]));
     let oom = SessionError::OutOfMemory { key: "m".into(), detail: "no room".into() };
-    assert_eq!(oom.code(), Some(ErrorCode::OutOfMemory));
+    assert_eq!(oom.code(), ErrorCode::OutOfMemory);
     assert!(oom.to_string().starts_with("The GPU ran out of memory loading m (no room)"), "{oom}");
+}
+
+#[test]
+fn a_token_reads_as_text_token_id_and_index() {
+    let flush = TokenEvent { text: "é", id: None, index: 2 };
+    assert_eq!(serde_json::to_string(&flush).unwrap(), r#"{"text":"é","tokenId":null,"index":2}"#);
+    let token = TokenEvent { text: "hi", id: Some(7), index: 0 };
+    assert_eq!(serde_json::to_string(&token).unwrap(), r#"{"text":"hi","tokenId":7,"index":0}"#);
+}
+
+#[test]
+fn auto_leaves_a_software_adapter_for_the_cpu_and_says_so() {
+    let Some(bytes) = fixture() else { return };
+    let header = block_on(read_header_from(&bytes[..])).unwrap();
+    let plan = LoadPlan::new(&header, Some("m".into()), Some(16)).unwrap();
+    let recorder = Recorder::new();
+    let status = StatusStream::with_sink(Box::new(recorder.clone()));
+    let adapter = crate::backend::AdapterInfo {
+        name: "SwiftShader Device (Subzero)".into(),
+        vendor: "google".into(),
+        architecture: "swiftshader".into(),
+        description: String::new(),
+        backend: "BrowserWebGpu".into(),
+        max_buffer_size: 1 << 30,
+        max_storage_buffer_binding_size: 128 << 20,
+        shader_f16: false,
+        is_fallback_adapter: false,
+    };
+    let soft = Rc::new(Backend { adapter: Some(adapter), ..Backend::cpu() });
+    let kept = plan.device_for(crate::device::Preference::Webgpu, soft.clone(), Some(&status));
+    assert!(Rc::ptr_eq(&kept, &soft), "asked for WebGPU: kept");
+    assert!(recorder.infos().is_empty());
+    let cpu = plan.device_for(crate::device::Preference::Auto, soft.clone(), Some(&status));
+    assert!(cpu.adapter.is_none());
+    assert!(recorder.infos()[0].contains("so m runs on the CPU"), "{:?}", recorder.infos());
+    // A ModelManager decides once for all its models.
+    assert_eq!(models_run_on(&soft, &status), crate::device::Preference::Cpu);
+    assert!(recorder.infos()[1].contains("so models run on the CPU"), "{:?}", recorder.infos());
+    assert_eq!(models_run_on(&Backend::cpu(), &status), crate::device::Preference::Cpu, "no adapter");
 }

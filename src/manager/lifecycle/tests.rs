@@ -1,320 +1,14 @@
-//! Every ModelManager scenario the page tests cover, natively, over a fake engine: loads that
-//! complete when the test says so, fake byte counts, a status recorder.
+//! Every ModelManager scenario the page tests cover, natively, over the fake engine
+//! ([`crate::manager::testing`]): loads that complete when the test says so, fake byte counts, a
+//! status recorder.
 
-use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
-use std::future::Future;
 use std::rc::Rc;
-
-use futures::channel::oneshot;
-use futures::executor::LocalPool;
-use futures::task::LocalSpawnExt;
 
 use super::*;
 use crate::error::{ErrorClass, ErrorCode};
-use crate::manager::EngineError;
-use crate::manager::{Catalog, CatalogEntry};
-use crate::memory::{AdapterFacts, MIB, MemoryManager, Requirement};
-use crate::status::{Metrics, Payload, Recorder, StatusStream};
-
-// ---------------------------------------------------------------------------------------------
-// The fake engine
-
-#[derive(Clone, Default)]
-struct Flag(Rc<Cell<bool>>);
-
-impl Flag {
-    fn cancel(&self) {
-        self.0.set(true);
-    }
-}
-
-impl Cancel for Flag {
-    fn is_cancelled(&self) -> bool {
-        self.0.get()
-    }
-}
-
-#[derive(Debug, Clone, PartialEq)]
-struct FakeError {
-    code: ErrorCode,
-    message: String,
-}
-
-impl FakeError {
-    fn download(message: &str) -> FakeError {
-        FakeError { code: ErrorCode::HttpStatus, message: message.into() }
-    }
-}
-
-impl EngineError for FakeError {
-    fn code(&self) -> ErrorCode {
-        self.code
-    }
-
-    fn message(&self) -> String {
-        self.message.clone()
-    }
-}
-
-#[derive(Debug)]
-struct ModelState {
-    bytes: u64,
-    generating: Cell<bool>,
-    disposed: Cell<bool>,
-    /// The engine's upload counter, given back on dispose.
-    uploaded: Rc<Cell<u64>>,
-}
-
-#[derive(Clone, Debug)]
-struct FakeModel(Rc<ModelState>);
-
-impl Resident for FakeModel {
-    fn resident_bytes(&self) -> u64 {
-        self.0.bytes
-    }
-    fn is_generating(&self) -> bool {
-        self.0.generating.get()
-    }
-    fn is_disposed(&self) -> bool {
-        self.0.disposed.get()
-    }
-    fn dispose(&self) {
-        if !self.0.disposed.replace(true) {
-            self.0.uploaded.set(self.0.uploaded.get() - self.0.bytes);
-        }
-    }
-}
-
-struct FakeEngine {
-    memory: MemoryManager,
-    /// The exact bytes of each model, known once opened.
-    bytes: HashMap<String, u64>,
-    opened: RefCell<Vec<String>>,
-    /// Keys whose open or load fails, with the error.
-    open_errors: RefCell<HashMap<String, FakeError>>,
-    load_errors: RefCell<HashMap<String, FakeError>>,
-    /// Loads that wait (half uploaded) until the test lets them go on.
-    gates: RefCell<HashMap<String, oneshot::Receiver<()>>>,
-    /// Every load, in the order they started.
-    loads: RefCell<Vec<String>>,
-    /// Bytes on the fake device now.
-    uploaded: Rc<Cell<u64>>,
-    generation: Cell<u32>,
-    /// Called when a load is half uploaded (device loss mid-load).
-    mid_load: RefCell<Option<Box<dyn Fn()>>>,
-    metrics_reports: Cell<u32>,
-    status: Rc<StatusStream>,
-}
-
-impl FakeEngine {
-    fn new(bytes: HashMap<String, u64>, status: Rc<StatusStream>) -> FakeEngine {
-        FakeEngine {
-            memory: MemoryManager::new(&AdapterFacts::default()),
-            bytes,
-            opened: RefCell::default(),
-            open_errors: RefCell::default(),
-            load_errors: RefCell::default(),
-            gates: RefCell::default(),
-            loads: RefCell::default(),
-            uploaded: Rc::default(),
-            generation: Cell::new(0),
-            mid_load: RefCell::default(),
-            metrics_reports: Cell::new(0),
-            status,
-        }
-    }
-}
-
-impl Engine for FakeEngine {
-    type Model = FakeModel;
-    type Error = FakeError;
-    type Signal = Flag;
-
-    fn memory(&self) -> &MemoryManager {
-        &self.memory
-    }
-
-    fn report_memory(&self, key: Option<&str>) {
-        self.metrics_reports.set(self.metrics_reports.get() + 1);
-        self.status.metrics(Metrics { used_bytes: self.memory.registered_bytes(), ..Metrics::default() }, key);
-    }
-
-    fn exact_requirement(&self, entry: &CatalogEntry, context: u32) -> Option<Requirement> {
-        if !self.opened.borrow().contains(&entry.key) {
-            return None;
-        }
-        Some(Requirement::precomputed(self.bytes[&entry.key], context))
-    }
-
-    async fn open(&self, entry: &CatalogEntry, _signal: Option<&Flag>) -> Result<(), FakeError> {
-        if let Some(e) = self.open_errors.borrow().get(&entry.key) {
-            return Err(e.clone());
-        }
-        if !self.opened.borrow().contains(&entry.key) {
-            self.opened.borrow_mut().push(entry.key.clone());
-        }
-        Ok(())
-    }
-
-    async fn load(&self, entry: &CatalogEntry, _context: u32, signal: Option<&Flag>) -> Result<FakeModel, FakeError> {
-        let key = entry.key.clone();
-        self.loads.borrow_mut().push(key.clone());
-        if let Some(e) = self.load_errors.borrow().get(&key) {
-            return Err(e.clone());
-        }
-        let bytes = self.bytes[&key];
-        let half = bytes / 2;
-        self.uploaded.set(self.uploaded.get() + half);
-        if let Some(f) = &*self.mid_load.borrow() {
-            f();
-        }
-        let gate = self.gates.borrow_mut().remove(&key);
-        if let Some(gate) = gate {
-            let _ = gate.await;
-        }
-        if signal.is_some_and(Cancel::is_cancelled) {
-            // What was uploaded is freed.
-            self.uploaded.set(self.uploaded.get() - half);
-            return Err(FakeError { code: ErrorCode::Aborted, message: format!("Loading {key} was cancelled.") });
-        }
-        self.uploaded.set(self.uploaded.get() + (bytes - half));
-        Ok(FakeModel(Rc::new(ModelState {
-            bytes,
-            generating: Cell::new(false),
-            disposed: Cell::new(false),
-            uploaded: self.uploaded.clone(),
-        })))
-    }
-
-    async fn recover(&self) -> Result<u32, FakeError> {
-        self.generation.set(self.generation.get() + 1);
-        Ok(self.generation.get())
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// The harness
-
-/// Five models: a (100 MiB), b (100 MiB), c (150 MiB), big (400 MiB), tiny (10 MiB).
-const MODELS: [(&str, u64); 5] = [("a", 100), ("b", 100), ("c", 150), ("big", 400), ("tiny", 10)];
-
-fn entry(key: &str, mib: u64) -> CatalogEntry {
-    CatalogEntry {
-        key: key.to_owned(),
-        url: format!("/models/{key}.gguf"),
-        sha256: None,
-        arch: "llama".to_owned(),
-        quant: "Q4_0".to_owned(),
-        file_bytes: mib * MIB / 2,
-        context_length: 4096,
-        description: format!("model {key}"),
-        // The catalog's figure at context 2048: the same as the header's here.
-        required_bytes: Some(mib * MIB),
-    }
-}
-
-struct Harness {
-    pool: LocalPool,
-    lifecycle: Rc<ModelLifecycle<FakeEngine>>,
-    recorder: Recorder,
-}
-
-type Slot<T> = Rc<RefCell<Option<T>>>;
-
-impl Harness {
-    fn new(budget_mib: u64, settings: Settings) -> Harness {
-        let mut catalog = Catalog::default();
-        let mut bytes = HashMap::new();
-        for (key, mib) in MODELS {
-            catalog.register(entry(key, mib), true).unwrap();
-            bytes.insert(key.to_owned(), mib * MIB);
-        }
-        let recorder = Recorder::new();
-        let status = Rc::new(StatusStream::with_sink(Box::new(recorder.clone())));
-        let engine = FakeEngine::new(bytes, status.clone());
-        engine.memory.set_budget_bytes(budget_mib * MIB);
-        let lifecycle = ModelLifecycle::new(engine, status, catalog, settings, 0);
-        Harness { pool: LocalPool::new(), lifecycle, recorder }
-    }
-
-    fn engine(&self) -> &FakeEngine {
-        self.lifecycle.engine()
-    }
-
-    /// Runs `f` on the pool; its result lands in the slot once it finishes.
-    fn spawn<T: 'static>(&self, f: impl Future<Output = T> + 'static) -> Slot<T> {
-        let slot: Slot<T> = Rc::default();
-        let out = slot.clone();
-        self.pool.spawner().spawn_local(async move { *out.borrow_mut() = Some(f.await) }).unwrap();
-        slot
-    }
-
-    fn run<T: 'static>(&mut self, f: impl Future<Output = T> + 'static) -> T {
-        let slot = self.spawn(f);
-        self.pool.run_until_stalled();
-        slot.borrow_mut().take().expect("the operation finished")
-    }
-
-    /// Switches to `key`; the key of the model made current.
-    fn switch(&mut self, key: &str) -> Result<String, ManagerError<FakeError>> {
-        let f = self.lifecycle.switch(key, None);
-        self.run(f).map(|s| s.key)
-    }
-
-    /// A load of `key` that waits, half uploaded, until the sender fires.
-    fn hold(&self, key: &str) -> oneshot::Sender<()> {
-        let (tx, rx) = oneshot::channel();
-        self.engine().gates.borrow_mut().insert(key.to_owned(), rx);
-        tx
-    }
-
-    fn mark(&self) -> usize {
-        self.recorder.events().len()
-    }
-
-    fn infos_since(&self, mark: usize) -> Vec<String> {
-        self.recorder.events()[mark..]
-            .iter()
-            .filter_map(|e| match &e.payload {
-                Payload::Info(m) => Some(m.clone()),
-                _ => None,
-            })
-            .collect()
-    }
-
-    /// The error events since `mark`: (name, message, key).
-    fn errors_since(&self, mark: usize) -> Vec<(String, String, Option<String>)> {
-        self.recorder.events()[mark..]
-            .iter()
-            .filter_map(|e| match &e.payload {
-                Payload::Error(info) => Some((info.name.clone(), info.message.clone(), e.model_key.clone())),
-                _ => None,
-            })
-            .collect()
-    }
-
-    /// The events since `mark` as (kind, text): info messages, error names, "metrics".
-    fn timeline_since(&self, mark: usize) -> Vec<String> {
-        self.recorder.events()[mark..]
-            .iter()
-            .filter_map(|e| match &e.payload {
-                Payload::Info(m) => Some(m.clone()),
-                Payload::Error(info) => Some(format!("error {}: {}", info.name, info.message)),
-                Payload::Metrics(_) => Some("metrics".to_owned()),
-                _ => None,
-            })
-            .collect()
-    }
-
-    fn loaded_keys(&self) -> Vec<String> {
-        self.lifecycle.resident().into_iter().map(|r| r.account.key).collect()
-    }
-}
-
-fn roomy() -> Harness {
-    Harness::new(1024, Settings::default())
-}
+use crate::manager::CatalogEntry;
+use crate::manager::testing::{FakeError, Flag, Harness, entry, roomy};
+use crate::memory::MIB;
 
 // ---------------------------------------------------------------------------------------------
 // Switching
@@ -335,6 +29,58 @@ fn switch_tells_the_seed_sequence_and_registers_the_model() {
     assert_eq!(resident.len(), 1);
     assert!(resident[0].current);
     assert_eq!(resident[0].account.bytes, 100 * MIB);
+}
+
+#[test]
+fn init_tells_the_sequence_with_the_register_metrics_before_success_then_ready() {
+    let mut h = roomy();
+    let f = h.lifecycle.init("a", None);
+    assert_eq!(h.run(f).unwrap().key, "a");
+    assert_eq!(
+        h.timeline_since(0),
+        [
+            "Checking memory for a...",
+            "Loading model a...",
+            "metrics",
+            "Model a loaded successfully.",
+            "Model a initialized and ready."
+        ]
+    );
+    assert!(h.recorder.events().iter().all(|e| e.model_key.as_deref() == Some("a")), "every event names the model");
+    let rows = h.lifecycle.loaded_rows();
+    assert_eq!(rows.len(), 1);
+    assert_eq!((rows[0].key.as_str(), rows[0].bytes, rows[0].current), ("a", 100 * MIB, true));
+    assert_eq!(rows[0].backend, "fake");
+    // The loaded model again: one info, nothing loaded.
+    let mark = h.mark();
+    assert_eq!(h.switch("a").unwrap(), "a");
+    assert_eq!(h.timeline_since(mark), ["Model a is already loaded."]);
+    // A failed init tells no "ready".
+    let f = h.lifecycle.init("nope", None);
+    assert!(h.run(f).is_err());
+    assert!(!h.recorder.infos().iter().any(|m| m == "Model nope initialized and ready."));
+}
+
+#[test]
+fn the_simulated_low_vram_budget_refuses_with_suggestions() {
+    let mut h = roomy();
+    h.engine().memory.clear_budget_override();
+    h.engine().memory.set_simulation_low_vram(true);
+    let e = h.switch("big").unwrap_err();
+    let ManagerError::DoesNotFit { available_bytes, suggestions, .. } = &e else { panic!("{e:?}") };
+    assert_eq!(*available_bytes, 256 * MIB);
+    assert_eq!(suggestions[0].key, "c");
+    assert!(suggestions.iter().all(|s| s.required_bytes <= 256 * MIB));
+}
+
+#[test]
+fn an_entry_the_app_supplies_the_file_for_needs_no_url_and_loads() {
+    let mut h = roomy();
+    let supplied = CatalogEntry { url: String::new(), ..entry("tiny", 10) };
+    assert!(h.lifecycle.register(supplied.clone(), true).is_err(), "a URL is needed unless a file is supplied");
+    h.lifecycle.register(supplied, false).unwrap();
+    assert_eq!(h.lifecycle.catalog().lookup("tiny").unwrap().url, "");
+    assert_eq!(h.switch("tiny").unwrap(), "tiny");
 }
 
 #[test]
@@ -442,6 +188,12 @@ fn refusal_is_a_does_not_fit_error_with_figures_and_suggestions() {
     let fit = h.lifecycle.fit("big").unwrap();
     assert!(!fit.can_load.can && fit.exact);
     assert_eq!(fit.suggestions, *suggestions);
+    // What JS reads beside the message.
+    let fields: Vec<&str> = e.details().into_iter().map(|(k, _)| k).collect();
+    assert_eq!(fields, ["modelKey", "reason", "requiredBytes", "availableBytes"]);
+    assert_eq!(e.details()[2].1, crate::error::Detail::Number((400 * MIB) as f64));
+    assert_eq!(e.suggestions().map(<[_]>::len), Some(4));
+    assert!(e.into_engine_error().is_none());
 }
 
 #[test]
@@ -535,6 +287,9 @@ fn different_keys_run_in_call_order_and_a_failure_leaves_the_state_consistent() 
     let key = |n: usize| results[n].as_ref().map(|s| s.key.as_str()).unwrap();
     assert_eq!((key(0), key(1), key(3)), ("a", "a", "c"));
     let e = results[2].as_ref().unwrap_err();
+    let fields: Vec<&str> = e.details().into_iter().map(|(k, _)| k).collect();
+    assert_eq!(fields, ["modelKey"]);
+    assert_eq!(e.clone().into_engine_error().map(|f| f.code), Some(ErrorCode::HttpStatus), "the cause keeps its code");
     let ManagerError::LoadFailed { key, failure: LoadFailure::Engine(f), suggestions } = e else { panic!("{e:?}") };
     assert_eq!(key, "b");
     assert_eq!(f.code.class().js_name(), "DownloadError");
@@ -784,4 +539,24 @@ fn device_loss_with_nothing_loaded_says_so() {
     let errors = h.errors_since(0);
     assert_eq!(errors.len(), 1);
     assert!(errors[0].1.contains("No model was loaded."), "{errors:?}");
+}
+
+#[test]
+fn a_lifecycle_following_the_page_device_hears_its_loss() {
+    use crate::device::{page_generation, page_webgpu};
+    let h = roomy();
+    h.lifecycle.follow_page_device();
+    let lost = Rc::new(std::cell::RefCell::new(None));
+    let keep = lost.clone();
+    let init = page_webgpu(move |generation, on_lost| {
+        *keep.borrow_mut() = Some(on_lost);
+        async move { Ok(crate::backend::Backend { generation, ..crate::backend::Backend::cpu() }) }
+    });
+    futures::executor::block_on(init).unwrap();
+    assert_eq!(page_generation(), 0, "each test thread has a page device of its own");
+    assert!(!h.lifecycle.is_lost());
+    (lost.borrow().as_ref().unwrap())("Destroyed: test".into());
+    assert!(h.lifecycle.is_lost());
+    assert_eq!(h.errors_since(0)[0].0, "DeviceLostError");
+    assert_eq!(page_generation(), 1);
 }

@@ -1,6 +1,6 @@
-//! A task's JS sides: what `enqueue` reads from it ([`read_task`]), and the `TaskHandle` JS
-//! holds (an async iterator of its tokens and its `result` promise) with the [`Outlet`] the
-//! executor feeds them through.
+//! A task's JS sides: what `enqueue` reads from it ([`read_task`]: the [`Task`] the core
+//! executor runs), and the `TaskHandle` JS holds (an async iterator of its tokens and its `result`
+//! promise) with the [`Outlet`] the task feeds them through.
 
 use std::rc::Rc;
 
@@ -13,55 +13,36 @@ use crate::manager::task::{self, TokenStream};
 use super::super::error::{ErrorCode, JsError};
 use super::super::streamer::field;
 
-use super::ExecInner;
+use super::Executor;
 
 /// What a task's iterator reads: its tokens, then its error.
 pub(super) type Channel = TokenStream<JsValue, JsValue>;
 
-/// The executor's end of a task's handle: tokens in (see [`task::Outlet`]), the result
-/// settled. Dropping it ends the iterator.
-pub(super) struct Outlet {
-    channel: task::Outlet<JsValue, JsValue>,
-    resolve: Function,
-    reject: Function,
-}
-
-impl Outlet {
-    /// Hands `token` to the iterator.
-    pub fn token(&self, token: &JsValue) {
-        self.channel.token(token.clone());
-    }
-
-    /// Resolves the result with `value`.
-    pub fn resolve(&self, value: &JsValue) {
-        let _ = self.resolve.call1(&JsValue::NULL, value);
-    }
-
-    /// Rejects the result with `error`, which the iterator throws after the tokens before it.
-    pub fn fail(&self, error: &JsValue) {
-        self.channel.fail(error.clone());
-        let _ = self.reject.call1(&JsValue::NULL, error);
-    }
-}
+/// The task's end of its handle: tokens in, the result settled (see [`task::Outlet`]). Dropping
+/// it ends the iterator.
+pub(super) type Outlet = task::Outlet<JsValue, JsValue, JsValue>;
 
 /// A new task's outlet, the channel its handle reads and its result promise.
-pub(super) fn open() -> (Outlet, Rc<Channel>, Promise) {
-    let (outlet, channel) = task::outlet();
-    let mut settle: Option<(Function, Function)> = None;
-    let result = Promise::new(&mut |resolve, reject| settle = Some((resolve, reject)));
-    // The Promise executor runs at once, so `settle` is set; empty functions stand in otherwise.
-    let (resolve, reject) = settle.unwrap_or_else(|| (Function::new_no_args(""), Function::new_no_args("")));
+fn open() -> (Outlet, Rc<Channel>, Promise) {
+    let (outlet, channel, settled) = task::outlet();
+    let result = wasm_bindgen_futures::future_to_promise(async move {
+        // The outlet settles every task it is given; a task that never runs stays pending.
+        match settled.await {
+            Ok(outcome) => outcome,
+            Err(_) => std::future::pending().await,
+        }
+    });
     // A failure is also thrown by the iterator; an app that only iterates must not see an
     // "unhandled rejection" for the result it never awaited.
     let noop = Closure::once_into_js(|_: JsValue| {});
     if let Ok(catch) = Reflect::get(&result, &"catch".into()).and_then(|c| c.dyn_into::<Function>()) {
         let _ = catch.call1(&result, &noop);
     }
-    (Outlet { channel: outlet, resolve, reject }, channel, result)
+    (outlet, channel, result)
 }
 
-/// What `enqueue` reads from a task besides its model and priority.
-pub(super) struct TaskInput {
+/// A queued task as the core executor runs it (see `Job for Task` in the executor).
+pub(super) struct Task {
     /// The prompt string or chat messages (exactly one given, checked).
     pub input: JsValue,
     /// The generate options (`params`: sampling, `maxTokens`, `stop`, `chat`, `onToken`), an
@@ -69,17 +50,15 @@ pub(super) struct TaskInput {
     pub params: JsValue,
     /// The task's own controller; the task's `signal` aborts it too.
     pub controller: AbortController,
+    /// Its handle's tokens and result.
+    pub outlet: Outlet,
 }
 
-/// Reads `{ prompt | messages, params, signal }`; an `InvalidInputError` names what is wrong.
-pub(super) fn read_task(task: &JsValue) -> Result<TaskInput, JsError> {
+/// Reads `{ prompt | messages, params, signal }` (an `InvalidInputError` names what is wrong):
+/// the task, the channel its handle reads and its result promise.
+pub(super) fn read_task(task: &JsValue) -> Result<(Task, Rc<Channel>, Promise), JsError> {
     // Each field with whether it has the right type.
-    let typed = |name: &str, right: fn(&JsValue) -> bool| {
-        field(task, name).map(|v| {
-            let ok = right(&v);
-            (v, ok)
-        })
-    };
+    let typed = |name: &str, right: fn(&JsValue) -> bool| field(task, name).map(|v| (v.clone(), right(&v)));
     let input = task::pick_input(typed("prompt", JsValue::is_string), typed("messages", js_sys::Array::is_array))
         .map_err(|m| JsError::of(ErrorCode::InvalidPrompt, m))?;
     let params = field(task, "params").unwrap_or_else(|| Object::new().into());
@@ -98,7 +77,8 @@ pub(super) fn read_task(task: &JsValue) -> Result<TaskInput, JsError> {
             let _ = signal.add_event_listener_with_callback("abort", abort.unchecked_ref());
         }
     }
-    Ok(TaskInput { input, params, controller })
+    let (outlet, channel, result) = open();
+    Ok((Task { input, params, controller, outlet }, channel, result))
 }
 
 /// A queued task: `for await (const t of handle)` yields its tokens (`{ text, tokenId, index }`);
@@ -109,7 +89,7 @@ pub struct TaskHandle {
     pub(super) model_key: String,
     pub(super) result: Promise,
     pub(super) channel: Rc<Channel>,
-    pub(super) executor: Rc<ExecInner>,
+    pub(super) executor: Rc<Executor>,
 }
 
 #[wasm_bindgen]
@@ -142,24 +122,23 @@ impl TaskHandle {
     #[wasm_bindgen(unchecked_return_type = "Promise<IteratorResult<TokenData>>")]
     pub fn next(&self) -> Promise {
         let channel = self.channel.clone();
-        wasm_bindgen_futures::future_to_promise(async move {
-            let out = Object::new();
-            let token = channel.next().await.transpose()?;
-            if let Some(token) = &token {
-                let _ = Reflect::set(&out, &"value".into(), token);
-            }
-            let _ = Reflect::set(&out, &"done".into(), &JsValue::from_bool(token.is_none()));
-            Ok(out.into())
-        })
+        wasm_bindgen_futures::future_to_promise(async move { Ok(step(channel.next().await.transpose()?.as_ref())) })
     }
 
     /// Leaving a `for await` loop early cancels the task.
     #[wasm_bindgen(js_name = "return", unchecked_return_type = "Promise<IteratorResult<TokenData>>")]
     pub fn return_(&self) -> Promise {
         self.executor.cancel(self.id);
-        let out = Object::new();
-        let _ = Reflect::set(&out, &"done".into(), &JsValue::TRUE);
-        let out: JsValue = out.into();
-        wasm_bindgen_futures::future_to_promise(async move { Ok(out) })
+        Promise::resolve(&step(None))
     }
+}
+
+/// An iterator step: `{ value, done: false }` with a token, `{ done: true }` at the end.
+fn step(token: Option<&JsValue>) -> JsValue {
+    let out = Object::new();
+    if let Some(token) = token {
+        let _ = Reflect::set(&out, &"value".into(), token);
+    }
+    let _ = Reflect::set(&out, &"done".into(), &JsValue::from_bool(token.is_none()));
+    out.into()
 }

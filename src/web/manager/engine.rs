@@ -1,29 +1,33 @@
 //! [`WebEngine`]: the lifecycle's [`Engine`] in the browser: GGUF files read from a URL
 //! (Range requests), a `File` the app supplied or the browser's model cache (OPFS), loaded with
-//! [`LanguageModel::load_with`], accounted by the page's `MemoryManager` ([`account`]: the
-//! app's, or a new one on the backend 'auto' resolves to).
+//! `model::load_with` (the core `LoadedModel`, which the lifecycle holds), accounted by the
+//! page's memory [`Account`] ([`account`]: the app's `MemoryManager`'s, or a new one on the
+//! backend 'auto' resolves to).
 
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use serde::Serialize;
 use wasm_bindgen::prelude::*;
 use web_sys::{AbortSignal, Blob};
 
-use crate::manager::{Cancel, CatalogEntry, Engine, EngineError, FileBook, Resident};
-use crate::memory::{self, Requirement};
+use crate::backend::BackendKind;
+use crate::cache::CachedModel;
+use crate::infer::session::LoadedModel;
+use crate::manager::{Cancel, CatalogEntry, Engine, EngineError, FileBook};
+use crate::memory::{self, Account, Requirement};
 use crate::status::{Phase, Progress, StatusStream};
 
 use super::super::cache::ModelCache;
+use super::super::convert::{now_ms, shared};
 use super::super::device::{Preference, acquire};
 use super::super::error::{ErrorCode, JsError};
 use super::super::gguf::GgufFile;
-use super::super::memory::{MemoryManager, now_ms};
-use super::super::model::{LanguageModel, LoadRequest};
+use super::super::memory::{MemoryManager, open_account, settle_later};
+use super::super::model::{LoadRequest, load_with};
 use super::super::source::ProgressReporter;
 use super::super::streamer::field;
 use super::super::types::BackendArg;
-use crate::infer::session::runs_on_cpu_instead;
+use crate::infer::session::models_run_on;
 
 impl Cancel for AbortSignal {
     fn is_cancelled(&self) -> bool {
@@ -41,37 +45,10 @@ impl EngineError for JsError {
     }
 }
 
-/// A resident `LanguageModel`, as the lifecycle holds it (a handle on the shared model).
-pub(in crate::web) struct Loaded(pub LanguageModel);
-
-impl Clone for Loaded {
-    fn clone(&self) -> Self {
-        Loaded(self.0.handle())
-    }
-}
-
-impl Resident for Loaded {
-    fn resident_bytes(&self) -> u64 {
-        self.0.core().info().resident_bytes as u64
-    }
-
-    fn is_generating(&self) -> bool {
-        self.0.core().is_busy()
-    }
-
-    fn is_disposed(&self) -> bool {
-        self.0.core().is_disposed()
-    }
-
-    fn dispose(&self) {
-        self.0.dispose();
-    }
-}
-
 /// The browser's engine: the files, their cache and the device. See the [module docs](self).
 pub(in crate::web) struct WebEngine {
     status: Rc<StatusStream>,
-    pub memory: MemoryManager,
+    pub memory: Rc<Account>,
     /// Resolved once at `create`: `Webgpu` or `Cpu`, never `Auto`.
     pub preference: Preference,
     /// Whether model files go through the browser's model cache (OPFS).
@@ -83,16 +60,8 @@ pub(in crate::web) struct WebEngine {
     files: FileBook<GgufFile, Blob>,
 }
 
-/// A model file in the browser's model cache, as `cachedModels()` lists it.
-#[derive(Serialize)]
-pub(in crate::web) struct CachedModel {
-    key: String,
-    file: String,
-    bytes: u64,
-}
-
 impl WebEngine {
-    pub fn new(status: Rc<StatusStream>, memory: MemoryManager, preference: Preference, use_cache: bool) -> Self {
+    pub fn new(status: Rc<StatusStream>, memory: Rc<Account>, preference: Preference, use_cache: bool) -> Self {
         WebEngine { status, memory, preference, use_cache, cache: RefCell::new(None), files: FileBook::default() }
     }
 
@@ -104,13 +73,10 @@ impl WebEngine {
 
     /// The models in the browser's model cache (none when the cache is off or missing).
     pub async fn cached_models(&self) -> Vec<CachedModel> {
-        let list = match self.model_cache().await {
+        match self.model_cache().await {
             Some(cache) => cache.list().await,
             None => Vec::new(),
-        };
-        list.into_iter()
-            .map(|(file, bytes)| CachedModel { key: crate::source::cache_key_of(&file).to_owned(), file, bytes })
-            .collect()
+        }
     }
 
     /// Deletes `key`'s files from the model cache (every model's when `None`); returns how
@@ -173,7 +139,7 @@ impl WebEngine {
 }
 
 impl Engine for WebEngine {
-    type Model = Loaded;
+    type Model = Rc<LoadedModel>;
     type Error = JsError;
     type Signal = AbortSignal;
 
@@ -186,11 +152,12 @@ impl Engine for WebEngine {
     }
 
     fn report_memory(&self, key: Option<&str>) {
-        self.memory.metrics(key);
+        self.memory.emit_metrics(key);
     }
 
     fn released(&self, key: &str) {
-        self.memory.released(key);
+        self.memory.emit_metrics(Some(key));
+        settle_later(&self.memory, key);
     }
 
     fn device_lost(&self) {
@@ -212,7 +179,7 @@ impl Engine for WebEngine {
         // A cached copy needs no network at all.
         let cache = if self.files.uses_url(entry) { self.model_cache().await } else { None };
         let cached = match cache {
-            Some(cache) => cache.get(entry, None).await,
+            Some(cache) => cache.reuse(entry, signal).await?,
             None => None,
         };
         let from_cache = cached.is_some();
@@ -231,7 +198,12 @@ impl Engine for WebEngine {
         Ok(())
     }
 
-    async fn load(&self, entry: &CatalogEntry, context: u32, signal: Option<&AbortSignal>) -> Result<Loaded, JsError> {
+    async fn load(
+        &self,
+        entry: &CatalogEntry,
+        context: u32,
+        signal: Option<&AbortSignal>,
+    ) -> Result<Rc<LoadedModel>, JsError> {
         let file = match self.files.opened(&entry.key) {
             Some(file) => file,
             None => {
@@ -250,7 +222,7 @@ impl Engine for WebEngine {
             on_progress: None,
             announce: false,
         };
-        LanguageModel::load_with(&file, Some(self.status.clone()), request).await.map(Loaded)
+        load_with(&file, Some(self.status.clone()), request).await
     }
 
     async fn recover(&self) -> Result<u32, JsError> {
@@ -267,33 +239,27 @@ pub(in crate::web) async fn account(
     options: &JsValue,
     status: &Rc<StatusStream>,
     device_memory_gb: Option<f64>,
-) -> Result<(MemoryManager, Preference), JsError> {
+) -> Result<(Rc<Account>, Preference), JsError> {
     match field(options, "memoryManager") {
         Some(v) => {
-            let memory = MemoryManager::from_js(&v).ok_or_else(|| {
+            let memory = shared::<MemoryManager>(&v).ok_or_else(|| {
                 JsError::of(ErrorCode::InvalidOptions, "options.memoryManager must be a MemoryManager.")
             })?;
-            let preference = if memory.is_cpu() { Preference::Cpu } else { Preference::Webgpu };
-            Ok((memory, preference))
+            let preference = if memory.inner.kind() == BackendKind::Cpu { Preference::Cpu } else { Preference::Webgpu };
+            Ok((memory.inner, preference))
         }
         None => {
             let asked = Preference::parse(field(options, "backend").map(|v| v.unchecked_into::<BackendArg>()))?;
             let preference = resolve(asked, status).await?;
-            Ok((MemoryManager::create_with(status.clone(), preference, device_memory_gb, None).await?, preference))
+            Ok((open_account(status.clone(), preference, device_memory_gb, None).await?, preference))
         }
     }
 }
 
-/// 'auto' made concrete once for a manager: WebGPU, unless there is no adapter or it is a
-/// software emulation (SwiftShader, llvmpipe), where the wasm CPU backend is faster (measured
-/// ~30x on SmolLM2); the status stream says which and why.
+/// 'auto' made concrete once for a manager ([`models_run_on`]).
 async fn resolve(asked: Preference, status: &Rc<StatusStream>) -> Result<Preference, JsError> {
     if asked != Preference::Auto {
         return Ok(asked);
     }
-    let device = acquire(Preference::Auto, Some(status.clone())).await?;
-    if device.adapter.is_none() || runs_on_cpu_instead(&device, Some(status), "models run", None) {
-        return Ok(Preference::Cpu);
-    }
-    Ok(Preference::Webgpu)
+    Ok(models_run_on(&*acquire(Preference::Auto, Some(status.clone())).await?, status))
 }

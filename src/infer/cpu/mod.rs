@@ -3,8 +3,20 @@
 //! This is the native test backend and the browser's fallback when no WebGPU adapter exists.
 //! Weights are kept as their GGUF bytes and decoded one row at a time inside the product (the
 //! decoders are [`crate::gguf::dequantize`], bit-exact with gguf-py), so memory stays at the
-//! file's size. Natively the matrix products are split over the machine's cores; on wasm32 they
-//! run on the calling thread.
+//! file's size. Natively the matrix products are split over the machine's cores (or
+//! [`CpuOptions::threads`]); on wasm32 they run on the calling thread.
+//!
+//! # Two arithmetic modes ([`CpuOptions::exact`])
+//! - **Quantized** (the default, what the product runs): as llama.cpp's CPU backend does, each
+//!   matrix product quantizes its activation rows once into 8-bit blocks of 32 and multiplies
+//!   them with the weight blocks in integers ([`quant`]). F32/F16/BF16 and the formats
+//!   without a quantized kernel (Q2_K, Q3_K) use the f32 path below.
+//! - **Exact**: every weight row is decoded to f32 and multiplied with the f32 activations. This is
+//!   the reference the golden-logit tests hold to 1e-3; the quantized mode stays within the
+//!   same greedy-token tolerance against llama.cpp (tests/infer_real_models.rs checks both).
+//!
+//! All scratch space (quantized activations, product rows, attention scores) lives in the
+//! [`Cpu`] and grows to the largest batch once, so a decode step allocates nothing.
 
 use std::cell::RefCell;
 use std::ops::Deref;
@@ -15,7 +27,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crate::gguf::{GgmlType, dequantize};
 
 use super::InferError;
+
+pub mod quant;
+
 use super::compute::{Activation, Attention, Compute, MAX_TOP_K, Rope, RopeStyle, order_key, order_value};
+use quant::{Kernel, QuantActs};
 
 /// An `f32` buffer on the CPU.
 pub type CpuBuf = Rc<Counted<RefCell<Vec<f32>>>>;
@@ -58,6 +74,8 @@ pub struct CpuWeight {
     cols: usize,
     row_bytes: usize,
     bytes: Vec<u8>,
+    /// The quantized kernel for this format, if there is one.
+    kernel: Option<Kernel>,
     _lease: Lease,
 }
 
@@ -69,16 +87,60 @@ impl CpuWeight {
     }
 }
 
+/// How the CPU backend computes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CpuOptions {
+    /// Decode every weight row to f32 and multiply in f32 (the reference), instead of
+    /// quantizing the activations to 8 bits per product (the default; see the module docs).
+    pub exact: bool,
+    /// Threads a large matrix product is split over natively; `0` picks the machine's cores
+    /// (at most 8). The `HEARTH_CPU_THREADS` environment variable sets it for [`Cpu::new`].
+    /// Ignored on wasm32, which runs on the calling thread.
+    pub threads: usize,
+}
+
+/// Scratch space reused by every op (grown to the largest batch, never shrunk).
+#[derive(Debug, Default)]
+struct Scratch {
+    acts: QuantActs,
+    /// Products as `[row][token]` before they are written out as `[token][row]`.
+    tmp: Vec<f32>,
+    /// One decoded weight row (the f32 path).
+    row: Vec<f32>,
+    /// Attention scores of one query head.
+    scores: Vec<f32>,
+}
+
 /// The CPU backend.
 #[derive(Debug, Default)]
 pub struct Cpu {
     /// Bytes of the weights and buffers alive now (what a memory report shows for this backend).
     resident: Arc<AtomicU64>,
+    options: CpuOptions,
+    scratch: RefCell<Scratch>,
 }
 
 impl Cpu {
+    /// The quantized mode, with `HEARTH_CPU_THREADS` threads natively (cores when unset).
     pub fn new() -> Cpu {
-        Cpu::default()
+        #[cfg(not(target_arch = "wasm32"))]
+        let threads = std::env::var("HEARTH_CPU_THREADS").ok().and_then(|v| v.parse().ok()).unwrap_or(0);
+        #[cfg(target_arch = "wasm32")]
+        let threads = 0;
+        Cpu::with_options(CpuOptions { exact: false, threads })
+    }
+
+    /// The exact f32 reference mode (see the module docs).
+    pub fn exact() -> Cpu {
+        Cpu::with_options(CpuOptions { exact: true, ..Cpu::new().options })
+    }
+
+    pub fn with_options(options: CpuOptions) -> Cpu {
+        Cpu { options, ..Cpu::default() }
+    }
+
+    pub fn options(&self) -> CpuOptions {
+        self.options
     }
 
     /// Counts `bytes` until the returned lease drops.
@@ -98,13 +160,17 @@ fn supported(ty: GgmlType) -> bool {
     ty.is_supported_for_decode()
 }
 
-/// Threads for a product of `work` multiply-adds: one below ~256k, the machine's cores above.
+/// Threads for a product of `work` multiply-adds: one below ~256k, `threads` above (0: the
+/// machine's cores, at most 8).
 #[cfg(not(target_arch = "wasm32"))]
-fn threads_for(work: usize) -> usize {
+fn threads_for(work: usize, threads: usize) -> usize {
     if work < (1 << 18) {
         return 1;
     }
-    std::thread::available_parallelism().map_or(1, |n| n.get()).min(8)
+    match threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()).min(8),
+        t => t,
+    }
 }
 
 #[inline]
@@ -124,14 +190,34 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
     s
 }
 
-/// `out[i * rows + r] = x[i, :] . W[r, :]` for the rows `r0..r1`, written into `out_rows`
-/// (`n x (r1 - r0)`, row-major by output row then token).
-fn matmul_rows(w: &CpuWeight, x: &[f32], n: usize, r0: usize, r1: usize, out: &mut [f32]) {
-    let mut row = vec![0f32; w.cols];
-    for r in r0..r1 {
-        w.row(r, &mut row);
-        for i in 0..n {
-            out[(r - r0) * n + i] = dot(&x[i * w.cols..(i + 1) * w.cols], &row);
+/// How one product's rows are computed.
+#[derive(Clone, Copy)]
+enum Rows<'a> {
+    /// f32 activations against weight rows decoded to f32.
+    F32(&'a [f32]),
+    /// Quantized activations against the weight blocks.
+    Quant(Kernel, &'a QuantActs),
+}
+
+/// `x[i, :] . W[r, :]` for the rows `r0..r1` and tokens `i < n`, written into `out`
+/// (`(r1 - r0) x n`, row-major by output row then token): each weight row is read once for all
+/// the tokens (a prompt's tokens share every pass over the weights). `row` is scratch of
+/// `w.cols` for the f32 path.
+fn matmul_rows(w: &CpuWeight, rows: Rows<'_>, n: usize, r0: usize, r1: usize, out: &mut [f32], row: &mut [f32]) {
+    match rows {
+        Rows::F32(x) => {
+            for r in r0..r1 {
+                w.row(r, row);
+                for i in 0..n {
+                    out[(r - r0) * n + i] = dot(&x[i * w.cols..(i + 1) * w.cols], row);
+                }
+            }
+        }
+        Rows::Quant(k, acts) => {
+            for (r, o) in (r0..r1).zip(out.chunks_exact_mut(n)) {
+                o.fill(0.0);
+                (k.dot)(&w.bytes[r * w.row_bytes..(r + 1) * w.row_bytes], acts, o);
+            }
         }
     }
 }
@@ -213,7 +299,15 @@ impl Compute for Cpu {
                 ),
             });
         }
-        Ok(CpuWeight { ty, rows, cols, row_bytes, bytes: bytes.to_vec(), _lease: self.lease(bytes.len()) })
+        Ok(CpuWeight {
+            ty,
+            rows,
+            cols,
+            row_bytes,
+            bytes: bytes.to_vec(),
+            kernel: quant::kernel(ty),
+            _lease: self.lease(bytes.len()),
+        })
     }
 
     fn weight_bytes(&self, w: &CpuWeight) -> u64 {
@@ -253,27 +347,41 @@ impl Compute for Cpu {
     fn matmul(&self, x: &CpuBuf, w: &CpuWeight, n: usize, out: &CpuBuf) {
         let x = x.borrow();
         let x = &x[..n * w.cols];
+        let mut guard = self.scratch.borrow_mut();
+        let Scratch { acts, tmp, row, .. } = &mut *guard;
         // Products land as [row][token]; transposed into out[token][row] afterwards.
-        let mut tmp = vec![0f32; n * w.rows];
+        tmp.resize(n * w.rows, 0.0);
+        row.resize(w.cols, 0.0);
+        let rows = match w.kernel {
+            Some(k) if !self.options.exact => {
+                acts.quantize(x, n, w.cols);
+                Rows::Quant(k, acts)
+            }
+            _ => Rows::F32(x),
+        };
         #[cfg(not(target_arch = "wasm32"))]
         {
-            let t = threads_for(n * w.rows * w.cols);
+            let t = threads_for(n * w.rows * w.cols, self.options.threads);
             if t > 1 {
                 let per = w.rows.div_ceil(t);
                 std::thread::scope(|s| {
                     for (k, chunk) in tmp.chunks_mut(per * n).enumerate() {
                         let r0 = k * per;
                         let r1 = (r0 + per).min(w.rows);
-                        s.spawn(move || matmul_rows(w, x, n, r0, r1, chunk));
+                        s.spawn(move || matmul_rows(w, rows, n, r0, r1, chunk, &mut vec![0f32; w.cols]));
                     }
                 });
             } else {
-                matmul_rows(w, x, n, 0, w.rows, &mut tmp);
+                matmul_rows(w, rows, n, 0, w.rows, tmp, row);
             }
         }
         #[cfg(target_arch = "wasm32")]
-        matmul_rows(w, x, n, 0, w.rows, &mut tmp);
+        matmul_rows(w, rows, n, 0, w.rows, tmp, row);
         let mut out = out.borrow_mut();
+        if n == 1 {
+            out[..w.rows].copy_from_slice(&tmp[..w.rows]);
+            return;
+        }
         for r in 0..w.rows {
             for i in 0..n {
                 out[i * w.rows + r] = tmp[r * n + i];
@@ -329,7 +437,8 @@ impl Compute for Cpu {
         let hd = a.head_dim as usize;
         let (qw, kvw) = (a.n_head as usize * hd, a.n_head_kv as usize * hd);
         let group = (a.n_head / a.n_head_kv) as usize;
-        let mut scores = Vec::new();
+        let mut guard = self.scratch.borrow_mut();
+        let scores = &mut guard.scores;
         for i in 0..n {
             let p = a.pos0 as usize + i;
             let t0 = if a.window > 0 { (p + 1).saturating_sub(a.window as usize) } else { 0 };
