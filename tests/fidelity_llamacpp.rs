@@ -2,16 +2,28 @@
 //! Fidelity tier: Hearth's own greedy tokens, judged by llama.cpp teacher-forced.
 //!
 //! For each of the three real models and each of the 4 prompts in
-//! `tests/golden/generate/<model>.json`, the CPU engine generates [`STEPS`] greedy tokens (end of
-//! sequence ignored) and keeps its full next-token log-probabilities at every step. llama.cpp
-//! (node-llama-cpp 3.21.1 through `tools/llamacpp_logits.mjs`: CPU, 1 thread, F32 KV cache, flash
-//! attention off) then evaluates prompt + Hearth's tokens in one pass, and at every step:
+//! `tests/golden/generate/<model>.json`, the CPU engine as shipped ([`Cpu::new`], 8-bit
+//! activations) generates [`STEPS`] greedy tokens (end of sequence ignored) and keeps its full
+//! next-token log-probabilities at every step. llama.cpp (node-llama-cpp 3.21.1 through
+//! `tools/llamacpp_logits.mjs`: CPU, 1 thread, F32 KV cache, flash attention off) then evaluates
+//! prompt + Hearth's tokens teacher-forced, along both of its own evaluation paths:
 //!
-//! * **choice**: llama.cpp's log-probability of the token Hearth chose is within [`TOL_NATS`] of
-//!   llama.cpp's best token (a near tie may go either way; a wrong engine picks tokens llama.cpp
-//!   finds unlikely);
-//! * **distribution**: Hearth's log-probabilities of llama.cpp's top-5 tokens are each within
-//!   [`TOL_NATS`] of llama.cpp's.
+//! * **decode**: the prompt in one batch, then one token per evaluation (as llama.cpp generates);
+//! * **batch**: the whole sequence in one batch (llama.cpp's batched matmul path, as for a prompt).
+//!
+//! The two paths are the same model in the same program and differ only in rounding (operation
+//! order, how activations are blocked and quantized for the matrix products), yet on these models
+//! they disagree by up to 0.35 / 0.52 / 0.34 nats (SmolLM2 / Gemma 3 / Qwen2.5) on a top-5 token.
+//! A tolerance tighter than llama.cpp's agreement with itself would judge rounding noise, not
+//! Hearth, so the tier measures Hearth against what llama.cpp itself admits:
+//!
+//! * **choice**: at every step, Hearth's token is accepted when at least one llama.cpp path rates
+//!   it within [`TOL_NATS`] of that path's own best token (a near tie may go either way; a wrong
+//!   engine picks tokens both paths find unlikely);
+//! * **top 5**: for each of llama.cpp's 5 most likely tokens (by the decode path), Hearth's
+//!   log-probability is within [`TOL_NATS`] of the interval spanned by the two paths'
+//!   log-probabilities of that token. The tolerance widens by llama.cpp's own disagreement at that
+//!   token and never narrows: where the paths agree it is the plain 0.15 nats.
 //!
 //! Teacher forcing compares the engines on the same prefix at every step, so one near tie does not
 //! end the comparison (as it does for tests/infer_real_models.rs). 0.15 nats: two llama.cpp CPU
@@ -24,6 +36,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Instant;
 
 use futures::executor::block_on;
 use hearth::infer::{Cpu, FileSource, Shape, load_model, read_header_from};
@@ -93,12 +106,43 @@ struct Run {
     logprobs: Vec<Vec<f32>>,
 }
 
-/// The worst step of a model, as a margin left under [`TOL_NATS`] (negative: failed).
-#[derive(Default)]
+/// The worst step of a model, as a margin left under [`TOL_NATS`] (negative: failed), and how
+/// far llama.cpp's two paths were apart at worst on a top-5 token.
 struct Worst {
     choice: f64,
     top: f64,
+    paths_apart: f64,
     failures: Vec<String>,
+}
+
+/// One llama.cpp path's verdict at one step (`tools/llamacpp_logits.mjs`, summary mode).
+struct Verdict {
+    /// The 5 most likely tokens by the decode path, each with its log-probability by the decode
+    /// and by the batch path.
+    top: Vec<(u32, f64, f64)>,
+    /// Each path's best log-probability.
+    best: [f64; 2],
+    /// Each path's log-probability of the token Hearth chose.
+    chosen: [f64; 2],
+}
+
+/// A log-probability from the tool; null (probability 0 in f32) is minus infinity.
+fn logprob(v: &serde_json::Value) -> f64 {
+    v.as_f64().unwrap_or(f64::NEG_INFINITY)
+}
+
+fn verdict(v: &serde_json::Value) -> Verdict {
+    let pair = |v: &serde_json::Value| [logprob(&v[0]), logprob(&v[1])];
+    Verdict {
+        top: v["top"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| (t[0].as_u64().unwrap() as u32, logprob(&t[1]), logprob(&t[2])))
+            .collect(),
+        best: pair(&v["best"]),
+        chosen: pair(&v["next"]),
+    }
 }
 
 fn hearth_runs(path: &Path, prompts: &[Vec<u32>]) -> Vec<Run> {
@@ -124,8 +168,8 @@ fn hearth_runs(path: &Path, prompts: &[Vec<u32>]) -> Vec<Run> {
         .collect()
 }
 
-/// llama.cpp's verdict per prompt and step: its top-[`TOP`] and its log-prob of Hearth's token.
-fn llamacpp_summaries(pkg: &Path, path: &Path, n_vocab: usize, runs: &[Run], work: &Path) -> Vec<serde_json::Value> {
+/// llama.cpp's verdicts per prompt and step, both paths (module docs).
+fn llamacpp_verdicts(pkg: &Path, path: &Path, n_vocab: usize, runs: &[Run], work: &Path) -> Vec<Vec<Verdict>> {
     fs::create_dir_all(work).unwrap();
     let prompts: Vec<Vec<u32>> = runs.iter().map(|r| [r.prompt.clone(), r.tokens.clone()].concat()).collect();
     let from: Vec<usize> = runs.iter().map(|r| r.prompt.len() - 1).collect();
@@ -143,41 +187,44 @@ fn llamacpp_summaries(pkg: &Path, path: &Path, n_vocab: usize, runs: &[Run], wor
         .expect("node is required for the fidelity tier");
     assert!(status.success(), "tools/llamacpp_logits.mjs failed on {}: {status}", path.display());
     let result: serde_json::Value = serde_json::from_slice(&fs::read(work.join("result.json")).unwrap()).unwrap();
-    result["prompts"].as_array().unwrap().iter().map(|p| p["summary"].clone()).collect()
+    result["prompts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["summary"].as_array().unwrap().iter().map(verdict).collect())
+        .collect()
 }
 
 /// Applies both criteria at every step (module docs).
-fn judge(stem: &str, runs: &[Run], summaries: &[serde_json::Value]) -> Worst {
-    let mut worst = Worst { choice: TOL_NATS, top: TOL_NATS, failures: Vec::new() };
-    for (k, (run, summary)) in runs.iter().zip(summaries).enumerate() {
-        let steps = summary.as_array().unwrap();
+fn judge(stem: &str, runs: &[Run], verdicts: &[Vec<Verdict>]) -> Worst {
+    let mut worst = Worst { choice: TOL_NATS, top: TOL_NATS, paths_apart: 0.0, failures: Vec::new() };
+    for (k, (run, steps)) in runs.iter().zip(verdicts).enumerate() {
         assert_eq!(steps.len(), STEPS, "{stem} prompt {k}: llama.cpp judged {} steps", steps.len());
-        for (step, verdict) in steps.iter().enumerate() {
-            let top: Vec<(u32, f64)> = verdict["top"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|p| (p[0].as_u64().unwrap() as u32, p[1].as_f64().unwrap()))
-                .collect();
+        for (step, v) in steps.iter().enumerate() {
             let chosen = run.tokens[step];
-            // null: Hearth's token has probability 0 in llama.cpp.
-            let chosen_lp = verdict["next"].as_f64().unwrap_or(f64::NEG_INFINITY);
-            let gap = top[0].1 - chosen_lp;
+            // The path that rates Hearth's token closest to its own best.
+            let gap = (v.best[0] - v.chosen[0]).min(v.best[1] - v.chosen[1]);
             worst.choice = worst.choice.min(TOL_NATS - gap);
             if gap > TOL_NATS {
                 worst.failures.push(format!(
-                    "{stem} prompt {k} step {step}: Hearth chose {chosen}, {gap:.3} nats below llama.cpp's best {:?}",
-                    top[0]
+                    "{stem} prompt {k} step {step}: Hearth chose {chosen}, {gap:.3} nats below llama.cpp's best \
+                     by the closer path (decode best {:?}, log p {:.3} / {:.3} by decode / batch)",
+                    v.top[0], v.chosen[0], v.chosen[1]
                 ));
             }
             let lp = &run.logprobs[step];
-            for &(id, theirs) in &top {
-                let d = (lp[id as usize] as f64 - theirs).abs();
+            for &(id, decode, batch) in &v.top {
+                // A token the batch path gives probability 0 spans no interval beyond the decode value.
+                let batch = if batch.is_finite() { batch } else { decode };
+                let (lo, hi) = (decode.min(batch), decode.max(batch));
+                worst.paths_apart = worst.paths_apart.max(hi - lo);
+                let ours = lp[id as usize] as f64;
+                let d = (lo - ours).max(ours - hi).max(0.0);
                 worst.top = worst.top.min(TOL_NATS - d);
                 if d > TOL_NATS {
                     worst.failures.push(format!(
-                        "{stem} prompt {k} step {step}: token {id} has log p {:.3} here, {theirs:.3} in llama.cpp",
-                        lp[id as usize]
+                        "{stem} prompt {k} step {step}: token {id} has log p {ours:.3} here, {decode:.3} / {batch:.3} \
+                         in llama.cpp (decode / batch): {d:.3} outside"
                     ));
                 }
             }
@@ -189,6 +236,7 @@ fn judge(stem: &str, runs: &[Run], summaries: &[serde_json::Value]) -> Worst {
 fn check_model(stem: &str) {
     let Some(dir) = models_dir() else { return };
     let Some(pkg) = llamacpp_package() else { return };
+    let started = Instant::now();
     let golden: serde_json::Value =
         serde_json::from_slice(&fs::read(root().join(format!("tests/golden/generate/{stem}.json"))).unwrap()).unwrap();
     let prompts: Vec<Vec<u32>> = golden["cases"].as_array().unwrap().iter().map(|c| ids(&c["prompt_ids"])).collect();
@@ -197,15 +245,18 @@ fn check_model(stem: &str) {
     let runs = hearth_runs(&path, &prompts);
     let n_vocab = runs[0].logprobs[0].len();
     let work = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("fidelity").join(stem);
-    let summaries = llamacpp_summaries(&pkg, &path, n_vocab, &runs, &work);
-    let worst = judge(stem, &runs, &summaries);
+    let verdicts = llamacpp_verdicts(&pkg, &path, n_vocab, &runs, &work);
+    let worst = judge(stem, &runs, &verdicts);
     eprintln!(
-        "{stem}: worst margin under {TOL_NATS} nats over {} steps: choice {:.3} (gap {:.3}), top-{TOP} {:.3} (|d log p| {:.3})",
+        "{stem}: worst margin under {TOL_NATS} nats over {} steps: choice {:.3} (gap {:.3}), top-{TOP} {:.3} \
+         (outside llama.cpp's interval by {:.3}; its paths up to {:.3} apart); {:.0} s",
         prompts.len() * STEPS,
         worst.choice,
         TOL_NATS - worst.choice,
         worst.top,
-        TOL_NATS - worst.top
+        TOL_NATS - worst.top,
+        worst.paths_apart,
+        started.elapsed().as_secs_f64()
     );
     assert!(
         worst.failures.is_empty(),
@@ -230,34 +281,59 @@ fn qwen2_fidelity_against_llama_cpp() {
     check_model("qwen2.5-coder-0.5b-instruct");
 }
 
-/// The judge on hand-made verdicts: llama.cpp's own numbers pass, a shifted distribution and a
-/// token llama.cpp finds unlikely fail (what the tier reports when the engine is wrong).
+/// The judge on hand-made verdicts: llama.cpp's own numbers pass, a near tie one path accepts
+/// passes, a value between the two paths passes; a token both paths find unlikely, a shifted
+/// distribution and a value past the paths' interval fail (what the tier reports when the engine is
+/// wrong).
 #[test]
 fn judge_accepts_agreement_and_rejects_drift() {
-    let n_vocab = 8;
-    // llama.cpp's distribution at every step, and its verdict on token 0 (its best).
+    // llama.cpp's decode path at every step (token 0 its best); the batch path agrees unless told.
     let theirs: Vec<f32> = log_softmax(&[3.0, 2.5, 2.0, 1.0, 0.5, 0.0, -1.0, -2.0]);
-    let verdict = |next: u32| {
-        let mut top: Vec<(usize, f32)> = theirs.iter().copied().enumerate().collect();
-        top.sort_by(|a, b| b.1.total_cmp(&a.1));
-        let top: Vec<serde_json::Value> = top[..TOP].iter().map(|&(i, l)| serde_json::json!([i, l as f64])).collect();
-        serde_json::json!({"top": top, "next": theirs[next as usize] as f64})
+    let verdict = |chosen: u32, batch: &[f32]| {
+        let mut order: Vec<usize> = (0..theirs.len()).collect();
+        order.sort_by(|&a, &b| theirs[b].total_cmp(&theirs[a]));
+        let best_batch = batch.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v)) as f64;
+        Verdict {
+            top: order[..TOP].iter().map(|&i| (i as u32, theirs[i] as f64, batch[i] as f64)).collect(),
+            best: [theirs[order[0]] as f64, best_batch],
+            chosen: [theirs[chosen as usize] as f64, batch[chosen as usize] as f64],
+        }
     };
     let run =
         |tokens: Vec<u32>, logprobs: Vec<f32>| Run { prompt: vec![1], logprobs: vec![logprobs; tokens.len()], tokens };
-    let summaries = |tokens: &[u32]| vec![serde_json::Value::Array(tokens.iter().map(|&t| verdict(t)).collect())];
+    let verdicts = |tokens: &[u32], batch: &[f32]| vec![tokens.iter().map(|&t| verdict(t, batch)).collect::<Vec<_>>()];
     let same = vec![0; STEPS];
     // Identical: full margin left on both criteria.
-    let w = judge("same", &[run(same.clone(), theirs.clone())], &summaries(&same));
+    let w = judge("same", &[run(same.clone(), theirs.clone())], &verdicts(&same, &theirs));
     assert!(w.failures.is_empty() && (w.choice - TOL_NATS).abs() < 1e-6 && (w.top - TOL_NATS).abs() < 1e-4);
-    // A near tie chosen the other way (0.5 nats apart in llama.cpp) fails the choice criterion.
+    // A near tie chosen the other way, 0.5 nats apart by both paths, fails the choice criterion.
     let mut tie = same.clone();
     tie[7] = 1;
-    let w = judge("tie", &[run(tie.clone(), theirs.clone())], &summaries(&tie));
+    let w = judge("tie", &[run(tie.clone(), theirs.clone())], &verdicts(&tie, &theirs));
     assert!(w.failures.iter().any(|f| f.contains("step 7: Hearth chose 1")), "{:?}", w.failures);
+    // The same choice passes when the batch path rates tokens 0 and 1 within 0.1 nats of each other.
+    let close = log_softmax(&[3.0, 2.9, 2.0, 1.0, 0.5, 0.0, -1.0, -2.0]);
+    let w = judge("tie, one path close", &[run(tie.clone(), theirs.clone())], &verdicts(&tie, &close));
+    assert!(w.failures.is_empty() && w.choice > 0.0 && w.paths_apart > 0.2, "{:?}", w.failures);
     // Logits 10% too sharp (a wrong norm or scale): the same choices, but the top 5 drift.
     let sharp = log_softmax(&[3.3, 2.75, 2.2, 1.1, 0.55, 0.0, -1.1, -2.2]);
-    assert_eq!(sharp.len(), n_vocab);
-    let w = judge("sharp", &[run(same.clone(), sharp)], &summaries(&same));
+    let w = judge("sharp", &[run(same.clone(), sharp)], &verdicts(&same, &theirs));
     assert!(w.choice > 0.0 && w.top < 0.0 && w.failures.iter().all(|f| f.contains("has log p")), "{:?}", w.failures);
+    // The interval: llama.cpp's paths put token 2 at -2.0 vs -2.6 (shifted 0.6); Hearth anywhere in
+    // between passes, 0.2 past the batch value fails.
+    let shifted: Vec<f32> = theirs.iter().enumerate().map(|(i, &l)| if i == 2 { l - 0.6 } else { l }).collect();
+    let at = |v: f32| {
+        let mut ours = theirs.clone();
+        ours[2] = v;
+        judge("interval", &[run(same.clone(), ours)], &verdicts(&same, &shifted))
+    };
+    let w = at(theirs[2] - 0.3);
+    assert!(w.failures.is_empty() && (w.top - TOL_NATS).abs() < 1e-4, "{:?}", w.failures);
+    let w = at(theirs[2] - 0.8);
+    assert!(w.top < 0.0 && w.failures.iter().any(|f| f.contains("token 2 has log p")), "{:?}", w.failures);
+    // With the paths in agreement, the plain tolerance: 0.3 below fails.
+    let mut ours = theirs.clone();
+    ours[2] -= 0.3;
+    let w = judge("no interval", &[run(same.clone(), ours)], &verdicts(&same, &theirs));
+    assert!(w.top < 0.0, "{:?}", w.failures);
 }

@@ -19,12 +19,17 @@
 // length + N greedy steps) and DIR/result.json ({n_vocab, prompts: [{ids, generated}]}).
 //
 // With "summary" (teacher forcing, tests/fidelity_llamacpp.rs) nothing is generated and no .f32 is
-// written: prompt k is evaluated (its first `from[k]` + 1 ids in one batch, then one id at a time)
-// and, at every position p from `from[k]` to the one
-// before the last, result.json gets llama.cpp's K most likely next tokens and the log-probability
-// of the token that actually follows (ids[p + 1]):
-//   prompts: [{ids, generated: [], summary: [{top: [[id, logprob], ...], next: logprob | null}]}]
-// (null: that token has probability 0 in f32.)
+// written: prompt k is evaluated twice, in a fresh context each time, along llama.cpp's two paths:
+//   decode: its first `from[k]` + 1 ids in one batch, then one id per evaluation (as llama.cpp
+//           generates, and as the goldens were written);
+//   batch:  the whole sequence in one batch (llama.cpp's batched matmul path, as for a prompt).
+// The two round differently (up to ~0.5 nats apart on the test models). At every position p from
+// `from[k]` to the one before the last, result.json gets llama.cpp's K most likely next tokens by
+// the decode path with both paths' log-probabilities, each path's best log-probability, and both
+// paths' log-probabilities of the token that actually follows (ids[p + 1]):
+//   prompts: [{ids, generated: [], summary: [{top: [[id, lp_decode, lp_batch], ...],
+//              best: [lp_decode, lp_batch], next: [lp_decode, lp_batch]}]}]
+// (a log-probability is null where that path gives the token probability 0 in f32.)
 // NODE_LLAMA_CPP names the package folder (default tools/llamacpp/node_modules/node-llama-cpp,
 // installed by `./run setup`).
 
@@ -49,10 +54,9 @@ for (const text of job.texts ?? []) {
 }
 const maxLen = Math.max(...job.prompts.map((p) => p.length)) + (job.generate ?? 0);
 
-const result = { n_vocab: nVocab, prompts: [] };
-for (const [k, ids] of job.prompts.entries()) {
-    // A fresh context per prompt: positions start at 0 and nothing is reused.
-    const context = await model.createContext({
+// A fresh context: positions start at 0 and nothing is reused.
+function newContext() {
+    return model.createContext({
         contextSize: Math.max(32, maxLen),
         batchSize: Math.max(32, maxLen),
         threads: 1,
@@ -60,31 +64,54 @@ for (const [k, ids] of job.prompts.entries()) {
         experimentalKvCacheKeyType: "F32",
         experimentalKvCacheValueType: "F32",
     });
+}
+
+const want = { generateNext: { probabilities: true, options: { temperature: 0 } } };
+
+// Teacher forcing in a fresh context: the evaluation results for every position from `from` on,
+// along the decode path (ids up to `from` in one batch, then one id per evaluation) or in one batch.
+async function evaluate(ids, from, oneByOne) {
+    const context = await newContext();
     const seq = context.getSequence();
-    const rows = [];
-    const want = { generateNext: { probabilities: true, options: { temperature: 0 } } };
+    const tagged = (t, p) => (p >= from && p + 1 < ids.length ? [t, want] : t);
+    let res;
+    if (oneByOne) {
+        res = await seq.controlledEvaluate(ids.slice(0, from + 1).map(tagged));
+        for (let p = from + 1; p + 1 < ids.length; p++) res.push(...(await seq.controlledEvaluate([[ids[p], want]])));
+    } else {
+        res = await seq.controlledEvaluate(ids.slice(0, ids.length - 1).map(tagged));
+    }
+    await context.dispose();
+    return res;
+}
+
+const result = { n_vocab: nVocab, prompts: [] };
+for (const [k, ids] of job.prompts.entries()) {
     if (job.summary) {
         const from = job.summary.from[k];
-        // As llama.cpp generates (and as the goldens were written): the prompt in one batch, then
-        // one token per evaluation. Evaluating the whole sequence in one batch takes llama.cpp's
-        // batched matmul path, whose rounding differs from its decode path by up to ~0.5 nats here.
-        const res = await seq.controlledEvaluate(ids.slice(0, from + 1).map((t, p) => (p === from ? [t, want] : t)));
-        for (let p = from + 1; p + 1 < ids.length; p++) res.push(...(await seq.controlledEvaluate([[ids[p], want]])));
+        const decode = await evaluate(ids, from, true);
+        const batch = await evaluate(ids, from, false);
+        const lp = (probs, tok) => {
+            const pr = probs.get(tok) ?? 0;
+            return pr > 0 ? Math.log(pr) : null;
+        };
         const summary = [];
         for (let p = from; p + 1 < ids.length; p++) {
-            const probs = res[p].next.probabilities; // sorted, most likely first
+            const [d, b] = [decode[p].next.probabilities, batch[p].next.probabilities]; // sorted, best first
             const top = [];
-            for (const [tok, pr] of probs) {
+            for (const [tok, pr] of d) {
                 if (top.length === job.summary.top) break;
-                top.push([tok, Math.log(pr)]);
+                top.push([tok, Math.log(pr), lp(b, tok)]);
             }
-            const pn = probs.get(ids[p + 1]) ?? 0;
-            summary.push({ top, next: pn > 0 ? Math.log(pn) : null });
+            const best = [d, b].map((probs) => Math.log(probs.values().next().value));
+            summary.push({ top, best, next: [lp(d, ids[p + 1]), lp(b, ids[p + 1])] });
         }
         result.prompts.push({ ids, generated: [], summary });
-        await context.dispose();
         continue;
     }
+    const context = await newContext();
+    const seq = context.getSequence();
+    const rows = [];
     const res = await seq.controlledEvaluate(ids.map((t) => [t, want]));
     for (const r of res) rows.push(r.next.probabilities);
     const generated = [];
