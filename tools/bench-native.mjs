@@ -6,9 +6,9 @@
 //        [--json target/bench-native.json]
 //
 // Hearth: the release example (`cargo build --release --example generate`, which `./run bench
-// native` does first), once per prompt, `--ignore-eos` so it always times `--tokens` tokens. Its CPU
-// backend has no thread knob: it splits large products over the machine's cores, at most 8, so
-// llama.cpp runs at that same count (THREADS below). Each engine times itself: Hearth's
+// native` does first), once per prompt, `--ignore-eos` so it always times `--tokens` tokens, in
+// the shipped CPU mode (8-bit activations, not `--exact`). Both engines run at the same thread
+// count (THREADS below: Hearth's default, the machine's cores, at most 8). Each engine times itself: Hearth's
 // GenerationResult, and here around llama.cpp's evaluations (prefill: the prompt in one batch up to
 // the first token; decode: one token per evaluation after it). llama.cpp keeps its own defaults
 // otherwise (F16 KV cache). The prompts are bench-decode.mjs's.
@@ -31,7 +31,7 @@ const LONG_PROMPT =
   'polished the great lens until it shone, and watched the ships pass safely along the rocky coast. ' +
   'The villagers on the mainland said he talked to the gulls and the wind, but he only smiled. One ' +
   'stormy night in late November, a small fishing boat appeared out of the rain, and';
-// Hearth's native CPU backend: the machine's cores, at most 8 (src/infer/cpu.rs `threads_for`).
+// Hearth's native CPU default (src/infer/cpu/mod.rs `threads_for`), passed to both engines.
 const THREADS = Math.min(availableParallelism(), 8);
 
 function parseArgs(argv) {
@@ -62,7 +62,7 @@ if (!existsSync(join(pkg, 'dist', 'index.js'))) throw new Error(`no node-llama-c
 const { getLlama, LlamaLogLevel } = await import(pathToFileURL(join(pkg, 'dist', 'index.js')).href);
 
 function hearth(path, prompt) {
-  const out = execFileSync(example, ['--model', path, '--prompt', prompt, '--max-tokens', String(args.tokens), '--temperature', '0', '--ignore-eos', '--backend', 'cpu'], {
+  const out = execFileSync(example, ['--model', path, '--prompt', prompt, '--max-tokens', String(args.tokens), '--temperature', '0', '--ignore-eos', '--backend', 'cpu', '--threads', String(THREADS)], {
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'ignore'],
     maxBuffer: 1 << 24,
