@@ -3,10 +3,12 @@
 //! ```text
 //! cargo run --example generate -- --model models/smollm2-135m-instruct-q4_1.gguf \
 //!     --prompt "The capital of France is" --max-tokens 32 --temperature 0 [--backend cpu|wgpu] [--chat] \
-//!     [--exact] [--threads N]   (CPU: the f32 reference mode; threads per matrix product)
+//!     [--exact] [--threads N]   (CPU: the f32 reference mode; threads per matrix product) [--ignore-eos]
 //! ```
 //! `HEARTH_CPU_PROFILE=1` prints the CPU backend's time per op category and token on stderr at
 //! the end; `HEARTH_CPU_NO_AVX2=1` runs the baseline kernels instead of the AVX2 ones.
+//! `--ignore-eos` keeps generating past end-of-generation tokens, so benchmarks always time
+//! `--max-tokens` tokens (`./run bench native`).
 //! The model is read with the loader (header first, then tensor by tensor from the file, with
 //! upload progress on stderr). Tokens stream to stderr; the last line on stdout is one JSON object: text, prompt_ids,
 //! generated_ids, ttft_ms, prefill and decode tok/s, backend. Errors exit with status 1 and the
@@ -32,6 +34,7 @@ struct Args {
     backend: String,
     chat: bool,
     context: usize,
+    ignore_eos: bool,
     /// CPU: the exact f32 mode instead of quantized activations.
     exact: bool,
     /// CPU: threads per matrix product (0: the machine's cores).
@@ -48,6 +51,7 @@ fn parse() -> Result<Args, String> {
         backend: "cpu".into(),
         chat: false,
         context: 1024,
+        ignore_eos: false,
         exact: false,
         threads: 0,
     };
@@ -63,6 +67,7 @@ fn parse() -> Result<Args, String> {
             "--backend" => a.backend = val()?,
             "--context" => a.context = val()?.parse().map_err(|e| format!("--context: {e}"))?,
             "--chat" => a.chat = true,
+            "--ignore-eos" => a.ignore_eos = true,
             "--exact" => a.exact = true,
             "--threads" => a.threads = val()?.parse().map_err(|e| format!("--threads: {e}"))?,
             other => return Err(format!("unknown flag {other}")),
@@ -108,6 +113,7 @@ fn run<C: Compute>(compute: C, a: &Args) -> Result<String, String> {
     let params = GenerateParams {
         max_tokens: a.max_tokens,
         sampler: SamplerParams { temperature: a.temperature, seed: a.seed, ..SamplerParams::default() },
+        ignore_eog: a.ignore_eos,
         ..GenerateParams::default()
     };
     let start = Instant::now();
@@ -121,6 +127,7 @@ fn run<C: Compute>(compute: C, a: &Args) -> Result<String, String> {
     Ok(serde_json::json!({
         "text": g.text,
         "prompt_ids": g.prompt_ids,
+        "prompt_tokens": g.prompt_ids.len(),
         "generated_ids": g.generated_ids,
         "stop_reason": g.stop_reason.as_str(),
         "load_ms": load_ms,
