@@ -8,10 +8,11 @@
 //! No adapter fails the test unless `HEARTH_SKIP_GPU=1`; no model files fail it unless
 //! `HEARTH_SKIP_REAL_MODELS=1`.
 
+mod common;
+
 use std::fs;
 use std::path::PathBuf;
 
-use burn::tensor::Device;
 use futures::executor::block_on;
 use hearth::gguf::GgufHeader;
 use hearth::infer::gpu::{Gpu, Kernels, TASKS_PER_SUBMISSION};
@@ -20,23 +21,6 @@ use hearth::model::ModelConfig;
 
 const STEPS: usize = 32;
 const TOLERANCE: f32 = 1e-3;
-
-fn device() -> Option<Device> {
-    if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
-        let dir = std::env::temp_dir().join("hearth-xdg");
-        let _ = fs::create_dir_all(&dir);
-        // SAFETY: set before the driver (the only reader) is loaded, in this single test.
-        unsafe { std::env::set_var("XDG_RUNTIME_DIR", dir) };
-    }
-    match Device::wgpu_options().tasks_max(TASKS_PER_SUBMISSION).init() {
-        Ok(d) => Some(d),
-        Err(e) if std::env::var("HEARTH_SKIP_GPU").as_deref() == Ok("1") => {
-            eprintln!("SKIPPED: no wgpu adapter ({e}); HEARTH_SKIP_GPU=1");
-            None
-        }
-        Err(e) => panic!("no wgpu adapter: {e} (set HEARTH_SKIP_GPU=1 to skip)"),
-    }
-}
 
 fn model_file(name: &str) -> Option<Vec<u8>> {
     if std::env::var("HEARTH_SKIP_REAL_MODELS").as_deref() == Ok("1") {
@@ -63,7 +47,7 @@ fn argmax(v: &[f32]) -> u32 {
 // One test function: burn allows one wgpu device init per process.
 #[test]
 fn every_kernel_family_tracks_the_cpu_engine_on_real_models() {
-    let Some(device) = device() else { return };
+    let Some(device) = common::device(Some(TASKS_PER_SUBMISSION)) else { return };
     for name in ["smollm2-135m-instruct-q4_1.gguf", "gemma-3-270m-q4_k_m.gguf", "qwen2.5-coder-0.5b-instruct.gguf"] {
         let Some(file) = model_file(name) else { return };
         // The CPU engine's greedy sequence and its logits at every step.

@@ -7,32 +7,16 @@
 //! No adapter fails the test unless `HEARTH_SKIP_GPU=1`; no model files fail it unless
 //! `HEARTH_SKIP_REAL_MODELS=1`.
 
+mod common;
+
 use std::fs;
 use std::path::PathBuf;
 
-use burn::tensor::Device;
 use futures::executor::block_on;
 use hearth::gguf::GgufHeader;
 use hearth::infer::gpu::Gpu;
 use hearth::infer::{Compute, Cpu, Model, Shape, load_weights};
 use hearth::model::ModelConfig;
-
-fn device() -> Option<Device> {
-    if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
-        let dir = std::env::temp_dir().join("hearth-xdg");
-        let _ = fs::create_dir_all(&dir);
-        // SAFETY: set before the driver (the only reader) is loaded, in this single test.
-        unsafe { std::env::set_var("XDG_RUNTIME_DIR", dir) };
-    }
-    match Device::wgpu_options().init() {
-        Ok(d) => Some(d),
-        Err(e) if std::env::var("HEARTH_SKIP_GPU").as_deref() == Ok("1") => {
-            eprintln!("SKIPPED: no wgpu adapter ({e}); HEARTH_SKIP_GPU=1");
-            None
-        }
-        Err(e) => panic!("no wgpu adapter: {e} (set HEARTH_SKIP_GPU=1 to skip)"),
-    }
-}
 
 fn file(dir_var: &str, default: &str, name: &str) -> Option<Vec<u8>> {
     if std::env::var("HEARTH_SKIP_REAL_MODELS").as_deref() == Ok("1") {
@@ -64,7 +48,7 @@ fn greedy<C: Compute>(model: &mut Model<C>, prompt: &[u32], n: usize) -> (Vec<u3
 // the device to itself.
 #[test]
 fn gpu_backend_runs_real_models_and_returns_its_memory() {
-    let Some(device) = device() else { return };
+    let Some(device) = common::device(None) else { return };
     let Some(bytes) = file("HEARTH_MODELS_DIR", "models", "smollm2-135m-instruct-q4_1.gguf") else { return };
     let header = GgufHeader::parse_complete(&bytes).unwrap();
     let cfg = ModelConfig::from_gguf(&header).unwrap();

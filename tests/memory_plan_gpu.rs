@@ -7,33 +7,17 @@
 //! No adapter fails the test unless `HEARTH_SKIP_GPU=1`; no model files fail it unless
 //! `HEARTH_SKIP_REAL_MODELS=1`.
 
+mod common;
+
 use std::fs;
 use std::path::PathBuf;
 
-use burn::tensor::Device;
 use futures::executor::block_on;
 use hearth::gguf::GgufHeader;
 use hearth::infer::gpu::Gpu;
 use hearth::infer::session::LoadPlan;
 use hearth::infer::{Compute, Model, load_weights};
 use hearth::memory::{DeviceLimits, Requirement};
-
-fn device() -> Option<Device> {
-    if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
-        let dir = std::env::temp_dir().join("hearth-xdg");
-        let _ = fs::create_dir_all(&dir);
-        // SAFETY: set before the driver (the only reader) is loaded, in this single test.
-        unsafe { std::env::set_var("XDG_RUNTIME_DIR", dir) };
-    }
-    match Device::wgpu_options().init() {
-        Ok(d) => Some(d),
-        Err(e) if std::env::var("HEARTH_SKIP_GPU").as_deref() == Ok("1") => {
-            eprintln!("SKIPPED: no wgpu adapter ({e}); HEARTH_SKIP_GPU=1");
-            None
-        }
-        Err(e) => panic!("no wgpu adapter: {e} (set HEARTH_SKIP_GPU=1 to skip)"),
-    }
-}
 
 fn models_dir() -> Option<PathBuf> {
     if std::env::var("HEARTH_SKIP_REAL_MODELS").as_deref() == Ok("1") {
@@ -47,7 +31,7 @@ fn models_dir() -> Option<PathBuf> {
 // One test function: burn allows one wgpu device init per process.
 #[test]
 fn the_requirement_is_what_the_allocator_holds_for_the_real_models() {
-    let Some(device) = device() else { return };
+    let Some(device) = common::device(None) else { return };
     let Some(dir) = models_dir() else { return };
     let limits = DeviceLimits::WEBGPU_DEFAULT;
     for (file, context) in [
