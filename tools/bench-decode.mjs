@@ -26,20 +26,8 @@ import { startServer } from './serve.mjs';
 import { CHROMIUM_ARGS, ROOT } from '../tests/js/harness.mjs';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
+import { CATALOG, SHORT_PROMPT, LONG_PROMPT } from './bench-prompts.mjs';
 
-const CATALOG = {
-  'smollm2-135m': 'smollm2-135m-instruct-q4_1.gguf',
-  'gemma-3-270m': 'gemma-3-270m-q4_k_m.gguf',
-  'qwen2.5-0.5b': 'qwen2.5-coder-0.5b-instruct.gguf',
-};
-const SHORT_PROMPT = 'Once upon a time';
-// ~100 tokens with each of the three tokenizers (the exact counts are in the JSON).
-const LONG_PROMPT =
-  'The old lighthouse keeper had lived on the island for forty years, and in all that time he had ' +
-  'never once let the lamp go dark. Every evening he climbed the spiral stairs, trimmed the wick, ' +
-  'polished the great lens until it shone, and watched the ships pass safely along the rocky coast. ' +
-  'The villagers on the mainland said he talked to the gulls and the wind, but he only smiled. One ' +
-  'stormy night in late November, a small fishing boat appeared out of the rain, and';
 const ENGINES = ['hearth-cpu', 'hearth-webgpu', 'wllama'];
 
 function parseArgs(argv) {

@@ -8,12 +8,7 @@
 import { basename, isAbsolute, join, resolve } from 'node:path';
 import { existsSync } from 'node:fs';
 import { openHarness, ROOT } from '../tests/js/harness.mjs';
-
-const CATALOG = {
-  'smollm2-135m': 'smollm2-135m-instruct-q4_1.gguf',
-  'gemma-3-270m': 'gemma-3-270m-q4_k_m.gguf',
-  'qwen2.5-0.5b': 'qwen2.5-coder-0.5b-instruct.gguf',
-};
+import { CATALOG } from './bench-prompts.mjs';
 
 function parseArgs(argv) {
   const a = { model: 'smollm2-135m', prompt: 'The capital of France is', maxTokens: 32, temperature: 0, backend: 'auto', chat: false, context: 1024 };
