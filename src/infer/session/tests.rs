@@ -181,9 +181,18 @@ fn dispose_during_a_generation_stops_it_and_frees_the_model() {
     assert_eq!(run(&model, &greedy(2), None, false).unwrap_err(), SessionError::Disposed);
     assert_eq!(SessionError::Disposed.code(), ErrorCode::ModelDisposed);
     assert_eq!(SessionError::Infer(InferError::Cancelled).code(), InferError::Cancelled.code());
-    let cancelled = SessionError::Cancelled { text: "so far".into() };
+    let cancelled =
+        SessionError::Cancelled { text: "so far".into(), prompt_tokens: 5, cached_tokens: 2, generated_tokens: 3 };
     assert_eq!((cancelled.code(), cancelled.message().as_str()), (ErrorCode::Aborted, "Generation was cancelled."));
-    assert_eq!(cancelled.details(), [("text", Detail::from("so far"))]);
+    assert_eq!(
+        cancelled.details(),
+        [
+            ("text", Detail::from("so far")),
+            ("promptTokens", Detail::from(5u64)),
+            ("cachedTokens", Detail::from(2u64)),
+            ("generatedTokens", Detail::from(3u64)),
+        ]
+    );
     let load = SessionError::LoadCancelled { key: "m".into() };
     assert_eq!((load.code(), load.message().as_str()), (ErrorCode::Aborted, "Loading m was cancelled."));
 }
