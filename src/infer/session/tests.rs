@@ -133,6 +133,33 @@ fn the_callers_stop_resolves_and_its_cancellation_rejects_with_the_text() {
 }
 
 #[test]
+fn the_next_generation_reuses_the_cache_and_samples_as_a_fresh_one_would() {
+    let Some(bytes) = fixture() else { return };
+    let model = load(&bytes, &Recorder::new());
+    // Sampling with a repetition penalty over the whole prompt: the history the sampler sees
+    // does not depend on what the cache held.
+    let mut opts = greedy(6);
+    opts.sampler.temperature = 0.9;
+    opts.sampler.repetition_penalty = 1.5;
+    opts.sampler.seed = Some(11);
+    let first = run(&model, &opts, None, false).unwrap();
+    assert_eq!(first.cached_tokens, 0);
+    let again = run(&model, &opts, None, false).unwrap();
+    assert_eq!(again.cached_tokens, again.prompt_tokens - 1);
+    assert_eq!(again.generated_ids, first.generated_ids);
+    // A cancelled generation says what it kept; turning reuse off prefills everything.
+    let Err(SessionError::Cancelled { prompt_tokens, cached_tokens, generated_tokens, .. }) =
+        run(&model, &opts, None, true)
+    else {
+        panic!("not cancelled")
+    };
+    assert_eq!((cached_tokens, generated_tokens), (prompt_tokens - 1, 1));
+    opts.cache_prompt = Some(false);
+    let fresh = run(&model, &opts, None, false).unwrap();
+    assert_eq!((fresh.cached_tokens, fresh.generated_ids), (0, first.generated_ids));
+}
+
+#[test]
 fn settings_and_context_errors_are_typed_and_leave_the_model_usable() {
     let Some(bytes) = fixture() else { return };
     let model = load(&bytes, &Recorder::new());
