@@ -77,7 +77,8 @@ fn generated<C: Compute>(
     p: &SamplerParams,
     n: usize,
 ) -> Vec<u32> {
-    let params = GenerateParams { max_tokens: n, sampler: p.clone(), stop: Vec::new(), ignore_eog: true };
+    let params =
+        GenerateParams { max_tokens: n, sampler: p.clone(), stop: Vec::new(), ignore_eog: true, reuse_cache: false };
     block_on(generate(model, tok, prompt, &params, &|| 0.0, &mut |_| true)).unwrap().generated_ids
 }
 

@@ -72,7 +72,7 @@ async function hearthInPage({ url, backend, threads, prompts, tokens }) {
   const runs = [];
   for (const prompt of prompts) {
     const w0 = performance.now();
-    const r = await model.generate(prompt, { maxTokens: tokens, temperature: 0, ignoreEos: true });
+    const r = await model.generate(prompt, { maxTokens: tokens, temperature: 0, ignoreEos: true, cachePrompt: false });
     runs.push({
       promptTokens: r.promptTokens,
       generatedTokens: r.generatedTokens,

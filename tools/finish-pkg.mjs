@@ -1,8 +1,9 @@
 // Runs after `wasm-pack build`: re-exports the JS error classes from the package
 // entry (wasm-bindgen cannot export a class that extends Error, so they live in
 // a snippet), and makes sure package.json ships the snippets and names its types.
-import { readFileSync, writeFileSync, readdirSync, existsSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { readFileSync, writeFileSync, readdirSync, existsSync, copyFileSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 const pkg = process.argv[2] || 'pkg';
 const entry = join(pkg, 'hearth.js');
@@ -35,6 +36,22 @@ if (!js.includes(marker)) {
   js += `LanguageModel.prototype.stream = function stream(input, options) { return __hearthStream(this, input, options); };\n`;
   // A task handle is its own async iterator (next/return are Rust methods).
   js += `TaskHandle.prototype[Symbol.asyncIterator] = function () { return this; };\n`;
+  writeFileSync(entry, js);
+}
+
+// The OpenAI-style API (src/web/openai.js): shipped next to the errors.js snippet it imports,
+// exported as `openai(executor)`, and `executor.chat` / `executor.completions` on TaskExecutor.
+const openaiSource = fileURLToPath(new URL('../src/web/openai.js', import.meta.url));
+copyFileSync(openaiSource, join(dirname(errors), 'openai.js'));
+const openaiMarker = '// hearth: OpenAI-style API';
+js = readFileSync(entry, 'utf8');
+if (!js.includes(openaiMarker)) {
+  const from = `./${relative(pkg, join(dirname(errors), 'openai.js')).split('\\').join('/')}`;
+  js += `\n${openaiMarker}\nimport { openai as __hearthOpenai } from '${from}';\nexport { __hearthOpenai as openai };\n`;
+  js += `Object.defineProperties(TaskExecutor.prototype, {\n`;
+  js += `  chat: { get() { return __hearthOpenai(this).chat; }, configurable: true },\n`;
+  js += `  completions: { get() { return __hearthOpenai(this).completions; }, configurable: true },\n`;
+  js += `});\n`;
   writeFileSync(entry, js);
 }
 

@@ -28,11 +28,20 @@ pub struct GenerateParams {
     pub stop: Vec<String>,
     /// Keep going past end-of-generation tokens (benchmarks).
     pub ignore_eog: bool,
+    /// Keep the part of the KV cache the prompt begins with and prefill only the rest (`false`:
+    /// prefill the whole prompt, as benchmarks of the prefill want).
+    pub reuse_cache: bool,
 }
 
 impl Default for GenerateParams {
     fn default() -> Self {
-        GenerateParams { max_tokens: 256, sampler: SamplerParams::greedy(), stop: Vec::new(), ignore_eog: false }
+        GenerateParams {
+            max_tokens: 256,
+            sampler: SamplerParams::greedy(),
+            stop: Vec::new(),
+            ignore_eog: false,
+            reuse_cache: true,
+        }
     }
 }
 
@@ -62,6 +71,7 @@ pub struct Timings {
     pub ttft_ms: f64,
     pub prefill_ms: f64,
     pub decode_ms: f64,
+    /// Prompt tokens the prefill evaluated (those the cache did not already hold).
     pub prefill_tokens: usize,
     /// Tokens produced by decode steps (all generated tokens but the first).
     pub decode_tokens: usize,
@@ -86,12 +96,21 @@ pub struct Generation {
     pub text: String,
     pub prompt_ids: Vec<u32>,
     pub generated_ids: Vec<u32>,
+    /// Prompt tokens whose keys and values were already in the cache (not evaluated again).
+    pub cached_tokens: usize,
     pub stop_reason: StopReason,
     pub timings: Timings,
 }
 
-/// Generates from `prompt_ids` (the cache is reset first). `on_token` sees every token as it
-/// is produced and returns `false` to stop (cancellation between tokens). `now_ms` is the clock.
+/// Generates from `prompt_ids`. `on_token` sees every token as it is produced and returns
+/// `false` to stop (cancellation between tokens). `now_ms` is the clock.
+///
+/// The KV cache carries over from the previous generation: its longest prefix shared with
+/// `prompt_ids` is kept ([`Model::reuse_prefix`]; at least the last prompt token is evaluated,
+/// for the logits) and only the rest is prefilled, unless `params.reuse_cache` is off. Afterwards
+/// the cache holds the prompt and every generated token but the last (never fed back), and
+/// [`Model::cached`] says so, whichever way the generation ended; a failed forward step leaves
+/// it empty. The sampler sees the whole prompt as history either way.
 ///
 /// # Errors
 /// [`InferError::ContextOverflow`] before any work when the prompt plus `max_tokens` does not fit
@@ -113,7 +132,26 @@ pub async fn generate<C: Compute>(
     if needed > context {
         return Err(InferError::ContextOverflow { needed, context });
     }
-    model.reset();
+    let cached = if params.reuse_cache { model.reuse_prefix(prompt_ids) } else { 0 };
+    model.truncate(cached);
+    let result = run(model, tokenizer, prompt_ids, cached, params, now_ms, on_token).await;
+    if result.is_err() {
+        // A step that failed on the device may have left any position half-written.
+        model.reset();
+    }
+    result
+}
+
+/// [`generate`]'s loop, with the cache holding `prompt_ids[..cached]`.
+async fn run<C: Compute>(
+    model: &mut Model<C>,
+    tokenizer: &Tokenizer,
+    prompt_ids: &[u32],
+    cached: usize,
+    params: &GenerateParams,
+    now_ms: &dyn Fn() -> f64,
+    on_token: &mut dyn FnMut(&TokenEvent<'_>) -> bool,
+) -> Result<Generation, InferError> {
     let sp = &params.sampler;
     let penalized = sp.repetition_penalty != 1.0 && sp.repeat_last_n > 0;
     let greedy = sp.is_greedy() && !penalized;
@@ -126,10 +164,10 @@ pub async fn generate<C: Compute>(
     let mut history: Vec<u32> = prompt_ids.to_vec();
     let mut generated = Vec::new();
     let mut text = String::new();
-    let mut timings = Timings { prefill_tokens: prompt_ids.len(), ..Timings::default() };
+    let mut timings = Timings { prefill_tokens: prompt_ids.len() - cached, ..Timings::default() };
     let start = now_ms();
     let mut decode_start = start;
-    let mut input: Vec<u32> = prompt_ids.to_vec();
+    let mut input: Vec<u32> = prompt_ids[cached..].to_vec();
     let mut reason = StopReason::MaxTokens;
     for index in 0..params.max_tokens {
         let id = if greedy {
@@ -182,5 +220,12 @@ pub async fn generate<C: Compute>(
             let _ = on_token(&TokenEvent { index: generated.len(), id: None, text: &rest });
         }
     }
-    Ok(Generation { text, prompt_ids: prompt_ids.to_vec(), generated_ids: generated, stop_reason: reason, timings })
+    Ok(Generation {
+        text,
+        prompt_ids: prompt_ids.to_vec(),
+        generated_ids: generated,
+        cached_tokens: cached,
+        stop_reason: reason,
+        timings,
+    })
 }

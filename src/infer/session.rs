@@ -67,6 +67,14 @@ impl Engine {
         }
     }
 
+    /// Forgets what the KV cache holds (the next generation prefills its whole prompt).
+    pub fn reset_cache(&mut self) {
+        match self {
+            Engine::Cpu(m) => m.reset(),
+            Engine::Gpu(m) => m.reset(),
+        }
+    }
+
     /// Bytes the compute holds (weights, KV cache, scratch), measured now.
     pub fn resident_bytes(&self) -> u64 {
         match self {
@@ -286,6 +294,9 @@ pub struct GenerateOptions {
     /// A prompt string becomes one user message rendered with the chat template.
     pub chat: Option<bool>,
     pub ignore_eos: bool,
+    /// Reuse the KV cache's prefix shared with the prompt (default true; llama.cpp's
+    /// `cache_prompt`).
+    pub cache_prompt: Option<bool>,
     #[serde(skip)]
     pub sampler: SamplerParams,
 }
@@ -300,6 +311,7 @@ impl GenerateOptions {
             sampler,
             stop: self.stop.clone(),
             ignore_eog: self.ignore_eos,
+            reuse_cache: self.cache_prompt.unwrap_or(true),
         }
     }
 }
@@ -319,6 +331,8 @@ pub struct GenerationOut {
     pub prompt_ids: Vec<u32>,
     pub generated_ids: Vec<u32>,
     pub prompt_tokens: u32,
+    /// Prompt tokens served from the KV cache of the previous generation (not evaluated).
+    pub cached_tokens: u32,
     pub generated_tokens: u32,
     pub stop_reason: StopReason,
     pub ttft_ms: f64,
@@ -573,9 +587,14 @@ impl LoadedModel {
             drop(engine);
             return Err(SessionError::DisposedDuring);
         }
+        // The last step's error may come after its readback (or the step failed because of it):
+        // what the cache holds is then unknown.
+        let fault = fault.take().or_else(|| self.faults.since(mark));
+        if fault.is_some() {
+            engine.reset_cache();
+        }
         *self.engine.borrow_mut() = Some(engine);
-        // The last step's error may come after its readback (or the step failed because of it).
-        if let Some(fault) = fault.take().or_else(|| self.faults.since(mark)) {
+        if let Some(fault) = fault {
             let error = SessionError::DeviceFault { key: key.to_owned(), fault };
             report(self.status.as_deref(), &error, key);
             return Err(error);
@@ -586,7 +605,13 @@ impl LoadedModel {
             s.done(done_stats(&out), Some(key));
         }
         if g.stop_reason == StopReason::Cancelled && cancelled() {
-            return Err(SessionError::Cancelled { text: g.text });
+            let Generation { text, prompt_ids, generated_ids, cached_tokens, .. } = g;
+            return Err(SessionError::Cancelled {
+                text,
+                prompt_tokens: prompt_ids.len() as u32,
+                cached_tokens: cached_tokens as u32,
+                generated_tokens: generated_ids.len() as u32,
+            });
         }
         Ok(out)
     }
@@ -597,6 +622,7 @@ impl LoadedModel {
             prompt_ids: g.prompt_ids.clone(),
             generated_ids: g.generated_ids.clone(),
             prompt_tokens: g.prompt_ids.len() as u32,
+            cached_tokens: g.cached_tokens as u32,
             generated_tokens: g.generated_ids.len() as u32,
             stop_reason: g.stop_reason,
             ttft_ms: g.timings.ttft_ms,

@@ -367,8 +367,9 @@ pub struct Model<C: Compute> {
     k_cache: Vec<C::Buf>,
     v_cache: Vec<C::Buf>,
     buf: Buffers<C>,
-    /// Tokens in the cache.
-    pos: usize,
+    /// The ids whose keys and values the cache holds, in position order (its length is the
+    /// position of the next token; allocated once for the whole context).
+    tokens: Vec<u32>,
     /// The distinct penalized ids of a sampling step, kept so that no step allocates.
     seen: Vec<u32>,
     /// The id `buf.next` holds: the last greedy pick, which the next step may embed from the
@@ -418,7 +419,8 @@ impl<C: Compute> Model<C> {
             v_cache.push(c.alloc(plan.cache_per_layer)?);
         }
         let seen = Vec::with_capacity(shape.context.min(cfg.n_vocab as usize));
-        Ok(Model { compute, cfg, weights, shape, k_cache, v_cache, buf, pos: 0, seen, next_on_device: None })
+        let tokens = Vec::with_capacity(shape.context);
+        Ok(Model { compute, cfg, weights, shape, k_cache, v_cache, buf, tokens, seen, next_on_device: None })
     }
 
     pub fn config(&self) -> &ModelConfig {
@@ -435,7 +437,12 @@ impl<C: Compute> Model<C> {
 
     /// Tokens currently in the KV cache.
     pub fn position(&self) -> usize {
-        self.pos
+        self.tokens.len()
+    }
+
+    /// The ids whose keys and values the cache holds, in position order.
+    pub fn cached(&self) -> &[u32] {
+        &self.tokens
     }
 
     /// Device bytes of the weights.
@@ -445,12 +452,22 @@ impl<C: Compute> Model<C> {
 
     /// Forget the cached tokens (the buffers stay allocated).
     pub fn reset(&mut self) {
-        self.pos = 0;
+        self.tokens.clear();
     }
 
     /// Rewind the cache to `pos` tokens (to reuse a shared prompt prefix).
     pub fn truncate(&mut self, pos: usize) {
-        self.pos = self.pos.min(pos);
+        self.tokens.truncate(pos);
+    }
+
+    /// Keeps the longest prefix of the cache that `ids` begins with, short of `ids`' last token
+    /// (a step needs one token to give logits), and frees the positions after it: the next
+    /// step continues at the returned count, and only `ids[kept..]` needs feeding.
+    pub fn reuse_prefix(&mut self, ids: &[u32]) -> usize {
+        let common = self.tokens.iter().zip(ids).take_while(|(a, b)| a == b).count();
+        let kept = common.min(ids.len().saturating_sub(1));
+        self.tokens.truncate(kept);
+        kept
     }
 
     fn check(&self, ids: &[u32]) -> Result<(), InferError> {
@@ -460,7 +477,7 @@ impl<C: Compute> Model<C> {
         if let Some(&id) = ids.iter().find(|&&id| id >= self.cfg.n_vocab) {
             return Err(InferError::BadToken { id, n_vocab: self.cfg.n_vocab });
         }
-        let needed = self.pos + ids.len();
+        let needed = self.tokens.len() + ids.len();
         if needed > self.shape.context {
             return Err(InferError::ContextOverflow { needed, context: self.shape.context });
         }
@@ -568,7 +585,7 @@ impl<C: Compute> Model<C> {
     fn step(&mut self, ids: &[u32], logits: Logits) {
         let (c, cfg, w, b) = (&self.compute, &self.cfg, &self.weights, &self.buf);
         let n = ids.len();
-        let pos0 = self.pos;
+        let pos0 = self.tokens.len();
         let (embd, hd) = (cfg.n_embd as usize, cfg.head_dim as usize);
         let (qd, kvd, ff) = (cfg.q_dim() as usize, cfg.kv_dim() as usize, cfg.n_ff as usize);
         let eps = cfg.rms_eps;
@@ -674,6 +691,6 @@ impl<C: Compute> Model<C> {
                 }
             }
         }
-        self.pos += n;
+        self.tokens.extend_from_slice(ids);
     }
 }

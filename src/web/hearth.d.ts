@@ -220,6 +220,12 @@ export interface GenerateOptions {
   /** Treat a string input as one user message in the model's chat template. */
   chat?: boolean;
   ignoreEos?: boolean;
+  /**
+   * Keep the part of the KV cache the prompt shares with the previous generation's prompt and
+   * answer, and evaluate only the rest (default true): the next turn of a chat prefills only the
+   * new tokens. `false` evaluates the whole prompt.
+   */
+  cachePrompt?: boolean;
   signal?: AbortSignal;
   /** Return false to stop after this token. */
   onToken?: (token: GeneratedToken) => boolean | void;
@@ -230,9 +236,12 @@ export interface GenerationResult {
   promptIds: number[];
   generatedIds: number[];
   promptTokens: number;
+  /** Prompt tokens served from the KV cache of the previous generation (not evaluated again). */
+  cachedTokens: number;
   generatedTokens: number;
   stopReason: StopReason;
   ttftMs: number;
+  /** Over the evaluated prompt tokens (`promptTokens - cachedTokens`). */
   prefillTokensPerSecond: number;
   decodeTokensPerSecond: number;
   backend: string;
@@ -287,7 +296,13 @@ export class DownloadError extends HearthError {
   availableBytes?: number;
 }
 export class DeviceLostError extends HearthError {}
-export class CancelledError extends HearthError {}
+export class CancelledError extends HearthError {
+  /** A generation stopped while running: the text before the stop, and the result's counts. */
+  text?: string;
+  promptTokens?: number;
+  cachedTokens?: number;
+  generatedTokens?: number;
+}
 export class ModelFormatError extends HearthError {}
 /**
  * A model file's bytes are not the ones its SHA-256 names (`code` `INTEGRITY_MISMATCH`): a
@@ -546,4 +561,178 @@ export type TaskResult = GenerationResult & { taskId: number; modelKey: string }
 
 export interface TaskHandle {
   [Symbol.asyncIterator](): AsyncIterator<TokenData>;
+}
+
+// ---- The OpenAI-style API (`executor.chat.completions.create`, `executor.completions.create`) ----
+
+/** A chat message as OpenAI's API takes it; `developer` is read as `system`, content parts must be text. */
+export interface ChatCompletionMessageParam {
+  role: 'system' | 'developer' | 'user' | 'assistant';
+  content: string | { type: 'text'; text: string }[];
+  name?: string;
+}
+
+/**
+ * The parameters both endpoints read. Unsupported OpenAI parameters (`n` > 1, `logprobs`,
+ * `tools`, `response_format` other than text, non-zero `frequency_penalty`/`presence_penalty`,
+ * `logit_bias`) are an `InvalidInputError` whose `field` names them, as is any parameter Hearth
+ * does not know. Sampling defaults are Hearth's (greedy), not OpenAI's temperature 1.
+ */
+export interface CompletionRequestBase {
+  /** A catalog key (default: the manager's current model); an unknown key is `InvalidInputError` (`UNKNOWN_MODEL`, `field` 'model'). */
+  model?: string;
+  /** At least 1 (default 256). */
+  max_tokens?: number | null;
+  /** 0 to 2; 0 is greedy. */
+  temperature?: number | null;
+  /** Above 0, at most 1. */
+  top_p?: number | null;
+  stop?: string | string[] | null;
+  seed?: number | null;
+  /** Aborting stops the generation: the result (or the stream's last chunk) has `finish_reason` 'abort'; a request aborted before it ran rejects with `CancelledError`. */
+  signal?: AbortSignal;
+  /** The task's priority (higher runs first). */
+  priority?: number;
+  n?: 1 | null;
+  logprobs?: false | null;
+  frequency_penalty?: 0 | null;
+  presence_penalty?: 0 | null;
+  user?: string;
+  /** Hearth's own sampling parameters. */
+  top_k?: number;
+  min_p?: number;
+  repetition_penalty?: number;
+  ignore_eos?: boolean;
+  /** Reuse the KV cache's prefix shared with the prompt (default true; llama.cpp's name). */
+  cache_prompt?: boolean;
+}
+
+export interface StreamOptions {
+  /** A last chunk with empty `choices` and the `usage` (every other chunk has `usage: null`). */
+  include_usage?: boolean;
+}
+
+export interface ChatCompletionRequestBase extends CompletionRequestBase {
+  messages: ChatCompletionMessageParam[];
+  /** OpenAI's newer name for `max_tokens`. */
+  max_completion_tokens?: number | null;
+  response_format?: { type: 'text' };
+}
+export interface ChatCompletionRequestNonStreaming extends ChatCompletionRequestBase {
+  stream?: false | null;
+}
+export interface ChatCompletionRequestStreaming extends ChatCompletionRequestBase {
+  stream: true;
+  stream_options?: StreamOptions;
+}
+export type ChatCompletionRequest = ChatCompletionRequestNonStreaming | ChatCompletionRequestStreaming;
+
+export interface CompletionCreateBase extends CompletionRequestBase {
+  /** The text to continue (as is: no chat template). */
+  prompt: string | [string];
+  echo?: false | null;
+}
+export interface CompletionRequestNonStreaming extends CompletionCreateBase {
+  stream?: false | null;
+}
+export interface CompletionRequestStreaming extends CompletionCreateBase {
+  stream: true;
+  stream_options?: StreamOptions;
+}
+export type CompletionRequest = CompletionRequestNonStreaming | CompletionRequestStreaming;
+
+/** 'stop': an end-of-sequence token or a stop string; 'length': `max_tokens`; 'abort': the request's signal. */
+export type FinishReason = 'stop' | 'length' | 'abort';
+
+export interface CompletionUsage {
+  prompt_tokens: number;
+  completion_tokens: number;
+  total_tokens: number;
+  /** `cached_tokens`: prompt tokens served from the model's KV cache (the conversation so far). */
+  prompt_tokens_details: { cached_tokens: number };
+  /** Hearth's timings (absent after an abort). */
+  extra?: { time_to_first_token_s: number; prefill_tokens_per_s: number; decode_tokens_per_s: number };
+}
+
+export interface ChatCompletion {
+  id: string;
+  object: 'chat.completion';
+  /** Unix seconds. */
+  created: number;
+  model: string;
+  choices: {
+    index: number;
+    message: { role: 'assistant'; content: string };
+    finish_reason: FinishReason;
+    logprobs: null;
+  }[];
+  usage: CompletionUsage;
+}
+
+export interface ChatCompletionChunk {
+  id: string;
+  object: 'chat.completion.chunk';
+  created: number;
+  model: string;
+  /** One choice; empty in the usage chunk. The first delta has the role, the last the `finish_reason`. */
+  choices: {
+    index: number;
+    delta: { role?: 'assistant'; content?: string };
+    finish_reason: FinishReason | null;
+    logprobs: null;
+  }[];
+  /** With `stream_options.include_usage`: `null`, and the usage on the last chunk. */
+  usage?: CompletionUsage | null;
+}
+
+export interface Completion {
+  id: string;
+  object: 'text_completion';
+  created: number;
+  model: string;
+  choices: { index: number; text: string; finish_reason: FinishReason | null; logprobs: null }[];
+  usage?: CompletionUsage | null;
+}
+
+export interface ChatCompletions {
+  /**
+   * Queues the request as a task. Rejects with `InvalidInputError` (`field` names the parameter:
+   * empty `messages`, an unknown role, `max_tokens` below 1, `temperature`/`top_p` out of range,
+   * unsupported parameters) before anything is queued, and with the task's errors otherwise.
+   */
+  create(request: ChatCompletionRequestNonStreaming): Promise<ChatCompletion>;
+  create(request: ChatCompletionRequestStreaming): Promise<AsyncIterable<ChatCompletionChunk>>;
+  create(request: ChatCompletionRequest): Promise<ChatCompletion | AsyncIterable<ChatCompletionChunk>>;
+}
+
+export interface Completions {
+  /** As `chat.completions.create`, for plain text continuation (base models). */
+  create(request: CompletionRequestNonStreaming): Promise<Completion>;
+  create(request: CompletionRequestStreaming): Promise<AsyncIterable<Completion>>;
+  create(request: CompletionRequest): Promise<Completion | AsyncIterable<Completion>>;
+}
+
+export interface OpenAIApi {
+  chat: { completions: ChatCompletions };
+  completions: Completions;
+}
+
+/** What `openai()` needs of an executor: a `TaskExecutor`, or a proxy with the same `enqueue`. */
+export interface ExecutorLike {
+  enqueue(task: TaskOptions): {
+    [Symbol.asyncIterator](): AsyncIterator<{ text: string }>;
+    result: Promise<TaskResult>;
+    cancel(): boolean;
+    modelKey?: string;
+  };
+}
+
+/** The OpenAI-style API over any executor-like object (`TaskExecutor` has it as `chat` / `completions`). */
+export function openai(executor: ExecutorLike): OpenAIApi;
+
+export interface TaskExecutor {
+  /** `executor.chat.completions.create(...)`: OpenAI's chat completions over this executor's tasks. */
+  readonly chat: { completions: ChatCompletions };
+  /** `executor.completions.create(...)`: plain continuation over this executor's tasks. */
+  readonly completions: Completions;
 }

@@ -26,6 +26,12 @@ import init, {
   type ModelInfo,
   type TokenData,
   type StopReason,
+  openai,
+  type ChatCompletion,
+  type ChatCompletionChunk,
+  type Completion,
+  type FinishReason,
+  type OpenAIApi,
 } from 'hearth';
 
 // The ModelManager / TaskExecutor surface, as the ModelManager v3.1 design's app uses it.
@@ -151,4 +157,41 @@ export async function main(): Promise<void> {
     // @ts-expect-error: an info event's data is a string, not an object
     void e.data.message;
   });
+}
+
+// The OpenAI-style API: stream and non-stream, chat and plain continuation.
+export async function openaiStyle(executor: TaskExecutor): Promise<void> {
+  const ac = new AbortController();
+  const reply: ChatCompletion = await executor.chat.completions.create({
+    model: 'smollm2-135m',
+    messages: [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Hi' }],
+    max_tokens: 32, temperature: 0, top_p: 1, stop: ['\n\n'], seed: 1, signal: ac.signal, priority: 2,
+  });
+  const content: string = reply.choices[0].message.content;
+  const finish: FinishReason = reply.choices[0].finish_reason;
+  const cached: number = reply.usage.prompt_tokens_details.cached_tokens;
+  void content; void finish; void cached;
+  const chunks: AsyncIterable<ChatCompletionChunk> = await executor.chat.completions.create({
+    messages: [{ role: 'user', content: [{ type: 'text', text: 'Hi' }] }],
+    stream: true,
+    stream_options: { include_usage: true },
+  });
+  for await (const chunk of chunks) {
+    const delta: string | undefined = chunk.choices[0]?.delta.content;
+    const total: number | undefined = chunk.usage?.total_tokens;
+    void delta; void total;
+  }
+  const text: Completion = await executor.completions.create({ prompt: 'Once upon a time', max_tokens: 8 });
+  void text.choices[0].text;
+  const streamed: AsyncIterable<Completion> = await executor.completions.create({ prompt: 'Once', stream: true });
+  for await (const c of streamed) void c.choices[0]?.text;
+  // Any executor-like object (a worker proxy) gets the same API.
+  const api: OpenAIApi = openai(executor);
+  void api.chat.completions;
+  // @ts-expect-error messages are required
+  await executor.chat.completions.create({ max_tokens: 8 });
+  // @ts-expect-error not a role
+  await executor.chat.completions.create({ messages: [{ role: 'wizard', content: 'x' }] });
+  // @ts-expect-error a non-streamed completion is not iterable
+  for await (const c of await executor.chat.completions.create({ messages: [] })) void c;
 }

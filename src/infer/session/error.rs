@@ -25,8 +25,9 @@ pub enum SessionError {
     DisposedDuring,
     /// Chat input for a model without a chat template Hearth knows.
     NoChatTemplate,
-    /// The caller's cancellation stopped the generation; `text` is what came before.
-    Cancelled { text: String },
+    /// The caller's cancellation stopped the generation; `text` is what came before, and the
+    /// counts are the result's (`cached_tokens` of the prompt were served from the KV cache).
+    Cancelled { text: String, prompt_tokens: u32, cached_tokens: u32, generated_tokens: u32 },
     /// The caller's cancellation stopped the load of model `key` (what was uploaded is freed).
     LoadCancelled { key: String },
     /// The tokenizer or the chat template refused the input.
@@ -68,7 +69,12 @@ impl Coded for SessionError {
 
     fn details(&self) -> Vec<(&'static str, Detail)> {
         match self {
-            SessionError::Cancelled { text } => vec![("text", Detail::from(text.as_str()))],
+            SessionError::Cancelled { text, prompt_tokens, cached_tokens, generated_tokens } => vec![
+                ("text", Detail::from(text.as_str())),
+                ("promptTokens", Detail::from(u64::from(*prompt_tokens))),
+                ("cachedTokens", Detail::from(u64::from(*cached_tokens))),
+                ("generatedTokens", Detail::from(u64::from(*generated_tokens))),
+            ],
             SessionError::Tokenizer(e) => e.details(),
             SessionError::Infer(e) => e.details(),
             SessionError::DeviceFault { fault, .. } => vec![

@@ -133,6 +133,33 @@ fn the_callers_stop_resolves_and_its_cancellation_rejects_with_the_text() {
 }
 
 #[test]
+fn the_next_generation_reuses_the_cache_and_samples_as_a_fresh_one_would() {
+    let Some(bytes) = fixture() else { return };
+    let model = load(&bytes, &Recorder::new());
+    // Sampling with a repetition penalty over the whole prompt: the history the sampler sees
+    // does not depend on what the cache held.
+    let mut opts = greedy(6);
+    opts.sampler.temperature = 0.9;
+    opts.sampler.repetition_penalty = 1.5;
+    opts.sampler.seed = Some(11);
+    let first = run(&model, &opts, None, false).unwrap();
+    assert_eq!(first.cached_tokens, 0);
+    let again = run(&model, &opts, None, false).unwrap();
+    assert_eq!(again.cached_tokens, again.prompt_tokens - 1);
+    assert_eq!(again.generated_ids, first.generated_ids);
+    // A cancelled generation says what it kept; turning reuse off prefills everything.
+    let Err(SessionError::Cancelled { prompt_tokens, cached_tokens, generated_tokens, .. }) =
+        run(&model, &opts, None, true)
+    else {
+        panic!("not cancelled")
+    };
+    assert_eq!((cached_tokens, generated_tokens), (prompt_tokens - 1, 1));
+    opts.cache_prompt = Some(false);
+    let fresh = run(&model, &opts, None, false).unwrap();
+    assert_eq!((fresh.cached_tokens, fresh.generated_ids), (0, first.generated_ids));
+}
+
+#[test]
 fn settings_and_context_errors_are_typed_and_leave_the_model_usable() {
     let Some(bytes) = fixture() else { return };
     let model = load(&bytes, &Recorder::new());
@@ -181,9 +208,18 @@ fn dispose_during_a_generation_stops_it_and_frees_the_model() {
     assert_eq!(run(&model, &greedy(2), None, false).unwrap_err(), SessionError::Disposed);
     assert_eq!(SessionError::Disposed.code(), ErrorCode::ModelDisposed);
     assert_eq!(SessionError::Infer(InferError::Cancelled).code(), InferError::Cancelled.code());
-    let cancelled = SessionError::Cancelled { text: "so far".into() };
+    let cancelled =
+        SessionError::Cancelled { text: "so far".into(), prompt_tokens: 5, cached_tokens: 2, generated_tokens: 3 };
     assert_eq!((cancelled.code(), cancelled.message().as_str()), (ErrorCode::Aborted, "Generation was cancelled."));
-    assert_eq!(cancelled.details(), [("text", Detail::from("so far"))]);
+    assert_eq!(
+        cancelled.details(),
+        [
+            ("text", Detail::from("so far")),
+            ("promptTokens", Detail::from(5u64)),
+            ("cachedTokens", Detail::from(2u64)),
+            ("generatedTokens", Detail::from(3u64)),
+        ]
+    );
     let load = SessionError::LoadCancelled { key: "m".into() };
     assert_eq!((load.code(), load.message().as_str()), (ErrorCode::Aborted, "Loading m was cancelled."));
 }
@@ -348,9 +384,10 @@ fn a_device_fault_during_a_generation_fails_it_and_the_model_goes_on() {
     assert_eq!(last.model_key.as_deref(), Some("tiny"));
     assert!(!model.is_busy() && !model.is_disposed());
 
-    // The model goes on: the old error does not fail the next generation.
+    // The model goes on: the old error does not fail the next generation, which trusts nothing
+    // the faulted one left in the KV cache.
     let out = run(&model, &greedy(4), None, false).unwrap();
-    assert_eq!(out.generated_tokens, 4);
+    assert_eq!((out.generated_tokens, out.cached_tokens), (4, 0));
 
     // An out-of-memory error no scope caught is an OutOfMemoryError.
     let mut on_token = |_: &TokenEvent<'_>| {
