@@ -64,7 +64,7 @@ export function setupChat({ executor, streamer }) {
   }
 
   function addCopy(node) {
-    const b = el('button', { class: 'secondary copy', text: 'Copy', 'aria-label': 'Copy this answer' });
+    const b = el('button', { class: 'secondary copy', text: 'Copy', title: 'Copy this answer' });
     b.onclick = async () => {
       const ok = await copyText(node.querySelector('.text').textContent);
       b.textContent = ok ? 'Copied' : 'Copy failed';
@@ -139,7 +139,10 @@ export function setupChat({ executor, streamer }) {
     if (!prompt || !model || model.instruct || running) return;
     const { result, error } = await generate({ prompt }, (t) => { area.value += t; area.scrollTop = area.scrollHeight; });
     if (error && !(error instanceof CancelledError)) showError(error);
-    if (result) announce(result.text);
+    if (result) {
+      area.value = prompt + result.text; // the result holds any text the token stream held back
+      announce(result.text);
+    }
   }
 
   function newChat() {

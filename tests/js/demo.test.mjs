@@ -73,7 +73,7 @@ test('opens on the best instruct model that fits, with the load sequence in the 
   assert.equal(await page.getAttribute('#chat-card', 'data-mode'), 'chat');
   const log = await logLines();
   const at = (line) => log.indexOf(line);
-  const seq = ['Opening the chat on smollm2-135m', 'Checking memory for smollm2-135m...', 'Loading model smollm2-135m...', 'Model smollm2-135m loaded successfully.'];
+  const seq = ['Opening the chat on smollm2-135m.', 'Checking memory for smollm2-135m...', 'Loading model smollm2-135m...', 'Model smollm2-135m loaded successfully.'];
   assert.ok(log.some((l) => l.endsWith(seq[0])), log.slice(0, 10).join(' | '));
   assert.ok(seq.slice(1).every((l, i) => at(l) >= 0 && (i === 0 || at(l) > at(seq[i]))), log.slice(-40).join(' | '));
   const progress = log.filter((l, i) => i > at(seq[2]) && i < at(seq[3]) && /^smollm2-135m upload .* \(\d+\.\d%\)$/.test(l));
@@ -128,7 +128,11 @@ test('chat: answers, live region, copy, regenerate, system prompt, new chat, err
   await page.click('#new-chat');
 });
 
-test('low VRAM: a model that cannot fit shows the error and the models that do', async () => {
+test('low VRAM: a model that cannot fit shows the error, and one click loads a model that does', async () => {
+  // Suggestions are models to load, so the resident one steps aside first.
+  await page.click(`${row('smollm2-135m')} button[data-action="unload"]`);
+  await page.waitForFunction(() => !document.querySelector('#chat-card').dataset.model);
+  assert.equal(await page.isDisabled('#send'), true, 'no model, no chat');
   await page.click(`${row('qwen2.5-0.5b')} button[data-action="load"]`);
   await page.waitForSelector('#model-error:not([hidden]) button[data-suggestion]');
   const error = await page.textContent('#model-error p');
@@ -136,8 +140,11 @@ test('low VRAM: a model that cannot fit shows the error and the models that do',
   const suggestions = await page.$$eval('#model-error button[data-suggestion]', (bs) => bs.map((b) => b.dataset.suggestion));
   assert.deepEqual(suggestions, ['smollm2-135m']);
   assert.ok((await logLines()).some((l) => l.startsWith('ModelLoadError: Cannot load qwen2.5-0.5b: Not enough VRAM')), 'the error is on the stream too');
-  assert.equal(await page.getAttribute('#chat-card', 'data-model'), 'smollm2-135m', 'the chat keeps its model');
   await h.screenshot('demo-low-vram.png');
+  await page.click('#model-error button[data-suggestion="smollm2-135m"]');
+  await opened('smollm2-135m');
+  assert.equal(await page.isHidden('#model-error'), true);
+  assert.equal(await page.getAttribute('#chat-card', 'data-mode'), 'chat');
 });
 
 test('base model: continue the text, like llama.cpp; one colour per model', async () => {
