@@ -166,6 +166,8 @@ export function setupChat({ executor, streamer }) {
     if (key) label.append(swatch(key), instruct ? `Chatting with ${key}` : `${key} (base model) continues your text`);
     else label.textContent = 'Load a model to chat.';
     $('chat-box').hidden = key !== null && !instruct;
+    $('regenerate').hidden = key !== null && !instruct;
+    $('new-chat').textContent = key !== null && !instruct ? 'New text' : 'New chat';
     $('continue-box').hidden = !!instruct || !key;
     if (changed) newChat();
     sync();

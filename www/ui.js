@@ -18,11 +18,14 @@ export function el(tag, props = {}, ...children) {
 
 export const mb = (n) => (n >= 2 ** 30 ? `${(n / 2 ** 30).toFixed(2)} GB` : `${(n / 2 ** 20).toFixed(n < 10 * 2 ** 20 ? 1 : 0)} MB`);
 
-/** A model's hue: its key hashed (FNV-1a, 32 bits), so a model keeps its colour across pages and reloads. */
+/**
+ * A model's hue: its key hashed (FNV-1a, 32 bits), so a model keeps its colour across pages and
+ * reloads. A multiplicative finish spreads keys that differ only in their last characters.
+ */
 export function modelHue(key) {
   let h = 0x811c9dc5;
   for (const c of key) h = Math.imul(h ^ c.codePointAt(0), 0x01000193) >>> 0;
-  return h % 360;
+  return Math.floor(((Math.imul(h, 0x9e3779b1) >>> 0) / 2 ** 32) * 360);
 }
 
 /** The colour a model has everywhere on the page (gauge, catalog, chat, cache). */
