@@ -1,26 +1,29 @@
 // The demo imports Hearth exactly as an npm user would: `import ... from 'hearth'`
 // resolves (through the import map) to the package installed in node_modules.
-import init, {
-  SseStreamer, ModelManager, TaskExecutor, checkDevice, version, HearthError, CancelledError, ModelLoadError,
-} from 'hearth';
-
-const $ = (id) => document.getElementById(id);
-const el = (tag, props = {}, ...children) => {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(props)) {
-    if (k === 'class') e.className = v; else if (k === 'text') e.textContent = v; else e[k] = v;
-  }
-  e.append(...children);
-  return e;
-};
-const mb = (n) => (n >= 2 ** 30 ? `${(n / 2 ** 30).toFixed(2)} GB` : `${(n / 2 ** 20).toFixed(n < 10 * 2 ** 20 ? 1 : 0)} MB`);
+//
+// Modules: engine.js (where models run, the one generation call), chat.js (the chat card),
+// cache.js (the cache panel), models.js (instruct or base, which model the chat opens on,
+// picked files), ui.js (DOM helpers, model colours). This file wires them to the catalog,
+// the memory gauge and the developer panes.
+import init, { SseStreamer, GgufFile, checkDevice, version, HearthError, CancelledError, ModelLoadError } from 'hearth';
+import { createEngine } from './engine.js';
+import { setupChat } from './chat.js';
+import { setupCache } from './cache.js';
+import { learnCatalog, isInstruct, isPicked, pickChatModel, entryForFile, notePicked } from './models.js';
+import { $, el, mb, modelColor, swatch } from './ui.js';
 
 await init();
 $('version').textContent = `v${version()}`;
 
+// The developer panes start open where there is room, closed on a phone.
+const roomy = matchMedia('(min-width: 700px)').matches;
+for (const pane of document.querySelectorAll('details.dev')) pane.open = roomy;
+
 // The models `./run` fetched into models/ (served under /models) replace the built-in entries'
-// Hugging Face URLs; the larger built-in models keep theirs.
+// Hugging Face URLs; the larger built-in models keep theirs. Each entry says whether it is an
+// instruct model (it chats) or a base model (it continues text).
 const catalog = await fetch('models.json').then((r) => r.json());
+learnCatalog(catalog);
 const params = new URLSearchParams(location.search);
 const backend = params.get('backend') || 'auto';
 $('backend').value = backend;
@@ -28,10 +31,7 @@ $('backend').onchange = () => { params.set('backend', $('backend').value); locat
 
 const streamer = new SseStreamer({ bufferSize: 1024 });
 let manager = null;
-let executor = null;
 let memory = null;
-const history = [];
-let task = null;
 let pending = false; // a gauge/catalog redraw is scheduled
 let loadAbort = null;
 
@@ -76,17 +76,20 @@ function describe(e) {
 })();
 
 // --- The manager ------------------------------------------------------------------------------
+let executor;
 try {
-  manager = await ModelManager.create({ streamer, backend, catalog });
+  ({ manager, executor } = await createEngine({ streamer, backend, catalog }));
 } catch (err) {
   showError(err);
   document.body.dataset.ready = 'true';
   throw err;
 }
-executor = new TaskExecutor(manager);
 memory = manager.memoryManager;
 window.hearth = { streamer, manager, executor, memory };
 $('device').textContent = `${manager.backend}${memory.adapter?.device ? ` · ${memory.adapter.device}` : ''} · budget ${mb(memory.budget.bytes)} (${memory.budget.explanation})`;
+
+const chat = setupChat({ executor, streamer });
+const cache = setupCache({ manager, streamer, onError: (err) => showError(err) });
 
 $('check').disabled = false;
 $('check').onclick = async () => {
@@ -94,30 +97,36 @@ $('check').onclick = async () => {
   streamer.streamInfo(`Matmul self-check on ${manager.backend}: relative L2 error ${r.relL2Error.toExponential(2)} (${r.relL2Error < 1e-4 ? 'pass' : 'FAIL'}).`);
 };
 
+function setLowVram(on) {
+  memory.setSimulationLowVRAM(on);
+  $('low-vram').checked = on;
+}
 $('low-vram').onchange = () => {
-  memory.setSimulationLowVRAM($('low-vram').checked);
+  setLowVram($('low-vram').checked);
   streamer.streamInfo($('low-vram').checked
     ? 'Simulating a low-VRAM device (256 MB): canLoadModel now answers for that budget.'
     : 'Low-VRAM simulation off.');
   refresh();
 };
+// `?lowvram` opens the page as a 256 MB device would see it.
+if (params.has('lowvram')) setLowVram(params.get('lowvram') !== '0');
 
-// --- Memory gauge: the budget as a bar, one segment per resident model. ------------------------
-const COLORS = ['#f08a3c', '#8ab4f8', '#7bd88f', '#c792ea', '#ffd166', '#ef476f'];
+// --- Memory gauge: the budget as a bar, one segment per resident model, in the model's colour. --
 function drawGauge() {
   const s = memory.getStats();
   const bar = $('gauge-bar');
   bar.replaceChildren();
   const budget = Math.max(s.budgetBytes, 1);
   let registered = 0;
-  s.loaded.forEach((m, i) => {
+  for (const m of s.loaded) {
     registered += m.bytes;
     const seg = el('div', { class: 'seg', title: `${m.key}: ${mb(m.bytes)}${m.pinned ? ' (pinned)' : ''}` });
+    seg.dataset.key = m.key;
     seg.style.width = `${Math.min(100, (100 * m.bytes) / budget)}%`;
-    seg.style.background = COLORS[i % COLORS.length];
+    seg.style.background = modelColor(m.key);
     seg.append(el('span', { text: m.key }));
     bar.append(seg);
-  });
+  }
   // What the allocator holds beyond the models (pools, scratch): measured, not guessed.
   const other = Math.max(0, s.reservedBytes - registered);
   if (other > 0 && s.measured) {
@@ -144,7 +153,7 @@ function drawCatalog() {
     const why = el('div', { class: 'why', text: resident ? `Resident: ${mb(resident.bytes)}` : r.fit.reason });
     const buttons = el('div', { class: 'row' });
     const act = (label, f, cls = '') => {
-      const b = el('button', { text: label, class: cls });
+      const b = el('button', { text: label, class: cls, 'aria-label': `${label} ${r.key}` });
       b.dataset.key = r.key;
       b.dataset.action = label.toLowerCase();
       b.onclick = () => f(r.key);
@@ -153,8 +162,12 @@ function drawCatalog() {
     if (r.key !== current) act('Load', switchTo);
     if (!r.loaded) act('Preload', preload, 'secondary');
     if (r.loaded) act('Unload', unload, 'secondary');
+    const kind = isInstruct(r)
+      ? el('span', { class: 'pill kind', text: 'chat' })
+      : el('span', { class: 'pill kind base', text: 'base: continues text' });
     const tr = el('tr', {},
-      el('td', {}, el('strong', { text: r.key }), r.key === 'gemma-3-270m' ? el('span', { class: 'pill', text: 'default' }) : '', el('div', { class: 'muted', text: r.description || '' })),
+      el('td', {}, swatch(r.key), el('strong', { text: r.key }), kind, isPicked(r.key) ? el('span', { class: 'pill', text: 'your file' }) : '',
+        el('div', { class: 'muted', text: r.description || '' })),
       el('td', { text: `${r.quant} · ${mb(r.fileBytes)}` }),
       el('td', { text: `${mb(r.fit.requiredBytes)}${r.exact || r.requiredBytes ? '' : ' (est.)'}`, title: r.exact ? 'exact, from the file header' : r.requiredBytes ? 'from the catalog' : 'estimated from the file size until the header is read' }),
       el('td', {}, status, why),
@@ -162,9 +175,8 @@ function drawCatalog() {
     tr.dataset.key = r.key;
     body.append(tr);
   }
-  $('prompt').disabled = !current;
-  $('send').disabled = !current || task !== null;
-  $('chat-model').textContent = current ? `Chatting with ${current}` : 'Load a model to chat.';
+  const row = rows.find((r) => r.key === current);
+  chat.setModel(current ?? null, row ? isInstruct(row) : false);
 }
 
 function scheduleRefresh() {
@@ -190,7 +202,8 @@ function showError(err) {
   const box = $('model-error');
   box.replaceChildren();
   box.hidden = false;
-  box.append(el('p', { text: err instanceof HearthError ? `${err.name}: ${err.message}` : String(err) }));
+  const code = err instanceof HearthError && err.code ? ` (${err.code})` : '';
+  box.append(el('p', { text: err instanceof HearthError ? `${err.name}: ${err.message}${code}` : String(err) }));
   if (err instanceof ModelLoadError && err.requiredBytes !== undefined) {
     box.append(el('p', { class: 'muted', text: `Required ${mb(err.requiredBytes)}, available ${mb(err.availableBytes)}.` }));
   }
@@ -207,72 +220,57 @@ function showError(err) {
   }
 }
 
-async function run(label, key, f) {
+/** Runs a load/unload with Cancel live; errors go to `onError` (the models card by default). */
+async function run(f, onError = showError) {
   $('model-error').hidden = true;
   loadAbort = new AbortController();
   $('cancel-load').disabled = false;
   try {
     await f(loadAbort.signal);
   } catch (err) {
-    if (!(err instanceof CancelledError)) showError(err);
+    if (!(err instanceof CancelledError)) onError(err);
   } finally {
     $('cancel-load').disabled = true;
     $('progress-box').hidden = true;
     refresh();
+    cache.draw();
   }
 }
-const switchTo = (key) => run('switch', key, (signal) => manager.switchModel(key, { signal }).then(() => {
-  history.length = 0;
-  $('chat').replaceChildren();
-}));
-const preload = (key) => run('preload', key, (signal) => manager.preload(key, { signal }));
-const unload = (key) => run('unload', key, () => manager.unload(key));
+const switchTo = (key, onError) => run((signal) => manager.switchModel(key, { signal }), onError);
+const preload = (key) => run((signal) => manager.preload(key, { signal }));
+const unload = (key) => run(() => manager.unload(key));
 $('cancel-load').onclick = () => loadAbort?.abort();
 
-// --- Chat through the TaskExecutor: messages with the model's template, tokens as they come. ---
-function bubble(role, text) {
-  const div = el('div', { class: `msg ${role}`, text }); // model output is text, never HTML
-  $('chat').append(div);
-  $('chat').scrollTop = $('chat').scrollHeight;
-  return div;
-}
-
-async function send() {
-  const text = $('prompt').value.trim();
-  const key = manager.currentModel;
-  if (!text || !key || task) return;
-  $('prompt').value = '';
-  bubble('user', text);
-  history.push({ role: 'user', content: text });
-  const out = bubble('assistant', '');
-  $('send').disabled = true; $('stop').disabled = false;
-  task = executor.enqueue({
-    modelKey: key,
-    messages: history.slice(),
-    params: { maxTokens: Number($('max-tokens').value), temperature: Number($('temperature').value), topP: Number($('top-p').value) },
-  });
+// --- Open a GGUF file from disk: its header says what it is; then it is a catalog model. -------
+$('open-file').onclick = () => $('file').click();
+$('file').onchange = async () => {
+  const file = $('file').files[0];
+  $('file').value = '';
+  if (!file) return;
   try {
-    for await (const t of task) { out.textContent += t.text; $('chat').scrollTop = $('chat').scrollHeight; }
-    const r = await task.result;
-    history.push({ role: 'assistant', content: r.text });
-    $('chat-stats').textContent = `${r.generatedTokens} tokens · TTFT ${(r.ttftMs / 1000).toFixed(2)} s · ${r.decodeTokensPerSecond.toFixed(2)} tok/s · prefill ${r.prefillTokensPerSecond.toFixed(1)} tok/s · ${r.backend}`;
+    const gguf = await GgufFile.fromBlob(file);
+    const taken = (k) => manager.catalog().some((r) => r.key === k);
+    const { entry, instruct } = entryForFile(file, gguf, taken);
+    gguf.free();
+    manager.registerModel(entry);
+    notePicked(entry.key, instruct);
+    streamer.streamInfo(`Opened ${file.name} as ${entry.key} (${entry.arch}, ${entry.quant}, ${instruct ? 'chat template: chats' : 'no chat template: continues text'}).`);
+    refresh();
+    await switchTo(entry.key, (err) => chat.showError(err));
   } catch (err) {
-    if (err instanceof CancelledError) {
-      history.push({ role: 'assistant', content: out.textContent });
-      $('chat-stats').textContent = 'Stopped.';
-    } else {
-      showError(err);
-    }
-  } finally {
-    task = null;
-    $('send').disabled = false; $('stop').disabled = true;
+    chat.showError(err);
   }
-}
-$('send').onclick = send;
-$('prompt').onkeydown = (e) => { if (e.key === 'Enter' && !e.shiftKey) { e.preventDefault(); send(); } };
-$('stop').onclick = () => task?.cancel();
+};
 
 refresh();
+cache.draw();
 document.body.dataset.ready = 'true';
-streamer.streamInfo(`Hearth ready on ${manager.backend}. Load ${'gemma-3-270m'} (the default) or any model that fits.`);
-if (params.get('autoload') !== null) switchTo(params.get('autoload') || 'gemma-3-270m');
+
+// The chat opens on the best instruct model that fits this device (`?model=<key>` names one,
+// `?model=none` opens on none).
+const wanted = params.get('model');
+const opening = wanted === null ? pickChatModel(manager.catalog()) : wanted === 'none' ? undefined : wanted;
+streamer.streamInfo(opening
+  ? `Hearth ready on ${manager.backend}. Opening the chat on ${opening}.`
+  : `Hearth ready on ${manager.backend}. ${wanted === 'none' ? 'Load' : 'No chat model fits this device; load'} any model from the list.`);
+if (opening) switchTo(opening);
