@@ -562,9 +562,9 @@ export interface TaskHandle {
 // --- Worker mode (ModelManager.create({ worker })) ---
 export interface ModelManager {
   /**
-   * Ends the manager: every model is unloaded and its memory returned; in worker mode the worker
-   * is terminated as well, and calls still in flight reject with `CancelledError`. The manager
-   * cannot be used afterwards.
+   * Unloads every model (its memory returned). In worker mode it then terminates the worker: calls
+   * still in flight reject with `CancelledError` (`WORKER_TERMINATED`) and the manager cannot be
+   * used afterwards; a main-thread manager stays usable.
    */
   terminate(): Promise<void>;
   /** Whether the models run in a Worker (`ModelManager.create({ worker })`). */
