@@ -679,9 +679,10 @@ async function createWorkerManager(options) {
   const streamer = givenStreamer ?? new api.SseStreamer();
   const worker = external ? given : startWorker();
   const conn = new Connection(worker, streamer);
+  let timer = null;
   try {
     await new Promise((resolve, reject) => {
-      let timer = setTimeout(() => reject(workerFailed(`The Hearth worker did not start within ${START_TIMEOUT_MS / 1000} s. A Worker passed as \`worker\` must run hearth-worker.js.`)), START_TIMEOUT_MS);
+      timer = setTimeout(() => reject(workerFailed(`The Hearth worker did not start within ${START_TIMEOUT_MS / 1000} s. A Worker passed as \`worker\` must run hearth-worker.js.`)), START_TIMEOUT_MS);
       conn.handshake = {
         hello: () => {
           if (timer === null) return;
@@ -694,7 +695,10 @@ async function createWorkerManager(options) {
       };
       // A Worker the app made may have said hello before anyone listened: ask again.
       if (external) worker.postMessage({ type: 'ping' });
-    }).finally(() => { conn.handshake = null; });
+    }).finally(() => {
+      conn.handshake = null;
+      clearTimeout(timer);
+    });
     const shadowStreamer = new api.SseStreamer({ bufferSize: 1 });
     const shadow = await api.ModelManager.create({ ...data, backend: 'cpu', cache: false, streamer: shadowStreamer });
     return new WorkerModelManager(conn, shadow);
