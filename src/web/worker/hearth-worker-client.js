@@ -85,6 +85,7 @@ class Connection {
     this.tasks = new Map();
     this.closed = null;
     this.handshake = null;
+    this.outbox = [];
     worker.onmessage = ({ data }) => this.receive(data);
     worker.onmessageerror = () => this.fail(workerFailed('A message from the Hearth worker could not be read.'));
     worker.onerror = (e) => {
@@ -166,11 +167,28 @@ class Connection {
     return this.ack >= this.seq;
   }
 
+  /**
+   * Queues a message for the worker. The messages of one synchronous run of page code go as one
+   * (a microtask later), so the worker runs them in one go too: two `enqueue`s in a row are both
+   * queued before its pump picks the first task, as on the main thread.
+   */
+  post(message) {
+    if (this.closed) return;
+    this.outbox.push(message);
+    if (this.outbox.length === 1) {
+      queueMicrotask(() => {
+        const messages = this.outbox;
+        this.outbox = [];
+        if (!this.closed) this.worker.postMessage({ type: 'calls', messages });
+      });
+    }
+  }
+
   send(message) {
     if (this.closed) throw this.closed;
-    message.seq = this.seq + 1;
-    this.worker.postMessage(message);
-    this.seq = message.seq;
+    this.seq += 1;
+    message.seq = this.seq;
+    this.post(message);
     return message.seq;
   }
 
@@ -187,20 +205,19 @@ class Connection {
       const done = () => {
         if (onAbort) signal.removeEventListener('abort', onAbort);
       };
-      this.replies.set(id, { resolve, reject, done });
-      if (onToken) this.tokens.set(id, onToken(id));
       try {
+        structuredClone(args);
         this.send({ type: 'call', id, target, method, args, ...extra });
       } catch (e) {
-        this.replies.delete(id);
-        this.tokens.delete(id);
         reject(e instanceof DOMException && e.name === 'DataCloneError'
           ? error('InvalidInputError', 'INVALID_OPTIONS', `${method}: its arguments cannot be sent to the worker: ${e.message}`, { field: method })
           : e);
         return;
       }
+      this.replies.set(id, { resolve, reject, done });
+      if (onToken) this.tokens.set(id, onToken(id));
       if (signal && !signal.aborted) {
-        onAbort = () => this.worker.postMessage({ type: 'abort', id });
+        onAbort = () => this.post({ type: 'abort', id });
         signal.addEventListener('abort', onAbort, { once: true });
       }
     });
@@ -446,7 +463,7 @@ class WorkerLanguageModel {
           }
           if (keepGoing === false) {
             stopped = true;
-            conn.worker.postMessage({ type: 'stop', id });
+            conn.post({ type: 'stop', id });
           }
         };
       }
@@ -527,7 +544,7 @@ class WorkerTaskExecutor {
           }
           if (keepGoing === false) {
             stopped = true;
-            conn.worker.postMessage({ type: 'stop', id: key });
+            conn.post({ type: 'stop', id: key });
           }
         }
         return;

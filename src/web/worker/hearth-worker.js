@@ -6,8 +6,10 @@
 // - at once, before the WebAssembly module: `{ type: 'hello' }` (the page knows the script ran);
 // - page `{ type: 'create', options }` -> `{ type: 'ready' }` with the first batch before it, or
 //   `{ type: 'fatal', stage: 'wasm' | 'create', error }` (the page terminates the worker);
-// - page `{ type: 'call', seq, id?, target, method, args }`: each call starts synchronously, in
-//   the order sent, so the core's own ordering (loads in call order, tasks by priority) holds;
+// - page `{ type: 'calls', messages }`: what one synchronous run of page code asked, in order:
+//   `{ type: 'call', seq, id?, target, method, args }` (each starts synchronously, in the order
+//   sent, so the core's own ordering (loads in call order, tasks by priority) holds), `abort` (a
+//   call's signal) and `stop` (an onToken that returned false);
 // - worker `{ type: 'batch', state?, items }`: everything that happened since the last batch, in
 //   order (status events, a generation's tokens, replies, task tokens and results). `state` is a
 //   snapshot for the page's synchronous getters, taken after the items happened and applied on
@@ -94,6 +96,7 @@ function snapshot() {
 /** Sends what happened since the last batch, with the state when it changed. */
 function flush() {
   scheduled = false;
+  if (!manager) return; // the events of `create` go out with the first state
   const state = snapshot();
   const json = JSON.stringify(state);
   const changed = json !== lastState;
@@ -268,14 +271,9 @@ async function create(options) {
   post({ type: 'ready' });
 }
 
-self.onmessage = ({ data }) => {
-  switch (data && data.type) {
-    case 'ping':
-      post({ type: 'hello' });
-      break;
-    case 'create':
-      create(data.options);
-      break;
+/** One message of a page's batch (the calls of one synchronous run of page code, in order). */
+function dispatch(data) {
+  switch (data.type) {
     case 'call':
       call(data);
       break;
@@ -284,6 +282,22 @@ self.onmessage = ({ data }) => {
       break;
     case 'stop':
       stopped.add(data.id);
+      break;
+    default:
+      break;
+  }
+}
+
+self.onmessage = ({ data }) => {
+  switch (data && data.type) {
+    case 'ping':
+      post({ type: 'hello' });
+      break;
+    case 'create':
+      create(data.options);
+      break;
+    case 'calls':
+      for (const message of data.messages) dispatch(message);
       break;
     default:
       break;
