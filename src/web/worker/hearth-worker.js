@@ -3,7 +3,8 @@
 // tokenizer and generation lives here; the page holds proxies with the same API.
 //
 // The protocol, in the order things happen:
-// - at once, before the WebAssembly module: `{ type: 'hello' }` (the page knows the script ran);
+// - at once, before the WebAssembly module, and again for each `{ type: 'ping' }` (a Worker the
+//   app made may have said it before the page listened): `{ type: 'hello' }`;
 // - page `{ type: 'create', options }` -> `{ type: 'ready' }` with the first batch before it, or
 //   `{ type: 'fatal', stage: 'wasm' | 'create', error }` (the page terminates the worker);
 // - page `{ type: 'calls', messages }`: what one synchronous run of page code asked, in order:
@@ -251,7 +252,11 @@ function call(message) {
   emit({ kind: 'ack' });
 }
 
+let creating = false;
+
 async function create(options) {
+  if (creating) return;
+  creating = true;
   try {
     await init();
   } catch (error) {
