@@ -95,13 +95,20 @@ function snapshot() {
 }
 
 /** Sends what happened since the last batch, with the state when it changed. */
+/** A generation's token: it changes no state, so a batch of only these needs no new snapshot. */
+const isToken = (item) => item.kind === 'token' || (item.kind === 'event' && item.event.type === 'token') || (item.kind === 'task' && !item.done);
+
 function flush() {
   scheduled = false;
   if (!manager) return; // the events of `create` go out with the first state
-  const state = snapshot();
-  const json = JSON.stringify(state);
-  const changed = json !== lastState;
-  lastState = json;
+  let changed = false;
+  let state;
+  if (lastState === '' || !items.every(isToken)) {
+    state = snapshot();
+    const json = JSON.stringify(state);
+    changed = json !== lastState;
+    lastState = json;
+  }
   if (!changed && items.length === 0) return;
   const batch = { type: 'batch', ack, items };
   if (changed) batch.state = state;
