@@ -145,6 +145,11 @@ test('typed errors cross the boundary with every field; bad input is refused at 
       r.badParams = await grab(() => ex.enqueue({ prompt: 'x', params: { temperature: -1 } }).result);
       r.state = { current: manager.currentModel, loaded: manager.loadedModels().map((m) => m.key), catalog: manager.catalog().map((c) => c.key) };
       r.errorEvents = events.filter((e) => e.type === 'error').map((e) => [e.key, e.data.name, e.data.code, e.data.message]);
+      // A user's File crosses to the worker (Blobs are structured-cloneable).
+      const bytes = await (await fetch('/fixtures/qwen2-q4_0.gguf')).blob();
+      manager.registerModel({ key: 'fx-file', file: new File([bytes], 'qwen.gguf'), arch: 'qwen2', quant: 'Q4_0', contextLength: 128 });
+      r.fileModel = (await manager.switchModel('fx-file')).key;
+      r.fileText = (await manager.getModel('fx-file').generate('Hello', { maxTokens: 3, ignoreEos: true })).text;
       await manager.terminate();
       return r;
     };
@@ -185,6 +190,8 @@ test('typed errors cross the boundary with every field; bad input is refused at 
     assert.ok(worker[k] && worker[k].sync && worker[k].isInvalid, `${k}: ${JSON.stringify(worker[k])}`);
   }
   assert.deepEqual(worker.pendingAfterBad, []);
+  assert.equal(worker.fileModel, 'fx-file');
+  assert.ok(worker.fileText.length > 0);
   assert.equal(worker.badTemp.name, 'InvalidInputError');
   assert.equal(worker.overflow.code, 'CONTEXT_OVERFLOW');
   assert.equal(worker.badParams.code, 'INVALID_PARAMS');
