@@ -55,6 +55,23 @@ if (!js.includes(openaiMarker)) {
   writeFileSync(entry, js);
 }
 
+// Worker mode (ModelManager.create({ worker })): the worker script and the page's client sit at
+// the package root (the client starts the worker with `new URL('./hearth-worker.js',
+// import.meta.url)`, the form bundlers follow); hearth.js links the client to its classes.
+const workerFiles = ['hearth-worker.js', 'hearth-worker-client.js', 'hearth-worker-proxies.js'];
+const workerSrc = join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'web', 'worker');
+for (const f of workerFiles) copyFileSync(join(workerSrc, f), join(pkg, f));
+const workerMarker = '// hearth: worker mode';
+js = readFileSync(entry, 'utf8');
+if (!js.includes(workerMarker)) {
+  const from = `./${relative(pkg, errors).split('\\').join('/')}`;
+  js += `\n${workerMarker}\n`;
+  js += `import * as __hearthErrors from '${from}';\n`;
+  js += `import { linkWorkerMode as __hearthLinkWorker } from './hearth-worker-client.js';\n`;
+  js += `TaskExecutor = __hearthLinkWorker({ ModelManager, TaskExecutor, TaskHandle, LanguageModel, MemoryManager, SseStreamer, init: __wbg_init, errors: __hearthErrors });\n`;
+  writeFileSync(entry, js);
+}
+
 const manifestPath = join(pkg, 'package.json');
 const manifest = JSON.parse(readFileSync(manifestPath, 'utf8'));
 manifest.type = 'module';
@@ -62,6 +79,7 @@ manifest.main = 'hearth.js';
 manifest.module = 'hearth.js';
 manifest.types = 'hearth.d.ts';
 manifest.files = Array.from(new Set([...(manifest.files || []), 'hearth_bg.wasm', 'hearth.js', 'hearth.d.ts', 'hearth_bg.wasm.d.ts', 'snippets']));
+manifest.files = Array.from(new Set([...manifest.files, ...workerFiles]));
 manifest.sideEffects = ['./snippets/*'];
 writeFileSync(manifestPath, JSON.stringify(manifest, null, 2) + '\n');
 console.log(`finish-pkg: ${manifest.name}@${manifest.version}, error classes re-exported from ${relative(pkg, errors)}`);

@@ -510,6 +510,17 @@ export interface ModelManagerOptions {
   cache?: boolean;
   /** Instead of `navigator.deviceMemory`, for the budget estimate. */
   deviceMemoryGb?: number;
+  /**
+   * Worker mode: run every model, tokenizer and generation in a dedicated module Worker, so the
+   * page's thread only relays events. `true` starts the package's own `hearth-worker.js`; a
+   * `Worker` the app created on that script (`{ type: 'module' }`) is used as it is. The manager,
+   * its `sseStreamer` (an `EventTarget` on the page), `memoryManager`, `getModel(key)` models and
+   * `TaskExecutor`s keep the same API and errors. Synchronous getters read the state the worker
+   * last reported, which always arrives before the event or settled promise announcing a change.
+   * `memoryManager` cannot be passed (it lives on the page): give `backend`/`deviceMemoryGb`.
+   * A worker that cannot start rejects with `HearthError` `WORKER_FAILED` (`field: 'worker'`).
+   */
+  worker?: boolean | Worker;
 }
 
 /** A model file in the browser's model cache (`ModelManager.cachedModels()`). */
@@ -735,4 +746,16 @@ export interface TaskExecutor {
   readonly chat: { completions: ChatCompletions };
   /** `executor.completions.create(...)`: plain continuation over this executor's tasks. */
   readonly completions: Completions;
+}
+
+// --- Worker mode (ModelManager.create({ worker })) ---
+export interface ModelManager {
+  /**
+   * Unloads every model (its memory returned). In worker mode it then terminates the worker: calls
+   * still in flight reject with `CancelledError` (`WORKER_TERMINATED`) and the manager cannot be
+   * used afterwards; a main-thread manager stays usable.
+   */
+  terminate(): Promise<void>;
+  /** Whether the models run in a Worker (`ModelManager.create({ worker })`). */
+  readonly inWorker: boolean;
 }

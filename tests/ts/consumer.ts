@@ -34,6 +34,20 @@ import init, {
   type OpenAIApi,
 } from 'hearth';
 
+// Worker mode: the same types as the main-thread manager.
+export async function inWorker(own: Worker): Promise<void> {
+  const manager: ModelManager = await ModelManager.create({ worker: true, backend: 'cpu' });
+  const mine: ModelManager = await ModelManager.create({ worker: own });
+  const where: boolean = manager.inWorker && mine.inWorker;
+  void where;
+  const handle = new TaskExecutor(manager).enqueue({ prompt: 'Hi', params: { maxTokens: 4 } });
+  for await (const t of handle) void t.text;
+  const done: Promise<void> = manager.terminate();
+  await done;
+  // @ts-expect-error `worker` is true or a Worker
+  await ModelManager.create({ worker: 'yes' });
+}
+
 // The ModelManager / TaskExecutor surface, as the ModelManager v3.1 design's app uses it.
 export async function managed(): Promise<void> {
   const manager: ModelManager = await ModelManager.create({ backend: 'auto', contextLength: 1024, autoFallback: true });
