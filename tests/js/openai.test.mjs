@@ -250,3 +250,38 @@ test('measurement: a 5-turn conversation prefills only each turn\'s new tokens',
     assert.equal(fresh[i].usage.prompt_tokens_details.cached_tokens, 0);
   }
 });
+
+test('chat.completions in worker mode: the same greedy answer, chunks and usage as on the page', async () => {
+  const out = await h.page.evaluate(async ({ messages, catalog }) => {
+    const { ModelManager, TaskExecutor } = window.hearth;
+    const request = { model: 'smollm2-135m', messages, max_tokens: 16, temperature: 0 };
+    const onPage = await window.chat.executor.chat.completions.create({ ...request, cache_prompt: false });
+    const manager = await ModelManager.create({ worker: true, backend: 'cpu', catalog, cache: false });
+    try {
+      const executor = new TaskExecutor(manager);
+      const whole = await executor.chat.completions.create(request);
+      const stream = await window.drain(await executor.chat.completions.create({
+        ...request, stream: true, stream_options: { include_usage: true },
+      }));
+      let error = null;
+      try {
+        await executor.chat.completions.create({ ...request, max_tokens: 0 });
+      } catch (e) {
+        error = { name: e.name, field: e.field, instance: e instanceof window.hearth.InvalidInputError };
+      }
+      return { inWorker: manager.inWorker, onPage, whole, stream, error };
+    } finally {
+      await manager.terminate();
+    }
+  }, { messages: QUESTION, catalog: CATALOG });
+  assert.equal(out.inWorker, true);
+  assert.equal(out.whole.choices[0].message.content, out.onPage.choices[0].message.content);
+  assert.equal(out.whole.choices[0].finish_reason, out.onPage.choices[0].finish_reason);
+  assert.equal(out.whole.usage.prompt_tokens, out.onPage.usage.prompt_tokens);
+  assert.equal(out.whole.usage.completion_tokens, out.onPage.usage.completion_tokens);
+  assert.equal(out.stream.content, out.whole.choices[0].message.content);
+  assert.equal(out.stream.finish, out.whole.choices[0].finish_reason);
+  // The second request reuses the worker model's KV cache for the shared prompt.
+  assert.ok(out.stream.usage.prompt_tokens_details.cached_tokens > 0);
+  assert.deepEqual(out.error, { name: 'InvalidInputError', field: 'max_tokens', instance: true });
+});
