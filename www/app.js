@@ -1,8 +1,8 @@
-// The demo imports Hearth exactly as an npm user would: `import ... from 'hearth'`
+// The demo imports Hearth exactly as an npm user would: `import ... from '@hearth-llm/hearth'`
 // resolves (through the import map) to the package installed in node_modules.
 import init, {
   SseStreamer, ModelManager, TaskExecutor, checkDevice, version, HearthError, CancelledError, ModelLoadError,
-} from 'hearth';
+} from '@hearth-llm/hearth';
 
 const $ = (id) => document.getElementById(id);
 const el = (tag, props = {}, ...children) => {

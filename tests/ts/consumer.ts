@@ -26,7 +26,7 @@ import init, {
   type ModelInfo,
   type TokenData,
   type StopReason,
-} from 'hearth';
+} from '@hearth-llm/hearth';
 
 // The ModelManager / TaskExecutor surface, as the ModelManager v3.1 design's app uses it.
 export async function managed(): Promise<void> {
