@@ -164,7 +164,7 @@ for (const m of args.models) {
   if (!existsSync(join(modelsDir, file))) throw new Error(`no model ${join(modelsDir, file)} (catalog keys: ${Object.keys(CATALOG).join(', ')})`);
 }
 if (!existsSync(join(wllamaDir, 'wasm', 'wllama.wasm'))) throw new Error(`no ${wllamaDir}/wasm/wllama.wasm: run ./run setup`);
-if (!existsSync(join(ROOT, 'www', 'node_modules', 'hearth', 'hearth_bg.wasm'))) throw new Error('no pkg/ build linked into www/: run ./run build');
+if (!existsSync(join(ROOT, 'www', 'node_modules', '@hearth-llm', 'hearth', 'hearth_bg.wasm'))) throw new Error('no pkg/ build linked into www/: run ./run build');
 
 const started = Date.now();
 const server = await startServer({ root: join(ROOT, 'www'), port: 0, mounts: { '/models': modelsDir, '/wllama': wllamaDir } });

@@ -72,14 +72,33 @@ if (!js.includes(workerMarker)) {
   writeFileSync(entry, js);
 }
 
+// ---- The package manifest -------------------------------------------------------------------
+// What a bundler (Vite, webpack, esbuild) and an npm consumer read. The npm name is scoped (the
+// bare `hearth` belongs to an unrelated package); the crate keeps its name. wasm-bindgen's
+// `--target web` entry loads the wasm with `new URL('hearth_bg.wasm', import.meta.url)`, which
+// bundlers follow and emit as an asset, so nothing here names the wasm for the loader.
+const NPM_NAME = '@hearth-llm/hearth';
 const manifestPath = join(pkg, 'package.json');
 const manifest = JSON.parse(readFileSync(manifestPath, 'utf8'));
+manifest.name = NPM_NAME;
 manifest.type = 'module';
 manifest.main = 'hearth.js';
 manifest.module = 'hearth.js';
 manifest.types = 'hearth.d.ts';
-manifest.files = Array.from(new Set([...(manifest.files || []), 'hearth_bg.wasm', 'hearth.js', 'hearth.d.ts', 'hearth_bg.wasm.d.ts', 'snippets']));
-manifest.files = Array.from(new Set([...manifest.files, ...workerFiles]));
-manifest.sideEffects = ['./snippets/*'];
+// Worker mode's script, when the build has one: its own entry, resolved by the package through
+// `new URL('./hearth-worker.js', import.meta.url)`, and importable by name for custom workers.
+const worker = existsSync(join(pkg, 'hearth-worker.js')) ? 'hearth-worker.js' : null;
+const workerModules = worker ? workerFiles : [];
+manifest.exports = {
+  '.': { types: './hearth.d.ts', import: './hearth.js', default: './hearth.js' },
+  ...(worker ? { './hearth-worker.js': `./${worker}` } : {}),
+  './hearth_bg.wasm': './hearth_bg.wasm',
+  './package.json': './package.json',
+};
+manifest.files = Array.from(new Set([...(manifest.files || []), 'hearth_bg.wasm', 'hearth.js', 'hearth.d.ts',
+  'hearth_bg.wasm.d.ts', 'snippets', ...workerModules]));
+// The entry patches prototypes (stream(), async iteration) and the snippets hold the error
+// classes: neither may be tree-shaken as "unused".
+manifest.sideEffects = ['./hearth.js', './snippets/*', ...workerModules.map((f) => `./${f}`)];
 writeFileSync(manifestPath, JSON.stringify(manifest, null, 2) + '\n');
 console.log(`finish-pkg: ${manifest.name}@${manifest.version}, error classes re-exported from ${relative(pkg, errors)}`);

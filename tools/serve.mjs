@@ -3,7 +3,7 @@
 // application/wasm for streaming compilation), and HTTP Range requests for model
 // files. No dependencies.
 //
-//   node tools/serve.mjs --root www --port 8080 [--mount /models=models] [--test-routes]
+//   node tools/serve.mjs --root www --port 8080 [--mount /models=models] [--test-routes] [--no-isolation]
 //
 // `--mount URL=DIR` serves another folder under a URL prefix (the models).
 // `--test-routes` adds what the page tests need, never used by the demo:
@@ -47,7 +47,9 @@ function trickle(stream, res, sent = () => {}) {
   res.on('close', () => stream.destroy());
 }
 
-export function startServer({ root, port = 8080, host = '127.0.0.1', mounts = {}, testRoutes = false, cors = false }) {
+export function startServer({
+  root, port = 8080, host = '127.0.0.1', mounts = {}, testRoutes = false, cors = false, isolated = true,
+}) {
   const base = resolve(root);
   const mounted = Object.entries(mounts).map(([prefix, dir]) => [prefix.replace(/\/$/, ''), resolve(dir)]);
   const relays = new Map();
@@ -55,8 +57,12 @@ export function startServer({ root, port = 8080, host = '127.0.0.1', mounts = {}
   const count = (path, n) => sent.set(path, (sent.get(path) || 0) + n);
 
   const server = createServer(async (req, res) => {
-    res.setHeader('Cross-Origin-Opener-Policy', 'same-origin');
-    res.setHeader('Cross-Origin-Embedder-Policy', 'require-corp');
+    // `isolated: false` (`--no-isolation`) serves as most hosts do, without COOP/COEP: the page
+    // is not cross-origin isolated (no SharedArrayBuffer), which the package must run on too.
+    if (isolated) {
+      res.setHeader('Cross-Origin-Opener-Policy', 'same-origin');
+      res.setHeader('Cross-Origin-Embedder-Policy', 'require-corp');
+    }
     res.setHeader('Cross-Origin-Resource-Policy', cors ? 'cross-origin' : 'same-origin');
     if (cors) {
       res.setHeader('Access-Control-Allow-Origin', '*');
@@ -219,6 +225,6 @@ if (import.meta.url === `file://${process.argv[1]}`) {
       mounts[prefix] = dir;
     }
   });
-  await startServer({ root, port, mounts, testRoutes: args.includes('--test-routes') });
+  await startServer({ root, port, mounts, testRoutes: args.includes('--test-routes'), isolated: !args.includes('--no-isolation') });
   console.log(`Hearth demo: http://127.0.0.1:${port}/  (serving ${resolve(root)}; Ctrl-C to stop)`);
 }

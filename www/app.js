@@ -1,11 +1,11 @@
-// The demo imports Hearth exactly as an npm user would: `import ... from 'hearth'`
+// The demo imports Hearth exactly as an npm user would: `import ... from '@hearth-llm/hearth'`
 // resolves (through the import map) to the package installed in node_modules.
 //
 // Modules: engine.js (where models run, the one generation call), chat.js (the chat card),
 // cache.js (the cache panel), models.js (instruct or base, which model the chat opens on,
 // picked files), ui.js (DOM helpers, model colours). This file wires them to the catalog,
 // the memory gauge and the developer panes.
-import init, { SseStreamer, GgufFile, checkDevice, version, HearthError, CancelledError, ModelLoadError } from 'hearth';
+import init, { SseStreamer, GgufFile, checkDevice, version, HearthError, CancelledError, ModelLoadError } from '@hearth-llm/hearth';
 import { createEngine } from './engine.js';
 import { setupChat } from './chat.js';
 import { setupCache } from './cache.js';

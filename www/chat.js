@@ -2,7 +2,7 @@
 // model gets "continue the text": a text area the model extends. Every generation goes through
 // `streamReply` (engine.js). Errors of a generation, or of a picked file, appear in the chat as
 // error bubbles. The live region announces whole answers, once each, never token by token.
-import { CancelledError } from 'hearth';
+import { CancelledError } from '@hearth-llm/hearth';
 import { streamReply } from './engine.js';
 import { $, el, errorParts, copyText, swatch } from './ui.js';
 

@@ -1,6 +1,6 @@
 // Where the demo meets Hearth's engine: the one place that says where models run (on the page
 // or in a dedicated Worker), and the one function every generation goes through.
-import { ModelManager, TaskExecutor } from 'hearth';
+import { ModelManager, TaskExecutor } from '@hearth-llm/hearth';
 
 /**
  * Run models, tokenizers and generation in a dedicated Worker, so the page stays responsive

@@ -26,6 +26,7 @@ use crate::model::ModelConfig;
 use crate::status::{self, DoneStats, ErrorInfo, Phase, Progress, StatusStream};
 use crate::tokenizer::{ChatMessage, ChatTemplate, Tokenizer};
 
+use super::cpu;
 use super::gpu::Gpu;
 use super::{
     ByteSource, Compute, Cpu, GenerateParams, Generation, LoadError, LoadEvents, Model, SamplerParams, Shape,
@@ -454,7 +455,14 @@ impl LoadedModel {
             })
         }
         let engine = match device.kind {
-            BackendKind::Cpu => Engine::Cpu(Box::new(upload(Cpu::new(), &plan, header, source, events).await?)),
+            BackendKind::Cpu => {
+                let engine = Engine::Cpu(Box::new(upload(Cpu::new(), &plan, header, source, events).await?));
+                // In the browser: one thread, and why (nothing natively, where a pool splits the work).
+                if let (Some(s), Some(note)) = (status.as_deref(), cpu::threads::load_note(&key)) {
+                    s.info(note, Some(&key));
+                }
+                engine
+            }
             BackendKind::Webgpu => {
                 if let Some(a) = &device.adapter {
                     let limits = DeviceLimits {

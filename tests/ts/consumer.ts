@@ -32,7 +32,7 @@ import init, {
   type Completion,
   type FinishReason,
   type OpenAIApi,
-} from 'hearth';
+} from '@hearth-llm/hearth';
 
 // Worker mode: the same types as the main-thread manager.
 export async function inWorker(own: Worker): Promise<void> {

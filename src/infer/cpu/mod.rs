@@ -32,6 +32,7 @@ use super::InferError;
 mod pool;
 mod profile;
 pub mod quant;
+pub mod threads;
 
 use super::compute::{Activation, Attention, Compute, MAX_TOP_K, Rope, RopeStyle, order_key, order_value};
 use profile::Profile;
