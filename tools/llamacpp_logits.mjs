@@ -30,6 +30,8 @@
 //   prompts: [{ids, generated: [], summary: [{top: [[id, lp_decode, lp_batch], ...],
 //              best: [lp_decode, lp_batch], next: [lp_decode, lp_batch]}]}]
 // (a log-probability is null where that path gives the token probability 0 in f32.)
+// With `summary.ids` ([prompt][position - from] -> [id, ...], optional), each summary entry also
+// gets `ids: [[id, lp_decode, lp_batch], ...]` for those ids: another run's top tokens, judged here.
 // NODE_LLAMA_CPP names the package folder (default tools/llamacpp/node_modules/node-llama-cpp,
 // installed by `./run setup`).
 
@@ -104,7 +106,8 @@ for (const [k, ids] of job.prompts.entries()) {
                 top.push([tok, Math.log(pr), lp(b, tok)]);
             }
             const best = [d, b].map((probs) => Math.log(probs.values().next().value));
-            summary.push({ top, best, next: [lp(d, ids[p + 1]), lp(b, ids[p + 1])] });
+            const extra = (job.summary.ids?.[k]?.[p - from] ?? []).map((tok) => [tok, lp(d, tok), lp(b, tok)]);
+            summary.push({ top, best, next: [lp(d, ids[p + 1]), lp(b, ids[p + 1])], ids: extra });
         }
         result.prompts.push({ ids, generated: [], summary });
         continue;
