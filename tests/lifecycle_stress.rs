@@ -350,6 +350,9 @@ fn switch_and_unload_cycles_across_the_real_models_return_to_the_baseline() {
     assert!(s.errors().is_empty(), "{:?}", s.errors());
 }
 
+/// Where a spawned switch leaves the key it made current, or its error's message.
+type Slot = Rc<RefCell<Option<Result<String, String>>>>;
+
 #[test]
 fn ten_concurrent_switches_load_each_real_model_once() {
     let Some(mut s) = Stress::new() else { return };
@@ -365,10 +368,10 @@ fn ten_concurrent_switches_load_each_real_model_once() {
         "smollm2-135m",
         "qwen2.5-0.5b",
     ];
-    let slots: Vec<Rc<RefCell<Option<Result<String, String>>>>> = keys
+    let slots: Vec<Slot> = keys
         .iter()
         .map(|key| {
-            let slot: Rc<RefCell<Option<Result<String, String>>>> = Rc::default();
+            let slot: Slot = Rc::default();
             let out = slot.clone();
             let op = s.lifecycle.switch(key, None);
             s.pool

@@ -461,7 +461,9 @@ impl LoadedModel {
                 };
                 if let Some(error) = oom {
                     drop(loaded);
-                    return Err(SessionError::OutOfMemory { key: plan.key, detail: error.to_string() }.into());
+                    // The browser's own words (the error's causes), not only wgpu's heading.
+                    let detail = GpuFault::from_wgpu(&error).message;
+                    return Err(SessionError::OutOfMemory { key: plan.key, detail }.into());
                 }
                 // A validation or internal error during the upload reached the device's handler
                 // (the caller tells a failed load, like the out-of-memory one above).
