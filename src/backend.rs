@@ -174,18 +174,65 @@ impl fmt::Display for GpuFault {
 /// the module, and work that started after it, go on. Errors arrive asynchronously, so one
 /// raised by one model's step may be seen by another's running at the same time; both fail,
 /// neither panics. Cloning shares the log.
-#[derive(Debug, Clone, Default)]
+///
+/// Work that runs on the device holds a [`Work`] guard ([`DeviceFaults::begin`]); a fault that
+/// comes while none is held happened outside any work (an app's own use of the device, a late
+/// echo) and goes to the [`DeviceFaults::on_idle_fault`] listener, which tells it on a status
+/// stream, since no call would fail with it. The device's loss is kept here too
+/// ([`DeviceFaults::lost`]), so that work running on it learns why its device stopped answering.
+#[derive(Clone, Default)]
 pub struct DeviceFaults {
     log: Arc<Mutex<FaultLog>>,
 }
 
-#[derive(Debug, Default)]
+/// Told every fault that comes while no work runs on the device.
+pub type IdleFaultListener = Arc<dyn Fn(&GpuFault) + Send + Sync>;
+
+#[derive(Default)]
 struct FaultLog {
     /// Faults recorded so far.
     count: u64,
     /// The most recent faults, with their numbers (1-based), oldest first; at most
     /// [`DeviceFaults::KEPT`].
     recent: Vec<(u64, GpuFault)>,
+    /// [`Work`] guards alive now.
+    working: u32,
+    /// The browser's message once the device is lost.
+    lost: Option<String>,
+    idle_listener: Option<IdleFaultListener>,
+}
+
+impl fmt::Debug for DeviceFaults {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let log = self.log();
+        f.debug_struct("DeviceFaults")
+            .field("count", &log.count)
+            .field("working", &log.working)
+            .field("lost", &log.lost)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Work running on a device ([`DeviceFaults::begin`]): while any is alive, faults are the
+/// work's to report; dropping it ends the work.
+#[must_use = "the work ends when the guard is dropped"]
+pub struct Work {
+    faults: DeviceFaults,
+    mark: u64,
+}
+
+impl Work {
+    /// The count when the work began: [`DeviceFaults::since`] of it is the work's first fault.
+    pub fn mark(&self) -> u64 {
+        self.mark
+    }
+}
+
+impl Drop for Work {
+    fn drop(&mut self) {
+        let mut log = self.faults.log();
+        log.working = log.working.saturating_sub(1);
+    }
 }
 
 impl DeviceFaults {
@@ -199,7 +246,8 @@ impl DeviceFaults {
         self.log.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Records `fault`.
+    /// Records `fault`; when no work runs on the device, tells the idle-fault listener too
+    /// (outside the lock: the listener may read the log).
     pub fn record(&self, fault: GpuFault) {
         let mut log = self.log();
         log.count += 1;
@@ -207,7 +255,40 @@ impl DeviceFaults {
         if log.recent.len() == Self::KEPT {
             log.recent.remove(0);
         }
-        log.recent.push((n, fault));
+        let idle = if log.working == 0 { log.idle_listener.clone() } else { None };
+        log.recent.push((n, fault.clone()));
+        drop(log);
+        if let Some(listener) = idle {
+            listener(&fault);
+        }
+    }
+
+    /// Work starts on the device: the faults from now until the guard drops are the work's
+    /// to report (see [`Work::mark`]), not the idle-fault listener's.
+    pub fn begin(&self) -> Work {
+        let mut log = self.log();
+        log.working += 1;
+        Work { faults: self.clone(), mark: log.count }
+    }
+
+    /// Whether work holds a [`Work`] guard now.
+    pub fn is_working(&self) -> bool {
+        self.log().working > 0
+    }
+
+    /// Tells `listener` every fault that comes while no work runs (replacing the previous one).
+    pub fn on_idle_fault(&self, listener: IdleFaultListener) {
+        self.log().idle_listener = Some(listener);
+    }
+
+    /// The device was lost with the browser's `message`.
+    pub fn set_lost(&self, message: &str) {
+        self.log().lost.get_or_insert_with(|| message.to_owned());
+    }
+
+    /// The browser's message if the device was lost.
+    pub fn lost(&self) -> Option<String> {
+        self.log().lost.clone()
     }
 
     /// How many faults were recorded so far: pass it to [`DeviceFaults::since`] later.
@@ -332,12 +413,16 @@ impl Backend {
             // holds as a CPU device.
             is_fallback_adapter: info.device_type == burn::tensor::wgpu::wgpu::DeviceType::Cpu,
         };
-        setup.device.set_device_lost_callback(move |reason, message| {
-            on_lost(format!("{reason:?}: {message}"));
-        });
         // After burn's setup, so that this handler replaces cubecl's (which panics).
         let faults = DeviceFaults::default();
         faults.install(&setup.device);
+        let lost = faults.clone();
+        setup.device.set_device_lost_callback(move |reason, message| {
+            let message = format!("{reason:?}: {message}");
+            // First, so that work the loss stops reads why when its device calls fail.
+            lost.set_lost(&message);
+            on_lost(message);
+        });
         Ok(Backend {
             device,
             kind: BackendKind::Webgpu,
@@ -499,6 +584,37 @@ mod tests {
             "WebGPU validation error: fault 3",
             "the message names the kind and keeps the device's words"
         );
+    }
+
+    #[test]
+    fn a_fault_outside_any_work_goes_to_the_idle_listener_and_only_then() {
+        let faults = DeviceFaults::default();
+        let told = Arc::new(Mutex::new(Vec::new()));
+        let sink = told.clone();
+        faults.on_idle_fault(Arc::new(move |f: &GpuFault| sink.lock().unwrap().push(f.message.clone())));
+        let fault = |m: &str| GpuFault { kind: GpuFaultKind::Validation, message: m.into() };
+        faults.record(fault("idle 1"));
+        let work = faults.begin();
+        assert!(faults.is_working());
+        faults.record(fault("during work"));
+        assert_eq!(faults.since(work.mark()), Some(fault("during work")), "the work's to report");
+        let nested = faults.begin();
+        drop(work);
+        faults.record(fault("during the second work"));
+        drop(nested);
+        assert!(!faults.is_working());
+        faults.record(fault("idle 2"));
+        assert_eq!(*told.lock().unwrap(), ["idle 1", "idle 2"]);
+        assert_eq!(faults.mark(), 4, "every fault is recorded either way");
+    }
+
+    #[test]
+    fn the_first_loss_message_is_kept() {
+        let faults = DeviceFaults::default();
+        assert_eq!(faults.lost(), None);
+        faults.clone().set_lost("Destroyed: device destroyed");
+        faults.set_lost("Unknown: again");
+        assert_eq!(faults.lost().as_deref(), Some("Destroyed: device destroyed"));
     }
 
     #[test]

@@ -17,7 +17,7 @@ use std::rc::Rc;
 use futures::FutureExt;
 use futures::future::{LocalBoxFuture, Shared};
 
-use crate::backend::{AdapterInfo, Backend, BackendError};
+use crate::backend::{AdapterInfo, Backend, BackendError, GpuFault};
 use crate::error::Coded;
 use crate::input::InputError;
 use crate::status::{ErrorInfo, StatusStream};
@@ -54,6 +54,10 @@ impl Preference {
 /// A listener told `(generation, message)` when a device of that generation is lost.
 pub type LostListener = Rc<dyn Fn(u32, &str)>;
 
+/// A listener told `(generation, fault)` when a device of that generation reports a WebGPU error
+/// while no work runs on it ([`crate::backend::DeviceFaults::on_idle_fault`]).
+pub type FaultListener = Rc<dyn Fn(u32, &GpuFault)>;
+
 /// The page's device slot: the pending or finished initialisation `P` of the current
 /// generation, the generation counter and the loss listeners.
 pub struct DeviceSlot<P> {
@@ -61,11 +65,17 @@ pub struct DeviceSlot<P> {
     /// The generation the next initialisation gets (the current one's, until a loss).
     generation: Cell<u32>,
     listeners: RefCell<Vec<LostListener>>,
+    fault_listeners: RefCell<Vec<FaultListener>>,
 }
 
 impl<P> Default for DeviceSlot<P> {
     fn default() -> Self {
-        DeviceSlot { pending: RefCell::new(None), generation: Cell::new(0), listeners: RefCell::new(Vec::new()) }
+        DeviceSlot {
+            pending: RefCell::new(None),
+            generation: Cell::new(0),
+            listeners: RefCell::new(Vec::new()),
+            fault_listeners: RefCell::new(Vec::new()),
+        }
     }
 }
 
@@ -97,6 +107,20 @@ impl<P: Clone> DeviceSlot<P> {
     /// Calls `listener(generation, message)` whenever a device of the page is lost.
     pub fn on_lost(&self, listener: LostListener) {
         self.listeners.borrow_mut().push(listener);
+    }
+
+    /// Calls `listener(generation, fault)` whenever a device of the page reports an error while
+    /// no work runs on it.
+    pub fn on_fault(&self, listener: FaultListener) {
+        self.fault_listeners.borrow_mut().push(listener);
+    }
+
+    /// The device of `generation` reported `fault` outside any work: told to every listener.
+    pub fn fault(&self, generation: u32, fault: &GpuFault) {
+        let listeners: Vec<FaultListener> = self.fault_listeners.borrow().clone();
+        for listener in listeners {
+            listener(generation, fault);
+        }
     }
 
     /// The device of generation `lost` is gone: the first report of it forgets the device and
@@ -204,7 +228,12 @@ where
             let on_lost = move |message: String| PAGE.with(|slot| slot.lost(generation, &message));
             let started = init(generation, Box::new(on_lost));
             async move {
-                let result = started.await.map(Rc::new);
+                let result = started.await.map(|backend| {
+                    // The page's listeners hear the device's errors outside any work.
+                    let told = move |fault: &GpuFault| PAGE.with(|slot| slot.fault(generation, fault));
+                    backend.faults.on_idle_fault(std::sync::Arc::new(told));
+                    Rc::new(backend)
+                });
                 if result.is_err() {
                     PAGE.with(DeviceSlot::forget);
                 }
@@ -224,6 +253,12 @@ pub fn page_generation() -> u32 {
 /// Calls `listener(generation, message)` whenever a WebGPU device of the page is lost.
 pub fn on_page_device_lost(listener: LostListener) {
     PAGE.with(|slot| slot.on_lost(listener));
+}
+
+/// Calls `listener(generation, fault)` whenever a WebGPU device of the page reports an error
+/// while no work runs on it (no load, no generation).
+pub fn on_page_device_fault(listener: FaultListener) {
+    PAGE.with(|slot| slot.on_fault(listener));
 }
 
 /// Destroys the page's WebGPU device (`GPUDevice.destroy()`), as a driver reset would; `false`
@@ -358,6 +393,21 @@ mod tests {
         slot.lost(0, "again");
         assert_eq!((slot.generation(), slot.current()), (1, Some(11)));
         assert_eq!(*told.borrow(), ["a:0:Destroyed: gone", "b:0:Destroyed: gone", "a:0:again", "b:0:again"]);
+    }
+
+    #[test]
+    fn a_fault_outside_any_work_is_told_to_every_fault_listener_and_changes_nothing() {
+        use crate::backend::GpuFaultKind;
+        let slot = DeviceSlot::<u32>::new();
+        slot.get_or_start(|g| g);
+        let told = Rc::new(RefCell::new(Vec::new()));
+        for who in ["a", "b"] {
+            let told = told.clone();
+            slot.on_fault(Rc::new(move |g, f: &GpuFault| told.borrow_mut().push(format!("{who}:{g}:{}", f.message))));
+        }
+        slot.fault(0, &GpuFault { kind: GpuFaultKind::Validation, message: "bad buffer".into() });
+        assert_eq!(*told.borrow(), ["a:0:bad buffer", "b:0:bad buffer"]);
+        assert_eq!((slot.generation(), slot.current()), (0, Some(0)), "the device is kept");
     }
 
     #[test]

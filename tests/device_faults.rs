@@ -28,8 +28,10 @@ fn backend() -> Option<Backend> {
         // SAFETY: set before the driver (the only reader) is loaded, in this single test.
         unsafe { std::env::set_var("XDG_RUNTIME_DIR", dir) };
     }
-    match block_on(Backend::webgpu(0, |_| {})) {
-        Ok(b) => Some(b),
+    // Through the page's device slot, as the browser's `initDevice` does: its listeners hear the
+    // faults that come while no work runs.
+    match block_on(hearth::device::page_webgpu(Backend::webgpu)) {
+        Ok(b) => Some(Backend::clone(&b)),
         Err(e) if std::env::var("HEARTH_SKIP_GPU").as_deref() == Ok("1") => {
             eprintln!("SKIPPED: no wgpu adapter ({e}); HEARTH_SKIP_GPU=1");
             None
@@ -69,10 +71,17 @@ fn an_uncaptured_error_is_recorded_and_fails_only_the_generation_it_hits() {
     let Some(backend) = backend() else { return };
     let device = backend.wgpu.clone().expect("a WebGPU backend holds its wgpu device");
 
-    // Recorded, not a panic; the device still computes.
+    // Recorded, not a panic, and told to the page's listeners (no work runs); the device still
+    // computes.
+    let told = Rc::new(std::cell::RefCell::new(Vec::new()));
+    let sink = told.clone();
+    hearth::device::on_page_device_fault(Rc::new(move |generation, fault: &hearth::backend::GpuFault| {
+        sink.borrow_mut().push((generation, fault.kind));
+    }));
     let mark = backend.faults.mark();
     provoke(&device);
     let fault = backend.faults.since(mark).expect("the uncaptured error reached our handler");
+    assert_eq!(*told.borrow(), [(0, GpuFaultKind::Validation)], "a fault outside any work is told");
     assert_eq!(fault.kind, GpuFaultKind::Validation);
     assert!(fault.message.contains("invalid on purpose"), "the device's message names the buffer: {fault:?}");
     let check = block_on(matmul_check(&backend.device, 16, 32, 8, 3)).unwrap();
@@ -106,6 +115,7 @@ fn an_uncaptured_error_is_recorded_and_fails_only_the_generation_it_hits() {
     );
     let tokens = events.iter().filter(|e| matches!(e.payload, Payload::Token(_))).count();
     assert_eq!(tokens, 2, "stopped at the token after the error");
+    assert_eq!(told.borrow().len(), 1, "the generation's fault is the generation's to report");
 
     // The model and the device go on.
     let mut on_token = |_: &hearth::infer::TokenEvent<'_>| true;

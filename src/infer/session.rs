@@ -473,7 +473,8 @@ impl LoadedModel {
                 }
                 let gpu = Gpu::new(device.device.clone())?;
                 gpu.set_kernels(plan.kernels);
-                let mark = device.faults.mark();
+                // The upload's faults are the load's to report, until the scope is popped.
+                let work = device.faults.begin();
                 let scope = device.wgpu.as_ref().map(|d| d.push_error_scope(wgpu::ErrorFilter::OutOfMemory));
                 let loaded = upload(gpu, &plan, header, source, events).await;
                 let oom = match scope {
@@ -482,13 +483,19 @@ impl LoadedModel {
                 };
                 if let Some(error) = oom {
                     drop(loaded);
-                    return Err(SessionError::OutOfMemory { key: plan.key, detail: error.to_string() }.into());
+                    // The browser's own words (the error's causes), not only wgpu's heading.
+                    let detail = GpuFault::from_wgpu(&error).message;
+                    return Err(SessionError::OutOfMemory { key: plan.key, detail }.into());
                 }
                 // A validation or internal error during the upload reached the device's handler
                 // (the caller tells a failed load, like the out-of-memory one above).
-                if let Some(fault) = device.faults.since(mark) {
+                if let Some(fault) = device.faults.since(work.mark()) {
                     drop(loaded);
                     return Err(SessionError::DeviceFault { key: plan.key, fault }.into());
+                }
+                if let Some(message) = device.faults.lost() {
+                    drop(loaded);
+                    return Err(SessionError::DeviceLost { key: plan.key, message }.into());
                 }
                 Engine::Gpu(Box::new(loaded?))
             }
@@ -556,6 +563,10 @@ impl LoadedModel {
         if self.disposed.get() {
             return Err(SessionError::Disposed);
         }
+        if let Some(message) = self.faults.lost() {
+            self.dispose();
+            return Err(SessionError::DeviceLost { key: self.info.key.clone(), message });
+        }
         let text = self.prompt_text(prompt, opts.chat.unwrap_or(false))?;
         let ids = self.tokenizer.encode(&text, true, true);
         let params = opts.params(hooks.seed);
@@ -564,14 +575,18 @@ impl LoadedModel {
         let Hooks { now_ms, cancelled, on_token, .. } = hooks;
         self.busy.set(true);
         // Device errors no scope caught from here on fail this generation (see `DeviceFaults`).
-        let mark = self.faults.mark();
+        let work = self.faults.begin();
+        let mark = work.mark();
         let fault: Cell<Option<GpuFault>> = Cell::new(None);
         let result = {
             let mut cb = |t: &TokenEvent<'_>| -> bool {
                 // Each token was read back from the device: a step that raised an uncaptured
-                // error stops the generation here.
+                // error, or a device lost meanwhile, stops the generation here.
                 if let Some(f) = self.faults.since(mark) {
                     fault.set(Some(f));
+                    return false;
+                }
+                if self.faults.lost().is_some() {
                     return false;
                 }
                 if let Some(s) = &self.status
@@ -590,6 +605,14 @@ impl LoadedModel {
             }
         };
         self.busy.set(false);
+        drop(work);
+        if let Some(message) = self.faults.lost() {
+            // The device went away under the generation: its model went with it. Whoever follows
+            // the device (a ModelManager) tells the loss on the status stream, once.
+            self.disposed.set(true);
+            drop(engine);
+            return Err(SessionError::DeviceLost { key: key.to_owned(), message });
+        }
         if self.disposed.get() {
             // Disposed while generating: the weights and caches go now, not when the engine returns.
             drop(engine);

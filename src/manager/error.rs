@@ -31,6 +31,12 @@ pub trait EngineError: Clone + fmt::Debug + 'static {
         }
     }
 
+    /// Whether the layer that failed already told it on the status stream (a generation's
+    /// device fault: the session emits its `error` event), so a task failing with it adds none.
+    fn told(&self) -> bool {
+        false
+    }
+
     /// The error as a status `error` event shows it: its class name, message and code.
     fn error_info(&self) -> ErrorInfo {
         ErrorInfo::of(self.code(), self.message())

@@ -158,10 +158,11 @@ impl<E: Engine, J: Job<E>> Executor<E, J> {
         Ok(TaskResult { generation: result?, task_id: id, model_key: key.to_owned() })
     }
 
-    /// An `error` event for a failed task (not for a cancelled one: its `done` event, or the
-    /// lifecycle's cancelled load, already told it).
+    /// An `error` event for a failed task, unless it was told already: a cancelled one by its
+    /// `done` event or the lifecycle's cancelled load, a lost device by the lifecycle's
+    /// `DeviceLostError` event, a generation's device fault by the session ([`EngineError::told`]).
     fn report_failure(&self, id: u64, key: &str, error: &J::Error) {
-        if error.code().class() == ErrorClass::Cancelled {
+        if matches!(error.code().class(), ErrorClass::Cancelled | ErrorClass::DeviceLost) || error.told() {
             return;
         }
         let info = ErrorInfo::of(error.code(), failure_message(id, key, &error.message()));

@@ -34,9 +34,8 @@ use futures::channel::oneshot;
 use futures::future::{LocalBoxFuture, Shared};
 use serde::Serialize;
 
-use crate::error::ErrorCode;
 use crate::memory::{CanLoad, LoadedModel, MemoryManager, Requirement, format_bytes};
-use crate::status::{ErrorInfo, StatusStream};
+use crate::status::StatusStream;
 
 use super::catalog::{CATALOG_CONTEXT, Catalog, CatalogEntry, Suggestion};
 use super::engine::{Cancel, Engine, Resident};
@@ -635,58 +634,9 @@ impl<E: Engine> ModelLifecycle<E> {
             }
         }
     }
-
-    // ---------------------------------------------------------------------------------------
-    // Device loss
-
-    /// The device of `generation` was lost: every model is gone with it. Says so (a
-    /// `DeviceLostError` event naming them), forgets them all and returns their accounting; the
-    /// next operation re-creates the device. A loss of an older device, or a second report, is
-    /// ignored.
-    pub fn device_lost(&self, generation: u32, message: &str) {
-        if generation != self.generation.get() || self.lost.replace(true) {
-            return;
-        }
-        self.engine.device_lost();
-        let models = std::mem::take(&mut *self.models.borrow_mut());
-        for (key, model) in &models {
-            model.dispose();
-            self.memory().register_unloaded(key);
-        }
-        *self.current.borrow_mut() = None;
-        let names: Vec<&str> = models.keys().map(String::as_str).collect();
-        let message = format!(
-            "The GPU device was lost ({message}). {} The next load re-creates the device.",
-            if names.is_empty() {
-                "No model was loaded.".to_owned()
-            } else {
-                format!("Every model on it was unloaded: {}.", names.join(", "))
-            }
-        );
-        self.status.error(ErrorInfo::of(ErrorCode::DeviceLost, message), None);
-        self.engine.report_memory(None);
-    }
-
-    /// Hears the losses of the page's WebGPU device from now on ([`Self::device_lost`]), for as
-    /// long as the lifecycle lives.
-    pub fn follow_page_device(self: &Rc<Self>) {
-        let weak = Rc::downgrade(self);
-        crate::device::on_page_device_lost(Rc::new(move |generation, message| {
-            if let Some(lifecycle) = weak.upgrade() {
-                lifecycle.device_lost(generation, message);
-            }
-        }));
-    }
-
-    /// After a loss: a new device (the next generation).
-    async fn recover(&self) -> Result<(), ManagerError<E::Error>> {
-        let generation = self.engine.recover().await.map_err(ManagerError::Engine)?;
-        self.generation.set(generation);
-        self.lost.set(false);
-        self.status.info(format!("Re-created the WebGPU device after the loss (generation {generation})."), None);
-        Ok(())
-    }
 }
+
+mod device;
 
 #[cfg(test)]
 mod tests;

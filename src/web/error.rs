@@ -38,12 +38,14 @@ pub struct JsError {
     code: ErrorCode,
     message: String,
     details: Vec<(&'static str, JsValue)>,
+    /// Already told on the status stream by the layer that failed (`EngineError::told`).
+    told: bool,
 }
 
 impl JsError {
     /// An error with `code`; its class follows from the code.
     pub fn of(code: ErrorCode, message: impl Into<String>) -> Self {
-        JsError { code, message: message.into(), details: Vec::new() }
+        JsError { code, message: message.into(), details: Vec::new(), told: false }
     }
 
     /// Adds a structured field (`error.<key>` in JS).
@@ -61,10 +63,15 @@ impl JsError {
         &self.message
     }
 
+    /// Whether the layer that failed already told it on the status stream.
+    pub fn told(&self) -> bool {
+        self.told
+    }
+
     /// A core error with its code, message and fields ([`Coded`]).
     pub fn coded(e: &impl Coded) -> Self {
         let details = e.details().into_iter().map(|(key, value)| (key, js_detail(value)));
-        JsError { code: e.code(), message: e.message(), details: details.collect() }
+        JsError { code: e.code(), message: e.message(), details: details.collect(), told: false }
     }
 }
 
@@ -108,11 +115,18 @@ from_coded!(
     AccountError,
     BackendError,
     CacheError,
-    SessionError,
     TaskFailure,
     LoadError<SourceError>,
     ModelLoadError<SourceError>,
 );
+
+/// A generation's device fault was told on the status stream by the session itself.
+impl From<SessionError> for JsError {
+    fn from(e: SessionError) -> JsError {
+        let told = matches!(e, SessionError::DeviceFault { .. });
+        JsError { told, ..JsError::coded(&e) }
+    }
+}
 
 /// The model lifecycle's errors: the engine's own error (a failed load's cause) keeps its code
 /// and fields, the lifecycle adds its own (`modelKey`, a refusal's figures, `suggestions`).

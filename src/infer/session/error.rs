@@ -37,6 +37,9 @@ pub enum SessionError {
     /// The device reported an error no error scope caught while model `key` generated or
     /// loaded (its uncaptured-error handler recorded it instead of panicking).
     DeviceFault { key: String, fault: GpuFault },
+    /// The device model `key` runs on was lost (`message` is the browser's); the model went
+    /// with it.
+    DeviceLost { key: String, message: String },
 }
 
 /// The session's own errors have codes of their own; the tokenizer's and the inference's keep
@@ -52,6 +55,7 @@ impl Coded for SessionError {
             SessionError::Cancelled { .. } | SessionError::LoadCancelled { .. } => ErrorCode::Aborted,
             SessionError::Tokenizer(e) => e.code(),
             SessionError::Infer(e) => e.code(),
+            SessionError::DeviceLost { .. } => ErrorCode::DeviceLost,
             SessionError::DeviceFault { fault, .. } => match fault.kind {
                 GpuFaultKind::OutOfMemory => ErrorCode::OutOfMemory,
                 GpuFaultKind::Validation | GpuFaultKind::Internal => ErrorCode::GpuError,
@@ -108,6 +112,10 @@ impl fmt::Display for SessionError {
             SessionError::LoadCancelled { key } => write!(f, "Loading {key} was cancelled."),
             SessionError::Tokenizer(e) => write!(f, "{e}"),
             SessionError::Infer(e) => write!(f, "{e}"),
+            SessionError::DeviceLost { key, message } => write!(
+                f,
+                "The GPU device was lost while running {key} ({message}); the model went with it. Load it again (on a new device)."
+            ),
             SessionError::DeviceFault { key, fault } => write!(
                 f,
                 "The GPU reported an error while running {key} ({fault}); that call failed. The model stays loaded; unload it or reload the page if the error repeats."

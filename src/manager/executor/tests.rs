@@ -19,6 +19,8 @@ struct JobError {
     code: ErrorCode,
     message: String,
     details: Vec<(&'static str, Detail)>,
+    /// Told on the status stream by the generation itself (a session's device fault).
+    told: bool,
 }
 
 impl EngineError for JobError {
@@ -29,18 +31,22 @@ impl EngineError for JobError {
     fn message(&self) -> String {
         self.message.clone()
     }
+
+    fn told(&self) -> bool {
+        self.told
+    }
 }
 
 impl From<ManagerError<FakeError>> for JobError {
     fn from(e: ManagerError<FakeError>) -> JobError {
-        JobError { code: e.code(), message: e.message(), details: Vec::new() }
+        JobError { code: e.code(), message: e.message(), details: Vec::new(), told: false }
     }
 }
 
 impl From<TaskFailure> for JobError {
     fn from(e: TaskFailure) -> JobError {
         use crate::error::Coded;
-        JobError { code: e.code(), message: e.message(), details: e.details() }
+        JobError { code: e.code(), message: e.message(), details: e.details(), told: false }
     }
 }
 
@@ -51,6 +57,9 @@ struct FakeJob {
     tokens: u32,
     /// Fails before generating, as a task whose `params` are bad does.
     bad: bool,
+    /// Fails after its tokens with a device fault, told on the status stream first, as the
+    /// session tells a generation's uncaptured WebGPU error.
+    fault: bool,
     flag: Flag,
     /// Held after the first token until the test fires the sender.
     gate: RefCell<Option<oneshot::Receiver<()>>>,
@@ -73,7 +82,7 @@ impl Job<crate::manager::testing::FakeEngine> for FakeJob {
     async fn generate(&self, model: &FakeModel) -> Result<String, JobError> {
         if self.bad {
             let message = "temperature must be at least 0 (got -1).".to_owned();
-            return Err(JobError { code: ErrorCode::InvalidParams, message, details: Vec::new() });
+            return Err(JobError { code: ErrorCode::InvalidParams, message, details: Vec::new(), told: false });
         }
         let key = model.0.key.as_str();
         model.0.generating.set(true);
@@ -90,8 +99,14 @@ impl Job<crate::manager::testing::FakeEngine> for FakeJob {
             }
         }
         model.0.generating.set(false);
+        if self.fault {
+            let message = "The GPU reported an error while running a.".to_owned();
+            self.status.error(crate::status::ErrorInfo::of(ErrorCode::GpuError, message.clone()), Some(key));
+            return Err(JobError { code: ErrorCode::GpuError, message, details: vec![], told: true });
+        }
         if model.is_disposed() {
-            return Err(JobError { code: ErrorCode::ReadbackFailed, message: "device gone".into(), details: vec![] });
+            let message = "device gone".into();
+            return Err(JobError { code: ErrorCode::ReadbackFailed, message, details: vec![], told: false });
         }
         let cancelled = self.flag.is_cancelled();
         let stop_reason = if cancelled { StopReason::Cancelled } else { StopReason::MaxTokens };
@@ -107,7 +122,8 @@ impl Job<crate::manager::testing::FakeEngine> for FakeJob {
         self.status.done(done, Some(key));
         if cancelled {
             let details = vec![("text", Detail::Text(text))];
-            return Err(JobError { code: ErrorCode::Aborted, message: "Generation was cancelled.".into(), details });
+            let message = "Generation was cancelled.".into();
+            return Err(JobError { code: ErrorCode::Aborted, message, details, told: false });
         }
         Ok(text)
     }
@@ -144,6 +160,7 @@ impl Tasks {
         FakeJob {
             tokens,
             bad: false,
+            fault: false,
             flag: Flag::default(),
             gate: RefCell::default(),
             status: self.h.lifecycle.status().clone(),
@@ -325,13 +342,32 @@ fn device_loss_during_a_task_fails_it_and_the_next_task_runs_on_a_new_device() {
     let e = settled(&out).unwrap_err();
     assert_eq!(e.code, ErrorCode::DeviceLost);
     assert_eq!(e.details, [("taskId", Detail::from(id))]);
+    // The loss is told once, by the lifecycle; the task's own rejection adds no event.
     let errors = t.h.errors_since(0);
-    assert_eq!(errors.len(), 2, "{errors:?}");
-    assert_eq!(errors[1].0, "DeviceLostError");
-    assert_eq!(errors[1].1, format!("Task {id} (a) failed: {}", TaskError::DeviceLost.message(id, "a")));
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0].0, "DeviceLostError");
+    assert!(errors[0].1.starts_with("The GPU device was lost (Destroyed)."), "{errors:?}");
     let mark = t.h.mark();
     let (_, next) = t.enqueue("a", 0, 2);
     t.h.pool.run_until_stalled();
     assert_eq!(settled(&next).unwrap().generation, "t0 t1 ");
     assert_eq!(t.h.infos_since(mark)[0], "Re-created the WebGPU device after the loss (generation 1).");
+}
+
+#[test]
+fn a_generation_fault_the_session_told_is_one_error_event_and_the_queue_goes_on() {
+    let mut t = Tasks::new(roomy());
+    t.h.switch("a").unwrap();
+    let mark = t.h.mark();
+    let (_, failing) = t.enqueue_job("a", 0, FakeJob { fault: true, ..t.job(2) });
+    let (_, next) = t.enqueue("a", 0, 2);
+    t.h.pool.run_until_stalled();
+    let e = settled(&failing).unwrap_err();
+    assert_eq!(e.code, ErrorCode::GpuError);
+    assert_eq!(
+        t.h.errors_since(mark),
+        [("GpuError".to_owned(), "The GPU reported an error while running a.".to_owned(), Some("a".to_owned()))],
+        "the session's event only, not a second one for the task"
+    );
+    assert_eq!(settled(&next).unwrap().generation, "t0 t1 ");
 }

@@ -560,3 +560,66 @@ fn a_lifecycle_following_the_page_device_hears_its_loss() {
     assert_eq!(h.errors_since(0)[0].0, "DeviceLostError");
     assert_eq!(page_generation(), 1);
 }
+
+#[test]
+fn a_fault_outside_any_work_is_one_error_event_and_a_fault_during_work_none() {
+    use crate::backend::{GpuFault, GpuFaultKind};
+    use crate::device::page_webgpu;
+    let h = roomy();
+    h.lifecycle.follow_page_device();
+    let init = page_webgpu(move |generation, _on_lost| async move {
+        Ok(crate::backend::Backend { generation, ..crate::backend::Backend::cpu() })
+    });
+    let backend = futures::executor::block_on(init).unwrap();
+    let fault = |m: &str| GpuFault { kind: GpuFaultKind::Validation, message: m.into() };
+    backend.faults.record(fault("idle"));
+    let errors = h.errors_since(0);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0].0, "GpuError");
+    assert_eq!(
+        errors[0].1,
+        "The GPU reported an error while no model was loading or generating (WebGPU validation error: idle). \
+         The models stay loaded; reload the page if errors repeat."
+    );
+    // During work (a load or a generation holds a guard) the work reports it, not the lifecycle.
+    let work = backend.faults.begin();
+    backend.faults.record(fault("during work"));
+    drop(work);
+    assert_eq!(h.errors_since(0).len(), 1);
+    backend.faults.record(GpuFault { kind: GpuFaultKind::OutOfMemory, message: "oom".into() });
+    assert_eq!(h.errors_since(0)[1].0, "OutOfMemoryError");
+    // A lost device's late errors, and an older generation's, are not told.
+    h.lifecycle.device_lost(0, "Destroyed");
+    backend.faults.record(fault("after the loss"));
+    h.lifecycle.device_fault(7, &fault("another generation"));
+    assert_eq!(h.errors_since(0).len(), 3, "{:?}", h.errors_since(0));
+}
+
+#[test]
+fn ten_concurrent_switches_load_each_key_once_and_leave_a_consistent_state() {
+    let mut h = roomy();
+    let gate = h.hold("a");
+    let keys = ["a", "b", "a", "c", "b", "a", "c", "b", "a", "c"];
+    let calls: Vec<_> = keys.iter().map(|k| h.spawn(h.lifecycle.switch(k, None))).collect();
+    h.pool.run_until_stalled();
+    gate.send(()).unwrap();
+    h.pool.run_until_stalled();
+    for (call, key) in calls.iter().zip(keys) {
+        let done = call.borrow_mut().take().unwrap().unwrap();
+        assert_eq!(done.key, key, "every call resolves with its own model");
+    }
+    assert_eq!(*h.engine().loads.borrow(), ["a", "b", "c"], "one load per distinct key, in call order");
+    for key in ["a", "b", "c"] {
+        let loading = format!("Loading model {key}...");
+        assert_eq!(h.recorder.infos().iter().filter(|m| **m == loading).count(), 1);
+    }
+    // The last operation of the chain (c's, which the last call joined) made its model current.
+    assert_eq!(h.lifecycle.current().as_deref(), Some("c"));
+    let mut loaded = h.loaded_keys();
+    loaded.sort();
+    assert_eq!(loaded, ["a", "b", "c"]);
+    let sum: u64 = h.lifecycle.resident().iter().map(|r| r.account.bytes).sum();
+    assert_eq!(h.engine().memory.registered_bytes(), sum);
+    assert!(h.lifecycle.is_ready() && h.lifecycle.loading().is_none());
+    assert!(h.errors_since(0).is_empty());
+}

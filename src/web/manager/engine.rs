@@ -44,6 +44,10 @@ impl EngineError for JsError {
     fn message(&self) -> String {
         JsError::message(self).to_owned()
     }
+
+    fn told(&self) -> bool {
+        JsError::told(self)
+    }
 }
 
 /// The browser's engine: the files, their cache and the device. See the [module docs](self).
