@@ -35,10 +35,12 @@ pub enum ErrorClass {
     /// The GPU reported an error outside any load (a validation or internal error); the work
     /// that hit it failed, the module and the other models keep working.
     Gpu,
+    /// Worker mode could not start its Worker (the page side of the package raises it).
+    Worker,
 }
 
 impl ErrorClass {
-    pub const ALL: [ErrorClass; 10] = [
+    pub const ALL: [ErrorClass; 11] = [
         ErrorClass::InvalidInput,
         ErrorClass::GpuUnavailable,
         ErrorClass::Download,
@@ -49,6 +51,7 @@ impl ErrorClass {
         ErrorClass::OutOfMemory,
         ErrorClass::Integrity,
         ErrorClass::Gpu,
+        ErrorClass::Worker,
     ];
 
     /// The class's JS name (`error.name`).
@@ -64,6 +67,7 @@ impl ErrorClass {
             ErrorClass::OutOfMemory => "OutOfMemoryError",
             ErrorClass::Integrity => "IntegrityError",
             ErrorClass::Gpu => "GpuError",
+            ErrorClass::Worker => "WorkerError",
         }
     }
 }
@@ -203,6 +207,12 @@ codes! {
     /// A WebGPU validation or internal error no error scope caught, during a generation or a
     /// load (an uncaptured out-of-memory error is `OUT_OF_MEMORY`).
     GpuError = "GPU_ERROR" => Gpu,
+    // WorkerError and worker mode's CancelledError (raised by the package's page-side JS)
+    /// The Worker did not start: a wrong URL, a script error, WebAssembly that does not
+    /// instantiate, or no answer in time.
+    WorkerFailed = "WORKER_FAILED" => Worker,
+    /// A call to a worker-mode manager after (or in flight at) its `terminate()`.
+    WorkerTerminated = "WORKER_TERMINATED" => Cancelled,
 }
 
 impl ErrorCode {

@@ -25,7 +25,7 @@ if (!errors) throw new Error(`finish-pkg: no errors.js snippet under ${snippets}
 
 const classes = ['HearthError', 'InvalidInputError', 'GpuUnavailableError', 'ModelLoadError', 'OutOfMemoryError',
   'DownloadError', 'DeviceLostError', 'CancelledError', 'ModelFormatError', 'IntegrityError',
-  'GpuError'];
+  'GpuError', 'WorkerError'];
 const marker = '// hearth: error classes';
 let js = readFileSync(entry, 'utf8');
 if (!js.includes(marker)) {

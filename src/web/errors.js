@@ -40,6 +40,8 @@ export class ModelFormatError extends HearthError {}
 export class IntegrityError extends HearthError {}
 /** The GPU reported a validation or internal error during a generation or a load (`code` `GPU_ERROR`); that call failed, the module and the other models keep working. Carries `gpuErrorKind` and `gpuMessage`. */
 export class GpuError extends HearthError {}
+/** Worker mode could not start its Worker (a wrong script URL, a script error, WebAssembly that does not instantiate, no answer); `code` `WORKER_FAILED`, `field` `worker`. Nothing was left running. */
+export class WorkerError extends HearthError {}
 
 const classes = {
   HearthError,
@@ -53,6 +55,7 @@ const classes = {
   ModelFormatError,
   IntegrityError,
   GpuError,
+  WorkerError,
 };
 
 /** Called from Rust: builds an error of the named class with a stable `code`. */

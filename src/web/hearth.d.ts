@@ -329,6 +329,8 @@ export class GpuError extends HearthError {
   /** The device's own message. */
   gpuMessage?: string;
 }
+/** Worker mode could not start its Worker (`code` `WORKER_FAILED`, `field` `worker`): a wrong script URL, a script error, WebAssembly that does not instantiate, or no answer in time. Nothing was left running. */
+export class WorkerError extends HearthError {}
 
 export interface MemoryManagerOptions {
   /** 'auto' (default), 'webgpu' or 'cpu': the page's device, shared with `LanguageModel.load`. */
@@ -518,7 +520,7 @@ export interface ModelManagerOptions {
    * `TaskExecutor`s keep the same API and errors. Synchronous getters read the state the worker
    * last reported, which always arrives before the event or settled promise announcing a change.
    * `memoryManager` cannot be passed (it lives on the page): give `backend`/`deviceMemoryGb`.
-   * A worker that cannot start rejects with `HearthError` `WORKER_FAILED` (`field: 'worker'`).
+   * A worker that cannot start rejects with `WorkerError` `WORKER_FAILED` (`field: 'worker'`).
    */
   worker?: boolean | Worker;
 }

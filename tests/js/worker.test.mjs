@@ -318,17 +318,17 @@ test('TaskExecutor in a worker: priorities, "Loading model" before tokens, itera
   assert.equal(out.cancelAgain, false);
 });
 
-test('a worker that cannot start is a typed WORKER_FAILED error; terminate() ends a running one', async () => {
+test('a worker that cannot start is a WorkerError (WORKER_FAILED); terminate() ends a running one', async () => {
   const out = await h.page.evaluate(async () => {
-    const { ModelManager, HearthError, CancelledError } = window.hearth;
+    const { ModelManager, WorkerError, CancelledError } = window.hearth;
     const grab = async (worker) => {
-      try { await ModelManager.create({ worker }); return null; } catch (e) { return { ...window.plain(e), isHearth: e instanceof HearthError }; }
+      try { await ModelManager.create({ worker }); return null; } catch (e) { return { ...window.plain(e), isWorker: e instanceof WorkerError }; }
     };
     const script = (text) => new Worker(URL.createObjectURL(new Blob([text], { type: 'text/javascript' })), { type: 'module' });
     const badUrl = await grab(new Worker('/no-such-hearth-worker.js', { type: 'module' }));
     const scriptError = await grab(script('throw new Error("boom");'));
     // The package's worker, on a module whose WebAssembly fails to instantiate.
-    const base = new URL('/node_modules/hearth/', location.href).href;
+    const base = new URL('/node_modules/@hearth-llm/hearth/', location.href).href;
     const brokenWasm = await grab(script(`
       const real = self.fetch;
       self.fetch = async (url, init) => String(url).endsWith('hearth_bg.wasm')
@@ -345,7 +345,7 @@ test('a worker that cannot start is a typed WORKER_FAILED error; terminate() end
   });
   for (const k of ['badUrl', 'scriptError', 'brokenWasm']) {
     const e = out[k];
-    assert.ok(e && e.isHearth, `${k}: ${JSON.stringify(e)}`);
+    assert.ok(e && e.isWorker && e.name === 'WorkerError', `${k}: ${JSON.stringify(e)}`);
     assert.equal(e.code, 'WORKER_FAILED', k);
     assert.equal(e.field, 'worker', k);
     console.log(`${k}: ${e.message}`);

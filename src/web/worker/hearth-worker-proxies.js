@@ -15,7 +15,7 @@ export function error(className, code, message, fields = {}) {
 }
 
 export function workerFailed(message, fields = {}) {
-  return error('HearthError', 'WORKER_FAILED', message, { field: 'worker', ...fields });
+  return error('WorkerError', 'WORKER_FAILED', message, { field: 'worker', ...fields });
 }
 
 /** A worker's error (`{ name, message, fields }`) as the page's class of that name. */
