@@ -99,6 +99,15 @@ unsafe impl std::alloc::GlobalAlloc for Counting {
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
 
+/// The heap count is the whole process's, so the tests of this file run one at a time (the test
+/// harness runs them on parallel threads otherwise, and one test's models would move another's
+/// baseline).
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// Heap bytes allocated and not freed, by every thread of the test binary.
 fn live_bytes() -> u64 {
     LIVE.load(Ordering::Relaxed)
@@ -310,6 +319,7 @@ impl Stress {
 
 #[test]
 fn switch_and_unload_cycles_across_the_real_models_return_to_the_baseline() {
+    let _serial = one_at_a_time();
     let Some(mut s) = Stress::new() else { return };
     let cycles: usize = if std::env::var("HEARTH_FULL").as_deref() == Ok("1") { 100 } else { 20 };
     // One round first: headers read, the lifecycle's tables at their size.
@@ -355,6 +365,7 @@ type Slot = Rc<RefCell<Option<Result<String, String>>>>;
 
 #[test]
 fn ten_concurrent_switches_load_each_real_model_once() {
+    let _serial = one_at_a_time();
     let Some(mut s) = Stress::new() else { return };
     let keys = [
         "smollm2-135m",
@@ -398,6 +409,7 @@ fn ten_concurrent_switches_load_each_real_model_once() {
 
 #[test]
 fn a_load_cancelled_at_twenty_points_keeps_the_previous_model_and_the_baseline() {
+    let _serial = one_at_a_time();
     let Some(mut s) = Stress::new() else { return };
     let (previous, target) = ("smollm2-135m", "gemma-3-270m");
     // How many progress reports a whole load of the target makes.
