@@ -71,6 +71,8 @@ const promptTokens = (stats) => Number(stats.match(/(\d+) prompt tokens/)[1]);
 test('opens on the best instruct model that fits, with the load sequence in the status log', async () => {
   await opened('smollm2-135m');
   assert.equal(await page.getAttribute('#chat-card', 'data-mode'), 'chat');
+  // The demo runs its models in a Worker (engine.js), the page keeps only the proxies.
+  assert.equal(await page.evaluate(() => window.hearth.manager.inWorker), true);
   const log = await logLines();
   const at = (line) => log.indexOf(line);
   const seq = ['Opening the chat on smollm2-135m.', 'Checking memory for smollm2-135m...', 'Loading model smollm2-135m...', 'Model smollm2-135m loaded successfully.'];

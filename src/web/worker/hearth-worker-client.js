@@ -268,10 +268,24 @@ class WorkerModelManager {
   }
 
   catalog() {
-    return structuredClone(this.#state.catalog);
+    const rows = structuredClone(this.#state.catalog);
+    if (this.#conn.caughtUp) return rows;
+    // Page calls (a simulated budget, a registered model) are still on their way to the worker:
+    // the fits come from the shadow, whose memory mirror already has them.
+    for (const row of rows) {
+      try {
+        const { suggestions: _, ...fit } = this.#shadow.canLoadModel(row.key);
+        row.fit = fit;
+      } catch {
+        // A row the shadow cannot judge keeps the worker's last answer.
+      }
+    }
+    return rows;
   }
 
   canLoadModel(key) {
+    // As in `catalog()`: until the worker has seen every page call, the shadow answers.
+    if (!this.#conn.caughtUp) return this.#shadow.canLoadModel(key);
     const fit = Object.hasOwn(this.#state.fits, key) ? this.#state.fits[key] : undefined;
     if (fit === undefined) return this.#shadow.canLoadModel(key); // throws for an unknown key
     if (fit.error) throw rebuild(fit.error);
