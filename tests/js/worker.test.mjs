@@ -388,3 +388,22 @@ test('the longest main-thread task during a 128-token CPU generation (SmolLM2): 
   assert.ok(out.worker.longest <= 50, `worker mode: the longest main-thread task was ${out.worker.longest} ms`);
   assert.ok(out.main.longest > 50, 'main-thread mode blocks the page (the measure is meaningful)');
 });
+
+test('a simulated budget set on the page counts at once: catalog() and canLoadModel() right after it, before the worker answers', async () => {
+  const out = await h.page.evaluate(async () => {
+    const { manager } = await window.setup({ worker: true, backend: 'cpu' });
+    try {
+      const before = manager.canLoadModel('fx-llama').can;
+      manager.memoryManager.setSimulatedBudget(1024); // 1 KiB: nothing fits
+      const now = { can: manager.canLoadModel('fx-llama').can, row: manager.catalog().find((r) => r.key === 'fx-llama').fit.can };
+      await manager.checkModel('fx-llama').catch(() => null); // a round trip: the worker has it too
+      const later = { can: manager.canLoadModel('fx-llama').can, row: manager.catalog().find((r) => r.key === 'fx-llama').fit.can };
+      manager.memoryManager.setSimulatedBudget(null);
+      const restored = manager.canLoadModel('fx-llama').can;
+      return { before, now, later, restored };
+    } finally {
+      await manager.terminate();
+    }
+  });
+  assert.deepEqual(out, { before: true, now: { can: false, row: false }, later: { can: false, row: false }, restored: true });
+});
