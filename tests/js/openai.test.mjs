@@ -6,11 +6,9 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { openHarness } from './harness.mjs';
+import { catalog } from './catalog.mjs';
 
-const CATALOG = [
-  { key: 'smollm2-135m', url: '/models/smollm2-135m-instruct-q4_1.gguf', arch: 'llama', quant: 'Q4_1',
-    fileBytes: 98362432, contextLength: 8192, requiredBytes: 193366032, description: 'SmolLM2 135M (local copy)' },
-];
+const CATALOG = catalog('smollm2-135m');
 const KEY = 'smollm2-135m';
 
 let h;

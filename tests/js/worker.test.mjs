@@ -7,15 +7,9 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { openHarness } from './harness.mjs';
+import { catalog } from './catalog.mjs';
 
-const CATALOG = [
-  { key: 'smollm2-135m', url: '/models/smollm2-135m-instruct-q4_1.gguf', arch: 'llama', quant: 'Q4_1',
-    fileBytes: 98362432, contextLength: 8192, requiredBytes: 193366032, description: 'SmolLM2 135M (local copy)' },
-  { key: 'gemma-3-270m', url: '/models/gemma-3-270m-q4_k_m.gguf', arch: 'gemma3', quant: 'Q4_K_M',
-    fileBytes: 253113024, contextLength: 32768, requiredBytes: 326288656, description: 'Gemma 3 270M (local copy)' },
-  { key: 'fx-llama', url: '/fixtures/llama-q4_0.gguf', arch: 'llama', quant: 'Q4_0', fileBytes: 5352288, contextLength: 128 },
-  { key: 'fx-qwen', url: '/fixtures/qwen2-q4_0.gguf', arch: 'qwen2', quant: 'Q4_0', fileBytes: 11446208, contextLength: 128 },
-];
+const CATALOG = catalog('smollm2-135m', 'gemma-3-270m', 'fx-llama', 'fx-qwen');
 
 let h;
 before(async () => {
