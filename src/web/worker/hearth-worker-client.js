@@ -268,19 +268,15 @@ class WorkerModelManager {
   }
 
   catalog() {
-    const rows = structuredClone(this.#state.catalog);
-    if (this.#conn.caughtUp) return rows;
+    if (this.#conn.caughtUp) return structuredClone(this.#state.catalog);
     // Page calls (a simulated budget, a registered model) are still on their way to the worker:
-    // the fits come from the shadow, whose memory mirror already has them.
-    for (const row of rows) {
-      try {
-        const { suggestions: _, ...fit } = this.#shadow.canLoadModel(row.key);
-        row.fit = fit;
-      } catch {
-        // A row the shadow cannot judge keeps the worker's last answer.
-      }
-    }
-    return rows;
+    // the rows and their fits come from the shadow, which has them already; what only the worker
+    // knows (which models are loaded, whose requirement is read from the file) from its last state.
+    const worker = new Map(this.#state.catalog.map((row) => [row.key, row]));
+    return this.#shadow.catalog().map((row) => {
+      const known = worker.get(row.key);
+      return known ? { ...row, loaded: known.loaded, exact: known.exact } : row;
+    });
   }
 
   canLoadModel(key) {
