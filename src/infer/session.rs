@@ -676,6 +676,7 @@ fn done_stats(out: &GenerationOut) -> DoneStats {
     DoneStats {
         text: out.text.clone(),
         prompt_tokens: out.prompt_tokens,
+        cached_tokens: out.cached_tokens,
         generated_tokens: out.generated_tokens,
         ttft_ms: out.ttft_ms,
         prefill_tokens_per_second: out.prefill_tokens_per_second,

@@ -212,6 +212,10 @@ impl StopReason {
 pub struct DoneStats {
     pub text: String,
     pub prompt_tokens: u32,
+    /// Of `prompt_tokens`, how many the model's KV cache already held (not evaluated again).
+    /// Absent in a `done` a page emits itself: 0.
+    #[serde(default)]
+    pub cached_tokens: u32,
     pub generated_tokens: u32,
     pub ttft_ms: f64,
     pub prefill_tokens_per_second: f64,

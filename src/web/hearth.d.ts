@@ -55,12 +55,17 @@ export type StopReason = 'eos' | 'stop' | 'length' | 'cancelled';
 export interface DoneData {
   text: string;
   promptTokens: number;
+  /** Of `promptTokens`, how many the model's KV cache already held (not evaluated again). */
+  cachedTokens: number;
   generatedTokens: number;
   ttftMs: number;
   prefillTokensPerSecond: number;
   decodeTokensPerSecond: number;
   stopReason: StopReason;
 }
+
+/** What `SseStreamer.streamDone` takes: a `DoneData` whose `cachedTokens` may be left out (0). */
+export type DoneInput = Omit<DoneData, 'cachedTokens'> & { cachedTokens?: number };
 
 interface HearthEventBase {
   /** Strictly increasing per streamer, from 1. */

@@ -212,11 +212,11 @@ impl SseStreamer {
         Ok(self.emit(Payload::Token(read(&token, "token", shape)?), model_key))
     }
 
-    /// Emits a `done` event.
+    /// Emits a `done` event (`cachedTokens` may be left out: 0).
     #[wasm_bindgen(js_name = streamDone)]
     pub fn stream_done(
         &self,
-        #[wasm_bindgen(unchecked_param_type = "DoneData")] done: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "DoneInput")] done: JsValue,
         #[wasm_bindgen(js_name = modelKey)] model_key: Option<String>,
     ) -> Result<f64, JsError> {
         Ok(self.emit(Payload::Done(read(&done, "done", "DoneData")?), model_key))

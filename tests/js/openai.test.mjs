@@ -52,10 +52,11 @@ test('chat.completions: non-stream and stream give the same greedy text; usage, 
     const stream = await window.drain(await executor.chat.completions.create({
       ...request, stream: true, stream_options: { include_usage: true },
     }));
+    const done = window.chat.events.filter((e) => e.type === 'done').at(-1).data;
     const plain = await window.drain(await executor.chat.completions.create({ ...request, stream: true }));
-    return { whole, stream, plain };
+    return { whole, stream, plain, done };
   }, QUESTION);
-  const { whole, stream, plain } = out;
+  const { whole, stream, plain, done } = out;
   assert.equal(whole.object, 'chat.completion');
   assert.match(whole.id, /^chatcmpl-[0-9a-f]{24}$/);
   assert.equal(whole.model, KEY);
@@ -82,6 +83,8 @@ test('chat.completions: non-stream and stream give the same greedy text; usage, 
   assert.equal(usage.usage.completion_tokens, u.completion_tokens);
   // The same messages again: all of the prompt but its last token comes from the cache.
   assert.equal(usage.usage.prompt_tokens_details.cached_tokens, u.prompt_tokens - 1);
+  // The status stream's `done` says the same.
+  assert.deepEqual([done.promptTokens, done.cachedTokens], [u.prompt_tokens, u.prompt_tokens - 1]);
   // Without include_usage no chunk has a usage field.
   assert.equal(plain.content, whole.choices[0].message.content);
   assert.ok(plain.chunks.every((c) => !('usage' in c)));

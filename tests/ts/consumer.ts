@@ -108,7 +108,7 @@ export async function main(): Promise<void> {
       statusBar.text = `${p.phase} ${p.loaded}/${p.total ?? '?'} ${pct ?? ''}`;
     }
     if (e.type === 'error') statusBar.text = `${e.data.name}: ${e.data.message}`;
-    if (e.type === 'done') statusBar.text = `${e.data.decodeTokensPerSecond} tok/s (${e.data.stopReason})`;
+    if (e.type === 'done') statusBar.text = `${e.data.decodeTokensPerSecond} tok/s (${e.data.stopReason}, ${e.data.cachedTokens} cached)`;
     const id: number = e.id;
     const key: string | undefined = e.modelKey;
     void id; void key;

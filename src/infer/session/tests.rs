@@ -135,7 +135,8 @@ fn the_callers_stop_resolves_and_its_cancellation_rejects_with_the_text() {
 #[test]
 fn the_next_generation_reuses_the_cache_and_samples_as_a_fresh_one_would() {
     let Some(bytes) = fixture() else { return };
-    let model = load(&bytes, &Recorder::new());
+    let recorder = Recorder::new();
+    let model = load(&bytes, &recorder);
     // Sampling with a repetition penalty over the whole prompt: the history the sampler sees
     // does not depend on what the cache held.
     let mut opts = greedy(6);
@@ -146,6 +147,9 @@ fn the_next_generation_reuses_the_cache_and_samples_as_a_fresh_one_would() {
     assert_eq!(first.cached_tokens, 0);
     let again = run(&model, &opts, None, false).unwrap();
     assert_eq!(again.cached_tokens, again.prompt_tokens - 1);
+    let events = recorder.events();
+    let Payload::Done(done) = &events.last().unwrap().payload else { panic!("no done event last") };
+    assert_eq!(done.cached_tokens, again.cached_tokens, "the done event says what the cache served");
     assert_eq!(again.generated_ids, first.generated_ids);
     // A cancelled generation says what it kept; turning reuse off prefills everything.
     let Err(SessionError::Cancelled { prompt_tokens, cached_tokens, generated_tokens, .. }) =

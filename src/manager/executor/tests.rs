@@ -113,6 +113,7 @@ impl Job<crate::manager::testing::FakeEngine> for FakeJob {
         let done = DoneStats {
             text: text.clone(),
             prompt_tokens: 2,
+            cached_tokens: 0,
             generated_tokens: n,
             ttft_ms: 1.0,
             prefill_tokens_per_second: 1.0,
