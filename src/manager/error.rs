@@ -114,6 +114,16 @@ impl<E: EngineError> ManagerError<E> {
         self.class().js_name()
     }
 
+    /// Whether the lifecycle told this failure on the status stream when it happened (a model
+    /// that did not fit, a load that failed or was cancelled), so whoever passes it on (a task
+    /// whose model could not be loaded) adds no second `error` event.
+    pub fn told(&self) -> bool {
+        matches!(
+            self,
+            ManagerError::DoesNotFit { .. } | ManagerError::LoadFailed { .. } | ManagerError::Cancelled { .. }
+        )
+    }
+
     /// The stable code a program branches on.
     pub fn code(&self) -> ErrorCode {
         match self {

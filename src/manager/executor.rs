@@ -160,7 +160,8 @@ impl<E: Engine, J: Job<E>> Executor<E, J> {
 
     /// An `error` event for a failed task, unless it was told already: a cancelled one by its
     /// `done` event or the lifecycle's cancelled load, a lost device by the lifecycle's
-    /// `DeviceLostError` event, a generation's device fault by the session ([`EngineError::told`]).
+    /// `DeviceLostError` event, a model that could not be loaded by the lifecycle's error event
+    /// ([`ManagerError::told`]), a generation's device fault by the session ([`EngineError::told`]).
     fn report_failure(&self, id: u64, key: &str, error: &J::Error) {
         if matches!(error.code().class(), ErrorClass::Cancelled | ErrorClass::DeviceLost) || error.told() {
             return;

@@ -133,12 +133,13 @@ impl From<SessionError> for JsError {
 impl From<ManagerError<JsError>> for JsError {
     fn from(e: ManagerError<JsError>) -> JsError {
         let suggestions = e.suggestions().map(|s| super::convert::to_js(&s).unwrap_or(JsValue::NULL));
-        let (code, message, details) = (e.code(), e.message(), e.details());
+        let (code, message, details, told) = (e.code(), e.message(), e.details(), e.told());
         let base = match e {
             ManagerError::Catalog(c) => return c.into(),
             e => e.into_engine_error().unwrap_or_else(|| JsError::of(code, message)),
         };
         let error = details.into_iter().fold(base, |error, (key, value)| error.with(key, js_detail(value)));
+        let error = JsError { told: told || error.told, ..error };
         match suggestions {
             Some(s) => error.with("suggestions", s),
             None => error,

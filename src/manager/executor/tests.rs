@@ -39,7 +39,7 @@ impl EngineError for JobError {
 
 impl From<ManagerError<FakeError>> for JobError {
     fn from(e: ManagerError<FakeError>) -> JobError {
-        JobError { code: e.code(), message: e.message(), details: Vec::new(), told: false }
+        JobError { code: e.code(), message: e.message(), details: Vec::new(), told: e.told() }
     }
 }
 
@@ -82,7 +82,7 @@ impl Job<crate::manager::testing::FakeEngine> for FakeJob {
     async fn generate(&self, model: &FakeModel) -> Result<String, JobError> {
         if self.bad {
             let message = "temperature must be at least 0 (got -1).".to_owned();
-            return Err(JobError { code: ErrorCode::InvalidParams, message, details: Vec::new(), told: false });
+            return Err(JobError { code: ErrorCode::InvalidParams, message, details: Vec::new(), told: e.told() });
         }
         let key = model.0.key.as_str();
         model.0.generating.set(true);
@@ -250,6 +250,25 @@ fn tasks_run_by_priority_loading_before_their_tokens_and_a_failing_task_does_not
     assert!(t.executor.pending().is_empty());
     assert_eq!(t.executor.running(), None);
     assert_eq!(t.h.lifecycle.tasks_running(), 0);
+}
+
+#[test]
+fn a_task_whose_model_fails_to_load_is_one_error_event_and_the_next_task_runs() {
+    let mut t = Tasks::new(roomy());
+    t.h.switch("a").unwrap();
+    t.h.engine().load_errors.borrow_mut().insert("b".into(), FakeError::download("HTTP 404"));
+    let mark = t.h.mark();
+    let (_, failed) = t.enqueue("b", 0, 3);
+    let (_, next) = t.enqueue("a", 0, 3);
+    t.h.pool.run_until_stalled();
+    let e = settled(&failed).unwrap_err();
+    assert_eq!(e.code, ErrorCode::HttpStatus);
+    assert!(e.told, "the lifecycle told the failed load");
+    let errors = t.h.errors_since(mark);
+    assert_eq!(errors.len(), 1, "one error event, the load's: {errors:?}");
+    assert_eq!(errors[0].2.as_deref(), Some("b"));
+    assert_eq!(settled(&next).unwrap().generation, "t0 t1 t2 ");
+    assert_eq!(t.h.lifecycle.current().as_deref(), Some("a"), "the previous model stays current");
 }
 
 #[test]
