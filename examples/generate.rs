@@ -144,7 +144,8 @@ fn main() -> ExitCode {
     let result = parse().and_then(|a| match a.backend.as_str() {
         "cpu" => run(Cpu::with_options(CpuOptions { exact: a.exact, threads: a.threads }), &a),
         "wgpu" => {
-            let device = burn::tensor::Device::wgpu_options().init().map_err(|e| format!("no wgpu adapter: {e}"))?;
+            let device = hearth::backend::WgpuDevice::default();
+            hearth::backend::init_wgpu_blocking(&device, None).map_err(|e| format!("no wgpu adapter: {e}"))?;
             let gpu = hearth::infer::gpu::Gpu::new(device).map_err(|e| e.to_string())?;
             run(gpu, &a)
         }

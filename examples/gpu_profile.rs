@@ -15,8 +15,8 @@
 
 use std::time::Instant;
 
-use burn::tensor::Device;
 use futures::executor::block_on;
+use hearth::backend::{WgpuDevice, init_wgpu_blocking};
 use hearth::gguf::{GgmlType, GgufHeader};
 use hearth::infer::gpu::Gpu;
 use hearth::infer::{Activation, Attention, Compute, Model, Shape, load_weights};
@@ -69,7 +69,8 @@ fn main() {
     let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     let header = GgufHeader::parse_complete(&bytes).unwrap();
     let cfg = ModelConfig::from_gguf(&header).unwrap();
-    let device = Device::wgpu_options().init().expect("a wgpu adapter");
+    let device = WgpuDevice::default();
+    init_wgpu_blocking(&device, None).expect("a wgpu adapter");
     let gpu = Gpu::new(device.clone()).unwrap();
     // OLD_KERNELS=1: the shared-memory matmuls even on a CPU adapter (the "before").
     let row_kernels = gpu.row_kernels() && std::env::var_os("OLD_KERNELS").is_none();

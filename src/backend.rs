@@ -1,7 +1,12 @@
-//! Where tensors live: burn's WebGPU runtime in the browser, its `flex` CPU
-//! backend natively and as the browser's fallback.
+//! Where the model runs: burn-wgpu's runtime (cubecl on wgpu) on the browser's WebGPU, or
+//! natively on wgpu's own adapters; or Hearth's CPU engine, which keeps its own memory and
+//! needs no device.
 //!
-//! A page may create the WebGPU device only once per burn device kind (a second
+//! Hearth launches its own WGSL kernels and runs no burn tensor operations, so it holds the
+//! wgpu runtime's device ([`WgpuDevice`]) directly rather than burn's multi-backend `Device`
+//! (whose dispatch would link every operation of every backend into the wasm).
+//!
+//! A page may create the WebGPU device only once per device kind (a second
 //! registration fails with "A server is still registered for device"), so the web
 //! layer keeps the [`Backend`] this returns until the device is lost; after a loss,
 //! the next one is registered under a new kind ([`Backend::generation`]).
@@ -9,18 +14,22 @@
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use burn::tensor::{Device, Tensor, TensorData};
+pub use burn_wgpu::graphics::AutoGraphicsApi;
+pub use burn_wgpu::{RuntimeOptions, WgpuBackend, WgpuDevice, WgpuInitError, WgpuSetup, wgpu};
+pub use cubecl::wgpu::WgpuDeviceKind;
 use serde::Serialize;
 
+use crate::gguf::GgmlType;
+use crate::infer::{Compute, Cpu, InferError, gpu::Gpu};
 use crate::rng::Rng;
 
 /// Which compute path a [`Backend`] drives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum BackendKind {
-    /// burn's wgpu runtime on the browser's WebGPU (or native wgpu).
+    /// burn-wgpu's runtime on the browser's WebGPU (or native wgpu).
     Webgpu,
-    /// burn's `flex` CPU backend.
+    /// Hearth's CPU engine.
     Cpu,
 }
 
@@ -87,15 +96,19 @@ pub struct DeviceInfo<'a> {
     pub adapter: &'a Option<AdapterInfo>,
 }
 
+/// Why a WebGPU [`Backend`] without a wgpu device cannot be used.
+pub const NO_WGPU_DEVICE: &str = "the GPU backend needs a wgpu device, and this backend has none";
+
 /// An initialised compute device and what is known about it.
 #[derive(Debug, Clone)]
 pub struct Backend {
-    pub device: Device,
+    /// The wgpu runtime's device (WebGPU only; `None` on the CPU, whose engine needs none).
+    pub device: Option<WgpuDevice>,
     pub kind: BackendKind,
     /// `None` on the CPU backend.
     pub adapter: Option<AdapterInfo>,
     /// The wgpu device behind `device` (WebGPU only): for its lost callback and `destroy()`.
-    pub wgpu: Option<burn::tensor::wgpu::wgpu::Device>,
+    pub wgpu: Option<wgpu::Device>,
     /// Which WebGPU device of the page this is: 0 for the first, one more after each loss
     /// (each is a separate burn runtime).
     pub generation: u32,
@@ -136,8 +149,8 @@ pub struct GpuFault {
 
 impl GpuFault {
     /// The fault a wgpu error is.
-    pub fn from_wgpu(error: &burn::tensor::wgpu::wgpu::Error) -> GpuFault {
-        use burn::tensor::wgpu::wgpu::Error;
+    pub fn from_wgpu(error: &wgpu::Error) -> GpuFault {
+        use wgpu::Error;
         let kind = match error {
             Error::OutOfMemory { .. } => GpuFaultKind::OutOfMemory,
             Error::Validation { .. } => GpuFaultKind::Validation,
@@ -309,7 +322,7 @@ impl DeviceFaults {
     /// Makes `device` record its uncaptured errors here instead of panicking. Call it after
     /// the runtime is set up on `device`: wgpu keeps the last handler installed, and cubecl
     /// installs its own (which panics) when it registers the device.
-    pub fn install(&self, device: &burn::tensor::wgpu::wgpu::Device) {
+    pub fn install(&self, device: &wgpu::Device) {
         let faults = self.clone();
         device.on_uncaptured_error(Arc::new(move |error| faults.record(GpuFault::from_wgpu(&error))));
     }
@@ -320,7 +333,7 @@ impl DeviceFaults {
 pub enum BackendError {
     /// The browser or driver offers no WebGPU adapter.
     NoAdapter { detail: String },
-    /// An adapter exists but refused to give a device, or burn rejected it.
+    /// An adapter exists but refused to give a device, or the runtime rejected it.
     Init { detail: String },
     /// Reading a result back from the device failed.
     Readback { detail: String },
@@ -358,10 +371,10 @@ impl crate::error::Coded for BackendError {
 }
 
 impl Backend {
-    /// burn's pure-Rust CPU backend. Always available.
+    /// Hearth's CPU engine. Always available.
     pub fn cpu() -> Backend {
         Backend {
-            device: Device::flex(),
+            device: None,
             kind: BackendKind::Cpu,
             adapter: None,
             wgpu: None,
@@ -375,24 +388,24 @@ impl Backend {
         DeviceInfo { kind: self.kind, adapter: &self.adapter }
     }
 
-    /// Acquires the WebGPU adapter and device through burn, asynchronously (the
-    /// only way on wasm). `generation` 0 is the page's first device; after a loss, the
-    /// next generation registers a new burn runtime (burn keeps one per device kind, so
-    /// the lost one cannot be initialised again). `on_lost(message)` runs when the
-    /// browser reports the device lost. The device's uncaptured WebGPU errors are recorded in
-    /// [`Backend::faults`] instead of panicking. Natively (wgpu's own adapters) the same path
-    /// serves the GPU tests; there `generation` picks the adapter of that index.
+    /// Acquires the WebGPU adapter and device through burn-wgpu's runtime, asynchronously
+    /// (the only way on wasm). `generation` 0 is the page's first device; after a loss, the
+    /// next generation registers a new runtime (one is kept per device kind, so the lost one
+    /// cannot be initialised again). `on_lost(message)` runs when the browser reports the
+    /// device lost. The device's uncaptured WebGPU errors are recorded in [`Backend::faults`]
+    /// instead of panicking. Natively (wgpu's own adapters) the same path serves the GPU tests;
+    /// there `generation` picks the adapter of that index.
     pub async fn webgpu(generation: u32, on_lost: impl Fn(String) + Send + 'static) -> Result<Backend, BackendError> {
-        use burn::tensor::wgpu::WgpuInitError;
-
+        // Browsers ignore the index (there is no adapter enumeration on the web): it only
+        // names a fresh runtime.
+        let kind = if generation > 0 {
+            WgpuDeviceKind::DiscreteGpu(generation as usize)
+        } else {
+            WgpuDeviceKind::DefaultDevice
+        };
+        let device = WgpuDevice::new(kind);
         // Enough launches per command encoder for a whole decode step: one submission per token.
-        let mut options = Device::wgpu_options().tasks_max(crate::infer::gpu::TASKS_PER_SUBMISSION);
-        if generation > 0 {
-            // Browsers ignore the index (there is no adapter enumeration on the web): it only
-            // names a fresh runtime.
-            options = options.device_kind(burn::tensor::DeviceKind::DiscreteGpu(generation as usize));
-        }
-        let (device, setup) = options.init_with_setup_async().await.map_err(|e| match e {
+        let setup = init_wgpu(&device, Some(crate::infer::gpu::TASKS_PER_SUBMISSION)).await.map_err(|e| match e {
             WgpuInitError::AdapterUnavailable { message, .. } => BackendError::NoAdapter { detail: message },
             other => BackendError::Init { detail: other.to_string() },
         })?;
@@ -408,12 +421,12 @@ impl Backend {
             backend: format!("{:?}", setup.backend),
             max_buffer_size: limits.max_buffer_size,
             max_storage_buffer_binding_size: limits.max_storage_buffer_binding_size,
-            shader_f16: features.contains(burn::tensor::wgpu::wgpu::Features::SHADER_F16),
+            shader_f16: features.contains(wgpu::Features::SHADER_F16),
             // wgpu reports the browser's `GPUAdapterInfo.isFallbackAdapter` of the adapter it
             // holds as a CPU device.
-            is_fallback_adapter: info.device_type == burn::tensor::wgpu::wgpu::DeviceType::Cpu,
+            is_fallback_adapter: info.device_type == wgpu::DeviceType::Cpu,
         };
-        // After burn's setup, so that this handler replaces cubecl's (which panics).
+        // After the runtime's setup, so that this handler replaces cubecl's (which panics).
         let faults = DeviceFaults::default();
         faults.install(&setup.device);
         let lost = faults.clone();
@@ -424,7 +437,7 @@ impl Backend {
             on_lost(message);
         });
         Ok(Backend {
-            device,
+            device: Some(device),
             kind: BackendKind::Webgpu,
             adapter: Some(adapter),
             wgpu: Some(setup.device.clone()),
@@ -475,10 +488,11 @@ pub fn reference_matmul(a: &[f32], b: &[f32], m: usize, k: usize, n: usize) -> V
     out
 }
 
-/// Runs `a · b` on `device` through burn, reads it back asynchronously and
-/// compares it with [`reference_matmul`].
+/// Runs `a · b` on `backend` with Hearth's own matrix product (the one every projection of a
+/// model runs: the WGSL kernels on WebGPU, the CPU engine's f32 path on the CPU), reads it back
+/// asynchronously and compares it with [`reference_matmul`].
 pub async fn matmul_check(
-    device: &Device,
+    backend: &Backend,
     m: usize,
     k: usize,
     n: usize,
@@ -487,11 +501,14 @@ pub async fn matmul_check(
     let a = check_values(seed, m * k);
     let b = check_values(seed ^ 0x9E37_79B9_7F4A_7C15, k * n);
     let expected = reference_matmul(&a, &b, m, k, n);
-    let ta = Tensor::<2>::from_data(TensorData::new(a, [m, k]), device);
-    let tb = Tensor::<2>::from_data(TensorData::new(b, [k, n]), device);
-    let data =
-        ta.matmul(tb).into_data_async().await.map_err(|e| BackendError::Readback { detail: format!("{e:?}") })?;
-    let got: Vec<f32> = data.try_to_vec().map_err(|e| BackendError::Readback { detail: format!("{e:?}") })?;
+    let got = match &backend.device {
+        Some(device) => match Gpu::new(device.clone()) {
+            Ok(gpu) => product(&gpu, &a, &b, m, k, n).await,
+            Err(e) => Err(e),
+        },
+        None => product(&Cpu::exact(), &a, &b, m, k, n).await,
+    }
+    .map_err(|e| BackendError::Readback { detail: e.to_string() })?;
     if got.len() != expected.len() {
         return Err(BackendError::Readback {
             detail: format!("expected {} values, got {}", expected.len(), got.len()),
@@ -507,6 +524,44 @@ pub async fn matmul_check(
     }
     let rel_l2_error = if ref2 > 0.0 { (diff2 / ref2).sqrt() } else { diff2.sqrt() };
     Ok(MatmulCheck { m, k, n, max_abs_error: max_abs, rel_l2_error })
+}
+
+/// `a (m×k) · b (k×n)` on `compute`: `b` goes up as an F32 weight, which the engines store as
+/// GGUF does, one row per output (`bᵀ`, `n` rows of `k`).
+async fn product<C: Compute>(
+    compute: &C,
+    a: &[f32],
+    b: &[f32],
+    m: usize,
+    k: usize,
+    n: usize,
+) -> Result<Vec<f32>, InferError> {
+    let mut bt = Vec::with_capacity(k * n * 4);
+    for j in 0..n {
+        for p in 0..k {
+            bt.extend_from_slice(&b[p * n + j].to_le_bytes());
+        }
+    }
+    let x = compute.upload_f32(a)?;
+    let w = compute.upload_weight("checkDevice", GgmlType::F32, n, k, &bt)?;
+    let out = compute.alloc(m * n)?;
+    compute.matmul(&x, &w, m, &out);
+    compute.read(&out, 0, m * n).await
+}
+
+/// Registers burn-wgpu's runtime for `device`, with `tasks_max` launches per submission (the
+/// runtime's default when `None`), and returns the wgpu handles it runs on. Once per device
+/// kind and process: a second registration fails.
+pub async fn init_wgpu(device: &WgpuDevice, tasks_max: Option<usize>) -> Result<WgpuSetup, WgpuInitError> {
+    let options = RuntimeOptions::with_tasks_max(tasks_max)?;
+    burn_wgpu::try_init_setup_async::<AutoGraphicsApi>(device, options).await
+}
+
+/// [`init_wgpu`] on the calling thread, natively (tests and tools).
+#[cfg(not(target_family = "wasm"))]
+pub fn init_wgpu_blocking(device: &WgpuDevice, tasks_max: Option<usize>) -> Result<WgpuSetup, WgpuInitError> {
+    let options = RuntimeOptions::with_tasks_max(tasks_max)?;
+    burn_wgpu::try_init_setup::<AutoGraphicsApi>(device, options)
 }
 
 #[cfg(test)]
@@ -625,9 +680,9 @@ mod tests {
     }
 
     #[test]
-    fn burn_cpu_matmul_matches_the_reference() {
+    fn the_cpu_engine_matmul_matches_the_reference() {
         let cpu = Backend::cpu();
-        let check = futures::executor::block_on(matmul_check(&cpu.device, 33, 70, 17, 1)).unwrap();
+        let check = futures::executor::block_on(matmul_check(&cpu, 33, 70, 17, 1)).unwrap();
         assert!(check.passed(), "{check:?}");
     }
 

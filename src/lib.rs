@@ -24,9 +24,9 @@
 //!   queue of generation tasks; the web layer's `ModelManager` and `TaskExecutor` drive them.
 //! - [`tokenizer`] — SentencePiece and byte-level BPE tokenizers built from GGUF
 //!   metadata alone, matching llama.cpp; streaming detokenisation; chat templates.
-//! - [`backend`] — burn devices: WebGPU in the browser, the `flex` CPU backend
-//!   natively and as the fallback; a matmul self-check against the CPU; the one rule
-//!   for software (CPU-emulated) adapters.
+//! - [`backend`] — the devices: burn-wgpu's runtime on WebGPU in the browser (and on
+//!   wgpu natively), or none for the CPU engine, the fallback; a matmul self-check
+//!   against an f64 reference; the one rule for software (CPU-emulated) adapters.
 //! - [`device`] — the one device a page holds: a shared initialisation, generations
 //!   after a loss, loss listeners, the adapter's identity as the browser tells it.
 //! - [`error`] — the error vocabulary apps see: each failure's JS class and stable code.

@@ -1,6 +1,6 @@
 #![cfg(not(target_arch = "wasm32"))] // native wgpu (Mesa lavapipe here); the browser runs the same handler
 //! Uncaptured WebGPU errors on a real device: the handler [`Backend::webgpu`] installs after
-//! burn's setup replaces cubecl's (which panics), records the error in [`Backend::faults`], and
+//! the runtime's setup replaces cubecl's (which panics), records the error in [`Backend::faults`], and
 //! a generation that the error hits fails with a typed error while the device, the model and
 //! later generations go on.
 //!
@@ -11,8 +11,8 @@
 use std::path::PathBuf;
 use std::rc::Rc;
 
-use burn::tensor::wgpu::wgpu;
 use futures::executor::block_on;
+use hearth::backend::wgpu;
 use hearth::backend::{Backend, GpuFaultKind, matmul_check};
 use hearth::error::{Coded, ErrorCode};
 use hearth::infer::read_header_from;
@@ -84,7 +84,7 @@ fn an_uncaptured_error_is_recorded_and_fails_only_the_generation_it_hits() {
     assert_eq!(*told.borrow(), [(0, GpuFaultKind::Validation)], "a fault outside any work is told");
     assert_eq!(fault.kind, GpuFaultKind::Validation);
     assert!(fault.message.contains("invalid on purpose"), "the device's message names the buffer: {fault:?}");
-    let check = block_on(matmul_check(&backend.device, 16, 32, 8, 3)).unwrap();
+    let check = block_on(matmul_check(&backend, 16, 32, 8, 3)).unwrap();
     assert!(check.passed(), "{check:?}");
 
     // A model on the device: the error during its generation fails that generation.

@@ -12,8 +12,8 @@
 use std::fs;
 use std::path::PathBuf;
 
-use burn::tensor::Device;
 use futures::executor::block_on;
+use hearth::backend::{WgpuDevice, init_wgpu_blocking};
 use hearth::gguf::GgufHeader;
 use hearth::infer::compute::{MAX_TOP_K, order_key, order_value};
 use hearth::infer::gpu::Gpu;
@@ -130,8 +130,9 @@ fn candidates_sample_like_the_full_row_on_the_gpu() {
         // SAFETY: set before the driver (the only reader) is loaded, in the only GPU test here.
         unsafe { std::env::set_var("XDG_RUNTIME_DIR", dir) };
     }
-    let device = match Device::wgpu_options().init() {
-        Ok(d) => d,
+    let device = WgpuDevice::default();
+    match init_wgpu_blocking(&device, None) {
+        Ok(_) => {}
         Err(e) if std::env::var("HEARTH_SKIP_GPU").as_deref() == Ok("1") => {
             eprintln!("SKIPPED: no wgpu adapter ({e}); HEARTH_SKIP_GPU=1");
             return;

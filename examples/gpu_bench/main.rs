@@ -33,9 +33,8 @@ mod synth;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use burn::tensor::Device;
-use burn::tensor::wgpu::WgpuBackend;
 use futures::executor::block_on;
+use hearth::backend::{WgpuBackend, WgpuDevice, init_wgpu_blocking};
 use hearth::gguf::GgufHeader;
 use hearth::infer::gpu::{Gpu, Kernels, TASKS_PER_SUBMISSION};
 use hearth::infer::{Compute, Cpu, Model, Shape, load_weights};
@@ -115,18 +114,21 @@ fn median(v: &[f64]) -> f64 {
 }
 
 /// The wgpu device (Vulkan unless `--api auto`).
-fn device(a: &Args) -> Result<Device, String> {
+fn device(a: &Args) -> Result<WgpuDevice, String> {
     let api = match a.api.as_str() {
         "vulkan" => WgpuBackend::Vulkan,
         "auto" => WgpuBackend::Auto,
         other => return Err(format!("--api {other}: expected vulkan or auto")),
     };
-    let options = Device::wgpu_options().graphics_api(api).tasks_max(a.tasks_max.unwrap_or(TASKS_PER_SUBMISSION));
-    options.init().map_err(|e| format!("no wgpu adapter on {}: {e}", a.api))
+    let device = WgpuDevice::default().on(api);
+    let tasks_max = a.tasks_max.unwrap_or(TASKS_PER_SUBMISSION);
+    init_wgpu_blocking(&device, Some(tasks_max))
+        .map(|_| device)
+        .map_err(|e| format!("no wgpu adapter on {}: {e}", a.api))
 }
 
 /// The GPU engine on `device` with `--family` applied, and the family's name.
-fn gpu(device: &Device, a: &Args) -> Result<(Gpu, String), String> {
+fn gpu(device: &WgpuDevice, a: &Args) -> Result<(Gpu, String), String> {
     let gpu = Gpu::new(device.clone()).map_err(|e| e.to_string())?;
     let name = if a.family == "matvec" { "portable" } else { a.family.as_str() };
     gpu.set_kernels(Kernels::parse(name).map_err(|e| e.to_string())?);

@@ -16,9 +16,9 @@ use std::rc::Rc;
 
 use serde::{Deserialize, Serialize};
 
-use burn::tensor::wgpu::wgpu;
+use burn_wgpu::wgpu;
 
-use crate::backend::{AdapterInfo, Backend, BackendKind, DeviceFaults, GpuFault};
+use crate::backend::{AdapterInfo, Backend, BackendKind, DeviceFaults, GpuFault, NO_WGPU_DEVICE};
 use crate::device::Preference;
 use crate::gguf::GgufHeader;
 use crate::memory::{DeviceLimits, Requirement, RequirementOptions};
@@ -471,7 +471,9 @@ impl LoadedModel {
                     };
                     plan.check_limits(header, &limits)?;
                 }
-                let gpu = Gpu::new(device.device.clone())?;
+                let wgpu_device =
+                    device.device.clone().ok_or_else(|| super::InferError::Device(NO_WGPU_DEVICE.into()))?;
+                let gpu = Gpu::new(wgpu_device)?;
                 gpu.set_kernels(plan.kernels);
                 // The upload's faults are the load's to report, until the scope is popped.
                 let work = device.faults.begin();

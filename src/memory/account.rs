@@ -10,11 +10,10 @@ use std::cell::RefCell;
 use std::fmt;
 use std::rc::Rc;
 
-use burn::backend::{CubeDevice, DispatchDevice};
-use burn::cubecl::MemoryScope;
+use cubecl::MemoryScope;
 
 use super::{AdapterFacts, Budget, DeviceLimits, EstimatedFrom, MemoryManager, Probe, Stats, format_bytes};
-use crate::backend::{AdapterInfo, Backend, BackendKind};
+use crate::backend::{AdapterInfo, Backend, BackendKind, NO_WGPU_DEVICE};
 use crate::infer::Compute;
 use crate::infer::gpu::Gpu;
 use crate::status::{Metrics, StatusStream};
@@ -271,9 +270,10 @@ pub fn probe_chunk(max_buffer_size: u64) -> u64 {
 fn flusher_for(backend: &Backend) -> Result<Option<Rc<Gpu>>, AccountError> {
     match backend.kind {
         BackendKind::Cpu => Ok(None),
-        _ => Gpu::new(backend.device.clone())
-            .map(|gpu| Some(Rc::new(gpu)))
-            .map_err(|e| AccountError::Init(e.to_string())),
+        _ => {
+            let device = backend.device.clone().ok_or_else(|| AccountError::Init(NO_WGPU_DEVICE.into()))?;
+            Gpu::new(device).map(|gpu| Some(Rc::new(gpu))).map_err(|e| AccountError::Init(e.to_string()))
+        }
     }
 }
 
@@ -283,13 +283,9 @@ fn allocator_usage(backend: &Backend) -> Option<(u64, u64)> {
     if backend.kind == BackendKind::Cpu {
         return None;
     }
-    match backend.device.as_dispatch() {
-        DispatchDevice::Cube(cube @ CubeDevice::Wgpu(_)) => {
-            let usage = cube.client().memory_report(MemoryScope::Device).usage();
-            Some((usage.bytes_in_use, usage.bytes_reserved))
-        }
-        _ => None,
-    }
+    let device = backend.device.clone()?;
+    let usage = cubecl::Device::Wgpu(device).client().memory_report(MemoryScope::Device).usage();
+    Some((usage.bytes_in_use, usage.bytes_reserved))
 }
 
 /// Asks cubecl to give back what its pools hold and nothing uses (its uniform pools, the
@@ -298,8 +294,8 @@ fn allocator_cleanup(backend: &Backend) {
     if backend.kind == BackendKind::Cpu {
         return;
     }
-    if let DispatchDevice::Cube(cube @ CubeDevice::Wgpu(_)) = backend.device.as_dispatch() {
-        let _ = cube.client().memory_cleanup();
+    if let Some(device) = backend.device.clone() {
+        let _ = cubecl::Device::Wgpu(device).client().memory_cleanup();
     }
 }
 
@@ -307,8 +303,8 @@ fn allocator_cleanup(backend: &Backend) {
 /// or `cap` is reached, then destroys them all at once. Out-of-memory on `createBuffer` is a
 /// recoverable WebGPU error (the allocation fails, the device lives), which is why the probe
 /// only allocates and never writes or binds.
-pub async fn probe_allocation(device: &burn::tensor::wgpu::wgpu::Device, cap: u64, chunk: u64) -> Probe {
-    use burn::tensor::wgpu::wgpu;
+pub async fn probe_allocation(device: &burn_wgpu::wgpu::Device, cap: u64, chunk: u64) -> Probe {
+    use burn_wgpu::wgpu;
     let mut buffers = Vec::new();
     let mut allocated = 0u64;
     let mut hit_out_of_memory = false;

@@ -96,15 +96,15 @@ pub fn init_device(streamer: &SseStreamer, backend: Option<BackendArg>) -> js_sy
     })
 }
 
-/// Multiplies two deterministic `m×k` and `k×n` matrices on the page's device
-/// through burn and compares the result with an f64 CPU reference.
+/// Multiplies two deterministic `m×k` and `k×n` matrices on the page's device with
+/// Hearth's own matrix product and compares the result with an f64 CPU reference.
 #[wasm_bindgen(js_name = checkDevice, unchecked_return_type = "Promise<MatmulCheck>")]
 pub fn check_device(backend: Option<BackendArg>, m: Option<u32>, k: Option<u32>, n: Option<u32>) -> js_sys::Promise {
     wasm_bindgen_futures::future_to_promise(async move {
         let preference = Preference::parse(backend)?;
         let (m, k, n) = check_dims(m, k, n).map_err(JsError::from)?;
         let backend = acquire(preference, None).await?;
-        let check: MatmulCheck = matmul_check(&backend.device, m, k, n, 42).await.map_err(JsError::from)?;
+        let check: MatmulCheck = matmul_check(&backend, m, k, n, 42).await.map_err(JsError::from)?;
         Ok(check.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).unwrap_or(JsValue::NULL))
     })
 }

@@ -40,7 +40,7 @@ impl Gpu {
             params[12 + m] = w.geometry().1;
             params[16 + m] = w.parts[0].qoff;
         }
-        let mut bufs: Vec<(&burn::cubecl::server::Handle, u64)> =
+        let mut bufs: Vec<(&cubecl::server::Handle, u64)> =
             ws.iter().map(|w| (&w.parts[0].handle, w.parts[0].id)).collect();
         bufs.push((&x.handle, x.id));
         bufs.extend(outs.iter().map(|o| (&o.handle, o.id)));

@@ -5,10 +5,10 @@
 //! variant: the [`Spec`] (kernel, weight format, ragged rows, head size) and the aliasing
 //! pattern of the buffers (see [`WgslKernel::new`]). The text is built only on a cache miss.
 
-use burn::cubecl::ir::metadata::Info;
-use burn::cubecl::ir::settings::Dim3;
-use burn::cubecl::ir::{ElemType, UIntKind};
-use burn::cubecl::prelude::{
+use cubecl::ir::metadata::Info;
+use cubecl::ir::settings::Dim3;
+use cubecl::ir::{ElemType, UIntKind};
+use cubecl::prelude::{
     AddressType, CubeKernel, ExecutionMode, KernelDefinition, KernelId, KernelMetadata, KernelSettings,
     PrecompiledSource, Scope,
 };

@@ -80,13 +80,12 @@ mod wgsl;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use burn::backend::{CubeDevice, DispatchDevice};
-use burn::cubecl::MemoryScope;
-use burn::cubecl::bytes::Bytes;
-use burn::cubecl::client::Client;
-use burn::cubecl::prelude::CubeCount;
-use burn::cubecl::server::{Handle, KernelArguments, MetadataBindingInfo};
-use burn::tensor::Device;
+use burn_wgpu::WgpuDevice;
+use cubecl::MemoryScope;
+use cubecl::bytes::Bytes;
+use cubecl::client::Client;
+use cubecl::prelude::CubeCount;
+use cubecl::server::{Handle, KernelArguments, MetadataBindingInfo};
 
 use crate::gguf::GgmlType;
 
@@ -174,21 +173,16 @@ const TOP_K_CHUNKS: usize = 4096;
 const TOP_K_MIN_LOG2_CHUNK: u32 = 6;
 
 impl Gpu {
-    /// The backend on `device`, which must be an initialised burn wgpu device (see
-    /// [`crate::backend::Backend`]).
-    pub fn new(device: Device) -> Result<Gpu, InferError> {
+    /// The backend on `device`, whose wgpu runtime must be initialised (see
+    /// [`crate::backend::Backend`] and [`crate::backend::init_wgpu`]).
+    pub fn new(device: WgpuDevice) -> Result<Gpu, InferError> {
         Gpu::with_max_binding(device, u64::MAX)
     }
 
     /// Like [`Gpu::new`], but splits weights at `max_binding` bytes per buffer when that is below
     /// the device's own limit (to exercise splitting on a device with a generous limit).
-    pub fn with_max_binding(device: Device, max_binding: u64) -> Result<Gpu, InferError> {
-        let client = match device.as_dispatch() {
-            DispatchDevice::Cube(cube @ CubeDevice::Wgpu(_)) => cube.client(),
-            _ => {
-                return Err(InferError::Device(format!("the GPU backend needs a burn wgpu device, not {device:?}")));
-            }
-        };
+    pub fn with_max_binding(device: WgpuDevice, max_binding: u64) -> Result<Gpu, InferError> {
+        let client = cubecl::Device::Wgpu(device).client();
         let props = client.properties();
         let name = props.identity.name.clone();
         let cpu = cpu_adapter(props.identity.physical.is_none(), &name);
