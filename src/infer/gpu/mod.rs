@@ -76,6 +76,7 @@ mod family;
 mod fused;
 mod kernel;
 pub(crate) mod layout;
+mod profile;
 mod wgsl;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -97,6 +98,7 @@ pub use family::Kernels;
 use family::cpu_adapter;
 use kernel::{MAX_BUFFERS, Spec, TopKPass, WgslKernel};
 pub use layout::GpuWeight;
+pub use profile::KernelTime;
 use layout::{Fmt, Part};
 
 /// An `f32` buffer on the GPU. Clones share the storage.
@@ -144,6 +146,8 @@ pub struct Gpu {
     topk_chunks: GpuIds,
     /// Bytes of every buffer allocated through this backend ([`Compute::allocated_bytes`]).
     allocated: AtomicU64,
+    /// Per-dispatch timings while [`Gpu::profile_kernels`] is on.
+    profile: profile::ProfileSlot,
 }
 
 /// Launches cubecl records before it submits them, for a device made for this backend
@@ -212,6 +216,7 @@ impl Gpu {
             launches: AtomicU64::new(0),
             topk_chunks,
             allocated: AtomicU64::new((TOP_K_CHUNKS * 4).next_multiple_of(16) as u64),
+            profile: std::sync::Mutex::new(None),
         })
     }
 
@@ -272,7 +277,9 @@ impl Gpu {
         );
         let x = groups.min(self.max_groups);
         let y = groups.div_ceil(x);
-        self.client.launch(Box::new(WgslKernel::new(spec, alias)), CubeCount::Static(x, y, 1), args);
+        self.profiled(spec, groups, || {
+            self.client.launch(Box::new(WgslKernel::new(spec, alias)), CubeCount::Static(x, y, 1), args);
+        });
     }
 
     fn fill_zero(&self, handle: &Handle, id: u64, words: usize) {
