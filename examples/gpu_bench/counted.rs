@@ -14,8 +14,8 @@
 
 use std::cell::Cell;
 
-use hearth::gguf::GgmlType;
 use futures::executor::block_on;
+use hearth::gguf::GgmlType;
 use hearth::infer::gpu::{Gpu, KernelTime};
 use hearth::infer::{Activation, Attention, Compute, Cpu, InferError, Rope};
 

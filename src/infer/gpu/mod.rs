@@ -72,6 +72,7 @@
 //! call that passes the same [`GpuBuf`] twice (an in-place `rms_norm`, say) binds it once and
 //! the kernel variant names both parameters by the one binding.
 
+mod attention;
 mod family;
 mod fused;
 mod kernel;
@@ -79,7 +80,7 @@ pub(crate) mod layout;
 mod profile;
 mod wgsl;
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 use burn::backend::{CubeDevice, DispatchDevice};
 use burn::cubecl::MemoryScope;
@@ -94,12 +95,13 @@ use crate::gguf::GgmlType;
 use super::InferError;
 use super::compute::MAX_TOP_K;
 use super::compute::{Activation, Attention, Compute, Rope};
+pub use attention::Flash;
 pub use family::Kernels;
 use family::cpu_adapter;
 use kernel::{MAX_BUFFERS, Spec, TopKPass, WgslKernel};
 pub use layout::GpuWeight;
-pub use profile::KernelTime;
 use layout::{Fmt, Part};
+pub use profile::KernelTime;
 
 /// An `f32` buffer on the GPU. Clones share the storage.
 #[derive(Debug, Clone)]
@@ -148,6 +150,11 @@ pub struct Gpu {
     allocated: AtomicU64,
     /// Per-dispatch timings while [`Gpu::profile_kernels`] is on.
     profile: profile::ProfileSlot,
+    /// When a decoded token's attention is split ([`Gpu::set_flash_decoding`]).
+    flash_min_keys: AtomicU32,
+    flash_min_chunk: AtomicU32,
+    /// Flash-decoding's partial results.
+    attn_scratch: attention::ScratchSlot,
 }
 
 /// Launches cubecl records before it submits them, for a device made for this backend
@@ -206,6 +213,7 @@ impl Gpu {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
         };
         let topk_chunks = scratch(TOP_K_CHUNKS);
+        let flash = if cpu { Flash::CPU } else { Flash::GPU };
         Ok(Gpu {
             client,
             name,
@@ -217,6 +225,9 @@ impl Gpu {
             topk_chunks,
             allocated: AtomicU64::new((TOP_K_CHUNKS * 4).next_multiple_of(16) as u64),
             profile: std::sync::Mutex::new(None),
+            flash_min_keys: AtomicU32::new(flash.min_keys),
+            flash_min_chunk: AtomicU32::new(flash.min_chunk),
+            attn_scratch: std::sync::Mutex::default(),
         })
     }
 
@@ -472,17 +483,7 @@ impl Compute for Gpu {
     }
 
     fn attention(&self, q: &GpuBuf, k: &GpuBuf, v: &GpuBuf, n: usize, a: Attention, out: &GpuBuf) {
-        // Lanes per key row: one per `vec4` of the head, rounded up to a power of two, up to 128;
-        // past 512 dims every lane holds several.
-        let vecs = a.head_dim.div_ceil(4).max(1);
-        let (tpv, dpt) = if vecs <= 128 { (vecs.next_power_of_two(), 1) } else { (128, vecs.div_ceil(128)) };
-        let spec = Spec::Attention { ragged: !a.head_dim.is_multiple_of(4), tpv, dpt };
-        self.launch(
-            spec,
-            &[(&q.handle, q.id), (&k.handle, k.id), (&v.handle, v.id), (&out.handle, out.id)],
-            &[u32_of(n), a.n_head, a.n_head_kv, a.head_dim, a.pos0, a.scale.to_bits(), a.window],
-            u32_of(n) * a.n_head,
-        );
+        self.launch_attention(q, k, v, n, a, out);
     }
 
     fn glu(&self, gate: &GpuBuf, up: &GpuBuf, len: usize, act: Activation, out: &GpuBuf) {

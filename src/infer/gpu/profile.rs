@@ -22,6 +22,9 @@ pub struct KernelTime {
     pub dispatches: u64,
     /// Their total time in milliseconds.
     pub ms: f64,
+    /// The fastest one's time in milliseconds (times the dispatches: an estimate that a shared,
+    /// busy machine disturbs less than the total).
+    pub min_ms: f64,
 }
 
 /// The dispatches measured so far, in launch order.
@@ -70,9 +73,15 @@ impl Gpu {
         let mut by_kernel: HashMap<String, KernelTime> = HashMap::new();
         for (kernel, duration) in windows {
             let ms = duration.resolve().await.map_or(0.0, |t| t.duration().as_secs_f64() * 1e3);
-            let entry = by_kernel.entry(kernel.clone()).or_insert(KernelTime { kernel, dispatches: 0, ms: 0.0 });
+            let entry = by_kernel.entry(kernel.clone()).or_insert(KernelTime {
+                kernel,
+                dispatches: 0,
+                ms: 0.0,
+                min_ms: f64::MAX,
+            });
             entry.dispatches += 1;
             entry.ms += ms;
+            entry.min_ms = entry.min_ms.min(ms);
         }
         let mut times: Vec<KernelTime> = by_kernel.into_values().collect();
         times.sort_by(|a, b| b.ms.total_cmp(&a.ms));
