@@ -20,7 +20,8 @@ pub const MAX_PARTS: u32 = 32;
 pub struct Flash {
     /// Split only from this many keys on (`u32::MAX`: never).
     pub min_keys: u32,
-    /// The smallest range of keys one workgroup takes (rounded up to a multiple of 128).
+    /// The smallest range of keys one workgroup takes (the ranges made for long contexts are
+    /// whole tiles of 128 keys; a smaller minimum is for tests on short contexts).
     pub min_chunk: u32,
 }
 
@@ -32,14 +33,12 @@ impl Flash {
     /// docs/PERFORMANCE.md).
     pub const CPU: Flash = Flash { min_keys: u32::MAX, min_chunk: 256 };
 
-    /// `(parts, chunk)` for `keys` keys: the ranges and their length (a multiple of 128), or
-    /// `None` to not split.
+    /// `(parts, chunk)` for `keys` keys: the ranges and their length, or `None` to not split.
     pub fn split(self, keys: u32) -> Option<(u32, u32)> {
         if keys < self.min_keys.max(2) {
             return None;
         }
-        let min_chunk = self.min_chunk.max(1).next_multiple_of(128);
-        let chunk = keys.div_ceil(MAX_PARTS).next_multiple_of(128).max(min_chunk);
+        let chunk = keys.div_ceil(MAX_PARTS).next_multiple_of(128).max(self.min_chunk.max(1));
         let parts = keys.div_ceil(chunk);
         (parts > 1).then_some((parts, chunk))
     }
@@ -127,9 +126,11 @@ mod tests {
         let (parts, chunk) = f.split(100_000).unwrap();
         assert!(parts <= MAX_PARTS && chunk.is_multiple_of(128) && parts * chunk >= 100_000);
         assert_eq!(Flash::CPU.split(u32::MAX - 1), None);
-        // A chunk is never below one tile, and one range is no split.
+        // Ranges are whole tiles unless the minimum says less; one range is no split.
         let tiny = Flash { min_keys: 1, min_chunk: 1 };
         assert_eq!(tiny.split(128), None);
         assert_eq!(tiny.split(129), Some((2, 128)));
+        assert_eq!(Flash { min_keys: 1, min_chunk: 8 }.split(40), Some((5, 8)));
+        assert_eq!(Flash { min_keys: 1, min_chunk: 100 }.split(100), None);
     }
 }
