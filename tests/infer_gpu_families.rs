@@ -64,6 +64,7 @@ fn every_kernel_family_tracks_the_cpu_engine_on_real_models() {
         drop(cpu);
         // Flash-decoding forced on the short context: every decoded token's keys in ranges of 8.
         let flash = Some(Flash { min_keys: 1, min_chunk: 8 });
+        assert_eq!(flash.and_then(|f| f.split(9)), Some((2, 8)), "the first decoded token's 9 keys are split");
         for (kernels, flash) in [(Kernels::Rows, None), (Kernels::Portable, None), (Kernels::Portable, flash)] {
             let gpu = Gpu::new(device.clone()).unwrap();
             gpu.set_kernels(kernels);

@@ -38,7 +38,8 @@ impl Flash {
         if keys < self.min_keys.max(2) {
             return None;
         }
-        let chunk = keys.div_ceil(MAX_PARTS).next_multiple_of(128).max(self.min_chunk.max(1));
+        let chunk = keys.div_ceil(MAX_PARTS).max(self.min_chunk.max(1));
+        let chunk = if chunk >= 128 { chunk.next_multiple_of(128) } else { chunk };
         let parts = keys.div_ceil(chunk);
         (parts > 1).then_some((parts, chunk))
     }
@@ -127,10 +128,9 @@ mod tests {
         assert!(parts <= MAX_PARTS && chunk.is_multiple_of(128) && parts * chunk >= 100_000);
         assert_eq!(Flash::CPU.split(u32::MAX - 1), None);
         // Ranges are whole tiles unless the minimum says less; one range is no split.
-        let tiny = Flash { min_keys: 1, min_chunk: 1 };
-        assert_eq!(tiny.split(128), None);
-        assert_eq!(tiny.split(129), Some((2, 128)));
         assert_eq!(Flash { min_keys: 1, min_chunk: 8 }.split(40), Some((5, 8)));
+        assert_eq!(Flash { min_keys: 1, min_chunk: 1 }.split(129), Some((26, 5)));
+        assert_eq!(Flash { min_keys: 1, min_chunk: 128 }.split(129), Some((2, 128)));
         assert_eq!(Flash { min_keys: 1, min_chunk: 100 }.split(100), None);
     }
 }

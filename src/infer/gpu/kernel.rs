@@ -369,12 +369,15 @@ mod tests {
             }
         }
         for ragged in [false, true] {
-            for tpv in [1, 2, 4, 8, 16, 32, 64, 128] {
-                v.push(Spec::Attention { ragged, tpv, dpt: 1 });
+            for split in [false, true] {
+                for tpv in [1, 2, 4, 8, 16, 32, 64, 128] {
+                    v.push(Spec::Attention { ragged, tpv, dpt: 1, split });
+                }
+                for dpt in 2..=4 {
+                    v.push(Spec::Attention { ragged, tpv: 128, dpt, split });
+                }
             }
-            for dpt in 2..=4 {
-                v.push(Spec::Attention { ragged, tpv: 128, dpt });
-            }
+            v.push(Spec::AttentionReduce { ragged });
         }
         v
     }
