@@ -13,8 +13,8 @@
 // is composed (see rows.wgsl). `prm(0)` n, `prm(1)` n_head,
 // `prm(2)` n_head_kv, `prm(3)` head_dim, `prm(4)` pos0, `prm(5)` scale, `prm(6)` window.
 // Flash-decoding (the `//#for s` blocks, kept once in that variant; the `//#for o` blocks, kept
-// otherwise): the keys of a (row, head) are split into `prm(7)` ranges of `prm(8)` keys (a
-// multiple of 128), one workgroup each, and a workgroup writes its unnormalized output to `PO`
+// otherwise): the keys of a (row, head) are split into `prm(7)` ranges of `prm(8)` keys (whole
+// tiles of 128 on long contexts), one workgroup each, and a workgroup writes its unnormalized output to `PO`
 // and its running max and sum to `PML` instead of `O`; attention_reduce.wgsl merges them.
 var<workgroup> qs: array<vec4<f32>, QN>;
 var<workgroup> sc: array<f32, 128>;
