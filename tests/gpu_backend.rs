@@ -15,7 +15,7 @@ use std::time::Instant;
 use futures::executor::block_on;
 use hearth::backend::{WgpuDevice, init_wgpu_blocking};
 use hearth::gguf::{GgmlType, dequantize_to_vec};
-use hearth::infer::gpu::{Gpu, Kernels};
+use hearth::infer::gpu::{Flash, Gpu, Kernels};
 use hearth::infer::{Activation, Attention, Compute, InferError, Rope};
 use hearth::model::RopeStyle;
 
@@ -545,6 +545,52 @@ fn attention_gqa_window_and_long_context() {
 }
 
 #[test]
+fn flash_decoding_matches_the_reference_and_the_whole_context_kernel() {
+    let Some(g) = gpu() else { return };
+    let mut rng = Rng::new(37);
+    let cases = [
+        // (n_head, n_head_kv, head_dim, pos0, window): one decoded row each
+        (8, 2, 64, 1000, 0),
+        (9, 3, 64, 129, 0),
+        (4, 1, 256, 700, 0),
+        (8, 2, 128, 1000, 512),
+        (4, 2, 18, 300, 0),
+        (2, 1, 80, 2000, 700),
+        // past 512 dims (one key group, several vec4s per lane)
+        (2, 1, 520, 400, 0),
+    ];
+    for (n_head, n_head_kv, head_dim, pos0, window) in cases {
+        let ctx = pos0 as usize + 1;
+        let a = Attention { n_head, n_head_kv, head_dim, pos0, scale: 1.0 / (head_dim as f32).sqrt(), window };
+        let q: Vec<f32> = rng.vec((n_head * head_dim) as usize).iter().map(|v| v * 3.0).collect();
+        let k = rng.vec(ctx * (n_head_kv * head_dim) as usize);
+        let v = rng.vec(ctx * (n_head_kv * head_dim) as usize);
+        let (qb, kb, vb) = (upload(&g, &q), upload(&g, &k), upload(&g, &v));
+        let want = ref_attention(&q, &k, &v, 1, a);
+        let whole = g.alloc(q.len()).unwrap();
+        g.set_flash_decoding(Flash { min_keys: u32::MAX, min_chunk: 128 });
+        g.attention(&qb, &kb, &vb, 1, a, &whole);
+        let whole = read(&g, &whole, 0, q.len());
+        for min_chunk in [128, 384] {
+            let flash = Flash { min_keys: 1, min_chunk };
+            let keys = if window > 0 { (pos0 + 1).min(window) } else { pos0 + 1 };
+            match flash.split(keys) {
+                Some(_) => {}
+                None if min_chunk > 128 => continue,
+                None => panic!("{a:?}: the case must split"),
+            }
+            g.set_flash_decoding(flash);
+            let out = g.alloc(q.len()).unwrap();
+            g.attention(&qb, &kb, &vb, 1, a, &out);
+            let got = read(&g, &out, 0, q.len());
+            assert_close(&format!("flash attention {a:?} chunk {min_chunk}"), &got, &want, 1e-4);
+            let diff = got.iter().zip(&whole).fold(0f32, |m, (x, y)| m.max((x - y).abs()));
+            assert!(diff < 1e-4, "{a:?}: split and whole-context kernels differ by {diff}");
+        }
+    }
+}
+
+#[test]
 fn argmax_takes_the_lowest_index_on_ties() {
     let Some(g) = gpu() else { return };
     let mut rng = Rng::new(41);
@@ -688,6 +734,19 @@ fn timings() {
         let out = g.alloc(n * 9 * 64).unwrap();
         let dt = best_of(3, 5, || g.attention(&q, &kv, &kv, n, at, &out), || drop(read(&g, &out, 0, 1)));
         eprintln!("attention n={n} ctx={ctx} 9/3 heads of 64: {:.3} ms", dt * 1e3);
+    }
+    // A decoded token at growing contexts, with and without flash-decoding (split from 2 tiles).
+    for ctx in [256usize, 1024, 4096] {
+        let at = Attention { n_head: 9, n_head_kv: 3, head_dim: 64, pos0: (ctx - 1) as u32, scale: 0.125, window: 0 };
+        let q = upload(&g, &rng.vec(9 * 64));
+        let kv = upload(&g, &rng.vec(ctx * 3 * 64));
+        let out = g.alloc(9 * 64).unwrap();
+        for flash in [Flash { min_keys: u32::MAX, min_chunk: 256 }, Flash { min_keys: 1, min_chunk: 256 }] {
+            g.set_flash_decoding(flash);
+            let dt = best_of(3, 5, || g.attention(&q, &kv, &kv, 1, at, &out), || drop(read(&g, &out, 0, 1)));
+            let split = flash.split(ctx as u32).map_or(1, |(parts, _)| parts);
+            eprintln!("attention n=1 ctx={ctx} 9/3 heads of 64, {split} ranges: {:.3} ms", dt * 1e3);
+        }
     }
 }
 

@@ -15,7 +15,7 @@ use std::path::PathBuf;
 
 use futures::executor::block_on;
 use hearth::gguf::GgufHeader;
-use hearth::infer::gpu::{Gpu, Kernels, TASKS_PER_SUBMISSION};
+use hearth::infer::gpu::{Flash, Gpu, Kernels, TASKS_PER_SUBMISSION};
 use hearth::infer::{Compute, Cpu, Model, Shape, load_weights};
 use hearth::model::ModelConfig;
 
@@ -62,9 +62,15 @@ fn every_kernel_family_tracks_the_cpu_engine_on_real_models() {
             want.push(logits);
         }
         drop(cpu);
-        for kernels in [Kernels::Rows, Kernels::Portable] {
+        // Flash-decoding forced on the short context: every decoded token's keys in ranges of 8.
+        let flash = Some(Flash { min_keys: 1, min_chunk: 8 });
+        assert_eq!(flash.and_then(|f| f.split(9)), Some((2, 8)), "the first decoded token's 9 keys are split");
+        for (kernels, flash) in [(Kernels::Rows, None), (Kernels::Portable, None), (Kernels::Portable, flash)] {
             let gpu = Gpu::new(device.clone()).unwrap();
             gpu.set_kernels(kernels);
+            if let Some(flash) = flash {
+                gpu.set_flash_decoding(flash);
+            }
             let mut model = load(gpu, &file);
             let mut worst = 0f32;
             for (step, want) in want.iter().enumerate() {
@@ -72,10 +78,16 @@ fn every_kernel_family_tracks_the_cpu_engine_on_real_models() {
                 let scale = want.iter().fold(0f32, |m, v| m.max(v.abs()));
                 let diff = want.iter().zip(&got).fold(0f32, |m, (w, g)| m.max((w - g).abs()));
                 let rel = diff / scale;
-                assert!(rel <= TOLERANCE, "{name} {kernels:?} step {step}: logits differ by {rel:.2e} of {scale}");
+                assert!(
+                    rel <= TOLERANCE,
+                    "{name} {kernels:?} {flash:?} step {step}: logits differ by {rel:.2e} of {scale}"
+                );
                 worst = worst.max(rel);
             }
-            eprintln!("{name} {kernels:?}: {} steps, worst max|gpu - cpu| / max|cpu| = {worst:.2e}", want.len());
+            eprintln!(
+                "{name} {kernels:?} {flash:?}: {} steps, worst max|gpu - cpu| / max|cpu| = {worst:.2e}",
+                want.len()
+            );
         }
     }
 }

@@ -7,6 +7,8 @@
 # `cmake -B build -DGGML_CUDA=OFF -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_TESTS=OFF
 # -DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_APP=OFF && cmake --build build
 # --target llama-bench`) and point LLAMA_BENCH at build/bin/llama-bench.
+# Each model also prints (stderr) where a decoded token's GPU time goes, kernel by kernel (timestamp
+# queries where the adapter has them, see `Gpu::profile_kernels`).
 # Options (environment): HEARTH_MODELS_DIR (default models/), BENCH_REPS (default 2),
 # BENCH_BACKEND (wgpu or cpu, default wgpu), BENCH_FAMILY (the kernel family: auto, rows or
 # portable; default auto), BENCH_OUT (JSON lines, default target/bench-gpu.jsonl).
@@ -36,17 +38,21 @@ import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 hearth = [r for r in rows if "decode_tok_s" in r]
 llama = {}
+def gpu_ms(r):
+    # Kernel time per decoded token, each kernel at its fastest dispatch (see the per-kernel tables above).
+    k = r.get("kernel_times") or {}
+    return f'{k["best_ms_per_token"]:.1f}' if "best_ms_per_token" in k else "-"
 for r in rows:
     if r.get("llama_bench"):
         kind = "prefill" if r["n_prompt"] > 0 else "decode"
         llama[(r["model_filename"].split("/")[-1], kind)] = r["avg_ts"]
-print(f'{"model":36} {"family":13} {"load ms":>8} {"prefill t/s":>11} {"decode t/s":>10} {"disp/tok":>8} {"disp/layer":>10} {"subm/tok":>8} {"MB/tok":>7} | {"llama.cpp pp":>12} {"tg":>7} {"ratio tg":>8}')
+print(f'{"model":36} {"family":13} {"load ms":>8} {"prefill t/s":>11} {"decode t/s":>10} {"disp/tok":>8} {"disp/layer":>10} {"subm/tok":>8} {"MB/tok":>7} {"GPU ms/tok":>10} | {"llama.cpp pp":>12} {"tg":>7} {"ratio tg":>8}')
 for r in hearth:
     name = r["file"].split("/")[-1]
     lp, lt = llama.get((name, "prefill")), llama.get((name, "decode"))
     ratio = f'{r["decode_tok_s"] / lt:.2f}' if lt else "-"
     print(f'{name:36} {r["family"]:13} {r["load_ms"]:8.0f} {r["prefill_tok_s"]:11.1f} {r["decode_tok_s"]:10.2f} '
           f'{r["dispatches_per_token"]:8.0f} {r["dispatches_per_layer"]:10.2f} {r["submissions_per_token"]:8.2f} '
-          f'{r["weight_bytes_per_token"] / 1e6:7.1f} | '
+          f'{r["weight_bytes_per_token"] / 1e6:7.1f} {gpu_ms(r):>10} | '
           f'{lp if lp is None else round(lp, 1)!s:>12} {lt if lt is None else round(lt, 2)!s:>7} {ratio:>8}')
 EOF

@@ -14,8 +14,9 @@
 
 use std::cell::Cell;
 
+use futures::executor::block_on;
 use hearth::gguf::GgmlType;
-use hearth::infer::gpu::Gpu;
+use hearth::infer::gpu::{Gpu, KernelTime};
 use hearth::infer::{Activation, Attention, Compute, Cpu, InferError, Rope};
 
 /// How many buffers a weight is split into on a backend (one launch of `matmul` per part), and
@@ -23,6 +24,10 @@ use hearth::infer::{Activation, Attention, Compute, Cpu, InferError, Rope};
 pub trait Parts: Compute {
     fn parts(&self, w: &Self::Weight) -> usize;
     fn launches(&self) -> Option<u64>;
+    /// Starts or stops timing every dispatch; false where the backend cannot.
+    fn profile_kernels(&self, on: bool) -> bool;
+    /// What was timed since profiling started, and whether by timestamp queries.
+    fn kernel_times(&self) -> (Vec<KernelTime>, bool);
 }
 
 impl Parts for Gpu {
@@ -33,6 +38,15 @@ impl Parts for Gpu {
     fn launches(&self) -> Option<u64> {
         Some(Gpu::launches(self))
     }
+
+    fn profile_kernels(&self, on: bool) -> bool {
+        Gpu::profile_kernels(self, on);
+        true
+    }
+
+    fn kernel_times(&self) -> (Vec<KernelTime>, bool) {
+        (block_on(Gpu::kernel_times(self)), self.timestamp_queries())
+    }
 }
 
 impl Parts for Cpu {
@@ -42,6 +56,14 @@ impl Parts for Cpu {
 
     fn launches(&self) -> Option<u64> {
         None
+    }
+
+    fn profile_kernels(&self, _: bool) -> bool {
+        false
+    }
+
+    fn kernel_times(&self) -> (Vec<KernelTime>, bool) {
+        (Vec::new(), false)
     }
 }
 

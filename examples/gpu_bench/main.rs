@@ -36,7 +36,7 @@ use std::time::Instant;
 use futures::executor::block_on;
 use hearth::backend::{WgpuBackend, WgpuDevice, init_wgpu_blocking};
 use hearth::gguf::GgufHeader;
-use hearth::infer::gpu::{Gpu, Kernels, TASKS_PER_SUBMISSION};
+use hearth::infer::gpu::{Gpu, KernelTime, Kernels, TASKS_PER_SUBMISSION};
 use hearth::infer::{Compute, Cpu, Model, Shape, load_weights};
 use hearth::model::ModelConfig;
 use serde_json::{Value, json};
@@ -191,6 +191,8 @@ fn bench<C: Parts>(compute: C, family: &str, a: &Args, file: &[u8]) -> Result<Va
     let finite = logits.iter().all(|v| v.is_finite());
     let max_logit = logits.iter().fold(0f32, |m, v| m.max(v.abs()));
 
+    let kernel_times = profile(&mut model, &prompt, a.gen_len.min(8))?;
+
     let decode_tok_s: Vec<f64> = decode.iter().map(|d| a.gen_len as f64 / d * 1e3).collect();
     let prefill_tok_s: Vec<f64> = prefill.iter().map(|p| a.prompt_len as f64 / p * 1e3).collect();
     let weight_bytes_per_token = per(dec.weight_bytes);
@@ -222,11 +224,56 @@ fn bench<C: Parts>(compute: C, family: &str, a: &Args, file: &[u8]) -> Result<Va
         "prefill_dispatches": pre.dispatches,
         "weight_bytes_per_token": weight_bytes_per_token,
         "weight_gb_per_s": weight_bytes_per_token * median(&decode_tok_s) / 1e9,
-        "kernel_times": "not measured (no timestamp queries in this bench)",
+        "kernel_times": kernel_times,
         "greedy_ids": ids,
         "logits_finite": finite,
         "max_abs_logit": max_logit,
     }))
+}
+
+/// Per-kernel time of `tokens` greedy decode steps after `prompt` (see `Gpu::profile_kernels`):
+/// a table on stderr and, per kernel variant, dispatches and milliseconds per token.
+fn profile<C: Parts>(model: &mut Model<Counted<C>>, prompt: &[u32], tokens: usize) -> Result<Value, String> {
+    let err = |e: hearth::infer::InferError| e.to_string();
+    model.reset();
+    let mut next = block_on(model.next_greedy(prompt)).map_err(err)?;
+    if !model.compute().inner.profile_kernels(true) {
+        return Ok(Value::Null);
+    }
+    for _ in 0..tokens {
+        next = block_on(model.next_greedy(&[next])).map_err(err)?;
+    }
+    let (times, timestamps) = model.compute().inner.kernel_times();
+    model.compute().inner.profile_kernels(false);
+    model.compute().take();
+    let per = tokens as f64;
+    let total: f64 = times.iter().map(|t| t.ms).sum::<f64>() / per;
+    let best = |t: &KernelTime| t.min_ms * t.dispatches as f64 / per;
+    let total_best: f64 = times.iter().map(best).sum();
+    let clock = if timestamps { "timestamp queries" } else { "host clock, one submission per dispatch" };
+    eprintln!(
+        "per-kernel time per decoded token ({clock}; {total:.2} ms in all, {total_best:.2} ms at each kernel's best):"
+    );
+    eprintln!("{:>9} {:>9} {:>6} {:>9}  kernel x workgroups", "ms/tok", "best", "share", "disp/tok");
+    for t in &times {
+        let ms = t.ms / per;
+        let share = 100.0 * best(t) / total_best.max(1e-9);
+        eprintln!("{ms:9.3} {:9.3} {share:5.1}% {:9.2}  {}", best(t), t.dispatches as f64 / per, t.kernel);
+    }
+    let rows: Vec<Value> = times
+        .iter()
+        .map(|t| {
+            json!({
+                "kernel": t.kernel,
+                "dispatches_per_token": t.dispatches as f64 / per,
+                "ms_per_token": t.ms / per,
+                "best_ms_per_token": best(t),
+            })
+        })
+        .collect();
+    Ok(
+        json!({ "clock": clock, "tokens": tokens, "ms_per_token": total, "best_ms_per_token": total_best, "kernels": rows }),
+    )
 }
 
 /// The GPU and CPU engines teacher-forced along the CPU engine's greedy ids (see `--check`).

@@ -52,10 +52,17 @@ pub enum Spec {
     /// Causal attention, rows read as `vec4`s: `tpv` lanes per key row (a power of two, at
     /// least the head's `ceil(head_dim / 4)` `vec4`s up to 128), `dpt` `vec4`s per lane (1 up to
     /// 512 dims); `ragged` when the head size is not a multiple of 4 (masked `f32` loads).
+    /// `split`: flash-decoding, each workgroup one range of the keys, writing a partial result
+    /// that [`Spec::AttentionReduce`] merges.
     Attention {
         ragged: bool,
         tpv: u32,
         dpt: u32,
+        split: bool,
+    },
+    /// The merge of the partial results of a split [`Spec::Attention`].
+    AttentionReduce {
+        ragged: bool,
     },
     Glu,
     Add,
@@ -141,8 +148,20 @@ impl Spec {
             Spec::AddBias => &[("X", "f32"), ("B", "f32")],
             Spec::Rope | Spec::Softcap => &[("X", "f32")],
             Spec::Copy => &[("S", "f32"), ("D", "f32")],
-            Spec::Attention { ragged: false, .. } => &[("Q", ACT4), ("K", ACT4), ("V", ACT4), ("O", ACT4)],
-            Spec::Attention { ragged: true, .. } => &[("Q", "f32"), ("K", "f32"), ("V", "f32"), ("O", "f32")],
+            Spec::Attention { ragged: false, split: false, .. } => {
+                &[("Q", ACT4), ("K", ACT4), ("V", ACT4), ("O", ACT4)]
+            }
+            Spec::Attention { ragged: true, split: false, .. } => {
+                &[("Q", "f32"), ("K", "f32"), ("V", "f32"), ("O", "f32")]
+            }
+            Spec::Attention { ragged: false, split: true, .. } => {
+                &[("Q", ACT4), ("K", ACT4), ("V", ACT4), ("PO", ACT4), ("PML", "f32")]
+            }
+            Spec::Attention { ragged: true, split: true, .. } => {
+                &[("Q", "f32"), ("K", "f32"), ("V", "f32"), ("PO", ACT4), ("PML", "f32")]
+            }
+            Spec::AttentionReduce { ragged: false } => &[("PO", ACT4), ("PML", "f32"), ("O", ACT4)],
+            Spec::AttentionReduce { ragged: true } => &[("PO", ACT4), ("PML", "f32"), ("O", "f32")],
             Spec::Glu => &[("G", "f32"), ("U", "f32"), ("O", "f32")],
             Spec::Add => &[("D", "f32"), ("S", "f32")],
             Spec::Argmax | Spec::Penalize => &[("X", "f32"), ("I", "u32")],
@@ -178,7 +197,7 @@ impl Spec {
     pub fn workgroup(self) -> u32 {
         match self {
             Spec::Embed { .. } | Spec::Rows { .. } | Spec::RmsNorm | Spec::AddRmsNorm { .. } => 64,
-            Spec::EmbedNorm { .. } | Spec::HeadNorms => 64,
+            Spec::EmbedNorm { .. } | Spec::HeadNorms | Spec::AttentionReduce { .. } => 64,
             Spec::Qkv { lanes: Lanes::Rows, .. } | Spec::GluFused { lanes: Lanes::Rows, .. } => 64,
             Spec::Attention { .. } => 128,
             _ => 256,
@@ -350,12 +369,15 @@ mod tests {
             }
         }
         for ragged in [false, true] {
-            for tpv in [1, 2, 4, 8, 16, 32, 64, 128] {
-                v.push(Spec::Attention { ragged, tpv, dpt: 1 });
+            for split in [false, true] {
+                for tpv in [1, 2, 4, 8, 16, 32, 64, 128] {
+                    v.push(Spec::Attention { ragged, tpv, dpt: 1, split });
+                }
+                for dpt in 2..=4 {
+                    v.push(Spec::Attention { ragged, tpv: 128, dpt, split });
+                }
             }
-            for dpt in 2..=4 {
-                v.push(Spec::Attention { ragged, tpv: 128, dpt });
-            }
+            v.push(Spec::AttentionReduce { ragged });
         }
         v
     }

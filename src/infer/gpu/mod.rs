@@ -72,13 +72,15 @@
 //! call that passes the same [`GpuBuf`] twice (an in-place `rms_norm`, say) binds it once and
 //! the kernel variant names both parameters by the one binding.
 
+mod attention;
 mod family;
 mod fused;
 mod kernel;
 pub(crate) mod layout;
+mod profile;
 mod wgsl;
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 use burn_wgpu::WgpuDevice;
 use cubecl::MemoryScope;
@@ -92,11 +94,13 @@ use crate::gguf::GgmlType;
 use super::InferError;
 use super::compute::MAX_TOP_K;
 use super::compute::{Activation, Attention, Compute, Rope};
+pub use attention::Flash;
 pub use family::Kernels;
 use family::cpu_adapter;
 use kernel::{MAX_BUFFERS, Spec, TopKPass, WgslKernel};
 pub use layout::GpuWeight;
 use layout::{Fmt, Part};
+pub use profile::KernelTime;
 
 /// An `f32` buffer on the GPU. Clones share the storage.
 #[derive(Debug, Clone)]
@@ -143,6 +147,13 @@ pub struct Gpu {
     topk_chunks: GpuIds,
     /// Bytes of every buffer allocated through this backend ([`Compute::allocated_bytes`]).
     allocated: AtomicU64,
+    /// Per-dispatch timings while [`Gpu::profile_kernels`] is on.
+    profile: profile::ProfileSlot,
+    /// When a decoded token's attention is split ([`Gpu::set_flash_decoding`]).
+    flash_min_keys: AtomicU32,
+    flash_min_chunk: AtomicU32,
+    /// Flash-decoding's partial results.
+    attn_scratch: attention::ScratchSlot,
 }
 
 /// Launches cubecl records before it submits them, for a device made for this backend
@@ -196,6 +207,7 @@ impl Gpu {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
         };
         let topk_chunks = scratch(TOP_K_CHUNKS);
+        let flash = if cpu { Flash::CPU } else { Flash::GPU };
         Ok(Gpu {
             client,
             name,
@@ -206,6 +218,10 @@ impl Gpu {
             launches: AtomicU64::new(0),
             topk_chunks,
             allocated: AtomicU64::new((TOP_K_CHUNKS * 4).next_multiple_of(16) as u64),
+            profile: std::sync::Mutex::new(None),
+            flash_min_keys: AtomicU32::new(flash.min_keys),
+            flash_min_chunk: AtomicU32::new(flash.min_chunk),
+            attn_scratch: std::sync::Mutex::default(),
         })
     }
 
@@ -266,7 +282,9 @@ impl Gpu {
         );
         let x = groups.min(self.max_groups);
         let y = groups.div_ceil(x);
-        self.client.launch(Box::new(WgslKernel::new(spec, alias)), CubeCount::Static(x, y, 1), args);
+        self.profiled(spec, groups, || {
+            self.client.launch(Box::new(WgslKernel::new(spec, alias)), CubeCount::Static(x, y, 1), args);
+        });
     }
 
     fn fill_zero(&self, handle: &Handle, id: u64, words: usize) {
@@ -459,17 +477,7 @@ impl Compute for Gpu {
     }
 
     fn attention(&self, q: &GpuBuf, k: &GpuBuf, v: &GpuBuf, n: usize, a: Attention, out: &GpuBuf) {
-        // Lanes per key row: one per `vec4` of the head, rounded up to a power of two, up to 128;
-        // past 512 dims every lane holds several.
-        let vecs = a.head_dim.div_ceil(4).max(1);
-        let (tpv, dpt) = if vecs <= 128 { (vecs.next_power_of_two(), 1) } else { (128, vecs.div_ceil(128)) };
-        let spec = Spec::Attention { ragged: !a.head_dim.is_multiple_of(4), tpv, dpt };
-        self.launch(
-            spec,
-            &[(&q.handle, q.id), (&k.handle, k.id), (&v.handle, v.id), (&out.handle, out.id)],
-            &[u32_of(n), a.n_head, a.n_head_kv, a.head_dim, a.pos0, a.scale.to_bits(), a.window],
-            u32_of(n) * a.n_head,
-        );
+        self.launch_attention(q, k, v, n, a, out);
     }
 
     fn glu(&self, gate: &GpuBuf, up: &GpuBuf, len: usize, act: Activation, out: &GpuBuf) {

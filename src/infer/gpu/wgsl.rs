@@ -77,6 +77,9 @@ const RMS_NORM: &str = shader!("rms_norm.wgsl");
 const ATTENTION: &str = shader!("attention.wgsl");
 const ATTENTION_IO: &str = shader!("attention_io.wgsl");
 const ATTENTION_IO_RAGGED: &str = shader!("attention_io_ragged.wgsl");
+const ATTENTION_STORE: &str = shader!("attention_store.wgsl");
+const ATTENTION_STORE_RAGGED: &str = shader!("attention_store_ragged.wgsl");
+const ATTENTION_REDUCE: &str = shader!("attention_reduce.wgsl");
 const ADD_RMS_NORM: &str = shader!("add_rms_norm.wgsl");
 const GLU_ACT: &str = shader!("glu_act.wgsl");
 const ROPE_ANGLE: &str = shader!("rope_angle.wgsl");
@@ -191,15 +194,23 @@ pub fn body(spec: Spec) -> String {
         }
         Spec::Penalize => elementwise(PENALIZE),
         Spec::RmsNorm => compose(&[], &[RMS_NORM]),
-        Spec::Attention { ragged, tpv, dpt } => {
+        Spec::Attention { ragged, tpv, dpt, split } => {
             let io = if ragged { ATTENTION_IO_RAGGED } else { ATTENTION_IO };
-            let attention = unroll(ATTENTION, &[('e', dpt)]);
-            compose(&[("TPV", tpv), ("KG", 128 / tpv), ("DPT", dpt), ("QN", tpv * dpt)], &[io, &attention])
+            // The split variant writes partial results, not `O`, and so has no `sto`.
+            let store = if split { "" } else { attention_store(ragged) };
+            let attention = unroll(ATTENTION, &[('e', dpt), ('s', u32::from(split)), ('o', u32::from(!split))]);
+            compose(&[("TPV", tpv), ("KG", 128 / tpv), ("DPT", dpt), ("QN", tpv * dpt)], &[io, store, &attention])
         }
+        Spec::AttentionReduce { ragged } => compose(&[], &[attention_store(ragged), ATTENTION_REDUCE]),
         Spec::Argmax => compose(&[], &[ARGMAX]),
         Spec::TopK(TopKPass::Chunks) => compose(&[], &[ORDER_KEY, TOP_K_CHUNKS]),
         Spec::TopK(TopKPass::Select) => compose(&[], &[ORDER_KEY, TOP_K_SELECT]),
     }
+}
+
+/// The output store of the attention kernels (whole `vec4`s, or masked for a ragged head size).
+fn attention_store(ragged: bool) -> &'static str {
+    if ragged { ATTENTION_STORE_RAGGED } else { ATTENTION_STORE }
 }
 
 /// `common.wgsl`, then `consts` as WGSL `const`s, then `files`.

@@ -12,6 +12,10 @@
 // registers `acc0`, `acc1`, ...: the `//#for e` blocks are unrolled `DPT` times when the source
 // is composed (see rows.wgsl). `prm(0)` n, `prm(1)` n_head,
 // `prm(2)` n_head_kv, `prm(3)` head_dim, `prm(4)` pos0, `prm(5)` scale, `prm(6)` window.
+// Flash-decoding (the `//#for s` blocks, kept once in that variant; the `//#for o` blocks, kept
+// otherwise): the keys of a (row, head) are split into `prm(7)` ranges of `prm(8)` keys (whole
+// tiles of 128 on long contexts), one workgroup each, and a workgroup writes its unnormalized output to `PO`
+// and its running max and sum to `PML` instead of `O`; attention_reduce.wgsl merges them.
 var<workgroup> qs: array<vec4<f32>, QN>;
 var<workgroup> sc: array<f32, 128>;
 var<workgroup> ro: array<vec4<f32>, 128>;
@@ -20,8 +24,13 @@ var<workgroup> rm: array<f32, 128>;
 @compute @workgroup_size(128)
 fn k_main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
           @builtin(local_invocation_index) li: u32) {
-    let wg = wid.x + wid.y * nwg.x;
+    var wg = wid.x + wid.y * nwg.x;
     let nh = prm(1);
+    var part = 0u;
+//#for s
+    part = wg % prm(7);
+    wg = wg / prm(7);
+//#end
     if (wg < prm(0) * nh) {
         let h = wg % nh;
         let i = wg / nh;
@@ -31,7 +40,12 @@ fn k_main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
         let kvoff = (h / (nh / prm(2))) * hd;
         let p = prm(4) + i;
         let win = prm(6);
-        let t_lo = select(0u, p + 1u - win, win > 0u && p + 1u > win);
+        var tb = select(0u, p + 1u - win, win > 0u && p + 1u > win);
+        var te = p + 1u;
+//#for s
+        tb = min(tb + part * prm(8), te);
+        te = min(tb + prm(8), te);
+//#end
         let qoff = (i * nh + h) * hd;
         let scale = prmf(5);
         for (var d = li; d < v4; d += 128u) { qs[d] = ldq(qoff, d); }
@@ -43,8 +57,8 @@ fn k_main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
 //#for e
         var acc{e} = vec4<f32>(0.0);
 //#end
-        for (var t0 = t_lo; t0 <= p; t0 += 128u) {
-            let cnt = min(128u, p + 1u - t0);
+        for (var t0 = tb; t0 < te; t0 += 128u) {
+            let cnt = min(128u, te - t0);
             var s = -3.0e38;
             if (li < cnt) {
                 let ko = (t0 + li) * kvw + kvoff;
@@ -78,7 +92,15 @@ fn k_main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
         if (KG == 1u) {
             // One group: its softmax is the whole one.
 //#for e
+//#for o
             if (dv + {e}u * TPV < v4) { sto(qoff, dv + {e}u * TPV, acc{e} / l); }
+//#end
+//#for s
+            if (dv + {e}u * TPV < v4) { PO[(wg * prm(7) + part) * v4 + dv + {e}u * TPV] = acc{e}; }
+//#end
+//#end
+//#for s
+            if (li == 0u) { PML[2u * (wg * prm(7) + part)] = m; PML[2u * (wg * prm(7) + part) + 1u] = l; }
 //#end
         } else {
             // Several groups (then DPT == 1).
@@ -96,7 +118,13 @@ fn k_main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
                     a += c * ro[g * TPV + dv];
                     ls += c * rl[g * TPV + dv];
                 }
+//#for o
                 sto(qoff, dv, a / ls);
+//#end
+//#for s
+                PO[(wg * prm(7) + part) * v4 + dv] = a;
+                if (dv == 0u) { PML[2u * (wg * prm(7) + part)] = mx; PML[2u * (wg * prm(7) + part) + 1u] = ls; }
+//#end
             }
         }
     }

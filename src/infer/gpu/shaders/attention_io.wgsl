@@ -3,4 +3,3 @@
 fn ldq(off: u32, d: u32) -> vec4<f32> { return Q[(off >> 2u) + d]; }
 fn ldk(off: u32, d: u32) -> vec4<f32> { return K[(off >> 2u) + d]; }
 fn ldv(off: u32, d: u32) -> vec4<f32> { return V[(off >> 2u) + d]; }
-fn sto(off: u32, d: u32, v: vec4<f32>) { O[(off >> 2u) + d] = v; }

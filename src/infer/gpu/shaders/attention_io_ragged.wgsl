@@ -15,6 +15,3 @@ fn ldv(off: u32, d: u32) -> vec4<f32> {
     for (var k = 0u; k < 4u; k++) { if (4u * d + k < prm(3)) { v[k] = V[off + 4u * d + k]; } }
     return v;
 }
-fn sto(off: u32, d: u32, v: vec4<f32>) {
-    for (var k = 0u; k < 4u; k++) { if (4u * d + k < prm(3)) { O[off + 4u * d + k] = v[k]; } }
-}

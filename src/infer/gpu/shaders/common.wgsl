@@ -5,14 +5,16 @@
 fn prm(i: u32) -> u32 { return P[i >> 2u][i & 3u]; }
 fn prmf(i: u32) -> f32 { return bitcast<f32>(prm(i)); }
 
-// IEEE half bits to f32, exactly (subnormals included, unlike a flushing unpack).
+// IEEE half bits to f32, exactly (subnormals included, unlike a flushing unpack). Branch-free:
+// on a CPU adapter a branch that lanes take differently runs both ways anyway.
 fn half_to_f32(h: u32) -> f32 {
     let s = (h & 0x8000u) << 16u;
     let e = (h >> 10u) & 0x1fu;
     let m = h & 0x3ffu;
-    if (e == 0u) { return bitcast<f32>(s | bitcast<u32>(f32(m) * 5.9604644775390625e-8)); }
-    if (e == 31u) { return bitcast<f32>(s | 0x7f800000u | (m << 13u)); }
-    return bitcast<f32>(s | ((e + 112u) << 23u) | (m << 13u));
+    let sub = s | bitcast<u32>(f32(m) * 5.9604644775390625e-8);
+    let special = s | 0x7f800000u | (m << 13u);
+    let normal = s | ((e + 112u) << 23u) | (m << 13u);
+    return bitcast<f32>(select(select(normal, special, e == 31u), sub, e == 0u));
 }
 
 // tanh that is accurate near 0 and never overflows.
