@@ -15,15 +15,20 @@ use std::time::Instant;
 use burn::tensor::Device;
 use futures::executor::block_on;
 use hearth::gguf::{GgmlType, dequantize_to_vec};
-use hearth::infer::gpu::{Gpu, Kernels};
+use hearth::infer::gpu::{Gpu, GpuFeatures, Kernels};
 use hearth::infer::{Activation, Attention, Compute, InferError, Rope};
 use hearth::model::RopeStyle;
 
-static DEVICE: OnceLock<Result<Device, String>> = OnceLock::new();
+static DEVICE: OnceLock<Result<(Device, GpuFeatures), String>> = OnceLock::new();
 
 /// The shared wgpu device, or `None` (after a message) when there is none and
 /// `HEARTH_SKIP_GPU=1`.
 fn device() -> Option<Device> {
+    device_and_features().map(|(d, _)| d)
+}
+
+/// [`device`] and the optional features it has.
+fn device_and_features() -> Option<(Device, GpuFeatures)> {
     let device = DEVICE.get_or_init(|| {
         if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
             let dir = std::env::temp_dir().join("hearth-xdg");
@@ -31,7 +36,10 @@ fn device() -> Option<Device> {
             // SAFETY: set once, before the driver (the only reader) is loaded.
             unsafe { std::env::set_var("XDG_RUNTIME_DIR", dir) };
         }
-        Device::wgpu_options().init().map_err(|e| e.to_string())
+        let (device, setup) = Device::wgpu_options().init_with_setup().map_err(|e| e.to_string())?;
+        let info = setup.adapter.get_info();
+        let features = GpuFeatures::of_wgpu(setup.device.features(), (info.subgroup_min_size, info.subgroup_max_size));
+        Ok((device, features))
     });
     match device {
         Ok(d) => Some(d.clone()),
@@ -65,7 +73,8 @@ impl std::ops::Deref for TestGpu {
 
 fn gpu() -> Option<TestGpu> {
     let serial = serial();
-    device().map(|d| TestGpu { gpu: Gpu::new(d).expect("a wgpu device"), _serial: serial })
+    device_and_features()
+        .map(|(d, f)| TestGpu { gpu: Gpu::with_features(d, f, u64::MAX).expect("a wgpu device"), _serial: serial })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -895,8 +904,12 @@ fn fused_ops_match_the_ops_they_fuse() {
         [GgmlType::Q4_1, GgmlType::F16, GgmlType::Q4_0],
         [GgmlType::F32, GgmlType::Q8_0, GgmlType::F32],
     ];
-    for kernels in [Kernels::Rows, Kernels::Portable] {
-        g.set_kernels(kernels);
+    for kernels in [Kernels::Rows, Kernels::Portable, Kernels::Subgroup] {
+        if let Err(e) = g.set_kernels(kernels) {
+            eprintln!("SKIPPED {kernels:?}: {e}");
+            assert!(g.features().subgroups.is_none() && kernels == Kernels::Subgroup);
+            continue;
+        }
         assert_eq!(g.kernels(), kernels);
         for tys in fmts {
             let rows = [256, 64, 64];
@@ -937,7 +950,7 @@ fn fused_ops_match_the_ops_they_fuse() {
             }
         }
     }
-    g.set_kernels(default);
+    g.set_kernels(default).unwrap();
 
     // Biases, RoPE and the cache write, against the separate ops.
     for (style, n_rot, bias) in [(RopeStyle::Neox, 64, true), (RopeStyle::Normal, 32, false)] {

@@ -47,7 +47,8 @@ fn argmax(v: &[f32]) -> u32 {
 // One test function: burn allows one wgpu device init per process.
 #[test]
 fn every_kernel_family_tracks_the_cpu_engine_on_real_models() {
-    let Some(device) = common::device(Some(TASKS_PER_SUBMISSION)) else { return };
+    let Some((device, features)) = common::device_and_features(Some(TASKS_PER_SUBMISSION)) else { return };
+    eprintln!("adapter features: {features:?}");
     for name in ["smollm2-135m-instruct-q4_1.gguf", "gemma-3-270m-q4_k_m.gguf", "qwen2.5-coder-0.5b-instruct.gguf"] {
         let Some(file) = model_file(name) else { return };
         // The CPU engine's greedy sequence and its logits at every step.
@@ -62,9 +63,12 @@ fn every_kernel_family_tracks_the_cpu_engine_on_real_models() {
             want.push(logits);
         }
         drop(cpu);
-        for kernels in [Kernels::Rows, Kernels::Portable] {
-            let gpu = Gpu::new(device.clone()).unwrap();
-            gpu.set_kernels(kernels);
+        for kernels in [Kernels::Rows, Kernels::Portable, Kernels::Subgroup] {
+            let gpu = Gpu::with_features(device.clone(), features, u64::MAX).unwrap();
+            if let Err(e) = gpu.set_kernels(kernels) {
+                eprintln!("SKIPPED {name} {kernels:?}: {e}");
+                continue;
+            }
             let mut model = load(gpu, &file);
             let mut worst = 0f32;
             for (step, want) in want.iter().enumerate() {

@@ -37,7 +37,7 @@ use burn::tensor::Device;
 use burn::tensor::wgpu::WgpuBackend;
 use futures::executor::block_on;
 use hearth::gguf::GgufHeader;
-use hearth::infer::gpu::{Gpu, Kernels, TASKS_PER_SUBMISSION};
+use hearth::infer::gpu::{Gpu, GpuFeatures, Kernels, TASKS_PER_SUBMISSION};
 use hearth::infer::{Compute, Cpu, Model, Shape, load_weights};
 use hearth::model::ModelConfig;
 use serde_json::{Value, json};
@@ -122,15 +122,23 @@ fn device(a: &Args) -> Result<Device, String> {
         other => return Err(format!("--api {other}: expected vulkan or auto")),
     };
     let options = Device::wgpu_options().graphics_api(api).tasks_max(a.tasks_max.unwrap_or(TASKS_PER_SUBMISSION));
-    options.init().map_err(|e| format!("no wgpu adapter on {}: {e}", a.api))
+    let (device, setup) = options.init_with_setup().map_err(|e| format!("no wgpu adapter on {}: {e}", a.api))?;
+    let info = setup.adapter.get_info();
+    let sizes = (info.subgroup_min_size, info.subgroup_max_size);
+    let _ = FEATURES.set(GpuFeatures::of_wgpu(setup.device.features(), sizes));
+    Ok(device)
 }
+
+/// The optional features of the device [`device`] made.
+static FEATURES: std::sync::OnceLock<GpuFeatures> = std::sync::OnceLock::new();
 
 /// The GPU engine on `device` with `--family` applied, and the family's name.
 fn gpu(device: &Device, a: &Args) -> Result<(Gpu, String), String> {
-    let gpu = Gpu::new(device.clone()).map_err(|e| e.to_string())?;
+    let features = FEATURES.get().copied().unwrap_or_default();
+    let gpu = Gpu::with_features(device.clone(), features, u64::MAX).map_err(|e| e.to_string())?;
     let name = if a.family == "matvec" { "portable" } else { a.family.as_str() };
-    gpu.set_kernels(Kernels::parse(name).map_err(|e| e.to_string())?);
-    let family = if gpu.row_kernels() { "rows" } else { "portable" };
+    gpu.set_kernels(Kernels::parse(name).map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+    let family = format!("{:?}", gpu.kernels()).to_lowercase();
     Ok((gpu, family.to_string()))
 }
 

@@ -471,8 +471,9 @@ impl LoadedModel {
                     };
                     plan.check_limits(header, &limits)?;
                 }
-                let gpu = Gpu::new(device.device.clone())?;
-                gpu.set_kernels(plan.kernels);
+                let features = device.adapter.as_ref().map(AdapterInfo::gpu_features).unwrap_or_default();
+                let gpu = Gpu::with_features(device.device.clone(), features, u64::MAX)?;
+                gpu.set_kernels(plan.kernels)?;
                 // The upload's faults are the load's to report, until the scope is popped.
                 let work = device.faults.begin();
                 let scope = device.wgpu.as_ref().map(|d| d.push_error_scope(wgpu::ErrorFilter::OutOfMemory));

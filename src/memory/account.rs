@@ -411,6 +411,7 @@ mod tests {
             max_buffer_size: 4 * GIB,
             max_storage_buffer_binding_size: 2 * GIB,
             shader_f16: true,
+            subgroups: None,
             is_fallback_adapter: false,
         }
     }

@@ -73,6 +73,7 @@
 //! the kernel variant names both parameters by the one binding.
 
 mod family;
+pub mod features;
 mod fused;
 mod kernel;
 pub(crate) mod layout;
@@ -95,6 +96,7 @@ use super::compute::MAX_TOP_K;
 use super::compute::{Activation, Attention, Compute, Rope};
 pub use family::Kernels;
 use family::cpu_adapter;
+pub use features::{GpuFeatures, SubgroupSizes};
 use kernel::{MAX_BUFFERS, Spec, TopKPass, WgslKernel};
 pub use layout::GpuWeight;
 use layout::{Fmt, Part};
@@ -137,6 +139,11 @@ pub struct Gpu {
     row_kernels: AtomicBool,
     /// Whether the adapter runs shaders on the CPU ([`Kernels::Auto`] picks `Rows` there).
     cpu: bool,
+    /// `matmul` with `n == 1` and the fused weight kernels with subgroup reductions
+    /// ([`Kernels::Subgroup`]; never set without the feature).
+    subgroup_kernels: AtomicBool,
+    /// The optional device features the kernels may use.
+    features: GpuFeatures,
     /// Dispatches recorded so far ([`Gpu::launches`]).
     launches: AtomicU64,
     /// The chunk maxima of [`Compute::top_k`] (`TOP_K_CHUNKS` order keys). Calls queued back to
@@ -183,6 +190,13 @@ impl Gpu {
     /// Like [`Gpu::new`], but splits weights at `max_binding` bytes per buffer when that is below
     /// the device's own limit (to exercise splitting on a device with a generous limit).
     pub fn with_max_binding(device: Device, max_binding: u64) -> Result<Gpu, InferError> {
+        Gpu::with_features(device, GpuFeatures::NONE, max_binding)
+    }
+
+    /// Like [`Gpu::with_max_binding`], on a device that has `features` (see
+    /// [`GpuFeatures::of_wgpu`]): [`Kernels::Auto`] then picks the subgroup family on a GPU
+    /// with subgroups.
+    pub fn with_features(device: Device, features: GpuFeatures, max_binding: u64) -> Result<Gpu, InferError> {
         let client = match device.as_dispatch() {
             DispatchDevice::Cube(cube @ CubeDevice::Wgpu(_)) => cube.client(),
             _ => {
@@ -209,6 +223,8 @@ impl Gpu {
             max_groups,
             row_kernels: AtomicBool::new(cpu),
             cpu,
+            subgroup_kernels: AtomicBool::new(!cpu && features.subgroups.is_some()),
+            features,
             launches: AtomicU64::new(0),
             topk_chunks,
             allocated: AtomicU64::new((TOP_K_CHUNKS * 4).next_multiple_of(16) as u64),
@@ -432,6 +448,9 @@ impl Compute for Gpu {
                 let spec = Spec::Rows { fmt: w.fmt, ragged, rb, xb };
                 let inv = p.rows.div_ceil(rb) * u32_of(n).div_ceil(xb);
                 self.launch(spec, &bufs, &params, inv.div_ceil(64));
+            } else if let Some(rpw) = self.subgroup_matvec_rows(n) {
+                let spec = Spec::SgMatvec { fmt: w.fmt, ragged, rpw };
+                self.launch(spec, &bufs, &params, p.rows.div_ceil(rpw));
             } else if n == 1 {
                 // At least ~4 units (32 weights) per lane, 4 to 32 lanes per row.
                 let want = (upr / 4).clamp(4, 32);

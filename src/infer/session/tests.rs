@@ -330,6 +330,7 @@ fn auto_leaves_a_software_adapter_for_the_cpu_and_says_so() {
         max_buffer_size: 1 << 30,
         max_storage_buffer_binding_size: 128 << 20,
         shader_f16: false,
+        subgroups: None,
         is_fallback_adapter: false,
     };
     let soft = Rc::new(Backend { adapter: Some(adapter), ..Backend::cpu() });
