@@ -231,6 +231,35 @@ fn unsupported_types_are_refused() {
 }
 
 #[test]
+fn a_family_needs_its_feature_and_auto_picks_by_adapter() {
+    let Some((device, features)) = device_and_features() else { return };
+    let _serial = serial();
+    let bare = Gpu::with_features(device.clone(), GpuFeatures::NONE, u64::MAX).unwrap();
+    let before = bare.kernels();
+    let err = bare.set_kernels(Kernels::Subgroup).unwrap_err();
+    assert!(matches!(err, InferError::InvalidInput { .. }), "{err:?}");
+    assert!(err.to_string().contains("'subgroups'"), "{err}");
+    assert_eq!(bare.kernels(), before, "a refused family changes nothing");
+    for k in [Kernels::Portable, Kernels::Rows] {
+        bare.set_kernels(k).unwrap();
+        assert_eq!(bare.kernels(), k);
+    }
+    // Auto: rows on a CPU adapter (lavapipe here), else subgroup where the device has it.
+    let g = Gpu::with_features(device, features, u64::MAX).unwrap();
+    g.set_kernels(Kernels::Auto).unwrap();
+    let name = g.describe().to_lowercase();
+    let want = if ["llvmpipe", "lavapipe", "swiftshader"].iter().any(|s| name.contains(s)) {
+        Kernels::Rows
+    } else if features.subgroups.is_some() {
+        Kernels::Subgroup
+    } else {
+        Kernels::Portable
+    };
+    assert_eq!(g.kernels(), want, "{name}");
+    eprintln!("{}: auto picks {:?} with {features:?}", g.describe(), g.kernels());
+}
+
+#[test]
 fn matmul_every_format_and_shape() {
     let Some(g) = gpu() else { return };
     let mut rng = Rng::new(0x1234_5678_9abc_def1);
@@ -252,17 +281,20 @@ fn matmul_every_format_and_shape() {
                 let x = rng.vec(n * cols);
                 let xb = upload(&g, &x);
                 let want = ref_matmul(&x, &wf, n, rows, cols);
-                // Both kernel families: barrier-free rows (CPU adapters) and shared memory (GPUs).
-                let default = g.row_kernels();
-                for rows_k in [false, true] {
-                    g.use_row_kernels(rows_k);
+                // Every kernel family the device has: barrier-free rows (CPU adapters), shared
+                // memory and subgroup reductions (GPUs).
+                let default = g.kernels();
+                for kernels in [Kernels::Portable, Kernels::Rows, Kernels::Subgroup] {
+                    if g.set_kernels(kernels).is_err() {
+                        continue;
+                    }
                     let out = g.alloc(n * rows).unwrap();
                     g.matmul(&xb, &w, n, &out);
                     let got = read(&g, &out, 0, n * rows);
-                    let name = format!("{ty} {rows}x{cols} n={n} row kernels {rows_k}");
+                    let name = format!("{ty} {rows}x{cols} n={n} {kernels:?}");
                     assert_close(&name, &got, &want, 1e-4);
                 }
-                g.use_row_kernels(default);
+                g.set_kernels(default).unwrap();
             }
         }
     }

@@ -34,8 +34,11 @@
 //!   (`rms_norm`: 64 threads, `argmax`: 256) are one workgroup per row: strided partial results,
 //!   one barrier, then a serial pass over the partials (a tree reduction costs a barrier per
 //!   level, which CPU adapters pay dearly and GPUs do not need for 64 or 256 values); the rest
-//!   are element-wise. No subgroups and no `f16` arithmetic: `f16` scales are decoded from their
-//!   bits.
+//!   are element-wise. No `f16` arithmetic: `f16` scales are decoded from their bits.
+//! - On a GPU whose device has `subgroups` ([`GpuFeatures`]), `matmul` with `n == 1` and the fused
+//!   weight kernels reduce each row in one subgroup instead (`SgMatvec`, `shaders/subgroup/`):
+//!   several rows per workgroup of 128, the lanes of a subgroup striding over the row's units and
+//!   `subgroupAdd` summing them, for any subgroup size.
 //! - `top_k` (sampling reads back `k` candidates, not the vocabulary) is a radix select on the
 //!   values' order keys, one workgroup per range of the row: up to 64 workgroups each write the
 //!   top `k` of their range to a scratch buffer the [`Gpu`] holds (64 x 64 pairs), and one more
@@ -43,8 +46,9 @@
 //!   (cache-resident on a CPU-emulated adapter) and does O(1) work per element and round.
 //! - Every buffer is its own device allocation (cubecl's "dedicated" allocations): exact-sized,
 //!   and handed back to the driver soon after its last handle is dropped.
-//! - The families ([`Kernels`], module `family`): `Rows` or `Portable` (`Matvec`/`Tiled`),
-//!   chosen from the adapter or forced by [`Gpu::set_kernels`] for tests and benchmarks.
+//! - The families ([`Kernels`], module `family`): `Rows`, `Subgroup` (`SgMatvec`/`Tiled`) or
+//!   `Portable` (`Matvec`/`Tiled`), chosen from the adapter and its features or forced by
+//!   [`Gpu::set_kernels`] for tests and benchmarks.
 //!
 //! # One submission per decoded token
 //! A decode step is the fused ops of module `fused` (three projections in one dispatch, gate +

@@ -294,7 +294,9 @@ fn load_options_read_the_context_and_key() {
     assert_eq!(serde_json::from_str::<LoadOptions>("{}").unwrap(), LoadOptions::default());
     let o: LoadOptions = serde_json::from_str(r#"{"kernels":"rows"}"#).unwrap();
     assert_eq!(o.kernels, Some(crate::infer::gpu::Kernels::Rows));
-    assert!(serde_json::from_str::<LoadOptions>(r#"{"kernels":"subgroup"}"#).is_err());
+    let o: LoadOptions = serde_json::from_str(r#"{"kernels":"subgroup"}"#).unwrap();
+    assert_eq!(o.kernels, Some(crate::infer::gpu::Kernels::Subgroup));
+    assert!(serde_json::from_str::<LoadOptions>(r#"{"kernels":"tensor"}"#).is_err());
 }
 
 #[test]

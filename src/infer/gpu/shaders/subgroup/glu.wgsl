@@ -4,9 +4,10 @@
 // per row, `prm(7)` the activation (see glu_act.wgsl), `prm(8)` rows.
 @compute @workgroup_size(128)
 fn k_main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+          @builtin(local_invocation_index) li: u32,
           @builtin(subgroup_invocation_id) lane: u32, @builtin(subgroup_size) sgs: u32) {
     let wg = wid.x + wid.y * nwg.x;
-    let slot = subgroup_slot(lane);
+    let slot = subgroup_slot(lane, li);
     let rows = prm(8);
     let upr = prm(3);
     for (var k = slot.x; k < RPW; k += slot.y) {
