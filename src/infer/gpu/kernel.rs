@@ -236,8 +236,14 @@ impl Spec {
     /// (`alias[i] == i` for a buffer bound on its own; `alias[i] < i` for one that is the same
     /// buffer as an earlier one, which is then declared once and named by the earlier name).
     pub fn source(self, alias: &[u8]) -> String {
+        self.source_for(alias, cfg!(target_arch = "wasm32"))
+    }
+
+    /// [`Spec::source`] for a browser's WebGPU (`browser`) or for wgpu's own (see
+    /// [`Spec::directives`]).
+    pub fn source_for(self, alias: &[u8], browser: bool) -> String {
         let bufs = self.buffers();
-        let mut head = String::from(self.directives(cfg!(target_arch = "wasm32")));
+        let mut head = String::from(self.directives(browser));
         let mut body = wgsl::body(self);
         let mut binding = 0;
         for (i, &(name, ty)) in bufs.iter().enumerate() {
@@ -472,5 +478,14 @@ mod tests {
         }
         assert!(n > 200, "{n} sources");
         assert!(subgroup > 50, "{subgroup} subgroup variants");
+        // For the browser's compiler (tests/js/wgsl.test.mjs): every variant as a browser gets it.
+        if let Some(dir) = std::env::var_os("HEARTH_DUMP_WGSL") {
+            let dir = std::path::PathBuf::from(dir);
+            std::fs::create_dir_all(&dir).unwrap();
+            for (i, spec) in all_specs().into_iter().enumerate() {
+                let src = format!("// {spec:?}\n{}", spec.source_for(&[0, 1, 2, 3, 4, 5, 6, 7], true));
+                std::fs::write(dir.join(format!("{i:04}.wgsl")), src).unwrap();
+            }
+        }
     }
 }
