@@ -8,8 +8,8 @@
 # -DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_APP=OFF && cmake --build build
 # --target llama-bench`) and point LLAMA_BENCH at build/bin/llama-bench.
 # Options (environment): HEARTH_MODELS_DIR (default models/), BENCH_REPS (default 2),
-# BENCH_BACKEND (wgpu or cpu, default wgpu), BENCH_FAMILY (the kernel family: auto, rows or
-# portable; default auto), BENCH_OUT (JSON lines, default target/bench-gpu.jsonl).
+# BENCH_BACKEND (wgpu or cpu, default wgpu), BENCH_FAMILY (the kernel family: auto, subgroup,
+# portable or rows; default auto), BENCH_OUT (JSON lines, default target/bench-gpu.jsonl).
 set -euo pipefail
 MODELS_DIR="${HEARTH_MODELS_DIR:-models}"
 REPS="${BENCH_REPS:-2}"
