@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 pub use burn_wgpu::graphics::AutoGraphicsApi;
 pub use burn_wgpu::{RuntimeOptions, WgpuBackend, WgpuDevice, WgpuInitError, WgpuSetup, wgpu};
-pub use cubecl::wgpu::WgpuDeviceKind;
+pub use burn::cubecl::wgpu::WgpuDeviceKind;
 use serde::Serialize;
 
 use crate::gguf::GgmlType;
@@ -45,12 +45,20 @@ pub struct AdapterInfo {
     pub max_buffer_size: u64,
     pub max_storage_buffer_binding_size: u64,
     pub shader_f16: bool,
+    /// The device has `subgroups`, of these sizes (`null` without). Natively wgpu reports it;
+    /// in the browser the web layer asks for it and fills this in.
+    pub subgroups: Option<crate::infer::gpu::SubgroupSizes>,
     /// The adapter in use says it is a fallback (WebGPU's `isFallbackAdapter`; natively, a
     /// device of type CPU): a software implementation, whatever its name.
     pub is_fallback_adapter: bool,
 }
 
 impl AdapterInfo {
+    /// The optional features the GPU kernels may use on this device.
+    pub fn gpu_features(&self) -> crate::infer::gpu::GpuFeatures {
+        crate::infer::gpu::GpuFeatures { subgroups: self.subgroups, shader_f16: self.shader_f16 }
+    }
+
     /// Whether this adapter runs shaders on the CPU (see [`is_software_adapter`]).
     pub fn is_software(&self) -> bool {
         is_software_adapter(
@@ -411,7 +419,10 @@ impl Backend {
         })?;
         let info = setup.adapter.get_info();
         let limits = setup.device.limits();
-        let features = setup.device.features();
+        let gpu_features = crate::infer::gpu::GpuFeatures::of_wgpu(
+            setup.device.features(),
+            (info.subgroup_min_size, info.subgroup_max_size),
+        );
         let adapter = AdapterInfo {
             name: info.name,
             // A PCI vendor id natively; 0 (unknown) on the web, where the web layer fills it in.
@@ -421,7 +432,8 @@ impl Backend {
             backend: format!("{:?}", setup.backend),
             max_buffer_size: limits.max_buffer_size,
             max_storage_buffer_binding_size: limits.max_storage_buffer_binding_size,
-            shader_f16: features.contains(wgpu::Features::SHADER_F16),
+            shader_f16: gpu_features.shader_f16,
+            subgroups: gpu_features.subgroups,
             // wgpu reports the browser's `GPUAdapterInfo.isFallbackAdapter` of the adapter it
             // holds as a CPU device.
             is_fallback_adapter: info.device_type == wgpu::DeviceType::Cpu,
@@ -596,6 +608,7 @@ mod tests {
             max_buffer_size: 1 << 30,
             max_storage_buffer_binding_size: 1 << 27,
             shader_f16: false,
+            subgroups: None,
             is_fallback_adapter: false,
         };
         assert!(adapter("llvmpipe (LLVM 15.0.7, 256 bits)", "0x10005", "").is_software());

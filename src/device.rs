@@ -483,6 +483,7 @@ mod tests {
             max_buffer_size: 1 << 30,
             max_storage_buffer_binding_size: 128 << 20,
             shader_f16: false,
+            subgroups: None,
             is_fallback_adapter: false,
         }
     }

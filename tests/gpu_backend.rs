@@ -15,15 +15,20 @@ use std::time::Instant;
 use futures::executor::block_on;
 use hearth::backend::{WgpuDevice, init_wgpu_blocking};
 use hearth::gguf::{GgmlType, dequantize_to_vec};
-use hearth::infer::gpu::{Flash, Gpu, Kernels};
+use hearth::infer::gpu::{Flash, Gpu, GpuFeatures, Kernels};
 use hearth::infer::{Activation, Attention, Compute, InferError, Rope};
 use hearth::model::RopeStyle;
 
-static DEVICE: OnceLock<Result<WgpuDevice, String>> = OnceLock::new();
+static DEVICE: OnceLock<Result<(WgpuDevice, GpuFeatures), String>> = OnceLock::new();
 
 /// The shared wgpu device, or `None` (after a message) when there is none and
 /// `HEARTH_SKIP_GPU=1`.
 fn device() -> Option<WgpuDevice> {
+    device_and_features().map(|(d, _)| d)
+}
+
+/// [`device`] and the optional features it has.
+fn device_and_features() -> Option<(WgpuDevice, GpuFeatures)> {
     let device = DEVICE.get_or_init(|| {
         if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
             let dir = std::env::temp_dir().join("hearth-xdg");
@@ -32,7 +37,10 @@ fn device() -> Option<WgpuDevice> {
             unsafe { std::env::set_var("XDG_RUNTIME_DIR", dir) };
         }
         let device = WgpuDevice::default();
-        init_wgpu_blocking(&device, None).map(|_| device).map_err(|e| e.to_string())
+        let setup = init_wgpu_blocking(&device, None).map_err(|e| e.to_string())?;
+        let info = setup.adapter.get_info();
+        let features = GpuFeatures::of_wgpu(setup.device.features(), (info.subgroup_min_size, info.subgroup_max_size));
+        Ok((device, features))
     });
     match device {
         Ok(d) => Some(d.clone()),
@@ -66,7 +74,8 @@ impl std::ops::Deref for TestGpu {
 
 fn gpu() -> Option<TestGpu> {
     let serial = serial();
-    device().map(|d| TestGpu { gpu: Gpu::new(d).expect("a wgpu device"), _serial: serial })
+    device_and_features()
+        .map(|(d, f)| TestGpu { gpu: Gpu::with_features(d, f, u64::MAX).expect("a wgpu device"), _serial: serial })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -221,6 +230,35 @@ fn unsupported_types_are_refused() {
 }
 
 #[test]
+fn a_family_needs_its_feature_and_auto_picks_by_adapter() {
+    let Some((device, features)) = device_and_features() else { return };
+    let _serial = serial();
+    let bare = Gpu::with_features(device.clone(), GpuFeatures::NONE, u64::MAX).unwrap();
+    let before = bare.kernels();
+    let err = bare.set_kernels(Kernels::Subgroup).unwrap_err();
+    assert!(matches!(err, InferError::InvalidInput { .. }), "{err:?}");
+    assert!(err.to_string().contains("'subgroups'"), "{err}");
+    assert_eq!(bare.kernels(), before, "a refused family changes nothing");
+    for k in [Kernels::Portable, Kernels::Rows] {
+        bare.set_kernels(k).unwrap();
+        assert_eq!(bare.kernels(), k);
+    }
+    // Auto: rows on a CPU adapter (lavapipe here), else subgroup where the device has it.
+    let g = Gpu::with_features(device, features, u64::MAX).unwrap();
+    g.set_kernels(Kernels::Auto).unwrap();
+    let name = g.describe().to_lowercase();
+    let want = if ["llvmpipe", "lavapipe", "swiftshader"].iter().any(|s| name.contains(s)) {
+        Kernels::Rows
+    } else if features.subgroups.is_some() {
+        Kernels::Subgroup
+    } else {
+        Kernels::Portable
+    };
+    assert_eq!(g.kernels(), want, "{name}");
+    eprintln!("{}: auto picks {:?} with {features:?}", g.describe(), g.kernels());
+}
+
+#[test]
 fn matmul_every_format_and_shape() {
     let Some(g) = gpu() else { return };
     let mut rng = Rng::new(0x1234_5678_9abc_def1);
@@ -242,17 +280,20 @@ fn matmul_every_format_and_shape() {
                 let x = rng.vec(n * cols);
                 let xb = upload(&g, &x);
                 let want = ref_matmul(&x, &wf, n, rows, cols);
-                // Both kernel families: barrier-free rows (CPU adapters) and shared memory (GPUs).
-                let default = g.row_kernels();
-                for rows_k in [false, true] {
-                    g.use_row_kernels(rows_k);
+                // Every kernel family the device has: barrier-free rows (CPU adapters), shared
+                // memory and subgroup reductions (GPUs).
+                let default = g.kernels();
+                for kernels in [Kernels::Portable, Kernels::Rows, Kernels::Subgroup] {
+                    if g.set_kernels(kernels).is_err() {
+                        continue;
+                    }
                     let out = g.alloc(n * rows).unwrap();
                     g.matmul(&xb, &w, n, &out);
                     let got = read(&g, &out, 0, n * rows);
-                    let name = format!("{ty} {rows}x{cols} n={n} row kernels {rows_k}");
+                    let name = format!("{ty} {rows}x{cols} n={n} {kernels:?}");
                     assert_close(&name, &got, &want, 1e-4);
                 }
-                g.use_row_kernels(default);
+                g.set_kernels(default).unwrap();
             }
         }
     }
@@ -953,8 +994,12 @@ fn fused_ops_match_the_ops_they_fuse() {
         [GgmlType::Q4_1, GgmlType::F16, GgmlType::Q4_0],
         [GgmlType::F32, GgmlType::Q8_0, GgmlType::F32],
     ];
-    for kernels in [Kernels::Rows, Kernels::Portable] {
-        g.set_kernels(kernels);
+    for kernels in [Kernels::Rows, Kernels::Portable, Kernels::Subgroup] {
+        if let Err(e) = g.set_kernels(kernels) {
+            eprintln!("SKIPPED {kernels:?}: {e}");
+            assert!(g.features().subgroups.is_none() && kernels == Kernels::Subgroup);
+            continue;
+        }
         assert_eq!(g.kernels(), kernels);
         for tys in fmts {
             let rows = [256, 64, 64];
@@ -995,7 +1040,7 @@ fn fused_ops_match_the_ops_they_fuse() {
             }
         }
     }
-    g.set_kernels(default);
+    g.set_kernels(default).unwrap();
 
     // Biases, RoPE and the cache write, against the separate ops.
     for (style, n_rot, bias) in [(RopeStyle::Neox, 64, true), (RopeStyle::Normal, 32, false)] {

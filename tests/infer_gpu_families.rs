@@ -47,7 +47,8 @@ fn argmax(v: &[f32]) -> u32 {
 // One test function: burn allows one wgpu device init per process.
 #[test]
 fn every_kernel_family_tracks_the_cpu_engine_on_real_models() {
-    let Some(device) = common::device(Some(TASKS_PER_SUBMISSION)) else { return };
+    let Some((device, features)) = common::device_and_features(Some(TASKS_PER_SUBMISSION)) else { return };
+    eprintln!("adapter features: {features:?}");
     for name in ["smollm2-135m-instruct-q4_1.gguf", "gemma-3-270m-q4_k_m.gguf", "qwen2.5-coder-0.5b-instruct.gguf"] {
         let Some(file) = model_file(name) else { return };
         // The CPU engine's greedy sequence and its logits at every step.
@@ -65,9 +66,13 @@ fn every_kernel_family_tracks_the_cpu_engine_on_real_models() {
         // Flash-decoding forced on the short context: every decoded token's keys in ranges of 8.
         let flash = Some(Flash { min_keys: 1, min_chunk: 8 });
         assert_eq!(flash.and_then(|f| f.split(9)), Some((2, 8)), "the first decoded token's 9 keys are split");
-        for (kernels, flash) in [(Kernels::Rows, None), (Kernels::Portable, None), (Kernels::Portable, flash)] {
-            let gpu = Gpu::new(device.clone()).unwrap();
-            gpu.set_kernels(kernels);
+        let runs = [(Kernels::Rows, None), (Kernels::Portable, None), (Kernels::Portable, flash), (Kernels::Subgroup, None)];
+        for (kernels, flash) in runs {
+            let gpu = Gpu::with_features(device.clone(), features, u64::MAX).unwrap();
+            if let Err(e) = gpu.set_kernels(kernels) {
+                eprintln!("SKIPPED {name} {kernels:?}: {e}");
+                continue;
+            }
             if let Some(flash) = flash {
                 gpu.set_flash_decoding(flash);
             }

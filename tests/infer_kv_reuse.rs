@@ -193,7 +193,7 @@ fn a_conversation_reusing_its_cache_matches_a_fresh_model_on_every_gpu_kernel_fa
         for kernels in [Kernels::Rows, Kernels::Portable] {
             let make = || {
                 let gpu = Gpu::new(device.clone()).unwrap();
-                gpu.set_kernels(kernels);
+                gpu.set_kernels(kernels).unwrap();
                 gpu
             };
             if converse(&make, name, &format!("gpu {kernels:?}")).is_none() {

@@ -10,8 +10,8 @@
 # Each model also prints (stderr) where a decoded token's GPU time goes, kernel by kernel (timestamp
 # queries where the adapter has them, see `Gpu::profile_kernels`).
 # Options (environment): HEARTH_MODELS_DIR (default models/), BENCH_REPS (default 2),
-# BENCH_BACKEND (wgpu or cpu, default wgpu), BENCH_FAMILY (the kernel family: auto, rows or
-# portable; default auto), BENCH_OUT (JSON lines, default target/bench-gpu.jsonl).
+# BENCH_BACKEND (wgpu or cpu, default wgpu), BENCH_FAMILY (the kernel family: auto, subgroup,
+# portable or rows; default auto), BENCH_OUT (JSON lines, default target/bench-gpu.jsonl).
 set -euo pipefail
 MODELS_DIR="${HEARTH_MODELS_DIR:-models}"
 REPS="${BENCH_REPS:-2}"

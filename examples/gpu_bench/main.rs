@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! cargo run --release --example gpu_bench -- --model FILE [--backend wgpu|cpu]
-//!     [--family auto|rows|portable] [--api vulkan|auto] [--tasks-max N]
+//!     [--family auto|subgroup|portable|rows] [--api vulkan|auto] [--tasks-max N]
 //!     [--prompt-len 100] [--gen 32] [--reps 3] [--context 256] [--check STEPS]
 //! cargo run --release --example gpu_bench -- --extract-header REAL.gguf HEADER.bin
 //! cargo run --release --example gpu_bench -- --synthesize HEADER.bin OUT.gguf [--seed N]
@@ -36,7 +36,7 @@ use std::time::Instant;
 use futures::executor::block_on;
 use hearth::backend::{WgpuBackend, WgpuDevice, init_wgpu_blocking};
 use hearth::gguf::GgufHeader;
-use hearth::infer::gpu::{Gpu, KernelTime, Kernels, TASKS_PER_SUBMISSION};
+use hearth::infer::gpu::{Gpu, GpuFeatures, KernelTime, Kernels, TASKS_PER_SUBMISSION};
 use hearth::infer::{Compute, Cpu, Model, Shape, load_weights};
 use hearth::model::ModelConfig;
 use serde_json::{Value, json};
@@ -122,17 +122,23 @@ fn device(a: &Args) -> Result<WgpuDevice, String> {
     };
     let device = WgpuDevice::default().on(api);
     let tasks_max = a.tasks_max.unwrap_or(TASKS_PER_SUBMISSION);
-    init_wgpu_blocking(&device, Some(tasks_max))
-        .map(|_| device)
-        .map_err(|e| format!("no wgpu adapter on {}: {e}", a.api))
+    let setup = init_wgpu_blocking(&device, Some(tasks_max)).map_err(|e| format!("no wgpu adapter on {}: {e}", a.api))?;
+    let info = setup.adapter.get_info();
+    let sizes = (info.subgroup_min_size, info.subgroup_max_size);
+    let _ = FEATURES.set(GpuFeatures::of_wgpu(setup.device.features(), sizes));
+    Ok(device)
 }
+
+/// The optional features of the device [`device`] made.
+static FEATURES: std::sync::OnceLock<GpuFeatures> = std::sync::OnceLock::new();
 
 /// The GPU engine on `device` with `--family` applied, and the family's name.
 fn gpu(device: &WgpuDevice, a: &Args) -> Result<(Gpu, String), String> {
-    let gpu = Gpu::new(device.clone()).map_err(|e| e.to_string())?;
+    let features = FEATURES.get().copied().unwrap_or_default();
+    let gpu = Gpu::with_features(device.clone(), features, u64::MAX).map_err(|e| e.to_string())?;
     let name = if a.family == "matvec" { "portable" } else { a.family.as_str() };
-    gpu.set_kernels(Kernels::parse(name).map_err(|e| e.to_string())?);
-    let family = if gpu.row_kernels() { "rows" } else { "portable" };
+    gpu.set_kernels(Kernels::parse(name).map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+    let family = format!("{:?}", gpu.kernels()).to_lowercase();
     Ok((gpu, family.to_string()))
 }
 

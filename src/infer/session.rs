@@ -473,8 +473,9 @@ impl LoadedModel {
                 }
                 let wgpu_device =
                     device.device.clone().ok_or_else(|| super::InferError::Device(NO_WGPU_DEVICE.into()))?;
-                let gpu = Gpu::new(wgpu_device)?;
-                gpu.set_kernels(plan.kernels);
+                let features = device.adapter.as_ref().map(AdapterInfo::gpu_features).unwrap_or_default();
+                let gpu = Gpu::with_features(wgpu_device, features, u64::MAX)?;
+                gpu.set_kernels(plan.kernels)?;
                 // The upload's faults are the load's to report, until the scope is popped.
                 let work = device.faults.begin();
                 let scope = device.wgpu.as_ref().map(|d| d.push_error_scope(wgpu::ErrorFilter::OutOfMemory));

@@ -10,7 +10,7 @@ use std::cell::RefCell;
 use std::fmt;
 use std::rc::Rc;
 
-use cubecl::MemoryScope;
+use burn::cubecl::MemoryScope;
 
 use super::{AdapterFacts, Budget, DeviceLimits, EstimatedFrom, MemoryManager, Probe, Stats, format_bytes};
 use crate::backend::{AdapterInfo, Backend, BackendKind, NO_WGPU_DEVICE};
@@ -284,7 +284,7 @@ fn allocator_usage(backend: &Backend) -> Option<(u64, u64)> {
         return None;
     }
     let device = backend.device.clone()?;
-    let usage = cubecl::Device::Wgpu(device).client().memory_report(MemoryScope::Device).usage();
+    let usage = burn::cubecl::Device::Wgpu(device).client().memory_report(MemoryScope::Device).usage();
     Some((usage.bytes_in_use, usage.bytes_reserved))
 }
 
@@ -295,7 +295,7 @@ fn allocator_cleanup(backend: &Backend) {
         return;
     }
     if let Some(device) = backend.device.clone() {
-        let _ = cubecl::Device::Wgpu(device).client().memory_cleanup();
+        let _ = burn::cubecl::Device::Wgpu(device).client().memory_cleanup();
     }
 }
 
@@ -407,6 +407,7 @@ mod tests {
             max_buffer_size: 4 * GIB,
             max_storage_buffer_binding_size: 2 * GIB,
             shader_f16: true,
+            subgroups: None,
             is_fallback_adapter: false,
         }
     }

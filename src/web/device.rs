@@ -30,12 +30,41 @@ pub fn destroy_device() -> bool {
 /// browser.
 fn webgpu() -> PendingBackend {
     page_webgpu(|generation, on_lost| async move {
-        let mut backend = Backend::webgpu(generation, on_lost).await?;
+        // wgpu never asks for `subgroups`: ask for it around wgpu's request (see features.js).
+        let restore = ask_for_subgroups();
+        let backend = Backend::webgpu(generation, on_lost).await;
+        let _ = restore.call0(&JsValue::NULL);
+        let mut backend = backend?;
         if let Some(adapter) = &mut backend.adapter {
+            adapter.subgroups = granted_subgroups();
             describe_adapter_from_js(adapter).await;
         }
         Ok(backend)
     })
+}
+
+#[wasm_bindgen(module = "/src/web/features.js")]
+extern "C" {
+    /// Makes the next `requestDevice` ask for `subgroups` where the adapter has it; returns the
+    /// function that undoes this.
+    #[wasm_bindgen(js_name = askForSubgroups)]
+    fn ask_for_subgroups() -> js_sys::Function;
+    /// `{ minSize, maxSize }` when the device [`ask_for_subgroups`] saw created has subgroups.
+    #[wasm_bindgen(js_name = grantedSubgroups)]
+    fn granted_subgroups_js() -> JsValue;
+}
+
+/// The subgroup sizes of the device just created, `None` without subgroups.
+fn granted_subgroups() -> Option<crate::infer::gpu::SubgroupSizes> {
+    let v = granted_subgroups_js();
+    let size = |k: &str| js_sys::Reflect::get(&v, &JsValue::from_str(k)).ok()?.as_f64().map(|f| f as u32);
+    if v.is_null() || v.is_undefined() {
+        return None;
+    }
+    let (min_size, max_size) = (size("minSize")?, size("maxSize")?);
+    let sizes =
+        crate::infer::gpu::GpuFeatures::of_wgpu(crate::backend::wgpu::Features::SUBGROUP, (min_size, max_size));
+    sizes.subgroups
 }
 
 /// wgpu's WebGPU backend reports only the description and the fallback flag of the adapter it

@@ -116,6 +116,11 @@ export interface AdapterInfo {
   maxBufferSize: number;
   maxStorageBufferBindingSize: number;
   shaderF16: boolean;
+  /**
+   * The device has WebGPU's `subgroups` feature (Hearth asks for it when the adapter offers it),
+   * with these subgroup sizes; `null` without it.
+   */
+  subgroups: { minSize: number; maxSize: number } | null;
   /** The adapter in use is a fallback (software) adapter, as WebGPU's `isFallbackAdapter` says. */
   isFallbackAdapter: boolean;
 }
@@ -179,9 +184,11 @@ export interface LoadOptions {
   key?: string;
   /**
    * The WebGPU kernel family, for testing: 'auto' (default: the barrier-free row kernels on a
-   * software adapter, workgroup reductions on a GPU), 'portable' or 'rows'. The CPU ignores it.
+   * software adapter; on a GPU subgroup reductions where the device has `subgroups`, else
+   * workgroup reductions), 'subgroup', 'portable' or 'rows'. Forcing 'subgroup' on a device
+   * without `subgroups` rejects with `InvalidInputError` naming the feature. The CPU ignores it.
    */
-  kernels?: 'auto' | 'portable' | 'rows';
+  kernels?: 'auto' | 'subgroup' | 'portable' | 'rows';
   signal?: AbortSignal;
   onProgress?: (progress: LoadProgress) => void;
 }

@@ -3,7 +3,8 @@
 
 use std::sync::atomic::Ordering;
 
-use super::{Gpu, u32_of};
+use super::kernel::SUBGROUP_WORKGROUP;
+use super::{Gpu, GpuFeatures, u32_of};
 use crate::infer::InferError;
 
 /// The matmul kernel families (for tests and benchmarks; [`Kernels::Auto`] is the adapter's
@@ -11,9 +12,14 @@ use crate::infer::InferError;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Kernels {
-    /// `Rows` on a CPU adapter, `Portable` on a GPU.
+    /// `Rows` on a CPU adapter; on a GPU `Subgroup` where the device has `subgroups`, else
+    /// `Portable`.
     #[default]
     Auto,
+    /// Subgroup reductions for one row of `x` (`SgMatvec` and the fused weight kernels: one
+    /// subgroup per weight row, several rows per workgroup); `Tiled` for several rows. Needs
+    /// the `subgroups` feature.
+    Subgroup,
     /// Workgroup reductions in shared memory (`Matvec` for one row, `Tiled` for several).
     Portable,
     /// The barrier-free `Rows` kernels.
@@ -21,18 +27,20 @@ pub enum Kernels {
 }
 
 impl Kernels {
-    /// The family named `name` (`auto`, `portable`, `rows`).
+    /// The family named `name` (`auto`, `subgroup`, `portable`, `rows`).
     ///
     /// # Errors
     /// [`InferError::InvalidInput`] naming the families there are.
     pub fn parse(name: &str) -> Result<Kernels, InferError> {
         match name {
             "auto" => Ok(Kernels::Auto),
+            "subgroup" => Ok(Kernels::Subgroup),
             "portable" => Ok(Kernels::Portable),
             "rows" => Ok(Kernels::Rows),
-            other => {
-                Err(InferError::invalid("kernels", format!("kernels '{other}': expected 'auto', 'portable' or 'rows'")))
-            }
+            other => Err(InferError::invalid(
+                "kernels",
+                format!("kernels '{other}': expected 'auto', 'subgroup', 'portable' or 'rows'"),
+            )),
         }
     }
 }
@@ -58,18 +66,55 @@ impl Gpu {
     }
 
     /// Forces a kernel family ([`Kernels::Auto`]: the adapter's own, see the module docs).
-    pub fn set_kernels(&self, kernels: Kernels) {
-        let rows = match kernels {
-            Kernels::Auto => self.cpu,
-            Kernels::Portable => false,
-            Kernels::Rows => true,
+    ///
+    /// # Errors
+    /// [`InferError::InvalidInput`] naming the feature when the device lacks one the family
+    /// needs (`subgroups` for [`Kernels::Subgroup`]); the family in use is then unchanged.
+    pub fn set_kernels(&self, kernels: Kernels) -> Result<(), InferError> {
+        let subgroups = self.features.subgroups.is_some();
+        let (rows, subgroup) = match kernels {
+            Kernels::Auto => (self.cpu, !self.cpu && subgroups),
+            Kernels::Subgroup if !subgroups => {
+                return Err(InferError::invalid(
+                    "kernels",
+                    format!("kernels 'subgroup' needs the 'subgroups' feature, which {} lacks", self.name),
+                ));
+            }
+            Kernels::Subgroup => (false, true),
+            Kernels::Portable => (false, false),
+            Kernels::Rows => (true, false),
         };
         self.row_kernels.store(rows, Ordering::Relaxed);
+        self.subgroup_kernels.store(subgroup, Ordering::Relaxed);
+        Ok(())
     }
 
-    /// The kernel family in use: [`Kernels::Rows`] or [`Kernels::Portable`].
+    /// The kernel family in use: [`Kernels::Rows`], [`Kernels::Subgroup`] or
+    /// [`Kernels::Portable`].
     pub fn kernels(&self) -> Kernels {
-        if self.row_kernels() { Kernels::Rows } else { Kernels::Portable }
+        if self.row_kernels() {
+            Kernels::Rows
+        } else if self.subgroup_kernels.load(Ordering::Relaxed) {
+            Kernels::Subgroup
+        } else {
+            Kernels::Portable
+        }
+    }
+
+    /// The optional device features this backend was given.
+    pub fn features(&self) -> GpuFeatures {
+        self.features
+    }
+
+    /// Rows per workgroup of the subgroup kernels, `None` without the feature.
+    pub(super) fn subgroup_rows(&self) -> Option<u32> {
+        self.features.subgroup_rows(SUBGROUP_WORKGROUP)
+    }
+
+    /// Rows per workgroup of `Spec::SgMatvec` for a matmul of `n` rows of `x`, or `None`
+    /// where the subgroup family does not apply (another family, or `n > 1`: `Tiled`).
+    pub(super) fn subgroup_matvec_rows(&self, n: usize) -> Option<u32> {
+        if n == 1 && self.kernels() == Kernels::Subgroup { self.subgroup_rows() } else { None }
     }
 
     /// Dispatches this backend has recorded since it was created (every kernel launch, the

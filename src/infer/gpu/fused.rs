@@ -26,6 +26,7 @@ impl Gpu {
         }
         Some(match self.kernels() {
             Kernels::Rows => Lanes::Rows,
+            Kernels::Subgroup => Lanes::Subgroup(self.subgroup_rows()?),
             _ => Lanes::Matvec(1 << (upr / 4).clamp(4, 32).ilog2()),
         })
     }
@@ -40,7 +41,7 @@ impl Gpu {
             params[12 + m] = w.geometry().1;
             params[16 + m] = w.parts[0].qoff;
         }
-        let mut bufs: Vec<(&cubecl::server::Handle, u64)> =
+        let mut bufs: Vec<(&burn::cubecl::server::Handle, u64)> =
             ws.iter().map(|w| (&w.parts[0].handle, w.parts[0].id)).collect();
         bufs.push((&x.handle, x.id));
         bufs.extend(outs.iter().map(|o| (&o.handle, o.id)));
@@ -51,6 +52,7 @@ impl Gpu {
                 inv.div_ceil(64)
             }
             Lanes::Matvec(tpr) => rows.div_ceil(256 / tpr),
+            Lanes::Subgroup(rpw) => rows.div_ceil(rpw),
         };
         self.launch_words(spec, &bufs, &params, groups);
     }
@@ -115,6 +117,7 @@ impl Gpu {
                 let groups = match lanes {
                     Lanes::Rows => u32_of(wg.rows).div_ceil(super::kernel::FUSED_RB).div_ceil(64),
                     Lanes::Matvec(tpr) => u32_of(wg.rows).div_ceil(256 / tpr),
+                    Lanes::Subgroup(rpw) => u32_of(wg.rows).div_ceil(rpw),
                 };
                 self.launch_words(spec, &bufs, &params, groups);
             }

@@ -5,10 +5,10 @@
 //! variant: the [`Spec`] (kernel, weight format, ragged rows, head size) and the aliasing
 //! pattern of the buffers (see [`WgslKernel::new`]). The text is built only on a cache miss.
 
-use cubecl::ir::metadata::Info;
-use cubecl::ir::settings::Dim3;
-use cubecl::ir::{ElemType, UIntKind};
-use cubecl::prelude::{
+use burn::cubecl::ir::metadata::Info;
+use burn::cubecl::ir::settings::Dim3;
+use burn::cubecl::ir::{ElemType, UIntKind};
+use burn::cubecl::prelude::{
     AddressType, CubeKernel, ExecutionMode, KernelDefinition, KernelId, KernelMetadata, KernelSettings,
     PrecompiledSource, Scope,
 };
@@ -26,6 +26,13 @@ pub enum Spec {
         fmt: Fmt,
         ragged: bool,
         tpr: u32,
+    },
+    /// `n == 1` matmul with subgroup reductions: `rpw` rows per workgroup (see
+    /// `shaders/subgroup/slot.wgsl`); needs the `subgroups` feature.
+    SgMatvec {
+        fmt: Fmt,
+        ragged: bool,
+        rpw: u32,
     },
     /// `n > 1` matmul.
     Tiled {
@@ -106,6 +113,8 @@ pub enum Lanes {
     Rows,
     /// `tpr` lanes per row and a tree reduction (as [`Spec::Matvec`]).
     Matvec(u32),
+    /// One subgroup per row, `rpw` rows per workgroup (as [`Spec::SgMatvec`]).
+    Subgroup(u32),
 }
 
 /// Rows per invocation of the fused Rows kernels (the blocking of [`Spec::Rows`] for n == 1).
@@ -119,6 +128,9 @@ pub enum TopKPass {
     /// The best chunks, then the best elements in them, sorted into the values and ids.
     Select,
 }
+
+/// Invocations per workgroup of the subgroup kernels.
+pub const SUBGROUP_WORKGROUP: u32 = 128;
 
 /// Words of parameters a kernel reads (`P` is `array<vec4<u32>, WORDS / 4>`).
 pub const PARAM_WORDS: usize = 16;
@@ -137,11 +149,13 @@ impl Spec {
         match self {
             Spec::Fill => &[("O", "u32")],
             Spec::Matvec { ragged: false, .. }
+            | Spec::SgMatvec { ragged: false, .. }
             | Spec::Tiled { ragged: false, .. }
             | Spec::Rows { ragged: false, .. } => &[("W", "u32"), ("X", ACT4), ("O", "f32")],
-            Spec::Matvec { ragged: true, .. } | Spec::Tiled { ragged: true, .. } | Spec::Rows { ragged: true, .. } => {
-                &[("W", "u32"), ("X", "f32"), ("O", "f32")]
-            }
+            Spec::Matvec { ragged: true, .. }
+            | Spec::SgMatvec { ragged: true, .. }
+            | Spec::Tiled { ragged: true, .. }
+            | Spec::Rows { ragged: true, .. } => &[("W", "u32"), ("X", "f32"), ("O", "f32")],
             Spec::Embed { ragged: false, .. } => &[("W", "u32"), ("IDS", "u32"), ("O", ACT4)],
             Spec::Embed { ragged: true, .. } => &[("W", "u32"), ("IDS", "u32"), ("O", "f32")],
             Spec::RmsNorm => &[("X", "f32"), ("G", "f32"), ("O", "f32")],
@@ -200,6 +214,10 @@ impl Spec {
             Spec::EmbedNorm { .. } | Spec::HeadNorms | Spec::AttentionReduce { .. } => 64,
             Spec::Qkv { lanes: Lanes::Rows, .. } | Spec::GluFused { lanes: Lanes::Rows, .. } => 64,
             Spec::Attention { .. } => 128,
+            Spec::SgMatvec { .. } => SUBGROUP_WORKGROUP,
+            Spec::Qkv { lanes: Lanes::Subgroup(_), .. } | Spec::GluFused { lanes: Lanes::Subgroup(_), .. } => {
+                SUBGROUP_WORKGROUP
+            }
             _ => 256,
         }
     }
@@ -213,12 +231,38 @@ impl Spec {
         }
     }
 
+    /// Whether the variant needs the `subgroups` feature.
+    pub fn uses_subgroups(self) -> bool {
+        matches!(
+            self,
+            Spec::SgMatvec { .. }
+                | Spec::Qkv { lanes: Lanes::Subgroup(_), .. }
+                | Spec::GluFused { lanes: Lanes::Subgroup(_), .. }
+        )
+    }
+
+    /// The WGSL directives in front of the variant on a WebGPU implementation (`browser`) or
+    /// on wgpu's own (naga): the extensions it uses, enabled only there. WGSL requires `enable
+    /// subgroups;` and the browsers' compilers enforce it, while naga (30) rejects the directive
+    /// and gates subgroup operations by the device's features instead. The subgroup kernels hand
+    /// rows to subgroups by a subgroup-uniform index that WGSL's uniformity analysis cannot see,
+    /// so in the browser they also turn its subgroup rule off.
+    pub fn directives(self, browser: bool) -> &'static str {
+        if self.uses_subgroups() && browser { "enable subgroups;\ndiagnostic(off, subgroup_uniformity);\n" } else { "" }
+    }
+
     /// The complete WGSL for this variant, where buffer `i` is bound as buffer `alias[i]`
     /// (`alias[i] == i` for a buffer bound on its own; `alias[i] < i` for one that is the same
     /// buffer as an earlier one, which is then declared once and named by the earlier name).
     pub fn source(self, alias: &[u8]) -> String {
+        self.source_for(alias, cfg!(target_arch = "wasm32"))
+    }
+
+    /// [`Spec::source`] for a browser's WebGPU (`browser`) or for wgpu's own (see
+    /// [`Spec::directives`]).
+    pub fn source_for(self, alias: &[u8], browser: bool) -> String {
         let bufs = self.buffers();
-        let mut head = String::new();
+        let mut head = String::from(self.directives(browser));
         let mut body = wgsl::body(self);
         let mut binding = 0;
         for (i, &(name, ty)) in bufs.iter().enumerate() {
@@ -341,7 +385,16 @@ mod tests {
             Spec::RopeStore { bias: true },
             Spec::HeadNorms,
         ];
-        let lanes = [Lanes::Rows, Lanes::Matvec(4), Lanes::Matvec(8), Lanes::Matvec(16), Lanes::Matvec(32)];
+        let lanes = [
+            Lanes::Rows,
+            Lanes::Matvec(4),
+            Lanes::Matvec(8),
+            Lanes::Matvec(16),
+            Lanes::Matvec(32),
+            Lanes::Subgroup(1),
+            Lanes::Subgroup(4),
+            Lanes::Subgroup(32),
+        ];
         for lanes in lanes {
             for fmt in fmts {
                 v.push(Spec::Qkv { fmts: [fmt; 3], lanes });
@@ -360,6 +413,9 @@ mod tests {
                 }
                 for tpr in [4, 8, 16, 32] {
                     v.push(Spec::Matvec { fmt, ragged, tpr });
+                }
+                for rpw in [1, 4, 16, 32] {
+                    v.push(Spec::SgMatvec { fmt, ragged, rpw });
                 }
                 v.push(Spec::Tiled { fmt, ragged });
                 for (rb, xb) in [(8, 1), (4, 2), (4, 3), (4, 4)] {
@@ -416,23 +472,42 @@ mod tests {
         out
     }
 
-    /// Every source the engine can launch is valid WGSL that needs no extension.
+    /// Every source the engine can launch is valid WGSL that needs no extension but the one
+    /// its family is for (`subgroups` for the subgroup kernels, enabled in their source only).
     #[cfg(not(target_arch = "wasm32"))]
     #[test]
     fn every_variant_parses_and_validates() {
         use burn_wgpu::wgpu::naga;
+        use naga::valid::{Capabilities, ShaderStages, SubgroupOperationSet};
         let mut n = 0;
+        let mut subgroup = 0;
         for spec in all_specs() {
+            let caps = if spec.uses_subgroups() { Capabilities::SUBGROUP } else { Capabilities::empty() };
+            subgroup += usize::from(spec.uses_subgroups());
             for alias in all_aliases(spec) {
                 let src = spec.source(&alias);
+                assert!(!src.contains("enable "), "{spec:?}: naga takes no enable directive");
+                assert_eq!(spec.directives(true).contains("enable subgroups;"), spec.uses_subgroups(), "{spec:?}");
                 let module = naga::front::wgsl::parse_str(&src)
                     .unwrap_or_else(|e| panic!("{spec:?} {alias:?}: {}\n{src}", e.emit_to_string(&src)));
-                naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::empty())
+                naga::valid::Validator::new(naga::valid::ValidationFlags::all(), caps)
+                    .subgroup_stages(ShaderStages::COMPUTE)
+                    .subgroup_operations(SubgroupOperationSet::all())
                     .validate(&module)
                     .unwrap_or_else(|e| panic!("{spec:?} {alias:?}: {}\n{src}", e.emit_to_string(&src)));
                 n += 1;
             }
         }
         assert!(n > 200, "{n} sources");
+        assert!(subgroup > 50, "{subgroup} subgroup variants");
+        // For the browser's compiler (tests/js/wgsl.test.mjs): every variant as a browser gets it.
+        if let Some(dir) = std::env::var_os("HEARTH_DUMP_WGSL") {
+            let dir = std::path::PathBuf::from(dir);
+            std::fs::create_dir_all(&dir).unwrap();
+            for (i, spec) in all_specs().into_iter().enumerate() {
+                let src = format!("// {spec:?}\n{}", spec.source_for(&[0, 1, 2, 3, 4, 5, 6, 7], true));
+                std::fs::write(dir.join(format!("{i:04}.wgsl")), src).unwrap();
+            }
+        }
     }
 }

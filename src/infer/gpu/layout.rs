@@ -14,7 +14,7 @@
 //! GGUF bytes as they are. Either way the device holds at most two padding bytes more than the
 //! GGUF data per part.
 
-use cubecl::server::Handle;
+use burn::cubecl::server::Handle;
 
 use crate::gguf::GgmlType;
 

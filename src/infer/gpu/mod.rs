@@ -34,8 +34,11 @@
 //!   (`rms_norm`: 64 threads, `argmax`: 256) are one workgroup per row: strided partial results,
 //!   one barrier, then a serial pass over the partials (a tree reduction costs a barrier per
 //!   level, which CPU adapters pay dearly and GPUs do not need for 64 or 256 values); the rest
-//!   are element-wise. No subgroups and no `f16` arithmetic: `f16` scales are decoded from their
-//!   bits.
+//!   are element-wise. No `f16` arithmetic: `f16` scales are decoded from their bits.
+//! - On a GPU whose device has `subgroups` ([`GpuFeatures`]), `matmul` with `n == 1` and the fused
+//!   weight kernels reduce each row in one subgroup instead (`SgMatvec`, `shaders/subgroup/`):
+//!   several rows per workgroup of 128, the lanes of a subgroup striding over the row's units and
+//!   `subgroupAdd` summing them, for any subgroup size.
 //! - `top_k` (sampling reads back `k` candidates, not the vocabulary) is a radix select on the
 //!   values' order keys, one workgroup per range of the row: up to 64 workgroups each write the
 //!   top `k` of their range to a scratch buffer the [`Gpu`] holds (64 x 64 pairs), and one more
@@ -43,8 +46,9 @@
 //!   (cache-resident on a CPU-emulated adapter) and does O(1) work per element and round.
 //! - Every buffer is its own device allocation (cubecl's "dedicated" allocations): exact-sized,
 //!   and handed back to the driver soon after its last handle is dropped.
-//! - The families ([`Kernels`], module `family`): `Rows` or `Portable` (`Matvec`/`Tiled`),
-//!   chosen from the adapter or forced by [`Gpu::set_kernels`] for tests and benchmarks.
+//! - The families ([`Kernels`], module `family`): `Rows`, `Subgroup` (`SgMatvec`/`Tiled`) or
+//!   `Portable` (`Matvec`/`Tiled`), chosen from the adapter and its features or forced by
+//!   [`Gpu::set_kernels`] for tests and benchmarks.
 //!
 //! # One submission per decoded token
 //! A decode step is the fused ops of module `fused` (three projections in one dispatch, gate +
@@ -74,6 +78,7 @@
 
 mod attention;
 mod family;
+pub mod features;
 mod fused;
 mod kernel;
 pub(crate) mod layout;
@@ -83,11 +88,11 @@ mod wgsl;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 use burn_wgpu::WgpuDevice;
-use cubecl::MemoryScope;
-use cubecl::bytes::Bytes;
-use cubecl::client::Client;
-use cubecl::prelude::CubeCount;
-use cubecl::server::{Handle, KernelArguments, MetadataBindingInfo};
+use burn::cubecl::MemoryScope;
+use burn::cubecl::bytes::Bytes;
+use burn::cubecl::client::Client;
+use burn::cubecl::prelude::CubeCount;
+use burn::cubecl::server::{Handle, KernelArguments, MetadataBindingInfo};
 
 use crate::gguf::GgmlType;
 
@@ -97,6 +102,7 @@ use super::compute::{Activation, Attention, Compute, Rope};
 pub use attention::Flash;
 pub use family::Kernels;
 use family::cpu_adapter;
+pub use features::{GpuFeatures, SubgroupSizes};
 use kernel::{MAX_BUFFERS, Spec, TopKPass, WgslKernel};
 pub use layout::GpuWeight;
 use layout::{Fmt, Part};
@@ -140,6 +146,11 @@ pub struct Gpu {
     row_kernels: AtomicBool,
     /// Whether the adapter runs shaders on the CPU ([`Kernels::Auto`] picks `Rows` there).
     cpu: bool,
+    /// `matmul` with `n == 1` and the fused weight kernels with subgroup reductions
+    /// ([`Kernels::Subgroup`]; never set without the feature).
+    subgroup_kernels: AtomicBool,
+    /// The optional device features the kernels may use.
+    features: GpuFeatures,
     /// Dispatches recorded so far ([`Gpu::launches`]).
     launches: AtomicU64,
     /// The chunk maxima of [`Compute::top_k`] (`TOP_K_CHUNKS` order keys). Calls queued back to
@@ -193,7 +204,14 @@ impl Gpu {
     /// Like [`Gpu::new`], but splits weights at `max_binding` bytes per buffer when that is below
     /// the device's own limit (to exercise splitting on a device with a generous limit).
     pub fn with_max_binding(device: WgpuDevice, max_binding: u64) -> Result<Gpu, InferError> {
-        let client = cubecl::Device::Wgpu(device).client();
+        Gpu::with_features(device, GpuFeatures::NONE, max_binding)
+    }
+
+    /// Like [`Gpu::with_max_binding`], on a device that has `features` (see
+    /// [`GpuFeatures::of_wgpu`]): [`Kernels::Auto`] then picks the subgroup family on a GPU
+    /// with subgroups.
+    pub fn with_features(device: WgpuDevice, features: GpuFeatures, max_binding: u64) -> Result<Gpu, InferError> {
+        let client = burn::cubecl::Device::Wgpu(device).client();
         let props = client.properties();
         let name = props.identity.name.clone();
         let cpu = cpu_adapter(props.identity.physical.is_none(), &name);
@@ -215,6 +233,8 @@ impl Gpu {
             max_groups,
             row_kernels: AtomicBool::new(cpu),
             cpu,
+            subgroup_kernels: AtomicBool::new(!cpu && features.subgroups.is_some()),
+            features,
             launches: AtomicU64::new(0),
             topk_chunks,
             allocated: AtomicU64::new((TOP_K_CHUNKS * 4).next_multiple_of(16) as u64),
@@ -444,6 +464,9 @@ impl Compute for Gpu {
                 let spec = Spec::Rows { fmt: w.fmt, ragged, rb, xb };
                 let inv = p.rows.div_ceil(rb) * u32_of(n).div_ceil(xb);
                 self.launch(spec, &bufs, &params, inv.div_ceil(64));
+            } else if let Some(rpw) = self.subgroup_matvec_rows(n) {
+                let spec = Spec::SgMatvec { fmt: w.fmt, ragged, rpw };
+                self.launch(spec, &bufs, &params, p.rows.div_ceil(rpw));
             } else if n == 1 {
                 // At least ~4 units (32 weights) per lane, 4 to 32 lanes per row.
                 let want = (upr / 4).clamp(4, 32);

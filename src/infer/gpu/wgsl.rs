@@ -63,6 +63,11 @@ const TILED: &str = shader!("tiled.wgsl");
 const ROWS: &str = shader!("rows.wgsl");
 const EMBED: &str = shader!("embed.wgsl");
 
+const SG_SLOT: &str = shader!("subgroup/slot.wgsl");
+const SG_MATVEC: &str = shader!("subgroup/matvec.wgsl");
+const SG_QKV: &str = shader!("subgroup/qkv.wgsl");
+const SG_GLU: &str = shader!("subgroup/glu.wgsl");
+
 const ELEMENTWISE: &str = shader!("elementwise.wgsl");
 const FILL: &str = shader!("ops/fill.wgsl");
 const ADD_BIAS: &str = shader!("ops/add_bias.wgsl");
@@ -140,6 +145,7 @@ fn lanes_consts(lanes: Lanes) -> Vec<(&'static str, u32)> {
     match lanes {
         Lanes::Rows => vec![("RB", FUSED_RB)],
         Lanes::Matvec(tpr) => vec![("TPR", tpr)],
+        Lanes::Subgroup(rpw) => vec![("RPW", rpw)],
     }
 }
 
@@ -149,6 +155,9 @@ pub fn body(spec: Spec) -> String {
     let elementwise = |op: &str| compose(&[], &[op, ELEMENTWISE]);
     match spec {
         Spec::Matvec { fmt, ragged, tpr } => compose(&[("TPR", tpr)], &weights(fmt, ragged, &[load(ragged), MATVEC])),
+        Spec::SgMatvec { fmt, ragged, rpw } => {
+            compose(&[("RPW", rpw)], &weights(fmt, ragged, &[load(ragged), SG_SLOT, SG_MATVEC]))
+        }
         Spec::Tiled { fmt, ragged } => compose(&[], &weights(fmt, ragged, &[load(ragged), TILED])),
         Spec::Rows { fmt, ragged, rb, xb } => {
             let rows = unroll(ROWS, &[('r', rb), ('i', xb)]);
@@ -179,8 +188,12 @@ pub fn body(spec: Spec) -> String {
             let kernel = match lanes {
                 Lanes::Rows => unroll(QKV_ROWS, &[('m', 3), ('r', FUSED_RB)]),
                 Lanes::Matvec(_) => unroll(QKV_MATVEC, &[('m', 3)]),
+                Lanes::Subgroup(_) => unroll(SG_QKV, &[('m', 3)]),
             };
             let mut files: Vec<&str> = decoders.iter().map(String::as_str).collect();
+            if matches!(lanes, Lanes::Subgroup(_)) {
+                files.push(SG_SLOT);
+            }
             files.extend([LOAD, kernel.as_str()]);
             compose(&lanes_consts(lanes), &files)
         }
@@ -189,6 +202,7 @@ pub fn body(spec: Spec) -> String {
             let kernel = match lanes {
                 Lanes::Rows => unroll(GLU_ROWS, &[('r', FUSED_RB)]),
                 Lanes::Matvec(_) => GLU_MATVEC.to_string(),
+                Lanes::Subgroup(_) => format!("{SG_SLOT}{SG_GLU}"),
             };
             compose(&lanes_consts(lanes), &[&d0, &d1, GLU_ACT, LOAD, &kernel])
         }

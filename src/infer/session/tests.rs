@@ -298,7 +298,9 @@ fn load_options_read_the_context_and_key() {
     assert_eq!(serde_json::from_str::<LoadOptions>("{}").unwrap(), LoadOptions::default());
     let o: LoadOptions = serde_json::from_str(r#"{"kernels":"rows"}"#).unwrap();
     assert_eq!(o.kernels, Some(crate::infer::gpu::Kernels::Rows));
-    assert!(serde_json::from_str::<LoadOptions>(r#"{"kernels":"subgroup"}"#).is_err());
+    let o: LoadOptions = serde_json::from_str(r#"{"kernels":"subgroup"}"#).unwrap();
+    assert_eq!(o.kernels, Some(crate::infer::gpu::Kernels::Subgroup));
+    assert!(serde_json::from_str::<LoadOptions>(r#"{"kernels":"tensor"}"#).is_err());
 }
 
 #[test]
@@ -334,6 +336,7 @@ fn auto_leaves_a_software_adapter_for_the_cpu_and_says_so() {
         max_buffer_size: 1 << 30,
         max_storage_buffer_binding_size: 128 << 20,
         shader_f16: false,
+        subgroups: None,
         is_fallback_adapter: false,
     };
     let soft = Rc::new(Backend { adapter: Some(adapter), ..Backend::cpu() });

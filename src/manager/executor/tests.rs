@@ -82,7 +82,7 @@ impl Job<crate::manager::testing::FakeEngine> for FakeJob {
     async fn generate(&self, model: &FakeModel) -> Result<String, JobError> {
         if self.bad {
             let message = "temperature must be at least 0 (got -1).".to_owned();
-            return Err(JobError { code: ErrorCode::InvalidParams, message, details: Vec::new(), told: e.told() });
+            return Err(JobError { code: ErrorCode::InvalidParams, message, details: Vec::new(), told: false });
         }
         let key = model.0.key.as_str();
         model.0.generating.set(true);
