@@ -21,14 +21,21 @@ fn check_format(ty: GgmlType, seed: u64) {
 }
 
 fn check_kernel(ty: GgmlType, k: Kernel, seed: u64) {
+    // A width whose block count is a multiple of LANES, and one that is not (SmolLM2's 576: 18
+    // blocks, a tail of two) with more tokens than one pass keeps (TOKENS).
+    check_shape(ty, k, seed, 6, 1024, 3);
+    check_shape(ty, k, seed, 3, 2 * QK_K + 64 * (ty.block_size() / QK), TOKENS + 3);
+}
+
+fn check_shape(ty: GgmlType, k: Kernel, seed: u64, rows: usize, cols: usize, n: usize) {
     let mut rng = Rng::new(seed);
-    let (rows, cols, n) = (6, 1024, 3);
     let w = random_blocks(&mut rng, ty, rows, cols);
     let mut x = rng.signed_f32s(n * cols);
     // Some structure: a few outliers and a zero block, as real activations have.
     x[5] = 9.0;
     x[cols + 300] = -7.5;
     x[2 * cols..2 * cols + 256].fill(0.0);
+    x[n * cols - 40..].fill(0.0);
     let mut acts = QuantActs::default();
     acts.quantize(&x, n, cols);
     let row_bytes = cols / ty.block_size() * ty.type_size();
