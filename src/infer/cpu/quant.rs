@@ -67,6 +67,18 @@ pub struct QuantActs {
     qs: Vec<i8>,
     d: Vec<f32>,
     sum: Vec<f32>,
+    /// The quants again as `i16` (simd128 has no 8-bit multiply-add: widened once here, a matrix
+    /// product's rows all reuse them).
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    qs16: Vec<i16>,
+}
+
+/// `x.round()` (halves away from zero) without a libm call on wasm32: the fraction `x - trunc(x)`
+/// is exact, so comparing it with one half decides as `round` does.
+#[inline(always)]
+fn round_away(x: f32) -> f32 {
+    let t = x.trunc();
+    if (x - t).abs() >= 0.5 { t + 1f32.copysign(x) } else { t }
 }
 
 impl QuantActs {
@@ -86,10 +98,17 @@ impl QuantActs {
             let id = if d > 0.0 { 1.0 / d } else { 0.0 };
             for (q, &v) in qs.iter_mut().zip(xs) {
                 // |v * id| <= 127 up to rounding; the clamp keeps a rounding overshoot in range.
-                *q = (v * id).round().clamp(-127.0, 127.0) as i8;
+                *q = round_away(v * id).clamp(-127.0, 127.0) as i8;
             }
             self.d[b] = d;
             self.sum[b] = d * qs.iter().map(|&q| i32::from(q)).sum::<i32>() as f32;
+        }
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        {
+            self.qs16.resize(n * cols, 0);
+            for (w, &q) in self.qs16.iter_mut().zip(&self.qs) {
+                *w = i16::from(q);
+            }
         }
     }
 

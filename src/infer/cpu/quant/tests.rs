@@ -141,3 +141,16 @@ fn dot_i8_is_exact_at_the_extremes() {
     assert_eq!(dot_i8(&a, &c), 32 * (127 * -128) + 32 * 16384);
     assert_eq!(dot_i8_portable(&a, &c), 32 * (127 * -128) + 32 * 16384);
 }
+
+#[test]
+fn round_away_equals_round() {
+    let mut rng = Rng::new(12);
+    let mut xs: Vec<f32> = (0..100_000).map(|_| rng.signed_f32() * 130.0).collect();
+    for k in -130..=130 {
+        let h = k as f32 + 0.5;
+        xs.extend([h, h.next_down(), h.next_up(), k as f32, -0.0, 0.0]);
+    }
+    for x in xs {
+        assert_eq!(round_away(x).to_bits(), x.round().to_bits(), "{x}");
+    }
+}

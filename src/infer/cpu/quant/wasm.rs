@@ -77,7 +77,18 @@ fn blocks32(w: &[u8], a: &QuantActs, out: &mut [f32], bytes: usize, min: bool, v
     let (cols, bpr) = (a.cols, a.cols / QK);
     let blocks = w.len() / bytes;
     let groups = blocks / LANES;
-    let dot = |v: (v128, v128), q: &[i8]| i32x4_add(dot16(v.0, load16(q)), dot16(v.1, load16(&q[16..])));
+    // The activations pre-widened to i16: per 16 weight lanes two extends and two multiply-adds.
+    let dot = |v: (v128, v128), q: &[i16]| {
+        let lo = i32x4_add(
+            i32x4_dot_i16x8(i16x8_extend_low_i8x16(v.0), load16(q)),
+            i32x4_dot_i16x8(i16x8_extend_high_i8x16(v.0), load16(&q[8..])),
+        );
+        let hi = i32x4_add(
+            i32x4_dot_i16x8(i16x8_extend_low_i8x16(v.1), load16(&q[16..])),
+            i32x4_dot_i16x8(i16x8_extend_high_i8x16(v.1), load16(&q[24..])),
+        );
+        i32x4_add(lo, hi)
+    };
     for (c, outc) in out.chunks_mut(TOKENS).enumerate() {
         let mut acc = [f32x4_splat(0.0); TOKENS];
         for (g, group) in w[..groups * LANES * bytes].chunks_exact(LANES * bytes).enumerate() {
@@ -92,7 +103,7 @@ fn blocks32(w: &[u8], a: &QuantActs, out: &mut [f32], bytes: usize, min: bool, v
             for (t, acc) in acc[..outc.len()].iter_mut().enumerate() {
                 let i = c * TOKENS + t;
                 let at = i * cols + LANES * g * QK;
-                let q = &a.qs[at..at + LANES * QK];
+                let q = &a.qs16[at..at + LANES * QK];
                 let s = [dot(v[0], q), dot(v[1], &q[QK..]), dot(v[2], &q[2 * QK..]), dot(v[3], &q[3 * QK..])];
                 let isum = f32x4_convert_i32x4(hsum4(s));
                 let ab = i * bpr + LANES * g;
@@ -113,7 +124,7 @@ fn blocks32(w: &[u8], a: &QuantActs, out: &mut [f32], bytes: usize, min: bool, v
             for k in groups * LANES..blocks {
                 let b = &w[k * bytes..(k + 1) * bytes];
                 let at = i * cols + k * QK;
-                let isum = hsum(dot(vals(b), &a.qs[at..at + QK]));
+                let isum = hsum(dot(vals(b), &a.qs16[at..at + QK]));
                 lanes[k % LANES] += (f16_at(b, 0) * a.d[i * bpr + k]) * isum as f32;
                 if min {
                     lanes[k % LANES] += f16_at(b, 2) * a.sum[i * bpr + k];
