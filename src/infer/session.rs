@@ -217,7 +217,7 @@ impl LoadPlan {
     /// ([`crate::infer::BufferPlan`]), each as allocated. The same figure as
     /// [`Requirement::for_load`] for this context.
     pub fn requirement(&self, header: &GgufHeader, limits: &DeviceLimits) -> Requirement {
-        let options = RequirementOptions { context: self.context, batch: self.shape.batch as u32 };
+        let options = RequirementOptions { context: self.context, batch: self.shape.batch as u32, kv: self.shape.kv };
         Requirement::for_config(&self.cfg, header, options, limits)
     }
 
