@@ -85,7 +85,7 @@ use std::process::Command;
 use std::time::Instant;
 
 use futures::executor::block_on;
-use hearth::infer::{Cpu, FileSource, Shape, load_model, read_header_from};
+use hearth::infer::{Cpu, FileSource, KvCache, Shape, load_model, read_header_from};
 use hearth::model::ModelConfig;
 
 /// Greedy tokens Hearth generates per prompt.
@@ -247,7 +247,7 @@ fn hearth_runs(path: &Path, prompts: &[Vec<u32>]) -> Vec<Run> {
         .collect();
     drop(model);
     // The exact f32 engine, teacher-forced on the same tokens: every position's logits in one pass.
-    let shape = Shape { context: 256, batch: 64, logit_rows: 64 };
+    let shape = Shape { context: 256, batch: 64, logit_rows: 64, kv: KvCache::F32 };
     let mut exact = block_on(load_model(Cpu::exact(), &cfg, &header, shape, &file, &())).unwrap();
     let nv = cfg.n_vocab as usize;
     for run in &mut runs {

@@ -14,7 +14,7 @@ use std::path::PathBuf;
 
 use futures::executor::block_on;
 use hearth::gguf::GgufHeader;
-use hearth::infer::{Cpu, Model, Shape, load_weights};
+use hearth::infer::{Cpu, KvCache, Model, Shape, load_weights};
 use hearth::model::ModelConfig;
 
 fn dir(var: &str, default: &str) -> Option<PathBuf> {
@@ -63,7 +63,7 @@ fn cpu_logits_match_the_float64_reference_on_every_fixture() {
         let cpu = Cpu::exact();
         let weights = load_weights(&cpu, &cfg, &header, &file).unwrap();
         // Two prefill rows per step, so the golden also covers a cache that carries over steps.
-        let shape = Shape { context: 64, batch: 2, logit_rows: 2 };
+        let shape = Shape { context: 64, batch: 2, logit_rows: 2, kv: KvCache::F32 };
         let mut model = Model::new(cpu, cfg, weights, shape).unwrap();
         let got = block_on(model.all_logits(&ids)).unwrap();
         let want = read_f32(&golden.join(e["file"].as_str().unwrap()));

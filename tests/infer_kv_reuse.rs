@@ -22,14 +22,16 @@ use std::path::PathBuf;
 use futures::executor::block_on;
 use hearth::gguf::GgufHeader;
 use hearth::infer::gpu::{Gpu, Kernels, TASKS_PER_SUBMISSION};
-use hearth::infer::{Compute, Cpu, GenerateParams, Generation, Model, Shape, StopReason, generate, load_weights};
+use hearth::infer::{
+    Compute, Cpu, GenerateParams, Generation, KvCache, Model, Shape, StopReason, generate, load_weights,
+};
 use hearth::model::ModelConfig;
 use hearth::tokenizer::Tokenizer;
 
 const TOLERANCE: f64 = 1e-3;
 const FIXTURES: [&str; 3] = ["llama-f32.gguf", "qwen2-q8_0.gguf", "gemma3-q4_0.gguf"];
 /// A prefill step of 16 tokens: the turns below cross step boundaries at odd offsets.
-const SHAPE: Shape = Shape { context: 192, batch: 16, logit_rows: 16 };
+const SHAPE: Shape = Shape { context: 192, batch: 16, logit_rows: 16, kv: KvCache::F32 };
 
 fn fixture(name: &str) -> Option<Vec<u8>> {
     if std::env::var("HEARTH_SKIP_REAL_MODELS").as_deref() == Ok("1") {

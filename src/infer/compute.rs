@@ -97,6 +97,39 @@ pub struct Attention {
     pub window: u32,
 }
 
+/// How the KV cache stores keys and values (`LoadOptions.kvCache`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum KvCache {
+    /// 4 bytes per element: the keys and values exactly as computed.
+    #[default]
+    F32,
+    /// IEEE half precision, 2 bytes per element (llama.cpp's default): half the cache's memory,
+    /// each key and value rounded to 11 significant bits. The CPU engine only.
+    F16,
+}
+
+impl KvCache {
+    /// The type named `name` (`f32`, `f16`).
+    ///
+    /// # Errors
+    /// [`InferError::InvalidInput`] for the field `kvCache`, naming the types there are.
+    pub fn parse(name: &str) -> Result<KvCache, InferError> {
+        match name {
+            "f32" => Ok(KvCache::F32),
+            "f16" => Ok(KvCache::F16),
+            other => Err(InferError::invalid("kvCache", format!("kvCache '{other}': expected 'f32' or 'f16'"))),
+        }
+    }
+
+    /// The 4-byte words a cache of `elements` keys (or values) occupies: f16 pairs share a word.
+    pub fn words(self, elements: usize) -> usize {
+        match self {
+            KvCache::F32 => elements,
+            KvCache::F16 => elements.div_ceil(2),
+        }
+    }
+}
+
 /// A backend that can run the forward pass.
 ///
 /// `Buf` is an `f32` device buffer, `Ids` a `u32` device buffer, `Weight` a quantized matrix.
@@ -146,6 +179,18 @@ pub trait Compute {
     fn add_bias(&self, x: &Self::Buf, b: &Self::Buf, n: usize, dim: usize);
     /// Rotate `n` rows in place (see [`Rope`]).
     fn rope(&self, x: &Self::Buf, n: usize, rope: Rope<'_>);
+    /// Makes the caches [`Compute::store_rows`] and [`Compute::attention`] see hold `kv`
+    /// elements (buffers of [`KvCache::words`]); called once, before the first step. Backends
+    /// without half-precision caches accept only [`KvCache::F32`].
+    ///
+    /// # Errors
+    /// [`InferError::InvalidInput`] (`kvCache`) for a type the backend does not store.
+    fn set_kv_cache(&self, kv: KvCache) -> Result<(), InferError> {
+        match kv {
+            KvCache::F32 => Ok(()),
+            KvCache::F16 => Err(InferError::invalid("kvCache", "kvCache 'f16' is a CPU engine option")),
+        }
+    }
     /// `cache[(pos0 + i) * width + j] = src[i * width + j]` for `i < n`.
     fn store_rows(&self, src: &Self::Buf, n: usize, width: usize, pos0: usize, cache: &Self::Buf);
     /// Causal attention of `n` query rows against the cached keys and values:

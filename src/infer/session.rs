@@ -155,6 +155,9 @@ pub struct LoadOptions {
     /// The GPU kernel family (`'auto' | 'portable' | 'rows'`, for testing; see
     /// [`crate::infer::gpu::Kernels`]); the CPU engine ignores it.
     pub kernels: Option<crate::infer::gpu::Kernels>,
+    /// `'f32' | 'f16'`: how the CPU engine's KV cache stores keys and values
+    /// ([`crate::infer::KvCache::parse`]); the WebGPU engine keeps f32.
+    pub kv_cache: Option<String>,
 }
 
 /// What a load needs besides the weights, decided from the header before any device work.
@@ -217,7 +220,7 @@ impl LoadPlan {
     /// ([`crate::infer::BufferPlan`]), each as allocated. The same figure as
     /// [`Requirement::for_load`] for this context.
     pub fn requirement(&self, header: &GgufHeader, limits: &DeviceLimits) -> Requirement {
-        let options = RequirementOptions { context: self.context, batch: self.shape.batch as u32 };
+        let options = RequirementOptions { context: self.context, batch: self.shape.batch as u32, kv: self.shape.kv };
         Requirement::for_config(&self.cfg, header, options, limits)
     }
 
@@ -453,6 +456,12 @@ impl LoadedModel {
                 LoadError::Cancelled => SessionError::LoadCancelled { key: plan.key.clone() }.into(),
                 e => ModelLoadError::Load(e),
             })
+        }
+        // Half-precision caches are the CPU engine's; the WebGPU engine keeps f32 (and its plan
+        // counts f32).
+        let mut plan = plan;
+        if device.kind != BackendKind::Cpu {
+            plan.shape.kv = crate::infer::KvCache::F32;
         }
         let engine = match device.kind {
             BackendKind::Cpu => {

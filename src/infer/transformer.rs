@@ -25,7 +25,7 @@ use crate::gguf::{GgufHeader, TensorInfo, dequantize_to_vec};
 use crate::model::{Architecture, ModelConfig, ModelError};
 
 use super::InferError;
-use super::compute::{Activation, Attention, Compute, MAX_TOP_K, Rope};
+use super::compute::{Activation, Attention, Compute, KvCache, MAX_TOP_K, Rope};
 
 /// A weight matrix with what the forward pass needs to know about it.
 pub struct Mat<C: Compute> {
@@ -212,12 +212,14 @@ pub struct Shape {
     pub batch: usize,
     /// Rows of logits one step can produce (1 for generation; the batch for full-logit tests).
     pub logit_rows: usize,
+    /// How the KV cache stores its elements.
+    pub kv: KvCache,
 }
 
 impl Shape {
     /// Generation defaults: a 64-token prefill step and logits for the last token only.
     pub fn for_context(context: usize) -> Shape {
-        Shape { context, batch: 64, logit_rows: 1 }
+        Shape { context, batch: 64, logit_rows: 1, kv: KvCache::F32 }
     }
 
     /// Device bytes of every buffer [`Model::new`] allocates for this shape (activations,
@@ -259,7 +261,7 @@ pub struct BufferPlan {
     pub penalty_ids: usize,
     pub cand_vals: usize,
     pub cand_ids: usize,
-    /// One layer's K cache (and, again, its V cache).
+    /// One layer's K cache (and, again, its V cache), in 4-byte words ([`KvCache::words`]).
     pub cache_per_layer: usize,
     pub layers: usize,
 }
@@ -289,7 +291,7 @@ impl BufferPlan {
             penalty_ids: shape.context.min(cfg.n_vocab as usize).max(1),
             cand_vals: MAX_TOP_K,
             cand_ids: MAX_TOP_K,
-            cache_per_layer: shape.context * kv,
+            cache_per_layer: shape.kv.words(shape.context * kv),
             layers: cfg.n_layer as usize,
         }
     }
@@ -392,6 +394,7 @@ impl<C: Compute> Model<C> {
         let plan = BufferPlan::new(&cfg, shape);
         let shape = plan.shape;
         let c = &compute;
+        c.set_kv_cache(shape.kv)?;
         let buf = Buffers {
             x: c.alloc(plan.x)?,
             xn: c.alloc(plan.xn)?,

@@ -6,7 +6,7 @@
 use serde::Deserialize;
 
 use super::requirement::{DeviceLimits, LimitKind, LimitProblem, Requirement, RequirementOptions};
-use crate::infer::Shape;
+use crate::infer::{KvCache, Shape};
 use crate::input::{self, InputError};
 
 /// The allocation probe's cap when `probe: true`: enough to tell a small integrated GPU from a
@@ -112,7 +112,7 @@ impl RequirementForOptions {
         if context == 0 {
             return Err(InputError::options("contextLength must be at least 1."));
         }
-        Ok(RequirementOptions { context, batch: Shape::for_context(context as usize).batch as u32 })
+        Ok(RequirementOptions { context, batch: Shape::for_context(context as usize).batch as u32, kv: KvCache::F32 })
     }
 }
 

@@ -28,7 +28,7 @@
 use serde::Serialize;
 
 use crate::gguf::{GgufHeader, TensorInfo};
-use crate::infer::{BufferPlan, Shape};
+use crate::infer::{BufferPlan, KvCache, Shape};
 use crate::model::{ModelConfig, ModelError};
 
 use super::format_bytes;
@@ -130,12 +130,15 @@ pub struct RequirementOptions {
     pub context: u32,
     /// Most tokens one forward step takes ([`Shape::for_context`] uses 64).
     pub batch: u32,
+    /// How the KV cache stores its elements (the CPU engine's `kvCache`; f32 by default).
+    #[serde(skip)]
+    pub kv: KvCache,
 }
 
 impl Default for RequirementOptions {
     /// The web loader's defaults: a 2048-position context and [`Shape::for_context`]'s batch.
     fn default() -> Self {
-        RequirementOptions { context: 2048, batch: Shape::for_context(2048).batch as u32 }
+        RequirementOptions { context: 2048, batch: Shape::for_context(2048).batch as u32, kv: KvCache::F32 }
     }
 }
 
@@ -282,7 +285,8 @@ impl Requirement {
     pub fn for_load(header: &GgufHeader, context: u32, limits: &DeviceLimits) -> Result<Requirement, ModelError> {
         let cfg = ModelConfig::from_gguf(header)?;
         let context = context.min(cfg.context_length).max(1);
-        let options = RequirementOptions { context, batch: Shape::for_context(context as usize).batch as u32 };
+        let options =
+            RequirementOptions { context, batch: Shape::for_context(context as usize).batch as u32, kv: KvCache::F32 };
         cfg.validate_tensors(header)?;
         Ok(Requirement::for_config(&cfg, header, options, limits))
     }
@@ -320,7 +324,8 @@ impl Requirement {
         let context = options.context.min(cfg.context_length).max(1);
         let batch = options.batch.max(1);
         // The buffers `Model::new` allocates, from the list it allocates from.
-        let plan = BufferPlan::new(cfg, Shape { context: context as usize, batch: batch as usize, logit_rows: 1 });
+        let shape = Shape { context: context as usize, batch: batch as usize, logit_rows: 1, kv: options.kv };
+        let plan = BufferPlan::new(cfg, shape);
         let kv_cache_bytes = plan.kv_cache_device_bytes();
         let activation_bytes = plan.device_bytes() - kv_cache_bytes;
 
@@ -329,7 +334,11 @@ impl Requirement {
         let (b, embd, q, kv, ff) =
             (u64::from(batch), u64::from(cfg.n_embd), cfg.q_dim(), cfg.kv_dim(), u64::from(cfg.n_ff));
         let whole = [
-            ("The KV cache of one layer", "kv_cache.layer", u64::from(context) * kv * 4),
+            (
+                "The KV cache of one layer",
+                "kv_cache.layer",
+                4 * options.kv.words(context as usize * kv as usize) as u64,
+            ),
             ("The logits buffer", "logits", u64::from(cfg.n_vocab) * 4),
             ("The feed-forward activation buffer", "activations.ffn", b * ff * 4),
             ("The attention activation buffer", "activations.attention", b * q.max(embd) * 4),

@@ -5,7 +5,7 @@ use super::budget::{ASSUMED_SYSTEM_GB, DEFAULT_BUDGET_BYTES, DISCRETE_SHARE};
 use super::*;
 use crate::gguf::corpus::{Builder, T_F32};
 use crate::gguf::{GgmlType, GgufError, GgufHeader};
-use crate::infer::Shape;
+use crate::infer::{KvCache, Shape};
 use crate::model::ModelConfig;
 
 // ---------------------------------------------------------------------------------------------
@@ -346,7 +346,8 @@ impl Mini {
     }
 
     fn requirement_with(&self, context: u32, batch: u32, limits: &DeviceLimits) -> Requirement {
-        Requirement::from_header(&self.header(), RequirementOptions { context, batch }, limits).unwrap()
+        Requirement::from_header(&self.header(), RequirementOptions { context, batch, kv: KvCache::F32 }, limits)
+            .unwrap()
     }
 }
 
@@ -379,7 +380,7 @@ fn requirement_adds_weights_as_laid_out_kv_cache_and_activations() {
     let b = 64;
     assert!(r.activation_bytes >= 4 * (v + 3 * b * ff), "{}", r.activation_bytes);
     let cfg = ModelConfig::from_gguf(&header).unwrap();
-    let shape = Shape { context: 128, batch: 64, logit_rows: 1 };
+    let shape = Shape { context: 128, batch: 64, logit_rows: 1, kv: KvCache::F32 };
     assert_eq!(r.kv_cache_bytes + r.activation_bytes, shape.buffer_bytes(&cfg));
 
     assert_eq!(r.total_bytes, r.weight_bytes + r.kv_cache_bytes + r.activation_bytes);

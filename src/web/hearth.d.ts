@@ -189,6 +189,12 @@ export interface LoadOptions {
    * without `subgroups` rejects with `InvalidInputError` naming the feature. The CPU ignores it.
    */
   kernels?: 'auto' | 'subgroup' | 'portable' | 'rows';
+  /**
+   * How the CPU engine's KV cache stores keys and values: 'f32' (default) or 'f16' (half the
+   * cache's memory, counted so in `info.residentBytes`). The WebGPU engine keeps f32. Any other
+   * value rejects with `InvalidInputError` (field `kvCache`).
+   */
+  kvCache?: 'f32' | 'f16';
   signal?: AbortSignal;
   onProgress?: (progress: LoadProgress) => void;
 }

@@ -12,6 +12,7 @@ use wasm_bindgen::prelude::*;
 use web_sys::AbortSignal;
 
 use crate::error::ErrorCode;
+use crate::infer::KvCache;
 use crate::infer::gpu::Kernels;
 use crate::infer::session::{
     GenerateOptions, GenerationOut, Hooks, LoadHooks, LoadOptions, LoadPlan, LoadedModel, MessageIn, Prompt,
@@ -90,7 +91,7 @@ fn now_ms() -> f64 {
 #[wasm_bindgen]
 impl LanguageModel {
     /// Loads `file`'s weights onto the device, narrating every step on `streamer`.
-    /// Options: `backend` ('auto' | 'webgpu' | 'cpu'), `contextLength` (default min(2048, the model's)), `key` (the name in status
+    /// Options: `backend` ('auto' | 'webgpu' | 'cpu'), `contextLength` (default min(2048, the model's)), `kvCache` ('f32' | 'f16', the CPU engine's KV cache), `key` (the name in status
     /// events), `signal`, `onProgress({ phase, loaded, total, percent })`.
     /// Rejects with `ModelFormatError` (unsupported architecture, missing or misshapen tensors,
     /// a tensor type without a kernel), `DownloadError`, `CancelledError`, `GpuUnavailableError`.
@@ -106,6 +107,13 @@ impl LanguageModel {
                 context_length: opts.context_length,
                 key: opts.key,
                 kernels: opts.kernels.unwrap_or_default(),
+                kv_cache: opts
+                    .kv_cache
+                    .as_deref()
+                    .map(KvCache::parse)
+                    .transpose()
+                    .map_err(JsError::from)?
+                    .unwrap_or_default(),
                 signal: field(&opts_js, "signal").map(|v| v.unchecked_into()),
                 on_progress: field(&opts_js, "onProgress").and_then(|v| v.dyn_into().ok()),
                 announce: true,
@@ -122,6 +130,8 @@ pub(super) struct LoadRequest {
     pub context_length: Option<u32>,
     pub key: Option<String>,
     pub kernels: Kernels,
+    /// The CPU engine's KV cache type (`LoadOptions.kvCache`).
+    pub kv_cache: KvCache,
     pub signal: Option<AbortSignal>,
     pub on_progress: Option<Function>,
     /// Whether to say "Loading model <key>..." and "Model <key> loaded successfully."
@@ -136,8 +146,9 @@ pub(super) async fn load_with(
     status: Option<Rc<StatusStream>>,
     request: LoadRequest,
 ) -> Result<Rc<LoadedModel>, JsError> {
-    let LoadRequest { preference, context_length, key, kernels, signal, on_progress, announce } = request;
-    let plan = LoadPlan { kernels, ..LoadPlan::new(file.header(), key, context_length)? };
+    let LoadRequest { preference, context_length, key, kernels, kv_cache, signal, on_progress, announce } = request;
+    let mut plan = LoadPlan { kernels, ..LoadPlan::new(file.header(), key, context_length)? };
+    plan.shape.kv = kv_cache;
     // The ModelManager told the device steps once, at create.
     let device = acquire(preference, if announce { status.clone() } else { None }).await?;
     let device = plan.device_for(preference, device, status.as_deref());

@@ -57,6 +57,9 @@ pub enum Source {
     Url(UrlSource),
 }
 
+/// The most a URL read fetches beyond the range asked for ([`UrlSource::read_ahead`]).
+const READ_AHEAD_BYTES: u64 = 8 << 20;
+
 pub struct UrlSource {
     pub url: String,
     pub total: Option<u64>,
@@ -101,7 +104,7 @@ impl Source {
                 {
                     return Ok(body.subarray((range.start - start) as u32, (range.end - start) as u32).to_vec());
                 }
-                Ok(u.fetch_range(range, signal, received).await?.to_vec())
+                u.read_ahead(range, signal, received).await
             }
         }
     }
@@ -307,6 +310,29 @@ impl UrlSource {
             return Err(SourceError::no_ranges(&self.url, Some(response.status())));
         }
         read_body(&self.url, &response, Some(range.end - range.start), signal, received).await
+    }
+
+    /// `range`, fetched with up to [`READ_AHEAD_BYTES`] after it (within the file) kept as the
+    /// body the next reads are served from. A model's upload reads a few hundred small ranges
+    /// back to back (SmolLM2 135M: ~330): one request each costs a browser round trip per tensor,
+    /// more than its bytes take to arrive, so reads ahead make it ~12 requests. Progress counts
+    /// only the bytes of `range`. A body downloaded whole ([`Self::download_from`]) is kept.
+    async fn read_ahead(
+        &self,
+        range: Range<u64>,
+        signal: Option<&AbortSignal>,
+        received: &dyn Fn(u64),
+    ) -> Result<Vec<u8>, SourceError> {
+        let want = range.end - range.start;
+        let end = self.total.map_or(range.end, |t| t.min(range.start + READ_AHEAD_BYTES).max(range.end));
+        let whole = self.body.borrow().as_ref().is_some_and(|(_, b)| u64::from(b.length()) > READ_AHEAD_BYTES);
+        if end == range.end || whole {
+            return Ok(self.fetch_range(range, signal, received).await?.to_vec());
+        }
+        let span = self.fetch_range(range.start..end, signal, &|n| received(n.min(want))).await?;
+        let out = span.subarray(0, want as u32).to_vec();
+        *self.body.borrow_mut() = Some((range.start, span));
+        Ok(out)
     }
 
     /// Downloads every byte from `start` to the end, once, with progress; later

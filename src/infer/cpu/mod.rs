@@ -28,13 +28,14 @@ use crate::gguf::{GgmlType, dequantize};
 
 use super::InferError;
 
+mod kv;
 #[cfg(not(target_arch = "wasm32"))]
 mod pool;
 mod profile;
 pub mod quant;
 pub mod threads;
 
-use super::compute::{Activation, Attention, Compute, MAX_TOP_K, Rope, RopeStyle, order_key, order_value};
+use super::compute::{Activation, Attention, Compute, KvCache, MAX_TOP_K, Rope, RopeStyle, order_key, order_value};
 use profile::Profile;
 use quant::{Kernel, QuantActs};
 
@@ -116,6 +117,8 @@ struct Scratch {
     row: Vec<f32>,
     /// Attention scores of one query head.
     scores: Vec<f32>,
+    /// The f16 cache's attention scratch.
+    kv: kv::Scratch,
 }
 
 /// The CPU backend.
@@ -124,6 +127,8 @@ pub struct Cpu {
     /// Bytes of the weights and buffers alive now (what a memory report shows for this backend).
     resident: Arc<AtomicU64>,
     options: CpuOptions,
+    /// How the caches given to `store_rows` and `attention` hold their elements.
+    kv: std::cell::Cell<KvCache>,
     scratch: RefCell<Scratch>,
     profile: Profile,
     /// The worker threads of the large products, started by the first one.
@@ -450,9 +455,17 @@ impl Compute for Cpu {
         }
     }
 
+    fn set_kv_cache(&self, kv: KvCache) -> Result<(), InferError> {
+        self.kv.set(kv);
+        Ok(())
+    }
+
     fn store_rows(&self, src: &CpuBuf, n: usize, width: usize, pos0: usize, cache: &CpuBuf) {
         let _p = self.profile.scope("kv store", "", 0);
         let src = src.borrow();
+        if self.kv.get() == KvCache::F16 {
+            return kv::store(&src, n, width, pos0, &mut cache.borrow_mut());
+        }
         cache.borrow_mut()[pos0 * width..(pos0 + n) * width].copy_from_slice(&src[..n * width]);
     }
 
@@ -460,6 +473,10 @@ impl Compute for Cpu {
         let _p = self.profile.scope("attention", "", 0);
         let (q, k, v) = (q.borrow(), k.borrow(), v.borrow());
         let mut out = out.borrow_mut();
+        if self.kv.get() == KvCache::F16 {
+            let s = &mut self.scratch.borrow_mut().kv;
+            return kv::attention(&q, kv::halves(&k), kv::halves(&v), n, a, &mut out, s);
+        }
         let hd = a.head_dim as usize;
         let (qw, kvw) = (a.n_head as usize * hd, a.n_head_kv as usize * hd);
         let group = (a.n_head / a.n_head_kv) as usize;
@@ -610,77 +627,4 @@ impl Compute for Cpu {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The reference: every index sorted by (order key descending, index).
-    fn naive_top_k(row: &[f32], k: usize) -> Vec<(u32, f32)> {
-        let mut idx: Vec<u32> = (0..row.len() as u32).collect();
-        idx.sort_by_key(|&i| (std::cmp::Reverse(order_key(row[i as usize])), i));
-        idx[..k].iter().map(|&i| (i, order_value(order_key(row[i as usize])))).collect()
-    }
-
-    #[test]
-    fn top_k_orders_ties_nan_and_zeros() {
-        let cpu = Cpu::new();
-        let width = 10;
-        let mut x = vec![0f32; 2 * width];
-        x[width..].copy_from_slice(&[
-            1.0,
-            f32::NAN,
-            3.0,
-            -0.0,
-            3.0,
-            f32::NEG_INFINITY,
-            0.0,
-            f32::INFINITY,
-            -f32::NAN,
-            -2.0,
-        ]);
-        let xb = cpu.upload_f32(&x).unwrap();
-        let (vals, ids) = (cpu.alloc(MAX_TOP_K).unwrap(), cpu.alloc_ids(MAX_TOP_K).unwrap());
-        cpu.top_k(&xb, 1, width, 10, &vals, &ids);
-        let inf = f32::INFINITY;
-        let pairs = |k: usize| -> Vec<(u32, f32)> {
-            ids.borrow()[..k].iter().copied().zip(vals.borrow()[..k].iter().copied()).collect()
-        };
-        let got = pairs(10);
-        let want =
-            [(7, inf), (2, 3.0), (4, 3.0), (0, 1.0), (3, 0.0), (6, 0.0), (9, -2.0), (5, -inf), (1, -inf), (8, -inf)];
-        assert_eq!(got, want);
-        assert!(got.iter().all(|(_, v)| v.to_bits() != (-0.0f32).to_bits()));
-        cpu.top_k(&xb, 1, width, 3, &vals, &ids);
-        assert_eq!(ids.borrow()[..3], [7, 2, 4]);
-    }
-
-    #[test]
-    fn top_k_matches_a_full_sort_and_penalize_matches_the_sampler() {
-        let cpu = Cpu::new();
-        let mut rng = crate::rng::Rng::new(5);
-        let mut next = move || rng.next_u32();
-        for width in [64usize, 1000, 32000] {
-            // Coarse values: many ties.
-            let row: Vec<f32> = (0..width).map(|_| (next() % 200) as f32 * 0.5 - 50.0).collect();
-            let xb = cpu.upload_f32(&[vec![9.0; width], row.clone()].concat()).unwrap();
-            let distinct: std::collections::BTreeSet<u32> = (0..50).map(|_| next() % width as u32).collect();
-            let ids: Vec<u32> = distinct.into_iter().collect();
-            let idb = cpu.alloc_ids(ids.len()).unwrap();
-            cpu.write_ids(&idb, &ids).unwrap();
-            cpu.penalize(&xb, 1, width, &idb, ids.len(), 1.5);
-            let mut want = row.clone();
-            for &t in &ids {
-                let v = &mut want[t as usize];
-                *v = if *v > 0.0 { *v / 1.5 } else { *v * 1.5 };
-            }
-            assert_eq!(xb.borrow()[width..], want[..], "penalize, width {width}");
-            assert!(xb.borrow()[..width].iter().all(|&v| v == 9.0), "row 0 untouched");
-            let (vals, out) = (cpu.alloc(MAX_TOP_K).unwrap(), cpu.alloc_ids(MAX_TOP_K).unwrap());
-            for k in [1, 40, 64] {
-                cpu.top_k(&xb, 1, width, k, &vals, &out);
-                let got: Vec<(u32, f32)> =
-                    out.borrow()[..k].iter().copied().zip(vals.borrow()[..k].iter().copied()).collect();
-                assert_eq!(got, naive_top_k(&want, k), "width {width} k {k}");
-            }
-        }
-    }
-}
+mod tests;

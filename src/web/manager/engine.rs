@@ -12,6 +12,7 @@ use web_sys::{AbortSignal, Blob};
 
 use crate::backend::BackendKind;
 use crate::cache::CachedModel;
+use crate::infer::KvCache;
 use crate::infer::gpu::Kernels;
 use crate::infer::session::LoadedModel;
 use crate::manager::{Cancel, CatalogEntry, Engine, EngineError, FileBook};
@@ -224,6 +225,7 @@ impl Engine for WebEngine {
             context_length: Some(context),
             key: Some(entry.key.clone()),
             kernels: Kernels::Auto,
+            kv_cache: KvCache::F32,
             signal: signal.cloned(),
             on_progress: None,
             announce: false,
