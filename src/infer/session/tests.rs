@@ -290,7 +290,7 @@ fn the_load_reports_upload_progress_and_memory_and_stops_when_cancelled() {
 #[test]
 fn load_options_read_the_context_and_key() {
     let o: LoadOptions = serde_json::from_str(r#"{"contextLength":512,"key":"k","backend":"cpu"}"#).unwrap();
-    assert_eq!(o, LoadOptions { context_length: Some(512), key: Some("k".into()), kernels: None });
+    assert_eq!(o, LoadOptions { context_length: Some(512), key: Some("k".into()), kernels: None, threads: None });
     assert_eq!(serde_json::from_str::<LoadOptions>("{}").unwrap(), LoadOptions::default());
     let o: LoadOptions = serde_json::from_str(r#"{"kernels":"rows"}"#).unwrap();
     assert_eq!(o.kernels, Some(crate::infer::gpu::Kernels::Rows));

@@ -224,6 +224,7 @@ impl Engine for WebEngine {
             context_length: Some(context),
             key: Some(entry.key.clone()),
             kernels: Kernels::Auto,
+            threads: None,
             signal: signal.cloned(),
             on_progress: None,
             announce: false,
