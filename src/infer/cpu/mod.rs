@@ -431,8 +431,9 @@ impl Compute for Cpu {
         let x = &x[..n * w.cols];
         let mut guard = self.scratch.borrow_mut();
         let Scratch { acts, tmp, row, .. } = &mut *guard;
-        if let (Some(team), Some(s), Some(k)) = (&self.team, w.sharded, w.kernel) {
-            team::matmul_split(team, w, k, s, x, n, (acts, tmp), &mut out.borrow_mut());
+        if let Some(team) = &self.team
+            && team::matmul_split(team, w, x, n, (acts, tmp), &mut out.borrow_mut())
+        {
             return;
         }
         // Products land as [row][token]; transposed into out[token][row] afterwards.

@@ -26,7 +26,7 @@ use std::pin::Pin;
 
 use crate::gguf::GgmlType;
 
-use super::quant::{Kernel, QuantActs};
+use super::quant::QuantActs;
 use super::{Cpu, CpuWeight, InferError, Rows, matmul_rows};
 use crate::infer::Compute;
 
@@ -213,16 +213,16 @@ impl Shard {
 
 /// The calling side's part of a sharded product: `x` (`n x cols`) times matrix `w` into `out`
 /// (`n x rows`), in jobs of at most `layout.tokens` tokens. `tmp` and `acts` are scratch.
+/// Returns `false`, doing nothing, for a matrix that is not sharded.
 pub(super) fn matmul_split(
     team: &Team,
     w: &CpuWeight,
-    k: Kernel,
-    s: Sharded,
     x: &[f32],
     n: usize,
     (acts, tmp): (&mut QuantActs, &mut Vec<f32>),
     out: &mut [f32],
-) {
+) -> bool {
+    let (Some(s), Some(k)) = (w.sharded, w.kernel) else { return false };
     let (rows, cols) = (w.rows, w.cols);
     let step = team.layout.get().tokens.max(1);
     let mut t0 = 0;
@@ -244,6 +244,7 @@ pub(super) fn matmul_split(
         }
         t0 += m;
     }
+    true
 }
 
 #[cfg(test)]
