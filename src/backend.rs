@@ -14,9 +14,9 @@
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+pub use burn::cubecl::wgpu::WgpuDeviceKind;
 pub use burn_wgpu::graphics::AutoGraphicsApi;
 pub use burn_wgpu::{RuntimeOptions, WgpuBackend, WgpuDevice, WgpuInitError, WgpuSetup, wgpu};
-pub use burn::cubecl::wgpu::WgpuDeviceKind;
 use serde::Serialize;
 
 use crate::gguf::GgmlType;

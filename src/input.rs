@@ -105,9 +105,28 @@ pub fn key(value: Option<String>, what: &str) -> Result<String, InputError> {
     }
 }
 
+/// `LoadOptions.threads`: a whole number from 1 to `max` (the CPU engine's cap).
+pub fn threads(value: f64, max: u32) -> Result<u32, InputError> {
+    match exact_integer(value) {
+        Some(t) if (1..=u64::from(max)).contains(&t) => Ok(t as u32),
+        _ => Err(InputError::options(format!("threads must be a whole number from 1 to {max}, got {value}."))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn threads_are_whole_and_within_the_cap() {
+        assert_eq!(threads(1.0, 16), Ok(1));
+        assert_eq!(threads(16.0, 16), Ok(16));
+        for bad in [0.0, -1.0, 2.5, 17.0, f64::NAN, f64::INFINITY] {
+            let e = threads(bad, 16).unwrap_err();
+            assert_eq!(e.kind, InputKind::Options);
+            assert!(e.message.starts_with("threads must be a whole number from 1 to 16"), "{}", e.message);
+        }
+    }
 
     #[test]
     fn exact_integers_are_whole_finite_non_negative_and_safe() {

@@ -66,7 +66,8 @@ fn every_kernel_family_tracks_the_cpu_engine_on_real_models() {
         // Flash-decoding forced on the short context: every decoded token's keys in ranges of 8.
         let flash = Some(Flash { min_keys: 1, min_chunk: 8 });
         assert_eq!(flash.and_then(|f| f.split(9)), Some((2, 8)), "the first decoded token's 9 keys are split");
-        let runs = [(Kernels::Rows, None), (Kernels::Portable, None), (Kernels::Portable, flash), (Kernels::Subgroup, None)];
+        let runs =
+            [(Kernels::Rows, None), (Kernels::Portable, None), (Kernels::Portable, flash), (Kernels::Subgroup, None)];
         for (kernels, flash) in runs {
             let gpu = Gpu::with_features(device.clone(), features, u64::MAX).unwrap();
             if let Err(e) = gpu.set_kernels(kernels) {

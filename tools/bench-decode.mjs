@@ -6,9 +6,9 @@
 //        [--engines hearth-cpu,hearth-webgpu,wllama] [--json target/bench-decode.json]
 //
 // Engines (columns):
-//   hearth cpu   x1 and xN   the release package in pkg/ on its CPU backend. xN needs the engine to
-//                            take `LoadOptions.threads` and report `ModelInfo.threads`; until it does,
-//                            the xN cells say "n/a: single-thread build".
+//   hearth cpu   x1 and xN   the package in pkg/ on its CPU backend with `LoadOptions.threads` 1 and N
+//                            (N: the large products split across N-1 shard Workers; an xN cell says
+//                            "n/a" if the engine reports fewer threads than asked).
 //   hearth webgpu            the same package on WebGPU (SwiftShader in headless Chromium here).
 //   wllama       x1 and xN   @wllama/wllama 3.13.0 from tools/node_modules, its wasm served from this
 //                            server (`setCompat(null)`: no CDN), CPU only (`n_gpu_layers: 0`).
@@ -67,7 +67,7 @@ async function hearthInPage({ url, backend, threads, prompts, tokens }) {
   // A single-thread build has no thread knob: the caller then reports the xN cell as n/a.
   if (threads != null && info.threads !== threads) {
     model.dispose();
-    return { na: 'n/a: single-thread build' };
+    return { na: `n/a: ran on ${info.threads ?? 1} thread(s)` };
   }
   const runs = [];
   for (const prompt of prompts) {
@@ -190,7 +190,7 @@ try {
   const prompts = [SHORT_PROMPT, LONG_PROMPT];
   const jobs = [];
   for (const e of args.engines) {
-    if (e === 'hearth-cpu') jobs.push(['hearth-cpu-1', hearthInPage, { backend: 'cpu' }], [`hearth-cpu-${n}`, hearthInPage, { backend: 'cpu', threads: n }]);
+    if (e === 'hearth-cpu') jobs.push(['hearth-cpu-1', hearthInPage, { backend: 'cpu', threads: 1 }], [`hearth-cpu-${n}`, hearthInPage, { backend: 'cpu', threads: n }]);
     if (e === 'hearth-webgpu') jobs.push(['hearth-webgpu', hearthInPage, { backend: 'webgpu' }]);
     if (e === 'wllama') jobs.push(['wllama-1', wllamaInPage, { threads: 1 }], [`wllama-${n}`, wllamaInPage, { threads: n }]);
   }

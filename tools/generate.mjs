@@ -4,7 +4,9 @@
 // ttft_ms, prefill/decode tok/s, load_ms, backend, adapter. Errors exit 1 with the typed error.
 //
 //   node tools/generate.mjs --model <file | url | catalog key> --prompt "..." [--max-tokens 32]
-//        [--temperature 0] [--seed N] [--backend auto|webgpu|cpu] [--chat] [--context 1024]
+//        [--temperature 0] [--seed N] [--backend auto|webgpu|cpu] [--chat] [--context 1024] [--threads N]
+// The page is cross-origin isolated, so the CPU engine runs at its default thread count
+// (navigator.hardwareConcurrency, at most 8); --threads N sets `LoadOptions.threads`.
 import { basename, isAbsolute, join, resolve } from 'node:path';
 import { existsSync } from 'node:fs';
 import { openHarness, ROOT } from '../tests/js/harness.mjs';
@@ -26,6 +28,7 @@ function parseArgs(argv) {
       case '--seed': a.seed = Number(val()); break;
       case '--backend': a.backend = val(); break;
       case '--context': a.context = Number(val()); break;
+      case '--threads': a.threads = Number(val()); break;
       case '--chat': a.chat = true; break;
       default: throw new Error(`unknown flag ${flag}`);
     }
@@ -58,7 +61,7 @@ try {
     try {
       const t0 = performance.now();
       const file = await GgufFile.fromUrl(url);
-      const model = await LanguageModel.load(file, streamer, { backend: args.backend, contextLength: args.context });
+      const model = await LanguageModel.load(file, streamer, { backend: args.backend, contextLength: args.context, threads: args.threads });
       const loadMs = performance.now() - t0;
       const r = await model.generate(args.prompt, {
         maxTokens: args.maxTokens, temperature: args.temperature, seed: args.seed, chat: args.chat,
@@ -90,6 +93,7 @@ try {
       adapter: info.adapter,
       weight_bytes: info.weightBytes,
       file_bytes: info.fileBytes,
+      threads: info.threads,
     }));
   }
   if (h.pageErrors.length) console.error(`page errors: ${h.pageErrors.join('; ')}`);

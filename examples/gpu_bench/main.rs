@@ -122,7 +122,8 @@ fn device(a: &Args) -> Result<WgpuDevice, String> {
     };
     let device = WgpuDevice::default().on(api);
     let tasks_max = a.tasks_max.unwrap_or(TASKS_PER_SUBMISSION);
-    let setup = init_wgpu_blocking(&device, Some(tasks_max)).map_err(|e| format!("no wgpu adapter on {}: {e}", a.api))?;
+    let setup =
+        init_wgpu_blocking(&device, Some(tasks_max)).map_err(|e| format!("no wgpu adapter on {}: {e}", a.api))?;
     let info = setup.adapter.get_info();
     let sizes = (info.subgroup_min_size, info.subgroup_max_size);
     let _ = FEATURES.set(GpuFeatures::of_wgpu(setup.device.features(), sizes));

@@ -29,8 +29,8 @@ use crate::tokenizer::{ChatMessage, ChatTemplate, Tokenizer};
 use super::cpu;
 use super::gpu::Gpu;
 use super::{
-    ByteSource, Compute, Cpu, GenerateParams, Generation, LoadError, LoadEvents, Model, SamplerParams, Shape,
-    StopReason, TokenEvent, generate, load_model,
+    ByteSource, Compute, Cpu, GenerateParams, Generation, InferError, LoadError, LoadEvents, Model, SamplerParams,
+    Shape, StopReason, TokenEvent, generate, load_model,
 };
 
 mod error;
@@ -57,6 +57,14 @@ impl Engine {
             (Engine::Gpu(_), Some(a)) => format!("webgpu: {}", adapter_label(a)),
             (Engine::Gpu(m), None) => m.compute().describe(),
             (Engine::Cpu(m), _) => m.compute().describe(),
+        }
+    }
+
+    /// Threads the engine computes on: the CPU engine's ([`Cpu::threads`]), 1 on a GPU.
+    pub fn threads(&self) -> usize {
+        match self {
+            Engine::Cpu(m) => m.compute().threads(),
+            Engine::Gpu(_) => 1,
         }
     }
 
@@ -144,6 +152,8 @@ pub struct ModelInfo {
     pub weight_bytes: f64,
     pub resident_bytes: f64,
     pub file_bytes: f64,
+    /// Threads the engine computes on (the CPU engine's; 1 on WebGPU).
+    pub threads: u32,
 }
 
 /// `LanguageModel.load`'s plain options (`{ contextLength, key }`), for [`LoadPlan::new`].
@@ -158,6 +168,8 @@ pub struct LoadOptions {
     /// `'f32' | 'f16'`: how the CPU engine's KV cache stores keys and values
     /// ([`crate::infer::KvCache::parse`]); the WebGPU engine keeps f32.
     pub kv_cache: Option<String>,
+    /// Threads the CPU engine computes on (checked by [`crate::input::threads`]); a GPU ignores it.
+    pub threads: Option<f64>,
 }
 
 /// What a load needs besides the weights, decided from the header before any device work.
@@ -174,6 +186,8 @@ pub struct LoadPlan {
     pub file_bytes: u64,
     /// The GPU kernel family to run ([`Kernels::Auto`] unless a test forces one).
     pub kernels: crate::infer::gpu::Kernels,
+    /// Threads the CPU engine computes on (`None`: the default, see [`cpu::threads::engine`]).
+    pub threads: Option<u32>,
 }
 
 impl LoadPlan {
@@ -198,6 +212,7 @@ impl LoadPlan {
             shape,
             file_bytes: header.total_file_bytes(),
             kernels: crate::infer::gpu::Kernels::Auto,
+            threads: None,
         })
     }
 
@@ -393,6 +408,7 @@ impl LoadedModel {
             weight_bytes: weight_bytes as f64,
             resident_bytes: engine.resident_bytes() as f64,
             file_bytes: plan.file_bytes as f64,
+            threads: engine.threads() as u32,
         };
         if let Some(s) = &status {
             s.progress(Progress::new(Phase::Ready, weight_bytes, Some(weight_bytes)), Some(&info.key));
@@ -465,12 +481,19 @@ impl LoadedModel {
         }
         let engine = match device.kind {
             BackendKind::Cpu => {
-                let engine = Engine::Cpu(Box::new(upload(Cpu::new(), &plan, header, source, events).await?));
-                // In the browser: one thread, and why (nothing natively, where a pool splits the work).
-                if let (Some(s), Some(note)) = (status.as_deref(), cpu::threads::load_note(&key)) {
+                // In the browser: shard workers on a cross-origin isolated page, else one thread.
+                let (cpu, threads) = cpu::threads::engine(plan.threads).await;
+                let model = upload(cpu, &plan, header, source, events).await?;
+                // The shard workers hold their rows now; they serve from here on.
+                if let Err(e) = model.compute().serve(plan.shape.batch).await {
+                    let e = InferError::Device(format!("a shard worker of the CPU engine failed: {e}"));
+                    return Err(SessionError::Infer(e).into());
+                }
+                // How many threads, and why not more (in the browser; nothing natively).
+                if let (Some(s), Some(note)) = (status.as_deref(), cpu::threads::load_note(&key, &threads)) {
                     s.info(note, Some(&key));
                 }
-                engine
+                Engine::Cpu(Box::new(model))
             }
             BackendKind::Webgpu => {
                 if let Some(a) = &device.adapter {

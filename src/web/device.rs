@@ -62,8 +62,7 @@ fn granted_subgroups() -> Option<crate::infer::gpu::SubgroupSizes> {
         return None;
     }
     let (min_size, max_size) = (size("minSize")?, size("maxSize")?);
-    let sizes =
-        crate::infer::gpu::GpuFeatures::of_wgpu(crate::backend::wgpu::Features::SUBGROUP, (min_size, max_size));
+    let sizes = crate::infer::gpu::GpuFeatures::of_wgpu(crate::backend::wgpu::Features::SUBGROUP, (min_size, max_size));
     sizes.subgroups
 }
 

@@ -195,6 +195,14 @@ export interface LoadOptions {
    * value rejects with `InvalidInputError` (field `kvCache`).
    */
   kvCache?: 'f32' | 'f16';
+  /**
+   * Threads the CPU engine computes on, 1 to 16 (default `navigator.hardwareConcurrency`, at
+   * most 8). More than 1 needs a cross-origin isolated page (COOP/COEP headers): the large matrix
+   * products are then split across shard Workers the model starts and terminates with itself;
+   * elsewhere the engine runs on one thread and says why on the status stream. Outside 1..16:
+   * `InvalidInputError`. WebGPU ignores it.
+   */
+  threads?: number;
   signal?: AbortSignal;
   onProgress?: (progress: LoadProgress) => void;
 }
@@ -213,6 +221,8 @@ export interface ModelInfo {
   /** Device bytes the model's backend holds (weights, KV cache, buffers). */
   residentBytes: number;
   fileBytes: number;
+  /** Threads the engine computes on (the CPU engine's; 1 on WebGPU). */
+  threads: number;
 }
 
 export interface GeneratedToken {

@@ -11,6 +11,7 @@ mod gguf;
 mod manager;
 mod memory;
 mod model;
+mod shard;
 mod source;
 mod streamer;
 mod types;
@@ -22,6 +23,7 @@ pub use gguf::{GgufFile, Tokenizer};
 pub use manager::ModelManager;
 pub use memory::MemoryManager;
 pub use model::LanguageModel;
+pub use shard::ShardWorker;
 pub use streamer::SseStreamer;
 pub use types::{BackendArg, ReplayOptionsArg, StreamerOptionsArg};
 

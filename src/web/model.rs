@@ -13,6 +13,7 @@ use web_sys::AbortSignal;
 
 use crate::error::ErrorCode;
 use crate::infer::KvCache;
+use crate::infer::cpu::team::MAX_THREADS;
 use crate::infer::gpu::Kernels;
 use crate::infer::session::{
     GenerateOptions, GenerationOut, Hooks, LoadHooks, LoadOptions, LoadPlan, LoadedModel, MessageIn, Prompt,
@@ -91,10 +92,13 @@ fn now_ms() -> f64 {
 #[wasm_bindgen]
 impl LanguageModel {
     /// Loads `file`'s weights onto the device, narrating every step on `streamer`.
-    /// Options: `backend` ('auto' | 'webgpu' | 'cpu'), `contextLength` (default min(2048, the model's)), `kvCache` ('f32' | 'f16', the CPU engine's KV cache), `key` (the name in status
-    /// events), `signal`, `onProgress({ phase, loaded, total, percent })`.
+    /// Options: `backend` ('auto' | 'webgpu' | 'cpu'), `contextLength` (default min(2048, the model's)), `key` (the name in status
+    /// events), `kvCache` ('f32' | 'f16', the CPU engine's KV cache), `threads` (the CPU engine's,
+    /// 1 to 16; default `navigator.hardwareConcurrency`, at most 8; more than 1 only on a
+    /// cross-origin isolated page), `signal`, `onProgress({ phase, loaded, total, percent })`.
     /// Rejects with `ModelFormatError` (unsupported architecture, missing or misshapen tensors,
-    /// a tensor type without a kernel), `DownloadError`, `CancelledError`, `GpuUnavailableError`.
+    /// a tensor type without a kernel), `DownloadError`, `CancelledError`, `GpuUnavailableError`,
+    /// `InvalidInputError` (an option out of range, `threads` outside 1..16).
     #[wasm_bindgen(unchecked_return_type = "Promise<LanguageModel>")]
     pub fn load(file: &GgufFile, streamer: &SseStreamer, options: Option<LoadOptionsArg>) -> Promise {
         let file = file.share();
@@ -114,6 +118,11 @@ impl LanguageModel {
                     .transpose()
                     .map_err(JsError::from)?
                     .unwrap_or_default(),
+                threads: opts
+                    .threads
+                    .map(|t| crate::input::threads(t, MAX_THREADS))
+                    .transpose()
+                    .map_err(JsError::from)?,
                 signal: field(&opts_js, "signal").map(|v| v.unchecked_into()),
                 on_progress: field(&opts_js, "onProgress").and_then(|v| v.dyn_into().ok()),
                 announce: true,
@@ -132,6 +141,8 @@ pub(super) struct LoadRequest {
     pub kernels: Kernels,
     /// The CPU engine's KV cache type (`LoadOptions.kvCache`).
     pub kv_cache: KvCache,
+    /// `LoadOptions.threads`, checked (`None`: the CPU engine's default).
+    pub threads: Option<u32>,
     pub signal: Option<AbortSignal>,
     pub on_progress: Option<Function>,
     /// Whether to say "Loading model <key>..." and "Model <key> loaded successfully."
@@ -146,8 +157,9 @@ pub(super) async fn load_with(
     status: Option<Rc<StatusStream>>,
     request: LoadRequest,
 ) -> Result<Rc<LoadedModel>, JsError> {
-    let LoadRequest { preference, context_length, key, kernels, kv_cache, signal, on_progress, announce } = request;
-    let mut plan = LoadPlan { kernels, ..LoadPlan::new(file.header(), key, context_length)? };
+    let LoadRequest { preference, context_length, key, kernels, kv_cache, threads, signal, on_progress, announce } =
+        request;
+    let mut plan = LoadPlan { kernels, threads, ..LoadPlan::new(file.header(), key, context_length)? };
     plan.shape.kv = kv_cache;
     // The ModelManager told the device steps once, at create.
     let device = acquire(preference, if announce { status.clone() } else { None }).await?;

@@ -33,6 +33,7 @@ mod kv;
 mod pool;
 mod profile;
 pub mod quant;
+pub mod team;
 pub mod threads;
 
 use super::compute::{Activation, Attention, Compute, KvCache, MAX_TOP_K, Rope, RopeStyle, order_key, order_value};
@@ -84,6 +85,12 @@ pub struct CpuWeight {
     kernel: Option<Kernel>,
     /// The output projection (the LM head, tied to the embedding or not): profiled apart.
     head: bool,
+    /// Bytes of the whole matrix in its encoding (`bytes` holds fewer when it is sharded).
+    size: usize,
+    /// Where its rows after `sharded.own` live when it is split across a shard team
+    /// ([`team`]); `bytes` then holds the first `own` rows (all of them for the embedding
+    /// table, whose rows the embedding looks up).
+    sharded: Option<team::Sharded>,
     _lease: Lease,
 }
 
@@ -134,6 +141,9 @@ pub struct Cpu {
     /// The worker threads of the large products, started by the first one.
     #[cfg(not(target_arch = "wasm32"))]
     pool: std::cell::OnceCell<pool::Pool>,
+    /// The shard workers the large products are split across (the browser's threads, see
+    /// [`team`]), when there are any.
+    team: Option<team::Team>,
 }
 
 impl Cpu {
@@ -157,6 +167,39 @@ impl Cpu {
 
     pub fn options(&self) -> CpuOptions {
         self.options
+    }
+
+    /// The quantized mode with its large products split across `peers` ([`team`]): weights
+    /// uploaded afterwards are sharded, and [`Self::serve`] must run after the last one.
+    pub fn with_peers(peers: Box<dyn team::Peers>) -> Cpu {
+        let team = team::Team { peers, layout: Default::default(), next_id: Default::default() };
+        Cpu { team: Some(team), ..Cpu::with_options(CpuOptions { exact: false, threads: 1 }) }
+    }
+
+    /// Lets the shard team serve products of up to `tokens` tokens per job (after the last
+    /// weight is uploaded; nothing to do without a team).
+    ///
+    /// # Errors
+    /// What the team says when a shard cannot take the shared buffer.
+    pub async fn serve(&self, tokens: usize) -> Result<(), String> {
+        let Some(team) = &self.team else { return Ok(()) };
+        let layout = team::Layout { tokens: tokens.max(1), ..team.layout.get() };
+        team.layout.set(layout);
+        team.peers.serve(layout).await
+    }
+
+    /// Threads the large products run on: the shard team's parts, the native pool's threads,
+    /// or 1.
+    pub fn threads(&self) -> usize {
+        if let Some(team) = &self.team {
+            return team.peers.parts();
+        }
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            threads_for(usize::MAX, self.options.threads)
+        }
+        #[cfg(target_arch = "wasm32")]
+        1
     }
 
     /// Counts `bytes` until the returned lease drops.
@@ -315,20 +358,44 @@ impl Compute for Cpu {
                 ),
             });
         }
+        let kernel = quant::kernel(ty);
+        let (kept, sharded) = match &self.team {
+            Some(team) if team::is_sharded(rows, cols, team.peers.parts(), kernel.is_some()) => {
+                let parts = team.peers.parts();
+                let id = team.next_id.get();
+                team.next_id.set(id + 1);
+                for k in 1..parts {
+                    let r = team::part_rows(rows, parts, k);
+                    team.peers.add_weight(k, id, ty, r.len(), cols, &bytes[r.start * row_bytes..r.end * row_bytes]);
+                }
+                let mut layout = team.layout.get();
+                layout.include(rows, cols, parts);
+                team.layout.set(layout);
+                let own = team::part_rows(rows, parts, 0).end;
+                // The embedding looks rows up by token id, so the page keeps the whole table.
+                let kept = if name == "token_embd.weight" { rows } else { own };
+                (kept, Some(team::Sharded { id, own }))
+            }
+            _ => (rows, None),
+        };
+        // The shards' rows are this model's memory too: counted here while it lives.
+        let shard_bytes = sharded.map_or(0, |s| (rows - s.own) * row_bytes);
         Ok(CpuWeight {
             ty,
             rows,
             cols,
             row_bytes,
-            bytes: bytes.to_vec(),
-            kernel: quant::kernel(ty),
+            bytes: bytes[..kept * row_bytes].to_vec(),
+            kernel,
             head: name == "output.weight" || name == "token_embd.weight",
-            _lease: self.lease(bytes.len()),
+            size: bytes.len(),
+            sharded,
+            _lease: self.lease(kept * row_bytes + shard_bytes),
         })
     }
 
     fn weight_bytes(&self, w: &CpuWeight) -> u64 {
-        w.bytes.len() as u64
+        w.size as u64
     }
 
     fn write_ids(&self, ids: &CpuIds, data: &[u32]) -> Result<(), InferError> {
@@ -364,11 +431,16 @@ impl Compute for Cpu {
     }
 
     fn matmul(&self, x: &CpuBuf, w: &CpuWeight, n: usize, out: &CpuBuf) {
-        let _p = self.profile.scope(if w.head { "lm head" } else { "matmul" }, w.ty.name(), w.bytes.len() as u64);
+        let _p = self.profile.scope(if w.head { "lm head" } else { "matmul" }, w.ty.name(), w.size as u64);
         let x = x.borrow();
         let x = &x[..n * w.cols];
         let mut guard = self.scratch.borrow_mut();
         let Scratch { acts, tmp, row, .. } = &mut *guard;
+        if let Some(team) = &self.team
+            && team::matmul_split(team, w, x, n, (acts, tmp), &mut out.borrow_mut())
+        {
+            return;
+        }
         // Products land as [row][token]; transposed into out[token][row] afterwards.
         tmp.resize(n * w.rows, 0.0);
         row.resize(w.cols, 0.0);

@@ -112,6 +112,23 @@ impl QuantActs {
         }
     }
 
+    /// The quants, scales and block sums of the last [`Self::quantize`] (`n` rows): what a shard
+    /// worker receives through shared memory (see [`super::team`]).
+    pub fn parts(&self) -> (&[i8], &[f32], &[f32]) {
+        (&self.qs, &self.d, &self.sum)
+    }
+
+    /// Room for `n` rows of `cols` to be written from [`Self::parts`] of another instance, as
+    /// [`Self::quantize`] would have left them.
+    pub fn parts_mut(&mut self, n: usize, cols: usize) -> (&mut [i8], &mut [f32], &mut [f32]) {
+        let blocks = n * cols / QK;
+        self.cols = cols;
+        self.qs.resize(n * cols, 0);
+        self.d.resize(blocks, 0.0);
+        self.sum.resize(blocks, 0.0);
+        (&mut self.qs[..n * cols], &mut self.d[..blocks], &mut self.sum[..blocks])
+    }
+
     /// Row `i` of the last [`Self::quantize`].
     pub fn row(&self, i: usize) -> Q8Row<'_> {
         let (cols, bpr) = (self.cols, self.cols / QK);

@@ -87,12 +87,12 @@ mod wgsl;
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
-use burn_wgpu::WgpuDevice;
 use burn::cubecl::MemoryScope;
 use burn::cubecl::bytes::Bytes;
 use burn::cubecl::client::Client;
 use burn::cubecl::prelude::CubeCount;
 use burn::cubecl::server::{Handle, KernelArguments, MetadataBindingInfo};
+use burn_wgpu::WgpuDevice;
 
 use crate::gguf::GgmlType;
 

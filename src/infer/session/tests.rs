@@ -294,7 +294,10 @@ fn the_load_reports_upload_progress_and_memory_and_stops_when_cancelled() {
 #[test]
 fn load_options_read_the_context_and_key() {
     let o: LoadOptions = serde_json::from_str(r#"{"contextLength":512,"key":"k","backend":"cpu"}"#).unwrap();
-    assert_eq!(o, LoadOptions { context_length: Some(512), key: Some("k".into()), kernels: None, kv_cache: None });
+    assert_eq!(
+        o,
+        LoadOptions { context_length: Some(512), key: Some("k".into()), kernels: None, kv_cache: None, threads: None }
+    );
     let o: LoadOptions = serde_json::from_str(r#"{"kvCache":"f16"}"#).unwrap();
     assert_eq!(o.kv_cache.as_deref(), Some("f16"));
     assert_eq!(serde_json::from_str::<LoadOptions>("{}").unwrap(), LoadOptions::default());

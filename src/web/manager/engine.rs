@@ -226,6 +226,7 @@ impl Engine for WebEngine {
             key: Some(entry.key.clone()),
             kernels: Kernels::Auto,
             kv_cache: KvCache::F32,
+            threads: None,
             signal: signal.cloned(),
             on_progress: None,
             announce: false,
