@@ -15,13 +15,6 @@
 //! f32 mode from 0.89 to 0.57 nats, and the worst greedy-choice gap from 0.17 to 0.01 nats.
 //! Scales are `f32` (llama.cpp rounds activation scales to f16).
 //!
-//! The 32-element formats (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0) sum their per-block products into
-//! [`LANES`] partial sums (block k into sum k % 4, added as `(s0 + s1) + (s2 + s3)` at the end),
-//! as ggml's SIMD code keeps a vector of partial sums: one running sum makes each block wait for
-//! the previous block's two float additions, which on a 576-wide matrix (SmolLM2) cost more than
-//! the integer work. Four independent sums let a SIMD kernel finish four blocks' scales in one
-//! vector operation, and the reference does the same additions in the same order.
-//!
 //! Every format has two kernels: [`reference`], plain per-element code written from the block
 //! layouts in `ggml-common.h` (the specification the tests check against), and the fast one
 //! ([`Kernel::dot`]), which unpacks a weight block into `i8` lanes once for all the tokens of a
@@ -35,18 +28,6 @@ use crate::rng::Rng;
 
 /// Elements of a 32-element block.
 const QK: usize = 32;
-
-/// Partial sums of a 32-element-format dot product: block `k` adds into sum `k % LANES`.
-pub const LANES: usize = 4;
-
-/// The partial sums of a row's blocks added in the one order every kernel uses.
-#[inline(always)]
-fn reduce(acc: [f32; LANES]) -> f32 {
-    (acc[0] + acc[1]) + (acc[2] + acc[3])
-}
-
-/// Tokens whose partial sums a fast kernel keeps at once (on the stack) per pass over a row.
-const TOKENS: usize = 8;
 
 /// One quantized activation row, as the kernels read it.
 #[derive(Debug, Clone, Copy)]
@@ -67,18 +48,6 @@ pub struct QuantActs {
     qs: Vec<i8>,
     d: Vec<f32>,
     sum: Vec<f32>,
-    /// The quants again as `i16` (simd128 has no 8-bit multiply-add: widened once here, a matrix
-    /// product's rows all reuse them).
-    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-    qs16: Vec<i16>,
-}
-
-/// `x.round()` (halves away from zero) without a libm call on wasm32: the fraction `x - trunc(x)`
-/// is exact, so comparing it with one half decides as `round` does.
-#[inline(always)]
-fn round_away(x: f32) -> f32 {
-    let t = x.trunc();
-    if (x - t).abs() >= 0.5 { t + 1f32.copysign(x) } else { t }
 }
 
 impl QuantActs {
@@ -98,17 +67,10 @@ impl QuantActs {
             let id = if d > 0.0 { 1.0 / d } else { 0.0 };
             for (q, &v) in qs.iter_mut().zip(xs) {
                 // |v * id| <= 127 up to rounding; the clamp keeps a rounding overshoot in range.
-                *q = round_away(v * id).clamp(-127.0, 127.0) as i8;
+                *q = (v * id).round().clamp(-127.0, 127.0) as i8;
             }
             self.d[b] = d;
             self.sum[b] = d * qs.iter().map(|&q| i32::from(q)).sum::<i32>() as f32;
-        }
-        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-        {
-            self.qs16.resize(n * cols, 0);
-            for (w, &q) in self.qs16.iter_mut().zip(&self.qs) {
-                *w = i16::from(q);
-            }
         }
     }
 
@@ -184,7 +146,6 @@ pub fn kernel(ty: GgmlType) -> Option<Kernel> {
             GgmlType::Q4_1 => wasm::q4_1,
             GgmlType::Q5_0 => wasm::q5_0,
             GgmlType::Q5_1 => wasm::q5_1,
-            GgmlType::Q8_0 => wasm::q8_0,
             GgmlType::Q4_K => wasm::q4_k,
             GgmlType::Q6_K => wasm::q6_k,
             _ => k.dot,
@@ -319,9 +280,8 @@ mod fast {
         }
     }
 
-    /// The 32-element formats: `(d_w * d_a) * isum`, plus `m * (d_a * sum(a))` with a minimum,
-    /// into partial sum `k % LANES`. `bytes` per block, `qh` and `qs` offsets in it, whether it
-    /// has a minimum, the quant offset; `None` for `qs_at` is Q8_0 (the quants are the bytes).
+    /// The 32-element formats: `(d_w * d_a) * isum`, plus `m * (d_a * sum(a))` with a minimum.
+    /// `bytes` per block, `qh` and `qs` offsets in it, whether it has a minimum, the quant offset.
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
     fn blocks32(
@@ -330,57 +290,54 @@ mod fast {
         out: &mut [f32],
         bytes: usize,
         qh_at: Option<usize>,
-        qs_at: Option<usize>,
+        qs_at: usize,
         min: bool,
         off: i8,
     ) {
         let (cols, bpr) = (a.cols, a.cols / QK);
         let mut vals = [0i8; QK];
-        for (c, outc) in out.chunks_mut(TOKENS).enumerate() {
-            let mut acc = [[0f32; LANES]; TOKENS];
-            for (k, b) in w.chunks_exact(bytes).enumerate() {
-                match qs_at {
-                    Some(at) => {
-                        let qh = qh_at.map(|o| u32::from_le_bytes([b[o], b[o + 1], b[o + 2], b[o + 3]]));
-                        unpack32(&b[at..at + 16], qh, off, &mut vals);
-                    }
-                    None => vals = *as_i8(&b[2..34]),
+        for (k, b) in w.chunks_exact(bytes).enumerate() {
+            let qh = qh_at.map(|o| u32::from_le_bytes([b[o], b[o + 1], b[o + 2], b[o + 3]]));
+            unpack32(&b[qs_at..qs_at + 16], qh, off, &mut vals);
+            let (d, m) = (f16_at(b, 0), if min { f16_at(b, 2) } else { 0.0 });
+            for (i, o) in out.iter_mut().enumerate() {
+                let at = i * cols + k * QK;
+                let isum = dot_i8(&vals, &a.qs[at..at + QK]);
+                *o += (d * a.d[i * bpr + k]) * isum as f32;
+                if min {
+                    *o += m * a.sum[i * bpr + k];
                 }
-                let (d, m) = (f16_at(b, 0), if min { f16_at(b, 2) } else { 0.0 });
-                for (t, acc) in acc[..outc.len()].iter_mut().enumerate() {
-                    let i = c * TOKENS + t;
-                    let at = i * cols + k * QK;
-                    let isum = dot_i8(&vals, &a.qs[at..at + QK]);
-                    acc[k % LANES] += (d * a.d[i * bpr + k]) * isum as f32;
-                    if min {
-                        acc[k % LANES] += m * a.sum[i * bpr + k];
-                    }
-                }
-            }
-            for (o, &acc) in outc.iter_mut().zip(&acc) {
-                *o += reduce(acc);
             }
         }
     }
 
     pub fn q4_0(w: &[u8], a: &QuantActs, out: &mut [f32]) {
-        blocks32(w, a, out, 18, None, Some(2), false, 8)
+        blocks32(w, a, out, 18, None, 2, false, 8)
     }
 
     pub fn q4_1(w: &[u8], a: &QuantActs, out: &mut [f32]) {
-        blocks32(w, a, out, 20, None, Some(4), true, 0)
+        blocks32(w, a, out, 20, None, 4, true, 0)
     }
 
     pub fn q5_0(w: &[u8], a: &QuantActs, out: &mut [f32]) {
-        blocks32(w, a, out, 22, Some(2), Some(6), false, 16)
+        blocks32(w, a, out, 22, Some(2), 6, false, 16)
     }
 
     pub fn q5_1(w: &[u8], a: &QuantActs, out: &mut [f32]) {
-        blocks32(w, a, out, 24, Some(4), Some(8), true, 0)
+        blocks32(w, a, out, 24, Some(4), 8, true, 0)
     }
 
     pub fn q8_0(w: &[u8], a: &QuantActs, out: &mut [f32]) {
-        blocks32(w, a, out, 34, None, None, false, 0)
+        let (cols, bpr) = (a.cols, a.cols / QK);
+        for (k, b) in w.chunks_exact(34).enumerate() {
+            let qs = as_i8(&b[2..34]);
+            let d = f16_at(b, 0);
+            for (i, o) in out.iter_mut().enumerate() {
+                let at = i * cols + k * QK;
+                let isum = dot_i8(qs, &a.qs[at..at + QK]);
+                *o += (d * a.d[i * bpr + k]) * isum as f32;
+            }
+        }
     }
 
     /// Q4_K and Q5_K (with `qh`): eight sub-blocks of 32 with 6-bit scales and minimums.
@@ -478,22 +435,20 @@ pub mod reference {
         i32::from(low) + high as i32
     }
 
-    /// Per block `(d_w * d_a) * isum`, then `+ m * (d_a * sum(a))` with a minimum, into partial
-    /// sum `k % LANES`.
     fn blocks32(w: &[u8], a: Q8Row<'_>, bytes: usize, qh_at: Option<usize>, qs_at: usize, min: bool, off: i32) -> f32 {
-        let mut acc = [0f32; LANES];
+        let mut acc = 0f32;
         for (k, b) in w.chunks_exact(bytes).enumerate() {
             let qh = qh_at.map(|o| u32::from_le_bytes([b[o], b[o + 1], b[o + 2], b[o + 3]]));
             let mut isum = 0i32;
             for e in 0..QK {
                 isum += (nibble(&b[qs_at..qs_at + 16], qh, e) - off) * i32::from(a.qs[k * QK + e]);
             }
-            acc[k % LANES] += (f16_at(b, 0) * a.d[k]) * isum as f32;
+            acc += (f16_at(b, 0) * a.d[k]) * isum as f32;
             if min {
-                acc[k % LANES] += f16_at(b, 2) * a.sum[k];
+                acc += f16_at(b, 2) * a.sum[k];
             }
         }
-        reduce(acc)
+        acc
     }
 
     pub fn q4_0(w: &[u8], a: Q8Row<'_>) -> f32 {
@@ -513,15 +468,15 @@ pub mod reference {
     }
 
     pub fn q8_0(w: &[u8], a: Q8Row<'_>) -> f32 {
-        let mut acc = [0f32; LANES];
+        let mut acc = 0f32;
         for (k, b) in w.chunks_exact(34).enumerate() {
             let mut isum = 0i32;
             for e in 0..QK {
                 isum += i32::from(b[2 + e] as i8) * i32::from(a.qs[k * QK + e]);
             }
-            acc[k % LANES] += (f16_at(b, 0) * a.d[k]) * isum as f32;
+            acc += (f16_at(b, 0) * a.d[k]) * isum as f32;
         }
-        reduce(acc)
+        acc
     }
 
     /// Q4_K / Q5_K: per sub-block j of 32, `(d * sc_j) * (d_a * isum) - (dmin * m_j) * sum_a`.

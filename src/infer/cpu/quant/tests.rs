@@ -21,21 +21,14 @@ fn check_format(ty: GgmlType, seed: u64) {
 }
 
 fn check_kernel(ty: GgmlType, k: Kernel, seed: u64) {
-    // A width whose block count is a multiple of LANES, and one that is not (SmolLM2's 576: 18
-    // blocks, a tail of two) with more tokens than one pass keeps (TOKENS).
-    check_shape(ty, k, seed, 6, 1024, 3);
-    check_shape(ty, k, seed, 3, 2 * QK_K + 64 * (ty.block_size() / QK), TOKENS + 3);
-}
-
-fn check_shape(ty: GgmlType, k: Kernel, seed: u64, rows: usize, cols: usize, n: usize) {
     let mut rng = Rng::new(seed);
+    let (rows, cols, n) = (6, 1024, 3);
     let w = random_blocks(&mut rng, ty, rows, cols);
     let mut x = rng.signed_f32s(n * cols);
     // Some structure: a few outliers and a zero block, as real activations have.
     x[5] = 9.0;
     x[cols + 300] = -7.5;
     x[2 * cols..2 * cols + 256].fill(0.0);
-    x[n * cols - 40..].fill(0.0);
     let mut acts = QuantActs::default();
     acts.quantize(&x, n, cols);
     let row_bytes = cols / ty.block_size() * ty.type_size();
@@ -140,17 +133,4 @@ fn dot_i8_is_exact_at_the_extremes() {
     let c: Vec<i8> = (0..64).map(|i| if i % 2 == 0 { 127 } else { -128 }).collect();
     assert_eq!(dot_i8(&a, &c), 32 * (127 * -128) + 32 * 16384);
     assert_eq!(dot_i8_portable(&a, &c), 32 * (127 * -128) + 32 * 16384);
-}
-
-#[test]
-fn round_away_equals_round() {
-    let mut rng = Rng::new(12);
-    let mut xs: Vec<f32> = (0..100_000).map(|_| rng.signed_f32() * 130.0).collect();
-    for k in -130..=130 {
-        let h = k as f32 + 0.5;
-        xs.extend([h, h.next_down(), h.next_up(), k as f32, -0.0, 0.0]);
-    }
-    for x in xs {
-        assert_eq!(round_away(x).to_bits(), x.round().to_bits(), "{x}");
-    }
 }

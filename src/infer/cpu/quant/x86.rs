@@ -1,4 +1,4 @@
-//! AVX2 versions of the fast kernels, chosen at run time on x86-64 CPUs that have AVX2 and F16C (see
+//! AVX2 versions of the fast kernels, chosen at run time on x86-64 CPUs that have AVX2 (see
 //! [`super::kernel`]). The algorithm of ggml-cpu's `ggml_vec_dot_*` AVX2 code: a weight block is
 //! unpacked in registers (nibbles split with a mask and a shift, 5th bits spread from a `u32`
 //! with a byte shuffle), and 32 products at once are one `vpmaddubsw` (unsigned x signed bytes
@@ -9,22 +9,18 @@
 
 use core::arch::x86_64::*;
 
-use super::{LANES, QK, QuantActs, TOKENS, f16_at, reduce, scale_min_k4};
+use super::{QK, QuantActs, f16_at, scale_min_k4};
 use crate::gguf::QK_K;
 
 /// Whether this CPU runs these kernels (and `HEARTH_CPU_NO_AVX2` is not set, which keeps the
 /// baseline SSE2 kernels for a before/after measurement).
 pub fn available() -> bool {
     static AVAILABLE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *AVAILABLE.get_or_init(|| {
-        std::is_x86_feature_detected!("avx2")
-            && std::is_x86_feature_detected!("f16c")
-            && std::env::var_os("HEARTH_CPU_NO_AVX2").is_none()
-    })
+    *AVAILABLE.get_or_init(|| std::is_x86_feature_detected!("avx2") && std::env::var_os("HEARTH_CPU_NO_AVX2").is_none())
 }
 
 /// The 32 bytes at `p`.
-#[target_feature(enable = "avx2,f16c")]
+#[target_feature(enable = "avx2")]
 #[inline]
 unsafe fn load32<T>(p: &[T]) -> __m256i {
     debug_assert!(size_of_val(p) >= 32);
@@ -33,7 +29,7 @@ unsafe fn load32<T>(p: &[T]) -> __m256i {
 }
 
 /// The sum of the eight `i32` lanes.
-#[target_feature(enable = "avx2,f16c")]
+#[target_feature(enable = "avx2")]
 #[inline]
 unsafe fn hsum(v: __m256i) -> i32 {
     let s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v));
@@ -42,14 +38,14 @@ unsafe fn hsum(v: __m256i) -> i32 {
 }
 
 /// Pairwise `i16` products of unsigned `w` and signed `a` bytes, summed in pairs to eight `i32`.
-#[target_feature(enable = "avx2,f16c")]
+#[target_feature(enable = "avx2")]
 #[inline]
 unsafe fn dot_u(w: __m256i, a: __m256i) -> __m256i {
     _mm256_madd_epi16(_mm256_maddubs_epi16(w, a), _mm256_set1_epi16(1))
 }
 
 /// [`dot_u`] for signed `w`: `|w|` times `a` carrying `w`'s sign.
-#[target_feature(enable = "avx2,f16c")]
+#[target_feature(enable = "avx2")]
 #[inline]
 unsafe fn dot_s(w: __m256i, a: __m256i) -> __m256i {
     // SAFETY (caller): AVX2 present.
@@ -57,7 +53,7 @@ unsafe fn dot_s(w: __m256i, a: __m256i) -> __m256i {
 }
 
 /// The 32 nibbles of 16 bytes: low nibbles are elements 0..16, high nibbles 16..32.
-#[target_feature(enable = "avx2,f16c")]
+#[target_feature(enable = "avx2")]
 #[inline]
 unsafe fn nibbles32(qs: &[u8]) -> __m256i {
     debug_assert!(qs.len() >= 16);
@@ -70,7 +66,7 @@ unsafe fn nibbles32(qs: &[u8]) -> __m256i {
 }
 
 /// 0xFF in byte j where bit j of `bits` is set, else 0 (ggml's `bytes_from_bits_32`).
-#[target_feature(enable = "avx2,f16c")]
+#[target_feature(enable = "avx2")]
 #[inline]
 unsafe fn bits32(bits: u32) -> __m256i {
     let spread = _mm256_set_epi64x(0x0303_0303_0303_0303, 0x0202_0202_0202_0202, 0x0101_0101_0101_0101, 0);
@@ -79,101 +75,23 @@ unsafe fn bits32(bits: u32) -> __m256i {
     _mm256_cmpeq_epi8(_mm256_or_si256(bytes, others), _mm256_set1_epi64x(-1))
 }
 
-/// The four `i32` sums of `s0..s3`'s eight lanes each, as one vector `[sum s0, .., sum s3]`.
-#[target_feature(enable = "avx2,f16c")]
-#[inline]
-unsafe fn hsum4(s: [__m256i; 4]) -> __m128i {
-    let t = _mm256_hadd_epi32(_mm256_hadd_epi32(s[0], s[1]), _mm256_hadd_epi32(s[2], s[3]));
-    _mm_add_epi32(_mm256_castsi256_si128(t), _mm256_extracti128_si256::<1>(t))
-}
-
 /// The 32-element formats: per block `vals` (an `__m256i` from the block bytes `b`) and whether
-/// they are signed; per token the reference's `(d_w * d_a) * isum` (+ `m * (d_a * sum(a))`)
-/// into partial sum `k % LANES`, four blocks at a time as one `__m128` of partial sums.
+/// they are signed, then the reference's `(d_w * d_a) * isum` (+ `m * (d_a * sum(a))`).
 macro_rules! blocks32 {
     ($w:expr, $a:expr, $out:expr, $bytes:expr, $min:expr, |$b:ident| $vals:expr, $signed:expr) => {{
         let (w, a, out): (&[u8], &QuantActs, &mut [f32]) = ($w, $a, $out);
         let (cols, bpr) = (a.cols, a.cols / QK);
-        let blocks = w.len() / $bytes;
-        let groups = blocks / LANES;
-        macro_rules! dot {
-            ($v:expr, $av:expr) => {
-                if $signed { dot_s($v, $av) } else { dot_u($v, $av) }
-            };
-        }
-        for (c, outc) in out.chunks_mut(TOKENS).enumerate() {
-            let mut acc = [_mm_setzero_ps(); TOKENS];
-            for (g, group) in w[..groups * LANES * $bytes].chunks_exact(LANES * $bytes).enumerate() {
-                let (b0, rest) = group.split_at($bytes);
-                let (b1, rest) = rest.split_at($bytes);
-                let (b2, b3) = rest.split_at($bytes);
-                let v0 = {
-                    let $b = b0;
-                    $vals
-                };
-                let v1 = {
-                    let $b = b1;
-                    $vals
-                };
-                let v2 = {
-                    let $b = b2;
-                    $vals
-                };
-                let v3 = {
-                    let $b = b3;
-                    $vals
-                };
-                // The four scales (and minimums) converted at once (F16C: exact, as `f16_to_f32`).
-                let at = |b: &[u8], o: usize| i16::from_le_bytes([b[o], b[o + 1]]);
-                let dm = _mm256_cvtph_ps(if $min {
-                    _mm_setr_epi16(
-                        at(b0, 0),
-                        at(b1, 0),
-                        at(b2, 0),
-                        at(b3, 0),
-                        at(b0, 2),
-                        at(b1, 2),
-                        at(b2, 2),
-                        at(b3, 2),
-                    )
-                } else {
-                    _mm_setr_epi16(at(b0, 0), at(b1, 0), at(b2, 0), at(b3, 0), 0, 0, 0, 0)
-                });
-                let (d, m) = (_mm256_castps256_ps128(dm), _mm256_extractf128_ps::<1>(dm));
-                for (t, acc) in acc[..outc.len()].iter_mut().enumerate() {
-                    let i = c * TOKENS + t;
-                    let at = i * cols + LANES * g * QK;
-                    let q = &a.qs[at..at + LANES * QK];
-                    let s = [
-                        dot!(v0, load32(&q[..])),
-                        dot!(v1, load32(&q[QK..])),
-                        dot!(v2, load32(&q[2 * QK..])),
-                        dot!(v3, load32(&q[3 * QK..])),
-                    ];
-                    let isum = _mm_cvtepi32_ps(hsum4(s));
-                    let ab = i * bpr + LANES * g;
-                    let da = _mm_loadu_ps(a.d[ab..ab + LANES].as_ptr());
-                    *acc = _mm_add_ps(*acc, _mm_mul_ps(_mm_mul_ps(d, da), isum));
-                    if $min {
-                        let sa = _mm_loadu_ps(a.sum[ab..ab + LANES].as_ptr());
-                        *acc = _mm_add_ps(*acc, _mm_mul_ps(m, sa));
-                    }
+        for (k, $b) in w.chunks_exact($bytes).enumerate() {
+            let vals = $vals;
+            let (d, m) = (f16_at($b, 0), if $min { f16_at($b, 2) } else { 0.0 });
+            for (i, o) in out.iter_mut().enumerate() {
+                let at = i * cols + k * QK;
+                let av = load32(&a.qs[at..at + QK]);
+                let isum = hsum(if $signed { dot_s(vals, av) } else { dot_u(vals, av) });
+                *o += (d * a.d[i * bpr + k]) * isum as f32;
+                if $min {
+                    *o += m * a.sum[i * bpr + k];
                 }
-            }
-            for (t, o) in outc.iter_mut().enumerate() {
-                let i = c * TOKENS + t;
-                let mut lanes = [0f32; LANES];
-                _mm_storeu_ps(lanes.as_mut_ptr(), acc[t]);
-                for k in groups * LANES..blocks {
-                    let $b = &w[k * $bytes..(k + 1) * $bytes];
-                    let at = i * cols + k * QK;
-                    let isum = hsum(dot!($vals, load32(&a.qs[at..at + QK])));
-                    lanes[k % LANES] += (f16_at($b, 0) * a.d[i * bpr + k]) * isum as f32;
-                    if $min {
-                        lanes[k % LANES] += f16_at($b, 2) * a.sum[i * bpr + k];
-                    }
-                }
-                *o += reduce(lanes);
             }
         }
     }};
@@ -183,19 +101,19 @@ fn qh32(b: &[u8], at: usize) -> u32 {
     u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
 }
 
-#[target_feature(enable = "avx2,f16c")]
+#[target_feature(enable = "avx2")]
 unsafe fn q4_0_avx2(w: &[u8], a: &QuantActs, out: &mut [f32]) {
     // SAFETY: AVX2 is enabled here; the loads read inside the block and the activations.
     unsafe { blocks32!(w, a, out, 18, false, |b| _mm256_sub_epi8(nibbles32(&b[2..18]), _mm256_set1_epi8(8)), true) }
 }
 
-#[target_feature(enable = "avx2,f16c")]
+#[target_feature(enable = "avx2")]
 unsafe fn q4_1_avx2(w: &[u8], a: &QuantActs, out: &mut [f32]) {
     // SAFETY: AVX2 is enabled here; the loads read inside the block and the activations.
     unsafe { blocks32!(w, a, out, 20, true, |b| nibbles32(&b[4..20]), false) }
 }
 
-#[target_feature(enable = "avx2,f16c")]
+#[target_feature(enable = "avx2")]
 unsafe fn q5_0_avx2(w: &[u8], a: &QuantActs, out: &mut [f32]) {
     // (q | h << 4) - 16: with h set that is q, without it q - 16 = q | 0xF0 as a signed byte.
     // SAFETY: AVX2 is enabled here; the loads read inside the block and the activations.
@@ -212,7 +130,7 @@ unsafe fn q5_0_avx2(w: &[u8], a: &QuantActs, out: &mut [f32]) {
     }
 }
 
-#[target_feature(enable = "avx2,f16c")]
+#[target_feature(enable = "avx2")]
 unsafe fn q5_1_avx2(w: &[u8], a: &QuantActs, out: &mut [f32]) {
     // SAFETY: AVX2 is enabled here; the loads read inside the block and the activations.
     unsafe {
@@ -228,7 +146,7 @@ unsafe fn q5_1_avx2(w: &[u8], a: &QuantActs, out: &mut [f32]) {
     }
 }
 
-#[target_feature(enable = "avx2,f16c")]
+#[target_feature(enable = "avx2")]
 unsafe fn q8_0_avx2(w: &[u8], a: &QuantActs, out: &mut [f32]) {
     // SAFETY: AVX2 is enabled here; the loads read inside the block and the activations.
     unsafe { blocks32!(w, a, out, 34, false, |b| load32(&b[2..34]), true) }
@@ -236,7 +154,7 @@ unsafe fn q8_0_avx2(w: &[u8], a: &QuantActs, out: &mut [f32]) {
 
 /// Q4_K and Q5_K (with `qh`): the eight sub-blocks of 32 unpacked once, then per token the
 /// reference's `(d * sc_j) * (d_a * isum) - (dmin * m_j) * sum_a`.
-#[target_feature(enable = "avx2,f16c")]
+#[target_feature(enable = "avx2")]
 #[inline]
 unsafe fn k45(w: &[u8], a: &QuantActs, out: &mut [f32], bytes: usize, five: bool) {
     let (cols, bpr) = (a.cols, a.cols / QK);
@@ -275,13 +193,13 @@ unsafe fn k45(w: &[u8], a: &QuantActs, out: &mut [f32], bytes: usize, five: bool
     }
 }
 
-#[target_feature(enable = "avx2,f16c")]
+#[target_feature(enable = "avx2")]
 unsafe fn q4_k_avx2(w: &[u8], a: &QuantActs, out: &mut [f32]) {
     // SAFETY: AVX2 is enabled here.
     unsafe { k45(w, a, out, 144, false) }
 }
 
-#[target_feature(enable = "avx2,f16c")]
+#[target_feature(enable = "avx2")]
 unsafe fn q5_k_avx2(w: &[u8], a: &QuantActs, out: &mut [f32]) {
     // SAFETY: AVX2 is enabled here.
     unsafe { k45(w, a, out, 176, true) }
@@ -290,7 +208,7 @@ unsafe fn q5_k_avx2(w: &[u8], a: &QuantActs, out: &mut [f32]) {
 /// Q6_K: per half, four sub-blocks of 32 from 64 `ql` bytes (low/high nibbles) and 32 `qh`
 /// bytes (bit pairs), minus 32; each pair of 16-scales applied by one `vpmaddwd` with
 /// `[sc_2j x 8, sc_2j+1 x 8]`, so the `i32` sum is `sc_2j * dot_lo + sc_2j+1 * dot_hi`.
-#[target_feature(enable = "avx2,f16c")]
+#[target_feature(enable = "avx2")]
 unsafe fn q6_k_avx2(w: &[u8], a: &QuantActs, out: &mut [f32]) {
     let (cols, bpr) = (a.cols, a.cols / QK);
     let m4 = _mm256_set1_epi8(0x0f);
