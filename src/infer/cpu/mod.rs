@@ -188,6 +188,19 @@ impl Cpu {
         team.peers.serve(layout).await
     }
 
+    /// Fails when a shard of the team stopped answering, so that no token is read from
+    /// products that lack its rows (every step ends with a read).
+    fn team_answered(&self) -> Result<(), InferError> {
+        match &self.team {
+            Some(team) if team.peers.broken() => Err(InferError::Device(
+                "a shard worker of the CPU engine stopped answering for 60 s; unload the model and load it again \
+                 (or load it with threads: 1)"
+                    .into(),
+            )),
+            _ => Ok(()),
+        }
+    }
+
     /// Threads the large products run on: the shard team's parts, the native pool's threads,
     /// or 1.
     pub fn threads(&self) -> usize {
@@ -680,12 +693,14 @@ impl Compute for Cpu {
     async fn read(&self, x: &CpuBuf, offset: usize, len: usize) -> Result<Vec<f32>, InferError> {
         #[cfg(target_arch = "wasm32")]
         yield_to_browser().await;
+        self.team_answered()?;
         Ok(x.borrow()[offset..offset + len].to_vec())
     }
 
     async fn read_ids(&self, ids: &CpuIds, len: usize) -> Result<Vec<u32>, InferError> {
         #[cfg(target_arch = "wasm32")]
         yield_to_browser().await;
+        self.team_answered()?;
         Ok(ids.borrow()[..len].to_vec())
     }
 

@@ -133,6 +133,11 @@ pub trait Peers {
     /// Waits for the shards and copies their outputs (`[row][token]`, the rows after part 0's)
     /// into `out`.
     fn finish(&self, out: &mut [f32]);
+    /// Whether a shard stopped answering: `finish` then gave zeros for its rows rather than
+    /// hang the page, and the engine's next read reports the failure.
+    fn broken(&self) -> bool {
+        false
+    }
 }
 
 /// A [`Cpu`]'s shard team: the peers and what the shared buffer must hold.

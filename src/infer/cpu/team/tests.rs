@@ -18,6 +18,8 @@ struct Local {
     /// (rows, n) of the running job.
     job: std::cell::Cell<(usize, usize)>,
     jobs: std::cell::Cell<usize>,
+    /// Plays a shard that stopped answering.
+    broken: std::cell::Cell<bool>,
 }
 
 impl Local {
@@ -29,6 +31,7 @@ impl Local {
             layout: Default::default(),
             job: Default::default(),
             jobs: Default::default(),
+            broken: Default::default(),
         }
     }
 }
@@ -89,6 +92,44 @@ impl Peers for Local {
             *o = f32::from_le_bytes(shared[at + 4 * i..at + 4 * i + 4].try_into().unwrap());
         }
     }
+
+    fn broken(&self) -> bool {
+        self.broken.get()
+    }
+}
+
+#[test]
+fn a_shard_that_stopped_answering_fails_the_next_read() {
+    struct Shared(std::rc::Rc<Local>);
+    impl Peers for Shared {
+        fn parts(&self) -> usize {
+            self.0.parts()
+        }
+        fn add_weight(&self, part: usize, id: u32, ty: GgmlType, rows: usize, cols: usize, bytes: &[u8]) {
+            self.0.add_weight(part, id, ty, rows, cols, bytes)
+        }
+        fn serve(&self, layout: Layout) -> Pin<Box<dyn Future<Output = Result<(), String>> + '_>> {
+            self.0.serve(layout)
+        }
+        fn start(&self, id: u32, rows: usize, n: usize, acts: &QuantActs) {
+            self.0.start(id, rows, n, acts)
+        }
+        fn finish(&self, out: &mut [f32]) {
+            self.0.finish(out)
+        }
+        fn broken(&self) -> bool {
+            self.0.broken()
+        }
+    }
+    let local = std::rc::Rc::new(Local::new(2));
+    let cpu = Cpu::with_peers(Box::new(Shared(local.clone())));
+    let x = cpu.upload_f32(&[1.0, 2.0]).unwrap();
+    let ids = cpu.alloc_ids(1).unwrap();
+    assert_eq!(block_on(cpu.read(&x, 0, 2)).unwrap(), vec![1.0, 2.0]);
+    local.broken.set(true);
+    let e = block_on(cpu.read(&x, 0, 2)).unwrap_err();
+    assert!(matches!(&e, InferError::Device(m) if m.contains("stopped answering")), "{e}");
+    assert!(block_on(cpu.read_ids(&ids, 1)).is_err(), "ids too");
 }
 
 #[test]

@@ -83,7 +83,8 @@ pub struct WebPeers {
     job: Cell<(usize, usize)>,
     /// Whether this thread may `Atomics.wait` (in a Worker) or must spin (a window).
     block: bool,
-    /// Set when shards stopped answering: products then give zeros instead of waiting again.
+    /// Set when shards stopped answering: products then give zeros instead of waiting again,
+    /// and the engine's reads fail ([`Peers::broken`]).
     broken: Cell<bool>,
 }
 
@@ -186,6 +187,10 @@ impl Peers for WebPeers {
             }
         }
         Float32Array::new_with_byte_offset_and_length(buffer, layout.out() as u32, out.len() as u32).copy_to(out);
+    }
+
+    fn broken(&self) -> bool {
+        self.broken.get()
     }
 }
 
