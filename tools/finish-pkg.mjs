@@ -58,7 +58,7 @@ if (!js.includes(openaiMarker)) {
 // Worker mode (ModelManager.create({ worker })): the worker script and the page's client sit at
 // the package root (the client starts the worker with `new URL('./hearth-worker.js',
 // import.meta.url)`, the form bundlers follow); hearth.js links the client to its classes.
-const workerFiles = ['hearth-worker.js', 'hearth-worker-client.js', 'hearth-worker-proxies.js', 'hearth-shard.js'];
+const workerFiles = ['hearth-worker.js', 'hearth-worker-client.js', 'hearth-worker-proxies.js'];
 const workerSrc = join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'web', 'worker');
 for (const f of workerFiles) copyFileSync(join(workerSrc, f), join(pkg, f));
 const workerMarker = '// hearth: worker mode';

@@ -1,4 +1,4 @@
-//! `ShardWorker`: the wasm side of a CPU-engine shard worker (`hearth-shard.js` runs one per
+//! `ShardWorker`: the wasm side of a CPU-engine shard worker (`hearth-worker.js` runs one per
 //! Worker). Apps never create it: the CPU engine starts its shard workers itself on a cross-origin
 //! isolated page (see `infer::cpu::team`).
 

@@ -36,7 +36,9 @@ after(async () => {
   await h?.close();
 });
 
-const shardWorkers = () => h.page.workers().filter((w) => /hearth-shard/.test(w.url())).length;
+// Shard workers run hearth-worker.js (the one worker script); no worker-mode Worker lives while
+// this is counted.
+const shardWorkers = () => h.page.workers().filter((w) => /hearth-worker\.js/.test(w.url())).length;
 
 test('threads: 2 on an isolated page gives the 1-thread greedy tokens bit for bit, reports 2, and dispose ends the shard worker', async () => {
   assert.equal(await h.page.evaluate(() => self.crossOriginIsolated), true, 'the test page is cross-origin isolated');
@@ -54,6 +56,9 @@ test('threads: 2 on an isolated page gives the 1-thread greedy tokens bit for bi
     const { model, infos } = await window.loadCpu(url, { threads: 2 });
     window.split = { model, infos };
   }, SMOLLM2);
+  // Playwright learns of a new Worker through an event: give it a moment.
+  const seen = Date.now() + 10_000;
+  while (shardWorkers() < before + 1 && Date.now() < seen) await new Promise((r) => setTimeout(r, 100));
   assert.equal(shardWorkers(), before + 1, 'one shard worker runs while the model lives');
   const two = await h.page.evaluate(async ({ prompt, tokens }) => {
     const { model, infos } = window.split;

@@ -300,8 +300,48 @@ function dispatch(data) {
   }
 }
 
+// ---- A shard worker of the CPU engine ---------------------------------------------------------
+// The same script serves as a shard worker (started by the CPU engine itself, from the page or
+// from this worker; see src/infer/cpu/team.rs): one more instance of the package's compiled
+// WebAssembly module that holds some rows of every large matrix and computes them when the
+// model's side asks, through a SharedArrayBuffer. One script for both, so that a bundler sees one
+// worker entry (two worker scripts that each import the package would import each other).
+//
+// Messages, in order: `{ type: 'init', module, part }` -> `{ type: 'ready' }`; any number of
+// `{ type: 'weight', id, ty, rows, cols, bytes }`; `{ type: 'serve', shared }` -> `{ type:
+// 'serving' }`, after which the worker loops in Atomics.wait until it is terminated. A failure
+// answers `{ type: 'error', message }` (at once, or at `serve` for a weight's). The `hello` this
+// script says first is ignored by the engine.
+let shard = null;
+let shardFailed = null;
+let shardQueue = Promise.resolve();
+
+async function shardMessage(m) {
+  try {
+    if (shardFailed) throw shardFailed;
+    if (m.type === 'init') {
+      await init({ module_or_path: m.module });
+      shard = new hearth.ShardWorker(m.part);
+      post({ type: 'ready' });
+    } else if (m.type === 'weight') {
+      shard.addWeight(m.id, m.ty, m.rows, m.cols, new Uint8Array(m.bytes));
+    } else if (m.type === 'serve') {
+      post({ type: 'serving' });
+      shard.serve(m.shared);
+    }
+  } catch (err) {
+    shardFailed = err instanceof Error ? err : new Error(String(err));
+    if (m.type !== 'weight') post({ type: 'error', message: String(shardFailed.message) });
+  }
+}
+
 self.onmessage = ({ data }) => {
   switch (data && data.type) {
+    case 'init':
+    case 'weight':
+    case 'serve':
+      shardQueue = shardQueue.then(() => shardMessage(data));
+      break;
     case 'ping':
       post({ type: 'hello' });
       break;

@@ -1,5 +1,5 @@
 //! The browser glue of [`super`]: the shard Workers (started by `workers.js`, which runs
-//! `hearth-shard.js` in each), the `SharedArrayBuffer` and the `Atomics` both sides synchronise
+//! `hearth-worker.js` in each), the `SharedArrayBuffer` and the `Atomics` both sides synchronise
 //! with.
 //!
 //! The header's words ([`Layout::JOB`] ... and the layout words below) are the only state the

@@ -1,6 +1,6 @@
 // The page side of the CPU engine's shard workers (see team.rs and team/web.rs): start them,
-// hand them their rows, let them serve, stop them. The worker script, hearth-shard.js, sits at
-// the package root; this file is wasm-bindgen's copy at
+// hand them their rows, let them serve, stop them. The worker script is hearth-worker.js (worker
+// mode's, which also serves as a shard), at the package root; this file is wasm-bindgen's copy at
 // snippets/hearth-<hash>/src/infer/cpu/team/workers.js, six folders below it. The Worker is
 // created in the `new Worker(new URL(..., import.meta.url), { type: 'module' })` form that
 // bundlers follow.
@@ -39,7 +39,7 @@ export async function startShards(module, parts, timeoutMs) {
   const workers = [];
   try {
     for (let part = 1; part < parts; part++) {
-      const worker = new Worker(new URL('../../../../../../hearth-shard.js', import.meta.url), { type: 'module' });
+      const worker = new Worker(new URL('../../../../../../hearth-worker.js', import.meta.url), { type: 'module' });
       workers.push(worker);
       worker.postMessage({ type: 'init', module, part });
     }
