@@ -294,6 +294,20 @@ fn matmul_rows(w: &CpuWeight, rows: Rows<'_>, n: usize, r0: usize, r1: usize, ou
     }
 }
 
+/// Products laid out `[row][token]` (`rows x n`, as [`matmul_rows`] writes them) into `out`
+/// as `[token][row]`.
+fn by_token(products: &[f32], rows: usize, n: usize, out: &mut [f32]) {
+    if n == 1 {
+        out[..rows].copy_from_slice(&products[..rows]);
+        return;
+    }
+    for r in 0..rows {
+        for i in 0..n {
+            out[i * rows + r] = products[r * n + i];
+        }
+    }
+}
+
 fn gelu_tanh(x: f32) -> f32 {
     const SQRT_2_OVER_PI: f32 = 0.797_884_6;
     0.5 * x * (1.0 + (SQRT_2_OVER_PI * x * (1.0 + 0.044_715 * x * x)).tanh())
@@ -489,16 +503,7 @@ impl Compute for Cpu {
         }
         #[cfg(target_arch = "wasm32")]
         matmul_rows(w, rows, n, 0, w.rows, tmp, row);
-        let mut out = out.borrow_mut();
-        if n == 1 {
-            out[..w.rows].copy_from_slice(&tmp[..w.rows]);
-            return;
-        }
-        for r in 0..w.rows {
-            for i in 0..n {
-                out[i * w.rows + r] = tmp[r * n + i];
-            }
-        }
+        by_token(tmp, w.rows, n, &mut out.borrow_mut());
     }
 
     fn add_bias(&self, x: &CpuBuf, b: &CpuBuf, n: usize, dim: usize) {

@@ -27,7 +27,7 @@ use std::pin::Pin;
 use crate::gguf::GgmlType;
 
 use super::quant::QuantActs;
-use super::{Cpu, CpuWeight, InferError, Rows, matmul_rows};
+use super::{Cpu, CpuWeight, InferError, Rows, by_token, matmul_rows};
 use crate::infer::Compute;
 
 #[cfg(target_arch = "wasm32")]
@@ -238,15 +238,7 @@ pub(super) fn matmul_split(
         tmp.resize(rows * m, 0.0);
         matmul_rows(w, Rows::Quant(k, acts), m, 0, s.own, &mut tmp[..s.own * m], &mut []);
         team.peers.finish(&mut tmp[s.own * m..rows * m]);
-        if n == 1 {
-            out[..rows].copy_from_slice(&tmp[..rows]);
-        } else {
-            for r in 0..rows {
-                for i in 0..m {
-                    out[(t0 + i) * rows + r] = tmp[r * m + i];
-                }
-            }
-        }
+        by_token(tmp, rows, m, &mut out[t0 * rows..(t0 + m) * rows]);
         t0 += m;
     }
     true
