@@ -74,11 +74,42 @@ pub struct Scratch {
     sums: Vec<f32>,
 }
 
-/// [`crate::infer::Compute::attention`] over f16 caches (`k`, `v` as [`halves`]), the same
-/// arithmetic as the f32 path in the same order, per KV head: each cached key and value row is
-/// converted once for all the query heads that share it.
+/// Where [`attention`] reads a cached key or value row: an f32 cache as it is, an f16 cache
+/// ([`halves`]) converted into the scratch row.
+pub trait CacheRows {
+    /// The `len` elements at `at`, through `buf` (`len` long) when they need converting.
+    fn row<'a>(&'a self, at: usize, len: usize, buf: &'a mut [f32]) -> &'a [f32];
+}
+
+impl CacheRows for [f32] {
+    fn row<'a>(&'a self, at: usize, len: usize, _: &'a mut [f32]) -> &'a [f32] {
+        &self[at..at + len]
+    }
+}
+
+impl CacheRows for [u16] {
+    fn row<'a>(&'a self, at: usize, len: usize, buf: &'a mut [f32]) -> &'a [f32] {
+        for (r, &h) in buf.iter_mut().zip(&self[at..at + len]) {
+            *r = f16_to_f32(h);
+        }
+        buf
+    }
+}
+
+/// [`crate::infer::Compute::attention`] over f32 or f16 caches, per KV head: each cached key
+/// and value row is read (converted, for f16) once for all the query heads that share it. Per
+/// query head the arithmetic and its order are the one-head-at-a-time computation's: scores
+/// `q . k * scale`, softmax from the row's maximum, values summed in position order.
 #[allow(clippy::too_many_arguments)]
-pub fn attention(q: &[f32], k: &[u16], v: &[u16], n: usize, a: Attention, out: &mut [f32], s: &mut Scratch) {
+pub fn attention<C: CacheRows + ?Sized>(
+    q: &[f32],
+    k: &C,
+    v: &C,
+    n: usize,
+    a: Attention,
+    out: &mut [f32],
+    s: &mut Scratch,
+) {
     let hd = a.head_dim as usize;
     let (qw, kvw) = (a.n_head as usize * hd, a.n_head_kv as usize * hd);
     let group = (a.n_head / a.n_head_kv) as usize;
@@ -92,12 +123,10 @@ pub fn attention(q: &[f32], k: &[u16], v: &[u16], n: usize, a: Attention, out: &
         for g in 0..a.n_head_kv as usize {
             let heads = g * group..(g + 1) * group;
             for t in t0..=p {
-                for (r, &h) in s.row.iter_mut().zip(&k[t * kvw + g * hd..t * kvw + (g + 1) * hd]) {
-                    *r = f16_to_f32(h);
-                }
+                let kr = k.row(t * kvw + g * hd, hd, &mut s.row);
                 for (j, h) in heads.clone().enumerate() {
                     let qh = &q[i * qw + h * hd..i * qw + (h + 1) * hd];
-                    s.scores[j * len + t - t0] = dot(qh, &s.row) * a.scale;
+                    s.scores[j * len + t - t0] = dot(qh, kr) * a.scale;
                 }
             }
             for (j, sum) in s.sums.iter_mut().enumerate() {
@@ -113,13 +142,11 @@ pub fn attention(q: &[f32], k: &[u16], v: &[u16], n: usize, a: Attention, out: &
                 out[i * qw + h * hd..i * qw + (h + 1) * hd].fill(0.0);
             }
             for t in t0..=p {
-                for (r, &h) in s.row.iter_mut().zip(&v[t * kvw + g * hd..t * kvw + (g + 1) * hd]) {
-                    *r = f16_to_f32(h);
-                }
+                let vr = v.row(t * kvw + g * hd, hd, &mut s.row);
                 for (j, h) in heads.clone().enumerate() {
                     let wgt = s.scores[j * len + t - t0] / s.sums[j];
                     let o = &mut out[i * qw + h * hd..i * qw + (h + 1) * hd];
-                    for (o, &r) in o.iter_mut().zip(&s.row) {
+                    for (o, &r) in o.iter_mut().zip(vr) {
                         *o += wgt * r;
                     }
                 }

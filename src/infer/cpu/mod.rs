@@ -122,9 +122,7 @@ struct Scratch {
     tmp: Vec<f32>,
     /// One decoded weight row (the f32 path).
     row: Vec<f32>,
-    /// Attention scores of one query head.
-    scores: Vec<f32>,
-    /// The f16 cache's attention scratch.
+    /// Attention's scratch (a converted cache row, scores, softmax sums).
     kv: kv::Scratch,
 }
 
@@ -563,43 +561,10 @@ impl Compute for Cpu {
         let _p = self.profile.scope("attention", "", 0);
         let (q, k, v) = (q.borrow(), k.borrow(), v.borrow());
         let mut out = out.borrow_mut();
-        if self.kv.get() == KvCache::F16 {
-            let s = &mut self.scratch.borrow_mut().kv;
-            return kv::attention(&q, kv::halves(&k), kv::halves(&v), n, a, &mut out, s);
-        }
-        let hd = a.head_dim as usize;
-        let (qw, kvw) = (a.n_head as usize * hd, a.n_head_kv as usize * hd);
-        let group = (a.n_head / a.n_head_kv) as usize;
-        let mut guard = self.scratch.borrow_mut();
-        let scores = &mut guard.scores;
-        for i in 0..n {
-            let p = a.pos0 as usize + i;
-            let t0 = if a.window > 0 { (p + 1).saturating_sub(a.window as usize) } else { 0 };
-            for h in 0..a.n_head as usize {
-                let g = h / group;
-                let qh = &q[i * qw + h * hd..i * qw + (h + 1) * hd];
-                scores.clear();
-                let mut max = f32::NEG_INFINITY;
-                for t in t0..=p {
-                    let s = dot(qh, &k[t * kvw + g * hd..t * kvw + (g + 1) * hd]) * a.scale;
-                    max = max.max(s);
-                    scores.push(s);
-                }
-                let mut sum = 0f32;
-                for s in scores.iter_mut() {
-                    *s = (*s - max).exp();
-                    sum += *s;
-                }
-                let o = &mut out[i * qw + h * hd..i * qw + (h + 1) * hd];
-                o.fill(0.0);
-                for (j, t) in (t0..=p).enumerate() {
-                    let wgt = scores[j] / sum;
-                    let vt = &v[t * kvw + g * hd..t * kvw + (g + 1) * hd];
-                    for d in 0..hd {
-                        o[d] += wgt * vt[d];
-                    }
-                }
-            }
+        let s = &mut self.scratch.borrow_mut().kv;
+        match self.kv.get() {
+            KvCache::F16 => kv::attention(&q, kv::halves(&k), kv::halves(&v), n, a, &mut out, s),
+            KvCache::F32 => kv::attention(&q, &k[..], &v[..], n, a, &mut out, s),
         }
     }
 
