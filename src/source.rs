@@ -148,6 +148,8 @@ pub trait Chunk {
     fn byte_len(&self) -> u64;
     /// The bytes, in this memory.
     fn into_bytes(self) -> Vec<u8>;
+    /// Copies `into.len()` bytes from offset `from` of the chunk into `into`.
+    fn copy_to(&self, from: u64, into: &mut [u8]);
 }
 
 impl Chunk for Vec<u8> {
@@ -157,6 +159,10 @@ impl Chunk for Vec<u8> {
 
     fn into_bytes(self) -> Vec<u8> {
         self
+    }
+
+    fn copy_to(&self, from: u64, into: &mut [u8]) {
+        into.copy_from_slice(&self[from as usize..from as usize + into.len()]);
     }
 }
 
@@ -210,6 +216,80 @@ pub async fn stream_body<B: Body, E: From<SourceError>>(
     }
     check_complete(url, announced, received)?;
     Ok(received)
+}
+
+/// The most a [`Cursor`] reads and drops to reach a later range instead of the caller making a
+/// new request: about what a browser request's round trip costs in bytes here (~40 ms).
+pub const SKIP_BYTES: u64 = 8 << 20;
+
+/// The body of one download of a file from offset `pos` on, read by ranges in increasing order.
+/// A model's upload reads its tensors in file order, so one request serves the whole upload, and
+/// the browser receives the next tensor while the last one is uploaded; a request per tensor
+/// (or per few MB) costs a round trip each, more than the bytes take to arrive.
+pub struct Cursor<B: Body> {
+    body: B,
+    /// File offset of the next byte not taken.
+    pos: u64,
+    /// The untaken rest of the last chunk: the chunk and where the rest starts in it.
+    rest: Option<(B::Chunk, u64)>,
+}
+
+impl<B: Body> Cursor<B> {
+    /// A cursor over `body`, whose first byte is the file's byte `start`.
+    pub fn new(body: B, start: u64) -> Self {
+        Cursor { body, pos: start, rest: None }
+    }
+
+    /// Whether [`Self::read`] can serve `range`: it starts at or at most [`SKIP_BYTES`] after the
+    /// next byte not taken.
+    pub fn serves(&self, range: &Range<u64>) -> bool {
+        range.start >= self.pos && range.start - self.pos <= SKIP_BYTES
+    }
+
+    /// The bytes of `range` (one this cursor [`Self::serves`]; the bytes before it are dropped),
+    /// calling `received` with the bytes of it received so far as chunks arrive.
+    ///
+    /// # Errors
+    /// The body's; [`SourceError::Truncated`] when it ends before `range` does;
+    /// [`SourceError::Read`] for a range this cursor has passed.
+    pub async fn read(&mut self, url: &str, range: Range<u64>, received: &dyn Fn(u64)) -> Result<Vec<u8>, SourceError> {
+        if range.start < self.pos {
+            return Err(SourceError::Read { detail: format!("{url}: bytes {range:?} were read already") });
+        }
+        let mut out = vec![0u8; (range.end - range.start) as usize];
+        let mut filled = 0u64;
+        while self.pos < range.end {
+            let (chunk, from) = match self.rest.take() {
+                Some(rest) => rest,
+                None => match self.body.next_chunk().await? {
+                    Some(chunk) => (chunk, 0),
+                    None => {
+                        let (expected, received) = (range.end - range.start, filled);
+                        return Err(SourceError::Truncated { url: url.to_owned(), expected, received });
+                    }
+                },
+            };
+            let len = chunk.byte_len() - from;
+            let skip = (range.start - self.pos.min(range.start)).min(len);
+            let take = (len - skip).min(range.end - (self.pos + skip));
+            if take > 0 {
+                chunk.copy_to(from + skip, &mut out[filled as usize..(filled + take) as usize]);
+                filled += take;
+                received(filled);
+            }
+            self.pos += skip + take;
+            if skip + take < len {
+                self.rest = Some((chunk, from + skip + take));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Stops the download.
+    pub fn cancel(&mut self) {
+        self.rest = None;
+        self.body.cancel();
+    }
 }
 
 /// Where a [`ProgressReporter`] also reports: the JS `onProgress` callback in the browser.

@@ -196,6 +196,57 @@ fn a_failing_take_cancels_the_body() {
     assert!(body.cancelled);
 }
 
+/// The file `0, 1, 2, ...` (bytes mod 251) from offset `start` on, in chunks of `sizes`.
+fn file_body(start: u64, sizes: &[usize]) -> Pieces {
+    let mut at = start;
+    let chunks: Vec<Vec<u8>> = sizes
+        .iter()
+        .map(|&n| {
+            let chunk = (at..at + n as u64).map(|i| (i % 251) as u8).collect();
+            at += n as u64;
+            chunk
+        })
+        .collect();
+    Pieces { chunks: chunks.into_iter(), announced: None, error: None, cancelled: false }
+}
+
+fn file_bytes(range: Range<u64>) -> Vec<u8> {
+    range.map(|i| (i % 251) as u8).collect()
+}
+
+#[test]
+fn a_cursor_serves_increasing_ranges_across_chunk_edges_from_one_body() {
+    let mut cursor = Cursor::new(file_body(100, &[5, 0, 7, 3, 20]), 100);
+    let heard = RefCell::new(Vec::new());
+    // Within a chunk, across three, with a gap (dropped), and an empty range.
+    for range in [100..103, 103..111, 113..118, 118..118, 120..135] {
+        assert!(cursor.serves(&range), "{range:?}");
+        heard.borrow_mut().clear();
+        let got = block_on(cursor.read("/m", range.clone(), &|n| heard.borrow_mut().push(n)));
+        assert_eq!(got, Ok(file_bytes(range.clone())), "{range:?}");
+        let want = range.end - range.start;
+        assert_eq!(heard.borrow().last().copied().unwrap_or(0), want, "{range:?}");
+    }
+    // Behind it, or further ahead than a request costs: not served, and a read behind is refused.
+    assert!(!cursor.serves(&(130..131)));
+    assert!(!cursor.serves(&(135 + SKIP_BYTES + 1..135 + SKIP_BYTES + 2)));
+    assert!(matches!(block_on(cursor.read("/m", 130..131, &|_| {})), Err(SourceError::Read { .. })));
+    // The body ends before the range does.
+    let short = block_on(cursor.read("/m", 135..140, &|_| {}));
+    assert_eq!(short, Err(SourceError::Truncated { url: "/m".into(), expected: 5, received: 0 }));
+    cursor.cancel();
+    assert!(cursor.body.cancelled);
+}
+
+#[test]
+fn a_cursor_passes_the_bodys_errors_through() {
+    let mut body = file_body(0, &[4]);
+    body.error = Some(SourceError::Aborted { url: "/m".into() });
+    let mut cursor = Cursor::new(body, 0);
+    assert_eq!(block_on(cursor.read("/m", 0..2, &|_| {})), Ok(file_bytes(0..2)));
+    assert_eq!(block_on(cursor.read("/m", 2..9, &|_| {})), Err(SourceError::Aborted { url: "/m".into() }));
+}
+
 /// A callback that keeps what it hears.
 #[derive(Default)]
 struct Heard(RefCell<Vec<(u64, Option<u64>)>>);

@@ -2,7 +2,9 @@
 //! `Blob`/`File` the user picked, or a URL read with `fetch`.
 //!
 //! A URL is opened header first: a `Range` request for the first bytes, more
-//! ranges while the header asks for them, and later one range per read. When the
+//! ranges while the header asks for them. Later reads (a model's upload, in file
+//! order) are served from one request for the rest of the file, read as far as they
+//! go ([`Cursor`]); a read behind it, or far ahead, starts another. When the
 //! server ignores `Range` (answers 200), the body is streamed once into a single
 //! JS buffer of the announced size, with progress, and every read is served from
 //! it — the file is never held twice.
@@ -25,7 +27,7 @@ use super::error::JsError;
 use crate::gguf::GgufHeader;
 use crate::infer::load::{ByteSource, HEADER_PROBE, read_header, read_header_from};
 pub use crate::source::SourceError;
-use crate::source::{Body, Chunk, MAX_BUFFER, ProgressCallback, content_length, content_range_total};
+use crate::source::{Body, Chunk, Cursor, MAX_BUFFER, ProgressCallback, content_length, content_range_total};
 use crate::source::{range_header, stream_body};
 use crate::status::Progress;
 
@@ -57,15 +59,14 @@ pub enum Source {
     Url(UrlSource),
 }
 
-/// The most a URL read fetches beyond the range asked for ([`UrlSource::read_ahead`]).
-const READ_AHEAD_BYTES: u64 = 8 << 20;
-
 pub struct UrlSource {
     pub url: String,
     pub total: Option<u64>,
     pub ranges: bool,
     /// Bytes already downloaded, and the file offset they start at.
     body: RefCell<Option<(u64, Uint8Array)>>,
+    /// The open download the reads in progress take their bytes from, and the signal it obeys.
+    stream: RefCell<Option<(Cursor<ResponseBody>, Option<AbortSignal>)>>,
 }
 
 impl Source {
@@ -104,7 +105,7 @@ impl Source {
                 {
                     return Ok(body.subarray((range.start - start) as u32, (range.end - start) as u32).to_vec());
                 }
-                u.read_ahead(range, signal, received).await
+                u.read_streamed(range, signal, received).await
             }
         }
     }
@@ -115,10 +116,19 @@ impl Source {
     }
 }
 
-/// A [`Source`] with the `AbortSignal` its reads obey: what the core loader reads from.
+/// A [`Source`] with the `AbortSignal` its reads obey: what the core loader reads from. Its
+/// reads of a URL share one download, stopped when it is dropped.
 pub struct Reading<'a> {
     source: &'a Source,
     signal: Option<&'a AbortSignal>,
+}
+
+impl Drop for Reading<'_> {
+    fn drop(&mut self) {
+        if let Source::Url(u) = self.source {
+            u.close();
+        }
+    }
 }
 
 impl ByteSource for Reading<'_> {
@@ -183,10 +193,7 @@ async fn fetch(url: &str, range: Option<Range<u64>>, signal: Option<&AbortSignal
 
 /// `fetch(url)` for the whole body (no Range), of its `Content-Length` when the server sends
 /// one: the model cache streams it to disk.
-pub(super) async fn download<'a>(
-    url: &'a str,
-    signal: Option<&'a AbortSignal>,
-) -> Result<ResponseBody<'a>, SourceError> {
+pub(super) async fn download(url: &str, signal: Option<&AbortSignal>) -> Result<ResponseBody, SourceError> {
     let response = fetch(url, None, signal).await?;
     let total = header(&response, "Content-Length").as_deref().and_then(content_length);
     ResponseBody::new(url, &response, total, signal)
@@ -208,19 +215,19 @@ fn zeroed(url: &str, n: u64) -> Result<Uint8Array, SourceError> {
 }
 
 /// A `fetch` response's body as the core reads it, chunk by chunk (each chunk a JS buffer).
-pub(super) struct ResponseBody<'a> {
-    url: &'a str,
+pub(super) struct ResponseBody {
+    url: String,
     reader: ReadableStreamDefaultReader,
     announced: Option<u64>,
     received: u64,
-    signal: Option<&'a AbortSignal>,
+    signal: Option<AbortSignal>,
 }
 
-impl<'a> ResponseBody<'a> {
+impl ResponseBody {
     /// The body of `response`, `announced` bytes long when known; `None` when there is none.
-    fn new(url: &'a str, response: &Response, announced: Option<u64>, signal: Option<&'a AbortSignal>) -> Option<Self> {
+    fn new(url: &str, response: &Response, announced: Option<u64>, signal: Option<&AbortSignal>) -> Option<Self> {
         let reader = response.body()?.get_reader().unchecked_into();
-        Some(ResponseBody { url, reader, announced, received: 0, signal })
+        Some(ResponseBody { url: url.to_owned(), reader, announced, received: 0, signal: signal.cloned() })
     }
 }
 
@@ -232,9 +239,13 @@ impl Chunk for Uint8Array {
     fn into_bytes(self) -> Vec<u8> {
         self.to_vec()
     }
+
+    fn copy_to(&self, from: u64, into: &mut [u8]) {
+        self.subarray(from as u32, (from + into.len() as u64) as u32).copy_to(into);
+    }
 }
 
-impl Body for ResponseBody<'_> {
+impl Body for ResponseBody {
     type Chunk = Uint8Array;
 
     fn announced_len(&self) -> Option<u64> {
@@ -242,10 +253,10 @@ impl Body for ResponseBody<'_> {
     }
 
     async fn next_chunk(&mut self) -> Result<Option<Uint8Array>, SourceError> {
-        let (url, expected, received) = (self.url.to_owned(), self.announced.unwrap_or(0), self.received);
-        let step = JsFuture::from(self.reader.read())
-            .await
-            .map_err(|e| aborted_or(&e, self.url, self.signal, SourceError::Truncated { url, expected, received }))?;
+        let (url, expected, received) = (self.url.clone(), self.announced.unwrap_or(0), self.received);
+        let step = JsFuture::from(self.reader.read()).await.map_err(|e| {
+            aborted_or(&e, &self.url, self.signal.as_ref(), SourceError::Truncated { url, expected, received })
+        })?;
         if Reflect::get(&step, &JsValue::from_str("done")).ok().and_then(|d| d.as_bool()).unwrap_or(true) {
             return Ok(None);
         }
@@ -312,27 +323,68 @@ impl UrlSource {
         read_body(&self.url, &response, Some(range.end - range.start), signal, received).await
     }
 
-    /// `range`, fetched with up to [`READ_AHEAD_BYTES`] after it (within the file) kept as the
-    /// body the next reads are served from. A model's upload reads a few hundred small ranges
-    /// back to back (SmolLM2 135M: ~330): one request each costs a browser round trip per tensor,
-    /// more than its bytes take to arrive, so reads ahead make it ~12 requests. Progress counts
-    /// only the bytes of `range`. A body downloaded whole ([`Self::download_from`]) is kept.
-    async fn read_ahead(
+    /// `range`, from the download the last reads took theirs from when it can serve it (it obeys
+    /// the same signal and has not passed `range`), else from a new one of the rest of the file,
+    /// kept for the next reads. Progress counts only the bytes of `range`.
+    async fn read_streamed(
         &self,
         range: Range<u64>,
         signal: Option<&AbortSignal>,
         received: &dyn Fn(u64),
     ) -> Result<Vec<u8>, SourceError> {
-        let want = range.end - range.start;
-        let end = self.total.map_or(range.end, |t| t.min(range.start + READ_AHEAD_BYTES).max(range.end));
-        let whole = self.body.borrow().as_ref().is_some_and(|(_, b)| u64::from(b.length()) > READ_AHEAD_BYTES);
-        if end == range.end || whole {
-            return Ok(self.fetch_range(range, signal, received).await?.to_vec());
+        if range.is_empty() {
+            return Ok(Vec::new());
         }
-        let span = self.fetch_range(range.start..end, signal, &|n| received(n.min(want))).await?;
-        let out = span.subarray(0, want as u32).to_vec();
-        *self.body.borrow_mut() = Some((range.start, span));
-        Ok(out)
+        let kept = self.stream.borrow_mut().take();
+        let mut cursor = match kept {
+            Some((cursor, obeys)) if cursor.serves(&range) && same_signal(obeys.as_ref(), signal) => cursor,
+            other => {
+                if let Some((mut old, _)) = other {
+                    old.cancel();
+                }
+                self.open_stream(range.start, range.end, signal).await?
+            }
+        };
+        match cursor.read(&self.url, range, received).await {
+            Ok(bytes) => {
+                // A read that ran meanwhile may have left its own download: one is kept.
+                if let Some((mut other, _)) = self.stream.replace(Some((cursor, signal.cloned()))) {
+                    other.cancel();
+                }
+                Ok(bytes)
+            }
+            Err(e) => {
+                cursor.cancel();
+                Err(e)
+            }
+        }
+    }
+
+    /// A download from `start` to the end of the file (to `end` when its length is unknown).
+    async fn open_stream(
+        &self,
+        start: u64,
+        end: u64,
+        signal: Option<&AbortSignal>,
+    ) -> Result<Cursor<ResponseBody>, SourceError> {
+        if !self.ranges {
+            return Err(SourceError::no_ranges(&self.url, None));
+        }
+        let range = start..self.total.unwrap_or(end).max(end);
+        let response = fetch(&self.url, Some(range.clone()), signal).await?;
+        if response.status() != 206 {
+            return Err(SourceError::no_ranges(&self.url, Some(response.status())));
+        }
+        let body = ResponseBody::new(&self.url, &response, Some(range.end - range.start), signal)
+            .ok_or_else(|| SourceError::Read { detail: format!("{} sent no body", self.url) })?;
+        Ok(Cursor::new(body, start))
+    }
+
+    /// Stops the download the reads took their bytes from.
+    fn close(&self) {
+        if let Some((mut cursor, _)) = self.stream.borrow_mut().take() {
+            cursor.cancel();
+        }
     }
 
     /// Downloads every byte from `start` to the end, once, with progress; later
@@ -355,6 +407,15 @@ impl UrlSource {
     }
 }
 
+/// Whether two reads obey the same signal (the same object, or both none).
+fn same_signal(a: Option<&AbortSignal>, b: Option<&AbortSignal>) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => js_sys::Object::is(a, b),
+        (None, None) => true,
+        _ => false,
+    }
+}
+
 /// Opens a URL and parses its GGUF header: ranges when the server supports
 /// them, else the whole body streamed once (with progress).
 pub async fn open_url(
@@ -367,7 +428,13 @@ pub async fn open_url(
         let total = header(&response, "Content-Range").as_deref().and_then(content_range_total);
         let want = total.map_or(HEADER_PROBE, |t| t.min(HEADER_PROBE));
         let first = read_body(url, &response, Some(want), signal, &|_| {}).await?.to_vec();
-        let source = UrlSource { url: url.to_owned(), total, ranges: true, body: RefCell::new(None) };
+        let source = UrlSource {
+            url: url.to_owned(),
+            total,
+            ranges: true,
+            body: RefCell::default(),
+            stream: RefCell::default(),
+        };
         let report = ProgressReporter::hook(progress, 0, total);
         let header = read_header(first, total, async |range: Range<u64>| {
             let more = source.fetch_range(range.clone(), signal, &|_| {}).await?;
@@ -383,8 +450,8 @@ pub async fn open_url(
     let body = read_body(url, &response, total, signal, &ProgressReporter::hook(progress, 0, total)).await?;
     let len = u64::from(body.length());
     let header = read_header_in_memory(&body)?;
-    let source =
-        UrlSource { url: url.to_owned(), total: Some(len), ranges: false, body: RefCell::new(Some((0, body))) };
+    let body = RefCell::new(Some((0, body)));
+    let source = UrlSource { url: url.to_owned(), total: Some(len), ranges: false, body, stream: RefCell::default() };
     Ok((source, header))
 }
 

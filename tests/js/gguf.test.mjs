@@ -98,6 +98,40 @@ test('a server without Range support: the file streams once, with progress, and 
   assert.equal(r.events.at(-1).percent, 100);
 });
 
+test('a load from a URL takes its weights from one request for the rest of the file', async () => {
+  // One request per tensor, or per few MB, costs a browser round trip each (~40 ms here), more
+  // than the bytes take to arrive: the upload reads its tensors in file order from one download.
+  const model = 'smollm2-135m-instruct-q4_1';
+  const url = `/models/${model}.gguf`;
+  const size = statSync(join(MODELS_DIR, `${model}.gguf`)).size;
+  const dataOffset = await h.page.evaluate(async (url) => {
+    window.__file = await window.hearth.GgufFile.fromUrl(url);
+    return Math.min(...window.__file.tensors().map((t) => t.offset));
+  }, url);
+  const ranges = [];
+  const onRequest = (r) => {
+    if (new URL(r.url()).pathname === url) ranges.push(r.headers().range ?? 'none');
+  };
+  h.page.on('request', onRequest);
+  let text;
+  try {
+    text = await h.page.evaluate(async () => {
+      const { LanguageModel, SseStreamer } = window.hearth;
+      const model = await LanguageModel.load(window.__file, new SseStreamer(), { backend: 'cpu', threads: 1 });
+      try {
+        return (await model.generate('The capital of France is', { maxTokens: 4, temperature: 0 })).text;
+      } finally {
+        model.dispose();
+        delete window.__file;
+      }
+    });
+  } finally {
+    h.page.off('request', onRequest);
+  }
+  assert.deepEqual(ranges, [`bytes=${dataOffset}-${size - 1}`]);
+  assert.ok(text.length > 0, 'the model generated from the streamed weights');
+});
+
 test('download() streams the tensor data once with progress; a Blob parses the same', async () => {
   const model = 'smollm2-135m-instruct-q4_1';
   const r = await h.page.evaluate(async (url) => {
