@@ -16,7 +16,7 @@ use futures::executor::block_on;
 use hearth::backend::{WgpuDevice, init_wgpu_blocking};
 use hearth::gguf::{GgmlType, dequantize_to_vec};
 use hearth::infer::gpu::{Flash, Gpu, GpuFeatures, Kernels};
-use hearth::infer::{Activation, Attention, Compute, InferError, Rope};
+use hearth::infer::{Activation, Attention, Compute, InferError, KvCache, Rope};
 use hearth::model::RopeStyle;
 
 static DEVICE: OnceLock<Result<(WgpuDevice, GpuFeatures), String>> = OnceLock::new();
@@ -629,6 +629,84 @@ fn flash_decoding_matches_the_reference_and_the_whole_context_kernel() {
             assert!(diff < 1e-4, "{a:?}: split and whole-context kernels differ by {diff}");
         }
     }
+}
+
+/// `x` rounded to the nearest half-precision value (ties to even), for values in f16's range.
+fn round_f16(x: f32) -> f32 {
+    if x == 0.0 {
+        return x;
+    }
+    let ulp = 2f64.powi((f64::from(x.abs()).log2().floor() as i32).max(-14) - 10);
+    ((f64::from(x) / ulp).round_ties_even() * ulp) as f32
+}
+
+#[test]
+fn half_precision_caches_hold_rounded_rows_for_attention() {
+    let Some(g) = gpu() else { return };
+    let mut rng = Rng::new(41);
+    let cases = [
+        // (n, n_head, n_head_kv, head_dim, pos0, window, flash-decoding)
+        (5, 8, 2, 64, 0, 0, false),
+        (4, 6, 2, 256, 37, 0, false),
+        (3, 4, 2, 18, 140, 0, false),
+        (7, 4, 1, 80, 200, 16, false),
+        (1, 8, 2, 128, 1000, 0, false),
+        (1, 8, 2, 128, 1000, 0, true),
+        (1, 4, 2, 18, 300, 0, true),
+    ];
+    for (n, n_head, n_head_kv, head_dim, pos0, window, flash) in cases {
+        let width = (n_head_kv * head_dim) as usize;
+        g.set_kv_cache(KvCache::F16, width).unwrap();
+        g.set_flash_decoding(if flash { Flash { min_keys: 1, min_chunk: 128 } } else { Flash::CPU });
+        let ctx = pos0 as usize + n;
+        let a = Attention { n_head, n_head_kv, head_dim, pos0, scale: 1.0 / (head_dim as f32).sqrt(), window };
+        let q: Vec<f32> = rng.vec(n * (n_head * head_dim) as usize).iter().map(|v| v * 3.0).collect();
+        let k = rng.vec(ctx * width);
+        let v = rng.vec(ctx * width);
+        let caches =
+            [g.alloc(KvCache::F16.words(ctx * width)).unwrap(), g.alloc(KvCache::F16.words(ctx * width)).unwrap()];
+        // The earlier positions as one store, this step's rows as another.
+        for (rows, cache) in [&k, &v].into_iter().zip(&caches) {
+            let at = pos0 as usize * width;
+            if at > 0 {
+                g.store_rows(&upload(&g, &rows[..at]), pos0 as usize, width, 0, cache);
+            }
+            g.store_rows(&upload(&g, &rows[at..]), n, width, pos0 as usize, cache);
+        }
+        let out = g.alloc(q.len()).unwrap();
+        g.attention(&upload(&g, &q), &caches[0], &caches[1], n, a, &out);
+        let (k16, v16): (Vec<f32>, Vec<f32>) =
+            (k.iter().map(|&x| round_f16(x)).collect(), v.iter().map(|&x| round_f16(x)).collect());
+        let want = ref_attention(&q, &k16, &v16, n, a);
+        assert_close(
+            &format!("f16-cache attention {a:?} n={n} flash={flash}"),
+            &read(&g, &out, 0, q.len()),
+            &want,
+            1e-4,
+        );
+    }
+    // The bits stored are the nearest halves, ties to even (the CPU engine's), across the range:
+    // subnormals, exact ties, values that round up to the next binade, overflow to infinity.
+    let mut row: Vec<f32> = vec![0.0, -0.0, 1.0, -2.5, 65504.0, 65520.0, -1e6, 6e-8, 2.9e-8, 3.0e-8, 1e-9, 6.1e-5];
+    row.extend([1.0 + 1.0 / 2048.0, 1.0 + 3.0 / 2048.0, 2047.5, 2048.5, 0.333_333_34, -7.654_321, 1.5e-5, 4.0e-5]);
+    row.extend(rng.vec(44).iter().map(|v| v * 100.0));
+    let width = row.len();
+    g.set_kv_cache(KvCache::F16, width).unwrap();
+    let cache = g.alloc(KvCache::F16.words(2 * width)).unwrap();
+    g.store_rows(&upload(&g, &row), 1, width, 1, &cache);
+    let words = read(&g, &cache, width / 2, width / 2);
+    let halves = words.iter().flat_map(|w| {
+        let b = w.to_bits();
+        [hearth::gguf::f16_to_f32((b & 0xffff) as u16), hearth::gguf::f16_to_f32((b >> 16) as u16)]
+    });
+    for (i, (got, x)) in halves.zip(&row).enumerate() {
+        let want = if x.abs() >= 65520.0 { f32::INFINITY.copysign(*x) } else { round_f16(*x) };
+        assert!(got.to_bits() == want.to_bits(), "element {i}: {x:e} stored as {got:e}, not {want:e}");
+    }
+    // Halves are packed by whole rows: an odd row is refused; f32 takes any.
+    let odd = g.set_kv_cache(KvCache::F16, 9);
+    assert!(matches!(&odd, Err(InferError::InvalidInput { .. })), "{odd:?}");
+    g.set_kv_cache(KvCache::F32, 9).unwrap();
 }
 
 #[test]

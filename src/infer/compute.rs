@@ -180,12 +180,14 @@ pub trait Compute {
     /// Rotate `n` rows in place (see [`Rope`]).
     fn rope(&self, x: &Self::Buf, n: usize, rope: Rope<'_>);
     /// Makes the caches [`Compute::store_rows`] and [`Compute::attention`] see hold `kv`
-    /// elements (buffers of [`KvCache::words`]); called once, before the first step. Backends
-    /// without half-precision caches accept only [`KvCache::F32`].
+    /// elements (buffers of [`KvCache::words`]) in rows of `width`; called once, before the
+    /// first step. Backends without half-precision caches accept only [`KvCache::F32`].
     ///
     /// # Errors
-    /// [`InferError::InvalidInput`] (`kvCache`) for a type the backend does not store.
-    fn set_kv_cache(&self, kv: KvCache) -> Result<(), InferError> {
+    /// [`InferError::InvalidInput`] (`kvCache`) for a type the backend does not store (at this
+    /// width).
+    fn set_kv_cache(&self, kv: KvCache, width: usize) -> Result<(), InferError> {
+        let _ = width;
         match kv {
             KvCache::F32 => Ok(()),
             KvCache::F16 => Err(InferError::invalid("kvCache", "kvCache 'f16' is a CPU engine option")),

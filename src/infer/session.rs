@@ -165,8 +165,8 @@ pub struct LoadOptions {
     /// The GPU kernel family (`'auto' | 'portable' | 'rows'`, for testing; see
     /// [`crate::infer::gpu::Kernels`]); the CPU engine ignores it.
     pub kernels: Option<crate::infer::gpu::Kernels>,
-    /// `'f32' | 'f16'`: how the CPU engine's KV cache stores keys and values
-    /// ([`crate::infer::KvCache::parse`]); the WebGPU engine keeps f32.
+    /// `'f32' | 'f16'`: how the KV cache stores keys and values ([`crate::infer::KvCache::parse`]),
+    /// on either engine.
     pub kv_cache: Option<String>,
     /// Threads the CPU engine computes on (checked by [`crate::input::threads`]); a GPU ignores it.
     pub threads: Option<f64>,
@@ -472,12 +472,6 @@ impl LoadedModel {
                 LoadError::Cancelled => SessionError::LoadCancelled { key: plan.key.clone() }.into(),
                 e => ModelLoadError::Load(e),
             })
-        }
-        // Half-precision caches are the CPU engine's; the WebGPU engine keeps f32 (and its plan
-        // counts f32).
-        let mut plan = plan;
-        if device.kind != BackendKind::Cpu {
-            plan.shape.kv = crate::infer::KvCache::F32;
         }
         let engine = match device.kind {
             BackendKind::Cpu => {

@@ -394,7 +394,7 @@ impl<C: Compute> Model<C> {
         let plan = BufferPlan::new(&cfg, shape);
         let shape = plan.shape;
         let c = &compute;
-        c.set_kv_cache(shape.kv)?;
+        c.set_kv_cache(shape.kv, cfg.kv_dim() as usize)?;
         let buf = Buffers {
             x: c.alloc(plan.x)?,
             xn: c.alloc(plan.xn)?,

@@ -190,9 +190,11 @@ export interface LoadOptions {
    */
   kernels?: 'auto' | 'subgroup' | 'portable' | 'rows';
   /**
-   * How the CPU engine's KV cache stores keys and values: 'f32' (default) or 'f16' (half the
-   * cache's memory, counted so in `info.residentBytes`). The WebGPU engine keeps f32. Any other
-   * value rejects with `InvalidInputError` (field `kvCache`).
+   * How the KV cache stores keys and values: 'f32' (default) or 'f16' (half the cache's
+   * memory, counted so in `info.residentBytes` and by the MemoryManager), on the CPU engine and
+   * on WebGPU (packed halves; no `shader-f16` needed). Any other value rejects with
+   * `InvalidInputError` (field `kvCache`), and so does 'f16' on WebGPU for a model whose cache
+   * row (KV heads x head size) is odd.
    */
   kvCache?: 'f32' | 'f16';
   /**

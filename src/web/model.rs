@@ -93,7 +93,7 @@ fn now_ms() -> f64 {
 impl LanguageModel {
     /// Loads `file`'s weights onto the device, narrating every step on `streamer`.
     /// Options: `backend` ('auto' | 'webgpu' | 'cpu'), `contextLength` (default min(2048, the model's)), `key` (the name in status
-    /// events), `kvCache` ('f32' | 'f16', the CPU engine's KV cache), `threads` (the CPU engine's,
+    /// events), `kvCache` ('f32' | 'f16', the KV cache's precision), `threads` (the CPU engine's,
     /// 1 to 16; default `navigator.hardwareConcurrency`, at most 8; more than 1 only on a
     /// cross-origin isolated page), `signal`, `onProgress({ phase, loaded, total, percent })`.
     /// Rejects with `ModelFormatError` (unsupported architecture, missing or misshapen tensors,
@@ -139,7 +139,7 @@ pub(super) struct LoadRequest {
     pub context_length: Option<u32>,
     pub key: Option<String>,
     pub kernels: Kernels,
-    /// The CPU engine's KV cache type (`LoadOptions.kvCache`).
+    /// The KV cache's type (`LoadOptions.kvCache`).
     pub kv_cache: KvCache,
     /// `LoadOptions.threads`, checked (`None`: the CPU engine's default).
     pub threads: Option<u32>,

@@ -124,6 +124,29 @@ test('the CPU fallback generates the same greedy tokens as WebGPU and llama.cpp 
   assert.ok(out.streamed.generatedIds.length <= 4, `stopped after the loop ended (${out.streamed.generatedIds.length} tokens)`);
 });
 
+test('a half-precision KV cache on WebGPU holds half the cache bytes and keeps llama.cpp\'s decisive tokens (SmolLM2)', async () => {
+  const golden = JSON.parse(readFileSync(join(ROOT, 'tests/golden/generate/smollm2-135m-instruct-q4_1.json'), 'utf8'));
+  const france = golden.cases[0];
+  const n = decisiveSteps(france);
+  const out = await h.page.evaluate(async (n) => {
+    const { GgufFile, LanguageModel, SseStreamer } = window.hearth;
+    const file = await GgufFile.fromUrl('/models/smollm2-135m-instruct-q4_1.gguf');
+    const run = async (kvCache) => {
+      const m = await LanguageModel.load(file, new SseStreamer(), { backend: 'webgpu', contextLength: 64, kvCache });
+      const r = await m.generate('The capital of France is', { maxTokens: n });
+      const { backend, residentBytes, nLayer } = m.info;
+      m.dispose();
+      return { ids: r.generatedIds, backend, residentBytes, nLayer };
+    };
+    return { f32: await run('f32'), f16: await run('f16') };
+  }, n);
+  assert.match(out.f16.backend, /^webgpu/);
+  // SmolLM2's cache rows: 3 KV heads of 64, keys and values, 64 positions, every layer.
+  const f32Cache = out.f32.nLayer * 2 * 64 * 3 * 64 * 4;
+  assert.equal(out.f32.residentBytes - out.f16.residentBytes, f32Cache / 2, 'the cache takes half the bytes');
+  assert.deepEqual(out.f16.ids.slice(0, n), france.generated_ids.slice(0, n), 'llama.cpp\'s decisive tokens');
+});
+
 test('bad input: unsupported architecture, context overflow and bad settings are typed errors', async () => {
   const out = await h.page.evaluate(async () => {
     const { GgufFile, LanguageModel, SseStreamer } = window.hearth;

@@ -543,7 +543,7 @@ impl Compute for Cpu {
         }
     }
 
-    fn set_kv_cache(&self, kv: KvCache) -> Result<(), InferError> {
+    fn set_kv_cache(&self, kv: KvCache, _width: usize) -> Result<(), InferError> {
         self.kv.set(kv);
         Ok(())
     }

@@ -71,6 +71,11 @@ impl Gpu {
         }
     }
 
+    /// Whether the KV caches hold half-precision pairs ([`crate::infer::Compute::set_kv_cache`]).
+    pub(super) fn half_kv(&self) -> bool {
+        self.half_kv.load(Ordering::Relaxed)
+    }
+
     /// [`crate::infer::Compute::attention`].
     pub(super) fn launch_attention(&self, q: &GpuBuf, k: &GpuBuf, v: &GpuBuf, n: usize, a: Attention, out: &GpuBuf) {
         // Lanes per key row: one per `vec4` of the head, rounded up to a power of two, up to 128;
@@ -84,14 +89,14 @@ impl Gpu {
         let split = if n == 1 { self.flash_decoding().split(keys) } else { None };
         let qkv = [(&q.handle, q.id), (&k.handle, k.id), (&v.handle, v.id)];
         let Some((parts, chunk)) = split else {
-            let spec = Spec::Attention { ragged, tpv, dpt, split: false };
+            let spec = Spec::Attention { ragged, tpv, dpt, split: false, half: self.half_kv() };
             let bufs = [qkv[0], qkv[1], qkv[2], (&out.handle, out.id)];
             self.launch(spec, &bufs, &params, u32_of(n) * a.n_head);
             return;
         };
         let (po, pml) = self.attention_scratch(a.n_head as usize * MAX_PARTS as usize, vecs as usize);
         params.extend([parts, chunk]);
-        let spec = Spec::Attention { ragged, tpv, dpt, split: true };
+        let spec = Spec::Attention { ragged, tpv, dpt, split: true, half: self.half_kv() };
         let bufs = [qkv[0], qkv[1], qkv[2], (&po.handle, po.id), (&pml.handle, pml.id)];
         self.launch(spec, &bufs, &params, a.n_head * parts);
         let bufs = [(&po.handle, po.id), (&pml.handle, pml.id), (&out.handle, out.id)];

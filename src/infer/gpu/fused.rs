@@ -146,7 +146,10 @@ impl Gpu {
         let mut params = rope_params(n, rope_q);
         params[9] = rope_k.n_heads;
         let half = (rope_q.n_rot / 2) as usize;
-        let work = n * rope_q.n_heads as usize * half + 2 * n * kv_width;
+        // One cache element per invocation, or a word of two halves.
+        let half_kv = self.half_kv();
+        let per_cache = if half_kv { n * kv_width / 2 } else { n * kv_width };
+        let work = n * rope_q.n_heads as usize * half + 2 * per_cache;
         let mut bufs = vec![
             (&q.handle, q.id),
             (&k.handle, k.id),
@@ -157,7 +160,8 @@ impl Gpu {
         if let Some((bq, bk, bv)) = bias {
             bufs.extend([(&bq.handle, bq.id), (&bk.handle, bk.id), (&bv.handle, bv.id)]);
         }
-        self.launch_words(Spec::RopeStore { bias: bias.is_some() }, &bufs, &params, groups(work, 256));
+        let spec = Spec::RopeStore { bias: bias.is_some(), half: half_kv };
+        self.launch_words(spec, &bufs, &params, groups(work, 256));
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -56,16 +56,19 @@ pub enum Spec {
     AddBias,
     Rope,
     Copy,
+    /// Packs `f32` rows into a half-precision KV cache (two halves a word).
+    PackHalf,
     /// Causal attention, rows read as `vec4`s: `tpv` lanes per key row (a power of two, at
     /// least the head's `ceil(head_dim / 4)` `vec4`s up to 128), `dpt` `vec4`s per lane (1 up to
     /// 512 dims); `ragged` when the head size is not a multiple of 4 (masked `f32` loads).
     /// `split`: flash-decoding, each workgroup one range of the keys, writing a partial result
-    /// that [`Spec::AttentionReduce`] merges.
+    /// that [`Spec::AttentionReduce`] merges. `half`: the KV cache holds half-precision pairs.
     Attention {
         ragged: bool,
         tpv: u32,
         dpt: u32,
         split: bool,
+        half: bool,
     },
     /// The merge of the partial results of a split [`Spec::Attention`].
     AttentionReduce {
@@ -89,9 +92,11 @@ pub enum Spec {
     AddRmsNorm {
         pre: bool,
     },
-    /// Bias (`bias`), RoPE of the queries and keys, and the KV-cache write of keys and values.
+    /// Bias (`bias`), RoPE of the queries and keys, and the KV-cache write of keys and values
+    /// (`half`: into a half-precision cache).
     RopeStore {
         bias: bool,
+        half: bool,
     },
     /// The three projections of one row (n == 1) in one dispatch; weight `m` in format
     /// `fmts[m]`.
@@ -146,6 +151,8 @@ impl Spec {
     /// The storage buffers, in binding order: (name in the WGSL, element type).
     pub fn buffers(self) -> &'static [(&'static str, &'static str)] {
         const ACT4: &str = "vec4<f32>";
+        // Four halves of a half-precision KV cache.
+        const HALF4: &str = "vec2<u32>";
         match self {
             Spec::Fill => &[("O", "u32")],
             Spec::Matvec { ragged: false, .. }
@@ -162,17 +169,30 @@ impl Spec {
             Spec::AddBias => &[("X", "f32"), ("B", "f32")],
             Spec::Rope | Spec::Softcap => &[("X", "f32")],
             Spec::Copy => &[("S", "f32"), ("D", "f32")],
-            Spec::Attention { ragged: false, split: false, .. } => {
+            Spec::PackHalf => &[("S", "f32"), ("D", "u32")],
+            Spec::Attention { ragged: false, split: false, half: false, .. } => {
                 &[("Q", ACT4), ("K", ACT4), ("V", ACT4), ("O", ACT4)]
             }
-            Spec::Attention { ragged: true, split: false, .. } => {
+            Spec::Attention { ragged: true, split: false, half: false, .. } => {
                 &[("Q", "f32"), ("K", "f32"), ("V", "f32"), ("O", "f32")]
             }
-            Spec::Attention { ragged: false, split: true, .. } => {
+            Spec::Attention { ragged: false, split: true, half: false, .. } => {
                 &[("Q", ACT4), ("K", ACT4), ("V", ACT4), ("PO", ACT4), ("PML", "f32")]
             }
-            Spec::Attention { ragged: true, split: true, .. } => {
+            Spec::Attention { ragged: true, split: true, half: false, .. } => {
                 &[("Q", "f32"), ("K", "f32"), ("V", "f32"), ("PO", ACT4), ("PML", "f32")]
+            }
+            Spec::Attention { ragged: false, split: false, half: true, .. } => {
+                &[("Q", ACT4), ("K", HALF4), ("V", HALF4), ("O", ACT4)]
+            }
+            Spec::Attention { ragged: true, split: false, half: true, .. } => {
+                &[("Q", "f32"), ("K", "u32"), ("V", "u32"), ("O", "f32")]
+            }
+            Spec::Attention { ragged: false, split: true, half: true, .. } => {
+                &[("Q", ACT4), ("K", HALF4), ("V", HALF4), ("PO", ACT4), ("PML", "f32")]
+            }
+            Spec::Attention { ragged: true, split: true, half: true, .. } => {
+                &[("Q", "f32"), ("K", "u32"), ("V", "u32"), ("PO", ACT4), ("PML", "f32")]
             }
             Spec::AttentionReduce { ragged: false } => &[("PO", ACT4), ("PML", "f32"), ("O", ACT4)],
             Spec::AttentionReduce { ragged: true } => &[("PO", ACT4), ("PML", "f32"), ("O", "f32")],
@@ -183,15 +203,28 @@ impl Spec {
             Spec::TopK(TopKPass::Select) => &[("X", "f32"), ("M", "u32"), ("V", "f32"), ("O", "u32")],
             Spec::AddRmsNorm { pre: false } => &[("X", "f32"), ("H", "f32"), ("G", "f32"), ("O", "f32")],
             Spec::AddRmsNorm { pre: true } => &[("X", "f32"), ("H", "f32"), ("G", "f32"), ("O", "f32"), ("PRE", "f32")],
-            Spec::RopeStore { bias: false } => {
+            Spec::RopeStore { bias: false, half: false } => {
                 &[("Q", "f32"), ("K", "f32"), ("V", "f32"), ("KC", "f32"), ("VC", "f32")]
             }
-            Spec::RopeStore { bias: true } => &[
+            Spec::RopeStore { bias: true, half: false } => &[
                 ("Q", "f32"),
                 ("K", "f32"),
                 ("V", "f32"),
                 ("KC", "f32"),
                 ("VC", "f32"),
+                ("BQ", "f32"),
+                ("BK", "f32"),
+                ("BV", "f32"),
+            ],
+            Spec::RopeStore { bias: false, half: true } => {
+                &[("Q", "f32"), ("K", "f32"), ("V", "f32"), ("KC", "u32"), ("VC", "u32")]
+            }
+            Spec::RopeStore { bias: true, half: true } => &[
+                ("Q", "f32"),
+                ("K", "f32"),
+                ("V", "f32"),
+                ("KC", "u32"),
+                ("VC", "u32"),
                 ("BQ", "f32"),
                 ("BK", "f32"),
                 ("BV", "f32"),
@@ -372,6 +405,7 @@ mod tests {
             Spec::AddBias,
             Spec::Rope,
             Spec::Copy,
+            Spec::PackHalf,
             Spec::Glu,
             Spec::Add,
             Spec::Softcap,
@@ -381,8 +415,10 @@ mod tests {
             Spec::TopK(TopKPass::Select),
             Spec::AddRmsNorm { pre: false },
             Spec::AddRmsNorm { pre: true },
-            Spec::RopeStore { bias: false },
-            Spec::RopeStore { bias: true },
+            Spec::RopeStore { bias: false, half: false },
+            Spec::RopeStore { bias: true, half: false },
+            Spec::RopeStore { bias: false, half: true },
+            Spec::RopeStore { bias: true, half: true },
             Spec::HeadNorms,
         ];
         let lanes = [
@@ -425,12 +461,12 @@ mod tests {
             }
         }
         for ragged in [false, true] {
-            for split in [false, true] {
+            for (split, half) in [(false, false), (true, false), (false, true), (true, true)] {
                 for tpv in [1, 2, 4, 8, 16, 32, 64, 128] {
-                    v.push(Spec::Attention { ragged, tpv, dpt: 1, split });
+                    v.push(Spec::Attention { ragged, tpv, dpt: 1, split, half });
                 }
                 for dpt in 2..=4 {
-                    v.push(Spec::Attention { ragged, tpv: 128, dpt, split });
+                    v.push(Spec::Attention { ragged, tpv: 128, dpt, split, half });
                 }
             }
             v.push(Spec::AttentionReduce { ragged });

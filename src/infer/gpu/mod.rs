@@ -98,7 +98,7 @@ use crate::gguf::GgmlType;
 
 use super::InferError;
 use super::compute::MAX_TOP_K;
-use super::compute::{Activation, Attention, Compute, Rope};
+use super::compute::{Activation, Attention, Compute, KvCache, Rope};
 pub use attention::Flash;
 pub use family::Kernels;
 use family::cpu_adapter;
@@ -165,6 +165,8 @@ pub struct Gpu {
     flash_min_chunk: AtomicU32,
     /// Flash-decoding's partial results.
     attn_scratch: attention::ScratchSlot,
+    /// The KV caches hold half-precision pairs ([`Compute::set_kv_cache`]).
+    half_kv: AtomicBool,
 }
 
 /// Launches cubecl records before it submits them, for a device made for this backend
@@ -242,6 +244,7 @@ impl Gpu {
             flash_min_keys: AtomicU32::new(flash.min_keys),
             flash_min_chunk: AtomicU32::new(flash.min_chunk),
             attn_scratch: std::sync::Mutex::default(),
+            half_kv: AtomicBool::new(false),
         })
     }
 
@@ -495,8 +498,28 @@ impl Compute for Gpu {
         self.launch(Spec::Rope, &[(&x.handle, x.id)], &fused::rope_params(n, rope), groups(pairs, 256));
     }
 
+    fn set_kv_cache(&self, kv: KvCache, width: usize) -> Result<(), InferError> {
+        // Halves are packed two a word by whole rows: an odd row would share a word with the
+        // next position's.
+        if kv == KvCache::F16 && !width.is_multiple_of(2) {
+            let why = format!("kvCache 'f16' on the GPU needs an even cache row (this model's is {width}); use 'f32'");
+            return Err(InferError::invalid("kvCache", why));
+        }
+        self.half_kv.store(kv == KvCache::F16, Ordering::Relaxed);
+        Ok(())
+    }
+
     fn store_rows(&self, src: &GpuBuf, n: usize, width: usize, pos0: usize, cache: &GpuBuf) {
-        self.copy_rows(src, 0, cache, pos0, n, width);
+        if !self.half_kv() {
+            return self.copy_rows(src, 0, cache, pos0, n, width);
+        }
+        let words = n * width / 2;
+        self.launch(
+            Spec::PackHalf,
+            &[(&src.handle, src.id), (&cache.handle, cache.id)],
+            &[u32_of(words), 0, u32_of(pos0 * width / 2)],
+            groups(words, 256),
+        );
     }
 
     fn attention(&self, q: &GpuBuf, k: &GpuBuf, v: &GpuBuf, n: usize, a: Attention, out: &GpuBuf) {

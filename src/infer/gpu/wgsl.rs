@@ -74,6 +74,8 @@ const ADD_BIAS: &str = shader!("ops/add_bias.wgsl");
 const ADD: &str = shader!("ops/add.wgsl");
 const SOFTCAP: &str = shader!("ops/softcap.wgsl");
 const COPY: &str = shader!("ops/copy.wgsl");
+const PACK_F16: &str = shader!("ops/pack_f16.wgsl");
+const KV_F16: &str = shader!("kv_f16.wgsl");
 const GLU: &str = shader!("ops/glu.wgsl");
 const ROPE: &str = shader!("ops/rope.wgsl");
 const PENALIZE: &str = shader!("ops/penalize.wgsl");
@@ -82,6 +84,8 @@ const RMS_NORM: &str = shader!("rms_norm.wgsl");
 const ATTENTION: &str = shader!("attention.wgsl");
 const ATTENTION_IO: &str = shader!("attention_io.wgsl");
 const ATTENTION_IO_RAGGED: &str = shader!("attention_io_ragged.wgsl");
+const ATTENTION_IO_F16: &str = shader!("attention_io_f16.wgsl");
+const ATTENTION_IO_RAGGED_F16: &str = shader!("attention_io_ragged_f16.wgsl");
 const ATTENTION_STORE: &str = shader!("attention_store.wgsl");
 const ATTENTION_STORE_RAGGED: &str = shader!("attention_store_ragged.wgsl");
 const ATTENTION_REDUCE: &str = shader!("attention_reduce.wgsl");
@@ -89,6 +93,8 @@ const ADD_RMS_NORM: &str = shader!("add_rms_norm.wgsl");
 const GLU_ACT: &str = shader!("glu_act.wgsl");
 const ROPE_ANGLE: &str = shader!("rope_angle.wgsl");
 const ROPE_STORE: &str = shader!("ops/rope_store.wgsl");
+const STORE_F32: &str = shader!("ops/store_f32.wgsl");
+const STORE_F16: &str = shader!("ops/store_f16.wgsl");
 const BIAS: &str = shader!("ops/bias.wgsl");
 const NO_BIAS: &str = shader!("ops/no_bias.wgsl");
 const QKV_ROWS: &str = shader!("fused/qkv_rows.wgsl");
@@ -172,10 +178,13 @@ pub fn body(spec: Spec) -> String {
         Spec::Add => elementwise(ADD),
         Spec::Softcap => elementwise(SOFTCAP),
         Spec::Copy => elementwise(COPY),
+        Spec::PackHalf => compose(&[], &[KV_F16, PACK_F16, ELEMENTWISE]),
         Spec::Glu => compose(&[], &[GLU_ACT, GLU, ELEMENTWISE]),
         Spec::Rope => compose(&[], &[ROPE_ANGLE, ROPE, ELEMENTWISE]),
-        Spec::RopeStore { bias } => {
-            compose(&[], &[ROPE_ANGLE, if bias { BIAS } else { NO_BIAS }, ROPE_STORE, ELEMENTWISE])
+        Spec::RopeStore { bias, half } => {
+            let bias = if bias { BIAS } else { NO_BIAS };
+            let store: &[&str] = if half { &[KV_F16, STORE_F16] } else { &[STORE_F32] };
+            compose(&[], &[&[ROPE_ANGLE, bias, ROPE_STORE][..], store, &[ELEMENTWISE]].concat())
         }
         Spec::EmbedNorm { fmt } => compose(&[], &weights(fmt, false, &[STORE, EMBED_NORM])),
         Spec::HeadNorms => compose(&[], &[HEAD_NORMS]),
@@ -208,12 +217,21 @@ pub fn body(spec: Spec) -> String {
         }
         Spec::Penalize => elementwise(PENALIZE),
         Spec::RmsNorm => compose(&[], &[RMS_NORM]),
-        Spec::Attention { ragged, tpv, dpt, split } => {
-            let io = if ragged { ATTENTION_IO_RAGGED } else { ATTENTION_IO };
+        Spec::Attention { ragged, tpv, dpt, split, half } => {
+            let io = match (ragged, half) {
+                (false, false) => ATTENTION_IO,
+                (true, false) => ATTENTION_IO_RAGGED,
+                (false, true) => ATTENTION_IO_F16,
+                (true, true) => ATTENTION_IO_RAGGED_F16,
+            };
+            let halves = if half { KV_F16 } else { "" };
             // The split variant writes partial results, not `O`, and so has no `sto`.
             let store = if split { "" } else { attention_store(ragged) };
             let attention = unroll(ATTENTION, &[('e', dpt), ('s', u32::from(split)), ('o', u32::from(!split))]);
-            compose(&[("TPV", tpv), ("KG", 128 / tpv), ("DPT", dpt), ("QN", tpv * dpt)], &[io, store, &attention])
+            compose(
+                &[("TPV", tpv), ("KG", 128 / tpv), ("DPT", dpt), ("QN", tpv * dpt)],
+                &[halves, io, store, &attention],
+            )
         }
         Spec::AttentionReduce { ragged } => compose(&[], &[attention_store(ragged), ATTENTION_REDUCE]),
         Spec::Argmax => compose(&[], &[ARGMAX]),
