@@ -9,11 +9,3 @@ fn unit(rl: u32, u: u32) -> Unit {
     let p = unit_pos(u);
     return Unit(d * lo, d * hi, p.x, p.y);
 }
-// The Rows kernels' block form (see rows.wgsl): weight = s.x * raw + s.y with `s` = (d, -8d) for
-// the block of unit `u`, `raw` the unit's 4-bit values.
-fn bscale(rl: u32, u: u32) -> vec2<f32> { let d = wscale(rl * prm(4) + (u >> 2u)); return vec2<f32>(d, -8.0 * d); }
-fn uraw(rl: u32, u: u32) -> Unit {
-    let q = vec4<u32>(W[prm(5) + (rl * prm(4) + (u >> 2u)) * 4u + (u & 3u)]);
-    let p = unit_pos(u);
-    return Unit(vec4<f32>((q >> SH) & M4), vec4<f32>((q >> SH4) & M4), p.x, p.y);
-}

@@ -12,14 +12,3 @@ fn unit(rl: u32, u: u32) -> Unit {
     let p = unit_pos(u);
     return Unit(lo, hi, p.x, p.y);
 }
-// The Rows kernels' block form (see rows.wgsl): weight = s.x * raw + s.y with `s` = (d, m) for the
-// block of unit `u`, `raw` the unit's 4-bit values.
-fn bscale(rl: u32, u: u32) -> vec2<f32> {
-    let dm = W[prm(5) + (rl * prm(4) + (u >> 2u)) * 5u];
-    return vec2<f32>(half_to_f32(dm & 0xffffu), half_to_f32(dm >> 16u));
-}
-fn uraw(rl: u32, u: u32) -> Unit {
-    let q = vec4<u32>(W[prm(5) + (rl * prm(4) + (u >> 2u)) * 5u + 1u + (u & 3u)]);
-    let p = unit_pos(u);
-    return Unit(vec4<f32>((q >> SH) & M4), vec4<f32>((q >> SH4) & M4), p.x, p.y);
-}

@@ -14,16 +14,3 @@ fn unit(rl: u32, u: u32) -> Unit {
     let p = unit_pos(u);
     return Unit(d * lo, d * hi, p.x, p.y);
 }
-// The Rows kernels' block form (see rows.wgsl): weight = s.x * raw + s.y with `s` = (d, -16d) for
-// the block of unit `u`, `raw` the unit's 5-bit values.
-fn bscale(rl: u32, u: u32) -> vec2<f32> { let d = wscale(rl * prm(4) + (u >> 2u)); return vec2<f32>(d, -16.0 * d); }
-fn uraw(rl: u32, u: u32) -> Unit {
-    let base = prm(5) + (rl * prm(4) + (u >> 2u)) * 5u;
-    let qh = vec4<u32>(W[base]);
-    let q = vec4<u32>(W[base + 1u + (u & 3u)]);
-    let j = vec4<u32>((u & 3u) * 4u) + vec4<u32>(0u, 1u, 2u, 3u);
-    let hl = ((qh >> j) & vec4<u32>(1u)) << vec4<u32>(4u);
-    let hh = ((qh >> (j + vec4<u32>(16u))) & vec4<u32>(1u)) << vec4<u32>(4u);
-    let p = unit_pos(u);
-    return Unit(vec4<f32>(((q >> SH) & M4) | hl), vec4<f32>(((q >> SH4) & M4) | hh), p.x, p.y);
-}

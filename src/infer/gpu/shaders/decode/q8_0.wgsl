@@ -13,14 +13,3 @@ fn unit(rl: u32, u: u32) -> Unit {
     let p = unit_pos(u);
     return Unit(lo * d, hi * d, p.x, p.y);
 }
-// The Rows kernels' block form (see rows.wgsl): weight = s.x * raw with `s` = (d, 0) for the block
-// of unit `u`, `raw` the unit's signed bytes.
-fn bscale(rl: u32, u: u32) -> vec2<f32> { return vec2<f32>(wscale(rl * prm(4) + (u >> 2u)), 0.0); }
-fn uraw(rl: u32, u: u32) -> Unit {
-    let base = prm(5) + (rl * prm(4) + (u >> 2u)) * 8u + (u & 3u) * 2u;
-    let sl = vec4<u32>(24u, 16u, 8u, 0u);
-    let lo = vec4<f32>((vec4<i32>(bitcast<i32>(W[base])) << sl) >> vec4<u32>(24u));
-    let hi = vec4<f32>((vec4<i32>(bitcast<i32>(W[base + 1u])) << sl) >> vec4<u32>(24u));
-    let p = unit_pos(u);
-    return Unit(lo, hi, p.x, p.y);
-}

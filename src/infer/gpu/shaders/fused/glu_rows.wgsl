@@ -16,36 +16,7 @@ fn k_main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
     var a{r} = vec4<f32>(0.0);
     var b{r} = vec4<f32>(0.0);
 //#end
-    // Whole blocks of 4 units with their scales applied once (see rows.wgsl), then the rest.
-    let whole = upr & ~3u;
-    for (var u0 = 0u; u0 < whole; u0 += 4u) {
-        var xs = vec4<f32>(0.0);
-//#for r
-        let s{r} = bscale0(rr{r}, u0);
-        let t{r} = bscale1(rr{r}, u0);
-        var qa{r} = vec4<f32>(0.0);
-        var qb{r} = vec4<f32>(0.0);
-//#end
-//#for k
-        {
-            let p = unit_pos0(u0 + {k}u);
-            let xl = xload(0u, p.x);
-            let xh = xload(0u, p.y);
-            xs += xl + xh;
-//#for r
-            let w{r} = uraw0(rr{r}, u0 + {k}u);
-            qa{r} += w{r}.lo * xl + w{r}.hi * xh;
-            let v{r} = uraw1(rr{r}, u0 + {k}u);
-            qb{r} += v{r}.lo * xl + v{r}.hi * xh;
-//#end
-        }
-//#end
-//#for r
-        a{r} += s{r}.x * qa{r} + s{r}.y * xs;
-        b{r} += t{r}.x * qb{r} + t{r}.y * xs;
-//#end
-    }
-    for (var u = whole; u < upr; u++) {
+    for (var u = 0u; u < upr; u++) {
         let p = unit_pos0(u);
         let xl = xload(0u, p.x);
         let xh = xload(0u, p.y);

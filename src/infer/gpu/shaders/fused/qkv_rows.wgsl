@@ -21,31 +21,7 @@ fn k_main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
         let rr{r} = min(r0 + {r}u, rows - 1u);
         var a{r} = vec4<f32>(0.0);
 //#end
-        // Whole blocks of 4 units with their scales applied once (see rows.wgsl), then the rest.
-        let whole = upr & ~3u;
-        for (var u0 = 0u; u0 < whole; u0 += 4u) {
-            var xs = vec4<f32>(0.0);
-//#for r
-            let s{r} = bscale{m}(rr{r}, u0);
-            var q{r} = vec4<f32>(0.0);
-//#end
-//#for k
-            {
-                let p = unit_pos{m}(u0 + {k}u);
-                let xl = xload(0u, p.x);
-                let xh = xload(0u, p.y);
-                xs += xl + xh;
-//#for r
-                let w{r} = uraw{m}(rr{r}, u0 + {k}u);
-                q{r} += w{r}.lo * xl + w{r}.hi * xh;
-//#end
-            }
-//#end
-//#for r
-            a{r} += s{r}.x * q{r} + s{r}.y * xs;
-//#end
-        }
-        for (var u = whole; u < upr; u++) {
+        for (var u = 0u; u < upr; u++) {
             let p = unit_pos{m}(u);
             let xl = xload(0u, p.x);
             let xh = xload(0u, p.y);
