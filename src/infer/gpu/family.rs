@@ -52,7 +52,7 @@ impl Gpu {
         if !self.row_kernels.load(Ordering::Relaxed) {
             None
         } else if n == 1 {
-            Some((8, 1))
+            Some((4, 1))
         } else {
             Some((4, u32_of(n.min(4))))
         }

@@ -123,7 +123,7 @@ pub enum Lanes {
 }
 
 /// Rows per invocation of the fused Rows kernels (the blocking of [`Spec::Rows`] for n == 1).
-pub const FUSED_RB: u32 = 8;
+pub const FUSED_RB: u32 = 4;
 
 /// The two passes of a top-k (see `shaders/top_k_select.wgsl`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -454,7 +454,7 @@ mod tests {
                     v.push(Spec::SgMatvec { fmt, ragged, rpw });
                 }
                 v.push(Spec::Tiled { fmt, ragged });
-                for (rb, xb) in [(8, 1), (4, 2), (4, 3), (4, 4)] {
+                for (rb, xb) in [(4, 1), (4, 2), (4, 3), (4, 4)] {
                     v.push(Spec::Rows { fmt, ragged, rb, xb });
                 }
                 v.push(Spec::Embed { fmt, ragged });

@@ -146,7 +146,7 @@ pub fn decoder_for_weight(fmt: Fmt, m: u32) -> String {
     s.replace("prm(4)", &format!("prm({}u)", 12 + m)).replace("prm(5)", &format!("prm({}u)", 16 + m))
 }
 
-/// The kernel of a fused weight kernel family: `Rows` with `RB = 8` or `Matvec` with `tpr` lanes.
+/// The kernel of a fused weight kernel family: `Rows` with `RB` = [`FUSED_RB`] or `Matvec` with `tpr` lanes.
 fn lanes_consts(lanes: Lanes) -> Vec<(&'static str, u32)> {
     match lanes {
         Lanes::Rows => vec![("RB", FUSED_RB)],
