@@ -32,6 +32,16 @@ fn check_kernel(ty: GgmlType, k: Kernel, seed: u64) {
     let mut acts = QuantActs::default();
     acts.quantize(&x, n, cols);
     let row_bytes = cols / ty.block_size() * ty.type_size();
+    // One token, as a decode step runs (the kernels keep its sum in a register): the same bits.
+    let mut one = QuantActs::default();
+    one.quantize(&x[..cols], 1, cols);
+    for r in 0..rows {
+        let wr = &w[r * row_bytes..(r + 1) * row_bytes];
+        let mut got = [0f32];
+        (k.dot)(wr, &one, &mut got);
+        let reference = (k.reference)(wr, one.row(0));
+        assert_eq!(got[0].to_bits(), reference.to_bits(), "{ty} row {r}, one token: {} vs {reference}", got[0]);
+    }
     let mut wf = vec![0f32; cols];
     for r in 0..rows {
         let wr = &w[r * row_bytes..(r + 1) * row_bytes];

@@ -81,6 +81,24 @@ macro_rules! blocks32 {
     ($w:expr, $a:expr, $out:expr, $bytes:expr, $min:expr, |$b:ident| $vals:expr, $signed:expr) => {{
         let (w, a, out): (&[u8], &QuantActs, &mut [f32]) = ($w, $a, $out);
         let (cols, bpr) = (a.cols, a.cols / QK);
+        if let [o] = out {
+            // One token (a decode step): the sum stays in a register across the row's blocks
+            // instead of going through memory at every block; the same operations in the same
+            // order, so the same bits.
+            let mut acc = *o;
+            for (k, $b) in w.chunks_exact($bytes).enumerate() {
+                let vals = $vals;
+                let (d, m) = (f16_at($b, 0), if $min { f16_at($b, 2) } else { 0.0 });
+                let av = load32(&a.qs[k * QK..k * QK + QK]);
+                let isum = hsum(if $signed { dot_s(vals, av) } else { dot_u(vals, av) });
+                acc += (d * a.d[k]) * isum as f32;
+                if $min {
+                    acc += m * a.sum[k];
+                }
+            }
+            *o = acc;
+            return;
+        }
         for (k, $b) in w.chunks_exact($bytes).enumerate() {
             let vals = $vals;
             let (d, m) = (f16_at($b, 0), if $min { f16_at($b, 2) } else { 0.0 });
