@@ -17,7 +17,7 @@ use std::cell::Cell;
 use futures::executor::block_on;
 use hearth::gguf::GgmlType;
 use hearth::infer::gpu::{Gpu, KernelTime};
-use hearth::infer::{Activation, Attention, Compute, Cpu, InferError, Rope};
+use hearth::infer::{Activation, Attention, Compute, Cpu, InferError, KvCache, Rope};
 
 /// How many buffers a weight is split into on a backend (one launch of `matmul` per part), and
 /// the backend's own count of its dispatches where it keeps one.
@@ -232,6 +232,10 @@ impl<C: Parts> Compute for Counted<C> {
     fn rope(&self, x: &C::Buf, n: usize, rope: Rope<'_>) {
         self.dispatch(1);
         self.inner.rope(x, n, rope)
+    }
+
+    fn set_kv_cache(&self, kv: KvCache, width: usize) -> Result<(), InferError> {
+        self.inner.set_kv_cache(kv, width)
     }
 
     fn store_rows(&self, src: &C::Buf, n: usize, width: usize, pos0: usize, cache: &C::Buf) {

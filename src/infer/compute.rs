@@ -181,18 +181,12 @@ pub trait Compute {
     fn rope(&self, x: &Self::Buf, n: usize, rope: Rope<'_>);
     /// Makes the caches [`Compute::store_rows`] and [`Compute::attention`] see hold `kv`
     /// elements (buffers of [`KvCache::words`]) in rows of `width`; called once, before the
-    /// first step. Backends without half-precision caches accept only [`KvCache::F32`].
+    /// first step.
     ///
     /// # Errors
-    /// [`InferError::InvalidInput`] (`kvCache`) for a type the backend does not store (at this
-    /// width).
-    fn set_kv_cache(&self, kv: KvCache, width: usize) -> Result<(), InferError> {
-        let _ = width;
-        match kv {
-            KvCache::F32 => Ok(()),
-            KvCache::F16 => Err(InferError::invalid("kvCache", "kvCache 'f16' is a CPU engine option")),
-        }
-    }
+    /// [`InferError::InvalidInput`] (`kvCache`) for a type the backend cannot store at this
+    /// width.
+    fn set_kv_cache(&self, kv: KvCache, width: usize) -> Result<(), InferError>;
     /// `cache[(pos0 + i) * width + j] = src[i * width + j]` for `i < n`.
     fn store_rows(&self, src: &Self::Buf, n: usize, width: usize, pos0: usize, cache: &Self::Buf);
     /// Causal attention of `n` query rows against the cached keys and values:

@@ -253,8 +253,8 @@ impl Body for ResponseBody {
     }
 
     async fn next_chunk(&mut self) -> Result<Option<Uint8Array>, SourceError> {
-        let (url, expected, received) = (self.url.clone(), self.announced.unwrap_or(0), self.received);
         let step = JsFuture::from(self.reader.read()).await.map_err(|e| {
+            let (url, expected, received) = (self.url.clone(), self.announced.unwrap_or(0), self.received);
             aborted_or(&e, &self.url, self.signal.as_ref(), SourceError::Truncated { url, expected, received })
         })?;
         if Reflect::get(&step, &JsValue::from_str("done")).ok().and_then(|d| d.as_bool()).unwrap_or(true) {
