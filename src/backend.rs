@@ -418,6 +418,15 @@ impl Backend {
             other => BackendError::Init { detail: other.to_string() },
         })?;
         let info = setup.adapter.get_info();
+        // The kernels read f16 pairs with `unpack2x16float` (core WGSL, so every browser has it);
+        // wgpu's own compiler wants the adapter to say so, which every Vulkan, Metal and D3D12
+        // driver does except llvmpipe without shader-f16.
+        #[cfg(not(target_arch = "wasm32"))]
+        if !setup.adapter.get_downlevel_capabilities().flags.contains(wgpu::DownlevelFlags::SHADER_F16_IN_F32) {
+            return Err(BackendError::Init {
+                detail: format!("{} cannot run unpack2x16float (no SHADER_F16_IN_F32); use the CPU backend", info.name),
+            });
+        }
         let limits = setup.device.limits();
         let gpu_features = crate::infer::gpu::GpuFeatures::of_wgpu(
             setup.device.features(),

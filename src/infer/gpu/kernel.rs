@@ -518,7 +518,10 @@ mod tests {
         let mut n = 0;
         let mut subgroup = 0;
         for spec in all_specs() {
-            let caps = if spec.uses_subgroups() { Capabilities::SUBGROUP } else { Capabilities::empty() };
+            // `unpack2x16float` (core WGSL) is a capability to naga: wgpu grants it on every
+            // adapter the backend accepts (see `Backend::webgpu`).
+            let f16_in_f32 = Capabilities::SHADER_FLOAT16_IN_FLOAT32;
+            let caps = if spec.uses_subgroups() { Capabilities::SUBGROUP | f16_in_f32 } else { f16_in_f32 };
             subgroup += usize::from(spec.uses_subgroups());
             for alias in all_aliases(spec) {
                 let src = spec.source(&alias);

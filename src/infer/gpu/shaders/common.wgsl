@@ -28,9 +28,22 @@ fn tanh_(x: f32) -> f32 {
     return sign(x) * ((1.0 - t) / (1.0 + t));
 }
 
-const SH: vec4<u32> = vec4<u32>(0u, 8u, 16u, 24u);
-const SH4: vec4<u32> = vec4<u32>(4u, 12u, 20u, 28u);
-const M4: vec4<u32> = vec4<u32>(15u);
+// Fields of a word as exact f32s without shifting by a vector: a CPU adapter runs a shift by a
+// per-lane amount one lane at a time (SwiftShader: 8x an AND), while a mask, an integer
+// multiply, an i32-to-f32 conversion and a multiply by a power of two are one vector
+// instruction each. `b4(w, MK)` is field k of `MK` (k = 0..3, one per byte) divided by 256^k,
+// so a field at bit 8k + s reads as its value times 2^s; fields must not reach bit 31.
+const SC8: vec4<f32> = vec4<f32>(1.0, 0.00390625, 1.52587890625e-05, 5.9604644775390625e-08);
+const NIB: vec4<u32> = vec4<u32>(0xfu, 0xf00u, 0xf0000u, 0xf000000u);
+fn b4(w: u32, mk: vec4<u32>) -> vec4<f32> { return vec4<f32>(bitcast<vec4<i32>>(vec4<u32>(w) & mk)) * SC8; }
+// The low and the high nibbles of the four bytes of `w`.
+fn nib_lo(w: u32) -> vec4<f32> { return b4(w, NIB); }
+fn nib_hi(w: u32) -> vec4<f32> { return b4(w >> 4u, NIB); }
+// The four signed bytes of `w`: each multiplied to the top byte, where i32 reads its sign.
+fn sbytes(w: u32) -> vec4<f32> {
+    let t = (vec4<u32>(w) * vec4<u32>(16777216u, 65536u, 256u, 1u)) & vec4<u32>(0xff000000u);
+    return vec4<f32>(bitcast<vec4<i32>>(t)) * 5.9604644775390625e-08;
+}
 
 // Eight weights of a row and the columns they multiply: `lo` holds columns e0..e0+3, `hi`
 // columns e1..e1+3.

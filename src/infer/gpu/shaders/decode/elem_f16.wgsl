@@ -1,2 +1,2 @@
 // Element e of an F16 weight.
-fn welem(e: u32) -> f32 { return half_to_f32((W[e >> 1u] >> ((e & 1u) << 4u)) & 0xffffu); }
+fn welem(e: u32) -> f32 { let h = unpack2x16float(W[e >> 1u]); return select(h.x, h.y, (e & 1u) == 1u); }

@@ -3,9 +3,7 @@
 fn unit(rl: u32, u: u32) -> Unit {
     let b = rl * prm(4) + (u >> 2u);
     let d = wscale(b);
-    let q = vec4<u32>(W[prm(5) + b * 4u + (u & 3u)]);
-    let lo = vec4<f32>((q >> SH) & M4) - vec4<f32>(8.0);
-    let hi = vec4<f32>((q >> SH4) & M4) - vec4<f32>(8.0);
+    let q = W[prm(5) + b * 4u + (u & 3u)];
     let p = unit_pos(u);
-    return Unit(d * lo, d * hi, p.x, p.y);
+    return Unit(d * (nib_lo(q) - vec4<f32>(8.0)), d * (nib_hi(q) - vec4<f32>(8.0)), p.x, p.y);
 }

@@ -3,12 +3,8 @@
 fn unit(rl: u32, u: u32) -> Unit {
     let b = rl * prm(4) + (u >> 2u);
     let base = prm(5) + b * 5u;
-    let dm = W[base];
-    let d = half_to_f32(dm & 0xffffu);
-    let m = half_to_f32(dm >> 16u);
-    let q = vec4<u32>(W[base + 1u + (u & 3u)]);
-    let lo = d * vec4<f32>((q >> SH) & M4) + vec4<f32>(m);
-    let hi = d * vec4<f32>((q >> SH4) & M4) + vec4<f32>(m);
+    let dm = unpack2x16float(W[base]);
+    let q = W[base + 1u + (u & 3u)];
     let p = unit_pos(u);
-    return Unit(lo, hi, p.x, p.y);
+    return Unit(dm.x * nib_lo(q) + vec4<f32>(dm.y), dm.x * nib_hi(q) + vec4<f32>(dm.y), p.x, p.y);
 }

@@ -16,15 +16,15 @@ fn unit(rl: u32, u: u32) -> Unit {
     let b = rl * prm(4) + (u >> 5u);
     let uu = u & 31u;
     let base = prm(5) + b * 36u;
-    let dm = W[base];
-    let d = half_to_f32(dm & 0xffffu);
-    let dmin = half_to_f32(dm >> 16u);
+    let dm = unpack2x16float(W[base]);
+    let d = dm.x;
+    let dmin = dm.y;
     let c = uu >> 3u;
     let s0 = kscale_min(base, 2u * c);
     let s1 = kscale_min(base, 2u * c + 1u);
-    let q = vec4<u32>(W[base + 4u + uu]);
-    let lo = (d * f32(s0.x)) * vec4<f32>((q >> SH) & M4) - vec4<f32>(dmin * f32(s0.y));
-    let hi = (d * f32(s1.x)) * vec4<f32>((q >> SH4) & M4) - vec4<f32>(dmin * f32(s1.y));
+    let q = W[base + 4u + uu];
+    let lo = (d * f32(s0.x)) * nib_lo(q) - vec4<f32>(dmin * f32(s0.y));
+    let hi = (d * f32(s1.x)) * nib_hi(q) - vec4<f32>(dmin * f32(s1.y));
     let p = unit_pos(u);
     return Unit(lo, hi, p.x, p.y);
 }

@@ -16,16 +16,18 @@ fn unit(rl: u32, u: u32) -> Unit {
     let h = uu >> 4u;
     let g = (uu >> 3u) & 1u;
     let m = uu & 7u;
-    let ql = vec4<u32>(W[base + 16u * h + 8u * g + m]);
-    let qh = vec4<u32>(W[base + 32u + 8u * h + m]);
-    let qlo = ((ql >> SH) & M4) | (((qh >> (SH + vec4<u32>(2u * g))) & vec4<u32>(3u)) << vec4<u32>(4u));
-    let qhi = ((ql >> SH4) & M4) | (((qh >> (SH + vec4<u32>(4u + 2u * g))) & vec4<u32>(3u)) << vec4<u32>(4u));
+    let ql = W[base + 16u * h + 8u * g + m];
+    let qh = W[base + 32u + 8u * h + m] >> (2u * g);
+    // The two high bits of each weight, times 16: bits 0-1 of each byte of `qh` for `lo`,
+    // bits 4-5 for `hi`.
+    let qlo = nib_lo(ql) + b4(qh, vec4<u32>(0x3u, 0x300u, 0x30000u, 0x3000000u)) * 16.0;
+    let qhi = nib_hi(ql) + b4(qh, vec4<u32>(0x30u, 0x3000u, 0x300000u, 0x30000000u));
     let is_lo = 8u * h + 2u * g + (m >> 2u);
     let is_hi = is_lo + 4u;
     let sc_lo = sbyte(W[base + 48u + (is_lo >> 2u)], is_lo);
     let sc_hi = sbyte(W[base + 48u + (is_hi >> 2u)], is_hi);
-    let lo = (d * sc_lo) * (vec4<f32>(qlo) - vec4<f32>(32.0));
-    let hi = (d * sc_hi) * (vec4<f32>(qhi) - vec4<f32>(32.0));
+    let lo = (d * sc_lo) * (qlo - vec4<f32>(32.0));
+    let hi = (d * sc_hi) * (qhi - vec4<f32>(32.0));
     let p = unit_pos(u);
     return Unit(lo, hi, p.x, p.y);
 }

@@ -5,11 +5,6 @@ fn unit(rl: u32, u: u32) -> Unit {
     let b = rl * prm(4) + (u >> 2u);
     let d = wscale(b);
     let base = prm(5) + b * 8u + (u & 3u) * 2u;
-    let sl = vec4<u32>(24u, 16u, 8u, 0u);
-    let w0 = vec4<i32>(bitcast<i32>(W[base]));
-    let w1 = vec4<i32>(bitcast<i32>(W[base + 1u]));
-    let lo = vec4<f32>((w0 << sl) >> vec4<u32>(24u));
-    let hi = vec4<f32>((w1 << sl) >> vec4<u32>(24u));
     let p = unit_pos(u);
-    return Unit(lo * d, hi * d, p.x, p.y);
+    return Unit(sbytes(W[base]) * d, sbytes(W[base + 1u]) * d, p.x, p.y);
 }
