@@ -50,6 +50,7 @@ const Q4_0: &str = shader!("decode/q4_0.wgsl");
 const Q4_1: &str = shader!("decode/q4_1.wgsl");
 const Q5_0: &str = shader!("decode/q5_0.wgsl");
 const Q8_0: &str = shader!("decode/q8_0.wgsl");
+const UNBLOCKED: &str = shader!("decode/unblocked.wgsl");
 const Q4_K: &str = shader!("decode/q4_k.wgsl");
 const Q6_K: &str = shader!("decode/q6_k.wgsl");
 
@@ -111,16 +112,16 @@ const TOP_K_SELECT: &str = shader!("top_k_select.wgsl");
 /// The files of the decoder of `fmt` (`ragged`: rows end mid-unit, F32 and F16 only).
 fn decoder(fmt: Fmt, ragged: bool) -> &'static [&'static str] {
     match fmt {
-        Fmt::F32 if ragged => &[POS_PLAIN, ELEM_F32, RAGGED],
-        Fmt::F16 if ragged => &[POS_PLAIN, ELEM_F16, RAGGED],
-        Fmt::F32 => &[POS_PLAIN, F32],
-        Fmt::F16 => &[POS_PLAIN, F16],
+        Fmt::F32 if ragged => &[POS_PLAIN, ELEM_F32, RAGGED, UNBLOCKED],
+        Fmt::F16 if ragged => &[POS_PLAIN, ELEM_F16, RAGGED, UNBLOCKED],
+        Fmt::F32 => &[POS_PLAIN, F32, UNBLOCKED],
+        Fmt::F16 => &[POS_PLAIN, F16, UNBLOCKED],
         Fmt::Q4_0 => &[SCALE, POS_Q32, Q4_0],
         Fmt::Q4_1 => &[POS_Q32, Q4_1],
         Fmt::Q5_0 => &[SCALE, POS_Q32, Q5_0],
         Fmt::Q8_0 => &[SCALE, Q8_0],
-        Fmt::Q4K => &[Q4_K],
-        Fmt::Q6K => &[SCALE, Q6_K],
+        Fmt::Q4K => &[Q4_K, UNBLOCKED],
+        Fmt::Q6K => &[SCALE, Q6_K, UNBLOCKED],
     }
 }
 
@@ -131,7 +132,20 @@ fn weights<'a>(fmt: Fmt, ragged: bool, rest: &[&'a str]) -> Vec<&'a str> {
 
 /// The functions every decoder may define: renamed with a suffix in the kernels that read
 /// several weights.
-const DECODER_FNS: [&str; 9] = ["unit_pos", "unit", "wscale", "welem", "wval", "h2", "kbyte", "kscale_min", "sbyte"];
+const DECODER_FNS: [&str; 12] = [
+    "unit_pos",
+    "unit",
+    "bpos",
+    "uraw",
+    "bscale",
+    "BLOCKED",
+    "wscale",
+    "welem",
+    "wval",
+    "kbyte",
+    "kscale_min",
+    "sbyte",
+];
 
 /// The decoder of `fmt` (whole units) for weight `m` of a kernel that reads several: its
 /// functions and its buffer `W` renamed with the suffix `m` (`unit0`, `W0`, ...), and its blocks
@@ -166,7 +180,7 @@ pub fn body(spec: Spec) -> String {
         }
         Spec::Tiled { fmt, ragged } => compose(&[], &weights(fmt, ragged, &[load(ragged), TILED])),
         Spec::Rows { fmt, ragged, rb, xb } => {
-            let rows = unroll(ROWS, &[('r', rb), ('i', xb)]);
+            let rows = unroll(ROWS, &[('r', rb), ('i', xb), ('k', 4)]);
             compose(&[("RB", rb), ("XB", xb)], &weights(fmt, ragged, &[load(ragged), &rows]))
         }
         Spec::Embed { fmt, ragged } => {
@@ -195,7 +209,7 @@ pub fn body(spec: Spec) -> String {
         Spec::Qkv { fmts, lanes } => {
             let decoders: Vec<String> = (0..3).map(|m| decoder_for_weight(fmts[m as usize], m)).collect();
             let kernel = match lanes {
-                Lanes::Rows => unroll(QKV_ROWS, &[('m', 3), ('r', FUSED_RB)]),
+                Lanes::Rows => unroll(QKV_ROWS, &[('m', 3), ('r', FUSED_RB), ('k', 4)]),
                 Lanes::Matvec(_) => unroll(QKV_MATVEC, &[('m', 3)]),
                 Lanes::Subgroup(_) => unroll(SG_QKV, &[('m', 3)]),
             };
@@ -209,7 +223,7 @@ pub fn body(spec: Spec) -> String {
         Spec::GluFused { fmt, lanes } => {
             let (d0, d1) = (decoder_for_weight(fmt, 0), decoder_for_weight(fmt, 1));
             let kernel = match lanes {
-                Lanes::Rows => unroll(GLU_ROWS, &[('r', FUSED_RB)]),
+                Lanes::Rows => unroll(GLU_ROWS, &[('r', FUSED_RB), ('k', 4)]),
                 Lanes::Matvec(_) => GLU_MATVEC.to_string(),
                 Lanes::Subgroup(_) => format!("{SG_SLOT}{SG_GLU}"),
             };

@@ -5,3 +5,5 @@ fn xload(off: u32, c: u32) -> vec4<f32> {
     for (var k = 0u; k < 4u; k++) { if (c + k < prm(2)) { v[k] = X[off + c + k]; } }
     return v;
 }
+// The `i`th `vec4` of `X` (for the block form of rows.wgsl, which ragged rows never take).
+fn xload4(i: u32) -> vec4<f32> { return xload(4u * i, 0u); }

@@ -13,3 +13,20 @@ fn unit(rl: u32, u: u32) -> Unit {
     let p = unit_pos(u);
     return Unit(d * (nib_lo(q) + hl - vec4<f32>(16.0)), d * (nib_hi(q) + hh - vec4<f32>(16.0)), p.x, p.y);
 }
+// The Rows kernels' block form (see rows.wgsl): block b of row rl is s.x * raw + s.y with
+// s = (d, -16d), `raw` the 5-bit values of its unit k (the kernels pass k as a literal, so the
+// masks below are constants).
+const BLOCKED: bool = true;
+fn bscale(rl: u32, b: u32) -> vec2<f32> { let d = wscale(rl * prm(4) + b); return vec2<f32>(d, -16.0 * d); }
+fn uraw(rl: u32, b: u32, k: u32) -> Unit {
+    let base = prm(5) + (rl * prm(4) + b) * 5u;
+    let qh = vec4<u32>(W[base]);
+    let q = W[base + 1u + k];
+    // Fifth bit j of unit k is bit 4k + j (and 4k + j + 16): masked in place, its value 2^(4k+j)
+    // (abs: bit 31 reads as -2^31) scaled to 16.
+    let bit = vec4<u32>(1u, 2u, 4u, 8u) << vec4<u32>(4u * k);
+    let lo = vec4<f32>(bitcast<vec4<i32>>(qh & bit)) * (vec4<f32>(16.0, 8.0, 4.0, 2.0) / f32(1u << (4u * k)));
+    let hi = abs(vec4<f32>(bitcast<vec4<i32>>(qh & (bit << vec4<u32>(16u)))))
+        * (vec4<f32>(16.0, 8.0, 4.0, 2.0) / (65536.0 * f32(1u << (4u * k))));
+    return Unit(nib_lo(q) + lo, nib_hi(q) + hi, 0u, 0u);
+}

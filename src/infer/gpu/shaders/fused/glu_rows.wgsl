@@ -16,7 +16,36 @@ fn k_main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
     var a{r} = vec4<f32>(0.0);
     var b{r} = vec4<f32>(0.0);
 //#end
-    for (var u = 0u; u < upr; u++) {
+    // Whole blocks with their scales applied once where the format has them (see rows.wgsl).
+    let whole = select(0u, upr >> 2u, BLOCKED0);
+    for (var b = 0u; b < whole; b++) {
+        var xs = vec4<f32>(0.0);
+//#for r
+        let s{r} = bscale0(rr{r}, b);
+        let t{r} = bscale1(rr{r}, b);
+        var qa{r} = vec4<f32>(0.0);
+        var qb{r} = vec4<f32>(0.0);
+//#end
+//#for k
+        {
+            let p = bpos0(b, {k}u);
+            let xl = xload4(p.x);
+            let xh = xload4(p.y);
+            xs += xl + xh;
+//#for r
+            let w{r} = uraw0(rr{r}, b, {k}u);
+            qa{r} += w{r}.lo * xl + w{r}.hi * xh;
+            let v{r} = uraw1(rr{r}, b, {k}u);
+            qb{r} += v{r}.lo * xl + v{r}.hi * xh;
+//#end
+        }
+//#end
+//#for r
+        a{r} += s{r}.x * qa{r} + s{r}.y * xs;
+        b{r} += t{r}.x * qb{r} + t{r}.y * xs;
+//#end
+    }
+    for (var u = whole * 4u; u < upr; u++) {
         let p = unit_pos0(u);
         let xl = xload(0u, p.x);
         let xh = xload(0u, p.y);

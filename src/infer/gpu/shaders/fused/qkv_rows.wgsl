@@ -21,7 +21,31 @@ fn k_main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
         let rr{r} = min(r0 + {r}u, rows - 1u);
         var a{r} = vec4<f32>(0.0);
 //#end
-        for (var u = 0u; u < upr; u++) {
+        // Whole blocks with their scales applied once where the format has them (see rows.wgsl).
+        let whole = select(0u, upr >> 2u, BLOCKED{m});
+        for (var b = 0u; b < whole; b++) {
+            var xs = vec4<f32>(0.0);
+//#for r
+            let s{r} = bscale{m}(rr{r}, b);
+            var q{r} = vec4<f32>(0.0);
+//#end
+//#for k
+            {
+                let p = bpos{m}(b, {k}u);
+                let xl = xload4(p.x);
+                let xh = xload4(p.y);
+                xs += xl + xh;
+//#for r
+                let w{r} = uraw{m}(rr{r}, b, {k}u);
+                q{r} += w{r}.lo * xl + w{r}.hi * xh;
+//#end
+            }
+//#end
+//#for r
+            a{r} += s{r}.x * q{r} + s{r}.y * xs;
+//#end
+        }
+        for (var u = whole * 4u; u < upr; u++) {
             let p = unit_pos{m}(u);
             let xl = xload(0u, p.x);
             let xh = xload(0u, p.y);
