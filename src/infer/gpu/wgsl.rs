@@ -120,8 +120,8 @@ fn decoder(fmt: Fmt, ragged: bool) -> &'static [&'static str] {
         Fmt::Q4_1 => &[POS_Q32, Q4_1],
         Fmt::Q5_0 => &[SCALE, POS_Q32, Q5_0],
         Fmt::Q8_0 => &[SCALE, Q8_0],
-        Fmt::Q4K => &[Q4_K, UNBLOCKED],
-        Fmt::Q6K => &[SCALE, Q6_K, UNBLOCKED],
+        Fmt::Q4K => &[Q4_K],
+        Fmt::Q6K => &[SCALE, Q6_K],
     }
 }
 

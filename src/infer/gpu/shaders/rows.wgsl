@@ -6,12 +6,13 @@
 // end are clamped for the loads and skipped for the stores, so the loop has no divergent branch.
 // Same parameters as tiled.wgsl; 64 invocations per workgroup.
 //
-// The formats with one scale per 32-weight block (`BLOCKED`: Q4_0, Q4_1, Q5_0, Q8_0) go a block
-// (4 units) at a time: the decoder gives the block's `bscale` s and each unit's unscaled values
-// (`uraw`), with weight = s.x * raw + s.y, so a row's block is sum(raw * x) times s.x plus s.y
-// times the block's sum of x, which every row shares: the scales are decoded once per block and
-// row, not once per unit, and multiplied once. Its `k` blocks are unrolled (k in 0..4, a
-// literal in each copy, so that the decoder's offsets fold). Other formats take the unit loop.
+// The quantized formats go a block of 4 units at a time (`BLOCKED`; F32 and F16 take the unit
+// loop, see decode/unblocked.wgsl): the decoder gives the block's scales `bscale` s and each
+// unit's unscaled values (`uraw`), with weight = s.x * raw + s.y for the unit's `lo` columns and
+// s.z * raw + s.w for its `hi` ones, so a row's block is sum(raw * x) times the scale plus the
+// offset times the block's sum of x, which every row shares: the scales are decoded once per
+// block and row, not once per unit, and multiplied once. Its `k` copies are unrolled (`{k}` a
+// literal in each, so that the decoder's offsets fold).
 @compute @workgroup_size(64)
 fn k_main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
           @builtin(local_invocation_index) li: u32) {
@@ -39,12 +40,14 @@ fn k_main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
 //#end
     for (var b = 0u; b < whole; b++) {
 //#for i
-        var xs{i} = vec4<f32>(0.0);
+        var xsl{i} = vec4<f32>(0.0);
+        var xsh{i} = vec4<f32>(0.0);
 //#end
 //#for r
         let s{r} = bscale(rr{r}, b);
 //#for i
-        var q{r}_{i} = vec4<f32>(0.0);
+        var ql{r}_{i} = vec4<f32>(0.0);
+        var qh{r}_{i} = vec4<f32>(0.0);
 //#end
 //#end
 //#for k
@@ -53,19 +56,21 @@ fn k_main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
 //#for i
             let xl{i} = xload4(xv{i} + p.x);
             let xh{i} = xload4(xv{i} + p.y);
-            xs{i} += xl{i} + xh{i};
+            xsl{i} += xl{i};
+            xsh{i} += xh{i};
 //#end
 //#for r
             let w{r} = uraw(rr{r}, b, {k}u);
 //#for i
-            q{r}_{i} += w{r}.lo * xl{i} + w{r}.hi * xh{i};
+            ql{r}_{i} += w{r}.lo * xl{i};
+            qh{r}_{i} += w{r}.hi * xh{i};
 //#end
 //#end
         }
 //#end
 //#for r
 //#for i
-        a{r}_{i} += s{r}.x * q{r}_{i} + s{r}.y * xs{i};
+        a{r}_{i} += s{r}.x * ql{r}_{i} + s{r}.y * xsl{i} + s{r}.z * qh{r}_{i} + s{r}.w * xsh{i};
 //#end
 //#end
     }

@@ -8,10 +8,10 @@ fn unit(rl: u32, u: u32) -> Unit {
     let p = unit_pos(u);
     return Unit(dm.x * nib_lo(q) + vec4<f32>(dm.y), dm.x * nib_hi(q) + vec4<f32>(dm.y), p.x, p.y);
 }
-// The Rows kernels' block form (see rows.wgsl): block b of row rl is s.x * raw + s.y with
-// s = (d, m), `raw` the 4-bit values of its unit k.
+// The Rows kernels' block form (see rows.wgsl): block b of row rl has weight = d * raw + m in
+// both halves, `raw` the 4-bit values of its unit k.
 const BLOCKED: bool = true;
-fn bscale(rl: u32, b: u32) -> vec2<f32> { return unpack2x16float(W[prm(5) + (rl * prm(4) + b) * 5u]); }
+fn bscale(rl: u32, b: u32) -> vec4<f32> { let s = unpack2x16float(W[prm(5) + (rl * prm(4) + b) * 5u]); return vec4<f32>(s, s); }
 fn uraw(rl: u32, b: u32, k: u32) -> Unit {
     let q = W[prm(5) + (rl * prm(4) + b) * 5u + 1u + k];
     return Unit(nib_lo(q), nib_hi(q), 0u, 0u);

@@ -13,11 +13,11 @@ fn unit(rl: u32, u: u32) -> Unit {
     let p = unit_pos(u);
     return Unit(d * (nib_lo(q) + hl - vec4<f32>(16.0)), d * (nib_hi(q) + hh - vec4<f32>(16.0)), p.x, p.y);
 }
-// The Rows kernels' block form (see rows.wgsl): block b of row rl is s.x * raw + s.y with
-// s = (d, -16d), `raw` the 5-bit values of its unit k (the kernels pass k as a literal, so the
+// The Rows kernels' block form (see rows.wgsl): block b of row rl has weight = d * raw - 16d in
+// both halves, `raw` the 5-bit values of its unit k (the kernels pass k as a literal, so the
 // masks below are constants).
 const BLOCKED: bool = true;
-fn bscale(rl: u32, b: u32) -> vec2<f32> { let d = wscale(rl * prm(4) + b); return vec2<f32>(d, -16.0 * d); }
+fn bscale(rl: u32, b: u32) -> vec4<f32> { let d = wscale(rl * prm(4) + b); return vec4<f32>(d, -16.0 * d, d, -16.0 * d); }
 fn uraw(rl: u32, b: u32, k: u32) -> Unit {
     let base = prm(5) + (rl * prm(4) + b) * 5u;
     let qh = vec4<u32>(W[base]);

@@ -31,3 +31,34 @@ fn unit(rl: u32, u: u32) -> Unit {
     let p = unit_pos(u);
     return Unit(lo, hi, p.x, p.y);
 }
+// The Rows kernels' block form (see rows.wgsl): block b of a row is units 4b..4b+3 (unit u as
+// above: h, g and the group of 16 columns, m / 4, are the block's); weight = d * sc * raw -
+// 32 d * sc with the scales of the block's two groups.
+const BLOCKED: bool = true;
+fn bpos(b: u32, k: u32) -> vec2<u32> {
+    let e = (b >> 3u) * 64u + ((b >> 2u) & 1u) * 32u + ((b >> 1u) & 1u) * 8u + (b & 1u) * 4u + k;
+    return vec2<u32>(e, e + 16u);
+}
+fn bscale(rl: u32, b: u32) -> vec4<f32> {
+    let sb = rl * prm(4) + (b >> 3u);
+    let d = wscale(sb);
+    let base = prm(5) + sb * 52u;
+    let j = b & 7u;
+    let is_lo = 8u * (j >> 2u) + 2u * ((j >> 1u) & 1u) + (j & 1u);
+    let is_hi = is_lo + 4u;
+    let lo = d * sbyte(W[base + 48u + (is_lo >> 2u)], is_lo);
+    let hi = d * sbyte(W[base + 48u + (is_hi >> 2u)], is_hi);
+    return vec4<f32>(lo, -32.0 * lo, hi, -32.0 * hi);
+}
+fn uraw(rl: u32, b: u32, k: u32) -> Unit {
+    let base = prm(5) + (rl * prm(4) + (b >> 3u)) * 52u;
+    let j = b & 7u;
+    let h = j >> 2u;
+    let g = (j >> 1u) & 1u;
+    let m = (j & 1u) * 4u + k;
+    let ql = W[base + 16u * h + 8u * g + m];
+    let qh = W[base + 32u + 8u * h + m] >> (2u * g);
+    let qlo = nib_lo(ql) + b4(qh, vec4<u32>(0x3u, 0x300u, 0x30000u, 0x3000000u)) * 16.0;
+    let qhi = nib_hi(ql) + b4(qh, vec4<u32>(0x30u, 0x3000u, 0x300000u, 0x30000000u));
+    return Unit(qlo, qhi, 0u, 0u);
+}

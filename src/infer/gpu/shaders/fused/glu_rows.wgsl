@@ -19,30 +19,36 @@ fn k_main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
     // Whole blocks with their scales applied once where the format has them (see rows.wgsl).
     let whole = select(0u, upr >> 2u, BLOCKED0);
     for (var b = 0u; b < whole; b++) {
-        var xs = vec4<f32>(0.0);
+        var xsl = vec4<f32>(0.0);
+        var xsh = vec4<f32>(0.0);
 //#for r
         let s{r} = bscale0(rr{r}, b);
         let t{r} = bscale1(rr{r}, b);
-        var qa{r} = vec4<f32>(0.0);
-        var qb{r} = vec4<f32>(0.0);
+        var qal{r} = vec4<f32>(0.0);
+        var qah{r} = vec4<f32>(0.0);
+        var qbl{r} = vec4<f32>(0.0);
+        var qbh{r} = vec4<f32>(0.0);
 //#end
 //#for k
         {
             let p = bpos0(b, {k}u);
             let xl = xload4(p.x);
             let xh = xload4(p.y);
-            xs += xl + xh;
+            xsl += xl;
+            xsh += xh;
 //#for r
             let w{r} = uraw0(rr{r}, b, {k}u);
-            qa{r} += w{r}.lo * xl + w{r}.hi * xh;
+            qal{r} += w{r}.lo * xl;
+            qah{r} += w{r}.hi * xh;
             let v{r} = uraw1(rr{r}, b, {k}u);
-            qb{r} += v{r}.lo * xl + v{r}.hi * xh;
+            qbl{r} += v{r}.lo * xl;
+            qbh{r} += v{r}.hi * xh;
 //#end
         }
 //#end
 //#for r
-        a{r} += s{r}.x * qa{r} + s{r}.y * xs;
-        b{r} += t{r}.x * qb{r} + t{r}.y * xs;
+        a{r} += s{r}.x * qal{r} + s{r}.y * xsl + s{r}.z * qah{r} + s{r}.w * xsh;
+        b{r} += t{r}.x * qbl{r} + t{r}.y * xsl + t{r}.z * qbh{r} + t{r}.w * xsh;
 //#end
     }
     for (var u = whole * 4u; u < upr; u++) {

@@ -24,25 +24,29 @@ fn k_main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
         // Whole blocks with their scales applied once where the format has them (see rows.wgsl).
         let whole = select(0u, upr >> 2u, BLOCKED{m});
         for (var b = 0u; b < whole; b++) {
-            var xs = vec4<f32>(0.0);
+            var xsl = vec4<f32>(0.0);
+            var xsh = vec4<f32>(0.0);
 //#for r
             let s{r} = bscale{m}(rr{r}, b);
-            var q{r} = vec4<f32>(0.0);
+            var ql{r} = vec4<f32>(0.0);
+            var qh{r} = vec4<f32>(0.0);
 //#end
 //#for k
             {
                 let p = bpos{m}(b, {k}u);
                 let xl = xload4(p.x);
                 let xh = xload4(p.y);
-                xs += xl + xh;
+                xsl += xl;
+                xsh += xh;
 //#for r
                 let w{r} = uraw{m}(rr{r}, b, {k}u);
-                q{r} += w{r}.lo * xl + w{r}.hi * xh;
+                ql{r} += w{r}.lo * xl;
+                qh{r} += w{r}.hi * xh;
 //#end
             }
 //#end
 //#for r
-            a{r} += s{r}.x * q{r} + s{r}.y * xs;
+            a{r} += s{r}.x * ql{r} + s{r}.y * xsl + s{r}.z * qh{r} + s{r}.w * xsh;
 //#end
         }
         for (var u = whole * 4u; u < upr; u++) {
