@@ -26,7 +26,7 @@ const STEPS: usize = 32;
 /// (1e-4 on Gemma 3). With half-precision caches both store the nearest half of each value (the
 /// same bits for the same value, tests/gpu_backend.rs), but values they compute a few 1e-6 apart
 /// can fall on either side of a rounding boundary and be stored a half's step (2^-11 of the
-/// value) apart; over 32 steps that grew to at most 4.7e-4 of the largest logit on SmolLM2 and
+/// value) apart; over 32 steps that grew to at most 4.0e-4 of the largest logit on SmolLM2 and
 /// Qwen2.5 and 5.1e-3 on Gemma 3 (measured on lavapipe), whose logits amplify differences most.
 fn tolerance(kv: KvCache) -> f32 {
     match kv {
