@@ -16,7 +16,7 @@ use futures::executor::block_on;
 use hearth::backend::{WgpuDevice, init_wgpu_blocking};
 use hearth::gguf::{GgmlType, dequantize_to_vec};
 use hearth::infer::gpu::{Flash, Gpu, GpuFeatures, Kernels};
-use hearth::infer::{Activation, Attention, Compute, InferError, KvCache, Rope};
+use hearth::infer::{Activation, Attention, Compute, HeadNorms, InferError, KvCache, Rope};
 use hearth::model::RopeStyle;
 
 static DEVICE: OnceLock<Result<(WgpuDevice, GpuFeatures), String>> = OnceLock::new();
@@ -1120,8 +1120,22 @@ fn fused_ops_match_the_ops_they_fuse() {
     }
     g.set_kernels(default).unwrap();
 
-    // Biases, RoPE and the cache write, against the separate ops.
-    for (style, n_rot, bias) in [(RopeStyle::Neox, 64, true), (RopeStyle::Normal, 32, false)] {
+    // Biases or per-head norms, RoPE and the cache write, against the separate ops: one
+    // dispatch, except norms with partial rotation (two: the norms, then the rest).
+    #[derive(Debug, Clone, Copy, PartialEq)]
+    enum Pre {
+        Bias,
+        Plain,
+        Norms,
+    }
+    let cases = [
+        (RopeStyle::Neox, 64, Pre::Bias),
+        (RopeStyle::Normal, 32, Pre::Plain),
+        (RopeStyle::Neox, 64, Pre::Norms),
+        (RopeStyle::Normal, 64, Pre::Norms),
+        (RopeStyle::Normal, 32, Pre::Norms),
+    ];
+    for (style, n_rot, pre) in cases {
         let (n, nh, nkv, hd, pos0) = (3, 4, 2, 64u32, 5u32);
         let r = |heads| Rope {
             n_heads: heads,
@@ -1136,32 +1150,47 @@ fn fused_ops_match_the_ops_they_fuse() {
         let (qw, kvw) = ((nh * hd) as usize, (nkv * hd) as usize);
         let (q, k, v) = (rng.vec(n * qw), rng.vec(n * kvw), rng.vec(n * kvw));
         let (bq, bk, bv) = (upload(&g, &rng.vec(qw)), upload(&g, &rng.vec(kvw)), upload(&g, &rng.vec(kvw)));
+        let (gq, gk) = (upload(&g, &rng.vec(hd as usize)), upload(&g, &rng.vec(hd as usize)));
         let ctx = 16 * kvw;
         let run = |fused: bool| {
             let (qb, kb, vb) = (upload(&g, &q), upload(&g, &k), upload(&g, &v));
+            let (qn, kn) = (g.alloc(n * qw).unwrap(), g.alloc(n * kvw).unwrap());
             let (kc, vc) = (g.alloc(ctx).unwrap(), g.alloc(ctx).unwrap());
-            let b = bias.then_some((&bq, &bk, &bv));
+            let b = (pre == Pre::Bias).then_some((&bq, &bk, &bv));
+            let norms =
+                (pre == Pre::Norms).then_some(HeadNorms { wq: &gq, wk: &gk, eps: 1e-6, q_out: &qn, k_out: &kn });
+            // Where the rotated queries are.
+            let q_out = if norms.is_some() { &qn } else { &qb };
             if fused {
                 let before = g.launches();
-                g.rope_store(&qb, &kb, &vb, b, n, r(nh), r(nkv), kvw, &kc, &vc);
-                assert_eq!(g.launches() - before, 1);
+                g.rope_store(&qb, &kb, &vb, b, norms, n, r(nh), r(nkv), kvw, &kc, &vc);
+                let want = if pre == Pre::Norms && n_rot != hd { 2 } else { 1 };
+                assert_eq!(g.launches() - before, want, "{style:?} {n_rot} {pre:?}");
             } else {
                 if let Some((bq, bk, bv)) = b {
                     g.add_bias(&qb, bq, n, qw);
                     g.add_bias(&kb, bk, n, kvw);
                     g.add_bias(&vb, bv, n, kvw);
                 }
-                g.rope(&qb, n, r(nh));
-                g.rope(&kb, n, r(nkv));
-                g.store_rows(&kb, n, kvw, pos0 as usize, &kc);
+                let (qr, kr) = if norms.is_some() {
+                    let (nq, nk) = (n * nh as usize, n * nkv as usize);
+                    g.rms_norm(&qb, &gq, nq, hd as usize, 1e-6, &qn);
+                    g.rms_norm(&kb, &gk, nk, hd as usize, 1e-6, &kn);
+                    (&qn, &kn)
+                } else {
+                    (&qb, &kb)
+                };
+                g.rope(qr, n, r(nh));
+                g.rope(kr, n, r(nkv));
+                g.store_rows(kr, n, kvw, pos0 as usize, &kc);
                 g.store_rows(&vb, n, kvw, pos0 as usize, &vc);
             }
-            [read(&g, &qb, 0, n * qw), read(&g, &kc, 0, ctx), read(&g, &vc, 0, ctx)]
+            [read(&g, q_out, 0, n * qw), read(&g, &kc, 0, ctx), read(&g, &vc, 0, ctx)]
         };
         let (got, want) = (run(true), run(false));
         for (i, (a, b)) in got.iter().zip(&want).enumerate() {
             let b: Vec<f64> = b.iter().map(|&v| f64::from(v)).collect();
-            assert_close(&format!("rope_store {style:?} bias {bias} output {i}"), a, &b, 1e-6);
+            assert_close(&format!("rope_store {style:?} {n_rot} {pre:?} output {i}"), a, &b, 1e-6);
         }
     }
 

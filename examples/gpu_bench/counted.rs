@@ -17,7 +17,7 @@ use std::cell::Cell;
 use futures::executor::block_on;
 use hearth::gguf::GgmlType;
 use hearth::infer::gpu::{Gpu, KernelTime};
-use hearth::infer::{Activation, Attention, Compute, Cpu, InferError, KvCache, Rope};
+use hearth::infer::{Activation, Attention, Compute, Cpu, HeadNorms, InferError, KvCache, Rope};
 
 /// How many buffers a weight is split into on a backend (one launch of `matmul` per part), and
 /// the backend's own count of its dispatches where it keeps one.
@@ -376,6 +376,7 @@ impl<C: Parts> Compute for Counted<C> {
         k: &C::Buf,
         v: &C::Buf,
         bias: Option<(&C::Buf, &C::Buf, &C::Buf)>,
+        norms: Option<HeadNorms<'_, C::Buf>>,
         n: usize,
         rope_q: Rope<'_>,
         rope_k: Rope<'_>,
@@ -383,8 +384,8 @@ impl<C: Parts> Compute for Counted<C> {
         k_cache: &C::Buf,
         v_cache: &C::Buf,
     ) {
-        self.dispatch(4 + if bias.is_some() { 3 } else { 0 });
-        self.inner.rope_store(q, k, v, bias, n, rope_q, rope_k, kv_width, k_cache, v_cache)
+        self.dispatch(4 + 3 * usize::from(bias.is_some()) + 2 * usize::from(norms.is_some()));
+        self.inner.rope_store(q, k, v, bias, norms, n, rope_q, rope_k, kv_width, k_cache, v_cache)
     }
 
     async fn read(&self, x: &C::Buf, offset: usize, len: usize) -> Result<Vec<f32>, InferError> {

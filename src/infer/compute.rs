@@ -83,6 +83,25 @@ pub struct Rope<'a> {
     pub factors: Option<&'a [f32]>,
 }
 
+/// gemma3's per-head norms, which [`Compute::rope_store`] applies before RoPE: each query head
+/// `rms_norm(head) * wq` (into `q_out`), each key head `rms_norm(head) * wk` (`k_out`: scratch
+/// the backend may leave untouched), with `eps`.
+#[derive(Debug)]
+pub struct HeadNorms<'a, B> {
+    pub wq: &'a B,
+    pub wk: &'a B,
+    pub eps: f32,
+    pub q_out: &'a B,
+    pub k_out: &'a B,
+}
+
+impl<B> Clone for HeadNorms<'_, B> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<B> Copy for HeadNorms<'_, B> {}
+
 /// Causal attention parameters for one call.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Attention {
@@ -317,10 +336,11 @@ pub trait Compute {
     }
 
     /// One step's attention inputs after the projections: the biases `(bq, bk, bv)` added when
-    /// given, RoPE on the `n` rows of `q` (`rope_q`, in place) and of `k` (`rope_k`), and the
-    /// rotated keys and the values stored at row `rope_k.pos0` of the caches (rows of `kv_width`,
-    /// as [`Compute::store_rows`]). `k` and `v` may be left rotated or not. Backends may do it
-    /// all in one pass.
+    /// given, or the per-head `norms` applied (never both), RoPE on the `n` rows of `q`
+    /// (`rope_q`; in place, or into `norms.q_out`) and of `k` (`rope_k`), and the rotated keys
+    /// and the values stored at row `rope_k.pos0` of the caches (rows of `kv_width`, as
+    /// [`Compute::store_rows`]). `k`, `v` and `norms.k_out` may be left rotated or not.
+    /// Backends may do it all in one pass.
     #[allow(clippy::too_many_arguments)]
     fn rope_store(
         &self,
@@ -328,6 +348,7 @@ pub trait Compute {
         k: &Self::Buf,
         v: &Self::Buf,
         bias: Option<(&Self::Buf, &Self::Buf, &Self::Buf)>,
+        norms: Option<HeadNorms<'_, Self::Buf>>,
         n: usize,
         rope_q: Rope<'_>,
         rope_k: Rope<'_>,
@@ -335,6 +356,16 @@ pub trait Compute {
         k_cache: &Self::Buf,
         v_cache: &Self::Buf,
     ) {
+        debug_assert!(bias.is_none() || norms.is_none(), "rope_store: biases and norms");
+        let (q, k) = match norms {
+            Some(hn) => {
+                let rows = |r: Rope<'_>| n * r.n_heads as usize;
+                let dim = rope_q.head_dim as usize;
+                self.head_norms((q, hn.wq, rows(rope_q)), (k, hn.wk, rows(rope_k)), dim, hn.eps, hn.q_out, hn.k_out);
+                (hn.q_out, hn.k_out)
+            }
+            None => (q, k),
+        };
         if let Some((bq, bk, bv)) = bias {
             self.add_bias(q, bq, n, (rope_q.n_heads * rope_q.head_dim) as usize);
             self.add_bias(k, bk, n, kv_width);

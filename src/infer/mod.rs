@@ -26,7 +26,7 @@ pub mod sampler;
 pub mod session;
 pub mod transformer;
 
-pub use compute::{Activation, Attention, Compute, KvCache, Rope};
+pub use compute::{Activation, Attention, Compute, HeadNorms, KvCache, Rope};
 pub use cpu::{Cpu, CpuOptions};
 pub use generate::{GenerateParams, Generation, StopReason, Timings, TokenEvent, generate};
 pub use load::{

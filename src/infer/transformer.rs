@@ -25,7 +25,7 @@ use crate::gguf::{GgufHeader, TensorInfo, dequantize_to_vec};
 use crate::model::{Architecture, ModelConfig, ModelError};
 
 use super::InferError;
-use super::compute::{Activation, Attention, Compute, KvCache, MAX_TOP_K, Rope};
+use super::compute::{Activation, Attention, Compute, HeadNorms, KvCache, MAX_TOP_K, Rope};
 
 /// A weight matrix with what the forward pass needs to know about it.
 pub struct Mat<C: Compute> {
@@ -589,7 +589,7 @@ impl<C: Compute> Model<C> {
         let (c, cfg, w, b) = (&self.compute, &self.cfg, &self.weights, &self.buf);
         let n = ids.len();
         let pos0 = self.tokens.len();
-        let (embd, hd) = (cfg.n_embd as usize, cfg.head_dim as usize);
+        let embd = cfg.n_embd as usize;
         let (qd, kvd, ff) = (cfg.q_dim() as usize, cfg.kv_dim() as usize, cfg.n_ff as usize);
         let eps = cfg.rms_eps;
         let act = match cfg.arch {
@@ -631,13 +631,10 @@ impl<C: Compute> Model<C> {
                     c.add_bias(&b.v, bias, n, kvd);
                 }
             }
-            let (q, k) = match (&l.q_norm, &l.k_norm) {
-                (Some(qn), Some(kn)) => {
-                    let (q_rows, k_rows) = (n * cfg.n_head as usize, n * cfg.n_head_kv as usize);
-                    c.head_norms((&b.q, qn, q_rows), (&b.k, kn, k_rows), hd, eps, &b.qn, &b.kn);
-                    (&b.qn, &b.kn)
-                }
-                _ => (&b.q, &b.k),
+            // With per-head norms the rotated queries land in `qn`.
+            let (norms, q) = match (&l.q_norm, &l.k_norm) {
+                (Some(wq), Some(wk)) => (Some(HeadNorms { wq, wk, eps, q_out: &b.qn, k_out: &b.kn }), &b.qn),
+                _ => (None, &b.q),
             };
             let (base, freq_scale) = cfg.rope_for_layer(il as u32);
             let rope = |heads: u32| Rope {
@@ -651,7 +648,7 @@ impl<C: Compute> Model<C> {
                 factors: w.rope_factors.as_deref(),
             };
             let (kc, vc) = (&self.k_cache[il], &self.v_cache[il]);
-            c.rope_store(q, k, &b.v, bias, n, rope(cfg.n_head), rope(cfg.n_head_kv), kvd, kc, vc);
+            c.rope_store(&b.q, &b.k, &b.v, bias, norms, n, rope(cfg.n_head), rope(cfg.n_head_kv), kvd, kc, vc);
             let window = if cfg.is_local_layer(il as u32) { cfg.sliding_window.unwrap_or(0) } else { 0 };
             let a = Attention {
                 n_head: cfg.n_head,

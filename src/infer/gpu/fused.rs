@@ -13,9 +13,9 @@
 //! prefill, a weight split over several buffers) composes the unfused ops; so does a layer
 //! whose biases come with per-head norms.
 
-use super::kernel::{FUSED_PARAM_WORDS, Lanes, ROPE_PARAM_WORDS, Spec};
+use super::kernel::{FUSED_PARAM_WORDS, Lanes, ROPE_PARAM_WORDS, RopePre, Spec};
 use super::{Gpu, GpuBuf, GpuIds, GpuWeight, Kernels, groups, u32_of};
-use crate::infer::compute::{Activation, Compute, Rope};
+use crate::infer::compute::{Activation, Compute, HeadNorms, Rope};
 
 impl Gpu {
     /// The fused kernel family for `n` rows of `x` by weights of `upr` units per row, or `None`
@@ -136,6 +136,7 @@ impl Gpu {
         k: &GpuBuf,
         v: &GpuBuf,
         bias: Option<(&GpuBuf, &GpuBuf, &GpuBuf)>,
+        norms: Option<HeadNorms<'_, GpuBuf>>,
         n: usize,
         rope_q: Rope<'_>,
         rope_k: Rope<'_>,
@@ -143,6 +144,23 @@ impl Gpu {
         k_cache: &GpuBuf,
         v_cache: &GpuBuf,
     ) {
+        // The fused norms write whole heads only where RoPE rotates all of them (gemma3 does).
+        let (q, k, norms) = match norms {
+            Some(hn) if rope_q.n_rot != rope_q.head_dim || bias.is_some() => {
+                let rows = |r: Rope<'_>| n * r.n_heads as usize;
+                let dim = rope_q.head_dim as usize;
+                self.fused_head_norms(
+                    (q, hn.wq, rows(rope_q)),
+                    (k, hn.wk, rows(rope_k)),
+                    dim,
+                    hn.eps,
+                    hn.q_out,
+                    hn.k_out,
+                );
+                (hn.q_out, hn.k_out, None)
+            }
+            other => (q, k, other),
+        };
         let mut params = rope_params(n, rope_q);
         params[9] = rope_k.n_heads;
         let half = (rope_q.n_rot / 2) as usize;
@@ -157,11 +175,17 @@ impl Gpu {
             (&k_cache.handle, k_cache.id),
             (&v_cache.handle, v_cache.id),
         ];
-        if let Some((bq, bk, bv)) = bias {
+        let pre = if let Some((bq, bk, bv)) = bias {
             bufs.extend([(&bq.handle, bq.id), (&bk.handle, bk.id), (&bv.handle, bv.id)]);
-        }
-        let spec = Spec::RopeStore { bias: bias.is_some(), half: half_kv };
-        self.launch_words(spec, &bufs, &params, groups(work, 256));
+            RopePre::Bias
+        } else if let Some(hn) = norms {
+            bufs.extend([(&hn.wq.handle, hn.wq.id), (&hn.wk.handle, hn.wk.id), (&hn.q_out.handle, hn.q_out.id)]);
+            params[10] = hn.eps.to_bits();
+            RopePre::Norms
+        } else {
+            RopePre::None
+        };
+        self.launch_words(Spec::RopeStore { pre, half: half_kv }, &bufs, &params, groups(work, 256));
     }
 
     #[allow(clippy::too_many_arguments)]

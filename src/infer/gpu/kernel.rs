@@ -16,6 +16,16 @@ use burn::cubecl::prelude::{
 use super::layout::Fmt;
 use super::wgsl;
 
+/// What [`Spec::RopeStore`] applies to the heads before RoPE.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RopePre {
+    None,
+    /// The projections' biases.
+    Bias,
+    /// gemma3's RMS norm of each query and key head, the queries written to `OQ`.
+    Norms,
+}
+
 /// A kernel variant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Spec {
@@ -92,10 +102,10 @@ pub enum Spec {
     AddRmsNorm {
         pre: bool,
     },
-    /// Bias (`bias`), RoPE of the queries and keys, and the KV-cache write of keys and values
-    /// (`half`: into a half-precision cache).
+    /// The biases or the per-head norms (`pre`), RoPE of the queries and keys, and the KV-cache
+    /// write of keys and values (`half`: into a half-precision cache).
     RopeStore {
-        bias: bool,
+        pre: RopePre,
         half: bool,
     },
     /// The three projections of one row (n == 1) in one dispatch; weight `m` in format
@@ -203,32 +213,26 @@ impl Spec {
             Spec::TopK(TopKPass::Select) => &[("X", "f32"), ("M", "u32"), ("V", "f32"), ("O", "u32")],
             Spec::AddRmsNorm { pre: false } => &[("X", "f32"), ("H", "f32"), ("G", "f32"), ("O", "f32")],
             Spec::AddRmsNorm { pre: true } => &[("X", "f32"), ("H", "f32"), ("G", "f32"), ("O", "f32"), ("PRE", "f32")],
-            Spec::RopeStore { bias: false, half: false } => {
-                &[("Q", "f32"), ("K", "f32"), ("V", "f32"), ("KC", "f32"), ("VC", "f32")]
+            Spec::RopeStore { pre, half } => {
+                const F32_CACHE: [(&str, &str); 5] =
+                    [("Q", "f32"), ("K", "f32"), ("V", "f32"), ("KC", "f32"), ("VC", "f32")];
+                const F16_CACHE: [(&str, &str); 5] =
+                    [("Q", "f32"), ("K", "f32"), ("V", "f32"), ("KC", "u32"), ("VC", "u32")];
+                const BIAS: [(&str, &str); 3] = [("BQ", "f32"), ("BK", "f32"), ("BV", "f32")];
+                const NORMS: [(&str, &str); 3] = [("GQ", "f32"), ("GK", "f32"), ("OQ", "f32")];
+                const ALL: [[(&str, &str); 8]; 4] = [
+                    concat8(F32_CACHE, BIAS),
+                    concat8(F32_CACHE, NORMS),
+                    concat8(F16_CACHE, BIAS),
+                    concat8(F16_CACHE, NORMS),
+                ];
+                let cache = usize::from(half);
+                match pre {
+                    RopePre::None => &ALL[2 * cache][..5],
+                    RopePre::Bias => &ALL[2 * cache],
+                    RopePre::Norms => &ALL[2 * cache + 1],
+                }
             }
-            Spec::RopeStore { bias: true, half: false } => &[
-                ("Q", "f32"),
-                ("K", "f32"),
-                ("V", "f32"),
-                ("KC", "f32"),
-                ("VC", "f32"),
-                ("BQ", "f32"),
-                ("BK", "f32"),
-                ("BV", "f32"),
-            ],
-            Spec::RopeStore { bias: false, half: true } => {
-                &[("Q", "f32"), ("K", "f32"), ("V", "f32"), ("KC", "u32"), ("VC", "u32")]
-            }
-            Spec::RopeStore { bias: true, half: true } => &[
-                ("Q", "f32"),
-                ("K", "f32"),
-                ("V", "f32"),
-                ("KC", "u32"),
-                ("VC", "u32"),
-                ("BQ", "f32"),
-                ("BK", "f32"),
-                ("BV", "f32"),
-            ],
             Spec::Qkv { .. } => {
                 &[("W0", "u32"), ("W1", "u32"), ("W2", "u32"), ("X", ACT4), ("O0", "f32"), ("O1", "f32"), ("O2", "f32")]
             }
@@ -311,6 +315,14 @@ impl Spec {
             &format!("@group(0) @binding({binding}) var<uniform> P: array<vec4<u32>, {}>;\n", self.param_words() / 4);
         head + &body
     }
+}
+
+/// Five buffers then three, as one list (for the static buffer lists of [`Spec::RopeStore`]).
+const fn concat8(
+    a: [(&'static str, &'static str); 5],
+    b: [(&'static str, &'static str); 3],
+) -> [(&'static str, &'static str); 8] {
+    [a[0], a[1], a[2], a[3], a[4], b[0], b[1], b[2]]
 }
 
 /// `src` with every whole-identifier occurrence of `from` replaced by `to`.
@@ -415,10 +427,12 @@ mod tests {
             Spec::TopK(TopKPass::Select),
             Spec::AddRmsNorm { pre: false },
             Spec::AddRmsNorm { pre: true },
-            Spec::RopeStore { bias: false, half: false },
-            Spec::RopeStore { bias: true, half: false },
-            Spec::RopeStore { bias: false, half: true },
-            Spec::RopeStore { bias: true, half: true },
+            Spec::RopeStore { pre: RopePre::None, half: false },
+            Spec::RopeStore { pre: RopePre::Bias, half: false },
+            Spec::RopeStore { pre: RopePre::Norms, half: false },
+            Spec::RopeStore { pre: RopePre::None, half: true },
+            Spec::RopeStore { pre: RopePre::Bias, half: true },
+            Spec::RopeStore { pre: RopePre::Norms, half: true },
             Spec::HeadNorms,
         ];
         let lanes = [

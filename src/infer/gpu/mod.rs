@@ -101,7 +101,7 @@ use crate::gguf::GgmlType;
 
 use super::InferError;
 use super::compute::MAX_TOP_K;
-use super::compute::{Activation, Attention, Compute, KvCache, Rope};
+use super::compute::{Activation, Attention, Compute, HeadNorms, KvCache, Rope};
 pub use attention::Flash;
 pub use family::Kernels;
 use family::cpu_adapter;
@@ -669,6 +669,7 @@ impl Compute for Gpu {
         k: &GpuBuf,
         v: &GpuBuf,
         bias: Option<(&GpuBuf, &GpuBuf, &GpuBuf)>,
+        norms: Option<HeadNorms<'_, GpuBuf>>,
         n: usize,
         rope_q: Rope<'_>,
         rope_k: Rope<'_>,
@@ -676,7 +677,7 @@ impl Compute for Gpu {
         k_cache: &GpuBuf,
         v_cache: &GpuBuf,
     ) {
-        self.fused_rope_store(q, k, v, bias, n, rope_q, rope_k, kv_width, k_cache, v_cache);
+        self.fused_rope_store(q, k, v, bias, norms, n, rope_q, rope_k, kv_width, k_cache, v_cache);
     }
 
     async fn read(&self, x: &GpuBuf, offset: usize, len: usize) -> Result<Vec<f32>, InferError> {

@@ -27,7 +27,7 @@
 
 use std::fmt::Write;
 
-use super::kernel::{FUSED_RB, Lanes, Spec, TopKPass, replace_ident};
+use super::kernel::{FUSED_RB, Lanes, RopePre, Spec, TopKPass, replace_ident};
 use super::layout::Fmt;
 
 macro_rules! shader {
@@ -98,6 +98,8 @@ const STORE_F32: &str = shader!("ops/store_f32.wgsl");
 const STORE_F16: &str = shader!("ops/store_f16.wgsl");
 const BIAS: &str = shader!("ops/bias.wgsl");
 const NO_BIAS: &str = shader!("ops/no_bias.wgsl");
+const HEAD_NORM: &str = shader!("ops/head_norm.wgsl");
+const NO_NORM: &str = shader!("ops/no_norm.wgsl");
 const QKV_ROWS: &str = shader!("fused/qkv_rows.wgsl");
 const QKV_MATVEC: &str = shader!("fused/qkv_matvec.wgsl");
 const GLU_ROWS: &str = shader!("fused/glu_rows.wgsl");
@@ -195,10 +197,14 @@ pub fn body(spec: Spec) -> String {
         Spec::PackHalf => compose(&[], &[KV_F16, PACK_F16, ELEMENTWISE]),
         Spec::Glu => compose(&[], &[GLU_ACT, GLU, ELEMENTWISE]),
         Spec::Rope => compose(&[], &[ROPE_ANGLE, ROPE, ELEMENTWISE]),
-        Spec::RopeStore { bias, half } => {
-            let bias = if bias { BIAS } else { NO_BIAS };
+        Spec::RopeStore { pre, half } => {
+            let pre: &[&str] = match pre {
+                RopePre::None => &[NO_BIAS, NO_NORM],
+                RopePre::Bias => &[BIAS, NO_NORM],
+                RopePre::Norms => &[HEAD_NORM],
+            };
             let store: &[&str] = if half { &[KV_F16, STORE_F16] } else { &[STORE_F32] };
-            compose(&[], &[&[ROPE_ANGLE, bias, ROPE_STORE][..], store, &[ELEMENTWISE]].concat())
+            compose(&[], &[&[ROPE_ANGLE][..], pre, &[ROPE_STORE], store, &[ELEMENTWISE]].concat())
         }
         Spec::EmbedNorm { fmt } => compose(&[], &weights(fmt, false, &[STORE, EMBED_NORM])),
         Spec::HeadNorms => compose(&[], &[HEAD_NORMS]),
