@@ -359,6 +359,70 @@ fn split_weights_match_unsplit() {
     }
 }
 
+/// A decode step's matmul by a weight in two or three buffers (an output projection over the
+/// binding limit) is one dispatch in every family, and computes what the whole weight does.
+#[test]
+fn weights_in_two_or_three_parts_take_one_dispatch() {
+    let _serial = serial();
+    let Some(dev) = device() else { return };
+    let whole = Gpu::new(dev.clone()).unwrap();
+    let mut rng = Rng::new(7);
+    for (ty, rows, cols, parts) in [
+        (GgmlType::Q8_0, 300, 64, 2),
+        (GgmlType::Q6_K, 77, 512, 3),
+        (GgmlType::Q4_1, 130, 96, 2),
+        (GgmlType::F16, 90, 64, 3),
+    ] {
+        let bytes = random_weight(&mut rng, ty, rows, cols);
+        // The smallest binding limit (in steps of 1/64 of the weight) that splits it in `parts`.
+        let (split, b) = (64 / parts..)
+            .map(|k| {
+                let g = Gpu::with_max_binding(dev.clone(), bytes.len() as u64 * k / 64).unwrap();
+                let w = g.upload_weight("w", ty, rows, cols, &bytes).unwrap();
+                (g, w)
+            })
+            .find(|(_, w)| w.parts() as u64 <= parts)
+            .unwrap();
+        assert_eq!(b.parts() as u64, parts, "{ty}");
+        let a = whole.upload_weight("w", ty, rows, cols, &bytes).unwrap();
+        let x = rng.vec(cols);
+        let xb = upload(&whole, &x);
+        let oa = whole.alloc(rows).unwrap();
+        whole.matmul(&xb, &a, 1, &oa);
+        let want: Vec<f64> = read(&whole, &oa, 0, rows).into_iter().map(f64::from).collect();
+        for kernels in [Kernels::Rows, Kernels::Portable, Kernels::Subgroup] {
+            if split.set_kernels(kernels).is_err() {
+                continue;
+            }
+            let ob = whole.alloc(rows).unwrap();
+            let before = split.launches();
+            split.matmul(&xb, &b, 1, &ob);
+            assert_eq!(split.launches() - before, 1, "{ty} {kernels:?}");
+            assert_close(&format!("{ty} in {parts} parts {kernels:?}"), &read(&whole, &ob, 0, rows), &want, 1e-5);
+        }
+        // The embedding and the norm after it: one dispatch too, ids in every part.
+        let ids = whole.alloc_ids(5).unwrap();
+        whole.write_ids(&ids, &[0, rows as u32 - 1, rows as u32 / 2, 1, rows as u32 / 3]).unwrap();
+        let g = upload(&whole, &rng.vec(cols));
+        let run = |gpu: &Gpu, w| {
+            let (x, xn) = (whole.alloc(5 * cols).unwrap(), whole.alloc(5 * cols).unwrap());
+            let before = gpu.launches();
+            gpu.embed_norm(w, &ids, 5, 0.5, &x, &g, cols, 1e-6, &xn);
+            (gpu.launches() - before, read(&whole, &x, 0, 5 * cols), read(&whole, &xn, 0, 5 * cols))
+        };
+        let (la, xa, na) = run(&whole, &a);
+        let (lb, xb, nb) = run(&split, &b);
+        assert_eq!((la, lb), (1, 1), "embed_norm {ty}");
+        assert_eq!(xa, xb, "embed {ty} in {parts} parts");
+        assert_close(
+            &format!("embed_norm {ty} in {parts} parts"),
+            &nb,
+            &na.iter().map(|&v| f64::from(v)).collect::<Vec<_>>(),
+            1e-6,
+        );
+    }
+}
+
 #[test]
 fn rms_norm_also_in_place() {
     let Some(g) = gpu() else { return };

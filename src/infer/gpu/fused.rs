@@ -14,8 +14,13 @@
 //! whose biases come with per-head norms.
 
 use super::kernel::{FUSED_PARAM_WORDS, Lanes, ROPE_PARAM_WORDS, RopePre, Spec};
+use super::layout::Part;
 use super::{Gpu, GpuBuf, GpuIds, GpuWeight, Kernels, groups, u32_of};
 use crate::infer::compute::{Activation, Compute, HeadNorms, Rope};
+
+/// A weight part in a fused kernel: the part, its blocks per row, and the output element its
+/// first row goes to.
+type Slot<'a> = (&'a Part, u32, u32);
 
 impl Gpu {
     /// The fused kernel family for `n` rows of `x` by weights of `upr` units per row, or `None`
@@ -33,28 +38,64 @@ impl Gpu {
 
     /// Launches a fused weight kernel over `ws` (single-part, whole units, same columns).
     fn launch_fused(&self, spec: Spec, lanes: Lanes, ws: &[&GpuWeight], x: &GpuBuf, outs: &[&GpuBuf]) {
-        let (upr, _, _) = ws[0].geometry();
+        let slots: Vec<Slot<'_>> = ws.iter().map(|w| (&w.parts[0], w.geometry().1, 0)).collect();
+        self.launch_slots(spec, lanes, ws[0], &slots, x, outs);
+    }
+
+    /// Launches a fused weight kernel over up to three weight parts `slots` with the columns and
+    /// units per row of `like`, part `m` written to `outs[m]` from element `slots[m].2`.
+    fn launch_slots(
+        &self,
+        spec: Spec,
+        lanes: Lanes,
+        like: &GpuWeight,
+        slots: &[Slot<'_>],
+        x: &GpuBuf,
+        outs: &[&GpuBuf],
+    ) {
+        let (upr, _, _) = like.geometry();
         let mut params = vec![0u32; FUSED_PARAM_WORDS];
-        params[..4].copy_from_slice(&[1, 0, u32_of(ws[0].cols), upr]);
-        for (m, w) in ws.iter().enumerate() {
-            params[8 + m] = u32_of(w.rows);
-            params[12 + m] = w.geometry().1;
-            params[16 + m] = w.parts[0].qoff;
+        params[..4].copy_from_slice(&[1, 0, u32_of(like.cols), upr]);
+        for (m, &(p, bpr, out0)) in slots.iter().enumerate() {
+            params[8 + m] = p.rows;
+            params[12 + m] = bpr;
+            params[16 + m] = p.qoff;
+            params[20 + m] = out0;
         }
         let mut bufs: Vec<(&burn::cubecl::server::Handle, u64)> =
-            ws.iter().map(|w| (&w.parts[0].handle, w.parts[0].id)).collect();
+            slots.iter().map(|(p, ..)| (&p.handle, p.id)).collect();
         bufs.push((&x.handle, x.id));
         bufs.extend(outs.iter().map(|o| (&o.handle, o.id)));
-        let rows: u32 = ws.iter().map(|w| u32_of(w.rows)).sum();
+        let rows: u32 = slots.iter().map(|(p, ..)| p.rows).sum();
         let groups = match lanes {
             Lanes::Rows => {
-                let inv: u32 = ws.iter().map(|w| u32_of(w.rows).div_ceil(super::kernel::FUSED_RB)).sum();
+                let inv: u32 = slots.iter().map(|(p, ..)| p.rows.div_ceil(super::kernel::FUSED_RB)).sum();
                 inv.div_ceil(64)
             }
             Lanes::Matvec(tpr) => rows.div_ceil(256 / tpr),
             Lanes::Subgroup(rpw) => rows.div_ceil(rpw),
         };
         self.launch_words(spec, &bufs, &params, groups);
+    }
+
+    /// One row of `x` by a weight split over two or three buffers (an output projection larger
+    /// than a binding may be) in one dispatch: the parts as the three weights of [`Spec::Qkv`],
+    /// each writing its rows of `out`; a missing third is the second again with no rows.
+    /// `false` (nothing launched) where that does not apply.
+    pub(super) fn matmul_parts(&self, x: &GpuBuf, w: &GpuWeight, n: usize, out: &GpuBuf) -> bool {
+        let (upr, bpr, ragged) = w.geometry();
+        let Some(lanes) = self.lanes(n, upr) else { return false };
+        if ragged || !(2..=3).contains(&w.parts.len()) {
+            return false;
+        }
+        let mut slots: Vec<Slot<'_>> = w.parts.iter().map(|p| (p, bpr, p.row0)).collect();
+        let empty;
+        if slots.len() == 2 {
+            empty = Part { rows: 0, ..w.parts[1].clone() };
+            slots.push((&empty, bpr, 0));
+        }
+        self.launch_slots(Spec::Qkv { fmts: [w.fmt; 3], lanes }, lanes, w, &slots, x, &[out, out, out]);
+        true
     }
 
     /// Whether `ws` can be read by one fused kernel: one buffer each, whole units, same columns.
@@ -202,16 +243,36 @@ impl Gpu {
         xn: &GpuBuf,
     ) {
         let (upr, bpr, ragged) = table.geometry();
-        if table.parts.len() != 1 || ragged || dim != table.cols {
+        let parts = table.parts.len();
+        if parts > 3 || ragged || dim != table.cols {
             self.embed(table, ids, n, scale, x);
             self.rms_norm(x, w, n, dim, eps, xn);
             return;
         }
-        let p = &table.parts[0];
-        let params = [u32_of(n), p.rows, u32_of(table.cols), upr, bpr, p.qoff, p.row0, scale.to_bits(), eps.to_bits()];
-        let bufs =
-            [(&p.handle, p.id), (&ids.handle, ids.id), (&x.handle, x.id), (&w.handle, w.id), (&xn.handle, xn.id)];
-        self.launch_words(Spec::EmbedNorm { fmt: table.fmt }, &bufs, &params, u32_of(n));
+        let rest = [(&ids.handle, ids.id), (&x.handle, x.id), (&w.handle, w.id), (&xn.handle, xn.id)];
+        if parts == 1 {
+            let p = &table.parts[0];
+            let params =
+                [u32_of(n), p.rows, u32_of(table.cols), upr, bpr, p.qoff, p.row0, scale.to_bits(), eps.to_bits()];
+            let bufs = [&[(&p.handle, p.id)][..], &rest].concat();
+            self.launch_words(Spec::EmbedNorm { fmt: table.fmt, split: false }, &bufs, &params, u32_of(n));
+            return;
+        }
+        // Two or three parts: a missing third is the second again with no rows.
+        let mut params = vec![0u32; FUSED_PARAM_WORDS];
+        params[..4].copy_from_slice(&[u32_of(n), 0, u32_of(table.cols), upr]);
+        params[7] = scale.to_bits();
+        params[20] = eps.to_bits();
+        let mut bufs = Vec::new();
+        for m in 0..3 {
+            let p = &table.parts[m.min(parts - 1)];
+            params[8 + m] = if m < parts { p.rows } else { 0 };
+            params[12 + m] = bpr;
+            params[16 + m] = p.qoff;
+            bufs.push((&p.handle, p.id));
+        }
+        bufs.extend(rest);
+        self.launch_words(Spec::EmbedNorm { fmt: table.fmt, split: true }, &bufs, &params, u32_of(n));
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -92,9 +92,11 @@ pub enum Spec {
     Penalize,
     /// One pass of the top-k (see [`TopKPass`]).
     TopK(TopKPass),
-    /// Embedding rows of a table in one buffer (whole units), then their RMS norm.
+    /// Embedding rows of a table (whole units) in one buffer, or (`split`) in up to three, then
+    /// their RMS norm.
     EmbedNorm {
         fmt: Fmt,
+        split: bool,
     },
     /// The per-head norms of the queries and the keys.
     HeadNorms,
@@ -150,8 +152,8 @@ pub const SUBGROUP_WORKGROUP: u32 = 128;
 /// Words of parameters a kernel reads (`P` is `array<vec4<u32>, WORDS / 4>`).
 pub const PARAM_WORDS: usize = 16;
 /// The fused weight kernels' parameters: per weight `m` its rows at `8 + m`, blocks per row at
-/// `12 + m`, payload offset at `16 + m`.
-pub const FUSED_PARAM_WORDS: usize = 20;
+/// `12 + m`, payload offset at `16 + m`, and (`Qkv`) where its rows start in its output at `20 + m`.
+pub const FUSED_PARAM_WORDS: usize = 24;
 /// [`Spec::Rope`] also carries one frequency per rotated pair.
 pub const ROPE_PARAM_WORDS: usize = PARAM_WORDS + ROPE_TABLE;
 /// Pairs whose frequencies fit in [`Spec::Rope`]'s parameters.
@@ -240,7 +242,12 @@ impl Spec {
             Spec::HeadNorms => {
                 &[("Q", "f32"), ("K", "f32"), ("GQ", "f32"), ("GK", "f32"), ("OQ", "f32"), ("OK", "f32")]
             }
-            Spec::EmbedNorm { .. } => &[("W", "u32"), ("IDS", "u32"), ("O", ACT4), ("G", "f32"), ("XN", "f32")],
+            Spec::EmbedNorm { split: false, .. } => {
+                &[("W", "u32"), ("IDS", "u32"), ("O", ACT4), ("G", "f32"), ("XN", "f32")]
+            }
+            Spec::EmbedNorm { split: true, .. } => {
+                &[("W0", "u32"), ("W1", "u32"), ("W2", "u32"), ("IDS", "u32"), ("O", ACT4), ("G", "f32"), ("XN", "f32")]
+            }
         }
     }
 
@@ -263,7 +270,7 @@ impl Spec {
     pub fn param_words(self) -> usize {
         match self {
             Spec::Rope | Spec::RopeStore { .. } => ROPE_PARAM_WORDS,
-            Spec::Qkv { .. } | Spec::GluFused { .. } => FUSED_PARAM_WORDS,
+            Spec::Qkv { .. } | Spec::GluFused { .. } | Spec::EmbedNorm { split: true, .. } => FUSED_PARAM_WORDS,
             _ => PARAM_WORDS,
         }
     }
@@ -450,7 +457,8 @@ mod tests {
                 v.push(Spec::Qkv { fmts: [fmt; 3], lanes });
                 v.push(Spec::GluFused { fmt, lanes });
             }
-            v.extend(fmts.map(|fmt| Spec::EmbedNorm { fmt }));
+            v.extend(fmts.map(|fmt| Spec::EmbedNorm { fmt, split: false }));
+            v.extend(fmts.map(|fmt| Spec::EmbedNorm { fmt, split: true }));
             // Mixed formats, as in the Q4_K_M and Q5_0 files.
             v.push(Spec::Qkv { fmts: [Fmt::Q4K, Fmt::Q4K, Fmt::Q6K], lanes });
             v.push(Spec::Qkv { fmts: [Fmt::Q5_0, Fmt::Q5_0, Fmt::Q8_0], lanes });

@@ -462,6 +462,9 @@ impl Compute for Gpu {
     }
 
     fn matmul(&self, x: &GpuBuf, w: &GpuWeight, n: usize, out: &GpuBuf) {
+        if self.matmul_parts(x, w, n, out) {
+            return;
+        }
         let (upr, bpr, ragged) = w.geometry();
         for p in &w.parts {
             let params = [u32_of(n), p.rows, u32_of(w.cols), upr, bpr, p.qoff, p.row0, u32_of(w.rows)];

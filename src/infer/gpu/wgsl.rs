@@ -104,6 +104,8 @@ const QKV_ROWS: &str = shader!("fused/qkv_rows.wgsl");
 const QKV_MATVEC: &str = shader!("fused/qkv_matvec.wgsl");
 const GLU_ROWS: &str = shader!("fused/glu_rows.wgsl");
 const EMBED_NORM: &str = shader!("fused/embed_norm.wgsl");
+const EMBED_ONE: &str = shader!("fused/embed_one.wgsl");
+const EMBED_PARTS: &str = shader!("fused/embed_parts.wgsl");
 const HEAD_NORMS: &str = shader!("fused/head_norms.wgsl");
 const GLU_MATVEC: &str = shader!("fused/glu_matvec.wgsl");
 const ARGMAX: &str = shader!("argmax.wgsl");
@@ -206,7 +208,13 @@ pub fn body(spec: Spec) -> String {
             let store: &[&str] = if half { &[KV_F16, STORE_F16] } else { &[STORE_F32] };
             compose(&[], &[&[ROPE_ANGLE][..], pre, &[ROPE_STORE], store, &[ELEMENTWISE]].concat())
         }
-        Spec::EmbedNorm { fmt } => compose(&[], &weights(fmt, false, &[STORE, EMBED_NORM])),
+        Spec::EmbedNorm { fmt, split: false } => compose(&[], &weights(fmt, false, &[STORE, EMBED_ONE, EMBED_NORM])),
+        Spec::EmbedNorm { fmt, split: true } => {
+            let decoders: Vec<String> = (0..3).map(|m| decoder_for_weight(fmt, m)).collect();
+            let mut files: Vec<&str> = decoders.iter().map(String::as_str).collect();
+            files.extend([STORE, EMBED_PARTS, EMBED_NORM]);
+            compose(&[], &files)
+        }
         Spec::HeadNorms => compose(&[], &[HEAD_NORMS]),
         Spec::AddRmsNorm { pre } => {
             let src = unroll(ADD_RMS_NORM, &[('p', u32::from(pre)), ('q', u32::from(!pre))]);

@@ -1,20 +1,21 @@
-// Embedding rows with the RMS norm after them (the first layer's), for a table in one buffer:
-// one workgroup per id, as embed.wgsl writing `O` (the residual stream), then
-// `XN = rms_norm(O) * G` of the row as rms_norm.wgsl, each thread rereading the columns it
-// wrote. Ids are checked on the host (clamped here all the same). `prm(0)` ids, `prm(1)` rows,
-// `prm(2)` columns, `prm(3)` units per row, `prm(7)` scale, `prm(8)` eps.
+// Embedding rows with the RMS norm after them (the first layer's): one workgroup per id, as
+// embed.wgsl writing `O` (the residual stream), then `XN = rms_norm(O) * G` of the row as
+// rms_norm.wgsl, each thread rereading the columns it wrote. The table's row of an id, its
+// units and eps come from embed_one.wgsl (a table in one buffer) or embed_parts.wgsl (in up to
+// three). Ids are checked on the host (clamped here all the same). `prm(0)` ids, `prm(2)`
+// columns, `prm(3)` units per row, `prm(7)` scale.
 var<workgroup> red: array<f32, 64>;
 @compute @workgroup_size(64)
 fn k_main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
           @builtin(local_invocation_index) li: u32) {
     let i = wid.x + wid.y * nwg.x;
     if (i < prm(0)) {
-        let rl = min(IDS[i], prm(1) - 1u);
+        let at = erow(IDS[i]);
         let off = i * prm(2);
         let scale = prmf(7);
         var s = 0.0;
         for (var u = li; u < prm(3); u += 64u) {
-            let w = unit(rl, u);
+            let w = eunit(at, u);
             let lo = scale * w.lo;
             let hi = scale * w.hi;
             ostore(off, w.e0, lo);
@@ -25,9 +26,9 @@ fn k_main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
         workgroupBarrier();
         var t = 0.0;
         for (var k = 0u; k < 64u; k++) { t += red[k]; }
-        let inv = 1.0 / sqrt(t / f32(prm(2)) + prmf(8));
+        let inv = 1.0 / sqrt(t / f32(prm(2)) + eeps());
         for (var u = li; u < prm(3); u += 64u) {
-            let p = unit_pos(u);
+            let p = epos(u);
             for (var h = 0u; h < 2u; h++) {
                 let c = p[h];
                 let x = O[(off + c) >> 2u];

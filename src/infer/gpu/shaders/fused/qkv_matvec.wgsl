@@ -34,7 +34,7 @@ fn k_main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
     }
     if (lane == 0u) {
 //#for m
-        if (sel == {m}u) { O{m}[rl] = red[li]; }
+        if (sel == {m}u) { O{m}[prm(20u + {m}u) + rl] = red[li]; }
 //#end
     }
 }

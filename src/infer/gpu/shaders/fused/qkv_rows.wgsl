@@ -59,7 +59,7 @@ fn k_main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
 //#end
         }
 //#for r
-        if (r0 + {r}u < rows) { O{m}[r0 + {r}u] = dot(a{r}, vec4<f32>(1.0)); }
+        if (r0 + {r}u < rows) { O{m}[prm(20u + {m}u) + r0 + {r}u] = dot(a{r}, vec4<f32>(1.0)); }
 //#end
     }
 //#end

@@ -30,7 +30,7 @@ fn k_main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
         let s = subgroupAdd(acc);
         if (lane == slot.z) {
 //#for m
-            if (sel == {m}u) { O{m}[rl] = s; }
+            if (sel == {m}u) { O{m}[prm(20u + {m}u) + rl] = s; }
 //#end
         }
     }
