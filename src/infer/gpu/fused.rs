@@ -1,17 +1,17 @@
 //! The fused operations of the GPU backend (the [`Compute`] methods that backends may fuse):
 //! one dispatch for the query, key and value projections, one for the gate and up projections
-//! with the gated activation, one for the biases, RoPE and the KV-cache write, one for a
-//! residual add and the norm after it, one for the embedding and the first norm, one for
-//! gemma3's per-head query and key norms. A decode step is then 8 dispatches per layer (llama,
-//! qwen2; 9 with gemma3's per-head norms and post-norms) plus 3: the embedding with the first
-//! norm, the output projection and the argmax.
+//! with the gated activation, one for the biases or gemma3's per-head norms, RoPE and the
+//! KV-cache write, one for a residual add and the norm after it, one for the embedding and the
+//! first norm. A decode step is then 8 dispatches per layer plus 3: the embedding with the
+//! first norm, the output projection and the argmax.
 //!
 //! The weight kernels are fused for one row of `x` (a decode step), whole-unit rows and
 //! single-buffer weights, in the matmul family the backend uses ([`Kernels`]): each weight is
 //! read by its own copy of its format's decoder (see `wgsl::decoder_for_weight`), so the three
-//! projections may be in different formats (Q4_K_M files keep V in Q6_K). Anything else (a
-//! prefill, a weight split over several buffers) composes the unfused ops; so does a layer
-//! whose biases come with per-head norms.
+//! projections may be in different formats (Q4_K_M files keep V in Q6_K). The same kernel reads
+//! one weight split over two or three buffers (an output projection over the binding limit) as
+//! its three weights. Anything else (a prefill, a weight in more parts) composes the unfused ops;
+//! so does a layer whose biases come with per-head norms, or whose norms meet a partial rotation.
 
 use super::kernel::{FUSED_PARAM_WORDS, Lanes, ROPE_PARAM_WORDS, RopePre, Spec};
 use super::layout::Part;
