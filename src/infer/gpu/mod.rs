@@ -55,10 +55,10 @@
 //!
 //! # One submission per decoded token
 //! A decode step is the fused ops of module `fused` (three projections in one dispatch, gate +
-//! up + activation in one, biases + RoPE + KV-cache write in one, each residual add with the
-//! norm after it, the embedding with the first norm, gemma3's two per-head norms together): 8
-//! dispatches per layer for llama and qwen2, 9 for gemma3, plus 3 (the embedding, the output
-//! projection, the argmax). cubecl records launches into one command encoder and submits it
+//! up + activation in one, biases or gemma3's per-head norms + RoPE + KV-cache write in one,
+//! each residual add with the norm after it, the embedding with the first norm; a weight split
+//! over two or three buffers in one too): 8 dispatches per layer plus 3 (the embedding, the
+//! output projection, the argmax). cubecl records launches into one command encoder and submits it
 //! every `tasks_max` launches, before a queue write, and at a readback; with a device made with
 //! [`TASKS_PER_SUBMISSION`] and the greedy token embedded from the device (no queue write), a
 //! decoded token is one submission, its readback of one id. Parameters that change per token
