@@ -95,6 +95,24 @@ pub struct HeadNorms<'a, B> {
     pub k_out: &'a B,
 }
 
+impl<'a, B> HeadNorms<'a, B> {
+    /// Applies the norms on their own (`n` rows of `q` and `k`, heads as `rope_q` and `rope_k`
+    /// say), for backends that do not fuse them with RoPE; returns the normed `(q, k)`.
+    pub fn apply<C: Compute<Buf = B> + ?Sized>(
+        self,
+        c: &C,
+        (q, k): (&B, &B),
+        n: usize,
+        rope_q: Rope<'_>,
+        rope_k: Rope<'_>,
+    ) -> (&'a B, &'a B) {
+        let rows = |r: Rope<'_>| n * r.n_heads as usize;
+        let dim = rope_q.head_dim as usize;
+        c.head_norms((q, self.wq, rows(rope_q)), (k, self.wk, rows(rope_k)), dim, self.eps, self.q_out, self.k_out);
+        (self.q_out, self.k_out)
+    }
+}
+
 impl<B> Clone for HeadNorms<'_, B> {
     fn clone(&self) -> Self {
         *self
@@ -358,12 +376,7 @@ pub trait Compute {
     ) {
         debug_assert!(bias.is_none() || norms.is_none(), "rope_store: biases and norms");
         let (q, k) = match norms {
-            Some(hn) => {
-                let rows = |r: Rope<'_>| n * r.n_heads as usize;
-                let dim = rope_q.head_dim as usize;
-                self.head_norms((q, hn.wq, rows(rope_q)), (k, hn.wk, rows(rope_k)), dim, hn.eps, hn.q_out, hn.k_out);
-                (hn.q_out, hn.k_out)
-            }
+            Some(hn) => hn.apply(self, (q, k), n, rope_q, rope_k),
             None => (q, k),
         };
         if let Some((bq, bk, bv)) = bias {

@@ -18,9 +18,19 @@ use super::layout::Part;
 use super::{Gpu, GpuBuf, GpuIds, GpuWeight, Kernels, groups, u32_of};
 use crate::infer::compute::{Activation, Compute, HeadNorms, Rope};
 
-/// A weight part in a fused kernel: the part, its blocks per row, and the output element its
-/// first row goes to.
-type Slot<'a> = (&'a Part, u32, u32);
+/// A weight part in a fused kernel: the part, its rows, its blocks per row, and the output
+/// element its first row goes to.
+type Slot<'a> = (&'a Part, u32, u32, u32);
+
+/// The parts of a weight in two or three buffers as the three weights of a fused kernel: a
+/// missing third is the second again with no rows.
+fn three_parts(w: &GpuWeight) -> [(&Part, u32); 3] {
+    let last = w.parts.len() - 1;
+    std::array::from_fn(|m| {
+        let p = &w.parts[m.min(last)];
+        (p, if m <= last { p.rows } else { 0 })
+    })
+}
 
 impl Gpu {
     /// The fused kernel family for `n` rows of `x` by weights of `upr` units per row, or `None`
@@ -38,7 +48,7 @@ impl Gpu {
 
     /// Launches a fused weight kernel over `ws` (single-part, whole units, same columns).
     fn launch_fused(&self, spec: Spec, lanes: Lanes, ws: &[&GpuWeight], x: &GpuBuf, outs: &[&GpuBuf]) {
-        let slots: Vec<Slot<'_>> = ws.iter().map(|w| (&w.parts[0], w.geometry().1, 0)).collect();
+        let slots: Vec<Slot<'_>> = ws.iter().map(|w| (&w.parts[0], w.parts[0].rows, w.geometry().1, 0)).collect();
         self.launch_slots(spec, lanes, ws[0], &slots, x, outs);
     }
 
@@ -56,8 +66,8 @@ impl Gpu {
         let (upr, _, _) = like.geometry();
         let mut params = vec![0u32; FUSED_PARAM_WORDS];
         params[..4].copy_from_slice(&[1, 0, u32_of(like.cols), upr]);
-        for (m, &(p, bpr, out0)) in slots.iter().enumerate() {
-            params[8 + m] = p.rows;
+        for (m, &(p, rows, bpr, out0)) in slots.iter().enumerate() {
+            params[8 + m] = rows;
             params[12 + m] = bpr;
             params[16 + m] = p.qoff;
             params[20 + m] = out0;
@@ -66,10 +76,10 @@ impl Gpu {
             slots.iter().map(|(p, ..)| (&p.handle, p.id)).collect();
         bufs.push((&x.handle, x.id));
         bufs.extend(outs.iter().map(|o| (&o.handle, o.id)));
-        let rows: u32 = slots.iter().map(|(p, ..)| p.rows).sum();
+        let rows: u32 = slots.iter().map(|s| s.1).sum();
         let groups = match lanes {
             Lanes::Rows => {
-                let inv: u32 = slots.iter().map(|(p, ..)| p.rows.div_ceil(super::kernel::FUSED_RB)).sum();
+                let inv: u32 = slots.iter().map(|s| s.1.div_ceil(super::kernel::FUSED_RB)).sum();
                 inv.div_ceil(64)
             }
             Lanes::Matvec(tpr) => rows.div_ceil(256 / tpr),
@@ -88,12 +98,7 @@ impl Gpu {
         if ragged || !(2..=3).contains(&w.parts.len()) {
             return false;
         }
-        let mut slots: Vec<Slot<'_>> = w.parts.iter().map(|p| (p, bpr, p.row0)).collect();
-        let empty;
-        if slots.len() == 2 {
-            empty = Part { rows: 0, ..w.parts[1].clone() };
-            slots.push((&empty, bpr, 0));
-        }
+        let slots = three_parts(w).map(|(p, rows)| (p, rows, bpr, p.row0));
         self.launch_slots(Spec::Qkv { fmts: [w.fmt; 3], lanes }, lanes, w, &slots, x, &[out, out, out]);
         true
     }
@@ -188,17 +193,8 @@ impl Gpu {
         // The fused norms write whole heads only where RoPE rotates all of them (gemma3 does).
         let (q, k, norms) = match norms {
             Some(hn) if rope_q.n_rot != rope_q.head_dim || bias.is_some() => {
-                let rows = |r: Rope<'_>| n * r.n_heads as usize;
-                let dim = rope_q.head_dim as usize;
-                self.fused_head_norms(
-                    (q, hn.wq, rows(rope_q)),
-                    (k, hn.wk, rows(rope_k)),
-                    dim,
-                    hn.eps,
-                    hn.q_out,
-                    hn.k_out,
-                );
-                (hn.q_out, hn.k_out, None)
+                let (q, k) = hn.apply(self, (q, k), n, rope_q, rope_k);
+                (q, k, None)
             }
             other => (q, k, other),
         };
@@ -258,15 +254,13 @@ impl Gpu {
             self.launch_words(Spec::EmbedNorm { fmt: table.fmt, split: false }, &bufs, &params, u32_of(n));
             return;
         }
-        // Two or three parts: a missing third is the second again with no rows.
         let mut params = vec![0u32; FUSED_PARAM_WORDS];
         params[..4].copy_from_slice(&[u32_of(n), 0, u32_of(table.cols), upr]);
         params[7] = scale.to_bits();
         params[20] = eps.to_bits();
         let mut bufs = Vec::new();
-        for m in 0..3 {
-            let p = &table.parts[m.min(parts - 1)];
-            params[8 + m] = if m < parts { p.rows } else { 0 };
+        for (m, (p, rows)) in three_parts(table).into_iter().enumerate() {
+            params[8 + m] = rows;
             params[12 + m] = bpr;
             params[16 + m] = p.qoff;
             bufs.push((&p.handle, p.id));

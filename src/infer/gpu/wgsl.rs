@@ -136,7 +136,7 @@ fn weights<'a>(fmt: Fmt, ragged: bool, rest: &[&'a str]) -> Vec<&'a str> {
 
 /// The functions every decoder may define: renamed with a suffix in the kernels that read
 /// several weights.
-const DECODER_FNS: [&str; 12] = [
+const DECODER_FNS: [&str; 14] = [
     "unit_pos",
     "unit",
     "bpos",
@@ -149,6 +149,8 @@ const DECODER_FNS: [&str; 12] = [
     "kbyte",
     "kscale_min",
     "sbyte",
+    "q5raw",
+    "q6raw",
 ];
 
 /// The decoder of `fmt` (whole units) for weight `m` of a kernel that reads several: its

@@ -5,28 +5,22 @@ fn unit(rl: u32, u: u32) -> Unit {
     let b = rl * prm(4) + (u >> 2u);
     let d = wscale(b);
     let base = prm(5) + b * 5u;
-    let qh = W[base] >> ((u & 3u) * 4u);
-    let q = W[base + 1u + (u & 3u)];
-    let hl = vec4<f32>(bitcast<vec4<i32>>(vec4<u32>(qh) & vec4<u32>(1u, 2u, 4u, 8u))) * vec4<f32>(16.0, 8.0, 4.0, 2.0);
-    let hh = vec4<f32>(bitcast<vec4<i32>>(vec4<u32>(qh) & vec4<u32>(0x10000u, 0x20000u, 0x40000u, 0x80000u)))
-        * vec4<f32>(2.44140625e-4, 1.220703125e-4, 6.103515625e-5, 3.0517578125e-5);
+    let r = q5raw(base, u & 3u);
     let p = unit_pos(u);
-    return Unit(d * (nib_lo(q) + hl - vec4<f32>(16.0)), d * (nib_hi(q) + hh - vec4<f32>(16.0)), p.x, p.y);
+    return Unit(d * (r.lo - vec4<f32>(16.0)), d * (r.hi - vec4<f32>(16.0)), p.x, p.y);
+}
+// The 5-bit values of unit k of the block at word `base`: the nibbles plus each fifth bit
+// (bits 4k..4k+3 and the same plus 16 of the first word) masked in place and scaled to 16.
+fn q5raw(base: u32, k: u32) -> Unit {
+    let qh = vec4<u32>(W[base] >> (k * 4u));
+    let q = W[base + 1u + k];
+    let hl = vec4<f32>(bitcast<vec4<i32>>(qh & vec4<u32>(1u, 2u, 4u, 8u))) * vec4<f32>(16.0, 8.0, 4.0, 2.0);
+    let hh = vec4<f32>(bitcast<vec4<i32>>(qh & vec4<u32>(0x10000u, 0x20000u, 0x40000u, 0x80000u)))
+        * vec4<f32>(2.44140625e-4, 1.220703125e-4, 6.103515625e-5, 3.0517578125e-5);
+    return Unit(nib_lo(q) + hl, nib_hi(q) + hh, 0u, 0u);
 }
 // The Rows kernels' block form (see rows.wgsl): block b of row rl has weight = d * raw - 16d in
-// both halves, `raw` the 5-bit values of its unit k (the kernels pass k as a literal, so the
-// masks below are constants).
+// both halves, `raw` the 5-bit values of its unit k.
 const BLOCKED: bool = true;
 fn bscale(rl: u32, b: u32) -> vec4<f32> { let d = wscale(rl * prm(4) + b); return vec4<f32>(d, -16.0 * d, d, -16.0 * d); }
-fn uraw(rl: u32, b: u32, k: u32) -> Unit {
-    let base = prm(5) + (rl * prm(4) + b) * 5u;
-    let qh = vec4<u32>(W[base]);
-    let q = W[base + 1u + k];
-    // Fifth bit j of unit k is bit 4k + j (and 4k + j + 16): masked in place, its value 2^(4k+j)
-    // (abs: bit 31 reads as -2^31) scaled to 16.
-    let bit = vec4<u32>(1u, 2u, 4u, 8u) << vec4<u32>(4u * k);
-    let lo = vec4<f32>(bitcast<vec4<i32>>(qh & bit)) * (vec4<f32>(16.0, 8.0, 4.0, 2.0) / f32(1u << (4u * k)));
-    let hi = abs(vec4<f32>(bitcast<vec4<i32>>(qh & (bit << vec4<u32>(16u)))))
-        * (vec4<f32>(16.0, 8.0, 4.0, 2.0) / (65536.0 * f32(1u << (4u * k))));
-    return Unit(nib_lo(q) + lo, nib_hi(q) + hi, 0u, 0u);
-}
+fn uraw(rl: u32, b: u32, k: u32) -> Unit { return q5raw(prm(5) + (rl * prm(4) + b) * 5u, k); }
