@@ -308,14 +308,18 @@ impl Spec {
         let bufs = self.buffers();
         let mut head = String::from(self.directives(browser));
         let mut body = wgsl::body(self);
+        let alias_of = |i: usize| alias.get(i).map_or(i, |&a| a as usize);
+        for (i, &(name, _)) in bufs.iter().enumerate() {
+            if alias_of(i) != i {
+                body = replace_ident(&body, name, bufs[alias_of(i)].0);
+            }
+        }
         let mut binding = 0;
         for (i, &(name, ty)) in bufs.iter().enumerate() {
-            let a = alias.get(i).map_or(i, |&a| a as usize);
-            if a == i {
-                head += &format!("@group(0) @binding({binding}) var<storage, read_write> {name}: array<{ty}>;\n");
+            if alias_of(i) == i {
+                let access = if writes(&body, name) { "read_write" } else { "read" };
+                head += &format!("@group(0) @binding({binding}) var<storage, {access}> {name}: array<{ty}>;\n");
                 binding += 1;
-            } else {
-                body = replace_ident(&body, name, bufs[a].0);
             }
         }
         head +=
@@ -330,6 +334,57 @@ const fn concat8(
     b: [(&'static str, &'static str); 3],
 ) -> [(&'static str, &'static str); 8] {
     [a[0], a[1], a[2], a[3], a[4], b[0], b[1], b[2]]
+}
+
+/// Whether WGSL `src` may write to the storage array `name`: an element of it (or a part of one,
+/// `name[i].x`, `name[i][j]`) is assigned, compound-assigned, incremented or decremented, or its
+/// address is taken (for an atomic, say). [`Spec::source`] declares the others `read`.
+pub fn writes(src: &str, name: &str) -> bool {
+    let is_ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let mut from = 0;
+    while let Some(found) = src[from..].find(name) {
+        let start = from + found;
+        let mut at = start + name.len();
+        from = at;
+        if src[..start].chars().next_back().is_some_and(is_ident) || src[at..].chars().next().is_some_and(is_ident) {
+            continue;
+        }
+        if src[..start].trim_end().ends_with('&') {
+            return true;
+        }
+        // Past the indices and members that follow the name.
+        loop {
+            let rest = src[at..].trim_start();
+            at = src.len() - rest.len();
+            if rest.starts_with('[') {
+                let mut depth = 0;
+                let close = rest.char_indices().find(|&(_, c)| {
+                    depth += i32::from(c == '[') - i32::from(c == ']');
+                    depth == 0
+                });
+                match close {
+                    Some((i, _)) => at += i + 1,
+                    None => return true,
+                }
+            } else if let Some(member) = rest.strip_prefix('.') {
+                at += 1 + member.find(|c: char| !is_ident(c)).unwrap_or(member.len());
+            } else {
+                break;
+            }
+        }
+        let assigned = match src[at..].trim_start().as_bytes() {
+            [b'=', b'=', ..] => false,
+            [b'=', ..] => true,
+            [a @ (b'+' | b'-'), b, ..] if a == b => true,
+            [a @ (b'<' | b'>'), b, b'=', ..] if a == b => true,
+            [b'+' | b'-' | b'*' | b'/' | b'%' | b'&' | b'|' | b'^', b'=', ..] => true,
+            _ => false,
+        };
+        if assigned {
+            return true;
+        }
+    }
+    false
 }
 
 /// `src` with every whole-identifier occurrence of `from` replaced by `to`.
@@ -404,6 +459,27 @@ mod tests {
     #[test]
     fn identifiers_are_replaced_whole() {
         assert_eq!(replace_ident("O[i] = X[i] + OX + O_ + mO;", "O", "X"), "X[i] = X[i] + OX + O_ + mO;");
+    }
+
+    #[test]
+    fn a_buffer_is_written_where_an_element_is_assigned_or_its_address_taken() {
+        for src in ["O[i] = 1.0;", "O[i].x += v;", "O [ i ] [j]++;", "O[a[b]] >>= 1u;", "atomicAdd(&O[0], 1u);", "O[i]--;"] {
+            assert!(writes(src, "O"), "{src}");
+        }
+        for src in ["let a = O[i] == b;", "if O[i] <= a {}", "x = O[i] - -1.0;", "FO[i] = 1.0;", "O_[i] = 1.0;", "y = O[i].x;"]
+        {
+            assert!(!writes(src, "O"), "{src}");
+        }
+    }
+
+    #[test]
+    fn a_buffer_only_read_is_declared_read() {
+        let src = Spec::RmsNorm.source(&[0, 1, 2]);
+        assert!(src.contains("var<storage, read> X"), "{src}");
+        assert!(src.contains("var<storage, read> G"), "{src}");
+        assert!(src.contains("var<storage, read_write> O"), "{src}");
+        // In place, X is O, written.
+        assert!(Spec::RmsNorm.source(&[0, 1, 0]).contains("var<storage, read_write> X"));
     }
 
     #[test]
@@ -551,11 +627,20 @@ mod tests {
                 assert_eq!(spec.directives(true).contains("enable subgroups;"), spec.uses_subgroups(), "{spec:?}");
                 let module = naga::front::wgsl::parse_str(&src)
                     .unwrap_or_else(|e| panic!("{spec:?} {alias:?}: {}\n{src}", e.emit_to_string(&src)));
-                naga::valid::Validator::new(naga::valid::ValidationFlags::all(), caps)
-                    .subgroup_stages(ShaderStages::COMPUTE)
-                    .subgroup_operations(SubgroupOperationSet::all())
-                    .validate(&module)
-                    .unwrap_or_else(|e| panic!("{spec:?} {alias:?}: {}\n{src}", e.emit_to_string(&src)));
+                let validate = |module: &naga::Module| {
+                    naga::valid::Validator::new(naga::valid::ValidationFlags::all(), caps)
+                        .subgroup_stages(ShaderStages::COMPUTE)
+                        .subgroup_operations(SubgroupOperationSet::all())
+                        .validate(module)
+                };
+                validate(&module).unwrap_or_else(|e| panic!("{spec:?} {alias:?}: {}\n{src}", e.emit_to_string(&src)));
+                // No buffer is writable that the kernel only reads: declared `read`, each
+                // `read_write` one fails validation.
+                for (at, _) in src.match_indices("read_write>") {
+                    let read = format!("{}read{}", &src[..at], &src[at + "read_write".len()..]);
+                    let module = naga::front::wgsl::parse_str(&read).expect("parses");
+                    assert!(validate(&module).is_err(), "{spec:?} {alias:?}: only reads {}", &src[at..at + 16]);
+                }
                 n += 1;
             }
         }

@@ -22,8 +22,9 @@
 //! registers (`a0_0`, `acc0`, ...), not a private array that a CPU-emulated adapter may keep in
 //! memory.
 //!
-//! Storage buffers are all declared `read_write`: that is what cubecl does too, because buffers
-//! of one memory page bound twice must agree on their usage.
+//! A storage buffer is declared `read` unless the variant writes it ([`super::kernel::writes`]):
+//! every buffer is its own device allocation and one bound twice is declared once, so a dispatch
+//! never binds one buffer both read-only and writable.
 
 use std::fmt::Write;
 
