@@ -2,9 +2,12 @@
 # Lays out what tools/device-bench.sh needs on a GPU machine with no network, in one folder to
 # carry ($1, default .devbench/, which must be ignored by git: add `/.devbench/` to
 # .git/info/exclude):
-#   gpu_bench, gl/*.deb, headers/<name>.bin, llama.cpp.tar.gz, device-bench.sh
-# Run from the repository root on an x86-64 Linux machine with network, cargo, apt-get and pip.
-# The models come from $HEARTH_MODELS_DIR (default models/). Everything together is ~40 MB.
+#   gpu_bench.xz, gl/*.deb, headers/<name>.bin.xz, llama.cpp.tar.gz, device-bench.sh, and llama.cpp's
+#   prebuilt Vulkan build as node-llama-cpp ships it with the node that runs it (node.xz,
+#   node-llama-cpp.tar.xz: the runtime of tools/bench-gpu-llamacpp.mjs)
+# Run from the repository root on an x86-64 Linux machine with network, cargo, apt-get, pip and
+# `./run setup`'s tools/llamacpp/. The models come from $HEARTH_MODELS_DIR (default models/).
+# Everything together must stay under the device tool's 64 MiB; it prints its size.
 set -euo pipefail
 D="${1:-.devbench}"
 MODELS_DIR="${HEARTH_MODELS_DIR:-models}"
@@ -51,5 +54,14 @@ EOF
 tar czf "$D/llama.cpp.tar.gz" -C "$lc" .
 rm -rf "$tmp"
 
+# node-llama-cpp with its Vulkan binaries only (its CPU variants but two, and the llama.cpp
+# source bundle it builds from, left out), and this machine's node.
+tar cf - -C tools/llamacpp --exclude='node_modules/@node-llama-cpp/linux-x64' \
+  --exclude='node_modules/node-llama-cpp/llama/gitRelease.bundle' \
+  --exclude='libggml-cpu-[!hx]*' node_modules package.json | xz -T0 -6 >"$D/node-llama-cpp.tar.xz"
+xz -T0 -6 -c "$(command -v node)" >"$D/node.xz"
+
+# The bench and the headers travel compressed (device-bench.sh unpacks them).
+xz -T0 -6 -f "$D/gpu_bench" "$D"/headers/*.bin
 cp tools/device-bench.sh "$D/"
 du -sh "$D"

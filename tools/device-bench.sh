@@ -2,19 +2,25 @@
 # The real-GPU bench, in one run on a lent GPU machine (x86-64 Linux with an NVIDIA driver, its
 # Vulkan ICD and CUDA's toolkit; no network). Run from the repository root with everything it
 # needs in $DEVBENCH (default .devbench/), as `tools/bench-gpu-pack.sh` lays it out:
-#   gpu_bench            the native bench (examples/gpu_bench), built in release for x86-64
+#   gpu_bench.xz         the native bench (examples/gpu_bench), built in release for x86-64
 #   gl/*.deb             the Vulkan loader (libvulkan1) and GL dispatch packages
-#   headers/<name>.bin   the header prefix of each catalog model (gpu_bench --extract-header)
+#   headers/<name>.bin.xz  the header prefix of each catalog model (gpu_bench --extract-header)
 #   llama.cpp.tar.gz     llama.cpp sources trimmed to llama-bench
+#   node.xz, node-llama-cpp.tar.xz   node and node-llama-cpp 3.21.1 with llama.cpp's prebuilt
+#                        Vulkan build (for tools/bench-gpu-llamacpp.mjs)
 # It synthesizes each model from its header (real shapes and formats, random valid blocks), runs
-# Hearth's GPU engine on native wgpu (Vulkan) on each, then builds llama.cpp for CUDA in the
-# background (during the untimed correctness runs) and runs llama-bench on the same files. Everything lands in $OUT:
+# Hearth's GPU engine on native wgpu (Vulkan) on each, then llama.cpp's prebuilt Vulkan build on
+# the same files and the same run (tools/bench-gpu-llamacpp.mjs), then builds llama.cpp for CUDA
+# in the background (during the untimed correctness runs) and runs llama-bench on the same files.
+# Everything lands in $OUT:
 #   info.txt        nvidia-smi, vulkaninfo, tool versions
 #   hearth.jsonl    one JSON object per Hearth run (gpu_bench's output)
-#   llama.jsonl     llama-bench's JSON per model
+#   llama-vulkan.jsonl  llama.cpp Vulkan, one JSON object per model (bench-gpu-llamacpp.mjs)
+#   llama.jsonl     llama-bench's JSON per model (CUDA)
 #   llama-build.log the CUDA build
 #   device.log      everything this script printed
 # Every step is time-boxed, so a step that hangs still leaves the others' results.
+# DEVBENCH_MODELS="smollm2 gemma3 qwen2" (the default) picks the models.
 set -uo pipefail
 
 D="${DEVBENCH:-.devbench}"
@@ -23,7 +29,13 @@ mkdir -p "$OUT"
 exec > >(tee -a "$OUT/device.log") 2>&1
 T0=$(date +%s)
 step() { echo "== [$(($(date +%s) - T0))s] $*"; }
-MODELS="smollm2 gemma3 qwen2"
+MODELS="${DEVBENCH_MODELS:-smollm2 gemma3 qwen2}"
+
+# xz by Python (whatever the machine has of xz-utils).
+unxz() { python3 -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"))' "$1" "$2"; }
+step "unpack"
+for f in "$D/gpu_bench.xz" "$D"/headers/*.bin.xz; do [ -f "$f" ] && unxz "$f" "${f%.xz}"; done
+chmod +x "$D/gpu_bench"
 
 step "Vulkan loader"
 for f in "$D"/gl/*.deb; do dpkg -x "$f" /; done
@@ -68,6 +80,23 @@ for m in $MODELS; do hearth "$m" 45 --reps 3 --tasks-max 32; done
 # The software adapters' family on this GPU, for comparison.
 hearth smollm2 30 --reps 3 --family rows
 hearth smollm2 30 --reps 3 --family portable --check 32
+
+step "llama.cpp Vulkan (node-llama-cpp's prebuilt build, same prompt ids and steps as gpu_bench)"
+if [ -f "$D/node.xz" ] && unxz "$D/node.xz" /tmp/node && chmod +x /tmp/node && mkdir -p /tmp/nlc \
+  && unxz "$D/node-llama-cpp.tar.xz" /tmp/nlc.tar && tar xf /tmp/nlc.tar -C /tmp/nlc; then
+  for m in $MODELS; do
+    n_vocab=$(python3 -c 'import json, sys
+for l in open(sys.argv[1]):
+    r = json.loads(l)
+    if r["file"] == sys.argv[2]: print(r["n_vocab"]); break' "$OUT/hearth.jsonl" "/tmp/$m.gguf")
+    echo "-- $m (n_vocab ${n_vocab:-?})"
+    NODE_LLAMA_CPP=/tmp/nlc/node_modules/node-llama-cpp timeout 60 /tmp/node tools/bench-gpu-llamacpp.mjs \
+      --model "/tmp/$m.gguf" --n-vocab "${n_vocab:-32000}" --gpu vulkan --reps 3 | tee -a "$OUT/llama-vulkan.jsonl"
+    echo "exit: $?"
+  done
+else
+  echo "no node / node-llama-cpp in $D"
+fi
 
 step "llama.cpp CUDA build (background, after the timed runs: it would take their CPU)"
 command -v nvcc >/dev/null || export PATH="/usr/local/cuda/bin:$PATH"
