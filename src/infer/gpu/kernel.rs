@@ -463,10 +463,13 @@ mod tests {
 
     #[test]
     fn a_buffer_is_written_where_an_element_is_assigned_or_its_address_taken() {
-        for src in ["O[i] = 1.0;", "O[i].x += v;", "O [ i ] [j]++;", "O[a[b]] >>= 1u;", "atomicAdd(&O[0], 1u);", "O[i]--;"] {
+        for src in
+            ["O[i] = 1.0;", "O[i].x += v;", "O [ i ] [j]++;", "O[a[b]] >>= 1u;", "atomicAdd(&O[0], 1u);", "O[i]--;"]
+        {
             assert!(writes(src, "O"), "{src}");
         }
-        for src in ["let a = O[i] == b;", "if O[i] <= a {}", "x = O[i] - -1.0;", "FO[i] = 1.0;", "O_[i] = 1.0;", "y = O[i].x;"]
+        for src in
+            ["let a = O[i] == b;", "if O[i] <= a {}", "x = O[i] - -1.0;", "FO[i] = 1.0;", "O_[i] = 1.0;", "y = O[i].x;"]
         {
             assert!(!writes(src, "O"), "{src}");
         }

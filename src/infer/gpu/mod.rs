@@ -712,3 +712,77 @@ impl Compute for Gpu {
         self.client.memory_report(MemoryScope::Device).usage().bytes_reserved
     }
 }
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod capture_probe {
+    use std::time::Instant;
+
+    use futures::executor::block_on;
+
+    use super::*;
+    use crate::backend::init_wgpu_blocking;
+    use crate::infer::Compute;
+
+    /// Host cost of recording `n` small dispatches the usual way against replaying them from a
+    /// cubecl graph, whose bind groups and parameters were resolved once at capture; the
+    /// engine does not replay graphs yet (`cargo test --lib capture_probe -- --ignored
+    /// --nocapture`).
+    #[test]
+    #[ignore]
+    fn launch_against_replay() {
+        let device = WgpuDevice::default();
+        init_wgpu_blocking(&device, Some(TASKS_PER_SUBMISSION)).unwrap();
+        let gpu = Gpu::new(device).unwrap();
+        let len = 1024;
+        let a = gpu.upload_f32(&vec![1.0; len]).unwrap();
+        let b = gpu.upload_f32(&vec![0.5; len]).unwrap();
+        let n = 243;
+        let record = |gpu: &Gpu| {
+            for _ in 0..n {
+                gpu.add(&a, &b, len);
+            }
+        };
+        // Warm-up, and what the usual path costs.
+        record(&gpu);
+        block_on(gpu.read(&a, 0, 1)).unwrap();
+        // (caller's time to enqueue, time to the read-back value): the best of 5.
+        let mut usual = (f64::MAX, f64::MAX);
+        for _ in 0..5 {
+            let t = Instant::now();
+            record(&gpu);
+            let host = t.elapsed().as_secs_f64();
+            block_on(gpu.read(&a, 0, 1)).unwrap();
+            usual = (usual.0.min(host), usual.1.min(t.elapsed().as_secs_f64()));
+        }
+        let before = block_on(gpu.read(&a, 0, 1)).unwrap()[0];
+        gpu.client.graph_prepare().unwrap();
+        record(&gpu);
+        block_on(gpu.read(&a, 0, 1)).ok();
+        gpu.client.start_capture().unwrap();
+        record(&gpu);
+        let graph = gpu.client.stop_capture().unwrap();
+        let after_capture = block_on(gpu.read(&a, 0, 1)).unwrap()[0];
+        let mut replay = (f64::MAX, f64::MAX);
+        for _ in 0..5 {
+            let t = Instant::now();
+            // SAFETY: `a` and `b` live to the end of the test, on this one thread and stream.
+            unsafe { graph.replay() }.unwrap();
+            let host = t.elapsed().as_secs_f64();
+            block_on(gpu.read(&a, 0, 1)).unwrap();
+            replay = (replay.0.min(host), replay.1.min(t.elapsed().as_secs_f64()));
+        }
+        let after = block_on(gpu.read(&a, 0, 1)).unwrap()[0];
+        // The capture records without running; each replay runs all `n` adds again.
+        let step = 0.5 * n as f32;
+        assert_eq!(after_capture, before + step);
+        assert_eq!(after, after_capture + 5.0 * step);
+        let us = |t: f64| t * 1e6;
+        println!(
+            "{n} dispatches, enqueue / to the result: usual {:.0} / {:.0} us, replayed {:.0} / {:.0} us",
+            us(usual.0),
+            us(usual.1),
+            us(replay.0),
+            us(replay.1)
+        );
+    }
+}
