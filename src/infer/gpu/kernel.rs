@@ -630,19 +630,21 @@ mod tests {
                 assert_eq!(spec.directives(true).contains("enable subgroups;"), spec.uses_subgroups(), "{spec:?}");
                 let module = naga::front::wgsl::parse_str(&src)
                     .unwrap_or_else(|e| panic!("{spec:?} {alias:?}: {}\n{src}", e.emit_to_string(&src)));
-                let validate = |module: &naga::Module| {
+                let validate = |module: &naga::Module, src: &str| {
                     naga::valid::Validator::new(naga::valid::ValidationFlags::all(), caps)
                         .subgroup_stages(ShaderStages::COMPUTE)
                         .subgroup_operations(SubgroupOperationSet::all())
                         .validate(module)
+                        .map(drop)
+                        .map_err(|e| e.emit_to_string(src))
                 };
-                validate(&module).unwrap_or_else(|e| panic!("{spec:?} {alias:?}: {}\n{src}", e.emit_to_string(&src)));
+                validate(&module, &src).unwrap_or_else(|e| panic!("{spec:?} {alias:?}: {e}\n{src}"));
                 // No buffer is writable that the kernel only reads: declared `read`, each
                 // `read_write` one fails validation.
                 for (at, _) in src.match_indices("read_write>") {
                     let read = format!("{}read{}", &src[..at], &src[at + "read_write".len()..]);
                     let module = naga::front::wgsl::parse_str(&read).expect("parses");
-                    assert!(validate(&module).is_err(), "{spec:?} {alias:?}: only reads {}", &src[at..at + 16]);
+                    assert!(validate(&module, &read).is_err(), "{spec:?} {alias:?}: only reads {}", &src[at..at + 16]);
                 }
                 n += 1;
             }
