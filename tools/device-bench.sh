@@ -73,10 +73,11 @@ hearth() { # name, seconds, flags...
   timeout "$s" "$D/gpu_bench" --model "/tmp/$m.gguf" "$@" | tee -a "$OUT/hearth.jsonl"
   echo "exit: $?"
 }
-# One submission per token (the bench's default launch cap, TASKS_PER_SUBMISSION).
+# One submission per token (the bench's default launch cap, TASKS_PER_SUBMISSION), each decode
+# step replayed from a recorded graph (the engine's default on a GPU).
 for m in $MODELS; do hearth "$m" 60 --reps 3; done
-# cubecl's default cap (a submission every 32 launches: the GPU starts while the rest records).
-for m in $MODELS; do hearth "$m" 45 --reps 3 --tasks-max 32; done
+# The same launched op by op (cubecl's launch path for every dispatch).
+for m in $MODELS; do hearth "$m" 45 --reps 3 --graphs off; done
 # The software adapters' family on this GPU, for comparison.
 hearth smollm2 30 --reps 3 --family rows
 hearth smollm2 30 --reps 3 --family portable --check 32

@@ -28,6 +28,8 @@ pub trait Parts: Compute {
     fn profile_kernels(&self, on: bool) -> bool;
     /// What was timed since profiling started, and whether by timestamp queries.
     fn kernel_times(&self) -> (Vec<KernelTime>, bool);
+    /// Whether decode steps are recorded and replayed (each then writes its position once).
+    fn decode_graphs(&self) -> bool;
 }
 
 impl Parts for Gpu {
@@ -47,6 +49,10 @@ impl Parts for Gpu {
     fn kernel_times(&self) -> (Vec<KernelTime>, bool) {
         (block_on(Gpu::kernel_times(self)), self.timestamp_queries())
     }
+
+    fn decode_graphs(&self) -> bool {
+        Gpu::decode_graphs(self)
+    }
 }
 
 impl Parts for Cpu {
@@ -64,6 +70,10 @@ impl Parts for Cpu {
 
     fn kernel_times(&self) -> (Vec<KernelTime>, bool) {
         (Vec::new(), false)
+    }
+
+    fn decode_graphs(&self) -> bool {
+        false
     }
 }
 
@@ -92,6 +102,8 @@ pub struct Counted<C: Parts> {
     pending: Cell<u64>,
     /// The backend's launch count at the last [`Counted::sync`].
     seen_launches: Cell<u64>,
+    /// The weight bytes a decode step reads (counted when it ran, for its replays).
+    step_weight_bytes: Cell<u64>,
 }
 
 impl<C: Parts> Counted<C> {
@@ -108,6 +120,7 @@ impl<C: Parts> Counted<C> {
             tasks_max: tasks_max.max(1) as u64,
             pending: Cell::new(0),
             seen_launches: Cell::new(seen),
+            step_weight_bytes: Cell::new(0),
         }
     }
 
@@ -162,6 +175,31 @@ impl<C: Parts> Compute for Counted<C> {
     type Buf = C::Buf;
     type Ids = C::Ids;
     type Weight = (C::Weight, usize, usize);
+    type Steps = C::Steps;
+
+    /// The backend's own dispatch count covers replays; the op-level counts are the step's
+    /// once however often the backend ran `step` (twice when it records it, never on a replay),
+    /// and a recorded step writes its position.
+    fn decode_step(&self, steps: &mut C::Steps, key: u32, pos: usize, step: &mut dyn FnMut()) {
+        if self.inner.decode_graphs() {
+            self.writes.set(self.writes.get() + 1);
+            self.submit(0);
+        }
+        let mut runs = 0;
+        self.inner.decode_step(steps, key, pos, &mut || {
+            let before = self.weight_bytes.get();
+            step();
+            runs += 1;
+            if runs == 1 {
+                self.step_weight_bytes.set(self.weight_bytes.get() - before);
+            } else {
+                self.weight_bytes.set(before);
+            }
+        });
+        if runs == 0 {
+            self.read_weight(self.step_weight_bytes.get());
+        }
+    }
 
     fn describe(&self) -> String {
         self.inner.describe()

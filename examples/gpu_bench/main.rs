@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! cargo run --release --example gpu_bench -- --model FILE [--backend wgpu|cpu]
-//!     [--family auto|subgroup|portable|rows] [--api vulkan|auto] [--tasks-max N]
+//!     [--family auto|subgroup|portable|rows] [--api vulkan|auto] [--tasks-max N] [--graphs auto|on|off]
 //!     [--prompt-len 100] [--gen 32] [--reps 3] [--context 256] [--check STEPS]
 //! cargo run --release --example gpu_bench -- --extract-header REAL.gguf HEADER.bin
 //! cargo run --release --example gpu_bench -- --synthesize HEADER.bin OUT.gguf [--seed N]
@@ -16,6 +16,9 @@
 //! - `--tasks-max`: launches cubecl records before it submits (default
 //!   [`TASKS_PER_SUBMISSION`], what the browser device uses; cubecl's own default is 32); a
 //!   readback submits too.
+//! - `--graphs`: decode steps recorded once and replayed (`on`), or launched op by op (`off`);
+//!   `auto`, the engine's default, is on for a GPU and off for a CPU adapter
+//!   (`Gpu::set_decode_graphs`).
 //! - `--check STEPS`: after the bench, the GPU and the CPU engine are fed the same ids (an
 //!   8-token prompt, then STEPS tokens of the CPU engine's greedy sequence) and every step's
 //!   logits compared: `max |gpu - cpu| / max |cpu|`.
@@ -49,6 +52,7 @@ struct Args {
     family: String,
     api: String,
     tasks_max: Option<usize>,
+    graphs: String,
     prompt_len: usize,
     gen_len: usize,
     reps: usize,
@@ -63,6 +67,7 @@ fn parse(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
         family: "auto".into(),
         api: "vulkan".into(),
         tasks_max: None,
+        graphs: "auto".into(),
         prompt_len: 100,
         gen_len: 32,
         reps: 3,
@@ -79,6 +84,7 @@ fn parse(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
             "--family" => a.family = it.next().ok_or("--family needs a value")?,
             "--api" => a.api = it.next().ok_or("--api needs a value")?,
             "--tasks-max" => a.tasks_max = Some(num(&flag, it.next())?),
+            "--graphs" => a.graphs = it.next().ok_or("--graphs needs a value")?,
             "--prompt-len" => a.prompt_len = num(&flag, it.next())?,
             "--gen" => a.gen_len = num(&flag, it.next())?,
             "--reps" => a.reps = num(&flag, it.next())?.max(1),
@@ -139,6 +145,11 @@ fn gpu(device: &WgpuDevice, a: &Args) -> Result<(Gpu, String), String> {
     let gpu = Gpu::with_features(device.clone(), features, u64::MAX).map_err(|e| e.to_string())?;
     let name = if a.family == "matvec" { "portable" } else { a.family.as_str() };
     gpu.set_kernels(Kernels::parse(name).map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+    match a.graphs.as_str() {
+        "auto" => {}
+        "on" | "off" => gpu.set_decode_graphs(a.graphs == "on"),
+        other => return Err(format!("--graphs {other}: expected auto, on or off")),
+    }
     let family = format!("{:?}", gpu.kernels()).to_lowercase();
     Ok((gpu, family.to_string()))
 }
@@ -210,6 +221,7 @@ fn bench<C: Parts>(compute: C, family: &str, a: &Args, file: &[u8]) -> Result<Va
         "api": if a.backend == "cpu" { "cpu".to_string() } else { a.api.clone() },
         "family": family,
         "tasks_max": tasks_max,
+        "decode_graphs": model.compute().inner.decode_graphs(),
         "arch": cfg.arch.name(),
         "n_layer": cfg.n_layer,
         "n_vocab": cfg.n_vocab,

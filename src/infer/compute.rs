@@ -176,6 +176,9 @@ pub trait Compute {
     type Buf: Clone;
     type Ids: Clone;
     type Weight;
+    /// What the backend keeps of a model's recorded decode steps ([`Compute::decode_step`]);
+    /// the model owns it, so it lives exactly as long as the buffers the steps use.
+    type Steps: Default;
 
     /// A short description for status messages and reports (`"cpu"`, `"webgpu: SwiftShader"`).
     fn describe(&self) -> String;
@@ -394,6 +397,15 @@ pub trait Compute {
     async fn read(&self, x: &Self::Buf, offset: usize, len: usize) -> Result<Vec<f32>, InferError>;
     /// Wait for the queued work and read the first `len` ids.
     async fn read_ids(&self, ids: &Self::Ids, len: usize) -> Result<Vec<u32>, InferError>;
+
+    /// Runs `step`, which only enqueues the work of a one-token decode step at position `pos`.
+    /// A backend that can record work and replay it (the GPU) records the step the first time
+    /// it sees `key` (the step's inputs: which buffer holds its token id) and replays it after,
+    /// with the position written where the recorded kernels read it. The default runs `step`.
+    fn decode_step(&self, steps: &mut Self::Steps, key: u32, pos: usize, step: &mut dyn FnMut()) {
+        let _ = (steps, key, pos);
+        step();
+    }
 
     /// Device bytes this backend holds now (buffers it allocated, measured where the allocator
     /// reports it).

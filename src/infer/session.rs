@@ -385,6 +385,8 @@ pub struct LoadedModel {
     status: Option<Rc<StatusStream>>,
     /// The uncaptured errors of the device the model runs on (never any on the CPU).
     faults: DeviceFaults,
+    /// Whether the status stream was told the GPU stopped replaying recorded decode steps.
+    told_graphs_failed: Cell<bool>,
 }
 
 impl LoadedModel {
@@ -422,6 +424,7 @@ impl LoadedModel {
             disposed: Cell::new(false),
             status,
             faults: DeviceFaults::default(),
+            told_graphs_failed: Cell::new(false),
         }
     }
 
@@ -633,6 +636,14 @@ impl LoadedModel {
                 Engine::Gpu(m) => generate(&mut **m, &self.tokenizer, &ids, &params, now_ms, &mut cb).await,
             }
         };
+        // Decoding goes on launched op by op (slower, same tokens) once recording or replaying a
+        // decode step failed: said once.
+        if let (Engine::Gpu(m), Some(s)) = (&engine, &self.status)
+            && let Some(why) = m.compute().decode_graphs_failure()
+            && !self.told_graphs_failed.replace(true)
+        {
+            s.info(format!("Model {key}: decode steps are launched one by one from now on ({why})."), Some(key));
+        }
         self.busy.set(false);
         drop(work);
         if let Some(message) = self.faults.lost() {

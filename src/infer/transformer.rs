@@ -377,6 +377,8 @@ pub struct Model<C: Compute> {
     /// The id `buf.next` holds: the last greedy pick, which the next step may embed from the
     /// device instead of writing it back.
     next_on_device: Option<u32>,
+    /// The decode steps the backend recorded for replay ([`Compute::decode_step`]).
+    steps: C::Steps,
 }
 
 /// Which logits a step computes.
@@ -423,7 +425,8 @@ impl<C: Compute> Model<C> {
         }
         let seen = Vec::with_capacity(shape.context.min(cfg.n_vocab as usize));
         let tokens = Vec::with_capacity(shape.context);
-        Ok(Model { compute, cfg, weights, shape, k_cache, v_cache, buf, tokens, seen, next_on_device: None })
+        let steps = C::Steps::default();
+        Ok(Model { compute, cfg, weights, shape, k_cache, v_cache, buf, tokens, seen, next_on_device: None, steps })
     }
 
     pub fn config(&self) -> &ModelConfig {
@@ -586,111 +589,132 @@ impl<C: Compute> Model<C> {
 
     /// One forward step over `ids` (at most `batch`; `All` at most `logit_rows`).
     fn step(&mut self, ids: &[u32], logits: Logits) {
-        let (c, cfg, w, b) = (&self.compute, &self.cfg, &self.weights, &self.buf);
         let n = ids.len();
         let pos0 = self.tokens.len();
-        let embd = cfg.n_embd as usize;
-        let (qd, kvd, ff) = (cfg.q_dim() as usize, cfg.kv_dim() as usize, cfg.n_ff as usize);
-        let eps = cfg.rms_eps;
-        let act = match cfg.arch {
-            Architecture::Gemma3 => Activation::GeluTanh,
-            Architecture::Llama | Architecture::Qwen2 => Activation::Silu,
-        };
-        let mm = |x: &C::Buf, m: &Mat<C>, n: usize, out: &C::Buf| c.matmul(x, &m.w, n, out);
         // A decode step whose token is the greedy pick of the previous one embeds it from the
         // device (where argmax left it): no queue write in the step.
-        let ids_buf = if n == 1 && self.next_on_device == Some(ids[0]) {
-            &b.next
-        } else {
+        let from_device = n == 1 && self.next_on_device == Some(ids[0]);
+        if !from_device {
             // Writing ids can fail only if the device is lost; the next readback reports that.
-            let _ = c.write_ids(&b.ids, ids);
-            &b.ids
-        };
-        // Every residual add is fused with the norm after it (the next layer's attention norm,
-        // or the output norm after the last layer), and the embedding with the first norm.
-        let first_norm = w.layers.first().map_or(&w.output_norm, |l| &l.attn_norm);
-        let scale = cfg.embedding_scale.unwrap_or(1.0);
-        c.embed_norm(&w.embd.w, ids_buf, n, scale, &b.x, first_norm, embd, eps, &b.xn);
-        for (il, l) in w.layers.iter().enumerate() {
-            // Attention.
-            c.qkv(&b.xn, &l.wq.w, &l.wk.w, &l.wv.w, n, &b.q, &b.k, &b.v);
-            let mut bias = match (&l.bq, &l.bk, &l.bv) {
-                (Some(bq), Some(bk), Some(bv)) => Some((bq, bk, bv)),
-                _ => None,
-            };
-            let separate_bias = bias.is_none() || l.q_norm.is_some();
-            if separate_bias {
-                bias = None;
-                if let Some(bias) = &l.bq {
-                    c.add_bias(&b.q, bias, n, qd);
-                }
-                if let Some(bias) = &l.bk {
-                    c.add_bias(&b.k, bias, n, kvd);
-                }
-                if let Some(bias) = &l.bv {
-                    c.add_bias(&b.v, bias, n, kvd);
-                }
-            }
-            // With per-head norms the rotated queries land in `qn`.
-            let (norms, q) = match (&l.q_norm, &l.k_norm) {
-                (Some(wq), Some(wk)) => (Some(HeadNorms { wq, wk, eps, q_out: &b.qn, k_out: &b.kn }), &b.qn),
-                _ => (None, &b.q),
-            };
-            let (base, freq_scale) = cfg.rope_for_layer(il as u32);
-            let rope = |heads: u32| Rope {
-                n_heads: heads,
-                head_dim: cfg.head_dim,
-                n_rot: cfg.n_rot,
-                pos0: pos0 as u32,
-                base,
-                freq_scale,
-                style: cfg.rope,
-                factors: w.rope_factors.as_deref(),
-            };
-            let (kc, vc) = (&self.k_cache[il], &self.v_cache[il]);
-            c.rope_store(&b.q, &b.k, &b.v, bias, norms, n, rope(cfg.n_head), rope(cfg.n_head_kv), kvd, kc, vc);
-            let window = if cfg.is_local_layer(il as u32) { cfg.sliding_window.unwrap_or(0) } else { 0 };
-            let a = Attention {
-                n_head: cfg.n_head,
-                n_head_kv: cfg.n_head_kv,
-                head_dim: cfg.head_dim,
-                pos0: pos0 as u32,
-                scale: cfg.attention_scale,
-                window,
-            };
-            c.attention(q, kc, vc, n, a, &b.att);
-            mm(&b.att, &l.wo, n, &b.h);
-            c.add_rms_norm(&b.x, &b.h, l.post_attn_norm.as_ref(), &l.ffn_norm, n, embd, eps, &b.xn);
-            // Feed-forward.
-            c.gated_ffn(&b.xn, &l.gate.w, &l.up.w, n, ff, act, (&b.gate, &b.up), &b.act);
-            mm(&b.act, &l.down, n, &b.h);
-            let next_norm = w.layers.get(il + 1).map_or(&w.output_norm, |next| &next.attn_norm);
-            c.add_rms_norm(&b.x, &b.h, l.post_ffn_norm.as_ref(), next_norm, n, embd, eps, &b.xn);
+            let _ = self.compute.write_ids(&self.buf.ids, ids);
         }
-        let out_w = w.output.as_ref().unwrap_or(&w.embd);
-        let nv = cfg.n_vocab as usize;
-        // `xn` holds the output norm of every row.
-        match logits {
-            Logits::None => {}
-            Logits::Last => {
-                let last = if n == 1 {
-                    &b.xn
-                } else {
-                    c.copy_rows(&b.xn, n - 1, &b.h, 0, 1, embd);
-                    &b.h
-                };
-                mm(last, out_w, 1, &b.logits);
-                if let Some(cap) = cfg.final_logit_softcapping {
-                    c.softcap(&b.logits, nv, cap);
-                }
-            }
-            Logits::All => {
-                mm(&b.xn, out_w, n, &b.logits);
-                if let Some(cap) = cfg.final_logit_softcapping {
-                    c.softcap(&b.logits, n * nv, cap);
-                }
-            }
+        let Model { compute, cfg, weights, buf, k_cache, v_cache, steps, .. } = self;
+        let ids_buf = if from_device { &buf.next } else { &buf.ids };
+        let caches = (&k_cache[..], &v_cache[..]);
+        let mut launch = || launch_step(&*compute, cfg, weights, buf, caches, ids_buf, n, pos0, logits);
+        if n == 1 && logits == Logits::Last {
+            compute.decode_step(steps, u32::from(from_device), pos0, &mut launch);
+        } else {
+            launch();
         }
         self.tokens.extend_from_slice(ids);
+    }
+}
+
+/// Enqueues the work of a forward step over `n` tokens at `pos0` whose ids are in `ids_buf`.
+#[allow(clippy::too_many_arguments)]
+fn launch_step<C: Compute>(
+    c: &C,
+    cfg: &ModelConfig,
+    w: &Weights<C>,
+    b: &Buffers<C>,
+    (k_cache, v_cache): (&[C::Buf], &[C::Buf]),
+    ids_buf: &C::Ids,
+    n: usize,
+    pos0: usize,
+    logits: Logits,
+) {
+    let embd = cfg.n_embd as usize;
+    let (qd, kvd, ff) = (cfg.q_dim() as usize, cfg.kv_dim() as usize, cfg.n_ff as usize);
+    let eps = cfg.rms_eps;
+    let act = match cfg.arch {
+        Architecture::Gemma3 => Activation::GeluTanh,
+        Architecture::Llama | Architecture::Qwen2 => Activation::Silu,
+    };
+    let mm = |x: &C::Buf, m: &Mat<C>, n: usize, out: &C::Buf| c.matmul(x, &m.w, n, out);
+    // Every residual add is fused with the norm after it (the next layer's attention norm,
+    // or the output norm after the last layer), and the embedding with the first norm.
+    let first_norm = w.layers.first().map_or(&w.output_norm, |l| &l.attn_norm);
+    let scale = cfg.embedding_scale.unwrap_or(1.0);
+    c.embed_norm(&w.embd.w, ids_buf, n, scale, &b.x, first_norm, embd, eps, &b.xn);
+    for (il, l) in w.layers.iter().enumerate() {
+        // Attention.
+        c.qkv(&b.xn, &l.wq.w, &l.wk.w, &l.wv.w, n, &b.q, &b.k, &b.v);
+        let mut bias = match (&l.bq, &l.bk, &l.bv) {
+            (Some(bq), Some(bk), Some(bv)) => Some((bq, bk, bv)),
+            _ => None,
+        };
+        let separate_bias = bias.is_none() || l.q_norm.is_some();
+        if separate_bias {
+            bias = None;
+            if let Some(bias) = &l.bq {
+                c.add_bias(&b.q, bias, n, qd);
+            }
+            if let Some(bias) = &l.bk {
+                c.add_bias(&b.k, bias, n, kvd);
+            }
+            if let Some(bias) = &l.bv {
+                c.add_bias(&b.v, bias, n, kvd);
+            }
+        }
+        // With per-head norms the rotated queries land in `qn`.
+        let (norms, q) = match (&l.q_norm, &l.k_norm) {
+            (Some(wq), Some(wk)) => (Some(HeadNorms { wq, wk, eps, q_out: &b.qn, k_out: &b.kn }), &b.qn),
+            _ => (None, &b.q),
+        };
+        let (base, freq_scale) = cfg.rope_for_layer(il as u32);
+        let rope = |heads: u32| Rope {
+            n_heads: heads,
+            head_dim: cfg.head_dim,
+            n_rot: cfg.n_rot,
+            pos0: pos0 as u32,
+            base,
+            freq_scale,
+            style: cfg.rope,
+            factors: w.rope_factors.as_deref(),
+        };
+        let (kc, vc) = (&k_cache[il], &v_cache[il]);
+        c.rope_store(&b.q, &b.k, &b.v, bias, norms, n, rope(cfg.n_head), rope(cfg.n_head_kv), kvd, kc, vc);
+        let window = if cfg.is_local_layer(il as u32) { cfg.sliding_window.unwrap_or(0) } else { 0 };
+        let a = Attention {
+            n_head: cfg.n_head,
+            n_head_kv: cfg.n_head_kv,
+            head_dim: cfg.head_dim,
+            pos0: pos0 as u32,
+            scale: cfg.attention_scale,
+            window,
+        };
+        c.attention(q, kc, vc, n, a, &b.att);
+        mm(&b.att, &l.wo, n, &b.h);
+        c.add_rms_norm(&b.x, &b.h, l.post_attn_norm.as_ref(), &l.ffn_norm, n, embd, eps, &b.xn);
+        // Feed-forward.
+        c.gated_ffn(&b.xn, &l.gate.w, &l.up.w, n, ff, act, (&b.gate, &b.up), &b.act);
+        mm(&b.act, &l.down, n, &b.h);
+        let next_norm = w.layers.get(il + 1).map_or(&w.output_norm, |next| &next.attn_norm);
+        c.add_rms_norm(&b.x, &b.h, l.post_ffn_norm.as_ref(), next_norm, n, embd, eps, &b.xn);
+    }
+    let out_w = w.output.as_ref().unwrap_or(&w.embd);
+    let nv = cfg.n_vocab as usize;
+    // `xn` holds the output norm of every row.
+    match logits {
+        Logits::None => {}
+        Logits::Last => {
+            let last = if n == 1 {
+                &b.xn
+            } else {
+                c.copy_rows(&b.xn, n - 1, &b.h, 0, 1, embd);
+                &b.h
+            };
+            mm(last, out_w, 1, &b.logits);
+            if let Some(cap) = cfg.final_logit_softcapping {
+                c.softcap(&b.logits, nv, cap);
+            }
+        }
+        Logits::All => {
+            mm(&b.xn, out_w, n, &b.logits);
+            if let Some(cap) = cfg.final_logit_softcapping {
+                c.softcap(&b.logits, n * nv, cap);
+            }
+        }
     }
 }

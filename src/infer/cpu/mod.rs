@@ -339,6 +339,7 @@ impl Compute for Cpu {
     type Buf = CpuBuf;
     type Ids = CpuIds;
     type Weight = CpuWeight;
+    type Steps = ();
 
     fn describe(&self) -> String {
         "cpu".to_owned()

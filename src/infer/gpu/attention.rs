@@ -83,20 +83,22 @@ impl Gpu {
         let vecs = a.head_dim.div_ceil(4).max(1);
         let (tpv, dpt) = if vecs <= 128 { (vecs.next_power_of_two(), 1) } else { (128, vecs.div_ceil(128)) };
         let ragged = !a.head_dim.is_multiple_of(4);
-        let mut params = vec![u32_of(n), a.n_head, a.n_head_kv, a.head_dim, a.pos0, a.scale.to_bits(), a.window];
-        // Keys a decoded token sees: its position and those before, within the window.
-        let keys = if a.window > 0 { (a.pos0 + 1).min(a.window) } else { a.pos0 + 1 };
-        let split = if n == 1 { self.flash_decoding().split(keys) } else { None };
+        // A recorded step reads its position from the step buffer, not its parameters.
+        let pos_buf = self.pos_from_buffer();
+        let pos0 = if pos_buf { 0 } else { a.pos0 };
+        let mut params = vec![u32_of(n), a.n_head, a.n_head_kv, a.head_dim, pos0, a.scale.to_bits(), a.window];
+        let split = if n == 1 { self.flash_decoding().split(decode_keys(a.pos0, a.window)) } else { None };
+        self.record_split(a.window, split);
         let qkv = [(&q.handle, q.id), (&k.handle, k.id), (&v.handle, v.id)];
         let Some((parts, chunk)) = split else {
-            let spec = Spec::Attention { ragged, tpv, dpt, split: false, half: self.half_kv() };
+            let spec = Spec::Attention { ragged, tpv, dpt, split: false, half: self.half_kv(), pos_buf };
             let bufs = [qkv[0], qkv[1], qkv[2], (&out.handle, out.id)];
             self.launch(spec, &bufs, &params, u32_of(n) * a.n_head);
             return;
         };
         let (po, pml) = self.attention_scratch(a.n_head as usize * MAX_PARTS as usize, vecs as usize);
         params.extend([parts, chunk]);
-        let spec = Spec::Attention { ragged, tpv, dpt, split: true, half: self.half_kv() };
+        let spec = Spec::Attention { ragged, tpv, dpt, split: true, half: self.half_kv(), pos_buf };
         let bufs = [qkv[0], qkv[1], qkv[2], (&po.handle, po.id), (&pml.handle, pml.id)];
         self.launch(spec, &bufs, &params, a.n_head * parts);
         let bufs = [(&po.handle, po.id), (&pml.handle, pml.id), (&out.handle, out.id)];
@@ -104,6 +106,8 @@ impl Gpu {
     }
 
     /// The partial-result buffers for `slots` (row, head, range) triples of `vecs` `vec4`s each.
+    /// A recorded step keeps them ([`Gpu::record_launch`]), so growing them here never frees
+    /// what a recording binds.
     fn attention_scratch(&self, slots: usize, vecs: usize) -> (GpuBuf, GpuBuf) {
         let mut scratch = self.attn_scratch.lock().unwrap_or_else(|e| e.into_inner());
         let fits = scratch.bufs.as_ref().is_some_and(|(po, pml)| po.len >= slots * vecs * 4 && pml.len >= slots * 2);
@@ -116,6 +120,12 @@ impl Gpu {
         }
         scratch.bufs.clone().expect("allocated above")
     }
+}
+
+/// The keys a decoded token at `pos` sees: its position and those before, within `window`
+/// (0: no window).
+pub(super) fn decode_keys(pos: u32, window: u32) -> u32 {
+    if window > 0 { (pos + 1).min(window) } else { pos + 1 }
 }
 
 #[cfg(test)]

@@ -200,6 +200,11 @@ impl Gpu {
         };
         let mut params = rope_params(n, rope_q);
         params[9] = rope_k.n_heads;
+        // A recorded step reads its position from the step buffer, not its parameters.
+        let pos_buf = self.pos_from_buffer();
+        if pos_buf {
+            params[4] = 0;
+        }
         let half = (rope_q.n_rot / 2) as usize;
         // One cache element per invocation, or a word of two halves.
         let half_kv = self.half_kv();
@@ -222,7 +227,7 @@ impl Gpu {
         } else {
             RopePre::None
         };
-        self.launch_words(Spec::RopeStore { pre, half: half_kv }, &bufs, &params, groups(work, 256));
+        self.launch_words(Spec::RopeStore { pre, half: half_kv, pos_buf }, &bufs, &params, groups(work, 256));
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -73,12 +73,14 @@ pub enum Spec {
     /// 512 dims); `ragged` when the head size is not a multiple of 4 (masked `f32` loads).
     /// `split`: flash-decoding, each workgroup one range of the keys, writing a partial result
     /// that [`Spec::AttentionReduce`] merges. `half`: the KV cache holds half-precision pairs.
+    /// `pos_buf`: the position comes from the step buffer `POS` (see [`Spec::pos_buf`]).
     Attention {
         ragged: bool,
         tpv: u32,
         dpt: u32,
         split: bool,
         half: bool,
+        pos_buf: bool,
     },
     /// The merge of the partial results of a split [`Spec::Attention`].
     AttentionReduce {
@@ -105,10 +107,12 @@ pub enum Spec {
         pre: bool,
     },
     /// The biases or the per-head norms (`pre`), RoPE of the queries and keys, and the KV-cache
-    /// write of keys and values (`half`: into a half-precision cache).
+    /// write of keys and values (`half`: into a half-precision cache). `pos_buf`: as
+    /// [`Spec::Attention`]'s.
     RopeStore {
         pre: RopePre,
         half: bool,
+        pos_buf: bool,
     },
     /// The three projections of one row (n == 1) in one dispatch; weight `m` in format
     /// `fmts[m]`.
@@ -215,7 +219,7 @@ impl Spec {
             Spec::TopK(TopKPass::Select) => &[("X", "f32"), ("M", "u32"), ("V", "f32"), ("O", "u32")],
             Spec::AddRmsNorm { pre: false } => &[("X", "f32"), ("H", "f32"), ("G", "f32"), ("O", "f32")],
             Spec::AddRmsNorm { pre: true } => &[("X", "f32"), ("H", "f32"), ("G", "f32"), ("O", "f32"), ("PRE", "f32")],
-            Spec::RopeStore { pre, half } => {
+            Spec::RopeStore { pre, half, .. } => {
                 const F32_CACHE: [(&str, &str); 5] =
                     [("Q", "f32"), ("K", "f32"), ("V", "f32"), ("KC", "f32"), ("VC", "f32")];
                 const F16_CACHE: [(&str, &str); 5] =
@@ -275,6 +279,13 @@ impl Spec {
         }
     }
 
+    /// Whether the variant reads the step's position from a storage buffer `POS` of one word,
+    /// bound after [`Spec::buffers`], instead of its parameters: so that a recorded decode step
+    /// replays at any position (see `Gpu`'s decode graphs).
+    pub fn pos_buf(self) -> bool {
+        matches!(self, Spec::Attention { pos_buf: true, .. } | Spec::RopeStore { pos_buf: true, .. })
+    }
+
     /// Whether the variant needs the `subgroups` feature.
     pub fn uses_subgroups(self) -> bool {
         matches!(
@@ -321,6 +332,10 @@ impl Spec {
                 head += &format!("@group(0) @binding({binding}) var<storage, {access}> {name}: array<{ty}>;\n");
                 binding += 1;
             }
+        }
+        if self.pos_buf() {
+            head += &format!("@group(0) @binding({binding}) var<storage, read> POS: array<u32>;\n");
+            binding += 1;
         }
         head +=
             &format!("@group(0) @binding({binding}) var<uniform> P: array<vec4<u32>, {}>;\n", self.param_words() / 4);
@@ -406,8 +421,9 @@ pub fn replace_ident(src: &str, from: &str, to: &str) -> String {
     out + rest
 }
 
-/// Most storage buffers a kernel binds.
-pub const MAX_BUFFERS: usize = 8;
+/// Most storage buffers a kernel binds (8 of its own, and the position buffer of a recorded
+/// decode step's; see [`Spec::pos_buf`]).
+pub const MAX_BUFFERS: usize = 9;
 
 /// A [`Spec`] launched through cubecl with its own WGSL.
 #[derive(Debug)]
@@ -513,14 +529,15 @@ mod tests {
             Spec::TopK(TopKPass::Select),
             Spec::AddRmsNorm { pre: false },
             Spec::AddRmsNorm { pre: true },
-            Spec::RopeStore { pre: RopePre::None, half: false },
-            Spec::RopeStore { pre: RopePre::Bias, half: false },
-            Spec::RopeStore { pre: RopePre::Norms, half: false },
-            Spec::RopeStore { pre: RopePre::None, half: true },
-            Spec::RopeStore { pre: RopePre::Bias, half: true },
-            Spec::RopeStore { pre: RopePre::Norms, half: true },
             Spec::HeadNorms,
         ];
+        for pos_buf in [false, true] {
+            for half in [false, true] {
+                for pre in [RopePre::None, RopePre::Bias, RopePre::Norms] {
+                    v.push(Spec::RopeStore { pre, half, pos_buf });
+                }
+            }
+        }
         let lanes = [
             Lanes::Rows,
             Lanes::Matvec(4),
@@ -563,11 +580,13 @@ mod tests {
         }
         for ragged in [false, true] {
             for (split, half) in [(false, false), (true, false), (false, true), (true, true)] {
-                for tpv in [1, 2, 4, 8, 16, 32, 64, 128] {
-                    v.push(Spec::Attention { ragged, tpv, dpt: 1, split, half });
-                }
-                for dpt in 2..=4 {
-                    v.push(Spec::Attention { ragged, tpv: 128, dpt, split, half });
+                for pos_buf in [false, true] {
+                    for tpv in [1, 2, 4, 8, 16, 32, 64, 128] {
+                        v.push(Spec::Attention { ragged, tpv, dpt: 1, split, half, pos_buf });
+                    }
+                    for dpt in 2..=4 {
+                        v.push(Spec::Attention { ragged, tpv: 128, dpt, split, half, pos_buf });
+                    }
                 }
             }
             v.push(Spec::AttentionReduce { ragged });
@@ -580,7 +599,7 @@ mod tests {
     #[cfg(not(target_arch = "wasm32"))]
     fn all_aliases(spec: Spec) -> Vec<[u8; MAX_BUFFERS]> {
         let bufs = spec.buffers();
-        let mut out = vec![[0, 1, 2, 3, 4, 5, 6, 7]];
+        let mut out = vec![[0, 1, 2, 3, 4, 5, 6, 7, 8]];
         // The engine never passes one buffer twice to these (distinct weights, activations
         // and caches); `launch` would still compose the aliased source if it did.
         if matches!(
@@ -656,7 +675,7 @@ mod tests {
             let dir = std::path::PathBuf::from(dir);
             std::fs::create_dir_all(&dir).unwrap();
             for (i, spec) in all_specs().into_iter().enumerate() {
-                let src = format!("// {spec:?}\n{}", spec.source_for(&[0, 1, 2, 3, 4, 5, 6, 7], true));
+                let src = format!("// {spec:?}\n{}", spec.source_for(&[0, 1, 2, 3, 4, 5, 6, 7, 8], true));
                 std::fs::write(dir.join(format!("{i:04}.wgsl")), src).unwrap();
             }
         }

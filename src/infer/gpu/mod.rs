@@ -61,9 +61,16 @@
 //! output projection, the argmax). cubecl records launches into one command encoder and submits it
 //! every `tasks_max` launches, before a queue write, and at a readback; with a device made with
 //! [`TASKS_PER_SUBMISSION`] and the greedy token embedded from the device (no queue write), a
-//! decoded token is one submission, its readback of one id. Parameters that change per token
-//! (the position) are cubecl's per-launch uniforms: each is written once per token by the
-//! queue, before the submission that reads it.
+//! decoded token is one submission, its readback of one id.
+//!
+//! # Recorded decode steps
+//! A model's first decode step is recorded (module `graph`, [`Compute::decode_step`]): cubecl
+//! resolves its pipelines, bind groups and parameters once, and every later step replays them,
+//! skipping the launch path. The position, the one parameter that changes per token, is then
+//! read by the RoPE and attention kernels from a one-word buffer written once per token
+//! ([`Spec::pos_buf`]); a step launched op by op carries it in its parameters. Steps are recorded
+//! again where attention's split over the context changes, and never while kernels are profiled;
+//! on a CPU adapter they are launched op by op unless [`Gpu::set_decode_graphs`] says otherwise.
 
 //! # Parameters
 //! Scalars (sizes, offsets, positions, `eps`, ...) travel in cubecl's own per-launch info
@@ -83,6 +90,7 @@ mod attention;
 mod family;
 pub mod features;
 mod fused;
+mod graph;
 mod kernel;
 pub(crate) mod layout;
 mod profile;
@@ -106,6 +114,7 @@ pub use attention::Flash;
 pub use family::Kernels;
 use family::cpu_adapter;
 pub use features::{GpuFeatures, SubgroupSizes};
+pub use graph::GpuSteps;
 use kernel::{MAX_BUFFERS, Spec, TopKPass, WgslKernel};
 pub use layout::GpuWeight;
 use layout::{Fmt, Part};
@@ -170,6 +179,20 @@ pub struct Gpu {
     attn_scratch: attention::ScratchSlot,
     /// The KV caches hold half-precision pairs ([`Compute::set_kv_cache`]).
     half_kv: AtomicBool,
+    /// The position a recorded decode step reads (module `graph`).
+    pos: GpuIds,
+    /// Whether the device can bind the position buffer besides a kernel's 8 others.
+    graphs_possible: bool,
+    /// Whether decode steps are recorded and replayed ([`Gpu::set_decode_graphs`]).
+    graphs_on: AtomicBool,
+    /// The step kernels read the position from `pos` (while a step is recorded).
+    pos_buf: AtomicBool,
+    /// Launches go to a recording ([`Gpu::record_launch`]).
+    recording_now: AtomicBool,
+    /// Decode steps replayed and recorded so far ([`Gpu::decode_graph_counts`]).
+    replays: AtomicU64,
+    recordings: AtomicU64,
+    graph: graph::GraphSlot,
 }
 
 /// Launches cubecl records before it submits them, for a device made for this backend
@@ -230,6 +253,9 @@ impl Gpu {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
         };
         let topk_chunks = scratch(TOP_K_CHUNKS);
+        let pos = scratch(1);
+        // cubecl reports one storage binding fewer than the device has (`max_bindings`).
+        let graphs_possible = props.hardware.max_bindings + 1 >= MAX_BUFFERS as u32;
         let flash = if cpu { Flash::CPU } else { Flash::GPU };
         Ok(Gpu {
             client,
@@ -242,12 +268,22 @@ impl Gpu {
             features,
             launches: AtomicU64::new(0),
             topk_chunks,
-            allocated: AtomicU64::new((TOP_K_CHUNKS * 4).next_multiple_of(16) as u64),
+            allocated: AtomicU64::new(((TOP_K_CHUNKS * 4).next_multiple_of(16) + 16) as u64),
             profile: std::sync::Mutex::new(None),
             flash_min_keys: AtomicU32::new(flash.min_keys),
             flash_min_chunk: AtomicU32::new(flash.min_chunk),
             attn_scratch: std::sync::Mutex::default(),
             half_kv: AtomicBool::new(false),
+            pos,
+            graphs_possible,
+            // Not on a CPU adapter: there the kernels' execution dominates a token, and
+            // SwiftShader runs attention slower with its bounds read from a buffer.
+            graphs_on: AtomicBool::new(graphs_possible && !cpu),
+            pos_buf: AtomicBool::new(false),
+            recording_now: AtomicBool::new(false),
+            replays: AtomicU64::new(0),
+            recordings: AtomicU64::new(0),
+            graph: graph::GraphSlot::default(),
         })
     }
 
@@ -280,8 +316,13 @@ impl Gpu {
         if groups == 0 {
             return;
         }
-        self.launches.fetch_add(1, Ordering::Relaxed);
         debug_assert_eq!(bufs.len(), spec.buffers().len());
+        let pos = [(&self.pos.handle, self.pos.id)];
+        let bufs = if spec.pos_buf() { [bufs, &pos[..]].concat() } else { bufs.to_vec() };
+        let handles: Vec<&Handle> = bufs.iter().map(|&(h, _)| h).collect();
+        if !self.record_launch(&handles) {
+            self.launches.fetch_add(1, Ordering::Relaxed);
+        }
         let mut alias = [0u8; MAX_BUFFERS];
         let mut args = KernelArguments::new();
         for (i, (handle, id)) in bufs.iter().enumerate() {
@@ -347,6 +388,7 @@ impl Compute for Gpu {
     type Buf = GpuBuf;
     type Ids = GpuIds;
     type Weight = GpuWeight;
+    type Steps = GpuSteps;
 
     fn describe(&self) -> String {
         format!("webgpu: {}", self.name)
@@ -702,6 +744,10 @@ impl Compute for Gpu {
         }
         let bytes = self.read_words(&ids.handle, 0, len).await?;
         Ok(bytes.chunks_exact(4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
+    }
+
+    fn decode_step(&self, steps: &mut GpuSteps, key: u32, pos: usize, step: &mut dyn FnMut()) {
+        self.replay_or_record(steps, key, pos, step);
     }
 
     fn allocated_bytes(&self) -> u64 {

@@ -43,6 +43,11 @@ impl Gpu {
         *self.profile.lock().unwrap_or_else(|e| e.into_inner()) = on.then(Profile::default);
     }
 
+    /// Whether every dispatch is being measured ([`Gpu::profile_kernels`]).
+    pub(super) fn profiling(&self) -> bool {
+        self.profile.lock().unwrap_or_else(|e| e.into_inner()).is_some()
+    }
+
     /// Whether the timings come from the device's timestamp queries (else the host's clock).
     pub fn timestamp_queries(&self) -> bool {
         self.client.properties().timing_method == TimingMethod::Device

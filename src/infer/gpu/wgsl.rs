@@ -202,14 +202,14 @@ pub fn body(spec: Spec) -> String {
         Spec::PackHalf => compose(&[], &[KV_F16, PACK_F16, ELEMENTWISE]),
         Spec::Glu => compose(&[], &[GLU_ACT, GLU, ELEMENTWISE]),
         Spec::Rope => compose(&[], &[ROPE_ANGLE, ROPE, ELEMENTWISE]),
-        Spec::RopeStore { pre, half } => {
+        Spec::RopeStore { pre, half, pos_buf } => {
             let pre: &[&str] = match pre {
                 RopePre::None => &[NO_BIAS, NO_NORM],
                 RopePre::Bias => &[BIAS, NO_NORM],
                 RopePre::Norms => &[HEAD_NORM],
             };
             let store: &[&str] = if half { &[KV_F16, STORE_F16] } else { &[STORE_F32] };
-            compose(&[], &[&[ROPE_ANGLE][..], pre, &[ROPE_STORE], store, &[ELEMENTWISE]].concat())
+            compose(&[], &[&[pos0(pos_buf), ROPE_ANGLE][..], pre, &[ROPE_STORE], store, &[ELEMENTWISE]].concat())
         }
         Spec::EmbedNorm { fmt, split: false } => compose(&[], &weights(fmt, false, &[STORE, EMBED_ONE, EMBED_NORM])),
         Spec::EmbedNorm { fmt, split: true } => {
@@ -248,7 +248,7 @@ pub fn body(spec: Spec) -> String {
         }
         Spec::Penalize => elementwise(PENALIZE),
         Spec::RmsNorm => compose(&[], &[RMS_NORM]),
-        Spec::Attention { ragged, tpv, dpt, split, half } => {
+        Spec::Attention { ragged, tpv, dpt, split, half, pos_buf } => {
             let io = match (ragged, half) {
                 (false, false) => ATTENTION_IO,
                 (true, false) => ATTENTION_IO_RAGGED,
@@ -261,7 +261,7 @@ pub fn body(spec: Spec) -> String {
             let attention = unroll(ATTENTION, &[('e', dpt), ('s', u32::from(split)), ('o', u32::from(!split))]);
             compose(
                 &[("TPV", tpv), ("KG", 128 / tpv), ("DPT", dpt), ("QN", tpv * dpt)],
-                &[halves, io, store, &attention],
+                &[pos0(pos_buf), halves, io, store, &attention],
             )
         }
         Spec::AttentionReduce { ragged } => compose(&[], &[attention_store(ragged), ATTENTION_REDUCE]),
@@ -269,6 +269,12 @@ pub fn body(spec: Spec) -> String {
         Spec::TopK(TopKPass::Chunks) => compose(&[], &[ORDER_KEY, TOP_K_CHUNKS]),
         Spec::TopK(TopKPass::Select) => compose(&[], &[ORDER_KEY, TOP_K_SELECT]),
     }
+}
+
+/// `pos0()`, the position of a step's first row: from the step buffer `POS` (`pos_buf`), or
+/// parameter word 4.
+fn pos0(pos_buf: bool) -> &'static str {
+    if pos_buf { "fn pos0() -> u32 { return POS[0]; }\n" } else { "fn pos0() -> u32 { return prm(4); }\n" }
 }
 
 /// The output store of the attention kernels (whole `vec4`s, or masked for a ragged head size).

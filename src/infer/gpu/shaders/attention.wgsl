@@ -11,7 +11,7 @@
 // (1 up to 512 dims, more only with `KG == 1`), `QN = TPV * DPT`. The accumulators are
 // registers `acc0`, `acc1`, ...: the `//#for e` blocks are unrolled `DPT` times when the source
 // is composed (see rows.wgsl). `prm(0)` n, `prm(1)` n_head,
-// `prm(2)` n_head_kv, `prm(3)` head_dim, `prm(4)` pos0, `prm(5)` scale, `prm(6)` window.
+// `prm(2)` n_head_kv, `prm(3)` head_dim, `pos0()` (`prm(4)` or the step buffer), `prm(5)` scale, `prm(6)` window.
 // Flash-decoding (the `//#for s` blocks, kept once in that variant; the `//#for o` blocks, kept
 // otherwise): the keys of a (row, head) are split into `prm(7)` ranges of `prm(8)` keys (whole
 // tiles of 128 on long contexts), one workgroup each, and a workgroup writes its unnormalized output to `PO`
@@ -38,7 +38,7 @@ fn k_main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
         let v4 = (hd + 3u) / 4u;
         let kvw = prm(2) * hd;
         let kvoff = (h / (nh / prm(2))) * hd;
-        let p = prm(4) + i;
+        let p = pos0() + i;
         let win = prm(6);
         var tb = select(0u, p + 1u - win, win > 0u && p + 1u > win);
         var te = p + 1u;

@@ -4,7 +4,7 @@
 // of `Q` (in place, or into `OQ` after the norms: `qset`), the next ones write the rotated `K` rows to `KC` and the `V` rows to `VC`
 // (store_f32.wgsl: one element each; store_f16.wgsl: two, packed as halves in a word); `K` and
 // `V` are only read, so no invocation reads what another writes. `prm(0)` n, `prm(1)` query
-// heads, `prm(2)` head_dim, `prm(4)` pos0 (the cache row of row 0), `prm(9)` KV heads.
+// heads, `prm(2)` head_dim, `pos0()` (wgsl.rs: `prm(4)` or the step buffer) the cache row of row 0, `prm(9)` KV heads.
 fn qpairs() -> u32 { return prm(0) * prm(1) * (prm(3) / 2u); }
 fn kv_width() -> u32 { return prm(9) * prm(2); }
 fn rope_q(g: u32) {
@@ -16,7 +16,7 @@ fn rope_q(g: u32) {
     let t = g / hr;
     let h = t % nh;
     let i = t / nh;
-    let cs = rope_cs(prm(4) + i, k);
+    let cs = rope_cs(pos0() + i, k);
     let base = (i * nh + h) * hd;
     let ix = rope_idx(base, k);
     let s = qnorm(base);
@@ -38,7 +38,7 @@ fn key(e: u32) -> f32 {
     if (d < prm(3)) {
         var k = d / 2u;
         if (prm(6) != 0u) { k = d % hr; }
-        let cs = rope_cs(prm(4) + i, k);
+        let cs = rope_cs(pos0() + i, k);
         let ix = rope_idx(base, k);
         let x0 = (K[ix.x] + bk(ix.x - i * kvd)) * s * gk(ix.x - base);
         let x1 = (K[ix.y] + bk(ix.y - i * kvd)) * s * gk(ix.y - base);

@@ -4,7 +4,7 @@
 fn op(g: u32) {
     let qp = qpairs();
     let kw = prm(0) * kv_width() / 2u;
-    let at = prm(4) * kv_width() / 2u;
+    let at = pos0() * kv_width() / 2u;
     if (g < qp) {
         rope_q(g);
     } else if (g < qp + kw) {

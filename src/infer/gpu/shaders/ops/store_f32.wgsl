@@ -2,7 +2,7 @@
 fn op(g: u32) {
     let qp = qpairs();
     let ke = prm(0) * kv_width();
-    let at = prm(4) * kv_width();
+    let at = pos0() * kv_width();
     if (g < qp) {
         rope_q(g);
     } else if (g < qp + ke) {
