@@ -44,18 +44,6 @@ pub struct GpuSteps {
     graphs: Vec<Recorded>,
 }
 
-impl GpuSteps {
-    /// How many steps are recorded.
-    pub fn len(&self) -> usize {
-        self.graphs.len()
-    }
-
-    /// Whether no step is recorded.
-    pub fn is_empty(&self) -> bool {
-        self.graphs.is_empty()
-    }
-}
-
 struct Recorded {
     key: u32,
     /// Each attention kernel's window and split, in launch order.
@@ -121,13 +109,13 @@ impl Gpu {
 
     /// Notes what a launch binds when a recording is under way; true if it is (the launch is
     /// then recorded, not run, and not counted as a dispatch).
-    pub(super) fn record_launch(&self, buffers: &[&Handle]) -> bool {
+    pub(super) fn record_launch<'a>(&self, buffers: impl Iterator<Item = &'a Handle>) -> bool {
         if !self.recording_now.load(Ordering::Relaxed) {
             return false;
         }
         let mut slot = self.graph.recording.lock().unwrap_or_else(|e| e.into_inner());
         let Some(rec) = slot.as_mut() else { return false };
-        rec.buffers.extend(buffers.iter().map(|&h| h.clone()));
+        rec.buffers.extend(buffers.cloned());
         rec.dispatches += 1;
         true
     }

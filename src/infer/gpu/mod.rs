@@ -317,16 +317,16 @@ impl Gpu {
             return;
         }
         debug_assert_eq!(bufs.len(), spec.buffers().len());
+        // The position buffer goes after the kernel's own (see `Spec::pos_buf`).
         let pos = [(&self.pos.handle, self.pos.id)];
-        let bufs = if spec.pos_buf() { [bufs, &pos[..]].concat() } else { bufs.to_vec() };
-        let handles: Vec<&Handle> = bufs.iter().map(|&(h, _)| h).collect();
-        if !self.record_launch(&handles) {
+        let bufs = bufs.iter().chain(if spec.pos_buf() { &pos[..] } else { &[] });
+        if !self.record_launch(bufs.clone().map(|&(h, _)| h)) {
             self.launches.fetch_add(1, Ordering::Relaxed);
         }
         let mut alias = [0u8; MAX_BUFFERS];
         let mut args = KernelArguments::new();
-        for (i, (handle, id)) in bufs.iter().enumerate() {
-            let first = bufs[..i].iter().position(|(_, other)| other == id);
+        for (i, (handle, id)) in bufs.clone().enumerate() {
+            let first = bufs.clone().take(i).position(|(_, other)| other == id);
             match first {
                 Some(j) => {
                     assert_eq!(
@@ -770,9 +770,9 @@ mod capture_probe {
     use crate::infer::Compute;
 
     /// Host cost of recording `n` small dispatches the usual way against replaying them from a
-    /// cubecl graph, whose bind groups and parameters were resolved once at capture; the
-    /// engine does not replay graphs yet (`cargo test --lib capture_probe -- --ignored
-    /// --nocapture`).
+    /// cubecl graph, whose bind groups and parameters were resolved once at capture, as the
+    /// engine's recorded decode steps are (`cargo test --release --lib capture_probe --
+    /// --ignored --nocapture`).
     #[test]
     #[ignore]
     fn launch_against_replay() {
