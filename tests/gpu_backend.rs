@@ -239,6 +239,9 @@ fn a_family_needs_its_feature_and_auto_picks_by_adapter() {
     assert!(matches!(err, InferError::InvalidInput { .. }), "{err:?}");
     assert!(err.to_string().contains("'subgroups'"), "{err}");
     assert_eq!(bare.kernels(), before, "a refused family changes nothing");
+    let err = bare.set_kernels(Kernels::F16).unwrap_err();
+    assert!(matches!(err, InferError::InvalidInput { .. }) && err.to_string().contains("'shader-f16'"), "{err}");
+    assert_eq!(bare.kernels(), before, "a refused family changes nothing");
     for k in [Kernels::Portable, Kernels::Rows] {
         bare.set_kernels(k).unwrap();
         assert_eq!(bare.kernels(), k);
@@ -255,6 +258,13 @@ fn a_family_needs_its_feature_and_auto_picks_by_adapter() {
         Kernels::Portable
     };
     assert_eq!(g.kernels(), want, "{name}");
+    // The f16 family wherever the device has shader-f16 (lavapipe does), never by itself.
+    if features.shader_f16 {
+        g.set_kernels(Kernels::F16).unwrap();
+        assert_eq!(g.kernels(), Kernels::F16);
+        g.set_kernels(Kernels::Auto).unwrap();
+        assert_eq!(g.kernels(), want);
+    }
     eprintln!("{}: auto picks {:?} with {features:?}", g.describe(), g.kernels());
 }
 
@@ -283,7 +293,7 @@ fn matmul_every_format_and_shape() {
                 // Every kernel family the device has: barrier-free rows (CPU adapters), shared
                 // memory and subgroup reductions (GPUs).
                 let default = g.kernels();
-                for kernels in [Kernels::Portable, Kernels::Rows, Kernels::Subgroup] {
+                for kernels in [Kernels::Portable, Kernels::Rows, Kernels::Subgroup, Kernels::F16] {
                     if g.set_kernels(kernels).is_err() {
                         continue;
                     }

@@ -88,9 +88,12 @@ fn every_kernel_family_tracks_the_cpu_engine_on_real_models() {
                         (Kernels::Portable, None),
                         (Kernels::Portable, flash),
                         (Kernels::Subgroup, None),
+                        // The prompt in f16 tiles (the blocks' unscaled values), the decoded
+                        // tokens as `Subgroup`.
+                        (Kernels::F16, None),
                     ]
                 }
-                KvCache::F16 => vec![(Kernels::Rows, None), (Kernels::Portable, flash)],
+                KvCache::F16 => vec![(Kernels::Rows, None), (Kernels::Portable, flash), (Kernels::F16, None)],
             };
             for (kernels, flash) in runs {
                 let gpu = Gpu::with_features(device.clone(), features, u64::MAX).unwrap();

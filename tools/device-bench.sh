@@ -81,6 +81,8 @@ for m in $MODELS; do hearth "$m" 45 --reps 3 --graphs off; done
 # The software adapters' family on this GPU, for comparison.
 hearth smollm2 30 --reps 3 --family rows
 hearth smollm2 30 --reps 3 --family portable --check 32
+# The f16 family (a prompt's weights in f16 tiles): does it pay on this GPU? Prefill against auto's.
+for m in $MODELS; do hearth "$m" 45 --reps 3 --family f16 --check 8; done
 
 step "llama.cpp Vulkan (node-llama-cpp's prebuilt build, same prompt ids and steps as gpu_bench)"
 if [ -f "$D/node.xz" ] && unxz "$D/node.xz" /tmp/node && chmod +x /tmp/node && mkdir -p /tmp/nlc \

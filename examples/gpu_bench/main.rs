@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! cargo run --release --example gpu_bench -- --model FILE [--backend wgpu|cpu]
-//!     [--family auto|subgroup|portable|rows] [--api vulkan|auto] [--tasks-max N] [--graphs auto|on|off]
+//!     [--family auto|subgroup|portable|rows|f16] [--api vulkan|auto] [--tasks-max N] [--graphs auto|on|off]
 //!     [--prompt-len 100] [--gen 32] [--reps 3] [--context 256] [--check STEPS]
 //! cargo run --release --example gpu_bench -- --extract-header REAL.gguf HEADER.bin
 //! cargo run --release --example gpu_bench -- --synthesize HEADER.bin OUT.gguf [--seed N]

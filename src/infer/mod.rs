@@ -93,7 +93,7 @@ impl fmt::Display for InferError {
             }
             InferError::Cancelled => f.write_str("generation was cancelled"),
             InferError::Unsupported(m) => write!(f, "this model uses {m}"),
-            InferError::InvalidInput { message, .. } => write!(f, "invalid generation settings: {message}"),
+            InferError::InvalidInput { field, message } => write!(f, "invalid {field}: {message}"),
             InferError::TooManyElements { tensor, elements } => write!(
                 f,
                 "{tensor} has {elements} elements; dequantize() decodes at most {MAX_DEQUANTIZE_ELEMENTS} (1 GiB of f32) at once."

@@ -185,10 +185,13 @@ export interface LoadOptions {
   /**
    * The WebGPU kernel family, for testing: 'auto' (default: the barrier-free row kernels on a
    * software adapter; on a GPU subgroup reductions where the device has `subgroups`, else
-   * workgroup reductions), 'subgroup', 'portable' or 'rows'. Forcing 'subgroup' on a device
-   * without `subgroups` rejects with `InvalidInputError` naming the feature. The CPU ignores it.
+   * workgroup reductions), 'subgroup', 'portable', 'rows' or 'f16' (a prompt's quantized weights
+   * held in f16 tiles, exactly, with f32 arithmetic; decoding as 'subgroup' or 'portable'; never
+   * chosen by 'auto'). Forcing
+   * 'subgroup' on a device without `subgroups`, or 'f16' without `shader-f16`, rejects with
+   * `InvalidInputError` naming the feature. The CPU ignores it.
    */
-  kernels?: 'auto' | 'subgroup' | 'portable' | 'rows';
+  kernels?: 'auto' | 'subgroup' | 'portable' | 'rows' | 'f16';
   /**
    * How the KV cache stores keys and values: 'f32' (default) or 'f16' (half the cache's
    * memory, counted so in `info.residentBytes` and by the MemoryManager), on the CPU engine and

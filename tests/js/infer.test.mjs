@@ -124,6 +124,52 @@ test('the CPU fallback generates the same greedy tokens as WebGPU and llama.cpp 
   assert.ok(out.streamed.generatedIds.length <= 4, `stopped after the loop ended (${out.streamed.generatedIds.length} tokens)`);
 });
 
+// Every kernel family the adapter can run, forced by `kernels`, on the same real model: each
+// generates llama.cpp's decisive greedy tokens, as the CPU engine does in the test above (the
+// native tier holds every family's logits to the CPU engine's on lavapipe,
+// tests/infer_gpu_families.rs). A family whose feature the adapter lacks is refused by name
+// (SwiftShader has no `shader-f16`), and the families loaded after the refusal still run.
+test('every kernel family the adapter has generates llama.cpp\'s decisive tokens on WebGPU; one it lacks is refused by name (SmolLM2)', async () => {
+  const golden = JSON.parse(readFileSync(join(ROOT, 'tests/golden/generate/smollm2-135m-instruct-q4_1.json'), 'utf8'));
+  const france = golden.cases[0];
+  const n = decisiveSteps(france);
+  const out = await h.page.evaluate(async (n) => {
+    const { GgufFile, LanguageModel, SseStreamer, initDevice } = window.hearth;
+    const info = await initDevice(new SseStreamer(), 'webgpu');
+    const features = { subgroup: !!info.adapter.subgroups, f16: !!info.adapter.shaderF16 };
+    const file = await GgufFile.fromUrl('/models/smollm2-135m-instruct-q4_1.gguf');
+    const runs = {};
+    for (const kernels of ['f16', 'subgroup', 'rows', 'portable']) {
+      try {
+        const m = await LanguageModel.load(file, new SseStreamer(), { backend: 'webgpu', contextLength: 64, kernels });
+        const r = await m.generate('The capital of France is', { maxTokens: n });
+        runs[kernels] = { ids: r.generatedIds, backend: m.info.backend, decode: r.decodeTokensPerSecond };
+        m.dispose();
+      } catch (e) {
+        runs[kernels] = { error: { name: e.name, message: e.message } };
+      }
+    }
+    return { runs, features };
+  }, n);
+  const needs = { subgroup: ['subgroup', 'subgroups'], f16: ['f16', 'shader-f16'] };
+  let ran = 0;
+  for (const [kernels, r] of Object.entries(out.runs)) {
+    const [feature, name] = needs[kernels] || [null, null];
+    if (feature && !out.features[feature]) {
+      assert.equal(r.error?.name, 'InvalidInputError', `${kernels}: ${JSON.stringify(r)}`);
+      assert.ok(r.error.message.includes(`'${name}'`), r.error.message);
+      console.log(`kernels '${kernels}': refused (${r.error.message})`);
+      continue;
+    }
+    assert.equal(r.error, undefined, `${kernels}: ${JSON.stringify(r.error)}`);
+    assert.match(r.backend, /^webgpu/);
+    assert.deepEqual(r.ids.slice(0, n), france.generated_ids.slice(0, n), `kernels '${kernels}': llama.cpp's ${n} decisive tokens`);
+    console.log(`kernels '${kernels}': ${n} decisive tokens equal, decode ${r.decode.toFixed(2)} tok/s`);
+    ran++;
+  }
+  assert.ok(ran >= 2, `rows and portable run on every adapter (${ran} ran)`);
+});
+
 test('a half-precision KV cache on WebGPU holds half the cache bytes and keeps llama.cpp\'s decisive tokens (SmolLM2)', async () => {
   const golden = JSON.parse(readFileSync(join(ROOT, 'tests/golden/generate/smollm2-135m-instruct-q4_1.json'), 'utf8'));
   const france = golden.cases[0];

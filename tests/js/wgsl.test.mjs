@@ -1,7 +1,8 @@
 // Every WGSL variant the GPU engine can launch, through Chromium's own WebGPU compiler (Tint),
-// as the browser gets it (the subgroup kernels with `enable subgroups;`): shader module
-// compilation info and compute pipeline creation must report no error. Variants whose feature
-// the adapter lacks are counted as skipped, and the adapter's features are printed. The
+// as the browser gets it (the subgroup kernels with `enable subgroups;`, the f16 family's with
+// `enable f16;`): shader module compilation info and compute pipeline creation must report no
+// error. Variants whose feature the adapter lacks are counted as skipped (SwiftShader has no
+// `shader-f16`; naga validates those natively), and the adapter's features are printed. The
 // sources come from the native validation test (`HEARTH_DUMP_WGSL`), so this needs cargo.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -44,10 +45,11 @@ async function compileAll(page, codes) {
       compiled: 0,
       skipped: 0,
       subgroupCompiled: 0,
+      f16Compiled: 0,
       failures: [],
     };
     for (const code of codes) {
-      const needs = code.includes('enable subgroups;') ? 'subgroups' : null;
+      const needs = code.includes('enable subgroups;') ? 'subgroups' : code.includes('enable f16;') ? 'shader-f16' : null;
       if (needs && !device.features.has(needs)) {
         out.skipped++;
         continue;
@@ -67,7 +69,8 @@ async function compileAll(page, codes) {
       if (errors.length) out.failures.push({ variant: code.split('\n')[0], errors: errors.slice(0, 3) });
       else {
         out.compiled++;
-        if (needs) out.subgroupCompiled++;
+        if (needs === 'subgroups') out.subgroupCompiled++;
+        if (needs === 'shader-f16') out.f16Compiled++;
       }
     }
     device.destroy();
@@ -94,11 +97,13 @@ test('every WGSL variant compiles in Chromium where the adapter has its features
     const r = await compileAll(page, codes);
     console.log(
       `${r.adapter}: features ${JSON.stringify(r.offered)}, subgroup sizes ${JSON.stringify(r.subgroupSizes)}; ` +
-        `${r.compiled} variants compiled (${r.subgroupCompiled} subgroup), ${r.skipped} skipped (feature missing)`,
+        `${r.compiled} variants compiled (${r.subgroupCompiled} subgroup, ${r.f16Compiled} f16), ` +
+        `${r.skipped} skipped (feature missing)`,
     );
     assert.deepEqual(r.failures, [], 'every variant compiles');
     assert.equal(r.compiled + r.skipped, codes.length);
     if (r.offered.includes('subgroups')) assert.ok(r.subgroupCompiled > 50, 'the subgroup variants ran');
+    if (r.offered.includes('shader-f16')) assert.ok(r.f16Compiled > 0, 'the f16 variants ran');
   } finally {
     await browser.close();
     server.close();

@@ -24,10 +24,16 @@ pub enum Kernels {
     Portable,
     /// The barrier-free `Rows` kernels.
     Rows,
+    /// `Subgroup` where the device has it, else `Portable`, with several rows of `x` (a
+    /// prefill) multiplied through f16 tiles of the quantized weights' unscaled values (exact in
+    /// f16: half the shared memory of the f32 tiles), the arithmetic in f32
+    /// (`shaders/tiled_f16.wgsl`). Needs the `shader-f16` feature. Never the adapter's own
+    /// choice: forced only, until a GPU shows where it pays (the device bench runs it).
+    F16,
 }
 
 impl Kernels {
-    /// The family named `name` (`auto`, `subgroup`, `portable`, `rows`).
+    /// The family named `name` (`auto`, `subgroup`, `portable`, `rows`, `f16`).
     ///
     /// # Errors
     /// [`InferError::InvalidInput`] naming the families there are.
@@ -37,9 +43,10 @@ impl Kernels {
             "subgroup" => Ok(Kernels::Subgroup),
             "portable" => Ok(Kernels::Portable),
             "rows" => Ok(Kernels::Rows),
+            "f16" => Ok(Kernels::F16),
             other => Err(InferError::invalid(
                 "kernels",
-                format!("kernels '{other}': expected 'auto', 'subgroup', 'portable' or 'rows'"),
+                format!("kernels '{other}': expected 'auto', 'subgroup', 'portable', 'rows' or 'f16'"),
             )),
         }
     }
@@ -72,27 +79,37 @@ impl Gpu {
     /// needs (`subgroups` for [`Kernels::Subgroup`]); the family in use is then unchanged.
     pub fn set_kernels(&self, kernels: Kernels) -> Result<(), InferError> {
         let subgroups = self.features.subgroups.is_some();
-        let (rows, subgroup) = match kernels {
-            Kernels::Auto => (self.cpu, !self.cpu && subgroups),
-            Kernels::Subgroup if !subgroups => {
-                return Err(InferError::invalid(
-                    "kernels",
-                    format!("kernels 'subgroup' needs the 'subgroups' feature, which {} lacks", self.name),
-                ));
-            }
-            Kernels::Subgroup => (false, true),
-            Kernels::Portable => (false, false),
-            Kernels::Rows => (true, false),
+        // The browser does not always name its adapter.
+        let adapter = if self.name.is_empty() { "this adapter" } else { self.name.as_str() };
+        let lacks = |family: &str, feature: &str| {
+            InferError::invalid(
+                "kernels",
+                format!(
+                    "kernels '{family}' needs the '{feature}' feature, which {adapter} lacks ('auto' picks a family it has)"
+                ),
+            )
+        };
+        let (rows, subgroup, half) = match kernels {
+            Kernels::Auto => (self.cpu, !self.cpu && subgroups, false),
+            Kernels::Subgroup if !subgroups => return Err(lacks("subgroup", "subgroups")),
+            Kernels::Subgroup => (false, true, false),
+            Kernels::Portable => (false, false, false),
+            Kernels::Rows => (true, false, false),
+            Kernels::F16 if !self.features.shader_f16 => return Err(lacks("f16", "shader-f16")),
+            Kernels::F16 => (false, subgroups, true),
         };
         self.row_kernels.store(rows, Ordering::Relaxed);
         self.subgroup_kernels.store(subgroup, Ordering::Relaxed);
+        self.half_tiles.store(half, Ordering::Relaxed);
         Ok(())
     }
 
-    /// The kernel family in use: [`Kernels::Rows`], [`Kernels::Subgroup`] or
-    /// [`Kernels::Portable`].
+    /// The kernel family in use: [`Kernels::Rows`], [`Kernels::Subgroup`],
+    /// [`Kernels::Portable`] or [`Kernels::F16`].
     pub fn kernels(&self) -> Kernels {
-        if self.row_kernels() {
+        if self.half_tiles.load(Ordering::Relaxed) {
+            Kernels::F16
+        } else if self.row_kernels() {
             Kernels::Rows
         } else if self.subgroup_kernels.load(Ordering::Relaxed) {
             Kernels::Subgroup
@@ -114,7 +131,12 @@ impl Gpu {
     /// Rows per workgroup of `Spec::SgMatvec` for a matmul of `n` rows of `x`, or `None`
     /// where the subgroup family does not apply (another family, or `n > 1`: `Tiled`).
     pub(super) fn subgroup_matvec_rows(&self, n: usize) -> Option<u32> {
-        if n == 1 && self.kernels() == Kernels::Subgroup { self.subgroup_rows() } else { None }
+        if n == 1 && self.subgroup_kernels.load(Ordering::Relaxed) { self.subgroup_rows() } else { None }
+    }
+
+    /// Whether [`Spec::Tiled`] takes f16 tiles ([`Kernels::F16`]).
+    pub(super) fn half_tiles(&self) -> bool {
+        self.half_tiles.load(Ordering::Relaxed)
     }
 
     /// Dispatches this backend has recorded since it was created (every kernel launch, the

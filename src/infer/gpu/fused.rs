@@ -42,6 +42,7 @@ impl Gpu {
         Some(match self.kernels() {
             Kernels::Rows => Lanes::Rows,
             Kernels::Subgroup => Lanes::Subgroup(self.subgroup_rows()?),
+            Kernels::F16 if self.subgroup_matvec_rows(1).is_some() => Lanes::Subgroup(self.subgroup_rows()?),
             _ => Lanes::Matvec(1 << (upr / 4).clamp(4, 32).ilog2()),
         })
     }

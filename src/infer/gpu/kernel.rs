@@ -44,10 +44,12 @@ pub enum Spec {
         ragged: bool,
         rpw: u32,
     },
-    /// `n > 1` matmul.
+    /// `n > 1` matmul; `half` (quantized formats only): the weight tile holds the blocks'
+    /// unscaled values in f16 (needs `shader-f16`; see `shaders/tiled_f16.wgsl`).
     Tiled {
         fmt: Fmt,
         ragged: bool,
+        half: bool,
     },
     /// Matmul without shared memory: each invocation computes `rb` weight rows by `xb` rows
     /// of `x`, looping over the whole row (for CPU-emulated adapters; see the module docs).
@@ -302,8 +304,21 @@ impl Spec {
     /// and gates subgroup operations by the device's features instead. The subgroup kernels hand
     /// rows to subgroups by a subgroup-uniform index that WGSL's uniformity analysis cannot see,
     /// so in the browser they also turn its subgroup rule off.
+    ///
+    /// The f16 variants say `enable f16;` everywhere (naga requires it too).
     pub fn directives(self, browser: bool) -> &'static str {
-        if self.uses_subgroups() && browser { "enable subgroups;\ndiagnostic(off, subgroup_uniformity);\n" } else { "" }
+        if self.uses_f16() {
+            "enable f16;\n"
+        } else if self.uses_subgroups() && browser {
+            "enable subgroups;\ndiagnostic(off, subgroup_uniformity);\n"
+        } else {
+            ""
+        }
+    }
+
+    /// Whether the variant uses f16 values (the `shader-f16` feature).
+    pub fn uses_f16(self) -> bool {
+        matches!(self, Spec::Tiled { half: true, .. })
     }
 
     /// The complete WGSL for this variant, where buffer `i` is bound as buffer `alias[i]`
@@ -571,7 +586,10 @@ mod tests {
                 for rpw in [1, 4, 16, 32] {
                     v.push(Spec::SgMatvec { fmt, ragged, rpw });
                 }
-                v.push(Spec::Tiled { fmt, ragged });
+                v.push(Spec::Tiled { fmt, ragged, half: false });
+                if !fmt.is_plain() {
+                    v.push(Spec::Tiled { fmt, ragged, half: true });
+                }
                 for (rb, xb) in [(4, 1), (4, 2), (4, 3), (4, 4)] {
                     v.push(Spec::Rows { fmt, ragged, rb, xb });
                 }
@@ -641,11 +659,14 @@ mod tests {
             // `unpack2x16float` (core WGSL) is a capability to naga: wgpu grants it on every
             // adapter the backend accepts (see `Backend::webgpu`).
             let f16_in_f32 = Capabilities::SHADER_FLOAT16_IN_FLOAT32;
-            let caps = if spec.uses_subgroups() { Capabilities::SUBGROUP | f16_in_f32 } else { f16_in_f32 };
+            let mut caps = if spec.uses_subgroups() { Capabilities::SUBGROUP | f16_in_f32 } else { f16_in_f32 };
+            if spec.uses_f16() {
+                caps |= Capabilities::SHADER_FLOAT16;
+            }
             subgroup += usize::from(spec.uses_subgroups());
             for alias in all_aliases(spec) {
                 let src = spec.source(&alias);
-                assert!(!src.contains("enable "), "{spec:?}: naga takes no enable directive");
+                assert_eq!(src.contains("enable "), spec.uses_f16(), "{spec:?}: naga takes only `enable f16;`");
                 assert_eq!(spec.directives(true).contains("enable subgroups;"), spec.uses_subgroups(), "{spec:?}");
                 let module = naga::front::wgsl::parse_str(&src)
                     .unwrap_or_else(|e| panic!("{spec:?} {alias:?}: {}\n{src}", e.emit_to_string(&src)));

@@ -37,7 +37,8 @@
 //!   (`rms_norm`: 64 threads, `argmax`: 256) are one workgroup per row: strided partial results,
 //!   one barrier, then a serial pass over the partials (a tree reduction costs a barrier per
 //!   level, which CPU adapters pay dearly and GPUs do not need for 64 or 256 values); the rest
-//!   are element-wise. No `f16` arithmetic: `f16` scales are decoded from their bits.
+//!   are element-wise. No `f16` arithmetic: `f16` scales are decoded from their bits (the
+//!   `F16` family's tiles hold f16 values that f16 holds exactly; see [`Kernels::F16`]).
 //! - On a GPU whose device has `subgroups` ([`GpuFeatures`]), `matmul` with `n == 1` and the fused
 //!   weight kernels reduce each row in one subgroup instead (`SgMatvec`, `shaders/subgroup/`):
 //!   several rows per workgroup of 128, the lanes of a subgroup striding over the row's units and
@@ -51,7 +52,8 @@
 //!   and handed back to the driver soon after its last handle is dropped.
 //! - The families ([`Kernels`], module `family`): `Rows`, `Subgroup` (`SgMatvec`/`Tiled`) or
 //!   `Portable` (`Matvec`/`Tiled`), chosen from the adapter and its features or forced by
-//!   [`Gpu::set_kernels`] for tests and benchmarks.
+//!   [`Gpu::set_kernels`] for tests and benchmarks; `F16` (forced only) is `Subgroup` or
+//!   `Portable` with a prompt's quantized weights in f16 tiles (`Tiled { half }`).
 //!
 //! # One submission per decoded token
 //! A decode step is the fused ops of module `fused` (three projections in one dispatch, gate +
@@ -161,6 +163,8 @@ pub struct Gpu {
     /// `matmul` with `n == 1` and the fused weight kernels with subgroup reductions
     /// ([`Kernels::Subgroup`]; never set without the feature).
     subgroup_kernels: AtomicBool,
+    /// `Spec::Tiled` in f16 ([`Kernels::F16`]; never set without `shader-f16`).
+    half_tiles: AtomicBool,
     /// The optional device features the kernels may use.
     features: GpuFeatures,
     /// Dispatches recorded so far ([`Gpu::launches`]).
@@ -265,6 +269,7 @@ impl Gpu {
             row_kernels: AtomicBool::new(cpu),
             cpu,
             subgroup_kernels: AtomicBool::new(!cpu && features.subgroups.is_some()),
+            half_tiles: AtomicBool::new(false),
             features,
             launches: AtomicU64::new(0),
             topk_chunks,
@@ -525,7 +530,9 @@ impl Compute for Gpu {
                 let spec = Spec::Matvec { fmt: w.fmt, ragged, tpr };
                 self.launch(spec, &bufs, &params, p.rows.div_ceil(256 / tpr));
             } else {
-                let spec = Spec::Tiled { fmt: w.fmt, ragged };
+                // F32 and F16 weights keep the f32 tiles in the f16 family (their values are
+                // not all exact in f16, or need no decoding).
+                let spec = Spec::Tiled { fmt: w.fmt, ragged, half: self.half_tiles() && !w.fmt.is_plain() };
                 let tiles = p.rows.div_ceil(64) * u32_of(n.div_ceil(32));
                 self.launch(spec, &bufs, &params, tiles);
             }

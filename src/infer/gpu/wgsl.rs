@@ -62,6 +62,7 @@ const STORE_RAGGED: &str = shader!("act/store_ragged.wgsl");
 
 const MATVEC: &str = shader!("matvec.wgsl");
 const TILED: &str = shader!("tiled.wgsl");
+const TILED_F16: &str = shader!("tiled_f16.wgsl");
 const ROWS: &str = shader!("rows.wgsl");
 const EMBED: &str = shader!("embed.wgsl");
 
@@ -185,7 +186,9 @@ pub fn body(spec: Spec) -> String {
         Spec::SgMatvec { fmt, ragged, rpw } => {
             compose(&[("RPW", rpw)], &weights(fmt, ragged, &[load(ragged), SG_SLOT, SG_MATVEC]))
         }
-        Spec::Tiled { fmt, ragged } => compose(&[], &weights(fmt, ragged, &[load(ragged), TILED])),
+        Spec::Tiled { fmt, ragged, half } => {
+            compose(&[], &weights(fmt, ragged, &[load(ragged), if half { TILED_F16 } else { TILED }]))
+        }
         Spec::Rows { fmt, ragged, rb, xb } => {
             let rows = unroll(ROWS, &[('r', rb), ('i', xb), ('k', 4)]);
             compose(&[("RB", rb), ("XB", xb)], &weights(fmt, ragged, &[load(ragged), &rows]))

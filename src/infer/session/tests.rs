@@ -305,6 +305,8 @@ fn load_options_read_the_context_and_key() {
     assert_eq!(o.kernels, Some(crate::infer::gpu::Kernels::Rows));
     let o: LoadOptions = serde_json::from_str(r#"{"kernels":"subgroup"}"#).unwrap();
     assert_eq!(o.kernels, Some(crate::infer::gpu::Kernels::Subgroup));
+    let o: LoadOptions = serde_json::from_str(r#"{"kernels":"f16"}"#).unwrap();
+    assert_eq!(o.kernels, Some(crate::infer::gpu::Kernels::F16));
     assert!(serde_json::from_str::<LoadOptions>(r#"{"kernels":"tensor"}"#).is_err());
 }
 
