@@ -63,6 +63,7 @@ const STORE_RAGGED: &str = shader!("act/store_ragged.wgsl");
 const MATVEC: &str = shader!("matvec.wgsl");
 const TILED: &str = shader!("tiled.wgsl");
 const TILED_F16: &str = shader!("tiled_f16.wgsl");
+const TILE_OUT: &str = shader!("tile_out.wgsl");
 const ROWS: &str = shader!("rows.wgsl");
 const EMBED: &str = shader!("embed.wgsl");
 
@@ -187,7 +188,7 @@ pub fn body(spec: Spec) -> String {
             compose(&[("RPW", rpw)], &weights(fmt, ragged, &[load(ragged), SG_SLOT, SG_MATVEC]))
         }
         Spec::Tiled { fmt, ragged, half } => {
-            compose(&[], &weights(fmt, ragged, &[load(ragged), if half { TILED_F16 } else { TILED }]))
+            compose(&[], &weights(fmt, ragged, &[load(ragged), TILE_OUT, if half { TILED_F16 } else { TILED }]))
         }
         Spec::Rows { fmt, ragged, rb, xb } => {
             let rows = unroll(ROWS, &[('r', rb), ('i', xb), ('k', 4)]);

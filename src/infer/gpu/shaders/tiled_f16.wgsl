@@ -19,9 +19,9 @@ fn k_main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
     let rows = prm(1);
     let cols = prm(2);
     let blocks = prm(3) >> 2u;
-    let tiles_r = (rows + 63u) / 64u;
-    let rbase = (wg % tiles_r) * 64u;
-    let ibase = (wg / tiles_r) * 32u;
+    let base = tile_base(wg);
+    let rbase = base.x;
+    let ibase = base.y;
     let tw = li & 15u;
     let tx = li >> 4u;
     let lr = li >> 2u;
@@ -81,13 +81,5 @@ fn k_main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
         acc1 += sl * ql1 + ml * xl.y + sh * qh1 + mh * xh.y;
         workgroupBarrier();
     }
-    let os = prm(7);
-    let i0 = ibase + tx * 2u;
-    for (var j = 0u; j < 4u; j++) {
-        let r = rbase + tw * 4u + j;
-        if (r < rows) {
-            if (i0 < n) { O[i0 * os + prm(6) + r] = acc0[j]; }
-            if (i0 + 1u < n) { O[(i0 + 1u) * os + prm(6) + r] = acc1[j]; }
-        }
-    }
+    tile_store(base, li, acc0, acc1);
 }
