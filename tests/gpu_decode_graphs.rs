@@ -75,7 +75,7 @@ fn a_replayed_decode_step_computes_what_the_launched_one_does() {
                     if let Some(flash) = flash {
                         gpu.set_flash_decoding(flash);
                     }
-                    gpu.set_decode_graphs(graphs);
+                    gpu.set_decode_graphs(graphs).unwrap();
                     assert_eq!(gpu.decode_graphs(), graphs, "the device binds the position buffer");
                     let weights = load_weights(&gpu, &cfg, &header, &file).unwrap();
                     let shape = Shape { kv, ..Shape::for_context(64) };

@@ -147,7 +147,7 @@ fn gpu(device: &WgpuDevice, a: &Args) -> Result<(Gpu, String), String> {
     gpu.set_kernels(Kernels::parse(name).map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
     match a.graphs.as_str() {
         "auto" => {}
-        "on" | "off" => gpu.set_decode_graphs(a.graphs == "on"),
+        "on" | "off" => gpu.set_decode_graphs(a.graphs == "on").map_err(|e| e.to_string())?,
         other => return Err(format!("--graphs {other}: expected auto, on or off")),
     }
     let family = format!("{:?}", gpu.kernels()).to_lowercase();

@@ -68,6 +68,14 @@ impl Engine {
         }
     }
 
+    /// Whether decode steps are recorded and replayed (a GPU's [`Gpu::decode_graphs`]).
+    pub fn decode_graphs(&self) -> bool {
+        match self {
+            Engine::Cpu(_) => false,
+            Engine::Gpu(m) => m.compute().decode_graphs(),
+        }
+    }
+
     /// Bytes of the weights as uploaded.
     pub fn weight_bytes(&self) -> u64 {
         match self {
@@ -154,6 +162,9 @@ pub struct ModelInfo {
     pub file_bytes: f64,
     /// Threads the engine computes on (the CPU engine's; 1 on WebGPU).
     pub threads: u32,
+    /// Whether the GPU records the model's decode step once and replays it for later tokens
+    /// (false on the CPU).
+    pub decode_graphs: bool,
 }
 
 /// `LanguageModel.load`'s plain options (`{ contextLength, key }`), for [`LoadPlan::new`].
@@ -170,6 +181,10 @@ pub struct LoadOptions {
     pub kv_cache: Option<String>,
     /// Threads the CPU engine computes on (checked by [`crate::input::threads`]); a GPU ignores it.
     pub threads: Option<f64>,
+    /// Whether a GPU records the decode step once and replays it (default: on for a GPU, off for
+    /// a CPU adapter; for testing, see [`crate::infer::gpu::Gpu::set_decode_graphs`]); the CPU
+    /// engine ignores it.
+    pub decode_graphs: Option<bool>,
 }
 
 /// What a load needs besides the weights, decided from the header before any device work.
@@ -188,6 +203,8 @@ pub struct LoadPlan {
     pub kernels: crate::infer::gpu::Kernels,
     /// Threads the CPU engine computes on (`None`: the default, see [`cpu::threads::engine`]).
     pub threads: Option<u32>,
+    /// Recorded decode steps forced on or off (`None`: the GPU's default).
+    pub decode_graphs: Option<bool>,
 }
 
 impl LoadPlan {
@@ -213,6 +230,7 @@ impl LoadPlan {
             file_bytes: header.total_file_bytes(),
             kernels: crate::infer::gpu::Kernels::Auto,
             threads: None,
+            decode_graphs: None,
         })
     }
 
@@ -411,6 +429,7 @@ impl LoadedModel {
             resident_bytes: engine.resident_bytes() as f64,
             file_bytes: plan.file_bytes as f64,
             threads: engine.threads() as u32,
+            decode_graphs: engine.decode_graphs(),
         };
         if let Some(s) = &status {
             s.progress(Progress::new(Phase::Ready, weight_bytes, Some(weight_bytes)), Some(&info.key));
@@ -505,6 +524,9 @@ impl LoadedModel {
                 let features = device.adapter.as_ref().map(AdapterInfo::gpu_features).unwrap_or_default();
                 let gpu = Gpu::with_features(wgpu_device, features, u64::MAX)?;
                 gpu.set_kernels(plan.kernels)?;
+                if let Some(on) = plan.decode_graphs {
+                    gpu.set_decode_graphs(on)?;
+                }
                 // The upload's faults are the load's to report, until the scope is popped.
                 let work = device.faults.begin();
                 let scope = device.wgpu.as_ref().map(|d| d.push_error_scope(wgpu::ErrorFilter::OutOfMemory));

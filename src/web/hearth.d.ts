@@ -193,6 +193,13 @@ export interface LoadOptions {
    */
   kernels?: 'auto' | 'subgroup' | 'portable' | 'rows' | 'f16';
   /**
+   * For testing: whether WebGPU records a decode step once and replays it for later tokens
+   * (default: true on a GPU, false on a software adapter, where replaying is slower). `true` on
+   * a device that cannot bind the buffer it needs rejects with `InvalidInputError` (field
+   * `decodeGraphs`). The CPU ignores it.
+   */
+  decodeGraphs?: boolean;
+  /**
    * How the KV cache stores keys and values: 'f32' (default) or 'f16' (half the cache's
    * memory, counted so in `info.residentBytes` and by the MemoryManager), on the CPU engine and
    * on WebGPU (packed halves; no `shader-f16` needed). Any other value rejects with
@@ -228,6 +235,11 @@ export interface ModelInfo {
   fileBytes: number;
   /** Threads the engine computes on (the CPU engine's; 1 on WebGPU). */
   threads: number;
+  /**
+   * Whether the GPU records the model's decode step once and replays it for every later token
+   * (see `LoadOptions.decodeGraphs`); false on the CPU.
+   */
+  decodeGraphs: boolean;
 }
 
 export interface GeneratedToken {

@@ -111,6 +111,7 @@ impl LanguageModel {
                 context_length: opts.context_length,
                 key: opts.key,
                 kernels: opts.kernels.unwrap_or_default(),
+                decode_graphs: opts.decode_graphs,
                 kv_cache: opts
                     .kv_cache
                     .as_deref()
@@ -139,6 +140,8 @@ pub(super) struct LoadRequest {
     pub context_length: Option<u32>,
     pub key: Option<String>,
     pub kernels: Kernels,
+    /// `LoadOptions.decodeGraphs` (`None`: the GPU's default).
+    pub decode_graphs: Option<bool>,
     /// The KV cache's type (`LoadOptions.kvCache`).
     pub kv_cache: KvCache,
     /// `LoadOptions.threads`, checked (`None`: the CPU engine's default).
@@ -157,9 +160,19 @@ pub(super) async fn load_with(
     status: Option<Rc<StatusStream>>,
     request: LoadRequest,
 ) -> Result<Rc<LoadedModel>, JsError> {
-    let LoadRequest { preference, context_length, key, kernels, kv_cache, threads, signal, on_progress, announce } =
-        request;
-    let mut plan = LoadPlan { kernels, threads, ..LoadPlan::new(file.header(), key, context_length)? };
+    let LoadRequest {
+        preference,
+        context_length,
+        key,
+        kernels,
+        decode_graphs,
+        kv_cache,
+        threads,
+        signal,
+        on_progress,
+        announce,
+    } = request;
+    let mut plan = LoadPlan { kernels, threads, decode_graphs, ..LoadPlan::new(file.header(), key, context_length)? };
     plan.shape.kv = kv_cache;
     // The ModelManager told the device steps once, at create.
     let device = acquire(preference, if announce { status.clone() } else { None }).await?;

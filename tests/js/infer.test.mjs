@@ -170,6 +170,44 @@ test('every kernel family the adapter has generates llama.cpp\'s decisive tokens
   assert.ok(ran >= 2, `rows and portable run on every adapter (${ran} ran)`);
 });
 
+// A GPU records a model's decode step once and replays it for every later token (a software
+// adapter launches each step: replaying is slower there), so the browser tier forces it on to
+// run the path a GPU takes: the same decisive tokens, and no fallback said on the status stream.
+test('decode steps recorded once and replayed on WebGPU give llama.cpp\'s decisive tokens (SmolLM2)', async () => {
+  const golden = JSON.parse(readFileSync(join(ROOT, 'tests/golden/generate/smollm2-135m-instruct-q4_1.json'), 'utf8'));
+  const france = golden.cases[0];
+  const n = decisiveSteps(france);
+  const out = await h.page.evaluate(async (n) => {
+    const { GgufFile, LanguageModel, SseStreamer, initDevice } = window.hearth;
+    const info = await initDevice(new SseStreamer(), 'webgpu');
+    const file = await GgufFile.fromUrl('/models/smollm2-135m-instruct-q4_1.gguf');
+    const runs = [];
+    // The rows family (a software adapter's) and the one a GPU with subgroups picks.
+    for (const kernels of ['rows', info.adapter.subgroups ? 'subgroup' : 'portable']) {
+      const streamer = new SseStreamer();
+      const infos = [];
+      streamer.subscribe((e) => { if (e.type === 'info') infos.push(e.data); });
+      const m = await LanguageModel.load(file, streamer, { backend: 'webgpu', contextLength: 64, kernels, decodeGraphs: true });
+      const r = await m.generate('The capital of France is', { maxTokens: n });
+      const again = await m.generate('The capital of France is', { maxTokens: n });
+      runs.push({ kernels, ids: r.generatedIds, again: again.generatedIds, graphs: m.info.decodeGraphs, infos });
+      m.dispose();
+    }
+    const off = await LanguageModel.load(file, new SseStreamer(), { backend: 'webgpu', contextLength: 64, decodeGraphs: false });
+    const offGraphs = off.info.decodeGraphs;
+    off.dispose();
+    return { runs, offGraphs };
+  }, n);
+  for (const r of out.runs) {
+    assert.equal(r.graphs, true, `${r.kernels}: info.decodeGraphs`);
+    assert.deepEqual(r.ids.slice(0, n), france.generated_ids.slice(0, n), `${r.kernels}: llama.cpp's ${n} decisive tokens, replayed`);
+    assert.deepEqual(r.again, r.ids, `${r.kernels}: the second generation replays the same steps`);
+    assert.ok(!r.infos.some((m) => /launched one by one/.test(m)), `${r.kernels}: ${r.infos.join(' | ')}`);
+    console.log(`decodeGraphs with kernels '${r.kernels}': ${n} decisive tokens equal, twice`);
+  }
+  assert.equal(out.offGraphs, false);
+});
+
 test('a half-precision KV cache on WebGPU holds half the cache bytes and keeps llama.cpp\'s decisive tokens (SmolLM2)', async () => {
   const golden = JSON.parse(readFileSync(join(ROOT, 'tests/golden/generate/smollm2-135m-instruct-q4_1.json'), 'utf8'));
   const france = golden.cases[0];

@@ -33,7 +33,8 @@ use burn::cubecl::server::Handle;
 
 use super::Gpu;
 use super::attention::decode_keys;
-use crate::infer::Compute;
+use super::kernel::MAX_BUFFERS;
+use crate::infer::{Compute, InferError};
 
 /// Graphs a model keeps: the latest few splits (a long context passes through one per 256 keys).
 const MAX_GRAPHS: usize = 4;
@@ -76,9 +77,23 @@ pub(super) struct GraphSlot {
 impl Gpu {
     /// Whether decode steps are recorded and replayed: by default on a GPU whose device binds
     /// the position buffer, not on a CPU adapter (see the module docs); forced either way for
-    /// tests and benches (never on where the device cannot bind the buffer).
-    pub fn set_decode_graphs(&self, on: bool) {
-        self.graphs_on.store(on && self.graphs_possible, Ordering::Relaxed);
+    /// tests and benches.
+    ///
+    /// # Errors
+    /// [`InferError::InvalidInput`] turning them on where the device cannot bind the position
+    /// buffer (fewer than [`MAX_BUFFERS`] storage buffers per shader stage); nothing changes.
+    pub fn set_decode_graphs(&self, on: bool) -> Result<(), InferError> {
+        if on && !self.graphs_possible {
+            let adapter = if self.name.is_empty() { "this adapter" } else { self.name.as_str() };
+            return Err(InferError::invalid(
+                "decodeGraphs",
+                format!(
+                    "recorded decode steps need {MAX_BUFFERS} storage buffers per shader stage, more than {adapter} binds"
+                ),
+            ));
+        }
+        self.graphs_on.store(on, Ordering::Relaxed);
+        Ok(())
     }
 
     /// Whether decode steps are recorded and replayed ([`Gpu::set_decode_graphs`]).

@@ -296,7 +296,14 @@ fn load_options_read_the_context_and_key() {
     let o: LoadOptions = serde_json::from_str(r#"{"contextLength":512,"key":"k","backend":"cpu"}"#).unwrap();
     assert_eq!(
         o,
-        LoadOptions { context_length: Some(512), key: Some("k".into()), kernels: None, kv_cache: None, threads: None }
+        LoadOptions {
+            context_length: Some(512),
+            key: Some("k".into()),
+            kernels: None,
+            kv_cache: None,
+            threads: None,
+            decode_graphs: None
+        }
     );
     let o: LoadOptions = serde_json::from_str(r#"{"kvCache":"f16"}"#).unwrap();
     assert_eq!(o.kv_cache.as_deref(), Some("f16"));
@@ -307,6 +314,8 @@ fn load_options_read_the_context_and_key() {
     assert_eq!(o.kernels, Some(crate::infer::gpu::Kernels::Subgroup));
     let o: LoadOptions = serde_json::from_str(r#"{"kernels":"f16"}"#).unwrap();
     assert_eq!(o.kernels, Some(crate::infer::gpu::Kernels::F16));
+    let o: LoadOptions = serde_json::from_str(r#"{"decodeGraphs":true}"#).unwrap();
+    assert_eq!(o.decode_graphs, Some(true));
     assert!(serde_json::from_str::<LoadOptions>(r#"{"kernels":"tensor"}"#).is_err());
 }
 

@@ -225,6 +225,7 @@ impl Engine for WebEngine {
             context_length: Some(context),
             key: Some(entry.key.clone()),
             kernels: Kernels::Auto,
+            decode_graphs: None,
             kv_cache: KvCache::F32,
             threads: None,
             signal: signal.cloned(),
