@@ -22,6 +22,13 @@ function decisiveSteps(c) {
   return c.generated_ids.length;
 }
 
+/** SmolLM2's first golden case ("The capital of France is") and its steps before a near tie. */
+function smolFrance() {
+  const golden = JSON.parse(readFileSync(join(ROOT, 'tests/golden/generate/smollm2-135m-instruct-q4_1.json'), 'utf8'));
+  const france = golden.cases[0];
+  return { france, n: decisiveSteps(france) };
+}
+
 let h;
 before(async () => { h = await openHarness(); });
 after(async () => { await h?.close(); });
@@ -91,10 +98,8 @@ for (const stem of MODELS) {
 // the two may part ways where llama.cpp itself had a near tie: both are held to llama.cpp's tokens
 // up to that step.
 test('the CPU fallback generates the same greedy tokens as WebGPU and llama.cpp up to its first near tie (SmolLM2)', async () => {
-  const golden = JSON.parse(readFileSync(join(ROOT, 'tests/golden/generate/smollm2-135m-instruct-q4_1.json'), 'utf8'));
-  const france = golden.cases[0];
+  const { france, n } = smolFrance();
   assert.equal(france.prompt, 'The capital of France is');
-  const n = decisiveSteps(france);
   assert.ok(n >= 4, `llama.cpp is decisive for ${n} steps`);
   const out = await h.page.evaluate(async () => {
     const { GgufFile, LanguageModel, SseStreamer } = window.hearth;
@@ -130,9 +135,7 @@ test('the CPU fallback generates the same greedy tokens as WebGPU and llama.cpp 
 // tests/infer_gpu_families.rs). A family whose feature the adapter lacks is refused by name
 // (SwiftShader has no `shader-f16`), and the families loaded after the refusal still run.
 test('every kernel family the adapter has generates llama.cpp\'s decisive tokens on WebGPU; one it lacks is refused by name (SmolLM2)', async () => {
-  const golden = JSON.parse(readFileSync(join(ROOT, 'tests/golden/generate/smollm2-135m-instruct-q4_1.json'), 'utf8'));
-  const france = golden.cases[0];
-  const n = decisiveSteps(france);
+  const { france, n } = smolFrance();
   const out = await h.page.evaluate(async (n) => {
     const { GgufFile, LanguageModel, SseStreamer, initDevice } = window.hearth;
     const info = await initDevice(new SseStreamer(), 'webgpu');
@@ -174,9 +177,7 @@ test('every kernel family the adapter has generates llama.cpp\'s decisive tokens
 // adapter launches each step: replaying is slower there), so the browser tier forces it on to
 // run the path a GPU takes: the same decisive tokens, and no fallback said on the status stream.
 test('decode steps recorded once and replayed on WebGPU give llama.cpp\'s decisive tokens (SmolLM2)', async () => {
-  const golden = JSON.parse(readFileSync(join(ROOT, 'tests/golden/generate/smollm2-135m-instruct-q4_1.json'), 'utf8'));
-  const france = golden.cases[0];
-  const n = decisiveSteps(france);
+  const { france, n } = smolFrance();
   const out = await h.page.evaluate(async (n) => {
     const { GgufFile, LanguageModel, SseStreamer, initDevice } = window.hearth;
     const info = await initDevice(new SseStreamer(), 'webgpu');
@@ -209,9 +210,7 @@ test('decode steps recorded once and replayed on WebGPU give llama.cpp\'s decisi
 });
 
 test('a half-precision KV cache on WebGPU holds half the cache bytes and keeps llama.cpp\'s decisive tokens (SmolLM2)', async () => {
-  const golden = JSON.parse(readFileSync(join(ROOT, 'tests/golden/generate/smollm2-135m-instruct-q4_1.json'), 'utf8'));
-  const france = golden.cases[0];
-  const n = decisiveSteps(france);
+  const { france, n } = smolFrance();
   const out = await h.page.evaluate(async (n) => {
     const { GgufFile, LanguageModel, SseStreamer } = window.hearth;
     const file = await GgufFile.fromUrl('/models/smollm2-135m-instruct-q4_1.gguf');

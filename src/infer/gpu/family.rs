@@ -79,8 +79,7 @@ impl Gpu {
     /// needs (`subgroups` for [`Kernels::Subgroup`]); the family in use is then unchanged.
     pub fn set_kernels(&self, kernels: Kernels) -> Result<(), InferError> {
         let subgroups = self.features.subgroups.is_some();
-        // The browser does not always name its adapter.
-        let adapter = if self.name.is_empty() { "this adapter" } else { self.name.as_str() };
+        let adapter = self.adapter_name();
         let lacks = |family: &str, feature: &str| {
             InferError::invalid(
                 "kernels",
@@ -116,6 +115,11 @@ impl Gpu {
         } else {
             Kernels::Portable
         }
+    }
+
+    /// The adapter's name for messages ("this adapter" where the browser gives none).
+    pub(super) fn adapter_name(&self) -> &str {
+        if self.name.is_empty() { "this adapter" } else { &self.name }
     }
 
     /// The optional device features this backend was given.

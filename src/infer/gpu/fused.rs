@@ -6,16 +6,17 @@
 //! first norm, the output projection and the argmax.
 //!
 //! The weight kernels are fused for one row of `x` (a decode step), whole-unit rows and
-//! single-buffer weights, in the matmul family the backend uses ([`Kernels`]): each weight is
-//! read by its own copy of its format's decoder (see `wgsl::decoder_for_weight`), so the three
-//! projections may be in different formats (Q4_K_M files keep V in Q6_K). The same kernel reads
-//! one weight split over two or three buffers (an output projection over the binding limit) as
-//! its three weights. Anything else (a prefill, a weight in more parts) composes the unfused ops;
-//! so does a layer whose biases come with per-head norms, or whose norms meet a partial rotation.
+//! single-buffer weights, in the matmul family the backend uses ([`super::Kernels`]): each
+//! weight is read by its own copy of its format's decoder (see `wgsl::decoder_for_weight`), so
+//! the three projections may be in different formats (Q4_K_M files keep V in Q6_K). The same
+//! kernel reads one weight split over two or three buffers (an output projection over the
+//! binding limit) as its three weights. Anything else (a prefill, a weight in more parts)
+//! composes the unfused ops; so does a layer whose biases come with per-head norms, or whose
+//! norms meet a partial rotation.
 
 use super::kernel::{FUSED_PARAM_WORDS, Lanes, ROPE_PARAM_WORDS, RopePre, Spec};
 use super::layout::Part;
-use super::{Gpu, GpuBuf, GpuIds, GpuWeight, Kernels, groups, u32_of};
+use super::{Gpu, GpuBuf, GpuIds, GpuWeight, groups, u32_of};
 use crate::infer::compute::{Activation, Compute, HeadNorms, Rope};
 
 /// A weight part in a fused kernel: the part, its rows, its blocks per row, and the output
@@ -39,11 +40,12 @@ impl Gpu {
         if n != 1 {
             return None;
         }
-        Some(match self.kernels() {
-            Kernels::Rows => Lanes::Rows,
-            Kernels::Subgroup => Lanes::Subgroup(self.subgroup_rows()?),
-            Kernels::F16 if self.subgroup_matvec_rows(1).is_some() => Lanes::Subgroup(self.subgroup_rows()?),
-            _ => Lanes::Matvec(1 << (upr / 4).clamp(4, 32).ilog2()),
+        Some(if self.row_kernels() {
+            Lanes::Rows
+        } else if let Some(rpw) = self.subgroup_matvec_rows(1) {
+            Lanes::Subgroup(rpw)
+        } else {
+            Lanes::Matvec(1 << (upr / 4).clamp(4, 32).ilog2())
         })
     }
 

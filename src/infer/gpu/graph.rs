@@ -84,7 +84,7 @@ impl Gpu {
     /// buffer (fewer than [`MAX_BUFFERS`] storage buffers per shader stage); nothing changes.
     pub fn set_decode_graphs(&self, on: bool) -> Result<(), InferError> {
         if on && !self.graphs_possible {
-            let adapter = if self.name.is_empty() { "this adapter" } else { self.name.as_str() };
+            let adapter = self.adapter_name();
             return Err(InferError::invalid(
                 "decodeGraphs",
                 format!(

@@ -251,6 +251,7 @@ impl Gpu {
         let device_limit = props.memory.max_page_size.min(1 << 31);
         let max_groups = props.hardware.max_cube_count.0.clamp(1, MAX_GROUPS_PER_DIM);
         // Never read before a partial pass writes it, so not zeroed.
+        let scratch_bytes = |len: usize| (len * 4).next_multiple_of(16) as u64;
         let scratch = |len: usize| GpuIds {
             handle: client.memory_dedicated_allocation(len * 4, |size| client.empty(size)),
             len,
@@ -273,7 +274,7 @@ impl Gpu {
             features,
             launches: AtomicU64::new(0),
             topk_chunks,
-            allocated: AtomicU64::new(((TOP_K_CHUNKS * 4).next_multiple_of(16) + 16) as u64),
+            allocated: AtomicU64::new(scratch_bytes(TOP_K_CHUNKS) + scratch_bytes(1)),
             profile: std::sync::Mutex::new(None),
             flash_min_keys: AtomicU32::new(flash.min_keys),
             flash_min_chunk: AtomicU32::new(flash.min_chunk),
